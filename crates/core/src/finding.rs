@@ -1,0 +1,273 @@
+use std::io;
+
+use serde::{Deserialize, Serialize};
+
+use crate::location::{Location, SourceTable};
+use crate::Timestamp;
+
+/// What kind of waste a finding describes. The `snake_case` names are the stable ids used in
+/// JSON output, config files and `--fail-on`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// A parent query, then one read per parent row with different parameters.
+    NPlusOne,
+    /// One INSERT/UPDATE/DELETE per row where one multi-row statement would do.
+    NPlusOneWrite,
+    /// The N+1 whose child is an aggregate (`COUNT(*)`, `EXISTS`) per parent row.
+    CountInLoop,
+    /// The same statement with the same parameters, over and over (a missing cache or memo).
+    RepeatedIdentical,
+    /// An interleaved repeating sequence of several children (A B C A B C …).
+    MnPlusOne,
+    /// A request that ran more statements, repeats or time than its budget allows.
+    OverBudget,
+}
+
+impl FindingKind {
+    pub const ALL: [FindingKind; 6] = [
+        FindingKind::NPlusOne,
+        FindingKind::NPlusOneWrite,
+        FindingKind::CountInLoop,
+        FindingKind::RepeatedIdentical,
+        FindingKind::MnPlusOne,
+        FindingKind::OverBudget,
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            FindingKind::NPlusOne => "n_plus_one",
+            FindingKind::NPlusOneWrite => "n_plus_one_write",
+            FindingKind::CountInLoop => "count_in_loop",
+            FindingKind::RepeatedIdentical => "repeated_identical",
+            FindingKind::MnPlusOne => "mn_plus_one",
+            FindingKind::OverBudget => "over_budget",
+        }
+    }
+
+    /// Human title for reports.
+    pub fn title(self) -> &'static str {
+        match self {
+            FindingKind::NPlusOne => "N+1 query",
+            FindingKind::NPlusOneWrite => "N+1 write",
+            FindingKind::CountInLoop => "count in a loop",
+            FindingKind::RepeatedIdentical => "repeated identical query",
+            FindingKind::MnPlusOne => "M×N+1 query sequence",
+            FindingKind::OverBudget => "over budget",
+        }
+    }
+
+    pub fn from_id(id: &str) -> Option<FindingKind> {
+        FindingKind::ALL.into_iter().find(|k| k.id() == id)
+    }
+}
+
+/// Ordered: `Info < Warning < Error`, so `--fail-on warning` fails on warnings and errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn id(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+    pub fn from_id(id: &str) -> Option<Severity> {
+        [Severity::Info, Severity::Warning, Severity::Error]
+            .into_iter()
+            .find(|s| s.id() == id)
+    }
+}
+
+/// How a unit of work (a "request") was recognised, best evidence first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestKind {
+    /// sqlcommenter `traceparent`: one trace id.
+    Trace,
+    /// sqlcommenter `route`, or `controller` + `action`, on one session.
+    Route,
+    /// An explicit `BEGIN … COMMIT/ROLLBACK` block on one session.
+    Transaction,
+    /// Statements on one session with no idle gap longer than the configured one.
+    Burst,
+}
+
+/// The unit of work a finding happened in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestRef {
+    pub kind: RequestKind,
+    /// Trace id, route, or `session@start` — unique within a run.
+    pub id: String,
+    pub route: Option<String>,
+    pub trace_id: Option<String>,
+    pub session: String,
+    pub start: Option<Timestamp>,
+    pub end: Option<Timestamp>,
+    /// Statements executed in the request.
+    pub statements: u32,
+    /// Where the request's first statement is in the input.
+    pub location: Location,
+}
+
+/// A query shape as reports show it: never raw literals, only the normalised fingerprint
+/// text, unless the user asked for parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryRef {
+    /// 64-bit fingerprint as 16 lowercase hex digits (stable across runs and machines).
+    pub fingerprint: String,
+    /// Normalised SQL: literals and parameters replaced by `?`/`$n`, lists collapsed.
+    pub normalized: String,
+    /// Main table the statement reads or writes, when one can be named.
+    pub table: Option<String>,
+    /// Where the first statement of this shape in the request is in the input.
+    pub location: Location,
+    /// Example parameter values; empty unless `--show-params`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub example_params: Vec<String>,
+}
+
+/// Whether the parent/child relationship was shown from data or inferred from shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum Proof {
+    /// Inferred from the statement sequence alone (what logs allow).
+    #[default]
+    Suspected,
+    /// The children's parameter values were among the values the parent returned
+    /// (the proxy sees both).
+    Proven { matched: u32 },
+}
+
+/// One problem, with the evidence a reader needs to act on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    pub severity: Severity,
+    /// Stable key for de-duplication across requests and runs: same kind, same parent
+    /// fingerprint, same child fingerprints → same signature (16 hex digits).
+    pub signature: String,
+    /// The first request this pattern was seen in.
+    pub request: RequestRef,
+    /// The "1": the query whose rows drove the loop, when there was one.
+    pub parent: Option<QueryRef>,
+    /// The "N": the repeated query (several for `mn_plus_one`).
+    pub children: Vec<QueryRef>,
+    /// How many times the child (or the sequence) ran in the first request.
+    pub count: u32,
+    /// How many distinct parameter sets the children ran with.
+    pub distinct_params: u32,
+    /// Total time of the repeated statements in the first request, when durations are known.
+    pub total_duration_us: Option<u64>,
+    /// How many requests showed this same pattern.
+    pub occurrences: u32,
+    /// Total repeated statements over all occurrences.
+    pub total_count: u64,
+    /// The batched SQL that replaces the loop, and a one-line explanation.
+    pub suggestion: Option<String>,
+    /// A sentence stating the problem in the reader's terms.
+    pub message: String,
+    #[serde(default)]
+    pub proof: Proof,
+    /// The statements of the first request on a time axis, for waterfall views (capped by
+    /// the detection stage; empty when the source has no timestamps).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waterfall: Vec<WaterfallBar>,
+}
+
+/// One statement of a request, placed on the request's time axis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaterfallBar {
+    /// Start, relative to the request's first statement.
+    pub offset_us: i64,
+    pub duration_us: Option<u64>,
+    /// Fingerprint (16 hex digits) of the statement.
+    pub fingerprint: String,
+    pub role: BarRole,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BarRole {
+    Parent,
+    Child,
+    Other,
+}
+
+/// Per-shape totals over the run, in the spirit of `pg_stat_statements`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FingerprintStat {
+    pub fingerprint: String,
+    pub normalized: String,
+    pub table: Option<String>,
+    pub calls: u64,
+    /// Sum of durations of the calls whose duration is known.
+    pub total_us: u64,
+    pub timed_calls: u64,
+    pub rows: u64,
+    /// Requests it ran in.
+    pub requests: u64,
+}
+
+/// Statements per request for one route (requests without a route are grouped under `""`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteStat {
+    pub route: String,
+    pub requests: u64,
+    pub min: u32,
+    pub max: u32,
+    pub p50: u32,
+    pub p95: u32,
+    pub mean: f64,
+    /// `(statements per request, requests)` pairs, ascending, for distribution charts.
+    pub histogram: Vec<(u32, u64)>,
+}
+
+
+/// Totals of one run, handed to [`FindingSink::finish`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub inputs: Vec<String>,
+    pub bytes: u64,
+    pub records: u64,
+    pub statements: u64,
+    pub requests: u64,
+    pub malformed: u64,
+    pub findings: u64,
+    pub findings_by_kind: Vec<(FindingKind, u64)>,
+    /// Time spent in repeated child statements over all findings, when durations are known.
+    pub wasted_us: u64,
+    pub elapsed_ms: u64,
+    /// Busiest shapes first; capped by the detection stage.
+    #[serde(default)]
+    pub fingerprints: Vec<FingerprintStat>,
+    #[serde(default)]
+    pub routes: Vec<RouteStat>,
+}
+
+/// Receives findings, one at a time, in the order they are final.
+///
+/// Why push: the detection stage streams over inputs far larger than memory, and each
+/// finding is final when its pattern has been de-duplicated; a pushed sink can write it at
+/// once (the proxy prints findings live) or collect (the HTML report sorts them).
+///
+/// Contract:
+/// - `begin` is called once before anything else, with the table that resolves
+///   [`Location::source`] to an input name.
+/// - `finding` is called once per de-duplicated finding. `occurrences` and `total_count`
+///   are final for batch runs; live sinks (the proxy) may see a signature again with
+///   higher counts and must treat it as an update.
+/// - `finish` is called once at the end, after every finding. Sinks that buffer write here.
+/// - An `Err` stops the run and is reported to the user as an output error.
+pub trait FindingSink {
+    fn begin(&mut self, sources: &SourceTable) -> io::Result<()>;
+    fn finding(&mut self, finding: &Finding) -> io::Result<()>;
+    fn finish(&mut self, summary: &RunSummary) -> io::Result<()>;
+}

@@ -1,0 +1,22 @@
+//! The vocabulary every querycomb stage shares.
+//!
+//! The pipeline is `sources → grouping → detectors → findings → sinks`:
+//! - a *source* (log reader, proxy) pushes one [`QueryEvent`] per executed statement into an
+//!   [`EventSink`];
+//! - the grouping and detection stages (crate `querycomb-detect`) turn events into
+//!   [`Finding`]s;
+//! - a [`FindingSink`] (crate `querycomb-report`) renders them.
+//!
+//! This crate holds only types and traits so that every stage can depend on it without
+//! depending on each other.
+
+mod event;
+mod finding;
+mod location;
+
+pub use event::{EventSink, OwnedEvent, QueryEvent, Timestamp};
+pub use finding::{
+    BarRole, Finding, FindingKind, FindingSink, FingerprintStat, Proof, QueryRef, RequestKind,
+    RequestRef, RouteStat, RunSummary, Severity, WaterfallBar,
+};
+pub use location::{InputError, Location, SourceId, SourceTable};

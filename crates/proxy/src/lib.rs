@@ -1,0 +1,1 @@
+//! A transparent PostgreSQL wire-protocol proxy that turns traffic into query events.

@@ -1,0 +1,1 @@
+//! Finding sinks: terminal, JSON, JUnit, SARIF, HTML.

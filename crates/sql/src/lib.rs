@@ -1,0 +1,1 @@
+//! SQL lexing, fingerprinting, sqlcommenter tags and batched-query rewrites for PostgreSQL and MySQL dialects.
