@@ -217,7 +217,7 @@ pub struct FingerprintStat {
 }
 
 /// Statements per request for one route (requests without a route are grouped under `""`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RouteStat {
     pub route: String,
     pub requests: u64,
