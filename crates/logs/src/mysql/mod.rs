@@ -1,0 +1,2 @@
+pub mod general;
+pub mod slow;
