@@ -1,0 +1,62 @@
+//! Small process helpers shared by the server kits.
+
+use std::io;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// A port that was free a moment ago. Servers are started with a retry because another
+/// process may take it between this call and the server's bind.
+pub fn free_port() -> io::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+pub(crate) fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// `program args…`, as `user` when we are root (servers refuse to run as root).
+pub(crate) fn command_as(user: Option<&str>, program: &Path) -> Command {
+    match user {
+        Some(user) => {
+            let mut cmd = Command::new("runuser");
+            cmd.arg("-u").arg(user).arg("--").arg(program);
+            cmd
+        }
+        None => Command::new(program),
+    }
+}
+
+/// Runs a command to completion and turns a non-zero exit into an error that carries the
+/// command line and its stderr, so a failing test says why.
+pub(crate) fn run_checked(cmd: &mut Command) -> io::Result<Output> {
+    let out = cmd.output().map_err(|e| {
+        io::Error::new(e.kind(), format!("cannot run {:?}: {e}", cmd.get_program()))
+    })?;
+    if out.status.success() {
+        return Ok(out);
+    }
+    Err(io::Error::other(format!(
+        "{:?} failed with {}: {}{}",
+        cmd,
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    )))
+}
+
+/// Makes `path` and everything under it owned by `user` (for servers run through runuser).
+pub(crate) fn chown(user: &str, path: &Path) -> io::Result<()> {
+    run_checked(
+        Command::new("chown")
+            .arg("-R")
+            .arg(format!("{user}:"))
+            .arg(path),
+    )
+    .map(drop)
+}
