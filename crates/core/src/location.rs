@@ -32,6 +32,12 @@ impl SourceTable {
         self.names.get(id.0 as usize).map_or("<unknown>", String::as_str)
     }
 
+    /// Every input name, indexed by [`SourceId`] (reports list them so that a
+    /// serialised [`Location::source`] can be resolved).
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
     /// `file:line` for messages and reports.
     pub fn display(&self, loc: Location) -> String {
         format!("{}:{}", self.name(loc.source), loc.line)
