@@ -1,1 +1,3 @@
 //! Finding sinks: terminal, JSON, JUnit, SARIF, HTML.
+
+pub mod html;
