@@ -1,0 +1,113 @@
+//! Benchmark of querycomb's SQL fingerprinting against its two strongest peers,
+//! libpg_query (`pg_query::fingerprint`) and Datadog's obfuscator
+//! (`libdd-trace-obfuscation`), on one corpus of ORM-generated queries; and, with
+//! `--agreement`, a check of how querycomb's grouping differs from pg_query's.
+//!
+//! Usage: fingerprint-peers [--agreement] [--corpus FILE] [--seconds N]
+
+mod agreement;
+mod classify;
+mod corpus;
+mod engines;
+mod throughput;
+
+use corpus::{CorpusDialect, Query};
+use engines::{Datadog, Engine, PgQuery, Querycomb};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+struct Args {
+    agreement: bool,
+    corpus: PathBuf,
+    seconds: f64,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        agreement: false,
+        corpus: PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../corpus/orm-queries.jsonl"
+        )),
+        seconds: 2.0,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--agreement" => args.agreement = true,
+            "--corpus" => args.corpus = it.next().ok_or("--corpus needs a file")?.into(),
+            "--seconds" => {
+                let value = it.next().ok_or("--seconds needs a number")?;
+                args.seconds = value
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s > 0.0)
+                    .ok_or(format!("--seconds: not a positive number: {value:?}"))?;
+            }
+            "-h" | "--help" => {
+                println!("usage: fingerprint-peers [--agreement] [--corpus FILE] [--seconds N]");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other:?} (try --help)")),
+        }
+    }
+    Ok(args)
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("fingerprint-peers: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let queries = match corpus::load(&args.corpus) {
+        Ok(queries) => queries,
+        Err(message) => {
+            eprintln!("fingerprint-peers: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.agreement {
+        agreement::run(&queries);
+    } else {
+        bench(&queries, Duration::from_secs_f64(args.seconds));
+    }
+    ExitCode::SUCCESS
+}
+
+/// Times all engines on the queries every engine can handle (the PostgreSQL queries
+/// pg_query parses), then querycomb and Datadog on the whole corpus.
+fn bench(queries: &[Query], per_engine: Duration) {
+    let common: Vec<Query> = queries
+        .iter()
+        .filter(|q| q.dialect == CorpusDialect::Postgres && PgQuery.run(q).1)
+        .cloned()
+        .collect();
+    println!(
+        "fingerprint-peers: {} s per engine and set, median of rounds; {} queries in corpus",
+        per_engine.as_secs_f64(),
+        queries.len()
+    );
+    let mut querycomb = Querycomb::new();
+    let mut pg = PgQuery;
+    let mut datadog = Datadog::new();
+    let speeds = throughput::measure(
+        &mut [&mut querycomb, &mut pg, &mut datadog],
+        &common,
+        per_engine,
+    );
+    throughput::print(
+        "Set A: PostgreSQL queries that pg_query parses (all three engines)",
+        &common,
+        &speeds,
+    );
+    let speeds = throughput::measure(&mut [&mut querycomb, &mut datadog], queries, per_engine);
+    throughput::print(
+        "Set B: whole corpus, PostgreSQL and MySQL (pg_query cannot parse all of it)",
+        queries,
+        &speeds,
+    );
+}
