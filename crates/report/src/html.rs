@@ -112,13 +112,18 @@ impl<W: Write> HtmlSink<W> {
         Ok(page(&self.options.title, &escape_json_for_script(&json)))
     }
 
-    fn report_data<'a>(&'a self, summary: &'a RunSummary, findings: &[&'a Finding]) -> Data<'a> {
+    fn report_data<'a>(&'a self, summary: &'a RunSummary, shown: &[&'a Finding]) -> Data<'a> {
         let opts = &self.options;
         let fingerprints = summary.fingerprints.iter().take(opts.max_fingerprints);
         let mut routes: Vec<&RouteStat> = summary.routes.iter().collect();
         // Busiest routes first, so the cap drops the quiet ones.
         routes.sort_by(|a, b| b.mean.total_cmp(&a.mean).then(a.route.cmp(&b.route)));
         routes.truncate(opts.max_routes);
+        let mut interner = Interner::default();
+        let findings = shown
+            .iter()
+            .map(|f| FindingData::new(f, opts.max_waterfall_bars, &mut interner))
+            .collect();
         Data {
             version: DATA_VERSION,
             title: &opts.title,
@@ -128,13 +133,11 @@ impl<W: Write> HtmlSink<W> {
                 &summary.inputs
             },
             summary: SummaryData::new(summary, &self.seen),
-            findings: findings
-                .iter()
-                .map(|f| FindingData::new(f, opts.max_waterfall_bars))
-                .collect(),
+            findings,
+            bar_fingerprints: interner.strings,
             fingerprints: fingerprints.map(FingerprintData::new).collect(),
             routes: routes.into_iter().map(RouteData::new).collect(),
-            omitted: Omitted::new(self, summary, findings),
+            omitted: Omitted::new(self, summary, shown),
         }
     }
 }
@@ -151,13 +154,10 @@ impl<W: Write> FindingSink for HtmlSink<W> {
     }
 
     fn finding(&mut self, finding: &Finding) -> io::Result<()> {
-        self.seen.insert(
-            finding.signature.clone(),
-            (finding.kind, finding.severity),
-        );
+        self.seen
+            .insert(finding.signature.clone(), (finding.kind, finding.severity));
         // Live sinks see a signature again with higher counts: the newest version wins.
-        self.kept
-            .insert(finding.signature.clone(), finding.clone());
+        self.kept.insert(finding.signature.clone(), finding.clone());
         self.prune_if_needed();
         Ok(())
     }
@@ -234,7 +234,8 @@ fn nonce() -> String {
 fn page(title: &str, data_json: &str) -> String {
     let nonce = nonce();
     let title = escape_html(title);
-    let mut html = String::with_capacity(CSS.len() + JS.len() + BODY.len() + data_json.len() + 1024);
+    let mut html =
+        String::with_capacity(CSS.len() + JS.len() + BODY.len() + data_json.len() + 1024);
     html.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     html.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
     // No network at all, and only the template's own script and style run.
@@ -245,12 +246,16 @@ fn page(title: &str, data_json: &str) -> String {
     ));
     html.push_str("<meta name=\"color-scheme\" content=\"light dark\">\n");
     html.push_str(&format!("<title>{title}</title>\n"));
-    html.push_str(&format!("<style nonce=\"{nonce}\">\n{CSS}</style>\n</head>\n"));
+    html.push_str(&format!(
+        "<style nonce=\"{nonce}\">\n{CSS}</style>\n</head>\n"
+    ));
     html.push_str(BODY);
     html.push_str("<script type=\"application/json\" id=\"data\">");
     html.push_str(data_json);
     html.push_str("</script>\n");
-    html.push_str(&format!("<script nonce=\"{nonce}\">\n{JS}</script>\n</body>\n</html>\n"));
+    html.push_str(&format!(
+        "<script nonce=\"{nonce}\">\n{JS}</script>\n</body>\n</html>\n"
+    ));
     html
 }
 
@@ -263,6 +268,9 @@ struct Data<'a> {
     inputs: &'a [String],
     summary: SummaryData,
     findings: Vec<FindingData<'a>>,
+    /// Fingerprints of waterfall bars, which bars name by index: a request's bars repeat a
+    /// few shapes many times.
+    bar_fingerprints: Vec<&'a str>,
     fingerprints: Vec<FingerprintData<'a>>,
     routes: Vec<RouteData<'a>>,
     omitted: Omitted,
@@ -375,8 +383,9 @@ struct FindingData<'a> {
     /// `suspected`, or `proven` with `matched` parameter values.
     proof: &'static str,
     matched: Option<u32>,
-    /// Bars as `[offset_us, duration_us or null, role, fingerprint]`; role is `p`, `c` or `o`.
-    waterfall: Vec<(i64, Option<u64>, &'static str, &'a str)>,
+    /// Bars as `[offset_us, duration_us or null, role, index into bar_fingerprints]`; role
+    /// is `p`, `c` or `o`.
+    waterfall: Vec<(i64, Option<u64>, &'static str, u32)>,
     /// Bars of the first request beyond the cap, not embedded.
     waterfall_cut: usize,
 }
@@ -417,7 +426,7 @@ impl<'a> QueryData<'a> {
 }
 
 impl<'a> FindingData<'a> {
-    fn new(f: &'a Finding, max_bars: usize) -> Self {
+    fn new(f: &'a Finding, max_bars: usize, interner: &mut Interner<'a>) -> Self {
         let (proof, matched) = match f.proof {
             Proof::Suspected => ("suspected", None),
             Proof::Proven { matched } => ("proven", Some(matched)),
@@ -456,19 +465,49 @@ impl<'a> FindingData<'a> {
             suggestion: f.suggestion.as_deref(),
             proof,
             matched,
-            waterfall: f.waterfall.iter().take(max_bars).map(bar_data).collect(),
+            waterfall: f
+                .waterfall
+                .iter()
+                .take(max_bars)
+                .map(|b| bar_data(b, interner))
+                .collect(),
             waterfall_cut: f.waterfall.len().saturating_sub(max_bars),
         }
     }
 }
 
-fn bar_data(b: &WaterfallBar) -> (i64, Option<u64>, &'static str, &str) {
+/// Hands out one small index per distinct string.
+#[derive(Default)]
+struct Interner<'a> {
+    strings: Vec<&'a str>,
+    index: HashMap<&'a str, u32>,
+}
+
+impl<'a> Interner<'a> {
+    fn intern(&mut self, s: &'a str) -> u32 {
+        let next = self.strings.len() as u32;
+        *self.index.entry(s).or_insert_with(|| {
+            self.strings.push(s);
+            next
+        })
+    }
+}
+
+fn bar_data<'a>(
+    b: &'a WaterfallBar,
+    interner: &mut Interner<'a>,
+) -> (i64, Option<u64>, &'static str, u32) {
     let role = match b.role {
         BarRole::Parent => "p",
         BarRole::Child => "c",
         BarRole::Other => "o",
     };
-    (b.offset_us, b.duration_us, role, &b.fingerprint)
+    (
+        b.offset_us,
+        b.duration_us,
+        role,
+        interner.intern(&b.fingerprint),
+    )
 }
 
 fn request_kind_id(kind: querycomb_core::RequestKind) -> &'static str {
@@ -542,7 +581,8 @@ mod tests {
     use super::*;
     use querycomb_core::{Location, RequestKind, RequestRef};
 
-    const PAYLOAD: &str = "SELECT '</script><script>alert(1)</script>' <!-- \u{2028}\u{2029} </SCRIPT >";
+    const PAYLOAD: &str =
+        "SELECT '</script><script>alert(1)</script>' <!-- \u{2028}\u{2029} </SCRIPT >";
 
     fn query(fp: &str, sql: &str, table: &str) -> QueryRef {
         QueryRef {
@@ -570,7 +610,11 @@ mod tests {
                 statements: 4,
                 location: Location::default(),
             },
-            parent: Some(query("00000000000000aa", "SELECT * FROM customers", "customers")),
+            parent: Some(query(
+                "00000000000000aa",
+                "SELECT * FROM customers",
+                "customers",
+            )),
             children: vec![query("00000000000000bb", child_sql, "orders")],
             count: 3,
             distinct_params: 3,
@@ -607,10 +651,16 @@ mod tests {
 
     #[test]
     fn sql_cannot_break_out_of_the_data_block() {
-        let html = render(&[finding("1", Severity::Warning, PAYLOAD)], HtmlOptions::default());
+        let html = render(
+            &[finding("1", Severity::Warning, PAYLOAD)],
+            HtmlOptions::default(),
+        );
         let block = data_block(&html);
         for forbidden in ["<", ">", "\u{2028}", "\u{2029}"] {
-            assert!(!block.contains(forbidden), "data block contains {forbidden:?}");
+            assert!(
+                !block.contains(forbidden),
+                "data block contains {forbidden:?}"
+            );
         }
         // The whole block is the JSON, and it decodes back to the exact SQL.
         let data: serde_json::Value = serde_json::from_str(block).unwrap();
@@ -628,13 +678,18 @@ mod tests {
             ..HtmlOptions::default()
         };
         let html = render(&[], options);
-        assert!(html.contains("<title>&lt;img src=x onerror=alert(1)&gt; &amp; &quot;q&quot;</title>"));
+        assert!(
+            html.contains("<title>&lt;img src=x onerror=alert(1)&gt; &amp; &quot;q&quot;</title>")
+        );
         assert!(!html.contains("<img"));
     }
 
     #[test]
     fn page_loads_nothing_from_the_network() {
-        let html = render(&[finding("1", Severity::Error, "SELECT 1")], HtmlOptions::default());
+        let html = render(
+            &[finding("1", Severity::Error, "SELECT 1")],
+            HtmlOptions::default(),
+        );
         let lower = html.to_ascii_lowercase();
         assert!(!lower.contains("http://") && !lower.contains("https://"));
         assert!(!lower.contains("src=") && !lower.contains("@import") && !lower.contains("url("));
@@ -651,8 +706,16 @@ mod tests {
     fn caps_findings_and_says_what_was_left_out() {
         let findings: Vec<Finding> = (0..50)
             .map(|i| {
-                let severity = if i == 7 { Severity::Error } else { Severity::Info };
-                finding(&format!("{i:016x}"), severity, "SELECT * FROM orders WHERE id = $1")
+                let severity = if i == 7 {
+                    Severity::Error
+                } else {
+                    Severity::Info
+                };
+                finding(
+                    &format!("{i:016x}"),
+                    severity,
+                    "SELECT * FROM orders WHERE id = $1",
+                )
             })
             .collect();
         let options = HtmlOptions {
@@ -666,7 +729,10 @@ mod tests {
         assert_eq!(data["findings"][0]["signature"], format!("{:016x}", 7));
         assert_eq!(data["omitted"]["findings"], 45);
         assert_eq!(data["summary"]["findings"], 50);
-        assert_eq!(data["summary"]["by_severity"][0], serde_json::json!(["error", 1]));
+        assert_eq!(
+            data["summary"]["by_severity"][0],
+            serde_json::json!(["error", 1])
+        );
     }
 
     #[test]
@@ -697,7 +763,10 @@ mod tests {
         };
         let html = render(&[f], options);
         let data: serde_json::Value = serde_json::from_str(data_block(&html)).unwrap();
-        assert_eq!(data["findings"][0]["waterfall"].as_array().unwrap().len(), 10);
+        assert_eq!(
+            data["findings"][0]["waterfall"].as_array().unwrap().len(),
+            10
+        );
         assert_eq!(data["findings"][0]["waterfall_cut"], 20);
         assert_eq!(data["omitted"]["waterfalls_cut"], 1);
     }

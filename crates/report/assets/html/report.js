@@ -4,6 +4,7 @@
 (function () {
   "use strict";
   var PAGE = 100;
+  var BAR_FPS = []; // data.bar_fingerprints: waterfall bars name their fingerprint by index
   var NS = document.getElementById("svgns").namespaceURI;
   var $ = function (id) { return document.getElementById(id); };
 
@@ -167,14 +168,15 @@
 
   // ---------- waterfall ----------
   // Places bars on a time axis when the request has a time span, else one slot per statement.
-  function layout(bars) {
+  function layout(bars, names) {
     var min = Infinity, max = -Infinity;
     bars.forEach(function (b) { min = Math.min(min, b[0]); max = Math.max(max, b[0] + (b[1] || 0)); });
     var timed = bars.length > 0 && max > min;
     return {
       timed: timed, span: timed ? max - min : Math.max(bars.length, 1),
       items: bars.map(function (b, i) {
-        return timed ? { x: b[0] - min, w: b[1], role: b[2], fp: b[3] } : { x: i, w: null, role: b[2], fp: b[3], slot: true };
+        var fp = names ? names[b[3]] : b[3];
+        return timed ? { x: b[0] - min, w: b[1], role: b[2], fp: fp } : { x: i, w: null, role: b[2], fp: fp, slot: true };
       })
     };
   }
@@ -241,7 +243,7 @@
   function waterfallFigure(f, sqlOf) {
     var recorded = f.waterfall.length > 0, bars = recorded ? f.waterfall : schematicBars(f);
     if (!bars.length) return el("p", { "class": "muted" }, "No statements recorded for this request.");
-    var lay = layout(bars), fixed = afterFix(lay), kids = bars.filter(function (b) { return b[2] === "c"; }).length;
+    var lay = layout(bars, recorded ? BAR_FPS : null), fixed = afterFix(lay), kids = bars.filter(function (b) { return b[2] === "c"; }).length;
     var note = recorded ? (lay.timed ? (bars.some(function (b) { return b[1] == null; }) ? " Statements without a duration are drawn as fixed-width ticks." : "") : " The log has no timing for these statements: one slot per statement, in order.")
       : " No waterfall was recorded for this request: a schematic of the parent and its " + int(f.count) + " children.";
     var before = el("figure", { "class": "before" },
@@ -426,6 +428,7 @@
     try {
       d = JSON.parse($("data").textContent);
       if (d.version !== 1) throw new Error("this page reads report data version 1, the file has version " + d.version);
+      BAR_FPS = d.bar_fingerprints || [];
       renderSummary(d);
       renderOmitted(d);
       var sqlOf = sqlLookup(d);

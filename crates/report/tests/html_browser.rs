@@ -1,0 +1,229 @@
+//! Opens a rendered HTML report in headless Chromium (driven by tests/browser/drive.mjs over
+//! the DevTools protocol) and checks what a reader gets: no console errors, the comb of a
+//! known N+1 drawn as exactly N highlighted bars, working filters, sorting and paging, and an
+//! XSS payload in SQL shown as text. Saves screenshots (light and dark) under
+//! `target/test-artifacts/`.
+//!
+//! Skips, saying so, only when Chromium or node is missing and `scripts/setup-chromium.sh`
+//! cannot install them.
+
+mod html_fixtures;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use querycomb_core::{FindingSink, SourceTable};
+use querycomb_report::html::HtmlSink;
+use serde_json::Value;
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `target/test-artifacts`, next to wherever cargo puts this test's temporary files.
+fn artifacts_dir() -> PathBuf {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let dir = tmp.parent().unwrap_or(tmp).join("test-artifacts");
+    std::fs::create_dir_all(&dir).expect("create target/test-artifacts");
+    dir
+}
+
+fn chromium_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("CHROMIUM") {
+        return Some(PathBuf::from(p));
+    }
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+fn node_works() -> bool {
+    Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Chromium and node, installing them with the project's setup script when missing.
+fn browser_or_skip_reason() -> Result<PathBuf, String> {
+    if let (Some(chromium), true) = (chromium_path(), node_works()) {
+        return Ok(chromium);
+    }
+    let script = workspace_root().join("scripts/setup-chromium.sh");
+    let output = Command::new("bash").arg(&script).output();
+    match (chromium_path(), node_works()) {
+        (Some(chromium), true) => Ok(chromium),
+        _ => Err(match output {
+            Ok(o) => format!(
+                "{} exited with {}: {}",
+                script.display(),
+                o.status,
+                String::from_utf8_lossy(&o.stderr).trim()
+            ),
+            Err(e) => format!("cannot run {}: {e}", script.display()),
+        }),
+    }
+}
+
+fn render_report(path: &Path) -> u64 {
+    let findings = html_fixtures::findings();
+    let summary = html_fixtures::summary(&findings);
+    let file = std::fs::File::create(path).expect("create report file");
+    let mut sink = HtmlSink::new(std::io::BufWriter::new(file));
+    let mut sources = SourceTable::default();
+    sources.add("postgresql-15-main.log");
+    sink.begin(&sources).unwrap();
+    for f in &findings {
+        sink.finding(f).unwrap();
+    }
+    sink.finish(&summary).unwrap();
+    std::fs::metadata(path).unwrap().len()
+}
+
+fn drive(chromium: &Path, report: &Path, out: &Path) -> Value {
+    let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/drive.mjs");
+    let output = Command::new("node")
+        .arg(driver)
+        .args(["--report", report.to_str().unwrap()])
+        .args(["--out", out.to_str().unwrap()])
+        .args(["--nplus1", html_fixtures::NPLUS1_SIGNATURE])
+        .args(["--xss", html_fixtures::XSS_SIGNATURE])
+        .args(["--filter-kind", "count_in_loop"])
+        .env("CHROMIUM", chromium)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let result: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "driver printed no JSON ({e}); status {}\nstdout: {stdout}\nstderr: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    assert!(result.get("fatal").is_none(), "driver failed: {result:#}");
+    assert!(
+        output.status.success(),
+        "driver exited with {}",
+        output.status
+    );
+    result
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| s.as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn report_works_in_headless_chromium() {
+    let chromium = match browser_or_skip_reason() {
+        Ok(c) => c,
+        Err(reason) => {
+            println!("SKIPPED report_works_in_headless_chromium: chromium could not be installed: {reason}");
+            return;
+        }
+    };
+    let out = artifacts_dir();
+    let report = out.join("report.html");
+    let size = render_report(&report);
+    println!("report: {} ({size} bytes)", report.display());
+
+    let r = drive(&chromium, &report.canonicalize().unwrap(), &out);
+    let c = &r["checks"];
+    for key in [
+        "consoleErrors",
+        "exceptions",
+        "logErrors",
+        "dialogs",
+        "external",
+    ] {
+        assert!(strings(&r[key]).is_empty(), "{key}: {:#}", r[key]);
+    }
+
+    let rendered = &c["rendered"];
+    assert_eq!(rendered["error"], Value::Null);
+    assert_eq!(
+        rendered["findingRows"], 100,
+        "first page holds 100 findings"
+    );
+    assert!(rendered["fingerprintRows"].as_u64().unwrap() > 10);
+    assert_eq!(rendered["routeCharts"], 7);
+
+    // The comb: exactly N child bars, one parent; after the fix one batched bar, no children.
+    let n = &c["nplus1"];
+    assert_eq!(n["expanded"], "true", "{n:#}");
+    assert_eq!(n["detailVisible"], true);
+    assert_eq!(n["focused"], true, "Enter on the focused button expands it");
+    assert_eq!(n["childBars"], html_fixtures::NPLUS1_N);
+    assert_eq!(n["parentBars"], 1);
+    assert_eq!(n["otherBars"], 3);
+    assert_eq!(n["afterChildBars"], 0);
+    assert_eq!(n["afterBatchedBars"], 1);
+    assert_eq!(n["afterParentBars"], 1);
+    let evidence = n["evidence"].as_str().unwrap();
+    assert!(evidence.contains("SELECT orders.* FROM orders WHERE orders.customer_id = $1"));
+    assert!(
+        evidence.contains("= ANY($1)"),
+        "the fix is shown: {evidence}"
+    );
+
+    let x = &c["xss"];
+    assert_eq!(x["pwned"], false);
+    assert_eq!(x["scripts"], 2, "no script element was injected");
+    assert_eq!(x["injected"], 0, "no element or handler was injected");
+    assert!(
+        strings(&x["sqlText"])
+            .iter()
+            .any(|s| s == html_fixtures::XSS_SQL),
+        "payload shown as text: {x:#}"
+    );
+    assert_eq!(x["routeText"], html_fixtures::XSS_ROUTE);
+
+    assert_eq!(c["darkBackground"], "rgb(20, 23, 28)");
+    assert_eq!(c["afterToggle"]["theme"], "light");
+    assert_eq!(c["afterToggle"]["background"], "rgb(251, 251, 252)");
+
+    let filter = &c["filter"];
+    let kinds = strings(&filter["kinds"]);
+    assert_eq!(
+        kinds.len(),
+        html_fixtures::COUNT_IN_LOOP_FINDINGS,
+        "{filter:#}"
+    );
+    assert!(kinds.iter().all(|k| k == "count_in_loop"));
+    assert_eq!(filter["totalAfterReset"], 100);
+
+    assert_eq!(strings(&c["textFilter"]), [html_fixtures::XSS_SIGNATURE]);
+
+    let sort = &c["sortByN"];
+    assert_eq!(sort["ariaSort"], "descending");
+    let values: Vec<u64> = sort["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect();
+    assert_eq!(values.len(), 100);
+    assert!(
+        values.windows(2).all(|w| w[0] >= w[1]),
+        "sorted by N: {values:?}"
+    );
+
+    let paging = &c["paging"];
+    assert_eq!(paging["pages"], 2);
+    assert_ne!(paging["firstOnPage2"], paging["firstOnPage1"]);
+
+    for shot in ["report.png", "report-dark.png"] {
+        let len = std::fs::metadata(out.join(shot))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        assert!(len > 10_000, "{shot} was saved ({len} bytes)");
+    }
+    println!("screenshots: {}", out.join("report.png").display());
+}
