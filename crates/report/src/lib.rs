@@ -1,3 +1,8 @@
 //! Finding sinks: terminal, JSON, JUnit, SARIF, HTML.
 
+mod describe;
+#[cfg(test)]
+mod fixtures;
 pub mod html;
+pub mod json;
+pub mod terminal;
