@@ -68,8 +68,7 @@ impl LogFormat {
 
 /// Guesses the format from the first few KiB of a log. `None` when nothing fits.
 pub fn sniff(head: &[u8]) -> Option<LogFormat> {
-    postgres::sniff(head)
-    // MYSQL-SNIFF: the mysql helper chains `.or_else(|| mysql::sniff(head))` here.
+    postgres::sniff(head).or_else(|| mysql::sniff(head))
 }
 
 /// Options a user can give that the log itself may not tell.
