@@ -110,4 +110,28 @@ fn bench(queries: &[Query], per_engine: Duration) {
         queries,
         &speeds,
     );
+    for (title, range) in SIZE_CLASSES {
+        let subset: Vec<Query> = common
+            .iter()
+            .filter(|q| range.contains(&q.sql.len()))
+            .cloned()
+            .collect();
+        if subset.is_empty() {
+            continue;
+        }
+        let engines: &mut [&mut dyn Engine] = &mut [&mut querycomb, &mut pg, &mut datadog];
+        let speeds = throughput::measure(engines, &subset, per_engine / 2);
+        throughput::print(title, &subset, &speeds);
+    }
 }
+
+/// Set A split by statement length: short lookups, ordinary ORM selects, and the long
+/// IN lists and multi-row INSERTs (where a parser's cost grows with the list).
+const SIZE_CLASSES: [(&str, std::ops::Range<usize>); 3] = [
+    ("Set A, short statements (< 200 bytes)", 0..200),
+    ("Set A, medium statements (200..1000 bytes)", 200..1000),
+    (
+        "Set A, long statements (≥ 1000 bytes: long IN lists, multi-row INSERTs)",
+        1000..usize::MAX,
+    ),
+];
