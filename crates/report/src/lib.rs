@@ -5,4 +5,5 @@ mod describe;
 mod fixtures;
 pub mod html;
 pub mod json;
+pub mod junit;
 pub mod terminal;
