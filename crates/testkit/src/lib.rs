@@ -7,8 +7,10 @@
 //! PostgreSQL refuses to run as root, so when the tests run as root (CI does) the server and
 //! its tools run as the `postgres` system user through `runuser`.
 
+mod mariadb;
 mod postgres;
 mod process;
 
+pub use mariadb::*;
 pub use postgres::{Auth, PgOptions, PgServer};
 pub use process::free_port;
