@@ -1,1 +1,96 @@
 //! Grouping query events into units of work, and the detectors that turn them into findings.
+//!
+//! [`Pipeline`] is an [`querycomb_core::EventSink`]: sources push one event per executed
+//! statement; [`Pipeline::finish`] (batch) or [`Pipeline::take_updates`] (live) hand out
+//! de-duplicated [`querycomb_core::Finding`]s with their evidence, and the run's statistics.
+//!
+//! # How a statement is seen
+//! Each statement is fingerprinted once (`querycomb_sql::Fingerprinter::scan`): statements
+//! that differ only in literals, bind parameters, list lengths, comments, whitespace or
+//! keyword case share a fingerprint. Its *values* are a hash of its literals and its bind
+//! parameters' text: equal values mean an identical execution, different values a new loop
+//! iteration. psycopg's auto-prepared `execute _pg3_0` arrives with its real SQL and counts
+//! under that SQL's fingerprint like any other execution.
+//!
+//! Not counted (not parents, not children, not in statement counts): `BEGIN`, `COMMIT`,
+//! `ROLLBACK`, `SAVEPOINT`, `RELEASE`, `ROLLBACK TO`, `PREPARE`, `DEALLOCATE`, `SET`, `SHOW`,
+//! and cursor `DECLARE`/`FETCH`/`CLOSE` — drivers issue them on their own, and paging through
+//! a cursor (`FETCH 100 FROM c` × N) is how large results should be read.
+//!
+//! # Units of work
+//! A finding is a pattern inside one request, so the first job is knowing which statements
+//! belong together. In order of preference (see [`unit`]): the sqlcommenter `traceparent`
+//! trace id (across sessions: a request that fans out over pooled connections is one unit),
+//! the `route` / `controller`+`action` tags on a session, an explicit `BEGIN … COMMIT` on a
+//! session, and otherwise a burst of a session's statements ending after `idle_gap_ms` of
+//! silence. Untagged statements join the session's current unit, and an untagged unit takes
+//! the first tag that arrives in it (drivers never tag `BEGIN`).
+//!
+//! # Decision rules
+//! Per unit, each statement shape is summarised (executions, distinct parameter sets, total
+//! time, longest list), then:
+//! - **`n_plus_one`**: a SELECT shape run at least `n_plus_one` (5) times with at least two
+//!   distinct parameter sets, each execution carrying fewer than `batch_min_list` (10) list
+//!   items, not paging (`OFFSET`, or keyset `LIMIT` without an equality filter). Its parent
+//!   is the nearest earlier SELECT of another shape before the first child, preferring the
+//!   nearest one that returned at least as many rows as there were distinct children when
+//!   row counts are known.
+//! - **`count_in_loop`**: the same, when the child is an aggregate (`COUNT(*)`, `EXISTS`):
+//!   the fix is a `GROUP BY`, not an `IN` list.
+//! - **`n_plus_one_write`**: the same for INSERT/UPDATE/DELETE/MERGE one row at a time;
+//!   a multi-row `VALUES` list is the fix and is not reported.
+//! - **`repeated_identical`**: a shape run at least `repeated_identical` (5) times, every time
+//!   with the same parameters: a missing memo, fixed by reusing the result.
+//! - **`mn_plus_one`**: two or more loop shapes that strictly alternate (A B C A B C …) with
+//!   equal counts (±1): one finding listing every child, instead of one per child. A child
+//!   that runs several times per iteration of another (A B B A B B) is a nested loop and is
+//!   reported as its own `n_plus_one` with the outer child as parent.
+//! - A loop whose children took at least `slow_loop_total_ms` (100 ms) together needs only
+//!   `slow_loop_count` (3) executions; `min_loop_total_ms` (off) drops loops faster than it.
+//! - **Not findings**: one statement with a long `IN`/`ANY`/`VALUES` list (or `= ANY($1)`
+//!   with a long `{…}` array parameter) — that is the fix; chunked batch loads (each chunk a
+//!   long list); cursor paging; savepoints, transaction control, `DEALLOCATE`; anything below
+//!   the thresholds; shapes matching `allow_sql` (normalised or first raw text) or touching an
+//!   `allow_tables` table; every request on an `allow_routes` route; and any loop where an
+//!   execution carries the inline `/* querycomb:allow */` marker.
+//!
+//! # Why these defaults
+//! - Count 5 (Sentry's choice), not 2 (Prosopite, django-zeal): loops of 2–4 are the main
+//!   false-positive complaint about those tools and cost a few round trips; real N+1s grow
+//!   with the data and pass 5 quickly. A lower count (3) applies when the children were slow.
+//! - No time floor by default: server logs time the statement on the server, not the network
+//!   and driver round trip that makes an N+1 expensive, so a Sentry-like 50 ms floor would
+//!   hide most real N+1s found in logs.
+//! - Idle gap 1 s: a request's statements follow each other within milliseconds; a loop that
+//!   waits over a second per iteration is slow for another reason.
+//! - Batch list 10: real batch sizes (Hibernate `@BatchSize`, Django prefetch chunks) are
+//!   10–1000; two or three items per statement, repeated, is still a loop.
+//! - Severity: loops are warnings, raised to errors at 20 repeated statements or 100 ms of
+//!   child time in one request; identical repeats are info, raised to warnings likewise.
+//!
+//! # De-duplication
+//! A finding's signature is a hash of (kind, parent fingerprint, child fingerprints) as 16 hex
+//! digits; the first request's evidence is kept and later requests add to `occurrences` and
+//! `total_count` (see [`findings`]). Findings never contain raw SQL or parameter values, only
+//! normalised text, unless `show_params` is set.
+//!
+//! # Memory
+//! Flat in the length of the input: per statement a fixed-size record in its open unit (no
+//! SQL text); at most `max_statements_per_unit` per unit (a longer unit is analysed in
+//! batches); idle units closed by a periodic sweep on the input clock; idle sessions
+//! forgotten; each shape described and stored once. It grows with the number of concurrently
+//! open requests and of distinct statement shapes.
+
+pub mod catalog;
+pub mod config;
+pub mod detectors;
+pub mod findings;
+pub mod hash;
+pub mod pattern;
+pub mod pipeline;
+pub mod stats;
+pub mod unit;
+
+pub use config::{Config, DialectSetting, RouteRule, SeverityRules, Thresholds};
+pub use pattern::{NamePattern, SqlRegex};
+pub use pipeline::{Analysis, Pipeline};

@@ -1,0 +1,189 @@
+//! Interned statement shapes. Every distinct fingerprint is described once (normalised text,
+//! verb, tables) and then referred to by a small [`FpId`]; the per-event path only hashes
+//! the fingerprint into this table. Run-wide per-shape totals live here too.
+
+use querycomb_core::FingerprintStat;
+use querycomb_sql::{Fingerprinter, Scan, Shape, Verb};
+
+use crate::config::Config;
+use crate::hash::{hex16, FastMap};
+
+/// Index of a shape in the [`Catalog`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FpId(pub u32);
+
+/// What a statement means for grouping, decided once per shape from its verb.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A statement the application asked for: counted, and a candidate parent or child.
+    Query,
+    /// `BEGIN` / `START TRANSACTION`: opens an explicit transaction.
+    Begin,
+    /// `COMMIT` / `ROLLBACK` / `END`: closes it.
+    End,
+    /// Bookkeeping that is never counted: savepoints, `ROLLBACK TO`, `DEALLOCATE`, `SET`,
+    /// `SHOW`, `PREPARE`, cursor `DECLARE`/`FETCH`/`CLOSE` (paging a cursor is not a loop).
+    Bookkeeping,
+}
+
+/// One interned shape with its run totals.
+#[derive(Debug, Clone)]
+pub struct ShapeEntry {
+    pub shape: Shape,
+    /// The fingerprint as 16 hex digits.
+    pub hex: String,
+    pub role: Role,
+    /// Matched an `allow_sql` or `allow_tables` entry: never reported as a child.
+    pub allowed: bool,
+    pub calls: u64,
+    pub total_us: u64,
+    pub timed_calls: u64,
+    pub rows: u64,
+    pub requests: u64,
+    /// Serial of the last unit that counted this shape in `requests`.
+    pub(crate) last_unit: u64,
+}
+
+impl ShapeEntry {
+    /// Main table, for messages and reports.
+    pub fn table(&self) -> Option<&str> {
+        self.shape.tables.first().map(String::as_str)
+    }
+}
+
+/// All shapes seen in the run.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    index: FastMap<u64, FpId>,
+    entries: Vec<ShapeEntry>,
+}
+
+impl Catalog {
+    /// The id of the scanned statement's shape; describes it the first time it is seen.
+    pub fn intern(
+        &mut self,
+        fingerprinter: &mut Fingerprinter,
+        scan: &Scan,
+        sql: &str,
+        config: &Config,
+    ) -> FpId {
+        if let Some(&id) = self.index.get(&scan.fingerprint) {
+            return id;
+        }
+        let shape = fingerprinter.describe(sql);
+        let allowed = is_allowed(&shape, sql, config);
+        let entry = ShapeEntry {
+            hex: hex16(scan.fingerprint),
+            role: role_of(&shape),
+            allowed,
+            shape,
+            calls: 0,
+            total_us: 0,
+            timed_calls: 0,
+            rows: 0,
+            requests: 0,
+            last_unit: 0,
+        };
+        let id = FpId(u32::try_from(self.entries.len()).unwrap_or(u32::MAX));
+        self.entries.push(entry);
+        self.index.insert(scan.fingerprint, id);
+        id
+    }
+
+    pub fn get(&self, id: FpId) -> Option<&ShapeEntry> {
+        self.entries.get(id.0 as usize)
+    }
+
+    pub(crate) fn get_mut(&mut self, id: FpId) -> Option<&mut ShapeEntry> {
+        self.entries.get_mut(id.0 as usize)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The busiest `top` counted shapes, by calls (then total time, then text for a stable
+    /// order).
+    pub fn top_stats(&self, top: usize) -> Vec<FingerprintStat> {
+        let mut busy: Vec<&ShapeEntry> = self
+            .entries
+            .iter()
+            .filter(|e| e.role == Role::Query && e.calls > 0)
+            .collect();
+        busy.sort_by(|a, b| {
+            (b.calls, b.total_us)
+                .cmp(&(a.calls, a.total_us))
+                .then_with(|| a.shape.normalized.cmp(&b.shape.normalized))
+        });
+        busy.truncate(top);
+        busy.into_iter().map(stat_of).collect()
+    }
+}
+
+fn stat_of(e: &ShapeEntry) -> FingerprintStat {
+    FingerprintStat {
+        fingerprint: e.hex.clone(),
+        normalized: e.shape.normalized.clone(),
+        table: e.table().map(str::to_owned),
+        calls: e.calls,
+        total_us: e.total_us,
+        timed_calls: e.timed_calls,
+        rows: e.rows,
+        requests: e.requests,
+    }
+}
+
+fn role_of(shape: &Shape) -> Role {
+    match shape.verb {
+        Verb::Begin => Role::Begin,
+        Verb::Rollback if is_rollback_to_savepoint(&shape.normalized) => Role::Bookkeeping,
+        Verb::Commit | Verb::Rollback => Role::End,
+        Verb::Savepoint
+        | Verb::Release
+        | Verb::Prepare
+        | Verb::Deallocate
+        | Verb::Declare
+        | Verb::Fetch
+        | Verb::Close
+        | Verb::Set
+        | Verb::Show => Role::Bookkeeping,
+        _ => Role::Query,
+    }
+}
+
+/// `ROLLBACK TO [SAVEPOINT] x` undoes part of a transaction and stays inside it.
+fn is_rollback_to_savepoint(normalized: &str) -> bool {
+    normalized
+        .split_ascii_whitespace()
+        .nth(1)
+        .is_some_and(|word| word.eq_ignore_ascii_case("to"))
+}
+
+fn is_allowed(shape: &Shape, raw_sql: &str, config: &Config) -> bool {
+    let by_sql = config
+        .allow_sql
+        .iter()
+        .any(|re| re.is_match(&shape.normalized) || re.is_match(raw_sql));
+    let by_table = shape
+        .tables
+        .iter()
+        .any(|t| config.allow_tables.iter().any(|p| p.matches_table(t)));
+    by_sql || by_table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollback_to_savepoint_is_recognised() {
+        assert!(is_rollback_to_savepoint("ROLLBACK TO SAVEPOINT s1"));
+        assert!(is_rollback_to_savepoint("rollback to s1"));
+        assert!(!is_rollback_to_savepoint("ROLLBACK"));
+        assert!(!is_rollback_to_savepoint("ROLLBACK WORK"));
+    }
+}

@@ -1,0 +1,282 @@
+//! The detectors and what they share.
+//!
+//! A unit of work is summarised once ([`UnitAnalysis`]: per shape, how often it ran, with how
+//! many distinct parameter sets, how long, how big its lists were) and every detector in
+//! [`DETECTORS`] reads that summary and appends [`Candidate`]s. A new detector is one new
+//! file here plus one line in [`DETECTORS`].
+//!
+//! Shared decisions, so that detectors agree:
+//! - [`UnitAnalysis::loop_class`]: which kind of loop a repeated shape is, if any.
+//! - [`UnitAnalysis::parent_for`]: which earlier statement drove a loop.
+
+mod count_in_loop;
+mod mn_plus_one;
+mod n_plus_one;
+mod n_plus_one_write;
+mod repeated_identical;
+
+use querycomb_core::FindingKind;
+use querycomb_sql::Verb;
+
+use crate::catalog::{Catalog, FpId, Role, ShapeEntry};
+use crate::config::Thresholds;
+use crate::hash::FastSet;
+use crate::unit::Unit;
+
+/// One pattern found in one unit, before de-duplication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub kind: FindingKind,
+    /// Index in the unit's statements of the query that drove the loop.
+    pub parent: Option<usize>,
+    /// The repeated shapes, in the order they first ran.
+    pub children: Vec<FpId>,
+    /// Executions of the child (iterations of the sequence for `mn_plus_one`).
+    pub count: u32,
+    /// All repeated statements (equals `count` unless there are several children).
+    pub statements: u32,
+    pub distinct_params: u32,
+    /// Children's total duration, when any duration is known.
+    pub total_us: Option<u64>,
+}
+
+/// A detector: reads a unit's summary, appends what it finds.
+pub trait Detector: Sync {
+    /// The kind it reports, for docs and tests.
+    fn kind(&self) -> FindingKind;
+    fn detect(&self, unit: &UnitAnalysis<'_>, out: &mut Vec<Candidate>);
+}
+
+/// Every detector, in the order they run.
+pub static DETECTORS: &[&dyn Detector] = &[
+    &n_plus_one::NPlusOne,
+    &count_in_loop::CountInLoop,
+    &n_plus_one_write::NPlusOneWrite,
+    &repeated_identical::RepeatedIdentical,
+    &mn_plus_one::MnPlusOne,
+];
+
+/// Runs every detector over `unit`. A shape reported inside an `mn_plus_one` sequence is
+/// not reported again as its own loop: one finding per loop, with all its children.
+pub fn detect_all(unit: &UnitAnalysis<'_>, out: &mut Vec<Candidate>) {
+    let start = out.len();
+    for detector in DETECTORS {
+        detector.detect(unit, out);
+    }
+    let in_sequences: FastSet<FpId> = out[start..]
+        .iter()
+        .filter(|c| c.kind == FindingKind::MnPlusOne)
+        .flat_map(|c| c.children.iter().copied())
+        .collect();
+    if !in_sequences.is_empty() {
+        let mut position = 0;
+        out.retain(|c| {
+            position += 1;
+            position <= start
+                || c.kind == FindingKind::MnPlusOne
+                || c.kind == FindingKind::RepeatedIdentical
+                || !c.children.iter().any(|fp| in_sequences.contains(fp))
+        });
+    }
+}
+
+/// Per-shape summary of one unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub fp: FpId,
+    /// Index of its first execution.
+    pub first: usize,
+    pub count: u32,
+    /// Distinct parameter sets.
+    pub distinct: u32,
+    /// Executions of its most frequent parameter set.
+    pub max_same: u32,
+    pub total_us: Option<u64>,
+    /// Longest list of any execution.
+    pub max_list: u32,
+    /// Some execution carried the inline `querycomb:allow` marker.
+    pub marked: bool,
+}
+
+/// What kind of loop a repeated shape forms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoopClass {
+    Read,
+    Count,
+    Write,
+}
+
+/// A unit of work with its per-shape summary, as detectors read it.
+pub struct UnitAnalysis<'a> {
+    pub unit: &'a Unit,
+    pub catalog: &'a Catalog,
+    pub thresholds: Thresholds,
+    /// One per shape, in order of first execution.
+    pub groups: Vec<Group>,
+}
+
+/// How far back a parent is looked for: a loop's driver is close before it.
+const PARENT_LOOKBACK: usize = 2000;
+
+impl<'a> UnitAnalysis<'a> {
+    pub fn new(unit: &'a Unit, catalog: &'a Catalog, thresholds: Thresholds) -> Self {
+        UnitAnalysis {
+            unit,
+            catalog,
+            thresholds,
+            groups: summarise(unit),
+        }
+    }
+
+    pub fn shape(&self, fp: FpId) -> Option<&'a ShapeEntry> {
+        self.catalog.get(fp)
+    }
+
+    fn verb(&self, fp: FpId) -> Option<Verb> {
+        self.shape(fp).map(|e| e.shape.verb)
+    }
+
+    /// Neither the inline marker nor an allow-list exempts it.
+    pub fn reportable(&self, group: &Group) -> bool {
+        !group.marked && self.shape(group.fp).is_some_and(|e| !e.allowed)
+    }
+
+    /// Ran often enough (and long enough, when a time floor is set) to count as repetition.
+    pub fn repeats_enough(&self, count: u32, total_us: Option<u64>, threshold: u32) -> bool {
+        let t = &self.thresholds;
+        let floor_us = t.min_loop_total_ms.saturating_mul(1000);
+        if floor_us > 0 && total_us.is_some_and(|us| us < floor_us) {
+            return false;
+        }
+        let slow = total_us.is_some_and(|us| us >= t.slow_loop_total_ms.saturating_mul(1000));
+        count >= threshold || (slow && count >= t.slow_loop_count)
+    }
+
+    /// The loop a shape forms: repeated enough, with differing parameters, one item per
+    /// statement (a long IN list is the fix, not the problem), not paging, not exempt.
+    pub fn loop_class(&self, group: &Group) -> Option<LoopClass> {
+        if group.distinct < 2
+            || group.max_list >= self.thresholds.batch_min_list
+            || !self.reportable(group)
+            || !self.repeats_enough(group.count, group.total_us, self.thresholds.n_plus_one)
+        {
+            return None;
+        }
+        let entry = self.shape(group.fp)?;
+        match entry.shape.verb {
+            Verb::Select if is_paging(&entry.shape) => None,
+            Verb::Select if entry.shape.aggregate => Some(LoopClass::Count),
+            Verb::Select => Some(LoopClass::Read),
+            Verb::Insert | Verb::Update | Verb::Delete | Verb::Merge => Some(LoopClass::Write),
+            _ => None,
+        }
+    }
+
+    /// The statement that drove a loop whose first child ran at `first_child`: the nearest
+    /// earlier SELECT of another shape, preferring the nearest one that returned at least
+    /// `rows_wanted` rows when row counts are known (a parent yields one row per iteration).
+    pub fn parent_for(&self, first_child: usize, exclude: &[FpId], rows_wanted: u32) -> Option<usize> {
+        let stmts = self.unit.stmts.get(..first_child)?;
+        let mut nearest = None;
+        for (index, stmt) in stmts.iter().enumerate().rev().take(PARENT_LOOKBACK) {
+            if exclude.contains(&stmt.fp) || self.verb(stmt.fp) != Some(Verb::Select) {
+                continue;
+            }
+            if self.shape(stmt.fp).is_none_or(|e| e.role != Role::Query) {
+                continue;
+            }
+            nearest = nearest.or(Some(index));
+            match stmt.rows {
+                Some(rows) if rows >= u64::from(rows_wanted) => return Some(index),
+                Some(_) => continue,
+                None => return nearest,
+            }
+        }
+        nearest
+    }
+
+    /// Indexes of every execution of `fp`.
+    pub fn positions(&self, fp: FpId) -> Vec<u32> {
+        (0u32..)
+            .zip(&self.unit.stmts)
+            .filter(|(_, s)| s.fp == fp)
+            .map(|(i, _)| i)
+            .collect()
+    }
+}
+
+/// `LIMIT … OFFSET …`, or keyset paging (`WHERE id > $1 … LIMIT $2` with no equality
+/// filter): a page loop, where each statement's input comes from the previous page.
+fn is_paging(shape: &querycomb_sql::Shape) -> bool {
+    let has_word = |word: &str| {
+        shape
+            .normalized
+            .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+            .any(|w| w.eq_ignore_ascii_case(word))
+    };
+    has_word("OFFSET") || (shape.filter_columns.is_empty() && !shape.limit_one && has_word("LIMIT"))
+}
+
+/// Sorts executions by (shape, parameters) once, then reads each shape's run.
+fn summarise(unit: &Unit) -> Vec<Group> {
+    let mut order: Vec<(FpId, u64, u32)> = (0u32..)
+        .zip(&unit.stmts)
+        .map(|(i, s)| (s.fp, s.values, i))
+        .collect();
+    order.sort_unstable();
+    let mut groups: Vec<Group> = Vec::new();
+    let mut previous_values = None;
+    let mut same_run = 0u32;
+    for &(fp, values, index) in &order {
+        let Some(stmt) = unit.stmts.get(index as usize) else {
+            continue;
+        };
+        let fresh = groups.last().is_none_or(|g| g.fp != fp);
+        if fresh {
+            groups.push(Group {
+                fp,
+                first: index as usize,
+                count: 0,
+                distinct: 0,
+                max_same: 0,
+                total_us: None,
+                max_list: 0,
+                marked: false,
+            });
+            previous_values = None;
+        }
+        let Some(group) = groups.last_mut() else {
+            continue;
+        };
+        if previous_values == Some(values) {
+            same_run += 1;
+        } else {
+            group.distinct += 1;
+            same_run = 1;
+            previous_values = Some(values);
+        }
+        group.max_same = group.max_same.max(same_run);
+        group.count += 1;
+        group.first = group.first.min(index as usize);
+        group.max_list = group.max_list.max(stmt.list);
+        group.marked |= stmt.allow;
+        if let Some(us) = stmt.duration_us {
+            group.total_us = Some(group.total_us.unwrap_or(0).saturating_add(us));
+        }
+    }
+    groups.sort_by_key(|g| g.first);
+    groups
+}
+
+/// A single-child loop candidate with its parent, shared by the loop detectors.
+fn loop_candidate(unit: &UnitAnalysis<'_>, kind: FindingKind, group: &Group) -> Candidate {
+    Candidate {
+        kind,
+        parent: unit.parent_for(group.first, &[group.fp], group.distinct),
+        children: vec![group.fp],
+        count: group.count,
+        statements: group.count,
+        distinct_params: group.distinct,
+        total_us: group.total_us,
+    }
+}

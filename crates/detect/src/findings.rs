@@ -1,0 +1,332 @@
+//! De-duplication of candidates into findings, and the evidence each finding carries.
+//!
+//! The signature is a hash of (kind, parent fingerprint, child fingerprints), so the same
+//! loop in a thousand requests is one finding with `occurrences = 1000`. The first request's
+//! evidence is kept (its request, parent and children with normalised SQL and locations,
+//! count, time, waterfall); later requests only add to `occurrences`, `total_count` and the
+//! severity. No raw SQL and no parameter values are ever copied into a finding, only
+//! normalised text, unless `show_params` asks for example parameters.
+
+use querycomb_core::{
+    BarRole, Finding, FindingKind, Proof, QueryRef, RequestKind, RequestRef, WaterfallBar,
+};
+use querycomb_sql::rewrite;
+
+use crate::catalog::FpId;
+use crate::config::Config;
+use crate::detectors::{Candidate, UnitAnalysis};
+use crate::hash::{hex16, signature, FastMap};
+use crate::unit::RequestHeader;
+
+/// Longest SQL excerpt in a message.
+const MESSAGE_SQL_CHARS: usize = 120;
+
+#[derive(Debug)]
+struct Tracked {
+    finding: Finding,
+    /// Serial of the last unit that counted as an occurrence.
+    last_unit: u64,
+    changed: bool,
+}
+
+/// The run's findings, keyed by signature, in order of first appearance.
+#[derive(Debug, Default)]
+pub struct Findings {
+    by_signature: FastMap<u64, usize>,
+    tracked: Vec<Tracked>,
+    wasted_us: u64,
+}
+
+impl Findings {
+    /// Adds one candidate from `unit`: a new finding, or one more occurrence of a known one.
+    pub fn record(&mut self, candidate: &Candidate, unit: &UnitAnalysis<'_>, config: &Config) {
+        let Some(sig) = signature_of(candidate, unit) else {
+            return;
+        };
+        self.wasted_us = self
+            .wasted_us
+            .saturating_add(candidate.total_us.unwrap_or(0));
+        let severity =
+            config
+                .severity
+                .severity(candidate.kind, candidate.statements, candidate.total_us);
+        let serial = unit.unit.header.serial;
+        if let Some(tracked) = self.by_signature.get(&sig).and_then(|&i| self.tracked.get_mut(i)) {
+            let f = &mut tracked.finding;
+            if tracked.last_unit != serial {
+                f.occurrences = f.occurrences.saturating_add(1);
+                tracked.last_unit = serial;
+            }
+            f.total_count = f.total_count.saturating_add(u64::from(candidate.count));
+            f.severity = f.severity.max(severity);
+            tracked.changed = true;
+            return;
+        }
+        let mut finding = build(candidate, unit, config, sig);
+        finding.severity = severity;
+        self.by_signature.insert(sig, self.tracked.len());
+        self.tracked.push(Tracked {
+            finding,
+            last_unit: serial,
+            changed: true,
+        });
+    }
+
+    /// Findings new or grown since the last call (live mode).
+    pub fn take_updates(&mut self) -> Vec<Finding> {
+        self.tracked
+            .iter_mut()
+            .filter(|t| t.changed)
+            .map(|t| {
+                t.changed = false;
+                t.finding.clone()
+            })
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.tracked.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tracked.is_empty()
+    }
+
+    pub fn wasted_us(&self) -> u64 {
+        self.wasted_us
+    }
+
+    /// `(kind, findings)` for every kind that has findings, in `FindingKind` order.
+    pub fn by_kind(&self) -> Vec<(FindingKind, u64)> {
+        FindingKind::ALL
+            .into_iter()
+            .map(|k| {
+                let n = self.tracked.iter().filter(|t| t.finding.kind == k).count();
+                (k, n as u64)
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
+    pub fn snapshot(&self) -> Vec<Finding> {
+        self.tracked.iter().map(|t| t.finding.clone()).collect()
+    }
+
+    pub fn into_findings(self) -> Vec<Finding> {
+        self.tracked.into_iter().map(|t| t.finding).collect()
+    }
+}
+
+fn signature_of(candidate: &Candidate, unit: &UnitAnalysis<'_>) -> Option<u64> {
+    let parent = match candidate.parent {
+        Some(index) => Some(fingerprint_at(unit, index)?),
+        None => None,
+    };
+    let children = candidate
+        .children
+        .iter()
+        .map(|fp| unit.shape(*fp).map(|e| e.shape.fingerprint))
+        .collect::<Option<Vec<u64>>>()?;
+    Some(signature(candidate.kind.id(), parent, &children))
+}
+
+fn fingerprint_at(unit: &UnitAnalysis<'_>, index: usize) -> Option<u64> {
+    let stmt = unit.unit.stmts.get(index)?;
+    unit.shape(stmt.fp).map(|e| e.shape.fingerprint)
+}
+
+fn build(candidate: &Candidate, unit: &UnitAnalysis<'_>, config: &Config, sig: u64) -> Finding {
+    let parent = candidate
+        .parent
+        .and_then(|index| unit.unit.stmts.get(index))
+        .and_then(|stmt| query_ref(unit, stmt.fp, config));
+    let children: Vec<QueryRef> = candidate
+        .children
+        .iter()
+        .filter_map(|fp| query_ref(unit, *fp, config))
+        .collect();
+    Finding {
+        kind: candidate.kind,
+        severity: config.severity.loops,
+        signature: hex16(sig),
+        request: request_ref(&unit.unit.header),
+        message: message(candidate, parent.as_ref(), &children),
+        suggestion: suggestion(candidate, unit),
+        parent,
+        children,
+        count: candidate.count,
+        distinct_params: candidate.distinct_params,
+        total_duration_us: candidate.total_us,
+        occurrences: 1,
+        total_count: u64::from(candidate.count),
+        proof: Proof::Suspected,
+        waterfall: waterfall(candidate, unit, config.max_waterfall_bars),
+    }
+}
+
+/// The unit as reports name it. Ids are unique within a run: trace ids are, and the others
+/// carry the session and the start (time, else input line).
+pub fn request_ref(header: &RequestHeader) -> RequestRef {
+    let at = match header.start {
+        Some(t) => t.to_string(),
+        None => format!("line{}", header.location.line),
+    };
+    let id = match (&header.kind, &header.trace_id, &header.route) {
+        (RequestKind::Trace, Some(trace), _) => trace.clone(),
+        (_, _, Some(route)) => format!("{route} {}@{at}", header.session),
+        _ => format!("{}@{at}", header.session),
+    };
+    RequestRef {
+        kind: header.kind,
+        id,
+        route: header.route.clone(),
+        trace_id: header.trace_id.clone(),
+        session: header.session.clone(),
+        start: header.start,
+        end: header.end,
+        statements: header.statements,
+        location: header.location,
+    }
+}
+
+fn query_ref(unit: &UnitAnalysis<'_>, fp: FpId, config: &Config) -> Option<QueryRef> {
+    let entry = unit.shape(fp)?;
+    let first = unit.unit.stmts.iter().find(|s| s.fp == fp)?;
+    let example_params = if config.show_params {
+        unit.unit.examples.get(&fp).cloned().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    Some(QueryRef {
+        fingerprint: entry.hex.clone(),
+        normalized: entry.shape.normalized.clone(),
+        table: entry.table().map(str::to_owned),
+        location: first.location,
+        example_params,
+    })
+}
+
+fn message(candidate: &Candidate, parent: Option<&QueryRef>, children: &[QueryRef]) -> String {
+    let n = candidate.count;
+    let child = children.first().map_or(String::new(), |c| excerpt(&c.normalized));
+    let loop_name = match parent.and_then(|p| p.table.as_deref()) {
+        Some(table) => format!("{table} loop"),
+        None => "loop".to_owned(),
+    };
+    let after = parent.map_or(String::new(), |p| format!(" after {}", excerpt(&p.normalized)));
+    match candidate.kind {
+        FindingKind::NPlusOne => format!("{loop_name}: {n} × {child}{after} (one query per row)"),
+        FindingKind::CountInLoop => {
+            format!("{loop_name}: {n} × {child}{after} (one count per row)")
+        }
+        FindingKind::NPlusOneWrite => {
+            format!("{loop_name}: {n} × {child}{after} (one row per statement)")
+        }
+        FindingKind::RepeatedIdentical => format!(
+            "{n} × the identical {child} with the same parameters in one request (run once, reuse the result)"
+        ),
+        FindingKind::MnPlusOne => {
+            let list: Vec<String> = children.iter().map(|c| excerpt(&c.normalized)).collect();
+            format!(
+                "{loop_name}: {n} iterations of {} queries ({}){after} ({} statements, one set per row)",
+                children.len(),
+                list.join("; "),
+                candidate.statements
+            )
+        }
+        FindingKind::OverBudget => format!("{n} statements over budget"),
+    }
+}
+
+fn suggestion(candidate: &Candidate, unit: &UnitAnalysis<'_>) -> Option<String> {
+    if candidate.kind == FindingKind::RepeatedIdentical {
+        return Some(
+            "Run the query once per request and reuse the result (memoize it or pass it down)."
+                .to_owned(),
+        );
+    }
+    let rewrites: Vec<String> = candidate
+        .children
+        .iter()
+        .filter_map(|fp| unit.shape(*fp))
+        .filter_map(|entry| rewrite::batched(&entry.shape))
+        .map(|r| format!("{}\n-- {}", r.sql, r.explanation))
+        .collect();
+    (!rewrites.is_empty()).then(|| rewrites.join("\n"))
+}
+
+/// `SELECT a, b, c FROM t WHERE …` → `SELECT … FROM t WHERE …`, cut to a readable length.
+pub fn excerpt(normalized: &str) -> String {
+    let mut text = normalized.to_owned();
+    let upper = normalized.to_ascii_uppercase();
+    if upper.starts_with("SELECT ") {
+        if let Some(from) = upper.find(" FROM ") {
+            let list = normalized.get(7..from).unwrap_or("");
+            if list.chars().count() > 30 {
+                text = format!("SELECT …{}", normalized.get(from..).unwrap_or(""));
+            }
+        }
+    }
+    if text.chars().count() > MESSAGE_SQL_CHARS {
+        let cut: String = text.chars().take(MESSAGE_SQL_CHARS).collect();
+        text = format!("{cut}…");
+    }
+    text
+}
+
+fn waterfall(candidate: &Candidate, unit: &UnitAnalysis<'_>, max_bars: usize) -> Vec<WaterfallBar> {
+    let stmts = &unit.unit.stmts;
+    let Some(origin) = unit.unit.header.start.or_else(|| stmts.iter().find_map(|s| s.time)) else {
+        return Vec::new();
+    };
+    let first_child = stmts
+        .iter()
+        .position(|s| candidate.children.contains(&s.fp))
+        .unwrap_or(0);
+    let from = candidate.parent.unwrap_or(first_child).min(first_child);
+    stmts
+        .iter()
+        .enumerate()
+        .skip(from)
+        .filter_map(|(index, s)| {
+            let time = s.time?;
+            let role = if Some(index) == candidate.parent {
+                BarRole::Parent
+            } else if candidate.children.contains(&s.fp) {
+                BarRole::Child
+            } else {
+                BarRole::Other
+            };
+            Some(WaterfallBar {
+                offset_us: time.saturating_sub(origin),
+                duration_us: s.duration_us,
+                fingerprint: unit.shape(s.fp).map_or_else(String::new, |e| e.hex.clone()),
+                role,
+            })
+        })
+        .take(max_bars)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpt_hides_long_select_lists() {
+        assert_eq!(
+            excerpt("SELECT customers.id, customers.name, customers.email FROM customers WHERE id = $1"),
+            "SELECT … FROM customers WHERE id = $1"
+        );
+        assert_eq!(excerpt("SELECT COUNT(*) FROM t"), "SELECT COUNT(*) FROM t");
+        assert_eq!(excerpt("SELECT FROM t"), "SELECT FROM t");
+        let long = format!("SELECT 1 FROM t WHERE {}", "a = 1 AND ".repeat(40));
+        assert!(excerpt(&long).chars().count() <= MESSAGE_SQL_CHARS + 1);
+    }
+
+    #[test]
+    fn excerpt_is_safe_on_multibyte_text() {
+        let text = format!("SELECT {} FROM \"tablé\"", "é, ".repeat(20));
+        assert!(excerpt(&text).starts_with("SELECT …"));
+    }
+}

@@ -1,0 +1,581 @@
+//! Units of work ("requests"): which statements belong together.
+//!
+//! Keys, best evidence first:
+//! 1. a sqlcommenter `traceparent` trace id — one unit per trace, across sessions (a
+//!    request that fans out over several pooled connections is still one request);
+//! 2. a sqlcommenter `route` (or `controller`+`action`) — one unit per run of equally
+//!    tagged statements on a session;
+//! 3. an explicit transaction, `BEGIN … COMMIT/ROLLBACK` on a session (savepoints and
+//!    `ROLLBACK TO` stay inside);
+//! 4. otherwise a burst: a session's statements until it is idle for `idle_gap_ms`.
+//!
+//! Untagged statements (drivers never tag `BEGIN`/`COMMIT`) join the session's current unit,
+//! and an untagged unit adopts the first tag that arrives in it, so `BEGIN; <tagged
+//! statements>; COMMIT` is one tagged request. A unit closes on `COMMIT`/`ROLLBACK` (when it
+//! is a transaction unit), when its session moves to another trace or route, when it has been
+//! idle for the gap (checked for every open unit a few times per gap of input time, not per
+//! event), and at the end of input.
+//!
+//! Memory: each statement is kept as a fixed-size [`Stmt`] (no SQL text); a unit keeps at
+//! most `max_statements_per_unit` of them and hands a full batch to the detectors early; idle
+//! sessions are forgotten. So memory follows the number of concurrently open requests, not
+//! the length of the input.
+
+use std::borrow::Cow;
+
+use querycomb_core::{Location, RequestKind, Timestamp};
+
+use crate::catalog::{FpId, Role};
+use crate::hash::FastMap;
+
+/// One counted statement as the detectors see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stmt {
+    pub fp: FpId,
+    /// Longest collapsed list (IN/ANY/VALUES, or a `{…}` array parameter), in items.
+    pub list: u32,
+    /// Hash of literal values and bind parameters (see [`crate::hash::values_hash`]).
+    pub values: u64,
+    pub time: Option<Timestamp>,
+    pub duration_us: Option<u64>,
+    pub rows: Option<u64>,
+    pub location: Location,
+    /// The inline `querycomb:allow` marker was present.
+    pub allow: bool,
+}
+
+/// What is known about a unit of work, apart from its statements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHeader {
+    /// Unique per unit within a run, increasing in order of opening.
+    pub serial: u64,
+    pub kind: RequestKind,
+    pub trace_id: Option<String>,
+    pub route: Option<String>,
+    /// The session of its first statement.
+    pub session: String,
+    pub start: Option<Timestamp>,
+    pub end: Option<Timestamp>,
+    /// Counted statements so far (over all batches of the unit).
+    pub statements: u32,
+    /// Where its first statement is.
+    pub location: Location,
+}
+
+/// A batch of a unit's statements ready for the detectors: the whole unit when it closed,
+/// or the first `max_statements_per_unit` of a very long one (`complete == false`).
+#[derive(Debug, Clone)]
+pub struct Unit {
+    pub header: RequestHeader,
+    pub stmts: Vec<Stmt>,
+    pub complete: bool,
+    /// Example parameter text per shape (only with `show_params`).
+    pub examples: FastMap<FpId, Vec<String>>,
+}
+
+/// The grouping key an event's sqlcommenter tags give it.
+#[derive(Debug, Clone)]
+pub enum Key<'a> {
+    None,
+    Trace {
+        id: u128,
+        text: &'a str,
+        route: Option<Cow<'a, str>>,
+    },
+    Route(Cow<'a, str>),
+}
+
+/// One event, reduced to what grouping needs.
+#[derive(Debug, Clone)]
+pub struct Incoming<'a> {
+    pub session: &'a str,
+    pub time: Option<Timestamp>,
+    pub location: Location,
+    pub role: Role,
+    pub key: Key<'a>,
+    /// Used when `role == Role::Query`.
+    pub stmt: Stmt,
+    /// Parameter text for examples (only passed with `show_params`).
+    pub example: Option<&'a str>,
+}
+
+/// Settings grouping needs, copied out of the config.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupingLimits {
+    pub idle_gap_us: i64,
+    pub max_statements: usize,
+    pub examples_per_shape: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct UnitRef {
+    slot: u32,
+    serial: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct SessionState {
+    unit: Option<UnitRef>,
+    in_transaction: bool,
+    last_time: Option<Timestamp>,
+}
+
+#[derive(Debug)]
+struct OpenUnit {
+    header: RequestHeader,
+    stmts: Vec<Stmt>,
+    last_time: Option<Timestamp>,
+    trace: Option<u128>,
+    multi_session: bool,
+    examples: FastMap<FpId, Vec<String>>,
+}
+
+impl OpenUnit {
+    fn is_tagged(&self) -> bool {
+        matches!(self.header.kind, RequestKind::Trace | RequestKind::Route)
+    }
+}
+
+/// Open units in a slab; a [`UnitRef`] is valid while its slot holds the same serial.
+#[derive(Debug, Default)]
+struct Units {
+    slots: Vec<(u64, Option<OpenUnit>)>,
+    free: Vec<u32>,
+    traces: FastMap<u128, UnitRef>,
+    next_serial: u64,
+    /// Closed units and full batches, waiting for the detectors.
+    ready: Vec<Unit>,
+}
+
+/// Assigns events to units of work and hands finished ones out through [`Grouper::drain`].
+#[derive(Debug)]
+pub struct Grouper {
+    /// Session name → index in `session_states` (an index, so that one lookup suffices).
+    sessions: FastMap<Box<str>, usize>,
+    session_states: Vec<SessionState>,
+    free_sessions: Vec<usize>,
+    units: Units,
+    limits: GroupingLimits,
+    now: Option<Timestamp>,
+    next_sweep: Option<Timestamp>,
+}
+
+impl Grouper {
+    pub fn new(limits: GroupingLimits) -> Grouper {
+        Grouper {
+            sessions: FastMap::default(),
+            session_states: Vec::new(),
+            free_sessions: Vec::new(),
+            units: Units::default(),
+            limits,
+            now: None,
+            next_sweep: None,
+        }
+    }
+
+    /// Places one event. Per event: one session lookup, at most one trace lookup, a push.
+    pub fn push(&mut self, event: Incoming<'_>) {
+        self.advance(event.time);
+        let slot = self.session_slot(event.session);
+        let Some(state) = self.session_states.get_mut(slot) else {
+            return;
+        };
+        let limits = self.limits;
+        let units = &mut self.units;
+        let mut current = state.unit.filter(|r| units.get(*r).is_some());
+        if let Some(r) = current {
+            let last = units.get(r).and_then(|u| u.last_time);
+            if is_idle(last, event.time, limits.idle_gap_us) {
+                units.close(r);
+                current = None;
+            }
+        }
+        let target = match &event.key {
+            Key::Trace { id, text, route } => {
+                Some(units.trace_target(current, *id, text, route.as_deref(), &event))
+            }
+            Key::Route(route) => Some(units.route_target(current, route, &event)),
+            Key::None => units.untagged_target(current, state, &event),
+        };
+        state.unit = target;
+        if event.time.is_some() {
+            state.last_time = event.time;
+        }
+        if let Some(target) = target {
+            units.add(target, &event, limits);
+            if event.role == Role::End
+                && units.get(target).map(|u| u.header.kind) == Some(RequestKind::Transaction)
+            {
+                units.close(target);
+                state.unit = None;
+            }
+        }
+    }
+
+    fn session_slot(&mut self, session: &str) -> usize {
+        if let Some(&slot) = self.sessions.get(session) {
+            return slot;
+        }
+        let slot = match self.free_sessions.pop() {
+            Some(slot) => slot,
+            None => {
+                self.session_states.push(SessionState::default());
+                self.session_states.len() - 1
+            }
+        };
+        if let Some(state) = self.session_states.get_mut(slot) {
+            *state = SessionState::default();
+        }
+        self.sessions.insert(session.into(), slot);
+        slot
+    }
+
+    /// The input clock moved on without an event (the proxy between statements).
+    pub fn tick(&mut self, now: Timestamp) {
+        self.advance(Some(now));
+    }
+
+    /// Closes every open unit (end of input), oldest first.
+    pub fn finish(&mut self) {
+        let mut open: Vec<UnitRef> = self.units.open_refs().collect();
+        open.sort_by_key(|r| r.serial);
+        for r in open {
+            self.units.close(r);
+        }
+        self.sessions.clear();
+        self.session_states.clear();
+        self.free_sessions.clear();
+    }
+
+    /// Units (and batches of long units) ready for the detectors, in the order they closed.
+    pub fn drain(&mut self) -> std::vec::Drain<'_, Unit> {
+        self.units.ready.drain(..)
+    }
+
+    pub fn has_ready(&self) -> bool {
+        !self.units.ready.is_empty()
+    }
+
+    /// Open units right now (for tests and live status).
+    pub fn open_units(&self) -> usize {
+        self.units.open_refs().count()
+    }
+
+    /// Sessions remembered right now (for tests: idle ones must be forgotten).
+    pub fn tracked_sessions(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Moves the clock; a few times per idle gap, closes every unit idle for longer.
+    fn advance(&mut self, time: Option<Timestamp>) {
+        let Some(time) = time else { return };
+        if self.now.is_some_and(|now| now >= time) {
+            return;
+        }
+        self.now = Some(time);
+        match self.next_sweep {
+            Some(due) if time < due => {}
+            Some(_) => {
+                self.sweep(time);
+                self.next_sweep = Some(time.saturating_add(self.sweep_interval()));
+            }
+            None => self.next_sweep = Some(time.saturating_add(self.sweep_interval())),
+        }
+    }
+
+    fn sweep_interval(&self) -> i64 {
+        (self.limits.idle_gap_us / 4).max(1000)
+    }
+
+    fn sweep(&mut self, now: Timestamp) {
+        let gap = self.limits.idle_gap_us;
+        let idle: Vec<UnitRef> = self
+            .units
+            .open_refs()
+            .filter(|r| {
+                let last = self.units.get(*r).and_then(|u| u.last_time);
+                is_idle(last, Some(now), gap)
+            })
+            .collect();
+        for r in idle {
+            self.units.close(r);
+        }
+        let units = &self.units;
+        let states = &self.session_states;
+        let free = &mut self.free_sessions;
+        // A session inside a transaction is remembered longer so that statements after a
+        // long pause still count as part of its transaction.
+        let forget_tx_after = gap.saturating_mul(100);
+        self.sessions.retain(|_, slot| {
+            let keep = states.get(*slot).is_some_and(|s| {
+                s.unit.is_some_and(|r| units.get(r).is_some())
+                    || (s.in_transaction && !is_idle(s.last_time, Some(now), forget_tx_after))
+            });
+            if !keep {
+                free.push(*slot);
+            }
+            keep
+        });
+    }
+}
+
+fn is_idle(last: Option<Timestamp>, now: Option<Timestamp>, gap_us: i64) -> bool {
+    matches!((last, now), (Some(last), Some(now)) if now.saturating_sub(last) > gap_us)
+}
+
+impl Units {
+    fn get(&self, r: UnitRef) -> Option<&OpenUnit> {
+        match self.slots.get(r.slot as usize) {
+            Some((serial, unit)) if *serial == r.serial => unit.as_ref(),
+            _ => None,
+        }
+    }
+
+    fn get_mut(&mut self, r: UnitRef) -> Option<&mut OpenUnit> {
+        match self.slots.get_mut(r.slot as usize) {
+            Some((serial, unit)) if *serial == r.serial => unit.as_mut(),
+            _ => None,
+        }
+    }
+
+    fn open_refs(&self) -> impl Iterator<Item = UnitRef> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, unit))| unit.is_some())
+            .map(|(slot, (serial, _))| UnitRef {
+                slot: slot as u32,
+                serial: *serial,
+            })
+    }
+
+    fn open(&mut self, kind: RequestKind, event: &Incoming<'_>) -> UnitRef {
+        self.next_serial += 1;
+        let serial = self.next_serial;
+        let unit = OpenUnit {
+            header: RequestHeader {
+                serial,
+                kind,
+                trace_id: None,
+                route: None,
+                session: event.session.to_owned(),
+                start: event.time,
+                end: event.time,
+                statements: 0,
+                location: event.location,
+            },
+            stmts: Vec::new(),
+            last_time: event.time,
+            trace: None,
+            multi_session: false,
+            examples: FastMap::default(),
+        };
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                if let Some(entry) = self.slots.get_mut(slot as usize) {
+                    *entry = (serial, Some(unit));
+                }
+                slot
+            }
+            None => {
+                self.slots.push((serial, Some(unit)));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        UnitRef { slot, serial }
+    }
+
+    fn close(&mut self, r: UnitRef) {
+        let Some((_, slot)) = self.slots.get_mut(r.slot as usize) else {
+            return;
+        };
+        let Some(unit) = slot.take() else { return };
+        self.free.push(r.slot);
+        if let Some(trace) = unit.trace {
+            if self.traces.get(&trace) == Some(&r) {
+                self.traces.remove(&trace);
+            }
+        }
+        if unit.header.statements > 0 {
+            self.ready.push(Unit {
+                header: unit.header,
+                stmts: unit.stmts,
+                complete: true,
+                examples: unit.examples,
+            });
+        }
+    }
+
+    /// The session leaves `current` for another key: close it if only this session used it.
+    fn leave(&mut self, current: UnitRef) {
+        let shared = self.get(current).is_some_and(|u| u.multi_session);
+        if !shared {
+            self.close(current);
+        }
+    }
+
+    fn trace_target(
+        &mut self,
+        current: Option<UnitRef>,
+        id: u128,
+        text: &str,
+        route: Option<&str>,
+        event: &Incoming<'_>,
+    ) -> UnitRef {
+        if let Some(existing) = self.traces.get(&id).copied().filter(|r| self.get(*r).is_some()) {
+            if let Some(current) = current.filter(|c| *c != existing) {
+                self.fold_into(current, existing);
+            }
+            if let Some(unit) = self.get_mut(existing) {
+                if unit.header.session != event.session {
+                    unit.multi_session = true;
+                }
+                set_route_once(&mut unit.header, route);
+            }
+            return existing;
+        }
+        let target = match current {
+            Some(c) if self.get(c).is_some_and(|u| !u.is_tagged()) => c,
+            Some(c) => {
+                self.leave(c);
+                self.open(RequestKind::Trace, event)
+            }
+            None => self.open(RequestKind::Trace, event),
+        };
+        if let Some(unit) = self.get_mut(target) {
+            unit.header.kind = RequestKind::Trace;
+            unit.header.trace_id = Some(text.to_owned());
+            unit.trace = Some(id);
+            set_route_once(&mut unit.header, route);
+        }
+        self.traces.insert(id, target);
+        target
+    }
+
+    /// An untagged unit's statements belong to the trace that tags arrive for; a tagged one
+    /// is simply left.
+    fn fold_into(&mut self, from: UnitRef, into: UnitRef) {
+        if self.get(from).is_some_and(OpenUnit::is_tagged) {
+            self.leave(from);
+            return;
+        }
+        let Some((_, slot)) = self.slots.get_mut(from.slot as usize) else {
+            return;
+        };
+        let Some(moved) = slot.take() else { return };
+        self.free.push(from.slot);
+        if let Some(unit) = self.get_mut(into) {
+            unit.header.statements = unit.header.statements.saturating_add(moved.header.statements);
+            unit.stmts.extend(moved.stmts);
+            for (fp, examples) in moved.examples {
+                unit.examples.entry(fp).or_default().extend(examples);
+            }
+        }
+    }
+
+    fn route_target(
+        &mut self,
+        current: Option<UnitRef>,
+        route: &str,
+        event: &Incoming<'_>,
+    ) -> UnitRef {
+        if let Some(c) = current {
+            let same_route = self
+                .get(c)
+                .is_some_and(|u| u.header.route.as_deref() == Some(route));
+            let untagged = self.get(c).is_some_and(|u| !u.is_tagged());
+            if same_route {
+                return c;
+            }
+            if untagged {
+                if let Some(unit) = self.get_mut(c) {
+                    unit.header.kind = RequestKind::Route;
+                    unit.header.route = Some(route.to_owned());
+                }
+                return c;
+            }
+            self.leave(c);
+        }
+        let target = self.open(RequestKind::Route, event);
+        if let Some(unit) = self.get_mut(target) {
+            unit.header.route = Some(route.to_owned());
+        }
+        target
+    }
+
+    fn untagged_target(
+        &mut self,
+        current: Option<UnitRef>,
+        state: &mut SessionState,
+        event: &Incoming<'_>,
+    ) -> Option<UnitRef> {
+        match event.role {
+            Role::Begin => {
+                state.in_transaction = true;
+                match current {
+                    Some(c) if self.get(c).is_some_and(|u| u.header.kind != RequestKind::Burst) => {
+                        Some(c)
+                    }
+                    Some(c) => {
+                        self.close(c);
+                        Some(self.open(RequestKind::Transaction, event))
+                    }
+                    None => Some(self.open(RequestKind::Transaction, event)),
+                }
+            }
+            Role::End => {
+                state.in_transaction = false;
+                current
+            }
+            Role::Bookkeeping => current,
+            Role::Query => Some(current.unwrap_or_else(|| {
+                let kind = if state.in_transaction {
+                    RequestKind::Transaction
+                } else {
+                    RequestKind::Burst
+                };
+                self.open(kind, event)
+            })),
+        }
+    }
+
+    /// Adds the event to `target`; hands out a full batch when the unit reaches its cap.
+    fn add(&mut self, target: UnitRef, event: &Incoming<'_>, limits: GroupingLimits) {
+        let Some(unit) = self.get_mut(target) else {
+            return;
+        };
+        if let Some(time) = event.time {
+            unit.last_time = Some(unit.last_time.map_or(time, |t| t.max(time)));
+            unit.header.end = unit.last_time;
+            if unit.header.start.is_none_or(|s| s > time) {
+                unit.header.start = Some(time);
+            }
+        }
+        if event.role != Role::Query {
+            return;
+        }
+        unit.stmts.push(event.stmt);
+        unit.header.statements = unit.header.statements.saturating_add(1);
+        if let Some(example) = event.example {
+            let kept = unit.examples.entry(event.stmt.fp).or_default();
+            if kept.len() < limits.examples_per_shape {
+                kept.push(example.to_owned());
+            }
+        }
+        if unit.stmts.len() >= limits.max_statements {
+            let batch = Unit {
+                header: unit.header.clone(),
+                stmts: std::mem::take(&mut unit.stmts),
+                complete: false,
+                examples: std::mem::take(&mut unit.examples),
+            };
+            self.ready.push(batch);
+        }
+    }
+}
+
+fn set_route_once(header: &mut RequestHeader, route: Option<&str>) {
+    if header.route.is_none() {
+        header.route = route.map(str::to_owned);
+    }
+}
