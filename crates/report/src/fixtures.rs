@@ -127,6 +127,21 @@ pub(crate) fn repeated_identical() -> Finding {
     }
 }
 
+/// A request over its budget: no parent, no child, only the request.
+pub(crate) fn over_budget_without_children() -> Finding {
+    let mut finding = n_plus_one();
+    finding.kind = FindingKind::OverBudget;
+    finding.severity = Severity::Error;
+    finding.signature = "0123456789abcdef".to_owned();
+    finding.parent = None;
+    finding.children = Vec::new();
+    finding.count = 52;
+    finding.suggestion = None;
+    finding.proof = Proof::Suspected;
+    finding.message = "GET /customers/:id/orders ran 52 statements; its budget is 10.".to_owned();
+    finding
+}
+
 pub(crate) fn summary() -> RunSummary {
     RunSummary {
         inputs: vec!["logs/postgresql-15-main.log".to_owned()],

@@ -6,4 +6,5 @@ mod fixtures;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod sarif;
 pub mod terminal;

@@ -1,0 +1,397 @@
+//! SARIF 2.1.0 for code-scanning UIs (GitHub code scanning, IDE viewers): one rule per
+//! finding kind, one result per finding, located at the input line where the repeated
+//! statement was first seen, with the finding's signature as a partial fingerprint so that
+//! the same pattern is tracked as the same alert from run to run.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use querycomb_core::{
+    Finding, FindingKind, FindingSink, Location, RunSummary, Severity, SourceTable,
+};
+use serde_json::{json, Value};
+
+use crate::describe::{self, clean, Collected};
+
+const SARIF_SCHEMA: &str =
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
+
+/// The key under `partialFingerprints`; versioned because the signature's recipe might change.
+pub const FINGERPRINT_KEY: &str = "querycombSignature/v1";
+
+/// Writes the SARIF log at [`FindingSink::finish`].
+pub struct SarifSink<W: Write> {
+    out: W,
+    sources: SourceTable,
+    findings: Collected,
+}
+
+impl<W: Write> SarifSink<W> {
+    pub fn new(out: W) -> Self {
+        SarifSink {
+            out,
+            sources: SourceTable::default(),
+            findings: Collected::default(),
+        }
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+impl<W: Write> FindingSink for SarifSink<W> {
+    fn begin(&mut self, sources: &SourceTable) -> io::Result<()> {
+        self.sources = sources.clone();
+        Ok(())
+    }
+
+    fn finding(&mut self, finding: &Finding) -> io::Result<()> {
+        self.findings.add(finding);
+        Ok(())
+    }
+
+    fn finish(&mut self, summary: &RunSummary) -> io::Result<()> {
+        let results: Vec<Value> = self
+            .findings
+            .findings()
+            .iter()
+            .map(|f| result(f, &self.sources))
+            .collect();
+        let log = json!({
+            "$schema": SARIF_SCHEMA,
+            "version": "2.1.0",
+            "runs": [{
+                "tool": { "driver": driver() },
+                "invocations": [invocation(summary)],
+                "results": results,
+            }],
+        });
+        serde_json::to_writer_pretty(&mut self.out, &log)?;
+        self.out.write_all(b"\n")?;
+        self.out.flush()
+    }
+}
+
+/// What each rule is, and how to fix it, as code-scanning UIs show under "help".
+struct RuleText {
+    name: &'static str,
+    short: &'static str,
+    help: &'static str,
+}
+
+fn rule_text(kind: FindingKind) -> RuleText {
+    match kind {
+        FindingKind::NPlusOne => RuleText {
+            name: "NPlusOneQuery",
+            short: "A query runs once per row of an earlier query (N+1).",
+            help: "The same SELECT ran once per row returned by a parent query, each time with \
+                   different parameters. Load all the rows in one statement instead: \
+                   `WHERE key = ANY($1)` / `IN (...)` with the parent ids, or the ORM's eager \
+                   loading (Django select_related/prefetch_related, Rails includes, Hibernate \
+                   JOIN FETCH or @BatchSize, Sequelize include, SQLAlchemy selectinload).",
+        },
+        FindingKind::NPlusOneWrite => RuleText {
+            name: "NPlusOneWrite",
+            short: "Rows are inserted, updated or deleted one statement at a time.",
+            help: "An INSERT, UPDATE or DELETE ran once per row. Use one multi-row statement: \
+                   `INSERT ... VALUES (...), (...)`, `UPDATE ... FROM (VALUES ...)`, \
+                   `DELETE ... WHERE id = ANY($1)`, or the ORM's bulk API (bulk_create, \
+                   insert_all, bulkCreate, saveAll with JDBC batching).",
+        },
+        FindingKind::CountInLoop => RuleText {
+            name: "CountInLoop",
+            short: "An aggregate (COUNT, EXISTS) runs once per parent row.",
+            help: "A COUNT/EXISTS/aggregate ran once per parent row. Compute all of them in one \
+                   query with `GROUP BY` the parent key, annotate the parent query, or keep a \
+                   counter cache.",
+        },
+        FindingKind::RepeatedIdentical => RuleText {
+            name: "RepeatedIdenticalQuery",
+            short: "The same query with the same parameters runs again and again.",
+            help: "One request ran the same statement with the same parameters many times. \
+                   Read it once and reuse the result for the request (memoize), or cache it.",
+        },
+        FindingKind::MnPlusOne => RuleText {
+            name: "MNPlusOneQuery",
+            short: "A sequence of several queries repeats once per parent row.",
+            help: "Several queries ran as a repeating sequence (A B C A B C ...), one round per \
+                   parent row: each is an N+1. Eager-load every association the loop touches, \
+                   each in one query.",
+        },
+        FindingKind::OverBudget => RuleText {
+            name: "QueryBudgetExceeded",
+            short: "A request ran more statements, repeats or time than its budget allows.",
+            help: "The request exceeded its query budget from the budget file. Fix the \
+                   pattern that grew (usually an N+1 listed with it) or raise the budget \
+                   deliberately in the budget file.",
+        },
+    }
+}
+
+fn driver() -> Value {
+    let rules: Vec<Value> = FindingKind::ALL
+        .iter()
+        .map(|&kind| {
+            let text = rule_text(kind);
+            json!({
+                "id": kind.id(),
+                "name": text.name,
+                "shortDescription": { "text": text.short },
+                "fullDescription": { "text": text.help },
+                "help": { "text": text.help, "markdown": text.help },
+                "defaultConfiguration": { "level": "warning" },
+                "properties": { "tags": ["performance", "database", "sql"] },
+            })
+        })
+        .collect();
+    json!({
+        "name": "querycomb",
+        "version": env!("CARGO_PKG_VERSION"),
+        "semanticVersion": env!("CARGO_PKG_VERSION"),
+        "rules": rules,
+    })
+}
+
+fn invocation(summary: &RunSummary) -> Value {
+    json!({
+        "executionSuccessful": true,
+        "properties": {
+            "inputs": summary.inputs,
+            "statements": summary.statements,
+            "requests": summary.requests,
+            "malformedRecords": summary.malformed,
+            "elapsedMs": summary.elapsed_ms,
+        },
+    })
+}
+
+fn level(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Info => "note",
+    }
+}
+
+fn rule_index(kind: FindingKind) -> usize {
+    FindingKind::ALL
+        .iter()
+        .position(|&k| k == kind)
+        .unwrap_or_default()
+}
+
+fn result(finding: &Finding, sources: &SourceTable) -> Value {
+    let mut value = json!({
+        "ruleId": finding.kind.id(),
+        "ruleIndex": rule_index(finding.kind),
+        "level": level(finding.severity),
+        "message": { "text": message(finding) },
+        "locations": [physical_location(describe::primary_location(finding), sources)],
+        "partialFingerprints": { FINGERPRINT_KEY: clean(&finding.signature) },
+        "properties": {
+            "count": finding.count,
+            "occurrences": finding.occurrences,
+            "totalCount": finding.total_count,
+            "distinctParams": finding.distinct_params,
+            "totalDurationUs": finding.total_duration_us,
+            "request": clean(&finding.request.id),
+            "route": finding.request.route.as_deref().map(clean),
+            "table": describe::table(finding).map(clean),
+        },
+    });
+    if let (Some(parent), false) = (&finding.parent, finding.children.is_empty()) {
+        let mut related = physical_location(parent.location, sources);
+        related["id"] = json!(1);
+        related["message"] = json!({ "text": "the parent query" });
+        value["relatedLocations"] = json!([related]);
+    }
+    value
+}
+
+/// Plain text: what happened, where, the SQL and the fix, since many viewers show only this.
+fn message(finding: &Finding) -> String {
+    let mut text = format!(
+        "{}: {}\nRequest: {}.",
+        describe::headline(finding),
+        clean(&finding.message),
+        describe::request_label(&finding.request)
+    );
+    if let Some(parent) = &finding.parent {
+        let _ = write!(text, "\nParent: {}", clean(&parent.normalized));
+    }
+    for child in &finding.children {
+        let _ = write!(
+            text,
+            "\nRepeated (×{}): {}",
+            finding.count,
+            clean(&child.normalized)
+        );
+    }
+    if let Some(us) = finding.total_duration_us {
+        let _ = write!(
+            text,
+            "\nTime in repeated statements: {}.",
+            describe::duration(us)
+        );
+    }
+    if let Some(fix) = &finding.suggestion {
+        let _ = write!(text, "\nFix: {}", clean(&fix.replace('\n', " — ")));
+    }
+    text
+}
+
+fn physical_location(location: Location, sources: &SourceTable) -> Value {
+    json!({
+        "physicalLocation": {
+            "artifactLocation": { "uri": artifact_uri(sources.name(location.source)) },
+            // SARIF lines are 1-based; a proxy "line" (a connection id) may be 0.
+            "region": { "startLine": location.line.max(1) },
+        }
+    })
+}
+
+/// A URI reference for an input name: absolute paths become `file://` URIs, relative ones
+/// stay relative (code-scanning UIs resolve them against the checkout), and every byte
+/// outside the unreserved set is percent-encoded so spaces or `:` cannot change its meaning.
+fn artifact_uri(name: &str) -> String {
+    let mut uri = String::with_capacity(name.len() + 8);
+    if name.starts_with('/') {
+        uri.push_str("file://");
+    }
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            uri.push(char::from(byte));
+        } else {
+            let _ = write!(uri, "%{byte:02X}");
+        }
+    }
+    uri
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures;
+
+    fn sarif(findings: &[Finding]) -> Value {
+        let mut sink = SarifSink::new(Vec::new());
+        fixtures::run(&mut sink, findings);
+        let bytes = sink.into_inner();
+        serde_json::from_slice(&bytes).expect("SARIF output is JSON")
+    }
+
+    #[test]
+    fn has_the_required_sarif_structure() {
+        let log = sarif(&[fixtures::n_plus_one(), fixtures::repeated_identical()]);
+        assert_eq!(log["$schema"], SARIF_SCHEMA);
+        assert_eq!(log["version"], "2.1.0");
+        let run = &log["runs"][0];
+        assert_eq!(run["tool"]["driver"]["name"], "querycomb");
+        let rules = run["tool"]["driver"]["rules"].as_array().expect("rules");
+        let ids: Vec<&str> = rules.iter().filter_map(|r| r["id"].as_str()).collect();
+        let kinds: Vec<&str> = FindingKind::ALL.iter().map(|k| k.id()).collect();
+        assert_eq!(ids, kinds);
+        for rule in rules {
+            assert!(rule["help"]["text"].as_str().is_some_and(|t| t.len() > 40));
+            assert!(rule["shortDescription"]["text"].is_string());
+        }
+
+        let results = run["results"].as_array().expect("results");
+        assert_eq!(results.len(), 2);
+        for result in results {
+            let index = result["ruleIndex"].as_u64().expect("ruleIndex") as usize;
+            assert_eq!(rules[index]["id"], result["ruleId"]);
+            assert!(["error", "warning", "note"].contains(&result["level"].as_str().unwrap()));
+            assert!(result["message"]["text"]
+                .as_str()
+                .is_some_and(|t| !t.is_empty()));
+            let physical = &result["locations"][0]["physicalLocation"];
+            assert!(physical["artifactLocation"]["uri"].is_string());
+            assert!(physical["region"]["startLine"]
+                .as_u64()
+                .is_some_and(|l| l >= 1));
+            assert!(result["partialFingerprints"][FINGERPRINT_KEY].is_string());
+        }
+    }
+
+    #[test]
+    fn a_result_carries_the_finding() {
+        let log = sarif(&[fixtures::n_plus_one()]);
+        let result = &log["runs"][0]["results"][0];
+        assert_eq!(result["ruleId"], "n_plus_one");
+        assert_eq!(result["level"], "error");
+        assert_eq!(
+            result["partialFingerprints"][FINGERPRINT_KEY],
+            "9f2c4e1a7b3d5c60"
+        );
+        let physical = &result["locations"][0]["physicalLocation"];
+        assert_eq!(
+            physical["artifactLocation"]["uri"],
+            "logs/postgresql-15-main.log"
+        );
+        assert_eq!(physical["region"]["startLine"], 1207);
+        let related = &result["relatedLocations"][0];
+        assert_eq!(related["physicalLocation"]["region"]["startLine"], 1205);
+        let text = result["message"]["text"].as_str().unwrap();
+        for expected in [
+            "N+1 query on shop_order ×50, seen in 12 requests",
+            "route GET /customers/:id/orders",
+            "Repeated (×50): SELECT \"shop_order\".\"id\"",
+            "Parent: SELECT \"shop_customer\"",
+            "Fix: SELECT",
+            "12.4 ms",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in {text}");
+        }
+        assert_eq!(result["properties"]["occurrences"], 12);
+    }
+
+    #[test]
+    fn severities_map_to_sarif_levels() {
+        let mut info = fixtures::repeated_identical();
+        info.severity = Severity::Info;
+        let log = sarif(&[info, fixtures::repeated_identical()]);
+        // Same signature: the later update replaces the first.
+        assert_eq!(log["runs"][0]["results"].as_array().unwrap().len(), 1);
+        assert_eq!(log["runs"][0]["results"][0]["level"], "warning");
+        assert_eq!(level(Severity::Info), "note");
+        assert_eq!(level(Severity::Error), "error");
+    }
+
+    #[test]
+    fn input_names_become_uri_references() {
+        assert_eq!(artifact_uri("logs/pg.log"), "logs/pg.log");
+        assert_eq!(
+            artifact_uri("/var/log/postgresql/csv log.csv"),
+            "file:///var/log/postgresql/csv%20log.csv"
+        );
+        assert_eq!(artifact_uri("proxy:5433"), "proxy%3A5433");
+        assert_eq!(artifact_uri("journal-ü#1"), "journal-%C3%BC%231");
+        assert_eq!(artifact_uri("-"), "-");
+    }
+
+    #[test]
+    fn line_zero_is_clamped_and_unknown_sources_still_render() {
+        let mut finding = fixtures::over_budget_without_children();
+        finding.request.location.line = 0;
+        finding.request.location.source = querycomb_core::SourceId(99);
+        let log = sarif(&[finding]);
+        let physical = &log["runs"][0]["results"][0]["locations"][0]["physicalLocation"];
+        assert_eq!(physical["region"]["startLine"], 1);
+        assert_eq!(physical["artifactLocation"]["uri"], "%3Cunknown%3E");
+        assert!(log["runs"][0]["results"][0]
+            .get("relatedLocations")
+            .is_none());
+    }
+
+    #[test]
+    fn an_empty_run_has_empty_results() {
+        let log = sarif(&[]);
+        assert_eq!(log["runs"][0]["results"], json!([]));
+        assert_eq!(
+            log["runs"][0]["invocations"][0]["executionSuccessful"],
+            true
+        );
+    }
+}
