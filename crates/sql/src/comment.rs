@@ -1,0 +1,246 @@
+//! sqlcommenter tags, parsed the way frameworks really emit them.
+//!
+//! Accepted forms, in a `/* ... */` comment at the start or the end of the statement (before or
+//! after a trailing `;`): `key='value'` with URL-encoding and `\'` escapes (the standard; Spring
+//! writes spaces as `+`), Rails 7.1's unencoded `key='v'`, bare `key=v`, and Rails' legacy
+//! `key:value`. Parsing borrows from the statement and allocates only to decode a value.
+
+use std::borrow::Cow;
+
+/// The tags of one statement; cheap to build (finds the comments, parses nothing until asked).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tags<'a> {
+    front: &'a str,
+    back: &'a str,
+}
+
+/// Finds the sqlcommenter comment(s) of `sql`: a leading one and/or a trailing one.
+pub fn tags(sql: &str) -> Tags<'_> {
+    let back_span = trailing_comment(sql);
+    let front_span = leading_comment(sql).filter(|f| back_span.is_none_or(|b| b.0 != f.0));
+    let body = |span: Option<(usize, usize)>| {
+        span.and_then(|(s, e)| sql.get(s + 2..e - 2))
+            .unwrap_or_default()
+    };
+    Tags {
+        front: body(front_span),
+        back: body(back_span),
+    }
+}
+
+/// Byte span of a `/* .. */` that ends the statement, ignoring whitespace and `;` after it.
+fn trailing_comment(sql: &str) -> Option<(usize, usize)> {
+    let mut rest = sql.trim_end();
+    while let Some(stripped) = rest.strip_suffix(';') {
+        rest = stripped.trim_end();
+    }
+    let body_end = rest.len().checked_sub(2)?;
+    if !rest.ends_with("*/") {
+        return None;
+    }
+    let start = rest.get(..body_end)?.rfind("/*")?;
+    Some((start, rest.len()))
+}
+
+/// Byte span of a `/* .. */` that starts the statement.
+fn leading_comment(sql: &str) -> Option<(usize, usize)> {
+    let start = sql.len() - sql.trim_start().len();
+    let rest = sql.get(start..)?;
+    if !rest.starts_with("/*") {
+        return None;
+    }
+    let end = rest.get(2..)?.find("*/")? + 4;
+    Some((start, start + end))
+}
+
+impl<'a> Tags<'a> {
+    /// The decoded value of `key` (ASCII case-insensitive), first occurrence.
+    pub fn get(&self, key: &str) -> Option<Cow<'a, str>> {
+        self.raw_pairs()
+            .find(|p| p.key.eq_ignore_ascii_case(key))
+            .map(Pair::decoded)
+    }
+
+    /// The 32 hex digits of the trace id in a valid `traceparent` (`00-<32hex>-<16hex>-<2hex>`,
+    /// not all zeros).
+    pub fn trace_id(&self) -> Option<&'a str> {
+        let raw = self
+            .raw_pairs()
+            .find(|p| p.key.eq_ignore_ascii_case("traceparent"))?
+            .raw;
+        let v = raw.trim();
+        let parts: Vec<&str> = v.split('-').collect();
+        let [version, trace, span, flags] = parts.as_slice() else {
+            return None;
+        };
+        let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+        let valid = *version == "00" && hex(trace, 32) && hex(span, 16) && hex(flags, 2);
+        (valid && trace.bytes().any(|b| b != b'0')).then_some(*trace)
+    }
+
+    /// `route`, else `controller#action` (or `controller` alone).
+    pub fn route(&self) -> Option<Cow<'a, str>> {
+        if let Some(route) = self.get("route") {
+            return Some(route);
+        }
+        let controller = self.get("controller")?;
+        match self.get("action") {
+            Some(action) => Some(Cow::Owned(format!("{controller}#{action}"))),
+            None => Some(controller),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.raw_pairs().next().is_none()
+    }
+
+    /// All `(key, decoded value)` pairs, leading comment first.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, Cow<'a, str>)> + use<'a> {
+        self.raw_pairs().map(|p| (p.key, p.decoded()))
+    }
+
+    fn raw_pairs(&self) -> impl Iterator<Item = Pair<'a>> + use<'a> {
+        Pairs { rest: self.front }.chain(Pairs { rest: self.back })
+    }
+}
+
+/// One `key=value` / `key:value` before decoding.
+#[derive(Clone, Copy)]
+struct Pair<'a> {
+    key: &'a str,
+    raw: &'a str,
+    /// `key:value` (Rails legacy): taken verbatim.
+    legacy: bool,
+}
+
+impl<'a> Pair<'a> {
+    fn decoded(self) -> Cow<'a, str> {
+        if self.legacy || !self.raw.bytes().any(|b| matches!(b, b'\\' | b'%' | b'+')) {
+            return Cow::Borrowed(self.raw);
+        }
+        match String::from_utf8(decode(self.raw.as_bytes())) {
+            Ok(s) => Cow::Owned(s),
+            Err(_) => Cow::Borrowed(self.raw),
+        }
+    }
+}
+
+/// `\'` (any `\x`) unescaped, `%XX` URL-decoded (invalid sequences kept), `+` as a space.
+fn decode(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while let Some(&b) = raw.get(i) {
+        match b {
+            b'\\' if i + 1 < raw.len() => {
+                out.extend(raw.get(i + 1));
+                i += 2;
+            }
+            b'%' => match (
+                raw.get(i + 1).and_then(hex_val),
+                raw.get(i + 2).and_then(hex_val),
+            ) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 3;
+                }
+                _ => {
+                    out.push(b'%');
+                    i += 1;
+                }
+            },
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+fn hex_val(b: &u8) -> Option<u8> {
+    (*b as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Iterates the pairs of one comment body; malformed chunks are skipped.
+struct Pairs<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Iterator for Pairs<'a> {
+    type Item = Pair<'a>;
+
+    fn next(&mut self) -> Option<Pair<'a>> {
+        loop {
+            self.rest = self
+                .rest
+                .trim_start_matches(|c: char| c == ',' || c.is_whitespace());
+            if self.rest.is_empty() {
+                return None;
+            }
+            if let Some(pair) = self.next_chunk() {
+                return Some(pair);
+            }
+        }
+    }
+}
+
+impl<'a> Pairs<'a> {
+    /// Reads one chunk up to the next top-level comma; `None` if it is not a pair.
+    fn next_chunk(&mut self) -> Option<Pair<'a>> {
+        let rest = self.rest;
+        let sep = rest
+            .find(['=', ':', ','])
+            .filter(|&i| rest.as_bytes().get(i) != Some(&b','));
+        let Some(sep) = sep else {
+            let skip = rest.find(',').unwrap_or(rest.len());
+            self.rest = rest.get(skip..).unwrap_or_default();
+            return None;
+        };
+        let key = rest.get(..sep)?.trim();
+        let legacy = rest.as_bytes().get(sep) == Some(&b':');
+        let after = rest.get(sep + 1..)?.trim_start();
+        let (raw, remaining) = match after.strip_prefix('\'') {
+            Some(quoted) => {
+                let end = closing_quote(quoted);
+                (
+                    quoted.get(..end)?,
+                    quoted.get(end + 1..).unwrap_or_default(),
+                )
+            }
+            None => {
+                let end = after.find(',').unwrap_or(after.len());
+                (
+                    after.get(..end)?.trim_end(),
+                    after.get(end..).unwrap_or_default(),
+                )
+            }
+        };
+        self.rest = remaining
+            .find(',')
+            .and_then(|c| remaining.get(c..))
+            .unwrap_or_default();
+        let key_ok = !key.is_empty()
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'%'));
+        key_ok.then_some(Pair { key, raw, legacy })
+    }
+}
+
+/// Index of the `'` closing a quoted value (`\'` does not close it); the end if unterminated.
+fn closing_quote(s: &str) -> usize {
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'\\' => i += 2,
+            b'\'' => return i,
+            _ => i += 1,
+        }
+    }
+    s.len()
+}

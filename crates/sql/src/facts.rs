@@ -1,0 +1,459 @@
+//! Facts about a statement shape, read from its normalised text: verb, tables, whether the
+//! select list is an aggregate, the columns compared to one value in WHERE, `LIMIT 1`.
+
+use crate::keywords;
+use crate::lexer::{Kind, Lexer, Token};
+use crate::{Dialect, Verb};
+
+pub(crate) struct Facts {
+    pub verb: Verb,
+    pub tables: Vec<String>,
+    pub aggregate: bool,
+    pub filter_columns: Vec<String>,
+    pub limit_one: bool,
+}
+
+/// A token with its text and paren depth.
+#[derive(Clone, Copy)]
+pub(crate) struct Tok<'a> {
+    pub kind: Kind,
+    pub text: &'a str,
+    pub depth: u32,
+    /// Byte offset in the tokenised text.
+    pub start: usize,
+}
+
+impl Tok<'_> {
+    pub fn end(&self) -> usize {
+        self.start + self.text.len()
+    }
+
+    pub fn is_word(&self, lower_kw: &str) -> bool {
+        self.kind == Kind::Word && keywords::eq(self.text.as_bytes(), lower_kw.as_bytes())
+    }
+}
+
+/// All tokens of `sql` with their nesting depth (the depth inside a `(`).
+pub(crate) fn tokens(sql: &str, dialect: Dialect) -> Vec<Tok<'_>> {
+    let mut lx = Lexer::new(sql, dialect);
+    let mut out = Vec::new();
+    let mut depth = 0u32;
+    while let Some(Token { kind, start, end }) = lx.next_token() {
+        if kind == Kind::RParen {
+            depth = depth.saturating_sub(1);
+        }
+        out.push(Tok {
+            kind,
+            text: sql.get(start..end).unwrap_or_default(),
+            depth,
+            start,
+        });
+        if kind == Kind::LParen {
+            depth += 1;
+        }
+    }
+    out
+}
+
+pub(crate) fn analyse(normalized: &str, dialect: Dialect, original: &str) -> Facts {
+    let toks = tokens(normalized, dialect);
+    let verb_at = main_verb(&toks);
+    let verb = verb_at
+        .and_then(|i| toks.get(i))
+        .and_then(|t| Verb::from_word(t.text.as_bytes()))
+        .unwrap_or(Verb::Other);
+    let limit_one = limit_one(&tokens(original, dialect));
+    let aggregate = verb == Verb::Select
+        && verb_at.is_some_and(|i| select_list_is_aggregate(&toks, i, limit_one));
+    Facts {
+        verb,
+        tables: tables(&toks),
+        aggregate,
+        filter_columns: filter_columns(&toks),
+        limit_one,
+    }
+}
+
+/// Index of the main statement's verb word: the first word, or after `WITH` the first verb
+/// word at depth 0 (CTE bodies are in parentheses).
+pub(crate) fn main_verb(toks: &[Tok<'_>]) -> Option<usize> {
+    let first = toks.iter().position(|t| t.kind == Kind::Word)?;
+    let first_tok = toks.get(first)?;
+    if !first_tok.is_word("with") {
+        return Some(first);
+    }
+    let depth = first_tok.depth;
+    toks.iter().enumerate().skip(first + 1).find_map(|(i, t)| {
+        let is_verb = ["select", "insert", "update", "delete", "merge", "values"]
+            .iter()
+            .any(|v| t.is_word(v));
+        (t.depth == depth && is_verb).then_some(i)
+    })
+}
+
+/// Removes identifier quotes: `"My ""T"""` → `My "T"`, `` `t` `` → `t`.
+pub(crate) fn unquote(text: &str) -> String {
+    let quote = match text.chars().next() {
+        Some(q @ ('"' | '`')) => q,
+        _ => return text.to_owned(),
+    };
+    let inner = text
+        .get(1..text.len().saturating_sub(1).max(1))
+        .unwrap_or_default();
+    let doubled: String = [quote, quote].iter().collect();
+    inner.replace(&doubled, &quote.to_string())
+}
+
+/// A possibly qualified name starting at `i`: returns (unquoted dotted name, last part, next index).
+pub(crate) fn qualified_name(toks: &[Tok<'_>], mut i: usize) -> Option<(String, String, usize)> {
+    let mut parts: Vec<String> = Vec::new();
+    loop {
+        let t = toks.get(i)?;
+        if !matches!(t.kind, Kind::Word | Kind::Quoted) {
+            return None;
+        }
+        parts.push(unquote(t.text));
+        i += 1;
+        if toks.get(i).map(|t| t.kind) == Some(Kind::Dot) {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    let last = parts.last()?.clone();
+    Some((parts.join("."), last, i))
+}
+
+fn tables(toks: &[Tok<'_>]) -> Vec<String> {
+    let ctes = cte_names(toks);
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while let Some(t) = toks.get(i) {
+        i += 1;
+        if !introduces_table(toks, i - 1) {
+            continue;
+        }
+        let in_from = t.is_word("from");
+        loop {
+            while toks
+                .get(i)
+                .is_some_and(|t| t.is_word("only") || t.is_word("lateral"))
+            {
+                i += 1;
+            }
+            let Some((name, _, next)) = qualified_name(toks, i) else {
+                break;
+            };
+            i = next;
+            let is_call = !t.is_word("into") && toks.get(i).map(|t| t.kind) == Some(Kind::LParen);
+            if !is_call && !ctes.contains(&name) && !out.contains(&name) {
+                out.push(name);
+            }
+            if !in_from {
+                break;
+            }
+            // `FROM a x, b AS y`: skip an alias, continue after a comma.
+            if toks.get(i).is_some_and(|t| t.is_word("as")) {
+                i += 1;
+            }
+            if toks.get(i).is_some_and(|t| {
+                matches!(t.kind, Kind::Word | Kind::Quoted)
+                    && keywords::classify(t.text.as_bytes()) == keywords::WordClass::Name
+            }) {
+                i += 1;
+            }
+            if toks.get(i).map(|t| t.kind) == Some(Kind::Comma) {
+                i += 1;
+            } else {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// FROM/JOIN/INTO/UPDATE/USING-in-MERGE that name a table (not `FOR UPDATE`, `DO UPDATE`,
+/// `KEY UPDATE`, `IS DISTINCT FROM`, `EXTRACT(x FROM ..)`).
+fn introduces_table(toks: &[Tok<'_>], i: usize) -> bool {
+    let Some(t) = toks.get(i) else { return false };
+    let prev = i.checked_sub(1).and_then(|p| toks.get(p));
+    let prev_is = |w: &str| prev.is_some_and(|p| p.is_word(w));
+    if t.is_word("update") {
+        return !(prev_is("for") || prev_is("do") || prev_is("key"));
+    }
+    if t.is_word("from") {
+        return !prev_is("distinct") && !inside_function_args(toks, i);
+    }
+    t.is_word("join") || t.is_word("into")
+}
+
+/// Whether token `i` sits directly inside `extract(`/`substring(`/`trim(`/`overlay(`/`position(`.
+fn inside_function_args(toks: &[Tok<'_>], i: usize) -> bool {
+    let Some(depth) = toks.get(i).map(|t| t.depth) else {
+        return false;
+    };
+    let open = toks.get(..i).and_then(|before| {
+        before
+            .iter()
+            .rposition(|t| t.kind == Kind::LParen && t.depth + 1 == depth)
+    });
+    let Some(open) = open else { return false };
+    let func = open.checked_sub(1).and_then(|f| toks.get(f));
+    func.is_some_and(|f| {
+        ["extract", "substring", "trim", "overlay", "position"]
+            .iter()
+            .any(|w| f.is_word(w))
+    })
+}
+
+/// Names defined by `WITH name [(cols)] AS (...)`.
+fn cte_names(toks: &[Tok<'_>]) -> Vec<String> {
+    let mut names = Vec::new();
+    let Some(with_at) = toks.iter().position(|t| t.is_word("with")) else {
+        return names;
+    };
+    let Some(depth) = toks.get(with_at).map(|t| t.depth) else {
+        return names;
+    };
+    for (i, t) in toks.iter().enumerate().skip(with_at + 1) {
+        if t.depth != depth || !matches!(t.kind, Kind::Word | Kind::Quoted) {
+            continue;
+        }
+        let prev = toks.get(i - 1);
+        let after_list_start = prev.is_some_and(|p| {
+            p.is_word("with")
+                || p.is_word("recursive")
+                || (p.kind == Kind::Comma && p.depth == depth)
+        });
+        if after_list_start {
+            names.push(unquote(t.text));
+        } else if Verb::from_word(t.text.as_bytes()).is_some() {
+            break;
+        }
+    }
+    names
+}
+
+const AGGREGATES: &[&str] = &[
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "bool_and",
+    "bool_or",
+    "every",
+    "array_agg",
+    "string_agg",
+    "json_agg",
+    "jsonb_agg",
+    "group_concat",
+    "stddev",
+    "variance",
+    "bit_and",
+    "bit_or",
+];
+
+/// The select list after `SELECT` at `verb_at` is only aggregates, only `EXISTS(..)`, or (with
+/// `LIMIT 1` and a FROM) only constants: `SELECT 1 AS one FROM .. LIMIT 1` is an existence probe.
+fn select_list_is_aggregate(toks: &[Tok<'_>], verb_at: usize, limit_one: bool) -> bool {
+    let Some(depth) = toks.get(verb_at).map(|t| t.depth) else {
+        return false;
+    };
+    let mut i = verb_at + 1;
+    if toks
+        .get(i)
+        .is_some_and(|t| t.is_word("distinct") || t.is_word("all"))
+    {
+        i += 1;
+    }
+    let (mut all_agg, mut all_const, mut items) = (true, true, 0);
+    let ends_item = |t: &Tok<'_>| {
+        t.depth < depth
+            || (t.depth == depth
+                && (matches!(t.kind, Kind::Comma | Kind::Semi)
+                    || (t.kind == Kind::Word
+                        && keywords::is_reserved(t.text.as_bytes())
+                        && !t.is_word("as"))))
+    };
+    loop {
+        let start = i;
+        i += 1;
+        while toks.get(i).is_some_and(|t| !ends_item(t)) {
+            i += 1;
+        }
+        let item = toks.get(start..i).unwrap_or_default();
+        items += 1;
+        all_agg &= is_aggregate_item(item, depth);
+        all_const &= item.first().is_some_and(|t| t.kind == Kind::Param)
+            && is_alias(item.get(1..).unwrap_or_default());
+        match toks.get(i) {
+            Some(t) if t.kind == Kind::Comma && t.depth == depth => i += 1,
+            Some(t) => {
+                let has_from = t.is_word("from") && t.depth == depth;
+                return all_agg || (all_const && has_from && limit_one);
+            }
+            None => return items > 0 && all_agg,
+        }
+    }
+}
+
+/// `COUNT(..) [AS x]`, `EXISTS(..) [x]`.
+fn is_aggregate_item(item: &[Tok<'_>], depth: u32) -> bool {
+    let Some(name) = item.first() else {
+        return false;
+    };
+    let named = AGGREGATES.iter().any(|a| name.is_word(a)) || name.is_word("exists");
+    if !named || item.get(1).map(|t| t.kind) != Some(Kind::LParen) {
+        return false;
+    }
+    let close = item
+        .iter()
+        .skip(2)
+        .position(|t| t.kind == Kind::RParen && t.depth == depth);
+    close.is_some_and(|c| is_alias(item.get(c + 3..).unwrap_or_default()))
+}
+
+/// Nothing, `alias`, or `AS alias`.
+fn is_alias(rest: &[Tok<'_>]) -> bool {
+    let rest = match rest.first() {
+        Some(t) if t.is_word("as") => rest.get(1..).unwrap_or_default(),
+        _ => rest,
+    };
+    rest.is_empty()
+        || (rest.len() == 1
+            && matches!(
+                rest.first().map(|t| t.kind),
+                Some(Kind::Word | Kind::Quoted)
+            ))
+}
+
+/// Columns compared with `=` to one parameter inside a WHERE clause (any nesting level).
+fn filter_columns(toks: &[Tok<'_>]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (i, t) in toks.iter().enumerate() {
+        if t.kind != Kind::Op || t.text != "=" || !in_where(toks, i) {
+            continue;
+        }
+        let param_after = toks.get(i + 1).is_some_and(|n| n.kind == Kind::Param);
+        let column = if param_after {
+            column_before(toks, i)
+        } else if i
+            .checked_sub(1)
+            .and_then(|p| toks.get(p))
+            .is_some_and(|p| p.kind == Kind::Param)
+        {
+            qualified_name(toks, i + 1).map(|(_, last, _)| last)
+        } else {
+            None
+        };
+        if let Some(c) = column {
+            if !out.contains(&c) {
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// The last part of the qualified name that ends just before `i` (`"t"."col" = ..` → `col`).
+pub(crate) fn column_before(toks: &[Tok<'_>], i: usize) -> Option<String> {
+    let start = name_start_before(toks, i)?;
+    qualified_name(toks, start).map(|(_, last, _)| last)
+}
+
+/// Index where the qualified name ending just before `i` starts.
+pub(crate) fn name_start_before(toks: &[Tok<'_>], i: usize) -> Option<usize> {
+    let mut j = i.checked_sub(1)?;
+    if !matches!(toks.get(j)?.kind, Kind::Word | Kind::Quoted)
+        || keywords::is_reserved(toks.get(j)?.text.as_bytes())
+    {
+        return None;
+    }
+    while j >= 2
+        && toks.get(j - 1)?.kind == Kind::Dot
+        && matches!(toks.get(j - 2)?.kind, Kind::Word | Kind::Quoted)
+    {
+        j -= 2;
+    }
+    Some(j)
+}
+
+/// Clause keywords that end a WHERE clause at its own depth.
+const WHERE_ENDS: &[&str] = &[
+    "group",
+    "order",
+    "limit",
+    "offset",
+    "returning",
+    "having",
+    "window",
+    "for",
+    "union",
+    "except",
+    "intersect",
+    "fetch",
+    "on",
+    "set",
+    "select",
+    "from",
+    "join",
+];
+
+/// Whether token `i` is inside a WHERE clause: walking back at the same or lower depth, a WHERE
+/// comes before any clause keyword or subquery start.
+pub(crate) fn in_where(toks: &[Tok<'_>], i: usize) -> bool {
+    let Some(mut depth) = toks.get(i).map(|t| t.depth) else {
+        return false;
+    };
+    let mut j = i;
+    while j > 0 {
+        j -= 1;
+        let Some(t) = toks.get(j) else { return false };
+        if t.depth > depth {
+            continue;
+        }
+        if t.depth < depth {
+            // Leaving a parenthesised group: fine unless it opened a subquery (then the next token was SELECT).
+            depth = t.depth;
+            if toks.get(j + 1).is_some_and(|n| n.is_word("select")) {
+                return false;
+            }
+        }
+        if t.is_word("where") {
+            return true;
+        }
+        if WHERE_ENDS.iter().any(|w| t.is_word(w)) || t.kind == Kind::Semi {
+            return false;
+        }
+    }
+    false
+}
+
+/// `LIMIT 1`, `LIMIT 0, 1` (MySQL), `FETCH FIRST [1] ROW(S) ONLY` with a literal 1, at depth 0.
+fn limit_one(toks: &[Tok<'_>]) -> bool {
+    let is_one =
+        |t: Option<&Tok<'_>>| t.is_some_and(|t| t.kind == Kind::Num && t.text.trim() == "1");
+    toks.iter().enumerate().any(|(i, t)| {
+        if t.depth != 0 {
+            return false;
+        }
+        if t.is_word("limit") {
+            let comma_form = toks.get(i + 2).is_some_and(|c| c.kind == Kind::Comma);
+            return if comma_form {
+                is_one(toks.get(i + 3))
+            } else {
+                is_one(toks.get(i + 1))
+            };
+        }
+        if t.is_word("fetch")
+            && toks
+                .get(i + 1)
+                .is_some_and(|n| n.is_word("first") || n.is_word("next"))
+        {
+            let n = toks.get(i + 2);
+            return is_one(n) || n.is_some_and(|n| n.is_word("row"));
+        }
+        false
+    })
+}

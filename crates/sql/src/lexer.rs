@@ -1,0 +1,562 @@
+//! Byte-level SQL tokenizer shared by fingerprinting, fact extraction and rewrites.
+//!
+//! It works on the UTF-8 bytes of a `&str` and never panics: every token boundary falls on an
+//! ASCII byte or at the end of the input, so slicing the source at token bounds is always on a
+//! char boundary. Whitespace and comments never become tokens; comments are only searched for
+//! the `querycomb:allow` marker, and MySQL executable comments (`/*! ... */`) are lexed as SQL.
+//! Decisions that need context (negative numbers, `?` and `:name`) look at the previous token.
+
+use crate::Dialect;
+
+/// What a token is, as far as normalisation cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Unquoted identifier or keyword (also MySQL `@var`).
+    Word,
+    /// `"Ident"` (PostgreSQL), `` `ident` `` (both dialects), `U&"..."`.
+    Quoted,
+    /// Any string literal, prefixed or dollar-quoted.
+    Str,
+    /// Numeric literal, with its sign when the sign is unary.
+    Num,
+    /// Bind placeholder: `$1`, `?`, `:name`, `%s`, `%(name)s`, `@p1`.
+    Param,
+    LParen,
+    RParen,
+    LBracket,
+    RBracket,
+    Comma,
+    Semi,
+    Dot,
+    /// `::`
+    Cast,
+    /// Any other operator or stray byte.
+    Op,
+}
+
+impl Kind {
+    /// Kinds after which a `-`, `?` or `:` belongs to a binary operator, not a new operand.
+    fn is_operand(self) -> bool {
+        matches!(
+            self,
+            Kind::Word
+                | Kind::Quoted
+                | Kind::Str
+                | Kind::Num
+                | Kind::Param
+                | Kind::RParen
+                | Kind::RBracket
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Token {
+    pub kind: Kind,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// The marker that suppresses findings for a statement, searched in every comment.
+const ALLOW_MARKER: &[u8] = b"querycomb:allow";
+
+#[derive(Clone, Copy)]
+pub(crate) struct Lexer<'a> {
+    src: &'a [u8],
+    pos: usize,
+    mysql: bool,
+    /// Open MySQL `/*! ... */` comments whose closing `*/` must be skipped.
+    exec_depth: u32,
+    prev: Option<Token>,
+    /// A comment contained [`ALLOW_MARKER`].
+    pub allow: bool,
+}
+
+#[inline]
+fn is_ident_start(b: u8) -> bool {
+    b.is_ascii_alphabetic() || b == b'_' || b >= 0x80
+}
+
+#[inline]
+fn is_ident_cont(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
+}
+
+#[inline]
+fn is_op_char(b: u8) -> bool {
+    matches!(
+        b,
+        b'+' | b'-'
+            | b'*'
+            | b'/'
+            | b'<'
+            | b'>'
+            | b'='
+            | b'~'
+            | b'!'
+            | b'@'
+            | b'#'
+            | b'%'
+            | b'^'
+            | b'&'
+            | b'|'
+    )
+}
+
+impl<'a> Lexer<'a> {
+    pub fn new(sql: &'a str, dialect: Dialect) -> Self {
+        Lexer {
+            src: sql.as_bytes(),
+            pos: 0,
+            mysql: dialect == Dialect::MySql,
+            exec_depth: 0,
+            prev: None,
+            allow: false,
+        }
+    }
+
+    pub fn src(&self) -> &'a [u8] {
+        self.src
+    }
+
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    #[inline]
+    fn at(&self, i: usize) -> u8 {
+        self.src.get(i).copied().unwrap_or(0)
+    }
+
+    /// The next token after this one, without consuming anything.
+    pub fn peek(&self) -> Option<Token> {
+        let mut ahead = *self;
+        ahead.next_token()
+    }
+
+    #[inline]
+    pub fn next_token(&mut self) -> Option<Token> {
+        self.skip_trivia();
+        let start = self.pos;
+        let b = *self.src.get(start)?;
+        let kind = self.lex_at(b, start);
+        let tok = Token {
+            kind,
+            start,
+            end: self.pos,
+        };
+        self.prev = Some(tok);
+        Some(tok)
+    }
+
+    /// Skips whitespace and comments; notes the allow marker.
+    #[inline]
+    fn skip_trivia(&mut self) {
+        loop {
+            let b = self.at(self.pos);
+            if self.pos >= self.src.len() {
+                return;
+            }
+            if b <= b' ' {
+                self.pos += 1;
+                continue;
+            }
+            let next = self.at(self.pos + 1);
+            match b {
+                b'-' if next == b'-' && self.dash_dash_is_comment() => self.skip_line_comment(),
+                b'#' if self.mysql => self.skip_line_comment(),
+                b'/' if next == b'*' => self.skip_block_comment(),
+                b'*' if next == b'/' && self.exec_depth > 0 => {
+                    self.exec_depth -= 1;
+                    self.pos += 2;
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// MySQL needs whitespace (or the end) after `--`; PostgreSQL does not.
+    fn dash_dash_is_comment(&self) -> bool {
+        !self.mysql || self.at(self.pos + 2) <= b' '
+    }
+
+    fn skip_line_comment(&mut self) {
+        let start = self.pos;
+        let rest = self.src.get(start..).unwrap_or_default();
+        let len = rest.iter().position(|&c| c == b'\n').unwrap_or(rest.len());
+        self.pos = start + len;
+        self.note_marker(start, self.pos);
+    }
+
+    fn skip_block_comment(&mut self) {
+        let start = self.pos;
+        if self.mysql && self.at(start + 2) == b'!' {
+            // Executable comment: its content is SQL. Skip `/*!` and an optional version number.
+            self.pos = start + 3;
+            while self.at(self.pos).is_ascii_digit() {
+                self.pos += 1;
+            }
+            self.exec_depth += 1;
+            return;
+        }
+        let mut depth = 0u32;
+        let mut i = start;
+        let len = self.src.len();
+        while i < len {
+            let c = self.at(i);
+            let n = self.at(i + 1);
+            if c == b'/' && n == b'*' && (depth == 0 || !self.mysql) {
+                depth += 1;
+                i += 2;
+            } else if c == b'*' && n == b'/' {
+                depth -= 1;
+                i += 2;
+                if depth == 0 {
+                    break;
+                }
+            } else {
+                i += 1;
+            }
+        }
+        self.pos = i.min(len);
+        self.note_marker(start, self.pos);
+    }
+
+    fn note_marker(&mut self, start: usize, end: usize) {
+        if self.allow {
+            return;
+        }
+        let body = self.src.get(start..end).unwrap_or_default();
+        self.allow = body
+            .windows(ALLOW_MARKER.len())
+            .any(|w| w.eq_ignore_ascii_case(ALLOW_MARKER));
+    }
+
+    fn lex_at(&mut self, b: u8, start: usize) -> Kind {
+        let next = self.at(start + 1);
+        match b {
+            b'\'' => self.lex_quoted(start, b'\'', self.mysql, Kind::Str),
+            b'"' if self.mysql => self.lex_quoted(start, b'"', true, Kind::Str),
+            b'"' => self.lex_quoted(start, b'"', false, Kind::Quoted),
+            b'`' => self.lex_quoted(start, b'`', false, Kind::Quoted),
+            b'0'..=b'9' => self.lex_number_or_word(start),
+            b'.' if next.is_ascii_digit() && !self.prev_is(Kind::Word) => self.lex_number(start),
+            b'(' => self.single(Kind::LParen),
+            b')' => self.single(Kind::RParen),
+            b'[' => self.single(Kind::LBracket),
+            b']' => self.single(Kind::RBracket),
+            b',' => self.single(Kind::Comma),
+            b';' => self.single(Kind::Semi),
+            b'.' => self.single(Kind::Dot),
+            b'$' => self.lex_dollar(start),
+            b'?' => self.lex_question(start),
+            b':' => self.lex_colon(start),
+            b'%' if next == b's' && !is_ident_cont(self.at(start + 2)) => {
+                self.advance_to(start + 2, Kind::Param)
+            }
+            b'%' if next == b'(' => self.lex_pyformat(start),
+            b'@' => self.lex_at_sign(start),
+            _ if is_ident_start(b) => self.lex_word(start),
+            _ if is_op_char(b) => self.lex_operator(start),
+            _ => self.single(Kind::Op),
+        }
+    }
+
+    #[inline]
+    fn single(&mut self, kind: Kind) -> Kind {
+        self.pos += 1;
+        kind
+    }
+
+    #[inline]
+    fn advance_to(&mut self, end: usize, kind: Kind) -> Kind {
+        self.pos = end.min(self.src.len());
+        kind
+    }
+
+    fn prev_is(&self, kind: Kind) -> bool {
+        self.prev.is_some_and(|t| t.kind == kind)
+    }
+
+    /// The previous token ends an operand (so a following `-`/`?`/`:` is a binary operator).
+    fn prev_is_operand(&self) -> bool {
+        match self.prev {
+            None => false,
+            Some(t) if t.kind == Kind::Word => !self.prev_word_is_keyword(t),
+            Some(t) => t.kind.is_operand(),
+        }
+    }
+
+    fn prev_word_is_keyword(&self, t: Token) -> bool {
+        let word = self.src.get(t.start..t.end).unwrap_or_default();
+        crate::keywords::is_reserved(word)
+    }
+
+    /// A quoted run: `'..'` (doubled quote escapes), with backslash escapes when asked.
+    /// Unterminated runs end at the end of the input.
+    fn lex_quoted(&mut self, start: usize, quote: u8, backslash: bool, kind: Kind) -> Kind {
+        let mut i = start + 1;
+        let len = self.src.len();
+        while i < len {
+            let c = self.at(i);
+            if c == quote {
+                if self.at(i + 1) == quote {
+                    i += 2;
+                    continue;
+                }
+                return self.advance_to(i + 1, kind);
+            }
+            i += if backslash && c == b'\\' { 2 } else { 1 };
+        }
+        self.advance_to(len, kind)
+    }
+
+    fn lex_word(&mut self, start: usize) -> Kind {
+        let b = self.at(start);
+        let next = self.at(start + 1);
+        if next == b'\'' {
+            // Prefixed string literals: E'..' (backslash escapes), B'..', X'..', N'..'.
+            match b | 0x20 {
+                b'e' if !self.mysql => return self.lex_quoted(start + 1, b'\'', true, Kind::Str),
+                b'b' | b'x' | b'n' => {
+                    return self.lex_quoted(start + 1, b'\'', self.mysql, Kind::Str)
+                }
+                _ => {}
+            }
+        }
+        if (b | 0x20) == b'u' && next == b'&' && !self.mysql {
+            match self.at(start + 2) {
+                b'\'' => return self.lex_quoted(start + 2, b'\'', false, Kind::Str),
+                b'"' => return self.lex_quoted(start + 2, b'"', false, Kind::Quoted),
+                _ => {}
+            }
+        }
+        let mut i = start + 1;
+        while is_ident_cont(self.at(i)) {
+            i += 1;
+        }
+        self.advance_to(i, Kind::Word)
+    }
+
+    /// A number; in MySQL a digit-led name such as `1st_table` stays a word.
+    fn lex_number_or_word(&mut self, start: usize) -> Kind {
+        let kind = self.lex_number(start);
+        if self.mysql && is_ident_start(self.at(self.pos)) {
+            let mut i = self.pos;
+            while is_ident_cont(self.at(i)) {
+                i += 1;
+            }
+            return self.advance_to(i, Kind::Word);
+        }
+        kind
+    }
+
+    fn lex_number(&mut self, start: usize) -> Kind {
+        let mut i = start;
+        if self.at(i) == b'0' {
+            let radix_digit: Option<fn(u8) -> bool> = match self.at(i + 1) | 0x20 {
+                b'x' => Some(|c: u8| c.is_ascii_hexdigit()),
+                b'b' => Some(|c: u8| c == b'0' || c == b'1'),
+                b'o' => Some(|c: u8| (b'0'..=b'7').contains(&c)),
+                _ => None,
+            };
+            if let Some(is_digit) = radix_digit {
+                if is_digit(self.at(i + 2)) {
+                    i += 2;
+                    while is_digit(self.at(i)) || self.at(i) == b'_' {
+                        i += 1;
+                    }
+                    return self.advance_to(i, Kind::Num);
+                }
+            }
+        }
+        i = self.skip_digits(i);
+        if self.at(i) == b'.' && self.at(i + 1) != b'.' {
+            i = self.skip_digits(i + 1);
+        }
+        if self.at(i) | 0x20 == b'e' {
+            let mut j = i + 1;
+            if matches!(self.at(j), b'+' | b'-') {
+                j += 1;
+            }
+            if self.at(j).is_ascii_digit() {
+                i = self.skip_digits(j);
+            }
+        }
+        self.advance_to(i, Kind::Num)
+    }
+
+    fn skip_digits(&self, mut i: usize) -> usize {
+        while self.at(i).is_ascii_digit() || (self.at(i) == b'_' && self.at(i + 1).is_ascii_digit())
+        {
+            i += 1;
+        }
+        i
+    }
+
+    /// `$1` placeholders everywhere; `$$..$$` / `$tag$..$tag$` strings in PostgreSQL.
+    fn lex_dollar(&mut self, start: usize) -> Kind {
+        let mut i = start + 1;
+        if self.at(i).is_ascii_digit() {
+            while self.at(i).is_ascii_digit() {
+                i += 1;
+            }
+            return self.advance_to(i, Kind::Param);
+        }
+        if self.mysql {
+            return self.lex_word(start);
+        }
+        if is_ident_start(self.at(i)) {
+            while is_ident_cont(self.at(i)) && self.at(i) != b'$' {
+                i += 1;
+            }
+        }
+        if self.at(i) != b'$' {
+            return self.advance_to(start + 1, Kind::Op);
+        }
+        let tag = self.src.get(start..=i).unwrap_or_default();
+        let body = self.src.get(i + 1..).unwrap_or_default();
+        let end = match find(body, tag) {
+            Some(at) => i + 1 + at + tag.len(),
+            None => self.src.len(),
+        };
+        self.advance_to(end, Kind::Str)
+    }
+
+    /// `?` is a placeholder, except PostgreSQL's jsonb/geometric operators. Rule: after an operand
+    /// (identifier, literal, `)`/`]`), `?|`, `?&`, `?-`, `?#` and `??` (JDBC escape) are operators, and
+    /// a bare `?` is an operator when a string literal or `$n` follows it.
+    fn lex_question(&mut self, start: usize) -> Kind {
+        if self.mysql || !self.prev_is_operand() {
+            return self.advance_to(start + 1, Kind::Param);
+        }
+        let next = self.at(start + 1);
+        match next {
+            b'|' if self.at(start + 2) != b'|' => return self.advance_to(start + 2, Kind::Op),
+            b'&' | b'?' | b'#' => return self.advance_to(start + 2, Kind::Op),
+            b'-' if self.at(start + 2) == b'|' => return self.advance_to(start + 3, Kind::Op),
+            _ => {}
+        }
+        let mut j = start + 1;
+        while self.at(j) == b' '
+            || self.at(j) == b'\t'
+            || self.at(j) == b'\n'
+            || self.at(j) == b'\r'
+        {
+            j += 1;
+        }
+        let c = self.at(j);
+        let string_follows = c == b'\''
+            || (c == b'$'
+                && (self.at(j + 1) == b'$'
+                    || self.at(j + 1).is_ascii_digit()
+                    || is_ident_start(self.at(j + 1))))
+            || (matches!(c | 0x20, b'e' | b'u') && self.at(j + 1) == b'\'');
+        let kind = if string_follows {
+            Kind::Op
+        } else {
+            Kind::Param
+        };
+        self.advance_to(start + 1, kind)
+    }
+
+    /// `::` casts, `:=`, and `:name` placeholders (only where an operand may start).
+    fn lex_colon(&mut self, start: usize) -> Kind {
+        match self.at(start + 1) {
+            b':' => self.advance_to(start + 2, Kind::Cast),
+            b'=' => self.advance_to(start + 2, Kind::Op),
+            c if is_ident_start(c) && !self.prev_is_operand() => {
+                let mut i = start + 2;
+                while is_ident_cont(self.at(i)) {
+                    i += 1;
+                }
+                self.advance_to(i, Kind::Param)
+            }
+            _ => self.advance_to(start + 1, Kind::Op),
+        }
+    }
+
+    /// `%(name)s` (Python pyformat).
+    fn lex_pyformat(&mut self, start: usize) -> Kind {
+        let mut i = start + 2;
+        while is_ident_cont(self.at(i)) {
+            i += 1;
+        }
+        if self.at(i) == b')' && self.at(i + 1) == b's' {
+            return self.advance_to(i + 2, Kind::Param);
+        }
+        self.lex_operator(start)
+    }
+
+    /// `@p1` placeholders (ADO/JDBC style), MySQL `@var` / `@@sys.var` names, else operators.
+    fn lex_at_sign(&mut self, start: usize) -> Kind {
+        if self.at(start + 1) | 0x20 == b'p' && self.at(start + 2).is_ascii_digit() {
+            let mut i = start + 2;
+            while self.at(i).is_ascii_digit() {
+                i += 1;
+            }
+            if !is_ident_cont(self.at(i)) {
+                return self.advance_to(i, Kind::Param);
+            }
+        }
+        if self.mysql {
+            let mut i = start + 1;
+            if self.at(i) == b'@' {
+                i += 1;
+            }
+            if is_ident_start(self.at(i)) || self.at(i).is_ascii_digit() {
+                while is_ident_cont(self.at(i)) || self.at(i) == b'.' {
+                    i += 1;
+                }
+                return self.advance_to(i, Kind::Word);
+            }
+        }
+        self.lex_operator(start)
+    }
+
+    /// A run of operator characters, cut before comment starts. As PostgreSQL does, a trailing
+    /// `+`/`-` is split off a multi-character operator made only of `+-*/<>=` so `=-5` is `=` `-5`.
+    /// A unary `-`/`+` before a number folds into the number.
+    fn lex_operator(&mut self, start: usize) -> Kind {
+        let mut i = start;
+        let mut special = false;
+        while is_op_char(self.at(i)) {
+            let c = self.at(i);
+            let n = self.at(i + 1);
+            if i > start
+                && ((c == b'-' && n == b'-')
+                    || (c == b'/' && n == b'*')
+                    || (c == b'#' && self.mysql))
+            {
+                break;
+            }
+            special |= matches!(c, b'~' | b'!' | b'@' | b'#' | b'%' | b'^' | b'&' | b'|');
+            i += 1;
+        }
+        if !special {
+            while i > start + 1 && matches!(self.at(i - 1), b'+' | b'-') {
+                i -= 1;
+            }
+        }
+        let single_sign = i == start + 1 && matches!(self.at(start), b'+' | b'-');
+        if single_sign && !self.prev_is_operand() {
+            let mut j = i;
+            while self.at(j) == b' ' || self.at(j) == b'\t' {
+                j += 1;
+            }
+            let c = self.at(j);
+            if c.is_ascii_digit() || (c == b'.' && self.at(j + 1).is_ascii_digit()) {
+                return self.lex_number(j);
+            }
+        }
+        self.advance_to(i.max(start + 1), Kind::Op)
+    }
+}
+
+/// First index of `needle` in `hay` (short needles, rare calls).
+pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}

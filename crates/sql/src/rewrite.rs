@@ -1,0 +1,414 @@
+//! Batched rewrites: the one statement that replaces a loop of one shape.
+//!
+//! Works on the normalised text of a [`Shape`] (PostgreSQL shapes number placeholders `$n`,
+//! MySQL shapes use `?`, which is how the dialect is recognised). The loop key is the single
+//! column compared with `=` to a placeholder in the main WHERE clause (when several are, the one
+//! named `id` or `*_id`). Whenever the shape has something the rewrite cannot keep correct
+//! (an `OR` beside the key, `GROUP BY`, a `LIMIT` other than one row by id, an `INSERT ... SELECT`),
+//! the answer is `None` rather than a wrong statement.
+
+use crate::facts::{self, in_where, name_start_before, Tok};
+use crate::lexer::Kind;
+use crate::{Dialect, Shape, Verb};
+
+/// A batched statement and why it is equivalent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rewrite {
+    pub sql: String,
+    pub explanation: String,
+}
+
+/// The one statement replacing a loop of `shape`; `None` if no safe rewrite is known.
+pub fn batched(shape: &Shape) -> Option<Rewrite> {
+    let text = shape.normalized.as_str();
+    let dialect = placeholder_dialect(text)?;
+    let toks = facts::tokens(text, dialect);
+    let ctx = Ctx {
+        text,
+        dialect,
+        toks: &toks,
+    };
+    match shape.verb {
+        Verb::Insert => ctx.insert(),
+        Verb::Select if shape.aggregate => ctx.aggregate(shape.limit_one),
+        Verb::Select => ctx.select(shape.limit_one),
+        Verb::Update | Verb::Delete => ctx.write(shape.verb),
+        _ => None,
+    }
+}
+
+/// `$n` placeholders mean a PostgreSQL shape, `?` a MySQL one; no placeholder, no loop key.
+fn placeholder_dialect(text: &str) -> Option<Dialect> {
+    let pg = facts::tokens(text, Dialect::Postgres);
+    if pg
+        .iter()
+        .any(|t| t.kind == Kind::Param && t.text.starts_with('$'))
+    {
+        return Some(Dialect::Postgres);
+    }
+    let my = facts::tokens(text, Dialect::MySql);
+    my.iter()
+        .any(|t| t.kind == Kind::Param)
+        .then_some(Dialect::MySql)
+}
+
+/// The `key = $n` comparison a loop varies.
+struct Key {
+    /// Token index where the column expression starts (`"t"."col"`).
+    name_start: usize,
+    /// Token index of `=`.
+    eq: usize,
+    /// Token index of the placeholder.
+    param: usize,
+}
+
+struct Ctx<'t> {
+    text: &'t str,
+    dialect: Dialect,
+    toks: &'t [Tok<'t>],
+}
+
+impl<'t> Ctx<'t> {
+    fn tok(&self, i: usize) -> Option<&Tok<'t>> {
+        self.toks.get(i)
+    }
+
+    /// Source text from token `a` to the end of token `b` (inclusive).
+    fn span(&self, a: usize, b: usize) -> &'t str {
+        let (Some(s), Some(e)) = (self.tok(a), self.tok(b)) else {
+            return "";
+        };
+        self.text.get(s.start..e.end()).unwrap_or_default()
+    }
+
+    fn key_expr(&self, key: &Key) -> &'t str {
+        self.span(key.name_start, key.eq.saturating_sub(1))
+    }
+
+    /// The loop key among `col = param` comparisons in the WHERE clause at `depth`.
+    fn key(&self, depth: u32) -> Option<Key> {
+        let mut found: Vec<Key> = Vec::new();
+        for (i, t) in self.toks.iter().enumerate() {
+            if t.depth != depth || !in_where(self.toks, i) {
+                continue;
+            }
+            if t.is_word("or") {
+                return None;
+            }
+            let is_eq = t.kind == Kind::Op && t.text == "=";
+            if is_eq && self.tok(i + 1).is_some_and(|p| p.kind == Kind::Param) {
+                if let Some(name_start) = name_start_before(self.toks, i) {
+                    found.push(Key {
+                        name_start,
+                        eq: i,
+                        param: i + 1,
+                    });
+                }
+            }
+        }
+        if found.len() > 1 {
+            found.retain(|k| {
+                let name = facts::column_before(self.toks, k.eq)
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
+                name == "id" || name.ends_with("_id")
+            });
+        }
+        match found.len() {
+            1 => found.pop(),
+            _ => None,
+        }
+    }
+
+    /// `key = ANY($n)` (PostgreSQL) or `key IN (?, ...)` (MySQL) in place of `key = $n`.
+    fn with_any(&self, key: &Key, from: usize, to: usize) -> String {
+        let (Some(eq), Some(param)) = (self.tok(key.eq), self.tok(key.param)) else {
+            return String::new();
+        };
+        let replacement = match self.dialect {
+            Dialect::Postgres => format!("= ANY({})", param.text),
+            Dialect::MySql => "IN (?, ...)".to_owned(),
+        };
+        let start = self.tok(from).map_or(0, |t| t.start);
+        let end = self.tok(to).map_or(0, Tok::end);
+        let before = self.text.get(start..eq.start).unwrap_or_default();
+        let after = self.text.get(param.end()..end).unwrap_or_default();
+        format!("{before}{replacement}{after}")
+    }
+
+    fn bind_hint(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Postgres => "bind one array of all the keys",
+            Dialect::MySql => {
+                "bind one `?` per key (chunk very long lists, e.g. 1,000 keys per query)"
+            }
+        }
+    }
+
+    /// Index of the first depth-`depth` word among `words` after `from`.
+    fn find_word(&self, from: usize, depth: u32, words: &[&str]) -> Option<usize> {
+        (from..self.toks.len()).find(|&i| {
+            self.tok(i)
+                .is_some_and(|t| t.depth == depth && words.iter().any(|w| t.is_word(w)))
+        })
+    }
+
+    fn last(&self) -> usize {
+        let mut last = self.toks.len().saturating_sub(1);
+        if self.tok(last).is_some_and(|t| t.kind == Kind::Semi) {
+            last = last.saturating_sub(1);
+        }
+        last
+    }
+
+    fn select(&self, limit_one: bool) -> Option<Rewrite> {
+        let key = self.key(0)?;
+        let key_name = facts::column_before(self.toks, key.eq)?;
+        if self
+            .find_word(
+                0,
+                0,
+                &["group", "union", "except", "intersect", "offset", "fetch"],
+            )
+            .is_some()
+        {
+            return None;
+        }
+        let mut end = self.last();
+        if let Some(limit) = self.find_word(0, 0, &["limit"]) {
+            // One row per key by a unique id: the batch returns one row per key anyway.
+            let by_id = key_name.eq_ignore_ascii_case("id");
+            if !(limit_one && by_id) || self.find_word(limit + 1, 0, &["for", "offset"]).is_some() {
+                return None;
+            }
+            end = limit.checked_sub(1)?;
+        }
+        let select_at = facts::main_verb(self.toks)?;
+        let from_at = self.find_word(select_at, 0, &["from"])?;
+        let body = self.with_any(&key, 0, end);
+        let list = self.span(select_at + 1, from_at.checked_sub(1)?);
+        let key_expr = self.key_expr(&key);
+        let sql = if list_has_column(list, &key_name) {
+            body
+        } else {
+            add_to_select_list(&body, key_expr)
+        };
+        Some(Rewrite {
+            sql,
+            explanation: format!(
+                "One query for all keys instead of one per key: {}, then group the rows by `{key_name}` in the application.",
+                self.bind_hint()
+            ),
+        })
+    }
+
+    fn aggregate(&self, limit_one: bool) -> Option<Rewrite> {
+        let select_at = facts::main_verb(self.toks)?;
+        let exists_at = select_at + 1;
+        if self.tok(exists_at).is_some_and(|t| t.is_word("exists"))
+            && self
+                .tok(exists_at + 1)
+                .is_some_and(|t| t.kind == Kind::LParen)
+        {
+            return self.exists_subquery(exists_at + 2);
+        }
+        let key = self.key(0)?;
+        let key_expr = self.key_expr(&key);
+        let key_name = facts::column_before(self.toks, key.eq)?;
+        let from_at = self.find_word(select_at, 0, &["from"])?;
+        let constant_probe = self
+            .tok(select_at + 1)
+            .is_some_and(|t| t.kind == Kind::Param);
+        if constant_probe && limit_one {
+            let end = self.find_word(from_at, 0, &["limit"])?.checked_sub(1)?;
+            let rest = self.with_any(&key, from_at, end);
+            return Some(Rewrite {
+                sql: format!("SELECT DISTINCT {key_expr} {rest}"),
+                explanation: format!(
+                    "One query returns every `{key_name}` that has a row ({}); keys missing from the result have none.",
+                    self.bind_hint()
+                ),
+            });
+        }
+        let clause_end = [
+            "group", "order", "limit", "having", "window", "for", "union", "offset", "fetch",
+        ];
+        if self.find_word(from_at, 0, &clause_end).is_some() {
+            return None;
+        }
+        let body = self.with_any(&key, 0, self.last());
+        let sql = format!(
+            "{} GROUP BY {key_expr}",
+            add_to_select_list(&body, key_expr)
+        );
+        Some(Rewrite {
+            sql,
+            explanation: format!(
+                "One grouped query computes the aggregate for every `{key_name}` at once ({}); keys missing from the result have no rows (a count of 0).",
+                self.bind_hint()
+            ),
+        })
+    }
+
+    /// `SELECT EXISTS(SELECT .. FROM t WHERE k = $1 ..)` → `SELECT DISTINCT k FROM t WHERE k = ANY($1)`.
+    fn exists_subquery(&self, inner_at: usize) -> Option<Rewrite> {
+        if !self.tok(inner_at)?.is_word("select") {
+            return None;
+        }
+        let key = self.key(1)?;
+        let key_name = facts::column_before(self.toks, key.eq)?;
+        let from_at = self.find_word(inner_at, 1, &["from"])?;
+        let close = (from_at..self.toks.len()).find(|&i| {
+            self.tok(i)
+                .is_some_and(|t| t.kind == Kind::RParen && t.depth == 0)
+        })?;
+        let mut end = close.checked_sub(1)?;
+        if let Some(limit) = self
+            .find_word(from_at, 1, &["limit"])
+            .filter(|&l| l < close)
+        {
+            end = limit.checked_sub(1)?;
+        }
+        let rest = self.with_any(&key, from_at, end);
+        Some(Rewrite {
+            sql: format!("SELECT DISTINCT {} {rest}", self.key_expr(&key)),
+            explanation: format!(
+                "One query returns every `{key_name}` for which the EXISTS holds ({}); keys missing from the result are false.",
+                self.bind_hint()
+            ),
+        })
+    }
+
+    fn write(&self, verb: Verb) -> Option<Rewrite> {
+        let key = self.key(0)?;
+        let key_name = facts::column_before(self.toks, key.eq)?;
+        if self.find_word(0, 0, &["limit", "order"]).is_some() {
+            return None;
+        }
+        let sql = self.with_any(&key, 0, self.last());
+        let caveat = if verb == Verb::Update {
+            " Valid when every row gets the same SET values; when they differ per row, join a VALUES list (or PostgreSQL `unnest` of arrays) of (key, new values) instead."
+        } else {
+            ""
+        };
+        Some(Rewrite {
+            sql,
+            explanation: format!(
+                "One statement for all keys instead of one per `{key_name}` ({}).{caveat}",
+                self.bind_hint()
+            ),
+        })
+    }
+
+    fn insert(&self) -> Option<Rewrite> {
+        let values_at = self.find_word(0, 0, &["values"])?;
+        let open = values_at + 1;
+        if self.tok(open)?.kind != Kind::LParen {
+            return None;
+        }
+        let close = (open + 1..self.toks.len()).find(|&i| {
+            self.tok(i)
+                .is_some_and(|t| t.kind == Kind::RParen && t.depth == 0)
+        })?;
+        let row = self.toks.get(open + 1..close)?;
+        let head = self.span(0, values_at.checked_sub(1)?);
+        let tail = if close < self.last() {
+            self.span(close + 1, self.last())
+        } else {
+            ""
+        };
+        let only_params = row
+            .iter()
+            .all(|t| matches!(t.kind, Kind::Param | Kind::Comma));
+        if self.dialect == Dialect::Postgres && only_params {
+            let arrays = self.span(open + 1, close.checked_sub(1)?);
+            let sql = join_nonempty(&[head, &format!("SELECT * FROM unnest({arrays})"), tail]);
+            return Some(Rewrite {
+                sql,
+                explanation: "One INSERT for all rows: bind one array per column (add `::type[]` casts if the driver sends untyped parameters); or use a multi-row VALUES list.".to_owned(),
+            });
+        }
+        let rows = self.repeated_rows(open, close)?;
+        let tail = if self.dialect == Dialect::Postgres && tail.contains('$') {
+            return None;
+        } else {
+            tail
+        };
+        Some(Rewrite {
+            sql: join_nonempty(&[head, &format!("VALUES {rows}"), tail]),
+            explanation: "One multi-row INSERT for all rows (chunk very large batches, e.g. 1,000 rows per statement).".to_owned(),
+        })
+    }
+
+    /// The row `(open..=close)` written twice then `, ...`, placeholders renumbered.
+    fn repeated_rows(&self, open: usize, close: usize) -> Option<String> {
+        let before = self
+            .toks
+            .get(..open)?
+            .iter()
+            .filter(|t| t.kind == Kind::Param)
+            .count();
+        let mut next = before;
+        let mut render = || {
+            let mut out = String::new();
+            let mut at = self.tok(open)?.start;
+            for t in self.toks.get(open..=close)? {
+                if t.kind == Kind::Param && self.dialect == Dialect::Postgres {
+                    next += 1;
+                    out.push_str(self.text.get(at..t.start)?);
+                    out.push_str(&format!("${next}"));
+                    at = t.end();
+                }
+            }
+            out.push_str(self.text.get(at..self.tok(close)?.end())?);
+            Some(out)
+        };
+        let first = render()?;
+        let second = render()?;
+        Some(format!("{first}, {second}, ..."))
+    }
+}
+
+fn join_nonempty(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Whether a select list already returns `column` (`*`, `t.*`, or the column itself).
+fn list_has_column(list: &str, column: &str) -> bool {
+    let toks = facts::tokens(list, Dialect::Postgres);
+    toks.iter().enumerate().any(|(i, t)| {
+        let star = t.kind == Kind::Op && t.text == "*" && t.depth == 0;
+        let is_col = matches!(t.kind, Kind::Word | Kind::Quoted)
+            && facts::unquote(t.text).eq_ignore_ascii_case(column);
+        let followed_by_dot = toks.get(i + 1).is_some_and(|n| n.kind == Kind::Dot);
+        star || (is_col && t.depth == 0 && !followed_by_dot)
+    })
+}
+
+/// `SELECT [DISTINCT] list ...` → `SELECT [DISTINCT] expr, list ...`.
+fn add_to_select_list(sql: &str, expr: &str) -> String {
+    let toks = facts::tokens(sql, Dialect::Postgres);
+    let Some(select_at) = facts::main_verb(&toks) else {
+        return sql.to_owned();
+    };
+    let mut after = select_at + 1;
+    if toks
+        .get(after)
+        .is_some_and(|t| t.is_word("distinct") || t.is_word("all"))
+    {
+        after += 1;
+    }
+    let Some(at) = toks.get(after).map(|t| t.start) else {
+        return sql.to_owned();
+    };
+    format!(
+        "{}{expr}, {}",
+        sql.get(..at).unwrap_or_default(),
+        sql.get(at..).unwrap_or_default()
+    )
+}
