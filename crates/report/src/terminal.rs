@@ -653,7 +653,7 @@ mod tests {
     #[test]
     fn colour_only_when_asked() {
         let finding = fixtures::n_plus_one();
-        assert!(!plain(&[finding.clone()]).contains('\x1b'));
+        assert!(!plain(std::slice::from_ref(&finding)).contains('\x1b'));
         let coloured = report(
             &[finding],
             TerminalOptions {
@@ -712,7 +712,7 @@ mod tests {
         );
         // A word longer than the width stays whole rather than being cut.
         let long = "x".repeat(50);
-        assert_eq!(fold(&long, 10, false), [long.clone()]);
+        assert_eq!(fold(&long, 10, false), [long.as_str()]);
         assert!(fold("", 10, true).is_empty());
     }
 
