@@ -1,0 +1,233 @@
+//! A line splitter over any `BufRead` that lends lines out of one large reused buffer.
+//!
+//! Why not `BufRead::read_until`: it copies every line into a caller buffer and grows without
+//! bound on a giant line. Here lines are slices of our own buffer (no copy, found with
+//! `memchr`), and a line longer than [`MAX_LINE`] is reported as [`Line::TooLong`] and skipped
+//! without ever being held whole in memory.
+
+use std::io::{self, BufRead, ErrorKind};
+
+/// Longest line handed out; longer ones are skipped and reported.
+pub(crate) const MAX_LINE: usize = 16 * 1024 * 1024;
+
+const INITIAL_CAPACITY: usize = 1024 * 1024;
+
+/// One line of input, without its `\n` (and without a `\r` before it).
+#[derive(Debug)]
+pub(crate) enum Line<'a> {
+    Text {
+        bytes: &'a [u8],
+        /// 1-based line number.
+        line: u64,
+        /// Byte offset of the line's first byte.
+        byte: u64,
+        /// False for a final line that ends without `\n` (possibly cut off).
+        complete: bool,
+    },
+    /// A line longer than [`MAX_LINE`]; its bytes were skipped.
+    TooLong { line: u64, byte: u64, len: u64 },
+}
+
+pub(crate) struct LineReader<'r> {
+    input: &'r mut dyn BufRead,
+    buf: Vec<u8>,
+    /// Unconsumed data is `buf[start..end]`.
+    start: usize,
+    end: usize,
+    eof: bool,
+    /// Input offset of `buf[start]`.
+    offset: u64,
+    line: u64,
+    cap: usize,
+}
+
+impl<'r> LineReader<'r> {
+    pub(crate) fn new(input: &'r mut dyn BufRead) -> Self {
+        Self::with_cap(input, MAX_LINE)
+    }
+
+    /// A reader with a custom line cap (tests use a small one).
+    pub(crate) fn with_cap(input: &'r mut dyn BufRead, cap: usize) -> Self {
+        LineReader {
+            input,
+            buf: vec![0; INITIAL_CAPACITY.min(cap.saturating_add(1)).max(64)],
+            start: 0,
+            end: 0,
+            eof: false,
+            offset: 0,
+            line: 0,
+            cap,
+        }
+    }
+
+    /// Bytes consumed so far (the offset of the next line).
+    pub(crate) fn bytes_read(&self) -> u64 {
+        self.offset
+    }
+
+    /// The first `want` bytes of what is left (fewer at end of input), without consuming
+    /// them: for format and prefix detection.
+    pub(crate) fn peek(&mut self, want: usize) -> io::Result<&[u8]> {
+        let want = want.min(self.cap);
+        while self.end - self.start < want && !self.eof {
+            self.fill()?;
+        }
+        let stop = self.end.min(self.start + want);
+        Ok(&self.buf[self.start..stop])
+    }
+
+    /// The next line, or `None` at end of input. A final line without `\n` is returned too.
+    pub(crate) fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
+        let mut searched = 0;
+        loop {
+            let pending = &self.buf[self.start + searched..self.end];
+            if let Some(pos) = memchr::memchr(b'\n', pending) {
+                let len = searched + pos;
+                return Ok(Some(self.take_line(len, len + 1, true)));
+            }
+            searched = self.end - self.start;
+            if searched > self.cap {
+                return self.skip_long_line().map(Some);
+            }
+            if self.eof {
+                if searched == 0 {
+                    return Ok(None);
+                }
+                return Ok(Some(self.take_line(searched, searched, false)));
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Hands out `len` bytes as a line and consumes `consumed` bytes (the line plus `\n`).
+    fn take_line(&mut self, len: usize, consumed: usize, complete: bool) -> Line<'_> {
+        let begin = self.start;
+        let mut stop = begin + len;
+        if stop > begin && self.buf[stop - 1] == b'\r' {
+            stop -= 1;
+        }
+        self.start += consumed;
+        self.line += 1;
+        let byte = self.offset;
+        self.offset += consumed as u64;
+        Line::Text {
+            bytes: &self.buf[begin..stop],
+            line: self.line,
+            byte,
+            complete,
+        }
+    }
+
+    /// Drops the current over-long line, reading on to its end without keeping it.
+    fn skip_long_line(&mut self) -> io::Result<Line<'static>> {
+        self.line += 1;
+        let line = self.line;
+        let byte = self.offset;
+        let mut len: u64 = 0;
+        loop {
+            let pending = &self.buf[self.start..self.end];
+            if let Some(pos) = memchr::memchr(b'\n', pending) {
+                len += pos as u64;
+                self.start += pos + 1;
+                self.offset += pos as u64 + 1;
+                return Ok(Line::TooLong { line, byte, len });
+            }
+            len += pending.len() as u64;
+            self.offset += pending.len() as u64;
+            self.start = self.end;
+            if self.eof {
+                return Ok(Line::TooLong { line, byte, len });
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Reads more input after the unconsumed data, moving or growing the buffer as needed.
+    fn fill(&mut self) -> io::Result<()> {
+        if self.start > 0 && (self.end == self.buf.len() || self.start == self.end) {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            let grown = (self.buf.len() * 2)
+                .min(self.cap.saturating_add(2))
+                .max(self.end + 1);
+            self.buf.resize(grown, 0);
+        }
+        loop {
+            match self.input.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(());
+                }
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(input: &[u8], cap: usize) -> Vec<String> {
+        let mut reader: &[u8] = input;
+        let mut lines = LineReader::with_cap(&mut reader, cap);
+        let mut out = Vec::new();
+        while let Some(line) = lines.next_line().unwrap() {
+            out.push(match line {
+                Line::Text {
+                    bytes,
+                    line,
+                    byte,
+                    complete,
+                } => {
+                    let cut = if complete { "" } else { " (cut)" };
+                    format!("{line}@{byte}:{}{cut}", String::from_utf8_lossy(bytes))
+                }
+                Line::TooLong { line, byte, len } => format!("{line}@{byte}:too long {len}"),
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn splits_lines_with_positions_and_strips_cr() {
+        assert_eq!(
+            collect(b"ab\r\ncd\n\nlast", 1000),
+            ["1@0:ab", "2@4:cd", "3@7:", "4@8:last (cut)"]
+        );
+        assert!(collect(b"", 1000).is_empty());
+    }
+
+    #[test]
+    fn skips_an_over_long_line_and_goes_on() {
+        let mut input = b"short\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 500));
+        input.extend(b"\nafter\n");
+        assert_eq!(
+            collect(&input, 100),
+            ["1@0:short", "2@6:too long 500", "3@507:after"]
+        );
+    }
+
+    #[test]
+    fn over_long_final_line_without_newline() {
+        let input = vec![b'y'; 300];
+        assert_eq!(collect(&input, 64), ["1@0:too long 300"]);
+    }
+
+    #[test]
+    fn lines_across_buffer_refills() {
+        let text: String = (0..5000).map(|i| format!("line {i}\n")).collect();
+        let got = collect(text.as_bytes(), 128);
+        assert_eq!(got.len(), 5000);
+        assert!(got[4999].ends_with(":line 4999"));
+    }
+}

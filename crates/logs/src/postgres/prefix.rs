@@ -1,0 +1,496 @@
+//! `log_line_prefix`: compiled once into a byte-scanning matcher, and guessed from the first
+//! lines of a log when the user does not give it.
+//!
+//! Each escape knows how its value looks (`%m` is a timestamp with a zone, `%p` digits, `%c`
+//! hex.hex); free-text values (`%u`, `%d`, `%a`, …) end where the next literal of the prefix
+//! starts. After the prefix comes the severity (`LOG:  `), which also tells a real match from
+//! a chance one. `%q` ends the prefix for processes without a session: the part after it is
+//! tried first and dropped when the line does not have it.
+
+use memchr::memmem;
+
+/// What a `%` escape stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Escape {
+    /// `%m`, `%t`, `%s`: `YYYY-MM-DD HH:MM:SS[.mmm] ZONE`.
+    Timestamp {
+        session_start: bool,
+    },
+    /// `%n`: epoch seconds with milliseconds.
+    Epoch,
+    /// `%p`: process id.
+    Pid,
+    /// `%c`: session id (`6b01fc4c.31c2`).
+    SessionId,
+    /// `%l`, `%x`, `%Q`, `%P`: (possibly empty or negative) numbers we do not use.
+    Number,
+    /// `%e`: SQLSTATE.
+    SqlState,
+    User,
+    Database,
+    Application,
+    /// `%h`, `%r`, `%v`, `%i`, `%b`: free text we do not use.
+    Text,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Item {
+    Literal(Vec<u8>),
+    Field { escape: Escape, padded: bool },
+}
+
+/// A compiled `log_line_prefix`.
+#[derive(Debug, Clone)]
+pub(crate) struct Prefix {
+    text: String,
+    /// Items before `%q` (all of them when there is no `%q`).
+    head: Vec<Item>,
+    /// Items after `%q`, printed only by session processes.
+    tail: Option<Vec<Item>>,
+}
+
+/// The parts of one line that the prefix and severity told apart. Empty values and
+/// PostgreSQL's `[unknown]` are `None`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Matched<'a> {
+    pub timestamp: Option<&'a [u8]>,
+    pub epoch: Option<&'a [u8]>,
+    pub pid: Option<&'a [u8]>,
+    pub session_id: Option<&'a [u8]>,
+    pub user: Option<&'a [u8]>,
+    pub database: Option<&'a [u8]>,
+    pub application: Option<&'a [u8]>,
+    /// `LOG`, `ERROR`, `DETAIL`, `STATEMENT`, …
+    pub severity: &'a [u8],
+    /// The text after `SEVERITY:  `.
+    pub message: &'a [u8],
+}
+
+/// Prefixes tried, in order, when none is given: Debian's default, pgBadger's recommended
+/// ones, managed-service defaults, PostgreSQL's default, and bare timestamps.
+pub(crate) const CANDIDATES: &[&str] = &[
+    "%m [%p] %q%u@%d ",
+    "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ",
+    "%m [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ",
+    "%t [%p]: user=%u,db=%d,app=%a,client=%h ",
+    "%t [%p]: [%l-1] user=%u,db=%d ",
+    "%m [%p]: [%l-1] db=%d,user=%u ",
+    "%t:%r:%u@%d:[%p]:",
+    "%m:%r:%u@%d:[%p]:",
+    "%m [%p] %q[%c] %u@%d ",
+    "%m [%p] ",
+    "%t [%p] ",
+    "%m [%p]: ",
+    "%t [%p]: ",
+    "%n [%p] ",
+    "%m ",
+    "%t ",
+    "",
+];
+
+impl Prefix {
+    /// Compiles a `log_line_prefix` value. Unknown escapes print nothing in PostgreSQL, so
+    /// they are dropped here too.
+    pub(crate) fn compile(text: &str) -> Prefix {
+        let mut head = Vec::new();
+        let mut tail: Option<Vec<Item>> = None;
+        let mut literal = Vec::new();
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            i += 1;
+            if b != b'%' || i >= bytes.len() {
+                literal.push(b);
+                continue;
+            }
+            let mut padded = false;
+            while i < bytes.len() && (bytes[i] == b'-' || bytes[i].is_ascii_digit()) {
+                padded = true;
+                i += 1;
+            }
+            let Some(&code) = bytes.get(i) else { break };
+            i += 1;
+            let escape = match code {
+                b'%' => {
+                    literal.push(b'%');
+                    continue;
+                }
+                b'q' => {
+                    let items = tail.as_mut().unwrap_or(&mut head);
+                    flush_literal(&mut literal, items);
+                    if tail.is_none() {
+                        tail = Some(Vec::new());
+                    }
+                    continue;
+                }
+                b'm' | b't' => Escape::Timestamp {
+                    session_start: false,
+                },
+                b's' => Escape::Timestamp {
+                    session_start: true,
+                },
+                b'n' => Escape::Epoch,
+                b'p' => Escape::Pid,
+                b'c' => Escape::SessionId,
+                b'l' | b'x' | b'Q' | b'P' => Escape::Number,
+                b'e' => Escape::SqlState,
+                b'u' => Escape::User,
+                b'd' => Escape::Database,
+                b'a' => Escape::Application,
+                b'h' | b'r' | b'v' | b'i' | b'b' => Escape::Text,
+                _ => continue,
+            };
+            let items = tail.as_mut().unwrap_or(&mut head);
+            flush_literal(&mut literal, items);
+            items.push(Item::Field { escape, padded });
+        }
+        let items = tail.as_mut().unwrap_or(&mut head);
+        flush_literal(&mut literal, items);
+        Prefix {
+            text: text.to_owned(),
+            head,
+            tail,
+        }
+    }
+
+    pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Splits a line into prefix fields, severity and message; `None` when it does not fit.
+    pub(crate) fn parse<'a>(&self, line: &'a [u8]) -> Option<Matched<'a>> {
+        let mut found = Matched::default();
+        let pos = match_items(&self.head, line, 0, &mut found)?;
+        if let Some(tail) = &self.tail {
+            let mut with_tail = found;
+            if let Some(end) = match_items(tail, line, pos, &mut with_tail) {
+                if let Some(done) = severity(line, end, with_tail) {
+                    return Some(done);
+                }
+            }
+        }
+        severity(line, pos, found)
+    }
+}
+
+fn flush_literal(literal: &mut Vec<u8>, items: &mut Vec<Item>) {
+    if !literal.is_empty() {
+        items.push(Item::Literal(std::mem::take(literal)));
+    }
+}
+
+/// Reads `SEVERITY:  message` at `pos`.
+fn severity<'a>(line: &'a [u8], pos: usize, mut found: Matched<'a>) -> Option<Matched<'a>> {
+    let rest = line.get(pos..)?;
+    let word = rest
+        .iter()
+        .take_while(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        .count();
+    if word == 0 || !rest[..1].iter().all(u8::is_ascii_uppercase) {
+        return None;
+    }
+    let after = rest.get(word..)?;
+    let message = after.strip_prefix(b":  ")?;
+    found.severity = &rest[..word];
+    found.message = message;
+    Some(found)
+}
+
+fn match_items<'a>(
+    items: &[Item],
+    line: &'a [u8],
+    mut pos: usize,
+    found: &mut Matched<'a>,
+) -> Option<usize> {
+    for (index, item) in items.iter().enumerate() {
+        match item {
+            Item::Literal(text) => {
+                if !line.get(pos..)?.starts_with(text) {
+                    return None;
+                }
+                pos += text.len();
+            }
+            Item::Field { escape, padded } => {
+                let next = match items.get(index + 1) {
+                    Some(Item::Literal(text)) => Some(text.as_slice()),
+                    _ => None,
+                };
+                if *padded {
+                    pos += count_spaces(line.get(pos..)?);
+                }
+                let len = field_len(*escape, line.get(pos..)?, next)?;
+                let mut value = &line[pos..pos + len];
+                pos += len;
+                if *padded {
+                    value = trim_end_spaces(value);
+                    pos += trailing_padding(&line[pos..], next);
+                }
+                record(*escape, value, found);
+            }
+        }
+    }
+    Some(pos)
+}
+
+fn record<'a>(escape: Escape, value: &'a [u8], found: &mut Matched<'a>) {
+    let known = (!value.is_empty() && value != b"[unknown]").then_some(value);
+    match escape {
+        Escape::Timestamp {
+            session_start: false,
+        } => found.timestamp = found.timestamp.or(known),
+        Escape::Epoch => found.epoch = known,
+        Escape::Pid => found.pid = known,
+        Escape::SessionId => found.session_id = known,
+        Escape::User => found.user = known,
+        Escape::Database => found.database = known,
+        Escape::Application => found.application = known,
+        _ => {}
+    }
+}
+
+/// Length of the value of `escape` at the start of `text`; `next` is the literal after it.
+fn field_len(escape: Escape, text: &[u8], next: Option<&[u8]>) -> Option<usize> {
+    match escape {
+        Escape::Timestamp { .. } => timestamp_len(text),
+        Escape::Epoch => {
+            let int = count_digits(text);
+            if int == 0 {
+                return None;
+            }
+            match text.get(int) {
+                Some(b'.') => Some(int + 1 + count_digits(&text[int + 1..])),
+                _ => Some(int),
+            }
+        }
+        Escape::Pid => match count_digits(text) {
+            0 => None,
+            n => Some(n),
+        },
+        Escape::Number => {
+            let sign = usize::from(text.first() == Some(&b'-'));
+            Some(sign + count_digits(&text[sign..]))
+        }
+        Escape::SessionId => {
+            let first = count_hex(text);
+            if first == 0 || text.get(first) != Some(&b'.') {
+                return None;
+            }
+            let second = count_hex(&text[first + 1..]);
+            (second > 0).then_some(first + 1 + second)
+        }
+        Escape::SqlState => {
+            let n = text
+                .iter()
+                .take(5)
+                .filter(|b| b.is_ascii_alphanumeric())
+                .count();
+            (n == 5).then_some(5)
+        }
+        Escape::User | Escape::Database | Escape::Application | Escape::Text => {
+            free_text_len(text, next)
+        }
+    }
+}
+
+/// Free text runs to the next literal of the prefix; without one, to the severity.
+fn free_text_len(text: &[u8], next: Option<&[u8]>) -> Option<usize> {
+    match next {
+        Some([single]) => memchr::memchr(*single, text),
+        Some(literal) => memmem::find(text, literal),
+        None => {
+            let colon = memmem::find(text, b":  ")?;
+            let word = text[..colon]
+                .iter()
+                .rev()
+                .take_while(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+                .count();
+            Some(colon - word)
+        }
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS[.fff] ZONE`: returns the length up to the end of the zone.
+fn timestamp_len(text: &[u8]) -> Option<usize> {
+    let head = text.get(..19)?;
+    let shape_ok = head.iter().enumerate().all(|(i, b)| match i {
+        4 | 7 => *b == b'-',
+        10 => *b == b' ',
+        13 | 16 => *b == b':',
+        _ => b.is_ascii_digit(),
+    });
+    if !shape_ok {
+        return None;
+    }
+    let mut pos = 19;
+    if text.get(pos) == Some(&b'.') {
+        pos += 1 + count_digits(&text[pos + 1..]);
+    }
+    if text.get(pos) != Some(&b' ') {
+        return None;
+    }
+    pos += 1;
+    let zone = text[pos..]
+        .iter()
+        .take_while(|b| !b.is_ascii_whitespace())
+        .count();
+    (zone > 0).then_some(pos + zone)
+}
+
+fn count_digits(text: &[u8]) -> usize {
+    text.iter().take_while(|b| b.is_ascii_digit()).count()
+}
+
+fn count_hex(text: &[u8]) -> usize {
+    text.iter().take_while(|b| b.is_ascii_hexdigit()).count()
+}
+
+fn count_spaces(text: &[u8]) -> usize {
+    text.iter().take_while(|b| **b == b' ').count()
+}
+
+fn trim_end_spaces(mut value: &[u8]) -> &[u8] {
+    while let [rest @ .., b' '] = value {
+        value = rest;
+    }
+    value
+}
+
+/// Spaces after a left-aligned padded value, leaving one for a literal that starts with it.
+fn trailing_padding(text: &[u8], next: Option<&[u8]>) -> usize {
+    let spaces = count_spaces(text);
+    match next {
+        Some([b' ', ..]) => spaces.saturating_sub(1),
+        _ => spaces,
+    }
+}
+
+/// Picks the candidate prefix that fits most lines of `head`; `None` when no candidate fits
+/// any line. `complete` says `head` is the whole input (so its last line is whole too).
+pub(crate) fn detect(head: &[u8], complete: bool) -> Option<Prefix> {
+    let mut pieces: Vec<&[u8]> = head.split(|b| *b == b'\n').collect();
+    if !complete || head.ends_with(b"\n") {
+        pieces.pop(); // a partial line, or the empty piece after the final newline
+    }
+    let lines: Vec<&[u8]> = pieces
+        .into_iter()
+        .filter(|l| !l.is_empty() && l.first() != Some(&b'\t'))
+        .take(500)
+        .collect();
+    let mut best: Option<(usize, Prefix)> = None;
+    for text in CANDIDATES {
+        let prefix = Prefix::compile(text);
+        let hits = lines
+            .iter()
+            .filter(|l| prefix.parse(trim_cr(l)).is_some())
+            .count();
+        if hits > 0 && best.as_ref().is_none_or(|(most, _)| hits > *most) {
+            best = Some((hits, prefix));
+        }
+    }
+    best.map(|(_, prefix)| prefix)
+}
+
+fn trim_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse<'a>(prefix: &str, line: &'a str) -> Option<Matched<'a>> {
+        Prefix::compile(prefix).parse(line.as_bytes())
+    }
+
+    fn s(v: Option<&[u8]>) -> Option<&str> {
+        v.map(|b| std::str::from_utf8(b).unwrap())
+    }
+
+    #[test]
+    fn debian_prefix_session_and_background_lines() {
+        let p = "%m [%p] %q%u@%d ";
+        let m = parse(
+            p,
+            "2026-11-21 18:00:17.633 UTC [8755] app@shop LOG:  statement: SELECT 1",
+        )
+        .unwrap();
+        assert_eq!(s(m.timestamp), Some("2026-11-21 18:00:17.633 UTC"));
+        assert_eq!(s(m.pid), Some("8755"));
+        assert_eq!(s(m.user), Some("app"));
+        assert_eq!(s(m.database), Some("shop"));
+        assert_eq!(m.severity, b"LOG");
+        assert_eq!(m.message, b"statement: SELECT 1");
+
+        let bg = parse(
+            p,
+            "2026-11-21 20:17:15.886 UTC [12727] LOG:  starting PostgreSQL",
+        )
+        .unwrap();
+        assert_eq!((s(bg.pid), bg.user), (Some("12727"), None));
+        let unknown = parse(
+            p,
+            "2026-11-21 20:17:16.003 UTC [12736] [unknown]@[unknown] LOG:  connection received",
+        )
+        .unwrap();
+        assert_eq!((unknown.user, unknown.database), (None, None));
+    }
+
+    #[test]
+    fn pgbadger_prefix_with_application_and_empty_values() {
+        let p = "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ";
+        let m = parse(
+            p,
+            "2026-11-21 18:00:17 UTC [42]: [3-1] user=app,db=shop,app=my app, v2,client=10.0.0.1 ERROR:  boom",
+        )
+        .unwrap();
+        assert_eq!(s(m.application), Some("my app, v2"));
+        assert_eq!(m.severity, b"ERROR");
+        let empty = parse(
+            p,
+            "2026-11-21 18:00:17 UTC [42]: [4-1] user=app,db=shop,app=,client=10.0.0.1 LOG:  x",
+        )
+        .unwrap();
+        assert_eq!(empty.application, None);
+    }
+
+    #[test]
+    fn session_id_epoch_padding_and_escaped_percent() {
+        let m = parse(
+            "%n %c %% %-8u|",
+            "1795284017.633 6b01fc4c.31c2 % app     |LOG:  hi",
+        )
+        .unwrap();
+        assert_eq!(s(m.epoch), Some("1795284017.633"));
+        assert_eq!(s(m.session_id), Some("6b01fc4c.31c2"));
+        assert_eq!(s(m.user), Some("app"));
+        assert_eq!(m.message, b"hi");
+    }
+
+    #[test]
+    fn rejects_lines_that_do_not_fit() {
+        assert!(parse("%m [%p] ", "2026-11-21 18:00:17.633 UTC [x] LOG:  a").is_none());
+        assert!(parse("%m [%p] ", "garbage").is_none());
+        assert!(parse("%m [%p] ", "2026-11-21 18:00:17.633 UTC [1] app@db LOG:  a").is_none());
+        assert!(parse("%t ", "2016-06-07T19:07:02.558713Z    4 Query\tSELECT 1").is_none());
+    }
+
+    #[test]
+    fn detects_common_prefixes() {
+        let debian = "2026-11-21 20:17:15.886 UTC [12727] LOG:  starting\n\
+            2026-11-21 20:17:16.004 UTC [12736] postgres@postgres LOG:  connection authorized: user=postgres\n\
+            2026-11-21 20:17:16.007 UTC [12736] postgres@postgres LOG:  statement: SELECT 1\n";
+        assert_eq!(
+            detect(debian.as_bytes(), false).unwrap().text(),
+            "%m [%p] %q%u@%d "
+        );
+        let badger = "2026-11-21 18:00:17 UTC [42]: [3-1] user=app,db=shop,app=psql,client=::1 LOG:  statement: SELECT 1\n";
+        assert_eq!(
+            detect(badger.as_bytes(), false).unwrap().text(),
+            "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h "
+        );
+        let plain = "2026-11-21 18:00:17 UTC LOG:  statement: SELECT 1\n";
+        assert_eq!(detect(plain.as_bytes(), true).unwrap().text(), "%t ");
+        assert!(detect(b"hello world\nnothing here\n", true).is_none());
+    }
+}
