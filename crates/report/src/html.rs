@@ -226,9 +226,8 @@ fn nonce() -> String {
     std::time::SystemTime::now().hash(&mut hasher);
     std::process::id().hash(&mut hasher);
     let high = hasher.finish();
-    let mut hasher: DefaultHasher = RandomState::new().build_hasher();
-    high.hash(&mut hasher);
-    format!("{high:016x}{:016x}", hasher.finish())
+    let low = RandomState::new().hash_one(high);
+    format!("{high:016x}{low:016x}")
 }
 
 fn page(title: &str, data_json: &str) -> String {

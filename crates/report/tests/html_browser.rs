@@ -12,7 +12,7 @@ mod html_fixtures;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use querycomb_core::{FindingSink, SourceTable};
+use querycomb_core::{Finding, FindingSink, RunSummary, SourceTable};
 use querycomb_report::html::HtmlSink;
 use serde_json::Value;
 
@@ -66,18 +66,16 @@ fn browser_or_skip_reason() -> Result<PathBuf, String> {
     }
 }
 
-fn render_report(path: &Path) -> u64 {
-    let findings = html_fixtures::findings();
-    let summary = html_fixtures::summary(&findings);
+fn render_report(path: &Path, findings: &[Finding], summary: &RunSummary) -> u64 {
     let file = std::fs::File::create(path).expect("create report file");
     let mut sink = HtmlSink::new(std::io::BufWriter::new(file));
     let mut sources = SourceTable::default();
     sources.add("postgresql-15-main.log");
     sink.begin(&sources).unwrap();
-    for f in &findings {
+    for f in findings {
         sink.finding(f).unwrap();
     }
-    sink.finish(&summary).unwrap();
+    sink.finish(summary).unwrap();
     std::fs::metadata(path).unwrap().len()
 }
 
@@ -122,19 +120,68 @@ fn strings(v: &Value) -> Vec<String> {
 
 #[test]
 fn report_works_in_headless_chromium() {
-    let chromium = match browser_or_skip_reason() {
-        Ok(c) => c,
-        Err(reason) => {
-            println!("SKIPPED report_works_in_headless_chromium: chromium could not be installed: {reason}");
-            return;
-        }
+    let Some(chromium) = chromium_or_skip("report_works_in_headless_chromium") else {
+        return;
     };
     let out = artifacts_dir();
     let report = out.join("report.html");
-    let size = render_report(&report);
+    let findings = html_fixtures::findings();
+    let size = render_report(&report, &findings, &html_fixtures::summary(&findings));
     println!("report: {} ({size} bytes)", report.display());
+    let r = drive(&chromium, &report.canonicalize().unwrap(), &out);
+    assert_reader_sees_everything(&r, &out);
+    assert_eq!(
+        r["checks"]["rendered"]["omitted"],
+        Value::Null,
+        "nothing left out"
+    );
+    println!("screenshots: {}", out.join("report.png").display());
+}
+
+/// 10,000 findings with long waterfalls over a million statements: the file stays bounded,
+/// says what it left out, and the page behaves the same.
+#[test]
+fn large_report_is_capped_and_still_works() {
+    let Some(chromium) = chromium_or_skip("large_report_is_capped_and_still_works") else {
+        return;
+    };
+    let out = artifacts_dir().join("large");
+    std::fs::create_dir_all(&out).unwrap();
+    let report = out.join("report.html");
+    let mut findings = html_fixtures::findings();
+    findings.extend(html_fixtures::many_findings(10_000, 150));
+    let mut summary = html_fixtures::summary(&findings);
+    summary.statements = 1_000_000;
+    let size = render_report(&report, &findings, &summary);
+    println!("large report: {} ({size} bytes)", report.display());
+    assert!(
+        size < 8_000_000,
+        "2,000 findings with evidence fit in 8 MB: {size}"
+    );
 
     let r = drive(&chromium, &report.canonicalize().unwrap(), &out);
+    assert_reader_sees_everything(&r, &out);
+    let omitted = r["checks"]["rendered"]["omitted"].as_str().unwrap_or("");
+    assert!(
+        omitted.contains("8,243 findings") && omitted.contains("2,000 most severe"),
+        "the page says what it left out: {omitted}"
+    );
+    let load_ms = r["checks"]["loadMs"].as_f64().unwrap();
+    assert!(load_ms < 10_000.0, "rendered in {load_ms} ms");
+}
+
+fn chromium_or_skip(test: &str) -> Option<PathBuf> {
+    match browser_or_skip_reason() {
+        Ok(c) => Some(c),
+        Err(reason) => {
+            println!("SKIPPED {test}: chromium could not be installed: {reason}");
+            None
+        }
+    }
+}
+
+/// What every report must give a reader, checked on the driver's observations.
+fn assert_reader_sees_everything(r: &Value, out: &Path) {
     let c = &r["checks"];
     for key in [
         "consoleErrors",
@@ -189,6 +236,18 @@ fn report_works_in_headless_chromium() {
     assert_eq!(c["afterToggle"]["theme"], "light");
     assert_eq!(c["afterToggle"]["background"], "rgb(251, 251, 252)");
 
+    let all = &c["expandAll"];
+    assert_eq!(all["expanded"], 100, "{all:#}");
+    assert_eq!(all["explained"], 100, "{all:#}");
+    assert!(
+        all["schematic"].as_u64().unwrap() >= 1,
+        "a finding without bars gets a schematic: {all:#}"
+    );
+    assert!(
+        all["ticks"].as_u64().unwrap() >= 1,
+        "bars without durations are ticks: {all:#}"
+    );
+
     let filter = &c["filter"];
     let kinds = strings(&filter["kinds"]);
     assert_eq!(
@@ -225,5 +284,4 @@ fn report_works_in_headless_chromium() {
             .unwrap_or(0);
         assert!(len > 10_000, "{shot} was saved ({len} bytes)");
     }
-    println!("screenshots: {}", out.join("report.png").display());
 }

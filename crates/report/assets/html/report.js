@@ -206,9 +206,10 @@
   function drawWaterfall(lay, span, sqlOf, label) {
     var W = 560, pad = 8, top = 18, n = lay.items.length;
     var h = Math.max(2, Math.min(12, Math.floor(260 / Math.max(n, 1)))), gap = h > 4 ? 2 : 0;
-    var H = top + n * (h + gap) + 6, scale = (W - 2 * pad) / span, tick = 4;
+    var H = top + n * (h + gap) + 6, scale = (W - 2 * pad - 34) / span, tick = 4;
     var svg = sv("svg", { viewBox: "0 0 " + W + " " + H, width: "100%", role: "img", "aria-label": label, "class": "waterfall" });
     appendAll(svg, [axis(lay.timed, span, scale, pad, top, H)]);
+    appendAll(svg, [combBracket(lay.items, h, gap, top, W)]);
     lay.items.forEach(function (it, i) {
       var w = it.slot ? Math.max(2, scale * 0.7) : it.w == null ? tick : Math.max(2, it.w * scale);
       var rect = sv("rect", { x: (pad + it.x * scale).toFixed(2), y: top + i * (h + gap), width: w.toFixed(2), height: h, rx: h > 4 ? 1.5 : 0, "class": "bar-" + it.role, "data-role": { p: "parent", c: "child", o: "other", b: "batched" }[it.role] },
@@ -217,6 +218,17 @@
       if (it.role === "p" && n <= 60) appendAll(svg, [sv("text", { x: (pad + it.x * scale + w + 4).toFixed(2), y: top + i * (h + gap) + h, "class": "plabel" }, "parent")]);
     });
     return svg;
+  }
+
+  // A bracket at the right edge spanning the child rows, labelled with their count: the comb.
+  function combBracket(items, h, gap, top, W) {
+    var first = -1, last = -1, n = 0;
+    items.forEach(function (it, i) { if (it.role === "c") { if (first < 0) first = i; last = i; n++; } });
+    if (n < 2) return null;
+    var y0 = top + first * (h + gap), y1 = top + last * (h + gap) + h, x = W - 30;
+    return sv("g", { "class": "comb", "aria-hidden": "true" },
+      sv("path", { d: "M" + (x - 5) + " " + y0 + "H" + x + "V" + y1 + "H" + (x - 5), fill: "none" }),
+      sv("text", { x: x + 3, y: (y0 + y1) / 2 + 4 }, "×" + n));
   }
 
   function axis(timed, span, scale, pad, top, H) {
@@ -235,14 +247,14 @@
   function schematicBars(f) {
     var bars = [];
     if (f.parent) bars.push([0, null, "p", f.parent.fingerprint]);
-    var n = Math.min(f.count, 300), kids = f.children.length ? f.children : [{ fingerprint: "" }];
-    for (var i = 0; i < n; i++) bars.push([0, null, "c", kids[i % kids.length].fingerprint]);
+    if (!f.children.length) return [];
+    for (var i = 0, n = Math.min(f.count, 300); i < n; i++) bars.push([0, null, "c", f.children[i % f.children.length].fingerprint]);
     return bars;
   }
 
   function waterfallFigure(f, sqlOf) {
     var recorded = f.waterfall.length > 0, bars = recorded ? f.waterfall : schematicBars(f);
-    if (!bars.length) return el("p", { "class": "muted" }, "No statements recorded for this request.");
+    if (!bars.length) return el("p", { "class": "muted" }, "No waterfall: the input recorded no statement timeline for this request.");
     var lay = layout(bars, recorded ? BAR_FPS : null), fixed = afterFix(lay), kids = bars.filter(function (b) { return b[2] === "c"; }).length;
     var note = recorded ? (lay.timed ? (bars.some(function (b) { return b[1] == null; }) ? " Statements without a duration are drawn as fixed-width ticks." : "") : " The log has no timing for these statements: one slot per statement, in order.")
       : " No waterfall was recorded for this request: a schematic of the parent and its " + int(f.count) + " children.";

@@ -121,6 +121,7 @@ async function run() {
 
   const sig = JSON.stringify(args.nplus1), xss = JSON.stringify(args.xss), kind = JSON.stringify(args["filter-kind"]);
   const checks = {};
+  checks.loadMs = await evaluate("performance.now()");
   checks.rendered = await evaluate(`({
     title: document.getElementById("title").textContent,
     error: document.getElementById("error").hidden ? null : document.getElementById("error").textContent,
@@ -167,7 +168,14 @@ async function run() {
     const a = row.getBoundingClientRect(), b = detail.getBoundingClientRect();
     return { x: 0, y: Math.max(0, a.top + scrollY - 8), width: 1280, height: Math.ceil(b.bottom - a.top + 16) };
   })()`);
+  const sectionBox = (id) => evaluate(`(() => {
+    const s = document.getElementById(${JSON.stringify(id)}).closest("section").getBoundingClientRect();
+    return { x: 0, y: s.top + scrollY - 8, width: 1280, height: Math.min(1400, Math.ceil(s.height + 16)) };
+  })()`);
+  const routesBox = await sectionBox("h-routes"), fingerprintsBox = await sectionBox("h-fp");
   const shots = async (suffix) => {
+    await screenshot(join(args.out, `report${suffix}-routes.png`), routesBox);
+    await screenshot(join(args.out, `report${suffix}-fingerprints.png`), fingerprintsBox);
     await screenshot(join(args.out, `report${suffix}.png`));
     await screenshot(join(args.out, `report${suffix}-top.png`), { x: 0, y: 0, width: 1280, height: 1300 });
     await screenshot(join(args.out, `report${suffix}-finding.png`), findingBox);
@@ -179,6 +187,19 @@ async function run() {
   await shots("-dark");
   await evaluate(`document.getElementById("theme").click()`);
   checks.afterToggle = await evaluate(`({ theme: document.documentElement.getAttribute("data-theme"), background: getComputedStyle(document.body).backgroundColor, label: document.getElementById("theme").textContent })`);
+
+  // Every finding on the first page expands without an error and shows a waterfall or says
+  // why it has none (findings without bars, durations or routes included).
+  checks.expandAll = await evaluate(`(() => {
+    const buttons = Array.from(document.querySelectorAll("#f-body button.exp[aria-expanded=false]"));
+    buttons.forEach((b) => b.click());
+    const details = Array.from(document.querySelectorAll("#f-body tr.detail")).filter((d) => !d.hidden);
+    const explained = details.filter((d) => d.querySelector("figure.before svg") || /No waterfall/.test(d.textContent));
+    const schematic = details.filter((d) => /schematic/.test(d.textContent)).length;
+    const ticks = details.filter((d) => /fixed-width ticks|one slot per statement/.test(d.textContent)).length;
+    buttons.forEach((b) => b.click());
+    return { expanded: details.length, explained: explained.length, schematic, ticks };
+  })()`);
 
   // Filter by kind, as a reader would with the select.
   checks.filter = await evaluate(`(() => {

@@ -142,10 +142,10 @@ fn loop_finding(
     };
     Finding {
         kind,
-        severity: if n >= 20 {
-            Severity::Error
-        } else {
-            Severity::Warning
+        severity: match n {
+            30.. => Severity::Error,
+            10..=29 => Severity::Warning,
+            _ => Severity::Info,
         },
         signature,
         request: request(request_kind, route, bars.len() as u32, line),
@@ -258,7 +258,7 @@ fn hostile(rng: &mut Lcg) -> Finding {
 fn repeated_without_waterfall() -> Finding {
     Finding {
         kind: FindingKind::RepeatedIdentical,
-        severity: Severity::Warning,
+        severity: Severity::Error,
         signature: fp(55),
         request: RequestRef {
             start: None,
@@ -385,4 +385,30 @@ fn route_stat(route: &str, rng: &mut Lcg) -> RouteStat {
         mean: weighted as f64 / requests.max(1) as f64,
         histogram,
     }
+}
+
+/// `n` low-severity N+1 findings with `children` children each, for the size caps.
+#[allow(dead_code)] // used by one of the two test binaries that include this module
+pub fn many_findings(n: u64, children: u32) -> Vec<Finding> {
+    let mut rng = Lcg(23);
+    (0..n)
+        .map(|i| {
+            let table = TABLES[(i % 8) as usize];
+            let mut f = loop_finding(
+                FindingKind::NPlusOne,
+                fp(50_000 + i),
+                Some(ROUTES[(i % 6) as usize]),
+                table,
+                Some(format!(
+                    "SELECT customers.* FROM customers WHERE customers.segment = $1 /* job {i} */"
+                )),
+                format!("SELECT {table}.* FROM {table} WHERE {table}.owner_id = $1"),
+                children,
+                true,
+                &mut rng,
+            );
+            f.severity = Severity::Info;
+            f
+        })
+        .collect()
 }
