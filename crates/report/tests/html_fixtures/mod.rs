@@ -330,7 +330,7 @@ pub fn summary(findings: &[Finding]) -> RunSummary {
             }
         })
         .collect();
-    fingerprints.sort_by(|a, b| b.total_us.cmp(&a.total_us));
+    fingerprints.sort_by_key(|s| std::cmp::Reverse(s.total_us));
     let mut routes: Vec<RouteStat> = ROUTES.iter().map(|r| route_stat(r, &mut rng)).collect();
     routes.push(route_stat("", &mut rng));
     RunSummary {
