@@ -12,9 +12,12 @@ const CLASS_OTHER_TABLES: &str = "different tables";
 const CLASS_PLACEHOLDER: &str = "placeholder style differs ($n vs ? vs literal)";
 const CLASS_UNEXPLAINED: &str = "unexplained by the known differences";
 
-/// Differences pg_query erases, in the order they are tried; a disagreement's class is
-/// the set of erasures needed before querycomb's two normalised texts become equal.
-const ERASURES: [(&str, fn(Vec<String>) -> Vec<String>); 4] = [
+/// Removes one kind of difference from a token list.
+type Erasure = fn(Vec<String>) -> Vec<String>;
+
+/// Differences pg_query erases; a disagreement's class is the smallest set of erasures
+/// after which querycomb's two normalised texts become equal.
+const ERASURES: [(&str, Erasure); 4] = [
     ("cast types", erase_casts),
     ("column aliases (AS name)", erase_column_aliases),
     ("list (IN/ANY) vs single value", erase_lists),
@@ -33,23 +36,47 @@ pub fn classify_pg_merge(a: &Query, b: &Query, querycomb: &mut Querycomb) -> Str
     if tables_a != tables_b {
         return tables_class(&tables_a, &tables_b, &a.sql, &b.sql).to_owned();
     }
-    let mut ta = tokens(&shape_a.normalized);
-    let mut tb = tokens(&shape_b.normalized);
-    let mut applied = Vec::new();
-    for (name, erase) in ERASURES {
-        if ta == tb {
-            break;
-        }
-        let (ea, eb) = (erase(ta.clone()), erase(tb.clone()));
-        if ea != ta || eb != tb {
-            applied.push(name);
-        }
-        (ta, tb) = (ea, eb);
+    let ta = placeholders_as_one(tokens(&shape_a.normalized));
+    let tb = placeholders_as_one(tokens(&shape_b.normalized));
+    match smallest_erasure(&ta, &tb) {
+        Some(names) => format!("pg_query ignores: {}", names.join(" + ")),
+        None => CLASS_UNEXPLAINED.to_owned(),
     }
-    if ta != tb {
-        return CLASS_UNEXPLAINED.to_owned();
-    }
-    format!("pg_query ignores: {}", applied.join(" + "))
+}
+
+/// The smallest set of erasures (fewest first, then in ERASURES order) after which the
+/// two token lists are equal.
+fn smallest_erasure(a: &[String], b: &[String]) -> Option<Vec<&'static str>> {
+    let subsets = 1u32..(1 << ERASURES.len());
+    let mut ordered: Vec<u32> = subsets.collect();
+    ordered.sort_by_key(|mask| (mask.count_ones(), *mask));
+    ordered.into_iter().find_map(|mask| {
+        let chosen: Vec<_> = ERASURES
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| mask & (1 << i) != 0)
+            .map(|(_, e)| *e)
+            .collect();
+        let erase_all = |tokens: &[String]| {
+            chosen
+                .iter()
+                .fold(tokens.to_vec(), |acc, (_, erase)| erase(acc))
+        };
+        (erase_all(a) == erase_all(b)).then(|| chosen.iter().map(|(name, _)| *name).collect())
+    })
+}
+
+fn placeholders_as_one(tokens: Vec<String>) -> Vec<String> {
+    tokens
+        .into_iter()
+        .map(|t| {
+            if is_placeholder(&t) {
+                "?".to_owned()
+            } else {
+                t
+            }
+        })
+        .collect()
 }
 
 fn tables_class(a: &[String], b: &[String], sql_a: &str, sql_b: &str) -> &'static str {
@@ -254,5 +281,67 @@ fn placeholder_style(sql: &str) -> Placeholder {
         Placeholder::Question
     } else {
         Placeholder::None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toks(text: &str) -> Vec<String> {
+        placeholders_as_one(tokens(text))
+    }
+
+    #[test]
+    fn order_alone_explains_a_swapped_select_list() {
+        let a = toks("SELECT id, name FROM t WHERE id = $1");
+        let b = toks("SELECT name, id FROM t WHERE id = $1");
+        let names = smallest_erasure(&a, &b).unwrap_or_default();
+        assert_eq!(names, vec![ERASURES[3].0]);
+    }
+
+    #[test]
+    fn casts_alone_explain_another_cast_type() {
+        let a = toks("SELECT id FROM t WHERE at >= $1::date");
+        let b = toks("SELECT id FROM t WHERE at >= $1::timestamptz");
+        assert_eq!(
+            smallest_erasure(&a, &b).unwrap_or_default(),
+            vec![ERASURES[0].0]
+        );
+    }
+
+    #[test]
+    fn list_versus_scalar_is_found_but_subqueries_are_left_alone() {
+        let a = toks("SELECT id FROM t WHERE x IN ($1, $2, $3)");
+        let b = toks("SELECT id FROM t WHERE x = $1");
+        assert_eq!(
+            smallest_erasure(&a, &b).unwrap_or_default(),
+            vec![ERASURES[2].0]
+        );
+        let sub = toks("SELECT id FROM t WHERE x IN (SELECT y FROM u)");
+        assert_eq!(erase_lists(sub.clone()), sub);
+    }
+
+    #[test]
+    fn different_words_stay_unexplained() {
+        let a = toks("SELECT id FROM t WHERE x = $1");
+        let b = toks("SELECT id FROM t WHERE y = $1");
+        assert_eq!(smallest_erasure(&a, &b), None);
+    }
+
+    #[test]
+    fn aliases_and_partitions_are_told_apart() {
+        let users = vec!["users".to_owned()];
+        let archive = vec!["users_archive".to_owned()];
+        let sql = "select u1_0.id from users u1_0 where u1_0.id=$1";
+        assert_eq!(tables_class(&users, &archive, sql, sql), CLASS_ALIAS);
+        let oct = vec!["m_2026_10".to_owned()];
+        let nov = vec!["m_2026_11".to_owned()];
+        assert_eq!(tables_class(&oct, &nov, sql, sql), CLASS_PARTITION);
+        let plain = "select id from users where id=$1";
+        assert_eq!(
+            tables_class(&users, &archive, plain, plain),
+            CLASS_OTHER_TABLES
+        );
     }
 }

@@ -87,3 +87,37 @@ fn parse_line(line: &str, number: usize) -> Result<Query, CorpusError> {
         _ => Err(error("expected a JSON string or object".into())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_objects_and_bare_strings() {
+        let q = parse_line(r#"{"sql":"SELECT 1","dialect":"mysql","shape":"s"}"#, 1);
+        let q = q.map_err(|e| e.to_string());
+        assert!(
+            matches!(q, Ok(Query { ref sql, dialect: CorpusDialect::MySql, ref shape }) if sql == "SELECT 1" && shape == "s")
+        );
+        let bare = parse_line(r#""SELECT 2""#, 7).map_err(|e| e.to_string());
+        assert!(
+            matches!(bare, Ok(Query { dialect: CorpusDialect::Postgres, ref shape, .. }) if shape == "line7")
+        );
+    }
+
+    #[test]
+    fn rejects_bad_lines_with_their_number() {
+        let cases = [
+            r#"{"dialect":"postgres"}"#,
+            r#"{"sql":"x","dialect":"oracle"}"#,
+            "[1]",
+            "{",
+        ];
+        for case in cases {
+            match parse_line(case, 3) {
+                Err(e) => assert_eq!(e.line, 3, "{case}"),
+                Ok(q) => panic!("accepted {case:?} as {q:?}"),
+            }
+        }
+    }
+}
