@@ -69,7 +69,7 @@ pub(crate) fn n_plus_one() -> Finding {
         occurrences: 12,
         total_count: 600,
         suggestion: Some(
-            "SELECT \"shop_order\".\"id\", \"shop_order\".\"customer_id\", \"shop_order\".\"total\", \"shop_order\".\"created_at\" FROM \"shop_order\" WHERE \"shop_order\".\"customer_id\" = ANY($1) ORDER BY \"shop_order\".\"created_at\" DESC\nOne query for all customers: pass the parent ids as one array, then group the rows by customer_id in the application (Django: prefetch_related).".to_owned(),
+            "SELECT \"shop_order\".\"id\", \"shop_order\".\"customer_id\", \"shop_order\".\"total\", \"shop_order\".\"created_at\" FROM \"shop_order\" WHERE \"shop_order\".\"customer_id\" = ANY($1) ORDER BY \"shop_order\".\"created_at\" DESC\n-- One query for all keys instead of one per key: bind the keys as one array, then group the rows by `customer_id` in the application.".to_owned(),
         ),
         message: "shop_order was read once per shop_customer row: 50 queries where 1 would do."
             .to_owned(),

@@ -236,7 +236,8 @@ fn message(finding: &Finding) -> String {
         );
     }
     if let Some(fix) = &finding.suggestion {
-        let _ = write!(text, "\nFix: {}", clean(&fix.replace('\n', " — ")));
+        let lines: Vec<String> = fix.lines().map(clean).collect();
+        let _ = write!(text, "\nFix:\n{}", lines.join("\n"));
     }
     text
 }
@@ -339,7 +340,8 @@ mod tests {
             "route GET /customers/:id/orders",
             "Repeated (×50): SELECT \"shop_order\".\"id\"",
             "Parent: SELECT \"shop_customer\"",
-            "Fix: SELECT",
+            "Fix:\nSELECT",
+            "\n-- One query for all keys",
             "12.4 ms",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in {text}");

@@ -8,7 +8,7 @@
 use std::cmp::Reverse;
 use std::io::{self, Write};
 
-use querycomb_core::{Finding, FindingSink, Proof, RunSummary, Severity, SourceTable};
+use querycomb_core::{Finding, FindingSink, Proof, RouteStat, RunSummary, Severity, SourceTable};
 
 use crate::describe::{self, clean, plural, thousands, Collected};
 
@@ -99,6 +99,7 @@ impl<W: Write> FindingSink for TerminalSink<W> {
             text.push_str(&style.paint(GREEN, "No findings."));
             text.push_str("\n\n");
         }
+        text.push_str(&render_routes(&summary.routes, &style));
         text.push_str(&render_summary(summary, &findings, &style));
         self.out.write_all(text.as_bytes())?;
         self.out.flush()
@@ -334,6 +335,64 @@ fn example_params(finding: &Finding) -> String {
         }
     }
     parts.join("; ")
+}
+
+/// Routes shown in the statements-per-request table; the rest are counted.
+const MAX_ROUTES: usize = 15;
+const MAX_ROUTE_CHARS: usize = 48;
+
+/// Statements per request for each route, heaviest (p95) first: what `querycomb run` users
+/// compare with their budgets.
+fn render_routes(routes: &[RouteStat], style: &Style) -> String {
+    if routes.is_empty() {
+        return String::new();
+    }
+    let mut sorted: Vec<&RouteStat> = routes.iter().collect();
+    sorted.sort_by(|a, b| (b.p95, b.max, &a.route).cmp(&(a.p95, a.max, &b.route)));
+    let name = |r: &RouteStat| {
+        if r.route.is_empty() {
+            "(no route)".to_owned()
+        } else {
+            shorten(&clean(&r.route), MAX_ROUTE_CHARS)
+        }
+    };
+    let shown = &sorted[..sorted.len().min(MAX_ROUTES)];
+    let width = shown
+        .iter()
+        .map(|r| name(r).chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("route".len());
+    let mut out = format!(
+        "{}\n",
+        style.paint(BOLD, "── statements per request ───────────────")
+    );
+    let header = format!(
+        "  {:<width$} {:>9} {:>6} {:>6} {:>6}",
+        "route", "requests", "p50", "p95", "max"
+    );
+    out.push_str(&style.paint(CYAN, &header));
+    out.push('\n');
+    for route in shown {
+        let label = name(route);
+        let padding = " ".repeat(width - label.chars().count());
+        out.push_str(&format!(
+            "  {label}{padding} {:>9} {:>6} {:>6} {:>6}\n",
+            thousands(route.requests),
+            route.p50,
+            route.p95,
+            route.max
+        ));
+    }
+    if sorted.len() > shown.len() {
+        let rest = (sorted.len() - shown.len()) as u64;
+        out.push_str(&format!(
+            "  … and {}\n",
+            plural(rest, "more route", "more routes")
+        ));
+    }
+    out.push('\n');
+    out
 }
 
 fn render_summary(summary: &RunSummary, findings: &[&Finding], style: &Style) -> String {
@@ -612,7 +671,7 @@ mod tests {
             "proven: 50 child parameter values",
             "fix:",
             "= ANY($1)",
-            "Django: prefetch_related",
+            "-- One query for all keys instead of one per key",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in\n{text}");
         }
@@ -641,6 +700,46 @@ mod tests {
         ] {
             assert!(text.contains(expected), "missing {expected:?} in\n{text}");
         }
+    }
+
+    #[test]
+    fn lists_statements_per_request_by_route_heaviest_first() {
+        let text = plain(&[]);
+        let table = text
+            .split("── statements per request")
+            .nth(1)
+            .and_then(|rest| rest.split("── summary").next())
+            .expect("routes table");
+        let rows: Vec<&str> = table.lines().skip(1).filter(|l| !l.is_empty()).collect();
+        assert_eq!(
+            rows,
+            [
+                "  route                      requests    p50    p95    max",
+                "  GET /customers/:id/orders        12     52     60     61",
+                "  (no route)                      109      3     20     31",
+                "  GET /health                     200      1      1      1",
+            ],
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn caps_the_route_table() {
+        let routes: Vec<RouteStat> = (0..20)
+            .map(|i| RouteStat {
+                route: format!("GET /r{i:02}"),
+                requests: 1,
+                p95: i,
+                ..RouteStat::default()
+            })
+            .collect();
+        let text = render_routes(&routes, &Style { color: false });
+        assert!(
+            text.contains("GET /r19") && !text.contains("GET /r04"),
+            "{text}"
+        );
+        assert!(text.contains("… and 5 more routes"), "{text}");
+        assert!(render_routes(&[], &Style { color: false }).is_empty());
     }
 
     #[test]
