@@ -201,6 +201,11 @@
     return { timed: lay.timed, span: lay.span, items: out };
   }
 
+  var FIX_TEXT = {
+    n_plus_one: "children replaced by one batched query", mn_plus_one: "children replaced by one batched query per shape",
+    n_plus_one_write: "writes replaced by one multi-row statement", count_in_loop: "counts replaced by one GROUP BY query",
+    repeated_identical: "repetitions replaced by one query whose result is reused"
+  };
   var ROLE_NAME = { p: "parent (the 1)", c: "child (the N)", o: "other statement", b: "batched replacement (sketch)" };
 
   function drawWaterfall(lay, span, sqlOf, label) {
@@ -257,14 +262,14 @@
     if (!bars.length) return el("p", { "class": "muted" }, "No waterfall: the input recorded no statement timeline for this request.");
     var lay = layout(bars, recorded ? BAR_FPS : null), fixed = afterFix(lay), kids = bars.filter(function (b) { return b[2] === "c"; }).length;
     var note = recorded ? (lay.timed ? (bars.some(function (b) { return b[1] == null; }) ? " Statements without a duration are drawn as fixed-width ticks." : "") : " The log has no timing for these statements: one slot per statement, in order.")
-      : " No waterfall was recorded for this request: a schematic of the parent and its " + int(f.count) + " children.";
+      : " No waterfall was recorded for this request: a schematic of " + (f.parent ? "the parent and its " + int(f.count) + " children." : "the " + int(f.count) + " repetitions.");
     var before = el("figure", { "class": "before" },
       el("figcaption", null, "This request: " + plural(bars.length, "statement") + (f.waterfall_cut ? " (first " + int(bars.length) + "; " + int(f.waterfall_cut) + " more not embedded)" : "") + ", the comb of " + int(kids) + " highlighted." + note),
       drawWaterfall(lay, lay.span, sqlOf, "Waterfall of the request: " + kids + " repeated child statements highlighted"));
     var parts = [before];
     if (fixed) {
       parts.push(el("figure", { "class": "after" },
-        el("figcaption", null, "After the fix (sketch): " + plural(fixed.items.length, "statement") + ", the " + int(kids) + " children replaced by one batched query" + (lay.timed ? " as long as the slowest child." : ".")),
+        el("figcaption", null, "After the fix (sketch): " + plural(fixed.items.length, "statement") + ", the " + int(kids) + " " + (FIX_TEXT[f.kind] || FIX_TEXT.n_plus_one) + (fixed.items.some(function (it) { return it.role === "b" && it.w != null; }) ? ", taking as long as the slowest child." : ".")),
         drawWaterfall(fixed, lay.span, sqlOf, "Sketch of the request after the fix")));
     }
     return el("div", null, el("div", { "class": "wf" }, parts),

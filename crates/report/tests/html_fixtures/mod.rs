@@ -123,7 +123,14 @@ fn loop_finding(
     rng: &mut Lcg,
 ) -> Finding {
     let line = 1_000 + rng.next(200_000);
-    let parent = parent_sql.map(|sql| query(fp(line), sql, "customers", line));
+    let parent = parent_sql.map(|sql| {
+        let table = sql
+            .split_once(" FROM ")
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .unwrap_or("customers")
+            .to_string();
+        query(fp(line), sql, &table, line)
+    });
     let child = query(fp(line + 1), child_sql, table, line + 1);
     let bars = match &parent {
         Some(p) => waterfall(&p.fingerprint, &child.fingerprint, n, timed, rng),
