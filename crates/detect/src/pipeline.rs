@@ -156,6 +156,17 @@ impl Pipeline {
         for candidate in &self.candidates {
             self.findings.record(candidate, &analysis, &self.config);
         }
+        if !unit.complete {
+            let mut parents: Vec<Stmt> = Vec::new();
+            for index in self.candidates.iter().filter_map(|c| c.parent) {
+                if let Some(stmt) = unit.stmts.get(index) {
+                    if !parents.iter().any(|p| p.fp == stmt.fp) {
+                        parents.push(*stmt);
+                    }
+                }
+            }
+            self.grouper.carry_over(header.serial, &parents);
+        }
     }
 }
 

@@ -230,6 +230,18 @@ impl Grouper {
         slot
     }
 
+    /// Puts `stmts` back at the front of the open unit `serial` after one of its batches was
+    /// analysed: the parents of loops that go on into the next batch, so that those loops
+    /// keep their parent (and their signature).
+    pub fn carry_over(&mut self, serial: u64, stmts: &[Stmt]) {
+        let Some(r) = self.units.open_refs().find(|r| r.serial == serial) else {
+            return;
+        };
+        if let Some(unit) = self.units.get_mut(r) {
+            unit.stmts.splice(0..0, stmts.iter().copied());
+        }
+    }
+
     /// The input clock moved on without an event (the proxy between statements).
     pub fn tick(&mut self, now: Timestamp) {
         self.advance(Some(now));

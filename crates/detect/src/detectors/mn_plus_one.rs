@@ -71,7 +71,7 @@ fn sequence_candidate(unit: &UnitAnalysis<'_>, members: &[&Group]) -> Candidate 
     let first = members.iter().map(|g| g.first).min().unwrap_or(0);
     Candidate {
         kind: FindingKind::MnPlusOne,
-        parent: unit.parent_for(first, &children, distinct),
+        parent: unit.parent_for(first, &children, iterations, distinct),
         children,
         count: iterations,
         statements,

@@ -20,7 +20,7 @@ use querycomb_sql::Verb;
 
 use crate::catalog::{Catalog, FpId, Role, ShapeEntry};
 use crate::config::Thresholds;
-use crate::hash::FastSet;
+use crate::hash::{FastMap, FastSet};
 use crate::unit::Unit;
 
 /// One pattern found in one unit, before de-duplication.
@@ -113,6 +113,8 @@ pub struct UnitAnalysis<'a> {
     pub thresholds: Thresholds,
     /// One per shape, in order of first execution.
     pub groups: Vec<Group>,
+    /// Executions per shape.
+    counts: FastMap<FpId, u32>,
 }
 
 /// How far back a parent is looked for: a loop's driver is close before it.
@@ -120,11 +122,14 @@ const PARENT_LOOKBACK: usize = 2000;
 
 impl<'a> UnitAnalysis<'a> {
     pub fn new(unit: &'a Unit, catalog: &'a Catalog, thresholds: Thresholds) -> Self {
+        let groups = summarise(unit);
+        let counts = groups.iter().map(|g| (g.fp, g.count)).collect();
         UnitAnalysis {
             unit,
             catalog,
             thresholds,
-            groups: summarise(unit),
+            groups,
+            counts,
         }
     }
 
@@ -165,21 +170,30 @@ impl<'a> UnitAnalysis<'a> {
         let entry = self.shape(group.fp)?;
         match entry.shape.verb {
             Verb::Select if is_paging(&entry.shape) => None,
-            Verb::Select if entry.shape.aggregate => Some(LoopClass::Count),
+            Verb::Select if is_aggregate(&entry.shape) => Some(LoopClass::Count),
             Verb::Select => Some(LoopClass::Read),
             Verb::Insert | Verb::Update | Verb::Delete | Verb::Merge => Some(LoopClass::Write),
             _ => None,
         }
     }
 
-    /// The statement that drove a loop whose first child ran at `first_child`: the nearest
-    /// earlier SELECT of another shape, preferring the nearest one that returned at least
-    /// `rows_wanted` rows when row counts are known (a parent yields one row per iteration).
-    pub fn parent_for(&self, first_child: usize, exclude: &[FpId], rows_wanted: u32) -> Option<usize> {
+    /// The statement that drove a loop of `iterations` whose first child ran at
+    /// `first_child`: the nearest earlier SELECT of another shape that ran fewer times than
+    /// the loop (a shape running as often as the child is a sibling inside the loop, not its
+    /// driver), preferring the nearest one that returned at least `rows_wanted` rows when row
+    /// counts are known (a parent yields one row per iteration).
+    pub fn parent_for(
+        &self,
+        first_child: usize,
+        exclude: &[FpId],
+        iterations: u32,
+        rows_wanted: u32,
+    ) -> Option<usize> {
         let stmts = self.unit.stmts.get(..first_child)?;
         let mut nearest = None;
         for (index, stmt) in stmts.iter().enumerate().rev().take(PARENT_LOOKBACK) {
-            if exclude.contains(&stmt.fp) || self.verb(stmt.fp) != Some(Verb::Select) {
+            let sibling = self.counts.get(&stmt.fp).is_some_and(|&n| n >= iterations);
+            if sibling || exclude.contains(&stmt.fp) || self.verb(stmt.fp) != Some(Verb::Select) {
                 continue;
             }
             if self.shape(stmt.fp).is_none_or(|e| e.role != Role::Query) {
@@ -203,6 +217,15 @@ impl<'a> UnitAnalysis<'a> {
             .map(|(i, _)| i)
             .collect()
     }
+}
+
+/// `COUNT(*)`/`SUM(…)`… as the select list, or `SELECT EXISTS(…)`.
+fn is_aggregate(shape: &querycomb_sql::Shape) -> bool {
+    let exists = shape
+        .normalized
+        .get(..13)
+        .is_some_and(|head| head.eq_ignore_ascii_case("SELECT EXISTS"));
+    shape.aggregate || exists
 }
 
 /// `LIMIT … OFFSET …`, or keyset paging (`WHERE id > $1 … LIMIT $2` with no equality
@@ -272,7 +295,7 @@ fn summarise(unit: &Unit) -> Vec<Group> {
 fn loop_candidate(unit: &UnitAnalysis<'_>, kind: FindingKind, group: &Group) -> Candidate {
     Candidate {
         kind,
-        parent: unit.parent_for(group.first, &[group.fp], group.distinct),
+        parent: unit.parent_for(group.first, &[group.fp], group.count, group.distinct),
         children: vec![group.fp],
         count: group.count,
         statements: group.count,
