@@ -100,7 +100,12 @@ impl<W: Write> FindingSink for TerminalSink<W> {
             text.push_str("\n\n");
         }
         text.push_str(&render_routes(&summary.routes, &style));
-        text.push_str(&render_summary(summary, &findings, &style));
+        text.push_str(&render_summary(
+            summary,
+            &findings,
+            &style,
+            self.options.width.max(60),
+        ));
         self.out.write_all(text.as_bytes())?;
         self.out.flush()
     }
@@ -247,10 +252,12 @@ fn finding_fields(
         fields.push(Field::new(label, clean(&child.normalized), Fold::Sql));
     }
     if let Some(us) = finding.total_duration_us {
+        // `count` is rounds of the whole sequence when there are several children.
+        let statements = u64::from(finding.count) * finding.children.len().max(1) as u64;
         let text = format!(
             "{} in {} (first request)",
             describe::duration(us),
-            plural(u64::from(finding.count), "statement", "statements")
+            plural(statements, "statement", "statements")
         );
         fields.push(Field::new("child time", text, Fold::Text));
     }
@@ -395,19 +402,29 @@ fn render_routes(routes: &[RouteStat], style: &Style) -> String {
     out
 }
 
-fn render_summary(summary: &RunSummary, findings: &[&Finding], style: &Style) -> String {
-    let mut rows: Vec<(&str, String)> = vec![
+fn render_summary(
+    summary: &RunSummary,
+    findings: &[&Finding],
+    style: &Style,
+    width: usize,
+) -> String {
+    let mut statements = format!(
+        "{} in {} ({}",
+        thousands(summary.statements),
+        plural(summary.requests, "request", "requests"),
+        describe::bytes(summary.bytes),
+    );
+    // Not every source counts records; a 0 there would read as "nothing was read".
+    if summary.records > 0 {
+        statements.push_str(&format!(
+            ", {}",
+            plural(summary.records, "record", "records")
+        ));
+    }
+    statements.push(')');
+    let rows: [(&str, String); 6] = [
         ("inputs", inputs_text(summary)),
-        (
-            "statements",
-            format!(
-                "{} in {} ({}, {})",
-                thousands(summary.statements),
-                plural(summary.requests, "request", "requests"),
-                describe::bytes(summary.bytes),
-                plural(summary.records, "record", "records"),
-            ),
-        ),
+        ("statements", statements),
         ("findings", findings_text(summary, findings.len())),
         ("time wasted", wasted_text(summary, findings)),
         (
@@ -423,12 +440,17 @@ fn render_summary(summary: &RunSummary, findings: &[&Finding], style: &Style) ->
         "{}\n",
         style.paint(BOLD, "── summary ──────────────────────────────")
     );
-    for (label, value) in rows.drain(..) {
+    const COLUMN: usize = 13;
+    for (label, value) in rows {
         let label = format!("{label}:");
-        out.push_str(&format!(
-            "  {}{value}\n",
-            style.paint(CYAN, &format!("{label:<13}"))
-        ));
+        let label = style.paint(CYAN, &format!("{label:<COLUMN$}"));
+        for (i, line) in fold(&value, width - 2 - COLUMN, false).iter().enumerate() {
+            if i == 0 {
+                out.push_str(&format!("  {label}{line}\n"));
+            } else {
+                out.push_str(&format!("  {:COLUMN$}{line}\n", ""));
+            }
+        }
     }
     out
 }
@@ -740,6 +762,43 @@ mod tests {
         );
         assert!(text.contains("… and 5 more routes"), "{text}");
         assert!(render_routes(&[], &Style { color: false }).is_empty());
+    }
+
+    #[test]
+    fn sequence_findings_count_every_statement_of_every_round() {
+        let mut finding = fixtures::n_plus_one();
+        finding.kind = querycomb_core::FindingKind::MnPlusOne;
+        let mut second = finding.children[0].clone();
+        second.normalized = "SELECT name FROM customers WHERE id = $1".to_owned();
+        finding.children.push(second);
+        finding.count = 8;
+        let text = plain(&[finding]);
+        assert_eq!(text.matches("child (×8):").count(), 2, "{text}");
+        assert!(text.contains("12.4 ms in 16 statements"), "{text}");
+    }
+
+    #[test]
+    fn summary_lines_fold_and_skip_unknown_record_counts() {
+        let mut summary = fixtures::summary();
+        summary.records = 0;
+        summary.findings_by_kind = querycomb_core::FindingKind::ALL
+            .iter()
+            .map(|&kind| (kind, 1_000))
+            .collect();
+        let mut sink = TerminalSink::new(Vec::new(), TerminalOptions::default());
+        sink.begin(&fixtures::sources()).unwrap();
+        sink.finish(&summary).unwrap();
+        let text = String::from_utf8(sink.into_inner()).unwrap();
+        assert!(
+            text.contains("statements:  12,345 in 321 requests (4.2 MB)\n"),
+            "{text}"
+        );
+        assert!(text.lines().all(|l| l.chars().count() <= 100), "{text}");
+        let continued = text
+            .lines()
+            .find(|l| l.contains("over_budget)"))
+            .expect("folded findings line");
+        assert!(continued.starts_with(&" ".repeat(15)), "{text}");
     }
 
     #[test]
