@@ -117,6 +117,8 @@ impl MariaDb {
         let child = Command::new(program(&["mariadbd", "mysqld"])?)
             .arg(self.defaults_file_arg())
             .args(user_arg(self.os_user))
+            // The logs carry local time without a zone: make it UTC so tests can check it.
+            .env("TZ", "UTC")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -1,0 +1,389 @@
+//! The MySQL/MariaDB readers on logs written by a real MariaDB server.
+//!
+//! One throwaway server (querycomb-testkit) writes its general and slow logs while the real
+//! `mariadb` client runs a workload: schema and data, an N+1 loop of lookups, a multi-line
+//! statement, a prepared statement through SQL `PREPARE`/`EXECUTE`, two interleaved
+//! sessions, a `USE` (the client's `Init DB`), a failed login, and a server restart after
+//! which thread ids are reused. The tests assert the exact events the readers produce.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use querycomb_core::{EventSink, InputError, OwnedEvent, QueryEvent, SourceId};
+use querycomb_logs::{read_log, sniff, LogFormat, ReadOptions, ReadStats};
+use querycomb_testkit::{MariaDb, MariaOptions};
+
+const SETUP: &str = "CREATE DATABASE shop;
+CREATE USER app@'%' IDENTIFIED BY 'app-pw';
+GRANT ALL ON shop.* TO app@'%';
+CREATE DATABASE audit;
+GRANT ALL ON audit.* TO app@'%';
+CREATE TABLE shop.customers (id INT PRIMARY KEY, name VARCHAR(20));
+CREATE TABLE shop.orders (id INT PRIMARY KEY, customer_id INT, total INT);
+INSERT INTO shop.customers VALUES (1, 'ann'), (2, 'bob'), (3, 'cy');
+INSERT INTO shop.orders VALUES (1, 1, 10), (2, 1, 20), (3, 2, 30), (4, 3, 40);
+";
+
+/// Session "a": the N+1 loop, then its batched twin (multi-line), then a prepared
+/// statement run twice; a `SLEEP` in the middle lets session "b" run in between.
+const SESSION_A_1: &str = "SELECT id, name FROM customers ORDER BY id;
+SELECT total FROM orders WHERE customer_id = 1;
+SELECT total FROM orders WHERE customer_id = 2;
+SELECT total FROM orders WHERE customer_id = 3;
+SELECT SLEEP(2);
+";
+const SESSION_A_2: &str = "SELECT o.customer_id,
+       o.total
+  FROM orders o
+ WHERE o.customer_id IN (1, 2, 3);
+PREPARE by_customer FROM 'SELECT total FROM orders WHERE customer_id = ?';
+SET @c = 1;
+EXECUTE by_customer USING @c;
+SET @c = 2;
+EXECUTE by_customer USING @c;
+DEALLOCATE PREPARE by_customer;
+";
+const SESSION_B: &str = "SELECT COUNT(*) FROM orders WHERE customer_id = 1;
+USE audit
+SELECT 'in audit';
+";
+const SESSION_C: &str = "SELECT name FROM customers WHERE id = 2;";
+
+struct Workload {
+    db: MariaDb,
+    started_us: i64,
+    finished_us: i64,
+}
+
+fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+fn run_workload() -> Workload {
+    let mut db = MariaDb::start(MariaOptions {
+        slow_log: true,
+        ..MariaOptions::default()
+    })
+    .expect("start MariaDB");
+    // The log timestamps have whole seconds.
+    let started_us = now_us() / 1_000_000 * 1_000_000;
+    db.client("", SETUP).expect("setup");
+    std::thread::scope(|scope| {
+        let a = scope.spawn(|| {
+            let sql = format!("{SESSION_A_1}{SESSION_A_2}");
+            db.client_as("app", "app-pw", "shop", &sql)
+        });
+        db.wait_for_log(&db.general_log_path(), "SELECT SLEEP(2)")
+            .expect("session a reached its sleep");
+        db.client_as("app", "app-pw", "shop", SESSION_B)
+            .expect("session b");
+        a.join().expect("session a thread").expect("session a");
+    });
+    assert!(db.client_as("app", "wrong", "shop", "SELECT 1").is_err());
+    db.restart().expect("restart");
+    db.client_as("app", "app-pw", "shop", SESSION_C)
+        .expect("session c");
+    db.wait_for_log(&db.slow_log_path(), "WHERE id = 2")
+        .expect("slow log complete");
+    Workload {
+        db,
+        started_us,
+        finished_us: now_us(),
+    }
+}
+
+#[derive(Default)]
+struct Collect {
+    events: Vec<OwnedEvent>,
+    errors: Vec<InputError>,
+}
+
+impl EventSink for Collect {
+    fn event(&mut self, event: &QueryEvent<'_>) {
+        self.events.push(OwnedEvent::from(event));
+    }
+    fn malformed(&mut self, error: InputError) {
+        self.errors.push(error);
+    }
+}
+
+/// Reads a log in the format `sniff` finds, which must be `format`.
+fn read(path: &Path, format: LogFormat) -> (Collect, ReadStats) {
+    let head = std::fs::read(path).expect("read log");
+    assert_eq!(sniff(&head[..head.len().min(8192)]), Some(format));
+    let mut input = BufReader::new(File::open(path).expect("open log"));
+    let mut sink = Collect::default();
+    let stats = read_log(
+        format,
+        &mut input,
+        SourceId(0),
+        &ReadOptions::default(),
+        &mut sink,
+    )
+    .expect("read");
+    assert!(sink.errors.is_empty(), "{:?}", sink.errors);
+    assert_eq!(stats.bytes, head.len() as u64);
+    (sink, stats)
+}
+
+/// One expected event: which connection ("setup", "a", "b", "c"), user, database, SQL.
+type Expected = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+);
+
+fn expected_common() -> Vec<Expected> {
+    let shop = Some("shop");
+    vec![
+        ("setup", "root", None, "CREATE DATABASE shop"),
+        (
+            "setup",
+            "root",
+            None,
+            "CREATE USER app@'%' IDENTIFIED BY 'app-pw'",
+        ),
+        ("setup", "root", None, "GRANT ALL ON shop.* TO app@'%'"),
+        ("setup", "root", None, "CREATE DATABASE audit"),
+        ("setup", "root", None, "GRANT ALL ON audit.* TO app@'%'"),
+        (
+            "setup",
+            "root",
+            None,
+            "CREATE TABLE shop.customers (id INT PRIMARY KEY, name VARCHAR(20))",
+        ),
+        (
+            "setup",
+            "root",
+            None,
+            "CREATE TABLE shop.orders (id INT PRIMARY KEY, customer_id INT, total INT)",
+        ),
+        (
+            "setup",
+            "root",
+            None,
+            "INSERT INTO shop.customers VALUES (1, 'ann'), (2, 'bob'), (3, 'cy')",
+        ),
+        (
+            "setup",
+            "root",
+            None,
+            "INSERT INTO shop.orders VALUES (1, 1, 10), (2, 1, 20), (3, 2, 30), (4, 3, 40)",
+        ),
+        (
+            "a",
+            "app",
+            shop,
+            "SELECT id, name FROM customers ORDER BY id",
+        ),
+        (
+            "a",
+            "app",
+            shop,
+            "SELECT total FROM orders WHERE customer_id = 1",
+        ),
+        (
+            "a",
+            "app",
+            shop,
+            "SELECT total FROM orders WHERE customer_id = 2",
+        ),
+        (
+            "a",
+            "app",
+            shop,
+            "SELECT total FROM orders WHERE customer_id = 3",
+        ),
+    ]
+}
+
+/// Asserts the events match `expected`, mapping each connection label to one session key
+/// that no other label shares; returns that map.
+fn assert_events(events: &[OwnedEvent], expected: &[Expected]) -> HashMap<String, String> {
+    let got: Vec<_> = events
+        .iter()
+        .map(|e| (e.user.as_deref(), e.database.as_deref(), e.sql.as_str()))
+        .collect();
+    let want: Vec<_> = expected
+        .iter()
+        .map(|&(_, user, db, sql)| (Some(user), db, sql))
+        .collect();
+    assert_eq!(got, want);
+    let mut keys: HashMap<String, String> = HashMap::new();
+    for (event, (label, ..)) in events.iter().zip(expected) {
+        let key = keys
+            .entry(label.to_string())
+            .or_insert_with(|| event.session.clone());
+        assert_eq!(key, &event.session, "{label}: {event:?}");
+    }
+    let mut distinct: Vec<&String> = keys.values().collect();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), keys.len(), "session keys collide: {keys:?}");
+    keys
+}
+
+fn assert_times_within(events: &[OwnedEvent], w: &Workload) {
+    for e in events {
+        let t = e.time.expect("every event has a time");
+        assert!(
+            (w.started_us - 1_000_000..=w.finished_us + 1_000_000).contains(&t),
+            "{e:?} outside {}..{}",
+            w.started_us,
+            w.finished_us
+        );
+    }
+}
+
+/// Thread ids restart after the server restart: the first connection after it reuses the
+/// setup connection's id, and must not be taken for it.
+fn assert_reused_id(keys: &HashMap<String, String>) {
+    let c = &keys["c"];
+    let setup = &keys["setup"];
+    assert_eq!(c, &format!("{setup}#2"), "{keys:?}");
+}
+
+#[test]
+fn general_and_slow_logs_of_a_real_workload() {
+    let w = run_workload();
+    check_general_log(&w);
+    check_slow_log(&w);
+}
+
+fn check_general_log(w: &Workload) {
+    let (sink, stats) = read(&w.db.general_log_path(), LogFormat::MySqlGeneral);
+    let shop = Some("shop");
+    let mut expected = expected_common();
+    expected.extend([
+        ("a", "app", shop, "SELECT SLEEP(2)"),
+        (
+            "b",
+            "app",
+            shop,
+            "SELECT COUNT(*) FROM orders WHERE customer_id = 1",
+        ),
+        // The client asks for the current database before sending `Init DB`.
+        ("b", "app", shop, "SELECT DATABASE()"),
+        ("b", "app", Some("audit"), "SELECT 'in audit'"),
+        (
+            "a",
+            "app",
+            shop,
+            "SELECT o.customer_id,\n       o.total\n  FROM orders o\n WHERE o.customer_id IN (1, 2, 3)",
+        ),
+        (
+            "a",
+            "app",
+            shop,
+            "PREPARE by_customer FROM 'SELECT total FROM orders WHERE customer_id = ?'",
+        ),
+        ("a", "app", shop, "SET @c = 1"),
+        // `EXECUTE by_customer USING @c` is shown as the statement it ran.
+        ("a", "app", shop, "SELECT total FROM orders WHERE customer_id = 1"),
+        ("a", "app", shop, "SET @c = 2"),
+        ("a", "app", shop, "SELECT total FROM orders WHERE customer_id = 2"),
+        ("a", "app", shop, "DEALLOCATE PREPARE by_customer"),
+        ("c", "app", shop, "SELECT name FROM customers WHERE id = 2"),
+    ]);
+    let keys = assert_events(&sink.events, &expected);
+    assert_reused_id(&keys);
+    assert_times_within(&sink.events, w);
+    let executed: Vec<_> = sink
+        .events
+        .iter()
+        .filter_map(|e| e.prepared_name.as_deref())
+        .collect();
+    assert_eq!(executed, ["by_customer", "by_customer"]);
+    assert!(sink
+        .events
+        .iter()
+        .all(|e| e.duration_us.is_none() && e.rows.is_none()));
+    assert_eq!(stats.events, expected.len() as u64);
+    assert_eq!(stats.malformed, 0);
+    // Events point at their lines.
+    let text = std::fs::read_to_string(w.db.general_log_path()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    for e in &sink.events {
+        let line = lines[e.location.line as usize - 1];
+        let first_sql_line = e.sql.lines().next().unwrap_or("");
+        assert!(
+            line.ends_with(first_sql_line)
+                && (line.contains(" Query\t") || line.contains(" Execute\t")),
+            "{line:?} for {e:?}"
+        );
+        assert_eq!(&text[e.location.byte as usize..][..line.len()], line);
+    }
+}
+
+fn check_slow_log(w: &Workload) {
+    let (sink, stats) = read(&w.db.slow_log_path(), LogFormat::MySqlSlow);
+    let shop = Some("shop");
+    let mut expected = expected_common();
+    expected.extend([
+        // The slow log writes a statement when it ends: session b ran during the sleep.
+        (
+            "b",
+            "app",
+            shop,
+            "SELECT COUNT(*) FROM orders WHERE customer_id = 1",
+        ),
+        ("b", "app", shop, "SELECT DATABASE()"),
+        ("b", "app", Some("audit"), "SELECT 'in audit'"),
+        ("a", "app", shop, "SELECT SLEEP(2)"),
+        (
+            "a",
+            "app",
+            shop,
+            "SELECT o.customer_id,\n       o.total\n  FROM orders o\n WHERE o.customer_id IN (1, 2, 3)",
+        ),
+        (
+            "a",
+            "app",
+            shop,
+            "PREPARE by_customer FROM 'SELECT total FROM orders WHERE customer_id = ?'",
+        ),
+        ("a", "app", shop, "SET @c = 1"),
+        ("a", "app", shop, "SELECT total FROM orders WHERE customer_id = 1"),
+        ("a", "app", shop, "SET @c = 2"),
+        ("a", "app", shop, "SELECT total FROM orders WHERE customer_id = 2"),
+        ("a", "app", shop, "DEALLOCATE PREPARE by_customer"),
+        ("c", "app", shop, "SELECT name FROM customers WHERE id = 2"),
+    ]);
+    let keys = assert_events(&sink.events, &expected);
+    assert_reused_id(&keys);
+    assert_times_within(&sink.events, w);
+    assert!(sink.events.iter().all(|e| e.duration_us.is_some()));
+    let rows_of = |sql: &str| {
+        sink.events
+            .iter()
+            .find(|e| e.sql == sql)
+            .and_then(|e| e.rows)
+    };
+    assert_eq!(
+        rows_of("SELECT id, name FROM customers ORDER BY id"),
+        Some(3)
+    );
+    assert_eq!(
+        rows_of("SELECT total FROM orders WHERE customer_id = 1"),
+        Some(2)
+    );
+    assert_eq!(
+        rows_of("INSERT INTO shop.orders VALUES (1, 1, 10), (2, 1, 20), (3, 2, 30), (4, 3, 40)"),
+        Some(4)
+    );
+    let sleep = sink
+        .events
+        .iter()
+        .find(|e| e.sql == "SELECT SLEEP(2)")
+        .unwrap();
+    let sleep_us = sleep.duration_us.unwrap();
+    assert!((2_000_000..3_000_000).contains(&sleep_us), "{sleep_us}");
+    assert_eq!(stats.events, expected.len() as u64);
+}
