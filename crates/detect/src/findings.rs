@@ -51,7 +51,11 @@ impl Findings {
                 .severity
                 .severity(candidate.kind, candidate.statements, candidate.total_us);
         let serial = unit.unit.header.serial;
-        if let Some(tracked) = self.by_signature.get(&sig).and_then(|&i| self.tracked.get_mut(i)) {
+        if let Some(tracked) = self
+            .by_signature
+            .get(&sig)
+            .and_then(|&i| self.tracked.get_mut(i))
+        {
             let f = &mut tracked.finding;
             if tracked.last_unit != serial {
                 f.occurrences = f.occurrences.saturating_add(1);
@@ -208,12 +212,16 @@ fn query_ref(unit: &UnitAnalysis<'_>, fp: FpId, config: &Config) -> Option<Query
 
 fn message(candidate: &Candidate, parent: Option<&QueryRef>, children: &[QueryRef]) -> String {
     let n = candidate.count;
-    let child = children.first().map_or(String::new(), |c| excerpt(&c.normalized));
+    let child = children
+        .first()
+        .map_or(String::new(), |c| excerpt(&c.normalized));
     let loop_name = match parent.and_then(|p| p.table.as_deref()) {
         Some(table) => format!("{table} loop"),
         None => "loop".to_owned(),
     };
-    let after = parent.map_or(String::new(), |p| format!(" after {}", excerpt(&p.normalized)));
+    let after = parent.map_or(String::new(), |p| {
+        format!(" after {}", excerpt(&p.normalized))
+    });
     match candidate.kind {
         FindingKind::NPlusOne => format!("{loop_name}: {n} × {child}{after} (one query per row)"),
         FindingKind::CountInLoop => {
@@ -276,7 +284,12 @@ pub fn excerpt(normalized: &str) -> String {
 
 fn waterfall(candidate: &Candidate, unit: &UnitAnalysis<'_>, max_bars: usize) -> Vec<WaterfallBar> {
     let stmts = &unit.unit.stmts;
-    let Some(origin) = unit.unit.header.start.or_else(|| stmts.iter().find_map(|s| s.time)) else {
+    let Some(origin) = unit
+        .unit
+        .header
+        .start
+        .or_else(|| stmts.iter().find_map(|s| s.time))
+    else {
         return Vec::new();
     };
     let first_child = stmts
@@ -315,7 +328,9 @@ mod tests {
     #[test]
     fn excerpt_hides_long_select_lists() {
         assert_eq!(
-            excerpt("SELECT customers.id, customers.name, customers.email FROM customers WHERE id = $1"),
+            excerpt(
+                "SELECT customers.id, customers.name, customers.email FROM customers WHERE id = $1"
+            ),
             "SELECT … FROM customers WHERE id = $1"
         );
         assert_eq!(excerpt("SELECT COUNT(*) FROM t"), "SELECT COUNT(*) FROM t");

@@ -21,7 +21,9 @@ impl Hasher for FastHasher {
 
     fn write_u64(&mut self, n: u64) {
         // Keys are mostly already well mixed; one multiply spreads sequential ids too.
-        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
+        self.0 = (self.0 ^ n)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(29);
     }
 
     fn write_u32(&mut self, n: u32) {

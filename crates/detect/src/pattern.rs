@@ -29,7 +29,8 @@ impl fmt::Debug for SqlRegex {
 impl<'de> Deserialize<'de> for SqlRegex {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        SqlRegex::new(&text).map_err(|e| serde::de::Error::custom(format!("bad regex {text:?}: {e}")))
+        SqlRegex::new(&text)
+            .map_err(|e| serde::de::Error::custom(format!("bad regex {text:?}: {e}")))
     }
 }
 

@@ -136,7 +136,8 @@ impl Pipeline {
         let header = &unit.header;
         if unit.complete {
             self.requests += 1;
-            self.routes.record(header.route.as_deref(), header.statements);
+            self.routes
+                .record(header.route.as_deref(), header.statements);
         }
         for stmt in &unit.stmts {
             if let Some(entry) = self.catalog.get_mut(stmt.fp) {

@@ -434,7 +434,12 @@ impl Units {
         route: Option<&str>,
         event: &Incoming<'_>,
     ) -> UnitRef {
-        if let Some(existing) = self.traces.get(&id).copied().filter(|r| self.get(*r).is_some()) {
+        if let Some(existing) = self
+            .traces
+            .get(&id)
+            .copied()
+            .filter(|r| self.get(*r).is_some())
+        {
             if let Some(current) = current.filter(|c| *c != existing) {
                 self.fold_into(current, existing);
             }
@@ -477,7 +482,10 @@ impl Units {
         let Some(moved) = slot.take() else { return };
         self.free.push(from.slot);
         if let Some(unit) = self.get_mut(into) {
-            unit.header.statements = unit.header.statements.saturating_add(moved.header.statements);
+            unit.header.statements = unit
+                .header
+                .statements
+                .saturating_add(moved.header.statements);
             unit.stmts.extend(moved.stmts);
             for (fp, examples) in moved.examples {
                 unit.examples.entry(fp).or_default().extend(examples);
@@ -525,7 +533,11 @@ impl Units {
             Role::Begin => {
                 state.in_transaction = true;
                 match current {
-                    Some(c) if self.get(c).is_some_and(|u| u.header.kind != RequestKind::Burst) => {
+                    Some(c)
+                        if self
+                            .get(c)
+                            .is_some_and(|u| u.header.kind != RequestKind::Burst) =>
+                    {
                         Some(c)
                     }
                     Some(c) => {

@@ -81,7 +81,10 @@ fn literal_values_make_a_loop_too() {
     let f = only(&analysis);
     assert_eq!(f.kind, FindingKind::NPlusOne);
     assert_eq!(f.distinct_params, 6);
-    assert_eq!(f.children[0].normalized, "SELECT * FROM authors WHERE id = $1");
+    assert_eq!(
+        f.children[0].normalized,
+        "SELECT * FROM authors WHERE id = $1"
+    );
     assert_eq!(
         f.parent.as_ref().map(|p| p.normalized.as_str()),
         Some("SELECT * FROM posts WHERE published")
@@ -97,14 +100,19 @@ fn loop_without_a_parent_is_still_reported() {
     let f = &analyse(&log.events).findings[0];
     assert_eq!(f.kind, FindingKind::NPlusOne);
     assert!(f.parent.is_none());
-    assert!(f.message.starts_with("loop: 6 × SELECT * FROM customers"), "{}", f.message);
+    assert!(
+        f.message.starts_with("loop: 6 × SELECT * FROM customers"),
+        "{}",
+        f.message
+    );
 }
 
 #[test]
 fn parent_prefers_the_query_that_returned_enough_rows() {
     let mut log = Log::new();
     log.p("s1", ORDERS, "$1 = 'open'").rows = Some(6);
-    log.p("s1", "SELECT * FROM settings WHERE key = $1", "$1 = 'tz'").rows = Some(1);
+    log.p("s1", "SELECT * FROM settings WHERE key = $1", "$1 = 'tz'")
+        .rows = Some(1);
     for i in 0..6 {
         log.p("s1", CUSTOMER, &format!("$1 = '{i}'")).rows = Some(1);
     }
@@ -129,7 +137,8 @@ fn count_in_loop_for_count_and_exists() {
         "SELECT EXISTS(SELECT 1 FROM comments WHERE post_id = $1)",
     ] {
         let mut log = Log::new();
-        log.q("s1", "SELECT * FROM posts ORDER BY id DESC LIMIT 20").rows = Some(7);
+        log.q("s1", "SELECT * FROM posts ORDER BY id DESC LIMIT 20")
+            .rows = Some(7);
         for i in 0..7 {
             log.p("s1", child, &format!("$1 = '{i}'"));
         }
@@ -147,10 +156,16 @@ fn count_in_loop_suggests_group_by() {
     let mut log = Log::new();
     log.q("s1", "SELECT * FROM posts");
     for i in 0..5 {
-        log.q("s1", &format!("SELECT COUNT(*) FROM comments WHERE post_id = {i}"));
+        log.q(
+            "s1",
+            &format!("SELECT COUNT(*) FROM comments WHERE post_id = {i}"),
+        );
     }
     let f = only(&analyse(&log.events)).clone();
-    assert!(f.suggestion.expect("suggestion").contains("GROUP BY post_id"));
+    assert!(f
+        .suggestion
+        .expect("suggestion")
+        .contains("GROUP BY post_id"));
 }
 
 #[test]
@@ -164,7 +179,11 @@ fn n_plus_one_write_single_row_inserts_and_updates() {
         );
     }
     for i in 0..6 {
-        log.p("s1", "UPDATE stock SET reserved = reserved + 1 WHERE id = $1", &format!("$1 = '{i}'"));
+        log.p(
+            "s1",
+            "UPDATE stock SET reserved = reserved + 1 WHERE id = $1",
+            &format!("$1 = '{i}'"),
+        );
     }
     let analysis = analyse(&log.events);
     assert_eq!(
@@ -176,9 +195,16 @@ fn n_plus_one_write_single_row_inserts_and_updates() {
     );
     let insert = &analysis.findings[0];
     let normalized = &insert.children[0].normalized;
-    assert!(normalized.starts_with("INSERT INTO order_lines"), "{normalized}");
+    assert!(
+        normalized.starts_with("INSERT INTO order_lines"),
+        "{normalized}"
+    );
     assert!(normalized.ends_with("VALUES ($1, $2)"), "{normalized}");
-    assert!(insert.suggestion.as_deref().unwrap_or("").contains("INSERT"));
+    assert!(insert
+        .suggestion
+        .as_deref()
+        .unwrap_or("")
+        .contains("INSERT"));
     let update = &analysis.findings[1];
     assert_eq!(update.children[0].table.as_deref(), Some("stock"));
 }
@@ -190,7 +216,10 @@ fn multi_row_inserts_are_the_fix_not_a_finding() {
         let rows: Vec<String> = (0..20).map(|i| format!("({chunk}, {i})")).collect();
         log.q(
             "s1",
-            &format!("INSERT INTO order_lines (order_id, n) VALUES {}", rows.join(", ")),
+            &format!(
+                "INSERT INTO order_lines (order_id, n) VALUES {}",
+                rows.join(", ")
+            ),
         );
     }
     assert_eq!(kinds(&analyse(&log.events)), []);
@@ -209,7 +238,12 @@ fn repeated_identical_is_not_an_n_plus_one() {
     assert_eq!(f.count, 6);
     assert_eq!(f.distinct_params, 1);
     assert!(f.parent.is_none());
-    assert!(f.message.starts_with("6 × the identical SELECT * FROM users"), "{}", f.message);
+    assert!(
+        f.message
+            .starts_with("6 × the identical SELECT * FROM users"),
+        "{}",
+        f.message
+    );
 }
 
 #[test]
@@ -231,7 +265,10 @@ fn repeated_identical_next_to_a_loop() {
     );
     let n1 = &analysis.findings[0];
     assert_eq!(n1.children[0].normalized, CUSTOMER_NORMALIZED);
-    assert_eq!(n1.parent.as_ref().map(|p| p.normalized.as_str()), Some(ORDERS_NORMALIZED));
+    assert_eq!(
+        n1.parent.as_ref().map(|p| p.normalized.as_str()),
+        Some(ORDERS_NORMALIZED)
+    );
 }
 
 #[test]
@@ -249,8 +286,16 @@ fn mn_plus_one_is_one_finding_with_all_children() {
     log.p("s1", ORDERS, "$1 = 'open'").rows = Some(7);
     for i in 0..7 {
         log.p("s1", CUSTOMER, &format!("$1 = '{i}'"));
-        log.p("s1", "SELECT * FROM addresses WHERE order_id = $1", &format!("$1 = '{i}'"));
-        log.p("s1", "SELECT COUNT(*) FROM items WHERE order_id = $1", &format!("$1 = '{i}'"));
+        log.p(
+            "s1",
+            "SELECT * FROM addresses WHERE order_id = $1",
+            &format!("$1 = '{i}'"),
+        );
+        log.p(
+            "s1",
+            "SELECT COUNT(*) FROM items WHERE order_id = $1",
+            &format!("$1 = '{i}'"),
+        );
     }
     let analysis = analyse(&log.events);
     let f = only(&analysis);
@@ -266,9 +311,13 @@ fn mn_plus_one_is_one_finding_with_all_children() {
             "SELECT COUNT(*) FROM items WHERE order_id = $1"
         ]
     );
-    assert_eq!(f.parent.as_ref().map(|p| p.normalized.as_str()), Some(ORDERS_NORMALIZED));
+    assert_eq!(
+        f.parent.as_ref().map(|p| p.normalized.as_str()),
+        Some(ORDERS_NORMALIZED)
+    );
     assert!(
-        f.message.starts_with("orders loop: 7 iterations of 3 queries"),
+        f.message
+            .starts_with("orders loop: 7 iterations of 3 queries"),
         "{}",
         f.message
     );
@@ -283,10 +332,18 @@ fn nested_loops_are_two_n_plus_ones_with_their_own_parents() {
     log.p("s1", ORDERS, "$1 = 'open'");
     let mut product = 0;
     for order in 0..5 {
-        log.p("s1", "SELECT * FROM items WHERE order_id = $1", &format!("$1 = '{order}'"));
+        log.p(
+            "s1",
+            "SELECT * FROM items WHERE order_id = $1",
+            &format!("$1 = '{order}'"),
+        );
         for _ in 0..2 {
             product += 1;
-            log.p("s1", "SELECT * FROM products WHERE id = $1", &format!("$1 = '{product}'"));
+            log.p(
+                "s1",
+                "SELECT * FROM products WHERE id = $1",
+                &format!("$1 = '{product}'"),
+            );
         }
     }
     let analysis = analyse(&log.events);
@@ -339,7 +396,11 @@ fn short_in_lists_repeated_are_still_a_loop() {
     for i in 0..6 {
         log.q(
             "s1",
-            &format!("SELECT * FROM customers WHERE id IN ({}, {})", 2 * i, 2 * i + 1),
+            &format!(
+                "SELECT * FROM customers WHERE id IN ({}, {})",
+                2 * i,
+                2 * i + 1
+            ),
         );
     }
     assert_eq!(kinds(&analyse(&log.events)), [(FindingKind::NPlusOne, 6)]);
@@ -380,7 +441,10 @@ fn offset_and_keyset_paging_are_not_findings() {
     for page in 0..10 {
         log.q(
             "s1",
-            &format!("SELECT * FROM events ORDER BY id LIMIT 100 OFFSET {}", page * 100),
+            &format!(
+                "SELECT * FROM events ORDER BY id LIMIT 100 OFFSET {}",
+                page * 100
+            ),
         );
     }
     for page in 0..10 {
@@ -406,7 +470,10 @@ fn psycopg_auto_prepared_executions_count_under_their_sql() {
     let analysis = analyse(&log.events);
     let f = only(&analysis);
     assert_eq!((f.kind, f.count), (FindingKind::NPlusOne, 8));
-    assert_eq!(analysis.summary.fingerprints[0].normalized, CUSTOMER_NORMALIZED);
+    assert_eq!(
+        analysis.summary.fingerprints[0].normalized,
+        CUSTOMER_NORMALIZED
+    );
     assert_eq!(analysis.summary.fingerprints[0].calls, 8);
 }
 
@@ -467,7 +534,10 @@ fn show_params_adds_examples() {
     log.orders_loop("s1", 6);
     let analysis = analyse_with(config(|c| c.show_params = true), &log.events);
     let f = only(&analysis);
-    assert_eq!(f.children[0].example_params, ["$1 = '100'", "$1 = '101'", "$1 = '102'"]);
+    assert_eq!(
+        f.children[0].example_params,
+        ["$1 = '100'", "$1 = '101'", "$1 = '102'"]
+    );
     assert_eq!(
         f.parent.as_ref().map(|p| p.example_params.clone()),
         Some(vec!["$1 = 'open'".to_owned()])

@@ -69,7 +69,8 @@ impl Log {
     pub fn orders_loop(&mut self, session: &str, n: u32) -> &mut Log {
         self.p(session, ORDERS, "$1 = 'open'").rows = Some(u64::from(n));
         for i in 0..n {
-            self.p(session, CUSTOMER, &format!("$1 = '{}'", 100 + i)).rows = Some(1);
+            self.p(session, CUSTOMER, &format!("$1 = '{}'", 100 + i))
+                .rows = Some(1);
         }
         self
     }
@@ -78,7 +79,11 @@ impl Log {
     pub fn tagged_orders_loop(&mut self, session: &str, n: u32, comment: &str) -> &mut Log {
         self.p(session, &format!("{ORDERS} {comment}"), "$1 = 'open'");
         for i in 0..n {
-            self.p(session, &format!("{CUSTOMER} {comment}"), &format!("$1 = '{}'", 100 + i));
+            self.p(
+                session,
+                &format!("{CUSTOMER} {comment}"),
+                &format!("$1 = '{}'", 100 + i),
+            );
         }
         self
     }
@@ -98,7 +103,11 @@ pub fn analyse(events: &[OwnedEvent]) -> Analysis {
 
 /// `(kind, count)` of every finding, in order.
 pub fn kinds(analysis: &Analysis) -> Vec<(FindingKind, u32)> {
-    analysis.findings.iter().map(|f| (f.kind, f.count)).collect()
+    analysis
+        .findings
+        .iter()
+        .map(|f| (f.kind, f.count))
+        .collect()
 }
 
 pub fn only(analysis: &Analysis) -> &Finding {
