@@ -269,6 +269,35 @@ mod tests {
     }
 
     #[test]
+    fn labels_requests_by_their_best_evidence() {
+        let tagged = crate::fixtures::n_plus_one().request;
+        assert_eq!(
+            request_label(&tagged),
+            "route GET /customers/:id/orders, trace 4bf92f3577b34da6a3ce929d0e0e4736, \
+             session 8755, 2026-11-21 18:00:17.633–18:00:17.912 UTC, 52 statements"
+        );
+        let mut transaction = crate::fixtures::repeated_identical().request;
+        transaction.kind = RequestKind::Transaction;
+        transaction.start = None;
+        transaction.statements = 1;
+        assert_eq!(
+            request_label(&transaction),
+            "transaction on session 9120, 1 statement"
+        );
+    }
+
+    #[test]
+    fn names_the_finding_after_the_repeated_table() {
+        let finding = crate::fixtures::n_plus_one();
+        assert_eq!(table(&finding), Some("shop_order"));
+        assert_eq!(primary_location(&finding).line, 1_207);
+        let budget = crate::fixtures::over_budget_without_children();
+        assert_eq!(table(&budget), None);
+        assert_eq!(primary_location(&budget).line, 1_204);
+        assert_eq!(headline(&budget), "over budget ×52, seen in 12 requests");
+    }
+
+    #[test]
     fn cleans_control_characters() {
         assert_eq!(
             clean("a\u{1b}[31mb\nc\td"),

@@ -943,6 +943,12 @@ mod tests {
                 || line.ends_with("… [n_plus_one 9f2c4e1a7b3d5c60]"),
             "{line}"
         );
+        let budget = render_line(&fixtures::over_budget_without_children(), &sources);
+        assert_eq!(
+            budget,
+            "error over budget ×52, seen in 12 requests | GET /customers/:id/orders | \
+             logs/postgresql-15-main.log:1204 [over_budget 0123456789abcdef]"
+        );
         let untagged = render_line(&fixtures::repeated_identical(), &sources);
         assert!(untagged.contains("| session 9120 |"), "{untagged}");
         assert!(
