@@ -1,1 +1,362 @@
 //! A transparent PostgreSQL wire-protocol proxy that turns traffic into query events.
+//!
+//! Point an application's `DATABASE_URL` at the proxy instead of at PostgreSQL; nothing
+//! else changes. Every byte is forwarded as it arrives, in both directions, by two
+//! independent pumps per connection; the proxy only reads message headers (and the bodies
+//! of the few messages it needs) to see each statement, its duration, rows and error, and
+//! hands them to the detection stage, which reports N+1 patterns live.
+//!
+//! # What the client must know
+//! - **TLS is not offered.** The proxy answers `N` to `SSLRequest` and `GSSENCRequest`;
+//!   clients connect with `sslmode=disable` or `sslmode=prefer` (the default, which falls
+//!   back to plaintext). A client that opens with TLS directly (PostgreSQL 17
+//!   `sslnegotiation=direct`) is closed with a log line saying so.
+//! - **SCRAM channel binding** (`SCRAM-SHA-256-PLUS`) needs TLS end to end and binds to the
+//!   server's certificate, which a proxy in the middle cannot present. Since the client
+//!   leg is plaintext, the server is never asked for `-PLUS` by a client going through
+//!   the proxy; a client with `channel_binding=require` fails, so use
+//!   `channel_binding=prefer` (the default) or `disable`. Plain `scram-sha-256`, `md5` and
+//!   `trust` pass through untouched.
+//! - **Cancel requests** work: the server's `BackendKeyData` passes through unchanged, so
+//!   the proxy forwards a `CancelRequest` as is on a new upstream connection.
+//! - **Bind parameters** are kept only with [`ProxyConfig::capture_params`] and never
+//!   logged.
+//!
+//! # Events
+//! See [`observe`] for what one event means for each protocol flow (multi-statement simple
+//! queries give one event per statement; a portal fetched in pieces is one statement).
+//! Event `location.line` is the proxy's connection id, `location.byte` the client bytes
+//! seen before the statement; `session` is the server's backend pid.
+
+mod conn;
+pub mod detection;
+pub mod frame;
+pub mod metrics;
+pub mod observe;
+mod split;
+
+#[cfg(feature = "detect")]
+mod pipeline;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::Duration;
+
+use querycomb_core::OwnedEvent;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+pub use detection::{
+    Analysis, DetectorFactory, EventMeter, FindingCallback, LiveDetector, NoDetection,
+};
+pub use frame::FrameLimits;
+pub use metrics::Metrics;
+#[cfg(feature = "detect")]
+pub use pipeline::{pipeline_detector, run};
+
+/// Everything `querycomb proxy` can be told.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// Where clients connect (`127.0.0.1:6432`; port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// The PostgreSQL server, `host:port`.
+    pub upstream: String,
+    /// Serve Prometheus metrics at `http://<addr>/metrics`.
+    pub metrics: Option<SocketAddr>,
+    /// Append each new or grown finding as a JSON line (a signature may appear again with
+    /// higher counts: the last line per signature is current).
+    pub findings_out: Option<PathBuf>,
+    /// Keep text-format bind parameter values on events (`--show-params`).
+    pub capture_params: bool,
+    pub limits: FrameLimits,
+    pub connect_timeout: Duration,
+    /// A client must send its startup packet within this time.
+    pub startup_timeout: Duration,
+    /// On shutdown, how long in-flight statements get to finish.
+    pub shutdown_grace: Duration,
+    /// How often detection closes idle requests and publishes findings.
+    pub tick_interval: Duration,
+    /// Statements buffered between the pumps and detection before new ones are dropped.
+    pub event_queue: usize,
+    /// No per-connection log lines on stderr (errors are still counted in metrics).
+    pub quiet: bool,
+}
+
+impl ProxyConfig {
+    pub fn new(listen: SocketAddr, upstream: impl Into<String>) -> Self {
+        ProxyConfig {
+            listen,
+            upstream: upstream.into(),
+            metrics: None,
+            findings_out: None,
+            capture_params: false,
+            limits: FrameLimits::default(),
+            connect_timeout: Duration::from_secs(10),
+            startup_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(10),
+            tick_interval: Duration::from_millis(200),
+            event_queue: 65_536,
+            quiet: false,
+        }
+    }
+}
+
+/// Totals over the proxy's lifetime.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProxyStats {
+    pub connections: u64,
+    pub bytes_from_clients: u64,
+    pub bytes_from_server: u64,
+    pub statements: u64,
+    pub events_dropped: u64,
+    /// Server replies not matched to a request; 0 unless the observer lost track.
+    pub unmatched_replies: u64,
+    /// Connections still open when the shutdown grace period ran out (then closed).
+    pub connections_aborted: u64,
+}
+
+/// What a finished proxy run hands back: detection's result and the traffic totals.
+#[derive(Debug, Clone, Default)]
+pub struct ProxyReport {
+    pub analysis: Analysis,
+    pub stats: ProxyStats,
+}
+
+/// State shared by all connection tasks.
+pub(crate) struct Shared {
+    pub upstream: String,
+    pub limits: FrameLimits,
+    pub capture_params: bool,
+    pub connect_timeout: Duration,
+    pub startup_timeout: Duration,
+    pub quiet: bool,
+    pub metrics: Arc<Metrics>,
+    events: SyncSender<OwnedEvent>,
+}
+
+impl Shared {
+    /// Never blocks a pump: when detection is behind, the event is dropped and counted.
+    pub fn emit(&self, event: OwnedEvent) {
+        match self.events.try_send(event) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.metrics.events_dropped.inc();
+            }
+        }
+    }
+}
+
+/// A bound proxy, ready to [`serve`](Proxy::serve).
+pub struct Proxy {
+    config: ProxyConfig,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    metrics: Arc<Metrics>,
+    detector: DetectorFactory,
+    callback: Option<FindingCallback>,
+    tap: Option<mpsc::Sender<OwnedEvent>>,
+    meter: Option<Box<dyn EventMeter>>,
+}
+
+impl Proxy {
+    /// Binds the listen (and metrics) addresses. Detection is off until
+    /// [`Proxy::detector`] is set.
+    pub async fn bind(config: ProxyConfig) -> io::Result<Proxy> {
+        let listener = TcpListener::bind(config.listen).await.map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen))
+        })?;
+        let metrics_listener = match config.metrics {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot serve metrics on {addr}: {e}"))
+            })?),
+            None => None,
+        };
+        Ok(Proxy {
+            config,
+            listener,
+            metrics_listener,
+            metrics: Arc::new(Metrics::new()),
+            detector: Box::new(|| Box::new(NoDetection)),
+            callback: None,
+            tap: None,
+            meter: None,
+        })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
+    /// Live metrics (the connection gauge, byte counters ...), also while serving.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// The detection stage, built in the detection thread.
+    pub fn detector(&mut self, factory: DetectorFactory) -> &mut Self {
+        self.detector = factory;
+        self
+    }
+
+    /// Called for each new or grown finding as soon as it is known.
+    pub fn on_finding(&mut self, callback: impl FnMut(&Finding) + Send + 'static) -> &mut Self {
+        self.callback = Some(Box::new(callback));
+        self
+    }
+
+    /// Extra per-event work in the detection thread (shape and request metrics).
+    pub fn meter(&mut self, meter: Box<dyn EventMeter>) -> &mut Self {
+        self.meter = Some(meter);
+        self
+    }
+
+    /// A copy of every event after detection saw it (for tests and tools).
+    pub fn tap_events(&mut self) -> mpsc::Receiver<OwnedEvent> {
+        let (tx, rx) = mpsc::channel();
+        self.tap = Some(tx);
+        rx
+    }
+
+    /// Serves until `shutdown` resolves; then stops accepting, lets in-flight statements
+    /// finish (up to [`ProxyConfig::shutdown_grace`]), closes connections and finishes
+    /// detection, publishing the last findings.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> io::Result<ProxyReport> {
+        let Proxy {
+            config,
+            listener,
+            metrics_listener,
+            metrics,
+            detector,
+            callback,
+            tap,
+            meter,
+        } = self;
+        let (event_tx, event_rx) = mpsc::sync_channel(config.event_queue.max(1));
+        let mut outputs = detection::Outputs::new(metrics.clone(), config.findings_out.as_deref())?;
+        outputs.callback = callback;
+        outputs.tap = tap;
+        outputs.meter = meter;
+        let tick = config.tick_interval;
+        let detection = std::thread::Builder::new()
+            .name("querycomb-detect".into())
+            .spawn(move || detection::run(event_rx, detector, outputs, tick))?;
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        if let Some(listener) = metrics_listener {
+            tokio::spawn(metrics::serve(listener, metrics.clone(), stop_rx.clone()));
+        }
+        let shared = Arc::new(Shared {
+            upstream: config.upstream.clone(),
+            limits: config.limits,
+            capture_params: config.capture_params,
+            connect_timeout: config.connect_timeout,
+            startup_timeout: config.startup_timeout,
+            quiet: config.quiet,
+            metrics: metrics.clone(),
+            events: event_tx,
+        });
+        let mut connections = accept_until(&listener, &shared, &stop_rx, shutdown).await;
+        drop(listener);
+        let _ = stop_tx.send(true);
+        let aborted = drain(&mut connections, config.shutdown_grace).await;
+        drop(shared);
+
+        let analysis = tokio::task::spawn_blocking(move || detection.join())
+            .await
+            .map_err(io::Error::other)?
+            .map_err(|_| io::Error::other("the detection thread panicked"))??;
+        Ok(ProxyReport {
+            analysis,
+            stats: ProxyStats {
+                connections: metrics.connections_opened.get(),
+                bytes_from_clients: metrics.bytes_from_clients.get(),
+                bytes_from_server: metrics.bytes_from_server.get(),
+                statements: metrics.statements.get(),
+                events_dropped: metrics.events_dropped.get(),
+                unmatched_replies: metrics.unmatched_replies.get(),
+                connections_aborted: aborted,
+            },
+        })
+    }
+}
+
+use querycomb_core::Finding;
+
+static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
+
+async fn accept_until(
+    listener: &TcpListener,
+    shared: &Arc<Shared>,
+    stop: &watch::Receiver<bool>,
+    shutdown: impl Future<Output = ()>,
+) -> JoinSet<()> {
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return connections,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
+                    connections.spawn(conn::serve(stream, peer, id, shared.clone(), stop.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    shared.metrics.error("accept");
+                    if !shared.quiet {
+                        eprintln!("querycomb proxy: accept failed: {e}");
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+/// Waits for connections to finish their in-flight statements, then aborts the rest.
+async fn drain(connections: &mut JoinSet<()>, grace: Duration) -> u64 {
+    let all_done = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(grace, all_done).await.is_ok() {
+        return 0;
+    }
+    let left = connections.len() as u64;
+    connections.shutdown().await;
+    left
+}
+
+/// Resolves on SIGINT or SIGTERM: the shutdown future `querycomb proxy` passes to
+/// [`Proxy::serve`].
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,170 @@
+//! The detection thread: the one place where events become findings.
+//!
+//! Pumps hand finished statements over a bounded channel and never wait on it (a full
+//! channel drops the event and counts it): detection can fall behind, the traffic cannot.
+//! The thread owns the detector, calls its `tick` so that idle requests close, and publishes
+//! each new or grown finding to the live callback, the `--findings-out` JSON-lines file
+//! and the metrics.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use querycomb_core::{Finding, OwnedEvent, QueryEvent, RunSummary, Timestamp};
+
+use crate::metrics::Metrics;
+use crate::observe::wall_clock;
+
+/// What the proxy needs from a detection stage (implemented for
+/// `querycomb_detect::Pipeline` with the `detect` feature; tests plug in their own).
+pub trait LiveDetector {
+    fn event(&mut self, event: &QueryEvent<'_>);
+    /// Lets requests that went idle close; called about every `tick_interval`.
+    fn tick(&mut self, now: Timestamp);
+    /// Findings new or grown since the last call.
+    fn take_updates(&mut self) -> Vec<Finding>;
+    /// Closes everything still open; all findings and the run's totals.
+    fn finish(self: Box<Self>) -> Analysis;
+}
+
+/// The final result of detection over the proxy's lifetime.
+#[derive(Debug, Clone, Default)]
+pub struct Analysis {
+    pub findings: Vec<Finding>,
+    pub summary: RunSummary,
+}
+
+/// Builds the detector inside the detection thread, so it need not be `Send`.
+pub type DetectorFactory = Box<dyn FnOnce() -> Box<dyn LiveDetector> + Send>;
+
+/// Called in the detection thread for each new or grown finding, e.g. to print it.
+pub type FindingCallback = Box<dyn FnMut(&Finding) + Send>;
+
+/// A detector that finds nothing: the proxy then only forwards, observes and measures.
+pub struct NoDetection;
+
+impl LiveDetector for NoDetection {
+    fn event(&mut self, _event: &QueryEvent<'_>) {}
+    fn tick(&mut self, _now: Timestamp) {}
+    fn take_updates(&mut self) -> Vec<Finding> {
+        Vec::new()
+    }
+    fn finish(self: Box<Self>) -> Analysis {
+        Analysis::default()
+    }
+}
+
+/// Per-event work besides detection (metrics per shape, request sizes).
+pub trait EventMeter: Send {
+    fn event(&mut self, event: &OwnedEvent);
+    fn tick(&mut self, now: Timestamp);
+}
+
+/// Where findings go as they are found.
+pub(crate) struct Outputs {
+    pub callback: Option<FindingCallback>,
+    pub file: Option<BufWriter<File>>,
+    pub metrics: Arc<Metrics>,
+    pub tap: Option<Sender<OwnedEvent>>,
+    pub meter: Option<Box<dyn EventMeter>>,
+    /// Last published `(occurrences, total_count)` per signature.
+    published: HashMap<String, (u32, u64)>,
+}
+
+impl Outputs {
+    pub fn new(metrics: Arc<Metrics>, findings_out: Option<&Path>) -> io::Result<Self> {
+        let file = match findings_out {
+            Some(path) => Some(BufWriter::new(File::create(path).map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))
+            })?)),
+            None => None,
+        };
+        Ok(Outputs {
+            callback: None,
+            file,
+            metrics,
+            tap: None,
+            meter: None,
+            published: HashMap::new(),
+        })
+    }
+
+    fn publish(&mut self, findings: &[Finding]) -> io::Result<()> {
+        for finding in findings {
+            let state = (finding.occurrences, finding.total_count);
+            match self.published.insert(finding.signature.clone(), state) {
+                Some(previous) if previous == state => continue,
+                Some(_) => {}
+                None => self
+                    .metrics
+                    .finding(finding.kind.id(), finding.request.route.as_deref()),
+            }
+            if let Some(callback) = self.callback.as_mut() {
+                callback(finding);
+            }
+            if let Some(file) = self.file.as_mut() {
+                serde_json::to_writer(&mut *file, finding)?;
+                file.write_all(b"\n")?;
+            }
+        }
+        if let Some(file) = self.file.as_mut() {
+            file.flush()?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs until every sender is gone, then finishes the detector and publishes what only
+/// the end revealed.
+pub(crate) fn run(
+    events: Receiver<OwnedEvent>,
+    factory: DetectorFactory,
+    mut outputs: Outputs,
+    tick_interval: Duration,
+) -> io::Result<Analysis> {
+    let mut detector = factory();
+    let mut last_tick = Instant::now();
+    loop {
+        match events.recv_timeout(tick_interval) {
+            Ok(event) => observe(&mut *detector, &mut outputs, event),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if last_tick.elapsed() >= tick_interval {
+            last_tick = Instant::now();
+            let now = wall_clock(last_tick);
+            detector.tick(now);
+            if let Some(meter) = outputs.meter.as_mut() {
+                meter.tick(now);
+            }
+            let updates = detector.take_updates();
+            outputs.publish(&updates)?;
+        }
+    }
+    let updates = detector.take_updates();
+    outputs.publish(&updates)?;
+    let analysis = detector.finish();
+    outputs.publish(&analysis.findings)?;
+    if let Some(meter) = outputs.meter.as_mut() {
+        meter.tick(Timestamp::MAX);
+    }
+    Ok(analysis)
+}
+
+fn observe(detector: &mut dyn LiveDetector, outputs: &mut Outputs, event: OwnedEvent) {
+    outputs.metrics.statements.inc();
+    if event.error.is_some() {
+        outputs.metrics.statement_errors.inc();
+    }
+    detector.event(&event.as_event());
+    if let Some(meter) = outputs.meter.as_mut() {
+        meter.event(&event);
+    }
+    if let Some(tap) = &outputs.tap {
+        let _ = tap.send(event);
+    }
+}

@@ -1,0 +1,318 @@
+//! Prometheus metrics of the proxy, and the tiny HTTP endpoint that serves them.
+//!
+//! Hot-path metrics (bytes, connections) are plain atomic counters updated by the pumps.
+//! Per-shape and per-finding metrics are updated by the detection thread, with label
+//! cardinality bounded: past [`MAX_LABEL_VALUES`] distinct values, new ones are counted
+//! under `other`, so a workload with unbounded distinct SQL cannot grow the scrape.
+
+use std::collections::HashSet;
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// Distinct values per label before the rest are folded into `other`.
+pub const MAX_LABEL_VALUES: usize = 200;
+
+type Labels = Vec<(String, String)>;
+
+/// Every metric the proxy exports.
+pub struct Metrics {
+    registry: Registry,
+    pub connections: Gauge,
+    pub connections_opened: Counter,
+    pub bytes_from_clients: Counter,
+    pub bytes_from_server: Counter,
+    pub statements: Counter,
+    pub statement_errors: Counter,
+    pub events_dropped: Counter,
+    /// Replies the observer could not match to a request (a tracking bug if not 0).
+    pub unmatched_replies: Counter,
+    errors: Family<Labels, Counter>,
+    findings: Family<Labels, Counter>,
+    fingerprint_calls: Family<Labels, Counter>,
+    fingerprint_seconds: Family<Labels, Counter<f64>>,
+    fingerprint_rows: Family<Labels, Counter>,
+    statements_per_request: Family<Labels, Histogram, fn() -> Histogram>,
+    seen_labels: Mutex<HashSet<(&'static str, String)>>,
+}
+
+fn statements_histogram() -> Histogram {
+    // 1, 2, 4 … 4096 statements per request.
+    Histogram::new(exponential_buckets(1.0, 2.0, 13))
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("querycomb_proxy");
+        let metrics = Metrics {
+            connections: Gauge::default(),
+            connections_opened: Counter::default(),
+            bytes_from_clients: Counter::default(),
+            bytes_from_server: Counter::default(),
+            statements: Counter::default(),
+            statement_errors: Counter::default(),
+            events_dropped: Counter::default(),
+            unmatched_replies: Counter::default(),
+            errors: Family::default(),
+            findings: Family::default(),
+            fingerprint_calls: Family::default(),
+            fingerprint_seconds: Family::default(),
+            fingerprint_rows: Family::default(),
+            statements_per_request: Family::new_with_constructor(statements_histogram),
+            seen_labels: Mutex::new(HashSet::new()),
+            registry: Registry::default(),
+        };
+        metrics.register(&mut registry);
+        Metrics {
+            registry,
+            ..metrics
+        }
+    }
+
+    fn register(&self, r: &mut Registry) {
+        r.register(
+            "connections",
+            "Client connections open now",
+            self.connections.clone(),
+        );
+        r.register(
+            "connections_opened",
+            "Client connections accepted",
+            self.connections_opened.clone(),
+        );
+        r.register(
+            "client_bytes",
+            "Bytes received from clients and forwarded",
+            self.bytes_from_clients.clone(),
+        );
+        r.register(
+            "server_bytes",
+            "Bytes received from the server and forwarded",
+            self.bytes_from_server.clone(),
+        );
+        r.register("statements", "Statements observed", self.statements.clone());
+        r.register(
+            "statement_errors",
+            "Statements that ended in an ErrorResponse",
+            self.statement_errors.clone(),
+        );
+        r.register(
+            "events_dropped",
+            "Statements not analysed because detection fell behind",
+            self.events_dropped.clone(),
+        );
+        r.register(
+            "unmatched_replies",
+            "Server replies not matched to a request (should stay 0)",
+            self.unmatched_replies.clone(),
+        );
+        r.register(
+            "errors",
+            "Connections closed by an error, by kind",
+            self.errors.clone(),
+        );
+        r.register(
+            "findings",
+            "Findings (new patterns) by kind and route",
+            self.findings.clone(),
+        );
+        r.register(
+            "fingerprint_calls",
+            "Statements per query shape (top shapes, rest under other)",
+            self.fingerprint_calls.clone(),
+        );
+        r.register(
+            "fingerprint_seconds",
+            "Execution time per query shape",
+            self.fingerprint_seconds.clone(),
+        );
+        r.register(
+            "fingerprint_rows",
+            "Rows returned or affected per query shape",
+            self.fingerprint_rows.clone(),
+        );
+        r.register(
+            "statements_per_request",
+            "Statements per request (unit of work), by route",
+            self.statements_per_request.clone(),
+        );
+    }
+
+    pub fn connection_opened(&self) {
+        self.connections.inc();
+        self.connections_opened.inc();
+    }
+
+    pub fn connection_closed(&self) {
+        self.connections.dec();
+    }
+
+    pub fn error(&self, kind: &'static str) {
+        self.errors
+            .get_or_create(&vec![("kind".to_owned(), kind.to_owned())])
+            .inc();
+    }
+
+    /// `value` if it is one of the first [`MAX_LABEL_VALUES`] seen for `label`, else `other`.
+    fn bounded(&self, label: &'static str, value: &str) -> String {
+        let mut seen = self
+            .seen_labels
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let key = (label, value.to_owned());
+        if seen.contains(&key) {
+            return key.1;
+        }
+        let count = seen.iter().filter(|(l, _)| *l == label).count();
+        if count >= MAX_LABEL_VALUES {
+            return "other".to_owned();
+        }
+        seen.insert(key.clone());
+        key.1
+    }
+
+    pub fn finding(&self, kind: &str, route: Option<&str>) {
+        let route = self.bounded("route", route.unwrap_or(""));
+        self.findings
+            .get_or_create(&vec![
+                ("kind".to_owned(), kind.to_owned()),
+                ("route".to_owned(), route),
+            ])
+            .inc();
+    }
+
+    pub fn fingerprint(&self, fingerprint: &str, duration: Option<Duration>, rows: Option<u64>) {
+        let labels = vec![(
+            "fingerprint".to_owned(),
+            self.bounded("fingerprint", fingerprint),
+        )];
+        self.fingerprint_calls.get_or_create(&labels).inc();
+        if let Some(d) = duration {
+            self.fingerprint_seconds
+                .get_or_create(&labels)
+                .inc_by(d.as_secs_f64());
+        }
+        if let Some(rows) = rows {
+            self.fingerprint_rows.get_or_create(&labels).inc_by(rows);
+        }
+    }
+
+    pub fn request_finished(&self, route: Option<&str>, statements: u32) {
+        let route = self.bounded("route", route.unwrap_or(""));
+        self.statements_per_request
+            .get_or_create(&vec![("route".to_owned(), route)])
+            .observe(f64::from(statements));
+    }
+
+    /// The exposition text.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// Serves `GET /metrics` until shutdown. One request per connection, HTTP/1.1 with
+/// `Connection: close`: all a Prometheus scraper needs.
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                if let Ok((stream, _)) = accepted {
+                    let metrics = metrics.clone();
+                    tokio::spawn(async move {
+                        let _ = tokio::time::timeout(Duration::from_secs(10), answer(stream, &metrics)).await;
+                    });
+                }
+            }
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
+async fn answer(mut stream: TcpStream, metrics: &Metrics) -> io::Result<()> {
+    let mut request = Vec::with_capacity(1024);
+    let mut buf = [0u8; 1024];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 8192 {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        request.extend_from_slice(buf.get(..n).unwrap_or_default());
+    }
+    let line = request.split(|&b| b == b'\r').next().unwrap_or_default();
+    let (status, content_type, body) = match line {
+        l if l.starts_with(b"GET /metrics ") || l == b"GET /metrics" => (
+            "200 OK",
+            "text/plain; version=0.0.4; charset=utf-8",
+            metrics.render(),
+        ),
+        l if l.starts_with(b"GET / ") => (
+            "200 OK",
+            "text/plain; charset=utf-8",
+            "querycomb proxy: metrics at /metrics\n".to_owned(),
+        ),
+        _ => (
+            "404 Not Found",
+            "text/plain; charset=utf-8",
+            "not found\n".to_owned(),
+        ),
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_names_and_bounded_labels() {
+        let metrics = Metrics::new();
+        metrics.connection_opened();
+        metrics.bytes_from_clients.inc_by(10);
+        metrics.error("protocol");
+        for i in 0..(MAX_LABEL_VALUES + 5) {
+            metrics.fingerprint(
+                &format!("{i:016x}"),
+                Some(Duration::from_millis(2)),
+                Some(1),
+            );
+        }
+        metrics.request_finished(Some("/orders"), 12);
+        let text = metrics.render();
+        assert!(text.contains("querycomb_proxy_connections 1"), "{text}");
+        assert!(text.contains("querycomb_proxy_client_bytes_total 10"));
+        assert!(text.contains("querycomb_proxy_errors_total{kind=\"protocol\"} 1"));
+        assert!(text.contains("querycomb_proxy_fingerprint_calls_total{fingerprint=\"other\"} 5"));
+        assert!(text.contains(
+            "querycomb_proxy_statements_per_request_bucket{le=\"16.0\",route=\"/orders\"} 1"
+        ));
+    }
+}

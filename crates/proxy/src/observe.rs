@@ -1,0 +1,951 @@
+//! Turns the messages of one connection into query events.
+//!
+//! Both pumps of a connection feed one [`Observer`]: the client pump calls
+//! [`Observer::client_message`] *before* forwarding (so an operation is queued before its
+//! reply can arrive), the server pump calls [`Observer::server_message`]. Replies are
+//! matched to requests with a FIFO of pending operations, which is what the protocol
+//! guarantees: the server answers in order, even when the client pipelines.
+//!
+//! Choices, documented for users of the events:
+//! - A multi-statement simple `Query` gives one event per statement, with that statement's
+//!   text ([`crate::split`]); each statement's duration runs from the previous statement's
+//!   completion (or the send) to its own `CommandComplete`.
+//! - An extended-protocol statement's duration runs from its `Execute` reaching the proxy
+//!   to its `CommandComplete`/`ErrorResponse`. Parse and Bind are not timed separately.
+//! - `Execute` with a row limit that ends in `PortalSuspended` is one statement: the event
+//!   is emitted when the portal completes, is closed, or its transaction ends, with the
+//!   rows of all fetches and the time from the first `Execute`.
+//! - `in_transaction` is the transaction status from the last `ReadyForQuery` before the
+//!   statement was sent (so `BEGIN` is outside, `COMMIT` inside).
+//! - After an error in the extended protocol the server ignores everything up to `Sync`;
+//!   the observer drops the pending operations likewise, and ignores messages the client
+//!   sends before its `Sync`.
+
+use std::collections::{HashMap, VecDeque};
+use std::ops::Range;
+use std::sync::{Arc, OnceLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use querycomb_core::{Location, OwnedEvent, SourceId, Timestamp};
+
+use crate::frame::{cstr, Message};
+use crate::split;
+
+/// Who is connected, from the startup packet.
+#[derive(Debug, Clone, Default)]
+pub struct SessionInfo {
+    pub conn_id: u64,
+    pub user: Option<String>,
+    pub database: Option<String>,
+    pub application: Option<String>,
+}
+
+impl SessionInfo {
+    pub fn from_params(conn_id: u64, params: &[(String, String)]) -> Self {
+        let get = |key: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        };
+        SessionInfo {
+            conn_id,
+            user: get("user"),
+            database: get("database").or_else(|| get("user")),
+            application: get("application_name").filter(|a| !a.is_empty()),
+        }
+    }
+}
+
+/// Per-connection protocol state.
+#[derive(Debug)]
+pub struct Observer {
+    info: SessionInfo,
+    /// The backend pid from `BackendKeyData`, used as the session id (as server logs do).
+    session: String,
+    capture_params: bool,
+    statements: HashMap<String, Arc<str>>,
+    portals: HashMap<String, Portal>,
+    suspended: HashMap<String, Execution>,
+    pending: VecDeque<Pending>,
+    /// After an extended-protocol error, until the client's next `Sync`.
+    skipping_to_sync: bool,
+    /// The server is in copy-in mode (after `G`, until the client's CopyDone/CopyFail);
+    /// it ignores `Sync` and `Flush` meanwhile.
+    copy_in: bool,
+    in_transaction: bool,
+    events: Vec<OwnedEvent>,
+    /// Replies that did not match the pending operation (should stay 0).
+    pub mismatches: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Portal {
+    sql: Option<Arc<str>>,
+    statement: String,
+    params: Option<String>,
+}
+
+#[derive(Debug)]
+enum Pending {
+    Simple(SimpleQuery),
+    Parse,
+    Bind,
+    Describe,
+    Close,
+    Sync,
+    Function,
+    /// The client ended a COPY before the server's CopyInResponse arrived.
+    CopyDone,
+    Execute(Execution),
+}
+
+#[derive(Debug)]
+struct SimpleQuery {
+    sql: Arc<str>,
+    parts: Vec<Range<usize>>,
+    next: usize,
+    part_start: Instant,
+    location: Location,
+    in_transaction: bool,
+    failed: bool,
+}
+
+#[derive(Debug)]
+struct Execution {
+    sql: Option<Arc<str>>,
+    prepared_name: Option<String>,
+    portal: String,
+    params: Option<String>,
+    start: Instant,
+    rows: u64,
+    location: Location,
+    in_transaction: bool,
+}
+
+/// What an event needs besides the session.
+struct Done<'a> {
+    sql: &'a str,
+    start: Instant,
+    end: Instant,
+    location: Location,
+    prepared_name: Option<String>,
+    params: Option<String>,
+    rows: Option<u64>,
+    error: Option<String>,
+    in_transaction: bool,
+}
+
+impl Observer {
+    pub fn new(info: SessionInfo, capture_params: bool) -> Self {
+        Observer {
+            session: format!("c{}", info.conn_id),
+            info,
+            capture_params,
+            statements: HashMap::new(),
+            portals: HashMap::new(),
+            suspended: HashMap::new(),
+            pending: VecDeque::new(),
+            skipping_to_sync: false,
+            copy_in: false,
+            in_transaction: false,
+            events: Vec::new(),
+            mismatches: 0,
+        }
+    }
+
+    /// Events completed since the last call.
+    pub fn take_events(&mut self) -> std::vec::Drain<'_, OwnedEvent> {
+        self.events.drain(..)
+    }
+
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
+    /// Operations still waiting for a reply (statements in flight).
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    fn location(&self, msg: &Message<'_>) -> Location {
+        Location {
+            source: SourceId(0),
+            line: self.info.conn_id,
+            byte: msg.offset,
+        }
+    }
+
+    /// A frontend message, seen before it is forwarded.
+    pub fn client_message(&mut self, msg: Message<'_>, now: Instant) {
+        if self.skipping_to_sync && msg.tag != b'S' {
+            return;
+        }
+        let op = match msg.tag {
+            b'Q' => self.on_query(&msg, now),
+            b'P' => self.on_parse(msg.body),
+            b'B' => self.on_bind(msg.body),
+            b'E' => self.on_execute(&msg, now),
+            b'C' => self.on_close(msg.body),
+            b'D' => Some(Pending::Describe),
+            // Ignored by the server in copy-in mode: no ReadyForQuery will answer it.
+            b'S' if self.copy_in => None,
+            b'S' => {
+                self.skipping_to_sync = false;
+                Some(Pending::Sync)
+            }
+            b'c' | b'f' if self.copy_in => {
+                self.copy_in = false;
+                None
+            }
+            b'c' | b'f' => Some(Pending::CopyDone),
+            b'F' => Some(Pending::Function),
+            _ => None,
+        };
+        if let Some(op) = op {
+            self.pending.push_back(op);
+        }
+    }
+
+    fn on_query(&mut self, msg: &Message<'_>, now: Instant) -> Option<Pending> {
+        let sql: Arc<str> = Arc::from(body_text(msg.body));
+        let parts = split::statements(&sql);
+        Some(Pending::Simple(SimpleQuery {
+            parts,
+            sql,
+            next: 0,
+            part_start: now,
+            location: self.location(msg),
+            in_transaction: self.in_transaction,
+            failed: false,
+        }))
+    }
+
+    fn on_parse(&mut self, body: &[u8]) -> Option<Pending> {
+        if let Some((name, rest)) = cstr(body) {
+            let sql = cstr(rest).map_or_else(|| body_text(rest), |(sql, _)| sql.into());
+            self.statements.insert(name.to_owned(), Arc::from(sql));
+        }
+        Some(Pending::Parse)
+    }
+
+    fn on_bind(&mut self, body: &[u8]) -> Option<Pending> {
+        if let Some((portal, rest)) = cstr(body) {
+            if let Some((statement, rest)) = cstr(rest) {
+                let params = if self.capture_params {
+                    render_params(rest)
+                } else {
+                    None
+                };
+                let sql = self.statements.get(statement).cloned();
+                self.suspended.remove(portal);
+                self.portals.insert(
+                    portal.to_owned(),
+                    Portal {
+                        sql,
+                        statement: statement.to_owned(),
+                        params,
+                    },
+                );
+            }
+        }
+        Some(Pending::Bind)
+    }
+
+    fn on_execute(&mut self, msg: &Message<'_>, now: Instant) -> Option<Pending> {
+        let portal = cstr(msg.body).map_or("", |(p, _)| p);
+        if let Some(resumed) = self.suspended.remove(portal) {
+            return Some(Pending::Execute(resumed));
+        }
+        let found = self.portals.get(portal).cloned();
+        let (sql, statement, params) = found.map_or((None, String::new(), None), |p| {
+            (p.sql, p.statement, p.params)
+        });
+        Some(Pending::Execute(Execution {
+            sql,
+            prepared_name: Some(statement).filter(|s| !s.is_empty()),
+            portal: portal.to_owned(),
+            params,
+            start: now,
+            rows: 0,
+            location: self.location(msg),
+            in_transaction: self.in_transaction,
+        }))
+    }
+
+    fn on_close(&mut self, body: &[u8]) -> Option<Pending> {
+        if let Some((&kind, rest)) = body.split_first() {
+            let name = cstr(rest).map_or("", |(n, _)| n);
+            match kind {
+                b'S' => {
+                    self.statements.remove(name);
+                }
+                b'P' => {
+                    self.portals.remove(name);
+                    if let Some(exec) = self.suspended.remove(name) {
+                        self.finish_execution(exec, None, None, Instant::now());
+                    }
+                }
+                _ => {}
+            }
+        }
+        Some(Pending::Close)
+    }
+
+    /// A backend message, seen as it arrives (the bytes are forwarded regardless).
+    pub fn server_message(&mut self, msg: Message<'_>, now: Instant) {
+        match msg.tag {
+            b'1' => self.expect(|p| matches!(p, Pending::Parse)),
+            b'2' => self.expect(|p| matches!(p, Pending::Bind)),
+            b'3' => self.expect(|p| matches!(p, Pending::Close)),
+            b'V' => self.expect(|p| matches!(p, Pending::Function)),
+            b'T' | b'n' => {
+                if matches!(self.pending.front(), Some(Pending::Describe)) {
+                    self.pending.pop_front();
+                }
+            }
+            b'D' => {
+                if let Some(Pending::Execute(exec)) = self.pending.front_mut() {
+                    exec.rows += 1;
+                }
+            }
+            b'C' => self.on_command_complete(msg.body, now),
+            b's' => self.on_portal_suspended(),
+            b'I' => self.on_empty_query(now),
+            b'E' => self.on_error(msg.body, now),
+            b'Z' => self.on_ready(msg.body, now),
+            b'K' => self.on_backend_key(msg.body),
+            b'G' => self.on_copy_in(),
+            _ => {}
+        }
+    }
+
+    fn expect(&mut self, is_expected: impl Fn(&Pending) -> bool) {
+        match self.pending.front() {
+            Some(op) if is_expected(op) => {
+                self.pending.pop_front();
+            }
+            _ => self.mismatches += 1,
+        }
+    }
+
+    /// Syncs the client queued behind the COPY, before its CopyDone, are ignored by the
+    /// server: forget them, or the next ReadyForQuery would be matched to the wrong Sync.
+    fn on_copy_in(&mut self) {
+        let mut index = 1;
+        while let Some(op) = self.pending.get(index) {
+            match op {
+                Pending::CopyDone => {
+                    self.pending.remove(index);
+                    return;
+                }
+                Pending::Sync => {
+                    self.pending.remove(index);
+                }
+                _ => index += 1,
+            }
+        }
+        self.copy_in = true;
+    }
+
+    fn on_backend_key(&mut self, body: &[u8]) {
+        if let Some(pid) = body.first_chunk::<4>() {
+            self.session = u32::from_be_bytes(*pid).to_string();
+        }
+    }
+
+    fn on_command_complete(&mut self, body: &[u8], now: Instant) {
+        let rows = command_rows(body);
+        match self.pending.front_mut() {
+            Some(Pending::Simple(query)) => {
+                let part = query.parts.get(query.next).cloned();
+                query.next += 1;
+                let start = std::mem::replace(&mut query.part_start, now);
+                let (sql, location, in_tx) =
+                    (query.sql.clone(), query.location, query.in_transaction);
+                let text = part.and_then(|r| sql.get(r)).unwrap_or(&sql);
+                self.push_event(Done {
+                    sql: text,
+                    start,
+                    end: now,
+                    location,
+                    prepared_name: None,
+                    params: None,
+                    rows,
+                    error: None,
+                    in_transaction: in_tx,
+                });
+            }
+            Some(Pending::Execute(_)) => {
+                if let Some(Pending::Execute(exec)) = self.pending.pop_front() {
+                    let rows = rows.map(|r| r.max(exec.rows)).or(Some(exec.rows));
+                    self.finish_execution(exec, rows, None, now);
+                }
+            }
+            _ => self.mismatches += 1,
+        }
+    }
+
+    fn on_portal_suspended(&mut self) {
+        match self.pending.pop_front() {
+            Some(Pending::Execute(exec)) => {
+                self.suspended.insert(exec.portal.clone(), exec);
+            }
+            Some(other) => {
+                self.pending.push_front(other);
+                self.mismatches += 1;
+            }
+            None => self.mismatches += 1,
+        }
+    }
+
+    fn on_empty_query(&mut self, now: Instant) {
+        match self.pending.front_mut() {
+            Some(Pending::Simple(query)) => {
+                query.next += 1;
+                query.part_start = now;
+            }
+            Some(Pending::Execute(_)) => {
+                self.pending.pop_front();
+            }
+            _ => self.mismatches += 1,
+        }
+    }
+
+    fn on_error(&mut self, body: &[u8], now: Instant) {
+        let code = error_code(body);
+        match self.pending.front_mut() {
+            // The server abandons the rest of the query string and sends ReadyForQuery.
+            Some(Pending::Simple(query)) if !query.failed => {
+                query.failed = true;
+                let part = query.parts.get(query.next).cloned();
+                let (sql, location, in_tx, start) = (
+                    query.sql.clone(),
+                    query.location,
+                    query.in_transaction,
+                    query.part_start,
+                );
+                let text = part.and_then(|r| sql.get(r)).unwrap_or(&sql);
+                self.push_event(Done {
+                    sql: text,
+                    start,
+                    end: now,
+                    location,
+                    prepared_name: None,
+                    params: None,
+                    rows: None,
+                    error: code,
+                    in_transaction: in_tx,
+                });
+            }
+            Some(Pending::Simple(_)) => {}
+            // An error outside any operation (FATAL, or during authentication).
+            None | Some(Pending::Sync) => {}
+            Some(_) => self.fail_extended(code, now),
+        }
+    }
+
+    /// The failed operation is the front one; the server then skips to the next Sync, and
+    /// so do we. Only a failed Execute is a statement that ran.
+    fn fail_extended(&mut self, code: Option<String>, now: Instant) {
+        if let Some(Pending::Execute(_)) = self.pending.front() {
+            if let Some(Pending::Execute(exec)) = self.pending.pop_front() {
+                self.finish_execution(exec, None, code, now);
+            }
+        }
+        self.drop_until_sync();
+    }
+
+    fn drop_until_sync(&mut self) {
+        while let Some(op) = self.pending.front() {
+            if matches!(op, Pending::Sync) {
+                return;
+            }
+            self.pending.pop_front();
+        }
+        self.skipping_to_sync = true;
+    }
+
+    fn on_ready(&mut self, body: &[u8], now: Instant) {
+        while let Some(op) = self.pending.pop_front() {
+            if matches!(op, Pending::Sync | Pending::Simple(_)) {
+                break;
+            }
+            if matches!(op, Pending::CopyDone) {
+                continue;
+            }
+            self.mismatches += 1;
+        }
+        self.in_transaction = matches!(body.first(), Some(b'T' | b'E'));
+        if !self.in_transaction && !self.suspended.is_empty() {
+            // Portals die with their transaction: the suspended statement is over.
+            let mut ended: Vec<Execution> = self.suspended.drain().map(|(_, e)| e).collect();
+            ended.sort_by_key(|e| e.start);
+            for exec in ended {
+                let rows = Some(exec.rows);
+                self.finish_execution(exec, rows, None, now);
+            }
+        }
+    }
+
+    fn finish_execution(
+        &mut self,
+        exec: Execution,
+        rows: Option<u64>,
+        error: Option<String>,
+        now: Instant,
+    ) {
+        // A portal whose statement we never saw parsed has no text to report.
+        let Some(sql) = exec.sql else { return };
+        self.push_event(Done {
+            sql: &sql,
+            start: exec.start,
+            end: now,
+            location: exec.location,
+            prepared_name: exec.prepared_name,
+            params: exec.params,
+            rows,
+            error,
+            in_transaction: exec.in_transaction,
+        });
+    }
+
+    fn push_event(&mut self, done: Done<'_>) {
+        let duration = done.end.saturating_duration_since(done.start);
+        self.events.push(OwnedEvent {
+            location: done.location,
+            time: Some(wall_clock(done.start)),
+            duration_us: Some(duration.as_micros() as u64),
+            session: self.session.clone(),
+            user: self.info.user.clone(),
+            database: self.info.database.clone(),
+            application: self.info.application.clone(),
+            sql: done.sql.to_owned(),
+            params: done.params,
+            prepared_name: done.prepared_name,
+            rows: done.rows,
+            error: done.error,
+            in_transaction: Some(done.in_transaction),
+        });
+    }
+}
+
+/// Microseconds since the epoch for a monotonic instant, anchored once per process so
+/// that event times never go backwards within a run.
+pub fn wall_clock(at: Instant) -> Timestamp {
+    static ANCHOR: OnceLock<(Instant, Timestamp)> = OnceLock::new();
+    let (base_instant, base_us) = *ANCHOR.get_or_init(|| {
+        let since_epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        (Instant::now(), since_epoch.as_micros() as Timestamp)
+    });
+    let delta = if at >= base_instant {
+        at.duration_since(base_instant).as_micros() as Timestamp
+    } else {
+        -(base_instant.duration_since(at).as_micros() as Timestamp)
+    };
+    base_us + delta
+}
+
+/// Text up to the first NUL (or all of it when the body was cut at the observation cap).
+fn body_text(body: &[u8]) -> String {
+    let end = body.iter().position(|&b| b == 0).unwrap_or(body.len());
+    String::from_utf8_lossy(body.get(..end).unwrap_or(body)).into_owned()
+}
+
+/// Rows from a command tag: the last word of `SELECT 5`, `INSERT 0 5`, `UPDATE 3`,
+/// `COPY 10`; none for tags without a count (`CREATE TABLE`, `BEGIN`).
+pub fn command_rows(body: &[u8]) -> Option<u64> {
+    let tag = cstr(body).map_or_else(|| body_text(body), |(t, _)| t.to_owned());
+    let mut words = tag.split(' ');
+    let first = words.next()?;
+    let last = words.next_back()?;
+    if first.is_empty() {
+        return None;
+    }
+    last.parse().ok()
+}
+
+/// The SQLSTATE (`C` field) of an ErrorResponse body.
+pub fn error_code(mut body: &[u8]) -> Option<String> {
+    while let Some((&field, rest)) = body.split_first() {
+        if field == 0 {
+            return None;
+        }
+        let (value, after) = cstr(rest)?;
+        if field == b'C' {
+            return Some(value.to_owned());
+        }
+        body = after;
+    }
+    None
+}
+
+/// `$1 = '8', $2 = NULL` from a Bind body after the portal and statement names; binary
+/// values are shown as `<binary n bytes>`. Only called when the user asked for parameters.
+fn render_params(rest: &[u8]) -> Option<String> {
+    let mut reader = Reader(rest);
+    let format_count = reader.u16()? as usize;
+    let mut formats = Vec::with_capacity(format_count.min(64));
+    for _ in 0..format_count {
+        formats.push(reader.u16()?);
+    }
+    let count = reader.u16()? as usize;
+    let mut out = String::new();
+    for index in 0..count {
+        let len = reader.i32()?;
+        let binary = match formats.len() {
+            0 => false,
+            1 => formats.first() == Some(&1),
+            _ => formats.get(index) == Some(&1),
+        };
+        if index > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&format!("${} = ", index + 1));
+        if len < 0 {
+            out.push_str("NULL");
+            continue;
+        }
+        let value = reader.take(len as usize)?;
+        if binary {
+            out.push_str(&format!("<binary {} bytes>", value.len()));
+        } else {
+            out.push('\'');
+            out.push_str(&String::from_utf8_lossy(value).replace('\'', "''"));
+            out.push('\'');
+        }
+    }
+    Some(out)
+}
+
+/// Bounds-checked big-endian reads.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if n > self.0.len() {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(head)
+    }
+    fn u16(&mut self) -> Option<u16> {
+        let b = self.take(2)?;
+        Some(u16::from_be_bytes([*b.first()?, *b.get(1)?]))
+    }
+    fn i32(&mut self) -> Option<i32> {
+        let b = self.take(4)?.first_chunk::<4>()?;
+        Some(i32::from_be_bytes(*b))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cs(s: &str) -> Vec<u8> {
+        let mut v = s.as_bytes().to_vec();
+        v.push(0);
+        v
+    }
+
+    struct Harness {
+        obs: Observer,
+        offset: u64,
+    }
+
+    impl Harness {
+        fn new() -> Self {
+            let info = SessionInfo {
+                conn_id: 7,
+                user: Some("qc".into()),
+                database: Some("app".into()),
+                application: None,
+            };
+            Harness {
+                obs: Observer::new(info, true),
+                offset: 0,
+            }
+        }
+        fn client(&mut self, tag: u8, body: &[u8]) {
+            let msg = Message {
+                tag,
+                len: body.len() as u32,
+                body,
+                offset: self.offset,
+            };
+            self.offset += 5 + body.len() as u64;
+            self.obs.client_message(msg, Instant::now());
+        }
+        fn server(&mut self, tag: u8, body: &[u8]) {
+            let msg = Message {
+                tag,
+                len: body.len() as u32,
+                body,
+                offset: 0,
+            };
+            self.obs.server_message(msg, Instant::now());
+        }
+        fn parse(&mut self, name: &str, sql: &str) {
+            let mut body = cs(name);
+            body.extend(cs(sql));
+            body.extend([0, 0]);
+            self.client(b'P', &body);
+        }
+        fn bind(&mut self, portal: &str, statement: &str, value: &str) {
+            let mut body = cs(portal);
+            body.extend(cs(statement));
+            body.extend([0, 0, 0, 1]);
+            body.extend((value.len() as i32).to_be_bytes());
+            body.extend(value.as_bytes());
+            body.extend([0, 0]);
+            self.client(b'B', &body);
+        }
+        fn execute(&mut self, portal: &str, max_rows: i32) {
+            let mut body = cs(portal);
+            body.extend(max_rows.to_be_bytes());
+            self.client(b'E', &body);
+        }
+        fn events(&mut self) -> Vec<OwnedEvent> {
+            self.obs.take_events().collect()
+        }
+    }
+
+    #[test]
+    fn multi_statement_query_gives_one_event_per_statement() {
+        let mut h = Harness::new();
+        h.client(b'Q', &cs("SELECT 1; UPDATE t SET a = 1 /*route='x'*/"));
+        h.server(b'T', b"");
+        h.server(b'D', b"");
+        h.server(b'C', &cs("SELECT 1"));
+        h.server(b'C', &cs("UPDATE 3"));
+        h.server(b'Z', b"I");
+        let events = h.events();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].sql, "SELECT 1");
+        assert_eq!(events[0].rows, Some(1));
+        assert_eq!(events[1].sql, "UPDATE t SET a = 1 /*route='x'*/");
+        assert_eq!(events[1].rows, Some(3));
+        assert_eq!(events[1].location.line, 7);
+        assert_eq!(h.obs.pending(), 0);
+        assert_eq!(h.obs.mismatches, 0);
+    }
+
+    #[test]
+    fn pipelined_extended_statements_match_their_replies() {
+        let mut h = Harness::new();
+        h.server(b'K', &[0, 0, 0x30, 0x39, 1, 2, 3, 4]);
+        h.parse("s1", "SELECT * FROM t WHERE id = $1");
+        for id in ["1", "2", "3"] {
+            h.bind("", "s1", id);
+            h.execute("", 0);
+        }
+        h.client(b'S', b"");
+        h.server(b'1', b"");
+        for rows in [1, 0, 2] {
+            h.server(b'2', b"");
+            for _ in 0..rows {
+                h.server(b'D', b"");
+            }
+            h.server(b'C', &cs(&format!("SELECT {rows}")));
+        }
+        h.server(b'Z', b"I");
+        let events = h.events();
+        assert_eq!(events.len(), 3);
+        assert!(events
+            .iter()
+            .all(|e| e.sql == "SELECT * FROM t WHERE id = $1"));
+        assert_eq!(
+            events.iter().map(|e| e.rows).collect::<Vec<_>>(),
+            [Some(1), Some(0), Some(2)]
+        );
+        assert_eq!(events[0].prepared_name.as_deref(), Some("s1"));
+        assert_eq!(events[2].params.as_deref(), Some("$1 = '3'"));
+        assert_eq!(events[0].session, "12345");
+        assert_eq!(h.obs.mismatches, 0);
+    }
+
+    #[test]
+    fn error_mid_pipeline_skips_to_sync() {
+        let mut h = Harness::new();
+        h.parse("", "SELECT 1/0");
+        h.bind("", "", "x");
+        h.execute("", 0);
+        h.parse("", "SELECT 2");
+        h.bind("", "", "x");
+        h.execute("", 0);
+        h.server(b'1', b"");
+        h.server(b'2', b"");
+        h.server(b'E', b"SERROR\0C22012\0Mdivision by zero\0\0");
+        // Sent before the client learned of the error: the server skips all of it
+        // up to the Sync.
+        h.parse("", "SELECT 3");
+        h.bind("", "", "x");
+        h.execute("", 0);
+        h.client(b'S', b"");
+        h.server(b'Z', b"I");
+        // Business as usual afterwards.
+        h.client(b'Q', &cs("SELECT 4"));
+        h.server(b'C', &cs("SELECT 1"));
+        h.server(b'Z', b"I");
+        let events = h.events();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].sql, "SELECT 1/0");
+        assert_eq!(events[0].error.as_deref(), Some("22012"));
+        assert_eq!(events[1].sql, "SELECT 4");
+        assert_eq!(h.obs.pending(), 0);
+        assert_eq!(h.obs.mismatches, 0);
+    }
+
+    #[test]
+    fn portal_suspension_is_one_statement() {
+        let mut h = Harness::new();
+        h.client(b'Q', &cs("BEGIN"));
+        h.server(b'C', &cs("BEGIN"));
+        h.server(b'Z', b"T");
+        h.parse("", "SELECT * FROM big");
+        h.bind("c1", "", "x");
+        h.execute("c1", 2);
+        h.client(b'S', b"");
+        h.server(b'1', b"");
+        h.server(b'2', b"");
+        h.server(b'D', b"");
+        h.server(b'D', b"");
+        h.server(b's', b"");
+        h.server(b'Z', b"T");
+        h.execute("c1", 2);
+        h.client(b'S', b"");
+        h.server(b'D', b"");
+        h.server(b'C', &cs("SELECT 1"));
+        h.server(b'Z', b"T");
+        let events = h.events();
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert_eq!(events[1].sql, "SELECT * FROM big");
+        assert_eq!(events[1].rows, Some(3));
+        assert_eq!(events[1].in_transaction, Some(true));
+        assert_eq!(events[0].in_transaction, Some(false));
+    }
+
+    #[test]
+    fn copy_in_with_sync_sent_ahead_keeps_matching() {
+        let mut h = Harness::new();
+        // tokio-postgres: Bind, Execute, Sync, then CopyData, CopyDone, Sync.
+        h.parse("s", "COPY t FROM STDIN");
+        h.client(b'S', b"");
+        h.server(b'1', b"");
+        h.server(b'Z', b"I");
+        h.bind("", "s", "x");
+        h.execute("", 0);
+        h.client(b'S', b"");
+        h.server(b'2', b"");
+        h.server(b'G', b"");
+        h.client(b'd', b"1\n");
+        h.client(b'c', b"");
+        h.client(b'S', b"");
+        h.server(b'C', &cs("COPY 1"));
+        h.server(b'Z', b"I");
+        h.client(b'Q', &cs("SELECT 1"));
+        h.server(b'C', &cs("SELECT 1"));
+        h.server(b'Z', b"I");
+        let events = h.events();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].rows, Some(1));
+        assert_eq!(events[1].sql, "SELECT 1");
+        assert_eq!(h.obs.pending(), 0);
+        assert_eq!(h.obs.mismatches, 0);
+    }
+
+    #[test]
+    fn simple_query_error_ends_the_string() {
+        let mut h = Harness::new();
+        h.client(b'Q', &cs("SELECT 1; SELECT x; SELECT 3"));
+        h.server(b'C', &cs("SELECT 1"));
+        h.server(b'E', b"SERROR\0C42703\0\0");
+        h.server(b'Z', b"I");
+        let events = h.events();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[1].sql, "SELECT x");
+        assert_eq!(events[1].error.as_deref(), Some("42703"));
+    }
+
+    #[test]
+    fn params_are_not_captured_unless_asked() {
+        let info = SessionInfo::default();
+        let mut obs = Observer::new(info, false);
+        let mut body = cs("");
+        body.extend(cs("SELECT $1"));
+        body.extend([0, 0]);
+        obs.client_message(
+            Message {
+                tag: b'P',
+                len: 0,
+                body: &body,
+                offset: 0,
+            },
+            Instant::now(),
+        );
+        let mut bind = cs("");
+        bind.extend(cs(""));
+        bind.extend([0, 0, 0, 1, 0, 0, 0, 6]);
+        bind.extend(b"secret");
+        bind.extend([0, 0]);
+        obs.client_message(
+            Message {
+                tag: b'B',
+                len: 0,
+                body: &bind,
+                offset: 0,
+            },
+            Instant::now(),
+        );
+        obs.client_message(
+            Message {
+                tag: b'E',
+                len: 0,
+                body: &[0, 0, 0, 0, 0],
+                offset: 0,
+            },
+            Instant::now(),
+        );
+        for tag in [b'1', b'2'] {
+            obs.server_message(
+                Message {
+                    tag,
+                    len: 0,
+                    body: &[],
+                    offset: 0,
+                },
+                Instant::now(),
+            );
+        }
+        obs.server_message(
+            Message {
+                tag: b'C',
+                len: 0,
+                body: b"SELECT 1\0",
+                offset: 0,
+            },
+            Instant::now(),
+        );
+        let events: Vec<_> = obs.take_events().collect();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].params, None);
+    }
+
+    #[test]
+    fn helpers_survive_garbage() {
+        assert_eq!(command_rows(b"INSERT 0 5\0"), Some(5));
+        assert_eq!(command_rows(b"CREATE TABLE\0"), None);
+        assert_eq!(command_rows(b"BEGIN\0"), None);
+        assert_eq!(command_rows(b""), None);
+        assert_eq!(error_code(b"SERROR\0C2"), None);
+        assert_eq!(render_params(&[0, 1, 0]), None);
+        assert_eq!(
+            render_params(&[0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff]).as_deref(),
+            Some("$1 = NULL")
+        );
+    }
+}
