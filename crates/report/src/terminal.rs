@@ -75,16 +75,9 @@ impl<W: Write> FindingSink for TerminalSink<W> {
             color: self.options.color,
         };
         let mut text = String::new();
-        for severity in [Severity::Error, Severity::Warning, Severity::Info] {
-            let group: Vec<&Finding> = findings
-                .iter()
-                .copied()
-                .filter(|f| f.severity == severity)
-                .collect();
-            if group.is_empty() {
-                continue;
-            }
-            text.push_str(&group_heading(severity, group.len(), &style));
+        // Sorted by severity, so each chunk is one severity group.
+        for group in findings.chunk_by(|a, b| a.severity == b.severity) {
+            text.push_str(&group_heading(group[0].severity, group.len(), &style));
             for finding in group {
                 text.push_str(&render_finding(
                     finding,
