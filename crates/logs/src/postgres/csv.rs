@@ -313,3 +313,149 @@ impl Read for CappedRecords<'_> {
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use querycomb_core::{OwnedEvent, QueryEvent};
+
+    #[derive(Default)]
+    struct Collect {
+        events: Vec<OwnedEvent>,
+        errors: Vec<InputError>,
+    }
+
+    impl EventSink for Collect {
+        fn event(&mut self, event: &QueryEvent<'_>) {
+            self.events.push(event.into());
+        }
+        fn malformed(&mut self, error: InputError) {
+            self.errors.push(error);
+        }
+    }
+
+    /// A PG 15 csvlog record (26 columns) with the given message, detail and query.
+    fn row(session: &str, severity: &str, message: &str, detail: &str, query: &str) -> String {
+        let q = |s: &str| {
+            if s.is_empty() {
+                String::new()
+            } else {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            }
+        };
+        format!(
+            "2026-11-21 20:17:16.242 UTC,\"app\",\"shop\",12742,\"127.0.0.1:53908\",{session},5,\"SELECT\",2026-11-21 20:17:16 UTC,3/91,0,{severity},00000,{},{},,,,,{},,,\"web\",\"client backend\",,0\n",
+            q(message),
+            q(detail),
+            q(query)
+        )
+    }
+
+    fn read_bytes(input: &[u8], cap: usize) -> (Collect, ReadStats) {
+        let mut sink = Collect::default();
+        let mut reader: &[u8] = input;
+        let stats = read_capped(&mut reader, SourceId(0), &mut sink, cap).unwrap();
+        (sink, stats)
+    }
+
+    #[test]
+    fn multi_line_statements_parameters_and_errors() {
+        let log = [
+            row("s.1", "LOG", "statement: SELECT \"a\",\n  2", "", ""),
+            row("s.1", "LOG", "duration: 0.050 ms", "", ""),
+            row(
+                "s.2",
+                "LOG",
+                "execute P_1: SELECT $1",
+                "parameters: $1 = 'x'",
+                "",
+            ),
+            row("s.2", "ERROR", "division by zero", "", "SELECT 1/0"),
+        ]
+        .concat();
+        let (sink, stats) = read_bytes(log.as_bytes(), MAX_LINE);
+        let got: Vec<_> = sink
+            .events
+            .iter()
+            .map(|e| {
+                (
+                    e.sql.as_str(),
+                    e.params.as_deref(),
+                    e.duration_us,
+                    e.error.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("SELECT \"a\",\n  2", None, Some(50), None),
+                ("SELECT $1", Some("$1 = 'x'"), None, None),
+                ("SELECT 1/0", None, None, Some("division by zero")),
+            ]
+        );
+        assert_eq!(sink.events[1].session, "s.2");
+        assert_eq!(sink.events[1].application.as_deref(), Some("web"));
+        assert_eq!(sink.events[1].prepared_name.as_deref(), Some("P_1"));
+        assert_eq!(sink.events[1].location.line, 4);
+        assert_eq!((stats.records, stats.events, stats.malformed), (4, 3, 0));
+        assert!(sink.errors.is_empty());
+    }
+
+    #[test]
+    fn older_column_counts_are_accepted() {
+        let pg12 = row("s.1", "LOG", "statement: SELECT 1", "", "")
+            .replace(",\"client backend\",,0\n", "\n");
+        let (sink, _) = read_bytes(pg12.as_bytes(), MAX_LINE);
+        assert_eq!(sink.events.len(), 1);
+        assert!(sink.errors.is_empty());
+    }
+
+    #[test]
+    fn broken_records_are_reported_and_skipped() {
+        let mut log = row("s.1", "LOG", "statement: SELECT 1", "", "").into_bytes();
+        log.extend(b"not,a,csvlog,record\n");
+        let mut bad = row("s.1", "LOG", "statement: SELECT 'QQ'", "", "").into_bytes();
+        if let Some(at) = bad.windows(2).position(|w| w == b"QQ") {
+            bad[at] = 0xff;
+        }
+        log.extend(bad);
+        log.extend(row("s.1", "LOG", "statement: SELECT 2", "", "").as_bytes());
+        let (sink, stats) = read_bytes(&log, MAX_LINE);
+        let sqls: Vec<_> = sink.events.iter().map(|e| e.sql.as_str()).collect();
+        assert_eq!(sqls, ["SELECT 1", "SELECT 2"]);
+        let errors: Vec<_> = sink
+            .errors
+            .iter()
+            .map(|e| (e.location.line, e.message.as_str()))
+            .collect();
+        assert_eq!(
+            errors[0],
+            (2, "CSV record with 4 columns; csvlog has 23 to 26")
+        );
+        assert_eq!(errors[1].0, 3);
+        assert!(errors[1].1.starts_with("invalid UTF-8"), "{errors:?}");
+        assert_eq!(stats.malformed, 2);
+    }
+
+    #[test]
+    fn an_over_long_record_is_cut_reported_and_the_rest_read() {
+        let long = format!(
+            "statement: SELECT '{}\n{}'",
+            "y".repeat(300),
+            "z".repeat(300)
+        );
+        let log = [
+            row("s.1", "LOG", &long, "", ""),
+            row("s.1", "LOG", "statement: SELECT 2", "", ""),
+        ]
+        .concat();
+        let (sink, stats) = read_bytes(log.as_bytes(), 200);
+        let sqls: Vec<_> = sink.events.iter().map(|e| e.sql.as_str()).collect();
+        assert_eq!(sqls, ["SELECT 2"]);
+        assert_eq!(sink.events[0].location.line, 3);
+        assert_eq!(sink.errors.len(), 1);
+        assert_eq!(sink.errors[0].location.line, 1);
+        assert_eq!(stats.bytes, log.len() as u64);
+    }
+}

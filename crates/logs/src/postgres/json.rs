@@ -130,3 +130,93 @@ fn report(sink: &mut dyn EventSink, stats: &mut ReadStats, location: Location, m
     stats.malformed += 1;
     sink.malformed(InputError { location, message });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use querycomb_core::{OwnedEvent, QueryEvent};
+
+    #[derive(Default)]
+    struct Collect {
+        events: Vec<OwnedEvent>,
+        errors: Vec<InputError>,
+    }
+
+    impl EventSink for Collect {
+        fn event(&mut self, event: &QueryEvent<'_>) {
+            self.events.push(event.into());
+        }
+        fn malformed(&mut self, error: InputError) {
+            self.errors.push(error);
+        }
+    }
+
+    fn read_bytes(input: &[u8]) -> (Collect, ReadStats) {
+        let mut sink = Collect::default();
+        let mut reader: &[u8] = input;
+        let stats = read(&mut reader, SourceId(0), &ReadOptions::default(), &mut sink).unwrap();
+        (sink, stats)
+    }
+
+    #[test]
+    fn statements_parameters_errors_and_escapes() {
+        let log = br#"{"timestamp":"2026-11-21 20:17:16.242 UTC","user":"app","dbname":"shop","pid":12742,"session_id":"6b.1","error_severity":"LOG","message":"execute <unnamed>: SELECT \"a\"\n FROM t WHERE id = $1","detail":"parameters: $1 = '30'","application_name":"web"}
+{"timestamp":"2026-11-21 20:17:16.243 UTC","pid":12742,"session_id":"6b.1","error_severity":"LOG","message":"duration: 0.065 ms"}
+{"timestamp":"2026-11-21 20:17:16.244 UTC","pid":77,"error_severity":"ERROR","state_code":"42P01","message":"relation \"x\" does not exist","statement":"SELECT * FROM x"}
+"#;
+        let (sink, stats) = read_bytes(log);
+        let got: Vec<_> = sink
+            .events
+            .iter()
+            .map(|e| {
+                (
+                    e.sql.as_str(),
+                    e.params.as_deref(),
+                    e.duration_us,
+                    e.error.as_deref(),
+                    e.session.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "SELECT \"a\"\n FROM t WHERE id = $1",
+                    Some("$1 = '30'"),
+                    Some(65),
+                    None,
+                    "6b.1"
+                ),
+                (
+                    "SELECT * FROM x",
+                    None,
+                    None,
+                    Some("relation \"x\" does not exist"),
+                    "77"
+                ),
+            ]
+        );
+        assert_eq!(sink.events[0].time, Some(1_795_292_236_242_000));
+        assert_eq!(sink.events[0].application.as_deref(), Some("web"));
+        assert_eq!((stats.records, stats.events, stats.malformed), (3, 2, 0));
+    }
+
+    #[test]
+    fn bad_lines_are_reported_and_skipped() {
+        let mut log =
+            b"{\"error_severity\":\"LOG\",\"message\":\"statement: SELECT 1\"}\n".to_vec();
+        log.extend(b"{not json}\n");
+        log.extend(b"{\"error_severity\":\"LOG\",\"message\":\"statement: \xff\"}\n");
+        log.extend(b"\n{\"error_severity\":\"LOG\",\"message\":\"statement: SELECT 2\"}\n");
+        log.extend(b"{\"error_severity\":\"LOG\",\"mess");
+        let (sink, stats) = read_bytes(&log);
+        let sqls: Vec<_> = sink.events.iter().map(|e| e.sql.as_str()).collect();
+        assert_eq!(sqls, ["SELECT 1", "SELECT 2"]);
+        let lines: Vec<_> = sink.errors.iter().map(|e| e.location.line).collect();
+        assert_eq!(lines, [2, 3, 6]);
+        assert!(sink.errors[0].message.starts_with("invalid JSON"));
+        assert!(sink.errors[2].message.starts_with("truncated final line"));
+        assert_eq!(stats.malformed, 3);
+    }
+}

@@ -71,20 +71,15 @@ pub(crate) struct Matched<'a> {
 pub(crate) const CANDIDATES: &[&str] = &[
     "%m [%p] %q%u@%d ",
     "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ",
-    "%m [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ",
     "%t [%p]: user=%u,db=%d,app=%a,client=%h ",
     "%t [%p]: [%l-1] user=%u,db=%d ",
     "%m [%p]: [%l-1] db=%d,user=%u ",
     "%t:%r:%u@%d:[%p]:",
-    "%m:%r:%u@%d:[%p]:",
     "%m [%p] %q[%c] %u@%d ",
     "%m [%p] ",
-    "%t [%p] ",
     "%m [%p]: ",
-    "%t [%p]: ",
     "%n [%p] ",
     "%m ",
-    "%t ",
     "",
 ];
 
@@ -160,17 +155,17 @@ impl Prefix {
 
     /// Splits a line into prefix fields, severity and message; `None` when it does not fit.
     pub(crate) fn parse<'a>(&self, line: &'a [u8]) -> Option<Matched<'a>> {
-        let mut found = Matched::default();
-        let pos = match_items(&self.head, line, 0, &mut found)?;
-        if let Some(tail) = &self.tail {
-            let mut with_tail = found;
-            if let Some(end) = match_items(tail, line, pos, &mut with_tail) {
-                if let Some(done) = severity(line, end, with_tail) {
-                    return Some(done);
-                }
+        let then_severity = |pos: usize, found: Matched<'a>| severity(line, pos, found);
+        match &self.tail {
+            None => match_items(&self.head, line, 0, Matched::default(), &then_severity),
+            Some(tail) => {
+                let then_tail = |pos: usize, found: Matched<'a>| {
+                    match_items(tail, line, pos, found, &then_severity)
+                        .or_else(|| severity(line, pos, found))
+                };
+                match_items(&self.head, line, 0, Matched::default(), &then_tail)
             }
         }
-        severity(line, pos, found)
     }
 }
 
@@ -197,40 +192,83 @@ fn severity<'a>(line: &'a [u8], pos: usize, mut found: Matched<'a>) -> Option<Ma
     Some(found)
 }
 
+/// How many places a free-text value may end before the match gives up.
+const MAX_FREE_TEXT_TRIES: usize = 8;
+
+/// Matches `items` from `pos`, then calls `then` with the position after them. Free-text
+/// values try each occurrence of the literal after them (a `%a` may contain that literal)
+/// until the rest of the line fits.
 fn match_items<'a>(
     items: &[Item],
     line: &'a [u8],
     mut pos: usize,
-    found: &mut Matched<'a>,
-) -> Option<usize> {
+    mut found: Matched<'a>,
+    then: &dyn Fn(usize, Matched<'a>) -> Option<Matched<'a>>,
+) -> Option<Matched<'a>> {
     for (index, item) in items.iter().enumerate() {
-        match item {
+        let (escape, padded) = match item {
             Item::Literal(text) => {
                 if !line.get(pos..)?.starts_with(text) {
                     return None;
                 }
                 pos += text.len();
+                continue;
             }
-            Item::Field { escape, padded } => {
-                let next = match items.get(index + 1) {
-                    Some(Item::Literal(text)) => Some(text.as_slice()),
-                    _ => None,
-                };
-                if *padded {
-                    pos += count_spaces(line.get(pos..)?);
-                }
-                let len = field_len(*escape, line.get(pos..)?, next)?;
-                let mut value = &line[pos..pos + len];
-                pos += len;
-                if *padded {
-                    value = trim_end_spaces(value);
-                    pos += trailing_padding(&line[pos..], next);
-                }
-                record(*escape, value, found);
-            }
+            Item::Field { escape, padded } => (*escape, *padded),
+        };
+        let next = match items.get(index + 1) {
+            Some(Item::Literal(text)) => Some(text.as_slice()),
+            _ => None,
+        };
+        if padded {
+            pos += count_spaces(line.get(pos..)?);
         }
+        let rest = &items[index + 1..];
+        if is_free_text(escape) {
+            let text = line.get(pos..)?;
+            let mut from = 0;
+            for _ in 0..MAX_FREE_TEXT_TRIES {
+                let len = free_text_end(text, next, from)?;
+                let mut tried = found;
+                let end = finish_field(escape, padded, line, pos, len, next, &mut tried);
+                if let Some(done) = match_items(rest, line, end, tried, then) {
+                    return Some(done);
+                }
+                from = len + 1;
+            }
+            return None;
+        }
+        let len = field_len(escape, line.get(pos..)?)?;
+        pos = finish_field(escape, padded, line, pos, len, next, &mut found);
     }
-    Some(pos)
+    then(pos, found)
+}
+
+/// Records a field's value and returns the position after it (and its padding).
+fn finish_field<'a>(
+    escape: Escape,
+    padded: bool,
+    line: &'a [u8],
+    pos: usize,
+    len: usize,
+    next: Option<&[u8]>,
+    found: &mut Matched<'a>,
+) -> usize {
+    let mut value = &line[pos..pos + len];
+    let mut end = pos + len;
+    if padded {
+        value = trim_end_spaces(value);
+        end += trailing_padding(&line[end..], next);
+    }
+    record(escape, value, found);
+    end
+}
+
+fn is_free_text(escape: Escape) -> bool {
+    matches!(
+        escape,
+        Escape::User | Escape::Database | Escape::Application | Escape::Text
+    )
 }
 
 fn record<'a>(escape: Escape, value: &'a [u8], found: &mut Matched<'a>) {
@@ -249,8 +287,8 @@ fn record<'a>(escape: Escape, value: &'a [u8], found: &mut Matched<'a>) {
     }
 }
 
-/// Length of the value of `escape` at the start of `text`; `next` is the literal after it.
-fn field_len(escape: Escape, text: &[u8], next: Option<&[u8]>) -> Option<usize> {
+/// Length of the value of a structured `escape` at the start of `text`.
+fn field_len(escape: Escape, text: &[u8]) -> Option<usize> {
     match escape {
         Escape::Timestamp { .. } => timestamp_len(text),
         Escape::Epoch => {
@@ -287,27 +325,28 @@ fn field_len(escape: Escape, text: &[u8], next: Option<&[u8]>) -> Option<usize> 
                 .count();
             (n == 5).then_some(5)
         }
-        Escape::User | Escape::Database | Escape::Application | Escape::Text => {
-            free_text_len(text, next)
-        }
+        Escape::User | Escape::Database | Escape::Application | Escape::Text => None,
     }
 }
 
-/// Free text runs to the next literal of the prefix; without one, to the severity.
-fn free_text_len(text: &[u8], next: Option<&[u8]>) -> Option<usize> {
-    match next {
-        Some([single]) => memchr::memchr(*single, text),
-        Some(literal) => memmem::find(text, literal),
+/// The first place at or after `from` where a free-text value may end: the next literal of
+/// the prefix, or without one, where the severity starts.
+fn free_text_end(text: &[u8], next: Option<&[u8]>, from: usize) -> Option<usize> {
+    let rest = text.get(from..)?;
+    let found = match next {
+        Some([single]) => memchr::memchr(*single, rest)?,
+        Some(literal) => memmem::find(rest, literal)?,
         None => {
-            let colon = memmem::find(text, b":  ")?;
-            let word = text[..colon]
+            let colon = memmem::find(rest, b":  ")?;
+            let word = rest[..colon]
                 .iter()
                 .rev()
                 .take_while(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
                 .count();
-            Some(colon - word)
+            colon - word
         }
-    }
+    };
+    Some(from + found)
 }
 
 /// `YYYY-MM-DD HH:MM:SS[.fff] ZONE`: returns the length up to the end of the zone.
@@ -490,7 +529,7 @@ mod tests {
             "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h "
         );
         let plain = "2026-11-21 18:00:17 UTC LOG:  statement: SELECT 1\n";
-        assert_eq!(detect(plain.as_bytes(), true).unwrap().text(), "%t ");
+        assert_eq!(detect(plain.as_bytes(), true).unwrap().text(), "%m ");
         assert!(detect(b"hello world\nnothing here\n", true).is_none());
     }
 }

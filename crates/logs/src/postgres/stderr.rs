@@ -270,3 +270,285 @@ impl StderrReader {
 fn set_field(slot: &mut Text, value: Option<&[u8]>) {
     slot.set(value.map(String::from_utf8_lossy).as_deref());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use querycomb_core::OwnedEvent;
+
+    #[derive(Default)]
+    struct Collect {
+        events: Vec<OwnedEvent>,
+        errors: Vec<InputError>,
+    }
+
+    impl EventSink for Collect {
+        fn event(&mut self, event: &querycomb_core::QueryEvent<'_>) {
+            self.events.push(event.into());
+        }
+        fn malformed(&mut self, error: InputError) {
+            self.errors.push(error);
+        }
+    }
+
+    fn read_with(input: &[u8], prefix: Option<&str>) -> (Collect, ReadStats) {
+        let mut sink = Collect::default();
+        let opts = ReadOptions {
+            log_line_prefix: prefix.map(str::to_owned),
+        };
+        let mut reader: &[u8] = input;
+        let stats = read(&mut reader, SourceId(3), &opts, &mut sink).unwrap();
+        (sink, stats)
+    }
+
+    fn read_str(input: &str) -> (Collect, ReadStats) {
+        read_with(input.as_bytes(), None)
+    }
+
+    fn sqls(sink: &Collect) -> Vec<&str> {
+        sink.events.iter().map(|e| e.sql.as_str()).collect()
+    }
+
+    const T: &str = "2026-11-21 18:00:17.633 UTC";
+
+    #[test]
+    fn simple_statements_multi_line_and_application_from_connection_line() {
+        let log = format!(
+            "{T} [8755] app@shop LOG:  connection authorized: user=app database=shop application_name=web\n\
+             {T} [8755] app@shop LOG:  statement: SELECT *\n\
+             \t  FROM orders\n\
+             \tWHERE id = 1; SELECT 2\n\
+             {T} [8755] app@shop LOG:  statement: COMMIT\n\
+             {T} [8755] app@shop LOG:  disconnection: session time: 0:00:00.045 user=app database=shop host=127.0.0.1 port=53886\n"
+        );
+        let (sink, stats) = read_str(&log);
+        assert_eq!(
+            sqls(&sink),
+            ["SELECT *\n  FROM orders\nWHERE id = 1; SELECT 2", "COMMIT"]
+        );
+        let first = &sink.events[0];
+        assert_eq!(first.session, "8755");
+        assert_eq!(first.application.as_deref(), Some("web"));
+        assert_eq!(
+            (first.user.as_deref(), first.database.as_deref()),
+            (Some("app"), Some("shop"))
+        );
+        assert_eq!(first.time, Some(1_795_284_017_633_000));
+        assert_eq!(
+            (
+                first.location.source,
+                first.location.line,
+                first.location.byte
+            ),
+            (SourceId(3), 2, 117)
+        );
+        assert_eq!(first.duration_us, None);
+        assert_eq!(stats.records, 4);
+        assert_eq!(stats.events, 2);
+        assert_eq!(stats.bytes, log.len() as u64);
+        assert!(sink.errors.is_empty());
+    }
+
+    #[test]
+    fn extended_protocol_with_parameters_spanning_lines() {
+        let log = format!(
+            "{T} [1] app@shop LOG:  execute <unnamed>: SELECT * FROM customers WHERE id = $1\n\
+             {T} [1] app@shop DETAIL:  parameters: $1 = '8'\n\
+             {T} [1] app@shop LOG:  execute P_0: INSERT INTO notes VALUES ($1, $2)\n\
+             {T} [1] app@shop DETAIL:  parameters: $1 = '1', $2 = 'two\n\
+             \tlines'\n\
+             {T} [1] app@shop LOG:  execute _pg3_0: SELECT 1\n"
+        );
+        let (sink, _) = read_str(&log);
+        let got: Vec<_> = sink
+            .events
+            .iter()
+            .map(|e| {
+                (
+                    e.sql.as_str(),
+                    e.params.as_deref(),
+                    e.prepared_name.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "SELECT * FROM customers WHERE id = $1",
+                    Some("$1 = '8'"),
+                    None
+                ),
+                (
+                    "INSERT INTO notes VALUES ($1, $2)",
+                    Some("$1 = '1', $2 = 'two\nlines'"),
+                    Some("P_0")
+                ),
+                ("SELECT 1", None, Some("_pg3_0")),
+            ]
+        );
+    }
+
+    #[test]
+    fn duration_only_counts_execute_not_parse_or_bind() {
+        let log = format!(
+            "{T} [7] app@shop LOG:  duration: 0.572 ms  parse <unnamed>: SELECT $1\n\
+             {T} [7] app@shop LOG:  duration: 0.261 ms  bind <unnamed>: SELECT $1\n\
+             {T} [7] app@shop DETAIL:  parameters: $1 = '30'\n\
+             {T} [7] app@shop LOG:  duration: 0.065 ms  execute <unnamed>: SELECT $1\n\
+             {T} [7] app@shop DETAIL:  parameters: $1 = '30'\n\
+             {T} [7] app@shop LOG:  duration: 1.500 ms  statement: SELECT 2\n"
+        );
+        let (sink, _) = read_str(&log);
+        let got: Vec<_> = sink
+            .events
+            .iter()
+            .map(|e| (e.sql.as_str(), e.params.as_deref(), e.duration_us, e.time))
+            .collect();
+        let logged = 1_795_284_017_633_000;
+        assert_eq!(
+            got,
+            [
+                ("SELECT $1", Some("$1 = '30'"), Some(65), Some(logged - 65)),
+                ("SELECT 2", None, Some(1_500), Some(logged - 1_500)),
+            ]
+        );
+    }
+
+    #[test]
+    fn bare_duration_pairs_by_pid_and_events_keep_log_order() {
+        let log = format!(
+            "{T} [1] a@db LOG:  statement: SELECT 'one'\n\
+             {T} [2] a@db LOG:  execute <unnamed>: SELECT 'two'\n\
+             {T} [2] a@db DETAIL:  parameters: $1 = 'x'\n\
+             {T} [2] a@db LOG:  duration: 0.020 ms\n\
+             {T} [1] a@db LOG:  duration: 3.000 ms\n\
+             {T} [2] a@db LOG:  statement: SELECT 'three'\n"
+        );
+        let (sink, _) = read_str(&log);
+        let got: Vec<_> = sink
+            .events
+            .iter()
+            .map(|e| (e.sql.as_str(), e.session.as_str(), e.duration_us))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("SELECT 'one'", "1", Some(3_000)),
+                ("SELECT 'two'", "2", Some(20)),
+                ("SELECT 'three'", "2", None),
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_mark_the_pending_statement_or_become_events() {
+        let log = format!(
+            "{T} [5] a@db LOG:  statement: SELECT * FROM x\n\
+             {T} [5] a@db ERROR:  relation \"x\" does not exist at character 15\n\
+             {T} [5] a@db STATEMENT:  SELECT * FROM x\n\
+             {T} [5] a@db ERROR:  syntax error at or near \"SELEC\" at character 1\n\
+             {T} [5] a@db STATEMENT:  SELEC 1\n\
+             {T} [5] a@db LOG:  statement: SELECT 1\n\
+             {T} [5] a@db WARNING:  there is no transaction in progress\n"
+        );
+        let (sink, _) = read_str(&log);
+        let got: Vec<_> = sink
+            .events
+            .iter()
+            .map(|e| (e.sql.as_str(), e.error.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("SELECT * FROM x", Some("relation \"x\" does not exist")),
+                ("SELEC 1", Some("syntax error at or near \"SELEC\"")),
+                ("SELECT 1", None),
+            ]
+        );
+    }
+
+    #[test]
+    fn given_prefix_with_application_and_no_session_key() {
+        let log = "2026-11-21 18:00:17 UTC app=my app LOG:  statement: SELECT 1\n";
+        let (sink, _) = read_with(log.as_bytes(), Some("%t app=%a "));
+        assert_eq!(sqls(&sink), ["SELECT 1"]);
+        assert_eq!(sink.events[0].application.as_deref(), Some("my app"));
+        assert_eq!(sink.events[0].session, "");
+    }
+
+    #[test]
+    fn fetch_from_a_portal_is_not_a_new_statement() {
+        let log = format!(
+            "{T} [9] a@db LOG:  execute S_1/C_2: SELECT * FROM big\n\
+             {T} [9] a@db LOG:  execute fetch from S_1/C_2: SELECT * FROM big\n"
+        );
+        let (sink, _) = read_str(&log);
+        assert_eq!(sqls(&sink), ["SELECT * FROM big"]);
+    }
+
+    #[test]
+    fn bad_lines_are_reported_and_skipped() {
+        let mut log = Vec::new();
+        log.extend(b"\tcontinuation before any record\n");
+        log.extend(format!("{T} [1] a@db LOG:  statement: SELECT 1\n").as_bytes());
+        log.extend(b"this is not a log line\n");
+        log.extend(b"\tpart of the bad line\n");
+        log.extend(format!("{T} [1] a@db LOG:  statement: SELECT '").as_bytes());
+        log.extend(b"\xff'\n");
+        log.extend(format!("{T} [1] a@db LOG:  statement: SELECT 2\n").as_bytes());
+        log.extend(format!("{T} [1] a@db LOG:  statement: SELECT 3 -- cut").as_bytes());
+        let (sink, stats) = read_with(&log, Some("%m [%p] %q%u@%d "));
+        assert_eq!(sqls(&sink), ["SELECT 1", "SELECT 2"]);
+        let lines: Vec<_> = sink
+            .errors
+            .iter()
+            .map(|e| (e.location.line, e.message.as_str()))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                (1, "continuation line without a record"),
+                (3, "line does not match log_line_prefix '%m [%p] %q%u@%d '"),
+                (5, "invalid UTF-8 in the message; record skipped"),
+                (7, "truncated final line skipped"),
+            ]
+        );
+        assert_eq!(stats.malformed, 4);
+    }
+
+    #[test]
+    fn giant_line_is_skipped_without_losing_the_rest() {
+        let mut log = format!("{T} [1] a@db LOG:  statement: SELECT ").into_bytes();
+        log.resize(log.len() + MAX_LINE + 10, b'9');
+        log.extend(format!("\n{T} [1] a@db LOG:  statement: SELECT 2\n").as_bytes());
+        let (sink, stats) = read_with(&log, None);
+        assert_eq!(sqls(&sink), ["SELECT 2"]);
+        assert_eq!(sink.errors.len(), 1);
+        assert!(sink.errors[0].message.starts_with("line longer than"));
+        assert_eq!(sink.events[0].location.line, 2);
+        assert_eq!(stats.malformed, 1);
+    }
+
+    #[test]
+    fn unknown_zone_is_read_as_utc_and_noted_once() {
+        let log = "2026-11-21 18:00:17.633 XYZT [1] LOG:  statement: SELECT 1\n\
+                   2026-11-21 18:00:18.633 XYZT [1] LOG:  statement: SELECT 2\n";
+        let (sink, stats) = read_with(log.as_bytes(), Some("%m [%p] "));
+        assert_eq!(sink.events[0].time, Some(1_795_284_017_633_000));
+        assert_eq!(sink.errors.len(), 1);
+        assert!(sink.errors[0].message.contains("XYZT"));
+        assert_eq!(stats.malformed, 0);
+    }
+
+    #[test]
+    fn empty_and_binary_input_never_panic() {
+        let (sink, stats) = read_with(b"", None);
+        assert!(sink.events.is_empty() && sink.errors.is_empty());
+        assert_eq!(stats, ReadStats::default());
+        let garbage: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect();
+        let (sink, _) = read_with(&garbage, None);
+        assert!(sink.events.is_empty());
+        assert!(!sink.errors.is_empty());
+    }
+}
