@@ -210,10 +210,14 @@ class RailsSession:
         if kind <= 3:  # N+1 comments per post
             for post in posts:
                 yield from self.run(r, "comments", [post], comment)
-        elif kind <= 5:  # N+1 author per post with repeated identical lookups
+        elif kind == 4:  # the same author looked up per post: repeated identical
             author = r.id()
             for _ in posts:
                 yield from self.run(r, "author", [author, 1], comment)
+        elif kind == 5:  # MN+1: comments and author per post, interleaved
+            for post in posts:
+                yield from self.run(r, "comments", [post], comment)
+                yield from self.run(r, "author", [r.id(), 1], comment)
         elif kind == 6:  # N+1 writes
             yield from simple(r, "BEGIN")
             for post in posts:
@@ -310,10 +314,17 @@ APPS = [
 ]
 
 
+IDLE = "IDLE"  # pseudo-severity: the session is idle for `message` milliseconds
+
+
 def session_records(r, kind):
     """Records of one pooled session: many requests back to back, then it closes."""
     state = RailsSession() if kind == "rails" else Psycopg3Session() if kind == "psycopg3" else None
-    for _ in range(r.n(20, 400)):
+    for request in range(r.n(20, 400)):
+        if request:
+            # think time between requests on a pooled connection: what ends a request
+            # when the SQL carries no tags
+            yield IDLE, r.n(300, 4000)
         if kind == "django":
             yield from django_request(r)
         elif kind == "rails":
@@ -337,6 +348,7 @@ class Session:
         self.started = clock.ms
         self.prefix = f" [{pid}] {user}@{db} "
         self.records = session_records(r, kind)
+        self.idle_until = 0
 
 
 def write_log(out, size_bytes, seed, concurrency):
@@ -377,11 +389,17 @@ def write_log(out, size_bytes, seed, concurrency):
     while written + buffered < size_bytes:
         index = rng.randrange(len(sessions))
         s = sessions[index]
+        if s.idle_until > clock.ms:
+            clock.advance(rng.randrange(0, 2))
+            continue
         # one statement's records stay together: PostgreSQL writes them from one backend
         clock.advance(rng.randrange(0, 3))
         stamp = clock.stamp()
         try:
             severity, message = next(s.records)
+            if severity == IDLE:
+                s.idle_until = clock.ms + message
+                continue
             while True:
                 emit(f"{stamp}{s.prefix}{severity}:  {message}\n")
                 if severity == "LOG" and message.startswith("duration: ") and "  " not in message[10:]:
