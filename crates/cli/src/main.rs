@@ -1,1 +1,47 @@
-fn main() {}
+//! The `querycomb` binary: parses the command line, loads `querycomb.toml`, and hands over to
+//! one module per subcommand. See ARCHITECTURE.md for the pipeline behind it.
+
+mod analyze;
+mod args;
+mod config;
+mod input;
+mod outcome;
+mod progress;
+mod proxy;
+mod report;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, ColorChoice, Command};
+use crate::outcome::{exit_code, CliError};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = config::load(cli.config.as_deref())
+        .map_err(CliError::Usage)
+        .and_then(|file| {
+            let color = use_color(cli.color.or(file.color));
+            match cli.command {
+                Command::Analyze(args) => analyze::run(args, file, color),
+                Command::Proxy(args) => proxy::run(args, file, color),
+            }
+        });
+    if let Err(error) = &result {
+        eprintln!("querycomb: error: {error}");
+    }
+    exit_code(&result)
+}
+
+/// Colour when asked, or by default when stdout is a terminal and NO_COLOR is unset
+/// (<https://no-color.org>: any non-empty value disables colour).
+fn use_color(choice: Option<ColorChoice>) -> bool {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    match choice.unwrap_or(ColorChoice::Auto) {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => !no_color && std::io::stdout().is_terminal(),
+    }
+}

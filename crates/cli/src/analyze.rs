@@ -1,0 +1,175 @@
+//! `querycomb analyze`: log files → query events → findings → report.
+
+use std::io::{self, Write};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Instant;
+
+use querycomb_core::{EventSink, InputError, QueryEvent, SourceId, SourceTable, Timestamp};
+use querycomb_detect::{Analysis, Pipeline};
+use querycomb_logs::{LogFormat, ReadOptions};
+use querycomb_sql::Dialect;
+
+use crate::args::{AnalyzeArgs, DialectArg, LogFormatArg};
+use crate::config::FileConfig;
+use crate::input::{self, Input};
+use crate::outcome::{CliError, Outcome};
+use crate::progress::Progress;
+use crate::report::{self, ReportSettings};
+
+/// Malformed records printed in full per input; the rest are only counted.
+const SHOWN_MALFORMED: u64 = 10;
+
+pub fn run(args: AnalyzeArgs, file: FileConfig, color: bool) -> Result<Outcome, CliError> {
+    let started = Instant::now();
+    let settings = ReportSettings::resolve(&args.report, &file, color);
+    let detect = settings.detect_config(&file, &args.report);
+    let forced_format = args.log_format.or(file.analyze.log_format).map(log_format);
+    let options = ReadOptions {
+        log_line_prefix: args.log_line_prefix.or(file.analyze.log_line_prefix),
+    };
+    let quiet = args.quiet || file.analyze.quiet.unwrap_or(false);
+
+    let consumed = Arc::new(AtomicU64::new(0));
+    let mut inputs = Vec::with_capacity(args.inputs.len());
+    for path in &args.inputs {
+        inputs.push(input::open(path, consumed.clone()).map_err(CliError::Input)?);
+    }
+    let formats = inputs
+        .iter()
+        .map(|input| forced_format.or_else(|| querycomb_logs::sniff(&input.head)))
+        .collect::<Vec<_>>();
+    let dialect = args
+        .dialect
+        .or(file.analyze.dialect)
+        .map(dialect)
+        .unwrap_or_else(|| dialect_of(formats.iter().flatten().next().copied()));
+
+    let total = inputs.iter().map(|i| i.size).sum::<Option<u64>>();
+    let progress = Progress::start(!quiet, consumed, total);
+    let mut sources = SourceTable::default();
+    let mut sink = Reporting {
+        pipeline: Pipeline::new(detect, dialect),
+        sources: SourceTable::default(),
+        shown: 0,
+        malformed: 0,
+    };
+    let mut bytes = 0;
+    let mut events = 0;
+    let mut names = Vec::new();
+    for (input, format) in inputs.into_iter().zip(formats) {
+        names.push(input.name.clone());
+        let source = sources.add(input.name.clone());
+        sink.sources.add(input.name.clone());
+        sink.shown = 0;
+        let (read, seen) = read_one(input, format, source, &options, &mut sink)?;
+        bytes += read;
+        events += seen;
+    }
+    progress.finish();
+    let malformed = sink.malformed;
+    if events == 0 && malformed > 0 {
+        return Err(CliError::Input(format!(
+            "no statements recognised: {malformed} records could not be read as a \
+             PostgreSQL or MySQL log (use --log-format, or --log-line-prefix for PostgreSQL stderr logs)"
+        )));
+    }
+    let Analysis {
+        findings,
+        mut summary,
+    } = sink.pipeline.finish();
+    summary.inputs = names;
+    summary.bytes = bytes;
+    summary.malformed = malformed;
+    summary.elapsed_ms = started.elapsed().as_millis() as u64;
+    report::write(&settings, &sources, &findings, &summary)
+}
+
+/// Reads one input into the sink; returns (bytes, events).
+fn read_one(
+    mut input: Input,
+    format: Option<LogFormat>,
+    source: SourceId,
+    options: &ReadOptions,
+    sink: &mut Reporting,
+) -> Result<(u64, u64), CliError> {
+    if input.head.is_empty() {
+        eprintln!("querycomb: {}: empty input, nothing to analyse", input.name);
+        return Ok((0, 0));
+    }
+    let format = format.ok_or_else(|| {
+        CliError::Input(format!(
+            "{}: not a recognised PostgreSQL (stderr, csvlog, jsonlog) or MySQL/MariaDB \
+             (general, slow) log; pass --log-format to say which it is",
+            input.name
+        ))
+    })?;
+    let stats = querycomb_logs::read_log(format, &mut input.reader, source, options, sink)
+        .map_err(|e| CliError::Input(format!("{}: read error: {e}", input.name)))?;
+    let hidden = stats.malformed.saturating_sub(sink.shown);
+    if hidden > 0 {
+        eprintln!(
+            "querycomb: {}: {hidden} more malformed records skipped",
+            input.name
+        );
+    }
+    Ok((stats.bytes, stats.events))
+}
+
+/// Passes events to the detection pipeline and reports malformed records with their place.
+struct Reporting {
+    pipeline: Pipeline,
+    sources: SourceTable,
+    shown: u64,
+    malformed: u64,
+}
+
+impl EventSink for Reporting {
+    fn event(&mut self, event: &QueryEvent<'_>) {
+        self.pipeline.event(event);
+    }
+
+    fn malformed(&mut self, error: InputError) {
+        self.malformed += 1;
+        if self.shown < SHOWN_MALFORMED {
+            self.shown += 1;
+            let name = self.sources.name(error.location.source);
+            let _ = writeln!(
+                io::stderr(),
+                "querycomb: {name}:{}: byte {}: skipped: {}",
+                error.location.line,
+                error.location.byte,
+                error.message
+            );
+        }
+        self.pipeline.malformed(error);
+    }
+
+    fn tick(&mut self, now: Timestamp) {
+        self.pipeline.tick(now);
+    }
+}
+
+fn log_format(arg: LogFormatArg) -> LogFormat {
+    match arg {
+        LogFormatArg::PgStderr => LogFormat::PgStderr,
+        LogFormatArg::PgCsv => LogFormat::PgCsv,
+        LogFormatArg::PgJson => LogFormat::PgJson,
+        LogFormatArg::MysqlGeneral => LogFormat::MySqlGeneral,
+        LogFormatArg::MysqlSlow => LogFormat::MySqlSlow,
+    }
+}
+
+fn dialect(arg: DialectArg) -> Dialect {
+    match arg {
+        DialectArg::Postgres => Dialect::Postgres,
+        DialectArg::Mysql => Dialect::MySql,
+    }
+}
+
+fn dialect_of(format: Option<LogFormat>) -> Dialect {
+    match format {
+        Some(LogFormat::MySqlGeneral | LogFormat::MySqlSlow) => Dialect::MySql,
+        _ => Dialect::Postgres,
+    }
+}

@@ -1,0 +1,157 @@
+//! The command line, as clap derive types. Every option that changes behaviour is
+//! `Option<_>` here so that an unset flag falls back to `querycomb.toml`, then to the default
+//! (see `config.rs`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "querycomb",
+    version,
+    about = "Finds N+1 queries and other query waste in any stack, from database logs or a PostgreSQL proxy.",
+    after_help = "Exit codes: 0 no findings at or above --fail-on, 1 findings at or above it, 2 usage or input error."
+)]
+pub struct Cli {
+    /// Configuration file (default: ./querycomb.toml when it exists).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// When to colour terminal output. NO_COLOR in the environment means never.
+    #[arg(long, global = true, value_enum)]
+    pub color: Option<ColorChoice>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Find N+1 patterns in PostgreSQL or MySQL/MariaDB server logs.
+    Analyze(AnalyzeArgs),
+    /// Run a transparent PostgreSQL proxy that reports N+1 patterns live.
+    Proxy(ProxyArgs),
+}
+
+/// Options shared by every command that reports findings.
+#[derive(Debug, Args, Default)]
+pub struct ReportArgs {
+    /// Output format.
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<Format>,
+
+    /// Write the report to this file instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Exit with status 1 when a finding of at least this severity is found.
+    #[arg(long, value_enum)]
+    pub fail_on: Option<FailOn>,
+
+    /// Show example bind-parameter values in findings (off by default: they may hold
+    /// personal data or secrets).
+    #[arg(long)]
+    pub show_params: bool,
+
+    /// Minimum repetitions of one child query in a request to report an N+1.
+    #[arg(long, value_name = "N")]
+    pub threshold: Option<u32>,
+
+    /// Idle time on a connection that ends a request when the SQL carries no request tags.
+    #[arg(long, value_name = "MILLISECONDS")]
+    pub idle_gap_ms: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Log files to read (`-` for standard input). Gzip files are read directly.
+    #[arg(value_name = "LOG", required = true)]
+    pub inputs: Vec<PathBuf>,
+
+    /// Log format; detected from the first lines when not given.
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+
+    /// SQL dialect for fingerprinting; follows the log format when not given.
+    #[arg(long, value_enum)]
+    pub dialect: Option<DialectArg>,
+
+    /// PostgreSQL `log_line_prefix` the stderr log was written with (detected when not given).
+    #[arg(long, value_name = "PREFIX")]
+    pub log_line_prefix: Option<String>,
+
+    /// Do not show progress on standard error.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// Address to accept client connections on.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+
+    /// PostgreSQL server to forward to.
+    #[arg(long, value_name = "ADDR")]
+    pub upstream: Option<String>,
+
+    /// Serve Prometheus metrics on this address (GET /metrics).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
+
+    /// Append findings as JSON lines to this file as they are found.
+    #[arg(long, value_name = "FILE")]
+    pub findings_out: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    Terminal,
+    Json,
+    Junit,
+    Sarif,
+    Html,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailOn {
+    Info,
+    Warning,
+    Error,
+    /// Never fail because of findings.
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormatArg {
+    PgStderr,
+    PgCsv,
+    PgJson,
+    MysqlGeneral,
+    MysqlSlow,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DialectArg {
+    Postgres,
+    Mysql,
+}

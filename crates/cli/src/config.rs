@@ -1,0 +1,117 @@
+//! `querycomb.toml`: every command-line option can also be set here. Precedence: flag, then
+//! file, then built-in default.
+//!
+//! ```toml
+//! color = "auto"
+//! [report]
+//! format = "terminal"      # terminal | json | junit | sarif | html
+//! fail_on = "warning"      # info | warning | error | never
+//! show_params = false
+//! [analyze]
+//! log_format = "pg-stderr" # detected when absent
+//! log_line_prefix = "%m [%p] %q%u@%d "
+//! [proxy]
+//! listen = "127.0.0.1:6432"
+//! upstream = "127.0.0.1:5432"
+//! [detect]                 # thresholds, idle gap, allow-lists: see docs/configuration.md
+//! ```
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::args::{ColorChoice, DialectArg, FailOn, Format, LogFormatArg};
+
+/// The file as written. Unknown keys are errors so that a typo never silently does nothing.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub color: Option<ColorChoice>,
+    #[serde(default)]
+    pub report: ReportConfig,
+    #[serde(default)]
+    pub analyze: AnalyzeConfig,
+    #[serde(default)]
+    pub proxy: ProxyConfig,
+    #[serde(default)]
+    pub detect: querycomb_detect::Config,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportConfig {
+    pub format: Option<Format>,
+    pub output: Option<PathBuf>,
+    pub fail_on: Option<FailOn>,
+    pub show_params: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyzeConfig {
+    pub log_format: Option<LogFormatArg>,
+    pub dialect: Option<DialectArg>,
+    pub log_line_prefix: Option<String>,
+    pub quiet: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyConfig {
+    pub listen: Option<String>,
+    pub upstream: Option<String>,
+    pub metrics: Option<String>,
+    pub findings_out: Option<PathBuf>,
+}
+
+pub const DEFAULT_FILE: &str = "querycomb.toml";
+
+/// Loads `explicit`, or `./querycomb.toml` when it exists, or the defaults.
+/// Errors name the file and, for syntax and type errors, the line and key.
+pub fn load(explicit: Option<&Path>) -> Result<FileConfig, String> {
+    let path = match explicit {
+        Some(path) => path.to_path_buf(),
+        None if Path::new(DEFAULT_FILE).is_file() => PathBuf::from(DEFAULT_FILE),
+        None => return Ok(FileConfig::default()),
+    };
+    let text = fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+    parse(&text).map_err(|e| format!("config file {}: {e}", path.display()))
+}
+
+pub fn parse(text: &str) -> Result<FileConfig, String> {
+    toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_every_section() {
+        let cfg = parse(
+            "color = \"never\"\n[report]\nformat = \"json\"\nfail_on = \"error\"\n\
+             [analyze]\nlog_format = \"pg-csv\"\n[proxy]\nlisten = \"127.0.0.1:7000\"\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.color, Some(ColorChoice::Never));
+        assert_eq!(cfg.report.format, Some(Format::Json));
+        assert_eq!(cfg.report.fail_on, Some(FailOn::Error));
+        assert_eq!(cfg.analyze.log_format, Some(LogFormatArg::PgCsv));
+        assert_eq!(cfg.proxy.listen.as_deref(), Some("127.0.0.1:7000"));
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let err = parse("[report]\nformat = \"json\"\nfail_onn = \"error\"\n").unwrap_err();
+        assert!(err.contains("line 3"), "{err}");
+        assert!(err.contains("fail_onn"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_line() {
+        let err = parse("[report]\nshow_params = \"yes\"\n").unwrap_err();
+        assert!(err.contains("line 2"), "{err}");
+    }
+}

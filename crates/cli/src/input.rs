@@ -1,0 +1,123 @@
+//! Opening inputs: files or stdin, plain or gzip (detected by magic bytes, not by name), with a
+//! peek at the first bytes for format detection and a byte counter for progress.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Cursor, Read};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+const BUFFER: usize = 1 << 20;
+const PEEK: usize = 64 << 10;
+
+pub struct Input {
+    pub name: String,
+    /// Size on disk, when known (for a progress percentage).
+    pub size: Option<u64>,
+    /// The first bytes of the (decompressed) stream, also still readable from `reader`.
+    pub head: Vec<u8>,
+    pub reader: Box<dyn BufRead>,
+}
+
+/// Opens `path` (`-` is stdin). `consumed` counts raw bytes read from disk, for progress.
+pub fn open(path: &Path, consumed: Arc<AtomicU64>) -> Result<Input, String> {
+    let (name, size, raw): (String, Option<u64>, Box<dyn Read>) = if path == Path::new("-") {
+        ("<stdin>".to_owned(), None, Box::new(io::stdin()))
+    } else {
+        let name = path.display().to_string();
+        let file = File::open(path).map_err(|e| format!("cannot open {name}: {e}"))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| format!("cannot read {name}: {e}"))?;
+        if meta.is_dir() {
+            return Err(format!("{name} is a directory, not a log file"));
+        }
+        (name, Some(meta.len()), Box::new(file))
+    };
+    let counted = Counting {
+        inner: raw,
+        consumed,
+    };
+    let mut raw = BufReader::with_capacity(BUFFER, counted);
+    let is_gzip = raw
+        .fill_buf()
+        .map_err(|e| format!("cannot read {name}: {e}"))?
+        .starts_with(&[0x1f, 0x8b]);
+    let stream: Box<dyn Read> = if is_gzip {
+        Box::new(flate2::bufread::MultiGzDecoder::new(raw))
+    } else {
+        Box::new(raw)
+    };
+    let (head, stream) = peek(stream).map_err(|e| format!("cannot read {name}: {e}"))?;
+    Ok(Input {
+        name,
+        size,
+        head,
+        reader: Box::new(BufReader::with_capacity(BUFFER, stream)),
+    })
+}
+
+/// Reads up to [`PEEK`] bytes and hands back a reader that yields them again first.
+fn peek(mut stream: Box<dyn Read>) -> io::Result<(Vec<u8>, Box<dyn Read>)> {
+    let mut head = Vec::with_capacity(PEEK);
+    (&mut stream).take(PEEK as u64).read_to_end(&mut head)?;
+    let replay = Cursor::new(head.clone()).chain(stream);
+    Ok((head, Box::new(replay)))
+}
+
+struct Counting<R> {
+    inner: R,
+    consumed: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.consumed.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn read_all(input: Input) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut reader = input.reader;
+        reader.read_to_end(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn plain_file_is_replayed_after_peek() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(b"line one\nline two\n").unwrap();
+        let counter = Arc::new(AtomicU64::new(0));
+        let input = open(file.path(), counter.clone()).unwrap();
+        assert_eq!(input.head, b"line one\nline two\n");
+        assert_eq!(read_all(input), b"line one\nline two\n");
+        assert_eq!(counter.load(Ordering::Relaxed), 18);
+    }
+
+    #[test]
+    fn gzip_is_detected_by_magic_bytes() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"compressed text\n").unwrap();
+        file.write_all(&gz.finish().unwrap()).unwrap();
+        let input = open(file.path(), Arc::default()).unwrap();
+        assert_eq!(input.head, b"compressed text\n");
+        assert_eq!(read_all(input), b"compressed text\n");
+    }
+
+    #[test]
+    fn missing_file_and_directory_are_named() {
+        let err = open(Path::new("/no/such/file.log"), Arc::default()).err().unwrap();
+        assert!(err.contains("/no/such/file.log"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let err = open(dir.path(), Arc::default()).err().unwrap();
+        assert!(err.contains("is a directory"), "{err}");
+    }
+}
