@@ -193,6 +193,8 @@ fn assert_reader_sees_everything(r: &Value, out: &Path) {
         assert!(strings(&r[key]).is_empty(), "{key}: {:#}", r[key]);
     }
 
+    assert_eq!(strings(&c["tabOrder"]), ["Skip to findings", "theme"]);
+
     let rendered = &c["rendered"];
     assert_eq!(rendered["error"], Value::Null);
     assert_eq!(
@@ -284,4 +286,48 @@ fn assert_reader_sees_everything(r: &Value, out: &Path) {
             .unwrap_or(0);
         assert!(len > 10_000, "{shot} was saved ({len} bytes)");
     }
+}
+
+/// A run with no findings and no statistics (an empty log) renders its empty states.
+#[test]
+fn empty_run_renders_in_chromium() {
+    let Some(chromium) = chromium_or_skip("empty_run_renders_in_chromium") else {
+        return;
+    };
+    let out = artifacts_dir().join("empty");
+    std::fs::create_dir_all(&out).unwrap();
+    let report = out.join("report.html");
+    render_report(&report, &[], &RunSummary::default());
+    let profile = out.join("profile");
+    let output = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+        ])
+        .args([
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(format!(
+            "file://{}",
+            report.canonicalize().unwrap().display()
+        ))
+        .output()
+        .expect("run chromium");
+    let _ = std::fs::remove_dir_all(&profile);
+    let dom = String::from_utf8_lossy(&output.stdout);
+    assert!(dom.contains("No findings."), "{dom}");
+    assert!(dom.contains("0 findings shown."), "{dom}");
+    assert!(dom.contains("No per-fingerprint statistics in this run."));
+    assert!(dom.contains("No per-route statistics in this run."));
+    assert!(
+        dom.contains("<p id=\"error\" class=\"note bad\" role=\"alert\" hidden=\"\">"),
+        "no render error"
+    );
 }

@@ -132,6 +132,13 @@ async function run() {
     omitted: document.getElementById("omitted").hidden ? null : document.getElementById("omitted").textContent,
   })`);
 
+  // Tab order starts with the skip link, then the theme toggle.
+  const focusedAfterTab = async () => {
+    await key("Tab", "Tab", 9);
+    return evaluate(`document.activeElement.id || document.activeElement.textContent`);
+  };
+  checks.tabOrder = [await focusedAfterTab(), await focusedAfterTab()];
+
   // Expand the known N+1 with the keyboard: focus its button, press Enter.
   await evaluate(`document.querySelector('#f-body tr.finding[data-signature=' + CSS.escape(${sig}) + '] button.exp').focus()`);
   await key("Enter", "Enter", 13);
@@ -166,7 +173,7 @@ async function run() {
     const row = document.querySelector('#f-body tr.finding[data-signature=' + CSS.escape(${sig}) + ']');
     const detail = document.getElementById(row.querySelector("button.exp").getAttribute("aria-controls"));
     const a = row.getBoundingClientRect(), b = detail.getBoundingClientRect();
-    return { x: 0, y: Math.max(0, a.top + scrollY - 8), width: 1280, height: Math.ceil(b.bottom - a.top + 16) };
+    return { x: 0, y: Math.max(0, a.top + scrollY - 8), width: 1280, height: Math.max(50, Math.ceil(b.bottom - a.top + 16)) };
   })()`);
   const sectionBox = (id) => evaluate(`(() => {
     const s = document.getElementById(${JSON.stringify(id)}).closest("section").getBoundingClientRect();

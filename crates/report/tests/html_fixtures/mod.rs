@@ -257,6 +257,7 @@ fn hostile(rng: &mut Lcg) -> Finding {
     f.message = "6 queries on <script>alert(1)</script> per note".into();
     f.severity = Severity::Error;
     f.occurrences = 3_000;
+    f.total_count = 6 * 3_000;
     f.suggestion = Some("</pre></td></tr></table><script>window.__pwned=true</script>".into());
     f
 }
