@@ -58,27 +58,14 @@ pub fn values_hash(literals: u64, params: Option<&str>) -> u64 {
 /// `= ANY($1)` receives), so that array-batched loads are recognised like long IN lists.
 pub fn params_array_len(params: Option<&str>) -> u32 {
     let Some(params) = params else { return 0 };
-    let bytes = params.as_bytes();
-    let mut longest = 0u32;
-    let mut from = 0;
-    while let Some(open) = memchr_byte(b'{', &bytes[from..]) {
-        let start = from + open + 1;
-        let end = memchr_byte(b'}', &bytes[start..]).map_or(bytes.len(), |e| start + e);
-        let inner = &bytes[start..end];
-        if !inner.is_empty() {
-            let items = inner.iter().filter(|&&b| b == b',').count() as u32 + 1;
-            longest = longest.max(items);
-        }
-        from = end;
-        if from >= bytes.len() {
-            break;
-        }
-    }
-    longest
-}
-
-fn memchr_byte(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == needle)
+    params
+        .split('{')
+        .skip(1)
+        .map(|rest| rest.split('}').next().unwrap_or(""))
+        .filter(|inner| !inner.is_empty())
+        .map(|inner| inner.bytes().filter(|&b| b == b',').count() as u32 + 1)
+        .max()
+        .unwrap_or(0)
 }
 
 /// Signature of a finding: kind, parent fingerprint and child fingerprints, as one hash.

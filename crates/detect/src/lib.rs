@@ -26,6 +26,12 @@
 //! silence. Untagged statements join the session's current unit, and an untagged unit takes
 //! the first tag that arrives in it (drivers never tag `BEGIN`).
 //!
+//! Limits of the evidence: without a trace id nothing in a log separates two requests that
+//! follow each other on one pooled connection with less than the idle gap between them (a
+//! `route` tag separates them only when the route changes). On a busy server, tag SQL with
+//! `traceparent` or lower `idle_gap_ms`; a unit of back-to-back identical requests otherwise
+//! shows their repeated lookups as one loop.
+//!
 //! # Decision rules
 //! Per unit, each statement shape is summarised (executions, distinct parameter sets, total
 //! time, longest list), then:

@@ -78,13 +78,13 @@ impl<'de> Deserialize<'de> for NamePattern {
 fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
     let (mut p, mut t) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
+    while let Some(&ch) = text.get(t) {
         match pattern.get(p) {
             Some(b'*') => {
                 star = Some((p, t));
                 p += 1;
             }
-            Some(&c) if c == b'?' || c.eq_ignore_ascii_case(&text[t]) => {
+            Some(&c) if c == b'?' || c.eq_ignore_ascii_case(&ch) => {
                 p += 1;
                 t += 1;
             }
@@ -98,7 +98,7 @@ fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
             },
         }
     }
-    pattern[p.min(pattern.len())..].iter().all(|&c| c == b'*')
+    pattern.get(p..).unwrap_or(&[]).iter().all(|&c| c == b'*')
 }
 
 #[cfg(test)]

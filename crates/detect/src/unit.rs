@@ -190,6 +190,11 @@ impl Grouper {
                 current = None;
             }
         }
+        match event.role {
+            Role::Begin => state.in_transaction = true,
+            Role::End => state.in_transaction = false,
+            Role::Query | Role::Bookkeeping => {}
+        }
         let target = match &event.key {
             Key::Trace { id, text, route } => {
                 Some(units.trace_target(current, *id, text, route.as_deref(), &event))
@@ -526,32 +531,25 @@ impl Units {
     fn untagged_target(
         &mut self,
         current: Option<UnitRef>,
-        state: &mut SessionState,
+        state: &SessionState,
         event: &Incoming<'_>,
     ) -> Option<UnitRef> {
         match event.role {
-            Role::Begin => {
-                state.in_transaction = true;
-                match current {
+            Role::Begin => match current {
+                Some(c)
+                    if self
+                        .get(c)
+                        .is_some_and(|u| u.header.kind != RequestKind::Burst) =>
+                {
                     Some(c)
-                        if self
-                            .get(c)
-                            .is_some_and(|u| u.header.kind != RequestKind::Burst) =>
-                    {
-                        Some(c)
-                    }
-                    Some(c) => {
-                        self.close(c);
-                        Some(self.open(RequestKind::Transaction, event))
-                    }
-                    None => Some(self.open(RequestKind::Transaction, event)),
                 }
-            }
-            Role::End => {
-                state.in_transaction = false;
-                current
-            }
-            Role::Bookkeeping => current,
+                Some(c) => {
+                    self.close(c);
+                    Some(self.open(RequestKind::Transaction, event))
+                }
+                None => Some(self.open(RequestKind::Transaction, event)),
+            },
+            Role::End | Role::Bookkeeping => current,
             Role::Query => Some(current.unwrap_or_else(|| {
                 let kind = if state.in_transaction {
                     RequestKind::Transaction
