@@ -261,15 +261,17 @@
     var recorded = f.waterfall.length > 0, bars = recorded ? f.waterfall : schematicBars(f);
     if (!bars.length) return el("p", { "class": "muted" }, "No waterfall: the input recorded no statement timeline for this request.");
     var lay = layout(bars, recorded ? BAR_FPS : null), fixed = afterFix(lay), kids = bars.filter(function (b) { return b[2] === "c"; }).length;
+    // The request may have run more statements than were recorded or embedded as bars.
+    var total = Math.max(bars.length, recorded ? f.request.statements || 0 : 0, bars.length + (f.waterfall_cut || 0));
     var note = recorded ? (lay.timed ? (bars.some(function (b) { return b[1] == null; }) ? " Statements without a duration are drawn as fixed-width ticks." : "") : " The log has no timing for these statements: one slot per statement, in order.")
       : " No waterfall was recorded for this request: a schematic of " + (f.parent ? "the parent and its " + int(f.count) + " children." : "the " + int(f.count) + " repetitions.");
     var before = el("figure", { "class": "before" },
-      el("figcaption", null, "This request: " + plural(bars.length, "statement") + (f.waterfall_cut ? " (first " + int(bars.length) + "; " + int(f.waterfall_cut) + " more not embedded)" : "") + ", the comb of " + int(kids) + " highlighted." + note),
+      el("figcaption", null, "This request: " + plural(total, "statement") + (total > bars.length ? " (" + int(bars.length) + " drawn)" : "") + ", the comb of " + int(kids) + " highlighted." + note),
       drawWaterfall(lay, lay.span, sqlOf, "Waterfall of the request: " + kids + " repeated child statements highlighted"));
     var parts = [before];
     if (fixed) {
       parts.push(el("figure", { "class": "after" },
-        el("figcaption", null, "After the fix (sketch): " + plural(fixed.items.length, "statement") + ", the " + int(kids) + " " + (FIX_TEXT[f.kind] || FIX_TEXT.n_plus_one) + (fixed.items.some(function (it) { return it.role === "b" && it.w != null; }) ? ", taking as long as the slowest child." : ".")),
+        el("figcaption", null, "After the fix (sketch): " + plural(Math.max(fixed.items.length, total - kids + 1), "statement") + ", the " + int(kids) + " " + (FIX_TEXT[f.kind] || FIX_TEXT.n_plus_one) + (fixed.items.some(function (it) { return it.role === "b" && it.w != null; }) ? ", taking as long as the slowest child." : ".")),
         drawWaterfall(fixed, lay.span, sqlOf, "Sketch of the request after the fix")));
     }
     return el("div", null, el("div", { "class": "wf" }, parts),
