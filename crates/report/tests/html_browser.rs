@@ -88,6 +88,7 @@ fn drive(chromium: &Path, report: &Path, out: &Path) -> Value {
         .args(["--nplus1", html_fixtures::NPLUS1_SIGNATURE])
         .args(["--xss", html_fixtures::XSS_SIGNATURE])
         .args(["--filter-kind", "count_in_loop"])
+        .args(["--text", "alert(1)"])
         .env("CHROMIUM", chromium)
         .output()
         .expect("run node");
