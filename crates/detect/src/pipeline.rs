@@ -190,7 +190,10 @@ impl EventSink for Pipeline {
             }
         }
         let tags = comment::tags(event.sql);
-        let key = key_of(&tags);
+        let key = match key_of(&tags) {
+            Key::None if is_named_prepared(event.prepared_name) => Key::Inherit,
+            key => key,
+        };
         let stmt = Stmt {
             fp,
             list: scan.max_list.max(params_array_len(event.params)),
@@ -246,6 +249,13 @@ fn key_of<'a>(tags: &comment::Tags<'a>) -> Key<'a> {
         (None, Some(route)) => Key::Route(route),
         (None, None) => Key::None,
     }
+}
+
+/// `P_0`, `_pg3_0`, `a1`: a statement prepared once and executed by name. Drivers that tag
+/// at execution time cannot tag these (the text was fixed at Parse), so an untagged one is
+/// not evidence of untagged work: it follows its session.
+fn is_named_prepared(name: Option<&str>) -> bool {
+    name.is_some_and(|n| !n.is_empty() && n != "<unnamed>")
 }
 
 /// Bind parameters as the source rendered them, else the statement itself (its literals are

@@ -11,10 +11,16 @@
 //!
 //! Untagged statements (drivers never tag `BEGIN`/`COMMIT`) join the session's current unit,
 //! and an untagged unit adopts the first tag that arrives in it, so `BEGIN; <tagged
-//! statements>; COMMIT` is one tagged request. A unit closes on `COMMIT`/`ROLLBACK` (when it
-//! is a transaction unit), when its session moves to another trace or route, when it has been
-//! idle for the gap (checked for every open unit a few times per gap of input time, not per
-//! event), and at the end of input.
+//! statements>; COMMIT` is one tagged request. An untagged statement the application asked
+//! for (not `BEGIN`/`COMMIT`/bookkeeping) after tagged ones starts a new unit: it belongs to
+//! something untagged (a job, a pooler's next client). An untagged named prepared statement is
+//! not such evidence (its text was fixed when it was first prepared; drivers that tag at
+//! execution time cannot tag it), so it follows its session's current unit.
+//!
+//! A unit closes on `COMMIT`/`ROLLBACK` (when it is a transaction unit), when its session
+//! moves to another route or to untagged work (a trace stays open: it may go on elsewhere),
+//! when it has been idle for the gap (checked for every open unit a few times per gap of
+//! input time, not per event), and at the end of input.
 //!
 //! Memory: each statement is kept as a fixed-size [`Stmt`] (no SQL text); a unit keeps at
 //! most `max_statements_per_unit` of them and hands a full batch to the detectors early; idle
@@ -76,7 +82,11 @@ pub struct Unit {
 /// The grouping key an event's sqlcommenter tags give it.
 #[derive(Debug, Clone)]
 pub enum Key<'a> {
+    /// No tags: the statement ran outside any tagged request.
     None,
+    /// No tags, but none could be expected (a named prepared statement, whose text was
+    /// fixed when it was first prepared): follow the session's current unit.
+    Inherit,
     Trace {
         id: u128,
         text: &'a str,
@@ -117,6 +127,8 @@ struct UnitRef {
 struct SessionState {
     unit: Option<UnitRef>,
     in_transaction: bool,
+    /// The current unit's statement count when the last `BEGIN` arrived.
+    tx_start: u32,
     last_time: Option<Timestamp>,
 }
 
@@ -126,7 +138,8 @@ struct OpenUnit {
     stmts: Vec<Stmt>,
     last_time: Option<Timestamp>,
     trace: Option<u128>,
-    multi_session: bool,
+    /// A burst made of single-statement transactions (ORMs wrap each save in one).
+    chain: bool,
     examples: FastMap<FpId, Vec<String>>,
 }
 
@@ -201,6 +214,7 @@ impl Grouper {
             }
             Key::Route(route) => Some(units.route_target(current, route, &event)),
             Key::None => units.untagged_target(current, state, &event),
+            Key::Inherit => units.inherited_target(current, state, &event),
         };
         state.unit = target;
         if event.time.is_some() {
@@ -208,11 +222,16 @@ impl Grouper {
         }
         if let Some(target) = target {
             units.add(target, &event, limits);
-            if event.role == Role::End
-                && units.get(target).map(|u| u.header.kind) == Some(RequestKind::Transaction)
-            {
-                units.close(target);
-                state.unit = None;
+            let statements = units.get(target).map_or(0, |u| u.header.statements);
+            match event.role {
+                Role::Begin => state.tx_start = statements,
+                Role::End
+                    if units
+                        .end_transaction(target, statements - state.tx_start.min(statements)) =>
+                {
+                    state.unit = None;
+                }
+                _ => {}
             }
         }
     }
@@ -384,7 +403,7 @@ impl Units {
             stmts: Vec::new(),
             last_time: event.time,
             trace: None,
-            multi_session: false,
+            chain: false,
             examples: FastMap::default(),
         };
         let slot = match self.free.pop() {
@@ -423,10 +442,14 @@ impl Units {
         }
     }
 
-    /// The session leaves `current` for another key: close it if only this session used it.
+    /// The session leaves `current` for another key. A session's own unit (route,
+    /// transaction, burst) is over; a trace may go on elsewhere (other connections, or this
+    /// one later when a pooler interleaves requests), so it stays open until idle.
     fn leave(&mut self, current: UnitRef) {
-        let shared = self.get(current).is_some_and(|u| u.multi_session);
-        if !shared {
+        let is_trace = self
+            .get(current)
+            .is_some_and(|u| u.header.kind == RequestKind::Trace);
+        if !is_trace {
             self.close(current);
         }
     }
@@ -449,9 +472,6 @@ impl Units {
                 self.fold_into(current, existing);
             }
             if let Some(unit) = self.get_mut(existing) {
-                if unit.header.session != event.session {
-                    unit.multi_session = true;
-                }
                 set_route_once(&mut unit.header, route);
             }
             return existing;
@@ -528,7 +548,27 @@ impl Units {
         target
     }
 
+    /// An untagged statement the application asked for, after tagged ones, belongs to
+    /// something else (a job, a pooler's next client): the tagged unit is left. Untagged
+    /// bookkeeping (`BEGIN`, `COMMIT`: drivers never tag them) stays in it.
     fn untagged_target(
+        &mut self,
+        current: Option<UnitRef>,
+        state: &SessionState,
+        event: &Incoming<'_>,
+    ) -> Option<UnitRef> {
+        let tagged = current.filter(|c| self.get(*c).is_some_and(OpenUnit::is_tagged));
+        match (event.role, tagged) {
+            (Role::Query, Some(c)) => {
+                self.leave(c);
+                Some(self.open(anonymous_kind(state), event))
+            }
+            _ => self.inherited_target(current, state, event),
+        }
+    }
+
+    /// The session's current unit; `BEGIN` after a burst starts a transaction unit.
+    fn inherited_target(
         &mut self,
         current: Option<UnitRef>,
         state: &SessionState,
@@ -539,7 +579,7 @@ impl Units {
                 Some(c)
                     if self
                         .get(c)
-                        .is_some_and(|u| u.header.kind != RequestKind::Burst) =>
+                        .is_some_and(|u| u.header.kind != RequestKind::Burst || u.chain) =>
                 {
                     Some(c)
                 }
@@ -550,15 +590,33 @@ impl Units {
                 None => Some(self.open(RequestKind::Transaction, event)),
             },
             Role::End | Role::Bookkeeping => current,
-            Role::Query => Some(current.unwrap_or_else(|| {
-                let kind = if state.in_transaction {
-                    RequestKind::Transaction
-                } else {
-                    RequestKind::Burst
-                };
-                self.open(kind, event)
-            })),
+            Role::Query => Some(current.unwrap_or_else(|| self.open(anonymous_kind(state), event))),
         }
+    }
+
+    /// `COMMIT`/`ROLLBACK` in `target`, whose transaction ran `in_transaction` statements.
+    /// A transaction unit closes, unless it held a single statement: an ORM wrapping each
+    /// save in its own transaction is one loop, so such units chain into a burst that the
+    /// next single-statement transactions join. A real transaction ends a chain. Returns
+    /// whether the unit closed.
+    fn end_transaction(&mut self, target: UnitRef, in_transaction: u32) -> bool {
+        let Some(unit) = self.get_mut(target) else {
+            return false;
+        };
+        let close = match (unit.header.kind, unit.chain) {
+            (RequestKind::Transaction, _) if in_transaction <= 1 => {
+                unit.header.kind = RequestKind::Burst;
+                unit.chain = true;
+                false
+            }
+            (RequestKind::Transaction, _) => true,
+            (RequestKind::Burst, true) => in_transaction >= 2,
+            _ => false,
+        };
+        if close {
+            self.close(target);
+        }
+        close
     }
 
     /// Adds the event to `target`; hands out a full batch when the unit reaches its cap.
@@ -593,6 +651,14 @@ impl Units {
             };
             self.ready.push(batch);
         }
+    }
+}
+
+fn anonymous_kind(state: &SessionState) -> RequestKind {
+    if state.in_transaction {
+        RequestKind::Transaction
+    } else {
+        RequestKind::Burst
     }
 }
 
