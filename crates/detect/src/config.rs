@@ -5,6 +5,7 @@
 use querycomb_core::{FindingKind, Severity};
 use serde::Deserialize;
 
+use crate::detectors::over_budget::{Budget, Budgets};
 use crate::pattern::{NamePattern, SqlRegex};
 
 /// Detection settings. `Config::default()` is what `querycomb analyze` uses without a file.
@@ -68,6 +69,12 @@ pub struct Config {
 
     /// Per-route threshold overrides, first match wins. Budgets build on this table.
     pub routes: Vec<RouteRule>,
+
+    /// Query budgets per request (`over_budget` findings). Not read from `[detect]`: the
+    /// CLI fills it from `[budget]`/`[[budgets]]` so that it can report their lines. Empty
+    /// (no findings) by default.
+    #[serde(skip)]
+    pub budgets: Budgets,
 }
 
 impl Default for Config {
@@ -86,6 +93,7 @@ impl Default for Config {
             allow_routes: Vec::new(),
             severity: SeverityRules::default(),
             routes: Vec::new(),
+            budgets: Budgets::default(),
         }
     }
 }
@@ -94,12 +102,16 @@ impl Config {
     /// The thresholds for a request on `route`: the first matching `routes` entry's
     /// overrides on top of the global ones.
     pub fn thresholds_for(&self, route: Option<&str>) -> Thresholds {
+        let base = Thresholds {
+            budget: self.budgets.for_route(route),
+            ..self.thresholds
+        };
         let Some(route) = route else {
-            return self.thresholds;
+            return base;
         };
         match self.routes.iter().find(|rule| rule.route.matches(route)) {
-            Some(rule) => rule.apply(self.thresholds),
-            None => self.thresholds,
+            Some(rule) => rule.apply(base),
+            None => base,
         }
     }
 
@@ -166,6 +178,18 @@ pub struct Thresholds {
     /// not a loop. Default 10: batch sizes in the wild are 10–1000; two or three items per
     /// statement repeated many times is still a loop.
     pub batch_min_list: u32,
+
+    /// In a burst (a session's statements with no trace, route or transaction to delimit
+    /// them), report a read loop only when an earlier query of another shape drove it.
+    /// Default true: a burst may be a worker handling one job per iteration, or a benchmark
+    /// client, whose lookups are separate units of work the log cannot tell apart; with a
+    /// parent the loop iterates over a result. Write loops need no parent (an import writing
+    /// row by row is waste whatever drove it).
+    pub burst_loops_need_parent: bool,
+
+    /// The request's query budget, from [`Config::budgets`] (set by `thresholds_for`).
+    #[serde(skip)]
+    pub budget: Budget,
 }
 
 impl Default for Thresholds {
@@ -177,6 +201,8 @@ impl Default for Thresholds {
             min_loop_total_ms: 0,
             repeated_identical: 5,
             batch_min_list: 10,
+            burst_loops_need_parent: true,
+            budget: Budget::default(),
         }
     }
 }
@@ -204,6 +230,8 @@ impl RouteRule {
             min_loop_total_ms: self.min_loop_total_ms.unwrap_or(base.min_loop_total_ms),
             repeated_identical: self.repeated_identical.unwrap_or(base.repeated_identical),
             batch_min_list: self.batch_min_list.unwrap_or(base.batch_min_list),
+            burst_loops_need_parent: base.burst_loops_need_parent,
+            budget: base.budget,
         }
     }
 }

@@ -13,6 +13,7 @@ mod count_in_loop;
 mod mn_plus_one;
 mod n_plus_one;
 mod n_plus_one_write;
+pub mod over_budget;
 mod repeated_identical;
 
 use querycomb_core::FindingKind;
@@ -54,6 +55,7 @@ pub static DETECTORS: &[&dyn Detector] = &[
     &n_plus_one_write::NPlusOneWrite,
     &repeated_identical::RepeatedIdentical,
     &mn_plus_one::MnPlusOne,
+    &over_budget::OverBudget,
 ];
 
 /// Runs every detector over `unit`. A shape reported inside an `mn_plus_one` sequence is
@@ -209,6 +211,12 @@ impl<'a> UnitAnalysis<'a> {
         nearest
     }
 
+    /// Read loops need a parent here: a burst, with `burst_loops_need_parent` on.
+    pub fn parent_required(&self) -> bool {
+        self.thresholds.burst_loops_need_parent
+            && self.unit.header.kind == querycomb_core::RequestKind::Burst
+    }
+
     /// Indexes of every execution of `fp`.
     pub fn positions(&self, fp: FpId) -> Vec<u32> {
         (0u32..)
@@ -291,15 +299,20 @@ fn summarise(unit: &Unit) -> Vec<Group> {
     groups
 }
 
-/// A single-child loop candidate with its parent, shared by the loop detectors.
-fn loop_candidate(unit: &UnitAnalysis<'_>, kind: FindingKind, group: &Group) -> Candidate {
-    Candidate {
+/// A single-child loop candidate with its parent, shared by the loop detectors; `None` when
+/// a read loop in a burst has no parent (see `Thresholds::burst_loops_need_parent`).
+fn loop_candidate(unit: &UnitAnalysis<'_>, kind: FindingKind, group: &Group) -> Option<Candidate> {
+    let parent = unit.parent_for(group.first, &[group.fp], group.count, group.distinct);
+    if parent.is_none() && kind != FindingKind::NPlusOneWrite && unit.parent_required() {
+        return None;
+    }
+    Some(Candidate {
         kind,
-        parent: unit.parent_for(group.first, &[group.fp], group.count, group.distinct),
+        parent,
         children: vec![group.fp],
         count: group.count,
         statements: group.count,
         distinct_params: group.distinct,
         total_us: group.total_us,
-    }
+    })
 }

@@ -1,0 +1,311 @@
+//! `over_budget`: a request that ran more statements, more repeats of one shape, or more
+//! statement time than its query budget allows (`querycomb run --budgets`).
+//!
+//! Budgets are limits a team writes down for its golden endpoints or tests ("`/invoices`:
+//! at most 6 queries"), so unlike the loop detectors nothing here is a heuristic: a request
+//! over any limit is a finding. Statements exempt from findings (an `allow_sql` or
+//! `allow_tables` match, the inline `/* querycomb:allow */` marker) are not counted, and
+//! requests on `allow_routes` never reach the detectors.
+//!
+//! The finding's children are the shapes that dominate the request (most executions
+//! first), so a reader sees at once which query made it grow. `count` and `statements`
+//! are the counted statements of the request, `total_us` their total time.
+
+use querycomb_core::FindingKind;
+
+use super::{Candidate, Detector, Group, UnitAnalysis};
+use crate::pattern::NamePattern;
+
+/// Shapes named as the cause of an over-budget request.
+const DOMINANT_SHAPES: usize = 3;
+
+/// Limits for one request; `None` means unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Budget {
+    /// Counted statements in one request.
+    pub max_statements: Option<u32>,
+    /// Executions of any one statement shape (fingerprint) in one request.
+    pub max_repeats: Option<u32>,
+    /// Total server time of the request's statements, when durations are known.
+    pub max_total_ms: Option<u64>,
+}
+
+impl Budget {
+    pub fn is_unlimited(&self) -> bool {
+        self.max_statements.is_none() && self.max_repeats.is_none() && self.max_total_ms.is_none()
+    }
+
+    /// Each limit of `self`, else the one of `fallback`.
+    pub fn or(self, fallback: Budget) -> Budget {
+        Budget {
+            max_statements: self.max_statements.or(fallback.max_statements),
+            max_repeats: self.max_repeats.or(fallback.max_repeats),
+            max_total_ms: self.max_total_ms.or(fallback.max_total_ms),
+        }
+    }
+
+    /// Which limits `usage` exceeds.
+    pub fn exceeded_by(&self, usage: &BudgetUsage) -> Vec<BudgetLimit> {
+        let mut over = Vec::new();
+        if self
+            .max_statements
+            .is_some_and(|max| usage.statements > max)
+        {
+            over.push(BudgetLimit::Statements);
+        }
+        if self.max_repeats.is_some_and(|max| usage.max_repeats > max) {
+            over.push(BudgetLimit::Repeats);
+        }
+        let max_us = self.max_total_ms.map(|ms| ms.saturating_mul(1000));
+        if max_us.is_some_and(|max| usage.total_us.is_some_and(|us| us > max)) {
+            over.push(BudgetLimit::TotalTime);
+        }
+        over
+    }
+}
+
+/// One of the three limits of a [`Budget`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BudgetLimit {
+    Statements,
+    Repeats,
+    TotalTime,
+}
+
+/// What one request used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BudgetUsage {
+    pub statements: u32,
+    pub max_repeats: u32,
+    pub total_us: Option<u64>,
+}
+
+/// A budget for the requests whose route (or test name, tagged as the route) matches.
+#[derive(Debug, Clone)]
+pub struct BudgetRule {
+    /// Glob or `re:<regex>`, as for `allow_routes`.
+    pub route: NamePattern,
+    pub budget: Budget,
+}
+
+/// The default budget and the per-route ones; the first matching rule wins, and limits it
+/// leaves unset fall back to the default's.
+#[derive(Debug, Clone, Default)]
+pub struct Budgets {
+    pub default: Budget,
+    pub routes: Vec<BudgetRule>,
+}
+
+impl Budgets {
+    pub fn for_route(&self, route: Option<&str>) -> Budget {
+        let rule = route.and_then(|r| self.routes.iter().find(|rule| rule.route.matches(r)));
+        match rule {
+            Some(rule) => rule.budget.or(self.default),
+            None => self.default,
+        }
+    }
+}
+
+pub struct OverBudget;
+
+impl Detector for OverBudget {
+    fn kind(&self) -> FindingKind {
+        FindingKind::OverBudget
+    }
+
+    fn detect(&self, unit: &UnitAnalysis<'_>, out: &mut Vec<Candidate>) {
+        let budget = unit.thresholds.budget;
+        if budget.is_unlimited() {
+            return;
+        }
+        let counted: Vec<&Group> = unit.groups.iter().filter(|g| unit.reportable(g)).collect();
+        let usage = usage(unit, &counted);
+        if budget.exceeded_by(&usage).is_empty() {
+            return;
+        }
+        let children = dominant(&counted);
+        out.push(Candidate {
+            kind: self.kind(),
+            parent: None,
+            distinct_params: children.first().map_or(0, |g| g.distinct),
+            children: children.iter().map(|g| g.fp).collect(),
+            count: usage.statements,
+            statements: usage.statements,
+            total_us: usage.total_us,
+        });
+    }
+}
+
+/// The request's counted statements (exempt ones taken off the header's total, which
+/// covers every batch of a very long request), its biggest repeat and its total time.
+fn usage(unit: &UnitAnalysis<'_>, counted: &[&Group]) -> BudgetUsage {
+    let exempt: u32 = unit
+        .groups
+        .iter()
+        .filter(|g| !unit.reportable(g))
+        .map(|g| g.count)
+        .sum();
+    let total_us = counted
+        .iter()
+        .filter_map(|g| g.total_us)
+        .reduce(u64::saturating_add);
+    BudgetUsage {
+        statements: unit.unit.header.statements.saturating_sub(exempt),
+        max_repeats: counted.iter().map(|g| g.count).max().unwrap_or(0),
+        total_us,
+    }
+}
+
+/// The most executed shapes, most first; ties go to the one that ran first.
+fn dominant<'g>(counted: &[&'g Group]) -> Vec<&'g Group> {
+    let mut by_count = counted.to_vec();
+    by_count.sort_by_key(|g| (std::cmp::Reverse(g.count), g.first));
+    by_count.truncate(DOMINANT_SHAPES);
+    by_count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn budget(statements: Option<u32>, repeats: Option<u32>, ms: Option<u64>) -> Budget {
+        Budget {
+            max_statements: statements,
+            max_repeats: repeats,
+            max_total_ms: ms,
+        }
+    }
+
+    #[test]
+    fn limits_are_exceeded_only_strictly_above() {
+        let usage = BudgetUsage {
+            statements: 6,
+            max_repeats: 3,
+            total_us: Some(10_000),
+        };
+        assert!(budget(Some(6), Some(3), Some(10))
+            .exceeded_by(&usage)
+            .is_empty());
+        assert_eq!(
+            budget(Some(5), Some(2), Some(9)).exceeded_by(&usage),
+            vec![
+                BudgetLimit::Statements,
+                BudgetLimit::Repeats,
+                BudgetLimit::TotalTime
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_time_never_exceeds_a_time_limit() {
+        let usage = BudgetUsage {
+            statements: 1,
+            max_repeats: 1,
+            total_us: None,
+        };
+        assert!(budget(None, None, Some(0)).exceeded_by(&usage).is_empty());
+    }
+
+    #[test]
+    fn first_matching_rule_wins_and_falls_back_to_the_default() {
+        let rule = |route: &str, b: Budget| BudgetRule {
+            route: NamePattern::new(route).unwrap(),
+            budget: b,
+        };
+        let budgets = Budgets {
+            default: budget(Some(50), Some(10), None),
+            routes: vec![
+                rule("/invoices", budget(Some(6), None, None)),
+                rule("/invoices*", budget(Some(99), None, None)),
+            ],
+        };
+        assert_eq!(
+            budgets.for_route(Some("/invoices")),
+            budget(Some(6), Some(10), None)
+        );
+        assert_eq!(
+            budgets.for_route(Some("/invoices/7")),
+            budget(Some(99), Some(10), None)
+        );
+        assert_eq!(budgets.for_route(None), budget(Some(50), Some(10), None));
+        assert!(Budget::default().is_unlimited());
+    }
+
+    /// Runs `sqls` as one request tagged with `route` through the whole pipeline.
+    fn findings_for(
+        route: &str,
+        sqls: &[String],
+        budgets: Budgets,
+    ) -> Vec<querycomb_core::Finding> {
+        use querycomb_core::{EventSink, QueryEvent};
+        let config = crate::Config {
+            budgets,
+            ..crate::Config::default()
+        };
+        let mut pipeline = crate::Pipeline::new(config, querycomb_sql::Dialect::Postgres);
+        for (i, sql) in sqls.iter().enumerate() {
+            let tagged = format!("{sql} /*route='{route}'*/");
+            pipeline.event(&QueryEvent {
+                time: Some(1_000_000 + i as i64 * 100),
+                duration_us: Some(50),
+                session: "s1",
+                sql: &tagged,
+                ..QueryEvent::default()
+            });
+        }
+        pipeline.finish().findings
+    }
+
+    fn n_plus_one_request(children: usize) -> Vec<String> {
+        let mut sqls = vec!["SELECT id, author_id FROM books".to_owned()];
+        sqls.extend((0..children).map(|i| format!("SELECT * FROM authors WHERE id = {i}")));
+        sqls
+    }
+
+    #[test]
+    fn request_over_its_route_budget_is_a_finding_naming_the_dominant_shape() {
+        let budgets = Budgets {
+            default: Budget::default(),
+            routes: vec![BudgetRule {
+                route: NamePattern::new("/books").unwrap(),
+                budget: budget(Some(3), None, None),
+            }],
+        };
+        let findings = findings_for("/books", &n_plus_one_request(4), budgets);
+        let over: Vec<_> = findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::OverBudget)
+            .collect();
+        assert_eq!(over.len(), 1, "{findings:#?}");
+        assert_eq!(over[0].count, 5);
+        assert_eq!(over[0].request.route.as_deref(), Some("/books"));
+        assert_eq!(over[0].total_duration_us, Some(250));
+        assert!(over[0].children[0].normalized.contains("authors"));
+    }
+
+    #[test]
+    fn request_within_budget_or_on_another_route_is_not_a_finding() {
+        let budgets = || Budgets {
+            default: Budget::default(),
+            routes: vec![BudgetRule {
+                route: NamePattern::new("/books").unwrap(),
+                budget: budget(Some(5), Some(4), None),
+            }],
+        };
+        let within = findings_for("/books", &n_plus_one_request(4), budgets());
+        assert!(within.iter().all(|f| f.kind != FindingKind::OverBudget));
+        let elsewhere = findings_for("/other", &n_plus_one_request(9), budgets());
+        assert!(elsewhere.iter().all(|f| f.kind != FindingKind::OverBudget));
+    }
+
+    #[test]
+    fn repeats_limit_catches_a_loop_under_the_statement_limit() {
+        let budgets = Budgets {
+            default: budget(Some(100), Some(2), None),
+            routes: Vec::new(),
+        };
+        let findings = findings_for("/books", &n_plus_one_request(3), budgets);
+        assert!(findings.iter().any(|f| f.kind == FindingKind::OverBudget));
+    }
+}
