@@ -10,7 +10,7 @@
 //! are dropped; comments, whitespace and a trailing `;` are ignored.
 
 use crate::facts;
-use crate::hash::{self, mix, mix_bytes};
+use crate::hash;
 use crate::keywords::{self, WordClass};
 use crate::lexer::{Kind, Lexer, Token};
 use crate::{Dialect, Verb};
@@ -245,15 +245,99 @@ impl Render for TextOut {
     }
 }
 
+/// The running hashes: shape (`acc`) and literal values.
+#[derive(Clone, Copy)]
+struct Hashes {
+    acc: u64,
+    values: u64,
+}
+
+impl Hashes {
+    #[inline(always)]
+    fn fold(&mut self, src: &[u8], t: Token, tag: u64, fold_case: bool) {
+        let word = hash::token_word(src, t.start, t.end, fold_case);
+        self.acc = hash::fold_token(self.acc, word, tag, t.end - t.start);
+    }
+
+    #[inline(always)]
+    fn value(&mut self, src: &[u8], t: Token) {
+        let word = hash::token_word(src, t.start, t.end, false);
+        let state = if self.values == 0 {
+            hash::TAG_VALUE
+        } else {
+            self.values
+        };
+        self.values = hash::fold_token(state, word, hash::TAG_VALUE, t.end - t.start);
+    }
+
+    #[inline(always)]
+    fn param(&mut self) {
+        self.acc = hash::fold_token(self.acc, 0, hash::TAG_PARAM, 0);
+    }
+}
+
+/// Folds a token that needs no look-ahead; `false` for the few that do (`IN`, `ARRAY`,
+/// `VALUES`, `;`), which go through [`Walker::special`].
+#[inline(always)]
+fn fold_plain<R: Render>(h: &mut Hashes, src: &[u8], t: Token, out: &mut R) -> bool {
+    let text = src.get(t.start..t.end).unwrap_or_default();
+    match t.kind {
+        Kind::Word => {
+            match text.len() {
+                2 | 5 | 6 if is_list_keyword(text) => return false,
+                4 | 5 if keywords::eq(text, b"true") || keywords::eq(text, b"false") => {
+                    h.value(src, t);
+                    h.param();
+                    out.param();
+                    return true;
+                }
+                _ => {}
+            }
+            h.fold(src, t, hash::TAG_WORD, true);
+            out.word(text);
+        }
+        Kind::Quoted => {
+            h.fold(src, t, hash::TAG_QUOTED, false);
+            out.quoted(text);
+        }
+        Kind::Str | Kind::Num => {
+            h.value(src, t);
+            h.param();
+            out.param();
+        }
+        Kind::Param => {
+            h.param();
+            out.param();
+        }
+        Kind::Semi => return false,
+        kind => {
+            h.fold(src, t, hash::TAG_PUNCT, false);
+            out.punct(kind, text);
+        }
+    }
+    true
+}
+
+#[inline]
+fn is_list_keyword(w: &[u8]) -> bool {
+    keywords::eq(w, b"in") || keywords::eq(w, b"array") || keywords::eq(w, b"values")
+}
+
 /// One pass over a statement.
 struct Walker<'a, R: Render> {
     lx: Lexer<'a>,
     src: &'a [u8],
-    acc: u64,
-    values: u64,
+    h: Hashes,
     max_list: u32,
     nesting: u32,
     out: R,
+}
+
+/// State to return to when a list turns out not to be a list of literals.
+struct Checkpoint<'a, M> {
+    lx: Lexer<'a>,
+    h: Hashes,
+    mark: M,
 }
 
 impl<'a, R: Render> Walker<'a, R> {
@@ -261,8 +345,7 @@ impl<'a, R: Render> Walker<'a, R> {
         Walker {
             lx: Lexer::new(sql, dialect),
             src: sql.as_bytes(),
-            acc: 0,
-            values: 0,
+            h: Hashes { acc: 0, values: 0 },
             max_list: 0,
             nesting: 0,
             out,
@@ -270,137 +353,211 @@ impl<'a, R: Render> Walker<'a, R> {
     }
 
     fn run(mut self) -> (Scan, R) {
-        while let Some(t) = self.lx.next_token() {
-            self.token(t);
+        // The hot loop keeps the lexer and hashes in locals (registers); the rare tokens that
+        // need look-ahead sync them back and take the slow path.
+        let mut lx = self.lx;
+        let mut h = self.h;
+        while let Some(t) = lx.next_token() {
+            if !fold_plain(&mut h, self.src, t, &mut self.out) {
+                self.lx = lx;
+                self.h = h;
+                self.special(t);
+                lx = self.lx;
+                h = self.h;
+            }
         }
-        let values = if self.values == 0 {
+        let values = if h.values == 0 {
             0
         } else {
-            hash::finish(self.values) | 1
+            hash::finish(h.values) | 1
         };
         let scan = Scan {
-            fingerprint: hash::finish(self.acc),
+            fingerprint: hash::finish(h.acc),
             values,
             max_list: self.max_list,
-            allow: self.lx.allow,
+            allow: lx.allow,
         };
         (scan, self.out)
     }
 
-    #[inline]
+    #[inline(always)]
     fn text(&self, t: Token) -> &'a [u8] {
         self.src.get(t.start..t.end).unwrap_or_default()
     }
 
     #[inline]
     fn token(&mut self, t: Token) {
-        let text = self.text(t);
-        match t.kind {
-            Kind::Word => self.word(text),
-            Kind::Quoted => {
-                self.acc = mix_bytes(self.acc, hash::TAG_QUOTED, text, false);
-                self.out.quoted(text);
+        if !fold_plain(&mut self.h, self.src, t, &mut self.out) {
+            self.special(t);
+        }
+    }
+
+    #[inline]
+    fn punct(&mut self, kind: Kind, t: Token) {
+        self.h.fold(self.src, t, hash::TAG_PUNCT, false);
+        self.out.punct(kind, self.text(t));
+    }
+
+    /// `IN`/`ARRAY`/`VALUES` (may start a collapsible list) and `;` (dropped at the end).
+    #[cold]
+    fn special(&mut self, t: Token) {
+        if t.kind == Kind::Semi {
+            if self.lx.peek().is_some() {
+                self.punct(t.kind, t);
             }
-            Kind::Str | Kind::Num => self.literal(text),
-            Kind::Param => self.param(),
-            Kind::Semi if self.lx.peek().is_none() => {}
-            kind => self.punct(kind, text),
+            return;
         }
-    }
-
-    #[inline]
-    fn literal(&mut self, text: &[u8]) {
-        self.values = mix_bytes(self.values | 1, hash::TAG_VALUE, text, false);
-        self.param();
-    }
-
-    #[inline]
-    fn param(&mut self) {
-        self.acc = mix(self.acc, 0, hash::TAG_PARAM);
-        self.out.param();
-    }
-
-    #[inline]
-    fn punct(&mut self, kind: Kind, text: &[u8]) {
-        self.acc = mix_bytes(self.acc, hash::TAG_PUNCT, text, false);
-        self.out.punct(kind, text);
-    }
-
-    fn word(&mut self, text: &[u8]) {
-        let list_close = match text.len() {
-            2 if keywords::eq(text, b"in") => Some((Kind::LParen, Kind::RParen)),
-            4 if keywords::eq(text, b"true") => return self.literal(text),
-            5 if keywords::eq(text, b"false") => return self.literal(text),
-            5 if keywords::eq(text, b"array") => Some((Kind::LBracket, Kind::RBracket)),
-            6 if keywords::eq(text, b"values") => Some((Kind::LParen, Kind::RParen)),
-            _ => None,
-        };
-        self.acc = mix_bytes(self.acc, hash::TAG_WORD, text, true);
+        let text = self.text(t);
+        self.h.fold(self.src, t, hash::TAG_WORD, true);
         self.out.word(text);
-        let Some((open, close)) = list_close else {
-            return;
-        };
-        if self.lx.peek().map(|t| t.kind) != Some(open) || self.nesting >= MAX_NESTING {
+        if self.nesting >= MAX_NESTING {
             return;
         }
-        if text.len() == 6 {
-            self.values_rows();
-        } else {
-            self.try_list(close);
+        match (text.len(), self.lx.peek_byte()) {
+            (2, b'(') => self.try_list(Kind::RParen),
+            (5, b'[') => self.try_list(Kind::RBracket),
+            (6, b'(') => self.values_rows(),
+            _ => {}
         }
     }
 
-    /// Collapses `(lit, lit, ...)` / `[lit, ...]` to its first item plus a list marker.
+    fn checkpoint(&self) -> Checkpoint<'a, R::Mark> {
+        Checkpoint {
+            lx: self.lx,
+            h: self.h,
+            mark: self.out.mark(),
+        }
+    }
+
+    fn restore(&mut self, c: Checkpoint<'a, R::Mark>) {
+        self.lx = c.lx;
+        self.h = c.h;
+        self.out.rollback(c.mark);
+    }
+
+    /// Collapses `(lit, lit, ...)` / `[lit, ...]` to its first item plus a list marker, in one
+    /// pass; anything that is not a literal item rewinds and walks the tokens normally.
     fn try_list(&mut self, close: Kind) {
-        let mut probe = self.lx;
-        probe.next_token();
+        let saved = self.checkpoint();
+        self.nesting += 1;
+        let collapsed = self.literal_list(close);
+        self.nesting -= 1;
+        match collapsed {
+            Some(items) => self.max_list = self.max_list.max(items),
+            None => self.restore(saved),
+        }
+    }
+
+    fn literal_list(&mut self, close: Kind) -> Option<u32> {
+        let open = self.lx.next_token()?;
+        self.punct(open.kind, open);
         let mut items = 0u32;
         loop {
-            if !skip_literal_item(&mut probe, 0) {
-                return;
+            if !self.literal_item(items == 0, 0) {
+                return None;
             }
             items = items.saturating_add(1);
-            match probe.next_token().map(|t| t.kind) {
-                Some(Kind::Comma) => continue,
-                Some(k) if k == close => break,
-                _ => return,
-            }
-        }
-        let end = probe.pos();
-        self.max_list = self.max_list.max(items);
-        self.nesting += 1;
-        if let Some(open) = self.lx.next_token() {
-            self.token(open);
-        }
-        let mut depth = 0u32;
-        let mut more = false;
-        while let Some(t) = self.lx.next_token() {
+            let t = self.lx.next_token()?;
             match t.kind {
-                Kind::LParen | Kind::LBracket => depth += 1,
-                Kind::RParen | Kind::RBracket if depth == 0 => break,
-                Kind::RParen | Kind::RBracket => depth -= 1,
-                Kind::Comma if depth == 0 => {
-                    more = true;
-                    break;
+                Kind::Comma => continue,
+                k if k == close => {
+                    self.h.acc = hash::fold_token(self.h.acc, 0, hash::TAG_LIST, 0);
+                    self.out.list_tail();
+                    self.punct(k, t);
+                    return Some(items);
                 }
-                _ => {}
+                _ => return None,
             }
+        }
+    }
+
+    /// One list item made only of literals: `5`, `-5`, `'a'`, `$1`, `NULL`, `TRUE`, `$1::int`,
+    /// `'x'::varchar(10)[]`, or a tuple of such items. Only the first item (`emit`) is hashed
+    /// as shape and rendered; every item's values are hashed.
+    fn literal_item(&mut self, emit: bool, nesting: u32) -> bool {
+        let Some(t) = self.lx.next_token() else {
+            return false;
+        };
+        match t.kind {
+            Kind::Str | Kind::Num | Kind::Param => self.item_token(t, emit),
+            Kind::Word if is_constant_word(self.text(t)) => self.item_token(t, emit),
+            Kind::LParen if nesting < MAX_NESTING => {
+                self.item_token(t, emit);
+                loop {
+                    if !self.literal_item(emit, nesting + 1) {
+                        return false;
+                    }
+                    let Some(sep) = self.lx.next_token() else {
+                        return false;
+                    };
+                    match sep.kind {
+                        Kind::Comma | Kind::RParen => self.item_token(sep, emit),
+                        _ => return false,
+                    }
+                    if sep.kind == Kind::RParen {
+                        break;
+                    }
+                }
+            }
+            _ => return false,
+        }
+        while self.lx.next_is_cast() {
+            if !self.cast(emit) {
+                return false;
+            }
+        }
+        true
+    }
+
+    #[inline]
+    fn item_token(&mut self, t: Token, emit: bool) {
+        if emit {
             self.token(t);
+        } else if matches!(t.kind, Kind::Str | Kind::Num)
+            || (t.kind == Kind::Word && !keywords::eq(self.text(t), b"null"))
+        {
+            self.h.value(self.src, t);
         }
-        while more && self.lx.pos() < end {
-            match self.lx.next_token() {
-                Some(t) if matches!(t.kind, Kind::Str | Kind::Num) => {
-                    self.values = mix_bytes(self.values | 1, hash::TAG_VALUE, self.text(t), false);
+    }
+
+    /// `::int`, `::"MyType"`, `::varchar(10)`, `::numeric(10, 2)`, `::int[]` after a list item.
+    fn cast(&mut self, emit: bool) -> bool {
+        let Some(cast) = self.lx.next_token() else {
+            return false;
+        };
+        self.item_token(cast, emit);
+        match self.lx.next_token() {
+            Some(name) if matches!(name.kind, Kind::Word | Kind::Quoted) => {
+                self.item_token(name, emit)
+            }
+            _ => return false,
+        }
+        if self.lx.peek_byte() == b'(' {
+            loop {
+                let Some(t) = self.lx.next_token() else {
+                    return false;
+                };
+                match t.kind {
+                    Kind::LParen | Kind::Num | Kind::Comma => self.item_token(t, emit),
+                    Kind::RParen => {
+                        self.item_token(t, emit);
+                        break;
+                    }
+                    _ => return false,
                 }
-                Some(_) => {}
-                None => break,
             }
         }
-        self.acc = mix(self.acc, 0, hash::TAG_LIST);
-        self.out.list_tail();
-        let close_text: &[u8] = if close == Kind::RParen { b")" } else { b"]" };
-        self.punct(close, close_text);
-        self.nesting -= 1;
+        while self.lx.peek_byte() == b'[' {
+            let (Some(open), Some(close)) = (self.lx.next_token(), self.lx.next_token()) else {
+                return false;
+            };
+            if close.kind != Kind::RBracket {
+                return false;
+            }
+            self.item_token(open, emit);
+            self.item_token(close, emit);
+        }
+        true
     }
 
     /// `VALUES (row), (row), ...`: rows with the first row's shape are dropped from hash and text.
@@ -410,26 +567,24 @@ impl<'a, R: Render> Walker<'a, R> {
         let mut first_row = 0u64;
         loop {
             let mark = self.out.mark();
-            let outer = self.acc;
+            let outer = self.h.acc;
             if rows > 0 {
                 self.out.punct(Kind::Comma, b",");
             }
-            self.acc = hash::TAG_ROW;
+            self.h.acc = hash::TAG_ROW;
             self.walk_balanced();
-            let row = self.acc;
+            let row = self.h.acc;
             if rows == 0 || row != first_row {
-                self.acc = mix(outer, row, hash::TAG_ROW);
+                self.h.acc = hash::fold_token(outer, row, hash::TAG_ROW, 0);
             } else {
-                self.acc = outer;
+                self.h.acc = outer;
                 self.out.rollback(mark);
             }
             if rows == 0 {
                 first_row = row;
             }
             rows = rows.saturating_add(1);
-            let mut ahead = self.lx;
-            let comma = ahead.next_token().map(|t| t.kind) == Some(Kind::Comma);
-            if !(comma && ahead.next_token().map(|t| t.kind) == Some(Kind::LParen)) {
+            if !self.lx.next_is_comma_paren() {
                 break;
             }
             self.lx.next_token();
@@ -455,66 +610,7 @@ impl<'a, R: Render> Walker<'a, R> {
     }
 }
 
-/// One list item made only of literals: `5`, `-5`, `'a'`, `$1`, `NULL`, `TRUE`, `$1::int`,
-/// `'x'::varchar(10)[]`, or a tuple of such items.
-fn skip_literal_item(lx: &mut Lexer<'_>, nesting: u32) -> bool {
-    let Some(t) = lx.next_token() else {
-        return false;
-    };
-    let src = lx.src();
-    match t.kind {
-        Kind::Str | Kind::Num | Kind::Param => {}
-        Kind::Word => {
-            let w = src.get(t.start..t.end).unwrap_or_default();
-            if !(keywords::eq(w, b"null") || keywords::eq(w, b"true") || keywords::eq(w, b"false"))
-            {
-                return false;
-            }
-        }
-        Kind::LParen if nesting < MAX_NESTING => loop {
-            if !skip_literal_item(lx, nesting + 1) {
-                return false;
-            }
-            match lx.next_token().map(|t| t.kind) {
-                Some(Kind::Comma) => continue,
-                Some(Kind::RParen) => break,
-                _ => return false,
-            }
-        },
-        _ => return false,
-    }
-    while lx.peek().map(|t| t.kind) == Some(Kind::Cast) {
-        lx.next_token();
-        if !skip_type_name(lx) {
-            return false;
-        }
-    }
-    true
-}
-
-/// `int`, `"MyType"`, `varchar(10)`, `numeric(10, 2)`, `int[]`.
-fn skip_type_name(lx: &mut Lexer<'_>) -> bool {
-    if !matches!(
-        lx.next_token().map(|t| t.kind),
-        Some(Kind::Word | Kind::Quoted)
-    ) {
-        return false;
-    }
-    if lx.peek().map(|t| t.kind) == Some(Kind::LParen) {
-        lx.next_token();
-        loop {
-            match lx.next_token().map(|t| t.kind) {
-                Some(Kind::Num | Kind::Comma) => continue,
-                Some(Kind::RParen) => break,
-                _ => return false,
-            }
-        }
-    }
-    while lx.peek().map(|t| t.kind) == Some(Kind::LBracket) {
-        lx.next_token();
-        if lx.next_token().map(|t| t.kind) != Some(Kind::RBracket) {
-            return false;
-        }
-    }
-    true
+/// `NULL`, `TRUE`, `FALSE`: constants allowed in a collapsible list.
+fn is_constant_word(w: &[u8]) -> bool {
+    keywords::eq(w, b"null") || keywords::eq(w, b"true") || keywords::eq(w, b"false")
 }

@@ -67,19 +67,41 @@ pub(crate) struct Lexer<'a> {
     mysql: bool,
     /// Open MySQL `/*! ... */` comments whose closing `*/` must be skipped.
     exec_depth: u32,
-    prev: Option<Token>,
+    /// The previous token (`prev_kind` is `None` at the start).
+    prev_kind: Option<Kind>,
+    prev_start: usize,
+    prev_end: usize,
     /// A comment contained [`ALLOW_MARKER`].
     pub allow: bool,
 }
 
-#[inline]
+const IDENT_START: u8 = 1;
+const IDENT_CONT: u8 = 2;
+
+/// Byte classes, looked up once per byte in the hot loops.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 {
+            t[b] = IDENT_START | IDENT_CONT;
+        } else if c.is_ascii_digit() || c == b'$' {
+            t[b] = IDENT_CONT;
+        }
+        b += 1;
+    }
+    t
+};
+
+#[inline(always)]
 fn is_ident_start(b: u8) -> bool {
-    b.is_ascii_alphabetic() || b == b'_' || b >= 0x80
+    CLASS[b as usize] & IDENT_START != 0
 }
 
-#[inline]
+#[inline(always)]
 fn is_ident_cont(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
+    CLASS[b as usize] & IDENT_CONT != 0
 }
 
 #[inline]
@@ -110,17 +132,11 @@ impl<'a> Lexer<'a> {
             pos: 0,
             mysql: dialect == Dialect::MySql,
             exec_depth: 0,
-            prev: None,
+            prev_kind: None,
+            prev_start: 0,
+            prev_end: 0,
             allow: false,
         }
-    }
-
-    pub fn src(&self) -> &'a [u8] {
-        self.src
-    }
-
-    pub fn pos(&self) -> usize {
-        self.pos
     }
 
     #[inline]
@@ -128,7 +144,8 @@ impl<'a> Lexer<'a> {
         self.src.get(i).copied().unwrap_or(0)
     }
 
-    /// The next token after this one, without consuming anything.
+    /// The next token after this one, without consuming anything (copies the lexer: keep it
+    /// off the per-token path).
     pub fn peek(&self) -> Option<Token> {
         let mut ahead = *self;
         ahead.next_token()
@@ -140,13 +157,50 @@ impl<'a> Lexer<'a> {
         let start = self.pos;
         let b = *self.src.get(start)?;
         let kind = self.lex_at(b, start);
-        let tok = Token {
+        self.prev_kind = Some(kind);
+        self.prev_start = start;
+        self.prev_end = self.pos;
+        Some(Token {
             kind,
             start,
             end: self.pos,
-        };
-        self.prev = Some(tok);
-        Some(tok)
+        })
+    }
+
+    /// The next byte after plain whitespace (comments are not skipped), or 0 at the end.
+    #[inline]
+    pub fn peek_byte(&self) -> u8 {
+        self.byte_after_spaces(self.pos)
+    }
+
+    #[inline]
+    fn byte_after_spaces(&self, mut i: usize) -> u8 {
+        loop {
+            let b = self.at(i);
+            if b > b' ' || i >= self.src.len() {
+                return b;
+            }
+            i += 1;
+        }
+    }
+
+    /// `, (` follows (plain whitespace only): another row of a multi-row VALUES.
+    pub fn next_is_comma_paren(&self) -> bool {
+        let i = self.skip_spaces(self.pos);
+        self.at(i) == b',' && self.byte_after_spaces(i + 1) == b'('
+    }
+
+    /// `::` follows (plain whitespace only).
+    pub fn next_is_cast(&self) -> bool {
+        let i = self.skip_spaces(self.pos);
+        self.at(i) == b':' && self.at(i + 1) == b':'
+    }
+
+    fn skip_spaces(&self, mut i: usize) -> usize {
+        while i < self.src.len() && self.at(i) <= b' ' {
+            i += 1;
+        }
+        i
     }
 
     /// Skips whitespace and comments; notes the allow marker.
@@ -183,7 +237,7 @@ impl<'a> Lexer<'a> {
     fn skip_line_comment(&mut self) {
         let start = self.pos;
         let rest = self.src.get(start..).unwrap_or_default();
-        let len = rest.iter().position(|&c| c == b'\n').unwrap_or(rest.len());
+        let len = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
         self.pos = start + len;
         self.note_marker(start, self.pos);
     }
@@ -203,6 +257,11 @@ impl<'a> Lexer<'a> {
         let mut i = start;
         let len = self.src.len();
         while i < len {
+            // Jump to the next byte that can open or close a comment.
+            match memchr::memchr2(b'/', b'*', self.src.get(i..).unwrap_or_default()) {
+                Some(at) => i += at,
+                None => break,
+            }
             let c = self.at(i);
             let n = self.at(i + 1);
             if c == b'/' && n == b'*' && (depth == 0 || !self.mysql) {
@@ -218,7 +277,7 @@ impl<'a> Lexer<'a> {
                 i += 1;
             }
         }
-        self.pos = i.min(len);
+        self.pos = if depth == 0 { i.min(len) } else { len };
         self.note_marker(start, self.pos);
     }
 
@@ -227,9 +286,10 @@ impl<'a> Lexer<'a> {
             return;
         }
         let body = self.src.get(start..end).unwrap_or_default();
-        self.allow = body
-            .windows(ALLOW_MARKER.len())
-            .any(|w| w.eq_ignore_ascii_case(ALLOW_MARKER));
+        self.allow = memchr::memchr2_iter(b'q', b'Q', body).any(|at| {
+            body.get(at..at + ALLOW_MARKER.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(ALLOW_MARKER))
+        });
     }
 
     fn lex_at(&mut self, b: u8, start: usize) -> Kind {
@@ -275,21 +335,22 @@ impl<'a> Lexer<'a> {
     }
 
     fn prev_is(&self, kind: Kind) -> bool {
-        self.prev.is_some_and(|t| t.kind == kind)
+        self.prev_kind == Some(kind)
     }
 
     /// The previous token ends an operand (so a following `-`/`?`/`:` is a binary operator).
     fn prev_is_operand(&self) -> bool {
-        match self.prev {
+        match self.prev_kind {
             None => false,
-            Some(t) if t.kind == Kind::Word => !self.prev_word_is_keyword(t),
-            Some(t) => t.kind.is_operand(),
+            Some(Kind::Word) => {
+                let word = self
+                    .src
+                    .get(self.prev_start..self.prev_end)
+                    .unwrap_or_default();
+                !crate::keywords::is_reserved(word)
+            }
+            Some(kind) => kind.is_operand(),
         }
-    }
-
-    fn prev_word_is_keyword(&self, t: Token) -> bool {
-        let word = self.src.get(t.start..t.end).unwrap_or_default();
-        crate::keywords::is_reserved(word)
     }
 
     /// A quoted run: `'..'` (doubled quote escapes), with backslash escapes when asked.
@@ -297,18 +358,24 @@ impl<'a> Lexer<'a> {
     fn lex_quoted(&mut self, start: usize, quote: u8, backslash: bool, kind: Kind) -> Kind {
         let mut i = start + 1;
         let len = self.src.len();
-        while i < len {
-            let c = self.at(i);
-            if c == quote {
-                if self.at(i + 1) == quote {
-                    i += 2;
-                    continue;
-                }
+        loop {
+            let rest = self.src.get(i..).unwrap_or_default();
+            let found = if backslash {
+                memchr::memchr2(quote, b'\\', rest)
+            } else {
+                memchr::memchr(quote, rest)
+            };
+            let Some(at) = found else {
+                return self.advance_to(len, kind);
+            };
+            i += at;
+            // A backslash escape or a doubled quote: skip both bytes.
+            if self.at(i) == b'\\' || self.at(i + 1) == quote {
+                i += 2;
+            } else {
                 return self.advance_to(i + 1, kind);
             }
-            i += if backslash && c == b'\\' { 2 } else { 1 };
         }
-        self.advance_to(len, kind)
     }
 
     fn lex_word(&mut self, start: usize) -> Kind {
@@ -331,11 +398,12 @@ impl<'a> Lexer<'a> {
                 _ => {}
             }
         }
-        let mut i = start + 1;
-        while is_ident_cont(self.at(i)) {
-            i += 1;
-        }
-        self.advance_to(i, Kind::Word)
+        let rest = self.src.get(start + 1..).unwrap_or_default();
+        let len = rest
+            .iter()
+            .position(|&c| !is_ident_cont(c))
+            .unwrap_or(rest.len());
+        self.advance_to(start + 1 + len, Kind::Word)
     }
 
     /// A number; in MySQL a digit-led name such as `1st_table` stays a word.
