@@ -216,7 +216,7 @@
     appendAll(svg, [axis(lay.timed, span, scale, pad, top, H)]);
     appendAll(svg, [combBracket(lay.items, h, gap, top, W)]);
     lay.items.forEach(function (it, i) {
-      var w = it.slot ? Math.max(2, scale * 0.7) : it.w == null ? tick : Math.max(2, it.w * scale);
+      var w = it.slot ? Math.max(2, Math.min(10, scale * 0.6)) : it.w == null ? tick : Math.max(2, it.w * scale);
       var rect = sv("rect", { x: (pad + it.x * scale).toFixed(2), y: top + i * (h + gap), width: w.toFixed(2), height: h, rx: h > 4 ? 1.5 : 0, "class": "bar-" + it.role, "data-role": { p: "parent", c: "child", o: "other", b: "batched" }[it.role] },
         sv("title", null, ROLE_NAME[it.role] + (it.w != null ? ", " + dur(it.w) : "") + (lay.timed ? ", at +" + dur(it.x) : "") + "\n" + (sqlOf(it.fp) || "fingerprint " + it.fp)));
       appendAll(svg, [rect]);
@@ -239,12 +239,15 @@
   function axis(timed, span, scale, pad, top, H) {
     var g = sv("g", { "aria-hidden": "true" });
     appendAll(g, [sv("line", { x1: pad, x2: pad + span * scale, y1: top - 4, y2: top - 4, "class": "axis" })]);
-    var steps = 4;
-    for (var i = 0; i <= steps; i++) {
-      var v = span * i / steps, x = pad + v * scale;
+    // Time: five evenly spaced labels. Sequence: label whole statement numbers, #1 first.
+    var marks = [], i;
+    if (timed) for (i = 0; i <= 4; i++) marks.push([span * i / 4, "+" + dur(span * i / 4)]);
+    else for (i = 0; i < span; i += Math.max(1, Math.ceil(span / 6))) marks.push([i, "#" + (i + 1)]);
+    marks.forEach(function (m, k) {
+      var x = pad + m[0] * scale;
       appendAll(g, [sv("line", { x1: x, x2: x, y1: top - 7, y2: H, "class": "axis", "stroke-dasharray": "2 3" }),
-        sv("text", { x: x, y: 10, "text-anchor": i === 0 ? "start" : i === steps ? "end" : "middle" }, timed ? "+" + dur(v) : "#" + Math.round(v + (i === steps ? 0 : 1)))]);
-    }
+        sv("text", { x: x, y: 10, "text-anchor": k === 0 ? "start" : timed && k === marks.length - 1 ? "end" : "middle" }, m[1])]);
+    });
     return g;
   }
 
