@@ -60,7 +60,8 @@ pub(crate) enum Banner {
 }
 
 pub(crate) fn banner_line(line: &str) -> Option<Banner> {
-    if line.contains(", Version: ") && line.ends_with("started with:") {
+    // Suffix and prefix tests first: this runs on every line of a log.
+    if line.ends_with("started with:") && line.contains(", Version: ") {
         Some(Banner::Version)
     } else if line.starts_with("Tcp port: ") {
         Some(Banner::Port)

@@ -90,14 +90,32 @@ struct Record {
     thread: Option<u64>,
     user: String,
     host: String,
-    /// `Schema:` (MariaDB, Percona); `Some("")` means the server said "no database".
-    schema: Option<String>,
+    /// `Schema:` (MariaDB, Percona), when `has_schema`; empty means "no database".
+    schema: String,
+    has_schema: bool,
     query_time_us: Option<u64>,
     rows_sent: Option<u64>,
     rows_affected: Option<u64>,
     set_timestamp: Option<i64>,
     /// `# administrator command: Quit;` — not a statement.
     admin: bool,
+}
+
+impl Record {
+    /// Starts over for the record at `location`, keeping the buffers' memory.
+    fn reset(&mut self, location: Location) {
+        self.location = location;
+        self.thread = None;
+        self.user.clear();
+        self.host.clear();
+        self.schema.clear();
+        self.has_schema = false;
+        self.query_time_us = None;
+        self.rows_sent = None;
+        self.rows_affected = None;
+        self.set_timestamp = None;
+        self.admin = false;
+    }
 }
 
 struct SlowReader<'s> {
@@ -213,10 +231,7 @@ impl<'s> SlowReader<'s> {
     }
 
     fn begin_record(&mut self, location: Location) {
-        self.record = Record {
-            location,
-            ..Record::default()
-        };
+        self.record.reset(location);
         self.sql.clear();
         self.state = State::Header;
         self.records_seen = true;
@@ -226,12 +241,17 @@ impl<'s> SlowReader<'s> {
     /// same connection; it keeps who ran it, but the timing belonged to the previous one.
     fn next_record_without_headers(&mut self, location: Location) {
         self.finish_record();
-        let previous = std::mem::take(&mut self.record);
+        let thread = self.record.thread;
+        let has_schema = self.record.has_schema;
+        let (user, host, schema) = (
+            std::mem::take(&mut self.record.user),
+            std::mem::take(&mut self.record.host),
+            std::mem::take(&mut self.record.schema),
+        );
         self.begin_record(location);
-        self.record.thread = previous.thread;
-        self.record.user = previous.user;
-        self.record.host = previous.host;
-        self.record.schema = previous.schema;
+        self.record.thread = thread;
+        self.record.has_schema = has_schema;
+        (self.record.user, self.record.host, self.record.schema) = (user, host, schema);
     }
 
     /// A line too long to keep (`head` is its start): the record it belongs to is dropped.
@@ -302,7 +322,11 @@ impl<'s> SlowReader<'s> {
             };
             match key {
                 "Thread_id" | "Id" => self.record.thread = value.parse().ok(),
-                "Schema" => self.record.schema = Some(value.to_owned()),
+                "Schema" => {
+                    self.record.schema.clear();
+                    self.record.schema.push_str(value);
+                    self.record.has_schema = true;
+                }
                 "Query_time" => self.record.query_time_us = parse_seconds_micros(value),
                 "Rows_sent" => self.record.rows_sent = value.parse().ok(),
                 "Rows_affected" => self.record.rows_affected = value.parse().ok(),
@@ -335,9 +359,10 @@ impl<'s> SlowReader<'s> {
                 let _ = write!(self.session, "{}@{}", record.user, record.host);
             }
         }
-        let database = match &record.schema {
-            Some(schema) => Some(schema.as_str()),
-            None => self.use_database.as_deref(),
+        let database = if record.has_schema {
+            Some(record.schema.as_str())
+        } else {
+            self.use_database.as_deref()
         };
         let event = QueryEvent {
             location: record.location,
