@@ -233,7 +233,13 @@ impl MariaDb {
     fn client_command(&self, db: &str) -> Command {
         let program = program(&["mariadb", "mysql"]).unwrap_or_else(|_| PathBuf::from("mariadb"));
         let mut cmd = Command::new(program);
-        cmd.args(["--no-defaults", "--batch", "--skip-column-names"]);
+        // --comments: keep sqlcommenter tags, which the client strips by default.
+        cmd.args([
+            "--no-defaults",
+            "--batch",
+            "--skip-column-names",
+            "--comments",
+        ]);
         if !db.is_empty() {
             cmd.arg(format!("--database={db}"));
         }

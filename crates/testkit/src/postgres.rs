@@ -200,6 +200,30 @@ impl PgServer {
         self.psql_via("127.0.0.1", db, sql)
     }
 
+    /// Runs a SQL script file through `psql` over TCP with `application_name` set. A failing
+    /// statement does not stop the script: workloads include errors on purpose, to see
+    /// them in the server's log.
+    pub fn psql_file(&self, db: &str, app: &str, file: &Path) -> io::Result<String> {
+        let out = run_checked(
+            Command::new(self.bin.join("psql"))
+                .args(["-X", "-q", "-A", "-t"])
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-U",
+                    SUPERUSER,
+                ])
+                .args(["-d", db, "-f"])
+                .arg(file)
+                .env("PGPASSWORD", &self.password)
+                .env("PGAPPNAME", app)
+                .stdin(Stdio::null()),
+        )?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     fn psql_via(&self, host: &str, db: &str, sql: &str) -> io::Result<String> {
         let out = run_checked(
             Command::new(self.bin.join("psql"))

@@ -1,0 +1,102 @@
+//! `querycomb analyze` on general and slow query logs written by a real MariaDB server
+//! running `examples/mariadb-workload.sql` through the real `mariadb` client: every wasteful
+//! pattern found, none of the clean twins.
+
+use std::path::Path;
+use std::process::Command;
+
+use querycomb_testkit::{MariaDb, MariaOptions};
+use serde_json::Value;
+
+fn example(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name);
+    std::fs::read_to_string(path).expect("example SQL")
+}
+
+fn analyze(log: &Path) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_querycomb"))
+        .args(["analyze", "--format", "json"])
+        .arg(log)
+        .output()
+        .expect("run querycomb");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON report")
+}
+
+/// `(kind, child table, N, has parent)`, sorted.
+fn summarize(report: &Value) -> Vec<(String, String, u64, bool)> {
+    let mut got: Vec<_> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap().to_owned(),
+                f["children"][0]["table"].as_str().unwrap_or("").to_owned(),
+                f["count"].as_u64().unwrap(),
+                !f["parent"].is_null(),
+            )
+        })
+        .collect();
+    got.sort();
+    got
+}
+
+#[test]
+fn general_and_slow_logs_of_a_real_workload() {
+    let server = MariaDb::start(MariaOptions {
+        slow_log: true,
+        ..MariaOptions::default()
+    })
+    .expect("start MariaDB");
+    server
+        .client("", &example("mariadb-schema.sql"))
+        .expect("schema");
+    server
+        .client("shop", &example("mariadb-workload.sql"))
+        .expect("workload");
+    // A second connection: a middleware looking up the same row for every item.
+    let lookup = "SELECT id, name, email FROM customers WHERE id = 7 /*route='%2Fprofile'*/;\n";
+    server
+        .client("shop", &lookup.repeat(6))
+        .expect("repeated lookups");
+    server.client("shop", "SELECT 'sentinel-end'").unwrap();
+    server
+        .wait_for_log(&server.general_log_path(), "sentinel-end")
+        .unwrap();
+    server
+        .wait_for_log(&server.slow_log_path(), "sentinel-end")
+        .unwrap();
+
+    let expected = |prepared_parent: bool| {
+        let mut want = vec![
+            ("count_in_loop".into(), "comments".into(), 6, true),
+            ("n_plus_one".into(), "customers".into(), 8, true),
+            (
+                "n_plus_one".into(),
+                "order_items".into(),
+                6,
+                prepared_parent,
+            ),
+            ("n_plus_one_write".into(), "order_items".into(), 6, false),
+            ("repeated_identical".into(), "customers".into(), 6, false),
+        ];
+        want.sort();
+        want
+    };
+    let general = analyze(&server.general_log_path());
+    assert_eq!(summarize(&general), expected(true), "{general:#}");
+    // The general log shows the EXECUTEs with their values; the route tag and parent come
+    // from the surrounding statements in both logs.
+    let slow = analyze(&server.slow_log_path());
+    let got = summarize(&slow);
+    assert!(got == expected(true) || got == expected(false), "{slow:#}");
+    assert!(slow["findings"][0]["total_duration_us"].as_u64().is_some());
+}
