@@ -19,6 +19,7 @@ fn documented_defaults() {
     assert_eq!(c.thresholds.min_loop_total_ms, 0);
     assert_eq!(c.thresholds.repeated_identical, 5);
     assert_eq!(c.thresholds.batch_min_list, 10);
+    assert!(c.thresholds.burst_loops_need_parent);
     assert_eq!(c.idle_gap_ms, 1000);
     assert_eq!(c.max_statements_per_unit, 10_000);
     assert_eq!(c.max_fingerprint_stats, 500);

@@ -92,19 +92,69 @@ fn literal_values_make_a_loop_too() {
 }
 
 #[test]
-fn loop_without_a_parent_is_still_reported() {
-    let mut log = Log::new();
+fn parentless_read_loops_need_a_delimited_request() {
+    // A burst of lookups with no driving query: a worker or benchmark client handling one
+    // item per iteration looks like this. Not reported by default.
+    let mut burst = Log::new();
     for i in 0..6 {
-        log.p("s1", CUSTOMER, &format!("$1 = '{i}'"));
+        burst.p("s1", CUSTOMER, &format!("$1 = '{i}'"));
     }
-    let f = &analyse(&log.events).findings[0];
-    assert_eq!(f.kind, FindingKind::NPlusOne);
+    assert_eq!(kinds(&analyse(&burst.events)), []);
+    let lenient = config(|c| c.thresholds.burst_loops_need_parent = false);
+    let f = only(&analyse_with(lenient, &burst.events)).clone();
     assert!(f.parent.is_none());
     assert!(
         f.message.starts_with("loop: 6 × SELECT * FROM customers"),
         "{}",
         f.message
     );
+
+    // Inside a transaction (or a traced / routed request) the loop is reported.
+    let mut tx = Log::new();
+    tx.q("s1", "BEGIN");
+    for i in 0..6 {
+        tx.p("s1", CUSTOMER, &format!("$1 = '{i}'"));
+    }
+    tx.q("s1", "COMMIT");
+    let analysis = analyse(&tx.events);
+    let f = only(&analysis);
+    assert_eq!((f.kind, f.count), (FindingKind::NPlusOne, 6));
+    assert!(f.parent.is_none());
+}
+
+#[test]
+fn write_loops_need_no_parent() {
+    let mut log = Log::new();
+    for i in 0..6 {
+        log.p(
+            "s1",
+            "DELETE FROM sessions WHERE id = $1",
+            &format!("$1 = '{i}'"),
+        );
+    }
+    assert_eq!(
+        kinds(&analyse(&log.events)),
+        [(FindingKind::NPlusOneWrite, 6)]
+    );
+}
+
+#[test]
+fn per_save_transactions_chain_into_one_write_loop() {
+    // ORMs wrap each save in its own transaction.
+    let mut log = Log::new();
+    for i in 0..6 {
+        log.q("s1", "BEGIN");
+        log.p(
+            "s1",
+            "INSERT INTO events (kind, n) VALUES ($1, $2)",
+            &format!("$1 = 'a', $2 = '{i}'"),
+        );
+        log.q("s1", "COMMIT");
+    }
+    let analysis = analyse(&log.events);
+    let f = only(&analysis);
+    assert_eq!((f.kind, f.count), (FindingKind::NPlusOneWrite, 6));
+    assert_eq!(analysis.summary.requests, 1);
 }
 
 #[test]

@@ -117,6 +117,7 @@ fn routes_split_requests_on_one_session() {
 
     // The same statements untagged are one burst with one loop.
     let mut plain = Log::new();
+    plain.p("s1", ORDERS, "$1 = 'open'");
     for i in 0..6 {
         plain.p("s1", CUSTOMER, &format!("$1 = '{i}'"));
     }
@@ -177,6 +178,89 @@ fn transactions_are_units() {
 }
 
 #[test]
+fn a_multi_statement_transaction_ends_a_chain_of_single_ones() {
+    let mut log = Log::new();
+    log.q("s1", "BEGIN");
+    log.p("s1", CUSTOMER, "$1 = '1'");
+    log.q("s1", "COMMIT");
+    for t in 0..2 {
+        log.q("s1", "BEGIN");
+        for i in 0..3 {
+            log.p("s1", CUSTOMER, &format!("$1 = '{}'", 10 * t + i));
+        }
+        log.q("s1", "COMMIT");
+    }
+    let analysis = analyse(&log.events);
+    assert_eq!(kinds(&analysis), []);
+    let sizes: Vec<(u32, u64)> = analysis.summary.routes[0].histogram.clone();
+    assert_eq!(
+        sizes,
+        [(3, 1), (4, 1)],
+        "chain of 1 + 3, then a transaction of 3"
+    );
+}
+
+#[test]
+fn untagged_work_after_a_tagged_request_is_a_new_unit() {
+    let tag = traceparent(TRACE_A);
+    let mut log = Log::new();
+    log.tagged_orders_loop("s1", 2, &tag);
+    log.q("s1", "BEGIN");
+    log.q("s1", "SELECT id, title FROM posts");
+    for i in 0..5 {
+        log.q(
+            "s1",
+            &format!("SELECT COUNT(*) FROM comments WHERE post_id = {i}"),
+        );
+    }
+    log.q("s1", "COMMIT");
+    let analysis = analyse(&log.events);
+    let f = only(&analysis);
+    assert_eq!((f.kind, f.count), (FindingKind::CountInLoop, 5));
+    assert_eq!(f.request.kind, RequestKind::Transaction);
+    assert_eq!(f.request.statements, 6);
+    assert_eq!(analysis.summary.requests, 2);
+}
+
+#[test]
+fn untagged_named_prepared_statements_stay_in_the_tagged_request() {
+    let tag = traceparent(TRACE_A);
+    let mut log = Log::new();
+    log.p("s1", &format!("{ORDERS} {tag}"), "$1 = 'open'");
+    for i in 0..6 {
+        log.p("s1", CUSTOMER, &format!("$1 = '{i}'")).prepared_name = Some("S_1".to_owned());
+    }
+    let analysis = analyse(&log.events);
+    let f = only(&analysis);
+    assert_eq!((f.kind, f.count), (FindingKind::NPlusOne, 6));
+    assert_eq!(f.request.kind, RequestKind::Trace);
+    assert_eq!(analysis.summary.requests, 1);
+}
+
+#[test]
+fn interleaved_traces_on_one_connection_stay_whole() {
+    // A transaction-mode pooler interleaves two requests on one server connection.
+    let a = traceparent(TRACE_A);
+    let b = traceparent("1af7651916cd43dd8448eb211c80319c");
+    let mut log = Log::new();
+    log.p("s1", &format!("{ORDERS} {a}"), "$1 = 'open'");
+    for i in 0..6 {
+        let tag = if i % 2 == 0 { &a } else { &b };
+        log.p("s1", &format!("{CUSTOMER} {tag}"), &format!("$1 = '{i}'"));
+        log.p(
+            "s1",
+            &format!("{CUSTOMER} {a}"),
+            &format!("$1 = '{}'", 100 + i),
+        );
+    }
+    let analysis = analyse(&log.events);
+    let f = only(&analysis);
+    assert_eq!(f.request.id, TRACE_A);
+    assert_eq!(f.count, 9);
+    assert_eq!(analysis.summary.requests, 2);
+}
+
+#[test]
 fn savepoints_stay_inside_their_transaction() {
     let mut log = Log::new();
     log.q("s1", "BEGIN");
@@ -203,6 +287,7 @@ fn savepoints_stay_inside_their_transaction() {
 fn idle_gap_splits_bursts() {
     let build = |pause_ms: i64| {
         let mut log = Log::new();
+        log.p("s1", ORDERS, "$1 = 'open'");
         for i in 0..3 {
             log.p("s1", CUSTOMER, &format!("$1 = '{i}'"));
         }
@@ -226,6 +311,8 @@ fn idle_gap_splits_bursts() {
 #[test]
 fn sessions_are_separate_units() {
     let mut log = Log::new();
+    log.p("s1", ORDERS, "$1 = 'open'");
+    log.p("s2", ORDERS, "$1 = 'open'");
     for i in 0..6 {
         let session = if i % 2 == 0 { "s1" } else { "s2" };
         log.p(session, CUSTOMER, &format!("$1 = '{i}'"));

@@ -53,13 +53,14 @@ impl Detector for MnPlusOne {
                 .map(|(_, g)| *g)
                 .collect();
             if members.len() >= 2 {
-                out.push(sequence_candidate(unit, &members));
+                out.extend(sequence_candidate(unit, &members));
             }
         }
     }
 }
 
-fn sequence_candidate(unit: &UnitAnalysis<'_>, members: &[&Group]) -> Candidate {
+/// `None` when the sequence has no parent where one is required.
+fn sequence_candidate(unit: &UnitAnalysis<'_>, members: &[&Group]) -> Option<Candidate> {
     let children: Vec<FpId> = members.iter().map(|g| g.fp).collect();
     let iterations = members.iter().map(|g| g.count).min().unwrap_or(0);
     let statements = members.iter().map(|g| g.count).sum();
@@ -69,15 +70,19 @@ fn sequence_candidate(unit: &UnitAnalysis<'_>, members: &[&Group]) -> Candidate 
         .filter_map(|g| g.total_us)
         .reduce(|a, b| a.saturating_add(b));
     let first = members.iter().map(|g| g.first).min().unwrap_or(0);
-    Candidate {
+    let parent = unit.parent_for(first, &children, iterations, distinct);
+    if parent.is_none() && unit.parent_required() {
+        return None;
+    }
+    Some(Candidate {
         kind: FindingKind::MnPlusOne,
-        parent: unit.parent_for(first, &children, iterations, distinct),
+        parent,
         children,
         count: iterations,
         statements,
         distinct_params: distinct,
         total_us,
-    }
+    })
 }
 
 /// Strict alternation of two sorted position lists, in whichever order they start.

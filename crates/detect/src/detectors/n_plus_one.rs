@@ -16,7 +16,7 @@ impl Detector for NPlusOne {
     fn detect(&self, unit: &UnitAnalysis<'_>, out: &mut Vec<Candidate>) {
         for group in &unit.groups {
             if unit.loop_class(group) == Some(LoopClass::Read) {
-                out.push(loop_candidate(unit, self.kind(), group));
+                out.extend(loop_candidate(unit, self.kind(), group));
             }
         }
     }
