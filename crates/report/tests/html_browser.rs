@@ -251,6 +251,21 @@ fn assert_reader_sees_everything(r: &Value, out: &Path) {
         "bars without durations are ticks: {all:#}"
     );
 
+    for (name, shown_as_dash) in [("route", true), ("table", true), ("severity", false)] {
+        let f = &c["selectFilters"][name];
+        let chosen = f["chosen"].as_str().unwrap();
+        let expected = if chosen.is_empty() && shown_as_dash {
+            "–"
+        } else {
+            chosen
+        };
+        let shown = strings(&f["shown"]);
+        assert!(
+            !shown.is_empty() && shown.iter().all(|s| s == expected),
+            "{name} filter: {f:#}"
+        );
+    }
+
     let filter = &c["filter"];
     let kinds = strings(&filter["kinds"]);
     assert_eq!(

@@ -223,6 +223,20 @@ async function run() {
     return { kinds, status, totalAfterReset: document.querySelectorAll("#f-body tr.finding").length };
   })()`);
 
+  // Route, table and severity filters: pick the first real option, read the visible rows.
+  checks.selectFilters = await evaluate(`(() => {
+    const pick = (id, read) => {
+      const select = document.getElementById(id), before = select.value;
+      select.selectedIndex = 1;
+      select.dispatchEvent(new Event("change"));
+      const result = { chosen: select.value, shown: Array.from(document.querySelectorAll("#f-body tr.finding")).map(read) };
+      select.value = before; select.dispatchEvent(new Event("change"));
+      return result;
+    };
+    return { route: pick("f-route", (r) => r.children[2].textContent), table: pick("f-table", (r) => r.children[3].textContent),
+      severity: pick("f-sev", (r) => r.getAttribute("data-severity")) };
+  })()`);
+
   // Text filter: type into the search box.
   if (args.text) {
     await evaluate(`document.getElementById("f-text").focus()`);
