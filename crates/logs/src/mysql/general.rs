@@ -407,6 +407,10 @@ impl<'s> GeneralReader<'s> {
             return;
         };
         trim_end_in_place(&mut self.sql);
+        // An empty `Query` (a client sending nothing) executed nothing.
+        if self.sql.trim_start().is_empty() {
+            return;
+        }
         if kind == Kind::Query {
             if let Some(name) = sql_execute_name(&self.sql) {
                 let pending = PendingExecute {
