@@ -12,6 +12,7 @@
 //! Slots and their strings are reused, so steady-state assembly does not allocate.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use querycomb_core::{EventSink, Location, QueryEvent, Timestamp};
 
@@ -121,6 +122,7 @@ struct Slot {
 
 #[derive(Debug, Default)]
 struct Session {
+    key: String,
     /// From the `connection authorized` line, for formats whose records lack them.
     user: Text,
     database: Text,
@@ -133,9 +135,14 @@ struct Session {
 }
 
 pub(crate) struct Assembler {
-    sessions: HashMap<String, Session>,
+    /// Session key → index into `sessions`.
+    index: HashMap<String, usize, BuildHasherDefault<KeyHasher>>,
+    sessions: Vec<Session>,
+    free_sessions: Vec<usize>,
+    /// The session of the previous record: consecutive records often share one.
+    last_session: Option<usize>,
     slots: Vec<Slot>,
-    free: Vec<usize>,
+    free_slots: Vec<usize>,
     queue: VecDeque<usize>,
     events: u64,
 }
@@ -143,9 +150,12 @@ pub(crate) struct Assembler {
 impl Assembler {
     pub(crate) fn new() -> Self {
         Assembler {
-            sessions: HashMap::new(),
+            index: HashMap::default(),
+            sessions: Vec::new(),
+            free_sessions: Vec::new(),
+            last_session: None,
             slots: Vec::new(),
-            free: Vec::new(),
+            free_slots: Vec::new(),
             queue: VecDeque::new(),
             events: 0,
         }
@@ -157,12 +167,12 @@ impl Assembler {
     }
 
     pub(crate) fn record(&mut self, rec: &Record<'_>, sink: &mut dyn EventSink) {
-        self.ensure_session(rec.session);
+        let s = self.session_index(rec.session);
         match rec.severity {
-            Severity::Log => self.on_log(rec, sink),
-            Severity::Detail => self.on_detail(rec.session, rec.message),
-            Severity::Error => self.on_error(rec, sink),
-            Severity::Statement => self.on_error_statement(rec, rec.message, sink),
+            Severity::Log => self.on_log(s, rec, sink),
+            Severity::Detail => self.on_detail(s, rec.message),
+            Severity::Error => self.on_error(s, rec, sink),
+            Severity::Statement => self.on_error_statement(s, rec, rec.message, sink),
             Severity::Other => {}
         }
     }
@@ -170,61 +180,98 @@ impl Assembler {
     /// End of input: everything pending is complete.
     pub(crate) fn finish(&mut self, sink: &mut dyn EventSink) {
         for &index in &self.queue {
-            if let Some(slot) = self.slots.get_mut(index) {
-                slot.done = true;
-            }
+            self.slots[index].done = true;
         }
-        for session in self.sessions.values_mut() {
+        for session in &mut self.sessions {
             session.pending = None;
         }
         self.drain(sink);
     }
 
-    fn ensure_session(&mut self, key: &str) {
-        if self.sessions.contains_key(key) {
-            return;
+    fn session_index(&mut self, key: &str) -> usize {
+        if let Some(s) = self.last_session {
+            if self.sessions[s].key == key {
+                return s;
+            }
         }
-        if self.sessions.len() >= MAX_SESSIONS {
-            self.sessions.retain(|_, s| s.pending.is_some());
-        }
-        self.sessions.insert(key.to_owned(), Session::default());
+        let s = match self.index.get(key) {
+            Some(&s) => s,
+            None => self.new_session(key),
+        };
+        self.last_session = Some(s);
+        s
     }
 
-    fn on_log(&mut self, rec: &Record<'_>, sink: &mut dyn EventSink) {
-        let line = classify(rec.message);
-        if let Some(session) = self.sessions.get_mut(rec.session) {
-            session.params_target = false;
-            session.error.set(None);
+    fn new_session(&mut self, key: &str) -> usize {
+        if self.index.len() >= MAX_SESSIONS {
+            self.forget_idle_sessions();
         }
+        let s = match self.free_sessions.pop() {
+            Some(s) => s,
+            None => {
+                self.sessions.push(Session::default());
+                self.sessions.len() - 1
+            }
+        };
+        let session = &mut self.sessions[s];
+        session.key.clear();
+        session.key.push_str(key);
+        self.index.insert(key.to_owned(), s);
+        s
+    }
+
+    fn forget_idle_sessions(&mut self) {
+        let sessions = &mut self.sessions;
+        let free = &mut self.free_sessions;
+        self.index.retain(|_, &mut s| {
+            let keep = sessions[s].pending.is_some();
+            if !keep {
+                sessions[s].reset();
+                free.push(s);
+            }
+            keep
+        });
+        self.last_session = None;
+    }
+
+    fn end_session(&mut self, s: usize) {
+        self.complete_pending(s);
+        let session = &mut self.sessions[s];
+        self.index.remove(session.key.as_str());
+        session.reset();
+        self.free_sessions.push(s);
+        self.last_session = None;
+    }
+
+    fn on_log(&mut self, s: usize, rec: &Record<'_>, sink: &mut dyn EventSink) {
+        let line = classify(rec.message);
+        let session = &mut self.sessions[s];
+        session.params_target = false;
+        session.error.set(None);
         match line {
             LogLine::Executed {
                 sql,
                 name,
                 duration_us,
             } => {
-                self.complete_pending(rec.session);
-                self.start_statement(rec, sql, name, duration_us);
+                self.complete_pending(s);
+                self.start_statement(s, rec, sql, name, duration_us);
                 if let Some(detail) = rec.detail {
-                    self.on_detail(rec.session, detail);
+                    self.on_detail(s, detail);
                 }
             }
-            LogLine::Duration(us) => self.attach_duration(rec.session, us),
-            LogLine::ProtocolStep => self.complete_pending(rec.session),
+            LogLine::Duration(us) => self.attach_duration(s, us),
+            LogLine::ProtocolStep => self.complete_pending(s),
             LogLine::Connection {
                 user,
                 database,
                 application,
             } => {
-                if let Some(session) = self.sessions.get_mut(rec.session) {
-                    session.user.set(user);
-                    session.database.set(database);
-                    session.application.set(application);
-                }
+                session.user.set(user);
+                session.database.set(database);
+                session.application.set(application);
             }
-            LogLine::Disconnection => {
-                self.complete_pending(rec.session);
-                self.sessions.remove(rec.session);
-            }
+            LogLine::Disconnection => self.end_session(s),
             LogLine::Other => {}
         }
         self.drain(sink);
@@ -232,15 +279,16 @@ impl Assembler {
 
     fn start_statement(
         &mut self,
+        s: usize,
         rec: &Record<'_>,
         sql: &str,
         name: Option<&str>,
         duration_us: Option<u64>,
     ) {
         let index = self.new_slot();
-        let session = self.sessions.get_mut(rec.session);
+        let session = &mut self.sessions[s];
         let slot = &mut self.slots[index];
-        fill_slot(slot, rec, session.as_deref());
+        fill_slot(slot, rec, session);
         slot.sql.push_str(sql);
         slot.prepared_name.set(name);
         slot.duration_us = duration_us;
@@ -250,99 +298,85 @@ impl Assembler {
             (Some(t), Some(d)) => Some(t - i64::try_from(d).unwrap_or(0)),
             (t, _) => t,
         };
-        if let Some(session) = session {
-            session.pending = Some(index);
-            session.params_target = true;
-        }
+        session.pending = Some(index);
+        session.params_target = true;
         self.queue.push_back(index);
     }
 
-    fn on_detail(&mut self, session_key: &str, detail: &str) {
-        let Some(session) = self.sessions.get_mut(session_key) else {
-            return;
-        };
+    fn on_detail(&mut self, s: usize, detail: &str) {
+        let session = &mut self.sessions[s];
         let target = session.pending.filter(|_| session.params_target);
         session.params_target = false;
-        let (Some(index), Some(params)) = (target, detail.strip_prefix("parameters: ")) else {
-            return;
-        };
-        if let Some(slot) = self.slots.get_mut(index) {
-            slot.params.set(Some(params));
+        if let (Some(index), Some(params)) = (target, detail.strip_prefix("parameters: ")) {
+            self.slots[index].params.set(Some(params));
         }
     }
 
-    fn on_error(&mut self, rec: &Record<'_>, sink: &mut dyn EventSink) {
-        if let Some(session) = self.sessions.get_mut(rec.session) {
-            session.params_target = false;
-            session.error.set(Some(without_position(rec.message)));
-        }
+    fn on_error(&mut self, s: usize, rec: &Record<'_>, sink: &mut dyn EventSink) {
+        let session = &mut self.sessions[s];
+        session.params_target = false;
+        session.error.set(Some(without_position(rec.message)));
         // csvlog and jsonlog put the failing statement in the error record itself.
         if let Some(statement) = rec.statement {
-            self.on_error_statement(rec, statement, sink);
+            self.on_error_statement(s, rec, statement, sink);
         }
     }
 
     /// The statement an `ERROR` belongs to: marks the pending statement when it is the
     /// same text, else it is an event of its own (it failed before it could be logged).
-    fn on_error_statement(&mut self, rec: &Record<'_>, statement: &str, sink: &mut dyn EventSink) {
-        let Some(session) = self.sessions.get_mut(rec.session) else {
-            return;
-        };
-        if !session.error.set {
+    fn on_error_statement(
+        &mut self,
+        s: usize,
+        rec: &Record<'_>,
+        statement: &str,
+        sink: &mut dyn EventSink,
+    ) {
+        if !self.sessions[s].error.set {
             return;
         }
-        let pending = session.pending.filter(|&i| {
-            self.slots
-                .get(i)
-                .is_some_and(|slot| slot.sql == statement && !slot.error.set)
-        });
+        let slots = &self.slots;
+        let pending = self.sessions[s]
+            .pending
+            .filter(|&i| slots[i].sql == statement && !slots[i].error.set);
         let index = match pending {
             Some(index) => index,
             None => {
-                self.complete_pending(rec.session);
-                self.start_statement(rec, statement, None, None);
-                match self.sessions.get(rec.session).and_then(|s| s.pending) {
-                    Some(index) => index,
-                    None => return,
-                }
+                self.complete_pending(s);
+                self.start_statement(s, rec, statement, None, None);
+                let Some(index) = self.sessions[s].pending else {
+                    return;
+                };
+                self.slots[index].awaits_duration = false;
+                index
             }
         };
-        if let Some(session) = self.sessions.get_mut(rec.session) {
-            if let Some(slot) = self.slots.get_mut(index) {
-                slot.error.set(session.error.get());
-            }
-            session.error.set(None);
-        }
-        self.complete_pending(rec.session);
+        let session = &mut self.sessions[s];
+        self.slots[index].error.set(session.error.get());
+        session.error.set(None);
+        self.complete_pending(s);
         self.drain(sink);
     }
 
-    fn attach_duration(&mut self, session_key: &str, us: u64) {
-        let Some(index) = self.sessions.get(session_key).and_then(|s| s.pending) else {
-            return;
-        };
-        if let Some(slot) = self.slots.get_mut(index) {
+    fn attach_duration(&mut self, s: usize, us: u64) {
+        if let Some(index) = self.sessions[s].pending {
+            let slot = &mut self.slots[index];
             if slot.awaits_duration && slot.duration_us.is_none() {
                 slot.duration_us = Some(us);
             }
         }
-        self.complete_pending(session_key);
+        self.complete_pending(s);
     }
 
-    fn complete_pending(&mut self, session_key: &str) {
-        let Some(session) = self.sessions.get_mut(session_key) else {
-            return;
-        };
+    fn complete_pending(&mut self, s: usize) {
+        let session = &mut self.sessions[s];
         if let Some(index) = session.pending.take() {
-            if let Some(slot) = self.slots.get_mut(index) {
-                slot.done = true;
-            }
+            self.slots[index].done = true;
         }
         session.params_target = false;
     }
 
     fn new_slot(&mut self) -> usize {
-        match self.free.pop() {
+        match self.free_slots.pop() {
             Some(index) => index,
             None => {
                 self.slots.push(Slot::default());
@@ -355,26 +389,48 @@ impl Assembler {
     /// too many wait.
     fn drain(&mut self, sink: &mut dyn EventSink) {
         while let Some(&index) = self.queue.front() {
-            let Some(slot) = self.slots.get(index) else {
-                self.queue.pop_front();
-                continue;
-            };
+            let slot = &self.slots[index];
             if !slot.done {
                 if self.queue.len() <= MAX_PENDING {
                     break;
                 }
-                let key = slot.session.clone();
-                if let Some(session) = self.sessions.get_mut(&key) {
-                    if session.pending == Some(index) {
-                        session.pending = None;
+                if let Some(&s) = self.index.get(slot.session.as_str()) {
+                    if self.sessions[s].pending == Some(index) {
+                        self.sessions[s].pending = None;
                     }
                 }
             }
             self.queue.pop_front();
             sink.event(&slot.as_event());
             self.events += 1;
-            self.free.push(index);
+            self.free_slots.push(index);
         }
+    }
+}
+
+/// FxHash-style hasher for session keys (short ASCII ids from the log itself).
+#[derive(Default, Clone, Copy)]
+struct KeyHasher(u64);
+
+impl KeyHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u8(&mut self, byte: u8) {
+        self.add(u64::from(byte));
+    }
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
@@ -387,7 +443,19 @@ fn without_position(message: &str) -> &str {
     }
 }
 
-fn fill_slot(slot: &mut Slot, rec: &Record<'_>, session: Option<&Session>) {
+impl Session {
+    fn reset(&mut self) {
+        self.key.clear();
+        self.user.set(None);
+        self.database.set(None);
+        self.application.set(None);
+        self.pending = None;
+        self.params_target = false;
+        self.error.set(None);
+    }
+}
+
+fn fill_slot(slot: &mut Slot, rec: &Record<'_>, session: &Session) {
     slot.done = false;
     slot.location = rec.location;
     slot.session.clear();
@@ -395,16 +463,10 @@ fn fill_slot(slot: &mut Slot, rec: &Record<'_>, session: Option<&Session>) {
     slot.sql.clear();
     slot.params.set(None);
     slot.error.set(None);
-    slot.user.set(known(rec.user, session.map(|s| &s.user)));
-    slot.database
-        .set(known(rec.database, session.map(|s| &s.database)));
+    slot.user.set(rec.user.or(session.user.get()));
+    slot.database.set(rec.database.or(session.database.get()));
     slot.application
-        .set(known(rec.application, session.map(|s| &s.application)));
-}
-
-/// The record's own value, else what the session's connection line said.
-fn known<'a>(own: Option<&'a str>, from_session: Option<&'a Text>) -> Option<&'a str> {
-    own.or_else(|| from_session.and_then(Text::get))
+        .set(rec.application.or(session.application.get()));
 }
 
 impl Slot {

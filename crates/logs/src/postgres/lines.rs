@@ -13,6 +13,27 @@ pub(crate) const MAX_LINE: usize = 16 * 1024 * 1024;
 const INITIAL_CAPACITY: usize = 1024 * 1024;
 
 /// One line of input, without its `\n` (and without a `\r` before it).
+/// Buffered input as [`LineReader::block`] lends it.
+#[derive(Debug)]
+pub(crate) enum Block<'a> {
+    Data {
+        /// Whole lines, then possibly the start of the next one.
+        data: &'a [u8],
+        /// Nothing follows `data`.
+        eof: bool,
+        /// Line number and byte offset of `data[0]`.
+        line: u64,
+        byte: u64,
+    },
+    /// A line longer than [`MAX_LINE`]; its bytes were skipped.
+    TooLong {
+        line: u64,
+        byte: u64,
+        len: u64,
+    },
+    End,
+}
+
 #[derive(Debug)]
 pub(crate) enum Line<'a> {
     Text {
@@ -74,6 +95,52 @@ impl<'r> LineReader<'r> {
         }
         let stop = self.end.min(self.start + want);
         Ok(&self.buf[self.start..stop])
+    }
+
+    /// All buffered input not yet consumed, holding at least one whole line (or the end of
+    /// input, or an over-long line, which is skipped and reported as [`Block::TooLong`]).
+    /// For callers that want to look past a line's end before deciding what to do with it;
+    /// they say what they used with [`LineReader::consume`] and, when a block was not
+    /// enough to decide anything, ask for more with [`LineReader::fill_more`].
+    pub(crate) fn block(&mut self) -> io::Result<Block<'_>> {
+        loop {
+            let pending = &self.buf[self.start..self.end];
+            if pending.is_empty() && self.eof {
+                return Ok(Block::End);
+            }
+            let first_len = memchr::memchr(b'\n', pending).unwrap_or(pending.len());
+            if first_len > self.cap {
+                return match self.skip_long_line()? {
+                    Line::TooLong { line, byte, len } => Ok(Block::TooLong { line, byte, len }),
+                    Line::Text { .. } => Ok(Block::End),
+                };
+            }
+            if self.eof || first_len < pending.len() {
+                return Ok(Block::Data {
+                    data: &self.buf[self.start..self.end],
+                    eof: self.eof,
+                    line: self.line + 1,
+                    byte: self.offset,
+                });
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Marks `bytes` holding `lines` whole lines of the last block as used.
+    pub(crate) fn consume(&mut self, bytes: usize, lines: u64) {
+        let bytes = bytes.min(self.end - self.start);
+        self.start += bytes;
+        self.offset += bytes as u64;
+        self.line += lines;
+    }
+
+    /// Reads more input into the block, for a caller that could not use any of it yet.
+    pub(crate) fn fill_more(&mut self) -> io::Result<()> {
+        if self.eof {
+            return Ok(());
+        }
+        self.fill()
     }
 
     /// The next line, or `None` at end of input. A final line without `\n` is returned too.
@@ -152,7 +219,7 @@ impl<'r> LineReader<'r> {
         if self.end == self.buf.len() {
             let grown = (self.buf.len() * 2)
                 .min(self.cap.saturating_add(2))
-                .max(self.end + 1);
+                .max(self.end + 64 * 1024);
             self.buf.resize(grown, 0);
         }
         loop {

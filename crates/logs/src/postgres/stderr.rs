@@ -1,17 +1,19 @@
 //! PostgreSQL `log_destination=stderr` logs, with any `log_line_prefix`.
 //!
 //! A record is a prefixed line plus the TAB-led continuation lines after it (PostgreSQL
-//! writes each embedded newline of a message as `\n\t`). Records are gathered into reused
-//! buffers and handed to the shared [`Assembler`], which pairs statements with their
-//! `DETAIL`, `duration` and `ERROR`/`STATEMENT` records.
+//! writes each embedded newline of a message as `\n\t`). The reader looks one byte past
+//! each line: a record with no continuation (nearly all of them) goes to the shared
+//! [`Assembler`] straight out of the read buffer; only multi-line records are gathered into
+//! reused buffers first. The assembler pairs statements with their `DETAIL`, `duration` and
+//! `ERROR`/`STATEMENT` records.
 
 use std::io::{self, BufRead};
 
 use querycomb_core::{EventSink, InputError, Location, SourceId, Timestamp};
 
 use super::assemble::{Assembler, Record, Severity, Text};
-use super::lines::{Line, LineReader, MAX_LINE};
-use super::prefix::{self, Prefix};
+use super::lines::{Block, LineReader, MAX_LINE};
+use super::prefix::{self, Matched, Prefix};
 use super::time;
 use crate::{ReadOptions, ReadStats};
 
@@ -38,8 +40,23 @@ pub fn read(
         }
     };
     let mut reader = StderrReader::new(source, prefix);
-    while let Some(line) = lines.next_line()? {
-        reader.line(line, sink);
+    loop {
+        match lines.block()? {
+            Block::End => break,
+            Block::TooLong { line, byte, len } => reader.too_long(line, byte, len, sink),
+            Block::Data {
+                data,
+                eof,
+                line,
+                byte,
+            } => {
+                let (used, count) = reader.block(data, eof, line, byte, sink);
+                lines.consume(used, count);
+                if used == 0 {
+                    lines.fill_more()?;
+                }
+            }
+        }
     }
     reader.finish(sink);
     reader.stats.bytes = lines.bytes_read();
@@ -47,7 +64,7 @@ pub fn read(
     Ok(reader.stats)
 }
 
-/// A record being gathered, in reused buffers.
+/// A multi-line record being gathered, in reused buffers.
 #[derive(Default)]
 struct Current {
     active: bool,
@@ -59,6 +76,22 @@ struct Current {
     database: Text,
     application: Text,
     message: String,
+}
+
+impl Current {
+    fn store(&mut self, rec: &Record<'_>) {
+        self.active = true;
+        self.location = rec.location;
+        self.time = rec.time;
+        self.severity = Some(rec.severity);
+        self.session.clear();
+        self.session.push_str(rec.session);
+        self.user.set(rec.user);
+        self.database.set(rec.database);
+        self.application.set(rec.application);
+        self.message.clear();
+        self.message.push_str(rec.message);
+    }
 }
 
 struct StderrReader {
@@ -85,40 +118,70 @@ impl StderrReader {
         }
     }
 
-    fn line(&mut self, line: Line<'_>, sink: &mut dyn EventSink) {
-        match line {
-            Line::TooLong { line, byte, len } => {
-                let was_continuation = self.current.active;
-                self.drop_current();
-                let what = if was_continuation {
-                    "record with a line"
-                } else {
-                    "line"
-                };
-                self.report(
-                    sink,
-                    line,
-                    byte,
-                    format!("{what} longer than {MAX_LINE} bytes ({len} bytes) skipped"),
-                );
-                self.skipping = true;
+    /// Handles the whole lines of `data` whose next byte is known (or that end the input).
+    /// Returns the bytes and lines used.
+    fn block(
+        &mut self,
+        data: &[u8],
+        eof: bool,
+        first_line: u64,
+        first_byte: u64,
+        sink: &mut dyn EventSink,
+    ) -> (usize, u64) {
+        let mut pos = 0;
+        let mut count = 0;
+        while pos < data.len() {
+            let rest = &data[pos..];
+            let (len, next, complete) = match memchr::memchr(b'\n', rest) {
+                Some(nl) => (nl, pos + nl + 1, true),
+                None if eof => (rest.len(), data.len(), false),
+                None => break,
+            };
+            let lookahead = data.get(next).copied();
+            if complete && lookahead.is_none() && !eof {
+                break;
             }
-            Line::Text {
-                bytes,
-                line,
-                byte,
-                complete,
-            } => {
-                if !complete {
-                    self.flush(sink);
-                    self.report(sink, line, byte, "truncated final line skipped".into());
-                } else if let Some(rest) = bytes.strip_prefix(b"\t") {
-                    self.continuation(rest, line, byte, sink);
-                } else if !bytes.is_empty() {
-                    self.flush(sink);
-                    self.start(bytes, line, byte, sink);
-                }
+            let line = &rest[..len];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let (line_no, byte) = (first_line + count, first_byte + pos as u64);
+            if !complete {
+                self.flush(sink);
+                self.report(sink, line_no, byte, "truncated final line skipped".into());
+            } else {
+                self.line(line, line_no, byte, lookahead == Some(b'\t'), sink);
             }
+            pos = next;
+            count += 1;
+        }
+        (pos, count)
+    }
+
+    fn too_long(&mut self, line: u64, byte: u64, len: u64, sink: &mut dyn EventSink) {
+        let what = if self.current.active {
+            "record with a line"
+        } else {
+            "line"
+        };
+        self.current.active = false;
+        let message = format!("{what} longer than {MAX_LINE} bytes ({len} bytes) skipped");
+        self.report(sink, line, byte, message);
+        self.skipping = true;
+    }
+
+    /// One whole line; `continued` says the next line continues its record.
+    fn line(
+        &mut self,
+        bytes: &[u8],
+        line: u64,
+        byte: u64,
+        continued: bool,
+        sink: &mut dyn EventSink,
+    ) {
+        if let Some(rest) = bytes.strip_prefix(b"\t") {
+            self.continuation(rest, line, byte, sink);
+        } else if !bytes.is_empty() {
+            self.flush(sink);
+            self.start(bytes, line, byte, continued, sink);
         }
     }
 
@@ -141,20 +204,25 @@ impl StderrReader {
                 self.current.message.push_str(text);
             }
             Err(e) => {
-                self.drop_current();
+                self.current.active = false;
                 let at = e.valid_up_to() + 1;
-                self.report(
-                    sink,
-                    line,
-                    byte,
-                    format!("invalid UTF-8 at byte {at} of a continuation line; record skipped"),
-                );
+                let message =
+                    format!("invalid UTF-8 at byte {at} of a continuation line; record skipped");
+                self.report(sink, line, byte, message);
                 self.skipping = true;
             }
         }
     }
 
-    fn start(&mut self, bytes: &[u8], line: u64, byte: u64, sink: &mut dyn EventSink) {
+    /// A prefixed line: handed on at once, or kept when continuation lines follow.
+    fn start(
+        &mut self,
+        bytes: &[u8],
+        line: u64,
+        byte: u64,
+        continued: bool,
+        sink: &mut dyn EventSink,
+    ) {
         self.skipping = false;
         let Some(found) = self.prefix.parse(bytes) else {
             let message = format!(
@@ -166,12 +234,8 @@ impl StderrReader {
             return;
         };
         let Ok(message) = std::str::from_utf8(found.message) else {
-            self.report(
-                sink,
-                line,
-                byte,
-                "invalid UTF-8 in the message; record skipped".into(),
-            );
+            let message = "invalid UTF-8 in the message; record skipped".into();
+            self.report(sink, line, byte, message);
             self.skipping = true;
             return;
         };
@@ -180,47 +244,50 @@ impl StderrReader {
             line,
             byte,
         };
-        let time = self.time_of(found.timestamp, found.epoch, location, sink);
-        let cur = &mut self.current;
-        cur.active = true;
-        cur.location = location;
-        cur.time = time;
-        cur.severity = Some(Severity::from_name(found.severity));
-        cur.session.clear();
-        if let Some(key) = found.session_id.or(found.pid) {
-            cur.session.push_str(&String::from_utf8_lossy(key));
+        let time = self.time_of(&found, location, sink);
+        let record = Record {
+            location,
+            time,
+            session: text(found.session_id.or(found.pid)).unwrap_or_default(),
+            user: text(found.user),
+            database: text(found.database),
+            application: text(found.application),
+            severity: Severity::from_name(found.severity),
+            message,
+            detail: None,
+            statement: None,
+        };
+        if continued {
+            self.current.store(&record);
+        } else {
+            self.stats.records += 1;
+            self.assembler.record(&record, sink);
         }
-        set_field(&mut cur.user, found.user);
-        set_field(&mut cur.database, found.database);
-        set_field(&mut cur.application, found.application);
-        cur.message.clear();
-        cur.message.push_str(message);
     }
 
     fn time_of(
         &mut self,
-        timestamp: Option<&[u8]>,
-        epoch: Option<&[u8]>,
+        found: &Matched<'_>,
         location: Location,
         sink: &mut dyn EventSink,
     ) -> Option<Timestamp> {
-        if let Some(text) = timestamp {
-            let parsed = time::parse_timestamp(text)?;
-            if !parsed.zone_known && !self.zone_reported {
-                self.zone_reported = true;
-                let text = String::from_utf8_lossy(text);
-                let zone = text.rsplit(' ').next().unwrap_or_default();
-                sink.malformed(InputError {
-                    location,
-                    message: format!("unknown time zone '{zone}' in timestamps; read as UTC"),
-                });
-            }
-            return Some(parsed.micros);
+        let Some(stamp) = found.timestamp else {
+            return found.epoch.and_then(time::parse_epoch);
+        };
+        let parsed = time::parse_timestamp(stamp)?;
+        if !parsed.zone_known && !self.zone_reported {
+            self.zone_reported = true;
+            let stamp = String::from_utf8_lossy(stamp);
+            let zone = stamp.rsplit(' ').next().unwrap_or_default();
+            sink.malformed(InputError {
+                location,
+                message: format!("unknown time zone '{zone}' in timestamps; read as UTC"),
+            });
         }
-        epoch.and_then(time::parse_epoch)
+        Some(parsed.micros)
     }
 
-    /// Hands the gathered record to the assembler.
+    /// Hands a gathered multi-line record to the assembler.
     fn flush(&mut self, sink: &mut dyn EventSink) {
         let cur = &mut self.current;
         if !cur.active {
@@ -244,10 +311,6 @@ impl StderrReader {
         self.assembler.record(&record, sink);
     }
 
-    fn drop_current(&mut self) {
-        self.current.active = false;
-    }
-
     fn report(&mut self, sink: &mut dyn EventSink, line: u64, byte: u64, message: String) {
         self.stats.malformed += 1;
         sink.malformed(InputError {
@@ -266,9 +329,9 @@ impl StderrReader {
     }
 }
 
-/// Stores an optional prefix field, reusing the previous allocation.
-fn set_field(slot: &mut Text, value: Option<&[u8]>) {
-    slot.set(value.map(String::from_utf8_lossy).as_deref());
+/// A prefix field as text; values that are not UTF-8 are dropped.
+fn text(value: Option<&[u8]>) -> Option<&str> {
+    value.and_then(|bytes| std::str::from_utf8(bytes).ok())
 }
 
 #[cfg(test)]
