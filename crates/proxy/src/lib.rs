@@ -19,8 +19,10 @@
 //!   `trust` pass through untouched.
 //! - **Cancel requests** work: the server's `BackendKeyData` passes through unchanged, so
 //!   the proxy forwards a `CancelRequest` as is on a new upstream connection.
-//! - **Bind parameters** are kept only with [`ProxyConfig::capture_params`] and never
-//!   logged.
+//! - **Bind parameters** reach the detection stage as digests (`$1 = #1f3a…`, arrays as
+//!   `{#…,#…}`), enough to tell a loop from a repeated identical statement and to see
+//!   `= ANY($1)` batch sizes; real values only with [`ProxyConfig::capture_params`]
+//!   (`--show-params`). The proxy never logs them.
 //!
 //! # Events
 //! See [`observe`] for what one event means for each protocol flow (multi-statement simple
@@ -58,7 +60,7 @@ pub use detection::{
 pub use frame::FrameLimits;
 pub use metrics::Metrics;
 #[cfg(feature = "detect")]
-pub use pipeline::{pipeline_detector, run};
+pub use pipeline::{pipeline_detector, run, ShapeMeter};
 
 /// Everything `querycomb proxy` can be told.
 #[derive(Debug, Clone)]
@@ -72,7 +74,7 @@ pub struct ProxyConfig {
     /// Append each new or grown finding as a JSON line (a signature may appear again with
     /// higher counts: the last line per signature is current).
     pub findings_out: Option<PathBuf>,
-    /// Keep text-format bind parameter values on events (`--show-params`).
+    /// Put real bind parameter values on events (`--show-params`); otherwise digests.
     pub capture_params: bool,
     pub limits: FrameLimits,
     pub connect_timeout: Duration,

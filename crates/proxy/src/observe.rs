@@ -63,6 +63,7 @@ pub struct Observer {
     info: SessionInfo,
     /// The backend pid from `BackendKeyData`, used as the session id (as server logs do).
     session: String,
+    /// Show parameter values as they are; otherwise as digests (see [`render_params`]).
     capture_params: bool,
     statements: HashMap<String, Arc<str>>,
     portals: HashMap<String, Portal>,
@@ -232,11 +233,7 @@ impl Observer {
     fn on_bind(&mut self, body: &[u8]) -> Option<Pending> {
         if let Some((portal, rest)) = cstr(body) {
             if let Some((statement, rest)) = cstr(rest) {
-                let params = if self.capture_params {
-                    render_params(rest)
-                } else {
-                    None
-                };
+                let params = render_params(rest, self.capture_params);
                 let sql = self.statements.get(statement).cloned();
                 self.suspended.remove(portal);
                 self.portals.insert(
@@ -582,9 +579,14 @@ pub fn error_code(mut body: &[u8]) -> Option<String> {
     None
 }
 
-/// `$1 = '8', $2 = NULL` from a Bind body after the portal and statement names; binary
-/// values are shown as `<binary n bytes>`. Only called when the user asked for parameters.
-fn render_params(rest: &[u8]) -> Option<String> {
+/// `$1 = '8', $2 = NULL` from a Bind body after the portal and statement names.
+///
+/// The detection stage needs parameters to tell a loop (different values) from a repeated
+/// identical statement, and array lengths to recognise `= ANY($1)` batches. Unless the user
+/// asked to see values (`reveal`), each value is replaced by a digest (`#1f3a…`), arrays
+/// keeping their shape (`{#…,#…}`), so no raw value leaves the connection. Revealed binary
+/// values are shown as hex (`\x0000002a`).
+fn render_params(rest: &[u8], reveal: bool) -> Option<String> {
     let mut reader = Reader(rest);
     let format_count = reader.u16()? as usize;
     let mut formats = Vec::with_capacity(format_count.min(64));
@@ -609,15 +611,120 @@ fn render_params(rest: &[u8]) -> Option<String> {
             continue;
         }
         let value = reader.take(len as usize)?;
-        if binary {
-            out.push_str(&format!("<binary {} bytes>", value.len()));
-        } else {
-            out.push('\'');
-            out.push_str(&String::from_utf8_lossy(value).replace('\'', "''"));
-            out.push('\'');
-        }
+        render_value(&mut out, value, binary, reveal);
     }
     Some(out)
+}
+
+/// Longest revealed value; longer ones are cut and marked with their digest.
+const MAX_SHOWN_VALUE: usize = 200;
+
+fn render_value(out: &mut String, value: &[u8], binary: bool, reveal: bool) {
+    let elements = if binary {
+        binary_array_elements(value)
+    } else {
+        text_array_elements(value)
+    };
+    match elements {
+        Some(items) => {
+            out.push('{');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                render_scalar(out, item, binary, reveal, false);
+            }
+            out.push('}');
+        }
+        None => render_scalar(out, value, binary, reveal, true),
+    }
+}
+
+fn render_scalar(out: &mut String, value: &[u8], binary: bool, reveal: bool, quote: bool) {
+    if !reveal || value.len() > MAX_SHOWN_VALUE {
+        out.push_str(&format!("#{:016x}", digest(value)));
+        return;
+    }
+    if binary {
+        out.push_str("\\x");
+        for b in value {
+            out.push_str(&format!("{b:02x}"));
+        }
+        return;
+    }
+    let text = String::from_utf8_lossy(value);
+    if quote {
+        out.push('\'');
+        out.push_str(&text.replace('\'', "''"));
+        out.push('\'');
+    } else {
+        out.push_str(&text);
+    }
+}
+
+/// A stable 64-bit digest (SipHash with fixed keys): equal values, equal digests.
+fn digest(value: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    value.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Items of a one-dimensional text array literal `{a,"b,c",d}`; None if not an array.
+fn text_array_elements(value: &[u8]) -> Option<Vec<&[u8]>> {
+    let inner = value.strip_prefix(b"{")?.strip_suffix(b"}")?;
+    if inner.is_empty() {
+        return Some(Vec::new());
+    }
+    let mut items = Vec::new();
+    let (mut start, mut quoted, mut depth, mut escaped) = (0, false, 0u32, false);
+    for (i, &b) in inner.iter().enumerate() {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' => escaped = true,
+            b'"' => quoted = !quoted,
+            b'{' if !quoted => depth += 1,
+            b'}' if !quoted => depth = depth.saturating_sub(1),
+            b',' if !quoted && depth == 0 => {
+                items.push(inner.get(start..i)?);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(inner.get(start..)?);
+    Some(items)
+}
+
+/// Elements of a binary-format array (`ndim, flags, elemtype, (size, lbound)*, (len,
+/// bytes)*`); None if the value is not one.
+fn binary_array_elements(value: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut reader = Reader(value);
+    let ndim = reader.i32()?;
+    let _flags = reader.i32()?;
+    let _element_type = reader.i32()?;
+    if !(0..=6).contains(&ndim) {
+        return None;
+    }
+    let mut total: usize = 1;
+    for _ in 0..ndim {
+        let size = usize::try_from(reader.i32()?).ok()?;
+        let _lower_bound = reader.i32()?;
+        total = total.checked_mul(size)?;
+    }
+    if ndim == 0 {
+        total = 0;
+    }
+    let mut items = Vec::with_capacity(total.min(4096));
+    for _ in 0..total {
+        let len = reader.i32()?;
+        items.push(if len < 0 {
+            &[][..]
+        } else {
+            reader.take(len as usize)?
+        });
+    }
+    reader.0.is_empty().then_some(items)
 }
 
 /// Bounds-checked big-endian reads.
@@ -872,7 +979,7 @@ mod tests {
     }
 
     #[test]
-    fn params_are_not_captured_unless_asked() {
+    fn param_values_are_digested_unless_asked() {
         let info = SessionInfo::default();
         let mut obs = Observer::new(info, false);
         let mut body = cs("");
@@ -932,7 +1039,54 @@ mod tests {
         );
         let events: Vec<_> = obs.take_events().collect();
         assert_eq!(events.len(), 1);
-        assert_eq!(events[0].params, None);
+        let params = events[0].params.as_deref().unwrap_or_default();
+        assert!(params.starts_with("$1 = #"), "{params}");
+        assert!(!params.contains("secret"));
+    }
+
+    fn bind_rest(values: &[(&[u8], u16)]) -> Vec<u8> {
+        let mut rest = (values.len() as u16).to_be_bytes().to_vec();
+        for (_, format) in values {
+            rest.extend(format.to_be_bytes());
+        }
+        rest.extend((values.len() as u16).to_be_bytes());
+        for (value, _) in values {
+            rest.extend((value.len() as i32).to_be_bytes());
+            rest.extend(*value);
+        }
+        rest
+    }
+
+    #[test]
+    fn arrays_keep_their_length_and_values_their_identity() {
+        let mut binary_array = Vec::new();
+        for n in [1i32, 0, 23, 3, 1] {
+            binary_array.extend(n.to_be_bytes());
+        }
+        for id in [7i32, 8, 9] {
+            binary_array.extend(4i32.to_be_bytes());
+            binary_array.extend(id.to_be_bytes());
+        }
+        let rest = bind_rest(&[
+            (b"{1,\"a,b\",3}", 0),
+            (&binary_array, 1),
+            (&[0, 0, 0, 42], 1),
+        ]);
+        let shown = render_params(&rest, true).unwrap_or_default();
+        assert_eq!(
+            shown,
+            "$1 = {1,\"a,b\",3}, $2 = {\\x00000007,\\x00000008,\\x00000009}, $3 = \\x0000002a"
+        );
+        let hidden = render_params(&rest, false).unwrap_or_default();
+        assert_eq!(hidden.matches('#').count(), 7, "{hidden}");
+        assert!(hidden.contains("$2 = {#"));
+        assert_eq!(
+            render_params(&rest, false),
+            Some(hidden),
+            "digests are stable"
+        );
+        let other = bind_rest(&[(b"{1,2,4}", 0), (&binary_array, 1), (&[0, 0, 0, 43], 1)]);
+        assert_ne!(render_params(&other, false), render_params(&rest, false));
     }
 
     #[test]
@@ -942,9 +1096,9 @@ mod tests {
         assert_eq!(command_rows(b"BEGIN\0"), None);
         assert_eq!(command_rows(b""), None);
         assert_eq!(error_code(b"SERROR\0C2"), None);
-        assert_eq!(render_params(&[0, 1, 0]), None);
+        assert_eq!(render_params(&[0, 1, 0], false), None);
         assert_eq!(
-            render_params(&[0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff]).as_deref(),
+            render_params(&[0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff], false).as_deref(),
             Some("$1 = NULL")
         );
     }

@@ -1,0 +1,189 @@
+//! Live detection through the proxy: an N+1 workload from a real client is reported (on
+//! the callback, in the findings file, in the metrics), the batched version of the same
+//! work is not.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use querycomb_core::{Finding, FindingKind};
+use querycomb_proxy::{pipeline_detector, Proxy, ProxyConfig, ShapeMeter};
+use querycomb_testkit::{Auth, PgOptions, PgServer};
+use tokio_postgres::NoTls;
+
+const SCHEMA: &str = "CREATE TABLE customers (id int PRIMARY KEY, name text);
+INSERT INTO customers SELECT g, 'customer ' || g FROM generate_series(1, 20) g;
+CREATE TABLE orders (id int PRIMARY KEY, customer_id int REFERENCES customers, total numeric);
+INSERT INTO orders SELECT g, 1 + g % 20, g * 1.5 FROM generate_series(1, 40) g;";
+
+fn scrape(addr: std::net::SocketAddr) -> String {
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect metrics");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    response
+}
+
+#[test]
+fn n_plus_one_is_reported_live_and_the_batched_version_is_not() {
+    let pg = PgServer::start(PgOptions {
+        auth: Auth::Scram,
+        ..PgOptions::default()
+    })
+    .expect("pg");
+    pg.psql("postgres", SCHEMA).expect("schema");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let findings_out = dir.path().join("findings.jsonl");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut config = ProxyConfig::new(
+        "127.0.0.1:0".parse().expect("addr"),
+        format!("127.0.0.1:{}", pg.port()),
+    );
+    config.metrics = Some("127.0.0.1:0".parse().expect("addr"));
+    config.findings_out = Some(findings_out.clone());
+    config.tick_interval = Duration::from_millis(50);
+    let detect = querycomb_detect::Config {
+        idle_gap_ms: 300,
+        ..Default::default()
+    };
+
+    let live: Arc<Mutex<Vec<Finding>>> = Arc::default();
+    let (proxy, stop) = rt.block_on(async {
+        let mut proxy = Proxy::bind(config).await.expect("bind");
+        let seen = live.clone();
+        let meter = ShapeMeter::new(proxy.metrics(), Duration::from_millis(300));
+        proxy
+            .detector(pipeline_detector(detect))
+            .on_finding(move |f| seen.lock().expect("lock").push(f.clone()))
+            .meter(Box::new(meter));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        (proxy, (stop, stopped))
+    });
+    let addr = proxy.local_addr().expect("addr");
+    let metrics_addr = proxy.metrics_addr().expect("metrics addr");
+    let (stop, stopped) = stop;
+    let served = rt.spawn(proxy.serve(async {
+        let _ = stopped.await;
+    }));
+
+    let conn = format!(
+        "host=127.0.0.1 port={} user={} password={} dbname=postgres",
+        addr.port(),
+        pg.user(),
+        pg.password()
+    );
+    rt.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&conn, NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(connection);
+        let orders = client
+            .query(
+                "SELECT id, customer_id FROM orders WHERE id <= $1 /*route='%2Forders'*/",
+                &[&25i32],
+            )
+            .await
+            .expect("orders");
+        for order in &orders {
+            let customer: i32 = order.get(1);
+            client
+                .query_one(
+                    "SELECT name FROM customers WHERE id = $1 /*route='%2Forders'*/",
+                    &[&customer],
+                )
+                .await
+                .expect("customer");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let orders = client
+            .query(
+                "SELECT id, customer_id FROM orders WHERE id <= $1 /*route='%2Fclean'*/",
+                &[&25i32],
+            )
+            .await
+            .expect("orders");
+        let ids: Vec<i32> = orders.iter().map(|o| o.get(1)).collect();
+        client
+            .query(
+                "SELECT id, name FROM customers WHERE id = ANY($1) /*route='%2Fclean'*/",
+                &[&ids],
+            )
+            .await
+            .expect("batch");
+    });
+
+    // Reported live, before shutdown: the /orders request closed after the idle gap.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while live.lock().expect("lock").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    {
+        let live = live.lock().expect("lock");
+        assert_eq!(live.len(), 1, "{live:#?}");
+        let finding = &live[0];
+        assert_eq!(finding.kind, FindingKind::NPlusOne);
+        assert_eq!(finding.request.route.as_deref(), Some("/orders"));
+        assert_eq!(finding.count, 25);
+        assert!(
+            finding.children[0].normalized.contains("customers"),
+            "{finding:#?}"
+        );
+        assert!(finding
+            .parent
+            .as_ref()
+            .is_some_and(|p| p.normalized.contains("orders")));
+        assert!(
+            finding.total_duration_us.is_some(),
+            "the proxy times every statement"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(600));
+    let text = scrape(metrics_addr);
+    assert!(
+        text.contains("querycomb_proxy_findings_total{kind=\"n_plus_one\",route=\"/orders\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("querycomb_proxy_statements_per_request_count{route=\"/orders\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("querycomb_proxy_statements_per_request_count{route=\"/clean\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("querycomb_proxy_statements_total 28"),
+        "{text}"
+    );
+    assert!(
+        text.contains("querycomb_proxy_fingerprint_calls_total{fingerprint="),
+        "{text}"
+    );
+
+    let _ = stop.send(());
+    let report = rt.block_on(served).expect("join").expect("serve");
+    let kinds: Vec<_> = report
+        .analysis
+        .findings
+        .iter()
+        .map(|f| (f.kind, f.request.route.clone()))
+        .collect();
+    assert_eq!(kinds, [(FindingKind::NPlusOne, Some("/orders".to_owned()))]);
+    assert_eq!(report.analysis.summary.statements, 28);
+    let lines = std::fs::read_to_string(&findings_out).expect("findings file");
+    let written: Vec<Finding> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(written.len(), 1);
+    assert_eq!(written[0].signature, report.analysis.findings[0].signature);
+}
