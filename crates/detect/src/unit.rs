@@ -9,16 +9,18 @@
 //!    `ROLLBACK TO` stay inside);
 //! 4. otherwise a burst: a session's statements until it is idle for `idle_gap_ms`.
 //!
-//! Untagged statements (drivers never tag `BEGIN`/`COMMIT`) join the session's current unit,
-//! and an untagged unit adopts the first tag that arrives in it, so `BEGIN; <tagged
-//! statements>; COMMIT` is one tagged request. An untagged statement the application asked
-//! for (not `BEGIN`/`COMMIT`/bookkeeping) after tagged ones starts a new unit: it belongs to
-//! something untagged (a job, a pooler's next client). An untagged named prepared statement is
-//! not such evidence (its text was fixed when it was first prepared; drivers that tag at
-//! execution time cannot tag it), so it follows its session's current unit.
+//! Untagged statements (drivers never tag `BEGIN`/`COMMIT`; server-side `EXECUTE` and raw
+//! connections do not either) join the session's current unit, and an untagged unit that
+//! ran no untagged work of its own adopts the first tag that arrives in it, so `BEGIN;
+//! <tagged statements>; COMMIT` is one tagged request. An untagged unit that did run work is
+//! left when tags arrive, and a transaction begun after a tagged request's statements whose
+//! statements are untagged is a unit of its own (a job, a pooler's next client). An untagged
+//! named prepared statement never counts as untagged work: its text was fixed when it was
+//! first prepared, so drivers that tag at execution time cannot tag it.
 //!
 //! A unit closes on `COMMIT`/`ROLLBACK` (when it is a transaction unit), when its session
-//! moves to another route or to untagged work (a trace stays open: it may go on elsewhere),
+//! moves to another route or to untagged work in a new transaction (a trace stays open: it
+//! may go on elsewhere),
 //! when it has been idle for the gap (checked for every open unit a few times per gap of
 //! input time, not per event), and at the end of input.
 //!
@@ -129,6 +131,9 @@ struct SessionState {
     in_transaction: bool,
     /// The current unit's statement count when the last `BEGIN` arrived.
     tx_start: u32,
+    /// That `BEGIN` came after a tagged request's statements: untagged statements in this
+    /// transaction are other work, not part of that request.
+    begin_after_tag: bool,
     last_time: Option<Timestamp>,
 }
 
@@ -140,12 +145,21 @@ struct OpenUnit {
     trace: Option<u128>,
     /// A burst made of single-statement transactions (ORMs wrap each save in one).
     chain: bool,
+    /// Counted statements that carried no tags.
+    untagged_queries: u32,
     examples: FastMap<FpId, Vec<String>>,
 }
 
 impl OpenUnit {
     fn is_tagged(&self) -> bool {
         matches!(self.header.kind, RequestKind::Trace | RequestKind::Route)
+    }
+
+    /// An untagged unit holding nothing but bookkeeping (`BEGIN`) and untagged prepared
+    /// statements: it becomes the tagged request that follows. One that ran untagged work
+    /// of its own is another unit.
+    fn adoptable(&self) -> bool {
+        !self.is_tagged() && self.untagged_queries == 0
     }
 }
 
@@ -204,9 +218,20 @@ impl Grouper {
             }
         }
         match event.role {
-            Role::Begin => state.in_transaction = true,
-            Role::End => state.in_transaction = false,
+            Role::Begin => {
+                state.in_transaction = true;
+                state.begin_after_tag = current
+                    .and_then(|c| units.get(c))
+                    .is_some_and(OpenUnit::is_tagged);
+            }
+            Role::End => {
+                state.in_transaction = false;
+                state.begin_after_tag = false;
+            }
             Role::Query | Role::Bookkeeping => {}
+        }
+        if matches!(event.key, Key::Trace { .. } | Key::Route(_)) {
+            state.begin_after_tag = false;
         }
         let target = match &event.key {
             Key::Trace { id, text, route } => {
@@ -404,6 +429,7 @@ impl Units {
             last_time: event.time,
             trace: None,
             chain: false,
+            untagged_queries: 0,
             examples: FastMap::default(),
         };
         let slot = match self.free.pop() {
@@ -477,7 +503,7 @@ impl Units {
             return existing;
         }
         let target = match current {
-            Some(c) if self.get(c).is_some_and(|u| !u.is_tagged()) => c,
+            Some(c) if self.get(c).is_some_and(OpenUnit::adoptable) => c,
             Some(c) => {
                 self.leave(c);
                 self.open(RequestKind::Trace, event)
@@ -494,10 +520,10 @@ impl Units {
         target
     }
 
-    /// An untagged unit's statements belong to the trace that tags arrive for; a tagged one
+    /// An adoptable unit's statements belong to the trace that tags arrive for; any other
     /// is simply left.
     fn fold_into(&mut self, from: UnitRef, into: UnitRef) {
-        if self.get(from).is_some_and(OpenUnit::is_tagged) {
+        if !self.get(from).is_some_and(OpenUnit::adoptable) {
             self.leave(from);
             return;
         }
@@ -528,11 +554,11 @@ impl Units {
             let same_route = self
                 .get(c)
                 .is_some_and(|u| u.header.route.as_deref() == Some(route));
-            let untagged = self.get(c).is_some_and(|u| !u.is_tagged());
+            let adoptable = self.get(c).is_some_and(OpenUnit::adoptable);
             if same_route {
                 return c;
             }
-            if untagged {
+            if adoptable {
                 if let Some(unit) = self.get_mut(c) {
                     unit.header.kind = RequestKind::Route;
                     unit.header.route = Some(route.to_owned());
@@ -548,9 +574,10 @@ impl Units {
         target
     }
 
-    /// An untagged statement the application asked for, after tagged ones, belongs to
-    /// something else (a job, a pooler's next client): the tagged unit is left. Untagged
-    /// bookkeeping (`BEGIN`, `COMMIT`: drivers never tag them) stays in it.
+    /// Untagged statements stay in the session's current unit, tagged or not (a request
+    /// may run some untagged SQL: server-side `EXECUTE`, a raw connection), except in a
+    /// transaction begun after a tagged request's statements: that is other work (a job, a
+    /// pooler's next client), so the tagged unit is left.
     fn untagged_target(
         &mut self,
         current: Option<UnitRef>,
@@ -559,7 +586,7 @@ impl Units {
     ) -> Option<UnitRef> {
         let tagged = current.filter(|c| self.get(*c).is_some_and(OpenUnit::is_tagged));
         match (event.role, tagged) {
-            (Role::Query, Some(c)) => {
+            (Role::Query, Some(c)) if state.in_transaction && state.begin_after_tag => {
                 self.leave(c);
                 Some(self.open(anonymous_kind(state), event))
             }
@@ -636,6 +663,9 @@ impl Units {
         }
         unit.stmts.push(event.stmt);
         unit.header.statements = unit.header.statements.saturating_add(1);
+        if matches!(event.key, Key::None) {
+            unit.untagged_queries = unit.untagged_queries.saturating_add(1);
+        }
         if let Some(example) = event.example {
             let kept = unit.examples.entry(event.stmt.fp).or_default();
             if kept.len() < limits.examples_per_shape {

@@ -223,6 +223,49 @@ fn untagged_work_after_a_tagged_request_is_a_new_unit() {
 }
 
 #[test]
+fn untagged_statements_inside_a_tagged_request_stay_in_it() {
+    // Server-side PREPARE/EXECUTE as a slow log shows it: the executed text is untagged.
+    let mut log = Log::new();
+    log.q(
+        "s1",
+        "SELECT id FROM orders WHERE customer_id = 1 /*route='%2Finvoices'*/",
+    );
+    for i in 0..6 {
+        log.q("s1", &format!("SET @order_id = {i}"));
+        log.q(
+            "s1",
+            &format!("SELECT sku, qty FROM order_items WHERE order_id = {i}"),
+        );
+    }
+    let analysis = analyse(&log.events);
+    let f = only(&analysis);
+    assert_eq!((f.kind, f.count), (FindingKind::NPlusOne, 6));
+    assert_eq!(f.request.route.as_deref(), Some("/invoices"));
+    assert_eq!(
+        f.parent.as_ref().map(|p| p.normalized.as_str()),
+        Some("SELECT id FROM orders WHERE customer_id = $1")
+    );
+}
+
+#[test]
+fn untagged_work_is_not_adopted_by_a_later_tag() {
+    let mut log = Log::new();
+    log.orders_loop("s1", 3);
+    log.q(
+        "s1",
+        "INSERT INTO audit (note) VALUES ('x') /*route='/checkout'*/",
+    );
+    let analysis = analyse(&log.events);
+    let routes: Vec<(&str, u32)> = analysis
+        .summary
+        .routes
+        .iter()
+        .map(|r| (r.route.as_str(), r.max))
+        .collect();
+    assert_eq!(routes, [("", 4), ("/checkout", 1)]);
+}
+
+#[test]
 fn untagged_named_prepared_statements_stay_in_the_tagged_request() {
     let tag = traceparent(TRACE_A);
     let mut log = Log::new();
