@@ -154,9 +154,14 @@
     });
   }
 
+  function kindTitle(d, id) {
+    var k = d.summary.by_kind.filter(function (k) { return k[0] === id; })[0];
+    return k ? k[1] : id;
+  }
+
   function renderOmitted(d) {
     var o = d.omitted, parts = [];
-    if (o.findings) parts.push(plural(o.findings, "finding") + " (" + o.findings_by_kind.map(function (k) { return int(k[1]) + " " + k[0]; }).join(", ") + ") — the " + int(d.findings.length) + " most severe and costly are shown");
+    if (o.findings) parts.push(plural(o.findings, "finding") + " (" + o.findings_by_kind.map(function (k) { return int(k[1]) + " " + kindTitle(d, k[0]); }).join(", ") + ") — the " + int(d.findings.length) + " most severe and costly are shown");
     if (o.fingerprints) parts.push(plural(o.fingerprints, "less busy fingerprint"));
     if (o.routes) parts.push(plural(o.routes, "quieter route"));
     if (o.waterfalls_cut) parts.push("the tail of " + plural(o.waterfalls_cut, "long waterfall"));
@@ -181,24 +186,36 @@
     };
   }
 
-  // The same request after the fix: the children collapse into one batched statement as long
-  // as the slowest child; later statements move left by the time saved.
+  // The same request after the fix: the children of each shape collapse into one batched
+  // statement as long as that shape's slowest child (one per shape for M×N+1); later
+  // statements move left by the time saved.
   function afterFix(lay) {
     var kids = lay.items.filter(function (it) { return it.role === "c"; });
     if (!kids.length) return null;
-    var start = Infinity, end = -Infinity, slow = null;
-    kids.forEach(function (k) { start = Math.min(start, k.x); end = Math.max(end, k.x + (k.slot ? 1 : (k.w || 0))); if (k.w != null) slow = Math.max(slow || 0, k.w); });
-    var batchLen = lay.timed ? (slow || 0) : 1, saved = Math.max(0, end - start - batchLen), out = [], done = false;
+    var start = Infinity, end = -Infinity, shapes = [], slowest = {};
+    kids.forEach(function (k) {
+      start = Math.min(start, k.x);
+      end = Math.max(end, k.x + (k.slot ? 1 : (k.w || 0)));
+      if (!Object.prototype.hasOwnProperty.call(slowest, k.fp)) { slowest[k.fp] = null; shapes.push(k.fp); }
+      if (k.w != null) slowest[k.fp] = Math.max(slowest[k.fp] || 0, k.w);
+    });
+    var batches = [], at = start;
+    shapes.forEach(function (fp) {
+      var w = lay.timed ? slowest[fp] : null;
+      batches.push({ x: at, w: w, role: "b", fp: fp, slot: !lay.timed });
+      at += lay.timed ? (w || 0) : 1;
+    });
+    var batchEnd = at, saved = Math.max(0, end - batchEnd), out = [], done = false;
     lay.items.forEach(function (it) {
       if (it.role === "c") {
-        if (!done) out.push({ x: start, w: lay.timed ? slow : null, role: "b", fp: it.fp, slot: it.slot });
+        if (!done) out = out.concat(batches);
         done = true;
         return;
       }
-      var x = it.x >= end ? it.x - saved : it.x > start ? Math.max(start + batchLen, it.x - saved) : it.x;
+      var x = it.x >= end ? it.x - saved : it.x > start ? Math.max(batchEnd, it.x - saved) : it.x;
       out.push({ x: x, w: it.w, role: it.role, fp: it.fp, slot: it.slot });
     });
-    return { timed: lay.timed, span: lay.span, items: out };
+    return { timed: lay.timed, span: lay.span, items: out, batches: batches.length };
   }
 
   var FIX_TEXT = {
@@ -274,7 +291,7 @@
     var parts = [before];
     if (fixed) {
       parts.push(el("figure", { "class": "after" },
-        el("figcaption", null, "After the fix (sketch): " + plural(Math.max(fixed.items.length, total - kids + 1), "statement") + ", the " + int(kids) + " " + (FIX_TEXT[f.kind] || FIX_TEXT.n_plus_one) + (fixed.items.some(function (it) { return it.role === "b" && it.w != null; }) ? ", taking as long as the slowest child." : ".")),
+        el("figcaption", null, "After the fix (sketch): " + plural(Math.max(fixed.items.length, total - kids + fixed.batches), "statement") + ", the " + int(kids) + " " + (FIX_TEXT[f.kind] || FIX_TEXT.n_plus_one) + (fixed.items.some(function (it) { return it.role === "b" && it.w != null; }) ? ", taking as long as the slowest child." : ".")),
         drawWaterfall(fixed, lay.span, sqlOf, "Sketch of the request after the fix")));
     }
     return el("div", null, el("div", { "class": "wf" }, parts),

@@ -208,8 +208,11 @@ async function run() {
     const explained = details.filter((d) => d.querySelector("figure.before svg") || /No waterfall/.test(d.textContent));
     const schematic = details.filter((d) => /schematic/.test(d.textContent)).length;
     const ticks = details.filter((d) => /fixed-width ticks|one slot per statement/.test(d.textContent)).length;
+    const figures = details.map((d) => ({ signature: d.getAttribute("data-signature"),
+      child: d.querySelectorAll('figure.before rect[data-role="child"]').length,
+      batched: d.querySelectorAll('figure.after rect[data-role="batched"]').length }));
     buttons.forEach((b) => b.click());
-    return { expanded: details.length, explained: explained.length, schematic, ticks };
+    return { expanded: details.length, explained: explained.length, schematic, ticks, figures };
   })()`);
 
   // Filter by kind, as a reader would with the select.

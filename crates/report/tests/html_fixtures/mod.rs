@@ -17,6 +17,8 @@ pub const XSS_SQL: &str =
     "SELECT * FROM \"</script><script>window.__pwned=true;alert(1)</script>\" \
      WHERE note = $1 /* <!-- \u{2028} --> <img src=x onerror=\"window.__pwned=true\"> */";
 pub const XSS_ROUTE: &str = "GET /search?q=<img src=x onerror=\"window.__pwned=true\">";
+/// The M×N+1 finding: two child shapes interleaved, so the fix sketch shows two batches.
+pub const MN_SIGNATURE: &str = "3c3c3c3c3c3c3c3c";
 /// How many `count_in_loop` findings [`findings`] returns.
 pub const COUNT_IN_LOOP_FINDINGS: usize = 8;
 
@@ -193,6 +195,7 @@ pub fn findings() -> Vec<Finding> {
     let mut out = vec![
         first,
         hostile(&mut rng),
+        mn_plus_one(&mut rng),
         repeated_without_waterfall(),
         over_budget(),
     ];
@@ -259,6 +262,41 @@ fn hostile(rng: &mut Lcg) -> Finding {
     f.occurrences = 3_000;
     f.total_count = 6 * 3_000;
     f.suggestion = Some("</pre></td></tr></table><script>window.__pwned=true</script>".into());
+    f
+}
+
+/// An M×N+1: per order, its items then its payments (A B A B …), 8 times.
+fn mn_plus_one(rng: &mut Lcg) -> Finding {
+    let mut f = loop_finding(
+        FindingKind::MnPlusOne,
+        MN_SIGNATURE.into(),
+        Some("GET /orders/:id"),
+        "order_items",
+        Some("SELECT orders.* FROM orders WHERE orders.account_id = $1".into()),
+        "SELECT order_items.* FROM order_items WHERE order_items.order_id = $1".into(),
+        16,
+        true,
+        rng,
+    );
+    let payments = query(
+        fp(88),
+        "SELECT payments.* FROM payments WHERE payments.order_id = $1".into(),
+        "payments",
+        f.children[0].location.line + 1,
+    );
+    let mut nth_child = 0;
+    for bar in f.waterfall.iter_mut().filter(|b| b.role == BarRole::Child) {
+        if nth_child % 2 == 1 {
+            bar.fingerprint = payments.fingerprint.clone();
+        }
+        nth_child += 1;
+    }
+    f.children.push(payments);
+    f.count = 8;
+    f.distinct_params = 8;
+    f.severity = Severity::Error;
+    f.occurrences = 900;
+    f.message = "8 × (order_items, payments) per order".into();
     f
 }
 
