@@ -36,7 +36,8 @@ impl Severity {
             b"LOG" => Severity::Log,
             b"DETAIL" => Severity::Detail,
             b"STATEMENT" => Severity::Statement,
-            b"ERROR" => Severity::Error,
+            // FATAL/PANIC end the session, but their STATEMENT still names what failed.
+            b"ERROR" | b"FATAL" | b"PANIC" => Severity::Error,
             _ => Severity::Other,
         }
     }
@@ -658,6 +659,80 @@ mod tests {
                 application: None
             }
         );
+    }
+
+    #[derive(Default)]
+    struct Collect(Vec<querycomb_core::OwnedEvent>);
+
+    impl EventSink for Collect {
+        fn event(&mut self, event: &QueryEvent<'_>) {
+            self.0.push(event.into());
+        }
+        fn malformed(&mut self, _error: querycomb_core::InputError) {}
+    }
+
+    fn statement<'a>(session: &'a str, message: &'a str, line: u64) -> Record<'a> {
+        Record {
+            location: Location {
+                line,
+                ..Location::default()
+            },
+            time: Some(0),
+            session,
+            user: None,
+            database: None,
+            application: None,
+            severity: Severity::Log,
+            message,
+            detail: None,
+            statement: None,
+        }
+    }
+
+    #[test]
+    fn quiet_sessions_cannot_hold_the_queue_forever() {
+        let mut assembler = Assembler::new();
+        let mut sink = Collect::default();
+        let keys: Vec<String> = (0..MAX_PENDING + 10).map(|i| i.to_string()).collect();
+        for (i, key) in keys.iter().enumerate() {
+            assembler.record(
+                &statement(key, "statement: SELECT 1", i as u64 + 1),
+                &mut sink,
+            );
+        }
+        // Nothing completed them, but the oldest were pushed out, in order.
+        assert_eq!(sink.0.len(), 10);
+        assert!(sink
+            .0
+            .iter()
+            .enumerate()
+            .all(|(i, e)| e.location.line == i as u64 + 1));
+        // A late duration for a pushed-out statement is ignored, not misattributed.
+        assembler.record(&statement("0", "duration: 5.000 ms", 99_999), &mut sink);
+        assembler.finish(&mut sink);
+        assert_eq!(sink.0.len(), MAX_PENDING + 10);
+        assert!(sink.0.iter().all(|e| e.duration_us.is_none()));
+        assert!(sink
+            .0
+            .windows(2)
+            .all(|w| w[0].location.line < w[1].location.line));
+    }
+
+    #[test]
+    fn sessions_are_forgotten_at_disconnection_and_reused() {
+        let mut assembler = Assembler::new();
+        let mut sink = Collect::default();
+        let connect = "connection authorized: user=a database=b application_name=first";
+        assembler.record(&statement("7", connect, 1), &mut sink);
+        assembler.record(&statement("7", "statement: SELECT 1", 2), &mut sink);
+        assembler.record(
+            &statement("7", "disconnection: session time: 0:00:01", 3),
+            &mut sink,
+        );
+        assembler.record(&statement("7", "statement: SELECT 2", 4), &mut sink);
+        assembler.finish(&mut sink);
+        let apps: Vec<_> = sink.0.iter().map(|e| e.application.as_deref()).collect();
+        assert_eq!(apps, [Some("first"), None]);
     }
 
     #[test]
