@@ -107,3 +107,41 @@ fn general_sample_has_the_loops() {
         .sql
         .starts_with("SELECT post_id,\n       COUNT(*)\n  FROM comments\n")));
 }
+
+#[test]
+fn postgres_samples_are_never_taken_for_mysql() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("examples dir") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.starts_with("postgresql") {
+            continue;
+        }
+        let data = std::fs::read(&path).expect("sample");
+        for head in [&data[..data.len().min(8192)], &data[..]] {
+            assert_eq!(querycomb_logs::mysql::sniff(head), None, "{name}");
+        }
+        // Read as MySQL anyway (a user forcing the format): complaints, no events.
+        for format in [LogFormat::MySqlGeneral, LogFormat::MySqlSlow] {
+            let mut sink = Collect::default();
+            let mut input = &data[..];
+            let stats = read_log(
+                format,
+                &mut input,
+                SourceId(0),
+                &ReadOptions::default(),
+                &mut sink,
+            )
+            .expect("read");
+            assert_eq!(stats.events, 0, "{name} as {format:?}");
+            assert!(stats.malformed > 0, "{name} as {format:?}");
+        }
+        checked += 1;
+    }
+    assert!(
+        checked >= 3,
+        "PostgreSQL samples missing from {}",
+        dir.display()
+    );
+}

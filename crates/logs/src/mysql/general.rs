@@ -10,7 +10,9 @@
 //! `Query` and `Execute` records are executed statements; `Connect` names the user and
 //! database, `Init DB` and `USE` change the database, `Quit` ends the connection. The server
 //! reuses thread ids (after `Quit`, and from 1 after a restart), so each connection gets a
-//! session key of its own: `4`, then `4#2` for the next connection that carries id 4.
+//! session key of its own: `4`, then `4#2` for the next connection that carries id 4. A
+//! connection starts at its `Connect` (or its first record, for one already open when the
+//! log began) and ends at `Quit` or at the next `Connect` with its id.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -21,8 +23,7 @@ use std::io::{self, BufRead};
 use querycomb_core::{EventSink, InputError, Location, QueryEvent, SourceId, Timestamp};
 
 use super::{
-    banner_line, check_line, parse_iso_time, parse_short_time, unquote_ident, Banner, LineReader,
-    MAX_LINE,
+    banner_line, check_line, parse_iso_time, parse_short_time, unquote_ident, LineReader, MAX_LINE,
 };
 use crate::{ReadOptions, ReadStats};
 
@@ -288,11 +289,11 @@ impl<'s> GeneralReader<'s> {
             self.start_record(head, location);
             return;
         }
-        if let Some(banner) = banner_line(text) {
+        // The banner is written when the server opens the file: at a restart, but also at
+        // FLUSH LOGS while connections stay open. Sessions are therefore not reset here:
+        // after a restart every connection starts with `Connect`, which opens a new key.
+        if banner_line(text).is_some() {
             self.finish_record();
-            if banner == Banner::Version {
-                self.server_restarted();
-            }
             return;
         }
         match self.current {
@@ -387,12 +388,6 @@ impl<'s> GeneralReader<'s> {
             self.sessions.get(thread)
         };
         apply_login(session, argument);
-    }
-
-    /// Thread ids start again from 1: every open connection is over.
-    fn server_restarted(&mut self) {
-        self.flush_all_pending();
-        self.sessions.open.clear();
     }
 
     /// Ends the current record: emits it if it is a statement.
@@ -745,6 +740,25 @@ Time\t\t    Id Command\tArgument
         assert_eq!(sessions, ["3", "3#2", "3#3"]);
         assert_eq!(sink.events[1].user.as_deref(), Some("root"));
         assert_eq!(sink.events[2].user, None);
+    }
+
+    #[test]
+    fn banner_after_flush_logs_keeps_open_connections() {
+        let log = "\t\t     7 Connect\tapp@localhost on shop using TCP/IP
+\t\t     7 Query\tSELECT 1
+/usr/sbin/mysqld, Version: 8.0.36 (MySQL Community Server - GPL). started with:
+Tcp port: 3306  Unix socket: /var/run/mysqld/mysqld.sock
+Time                 Id Command    Argument
+2016-06-07T19:07:02.558713Z\t    7 Query\tSELECT 2
+";
+        let (sink, _) = read_str(log);
+        assert_eq!(
+            summary(&sink.events),
+            vec![
+                row("7", "SELECT 1", Some("app"), Some("shop")),
+                row("7", "SELECT 2", Some("app"), Some("shop")),
+            ]
+        );
     }
 
     #[test]

@@ -12,8 +12,9 @@
 //! SELECT …;
 //! ```
 //! Each record gives one event with its duration and rows. Its time is the statement's
-//! start: `# Time:` minus `Query_time` when `# Time:` has microseconds (MySQL 5.7+), else
-//! `SET timestamp`, else the last `# Time:` seen (MariaDB writes it once per second).
+//! start: `Start:` when MySQL 8's `log_slow_extra` gives it, else `# Time:` minus
+//! `Query_time` when `# Time:` has microseconds (MySQL 5.7+), else `SET timestamp`, else the
+//! last `# Time:` seen (MariaDB writes it once per second).
 
 use std::fmt::Write as _;
 use std::io::{self, BufRead};
@@ -97,6 +98,8 @@ struct Record {
     rows_sent: Option<u64>,
     rows_affected: Option<u64>,
     set_timestamp: Option<i64>,
+    /// `Start:` of MySQL 8 `log_slow_extra`: the exact start time.
+    start: Option<Timestamp>,
     /// `# administrator command: Quit;` — not a statement.
     admin: bool,
 }
@@ -114,6 +117,7 @@ impl Record {
         self.rows_sent = None;
         self.rows_affected = None;
         self.set_timestamp = None;
+        self.start = None;
         self.admin = false;
     }
 }
@@ -330,6 +334,7 @@ impl<'s> SlowReader<'s> {
                 "Query_time" => self.record.query_time_us = parse_seconds_micros(value),
                 "Rows_sent" => self.record.rows_sent = value.parse().ok(),
                 "Rows_affected" => self.record.rows_affected = value.parse().ok(),
+                "Start" => self.record.start = parse_iso_time(value).map(|(at, _)| at),
                 _ => {}
             }
         }
@@ -366,7 +371,9 @@ impl<'s> SlowReader<'s> {
         };
         let event = QueryEvent {
             location: record.location,
-            time: start_time(self.clock, record.set_timestamp, record.query_time_us),
+            time: record
+                .start
+                .or_else(|| start_time(self.clock, record.set_timestamp, record.query_time_us)),
             duration_us: record.query_time_us,
             session: &self.session,
             user: (!record.user.is_empty()).then_some(record.user.as_str()),
@@ -626,6 +633,21 @@ SELECT *
         );
         assert_eq!(sink.events[1].location.line, 11);
         assert_eq!(stats.records, 3);
+    }
+
+    #[test]
+    fn mysql8_log_slow_extra() {
+        let log = "# Time: 2019-04-15T10:04:57.108553Z
+# User@Host: root[root] @ localhost []  Id:     8
+# Query_time: 0.000179  Lock_time: 0.000000 Rows_sent: 0  Rows_examined: 0 Thread_id: 8 Errno: 0 Killed: 0 Bytes_received: 0 Bytes_sent: 57 Read_first: 0 Rows_affected: 1 Start: 2019-04-15T10:04:57.108374Z End: 2019-04-15T10:04:57.108553Z
+SET timestamp=1555322697;
+UPDATE t SET a = 1 WHERE id = 2;
+";
+        let (sink, _) = read_str(log);
+        let e = &sink.events[0];
+        assert_eq!(e.time, Some(1_555_322_697_108_374));
+        assert_eq!((e.rows, e.duration_us), (Some(1), Some(179)));
+        assert_eq!(e.session, "8");
     }
 
     #[test]
