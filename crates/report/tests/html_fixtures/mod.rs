@@ -284,12 +284,9 @@ fn mn_plus_one(rng: &mut Lcg) -> Finding {
         "payments",
         f.children[0].location.line + 1,
     );
-    let mut nth_child = 0;
-    for bar in f.waterfall.iter_mut().filter(|b| b.role == BarRole::Child) {
-        if nth_child % 2 == 1 {
-            bar.fingerprint = payments.fingerprint.clone();
-        }
-        nth_child += 1;
+    let children = f.waterfall.iter_mut().filter(|b| b.role == BarRole::Child);
+    for bar in children.skip(1).step_by(2) {
+        bar.fingerprint = payments.fingerprint.clone();
     }
     f.children.push(payments);
     f.count = 8;
