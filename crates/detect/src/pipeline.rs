@@ -182,7 +182,7 @@ impl EventSink for Pipeline {
             self.statements += 1;
             if let Some(entry) = self.catalog.get_mut(fp) {
                 entry.calls += 1;
-                entry.rows += event.rows.unwrap_or(0);
+                entry.rows = entry.rows.saturating_add(event.rows.unwrap_or(0));
                 if let Some(us) = event.duration_us {
                     entry.total_us = entry.total_us.saturating_add(us);
                     entry.timed_calls += 1;
