@@ -3,7 +3,7 @@
 //! (`libdd-trace-obfuscation`), on one corpus of ORM-generated queries; and, with
 //! `--agreement`, a check of how querycomb's grouping differs from pg_query's.
 //!
-//! Usage: fingerprint-peers [--agreement] [--corpus FILE] [--seconds N]
+//! Usage: fingerprint-peers [--agreement] [--corpus FILE] [--seconds N] [--only ENGINE]
 
 mod agreement;
 mod classify;
@@ -21,6 +21,8 @@ struct Args {
     agreement: bool,
     corpus: PathBuf,
     seconds: f64,
+    /// Time only this engine (for profiling one of them with perf).
+    only: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -31,12 +33,22 @@ fn parse_args() -> Result<Args, String> {
             "/../corpus/orm-queries.jsonl"
         )),
         seconds: 2.0,
+        only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--agreement" => args.agreement = true,
             "--corpus" => args.corpus = it.next().ok_or("--corpus needs a file")?.into(),
+            "--only" => {
+                let name = it
+                    .next()
+                    .ok_or("--only needs querycomb, pg_query or datadog")?;
+                if !matches!(name.as_str(), "querycomb" | "pg_query" | "datadog") {
+                    return Err(format!("--only: unknown engine {name:?}"));
+                }
+                args.only = Some(name);
+            }
             "--seconds" => {
                 let value = it.next().ok_or("--seconds needs a number")?;
                 args.seconds = value
@@ -46,7 +58,7 @@ fn parse_args() -> Result<Args, String> {
                     .ok_or(format!("--seconds: not a positive number: {value:?}"))?;
             }
             "-h" | "--help" => {
-                println!("usage: fingerprint-peers [--agreement] [--corpus FILE] [--seconds N]");
+                println!("usage: fingerprint-peers [--agreement] [--corpus FILE] [--seconds N] [--only ENGINE]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
@@ -73,9 +85,30 @@ fn main() -> ExitCode {
     if args.agreement {
         agreement::run(&queries);
     } else {
-        bench(&queries, Duration::from_secs_f64(args.seconds));
+        let per_engine = Duration::from_secs_f64(args.seconds);
+        match args.only.as_deref() {
+            Some(name) => bench_one(&queries, name, per_engine),
+            None => bench(&queries, per_engine),
+        }
     }
     ExitCode::SUCCESS
+}
+
+/// Times one engine alone on the whole corpus (pg_query: on the queries it parses).
+fn bench_one(queries: &[Query], name: &str, per_engine: Duration) {
+    let mut querycomb = Querycomb::new();
+    let mut pg = PgQuery;
+    let mut datadog = Datadog::new();
+    let (engine, set): (&mut dyn Engine, Vec<Query>) = match name {
+        "pg_query" => {
+            let parsed = queries.iter().filter(|q| PgQuery.run(q).1).cloned();
+            (&mut pg, parsed.collect())
+        }
+        "datadog" => (&mut datadog, queries.to_vec()),
+        _ => (&mut querycomb, queries.to_vec()),
+    };
+    let speeds = throughput::measure(&mut [engine], &set, per_engine);
+    throughput::print(&format!("{name} alone"), &set, &speeds);
 }
 
 /// Times all engines on the queries every engine can handle (the PostgreSQL queries
