@@ -89,6 +89,7 @@
 
 pub mod catalog;
 pub mod config;
+pub mod control;
 pub mod detectors;
 pub mod findings;
 pub mod hash;

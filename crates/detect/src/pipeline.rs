@@ -2,7 +2,8 @@
 //! work, and when units close run the detectors, de-duplicate into findings and update the
 //! statistics.
 //!
-//! Per event (the hot path, millions per second): one `scan()` of the SQL, one lookup of the
+//! Per event (the hot path, millions per second): one `scan()` of the SQL (skipped for
+//! transaction control and bookkeeping, recognised by their first words), one lookup of the
 //! shape, one of the session, a look at the sqlcommenter comment at either end, a push of a
 //! fixed-size record. Describing a shape, allocating strings and running detectors happen
 //! once per new shape or per finished unit.
@@ -12,6 +13,7 @@ use querycomb_sql::{comment, Dialect, Fingerprinter};
 
 use crate::catalog::{Catalog, Role};
 use crate::config::Config;
+use crate::control::quick_role;
 use crate::detectors::{detect_all, Candidate, UnitAnalysis};
 use crate::findings::Findings;
 use crate::hash::{params_array_len, values_hash};
@@ -125,6 +127,39 @@ impl Pipeline {
         self.grouper.tracked_sessions()
     }
 
+    /// Scans the statement, interns its shape and counts it; the record the detectors keep
+    /// when it is a query.
+    fn fingerprint(&mut self, event: &QueryEvent<'_>) -> (Role, Option<Stmt>) {
+        let scan = self.fingerprinter.scan(event.sql);
+        let fp = self
+            .catalog
+            .intern(&mut self.fingerprinter, &scan, event.sql, &self.config);
+        let Some(entry) = self.catalog.get_mut(fp) else {
+            return (Role::Query, None);
+        };
+        if entry.role != Role::Query {
+            return (entry.role, None);
+        }
+        self.statements += 1;
+        entry.calls += 1;
+        entry.rows = entry.rows.saturating_add(event.rows.unwrap_or(0));
+        if let Some(us) = event.duration_us {
+            entry.total_us = entry.total_us.saturating_add(us);
+            entry.timed_calls += 1;
+        }
+        let stmt = Stmt {
+            fp,
+            list: scan.max_list.max(params_array_len(event.params)),
+            values: values_hash(scan.values, event.params),
+            time: event.time,
+            duration_us: event.duration_us,
+            rows: event.rows,
+            location: event.location,
+            allow: scan.allow,
+        };
+        (Role::Query, Some(stmt))
+    }
+
     fn analyse_ready(&mut self) {
         let ready: Vec<Unit> = self.grouper.drain().collect();
         for unit in &ready {
@@ -173,36 +208,14 @@ impl Pipeline {
 
 impl EventSink for Pipeline {
     fn event(&mut self, event: &QueryEvent<'_>) {
-        let scan = self.fingerprinter.scan(event.sql);
-        let fp = self
-            .catalog
-            .intern(&mut self.fingerprinter, &scan, event.sql, &self.config);
-        let role = self.catalog.get(fp).map_or(Role::Query, |e| e.role);
-        if role == Role::Query {
-            self.statements += 1;
-            if let Some(entry) = self.catalog.get_mut(fp) {
-                entry.calls += 1;
-                entry.rows = entry.rows.saturating_add(event.rows.unwrap_or(0));
-                if let Some(us) = event.duration_us {
-                    entry.total_us = entry.total_us.saturating_add(us);
-                    entry.timed_calls += 1;
-                }
-            }
-        }
+        let (role, stmt) = match quick_role(event.sql) {
+            Some(role) => (role, None),
+            None => self.fingerprint(event),
+        };
         let tags = comment::tags(event.sql);
         let key = match key_of(&tags) {
             Key::None if is_named_prepared(event.prepared_name) => Key::Inherit,
             key => key,
-        };
-        let stmt = Stmt {
-            fp,
-            list: scan.max_list.max(params_array_len(event.params)),
-            values: values_hash(scan.values, event.params),
-            time: event.time,
-            duration_us: event.duration_us,
-            rows: event.rows,
-            location: event.location,
-            allow: scan.allow,
         };
         let example = if self.config.show_params && role == Role::Query {
             Some(example_of(event))

@@ -105,8 +105,8 @@ pub struct Incoming<'a> {
     pub location: Location,
     pub role: Role,
     pub key: Key<'a>,
-    /// Used when `role == Role::Query`.
-    pub stmt: Stmt,
+    /// The record kept for a query (`role == Role::Query`).
+    pub stmt: Option<Stmt>,
     /// Parameter text for examples (only passed with `show_params`).
     pub example: Option<&'a str>,
 }
@@ -658,16 +658,16 @@ impl Units {
                 unit.header.start = Some(time);
             }
         }
-        if event.role != Role::Query {
+        let Some(stmt) = event.stmt.filter(|_| event.role == Role::Query) else {
             return;
-        }
-        unit.stmts.push(event.stmt);
+        };
+        unit.stmts.push(stmt);
         unit.header.statements = unit.header.statements.saturating_add(1);
         if matches!(event.key, Key::None) {
             unit.untagged_queries = unit.untagged_queries.saturating_add(1);
         }
         if let Some(example) = event.example {
-            let kept = unit.examples.entry(event.stmt.fp).or_default();
+            let kept = unit.examples.entry(stmt.fp).or_default();
             if kept.len() < limits.examples_per_shape {
                 kept.push(example.to_owned());
             }

@@ -506,3 +506,24 @@ fn memory_stays_flat_over_many_sessions_and_requests() {
     assert_eq!(analysis.summary.statements, 60_000);
     assert!(analysis.findings.is_empty());
 }
+
+#[test]
+fn ever_changing_savepoint_and_statement_names_do_not_grow_the_shape_table() {
+    let mut pipeline = Pipeline::new(Config::default(), Dialect::Postgres);
+    let mut log = Log::new();
+    for i in 0..20_000 {
+        log.events.clear();
+        log.q("s1", "BEGIN");
+        log.q("s1", &format!("SAVEPOINT \"s140234_x{i}\""));
+        log.p("s1", CUSTOMER, &format!("$1 = '{i}'"));
+        log.q("s1", &format!("RELEASE SAVEPOINT \"s140234_x{i}\""));
+        log.q("s1", &format!("DEALLOCATE S_{i}"));
+        log.q("s1", "COMMIT");
+        for e in &log.events {
+            pipeline.event(&e.as_event());
+        }
+    }
+    assert_eq!(pipeline.shapes(), 1, "only the query is a shape");
+    let analysis = pipeline.finish();
+    assert_eq!(analysis.summary.statements, 20_000);
+}

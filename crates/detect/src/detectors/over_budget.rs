@@ -157,11 +157,13 @@ fn usage(unit: &UnitAnalysis<'_>, counted: &[&Group]) -> BudgetUsage {
     }
 }
 
-/// The most executed shapes, most first; ties go to the one that ran first.
+/// The most executed shapes, most first (ties: the one that ran first); shapes that ran
+/// once are named only when nothing repeated.
 fn dominant<'g>(counted: &[&'g Group]) -> Vec<&'g Group> {
     let mut by_count = counted.to_vec();
     by_count.sort_by_key(|g| (std::cmp::Reverse(g.count), g.first));
-    by_count.truncate(DOMINANT_SHAPES);
+    let repeated = by_count.iter().filter(|g| g.count > 1).count();
+    by_count.truncate(repeated.clamp(1, DOMINANT_SHAPES));
     by_count
 }
 

@@ -1,0 +1,141 @@
+//! Recognising transaction control and session bookkeeping from a statement's first words,
+//! before (and instead of) fingerprinting it.
+//!
+//! Why: these statements are never counted, yet many carry names that change all the time —
+//! Django's `SAVEPOINT "s140234_x17"`, JDBC's `DEALLOCATE S_1234`, cursor names — so
+//! fingerprinting and interning them would grow the shape table with the length of the log.
+//! A look at one or two words is also cheaper than a scan.
+
+use crate::catalog::Role;
+
+/// The role of `sql` when its first words decide it; `None` for anything that needs the
+/// full fingerprint (queries, and everything this does not recognise).
+pub fn quick_role(sql: &str) -> Option<Role> {
+    let mut words = Words {
+        rest: sql.as_bytes(),
+    };
+    let first = words.next()?;
+    let is = |word: &[u8], keyword: &str| word.eq_ignore_ascii_case(keyword.as_bytes());
+    let role = match first.len() {
+        3 if is(first, "end") => Role::End,
+        3 if is(first, "set") => Role::Bookkeeping,
+        4 if is(first, "show") => Role::Bookkeeping,
+        5 if is(first, "begin") || is(first, "start") => Role::Begin,
+        5 if is(first, "abort") => Role::End,
+        5 if is(first, "fetch") || is(first, "close") => Role::Bookkeeping,
+        6 if is(first, "commit") => Role::End,
+        7 if is(first, "release") || is(first, "declare") || is(first, "prepare") => {
+            Role::Bookkeeping
+        }
+        8 if is(first, "rollback") => match words.next() {
+            Some(second) if is(second, "to") || is(second, "prepared") => Role::Bookkeeping,
+            _ => Role::End,
+        },
+        9 if is(first, "savepoint") => Role::Bookkeeping,
+        10 if is(first, "deallocate") => Role::Bookkeeping,
+        _ => return None,
+    };
+    Some(role)
+}
+
+/// Words of SQL text, skipping whitespace and comments; a word is a run of ASCII letters.
+struct Words<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Words<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        self.skip_blanks();
+        let len = self
+            .rest
+            .iter()
+            .position(|b| !b.is_ascii_alphabetic())
+            .unwrap_or(self.rest.len());
+        if len == 0 {
+            return None;
+        }
+        let (word, rest) = self.rest.split_at(len);
+        self.rest = rest;
+        Some(word)
+    }
+}
+
+impl Words<'_> {
+    fn skip_blanks(&mut self) {
+        loop {
+            let trimmed = self.rest.trim_ascii_start();
+            if let Some(after) = trimmed.strip_prefix(b"/*") {
+                self.rest = match find(after, b"*/") {
+                    Some(end) => after.get(end + 2..).unwrap_or(&[]),
+                    None => &[],
+                };
+            } else if let Some(after) = trimmed.strip_prefix(b"--") {
+                self.rest = match after.iter().position(|&b| b == b'\n') {
+                    Some(end) => after.get(end + 1..).unwrap_or(&[]),
+                    None => &[],
+                };
+            } else {
+                self.rest = trimmed;
+                return;
+            }
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_statements() {
+        assert_eq!(quick_role("BEGIN"), Some(Role::Begin));
+        assert_eq!(
+            quick_role("  start transaction isolation level serializable"),
+            Some(Role::Begin)
+        );
+        assert_eq!(quick_role("COMMIT;"), Some(Role::End));
+        assert_eq!(quick_role("END"), Some(Role::End));
+        assert_eq!(quick_role("ROLLBACK"), Some(Role::End));
+        assert_eq!(
+            quick_role("rollback to savepoint s1"),
+            Some(Role::Bookkeeping)
+        );
+        assert_eq!(
+            quick_role("SAVEPOINT \"s140234_x17\""),
+            Some(Role::Bookkeeping)
+        );
+        assert_eq!(quick_role("RELEASE SAVEPOINT s1"), Some(Role::Bookkeeping));
+        assert_eq!(quick_role("DEALLOCATE S_1234"), Some(Role::Bookkeeping));
+        assert_eq!(
+            quick_role("/* app */ -- note\n FETCH 100 FROM c1"),
+            Some(Role::Bookkeeping)
+        );
+        assert_eq!(
+            quick_role("SET search_path = public"),
+            Some(Role::Bookkeeping)
+        );
+    }
+
+    #[test]
+    fn everything_else_needs_a_fingerprint() {
+        for sql in [
+            "SELECT 1",
+            "settings",
+            "BEGINNING",
+            "WITH x AS (SELECT 1) SELECT * FROM x",
+            "",
+            "/* unterminated",
+            "-- only a comment",
+            "é",
+            "UPDATE t SET a = 1",
+        ] {
+            assert_eq!(quick_role(sql), None, "{sql:?}");
+        }
+    }
+}
