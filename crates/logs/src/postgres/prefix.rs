@@ -6,6 +6,11 @@
 //! starts. After the prefix comes the severity (`LOG:  `), which also tells a real match from
 //! a chance one. `%q` ends the prefix for processes without a session: the part after it is
 //! tried first and dropped when the line does not have it.
+//!
+//! Escapes: `%m %t %s` (timestamps), `%n` (epoch), `%p` (pid), `%c` (session id), `%l %x %Q
+//! %P` (numbers), `%e` (SQLSTATE), `%u %d %a` (user, database, application), `%h %r %v %i
+//! %b` (other text), `%q`, `%%`, with optional padding (`%-10u`). Unknown escapes print
+//! nothing in PostgreSQL and are ignored here too.
 
 use memchr::memmem;
 

@@ -31,15 +31,21 @@ pub fn read(
     sink: &mut dyn EventSink,
 ) -> io::Result<ReadStats> {
     let mut lines = LineReader::new(input);
-    let prefix = match &opts.log_line_prefix {
-        Some(text) => Prefix::compile(text),
+    let (prefix, guessed) = match &opts.log_line_prefix {
+        Some(text) => (Prefix::compile(text), false),
         None => {
             let head = lines.peek(DETECT_BYTES)?;
             let complete = head.len() < DETECT_BYTES;
-            prefix::detect(head, complete).unwrap_or_else(|| Prefix::compile(FALLBACK_PREFIX))
+            match prefix::detect(head, complete) {
+                Some(found) => (found, false),
+                None => (Prefix::compile(FALLBACK_PREFIX), true),
+            }
         }
     };
     let mut reader = StderrReader::new(source, prefix);
+    if guessed {
+        reader.mismatch_hint = " (no known prefix fits this log: give its log_line_prefix)";
+    }
     loop {
         match lines.block()? {
             Block::End => break,
@@ -102,6 +108,8 @@ struct StderrReader {
     /// Continuation lines of a record that was reported and dropped are dropped too.
     skipping: bool,
     zone_reported: bool,
+    /// Appended to prefix mismatch reports when the prefix was a last-resort guess.
+    mismatch_hint: &'static str,
     stats: ReadStats,
 }
 
@@ -114,6 +122,7 @@ impl StderrReader {
             current: Current::default(),
             skipping: false,
             zone_reported: false,
+            mismatch_hint: "",
             stats: ReadStats::default(),
         }
     }
@@ -226,8 +235,9 @@ impl StderrReader {
         self.skipping = false;
         let Some(found) = self.prefix.parse(bytes) else {
             let message = format!(
-                "line does not match log_line_prefix '{}'",
-                self.prefix.text()
+                "line does not match log_line_prefix '{}'{}",
+                self.prefix.text(),
+                self.mismatch_hint
             );
             self.report(sink, line, byte, message);
             self.skipping = true;
@@ -602,6 +612,21 @@ mod tests {
         assert_eq!(sink.errors.len(), 1);
         assert!(sink.errors[0].message.contains("XYZT"));
         assert_eq!(stats.malformed, 0);
+    }
+
+    #[test]
+    fn an_unknown_prefix_is_reported_with_a_hint() {
+        let log = "<2026/11/21> pid=4 LOG:  statement: SELECT 1\n";
+        let (sink, _) = read_str(log);
+        assert!(sink.events.is_empty());
+        assert!(sink.errors[0]
+            .message
+            .ends_with("give its log_line_prefix)"));
+        let (sink, _) = read_with(log.as_bytes(), Some("<%%2026/11/21> pid=%p "));
+        assert!(sink.events.is_empty(), "a given prefix that does not fit");
+        let (sink, _) = read_with(log.as_bytes(), Some("<2026/11/21> pid=%p "));
+        assert_eq!(sqls(&sink), ["SELECT 1"]);
+        assert_eq!(sink.events[0].session, "4");
     }
 
     #[test]
