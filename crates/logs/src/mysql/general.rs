@@ -253,7 +253,9 @@ impl Hasher for IdHasher {
     }
 
     fn finish(&self) -> u64 {
-        self.0
+        // Fold the well-mixed high bits into the low ones the table indexes by, so ids
+        // that share their low bits (multiples of 1024, say) still spread.
+        self.0 ^ (self.0 >> 29)
     }
 }
 
