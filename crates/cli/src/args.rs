@@ -32,6 +32,10 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Run a transparent PostgreSQL proxy that reports N+1 patterns live.
     Proxy(ProxyArgs),
+    /// Run a command (a test suite) through the proxy; check N+1s and query budgets.
+    Run(RunArgs),
+    /// Compare two JSON reports (`--format json`); exit 1 when the second regressed.
+    Diff(DiffArgs),
 }
 
 /// Options shared by every command that reports findings.
@@ -109,6 +113,66 @@ pub struct ProxyArgs {
 
     #[command(flatten)]
     pub report: ReportArgs,
+}
+
+/// `querycomb run`: see `run.rs` and docs/ci.md.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: the command's own when it failed; else 1 when a finding reached --fail-on, a request went over budget or the run regressed against --baseline; 2 when querycomb could not run. See docs/ci.md."
+)]
+pub struct RunArgs {
+    /// Query budgets file (`[budgets]` tables); default: the `[budgets]` of querycomb.toml.
+    #[arg(long, value_name = "FILE")]
+    pub budgets: Option<PathBuf>,
+
+    /// A budget route pattern that matched no request fails the run (else a warning).
+    #[arg(long)]
+    pub strict_budgets: bool,
+
+    /// JSON report of an earlier run (`--format json`) to compare this run with.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+
+    /// PostgreSQL server the tests use, `host:port` (default: from DATABASE_URL, else
+    /// PGHOST/PGPORT, else 127.0.0.1:5432).
+    #[arg(long, value_name = "ADDR")]
+    pub upstream: Option<String>,
+
+    /// Another environment variable holding a postgres:// URL to point at the proxy
+    /// (DATABASE_URL always is). Repeatable.
+    #[arg(long = "env-var", value_name = "NAME")]
+    pub env_vars: Vec<String>,
+
+    /// Log the proxy's per-connection messages on stderr.
+    #[arg(long)]
+    pub verbose: bool,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
+
+    /// The command to run, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The earlier run's JSON report.
+    pub before: PathBuf,
+    /// The later run's JSON report.
+    pub after: PathBuf,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<DiffFormat>,
+    /// Write the diff to this file instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Terminal,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]

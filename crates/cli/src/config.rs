@@ -36,6 +36,8 @@ pub struct FileConfig {
     pub proxy: ProxyConfig,
     #[serde(default)]
     pub detect: querycomb_detect::Config,
+    /// Query budgets for `querycomb run` (see `budget.rs`).
+    pub budgets: Option<crate::budget::BudgetSection>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -3,12 +3,15 @@
 
 mod analyze;
 mod args;
+mod budget;
 mod config;
+mod diff;
 mod input;
 mod outcome;
 mod progress;
 mod proxy;
 mod report;
+mod run;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -20,13 +23,21 @@ use crate::outcome::{exit_code, CliError};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `run` ends with the child's own exit status, so it reports and exits by itself.
+    let command = match cli.command {
+        Command::Run(args) => return run::main(args, cli.config, cli.color),
+        other => other,
+    };
     let result = config::load(cli.config.as_deref())
         .map_err(CliError::Usage)
         .and_then(|file| {
             let color = use_color(cli.color.or(file.color));
-            match cli.command {
+            match command {
                 Command::Analyze(args) => analyze::run(args, file, color),
                 Command::Proxy(args) => proxy::run(args, file, color),
+                Command::Diff(args) => diff::run(args),
+                // Returned above: `run` exits with the child's status.
+                Command::Run(_) => Err(CliError::Usage("run: internal dispatch error".into())),
             }
         });
     if let Err(error) = &result {

@@ -1,0 +1,355 @@
+//! Query budgets: the `[budgets]` tables of `querycomb.toml` (or of the file given with
+//! `--budgets`), turned into the detection stage's [`Budgets`], and the wording of the
+//! over-budget findings it produces.
+//!
+//! ```toml
+//! [budgets]
+//! strict = false            # true: a route pattern that matched no request fails the run
+//!
+//! [budgets.default]         # every request, unless a route entry below says otherwise
+//! max_statements = 40       # statements in one request
+//! max_repeats = 10          # executions of any one statement shape in one request
+//! max_total_ms = 500        # total statement time of one request
+//!
+//! [[budgets.route]]         # first matching entry wins; unset limits use the default's
+//! route = "GET /invoices"   # glob (`*`, `?`) or `re:<regex>`, matched against the
+//! max_statements = 6        #   sqlcommenter `route` (or `controller#action`) tag
+//!
+//! [[budgets.route]]
+//! test = "tests/test_books.py::*"   # same as `route`: tests tag their SQL with the test id
+//! max_repeats = 1
+//! ```
+//!
+//! Every mistake is reported with the file, the line and the key: TOML errors carry them,
+//! and each route pattern keeps its span so that an entry that matched nothing in the run
+//! can be named by its line.
+
+use std::fs;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use querycomb_core::{Finding, FindingKind, RunSummary, Severity};
+use querycomb_detect::detectors::over_budget::{Budget, BudgetRule, Budgets};
+use querycomb_detect::NamePattern;
+use serde::Deserialize;
+
+/// `[budgets]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetSection {
+    /// A route pattern that matched no request is an error instead of a warning.
+    pub strict: Option<bool>,
+    #[serde(default)]
+    pub default: Budget,
+    #[serde(default)]
+    pub route: Vec<RouteBudget>,
+}
+
+/// One `[[budgets.route]]` entry as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteBudget {
+    /// `test = "…"` reads the same: a test names itself in the `route` tag.
+    #[serde(alias = "test")]
+    pub route: toml::Spanned<String>,
+    pub max_statements: Option<u32>,
+    pub max_repeats: Option<u32>,
+    pub max_total_ms: Option<u64>,
+}
+
+/// A file given with `--budgets`: only `[budgets]` tables.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BudgetFile {
+    #[serde(default)]
+    budgets: BudgetSection,
+}
+
+/// One route budget, ready to match, with where it was written.
+#[derive(Debug, Clone)]
+pub struct LoadedRule {
+    pub pattern_text: String,
+    pub pattern: NamePattern,
+    pub budget: Budget,
+    /// `file:line` of its `route =` key.
+    pub origin: String,
+}
+
+/// The budgets of a run.
+#[derive(Debug, Clone, Default)]
+pub struct LoadedBudgets {
+    pub default: Budget,
+    pub rules: Vec<LoadedRule>,
+    pub strict: bool,
+}
+
+impl LoadedBudgets {
+    /// What the detection stage checks.
+    pub fn to_detect(&self) -> Budgets {
+        Budgets {
+            default: self.default,
+            routes: self
+                .rules
+                .iter()
+                .map(|rule| BudgetRule {
+                    route: rule.pattern.clone(),
+                    budget: rule.budget,
+                })
+                .collect(),
+        }
+    }
+
+    /// The budget of a request on `route` and where it came from.
+    pub fn for_route(&self, route: Option<&str>) -> (Budget, Option<&LoadedRule>) {
+        let rule = route.and_then(|r| self.rules.iter().find(|rule| rule.pattern.matches(r)));
+        match rule {
+            Some(rule) => (rule.budget.or(self.default), Some(rule)),
+            None => (self.default, None),
+        }
+    }
+
+    /// Route entries no request of the run matched (judged on the run's per-route
+    /// statistics), for a warning or, when strict, an error.
+    pub fn unmatched<'a>(&'a self, summary: &RunSummary) -> Vec<&'a LoadedRule> {
+        self.rules
+            .iter()
+            .filter(|rule| {
+                !summary
+                    .routes
+                    .iter()
+                    .any(|r| rule.pattern.matches(&r.route))
+            })
+            .collect()
+    }
+}
+
+/// Reads `--budgets FILE` when given, else the `[budgets]` of the configuration file
+/// (`config_file` names it for messages; its text is read again for line numbers).
+pub fn load(
+    budgets_file: Option<&Path>,
+    from_config: Option<BudgetSection>,
+    config_file: &Path,
+) -> Result<LoadedBudgets, String> {
+    match budgets_file {
+        Some(path) => {
+            let text = fs::read_to_string(path)
+                .map_err(|e| format!("cannot read budget file {}: {e}", path.display()))?;
+            parse(&text, path)
+        }
+        None => match from_config {
+            Some(section) => {
+                let text = fs::read_to_string(config_file).unwrap_or_default();
+                resolve(section, &text, config_file)
+            }
+            None => Ok(LoadedBudgets::default()),
+        },
+    }
+}
+
+/// Parses a budget file's text; errors name `path`, the line and the key.
+pub fn parse(text: &str, path: &Path) -> Result<LoadedBudgets, String> {
+    let file: BudgetFile = toml::from_str(text).map_err(|e| {
+        format!(
+            "budget file {}: {}",
+            path.display(),
+            e.to_string().trim_end()
+        )
+    })?;
+    resolve(file.budgets, text, path)
+}
+
+fn resolve(section: BudgetSection, text: &str, path: &Path) -> Result<LoadedBudgets, String> {
+    let rules = section
+        .route
+        .into_iter()
+        .map(|entry| resolve_rule(entry, text, path))
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(LoadedBudgets {
+        default: section.default,
+        rules,
+        strict: section.strict.unwrap_or(false),
+    })
+}
+
+fn resolve_rule(entry: RouteBudget, text: &str, path: &Path) -> Result<LoadedRule, String> {
+    let origin = format!("{}:{}", path.display(), line_of(text, entry.route.span()));
+    let pattern_text = entry.route.get_ref().clone();
+    let pattern = NamePattern::new(&pattern_text)
+        .map_err(|e| format!("{origin}: key `route`: bad pattern {pattern_text:?}: {e}"))?;
+    let budget = Budget {
+        max_statements: entry.max_statements,
+        max_repeats: entry.max_repeats,
+        max_total_ms: entry.max_total_ms,
+    };
+    if budget.is_unlimited() {
+        return Err(format!(
+            "{origin}: budget for {pattern_text:?} sets no limit: add max_statements, \
+             max_repeats or max_total_ms"
+        ));
+    }
+    Ok(LoadedRule {
+        pattern_text,
+        pattern,
+        budget,
+        origin,
+    })
+}
+
+/// 1-based line of a byte span's start.
+fn line_of(text: &str, span: Range<usize>) -> usize {
+    let upto = text.get(..span.start).unwrap_or(text);
+    upto.bytes().filter(|&b| b == b'\n').count() + 1
+}
+
+/// Over-budget findings say which budget, by how much and which shapes dominate; a budget
+/// is a hard limit, so they are errors whatever the usual severity rules say.
+pub fn explain_findings(findings: &mut [Finding], budgets: &LoadedBudgets) {
+    for finding in findings
+        .iter_mut()
+        .filter(|f| f.kind == FindingKind::OverBudget)
+    {
+        finding.message = explain(finding, budgets);
+        finding.severity = Severity::Error;
+    }
+}
+
+fn explain(finding: &Finding, budgets: &LoadedBudgets) -> String {
+    let route = finding.request.route.as_deref();
+    let (budget, rule) = budgets.for_route(route);
+    let origin = rule.map_or_else(|| "default budget".to_owned(), |r| r.origin.clone());
+    let name = route.map_or_else(
+        || format!("request {}", finding.request.id),
+        |r| format!("{r:?}"),
+    );
+    let mut parts = vec![format!("{} statements", finding.count)];
+    if let Some(max) = budget.max_statements {
+        parts[0] = format!("{} statements (budget {max})", finding.count);
+    }
+    let repeats = child_counts(finding);
+    if let (Some(max), Some(&top)) = (budget.max_repeats, repeats.first()) {
+        parts.push(format!("one shape {top}× (budget {max})"));
+    }
+    if let (Some(max), Some(us)) = (budget.max_total_ms, finding.total_duration_us) {
+        parts.push(format!("{:.1} ms (budget {max} ms)", us as f64 / 1000.0));
+    }
+    let dominant: Vec<String> = finding
+        .children
+        .iter()
+        .zip(repeats.iter().map(Some).chain(std::iter::repeat(None)))
+        .map(|(child, count)| match count {
+            Some(n) => format!("{n} × {}", excerpt(&child.normalized)),
+            None => excerpt(&child.normalized),
+        })
+        .collect();
+    format!(
+        "{name} over budget ({origin}): {} in one request; most run: {}",
+        parts.join(", "),
+        dominant.join("; ")
+    )
+}
+
+/// Executions of each child in the first request, from its waterfall (empty when the
+/// source had no timestamps). Children come most-run first.
+fn child_counts(finding: &Finding) -> Vec<u64> {
+    if finding.waterfall.is_empty() {
+        return Vec::new();
+    }
+    finding
+        .children
+        .iter()
+        .map(|child| {
+            finding
+                .waterfall
+                .iter()
+                .filter(|bar| bar.fingerprint == child.fingerprint)
+                .count() as u64
+        })
+        .collect()
+}
+
+fn excerpt(sql: &str) -> String {
+    const MAX: usize = 90;
+    if sql.chars().count() <= MAX {
+        return sql.to_owned();
+    }
+    let cut: String = sql.chars().take(MAX).collect();
+    format!("{cut}…")
+}
+
+/// Where budgets come from when `--budgets` is not given: the config file named with
+/// `--config`, else `./querycomb.toml`.
+pub fn config_file_name(explicit: Option<&Path>) -> PathBuf {
+    explicit.map_or_else(
+        || PathBuf::from(crate::config::DEFAULT_FILE),
+        Path::to_path_buf,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_text(text: &str) -> Result<LoadedBudgets, String> {
+        parse(text, Path::new("budgets.toml"))
+    }
+
+    #[test]
+    fn reads_default_and_route_budgets_with_their_lines() {
+        let budgets = parse_text(
+            "[budgets.default]\nmax_statements = 40\n\n[[budgets.route]]\nroute = \"/invoices\"\n\
+             max_statements = 6\n\n[[budgets.route]]\ntest = \"tests/*\"\nmax_repeats = 1\n",
+        )
+        .unwrap();
+        assert_eq!(budgets.default.max_statements, Some(40));
+        assert_eq!(budgets.rules.len(), 2);
+        assert_eq!(budgets.rules[0].origin, "budgets.toml:5");
+        assert_eq!(budgets.rules[1].origin, "budgets.toml:9");
+        let (budget, rule) = budgets.for_route(Some("tests/test_a.py::test_x"));
+        assert_eq!(budget.max_repeats, Some(1));
+        assert_eq!(budget.max_statements, Some(40));
+        assert_eq!(rule.map(|r| r.pattern_text.as_str()), Some("tests/*"));
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let err = parse_text("[[budgets.route]]\nroute = \"/a\"\nmax_statments = 3\n").unwrap_err();
+        assert!(err.contains("budgets.toml"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+        assert!(err.contains("max_statments"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_file_line_and_key() {
+        let err = parse_text("[budgets.default]\nmax_repeats = \"ten\"\n").unwrap_err();
+        assert!(err.contains("line 2"), "{err}");
+        assert!(err.contains("max_repeats"), "{err}");
+    }
+
+    #[test]
+    fn entry_without_limits_or_with_a_bad_regex_is_an_error_with_its_line() {
+        let err = parse_text("\n[[budgets.route]]\nroute = \"/a\"\n").unwrap_err();
+        assert!(err.starts_with("budgets.toml:3:"), "{err}");
+        let err =
+            parse_text("[[budgets.route]]\nroute = \"re:(\"\nmax_statements = 1\n").unwrap_err();
+        assert!(err.starts_with("budgets.toml:2: key `route`"), "{err}");
+    }
+
+    #[test]
+    fn unmatched_rules_are_found_from_route_stats() {
+        let budgets = parse_text(
+            "[[budgets.route]]\nroute = \"/a*\"\nmax_statements = 1\n\
+             [[budgets.route]]\nroute = \"/nothing\"\nmax_statements = 1\n",
+        )
+        .unwrap();
+        let summary = RunSummary {
+            routes: vec![querycomb_core::RouteStat {
+                route: "/abc".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let unmatched = budgets.unmatched(&summary);
+        assert_eq!(unmatched.len(), 1);
+        assert_eq!(unmatched[0].origin, "budgets.toml:5");
+    }
+}

@@ -1,0 +1,547 @@
+//! `querycomb run -- <command>`: runs a test suite (or anything) with its PostgreSQL
+//! traffic going through the proxy, then reports findings, per-request query counts and
+//! budget results, and fails the way CI needs.
+//!
+//! How the child is pointed at the proxy: the proxy listens on `127.0.0.1:<free port>` and
+//! forwards to the upstream (`--upstream`, else the host and port of `DATABASE_URL`, else
+//! `PGHOST`/`PGPORT`, else `127.0.0.1:5432`). The child gets `DATABASE_URL` (and every
+//! variable named with `--env-var`) with only its host and port replaced, so user,
+//! password, database and query parameters stay, and `PGHOST`/`PGPORT` set to the proxy for
+//! libpq-style clients. It inherits stdin, stdout and stderr.
+//!
+//! Exit status: the child's own when it failed (128 + signal when a signal ended it), else
+//! 1 when a finding reached `--fail-on`, a request went over budget or the run regressed
+//! against `--baseline`, else 0; 2 when querycomb itself could not do its job. Each reason
+//! is stated on stderr. SIGINT and SIGTERM are passed on to the child.
+
+use std::ffi::OsString;
+use std::io::{self, IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, ExitStatus};
+use std::time::{Duration, Instant};
+
+use querycomb_core::{Finding, FindingKind, RunSummary, SourceTable};
+use querycomb_proxy::{pipeline_detector, Proxy, ProxyConfig, ProxyReport};
+use querycomb_report::json::{Document, SCHEMA};
+
+use crate::args::{ColorChoice, FailOn, Format, RunArgs};
+use crate::budget::{self, LoadedBudgets};
+use crate::config;
+use crate::diff;
+use crate::outcome::CliError;
+use crate::report::{self, ReportSettings};
+
+const DEFAULT_UPSTREAM: (&str, u16) = ("127.0.0.1", 5432);
+
+/// Runs the whole command; every error is printed here.
+pub fn main(args: RunArgs, config_file: Option<PathBuf>, color: Option<ColorChoice>) -> ExitCode {
+    match run(args, config_file, color) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprintln!("querycomb: error: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(
+    args: RunArgs,
+    config_file: Option<PathBuf>,
+    color: Option<ColorChoice>,
+) -> Result<u8, CliError> {
+    let started = Instant::now();
+    let mut file = config::load(config_file.as_deref()).map_err(CliError::Usage)?;
+    let color = crate::use_color(color.or(file.color));
+    let settings = ReportSettings::resolve(&args.report, &file, color);
+    let budgets = budget::load(
+        args.budgets.as_deref(),
+        file.budgets.take(),
+        &budget::config_file_name(config_file.as_deref()),
+    )
+    .map_err(CliError::Usage)?;
+    let baseline = args
+        .baseline
+        .as_deref()
+        .map(diff::read_document)
+        .transpose()?;
+    let mut detect = settings.detect_config(&file, &args.report);
+    detect.budgets = budgets.to_detect();
+    let upstream = args
+        .upstream
+        .clone()
+        .unwrap_or_else(|| upstream_from_env(|name| std::env::var(name).ok()));
+
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| CliError::Usage(format!("cannot start the async runtime: {e}")))?;
+    let mut proxy_config = ProxyConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), upstream);
+    proxy_config.capture_params = settings.show_params;
+    proxy_config.quiet = !args.verbose;
+    proxy_config.shutdown_grace = Duration::from_secs(5);
+    let mut proxy = runtime
+        .block_on(Proxy::bind(proxy_config.clone()))
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let listen = proxy
+        .local_addr()
+        .map_err(|e| CliError::Usage(format!("proxy address: {e}")))?;
+    proxy.detector(pipeline_detector(detect));
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let serving = runtime.spawn(proxy.serve(async {
+        let _ = stop_rx.await;
+    }));
+    let child = run_child(&runtime, &args, listen);
+    let _ = stop_tx.send(());
+    let proxy_report = runtime
+        .block_on(serving)
+        .map_err(|e| CliError::Usage(format!("the proxy stopped: {e}")))?
+        .map_err(|e| CliError::Usage(format!("the proxy stopped: {e}")))?;
+    let status = child?;
+
+    let mut run = Finished::new(proxy_report, &proxy_config.upstream, listen, &args.command);
+    run.summary.elapsed_ms = started.elapsed().as_millis() as u64;
+    budget::explain_findings(&mut run.findings, &budgets);
+    report::write(&settings, &run.sources, &run.findings, &run.summary)?;
+    print_terminal_summary(&settings, &run);
+    let verdict = Verdict {
+        status,
+        findings_failed: findings_failed(&run.findings, settings.fail_on),
+        over_budget: run
+            .findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::OverBudget)
+            .count(),
+        regressed: compare_baseline(baseline.as_ref(), args.baseline.as_deref(), &run),
+    };
+    let code = verdict.explain(settings.fail_on);
+    check_unmatched_budgets(&budgets, &run.summary, args.strict_budgets)?;
+    Ok(code)
+}
+
+/// What the proxy saw, ready for the report sinks.
+struct Finished {
+    sources: SourceTable,
+    findings: Vec<Finding>,
+    summary: RunSummary,
+}
+
+impl Finished {
+    fn new(report: ProxyReport, upstream: &str, listen: SocketAddr, command: &[OsString]) -> Self {
+        let command: Vec<String> = command
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let input = format!(
+            "querycomb run ({listen} → {upstream}): {}",
+            command.join(" ")
+        );
+        let mut sources = SourceTable::default();
+        sources.add(input.clone());
+        let mut summary = report.analysis.summary;
+        summary.inputs = vec![input];
+        summary.bytes = report.stats.bytes_from_clients + report.stats.bytes_from_server;
+        Finished {
+            sources,
+            findings: report.analysis.findings,
+            summary,
+        }
+    }
+
+    fn document(&self) -> Document {
+        Document {
+            schema: SCHEMA.to_owned(),
+            sources: self.summary.inputs.clone(),
+            findings: self.findings.clone(),
+            summary: self.summary.clone(),
+        }
+    }
+}
+
+/// Starts the child pointed at the proxy, passes signals on, waits for it.
+fn run_child(
+    runtime: &tokio::runtime::Runtime,
+    args: &RunArgs,
+    listen: SocketAddr,
+) -> Result<ExitStatus, CliError> {
+    let (program, rest) = args
+        .command
+        .split_first()
+        .ok_or_else(|| CliError::Usage("no command given after `--`".to_owned()))?;
+    let mut command = Command::new(program);
+    command.args(rest);
+    for (name, value) in child_env(&args.env_vars, listen, |n| std::env::var(n).ok()) {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().map_err(|e| {
+        CliError::Usage(format!("cannot run {}: {e}", Path::new(program).display()))
+    })?;
+    let forwarding = runtime.spawn(forward_signals(child.id()));
+    let status = child.wait();
+    forwarding.abort();
+    status.map_err(|e| CliError::Usage(format!("waiting for the command: {e}")))
+}
+
+/// Passes SIGINT and SIGTERM on to the child until it ends. (A Ctrl-C at a terminal reaches
+/// the child directly too; test runners treat a second SIGINT like the first.)
+async fn forward_signals(pid: u32) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return;
+    };
+    loop {
+        let signal = tokio::select! {
+            _ = int.recv() => libc::SIGINT,
+            _ = term.recv() => libc::SIGTERM,
+        };
+        // SAFETY: kill(2) with a pid we spawned and still wait for; no memory is involved.
+        unsafe {
+            libc::kill(pid, signal);
+        }
+    }
+}
+
+/// The variables the child gets: URL variables rewritten to the proxy, PGHOST/PGPORT.
+fn child_env(
+    extra: &[String],
+    listen: SocketAddr,
+    get: impl Fn(&str) -> Option<String>,
+) -> Vec<(String, String)> {
+    let mut names = vec!["DATABASE_URL".to_owned()];
+    names.extend(extra.iter().filter(|n| *n != "DATABASE_URL").cloned());
+    let mut env: Vec<(String, String)> = names
+        .into_iter()
+        .filter_map(|name| {
+            let value = get(&name)?;
+            match rewrite_url(&value, listen) {
+                Some(url) => Some((name, url)),
+                None => {
+                    eprintln!(
+                        "querycomb: warning: {name} is not a postgres:// URL; left unchanged"
+                    );
+                    None
+                }
+            }
+        })
+        .collect();
+    env.push(("PGHOST".to_owned(), listen.ip().to_string()));
+    env.push(("PGPORT".to_owned(), listen.port().to_string()));
+    env
+}
+
+/// The parts of `scheme://userinfo@host:port/db?query` around `host:port`.
+struct UrlParts<'a> {
+    /// Up to and including `@` (or `://` when there is no userinfo).
+    head: &'a str,
+    hosts: &'a str,
+    /// From the first `/`, `?` or `#` after the hosts on.
+    tail: &'a str,
+}
+
+fn split_url(url: &str) -> Option<UrlParts<'_>> {
+    let scheme_end = url.find("://")? + 3;
+    let scheme = url.get(..scheme_end)?;
+    if !matches!(scheme, "postgres://" | "postgresql://") {
+        return None;
+    }
+    let rest = url.get(scheme_end..)?;
+    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = rest.get(..authority_len)?;
+    let hosts_start = authority.rfind('@').map_or(0, |at| at + 1);
+    Some(UrlParts {
+        head: url.get(..scheme_end + hosts_start)?,
+        hosts: authority.get(hosts_start..)?,
+        tail: rest.get(authority_len..)?,
+    })
+}
+
+/// `url` with its host(s) and port replaced by the proxy's.
+fn rewrite_url(url: &str, listen: SocketAddr) -> Option<String> {
+    let parts = split_url(url)?;
+    Some(format!("{}{listen}{}", parts.head, parts.tail))
+}
+
+/// The first `host[:port]` of a URL's host list (`[::1]:5432` included).
+fn url_host_port(url: &str) -> Option<(String, Option<u16>)> {
+    let hosts = split_url(url)?.hosts;
+    let first = hosts.split(',').next()?;
+    if first.is_empty() {
+        return None;
+    }
+    let (host, port) = match first.strip_prefix('[') {
+        Some(v6) => {
+            let (host, after) = v6.split_once(']')?;
+            (host, after.strip_prefix(':'))
+        }
+        None => match first.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (first, None),
+        },
+    };
+    let port = match port {
+        Some(p) => Some(p.parse().ok()?),
+        None => None,
+    };
+    Some((host.to_owned(), port))
+}
+
+/// Where the tests' database is, as `host:port`, from the environment the child will get.
+fn upstream_from_env(get: impl Fn(&str) -> Option<String>) -> String {
+    let from_url = get("DATABASE_URL").and_then(|url| url_host_port(&url));
+    let pg_port = get("PGPORT").and_then(|p| p.parse().ok());
+    let (host, port) = match from_url {
+        Some((host, port)) => (host, port.or(pg_port)),
+        None => (
+            get("PGHOST")
+                .filter(|h| !h.is_empty() && !h.starts_with('/'))
+                .unwrap_or_else(|| DEFAULT_UPSTREAM.0.to_owned()),
+            pg_port,
+        ),
+    };
+    let port = port.unwrap_or(DEFAULT_UPSTREAM.1);
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// The report goes where `--format`/`--output` say; when that is not the terminal, a
+/// terminal summary (findings, statements per request) still goes to stderr for CI logs.
+fn print_terminal_summary(settings: &ReportSettings, run: &Finished) {
+    if settings.format == Format::Terminal && settings.output.is_none() {
+        return;
+    }
+    let terminal = ReportSettings {
+        format: Format::Terminal,
+        output: None,
+        color: settings.color && io::stderr().is_terminal(),
+        ..settings.clone()
+    };
+    let sink = report::make_sink(&terminal, Box::new(io::stderr()));
+    let _ = drive_sink(sink, run);
+}
+
+fn drive_sink(mut sink: Box<dyn querycomb_core::FindingSink>, run: &Finished) -> io::Result<()> {
+    sink.begin(&run.sources)?;
+    for finding in &run.findings {
+        sink.finding(finding)?;
+    }
+    sink.finish(&run.summary)
+}
+
+/// Findings other than budget ones at or above `--fail-on` (budgets fail on their own).
+fn findings_failed(findings: &[Finding], fail_on: FailOn) -> usize {
+    let level = match fail_on {
+        FailOn::Info => querycomb_core::Severity::Info,
+        FailOn::Warning => querycomb_core::Severity::Warning,
+        FailOn::Error => querycomb_core::Severity::Error,
+        FailOn::Never => return 0,
+    };
+    findings
+        .iter()
+        .filter(|f| f.kind != FindingKind::OverBudget && f.severity >= level)
+        .count()
+}
+
+/// Prints the diff against the baseline on stderr; true when the run regressed.
+fn compare_baseline(baseline: Option<&Document>, path: Option<&Path>, run: &Finished) -> bool {
+    let (Some(before), Some(path)) = (baseline, path) else {
+        return false;
+    };
+    let diff = diff::compare(
+        before,
+        &run.document(),
+        &path.display().to_string(),
+        "this run",
+    );
+    eprint!("{}", diff::render_terminal(&diff));
+    diff.regressed
+}
+
+/// Budget entries no request matched: a typo in a route, or a test that no longer runs.
+fn check_unmatched_budgets(
+    budgets: &LoadedBudgets,
+    summary: &RunSummary,
+    strict_flag: bool,
+) -> Result<(), CliError> {
+    let unmatched = budgets.unmatched(summary);
+    let strict = strict_flag || budgets.strict;
+    for rule in &unmatched {
+        let level = if strict { "error" } else { "warning" };
+        eprintln!(
+            "querycomb: {level}: {}: key `route`: budget pattern {:?} matched no request in this run",
+            rule.origin, rule.pattern_text
+        );
+    }
+    if strict && !unmatched.is_empty() {
+        return Err(CliError::Usage(format!(
+            "{} budget pattern(s) matched no request (strict budgets)",
+            unmatched.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Why the run fails, if it does.
+struct Verdict {
+    status: ExitStatus,
+    findings_failed: usize,
+    over_budget: usize,
+    regressed: bool,
+}
+
+impl Verdict {
+    /// States every reason on stderr and returns the exit code.
+    fn explain(&self, fail_on: FailOn) -> u8 {
+        let child = child_code(self.status);
+        if child != 0 {
+            eprintln!(
+                "querycomb: the command failed ({})",
+                describe_status(self.status)
+            );
+        }
+        if self.findings_failed > 0 {
+            let level = format!("{fail_on:?}").to_lowercase();
+            eprintln!(
+                "querycomb: {} finding(s) at or above --fail-on {level}",
+                self.findings_failed
+            );
+        }
+        if self.over_budget > 0 {
+            eprintln!(
+                "querycomb: query budget exceeded ({} over-budget finding(s))",
+                self.over_budget
+            );
+        }
+        if self.regressed {
+            eprintln!("querycomb: regressed against the baseline");
+        }
+        let _ = io::stderr().flush();
+        if child != 0 {
+            child
+        } else if self.findings_failed > 0 || self.over_budget > 0 || self.regressed {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+/// The child's exit code, or 128 + the signal that ended it, as shells report it.
+fn child_code(status: ExitStatus) -> u8 {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => u8::try_from(code & 0xff).unwrap_or(1),
+        (None, Some(signal)) => u8::try_from((128 + signal) & 0xff).unwrap_or(1),
+        (None, None) => 1,
+    }
+}
+
+fn describe_status(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        (None, None) => "unknown status".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listen() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 40000))
+    }
+
+    #[test]
+    fn rewrites_host_and_port_only() {
+        let cases = [
+            (
+                "postgres://app:s%40cret@db.internal:5433/shop?sslmode=disable&application_name=x",
+                "postgres://app:s%40cret@127.0.0.1:40000/shop?sslmode=disable&application_name=x",
+            ),
+            (
+                "postgresql://localhost/db",
+                "postgresql://127.0.0.1:40000/db",
+            ),
+            ("postgres://u@[::1]:5432", "postgres://u@127.0.0.1:40000"),
+            (
+                "postgres://u:p@h1:1,h2:2/db",
+                "postgres://u:p@127.0.0.1:40000/db",
+            ),
+        ];
+        for (from, to) in cases {
+            assert_eq!(rewrite_url(from, listen()).as_deref(), Some(to), "{from}");
+        }
+        assert_eq!(rewrite_url("mysql://u@h/db", listen()), None);
+        assert_eq!(rewrite_url("not a url", listen()), None);
+    }
+
+    #[test]
+    fn upstream_comes_from_the_url_then_pg_variables_then_the_default() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        assert_eq!(
+            upstream_from_env(env(&[("DATABASE_URL", "postgres://u:p@db:6000/x")])),
+            "db:6000"
+        );
+        assert_eq!(
+            upstream_from_env(env(&[
+                ("DATABASE_URL", "postgres://u@[::1]/x"),
+                ("PGPORT", "7")
+            ])),
+            "[::1]:7"
+        );
+        assert_eq!(
+            upstream_from_env(env(&[("PGHOST", "pg"), ("PGPORT", "5444")])),
+            "pg:5444"
+        );
+        assert_eq!(
+            upstream_from_env(env(&[("PGHOST", "/var/run/postgresql")])),
+            "127.0.0.1:5432"
+        );
+        assert_eq!(upstream_from_env(env(&[])), "127.0.0.1:5432");
+    }
+
+    #[test]
+    fn child_env_rewrites_named_url_variables_and_sets_pg_variables() {
+        let get = |name: &str| match name {
+            "DATABASE_URL" => Some("postgres://u@db:1/a".to_owned()),
+            "READ_URL" => Some("postgres://u@replica:2/a".to_owned()),
+            _ => None,
+        };
+        let env = child_env(
+            &["READ_URL".to_owned(), "MISSING".to_owned()],
+            listen(),
+            get,
+        );
+        assert_eq!(
+            env,
+            vec![
+                (
+                    "DATABASE_URL".to_owned(),
+                    "postgres://u@127.0.0.1:40000/a".to_owned()
+                ),
+                (
+                    "READ_URL".to_owned(),
+                    "postgres://u@127.0.0.1:40000/a".to_owned()
+                ),
+                ("PGHOST".to_owned(), "127.0.0.1".to_owned()),
+                ("PGPORT".to_owned(), "40000".to_owned()),
+            ]
+        );
+    }
+}

@@ -1,0 +1,169 @@
+//! Shared by the `querycomb run` end-to-end tests: running the binary, a throwaway
+//! PostgreSQL with a small bookshop schema, the JUnit reader, and the cached third-party
+//! toolchains (Python venv, npm packages, a Rust project) set up by
+//! `scripts/setup-test-deps.sh`.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, OnceLock};
+
+use querycomb_testkit::{PgOptions, PgServer};
+
+/// Books 1–8, each by its own author: a loop over them is an 8-iteration N+1.
+pub const SCHEMA: &str = "\
+CREATE TABLE authors (id integer PRIMARY KEY, name text NOT NULL);
+CREATE TABLE books (id integer PRIMARY KEY, title text NOT NULL, author_id integer NOT NULL REFERENCES authors);
+INSERT INTO authors SELECT i, 'author ' || i FROM generate_series(1, 8) i;
+INSERT INTO books SELECT i, 'book ' || i, i FROM generate_series(1, 8) i;";
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A PostgreSQL with database `shop` (empty unless `schema`).
+pub fn start_pg(schema: bool) -> PgServer {
+    let pg = PgServer::start(PgOptions::default()).expect("start PostgreSQL");
+    pg.createdb("shop").expect("createdb shop");
+    if schema {
+        pg.psql("shop", SCHEMA).expect("create the bookshop schema");
+    }
+    pg
+}
+
+/// `querycomb` with DATABASE_URL pointing at `pg` and libpq variables for psql.
+pub fn querycomb(pg: Option<&PgServer>) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_querycomb"));
+    command
+        .env("NO_COLOR", "1")
+        .env_remove("PGHOST")
+        .env_remove("PGPORT");
+    if let Some(pg) = pg {
+        command
+            .env("DATABASE_URL", pg.url("shop"))
+            .env("PGUSER", pg.user())
+            .env("PGPASSWORD", pg.password())
+            .env("PGDATABASE", "shop");
+    }
+    command
+}
+
+/// The finished command, printable on failure.
+pub struct Ran {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl std::fmt::Debug for Ran {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+pub fn ran(output: Output) -> Ran {
+    Ran {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+pub fn run(command: &mut Command) -> Ran {
+    ran(command.output().expect("run querycomb"))
+}
+
+/// One `<testcase>` of a JUnit file.
+#[derive(Debug)]
+pub struct Case {
+    pub name: String,
+    /// `type` attribute of each `<failure>`.
+    pub failures: Vec<String>,
+    pub failure_messages: Vec<String>,
+}
+
+pub fn junit_cases(path: &Path) -> Vec<Case> {
+    let text = std::fs::read_to_string(path).expect("read the JUnit file");
+    let doc = roxmltree::Document::parse(&text).expect("JUnit file is XML");
+    doc.descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .map(|case| {
+            let failures: Vec<_> = case
+                .children()
+                .filter(|n| n.has_tag_name("failure"))
+                .collect();
+            Case {
+                name: case.attribute("name").unwrap_or_default().to_owned(),
+                failures: failures
+                    .iter()
+                    .map(|f| f.attribute("type").unwrap_or_default().to_owned())
+                    .collect(),
+                failure_messages: failures
+                    .iter()
+                    .map(|f| f.attribute("message").unwrap_or_default().to_owned())
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+pub fn findings_of(json: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(json).expect("read the JSON report");
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("JSON report");
+    doc["findings"].as_array().cloned().unwrap_or_default()
+}
+
+/// `(kind, route)` of every finding.
+pub fn kinds_and_routes(findings: &[serde_json::Value]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = findings
+        .iter()
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap_or_default().to_owned(),
+                f["request"]["route"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Runs `scripts/setup-test-deps.sh <what>` once per test binary. `Err` carries the reason
+/// the toolchain cannot be installed here, for the test to print and skip on.
+/// Setup results so far in this test binary, by toolchain.
+type SetupResults = Vec<(String, Result<(), String>)>;
+
+pub fn setup_deps(what: &str) -> Result<(), String> {
+    static DONE: OnceLock<Mutex<SetupResults>> = OnceLock::new();
+    let done = DONE.get_or_init(|| Mutex::new(Vec::new()));
+    let mut done = done.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, result)) = done.iter().find(|(w, _)| w == what) {
+        return result.clone();
+    }
+    let output = Command::new("bash")
+        .arg(repo_root().join("scripts/setup-test-deps.sh"))
+        .arg(what)
+        .output();
+    let result = match output {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => Err(format!(
+            "scripts/setup-test-deps.sh {what} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Err(e) => Err(format!("cannot run scripts/setup-test-deps.sh: {e}")),
+    };
+    done.push((what.to_owned(), result.clone()));
+    result
+}
+
+/// Where the setup script caches installed toolchains.
+pub fn e2e_cache() -> PathBuf {
+    repo_root().join("target/e2e")
+}
