@@ -19,12 +19,20 @@
 //!
 //! # Units of work
 //! A finding is a pattern inside one request, so the first job is knowing which statements
-//! belong together. In order of preference (see [`unit`]): the sqlcommenter `traceparent`
-//! trace id (across sessions: a request that fans out over pooled connections is one unit),
-//! the `route` / `controller`+`action` tags on a session, an explicit `BEGIN … COMMIT` on a
-//! session, and otherwise a burst of a session's statements ending after `idle_gap_ms` of
-//! silence. Untagged statements join the session's current unit, and an untagged unit takes
-//! the first tag that arrives in it (drivers never tag `BEGIN`).
+//! belong together. In order of preference (see [`unit`]):
+//! 1. the sqlcommenter `traceparent` trace id, across sessions: a request that fans out over
+//!    pooled connections (or that a transaction-mode pooler interleaves with others on one
+//!    connection) is one unit; a trace stays open until it has been idle for the gap;
+//! 2. the `route` / `controller`+`action` tags, per session, until the route changes;
+//! 3. an explicit `BEGIN … COMMIT/ROLLBACK` on a session; single-statement transactions
+//!    (ORMs wrap each save in one) chain into one burst instead, so a save loop is seen;
+//! 4. otherwise a burst: a session's statements until it is idle for `idle_gap_ms`.
+//!
+//! Untagged statements join the session's current unit (drivers never tag `BEGIN`/`COMMIT`;
+//! server-side `EXECUTE` and named prepared statements cannot be tagged), except that a
+//! transaction begun after a tagged request's statements, whose statements are untagged, is
+//! other work and a unit of its own. An untagged unit that only holds `BEGIN` takes the first
+//! tag that arrives; one that ran untagged work of its own is closed instead.
 //!
 //! Limits of the evidence: without a trace id nothing in a log separates two requests that
 //! follow each other on one pooled connection with less than the idle gap between them (a
@@ -38,13 +46,16 @@
 //! - **`n_plus_one`**: a SELECT shape run at least `n_plus_one` (5) times with at least two
 //!   distinct parameter sets, each execution carrying fewer than `batch_min_list` (10) list
 //!   items, not paging (`OFFSET`, or keyset `LIMIT` without an equality filter). Its parent
-//!   is the nearest earlier SELECT of another shape before the first child, preferring the
+//!   is the nearest earlier SELECT of another shape before the first child that ran fewer
+//!   times than the child (a shape running as often is a sibling in the loop), preferring the
 //!   nearest one that returned at least as many rows as there were distinct children when
-//!   row counts are known.
+//!   row counts are known. In a plain burst a read loop needs a parent
+//!   (`burst_loops_need_parent`): a parentless run of lookups there is as likely a worker
+//!   handling one job per iteration, which a log cannot tell apart from a loop.
 //! - **`count_in_loop`**: the same, when the child is an aggregate (`COUNT(*)`, `EXISTS`):
 //!   the fix is a `GROUP BY`, not an `IN` list.
 //! - **`n_plus_one_write`**: the same for INSERT/UPDATE/DELETE/MERGE one row at a time;
-//!   a multi-row `VALUES` list is the fix and is not reported.
+//!   a multi-row `VALUES` list is the fix and is not reported. No parent is needed.
 //! - **`repeated_identical`**: a shape run at least `repeated_identical` (5) times, every time
 //!   with the same parameters: a missing memo, fixed by reusing the result.
 //! - **`mn_plus_one`**: two or more loop shapes that strictly alternate (A B C A B C …) with
@@ -83,9 +94,16 @@
 //! # Memory
 //! Flat in the length of the input: per statement a fixed-size record in its open unit (no
 //! SQL text); at most `max_statements_per_unit` per unit (a longer unit is analysed in
-//! batches); idle units closed by a periodic sweep on the input clock; idle sessions
-//! forgotten; each shape described and stored once. It grows with the number of concurrently
-//! open requests and of distinct statement shapes.
+//! batches, and loops going on into the next batch keep their parent); idle units closed by
+//! a periodic sweep on the input clock; idle sessions forgotten; each query shape described
+//! and stored once, while transaction control and bookkeeping (whose savepoint, cursor and
+//! statement names change all the time) are recognised by their first words and never
+//! stored. It grows with the number of concurrently open requests and of distinct query
+//! shapes.
+//!
+//! # Speed
+//! About 2.4 million events per second on one core of the development machine, fingerprinting
+//! included (`tests/throughput.rs`, run in release with `--ignored`).
 
 pub mod catalog;
 pub mod config;
