@@ -350,7 +350,7 @@ mod tests {
             vec![route("/a", 5, 6)],
         );
         let after = document(
-            vec![shape("a", 12, 2), shape("b", 4, 2), shape("c", 1, 1)],
+            vec![shape("a", 12, 2), shape("b", 3, 2), shape("c", 1, 1)],
             vec![route("/a", 5, 9), route("/new", 1, 1)],
         );
         let diff = compare(&before, &after, "x", "y");
