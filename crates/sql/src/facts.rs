@@ -126,11 +126,12 @@ pub(crate) fn qualified_name(toks: &[Tok<'_>], mut i: usize) -> Option<(String, 
 
 fn tables(toks: &[Tok<'_>]) -> Vec<String> {
     let ctes = cte_names(toks);
+    let function_args = function_arg_flags(toks);
     let mut out: Vec<String> = Vec::new();
     let mut i = 0;
     while let Some(t) = toks.get(i) {
         i += 1;
-        if !introduces_table(toks, i - 1) {
+        if !introduces_table(toks, i - 1, &function_args) {
             continue;
         }
         let in_from = t.is_word("from");
@@ -174,7 +175,7 @@ fn tables(toks: &[Tok<'_>]) -> Vec<String> {
 
 /// FROM/JOIN/INTO/UPDATE/USING-in-MERGE that name a table (not `FOR UPDATE`, `DO UPDATE`,
 /// `KEY UPDATE`, `IS DISTINCT FROM`, `EXTRACT(x FROM ..)`).
-fn introduces_table(toks: &[Tok<'_>], i: usize) -> bool {
+fn introduces_table(toks: &[Tok<'_>], i: usize, in_function_args: &[bool]) -> bool {
     let Some(t) = toks.get(i) else { return false };
     let prev = i.checked_sub(1).and_then(|p| toks.get(p));
     let prev_is = |w: &str| prev.is_some_and(|p| p.is_word(w));
@@ -182,28 +183,31 @@ fn introduces_table(toks: &[Tok<'_>], i: usize) -> bool {
         return !(prev_is("for") || prev_is("do") || prev_is("key"));
     }
     if t.is_word("from") {
-        return !prev_is("distinct") && !inside_function_args(toks, i);
+        return !prev_is("distinct") && in_function_args.get(i) != Some(&true);
     }
     t.is_word("join") || t.is_word("into")
 }
 
-/// Whether token `i` sits directly inside `extract(`/`substring(`/`trim(`/`overlay(`/`position(`.
-fn inside_function_args(toks: &[Tok<'_>], i: usize) -> bool {
-    let Some(depth) = toks.get(i).map(|t| t.depth) else {
-        return false;
-    };
-    let open = toks.get(..i).and_then(|before| {
-        before
-            .iter()
-            .rposition(|t| t.kind == Kind::LParen && t.depth + 1 == depth)
-    });
-    let Some(open) = open else { return false };
-    let func = open.checked_sub(1).and_then(|f| toks.get(f));
-    func.is_some_and(|f| {
-        ["extract", "substring", "trim", "overlay", "position"]
-            .iter()
-            .any(|w| f.is_word(w))
-    })
+/// For every token, whether it sits directly inside `extract(`/`substring(`/`trim(`/
+/// `overlay(`/`position(`, where FROM is not a table clause. One forward pass.
+fn function_arg_flags(toks: &[Tok<'_>]) -> Vec<bool> {
+    const FUNCTIONS: [&str; 5] = ["extract", "substring", "trim", "overlay", "position"];
+    let mut stack: Vec<bool> = vec![false];
+    let mut flags = Vec::with_capacity(toks.len());
+    for (i, t) in toks.iter().enumerate() {
+        match t.kind {
+            Kind::LParen => {
+                let func = i.checked_sub(1).and_then(|f| toks.get(f));
+                stack.push(func.is_some_and(|f| FUNCTIONS.iter().any(|w| f.is_word(w))));
+            }
+            Kind::RParen if stack.len() > 1 => {
+                stack.pop();
+            }
+            _ => {}
+        }
+        flags.push(t.kind != Kind::RParen && stack.last().copied().unwrap_or(false));
+    }
+    flags
 }
 
 /// Names defined by `WITH name [(cols)] AS (...)`.
@@ -331,8 +335,9 @@ fn is_alias(rest: &[Tok<'_>]) -> bool {
 /// Columns compared with `=` to one parameter inside a WHERE clause (any nesting level).
 fn filter_columns(toks: &[Tok<'_>]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
+    let in_where = where_flags(toks);
     for (i, t) in toks.iter().enumerate() {
-        if t.kind != Kind::Op || t.text != "=" || !in_where(toks, i) {
+        if t.kind != Kind::Op || t.text != "=" || in_where.get(i) != Some(&true) {
             continue;
         }
         let param_after = toks.get(i + 1).is_some_and(|n| n.kind == Kind::Param);
@@ -400,34 +405,40 @@ const WHERE_ENDS: &[&str] = &[
     "join",
 ];
 
-/// Whether token `i` is inside a WHERE clause: walking back at the same or lower depth, a WHERE
-/// comes before any clause keyword or subquery start.
-pub(crate) fn in_where(toks: &[Tok<'_>], i: usize) -> bool {
-    let Some(mut depth) = toks.get(i).map(|t| t.depth) else {
-        return false;
-    };
-    let mut j = i;
-    while j > 0 {
-        j -= 1;
-        let Some(t) = toks.get(j) else { return false };
-        if t.depth > depth {
-            continue;
-        }
-        if t.depth < depth {
-            // Leaving a parenthesised group: fine unless it opened a subquery (then the next token was SELECT).
-            depth = t.depth;
-            if toks.get(j + 1).is_some_and(|n| n.is_word("select")) {
-                return false;
+/// For every token, whether it sits inside a WHERE clause, in one forward pass: a WHERE opens
+/// the clause at its depth, a clause keyword or `;` closes it, a parenthesised group inherits
+/// it unless the group is a subquery (starts with SELECT, which has its own WHERE).
+pub(crate) fn where_flags(toks: &[Tok<'_>]) -> Vec<bool> {
+    let mut stack: Vec<bool> = vec![false];
+    let mut flags = Vec::with_capacity(toks.len());
+    for (i, t) in toks.iter().enumerate() {
+        let top = stack.last().copied().unwrap_or(false);
+        match t.kind {
+            Kind::LParen => {
+                let subquery = toks.get(i + 1).is_some_and(|n| n.is_word("select"));
+                stack.push(top && !subquery);
             }
+            Kind::RParen if stack.len() > 1 => {
+                stack.pop();
+            }
+            Kind::Semi => set_top(&mut stack, false),
+            Kind::Word if t.is_word("where") => set_top(&mut stack, true),
+            Kind::Word if WHERE_ENDS.iter().any(|w| t.is_word(w)) => set_top(&mut stack, false),
+            _ => {}
         }
-        if t.is_word("where") {
-            return true;
-        }
-        if WHERE_ENDS.iter().any(|w| t.is_word(w)) || t.kind == Kind::Semi {
-            return false;
-        }
+        let inside = match t.kind {
+            Kind::LParen | Kind::RParen => top,
+            _ => stack.last().copied().unwrap_or(false),
+        };
+        flags.push(inside);
     }
-    false
+    flags
+}
+
+fn set_top(stack: &mut [bool], value: bool) {
+    if let Some(top) = stack.last_mut() {
+        *top = value;
+    }
 }
 
 /// `LIMIT 1`, `LIMIT 0, 1` (MySQL), `FETCH FIRST [1] ROW(S) ONLY` with a literal 1, at depth 0.

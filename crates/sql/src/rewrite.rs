@@ -7,7 +7,7 @@
 //! (an `OR` beside the key, `GROUP BY`, a `LIMIT` other than one row by id, an `INSERT ... SELECT`),
 //! the answer is `None` rather than a wrong statement.
 
-use crate::facts::{self, in_where, name_start_before, Tok};
+use crate::facts::{self, name_start_before, Tok};
 use crate::lexer::Kind;
 use crate::{Dialect, Shape, Verb};
 
@@ -23,7 +23,9 @@ pub fn batched(shape: &Shape) -> Option<Rewrite> {
     let text = shape.normalized.as_str();
     let dialect = placeholder_dialect(text)?;
     let toks = facts::tokens(text, dialect);
+    let in_where = facts::where_flags(&toks);
     let ctx = Ctx {
+        in_where: &in_where,
         text,
         dialect,
         toks: &toks,
@@ -66,6 +68,8 @@ struct Ctx<'t> {
     text: &'t str,
     dialect: Dialect,
     toks: &'t [Tok<'t>],
+    /// [`facts::where_flags`] of `toks`.
+    in_where: &'t [bool],
 }
 
 impl<'t> Ctx<'t> {
@@ -89,7 +93,7 @@ impl<'t> Ctx<'t> {
     fn key(&self, depth: u32) -> Option<Key> {
         let mut found: Vec<Key> = Vec::new();
         for (i, t) in self.toks.iter().enumerate() {
-            if t.depth != depth || !in_where(self.toks, i) {
+            if t.depth != depth || self.in_where.get(i) != Some(&true) {
                 continue;
             }
             if t.is_word("or") {

@@ -1,0 +1,193 @@
+//! Facts read from a shape: verb, tables, aggregate, filter columns, LIMIT 1.
+
+use querycomb_sql::{Dialect, Fingerprinter, Shape, Verb};
+
+fn pg(sql: &str) -> Shape {
+    Fingerprinter::new(Dialect::Postgres).describe(sql)
+}
+
+fn my(sql: &str) -> Shape {
+    Fingerprinter::new(Dialect::MySql).describe(sql)
+}
+
+#[test]
+fn verbs() {
+    let cases = [
+        ("SELECT 1", Verb::Select),
+        ("(SELECT 1) UNION (SELECT 2)", Verb::Select),
+        ("insert into t values (1)", Verb::Insert),
+        ("REPLACE INTO t VALUES (1)", Verb::Insert),
+        ("UPDATE t SET a = 1", Verb::Update),
+        ("DELETE FROM t", Verb::Delete),
+        (
+            "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE",
+            Verb::Merge,
+        ),
+        ("BEGIN", Verb::Begin),
+        ("START TRANSACTION", Verb::Begin),
+        ("COMMIT", Verb::Commit),
+        ("ROLLBACK", Verb::Rollback),
+        ("SAVEPOINT s1", Verb::Savepoint),
+        ("RELEASE SAVEPOINT s1", Verb::Release),
+        ("PREPARE p AS SELECT 1", Verb::Prepare),
+        ("EXECUTE p(1)", Verb::Execute),
+        ("DEALLOCATE ALL", Verb::Deallocate),
+        ("DECLARE c CURSOR FOR SELECT 1", Verb::Declare),
+        ("FETCH 100 FROM c", Verb::Fetch),
+        ("CLOSE c", Verb::Close),
+        ("SET search_path TO public", Verb::Set),
+        ("SHOW work_mem", Verb::Show),
+        ("COPY t FROM STDIN", Verb::Copy),
+        ("CALL p(1)", Verb::Call),
+        ("VACUUM t", Verb::Other),
+        ("", Verb::Other),
+        ("WITH x AS (SELECT 1) SELECT * FROM x", Verb::Select),
+        (
+            "WITH RECURSIVE x(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM x) SELECT * FROM x",
+            Verb::Select,
+        ),
+        (
+            "WITH moved AS (DELETE FROM a RETURNING *) INSERT INTO b SELECT * FROM moved",
+            Verb::Insert,
+        ),
+        (
+            "WITH x AS MATERIALIZED (SELECT 1) UPDATE t SET a = 1",
+            Verb::Update,
+        ),
+    ];
+    for (sql, verb) in cases {
+        assert_eq!(pg(sql).verb, verb, "{sql}");
+    }
+    assert!(Verb::Insert.is_write() && Verb::Merge.is_write() && !Verb::Select.is_write());
+    assert!(Verb::Savepoint.is_transaction_control() && Verb::Begin.is_transaction_control());
+    assert!(!Verb::Fetch.is_transaction_control() && !Verb::Deallocate.is_transaction_control());
+}
+
+#[test]
+fn tables() {
+    assert_eq!(
+        pg("SELECT * FROM \"shop_order\" INNER JOIN \"customer\" ON x = y").tables,
+        ["shop_order", "customer"]
+    );
+    assert_eq!(
+        pg("SELECT * FROM public.orders o, items AS i WHERE o.id = i.order_id").tables,
+        ["public.orders", "items"]
+    );
+    assert_eq!(pg("INSERT INTO t (a) VALUES (1)").tables, ["t"]);
+    assert_eq!(
+        pg("UPDATE ONLY t SET a = 1 FROM u WHERE t.id = u.id").tables,
+        ["t", "u"]
+    );
+    assert_eq!(
+        pg("DELETE FROM t WHERE id IN (SELECT id FROM u)").tables,
+        ["t", "u"]
+    );
+    assert_eq!(
+        pg("SELECT * FROM t WHERE id = 1 FOR UPDATE SKIP LOCKED").tables,
+        ["t"]
+    );
+    assert_eq!(
+        pg("SELECT extract(epoch FROM created_at) FROM t").tables,
+        ["t"]
+    );
+    assert_eq!(
+        pg("SELECT * FROM t WHERE a IS DISTINCT FROM b").tables,
+        ["t"]
+    );
+    assert_eq!(
+        pg("WITH x AS (SELECT * FROM a) SELECT * FROM x JOIN b ON true").tables,
+        ["a", "b"]
+    );
+    assert_eq!(
+        pg("SELECT * FROM unnest($1) AS u(id)").tables,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        pg("SELECT * FROM t AS a JOIN t AS b ON a.p = b.id").tables,
+        ["t"]
+    );
+    assert_eq!(
+        my("SELECT * FROM `Posts` AS `Post` WHERE `Post`.`authorId` = 1").tables,
+        ["Posts"]
+    );
+    assert_eq!(
+        my("INSERT INTO t (a) VALUES (1) ON DUPLICATE KEY UPDATE a = 2").tables,
+        ["t"]
+    );
+    assert_eq!(
+        pg("INSERT INTO t (a) VALUES (1) ON CONFLICT (a) DO UPDATE SET a = 2").tables,
+        ["t"]
+    );
+}
+
+#[test]
+fn aggregates() {
+    assert!(pg("SELECT COUNT(*) FROM comments WHERE post_id = 1").aggregate);
+    assert!(
+        pg("SELECT COUNT(*) AS \"__count\" FROM \"comments\" WHERE \"comments\".\"post_id\" = 1")
+            .aggregate
+    );
+    assert!(pg("SELECT SUM(total), MAX(created_at) FROM orders WHERE customer_id = $1").aggregate);
+    assert!(pg("SELECT EXISTS(SELECT 1 FROM comments WHERE post_id = $1) AS \"exists\"").aggregate);
+    assert!(
+        pg("SELECT 1 AS one FROM comments WHERE post_id = $1 LIMIT 1").aggregate,
+        "existence probe"
+    );
+    assert!(my("SELECT COUNT(*) FROM comments WHERE post_id = ?").aggregate);
+    assert!(!pg("SELECT post_id, COUNT(*) FROM comments GROUP BY post_id").aggregate);
+    assert!(!pg("SELECT * FROM comments WHERE post_id = 1").aggregate);
+    assert!(!pg("SELECT COUNT(*) + 1 FROM comments").aggregate);
+    assert!(
+        !pg("SELECT 1 AS one FROM comments WHERE post_id = $1").aggregate,
+        "no LIMIT 1"
+    );
+    assert!(!pg("SELECT 1").aggregate);
+    assert!(!pg("UPDATE t SET n = (SELECT COUNT(*) FROM u)").aggregate);
+}
+
+#[test]
+fn filter_columns() {
+    assert_eq!(
+        pg("SELECT * FROM orders WHERE customer_id = $1 LIMIT $2").filter_columns,
+        ["customer_id"]
+    );
+    assert_eq!(
+        pg("SELECT * FROM \"orders\" WHERE (\"orders\".\"customer_id\" = 5 AND NOT archived)")
+            .filter_columns,
+        ["customer_id"]
+    );
+    assert_eq!(
+        pg("SELECT * FROM t WHERE a = 1 AND b = $2 AND c > 3 AND d IN (1, 2) AND e = f")
+            .filter_columns,
+        ["a", "b"]
+    );
+    assert_eq!(pg("SELECT * FROM t WHERE $1 = a").filter_columns, ["a"]);
+    assert_eq!(
+        pg("UPDATE t SET a = $1 WHERE id = $2").filter_columns,
+        ["id"]
+    );
+    assert_eq!(
+        pg("SELECT * FROM t JOIN u ON u.id = 5 WHERE t.x = 1 ORDER BY y = 2").filter_columns,
+        ["x"]
+    );
+    assert_eq!(
+        my("SELECT * FROM t WHERE `t`.`user_id` = ?").filter_columns,
+        ["user_id"]
+    );
+    assert_eq!(
+        pg("SELECT EXISTS(SELECT 1 FROM c WHERE post_id = $1)").filter_columns,
+        ["post_id"]
+    );
+    assert!(pg("SELECT * FROM t").filter_columns.is_empty());
+}
+
+#[test]
+fn limit_one() {
+    assert!(pg("SELECT * FROM t WHERE id = $1 LIMIT 1").limit_one);
+    assert!(my("SELECT * FROM t WHERE id = ? LIMIT 0, 1").limit_one);
+    assert!(pg("SELECT * FROM t FETCH FIRST 1 ROWS ONLY").limit_one);
+    assert!(pg("SELECT * FROM t FETCH FIRST ROW ONLY").limit_one);
+    assert!(!pg("SELECT * FROM t LIMIT 21").limit_one);
+    assert!(!pg("SELECT * FROM t LIMIT $1").limit_one);
+    assert!(!pg("SELECT * FROM t WHERE id IN (SELECT id FROM u LIMIT 1)").limit_one);
+}

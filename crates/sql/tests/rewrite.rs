@@ -1,0 +1,155 @@
+//! Batched rewrites for the loops detectors find.
+
+use querycomb_sql::rewrite::batched;
+use querycomb_sql::{Dialect, Fingerprinter};
+
+fn rewrite(d: Dialect, sql: &str) -> Option<String> {
+    batched(&Fingerprinter::new(d).describe(sql)).map(|r| {
+        assert!(!r.explanation.is_empty());
+        r.sql
+    })
+}
+
+fn pg(sql: &str) -> Option<String> {
+    rewrite(Dialect::Postgres, sql)
+}
+
+fn my(sql: &str) -> Option<String> {
+    rewrite(Dialect::MySql, sql)
+}
+
+#[test]
+fn select_by_key() {
+    assert_eq!(
+        pg("SELECT * FROM orders WHERE customer_id = $1").as_deref(),
+        Some("SELECT * FROM orders WHERE customer_id = ANY($1)")
+    );
+    assert_eq!(
+        my("SELECT * FROM orders WHERE customer_id = ?").as_deref(),
+        Some("SELECT * FROM orders WHERE customer_id IN (?, ...)")
+    );
+    assert_eq!(
+        pg("SELECT \"comments\".* FROM \"comments\" WHERE \"comments\".\"post_id\" = $1 AND \"comments\".\"deleted_at\" IS NULL ORDER BY \"comments\".\"created_at\" ASC").as_deref(),
+        Some("SELECT \"comments\".* FROM \"comments\" WHERE \"comments\".\"post_id\" = ANY($1) AND \"comments\".\"deleted_at\" IS NULL ORDER BY \"comments\".\"created_at\" ASC")
+    );
+    // The key column is added to the select list so rows can be matched back to keys.
+    assert_eq!(
+        pg("SELECT name, email FROM users WHERE team_id = 5").as_deref(),
+        Some("SELECT team_id, name, email FROM users WHERE team_id = ANY($1)")
+    );
+    // A lookup by id with LIMIT 1 drops the LIMIT: one row per id anyway.
+    assert_eq!(
+        pg("SELECT * FROM users WHERE id = 5 LIMIT 1").as_deref(),
+        Some("SELECT * FROM users WHERE id = ANY($1)")
+    );
+    // Two equality filters: the *_id one is the loop key.
+    assert_eq!(
+        pg("SELECT * FROM items WHERE order_id = $1 AND status = $2").as_deref(),
+        Some("SELECT * FROM items WHERE order_id = ANY($1) AND status = $2")
+    );
+}
+
+#[test]
+fn select_unsure_is_none() {
+    assert_eq!(pg("SELECT * FROM t WHERE a = $1 OR b = $2"), None);
+    assert_eq!(
+        pg("SELECT * FROM t WHERE tenant_id = $1 AND post_id = $2"),
+        None,
+        "two candidate keys"
+    );
+    assert_eq!(
+        pg("SELECT * FROM t WHERE post_id = $1 LIMIT 10"),
+        None,
+        "LIMIT per key"
+    );
+    assert_eq!(
+        pg("SELECT * FROM t WHERE post_id = $1 LIMIT 1"),
+        None,
+        "first row per non-unique key"
+    );
+    assert_eq!(pg("SELECT * FROM t"), None);
+    assert_eq!(pg("SELECT * FROM t WHERE id > $1"), None);
+    assert_eq!(
+        pg("SELECT * FROM t WHERE id IN (1, 2)"),
+        None,
+        "already batched"
+    );
+    assert_eq!(pg("BEGIN"), None);
+}
+
+#[test]
+fn count_per_key_becomes_group_by() {
+    assert_eq!(
+        pg("SELECT COUNT(*) FROM comments WHERE post_id = $1").as_deref(),
+        Some("SELECT post_id, COUNT(*) FROM comments WHERE post_id = ANY($1) GROUP BY post_id")
+    );
+    assert_eq!(
+        pg("SELECT COUNT(*) AS \"__count\" FROM \"blog_comment\" WHERE \"blog_comment\".\"post_id\" = 99").as_deref(),
+        Some("SELECT \"blog_comment\".\"post_id\", COUNT(*) AS \"__count\" FROM \"blog_comment\" WHERE \"blog_comment\".\"post_id\" = ANY($1) GROUP BY \"blog_comment\".\"post_id\"")
+    );
+    assert_eq!(
+        my("SELECT SUM(total) FROM orders WHERE customer_id = ?").as_deref(),
+        Some("SELECT customer_id, SUM(total) FROM orders WHERE customer_id IN (?, ...) GROUP BY customer_id")
+    );
+    assert_eq!(
+        pg("SELECT COUNT(*) FROM c WHERE post_id = $1 GROUP BY kind"),
+        None
+    );
+}
+
+#[test]
+fn exists_per_key_becomes_distinct_keys() {
+    assert_eq!(
+        pg("SELECT EXISTS(SELECT 1 FROM comments WHERE post_id = $1 LIMIT 1) AS \"exists\"")
+            .as_deref(),
+        Some("SELECT DISTINCT post_id FROM comments WHERE post_id = ANY($2)")
+    );
+    assert_eq!(
+        pg("SELECT 1 AS one FROM \"comments\" WHERE \"comments\".\"post_id\" = $1 LIMIT 1").as_deref(),
+        Some("SELECT DISTINCT \"comments\".\"post_id\" FROM \"comments\" WHERE \"comments\".\"post_id\" = ANY($2)")
+    );
+    assert_eq!(
+        my("SELECT 1 AS one FROM comments WHERE post_id = ? LIMIT 1").as_deref(),
+        Some("SELECT DISTINCT post_id FROM comments WHERE post_id IN (?, ...)")
+    );
+}
+
+#[test]
+fn single_row_insert_becomes_one_insert() {
+    assert_eq!(
+        pg("INSERT INTO line_items (order_id, sku) VALUES ($1, $2) RETURNING id").as_deref(),
+        Some("INSERT INTO line_items (order_id, sku) SELECT * FROM unnest($1, $2) RETURNING id")
+    );
+    assert_eq!(
+        pg("INSERT INTO t (a, created_at) VALUES (1, now())").as_deref(),
+        Some("INSERT INTO t (a, created_at) VALUES ($1, NOW()), ($2, NOW()), ...")
+    );
+    assert_eq!(
+        my("INSERT INTO t (a, b) VALUES (?, ?) ON DUPLICATE KEY UPDATE b = VALUES(b)").as_deref(),
+        Some("INSERT INTO t (a, b) VALUES (?, ?), (?, ?), ... ON DUPLICATE KEY UPDATE b = VALUES (b)")
+    );
+    assert_eq!(pg("INSERT INTO t (a) SELECT a FROM u WHERE id = $1"), None);
+    assert_eq!(pg("INSERT INTO t DEFAULT VALUES"), None);
+}
+
+#[test]
+fn update_and_delete_by_key() {
+    assert_eq!(
+        pg("DELETE FROM sessions WHERE user_id = $1").as_deref(),
+        Some("DELETE FROM sessions WHERE user_id = ANY($1)")
+    );
+    assert_eq!(
+        pg("UPDATE items SET seen = true WHERE id = 7").as_deref(),
+        Some("UPDATE items SET seen = $1 WHERE id = ANY($2)")
+    );
+    assert_eq!(
+        my("UPDATE items SET seen = 1 WHERE id = ?").as_deref(),
+        Some("UPDATE items SET seen = ? WHERE id IN (?, ...)")
+    );
+    assert_eq!(my("DELETE FROM t WHERE id = ? LIMIT 1"), None);
+    let r = batched(
+        &Fingerprinter::new(Dialect::Postgres).describe("UPDATE t SET a = $1 WHERE id = $2"),
+    )
+    .map(|r| r.explanation);
+    assert!(r.is_some_and(|e| e.contains("same SET values")));
+}
