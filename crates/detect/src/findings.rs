@@ -26,6 +26,7 @@ struct Tracked {
     finding: Finding,
     /// Serial of the last unit that counted as an occurrence.
     last_unit: u64,
+    /// Listed in `Findings::changed` since the last `take_updates`.
     changed: bool,
 }
 
@@ -34,6 +35,9 @@ struct Tracked {
 pub struct Findings {
     by_signature: FastMap<u64, usize>,
     tracked: Vec<Tracked>,
+    /// Indexes into `tracked` of findings new or grown since the last `take_updates`, so
+    /// that live mode's frequent calls cost what changed, not every finding.
+    changed: Vec<usize>,
     wasted_us: u64,
 }
 
@@ -51,11 +55,8 @@ impl Findings {
                 .severity
                 .severity(candidate.kind, candidate.statements, candidate.total_us);
         let serial = unit.unit.header.serial;
-        if let Some(tracked) = self
-            .by_signature
-            .get(&sig)
-            .and_then(|&i| self.tracked.get_mut(i))
-        {
+        let known = self.by_signature.get(&sig).copied();
+        if let Some((index, tracked)) = known.and_then(|i| Some((i, self.tracked.get_mut(i)?))) {
             let f = &mut tracked.finding;
             if tracked.last_unit != serial {
                 f.occurrences = f.occurrences.saturating_add(1);
@@ -63,12 +64,16 @@ impl Findings {
             }
             f.total_count = f.total_count.saturating_add(u64::from(candidate.count));
             f.severity = f.severity.max(severity);
-            tracked.changed = true;
+            if !tracked.changed {
+                tracked.changed = true;
+                self.changed.push(index);
+            }
             return;
         }
         let mut finding = build(candidate, unit, config, sig);
         finding.severity = severity;
         self.by_signature.insert(sig, self.tracked.len());
+        self.changed.push(self.tracked.len());
         self.tracked.push(Tracked {
             finding,
             last_unit: serial,
@@ -78,14 +83,16 @@ impl Findings {
 
     /// Findings new or grown since the last call (live mode).
     pub fn take_updates(&mut self) -> Vec<Finding> {
-        self.tracked
-            .iter_mut()
-            .filter(|t| t.changed)
-            .map(|t| {
+        let mut changed = std::mem::take(&mut self.changed);
+        changed.sort_unstable();
+        let mut updates = Vec::with_capacity(changed.len());
+        for index in changed {
+            if let Some(t) = self.tracked.get_mut(index) {
                 t.changed = false;
-                t.finding.clone()
-            })
-            .collect()
+                updates.push(t.finding.clone());
+            }
+        }
+        updates
     }
 
     pub fn len(&self) -> usize {

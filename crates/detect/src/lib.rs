@@ -19,7 +19,7 @@
 //!
 //! # Units of work
 //! A finding is a pattern inside one request, so the first job is knowing which statements
-//! belong together. In order of preference (see [`unit`]):
+//! belong together. In order of preference (see [`mod@unit`]):
 //! 1. the sqlcommenter `traceparent` trace id, across sessions: a request that fans out over
 //!    pooled connections (or that a transaction-mode pooler interleaves with others on one
 //!    connection) is one unit; a trace stays open until it has been idle for the gap;
