@@ -296,7 +296,7 @@ impl Assembler {
         slot.awaits_duration = duration_us.is_none();
         // A `duration:` record is written when the statement ends: its start is earlier.
         slot.time = match (rec.time, duration_us) {
-            (Some(t), Some(d)) => Some(t - i64::try_from(d).unwrap_or(0)),
+            (Some(t), Some(d)) => Some(t.saturating_sub(i64::try_from(d).unwrap_or(i64::MAX))),
             (t, _) => t,
         };
         session.pending = Some(index);
