@@ -85,6 +85,7 @@ size_mb() {
     stat -c %s "$1" | awk '{ printf "%.1f", $1 / 1e6 }'
 }
 
+echo "== source: commit $(git -C "$here" rev-parse --short HEAD)$(git -C "$here" status --porcelain -- ../crates | grep -q . && echo ' + uncommitted changes in crates/')"
 echo "== machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== $("$querycomb" --version), $(pgbadger --version | head -1)"
 

@@ -19,6 +19,7 @@ cd "$here/fingerprint-peers"
 cargo build --release --quiet
 bin="$here/fingerprint-peers/target/release/fingerprint-peers"
 
+echo "== source: commit $(git -C "$here" rev-parse --short HEAD)$(git -C "$here" status --porcelain -- ../crates | grep -q . && echo ' + uncommitted changes in crates/')"
 echo "== machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 echo "== rustc: $(rustc --version)"
 echo "== load average: $(cut -d' ' -f1-3 /proc/loadavg)"

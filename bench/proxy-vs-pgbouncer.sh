@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# `querycomb proxy` (detection on) against pgbouncer (session pooling, from Debian) and a
+# direct connection, in one run on one throwaway PostgreSQL:
+#   - pgbench -S (select-only, simple protocol) TPS, average and median latency, at 1 and
+#     32 clients, each target in turn, with ratios;
+#   - resident memory of each proxy holding 1,000 idle client connections.
+#
+#   bench/proxy-vs-pgbouncer.sh              # 10 s per pgbench run
+#   SECONDS_PER_RUN=30 bench/proxy-vs-pgbouncer.sh
+#
+# On a small shared VM the three targets compete for the same cores with PostgreSQL and
+# pgbench: compare within one run, not across runs.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(dirname "$here")"
+out="$here/out/proxy"
+secs="${SECONDS_PER_RUN:-10}"
+idle_conns="${IDLE_CONNECTIONS:-1000}"
+mkdir -p "$out"
+
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+if ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ]; then
+    echo "== installing pgbouncer"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq pgbouncer
+fi
+pgbouncer_bin="$(command -v pgbouncer || echo /usr/sbin/pgbouncer)"
+for tool in initdb pg_ctl pgbench psql python3; do
+    command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 2; }
+done
+
+echo "== building querycomb (release)"
+(cd "$root" && cargo build --release --quiet -p querycomb)
+querycomb="$root/target/release/querycomb"
+
+# PostgreSQL refuses to run as root: run the server and pgbouncer as `postgres` then.
+as_pg=()
+if [ "$(id -u)" -eq 0 ]; then
+    as_pg=(runuser -u postgres --)
+fi
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+work="$(mktemp -d /tmp/qc-proxy-bench.XXXXXX)"
+chmod 755 "$work"
+[ "$(id -u)" -eq 0 ] && chown postgres "$work"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    "${as_pg[@]}" pg_ctl -D "$work/data" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+ulimit -n 20000 2>/dev/null || true
+
+pg_port="$(free_port)"
+echo "== PostgreSQL on $pg_port"
+"${as_pg[@]}" initdb -D "$work/data" -A trust -U postgres >/dev/null
+cat >>"$work/data/postgresql.conf" <<EOF
+port = $pg_port
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$work'
+max_connections = $((idle_conns + 100))
+shared_buffers = 256MB
+fsync = off
+synchronous_commit = off
+EOF
+"${as_pg[@]}" pg_ctl -D "$work/data" -l "$work/pg.log" -w start >/dev/null
+pgbench -h 127.0.0.1 -p "$pg_port" -U postgres -i -s 10 -q postgres >/dev/null 2>&1
+
+qc_port="$(free_port)"
+"$querycomb" proxy --listen "127.0.0.1:$qc_port" --upstream "127.0.0.1:$pg_port" \
+    >"$out/querycomb.stdout" 2>"$out/querycomb.stderr" &
+qc_pid=$!
+pids+=("$qc_pid")
+
+pb_port="$(free_port)"
+cat >"$work/pgbouncer.ini" <<EOF
+[databases]
+postgres = host=127.0.0.1 port=$pg_port dbname=postgres
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $pb_port
+unix_socket_dir =
+auth_type = trust
+auth_file = $work/userlist.txt
+pool_mode = session
+max_client_conn = $((idle_conns + 100))
+default_pool_size = 100
+logfile = $work/pgbouncer.log
+pidfile = $work/pgbouncer.pid
+EOF
+echo '"postgres" ""' >"$work/userlist.txt"
+[ "$(id -u)" -eq 0 ] && chown postgres "$work/pgbouncer.ini" "$work/userlist.txt"
+"${as_pg[@]}" "$pgbouncer_bin" "$work/pgbouncer.ini" >"$out/pgbouncer.stdout" 2>&1 &
+pids+=("$!")
+
+wait_port() {
+    for _ in $(seq 100); do
+        psql -h 127.0.0.1 -p "$1" -U postgres -d postgres -Atc 'SELECT 1' >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "nothing answers on port $1" >&2
+    exit 2
+}
+wait_port "$qc_port"
+wait_port "$pb_port"
+pb_pid="$(cat "$work/pgbouncer.pid")"
+
+# bench NAME PORT CLIENTS -> "tps avg_ms p50_us"
+bench() {
+    local name="$1" port="$2" clients="$3" jobs=1
+    [ "$clients" -gt 1 ] && jobs=2
+    local dir="$out/$name-c$clients"
+    rm -rf "$dir" && mkdir -p "$dir"
+    (cd "$dir" && pgbench -h 127.0.0.1 -p "$port" -U postgres -S -n -c "$clients" -j "$jobs" \
+        -T "$secs" -l --log-prefix=txn postgres >"$dir/pgbench.out" 2>&1)
+    local tps avg p50
+    tps="$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$dir/pgbench.out")"
+    avg="$(sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p' "$dir/pgbench.out")"
+    p50="$(cat "$dir"/txn.* | awk '{print $3}' | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')"
+    local failed
+    failed="$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$dir/pgbench.out")"
+    if [ "${failed:-0}" != "0" ] || [ -z "$tps" ]; then
+        echo "!! $name with $clients clients: failures; see $dir/pgbench.out" >&2
+        cat "$dir/pgbench.out" >&2
+        exit 1
+    fi
+    rm -f "$dir"/txn.*
+    echo "$tps $avg $p50"
+}
+
+ratio() { python3 -c "import sys; a,b=map(float,sys.argv[1:]); print(f'{a/b:.2f}' if b else '-')" "$1" "$2"; }
+
+echo "== pgbench -S, ${secs}s per run, simple protocol"
+printf '%-10s %7s %10s %9s %12s %10s %12s\n' target clients tps avg_ms p50_us vs_direct vs_pgbouncer
+for clients in 1 32; do
+    declare -A tps=() avg=() p50=()
+    for target in direct querycomb pgbouncer; do
+        case "$target" in
+            direct) port="$pg_port" ;;
+            querycomb) port="$qc_port" ;;
+            pgbouncer) port="$pb_port" ;;
+        esac
+        read -r tps[$target] avg[$target] p50[$target] < <(bench "$target" "$port" "$clients")
+    done
+    for target in direct querycomb pgbouncer; do
+        printf '%-10s %7s %10s %9s %12s %10s %12s\n' "$target" "$clients" "${tps[$target]}" \
+            "${avg[$target]}" "${p50[$target]}" "$(ratio "${tps[$target]}" "${tps[direct]}")" \
+            "$(ratio "${tps[$target]}" "${tps[pgbouncer]}")"
+    done
+    echo "   added p50 latency over direct: querycomb $((p50[querycomb] - p50[direct])) us, pgbouncer $((p50[pgbouncer] - p50[direct])) us"
+done
+
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+
+# hold PORT N: opens N connections (startup, trust auth, wait for ReadyForQuery), keeps them
+# open until stdin closes; prints "ready" once all are idle.
+hold() {
+    python3 - "$1" "$2" <<'PY'
+import socket, struct, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+def startup():
+    body = struct.pack("!I", 196608) + b"user\0postgres\0database\0postgres\0\0"
+    return struct.pack("!I", len(body) + 4) + body
+conns = []
+for _ in range(n):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(startup())
+    buf = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            sys.exit("closed during login")
+        buf += chunk
+        # stop at ReadyForQuery: 'Z' + length 5 + status
+        if len(buf) >= 6 and buf[-6:-1] == b"Z\0\0\0\x05":
+            break
+    conns.append(s)
+print("ready", flush=True)
+sys.stdin.read()
+PY
+}
+
+echo "== resident memory with $idle_conns idle connections"
+for target in querycomb pgbouncer; do
+    if [ "$target" = querycomb ]; then port="$qc_port" pid="$qc_pid"; else port="$pb_port" pid="$pb_pid"; fi
+    before="$(rss_kb "$pid")"
+    coproc HOLD { hold "$port" "$idle_conns"; }
+    read -r line <&"${HOLD[0]}"
+    sleep 1
+    during="$(rss_kb "$pid")"
+    hold_in="${HOLD[1]}"
+    exec {hold_in}>&-
+    wait "$HOLD_PID" 2>/dev/null || true
+    echo "$target: RSS ${before} kB before, ${during} kB with $idle_conns idle connections ($(((during - before) * 1024 / idle_conns)) bytes per connection)"
+done
