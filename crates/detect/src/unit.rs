@@ -581,13 +581,15 @@ impl Units {
     fn untagged_target(
         &mut self,
         current: Option<UnitRef>,
-        state: &SessionState,
+        state: &mut SessionState,
         event: &Incoming<'_>,
     ) -> Option<UnitRef> {
         let tagged = current.filter(|c| self.get(*c).is_some_and(OpenUnit::is_tagged));
         match (event.role, tagged) {
             (Role::Query, Some(c)) if state.in_transaction && state.begin_after_tag => {
                 self.leave(c);
+                state.begin_after_tag = false;
+                state.tx_start = 0;
                 Some(self.open(anonymous_kind(state), event))
             }
             _ => self.inherited_target(current, state, event),

@@ -204,7 +204,8 @@ fn a_multi_statement_transaction_ends_a_chain_of_single_ones() {
 fn untagged_work_after_a_tagged_request_is_a_new_unit() {
     let tag = traceparent(TRACE_A);
     let mut log = Log::new();
-    log.tagged_orders_loop("s1", 2, &tag);
+    // The tagged request ran more statements than the transaction that follows.
+    log.tagged_orders_loop("s1", 12, &tag);
     log.q("s1", "BEGIN");
     log.q("s1", "SELECT id, title FROM posts");
     for i in 0..5 {
@@ -215,8 +216,13 @@ fn untagged_work_after_a_tagged_request_is_a_new_unit() {
     }
     log.q("s1", "COMMIT");
     let analysis = analyse(&log.events);
-    let f = only(&analysis);
-    assert_eq!((f.kind, f.count), (FindingKind::CountInLoop, 5));
+    assert_eq!(
+        kinds(&analysis),
+        [(FindingKind::CountInLoop, 5), (FindingKind::NPlusOne, 12)],
+        "the transaction closes at COMMIT, the trace when idle or at the end"
+    );
+    assert_eq!(analysis.findings[1].request.kind, RequestKind::Trace);
+    let f = &analysis.findings[0];
     assert_eq!(f.request.kind, RequestKind::Transaction);
     assert_eq!(f.request.statements, 6);
     assert_eq!(analysis.summary.requests, 2);
