@@ -158,8 +158,8 @@ done
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
-# hold PORT N: opens N connections (startup, trust auth, wait for ReadyForQuery), keeps them
-# open until stdin closes; prints "ready" once all are idle.
+# hold PORT N: opens N connections (startup, trust auth, wait for ReadyForQuery), prints
+# "ready" once all are idle, and keeps them open until killed.
 hold() {
     python3 - "$1" "$2" <<'PY'
 import socket, struct, sys
@@ -182,7 +182,8 @@ for _ in range(n):
             break
     conns.append(s)
 print("ready", flush=True)
-sys.stdin.read()
+import time
+time.sleep(3600)
 PY
 }
 
@@ -190,12 +191,17 @@ echo "== resident memory with $idle_conns idle connections"
 for target in querycomb pgbouncer; do
     if [ "$target" = querycomb ]; then port="$qc_port" pid="$qc_pid"; else port="$pb_port" pid="$pb_pid"; fi
     before="$(rss_kb "$pid")"
-    coproc HOLD { hold "$port" "$idle_conns"; }
-    read -r line <&"${HOLD[0]}"
+    hold "$port" "$idle_conns" >"$out/hold-$target.out" 2>&1 &
+    holder=$!
+    for _ in $(seq 1200); do
+        grep -q ready "$out/hold-$target.out" && break
+        kill -0 "$holder" 2>/dev/null || { cat "$out/hold-$target.out" >&2; exit 1; }
+        sleep 0.1
+    done
     sleep 1
     during="$(rss_kb "$pid")"
-    hold_in="${HOLD[1]}"
-    exec {hold_in}>&-
-    wait "$HOLD_PID" 2>/dev/null || true
+    kill "$holder" 2>/dev/null || true
+    wait "$holder" 2>/dev/null || true
+    sleep 1
     echo "$target: RSS ${before} kB before, ${during} kB with $idle_conns idle connections ($(((during - before) * 1024 / idle_conns)) bytes per connection)"
 done

@@ -304,6 +304,7 @@ async fn pump_server(
         to.write_all(chunk).await?;
         shared.metrics.bytes_from_server.inc_by(n as u64);
         let mut obs = lock(observer);
+        scanner.keep_data_rows(obs.wants_rows());
         scanner
             .feed(chunk, |msg| obs.server_message(msg, now))
             .map_err(|e| ConnError::Frame(Direction::ServerToClient, e))?;

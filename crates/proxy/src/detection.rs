@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 
 use querycomb_core::{Finding, OwnedEvent, QueryEvent, RunSummary, Timestamp};
 
+use crate::evidence::ParentRef;
 use crate::metrics::Metrics;
-use crate::observe::wall_clock;
+use crate::observe::{wall_clock, Observed};
 
 /// What the proxy needs from a detection stage (implemented for
 /// `querycomb_detect::Pipeline` with the `detect` feature; tests plug in their own).
@@ -64,6 +65,13 @@ pub trait EventMeter: Send {
     fn tick(&mut self, now: Timestamp);
 }
 
+/// Parent ↔ child proof: sees each event with the parent result its parameters came from,
+/// and marks findings whose loop it saw driven by the parent's rows.
+pub trait Evidence: Send {
+    fn event(&mut self, event: &OwnedEvent, parent: Option<&ParentRef>);
+    fn annotate(&self, finding: &mut Finding);
+}
+
 /// Where findings go as they are found.
 pub(crate) struct Outputs {
     pub callback: Option<FindingCallback>,
@@ -71,6 +79,7 @@ pub(crate) struct Outputs {
     pub metrics: Arc<Metrics>,
     pub tap: Option<Sender<OwnedEvent>>,
     pub meter: Option<Box<dyn EventMeter>>,
+    pub evidence: Option<Box<dyn Evidence>>,
     /// Last published `(occurrences, total_count)` per signature.
     published: HashMap<String, (u32, u64)>,
 }
@@ -89,12 +98,16 @@ impl Outputs {
             metrics,
             tap: None,
             meter: None,
+            evidence: None,
             published: HashMap::new(),
         })
     }
 
-    fn publish(&mut self, findings: &[Finding]) -> io::Result<()> {
-        for finding in findings {
+    fn publish(&mut self, findings: &mut [Finding]) -> io::Result<()> {
+        for finding in findings.iter_mut() {
+            if let Some(evidence) = &self.evidence {
+                evidence.annotate(finding);
+            }
             let state = (finding.occurrences, finding.total_count);
             match self.published.insert(finding.signature.clone(), state) {
                 Some(previous) if previous == state => continue,
@@ -118,10 +131,15 @@ impl Outputs {
     }
 }
 
+/// Events handled in one go before ticking.
+const MAX_BATCH: usize = 16_384;
+/// Pause after a batch (see [`run`]).
+const BATCH_PAUSE: Duration = Duration::from_millis(2);
+
 /// Runs until every sender is gone, then finishes the detector and publishes what only
 /// the end revealed.
 pub(crate) fn run(
-    events: Receiver<OwnedEvent>,
+    events: Receiver<Observed>,
     factory: DetectorFactory,
     mut outputs: Outputs,
     tick_interval: Duration,
@@ -130,7 +148,16 @@ pub(crate) fn run(
     let mut last_tick = Instant::now();
     loop {
         match events.recv_timeout(tick_interval) {
-            Ok(event) => observe(&mut *detector, &mut outputs, event),
+            Ok(event) => {
+                observe(&mut *detector, &mut outputs, event);
+                for event in events.try_iter().take(MAX_BATCH) {
+                    observe(&mut *detector, &mut outputs, event);
+                }
+                // Let the next events queue up: a pump's send wakes this thread only when
+                // it waits on an empty channel, so under load pumps never make syscalls
+                // for it, and detection works in batches.
+                std::thread::sleep(BATCH_PAUSE);
+            }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
@@ -141,21 +168,22 @@ pub(crate) fn run(
             if let Some(meter) = outputs.meter.as_mut() {
                 meter.tick(now);
             }
-            let updates = detector.take_updates();
-            outputs.publish(&updates)?;
+            let mut updates = detector.take_updates();
+            outputs.publish(&mut updates)?;
         }
     }
-    let updates = detector.take_updates();
-    outputs.publish(&updates)?;
-    let analysis = detector.finish();
-    outputs.publish(&analysis.findings)?;
+    let mut updates = detector.take_updates();
+    outputs.publish(&mut updates)?;
+    let mut analysis = detector.finish();
+    outputs.publish(&mut analysis.findings)?;
     if let Some(meter) = outputs.meter.as_mut() {
         meter.tick(Timestamp::MAX);
     }
     Ok(analysis)
 }
 
-fn observe(detector: &mut dyn LiveDetector, outputs: &mut Outputs, event: OwnedEvent) {
+fn observe(detector: &mut dyn LiveDetector, outputs: &mut Outputs, observed: Observed) {
+    let Observed { event, parent } = observed;
     outputs.metrics.statements.inc();
     if event.error.is_some() {
         outputs.metrics.statement_errors.inc();
@@ -163,6 +191,9 @@ fn observe(detector: &mut dyn LiveDetector, outputs: &mut Outputs, event: OwnedE
     detector.event(&event.as_event());
     if let Some(meter) = outputs.meter.as_mut() {
         meter.event(&event);
+    }
+    if let Some(evidence) = outputs.evidence.as_mut() {
+        evidence.event(&event, parent.as_ref());
     }
     if let Some(tap) = &outputs.tap {
         let _ = tap.send(event);

@@ -17,6 +17,10 @@ const HEADER_LEN: usize = 5;
 /// statement text, and a hostile 1 GiB `Query` costs 1 MiB of memory, not 1 GiB.
 pub const DEFAULT_OBSERVE_CAP: usize = 1 << 20;
 
+/// DataRow bodies kept for parent ↔ child proof are cut here: values that matter (ids) are
+/// short, and a wide row should not cost a large copy.
+const DATA_ROW_CAP: usize = 8 << 10;
+
 /// After a large body, a scratch buffer bigger than this is given back to the allocator so
 /// that idle connections stay small.
 const KEEP_SCRATCH: usize = 64 << 10;
@@ -139,6 +143,9 @@ pub struct FrameScanner {
     len: u32,
     remaining: usize,
     keep: bool,
+    /// Keep `DataRow` bodies too (switched on while the observer captures a result).
+    keep_data_rows: bool,
+    cap: usize,
     body: Vec<u8>,
     /// Bytes consumed so far.
     offset: u64,
@@ -157,10 +164,18 @@ impl FrameScanner {
             len: 0,
             remaining: 0,
             keep: false,
+            keep_data_rows: false,
+            cap: 0,
             body: Vec::new(),
             offset: 0,
             message_start: 0,
         }
+    }
+
+    /// Whether `DataRow` bodies (server to client) are kept for the messages that start
+    /// from now on.
+    pub fn keep_data_rows(&mut self, keep: bool) {
+        self.keep_data_rows = keep;
     }
 
     /// Total bytes scanned.
@@ -235,7 +250,13 @@ impl FrameScanner {
         self.tag = tag;
         self.len = body_len;
         self.remaining = body_len as usize;
-        self.keep = self.direction.keeps_body(tag);
+        let data_row = tag == b'D' && self.direction == Direction::ServerToClient;
+        self.keep = self.direction.keeps_body(tag) || (data_row && self.keep_data_rows);
+        self.cap = if data_row {
+            DATA_ROW_CAP.min(self.limits.observe_cap)
+        } else {
+            self.limits.observe_cap
+        };
         self.body.clear();
         self.in_body = true;
         Ok(())
@@ -245,7 +266,7 @@ impl FrameScanner {
         let take = self.remaining.min(data.len());
         let (part, rest) = data.split_at(take);
         if self.keep {
-            let room = self.limits.observe_cap.saturating_sub(self.body.len());
+            let room = self.cap.saturating_sub(self.body.len());
             self.body.extend_from_slice(&part[..room.min(part.len())]);
         }
         self.remaining -= take;

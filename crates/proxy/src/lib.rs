@@ -32,6 +32,7 @@
 
 mod conn;
 pub mod detection;
+pub mod evidence;
 pub mod frame;
 pub mod metrics;
 pub mod observe;
@@ -49,18 +50,19 @@ use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::Duration;
 
+use observe::Observed;
 use querycomb_core::OwnedEvent;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 pub use detection::{
-    Analysis, DetectorFactory, EventMeter, FindingCallback, LiveDetector, NoDetection,
+    Analysis, DetectorFactory, EventMeter, Evidence, FindingCallback, LiveDetector, NoDetection,
 };
 pub use frame::FrameLimits;
 pub use metrics::Metrics;
 #[cfg(feature = "detect")]
-pub use pipeline::{pipeline_detector, run, ShapeMeter};
+pub use pipeline::{pipeline_detector, run, ProofTracker, ShapeMeter};
 
 /// Everything `querycomb proxy` can be told.
 #[derive(Debug, Clone)]
@@ -139,12 +141,12 @@ pub(crate) struct Shared {
     pub startup_timeout: Duration,
     pub quiet: bool,
     pub metrics: Arc<Metrics>,
-    events: SyncSender<OwnedEvent>,
+    events: SyncSender<Observed>,
 }
 
 impl Shared {
     /// Never blocks a pump: when detection is behind, the event is dropped and counted.
-    pub fn emit(&self, event: OwnedEvent) {
+    pub fn emit(&self, event: Observed) {
         match self.events.try_send(event) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
@@ -164,6 +166,7 @@ pub struct Proxy {
     callback: Option<FindingCallback>,
     tap: Option<mpsc::Sender<OwnedEvent>>,
     meter: Option<Box<dyn EventMeter>>,
+    evidence: Option<Box<dyn Evidence>>,
 }
 
 impl Proxy {
@@ -188,6 +191,7 @@ impl Proxy {
             callback: None,
             tap: None,
             meter: None,
+            evidence: None,
         })
     }
 
@@ -224,6 +228,12 @@ impl Proxy {
         self
     }
 
+    /// Turns parent ↔ child matches into proof on findings.
+    pub fn evidence(&mut self, evidence: Box<dyn Evidence>) -> &mut Self {
+        self.evidence = Some(evidence);
+        self
+    }
+
     /// A copy of every event after detection saw it (for tests and tools).
     pub fn tap_events(&mut self) -> mpsc::Receiver<OwnedEvent> {
         let (tx, rx) = mpsc::channel();
@@ -244,12 +254,14 @@ impl Proxy {
             callback,
             tap,
             meter,
+            evidence,
         } = self;
         let (event_tx, event_rx) = mpsc::sync_channel(config.event_queue.max(1));
         let mut outputs = detection::Outputs::new(metrics.clone(), config.findings_out.as_deref())?;
         outputs.callback = callback;
         outputs.tap = tap;
         outputs.meter = meter;
+        outputs.evidence = evidence;
         let tick = config.tick_interval;
         let detection = std::thread::Builder::new()
             .name("querycomb-detect".into())

@@ -28,8 +28,16 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use querycomb_core::{Location, OwnedEvent, SourceId, Timestamp};
 
+use crate::evidence::{value_key, ParentRef, RecentResults, ResultCapture};
 use crate::frame::{cstr, Message};
 use crate::split;
+
+/// A finished statement, with the parent result its parameters came from (if any).
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub event: OwnedEvent,
+    pub parent: Option<ParentRef>,
+}
 
 /// Who is connected, from the startup packet.
 #[derive(Debug, Clone, Default)]
@@ -75,7 +83,11 @@ pub struct Observer {
     /// it ignores `Sync` and `Flush` meanwhile.
     copy_in: bool,
     in_transaction: bool,
-    events: Vec<OwnedEvent>,
+    events: Vec<Observed>,
+    /// Recent multi-row results, for parent ↔ child proof.
+    recent: RecentResults,
+    /// The parent of the event being pushed (set just before `push_event`).
+    parent: Option<ParentRef>,
     /// Replies that did not match the pending operation (should stay 0).
     pub mismatches: u64,
 }
@@ -84,7 +96,7 @@ pub struct Observer {
 struct Portal {
     sql: Option<Arc<str>>,
     statement: String,
-    params: Option<String>,
+    bind: Arc<BindTail>,
 }
 
 #[derive(Debug)]
@@ -110,6 +122,7 @@ struct SimpleQuery {
     location: Location,
     in_transaction: bool,
     failed: bool,
+    capture: Option<ResultCapture>,
 }
 
 #[derive(Debug)]
@@ -117,7 +130,8 @@ struct Execution {
     sql: Option<Arc<str>>,
     prepared_name: Option<String>,
     portal: String,
-    params: Option<String>,
+    bind: Arc<BindTail>,
+    capture: Option<ResultCapture>,
     start: Instant,
     rows: u64,
     location: Location,
@@ -151,12 +165,14 @@ impl Observer {
             copy_in: false,
             in_transaction: false,
             events: Vec::new(),
+            recent: RecentResults::default(),
+            parent: None,
             mismatches: 0,
         }
     }
 
     /// Events completed since the last call.
-    pub fn take_events(&mut self) -> std::vec::Drain<'_, OwnedEvent> {
+    pub fn take_events(&mut self) -> std::vec::Drain<'_, Observed> {
         self.events.drain(..)
     }
 
@@ -219,6 +235,7 @@ impl Observer {
             location: self.location(msg),
             in_transaction: self.in_transaction,
             failed: false,
+            capture: None,
         }))
     }
 
@@ -233,7 +250,7 @@ impl Observer {
     fn on_bind(&mut self, body: &[u8]) -> Option<Pending> {
         if let Some((portal, rest)) = cstr(body) {
             if let Some((statement, rest)) = cstr(rest) {
-                let params = render_params(rest, self.capture_params);
+                let bind = parse_bind_tail(rest, self.capture_params).unwrap_or_default();
                 let sql = self.statements.get(statement).cloned();
                 self.suspended.remove(portal);
                 self.portals.insert(
@@ -241,7 +258,7 @@ impl Observer {
                     Portal {
                         sql,
                         statement: statement.to_owned(),
-                        params,
+                        bind: Arc::new(bind),
                     },
                 );
             }
@@ -255,14 +272,15 @@ impl Observer {
             return Some(Pending::Execute(resumed));
         }
         let found = self.portals.get(portal).cloned();
-        let (sql, statement, params) = found.map_or((None, String::new(), None), |p| {
-            (p.sql, p.statement, p.params)
+        let (sql, statement, bind) = found.map_or((None, String::new(), Arc::default()), |p| {
+            (p.sql, p.statement, p.bind)
         });
         Some(Pending::Execute(Execution {
             sql,
             prepared_name: Some(statement).filter(|s| !s.is_empty()),
             portal: portal.to_owned(),
-            params,
+            bind,
+            capture: None,
             start: now,
             rows: 0,
             location: self.location(msg),
@@ -301,11 +319,7 @@ impl Observer {
                     self.pending.pop_front();
                 }
             }
-            b'D' => {
-                if let Some(Pending::Execute(exec)) = self.pending.front_mut() {
-                    exec.rows += 1;
-                }
-            }
+            b'D' => self.on_data_row(msg.body),
             b'C' => self.on_command_complete(msg.body, now),
             b's' => self.on_portal_suspended(),
             b'I' => self.on_empty_query(now),
@@ -351,6 +365,39 @@ impl Observer {
         }
     }
 
+    /// Whether DataRow bodies are wanted now (a result is being captured for proof).
+    ///
+    /// Decided per chunk, and a chunk often holds ParseComplete, BindComplete and the rows
+    /// together, so the first few pending operations are looked at, not just the front.
+    pub fn wants_rows(&self) -> bool {
+        let wanted =
+            |capture: &Option<ResultCapture>| capture.as_ref().is_none_or(|c| !c.is_full());
+        self.pending.iter().take(4).any(|op| match op {
+            Pending::Execute(exec) => wanted(&exec.capture),
+            Pending::Simple(query) => wanted(&query.capture),
+            _ => false,
+        })
+    }
+
+    fn on_data_row(&mut self, body: &[u8]) {
+        match self.pending.front_mut() {
+            Some(Pending::Execute(exec)) => {
+                exec.rows += 1;
+                let capture = exec.capture.get_or_insert_with(ResultCapture::default);
+                if !body.is_empty() && !capture.is_full() {
+                    capture.add_row(body, &exec.bind.result_formats);
+                }
+            }
+            Some(Pending::Simple(query)) => {
+                let capture = query.capture.get_or_insert_with(ResultCapture::default);
+                if !body.is_empty() && !capture.is_full() {
+                    capture.add_row(body, &[]);
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn on_command_complete(&mut self, body: &[u8], now: Instant) {
         let rows = command_rows(body);
         match self.pending.front_mut() {
@@ -358,9 +405,13 @@ impl Observer {
                 let part = query.parts.get(query.next).cloned();
                 query.next += 1;
                 let start = std::mem::replace(&mut query.part_start, now);
+                let capture = query.capture.take();
                 let (sql, location, in_tx) =
                     (query.sql.clone(), query.location, query.in_transaction);
                 let text = part.and_then(|r| sql.get(r)).unwrap_or(&sql);
+                if let Some(capture) = capture {
+                    self.recent.finish(&Arc::from(text), capture);
+                }
                 self.push_event(Done {
                     sql: text,
                     start,
@@ -494,13 +545,18 @@ impl Observer {
     ) {
         // A portal whose statement we never saw parsed has no text to report.
         let Some(sql) = exec.sql else { return };
+        let parent = self.recent.parent_of(&sql, &exec.bind.keys);
+        if let Some(capture) = exec.capture {
+            self.recent.finish(&sql, capture);
+        }
+        self.parent = parent;
         self.push_event(Done {
             sql: &sql,
             start: exec.start,
             end: now,
             location: exec.location,
             prepared_name: exec.prepared_name,
-            params: exec.params,
+            params: exec.bind.params.clone(),
             rows,
             error,
             in_transaction: exec.in_transaction,
@@ -509,7 +565,7 @@ impl Observer {
 
     fn push_event(&mut self, done: Done<'_>) {
         let duration = done.end.saturating_duration_since(done.start);
-        self.events.push(OwnedEvent {
+        let event = OwnedEvent {
             location: done.location,
             time: Some(wall_clock(done.start)),
             duration_us: Some(duration.as_micros() as u64),
@@ -523,6 +579,10 @@ impl Observer {
             rows: done.rows,
             error: done.error,
             in_transaction: Some(done.in_transaction),
+        };
+        self.events.push(Observed {
+            event,
+            parent: self.parent.take(),
         });
     }
 }
@@ -586,7 +646,23 @@ pub fn error_code(mut body: &[u8]) -> Option<String> {
 /// asked to see values (`reveal`), each value is replaced by a digest (`#1f3a…`), arrays
 /// keeping their shape (`{#…,#…}`), so no raw value leaves the connection. Revealed binary
 /// values are shown as hex (`\x0000002a`).
+#[cfg(test)]
 fn render_params(rest: &[u8], reveal: bool) -> Option<String> {
+    parse_bind_tail(rest, reveal).and_then(|tail| tail.params)
+}
+
+/// What a Bind says after the portal and statement names.
+#[derive(Debug, Default)]
+struct BindTail {
+    /// Rendered parameters (see [`render_params`]).
+    params: Option<String>,
+    /// Value digests of the parameters, for parent ↔ child proof.
+    keys: Vec<u64>,
+    /// Result-column format codes.
+    result_formats: Vec<u16>,
+}
+
+fn parse_bind_tail(rest: &[u8], reveal: bool) -> Option<BindTail> {
     let mut reader = Reader(rest);
     let format_count = reader.u16()? as usize;
     let mut formats = Vec::with_capacity(format_count.min(64));
@@ -595,6 +671,7 @@ fn render_params(rest: &[u8], reveal: bool) -> Option<String> {
     }
     let count = reader.u16()? as usize;
     let mut out = String::new();
+    let mut keys = Vec::with_capacity(count.min(16));
     for index in 0..count {
         let len = reader.i32()?;
         let binary = match formats.len() {
@@ -612,8 +689,19 @@ fn render_params(rest: &[u8], reveal: bool) -> Option<String> {
         }
         let value = reader.take(len as usize)?;
         render_value(&mut out, value, binary, reveal);
+        keys.extend(value_key(value, binary));
     }
-    Some(out)
+    let mut result_formats = Vec::new();
+    if let Some(count) = reader.u16() {
+        for _ in 0..count.min(1600) {
+            result_formats.push(reader.u16()?);
+        }
+    }
+    Some(BindTail {
+        params: Some(out),
+        keys,
+        result_formats,
+    })
 }
 
 /// Longest revealed value; longer ones are cut and marked with their digest.
@@ -817,7 +905,7 @@ mod tests {
             self.client(b'E', &body);
         }
         fn events(&mut self) -> Vec<OwnedEvent> {
-            self.obs.take_events().collect()
+            self.obs.take_events().map(|o| o.event).collect()
         }
     }
 
@@ -965,6 +1053,56 @@ mod tests {
         assert_eq!(h.obs.mismatches, 0);
     }
 
+    fn data_row(values: &[&str]) -> Vec<u8> {
+        let mut body = (values.len() as u16).to_be_bytes().to_vec();
+        for v in values {
+            body.extend((v.len() as i32).to_be_bytes());
+            body.extend(v.as_bytes());
+        }
+        body
+    }
+
+    #[test]
+    fn children_bound_with_parent_values_name_their_parent() {
+        let mut h = Harness::new();
+        h.parse("", "SELECT id, customer_id FROM orders");
+        h.bind("", "", "x");
+        h.execute("", 0);
+        h.client(b'S', b"");
+        assert!(
+            h.obs.wants_rows(),
+            "the Execute is queued behind Parse and Bind"
+        );
+        h.server(b'1', b"");
+        h.server(b'2', b"");
+        for (id, customer) in [("1", "7"), ("2", "8"), ("3", "7")] {
+            h.server(b'D', &data_row(&[id, customer]));
+        }
+        h.server(b'C', &cs("SELECT 3"));
+        h.server(b'Z', b"I");
+        for customer in ["7", "8", "42"] {
+            h.parse("s2", "SELECT name FROM customers WHERE id = $1");
+            h.bind("", "s2", customer);
+            h.execute("", 0);
+            h.client(b'S', b"");
+            h.server(b'1', b"");
+            h.server(b'2', b"");
+            h.server(b'D', &data_row(&["n"]));
+            h.server(b'C', &cs("SELECT 1"));
+            h.server(b'Z', b"I");
+        }
+        let observed: Vec<Observed> = h.obs.take_events().collect();
+        assert_eq!(observed.len(), 4);
+        assert_eq!(observed[0].parent, None);
+        let parent = observed[1].parent.as_ref().map(|p| &*p.sql);
+        assert_eq!(parent, Some("SELECT id, customer_id FROM orders"));
+        assert_eq!(observed[2].parent, observed[1].parent);
+        assert_eq!(
+            observed[3].parent, None,
+            "42 was not among the parent's values"
+        );
+    }
+
     #[test]
     fn simple_query_error_ends_the_string() {
         let mut h = Harness::new();
@@ -1037,7 +1175,7 @@ mod tests {
             },
             Instant::now(),
         );
-        let events: Vec<_> = obs.take_events().collect();
+        let events: Vec<_> = obs.take_events().map(|o| o.event).collect();
         assert_eq!(events.len(), 1);
         let params = events[0].params.as_deref().unwrap_or_default();
         assert!(params.starts_with("$1 = #"), "{params}");

@@ -7,11 +7,12 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use querycomb_core::{EventSink, Finding, OwnedEvent, QueryEvent, Timestamp};
+use querycomb_core::{EventSink, Finding, OwnedEvent, Proof, QueryEvent, Timestamp};
 use querycomb_detect::{Config, Pipeline};
 use querycomb_sql::{comment, Dialect, Fingerprinter};
 
-use crate::detection::{Analysis, DetectorFactory, EventMeter, LiveDetector};
+use crate::detection::{Analysis, DetectorFactory, EventMeter, Evidence, LiveDetector};
+use crate::evidence::ParentRef;
 use crate::metrics::Metrics;
 use crate::{Proxy, ProxyConfig, ProxyReport};
 
@@ -54,7 +55,8 @@ pub async fn run(
     proxy
         .detector(pipeline_detector(detect))
         .on_finding(on_finding)
-        .meter(Box::new(meter));
+        .meter(Box::new(meter))
+        .evidence(Box::new(ProofTracker::new()));
     proxy.serve(shutdown).await
 }
 
@@ -145,6 +147,89 @@ impl EventMeter for ShapeMeter {
             if let Some(done) = self.open.remove(&session) {
                 self.close(done);
             }
+        }
+    }
+}
+
+/// Loops tracked for proof before the table is reset (bounds memory on endless workloads).
+const MAX_LOOPS: usize = 4096;
+
+/// Counts, per session and (parent shape, child shape), the child executions whose
+/// parameters were found in the parent's latest result, and marks matching findings
+/// [`Proof::Proven`].
+pub struct ProofTracker {
+    fingerprinter: Fingerprinter,
+    loops: HashMap<(String, u64, u64), Loop>,
+}
+
+struct Loop {
+    result: u64,
+    matched: u32,
+    best: u32,
+}
+
+impl ProofTracker {
+    pub fn new() -> Self {
+        ProofTracker {
+            fingerprinter: Fingerprinter::new(Dialect::Postgres),
+            loops: HashMap::new(),
+        }
+    }
+}
+
+impl Default for ProofTracker {
+    fn default() -> Self {
+        ProofTracker::new()
+    }
+}
+
+impl Evidence for ProofTracker {
+    fn event(&mut self, event: &OwnedEvent, parent: Option<&ParentRef>) {
+        let Some(parent) = parent else { return };
+        let child_fp = self.fingerprinter.scan(&event.sql).fingerprint;
+        let parent_fp = self.fingerprinter.scan(&parent.sql).fingerprint;
+        if self.loops.len() >= MAX_LOOPS {
+            self.loops.clear();
+        }
+        let key = (event.session.clone(), parent_fp, child_fp);
+        let entry = self.loops.entry(key).or_insert(Loop {
+            result: parent.result,
+            matched: 0,
+            best: 0,
+        });
+        if entry.result != parent.result {
+            // The parent ran again: a new loop starts.
+            entry.result = parent.result;
+            entry.matched = 0;
+        }
+        entry.matched += 1;
+        entry.best = entry.best.max(entry.matched);
+    }
+
+    fn annotate(&self, finding: &mut Finding) {
+        let parent = finding
+            .parent
+            .as_ref()
+            .and_then(|p| u64::from_str_radix(&p.fingerprint, 16).ok());
+        let child = finding
+            .children
+            .first()
+            .and_then(|c| u64::from_str_radix(&c.fingerprint, 16).ok());
+        let (Some(parent), Some(child)) = (parent, child) else {
+            return;
+        };
+        let session = &finding.request.session;
+        let exact = self.loops.get(&(session.clone(), parent, child));
+        // A request followed by trace id may span sessions: take the best loop of the pair.
+        let matched = exact.map(|l| l.best).or_else(|| {
+            self.loops
+                .iter()
+                .filter(|((_, p, c), _)| *p == parent && *c == child)
+                .map(|(_, l)| l.best)
+                .max()
+        });
+        if let Some(matched) = matched.filter(|&m| m > 0) {
+            finding.proof = Proof::Proven { matched };
         }
     }
 }

@@ -8,8 +8,8 @@ use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use querycomb_core::{Finding, FindingKind};
-use querycomb_proxy::{pipeline_detector, Proxy, ProxyConfig, ShapeMeter};
+use querycomb_core::{Finding, FindingKind, Proof};
+use querycomb_proxy::{pipeline_detector, ProofTracker, Proxy, ProxyConfig, ShapeMeter};
 use querycomb_testkit::{Auth, PgOptions, PgServer};
 use tokio_postgres::NoTls;
 
@@ -64,7 +64,8 @@ fn n_plus_one_is_reported_live_and_the_batched_version_is_not() {
         proxy
             .detector(pipeline_detector(detect))
             .on_finding(move |f| seen.lock().expect("lock").push(f.clone()))
-            .meter(Box::new(meter));
+            .meter(Box::new(meter))
+            .evidence(Box::new(ProofTracker::new()));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         (proxy, (stop, stopped))
     });
@@ -104,6 +105,24 @@ fn n_plus_one_is_reported_live_and_the_batched_version_is_not() {
                 .expect("customer");
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+        // A loop whose ids do not come from the rows before it: an N+1 shape, no proof.
+        let orders = client
+            .query(
+                "SELECT id, customer_id FROM orders WHERE id <= $1 /*route='%2Funrelated'*/",
+                &[&25i32],
+            )
+            .await
+            .expect("orders");
+        for id in 100..100 + orders.len() as i32 {
+            client
+                .query_opt(
+                    "SELECT id, name FROM customers WHERE id = $1 /*route='%2Funrelated'*/",
+                    &[&id],
+                )
+                .await
+                .expect("lookup");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
         let orders = client
             .query(
                 "SELECT id, customer_id FROM orders WHERE id <= $1 /*route='%2Fclean'*/",
@@ -123,13 +142,20 @@ fn n_plus_one_is_reported_live_and_the_batched_version_is_not() {
 
     // Reported live, before shutdown: the /orders request closed after the idle gap.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while live.lock().expect("lock").is_empty() && Instant::now() < deadline {
+    while live.lock().expect("lock").len() < 2 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     {
         let live = live.lock().expect("lock");
-        assert_eq!(live.len(), 1, "{live:#?}");
+        assert_eq!(live.len(), 2, "{live:#?}");
         let finding = &live[0];
+        let unrelated = &live[1];
+        assert_eq!(unrelated.request.route.as_deref(), Some("/unrelated"));
+        assert_eq!(
+            unrelated.proof,
+            Proof::Suspected,
+            "ids 100.. never came from a result"
+        );
         assert_eq!(finding.kind, FindingKind::NPlusOne);
         assert_eq!(finding.request.route.as_deref(), Some("/orders"));
         assert_eq!(finding.count, 25);
@@ -141,6 +167,11 @@ fn n_plus_one_is_reported_live_and_the_batched_version_is_not() {
             .parent
             .as_ref()
             .is_some_and(|p| p.normalized.contains("orders")));
+        assert_eq!(
+            finding.proof,
+            Proof::Proven { matched: 25 },
+            "each customer id bound was among the orders' customer_id values"
+        );
         assert!(
             finding.total_duration_us.is_some(),
             "the proxy times every statement"
@@ -161,7 +192,7 @@ fn n_plus_one_is_reported_live_and_the_batched_version_is_not() {
         "{text}"
     );
     assert!(
-        text.contains("querycomb_proxy_statements_total 28"),
+        text.contains("querycomb_proxy_statements_total 54"),
         "{text}"
     );
     assert!(
@@ -177,13 +208,19 @@ fn n_plus_one_is_reported_live_and_the_batched_version_is_not() {
         .iter()
         .map(|f| (f.kind, f.request.route.clone()))
         .collect();
-    assert_eq!(kinds, [(FindingKind::NPlusOne, Some("/orders".to_owned()))]);
-    assert_eq!(report.analysis.summary.statements, 28);
+    assert_eq!(
+        kinds,
+        [
+            (FindingKind::NPlusOne, Some("/orders".to_owned())),
+            (FindingKind::NPlusOne, Some("/unrelated".to_owned()))
+        ]
+    );
+    assert_eq!(report.analysis.summary.statements, 54);
     let lines = std::fs::read_to_string(&findings_out).expect("findings file");
     let written: Vec<Finding> = lines
         .lines()
         .map(|l| serde_json::from_str(l).expect("JSON line"))
         .collect();
-    assert_eq!(written.len(), 1);
+    assert_eq!(written.len(), 2);
     assert_eq!(written[0].signature, report.analysis.findings[0].signature);
 }
