@@ -34,7 +34,7 @@ fn main() -> std::io::Result<()> {
         .get(2)
         .and_then(|id| LogFormat::from_id(id))
         .unwrap_or(LogFormat::PgStderr);
-    let mut input = BufReader::new(std::fs::File::open(path)?);
+    let mut input = BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
     let mut sink = Count::default();
     let start = Instant::now();
     let stats = read_log(

@@ -10,7 +10,9 @@ use std::io::{self, BufRead, ErrorKind};
 /// Longest line handed out; longer ones are skipped and reported.
 pub(crate) const MAX_LINE: usize = 16 * 1024 * 1024;
 
-const INITIAL_CAPACITY: usize = 1024 * 1024;
+/// Larger than the 1 MiB `BufReader`s callers tend to wrap inputs in, so that our reads bypass
+/// their buffer instead of being copied out of it.
+const INITIAL_CAPACITY: usize = 4 * 1024 * 1024;
 
 /// One line of input, without its `\n` (and without a `\r` before it).
 /// Buffered input as [`LineReader::block`] lends it.
