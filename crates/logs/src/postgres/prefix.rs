@@ -78,7 +78,11 @@ pub(crate) const CANDIDATES: &[&str] = &[
     "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ",
     "%t [%p]: user=%u,db=%d,app=%a,client=%h ",
     "%t [%p]: [%l-1] user=%u,db=%d ",
+    "%t [%p]: [%l-1] db=%d,user=%u,app=%a,client=%h ",
+    "%t [%p]: db=%d,user=%u,app=%a,client=%h ",
     "%m [%p]: [%l-1] db=%d,user=%u ",
+    "%t [%p-%l] %q%u@%d ",
+    "%m [%p-%l] %q%u@%d ",
     "%t:%r:%u@%d:[%p]:",
     "%m [%p] %q[%c] %u@%d ",
     "%m [%p] ",
@@ -533,6 +537,16 @@ mod tests {
             detect(badger.as_bytes(), false).unwrap().text(),
             "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h "
         );
+        let old_debian = "2026-11-21 18:00:17 UTC [42-1] app@shop LOG:  statement: SELECT 1\n";
+        assert_eq!(
+            detect(old_debian.as_bytes(), true).unwrap().text(),
+            "%t [%p-%l] %q%u@%d "
+        );
+        let azure =
+            "2026-11-21 18:00:17 UTC [42]: [3-1] db=shop,user=app,app=psql,client=::1 LOG:  x\n";
+        let found = detect(azure.as_bytes(), true).unwrap();
+        let m = found.parse(azure.trim_end().as_bytes()).unwrap();
+        assert_eq!((s(m.user), s(m.database)), (Some("app"), Some("shop")));
         let plain = "2026-11-21 18:00:17 UTC LOG:  statement: SELECT 1\n";
         assert_eq!(detect(plain.as_bytes(), true).unwrap().text(), "%m ");
         assert!(detect(b"hello world\nnothing here\n", true).is_none());
