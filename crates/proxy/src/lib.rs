@@ -62,7 +62,10 @@ pub use detection::{
 pub use frame::FrameLimits;
 pub use metrics::Metrics;
 #[cfg(feature = "detect")]
-pub use pipeline::{pipeline_detector, run, ProofTracker, ShapeMeter};
+pub use pipeline::{pipeline_detector, pool_arithmetic, run, ProxyEvidence, ShapeMeter};
+
+/// See [`ProxyConfig::pool_size`].
+pub const DEFAULT_POOL_SIZE: u32 = 10;
 
 /// Everything `querycomb proxy` can be told.
 #[derive(Debug, Clone)]
@@ -88,6 +91,10 @@ pub struct ProxyConfig {
     pub tick_interval: Duration,
     /// Statements buffered between the pumps and detection before new ones are dropped.
     pub event_queue: usize,
+    /// Connection pool size assumed in a finding's cost sentence (requests/s a pool of this
+    /// size sustains at the request's connection hold time). Default 10, the default of
+    /// HikariCP and of many drivers' pools.
+    pub pool_size: u32,
     /// No per-connection log lines on stderr (errors are still counted in metrics).
     pub quiet: bool,
 }
@@ -106,6 +113,7 @@ impl ProxyConfig {
             shutdown_grace: Duration::from_secs(10),
             tick_interval: Duration::from_millis(200),
             event_queue: 65_536,
+            pool_size: DEFAULT_POOL_SIZE,
             quiet: false,
         }
     }

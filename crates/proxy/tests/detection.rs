@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use querycomb_core::{Finding, FindingKind, Proof};
-use querycomb_proxy::{pipeline_detector, ProofTracker, Proxy, ProxyConfig, ShapeMeter};
+use querycomb_proxy::{pipeline_detector, Proxy, ProxyConfig, ProxyEvidence, ShapeMeter};
 use querycomb_testkit::{Auth, PgOptions, PgServer};
 use tokio_postgres::NoTls;
 
@@ -65,7 +65,7 @@ fn n_plus_one_is_reported_live_and_the_batched_version_is_not() {
             .detector(pipeline_detector(detect))
             .on_finding(move |f| seen.lock().expect("lock").push(f.clone()))
             .meter(Box::new(meter))
-            .evidence(Box::new(ProofTracker::new()));
+            .evidence(Box::new(ProxyEvidence::new(10)));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         (proxy, (stop, stopped))
     });
@@ -171,6 +171,13 @@ fn n_plus_one_is_reported_live_and_the_batched_version_is_not() {
             finding.proof,
             Proof::Proven { matched: 25 },
             "each customer id bound was among the orders' customer_id values"
+        );
+        assert!(
+            finding
+                .message
+                .contains("a pool of 10 connections serves at most"),
+            "{}",
+            finding.message
         );
         assert!(
             finding.total_duration_us.is_some(),
