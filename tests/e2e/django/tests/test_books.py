@@ -1,0 +1,28 @@
+import os
+
+import pytest
+
+from shop.models import Author, Book
+
+
+@pytest.fixture
+def books(db):
+    authors = Author.objects.bulk_create(Author(name=f"author {i}") for i in range(1, 9))
+    Book.objects.bulk_create(Book(title=f"book {i}", author=a) for i, a in enumerate(authors, 1))
+
+
+def test_books_page_n_plus_one(client, books):
+    response = client.get("/books/")
+    assert response.status_code == 200
+    assert b"book 8 by author 8" in response.content
+
+
+def test_books_page_clean(client, books):
+    response = client.get("/books-clean/")
+    assert response.status_code == 200
+    assert b"book 8 by author 8" in response.content
+
+
+@pytest.mark.skipif(not os.environ.get("QC_E2E_FAIL"), reason="set QC_E2E_FAIL=1 to fail")
+def test_fails_when_asked(db):
+    assert Book.objects.count() == 42, "failing on purpose (QC_E2E_FAIL)"
