@@ -6,7 +6,7 @@
 //! at the same positions in all of them, so any count from 23 to 26 is accepted.
 //!
 //! The `csv` crate holds a whole record in memory, so the input passes through
-//! [`CappedRecords`], which cuts a record longer than [`MAX_LINE`] short (the cut record
+//! `CappedRecords`, which cuts a record longer than 16 MiB short (the cut record
 //! then has too few columns and is reported) and skips the rest of it unread.
 
 use std::io::{self, BufRead, Read};

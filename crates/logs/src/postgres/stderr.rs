@@ -3,7 +3,7 @@
 //! A record is a prefixed line plus the TAB-led continuation lines after it (PostgreSQL
 //! writes each embedded newline of a message as `\n\t`). The reader looks one byte past
 //! each line: a record with no continuation (nearly all of them) goes to the shared
-//! [`Assembler`] straight out of the read buffer; only multi-line records are gathered into
+//! assembler straight out of the read buffer; only multi-line records are gathered into
 //! reused buffers first. The assembler pairs statements with their `DETAIL`, `duration` and
 //! `ERROR`/`STATEMENT` records.
 
