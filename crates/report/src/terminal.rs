@@ -8,7 +8,9 @@
 use std::cmp::Reverse;
 use std::io::{self, Write};
 
-use querycomb_core::{Finding, FindingSink, Proof, RouteStat, RunSummary, Severity, SourceTable};
+use querycomb_core::{
+    Finding, FindingKind, FindingSink, Proof, RouteStat, RunSummary, Severity, SourceTable,
+};
 
 use crate::describe::{self, clean, plural, thousands, Collected};
 
@@ -240,19 +242,35 @@ fn finding_fields(
     if let Some(parent) = &finding.parent {
         fields.push(Field::new("parent", clean(&parent.normalized), Fold::Sql));
     }
+    // An over-budget request is not a loop: its children are the shapes that ran most,
+    // `count` its statements and the time that of the whole request.
+    let over_budget = finding.kind == FindingKind::OverBudget;
     for child in &finding.children {
-        let label = format!("child (×{})", thousands(u64::from(finding.count)));
+        let label = if over_budget {
+            "most run".to_owned()
+        } else {
+            format!("child (×{})", thousands(u64::from(finding.count)))
+        };
         fields.push(Field::new(label, clean(&child.normalized), Fold::Sql));
     }
     if let Some(us) = finding.total_duration_us {
         // `count` is rounds of the whole sequence when there are several children.
-        let statements = u64::from(finding.count) * finding.children.len().max(1) as u64;
+        let statements = if over_budget {
+            u64::from(finding.count)
+        } else {
+            u64::from(finding.count) * finding.children.len().max(1) as u64
+        };
         let text = format!(
             "{} in {} (first request)",
             describe::duration(us),
             plural(statements, "statement", "statements")
         );
-        fields.push(Field::new("child time", text, Fold::Text));
+        let label = if over_budget {
+            "request time"
+        } else {
+            "child time"
+        };
+        fields.push(Field::new(label, text, Fold::Text));
     }
     fields.push(Field::new("where", locations(finding, sources), Fold::Text));
     if let Proof::Proven { matched } = finding.proof {
@@ -768,6 +786,21 @@ mod tests {
         let text = plain(&[finding]);
         assert_eq!(text.matches("child (×8):").count(), 2, "{text}");
         assert!(text.contains("12.4 ms in 16 statements"), "{text}");
+    }
+
+    #[test]
+    fn over_budget_findings_name_the_most_run_shapes_and_the_request_time() {
+        let mut finding = fixtures::n_plus_one();
+        finding.kind = querycomb_core::FindingKind::OverBudget;
+        finding.parent = None;
+        finding.count = 9;
+        let text = plain(&[finding]);
+        assert!(text.contains("most run:"), "{text}");
+        assert!(!text.contains("child (×"), "{text}");
+        assert!(
+            text.contains("request time: 12.4 ms in 9 statements"),
+            "{text}"
+        );
     }
 
     #[test]
