@@ -387,3 +387,39 @@ fn check_slow_log(w: &Workload) {
     assert!((2_000_000..3_000_000).contains(&sleep_us), "{sleep_us}");
     assert_eq!(stats.events, expected.len() as u64);
 }
+
+/// `log_slow_verbosity` adds `# Full_scan:`, `#` and `# explain:` lines to each header.
+#[test]
+fn verbose_slow_log() {
+    let db = MariaDb::start(MariaOptions {
+        slow_log: true,
+        conf: vec!["log_slow_verbosity = query_plan,explain,innodb".to_owned()],
+    })
+    .expect("start MariaDB");
+    db.client("", SETUP).expect("setup");
+    db.client_as(
+        "app",
+        "app-pw",
+        "shop",
+        SESSION_A_1.replace("SLEEP(2)", "SLEEP(0)").as_str(),
+    )
+    .expect("workload");
+    let text = db
+        .wait_for_log(&db.slow_log_path(), "SLEEP(0)")
+        .expect("slow log complete");
+    assert!(text.contains("# explain: "), "{text}");
+    let (sink, _) = read(&db.slow_log_path(), LogFormat::MySqlSlow);
+    let mut expected = expected_common();
+    expected.push(("a", "app", Some("shop"), "SELECT SLEEP(0)"));
+    assert_events(&sink.events, &expected);
+    let lookups: Vec<_> = sink
+        .events
+        .iter()
+        .filter(|e| {
+            e.sql
+                .starts_with("SELECT total FROM orders WHERE customer_id = ")
+        })
+        .map(|e| e.rows)
+        .collect();
+    assert_eq!(lookups, [Some(2), Some(1), Some(1)]);
+}
