@@ -238,8 +238,10 @@ impl Grouper {
                 Some(units.trace_target(current, *id, text, route.as_deref(), &event))
             }
             Key::Route(route) => Some(units.route_target(current, route, &event)),
-            Key::None => units.untagged_target(current, state, &event),
-            Key::Inherit => units.inherited_target(current, state, &event),
+            // A named prepared statement follows its session, except into a transaction
+            // begun after a tagged request: drivers such as tokio-postgres and pgx name
+            // every statement, so there a name says nothing about the request.
+            Key::None | Key::Inherit => units.untagged_target(current, state, &event),
         };
         state.unit = target;
         if event.time.is_some() {
@@ -633,7 +635,7 @@ impl Units {
             return false;
         };
         let close = match (unit.header.kind, unit.chain) {
-            (RequestKind::Transaction, _) if in_transaction <= 1 => {
+            (RequestKind::Transaction, _) if in_transaction == 1 => {
                 unit.header.kind = RequestKind::Burst;
                 unit.chain = true;
                 false
