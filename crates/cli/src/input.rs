@@ -114,7 +114,9 @@ mod tests {
 
     #[test]
     fn missing_file_and_directory_are_named() {
-        let err = open(Path::new("/no/such/file.log"), Arc::default()).err().unwrap();
+        let err = open(Path::new("/no/such/file.log"), Arc::default())
+            .err()
+            .unwrap();
         assert!(err.contains("/no/such/file.log"), "{err}");
         let dir = tempfile::tempdir().unwrap();
         let err = open(dir.path(), Arc::default()).err().unwrap();

@@ -38,7 +38,10 @@ pub fn run(args: ProxyArgs, file: FileConfig, color: bool) -> Result<Outcome, Cl
     let sources = Arc::new(proxy_sources(&config));
     let live_sources = sources.clone();
     let on_finding = move |finding: &querycomb_core::Finding| {
-        eprintln!("{}", querycomb_report::terminal::render_line(finding, &live_sources));
+        eprintln!(
+            "{}",
+            querycomb_report::terminal::render_line(finding, &live_sources)
+        );
     };
     eprintln!(
         "querycomb: proxy listening on {} → {}",
@@ -57,7 +60,12 @@ pub fn run(args: ProxyArgs, file: FileConfig, color: bool) -> Result<Outcome, Cl
     let mut summary = proxy_report.analysis.summary;
     summary.elapsed_ms = started.elapsed().as_millis() as u64;
     summary.bytes = proxy_report.stats.bytes_from_clients + proxy_report.stats.bytes_from_server;
-    report::write(&settings, &sources, &proxy_report.analysis.findings, &summary)
+    report::write(
+        &settings,
+        &sources,
+        &proxy_report.analysis.findings,
+        &summary,
+    )
 }
 
 fn proxy_sources(config: &ProxyConfig) -> SourceTable {

@@ -29,11 +29,17 @@ impl ReportSettings {
     pub fn resolve(args: &ReportArgs, file: &FileConfig, color: bool) -> ReportSettings {
         let output = args.output.clone().or_else(|| file.report.output.clone());
         ReportSettings {
-            format: args.format.or(file.report.format).unwrap_or(Format::Terminal),
+            format: args
+                .format
+                .or(file.report.format)
+                .unwrap_or(Format::Terminal),
             // Colour codes belong on a terminal, never in a file.
             color: color && output.is_none(),
             output,
-            fail_on: args.fail_on.or(file.report.fail_on).unwrap_or(FailOn::Warning),
+            fail_on: args
+                .fail_on
+                .or(file.report.fail_on)
+                .unwrap_or(FailOn::Warning),
             show_params: args.show_params || file.report.show_params.unwrap_or(false),
         }
     }

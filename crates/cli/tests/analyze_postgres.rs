@@ -160,9 +160,6 @@ fn check(mode: &[&str], log_file: &str) -> Value {
     run_workload(&pg);
     let log = pg.log_dir().join(log_file);
     let (report, code, stderr) = analyze(&log, &[]);
-    if std::env::var_os("QC_KEEP_LOG").is_some() {
-        std::fs::copy(&log, "/tmp/qc-test.log").unwrap();
-    }
     assert_eq!(
         summarize(&report["findings"]),
         expected(),

@@ -40,7 +40,11 @@ fn missing_file_is_named_with_exit_2() {
     let out = querycomb(&["analyze", "/no/such/dir/pg.log"]);
     no_panic(&out);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("cannot open /no/such/dir/pg.log"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot open /no/such/dir/pg.log"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -68,12 +72,26 @@ fn binary_garbage_is_not_a_log() {
     let out = querycomb(&["analyze", path]);
     no_panic(&out);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("not a recognised"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a recognised"),
+        "{}",
+        stderr(&out)
+    );
     // Forced through every reader: reported and skipped, never a panic.
-    for format in ["pg-stderr", "pg-csv", "pg-json", "mysql-general", "mysql-slow"] {
+    for format in [
+        "pg-stderr",
+        "pg-csv",
+        "pg-json",
+        "mysql-general",
+        "mysql-slow",
+    ] {
         let out = querycomb(&["analyze", "-q", "--log-format", format, path]);
         no_panic(&out);
-        assert!(matches!(out.status.code(), Some(0 | 2)), "{format}: {}", stderr(&out));
+        assert!(
+            matches!(out.status.code(), Some(0 | 2)),
+            "{format}: {}",
+            stderr(&out)
+        );
     }
 }
 
@@ -87,11 +105,19 @@ fn invalid_utf8_and_truncated_lines_are_reported_with_line_numbers() {
     let file = write_temp(&log);
     let out = querycomb(&["analyze", "-f", "json", file.path().to_str().unwrap()]);
     no_panic(&out);
-    assert_eq!(out.status.code(), Some(1), "the findings are still found: {}", stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the findings are still found: {}",
+        stderr(&out)
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(report["summary"]["malformed"].as_u64().unwrap() >= 1);
     let err = stderr(&out);
-    assert!(err.contains(&format!("{}:", file.path().display())), "{err}");
+    assert!(
+        err.contains(&format!("{}:", file.path().display())),
+        "{err}"
+    );
     assert!(err.contains("skipped"), "{err}");
 }
 
@@ -116,7 +142,11 @@ fn a_100_mb_single_line_is_skipped_not_buffered_forever() {
 fn config_mistakes_name_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("querycomb.toml");
-    std::fs::write(&config, "[report]\nformat = \"json\"\n\n[detect]\nidle_gap = 5\n").unwrap();
+    std::fs::write(
+        &config,
+        "[report]\nformat = \"json\"\n\n[detect]\nidle_gap = 5\n",
+    )
+    .unwrap();
     let log = dir.path().join("pg.log");
     std::fs::write(&log, sample()).unwrap();
     let out = querycomb(&[

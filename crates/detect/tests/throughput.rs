@@ -12,19 +12,21 @@ use querycomb_sql::Dialect;
 fn events_per_second() {
     let sessions: Vec<String> = (0..64).map(|i| format!("{}", 4000 + i)).collect();
     let params: Vec<String> = (0..1000).map(|i| format!("$1 = '{i}'")).collect();
+    // Requests of 7 statements (a transaction of 5 queries), each session busy in turn.
     let statements = [
+        "BEGIN",
         "SELECT o.id, o.customer_id, o.total FROM orders o WHERE o.status = $1 ORDER BY o.id LIMIT 50",
         "SELECT c.id, c.name, c.email FROM customers c WHERE c.id = $1",
         "SELECT COUNT(*) FROM items WHERE order_id = $1",
         "UPDATE sessions SET seen_at = now() WHERE id = $1",
-        "BEGIN",
+        "SELECT c.id, c.name, c.email FROM customers c WHERE c.id = $1",
         "COMMIT",
     ];
     let total = 2_000_000u64;
     let mut pipeline = Pipeline::new(Config::default(), Dialect::Postgres);
     let started = Instant::now();
     for n in 0..total {
-        let sql = statements[(n % 7).min(5) as usize];
+        let sql = statements[(n % 7) as usize];
         let event = QueryEvent {
             location: Location {
                 source: SourceId(0),
@@ -33,7 +35,7 @@ fn events_per_second() {
             },
             time: Some(1_700_000_000_000_000 + n as i64 * 20),
             duration_us: Some(80),
-            session: &sessions[(n / 40 % 64) as usize],
+            session: &sessions[(n / 7 % 64) as usize],
             sql,
             params: Some(&params[(n % 1000) as usize]),
             rows: Some(1),
@@ -49,6 +51,7 @@ fn events_per_second() {
         analysis.findings.len(),
         analysis.summary.requests
     );
-    let counted = (0..total).filter(|n| n % 7 < 4).count() as u64;
+    let counted = (0..total).filter(|n| (1..=5).contains(&(n % 7))).count() as u64;
     assert_eq!(analysis.summary.statements, counted);
+    assert_eq!(analysis.summary.requests, total.div_ceil(7));
 }

@@ -160,7 +160,8 @@ fn run(conf: &[&str], file: &str, format: LogFormat) -> (Collect, ReadStats) {
         Some(format),
         "sniffed format of {file}"
     );
-    let mut input = BufReader::new(File::open(&path).expect("log file"));
+    let bytes = std::fs::read(&path).expect("log file");
+    let mut input = BufReader::new(bytes.as_slice());
     let mut sink = Collect::default();
     let stats = read_log(
         format,
@@ -170,7 +171,37 @@ fn run(conf: &[&str], file: &str, format: LogFormat) -> (Collect, ReadStats) {
         &mut sink,
     )
     .expect("read log");
+    check_locations(&sink, &bytes);
     (sink, stats)
+}
+
+/// Every event points at the line (number and byte offset) of the record that logged it,
+/// which holds the statement's first line.
+fn check_locations(sink: &Collect, log: &[u8]) {
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(
+            log.iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .map(|(i, _)| i + 1),
+        )
+        .collect();
+    for event in &sink.events {
+        let line = event.location.line as usize;
+        assert_eq!(
+            line_starts[line - 1] as u64,
+            event.location.byte,
+            "byte offset of line {line}"
+        );
+        let start = line_starts[line - 1];
+        let end = line_starts.get(line).copied().unwrap_or(log.len());
+        let text = String::from_utf8_lossy(&log[start..end]);
+        let first_sql_line = event.sql.lines().next().unwrap_or_default();
+        assert!(
+            text.contains(first_sql_line),
+            "line {line} {text:?} holds {first_sql_line:?}"
+        );
+    }
 }
 
 fn head(path: &Path) -> Vec<u8> {

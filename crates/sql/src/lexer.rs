@@ -151,12 +151,20 @@ impl<'a> Lexer<'a> {
         ahead.next_token()
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn next_token(&mut self) -> Option<Token> {
         self.skip_trivia();
         let start = self.pos;
         let b = *self.src.get(start)?;
-        let kind = self.lex_at(b, start);
+        let next = self.at(start + 1);
+        // Fast paths for the commonest tokens: plain words and PostgreSQL quoted identifiers.
+        let kind = if is_ident_start(b) && next != b'\'' && next != b'&' {
+            self.lex_plain_word(start)
+        } else if b == b'"' && !self.mysql {
+            self.lex_quoted(start, b'"', false, Kind::Quoted)
+        } else {
+            self.lex_at(b, start)
+        };
         self.prev_kind = Some(kind);
         self.prev_start = start;
         self.prev_end = self.pos;
@@ -355,16 +363,13 @@ impl<'a> Lexer<'a> {
 
     /// A quoted run: `'..'` (doubled quote escapes), with backslash escapes when asked.
     /// Unterminated runs end at the end of the input.
+    #[inline]
     fn lex_quoted(&mut self, start: usize, quote: u8, backslash: bool, kind: Kind) -> Kind {
         let mut i = start + 1;
         let len = self.src.len();
         loop {
             let rest = self.src.get(i..).unwrap_or_default();
-            let found = if backslash {
-                memchr::memchr2(quote, b'\\', rest)
-            } else {
-                memchr::memchr(quote, rest)
-            };
+            let found = find_quote_end(rest, quote, backslash);
             let Some(at) = found else {
                 return self.advance_to(len, kind);
             };
@@ -376,6 +381,14 @@ impl<'a> Lexer<'a> {
                 return self.advance_to(i + 1, kind);
             }
         }
+    }
+
+    /// An unquoted word with no string prefix (the caller checked there is none).
+    #[inline(always)]
+    fn lex_plain_word(&mut self, start: usize) -> Kind {
+        let rest = self.src.get(start + 1..).unwrap_or_default();
+        let len = rest.iter().position(|&c| !is_ident_cont(c)).unwrap_or(rest.len());
+        self.advance_to(start + 1 + len, Kind::Word)
     }
 
     fn lex_word(&mut self, start: usize) -> Kind {
@@ -619,6 +632,21 @@ impl<'a> Lexer<'a> {
         }
         self.advance_to(i.max(start + 1), Kind::Op)
     }
+}
+
+/// Index of the first `quote` (or backslash, when escapes apply) in `rest`. Identifiers and
+/// most literals are short, so a plain loop over the first bytes beats memchr's setup.
+#[inline(always)]
+fn find_quote_end(rest: &[u8], quote: u8, backslash: bool) -> Option<usize> {
+    const SHORT: usize = 24;
+    let is_stop = |c: u8| c == quote || (backslash && c == b'\\');
+    let head = rest.get(..SHORT).unwrap_or(rest);
+    if let Some(at) = head.iter().position(|&c| is_stop(c)) {
+        return Some(at);
+    }
+    let tail = rest.get(head.len()..)?;
+    let found = if backslash { memchr::memchr2(quote, b'\\', tail) } else { memchr::memchr(quote, tail) };
+    found.map(|at| at + head.len())
 }
 
 /// First index of `needle` in `hay` (short needles, rare calls).
