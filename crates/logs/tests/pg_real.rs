@@ -171,13 +171,13 @@ fn run(conf: &[&str], file: &str, format: LogFormat) -> (Collect, ReadStats) {
         &mut sink,
     )
     .expect("read log");
-    check_locations(&sink, &bytes);
+    check_locations(&sink, &bytes, format);
     (sink, stats)
 }
 
 /// Every event points at the line (number and byte offset) of the record that logged it,
 /// which holds the statement's first line.
-fn check_locations(sink: &Collect, log: &[u8]) {
+fn check_locations(sink: &Collect, log: &[u8], format: LogFormat) {
     let line_starts: Vec<usize> = std::iter::once(0)
         .chain(
             log.iter()
@@ -196,7 +196,16 @@ fn check_locations(sink: &Collect, log: &[u8]) {
         let start = line_starts[line - 1];
         let end = line_starts.get(line).copied().unwrap_or(log.len());
         let text = String::from_utf8_lossy(&log[start..end]);
-        let first_sql_line = event.sql.lines().next().unwrap_or_default();
+        let first = event.sql.lines().next().unwrap_or_default();
+        // As the format writes it.
+        let first_sql_line = match format {
+            LogFormat::PgCsv => first.replace('"', "\"\""),
+            LogFormat::PgJson => serde_json::to_string(first).expect("json")[1..]
+                .trim_end_matches('"')
+                .to_owned(),
+            _ => first.to_owned(),
+        };
+        let first_sql_line = first_sql_line.as_str();
         assert!(
             text.contains(first_sql_line),
             "line {line} {text:?} holds {first_sql_line:?}"
