@@ -100,9 +100,13 @@ impl LoadedBudgets {
     }
 
     /// The budget of a request on `route` and where it came from.
+    /// Same rules as the detection stage's `Budgets::for_route`: untagged requests have no
+    /// budget.
     pub fn for_route(&self, route: Option<&str>) -> (Budget, Option<&LoadedRule>) {
-        let rule = route.and_then(|r| self.rules.iter().find(|rule| rule.pattern.matches(r)));
-        match rule {
+        let Some(route) = route else {
+            return (Budget::default(), None);
+        };
+        match self.rules.iter().find(|rule| rule.pattern.matches(route)) {
             Some(rule) => (rule.budget.or(self.default), Some(rule)),
             None => (self.default, None),
         }

@@ -91,6 +91,10 @@ pub struct BudgetRule {
 
 /// The default budget and the per-route ones; the first matching rule wins, and limits it
 /// leaves unset fall back to the default's.
+///
+/// Only requests with a route (or test) tag have a budget: untagged statements (fixtures,
+/// migrations, driver set-up) are grouped by transaction or idle gap, a guess that a
+/// limit cannot fairly be held to.
 #[derive(Debug, Clone, Default)]
 pub struct Budgets {
     pub default: Budget,
@@ -99,8 +103,10 @@ pub struct Budgets {
 
 impl Budgets {
     pub fn for_route(&self, route: Option<&str>) -> Budget {
-        let rule = route.and_then(|r| self.routes.iter().find(|rule| rule.route.matches(r)));
-        match rule {
+        let Some(route) = route else {
+            return Budget::default();
+        };
+        match self.routes.iter().find(|rule| rule.route.matches(route)) {
             Some(rule) => rule.budget.or(self.default),
             None => self.default,
         }
@@ -230,7 +236,11 @@ mod tests {
             budgets.for_route(Some("/invoices/7")),
             budget(Some(99), Some(10), None)
         );
-        assert_eq!(budgets.for_route(None), budget(Some(50), Some(10), None));
+        assert_eq!(
+            budgets.for_route(Some("/elsewhere")),
+            budget(Some(50), Some(10), None)
+        );
+        assert!(budgets.for_route(None).is_unlimited());
         assert!(Budget::default().is_unlimited());
     }
 
@@ -299,6 +309,29 @@ mod tests {
         assert!(within.iter().all(|f| f.kind != FindingKind::OverBudget));
         let elsewhere = findings_for("/other", &n_plus_one_request(9), budgets());
         assert!(elsewhere.iter().all(|f| f.kind != FindingKind::OverBudget));
+    }
+
+    #[test]
+    fn untagged_requests_have_no_budget() {
+        use querycomb_core::{EventSink, QueryEvent};
+        let config = crate::Config {
+            budgets: Budgets {
+                default: budget(Some(1), Some(1), Some(0)),
+                routes: Vec::new(),
+            },
+            ..crate::Config::default()
+        };
+        let mut pipeline = crate::Pipeline::new(config, querycomb_sql::Dialect::Postgres);
+        for (i, sql) in n_plus_one_request(3).iter().enumerate() {
+            pipeline.event(&QueryEvent {
+                time: Some(1_000_000 + i as i64 * 100),
+                session: "s1",
+                sql,
+                ..QueryEvent::default()
+            });
+        }
+        let findings = pipeline.finish().findings;
+        assert!(findings.iter().all(|f| f.kind != FindingKind::OverBudget));
     }
 
     #[test]
