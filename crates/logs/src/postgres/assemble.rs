@@ -546,7 +546,16 @@ fn classify_duration(rest: &str) -> LogLine<'_> {
         return LogLine::Duration(us);
     }
     let text = after.trim_start_matches(' ');
-    classify_statement(text, Some(us)).unwrap_or(LogLine::ProtocolStep)
+    if let Some(line) = classify_statement(text, Some(us)) {
+        return line;
+    }
+    // `parse`/`bind` are steps of the statement whose `execute` follows; anything else
+    // (auto_explain's `plan:`, `fastpath function call:`) is not about the pending one.
+    if text.starts_with("parse ") || text.starts_with("bind ") {
+        LogLine::ProtocolStep
+    } else {
+        LogLine::Other
+    }
 }
 
 /// `12.345` milliseconds → microseconds.
@@ -638,6 +647,10 @@ mod tests {
             LogLine::ProtocolStep
         );
         assert_eq!(classify("checkpoint starting: time"), LogLine::Other);
+        assert_eq!(
+            classify("duration: 12.000 ms  plan:\nQuery Text: SELECT 1"),
+            LogLine::Other
+        );
         assert_eq!(classify("duration: x ms"), LogLine::Other);
     }
 

@@ -542,6 +542,24 @@ mod tests {
     }
 
     #[test]
+    fn auto_explain_plans_do_not_steal_the_duration() {
+        let log = format!(
+            "{T} [3] a@db LOG:  statement: SELECT 1\n\
+             {T} [3] a@db LOG:  duration: 1.000 ms  plan:\n\
+             \tQuery Text: SELECT 1\n\
+             \tResult  (cost=0.00..0.01 rows=1 width=4)\n\
+             {T} [3] a@db LOG:  duration: 1.200 ms\n"
+        );
+        let (sink, _) = read_str(&log);
+        let got: Vec<_> = sink
+            .events
+            .iter()
+            .map(|e| (e.sql.as_str(), e.duration_us))
+            .collect();
+        assert_eq!(got, [("SELECT 1", Some(1_200))]);
+    }
+
+    #[test]
     fn given_prefix_with_application_and_no_session_key() {
         let log = "2026-11-21 18:00:17 UTC app=my app LOG:  statement: SELECT 1\n";
         let (sink, _) = read_with(log.as_bytes(), Some("%t app=%a "));
