@@ -102,8 +102,9 @@
 //! shapes.
 //!
 //! # Speed
-//! About 2.4 million events per second on one core of the development machine, fingerprinting
-//! included (`tests/throughput.rs`, run in release with `--ignored`).
+//! About 2.3 million events per second on one core of the development machine, fingerprinting
+//! and request grouping included, requests of 5 queries (`tests/throughput.rs`, run in
+//! release with `--ignored`; noisy on a shared machine).
 
 pub mod catalog;
 pub mod config;

@@ -533,3 +533,21 @@ fn ever_changing_savepoint_and_statement_names_do_not_grow_the_shape_table() {
     let analysis = pipeline.finish();
     assert_eq!(analysis.summary.statements, 20_000);
 }
+
+#[test]
+fn empty_transactions_do_not_start_a_chain() {
+    let mut log = Log::new();
+    log.q("s1", "BEGIN");
+    log.q("s1", "COMMIT");
+    for t in 0..2 {
+        log.q("s1", "BEGIN");
+        log.p("s1", ORDERS, "$1 = 'open'");
+        for i in 0..3 {
+            log.p("s1", CUSTOMER, &format!("$1 = '{}'", 10 * t + i));
+        }
+        log.q("s1", "COMMIT");
+    }
+    let analysis = analyse(&log.events);
+    assert_eq!(kinds(&analysis), []);
+    assert_eq!(analysis.summary.requests, 2);
+}
