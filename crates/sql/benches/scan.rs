@@ -53,9 +53,16 @@ fn main() {
     cases.retain(|(name, _, _)| name.contains(&filter));
     // `QC_SCAN_ITERS=N` runs exactly N scans of each selected query and prints nothing, so
     // `perf stat -e cycles,instructions` gives per-query counts that other load cannot inflate.
-    if let Some(iters) = std::env::var("QC_SCAN_ITERS").ok().and_then(|v| v.parse::<u64>().ok()) {
+    if let Some(iters) = std::env::var("QC_SCAN_ITERS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
         for (_, mysql, sql) in &cases {
-            let mut fp = Fingerprinter::new(if *mysql { Dialect::MySql } else { Dialect::Postgres });
+            let mut fp = Fingerprinter::new(if *mysql {
+                Dialect::MySql
+            } else {
+                Dialect::Postgres
+            });
             for _ in 0..iters {
                 black_box(fp.scan(black_box(sql)));
             }

@@ -57,8 +57,31 @@ pub(crate) struct Token {
     pub end: usize,
 }
 
-/// The marker that suppresses findings for a statement, searched in every comment.
-const ALLOW_MARKER: &[u8] = b"querycomb:allow";
+/// `querycomb:allow` in any case, or the sqlcommenter tag forms `querycomb='allow'` and
+/// `querycomb=allow` (so a tag added through a framework's sqlcommenter hook works too).
+fn has_allow_marker(comment: &[u8]) -> bool {
+    const NAME: &[u8] = b"querycomb";
+    memchr::memchr2_iter(b'q', b'Q', comment).any(|at| {
+        let Some(rest) = comment.get(at..) else {
+            return false;
+        };
+        if !rest
+            .get(..NAME.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(NAME))
+        {
+            return false;
+        }
+        let after = rest.get(NAME.len()..).unwrap_or_default();
+        let value = match after.first() {
+            Some(b':') => after.get(1..),
+            Some(b'=') => after.get(1..).map(|v| v.strip_prefix(b"'").unwrap_or(v)),
+            _ => None,
+        };
+        value
+            .and_then(|v| v.get(..5))
+            .is_some_and(|v| v.eq_ignore_ascii_case(b"allow"))
+    })
+}
 
 #[derive(Clone, Copy)]
 pub(crate) struct Lexer<'a> {
@@ -71,7 +94,7 @@ pub(crate) struct Lexer<'a> {
     prev_kind: Option<Kind>,
     prev_start: usize,
     prev_end: usize,
-    /// A comment contained [`ALLOW_MARKER`].
+    /// A comment contained the allow marker (see [`has_allow_marker`]).
     pub allow: bool,
 }
 
@@ -290,14 +313,9 @@ impl<'a> Lexer<'a> {
     }
 
     fn note_marker(&mut self, start: usize, end: usize) {
-        if self.allow {
-            return;
+        if !self.allow {
+            self.allow = has_allow_marker(self.src.get(start..end).unwrap_or_default());
         }
-        let body = self.src.get(start..end).unwrap_or_default();
-        self.allow = memchr::memchr2_iter(b'q', b'Q', body).any(|at| {
-            body.get(at..at + ALLOW_MARKER.len())
-                .is_some_and(|w| w.eq_ignore_ascii_case(ALLOW_MARKER))
-        });
     }
 
     fn lex_at(&mut self, b: u8, start: usize) -> Kind {
@@ -387,7 +405,10 @@ impl<'a> Lexer<'a> {
     #[inline(always)]
     fn lex_plain_word(&mut self, start: usize) -> Kind {
         let rest = self.src.get(start + 1..).unwrap_or_default();
-        let len = rest.iter().position(|&c| !is_ident_cont(c)).unwrap_or(rest.len());
+        let len = rest
+            .iter()
+            .position(|&c| !is_ident_cont(c))
+            .unwrap_or(rest.len());
         self.advance_to(start + 1 + len, Kind::Word)
     }
 
@@ -645,7 +666,11 @@ fn find_quote_end(rest: &[u8], quote: u8, backslash: bool) -> Option<usize> {
         return Some(at);
     }
     let tail = rest.get(head.len()..)?;
-    let found = if backslash { memchr::memchr2(quote, b'\\', tail) } else { memchr::memchr(quote, tail) };
+    let found = if backslash {
+        memchr::memchr2(quote, b'\\', tail)
+    } else {
+        memchr::memchr(quote, tail)
+    };
     found.map(|at| at + head.len())
 }
 

@@ -315,7 +315,11 @@ fn allow_marker_in_any_comment() {
     assert!(scan(PG, "SELECT 1 -- QueryComb:Allow reason: cached").allow);
     assert!(scan(MY, "SELECT 1 # querycomb:allow").allow);
     assert!(scan(PG, "SELECT 1 /*querycomb='allow',note='querycomb:allow'*/").allow);
+    assert!(scan(PG, "SELECT 1 /*db_driver='pg',querycomb='allow'*/").allow);
+    assert!(scan(PG, "SELECT 1 /* querycomb=allow */").allow);
+    assert!(!scan(PG, "SELECT 1 /* querycomb='deny' querycomb */").allow);
     assert!(!scan(PG, "SELECT 'querycomb:allow'").allow);
+    assert!(!scan(MY, "SELECT \"querycomb:allow\"").allow);
     assert!(!scan(PG, "SELECT 1 /* querycomb */").allow);
 }
 
