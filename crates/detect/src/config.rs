@@ -1,6 +1,40 @@
 //! What the detection stage decides with: thresholds, the idle gap, memory caps, allow-lists
 //! and severity rules. Read from the `[detect]` table of `querycomb.toml`; unknown keys are
 //! errors so that a typo never silently does nothing. Every default is explained on its field.
+//!
+//! Every key, with its default (all optional):
+//! ```toml
+//! [detect]
+//! # dialect = "postgres"          # or "mysql"; default: from the log format
+//! idle_gap_ms = 1000
+//! max_statements_per_unit = 10000
+//! max_fingerprint_stats = 500
+//! max_routes = 1000
+//! max_waterfall_bars = 400
+//! show_params = false
+//! allow_sql = []                  # regexes over normalised (or first raw) SQL
+//! allow_tables = []               # globs: "audit_*"
+//! allow_routes = []               # globs ("/health*") or "re:<regex>"
+//!
+//! [detect.thresholds]
+//! n_plus_one = 5
+//! slow_loop_count = 3
+//! slow_loop_total_ms = 100
+//! min_loop_total_ms = 0
+//! repeated_identical = 5
+//! batch_min_list = 10
+//! burst_loops_need_parent = true
+//!
+//! [detect.severity]
+//! loops = "warning"
+//! repeated = "info"
+//! escalate_count = 20
+//! escalate_total_ms = 100
+//!
+//! [[detect.routes]]               # first match wins; any threshold may be overridden
+//! route = "/admin/*"
+//! n_plus_one = 20
+//! ```
 
 use querycomb_core::{FindingKind, Severity};
 use serde::Deserialize;

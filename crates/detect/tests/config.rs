@@ -202,3 +202,34 @@ fn severity_rules_are_configurable() {
 fn pattern(text: &str) -> querycomb_detect::NamePattern {
     querycomb_detect::NamePattern::new(text).expect("pattern")
 }
+
+#[test]
+fn the_documented_example_is_the_default() {
+    // The TOML block in `config.rs`'s module docs, minus the route entry.
+    let source = include_str!("../src/config.rs");
+    let toml_block: String = source
+        .lines()
+        .skip_while(|l| !l.starts_with("//! ```toml"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("//! ```"))
+        .map(|l| l.trim_start_matches("//!").trim_start_matches(' '))
+        .take_while(|l| !l.starts_with("[[detect.routes]]"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    #[derive(serde::Deserialize)]
+    struct File {
+        detect: Config,
+    }
+    let parsed: File = toml::from_str(&toml_block).expect("documented example parses");
+    let default = Config::default();
+    assert_eq!(parsed.detect.thresholds, default.thresholds);
+    assert_eq!(parsed.detect.severity, default.severity);
+    assert_eq!(parsed.detect.idle_gap_ms, default.idle_gap_ms);
+    assert_eq!(
+        parsed.detect.max_statements_per_unit,
+        default.max_statements_per_unit
+    );
+    assert_eq!(parsed.detect.max_routes, default.max_routes);
+    assert_eq!(parsed.detect.max_waterfall_bars, default.max_waterfall_bars);
+    assert_eq!(parsed.detect.show_params, default.show_params);
+}
