@@ -26,6 +26,11 @@ impl Hasher for FastHasher {
             .rotate_left(29);
     }
 
+    fn write_u8(&mut self, n: u8) {
+        // `str` hashing ends with a 0xff byte: mix it in without another xxh3 call.
+        self.write_u64(u64::from(n));
+    }
+
     fn write_u32(&mut self, n: u32) {
         self.write_u64(u64::from(n));
     }
