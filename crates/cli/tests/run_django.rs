@@ -117,7 +117,7 @@ fn django_suite_failure_and_exit_status_pass_through() {
         return;
     }
     let pg = start_pg(false);
-    let out = run(&mut querycomb_pytest(&pg, &["--fail-on", "never"]).env("QC_E2E_FAIL", "1"));
+    let out = run(querycomb_pytest(&pg, &["--fail-on", "never"]).env("QC_E2E_FAIL", "1"));
     assert_eq!(out.code, Some(1), "{out:?}");
     assert!(out.stdout.contains("1 failed, 2 passed"), "{out:?}");
     assert!(
@@ -130,7 +130,7 @@ fn django_suite_failure_and_exit_status_pass_through() {
     );
 
     // pytest's "no tests ran" status (5) comes back as is.
-    let out = run(&mut querycomb_pytest(&pg, &["--fail-on", "never"]).args(["-k", "no_such_test"]));
+    let out = run(querycomb_pytest(&pg, &["--fail-on", "never"]).args(["-k", "no_such_test"]));
     assert_eq!(out.code, Some(5), "{out:?}");
     assert!(
         out.stderr.contains("the command failed (exit status 5)"),

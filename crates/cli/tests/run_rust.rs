@@ -1,0 +1,100 @@
+//! `querycomb run` around a real Rust test suite using sqlx (tests/e2e/rust-sqlx, its own
+//! workspace and target dir, built once by `scripts/setup-test-deps.sh rust`): one test
+//! loads each book's author in a loop, one uses a join; each tags its SQL with its name.
+
+mod run_support;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use run_support::*;
+
+const N_PLUS_ONE_TEST: &str = "books_n_plus_one_page";
+const CLEAN_TEST: &str = "books_clean_page";
+
+fn manifest() -> PathBuf {
+    repo_root().join("tests/e2e/rust-sqlx/Cargo.toml")
+}
+
+/// `querycomb run` with the budgets of tests/e2e/rust-sqlx around its `cargo test`.
+fn querycomb_cargo(pg: &querycomb_testkit::PgServer, extra: &[&str]) -> Command {
+    let mut command = querycomb(Some(pg));
+    command
+        .env("CARGO_TARGET_DIR", e2e_cache().join("rust-sqlx"))
+        .arg("run")
+        .arg("--budgets")
+        .arg(repo_root().join("tests/e2e/rust-sqlx/budgets.toml"))
+        .args(extra)
+        .args(["--", "cargo", "test", "--quiet", "--offline", "--locked"])
+        .arg("--manifest-path")
+        .arg(manifest());
+    command
+}
+
+fn ready() -> bool {
+    match setup_deps("rust") {
+        Ok(()) => true,
+        Err(reason) => {
+            println!("SKIPPED: the sqlx project cannot be built here: {reason}");
+            false
+        }
+    }
+}
+
+#[test]
+fn sqlx_suite_n_plus_one_fails_the_budget_and_junit_shows_it() {
+    if !ready() {
+        return;
+    }
+    let pg = start_pg(true);
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("querycomb.xml");
+
+    let out = run(&mut querycomb_cargo(
+        &pg,
+        &["--format", "junit", "--output", junit.to_str().unwrap()],
+    ));
+    assert_eq!(out.code, Some(1), "{out:?}");
+    // cargo's own test report passes through.
+    assert!(out.stdout.contains("test result: ok. 3 passed"), "{out:?}");
+    assert!(!out.stderr.contains("the command failed"), "{out:?}");
+    assert!(out.stderr.contains("query budget exceeded"), "{out:?}");
+
+    let cases = junit_cases(&junit);
+    let case = |name: &str| {
+        cases
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no test case {name} in {cases:#?}"))
+    };
+    let looped = case(N_PLUS_ONE_TEST);
+    assert!(
+        looped.failures.contains(&"n_plus_one".to_owned()),
+        "{cases:#?}"
+    );
+    assert!(
+        looped.failures.contains(&"over_budget".to_owned()),
+        "{cases:#?}"
+    );
+    assert!(case(CLEAN_TEST).failures.is_empty(), "{cases:#?}");
+}
+
+#[test]
+fn sqlx_suite_failure_passes_through() {
+    if !ready() {
+        return;
+    }
+    let pg = start_pg(true);
+    let out = run(querycomb_cargo(&pg, &["--fail-on", "never"]).env("QC_E2E_FAIL", "1"));
+    // cargo test's status for a failed test is 101.
+    assert_eq!(out.code, Some(101), "{out:?}");
+    assert!(
+        out.stdout.contains("failing on purpose (QC_E2E_FAIL)")
+            || out.stderr.contains("failing on purpose (QC_E2E_FAIL)"),
+        "{out:?}"
+    );
+    assert!(
+        out.stderr.contains("the command failed (exit status 101)"),
+        "{out:?}"
+    );
+}
