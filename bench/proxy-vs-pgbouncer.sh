@@ -5,8 +5,11 @@
 #     32 clients, each target in turn, with ratios;
 #   - resident memory of each proxy holding 1,000 idle client connections.
 #
-#   bench/proxy-vs-pgbouncer.sh              # 10 s per pgbench run
-#   SECONDS_PER_RUN=30 bench/proxy-vs-pgbouncer.sh
+#   bench/proxy-vs-pgbouncer.sh              # 3 rounds of 10 s per target and client count
+#   SECONDS_PER_RUN=30 ROUNDS=5 bench/proxy-vs-pgbouncer.sh
+#
+# Each round runs the three targets one after the other; the table shows the median over
+# the rounds (TPS, average latency, median transaction latency from pgbench's log).
 #
 # On a small shared VM the three targets compete for the same cores with PostgreSQL and
 # pgbench: compare within one run, not across runs.
@@ -16,6 +19,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 out="$here/out/proxy"
 secs="${SECONDS_PER_RUN:-10}"
+rounds="${ROUNDS:-3}"
 idle_conns="${IDLE_CONNECTIONS:-1000}"
 mkdir -p "$out"
 
@@ -64,7 +68,7 @@ cat >>"$work/data/postgresql.conf" <<EOF
 port = $pg_port
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$work'
-max_connections = $((idle_conns + 100))
+max_connections = $((idle_conns + 150))
 shared_buffers = 256MB
 fsync = off
 synchronous_commit = off
@@ -90,7 +94,7 @@ auth_type = trust
 auth_file = $work/userlist.txt
 pool_mode = session
 max_client_conn = $((idle_conns + 100))
-default_pool_size = 100
+default_pool_size = $((idle_conns + 10))
 logfile = $work/pgbouncer.log
 pidfile = $work/pgbouncer.pid
 EOF
@@ -111,11 +115,11 @@ wait_port "$qc_port"
 wait_port "$pb_port"
 pb_pid="$(cat "$work/pgbouncer.pid")"
 
-# bench NAME PORT CLIENTS -> "tps avg_ms p50_us"
+# bench NAME PORT CLIENTS ROUND -> "tps avg_ms p50_us"
 bench() {
-    local name="$1" port="$2" clients="$3" jobs=1
+    local name="$1" port="$2" clients="$3" round="$4" jobs=1
     [ "$clients" -gt 1 ] && jobs=2
-    local dir="$out/$name-c$clients"
+    local dir="$out/$name-c$clients-r$round"
     rm -rf "$dir" && mkdir -p "$dir"
     (cd "$dir" && pgbench -h 127.0.0.1 -p "$port" -U postgres -S -n -c "$clients" -j "$jobs" \
         -T "$secs" -l --log-prefix=txn postgres >"$dir/pgbench.out" 2>&1)
@@ -136,24 +140,43 @@ bench() {
 
 ratio() { python3 -c "import sys; a,b=map(float,sys.argv[1:]); print(f'{a/b:.2f}' if b else '-')" "$1" "$2"; }
 
-echo "== pgbench -S, ${secs}s per run, simple protocol"
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+
+echo "== pgbench -S, simple protocol, median of $rounds rounds of ${secs}s"
 printf '%-10s %7s %10s %9s %12s %10s %12s\n' target clients tps avg_ms p50_us vs_direct vs_pgbouncer
+targets=(direct querycomb pgbouncer)
 for clients in 1 32; do
-    declare -A tps=() avg=() p50=()
-    for target in direct querycomb pgbouncer; do
-        case "$target" in
-            direct) port="$pg_port" ;;
-            querycomb) port="$qc_port" ;;
-            pgbouncer) port="$pb_port" ;;
-        esac
-        read -r tps[$target] avg[$target] p50[$target] < <(bench "$target" "$port" "$clients")
+    declare -A tps=() avg=() p50=() runs_tps=() runs_avg=() runs_p50=()
+    for round in $(seq "$rounds"); do
+        for target in "${targets[@]}"; do
+            case "$target" in
+                direct) port="$pg_port" ;;
+                querycomb) port="$qc_port" ;;
+                pgbouncer) port="$pb_port" ;;
+            esac
+            result="$(bench "$target" "$port" "$clients" "$round")"
+            read -r t a p <<<"$result"
+            [ -n "$t" ] || { echo "!! no result for $target" >&2; exit 1; }
+            runs_tps[$target]+="$t "
+            runs_avg[$target]+="$a "
+            runs_p50[$target]+="$p "
+        done
     done
-    for target in direct querycomb pgbouncer; do
-        printf '%-10s %7s %10s %9s %12s %10s %12s\n' "$target" "$clients" "${tps[$target]}" \
+    for target in "${targets[@]}"; do
+        # shellcheck disable=SC2086
+        tps[$target]="$(median ${runs_tps[$target]})"
+        # shellcheck disable=SC2086
+        avg[$target]="$(median ${runs_avg[$target]})"
+        # shellcheck disable=SC2086
+        p50[$target]="$(median ${runs_p50[$target]})"
+    done
+    for target in "${targets[@]}"; do
+        printf '%-10s %7s %10.0f %9s %12s %10s %12s\n' "$target" "$clients" "${tps[$target]}" \
             "${avg[$target]}" "${p50[$target]}" "$(ratio "${tps[$target]}" "${tps[direct]}")" \
             "$(ratio "${tps[$target]}" "${tps[pgbouncer]}")"
     done
-    echo "   added p50 latency over direct: querycomb $((p50[querycomb] - p50[direct])) us, pgbouncer $((p50[pgbouncer] - p50[direct])) us"
+    echo "   all runs (tps): direct ${runs_tps[direct]}| querycomb ${runs_tps[querycomb]}| pgbouncer ${runs_tps[pgbouncer]}"
+    echo "   added median latency over direct: querycomb $((p50[querycomb] - p50[direct])) us, pgbouncer $((p50[pgbouncer] - p50[direct])) us"
 done
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
@@ -161,7 +184,7 @@ rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 # hold PORT N: opens N connections (startup, trust auth, wait for ReadyForQuery), prints
 # "ready" once all are idle, and keeps them open until killed.
 hold() {
-    python3 - "$1" "$2" <<'PY'
+    exec python3 - "$1" "$2" <<'PY'
 import socket, struct, sys
 port, n = int(sys.argv[1]), int(sys.argv[2])
 def startup():
