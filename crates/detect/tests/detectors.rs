@@ -593,3 +593,76 @@ fn show_params_adds_examples() {
         Some(vec!["$1 = 'open'".to_owned()])
     );
 }
+
+#[test]
+fn caps_on_waterfall_and_statistics() {
+    let mut log = Log::new();
+    log.orders_loop("s1", 600);
+    for i in 0..30 {
+        log.q("s1", &format!("SELECT * FROM t{i} WHERE a = 1"));
+    }
+    let capped = config(|c| {
+        c.max_waterfall_bars = 50;
+        c.max_fingerprint_stats = 3;
+    });
+    let analysis = analyse_with(capped, &log.events);
+    let f = only(&analysis);
+    assert_eq!(f.count, 600);
+    assert_eq!(f.waterfall.len(), 50);
+    assert_eq!(f.waterfall[0].role, BarRole::Parent);
+    let stats = &analysis.summary.fingerprints;
+    assert_eq!(stats.len(), 3);
+    assert_eq!(
+        (stats[0].normalized.as_str(), stats[0].calls),
+        (CUSTOMER_NORMALIZED, 600)
+    );
+    assert_eq!(stats[0].requests, 1);
+    assert_eq!(stats[1].calls, 1);
+}
+
+#[test]
+fn show_params_uses_the_statement_when_it_had_no_bind_parameters() {
+    let mut log = Log::new();
+    log.q("s1", "SELECT * FROM posts");
+    for i in 0..5 {
+        log.q("s1", &format!("SELECT * FROM authors WHERE id = {i}"));
+    }
+    let analysis = analyse_with(config(|c| c.show_params = true), &log.events);
+    let f = only(&analysis);
+    assert_eq!(
+        f.children[0].example_params,
+        [
+            "SELECT * FROM authors WHERE id = 0",
+            "SELECT * FROM authors WHERE id = 1",
+            "SELECT * FROM authors WHERE id = 2"
+        ]
+    );
+}
+
+#[test]
+fn durations_and_rows_feed_the_shape_statistics() {
+    let mut log = Log::new();
+    log.p("s1", ORDERS, "$1 = 'open'").rows = Some(5);
+    for i in 0..5 {
+        let e = log.p("s1", CUSTOMER, &format!("$1 = '{i}'"));
+        e.rows = Some(1);
+        e.duration_us = (i < 3).then_some(200);
+    }
+    let analysis = analyse(&log.events);
+    let customers = analysis
+        .summary
+        .fingerprints
+        .iter()
+        .find(|s| s.normalized == CUSTOMER_NORMALIZED)
+        .expect("stats");
+    assert_eq!(
+        (
+            customers.calls,
+            customers.timed_calls,
+            customers.total_us,
+            customers.rows
+        ),
+        (5, 3, 600, 5)
+    );
+    assert_eq!(only(&analysis).total_duration_us, Some(600));
+}
