@@ -7,6 +7,39 @@
 //! - [`Fingerprinter::describe`] runs once per new shape: normalised text and facts.
 //! - [`comment::tags`] reads sqlcommenter tags; [`rewrite::batched`] proposes the statement that
 //!   replaces a loop of one shape.
+//!
+//! # Normalisation rules
+//! - Literals (numbers incl. `1e5`, `.5`, `0x1F`, `0b1`, `1_000`; strings incl. `E''`, `U&''`,
+//!   `B''`, `X''`, `N''`, `$$..$$`, `$tag$..$tag$`, MySQL `"..."`; `TRUE`/`FALSE`) and
+//!   placeholders (`$1`, `?`, `:name`, `%s`, `%(name)s`, `@p1`) are one "parameter" token:
+//!   `= 1`, `= $1` and `= ?` fingerprint alike. Normalised text numbers them `$1, $2, ..` in
+//!   PostgreSQL and writes `?` in MySQL. `NULL` stays a keyword (`IS NULL` is structure).
+//! - A `-`/`+` directly before a number is part of the literal when an operand cannot precede
+//!   it (start, operator, `(`, `,`, `[`, or a keyword such as `WHERE`/`THEN`/`LIMIT`), with or
+//!   without a space (`= - 5`); after an operand it stays binary (`a - 5`).
+//! - `IN (..)` and `ARRAY[..]` lists made only of literals/placeholders (optionally signed, cast,
+//!   or tuples of such) hash as their first item plus a list marker, whatever their length;
+//!   text `IN ($1, ...)`. A list holding anything else (`IN (1, a, 2)`, a subquery) is walked
+//!   normally. Rows of a multi-row `VALUES` that repeat the first row's shape are dropped, so
+//!   1 row and 50 rows fingerprint alike. [`Scan::max_list`] keeps the longest length.
+//! - Casts are kept with their type (`$1::int` ≠ `$1::bigint`), unlike libpg_query.
+//! - Unquoted words hash ASCII-case-folded (keywords and identifiers alike: PostgreSQL folds
+//!   identifiers, and ORMs spell them consistently); text upper-cases keywords and keeps
+//!   identifiers as written. Quoted identifiers (`"Users"`, `` `t` ``) hash exactly.
+//!   Digits in names are kept (`users_2009` ≠ `users_2010`), unlike pt-fingerprint.
+//! - `"x"` is an identifier in PostgreSQL and a string in MySQL; backslash escapes apply in
+//!   MySQL strings and PostgreSQL `E''` strings only.
+//! - Comments are dropped: `--` (MySQL: only before whitespace), `#` (MySQL only; in
+//!   PostgreSQL it is an operator), `/* */` (nested in PostgreSQL). MySQL `/*! .. */` and
+//!   `/*!50001 .. */` keep their content as SQL. A trailing `;` is dropped.
+//! - PostgreSQL `?`: after an operand, `?|`, `?&`, `?#`, `?-|` and `??` are operators, and a bare
+//!   `?` is the jsonb operator when a string literal or `$n` follows; otherwise `?` is a
+//!   placeholder. In MySQL `?` is always a placeholder.
+//! - `querycomb:allow` (any case), `querycomb='allow'` or `querycomb=allow` in any comment sets
+//!   [`Scan::allow`].
+//! - Nothing is truncated: every byte of a long statement is hashed.
+//! - Fingerprints are stable across runs and machines (explicit little-endian reads, fixed
+//!   constants; see `hash.rs`) and change only when these rules change.
 
 pub mod comment;
 mod facts;

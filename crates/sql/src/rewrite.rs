@@ -289,6 +289,11 @@ impl<'t> Ctx<'t> {
         if self.find_word(0, 0, &["limit", "order"]).is_some() {
             return None;
         }
+        if verb == Verb::Update && self.dialect == Dialect::Postgres {
+            if let Some(rewrite) = self.update_from_unnest() {
+                return Some(rewrite);
+            }
+        }
         let sql = self.with_any(&key, 0, self.last());
         let caveat = if verb == Verb::Update {
             " Valid when every row gets the same SET values; when they differ per row, join a VALUES list (or PostgreSQL `unnest` of arrays) of (key, new values) instead."
@@ -300,6 +305,81 @@ impl<'t> Ctx<'t> {
             explanation: format!(
                 "One statement for all keys instead of one per `{key_name}` ({}).{caveat}",
                 self.bind_hint()
+            ),
+        })
+    }
+
+    /// `UPDATE t SET a = $1, b = $2 WHERE id = $3` (nothing else) →
+    /// `UPDATE t SET a = v.a, b = v.b FROM unnest($1, $2, $3) AS v(a, b, id) WHERE t.id = v.id`:
+    /// correct even when every row gets different values.
+    fn update_from_unnest(&self) -> Option<Rewrite> {
+        let mut i = 1;
+        let (_, _, after_table) = facts::qualified_name(self.toks, i)?;
+        let table = self.span(i, after_table - 1);
+        i = after_table;
+        let mut target = table;
+        if self.tok(i)?.is_word("as") {
+            i += 1;
+        }
+        if !self.tok(i)?.is_word("set") {
+            target = self
+                .tok(i)
+                .filter(|t| matches!(t.kind, Kind::Word | Kind::Quoted))?
+                .text;
+            i += 1;
+        }
+        if !self.tok(i)?.is_word("set") || !self.tok(0)?.is_word("update") {
+            return None;
+        }
+        i += 1;
+        let mut columns: Vec<&str> = Vec::new();
+        let mut params: Vec<&str> = Vec::new();
+        loop {
+            let (column, eq, param) = (self.tok(i)?, self.tok(i + 1)?, self.tok(i + 2)?);
+            let plain = matches!(column.kind, Kind::Word | Kind::Quoted)
+                && eq.text == "="
+                && param.kind == Kind::Param;
+            if !plain {
+                return None;
+            }
+            columns.push(column.text);
+            params.push(param.text);
+            i += 3;
+            match self.tok(i)? {
+                t if t.kind == Kind::Comma => i += 1,
+                t if t.is_word("where") => break,
+                _ => return None,
+            }
+        }
+        let (_, key, after_key) = facts::qualified_name(self.toks, i + 1)?;
+        let (eq, param) = (self.tok(after_key)?, self.tok(after_key + 1)?);
+        if eq.text != "=" || param.kind != Kind::Param || after_key + 1 != self.last() {
+            return None;
+        }
+        let key_text = self.tok(after_key - 1)?.text;
+        if columns
+            .iter()
+            .any(|c| facts::unquote(c).eq_ignore_ascii_case(&key))
+        {
+            return None;
+        }
+        let sets: Vec<String> = columns.iter().map(|c| format!("{c} = v.{c}")).collect();
+        params.push(param.text);
+        columns.push(key_text);
+        let alias = if target == table {
+            String::new()
+        } else {
+            format!(" AS {target}")
+        };
+        Some(Rewrite {
+            sql: format!(
+                "UPDATE {table}{alias} SET {} FROM unnest({}) AS v({}) WHERE {target}.{key_text} = v.{key_text}",
+                sets.join(", "),
+                params.join(", "),
+                columns.join(", ")
+            ),
+            explanation: format!(
+                "One UPDATE for all rows, each with its own values: bind one array per column and one of the `{key}` keys, in the same order (add `::type[]` casts if the driver sends untyped parameters)."
             ),
         })
     }

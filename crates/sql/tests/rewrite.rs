@@ -140,16 +140,28 @@ fn update_and_delete_by_key() {
     );
     assert_eq!(
         pg("UPDATE items SET seen = true WHERE id = 7").as_deref(),
-        Some("UPDATE items SET seen = $1 WHERE id = ANY($2)")
+        Some("UPDATE items SET seen = v.seen FROM unnest($1, $2) AS v(seen, id) WHERE items.id = v.id")
+    );
+    assert_eq!(
+        pg("UPDATE \"shop_product\" SET \"stock\" = $1, \"updated_at\" = $2 WHERE \"shop_product\".\"id\" = $3").as_deref(),
+        Some("UPDATE \"shop_product\" SET \"stock\" = v.\"stock\", \"updated_at\" = v.\"updated_at\" FROM unnest($1, $2, $3) AS v(\"stock\", \"updated_at\", \"id\") WHERE \"shop_product\".\"id\" = v.\"id\"")
+    );
+    assert_eq!(
+        pg("UPDATE items AS i SET n = n + 1 WHERE i.id = $1").as_deref(),
+        Some("UPDATE items AS i SET n = n + $1 WHERE i.id = ANY($2)"),
+        "not plain `col = $n`: the ANY form"
+    );
+    assert_eq!(
+        pg("UPDATE items i SET a = $1 WHERE i.id = $2").as_deref(),
+        Some("UPDATE items AS i SET a = v.a FROM unnest($1, $2) AS v(a, id) WHERE i.id = v.id")
     );
     assert_eq!(
         my("UPDATE items SET seen = 1 WHERE id = ?").as_deref(),
         Some("UPDATE items SET seen = ? WHERE id IN (?, ...)")
     );
     assert_eq!(my("DELETE FROM t WHERE id = ? LIMIT 1"), None);
-    let r = batched(
-        &Fingerprinter::new(Dialect::Postgres).describe("UPDATE t SET a = $1 WHERE id = $2"),
-    )
-    .map(|r| r.explanation);
+    let r =
+        batched(&Fingerprinter::new(Dialect::MySql).describe("UPDATE t SET a = ? WHERE id = ?"))
+            .map(|r| r.explanation);
     assert!(r.is_some_and(|e| e.contains("same SET values")));
 }
