@@ -207,59 +207,24 @@ impl Grouper {
         let Some(state) = self.session_states.get_mut(slot) else {
             return;
         };
-        let limits = self.limits;
         let units = &mut self.units;
-        let mut current = state.unit.filter(|r| units.get(*r).is_some());
-        if let Some(r) = current {
-            let last = units.get(r).and_then(|u| u.last_time);
-            if is_idle(last, event.time, limits.idle_gap_us) {
-                units.close(r);
-                current = None;
-            }
-        }
-        match event.role {
-            Role::Begin => {
-                state.in_transaction = true;
-                state.begin_after_tag = current
-                    .and_then(|c| units.get(c))
-                    .is_some_and(OpenUnit::is_tagged);
-            }
-            Role::End => {
-                state.in_transaction = false;
-                state.begin_after_tag = false;
-            }
-            Role::Query | Role::Bookkeeping => {}
-        }
-        if matches!(event.key, Key::Trace { .. } | Key::Route(_)) {
-            state.begin_after_tag = false;
-        }
+        let current = units.live_current(state, event.time, self.limits.idle_gap_us);
+        note_transaction(state, &event, current.and_then(|c| units.get(c)));
         let target = match &event.key {
             Key::Trace { id, text, route } => {
                 Some(units.trace_target(current, *id, text, route.as_deref(), &event))
             }
             Key::Route(route) => Some(units.route_target(current, route, &event)),
-            // A named prepared statement follows its session, except into a transaction
-            // begun after a tagged request: drivers such as tokio-postgres and pgx name
-            // every statement, so there a name says nothing about the request.
-            Key::None | Key::Inherit => units.untagged_target(current, state, &event),
+            Key::None => units.untagged_target(current, state, &event),
+            Key::Inherit => units.inherited_target(current, state, &event),
         };
         state.unit = target;
         if event.time.is_some() {
             state.last_time = event.time;
         }
         if let Some(target) = target {
-            units.add(target, &event, limits);
-            let statements = units.get(target).map_or(0, |u| u.header.statements);
-            match event.role {
-                Role::Begin => state.tx_start = statements,
-                Role::End
-                    if units
-                        .end_transaction(target, statements - state.tx_start.min(statements)) =>
-                {
-                    state.unit = None;
-                }
-                _ => {}
-            }
+            units.add(target, &event, self.limits);
+            units.after_control(target, state, event.role);
         }
     }
 
@@ -382,11 +347,62 @@ impl Grouper {
     }
 }
 
+/// Transaction state a session's `BEGIN`/`COMMIT` and tags imply, before the event is placed.
+fn note_transaction(state: &mut SessionState, event: &Incoming<'_>, current: Option<&OpenUnit>) {
+    match event.role {
+        Role::Begin => {
+            state.in_transaction = true;
+            state.begin_after_tag = current.is_some_and(OpenUnit::is_tagged);
+        }
+        Role::End => {
+            state.in_transaction = false;
+            state.begin_after_tag = false;
+        }
+        Role::Query | Role::Bookkeeping => {}
+    }
+    if matches!(event.key, Key::Trace { .. } | Key::Route(_)) {
+        state.begin_after_tag = false;
+    }
+}
+
 fn is_idle(last: Option<Timestamp>, now: Option<Timestamp>, gap_us: i64) -> bool {
     matches!((last, now), (Some(last), Some(now)) if now.saturating_sub(last) > gap_us)
 }
 
 impl Units {
+    /// The session's unit if it is still open and not idle too long before `time` (an idle
+    /// one is closed here).
+    fn live_current(
+        &mut self,
+        state: &SessionState,
+        time: Option<Timestamp>,
+        idle_gap_us: i64,
+    ) -> Option<UnitRef> {
+        let current = state.unit.filter(|r| self.get(*r).is_some())?;
+        let last = self.get(current).and_then(|u| u.last_time);
+        if is_idle(last, time, idle_gap_us) {
+            self.close(current);
+            return None;
+        }
+        Some(current)
+    }
+
+    /// After `BEGIN`, remembers where the transaction starts; after `COMMIT`/`ROLLBACK`,
+    /// ends it (which may close the unit).
+    fn after_control(&mut self, target: UnitRef, state: &mut SessionState, role: Role) {
+        let statements = self.get(target).map_or(0, |u| u.header.statements);
+        match role {
+            Role::Begin => state.tx_start = statements,
+            Role::End => {
+                let in_transaction = statements - state.tx_start.min(statements);
+                if self.end_transaction(target, in_transaction) {
+                    state.unit = None;
+                }
+            }
+            Role::Query | Role::Bookkeeping => {}
+        }
+    }
+
     fn get(&self, r: UnitRef) -> Option<&OpenUnit> {
         match self.slots.get(r.slot as usize) {
             Some((serial, unit)) if *serial == r.serial => unit.as_ref(),
