@@ -560,11 +560,11 @@ impl<'a, R: Render> Walker<'a, R> {
         true
     }
 
-    /// `VALUES (row), (row), ...`: rows with the first row's shape are dropped from hash and text.
+    /// `VALUES (row), (row), ...`: rows repeating an earlier kept shape are dropped from hash and text.
     fn values_rows(&mut self) {
         self.nesting += 1;
         let mut rows = 0u32;
-        let mut first_row = 0u64;
+        let (mut first_row, mut last_kept) = (0u64, 0u64);
         loop {
             let mark = self.out.mark();
             let outer = self.h.acc;
@@ -574,8 +574,11 @@ impl<'a, R: Render> Walker<'a, R> {
             self.h.acc = hash::TAG_ROW;
             self.walk_balanced();
             let row = self.h.acc;
-            if rows == 0 || row != first_row {
+            // A row is dropped when it repeats the first row's shape or the last kept one's
+            // (so `A B B` and `A B` agree as well as `A A A` and `A`).
+            if rows == 0 || (row != first_row && row != last_kept) {
                 self.h.acc = hash::fold_token(outer, row, hash::TAG_ROW, 0);
+                last_kept = row;
             } else {
                 self.h.acc = outer;
                 self.out.rollback(mark);

@@ -483,6 +483,12 @@ fn multi_row_values_collapse() {
         "INSERT INTO t (a, b) VALUES (1, now())",
         "INSERT INTO t (a, b) VALUES (1, DEFAULT)",
     );
+    // Mixed rows: repeats of a kept shape are dropped wherever they are.
+    same(
+        PG,
+        "INSERT INTO t (a, b) VALUES (1, DEFAULT), (2, 3)",
+        "INSERT INTO t (a, b) VALUES (1, DEFAULT), (2, 3), (4, 5), (6, DEFAULT)",
+    );
     // ON DUPLICATE KEY UPDATE / ON CONFLICT / RETURNING are kept.
     assert_eq!(
         norm(
