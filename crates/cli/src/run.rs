@@ -72,6 +72,7 @@ fn run(
         .clone()
         .unwrap_or_else(|| upstream_from_env(|name| std::env::var(name).ok()));
 
+    warn_if_unreachable(&upstream);
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| CliError::Usage(format!("cannot start the async runtime: {e}")))?;
     let mut proxy_config = ProxyConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), upstream);
@@ -116,6 +117,21 @@ fn run(
     let code = verdict.explain(settings.fail_on);
     check_unmatched_budgets(&budgets, &run.summary, args.strict_budgets)?;
     Ok(code)
+}
+
+/// The proxy logs nothing per connection unless `--verbose`, so say it once up front when
+/// the database is not there: otherwise the tests only see connections closed.
+fn warn_if_unreachable(upstream: &str) {
+    use std::net::{TcpStream, ToSocketAddrs};
+    let reachable = upstream.to_socket_addrs().ok().is_some_and(|mut addrs| {
+        addrs.any(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok())
+    });
+    if !reachable {
+        eprintln!(
+            "querycomb: warning: cannot connect to the database at {upstream}: the command's \
+             connections through the proxy will fail (set --upstream or DATABASE_URL)"
+        );
+    }
 }
 
 /// What the proxy saw, ready for the report sinks.

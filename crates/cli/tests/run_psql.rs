@@ -316,3 +316,40 @@ fn budgets_in_querycomb_toml_are_read_with_their_lines() {
         "{missing:?}"
     );
 }
+
+/// SIGTERM to querycomb reaches the command, whose own status then comes back.
+#[test]
+fn sigterm_is_passed_on_to_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let script = format!(
+        "trap 'echo got-sigterm; exit 7' TERM; touch {}; while :; do sleep 0.1; done",
+        ready.display()
+    );
+    let mut child = querycomb(None)
+        .args(["run", "--", "sh", "-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start querycomb");
+    let started = std::time::Instant::now();
+    while !ready.exists() {
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "the command never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = ran(child.wait_with_output().expect("wait for querycomb"));
+    assert_eq!(out.code, Some(7), "{out:?}");
+    assert!(out.stdout.contains("got-sigterm"), "{out:?}");
+    assert!(
+        out.stderr.contains("the command failed (exit status 7)"),
+        "{out:?}"
+    );
+}
