@@ -326,7 +326,7 @@ fn sigterm_is_passed_on_to_the_command() {
         "trap 'echo got-sigterm; exit 7' TERM; touch {}; while :; do sleep 0.1; done",
         ready.display()
     );
-    let mut child = querycomb(None)
+    let child = querycomb(None)
         .args(["run", "--", "sh", "-c", &script])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
