@@ -12,7 +12,7 @@ use querycomb_core::{EventSink, Finding, InputError, QueryEvent, RunSummary, Tim
 use querycomb_sql::{comment, Dialect, Fingerprinter};
 
 use crate::catalog::{Catalog, Role};
-use crate::config::Config;
+use crate::config::{Config, Thresholds};
 use crate::control::quick_role;
 use crate::detectors::{detect_all, Candidate, UnitAnalysis};
 use crate::findings::Findings;
@@ -186,6 +186,9 @@ impl Pipeline {
             return;
         }
         let thresholds = self.config.thresholds_for(header.route.as_deref());
+        if too_small_to_matter(unit, &thresholds) {
+            return;
+        }
         let analysis = UnitAnalysis::new(unit, &self.catalog, thresholds);
         self.candidates.clear();
         detect_all(&analysis, &mut self.candidates);
@@ -193,18 +196,36 @@ impl Pipeline {
             self.findings.record(candidate, &analysis, &self.config);
         }
         if !unit.complete {
-            let mut parents: Vec<Stmt> = Vec::new();
-            for index in self.candidates.iter().filter_map(|c| c.parent) {
-                if let Some(stmt) = unit.stmts.get(index) {
-                    if !parents.iter().any(|p| p.fp == stmt.fp) {
-                        parents.push(*stmt);
-                    }
-                }
-            }
-            self.grouper.carry_over(header.serial, &parents);
+            self.carry_parents_over(unit);
         }
     }
+
+    /// Loops that go on into the next batch of a long unit keep their parent.
+    fn carry_parents_over(&mut self, unit: &Unit) {
+        let mut parents: Vec<Stmt> = Vec::new();
+        for index in self.candidates.iter().filter_map(|c| c.parent) {
+            if let Some(stmt) = unit.stmts.get(index) {
+                if !parents.iter().any(|p| p.fp == stmt.fp) {
+                    parents.push(*stmt);
+                }
+            }
+        }
+        self.grouper.carry_over(unit.header.serial, &parents);
+    }
 }
+
+/// Most requests run a handful of statements: fewer than any repetition threshold and
+/// without a budget to check, no detector can find anything, so the summary is not built.
+fn too_small_to_matter(unit: &Unit, thresholds: &Thresholds) -> bool {
+    let fewest_repeats = thresholds
+        .n_plus_one
+        .min(thresholds.slow_loop_count)
+        .min(thresholds.repeated_identical)
+        .max(1) as usize;
+    unit.stmts.len() < fewest_repeats && thresholds.budget.is_unlimited()
+}
+
+impl Pipeline {}
 
 impl EventSink for Pipeline {
     fn event(&mut self, event: &QueryEvent<'_>) {
