@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use querycomb_core::{Finding, Location, RequestKind, RequestRef, Timestamp};
+use querycomb_core::{Finding, FindingKind, Location, RequestKind, RequestRef, Timestamp};
 
 /// Findings in arrival order, one per signature.
 ///
@@ -189,6 +189,15 @@ pub(crate) fn primary_location(finding: &Finding) -> Location {
 
 /// `N+1 query on orders ×50, seen in 12 requests`.
 pub(crate) fn headline(finding: &Finding) -> String {
+    if finding.kind == FindingKind::OverBudget {
+        // Not a loop on one table: `count` is the request's statements.
+        return format!(
+            "{}: {}, seen in {}",
+            finding.kind.title(),
+            plural(u64::from(finding.count), "statement", "statements"),
+            plural(u64::from(finding.occurrences), "request", "requests")
+        );
+    }
     let mut text = finding.kind.title().to_owned();
     if let Some(table) = table(finding) {
         text.push_str(" on ");
@@ -294,7 +303,10 @@ mod tests {
         let budget = crate::fixtures::over_budget_without_children();
         assert_eq!(table(&budget), None);
         assert_eq!(primary_location(&budget).line, 1_204);
-        assert_eq!(headline(&budget), "over budget ×52, seen in 12 requests");
+        assert_eq!(
+            headline(&budget),
+            "over budget: 52 statements, seen in 12 requests"
+        );
     }
 
     #[test]

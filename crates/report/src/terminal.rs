@@ -972,7 +972,7 @@ mod tests {
         let budget = render_line(&fixtures::over_budget_without_children(), &sources);
         assert_eq!(
             budget,
-            "error over budget ×52, seen in 12 requests | GET /customers/:id/orders | \
+            "error over budget: 52 statements, seen in 12 requests | GET /customers/:id/orders | \
              logs/postgresql-15-main.log:1204 [over_budget 0123456789abcdef]"
         );
         let untagged = render_line(&fixtures::repeated_identical(), &sources);
