@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 
 use querycomb_core::{Finding, FindingKind, RunSummary, Severity};
 use querycomb_detect::detectors::over_budget::{Budget, BudgetRule, Budgets};
+use querycomb_detect::findings::excerpt;
 use querycomb_detect::NamePattern;
 use serde::Deserialize;
 
@@ -271,14 +272,6 @@ fn child_counts(finding: &Finding) -> Vec<u64> {
         .collect()
 }
 
-fn excerpt(sql: &str) -> String {
-    const MAX: usize = 90;
-    if sql.chars().count() <= MAX {
-        return sql.to_owned();
-    }
-    let cut: String = sql.chars().take(MAX).collect();
-    format!("{cut}…")
-}
 
 /// Where budgets come from when `--budgets` is not given: the config file named with
 /// `--config`, else `./querycomb.toml`.
