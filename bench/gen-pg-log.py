@@ -169,9 +169,11 @@ def django_request(r):
         yield from simple(r, f'SELECT COUNT(*) AS "__count" FROM "shop_order" WHERE "shop_order"."status" = \'pending\'{tag}')
         yield from simple(r, f'SELECT SUM("shop_order"."total") AS "total__sum" FROM "shop_order" WHERE "shop_order"."created_at" >= \'2026-11-{r.n(1, 20):02d}T00:00:00+00:00\'::timestamptz{tag}')
         yield from simple(r, f'SELECT "shop_product"."id", "shop_product"."name" FROM "shop_product" WHERE "shop_product"."stock" < {r.n(1, 10)} ORDER BY "shop_product"."stock" ASC LIMIT 10{tag}')
-        if r.chance(0.02):
-            yield "ERROR", 'column "shop_order.totl" does not exist at character 8'
-            yield "STATEMENT", 'SELECT "shop_order"."totl" FROM "shop_order" LIMIT 1'
+        if r.chance(0.02):  # logged as a statement, then the error; no duration line
+            bad = 'SELECT "shop_order"."totl" FROM "shop_order" LIMIT 1'
+            yield "LOG", "statement: " + bad
+            yield "ERROR", "column shop_order.totl does not exist at character 8"
+            yield "STATEMENT", bad
 
 
 # ------------------------------------------------------------------ Rails (named prepared)
