@@ -143,17 +143,18 @@ fn is_placeholder(token: &str) -> bool {
 
 /// Drops `::type` (and `::type[]`) after any token.
 fn erase_casts(tokens: Vec<String>) -> Vec<String> {
+    let at = |i: usize| tokens.get(i).map_or("", String::as_str);
     let mut out: Vec<String> = Vec::with_capacity(tokens.len());
     let mut i = 0;
-    while i < tokens.len() {
-        if tokens[i] == ":" && tokens.get(i + 1).is_some_and(|t| t == ":") {
+    while let Some(token) = tokens.get(i) {
+        if token == ":" && at(i + 1) == ":" {
             i += 3;
-            while i + 1 < tokens.len() && tokens[i] == "[" && tokens[i + 1] == "]" {
+            while at(i) == "[" && at(i + 1) == "]" {
                 i += 2;
             }
             continue;
         }
-        out.push(tokens[i].clone());
+        out.push(token.clone());
         i += 1;
     }
     out
@@ -179,8 +180,7 @@ fn erase_column_aliases(tokens: Vec<String>) -> Vec<String> {
 fn erase_lists(tokens: Vec<String>) -> Vec<String> {
     let mut out = Vec::with_capacity(tokens.len());
     let mut i = 0;
-    while i < tokens.len() {
-        let word = tokens[i].as_str();
+    while let Some(word) = tokens.get(i).map(String::as_str) {
         let opens = tokens.get(i + 1).is_some_and(|t| t == "(")
             && tokens.get(i + 2).is_some_and(|t| t != "select");
         if opens && (word == "in" || word == "any") {
