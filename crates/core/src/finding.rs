@@ -230,7 +230,6 @@ pub struct RouteStat {
     pub histogram: Vec<(u32, u64)>,
 }
 
-
 /// Totals of one run, handed to [`FindingSink::finish`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {

@@ -3,13 +3,27 @@ use std::fmt;
 /// Index of an input (a file, stdin, a proxy listener) in the run's [`SourceTable`].
 ///
 /// Events carry this small id instead of the name so that copying a [`Location`] is free.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct SourceId(pub u32);
 
 /// Where an event came from: which input, which line (1-based), which byte offset (0-based,
 /// of the start of the record). For the proxy, `line` is the connection id and `byte` the
 /// number of client bytes seen before the message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 pub struct Location {
     pub source: SourceId,
     pub line: u64,
@@ -29,7 +43,9 @@ impl SourceTable {
     }
 
     pub fn name(&self, id: SourceId) -> &str {
-        self.names.get(id.0 as usize).map_or("<unknown>", String::as_str)
+        self.names
+            .get(id.0 as usize)
+            .map_or("<unknown>", String::as_str)
     }
 
     /// Every input name, indexed by [`SourceId`] (reports list them so that a
