@@ -520,7 +520,8 @@ fn classify_statement(message: &str, duration_us: Option<u64>) -> Option<LogLine
         // A further batch from an already executed portal, not a new execution.
         return Some(LogLine::ProtocolStep);
     }
-    let colon = rest.find(": ")?;
+    let colon = memchr::memchr_iter(b':', rest.as_bytes())
+        .find(|&i| rest.as_bytes().get(i + 1) == Some(&b' '))?;
     let (label, sql) = (&rest[..colon], &rest[colon + 2..]);
     // `name/portal` when the portal is named; `<unnamed>` is the unnamed statement.
     let name = label
@@ -535,9 +536,14 @@ fn classify_statement(message: &str, duration_us: Option<u64>) -> Option<LogLine
 }
 
 fn classify_duration(rest: &str) -> LogLine<'_> {
-    let Some(ms_end) = rest.find(" ms") else {
+    // `12.345 ms`: the number runs to the first space (`str::find` is slow for this).
+    let ms_end = rest
+        .bytes()
+        .position(|b| !(b.is_ascii_digit() || b == b'.'))
+        .unwrap_or(rest.len());
+    if !rest[ms_end..].starts_with(" ms") {
         return LogLine::Other;
-    };
+    }
     let Some(us) = parse_millis(&rest[..ms_end]) else {
         return LogLine::Other;
     };

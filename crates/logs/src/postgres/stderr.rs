@@ -110,6 +110,9 @@ struct StderrReader {
     zone_reported: bool,
     /// Appended to prefix mismatch reports when the prefix was a last-resort guess.
     mismatch_hint: &'static str,
+    /// The previous timestamp text and its value.
+    last_stamp: Vec<u8>,
+    last_time: Option<Timestamp>,
     stats: ReadStats,
 }
 
@@ -123,6 +126,8 @@ impl StderrReader {
             skipping: false,
             zone_reported: false,
             mismatch_hint: "",
+            last_stamp: Vec::new(),
+            last_time: None,
             stats: ReadStats::default(),
         }
     }
@@ -284,7 +289,15 @@ impl StderrReader {
         let Some(stamp) = found.timestamp else {
             return found.epoch.and_then(time::parse_epoch);
         };
-        let parsed = time::parse_timestamp(stamp)?;
+        // Busy logs repeat the same millisecond line after line.
+        if self.last_stamp.as_slice() == stamp {
+            return self.last_time;
+        }
+        let parsed = time::parse_timestamp(stamp);
+        self.last_stamp.clear();
+        self.last_stamp.extend_from_slice(stamp);
+        self.last_time = parsed.map(|p| p.micros);
+        let parsed = parsed?;
         if !parsed.zone_known && !self.zone_reported {
             self.zone_reported = true;
             let stamp = String::from_utf8_lossy(stamp);
