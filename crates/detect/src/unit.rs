@@ -134,6 +134,8 @@ struct SessionState {
     /// That `BEGIN` came after a tagged request's statements: untagged statements in this
     /// transaction are other work, not part of that request.
     begin_after_tag: bool,
+    /// Where and when that `BEGIN` ran, to start the split-off unit there.
+    begin_at: (Option<Timestamp>, Location),
     last_time: Option<Timestamp>,
 }
 
@@ -353,6 +355,7 @@ fn note_transaction(state: &mut SessionState, event: &Incoming<'_>, current: Opt
         Role::Begin => {
             state.in_transaction = true;
             state.begin_after_tag = current.is_some_and(OpenUnit::is_tagged);
+            state.begin_at = (event.time, event.location);
         }
         Role::End => {
             state.in_transaction = false;
@@ -608,7 +611,13 @@ impl Units {
                 self.leave(c);
                 state.begin_after_tag = false;
                 state.tx_start = 0;
-                Some(self.open(anonymous_kind(state), event))
+                let target = self.open(anonymous_kind(state), event);
+                if let Some(unit) = self.get_mut(target) {
+                    let (time, location) = state.begin_at;
+                    unit.header.start = time.or(unit.header.start);
+                    unit.header.location = location;
+                }
+                Some(target)
             }
             _ => self.inherited_target(current, state, event),
         }

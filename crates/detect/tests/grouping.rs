@@ -225,6 +225,11 @@ fn untagged_work_after_a_tagged_request_is_a_new_unit() {
     let f = &analysis.findings[0];
     assert_eq!(f.request.kind, RequestKind::Transaction);
     assert_eq!(f.request.statements, 6);
+    assert_eq!(
+        f.request.location.line, 14,
+        "the request starts at its BEGIN"
+    );
+    assert_eq!(f.request.start, Some(T0 + 1_400));
     assert_eq!(analysis.summary.requests, 2);
 }
 
