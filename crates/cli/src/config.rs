@@ -14,6 +14,7 @@
 //! listen = "127.0.0.1:6432"
 //! upstream = "127.0.0.1:5432"
 //! [detect]                 # thresholds, idle gap, allow-lists: see docs/configuration.md
+//! [budgets]                # query budgets for `querycomb run`: see docs/ci.md
 //! ```
 
 use std::fs;

@@ -237,9 +237,7 @@ fn child_env(
             match rewrite_url(&value, listen) {
                 Some(url) => Some((name, url)),
                 None => {
-                    eprintln!(
-                        "querycomb: warning: {name} is not a postgres:// URL; left unchanged"
-                    );
+                    eprintln!("querycomb: warning: {name} is not a PostgreSQL URL; left unchanged");
                     None
                 }
             }
@@ -261,8 +259,7 @@ struct UrlParts<'a> {
 
 fn split_url(url: &str) -> Option<UrlParts<'_>> {
     let scheme_end = url.find("://")? + 3;
-    let scheme = url.get(..scheme_end)?;
-    if !matches!(scheme, "postgres://" | "postgresql://") {
+    if !is_postgres_scheme(url.get(..scheme_end - 3)?) {
         return None;
     }
     let rest = url.get(scheme_end..)?;
@@ -274,6 +271,15 @@ fn split_url(url: &str) -> Option<UrlParts<'_>> {
         hosts: authority.get(hosts_start..)?,
         tail: rest.get(authority_len..)?,
     })
+}
+
+/// `postgres`, `postgresql`, SQLAlchemy's `postgresql+psycopg` and the like, and JDBC's
+/// `jdbc:postgresql`.
+fn is_postgres_scheme(scheme: &str) -> bool {
+    let scheme = scheme.to_ascii_lowercase();
+    let base = scheme.strip_prefix("jdbc:").unwrap_or(&scheme);
+    let base = base.split_once('+').map_or(base, |(name, _driver)| name);
+    matches!(base, "postgres" | "postgresql")
 }
 
 /// `url` with its host(s) and port replaced by the proxy's.
@@ -496,7 +502,20 @@ mod tests {
         for (from, to) in cases {
             assert_eq!(rewrite_url(from, listen()).as_deref(), Some(to), "{from}");
         }
+        for (from, to) in [
+            (
+                "postgresql+psycopg://u:p@db/x",
+                "postgresql+psycopg://u:p@127.0.0.1:40000/x",
+            ),
+            (
+                "jdbc:postgresql://db:5432/x?user=u",
+                "jdbc:postgresql://127.0.0.1:40000/x?user=u",
+            ),
+        ] {
+            assert_eq!(rewrite_url(from, listen()).as_deref(), Some(to), "{from}");
+        }
         assert_eq!(rewrite_url("mysql://u@h/db", listen()), None);
+        assert_eq!(rewrite_url("postgresx://u@h/db", listen()), None);
         assert_eq!(rewrite_url("not a url", listen()), None);
     }
 
