@@ -74,9 +74,12 @@ pub fn detect_all(unit: &UnitAnalysis<'_>, out: &mut Vec<Candidate>) {
         let mut position = 0;
         out.retain(|c| {
             position += 1;
+            let single_loop = matches!(
+                c.kind,
+                FindingKind::NPlusOne | FindingKind::CountInLoop | FindingKind::NPlusOneWrite
+            );
             position <= start
-                || c.kind == FindingKind::MnPlusOne
-                || c.kind == FindingKind::RepeatedIdentical
+                || !single_loop
                 || !c.children.iter().any(|fp| in_sequences.contains(fp))
         });
     }
