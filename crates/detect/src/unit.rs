@@ -87,7 +87,8 @@ pub enum Key<'a> {
     /// No tags: the statement ran outside any tagged request.
     None,
     /// No tags, but none could be expected (a named prepared statement, whose text was
-    /// fixed when it was first prepared): follow the session's current unit.
+    /// fixed when it was first prepared): follow the session's current unit like untagged
+    /// statements do, without counting as untagged work that a later tag could not adopt.
     Inherit,
     Trace {
         id: u128,
