@@ -176,7 +176,13 @@ impl<'a> Lexer<'a> {
 
     #[inline(always)]
     pub fn next_token(&mut self) -> Option<Token> {
-        self.skip_trivia();
+        // Usually one space separates tokens: step over it inline, call out for anything more.
+        if self.at(self.pos) == b' ' {
+            self.pos += 1;
+        }
+        if matches!(self.at(self.pos), 0..=b' ' | b'-' | b'/' | b'#' | b'*') {
+            self.skip_trivia();
+        }
         let start = self.pos;
         let b = *self.src.get(start)?;
         let next = self.at(start + 1);
@@ -185,6 +191,10 @@ impl<'a> Lexer<'a> {
             self.lex_plain_word(start)
         } else if b == b'"' && !self.mysql {
             self.lex_quoted(start, b'"', false, Kind::Quoted)
+        } else if b == b',' {
+            self.single(Kind::Comma)
+        } else if b == b'.' && !next.is_ascii_digit() {
+            self.single(Kind::Dot)
         } else {
             self.lex_at(b, start)
         };
@@ -235,7 +245,7 @@ impl<'a> Lexer<'a> {
     }
 
     /// Skips whitespace and comments; notes the allow marker.
-    #[inline]
+    #[inline(never)]
     fn skip_trivia(&mut self) {
         loop {
             let b = self.at(self.pos);
