@@ -19,6 +19,7 @@ pub struct JunitSink<W: Write> {
     fail_on: Severity,
     sources: SourceTable,
     findings: Collected,
+    case_notes: BTreeMap<String, String>,
 }
 
 impl<W: Write> JunitSink<W> {
@@ -29,7 +30,16 @@ impl<W: Write> JunitSink<W> {
             fail_on,
             sources: SourceTable::default(),
             findings: Collected::default(),
+            case_notes: BTreeMap::new(),
         }
+    }
+
+    /// Text for the `<system-out>` of test cases, by case name (route), shown whether the
+    /// case passed or failed: `querycomb run` puts each route's query budget and counts
+    /// here. A name the run did not see becomes a passing case of its own.
+    pub fn with_case_notes(mut self, notes: BTreeMap<String, String>) -> Self {
+        self.case_notes = notes;
+        self
     }
 
     pub fn into_inner(self) -> W {
@@ -49,7 +59,14 @@ impl<W: Write> FindingSink for JunitSink<W> {
     }
 
     fn finish(&mut self, summary: &RunSummary) -> io::Result<()> {
-        let cases = test_cases(self.findings.findings(), summary, self.fail_on);
+        let mut cases = test_cases(self.findings.findings(), summary, self.fail_on);
+        for (name, note) in &self.case_notes {
+            let case = cases.entry(name.clone()).or_insert_with(|| Case {
+                classname: "querycomb.route",
+                ..Case::default()
+            });
+            case.note = Some(note.as_str());
+        }
         let xml = render(&cases, summary, self.fail_on, &self.sources);
         self.out.write_all(xml.as_bytes())?;
         self.out.flush()
@@ -62,6 +79,8 @@ struct Case<'a> {
     classname: &'static str,
     failures: Vec<&'a Finding>,
     notes: Vec<&'a Finding>,
+    /// Free text from [`JunitSink::with_case_notes`].
+    note: Option<&'a str>,
 }
 
 /// The test case a finding belongs to: its route, else its request's key.
@@ -165,7 +184,7 @@ fn render_case(xml: &mut String, name: &str, case: &Case<'_>, sources: &SourceTa
         escape_attribute(name),
         case.classname
     );
-    if case.failures.is_empty() && case.notes.is_empty() {
+    if case.failures.is_empty() && case.notes.is_empty() && case.note.is_none() {
         xml.push_str("/>\n");
         return;
     }
@@ -180,17 +199,23 @@ fn render_case(xml: &mut String, name: &str, case: &Case<'_>, sources: &SourceTa
             escape_text(&render_plain(finding, sources))
         );
     }
+    // One `<system-out>` per case: the JUnit schema allows no more.
+    let mut out = case
+        .note
+        .map(|note| format!("{note}\n"))
+        .unwrap_or_default();
     if !case.notes.is_empty() {
-        let notes: String = case
-            .notes
-            .iter()
-            .map(|f| render_plain(f, sources) + "\n")
-            .collect();
-        let _ = writeln!(
-            xml,
-            "      <system-out>Below the fail-on severity:\n\n{}</system-out>",
-            escape_text(&notes)
-        );
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str("Below the fail-on severity:\n\n");
+        for finding in &case.notes {
+            out.push_str(&render_plain(finding, sources));
+            out.push('\n');
+        }
+    }
+    if !out.is_empty() {
+        let _ = writeln!(xml, "      <system-out>{}</system-out>", escape_text(&out));
     }
     xml.push_str("    </testcase>\n");
 }
@@ -246,6 +271,36 @@ mod tests {
         let mut sink = JunitSink::new(Vec::new(), fail_on);
         fixtures::run(&mut sink, findings);
         String::from_utf8(sink.into_inner()).expect("utf-8")
+    }
+
+    #[test]
+    fn case_notes_reach_passing_and_failing_cases_once_each() {
+        let mut finding = fixtures::n_plus_one();
+        finding.severity = Severity::Warning;
+        let route = finding.request.route.clone().expect("fixture has a route");
+        let notes = BTreeMap::from([
+            (route.clone(), "budget: 6 statements".to_owned()),
+            (
+                "GET /quiet".to_owned(),
+                "budget: 2 statements <ok>".to_owned(),
+            ),
+        ]);
+        let mut sink = JunitSink::new(Vec::new(), Severity::Error).with_case_notes(notes);
+        fixtures::run(&mut sink, &[finding]);
+        let xml = String::from_utf8(sink.into_inner()).expect("utf-8");
+        let doc = parse(&xml);
+        let out = |name: &str| -> Vec<String> {
+            test_case(&doc, name)
+                .children()
+                .filter(|n| n.has_tag_name("system-out"))
+                .map(|n| n.text().unwrap_or_default().to_owned())
+                .collect()
+        };
+        let looped = out(&route);
+        assert_eq!(looped.len(), 1, "{xml}");
+        assert!(looped[0].starts_with("budget: 6 statements\n"), "{xml}");
+        assert!(looped[0].contains("Below the fail-on severity"), "{xml}");
+        assert_eq!(out("GET /quiet"), ["budget: 2 statements <ok>\n"], "{xml}");
     }
 
     fn parse(xml: &str) -> roxmltree::Document<'_> {
