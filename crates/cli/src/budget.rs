@@ -24,6 +24,7 @@
 //! and each route pattern keeps its span so that an entry that matched nothing in the run
 //! can be named by its line.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -206,6 +207,45 @@ fn line_of(text: &str, span: Range<usize>) -> usize {
     upto.bytes().filter(|&b| b == b'\n').count() + 1
 }
 
+/// For the JUnit report: each budgeted route's budget and its statements per request, so
+/// that a CI test tab shows them on passing and failing cases alike.
+pub fn case_notes(budgets: &LoadedBudgets, summary: &RunSummary) -> BTreeMap<String, String> {
+    summary
+        .routes
+        .iter()
+        .filter(|stat| !stat.route.is_empty())
+        .filter_map(|stat| {
+            let (budget, rule) = budgets.for_route(Some(&stat.route));
+            if budget.is_unlimited() {
+                return None;
+            }
+            let origin = rule.map_or("default budget", |r| r.origin.as_str());
+            let note = format!(
+                "query budget ({origin}): {}\nstatements per request: max {}, median {}, in {} request(s)",
+                limits(&budget),
+                stat.max,
+                stat.p50,
+                stat.requests
+            );
+            Some((stat.route.clone(), note))
+        })
+        .collect()
+}
+
+fn limits(budget: &Budget) -> String {
+    let mut parts = Vec::new();
+    if let Some(n) = budget.max_statements {
+        parts.push(format!("max_statements = {n}"));
+    }
+    if let Some(n) = budget.max_repeats {
+        parts.push(format!("max_repeats = {n}"));
+    }
+    if let Some(ms) = budget.max_total_ms {
+        parts.push(format!("max_total_ms = {ms}"));
+    }
+    parts.join(", ")
+}
+
 /// Over-budget findings say which budget, by how much and which shapes dominate; a budget
 /// is a hard limit, so they are errors whatever the usual severity rules say.
 pub fn explain_findings(findings: &mut [Finding], budgets: &LoadedBudgets) {
@@ -272,7 +312,6 @@ fn child_counts(finding: &Finding) -> Vec<u64> {
         .collect()
 }
 
-
 /// Where budgets come from when `--budgets` is not given: the config file named with
 /// `--config`, else `./querycomb.toml`.
 pub fn config_file_name(explicit: Option<&Path>) -> PathBuf {
@@ -329,6 +368,32 @@ mod tests {
         let err =
             parse_text("[[budgets.route]]\nroute = \"re:(\"\nmax_statements = 1\n").unwrap_err();
         assert!(err.starts_with("budgets.toml:2: key `route`"), "{err}");
+    }
+
+    #[test]
+    fn case_notes_show_each_budgeted_route_with_its_counts() {
+        let budgets = parse_text(
+            "[[budgets.route]]\nroute = \"/a*\"\nmax_statements = 6\nmax_total_ms = 50\n",
+        )
+        .unwrap();
+        let stat = |route: &str| querycomb_core::RouteStat {
+            route: route.into(),
+            requests: 2,
+            max: 7,
+            p50: 5,
+            ..Default::default()
+        };
+        let summary = RunSummary {
+            routes: vec![stat("/abc"), stat("/other"), stat("")],
+            ..Default::default()
+        };
+        let notes = case_notes(&budgets, &summary);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert_eq!(
+            notes["/abc"],
+            "query budget (budgets.toml:2): max_statements = 6, max_total_ms = 50\n\
+             statements per request: max 7, median 5, in 2 request(s)"
+        );
     }
 
     #[test]

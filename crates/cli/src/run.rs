@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use querycomb_core::{Finding, FindingKind, RunSummary, SourceTable};
 use querycomb_proxy::{pipeline_detector, Proxy, ProxyConfig, ProxyReport};
 use querycomb_report::json::{Document, SCHEMA};
+use querycomb_report::junit::JunitSink;
 
 use crate::args::{ColorChoice, FailOn, Format, RunArgs};
 use crate::budget::{self, LoadedBudgets};
@@ -102,7 +103,7 @@ fn run(
     let mut run = Finished::new(proxy_report, &proxy_config.upstream, listen, &args.command);
     run.summary.elapsed_ms = started.elapsed().as_millis() as u64;
     budget::explain_findings(&mut run.findings, &budgets);
-    report::write(&settings, &run.sources, &run.findings, &run.summary)?;
+    write_report(&settings, &run, &budgets)?;
     print_terminal_summary(&settings, &run);
     let verdict = Verdict {
         status,
@@ -330,6 +331,37 @@ fn upstream_from_env(get: impl Fn(&str) -> Option<String>) -> String {
         format!("[{host}]:{port}")
     } else {
         format!("{host}:{port}")
+    }
+}
+
+/// The report as `--format`/`--output` say; JUnit test cases also show each route's
+/// budget and counts.
+fn write_report(
+    settings: &ReportSettings,
+    run: &Finished,
+    budgets: &LoadedBudgets,
+) -> Result<(), CliError> {
+    if settings.format != Format::Junit {
+        return report::write(settings, &run.sources, &run.findings, &run.summary).map(drop);
+    }
+    let describe = |e: io::Error| match &settings.output {
+        Some(path) => CliError::Output(format!("cannot write {}: {e}", path.display())),
+        None => CliError::Output(format!("cannot write the report: {e}")),
+    };
+    let out: Box<dyn Write> = match &settings.output {
+        Some(path) => Box::new(io::BufWriter::new(
+            std::fs::File::create(path).map_err(describe)?,
+        )),
+        None => Box::new(io::BufWriter::new(io::stdout())),
+    };
+    let fail_on = settings
+        .fail_severity()
+        .unwrap_or(querycomb_core::Severity::Error);
+    let sink =
+        JunitSink::new(out, fail_on).with_case_notes(budget::case_notes(budgets, &run.summary));
+    match drive_sink(Box::new(sink), run) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        result => result.map_err(describe),
     }
 }
 

@@ -110,6 +110,21 @@ fn n_plus_one_over_budget_fails_with_junit_and_json_reports() {
         "{cases:?}"
     );
     assert!(case("test_books_clean").failures.is_empty(), "{cases:?}");
+    // Each budgeted case shows its budget and counts (the marker SELECT joined the loop).
+    let clean_note = &case("test_books_clean").system_out;
+    assert!(
+        clean_note.contains(
+            "budgets.toml:9): max_statements = 3, max_repeats = 1\n\
+             statements per request: max 2, median 2, in 1 request(s)"
+        ),
+        "{cases:?}"
+    );
+    assert!(
+        looped
+            .system_out
+            .contains("budgets.toml:5): max_statements = 3\n"),
+        "{cases:?}"
+    );
 
     let json = dir.path().join("report.json");
     let out = run(querycomb(Some(&pg))

@@ -84,6 +84,8 @@ pub struct Case {
     /// `type` attribute of each `<failure>`.
     pub failures: Vec<String>,
     pub failure_messages: Vec<String>,
+    /// Text of its `<system-out>`, empty when it has none.
+    pub system_out: String,
 }
 
 pub fn junit_cases(path: &Path) -> Vec<Case> {
@@ -106,6 +108,12 @@ pub fn junit_cases(path: &Path) -> Vec<Case> {
                     .iter()
                     .map(|f| f.attribute("message").unwrap_or_default().to_owned())
                     .collect(),
+                system_out: case
+                    .children()
+                    .find(|n| n.has_tag_name("system-out"))
+                    .and_then(|n| n.text())
+                    .unwrap_or_default()
+                    .to_owned(),
             }
         })
         .collect()
