@@ -164,17 +164,27 @@ impl Prefix {
 
     /// Splits a line into prefix fields, severity and message; `None` when it does not fit.
     pub(crate) fn parse<'a>(&self, line: &'a [u8]) -> Option<Matched<'a>> {
-        let then_severity = |pos: usize, found: Matched<'a>| severity(line, pos, found);
-        match &self.tail {
-            None => match_items(&self.head, line, 0, Matched::default(), &then_severity),
+        let mut found = Matched::default();
+        let then_severity = |pos: usize, found: &mut Matched<'a>| severity(line, pos, found);
+        let matched = match &self.tail {
+            None => match_items(&self.head, line, 0, &mut found, &then_severity),
             Some(tail) => {
-                let then_tail = |pos: usize, found: Matched<'a>| {
-                    match_items(tail, line, pos, found, &then_severity)
-                        .or_else(|| severity(line, pos, found))
+                let then_tail = |pos: usize, found: &mut Matched<'a>| {
+                    if match_items(tail, line, pos, found, &then_severity) {
+                        return true;
+                    }
+                    // Without the session part: forget what the attempt filled in.
+                    for item in tail {
+                        if let Item::Field { escape, .. } = item {
+                            record(*escape, b"", found);
+                        }
+                    }
+                    severity(line, pos, found)
                 };
-                match_items(&self.head, line, 0, Matched::default(), &then_tail)
+                match_items(&self.head, line, 0, &mut found, &then_tail)
             }
-        }
+        };
+        matched.then_some(found)
     }
 }
 
@@ -185,20 +195,26 @@ fn flush_literal(literal: &mut Vec<u8>, items: &mut Vec<Item>) {
 }
 
 /// Reads `SEVERITY:  message` at `pos`.
-fn severity<'a>(line: &'a [u8], pos: usize, mut found: Matched<'a>) -> Option<Matched<'a>> {
-    let rest = line.get(pos..)?;
+fn severity<'a>(line: &'a [u8], pos: usize, found: &mut Matched<'a>) -> bool {
+    let Some(rest) = line.get(pos..) else {
+        return false;
+    };
     let word = rest
         .iter()
         .take_while(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
         .count();
-    if word == 0 || !rest[..1].iter().all(u8::is_ascii_uppercase) {
-        return None;
+    if !rest.first().is_some_and(u8::is_ascii_uppercase) {
+        return false;
     }
-    let after = rest.get(word..)?;
-    let message = after.strip_prefix(b":  ")?;
+    let Some(message) = rest
+        .get(word..)
+        .and_then(|after| after.strip_prefix(b":  "))
+    else {
+        return false;
+    };
     found.severity = &rest[..word];
     found.message = message;
-    Some(found)
+    true
 }
 
 /// How many places a free-text value may end before the match gives up.
@@ -211,14 +227,14 @@ fn match_items<'a>(
     items: &[Item],
     line: &'a [u8],
     mut pos: usize,
-    mut found: Matched<'a>,
-    then: &dyn Fn(usize, Matched<'a>) -> Option<Matched<'a>>,
-) -> Option<Matched<'a>> {
+    found: &mut Matched<'a>,
+    then: &dyn Fn(usize, &mut Matched<'a>) -> bool,
+) -> bool {
     for (index, item) in items.iter().enumerate() {
         let (escape, padded) = match item {
             Item::Literal(text) => {
-                if !line.get(pos..)?.starts_with(text) {
-                    return None;
+                if !line.get(pos..).is_some_and(|rest| rest.starts_with(text)) {
+                    return false;
                 }
                 pos += text.len();
                 continue;
@@ -229,47 +245,78 @@ fn match_items<'a>(
             Some(Item::Literal(text)) => Some(text.as_slice()),
             _ => None,
         };
+        let Some(text) = line.get(pos..) else {
+            return false;
+        };
         if padded {
-            pos += count_spaces(line.get(pos..)?);
+            pos += count_spaces(text);
         }
-        let rest = &items[index + 1..];
+        let text = &line[pos..];
+        let spec = FieldSpec {
+            escape,
+            padded,
+            next,
+        };
         if is_free_text(escape) {
-            let text = line.get(pos..)?;
-            let mut from = 0;
-            for _ in 0..MAX_FREE_TEXT_TRIES {
-                let len = free_text_end(text, next, from)?;
-                let mut tried = found;
-                let end = finish_field(escape, padded, line, pos, len, next, &mut tried);
-                if let Some(done) = match_items(rest, line, end, tried, then) {
-                    return Some(done);
-                }
-                from = len + 1;
-            }
-            return None;
+            return match_free_text(&items[index + 1..], line, pos, spec, found, then);
         }
-        let len = field_len(escape, line.get(pos..)?)?;
-        pos = finish_field(escape, padded, line, pos, len, next, &mut found);
+        let Some(len) = field_len(escape, text) else {
+            return false;
+        };
+        pos = finish_field(spec, line, pos, len, found);
     }
     then(pos, found)
 }
 
-/// Records a field's value and returns the position after it (and its padding).
-fn finish_field<'a>(
+/// A free-text value, then the remaining `items`: each place the value may end is tried
+/// until the rest fits. A failed try leaves stale fields behind, but every later try (and a
+/// success) sets them again.
+fn match_free_text<'a>(
+    items: &[Item],
+    line: &'a [u8],
+    pos: usize,
+    spec: FieldSpec<'_>,
+    found: &mut Matched<'a>,
+    then: &dyn Fn(usize, &mut Matched<'a>) -> bool,
+) -> bool {
+    let text = &line[pos..];
+    let mut from = 0;
+    for _ in 0..MAX_FREE_TEXT_TRIES {
+        let Some(len) = free_text_end(text, spec.next, from) else {
+            return false;
+        };
+        let end = finish_field(spec, line, pos, len, found);
+        if match_items(items, line, end, found, then) {
+            return true;
+        }
+        from = len + 1;
+    }
+    false
+}
+
+/// A field of the prefix and the literal that follows it.
+#[derive(Clone, Copy)]
+struct FieldSpec<'p> {
     escape: Escape,
     padded: bool,
+    next: Option<&'p [u8]>,
+}
+
+/// Records a field's value and returns the position after it (and its padding).
+fn finish_field<'a>(
+    spec: FieldSpec<'_>,
     line: &'a [u8],
     pos: usize,
     len: usize,
-    next: Option<&[u8]>,
     found: &mut Matched<'a>,
 ) -> usize {
     let mut value = &line[pos..pos + len];
     let mut end = pos + len;
-    if padded {
+    if spec.padded {
         value = trim_end_spaces(value);
-        end += trailing_padding(&line[end..], next);
+        end += trailing_padding(&line[end..], spec.next);
     }
-    record(escape, value, found);
+    record(spec.escape, value, found);
     end
 }
 
@@ -285,7 +332,7 @@ fn record<'a>(escape: Escape, value: &'a [u8], found: &mut Matched<'a>) {
     match escape {
         Escape::Timestamp {
             session_start: false,
-        } => found.timestamp = found.timestamp.or(known),
+        } => found.timestamp = known,
         Escape::Epoch => found.epoch = known,
         Escape::Pid => found.pid = known,
         Escape::SessionId => found.session_id = known,
