@@ -34,13 +34,7 @@ fn querycomb_pytest(pg: &querycomb_testkit::PgServer, extra: &[&str]) -> Command
 }
 
 fn ready() -> bool {
-    match setup_deps("python") {
-        Ok(()) => true,
-        Err(reason) => {
-            println!("SKIPPED: the Django toolchain cannot be installed here: {reason}");
-            false
-        }
-    }
+    toolchain_ready("python", "Django")
 }
 
 #[test]

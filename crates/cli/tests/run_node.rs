@@ -29,13 +29,7 @@ fn querycomb_node(pg: &querycomb_testkit::PgServer, extra: &[&str]) -> Command {
 }
 
 fn ready() -> bool {
-    match setup_deps("node") {
-        Ok(()) => true,
-        Err(reason) => {
-            println!("SKIPPED: the Node toolchain cannot be installed here: {reason}");
-            false
-        }
-    }
+    toolchain_ready("node", "Node")
 }
 
 #[test]

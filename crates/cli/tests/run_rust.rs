@@ -32,13 +32,7 @@ fn querycomb_cargo(pg: &querycomb_testkit::PgServer, extra: &[&str]) -> Command 
 }
 
 fn ready() -> bool {
-    match setup_deps("rust") {
-        Ok(()) => true,
-        Err(reason) => {
-            println!("SKIPPED: the sqlx project cannot be built here: {reason}");
-            false
-        }
-    }
+    toolchain_ready("rust", "Rust/sqlx")
 }
 
 #[test]

@@ -171,6 +171,22 @@ pub fn setup_deps(what: &str) -> Result<(), String> {
     result
 }
 
+/// Sets up `what`'s toolchain; false (after saying why, past the test harness's output
+/// capture so that it shows in every run) when it cannot be installed here.
+pub fn toolchain_ready(what: &str, project: &str) -> bool {
+    match setup_deps(what) {
+        Ok(()) => true,
+        Err(reason) => {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: the {project} end-to-end test: its toolchain cannot be installed here: {reason}"
+            );
+            false
+        }
+    }
+}
+
 /// Where the setup script caches installed toolchains.
 pub fn e2e_cache() -> PathBuf {
     repo_root().join("target/e2e")
