@@ -179,6 +179,24 @@ fn clean_run_passes_and_child_failure_passes_through() {
         "{out:?}"
     );
 
+    // Byte for byte what psql prints when it talks to the server directly.
+    let direct = std::process::Command::new("psql")
+        .args(&psql_args(&script)[1..])
+        .env("PGHOST", pg.host())
+        .env("PGPORT", pg.port().to_string())
+        .env("PGUSER", pg.user())
+        .env("PGPASSWORD", pg.password())
+        .env("PGDATABASE", "shop")
+        .output()
+        .expect("psql");
+    let through = run(querycomb(Some(&pg))
+        .args(["run", "--format", "json", "--output"])
+        .arg(dir.path().join("report.json"))
+        .arg("--")
+        .args(psql_args(&script)));
+    assert_eq!(through.code, Some(0), "{through:?}");
+    assert_eq!(through.stdout.as_bytes(), direct.stdout, "{through:?}");
+
     // The child's own status wins, and its output is untouched.
     let shell = format!(
         "psql -X -q -A -t -f {} && echo child-stderr-line >&2 && exit 3",
