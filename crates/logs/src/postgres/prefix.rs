@@ -233,7 +233,7 @@ fn match_items<'a>(
     for (index, item) in items.iter().enumerate() {
         let (escape, padded) = match item {
             Item::Literal(text) => {
-                if !line.get(pos..).is_some_and(|rest| rest.starts_with(text)) {
+                if !line.get(pos..).is_some_and(|rest| starts_with(rest, text)) {
                     return false;
                 }
                 pos += text.len();
@@ -328,7 +328,8 @@ fn is_free_text(escape: Escape) -> bool {
 }
 
 fn record<'a>(escape: Escape, value: &'a [u8], found: &mut Matched<'a>) {
-    let known = (!value.is_empty() && value != b"[unknown]").then_some(value);
+    let unknown = value.is_empty() || (value[0] == b'[' && value == b"[unknown]");
+    let known = (!unknown).then_some(value);
     match escape {
         Escape::Timestamp {
             session_start: false,
@@ -430,6 +431,11 @@ fn timestamp_len(text: &[u8]) -> Option<usize> {
         .take_while(|b| !b.is_ascii_whitespace())
         .count();
     (zone > 0).then_some(pos + zone)
+}
+
+/// `text.starts_with(literal)` without a `memcmp` call: prefix literals are a few bytes.
+fn starts_with(text: &[u8], literal: &[u8]) -> bool {
+    text.len() >= literal.len() && text.iter().zip(literal).all(|(a, b)| a == b)
 }
 
 fn count_digits(text: &[u8]) -> usize {
