@@ -353,19 +353,8 @@ impl<'a, R: Render> Walker<'a, R> {
     }
 
     fn run(mut self) -> (Scan, R) {
-        // The hot loop keeps the lexer and hashes in locals (registers); the rare tokens that
-        // need look-ahead sync them back and take the slow path.
-        let mut lx = self.lx;
-        let mut h = self.h;
-        while let Some(t) = lx.next_token() {
-            if !fold_plain(&mut h, self.src, t, &mut self.out) {
-                self.lx = lx;
-                self.h = h;
-                self.special(t);
-                lx = self.lx;
-                h = self.h;
-            }
-        }
+        self.walk(false);
+        let (h, lx) = (self.h, self.lx);
         let values = if h.values == 0 {
             0
         } else {
@@ -572,7 +561,7 @@ impl<'a, R: Render> Walker<'a, R> {
                 self.out.punct(Kind::Comma, b",");
             }
             self.h.acc = hash::TAG_ROW;
-            self.walk_balanced();
+            self.walk(true);
             let row = self.h.acc;
             // A row is dropped when it repeats the first row's shape or the last kept one's
             // (so `A B B` and `A B` agree as well as `A A A` and `A`).
@@ -596,20 +585,35 @@ impl<'a, R: Render> Walker<'a, R> {
         self.nesting -= 1;
     }
 
-    /// Walks tokens from an opening `(` to its matching `)` (or the end of input).
-    fn walk_balanced(&mut self) {
+    /// Walks tokens to the end of input, or with `balanced` from an opening `(` to its
+    /// matching `)`. The loop keeps the lexer and hashes in locals (registers); the rare tokens
+    /// that need look-ahead sync them back and take the slow path.
+    #[inline(always)]
+    fn walk(&mut self, balanced: bool) {
+        let mut lx = self.lx;
+        let mut h = self.h;
         let mut depth = 0u32;
-        while let Some(t) = self.lx.next_token() {
-            match t.kind {
-                Kind::LParen => depth += 1,
-                Kind::RParen => depth = depth.saturating_sub(1),
-                _ => {}
+        while let Some(t) = lx.next_token() {
+            if !fold_plain(&mut h, self.src, t, &mut self.out) {
+                self.lx = lx;
+                self.h = h;
+                self.special(t);
+                lx = self.lx;
+                h = self.h;
             }
-            self.token(t);
-            if depth == 0 {
-                break;
+            if balanced {
+                match t.kind {
+                    Kind::LParen => depth += 1,
+                    Kind::RParen => depth = depth.saturating_sub(1),
+                    _ => {}
+                }
+                if depth == 0 {
+                    break;
+                }
             }
         }
+        self.lx = lx;
+        self.h = h;
     }
 }
 

@@ -193,6 +193,8 @@ impl<'a> Lexer<'a> {
             self.lex_quoted(start, b'"', false, Kind::Quoted)
         } else if b == b',' {
             self.single(Kind::Comma)
+        } else if b.is_ascii_digit() {
+            self.lex_number_or_word(start)
         } else if b == b'.' && !next.is_ascii_digit() {
             self.single(Kind::Dot)
         } else {
