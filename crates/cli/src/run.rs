@@ -52,72 +52,108 @@ fn run(
     color: Option<ColorChoice>,
 ) -> Result<u8, CliError> {
     let started = Instant::now();
-    let mut file = config::load(config_file.as_deref()).map_err(CliError::Usage)?;
-    let color = crate::use_color(color.or(file.color));
-    let settings = ReportSettings::resolve(&args.report, &file, color);
-    let budgets = budget::load(
-        args.budgets.as_deref(),
-        file.budgets.take(),
-        &budget::config_file_name(config_file.as_deref()),
-    )
-    .map_err(CliError::Usage)?;
-    let baseline = args
-        .baseline
-        .as_deref()
-        .map(diff::read_document)
-        .transpose()?;
-    let mut detect = settings.detect_config(&file, &args.report);
-    detect.budgets = budgets.to_detect();
-    let upstream = args
-        .upstream
-        .clone()
-        .unwrap_or_else(|| upstream_from_env(|name| std::env::var(name).ok()));
+    let plan = Plan::new(&args, config_file.as_deref(), color)?;
+    warn_if_unreachable(&plan.upstream);
+    let (proxy_report, status, listen) = run_through_proxy(&args, &plan)?;
 
-    warn_if_unreachable(&upstream);
-    let runtime = tokio::runtime::Runtime::new()
-        .map_err(|e| CliError::Usage(format!("cannot start the async runtime: {e}")))?;
-    let mut proxy_config = ProxyConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), upstream);
-    proxy_config.capture_params = settings.show_params;
-    proxy_config.quiet = !args.verbose;
-    proxy_config.shutdown_grace = Duration::from_secs(5);
-    let mut proxy = runtime
-        .block_on(Proxy::bind(proxy_config.clone()))
-        .map_err(|e| CliError::Usage(e.to_string()))?;
-    let listen = proxy
-        .local_addr()
-        .map_err(|e| CliError::Usage(format!("proxy address: {e}")))?;
-    proxy.detector(pipeline_detector(detect));
-
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let serving = runtime.spawn(proxy.serve(async {
-        let _ = stop_rx.await;
-    }));
-    let child = run_child(&runtime, &args, listen);
-    let _ = stop_tx.send(());
-    let proxy_report = runtime
-        .block_on(serving)
-        .map_err(|e| CliError::Usage(format!("the proxy stopped: {e}")))?
-        .map_err(|e| CliError::Usage(format!("the proxy stopped: {e}")))?;
-    let status = child?;
-
-    let mut run = Finished::new(proxy_report, &proxy_config.upstream, listen, &args.command);
+    let mut run = Finished::new(proxy_report, &plan.upstream, listen, &args.command);
     run.summary.elapsed_ms = started.elapsed().as_millis() as u64;
-    budget::explain_findings(&mut run.findings, &budgets);
-    write_report(&settings, &run, &budgets)?;
-    print_terminal_summary(&settings, &run);
+    budget::explain_findings(&mut run.findings, &plan.budgets);
+    write_report(&plan.settings, &run, &plan.budgets)?;
+    print_terminal_summary(&plan.settings, &run);
     let verdict = Verdict {
         status,
-        findings_failed: findings_failed(&run.findings, settings.fail_on),
+        findings_failed: findings_failed(&run.findings, plan.settings.fail_on),
         over_budget: run
             .findings
             .iter()
             .filter(|f| f.kind == FindingKind::OverBudget)
             .count(),
-        regressed: compare_baseline(baseline.as_ref(), args.baseline.as_deref(), &run),
+        regressed: compare_baseline(plan.baseline.as_ref(), args.baseline.as_deref(), &run),
     };
-    let code = verdict.explain(settings.fail_on);
-    check_unmatched_budgets(&budgets, &run.summary, args.strict_budgets)?;
+    let code = verdict.explain(plan.settings.fail_on);
+    check_unmatched_budgets(&plan.budgets, &run.summary, args.strict_budgets)?;
     Ok(code)
+}
+
+/// Everything decided before the command starts; every mistake in it stops the run first.
+struct Plan {
+    settings: ReportSettings,
+    budgets: LoadedBudgets,
+    baseline: Option<Document>,
+    detect: querycomb_detect::Config,
+    upstream: String,
+}
+
+impl Plan {
+    fn new(
+        args: &RunArgs,
+        config_file: Option<&Path>,
+        color: Option<ColorChoice>,
+    ) -> Result<Plan, CliError> {
+        let mut file = config::load(config_file).map_err(CliError::Usage)?;
+        let color = crate::use_color(color.or(file.color));
+        let settings = ReportSettings::resolve(&args.report, &file, color);
+        let budgets = budget::load(
+            args.budgets.as_deref(),
+            file.budgets.take(),
+            &budget::config_file_name(config_file),
+        )
+        .map_err(CliError::Usage)?;
+        let baseline = args
+            .baseline
+            .as_deref()
+            .map(diff::read_document)
+            .transpose()?;
+        let mut detect = settings.detect_config(&file, &args.report);
+        detect.budgets = budgets.to_detect();
+        let upstream = args
+            .upstream
+            .clone()
+            .unwrap_or_else(|| upstream_from_env(|name| std::env::var(name).ok()));
+        Ok(Plan {
+            settings,
+            budgets,
+            baseline,
+            detect,
+            upstream,
+        })
+    }
+}
+
+/// Serves the proxy on a free port while the command runs, then stops it and collects
+/// what detection found.
+fn run_through_proxy(
+    args: &RunArgs,
+    plan: &Plan,
+) -> Result<(ProxyReport, ExitStatus, SocketAddr), CliError> {
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| CliError::Usage(format!("cannot start the async runtime: {e}")))?;
+    let mut config = ProxyConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), &plan.upstream);
+    config.capture_params = plan.settings.show_params;
+    config.quiet = !args.verbose;
+    // The command has ended: only a process it left behind can still hold a connection.
+    config.shutdown_grace = Duration::from_secs(5);
+    let mut proxy = runtime
+        .block_on(Proxy::bind(config))
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let listen = proxy
+        .local_addr()
+        .map_err(|e| CliError::Usage(format!("proxy address: {e}")))?;
+    proxy.detector(pipeline_detector(plan.detect.clone()));
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let serving = runtime.spawn(proxy.serve(async {
+        let _ = stop_rx.await;
+    }));
+    let child = run_child(&runtime, args, listen);
+    let _ = stop_tx.send(());
+    let stopped = |e: &dyn std::fmt::Display| CliError::Usage(format!("the proxy stopped: {e}"));
+    let report = runtime
+        .block_on(serving)
+        .map_err(|e| stopped(&e))?
+        .map_err(|e| stopped(&e))?;
+    Ok((report, child?, listen))
 }
 
 /// The proxy logs nothing per connection unless `--verbose`, so say it once up front when
