@@ -63,8 +63,8 @@ pub(crate) fn analyse(normalized: &str, dialect: Dialect, original: &str) -> Fac
         .and_then(|t| Verb::from_word(t.text.as_bytes()))
         .unwrap_or(Verb::Other);
     let limit_one = limit_one(&tokens(original, dialect));
-    let aggregate = verb == Verb::Select
-        && verb_at.is_some_and(|i| select_list_is_aggregate(&toks, i, limit_one));
+    let aggregate =
+        verb == Verb::Select && verb_at.is_some_and(|i| select_list_is_aggregate(&toks, i));
     Facts {
         verb,
         tables: tables(&toks),
@@ -259,8 +259,12 @@ const AGGREGATES: &[&str] = &[
 ];
 
 /// The select list after `SELECT` at `verb_at` is only aggregates, only `EXISTS(..)`, or (with
-/// `LIMIT 1` and a FROM) only constants: `SELECT 1 AS one FROM .. LIMIT 1` is an existence probe.
-fn select_list_is_aggregate(toks: &[Tok<'_>], verb_at: usize, limit_one: bool) -> bool {
+/// a LIMIT and a FROM) only constants: `SELECT 1 AS one FROM .. LIMIT $1` is an existence probe
+/// (Rails `exists?` binds the limit, Django `.exists()` writes `LIMIT 1`).
+fn select_list_is_aggregate(toks: &[Tok<'_>], verb_at: usize) -> bool {
+    let has_limit = toks
+        .iter()
+        .any(|t| t.depth == 0 && (t.is_word("limit") || t.is_word("fetch")));
     let Some(depth) = toks.get(verb_at).map(|t| t.depth) else {
         return false;
     };
@@ -295,7 +299,7 @@ fn select_list_is_aggregate(toks: &[Tok<'_>], verb_at: usize, limit_one: bool) -
             Some(t) if t.kind == Kind::Comma && t.depth == depth => i += 1,
             Some(t) => {
                 let has_from = t.is_word("from") && t.depth == depth;
-                return all_agg || (all_const && has_from && limit_one);
+                return all_agg || (all_const && has_from && has_limit);
             }
             None => return items > 0 && all_agg,
         }

@@ -32,8 +32,8 @@ pub fn batched(shape: &Shape) -> Option<Rewrite> {
     };
     match shape.verb {
         Verb::Insert => ctx.insert(),
-        Verb::Select if shape.aggregate => ctx.aggregate(shape.limit_one),
-        Verb::Select => ctx.select(shape.limit_one),
+        Verb::Select if shape.aggregate => ctx.aggregate(),
+        Verb::Select => ctx.select(),
         Verb::Update | Verb::Delete => ctx.write(shape.verb),
         _ => None,
     }
@@ -165,7 +165,7 @@ impl<'t> Ctx<'t> {
         last
     }
 
-    fn select(&self, limit_one: bool) -> Option<Rewrite> {
+    fn select(&self) -> Option<Rewrite> {
         let key = self.key(0)?;
         let key_name = facts::column_before(self.toks, key.eq)?;
         if self
@@ -180,9 +180,10 @@ impl<'t> Ctx<'t> {
         }
         let mut end = self.last();
         if let Some(limit) = self.find_word(0, 0, &["limit"]) {
-            // One row per key by a unique id: the batch returns one row per key anyway.
+            // A lookup by the unique id (Rails `find`: `LIMIT $2`, Django `get`: `LIMIT 21`)
+            // returns at most one row per key anyway, so the LIMIT can go.
             let by_id = key_name.eq_ignore_ascii_case("id");
-            if !(limit_one && by_id) || self.find_word(limit + 1, 0, &["for", "offset"]).is_some() {
+            if !by_id || self.find_word(limit + 1, 0, &["for", "offset"]).is_some() {
                 return None;
             }
             end = limit.checked_sub(1)?;
@@ -206,7 +207,7 @@ impl<'t> Ctx<'t> {
         })
     }
 
-    fn aggregate(&self, limit_one: bool) -> Option<Rewrite> {
+    fn aggregate(&self) -> Option<Rewrite> {
         let select_at = facts::main_verb(self.toks)?;
         let exists_at = select_at + 1;
         if self.tok(exists_at).is_some_and(|t| t.is_word("exists"))
@@ -223,7 +224,7 @@ impl<'t> Ctx<'t> {
         let constant_probe = self
             .tok(select_at + 1)
             .is_some_and(|t| t.kind == Kind::Param);
-        if constant_probe && limit_one {
+        if constant_probe {
             let end = self.find_word(from_at, 0, &["limit"])?.checked_sub(1)?;
             let rest = self.with_any(&key, from_at, end);
             return Some(Rewrite {

@@ -191,3 +191,17 @@ fn limit_one() {
     assert!(!pg("SELECT * FROM t LIMIT $1").limit_one);
     assert!(!pg("SELECT * FROM t WHERE id IN (SELECT id FROM u LIMIT 1)").limit_one);
 }
+
+#[test]
+fn existence_probes() {
+    assert!(
+        pg("SELECT 1 AS one FROM \"comments\" WHERE \"comments\".\"post_id\" = $1 LIMIT $2")
+            .aggregate,
+        "Rails exists?"
+    );
+    assert!(pg("SELECT 1 AS \"a\" FROM \"blog_comment\" WHERE \"blog_comment\".\"post_id\" = 5 LIMIT 1").aggregate, "Django exists()");
+    assert!(
+        !pg("SELECT 1 AS one FROM comments WHERE post_id = $1").aggregate,
+        "no LIMIT: returns every row"
+    );
+}

@@ -165,3 +165,23 @@ fn update_and_delete_by_key() {
             .map(|r| r.explanation);
     assert!(r.is_some_and(|e| e.contains("same SET values")));
 }
+
+#[test]
+fn orm_lookups_with_bound_limits() {
+    // Rails `find`/belongs_to binds the limit; Django `get` writes LIMIT 21: by id, the LIMIT goes.
+    assert_eq!(
+        pg("SELECT \"users\".* FROM \"users\" WHERE \"users\".\"id\" = $1 LIMIT $2").as_deref(),
+        Some("SELECT \"users\".* FROM \"users\" WHERE \"users\".\"id\" = ANY($1)")
+    );
+    assert_eq!(
+        pg("SELECT * FROM users WHERE id = 5 LIMIT 21").as_deref(),
+        Some("SELECT * FROM users WHERE id = ANY($1)")
+    );
+    assert_eq!(pg("SELECT * FROM t WHERE id = $1 LIMIT 10 OFFSET 5"), None);
+    assert_eq!(pg("SELECT * FROM t WHERE email = $1 LIMIT $2"), None);
+    // Rails `exists?`: the limit is a bind parameter too.
+    assert_eq!(
+        pg("SELECT 1 AS one FROM \"comments\" WHERE \"comments\".\"post_id\" = $1 LIMIT $2").as_deref(),
+        Some("SELECT DISTINCT \"comments\".\"post_id\" FROM \"comments\" WHERE \"comments\".\"post_id\" = ANY($2)")
+    );
+}
