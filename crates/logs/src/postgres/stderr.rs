@@ -142,6 +142,8 @@ impl StderrReader {
         first_byte: u64,
         sink: &mut dyn EventSink,
     ) -> (usize, u64) {
+        // Validating UTF-8 once per block is far cheaper than once per line.
+        let valid = valid_utf8_prefix(data);
         let mut pos = 0;
         let mut count = 0;
         while pos < data.len() {
@@ -155,8 +157,12 @@ impl StderrReader {
             if complete && lookahead.is_none() && !eof {
                 break;
             }
-            let line = &rest[..len];
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let bytes = &rest[..len];
+            let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+            let line = Utf8Line {
+                bytes,
+                text: valid.get(pos..pos + bytes.len()),
+            };
             let (line_no, byte) = (first_line + count, first_byte + pos as u64);
             if !complete {
                 self.flush(sink);
@@ -185,17 +191,17 @@ impl StderrReader {
     /// One whole line; `continued` says the next line continues its record.
     fn line(
         &mut self,
-        bytes: &[u8],
+        text: Utf8Line<'_>,
         line: u64,
         byte: u64,
         continued: bool,
         sink: &mut dyn EventSink,
     ) {
-        if let Some(rest) = bytes.strip_prefix(b"\t") {
+        if let Some(rest) = text.bytes.strip_prefix(b"\t") {
             self.continuation(rest, line, byte, sink);
-        } else if !bytes.is_empty() {
+        } else if !text.bytes.is_empty() {
             self.flush(sink);
-            self.start(bytes, line, byte, continued, sink);
+            self.start(text, line, byte, continued, sink);
         }
     }
 
@@ -231,14 +237,14 @@ impl StderrReader {
     /// A prefixed line: handed on at once, or kept when continuation lines follow.
     fn start(
         &mut self,
-        bytes: &[u8],
+        text: Utf8Line<'_>,
         line: u64,
         byte: u64,
         continued: bool,
         sink: &mut dyn EventSink,
     ) {
         self.skipping = false;
-        let Some(found) = self.prefix.parse(bytes) else {
+        let Some(found) = self.prefix.parse(text.bytes) else {
             let message = format!(
                 "line does not match log_line_prefix '{}'{}",
                 self.prefix.text(),
@@ -248,7 +254,7 @@ impl StderrReader {
             self.skipping = true;
             return;
         };
-        let Ok(message) = std::str::from_utf8(found.message) else {
+        let Some(message) = text.str_of(found.message) else {
             let message = "invalid UTF-8 in the message; record skipped".into();
             self.report(sink, line, byte, message);
             self.skipping = true;
@@ -263,10 +269,12 @@ impl StderrReader {
         let record = Record {
             location,
             time,
-            session: text(found.session_id.or(found.pid)).unwrap_or_default(),
-            user: text(found.user),
-            database: text(found.database),
-            application: text(found.application),
+            session: text
+                .field(found.session_id.or(found.pid))
+                .unwrap_or_default(),
+            user: text.field(found.user),
+            database: text.field(found.database),
+            application: text.field(found.application),
             severity: Severity::from_name(found.severity),
             message,
             detail: None,
@@ -352,9 +360,35 @@ impl StderrReader {
     }
 }
 
-/// A prefix field as text; values that are not UTF-8 are dropped.
-fn text(value: Option<&[u8]>) -> Option<&str> {
-    value.and_then(|bytes| std::str::from_utf8(bytes).ok())
+/// The longest valid UTF-8 start of `data`.
+fn valid_utf8_prefix(data: &[u8]) -> &str {
+    match std::str::from_utf8(data) {
+        Ok(text) => text,
+        Err(e) => std::str::from_utf8(&data[..e.valid_up_to()]).unwrap_or_default(),
+    }
+}
+
+/// A line, and the same line as text when its block was valid UTF-8 that far.
+#[derive(Clone, Copy)]
+struct Utf8Line<'a> {
+    bytes: &'a [u8],
+    text: Option<&'a str>,
+}
+
+impl<'a> Utf8Line<'a> {
+    /// `part` (a slice of `bytes`) as text, or `None` when it is not UTF-8.
+    fn str_of(&self, part: &'a [u8]) -> Option<&'a str> {
+        let Some(text) = self.text else {
+            return std::str::from_utf8(part).ok();
+        };
+        let start = (part.as_ptr() as usize).checked_sub(self.bytes.as_ptr() as usize)?;
+        text.get(start..start + part.len())
+    }
+
+    /// A prefix field as text; values that are not UTF-8 are dropped.
+    fn field(&self, value: Option<&'a [u8]>) -> Option<&'a str> {
+        value.and_then(|part| self.str_of(part))
+    }
 }
 
 #[cfg(test)]
