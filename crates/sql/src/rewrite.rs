@@ -3,9 +3,21 @@
 //! Works on the normalised text of a [`Shape`] (PostgreSQL shapes number placeholders `$n`,
 //! MySQL shapes use `?`, which is how the dialect is recognised). The loop key is the single
 //! column compared with `=` to a placeholder in the main WHERE clause (when several are, the one
-//! named `id` or `*_id`). Whenever the shape has something the rewrite cannot keep correct
-//! (an `OR` beside the key, `GROUP BY`, a `LIMIT` other than one row by id, an `INSERT ... SELECT`),
-//! the answer is `None` rather than a wrong statement.
+//! named `id` or `*_id`). Rewrites:
+//! - `SELECT .. WHERE k = $1` → `k = ANY($1)` (MySQL `k IN (?, ...)`), adding `k` to the select
+//!   list when it is missing; a LIMIT is dropped for `id` lookups; a literal `LIMIT 1` on another
+//!   key becomes PostgreSQL `DISTINCT ON (k) .. ORDER BY k, ..`.
+//! - `SELECT COUNT(*)/SUM(..) .. WHERE k = $1` → `SELECT k, COUNT(*) .. GROUP BY k`.
+//! - `SELECT EXISTS(SELECT .. WHERE k = $1)` and `SELECT 1 .. WHERE k = $1 LIMIT ..` →
+//!   `SELECT DISTINCT k .. WHERE k = ANY($1)`.
+//! - Single-row `INSERT .. VALUES ($1, $2)` → PostgreSQL `INSERT .. SELECT * FROM unnest($1, $2)`,
+//!   otherwise a multi-row VALUES list.
+//! - `UPDATE t SET a = $1 WHERE id = $2` → PostgreSQL `UPDATE t SET a = v.a FROM unnest(..) AS
+//!   v(a, id) WHERE t.id = v.id`; other UPDATEs and DELETEs → `WHERE k = ANY($1)`.
+//!
+//! Whenever the shape has something the rewrite cannot keep correct (an `OR` beside the key,
+//! several candidate keys, `GROUP BY`, OFFSET, a top-N LIMIT, `INSERT .. SELECT`), the answer is
+//! `None` rather than a wrong statement.
 
 use crate::facts::{self, name_start_before, Tok};
 use crate::lexer::Kind;
@@ -25,6 +37,7 @@ pub fn batched(shape: &Shape) -> Option<Rewrite> {
     let toks = facts::tokens(text, dialect);
     let in_where = facts::where_flags(&toks);
     let ctx = Ctx {
+        limit_one: shape.limit_one,
         in_where: &in_where,
         text,
         dialect,
@@ -70,6 +83,8 @@ struct Ctx<'t> {
     toks: &'t [Tok<'t>],
     /// [`facts::where_flags`] of `toks`.
     in_where: &'t [bool],
+    /// [`Shape::limit_one`]: the LIMIT was a literal 1 (the text only shows `$n`).
+    limit_one: bool,
 }
 
 impl<'t> Ctx<'t> {
@@ -183,8 +198,11 @@ impl<'t> Ctx<'t> {
             // A lookup by the unique id (Rails `find`: `LIMIT $2`, Django `get`: `LIMIT 21`)
             // returns at most one row per key anyway, so the LIMIT can go.
             let by_id = key_name.eq_ignore_ascii_case("id");
-            if !by_id || self.find_word(limit + 1, 0, &["for", "offset"]).is_some() {
+            if self.find_word(limit + 1, 0, &["for", "offset"]).is_some() {
                 return None;
+            }
+            if !by_id {
+                return self.first_row_per_key(&key, &key_name, limit);
             }
             end = limit.checked_sub(1)?;
         }
@@ -202,6 +220,41 @@ impl<'t> Ctx<'t> {
             sql,
             explanation: format!(
                 "One query for all keys instead of one per key: {}, then group the rows by `{key_name}` in the application.",
+                self.bind_hint()
+            ),
+        })
+    }
+
+    /// `... WHERE k = $1 [ORDER BY o] LIMIT 1` on a non-unique key (a has-one load) →
+    /// PostgreSQL `SELECT DISTINCT ON (k) ... WHERE k = ANY($1) ORDER BY k[, o]`. Only for a
+    /// literal `LIMIT 1`: a bound or larger limit is top-N per key, which needs a window query.
+    fn first_row_per_key(&self, key: &Key, key_name: &str, limit: usize) -> Option<Rewrite> {
+        let limit_one =
+            self.tok(limit + 1).is_some_and(|t| t.kind == Kind::Param) && limit + 1 == self.last();
+        let select_at = facts::main_verb(self.toks)?;
+        let distinct = self
+            .tok(select_at + 1)
+            .is_some_and(|t| t.is_word("distinct"));
+        if self.dialect != Dialect::Postgres || !limit_one || distinct || !self.limit_one {
+            return None;
+        }
+        let order_at = self.find_word(0, 0, &["order"]);
+        let body_end = order_at.unwrap_or(limit).checked_sub(1)?;
+        let body = self.with_any(key, 0, body_end);
+        let key_expr = self.key_expr(key);
+        let order = match order_at {
+            // `ORDER BY a, b` → `ORDER BY key, a, b`
+            Some(o) => format!(
+                "ORDER BY {key_expr}, {}",
+                self.span(o + 2, limit.checked_sub(1)?)
+            ),
+            None => format!("ORDER BY {key_expr}"),
+        };
+        let with_distinct = insert_after_select(&body, &format!("DISTINCT ON ({key_expr}) "));
+        Some(Rewrite {
+            sql: format!("{with_distinct} {order}"),
+            explanation: format!(
+                "One query returns the first row for every `{key_name}` at once ({}); keys missing from the result have no row.",
                 self.bind_hint()
             ),
         })
@@ -473,6 +526,22 @@ fn list_has_column(list: &str, column: &str) -> bool {
         let followed_by_dot = toks.get(i + 1).is_some_and(|n| n.kind == Kind::Dot);
         star || (is_col && t.depth == 0 && !followed_by_dot)
     })
+}
+
+/// `SELECT list ...` → `SELECT {text}list ...` (the main statement's SELECT).
+fn insert_after_select(sql: &str, text: &str) -> String {
+    let toks = facts::tokens(sql, Dialect::Postgres);
+    let at = facts::main_verb(&toks)
+        .and_then(|i| toks.get(i + 1))
+        .map(|t| t.start);
+    match at {
+        Some(at) => format!(
+            "{}{text}{}",
+            sql.get(..at).unwrap_or_default(),
+            sql.get(at..).unwrap_or_default()
+        ),
+        None => sql.to_owned(),
+    }
 }
 
 /// `SELECT [DISTINCT] list ...` → `SELECT [DISTINCT] expr, list ...`.

@@ -63,9 +63,9 @@ fn select_unsure_is_none() {
         "LIMIT per key"
     );
     assert_eq!(
-        pg("SELECT * FROM t WHERE post_id = $1 LIMIT 1"),
+        pg("SELECT * FROM t WHERE post_id = $1 LIMIT 1 FOR UPDATE"),
         None,
-        "first row per non-unique key"
+        "locking first row per key"
     );
     assert_eq!(pg("SELECT * FROM t"), None);
     assert_eq!(pg("SELECT * FROM t WHERE id > $1"), None);
@@ -183,5 +183,31 @@ fn orm_lookups_with_bound_limits() {
     assert_eq!(
         pg("SELECT 1 AS one FROM \"comments\" WHERE \"comments\".\"post_id\" = $1 LIMIT $2").as_deref(),
         Some("SELECT DISTINCT \"comments\".\"post_id\" FROM \"comments\" WHERE \"comments\".\"post_id\" = ANY($2)")
+    );
+}
+
+#[test]
+fn first_row_per_key_uses_distinct_on() {
+    assert_eq!(
+        pg("SELECT * FROM addresses WHERE user_id = $1 ORDER BY created_at DESC LIMIT 1").as_deref(),
+        Some("SELECT DISTINCT ON (user_id) * FROM addresses WHERE user_id = ANY($1) ORDER BY user_id, created_at DESC")
+    );
+    assert_eq!(
+        pg("SELECT a.* FROM addresses a WHERE a.user_id = 9 LIMIT 1").as_deref(),
+        Some("SELECT DISTINCT ON (a.user_id) a.* FROM addresses a WHERE a.user_id = ANY($1) ORDER BY a.user_id")
+    );
+    assert_eq!(
+        pg("SELECT * FROM addresses WHERE user_id = $1 LIMIT $2"),
+        None,
+        "bound limit: maybe top-N"
+    );
+    assert_eq!(
+        pg("SELECT * FROM addresses WHERE user_id = $1 LIMIT 3"),
+        None,
+        "top-N per key"
+    );
+    assert_eq!(
+        my("SELECT * FROM addresses WHERE user_id = ? LIMIT 1"),
+        None
     );
 }
