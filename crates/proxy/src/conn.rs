@@ -205,7 +205,7 @@ async fn negotiate(
             }
         }
     }
-    Err(ConnError::Startup(StartupError::BadParameters))
+    Err(ConnError::Startup(StartupError::TooManyNegotiations))
 }
 
 async fn connect_upstream(shared: &Shared) -> Result<TcpStream, ConnError> {

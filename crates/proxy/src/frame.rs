@@ -321,6 +321,8 @@ pub enum StartupError {
     UnknownCode(u32),
     /// The parameter list is not NUL-terminated key/value pairs.
     BadParameters,
+    /// SSL/GSS encryption requests repeated without ever starting up.
+    TooManyNegotiations,
 }
 
 impl fmt::Display for StartupError {
@@ -339,6 +341,9 @@ impl fmt::Display for StartupError {
             }
             StartupError::BadParameters => {
                 f.write_str("malformed startup packet: parameters are not NUL-terminated pairs")
+            }
+            StartupError::TooManyNegotiations => {
+                f.write_str("encryption requested again and again without a startup packet")
             }
         }
     }

@@ -36,6 +36,7 @@ pub mod evidence;
 pub mod frame;
 pub mod metrics;
 pub mod observe;
+mod shard;
 mod split;
 
 #[cfg(feature = "detect")]
@@ -54,7 +55,6 @@ use observe::Observed;
 use querycomb_core::OwnedEvent;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
 pub use detection::{
     Analysis, DetectorFactory, EventMeter, Evidence, FindingCallback, LiveDetector, NoDetection,
@@ -95,6 +95,9 @@ pub struct ProxyConfig {
     /// size sustains at the request's connection hold time). Default 10, the default of
     /// HikariCP and of many drivers' pools.
     pub pool_size: u32,
+    /// Threads serving connections, each with its own single-threaded runtime (see
+    /// `shard.rs`); default: one per available core.
+    pub threads: Option<usize>,
     /// No per-connection log lines on stderr (errors are still counted in metrics).
     pub quiet: bool,
 }
@@ -114,6 +117,7 @@ impl ProxyConfig {
             tick_interval: Duration::from_millis(200),
             event_queue: 65_536,
             pool_size: DEFAULT_POOL_SIZE,
+            threads: None,
             quiet: false,
         }
     }
@@ -289,10 +293,14 @@ impl Proxy {
             metrics: metrics.clone(),
             events: event_tx,
         });
-        let mut connections = accept_until(&listener, &shared, &stop_rx, shutdown).await;
+        let threads = config.threads.unwrap_or_else(default_threads);
+        let mut shards = shard::Shards::start(threads, &shared, &stop_rx, config.shutdown_grace)?;
+        accept_until(&listener, &shared, &mut shards, shutdown).await;
         drop(listener);
         let _ = stop_tx.send(true);
-        let aborted = drain(&mut connections, config.shutdown_grace).await;
+        let aborted = tokio::task::spawn_blocking(move || shards.finish())
+            .await
+            .map_err(io::Error::other)?;
         drop(shared);
 
         let analysis = tokio::task::spawn_blocking(move || detection.join())
@@ -318,21 +326,30 @@ use querycomb_core::Finding;
 
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
 
+/// One connection thread per core, as pgbouncer would run one process per core.
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 async fn accept_until(
     listener: &TcpListener,
     shared: &Arc<Shared>,
-    stop: &watch::Receiver<bool>,
+    shards: &mut shard::Shards,
     shutdown: impl Future<Output = ()>,
-) -> JoinSet<()> {
-    let mut connections = JoinSet::new();
+) {
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            () = &mut shutdown => return connections,
+            () = &mut shutdown => return,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
-                    connections.spawn(conn::serve(stream, peer, id, shared.clone(), stop.clone()));
+                    if let Err(e) = shards.dispatch(stream, peer, id) {
+                        shared.metrics.error("accept");
+                        if !shared.quiet {
+                            eprintln!("querycomb proxy: connection {id} from {peer} dropped: {e}");
+                        }
+                    }
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -343,20 +360,8 @@ async fn accept_until(
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
-}
-
-/// Waits for connections to finish their in-flight statements, then aborts the rest.
-async fn drain(connections: &mut JoinSet<()>, grace: Duration) -> u64 {
-    let all_done = async { while connections.join_next().await.is_some() {} };
-    if tokio::time::timeout(grace, all_done).await.is_ok() {
-        return 0;
-    }
-    let left = connections.len() as u64;
-    connections.shutdown().await;
-    left
 }
 
 /// Resolves on SIGINT or SIGTERM: the shutdown future `querycomb proxy` passes to

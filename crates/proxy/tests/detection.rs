@@ -1,6 +1,6 @@
 //! Live detection through the proxy: an N+1 workload from a real client is reported (on
 //! the callback, in the findings file, in the metrics), the batched version of the same
-//! work is not.
+//! work is not; a loop fanned out over pooled connections within one trace is one finding.
 
 mod common;
 
@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use querycomb_core::{Finding, FindingKind, Proof};
+use querycomb_core::{Finding, FindingKind, Proof, RequestKind};
 use querycomb_proxy::{pipeline_detector, Proxy, ProxyConfig, ProxyEvidence, ShapeMeter};
 use querycomb_testkit::{Auth, PgOptions, PgServer};
 use tokio_postgres::NoTls;
@@ -230,4 +230,60 @@ fn n_plus_one_is_reported_live_and_the_batched_version_is_not() {
         .collect();
     assert_eq!(written.len(), 2);
     assert_eq!(written[0].signature, report.analysis.findings[0].signature);
+}
+
+/// Node's `Promise.all(items.map(load))` over a pool: the children of one request run on
+/// several connections at once. The traceparent ties them into one unit of work.
+#[test]
+fn concurrent_n_plus_one_across_pooled_connections_is_one_finding() {
+    let live: Arc<Mutex<Vec<Finding>>> = Arc::default();
+    let seen = live.clone();
+    let h = common::start_full(
+        Auth::Trust,
+        |_| {},
+        move |proxy| {
+            let detect = querycomb_detect::Config {
+                idle_gap_ms: 300,
+                ..Default::default()
+            };
+            proxy
+                .detector(pipeline_detector(detect))
+                .on_finding(move |f| seen.lock().expect("lock").push(f.clone()));
+        },
+    );
+    h.pg.psql("postgres", SCHEMA).expect("schema");
+    let conn = h.proxy_conn("postgres");
+    let trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    h.rt.block_on(async {
+        let mut pool = Vec::new();
+        for _ in 0..4 {
+            let (client, connection) = tokio_postgres::connect(&conn, NoTls).await.expect("connect");
+            tokio::spawn(connection);
+            pool.push(client);
+        }
+        let parent = format!("SELECT id, customer_id FROM orders WHERE id <= 24 /*traceparent='{trace}'*/");
+        let orders = pool[0].query(parent.as_str(), &[]).await.expect("orders");
+        let child = format!("SELECT name FROM customers WHERE id = $1 /*traceparent='{trace}'*/");
+        let loads = orders.iter().enumerate().map(|(i, order)| {
+            let client = &pool[i % pool.len()];
+            let child = child.as_str();
+            let customer: i32 = order.get(1);
+            async move { client.query_one(child, &[&customer]).await }
+        });
+        futures_util::future::try_join_all(loads).await.expect("loads");
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while live.lock().expect("lock").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sessions: std::collections::HashSet<String> =
+        h.drain_events().into_iter().map(|e| e.session).collect();
+    assert_eq!(sessions.len(), 4, "the loop really ran on four connections");
+    let report = h.shutdown();
+    let live = live.lock().expect("lock");
+    assert_eq!(live.len(), 1, "{live:#?}");
+    assert_eq!(live[0].kind, FindingKind::NPlusOne);
+    assert_eq!(live[0].request.kind, RequestKind::Trace);
+    assert_eq!(live[0].count, 24);
+    assert_eq!(report.analysis.findings.len(), 1);
 }

@@ -29,6 +29,15 @@ pub fn start(auth: Auth) -> Harness {
 }
 
 pub fn start_with(auth: Auth, tweak: impl FnOnce(&mut ProxyConfig)) -> Harness {
+    start_full(auth, tweak, |_| {})
+}
+
+/// `tweak` adjusts the configuration, `setup` the bound proxy (detector, callbacks).
+pub fn start_full(
+    auth: Auth,
+    tweak: impl FnOnce(&mut ProxyConfig),
+    setup: impl FnOnce(&mut Proxy),
+) -> Harness {
     let pg = PgServer::start(PgOptions {
         auth,
         ..PgOptions::default()
@@ -50,6 +59,7 @@ pub fn start_with(auth: Auth, tweak: impl FnOnce(&mut ProxyConfig)) -> Harness {
     let (proxy, events) = rt.block_on(async {
         let mut proxy = Proxy::bind(config).await.expect("bind proxy");
         let events = proxy.tap_events();
+        setup(&mut proxy);
         (proxy, events)
     });
     let addr = proxy.local_addr().expect("local addr");
