@@ -138,6 +138,13 @@ fn signature_of(candidate: &Candidate, unit: &UnitAnalysis<'_>) -> Option<u64> {
         .iter()
         .map(|fp| unit.shape(*fp).map(|e| e.shape.fingerprint))
         .collect::<Option<Vec<u64>>>()?;
+    // A budget belongs to a route: two routes over budget on the same queries are two
+    // findings, so each route's (or test's) JUnit case fails on its own.
+    if candidate.kind == FindingKind::OverBudget {
+        let route = unit.unit.header.route.as_deref().unwrap_or_default();
+        let key = format!("{}\0{route}", candidate.kind.id());
+        return Some(signature(&key, parent, &children));
+    }
     Some(signature(candidate.kind.id(), parent, &children))
 }
 

@@ -297,6 +297,40 @@ mod tests {
     }
 
     #[test]
+    fn two_routes_over_budget_on_the_same_queries_are_two_findings() {
+        use querycomb_core::{EventSink, QueryEvent};
+        let config = crate::Config {
+            budgets: Budgets {
+                default: budget(Some(3), None, None),
+                routes: Vec::new(),
+            },
+            ..crate::Config::default()
+        };
+        let mut pipeline = crate::Pipeline::new(config, querycomb_sql::Dialect::Postgres);
+        let mut time = 1_000_000;
+        for route in ["/books", "/library"] {
+            for sql in n_plus_one_request(4) {
+                time += 100;
+                let tagged = format!("{sql} /*route='{route}'*/");
+                pipeline.event(&QueryEvent {
+                    time: Some(time),
+                    session: "s1",
+                    sql: &tagged,
+                    ..QueryEvent::default()
+                });
+            }
+        }
+        let findings = pipeline.finish().findings;
+        let mut routes: Vec<_> = findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::OverBudget)
+            .map(|f| f.request.route.clone().unwrap_or_default())
+            .collect();
+        routes.sort();
+        assert_eq!(routes, ["/books", "/library"], "{findings:#?}");
+    }
+
+    #[test]
     fn request_within_budget_or_on_another_route_is_not_a_finding() {
         let budgets = || Budgets {
             default: Budget::default(),
