@@ -215,6 +215,10 @@ impl Evidence for ProxyEvidence {
     fn annotate(&self, finding: &mut Finding) {
         self.prove(finding);
         if let Some(cost) = pool_arithmetic(finding, self.pool_size) {
+            // The detection stage's message is one sentence without a full stop.
+            if !finding.message.ends_with('.') {
+                finding.message.push('.');
+            }
             finding.message.push(' ');
             finding.message.push_str(&cost);
         }
