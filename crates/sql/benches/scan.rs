@@ -1,5 +1,7 @@
 //! Self-benchmark of `Fingerprinter::scan` on realistic ORM statements (std::time only).
-//! Run: `cargo bench -p querycomb-sql --bench scan`.
+//! Run: `cargo bench -p querycomb-sql --bench scan [-- <name filter>]`. On a shared machine,
+//! `QC_SCAN_ITERS=1000000 perf stat -e task-clock <bench binary> <filter>` gives CPU time per
+//! query that other load cannot inflate (divide by the iterations).
 
 use querycomb_sql::{Dialect, Fingerprinter};
 use std::hint::black_box;

@@ -283,15 +283,8 @@ fn fold_plain<R: Render>(h: &mut Hashes, src: &[u8], t: Token, out: &mut R) -> b
     let text = src.get(t.start..t.end).unwrap_or_default();
     match t.kind {
         Kind::Word => {
-            match text.len() {
-                2 | 5 | 6 if is_list_keyword(text) => return false,
-                4 | 5 if keywords::eq(text, b"true") || keywords::eq(text, b"false") => {
-                    h.value(src, t);
-                    h.param();
-                    out.param();
-                    return true;
-                }
-                _ => {}
+            if matches!(text.len(), 2 | 5 | 6) && is_list_keyword(text) {
+                return false;
             }
             h.fold(src, t, hash::TAG_WORD, true);
             out.word(text);
@@ -300,7 +293,7 @@ fn fold_plain<R: Render>(h: &mut Hashes, src: &[u8], t: Token, out: &mut R) -> b
             h.fold(src, t, hash::TAG_QUOTED, false);
             out.quoted(text);
         }
-        Kind::Str | Kind::Num => {
+        Kind::Str | Kind::Num | Kind::Bool => {
             h.value(src, t);
             h.param();
             out.param();
@@ -468,8 +461,8 @@ impl<'a, R: Render> Walker<'a, R> {
             return false;
         };
         match t.kind {
-            Kind::Str | Kind::Num | Kind::Param => self.item_token(t, emit),
-            Kind::Word if is_constant_word(self.text(t)) => self.item_token(t, emit),
+            Kind::Str | Kind::Num | Kind::Bool | Kind::Param => self.item_token(t, emit),
+            Kind::Word if keywords::eq(self.text(t), b"null") => self.item_token(t, emit),
             Kind::LParen if nesting < MAX_NESTING => {
                 self.item_token(t, emit);
                 loop {
@@ -502,7 +495,7 @@ impl<'a, R: Render> Walker<'a, R> {
     fn item_token(&mut self, t: Token, emit: bool) {
         if emit {
             self.token(t);
-        } else if matches!(t.kind, Kind::Str | Kind::Num)
+        } else if matches!(t.kind, Kind::Str | Kind::Num | Kind::Bool)
             || (t.kind == Kind::Word && !keywords::eq(self.text(t), b"null"))
         {
             self.h.value(self.src, t);
@@ -615,9 +608,4 @@ impl<'a, R: Render> Walker<'a, R> {
         self.lx = lx;
         self.h = h;
     }
-}
-
-/// `NULL`, `TRUE`, `FALSE`: constants allowed in a collapsible list.
-fn is_constant_word(w: &[u8]) -> bool {
-    keywords::eq(w, b"null") || keywords::eq(w, b"true") || keywords::eq(w, b"false")
 }

@@ -19,6 +19,8 @@ pub(crate) enum Kind {
     Str,
     /// Numeric literal, with its sign when the sign is unary.
     Num,
+    /// `TRUE`/`FALSE` used as a value (not after `IS` / `IS NOT`, where they are syntax).
+    Bool,
     /// Bind placeholder: `$1`, `?`, `:name`, `%s`, `%(name)s`, `@p1`.
     Param,
     LParen,
@@ -43,6 +45,7 @@ impl Kind {
                 | Kind::Quoted
                 | Kind::Str
                 | Kind::Num
+                | Kind::Bool
                 | Kind::Param
                 | Kind::RParen
                 | Kind::RBracket
@@ -421,7 +424,31 @@ impl<'a> Lexer<'a> {
             .iter()
             .position(|&c| !is_ident_cont(c))
             .unwrap_or(rest.len());
-        self.advance_to(start + 1 + len, Kind::Word)
+        self.word_end(start, start + 1 + len)
+    }
+
+    /// Ends a word at `end`: a `Word`, or `Bool` for a TRUE/FALSE value.
+    #[inline(always)]
+    fn word_end(&mut self, start: usize, end: usize) -> Kind {
+        let kind = if matches!(end - start, 4 | 5) && self.is_bool_value(start, end) {
+            Kind::Bool
+        } else {
+            Kind::Word
+        };
+        self.advance_to(end, kind)
+    }
+
+    #[cold]
+    fn is_bool_value(&self, start: usize, end: usize) -> bool {
+        let word = self.src.get(start..end).unwrap_or_default();
+        let is_bool = crate::keywords::eq(word, b"true") || crate::keywords::eq(word, b"false");
+        let prev = self
+            .src
+            .get(self.prev_start..self.prev_end)
+            .unwrap_or_default();
+        let after_is = self.prev_kind == Some(Kind::Word)
+            && (crate::keywords::eq(prev, b"is") || crate::keywords::eq(prev, b"not"));
+        is_bool && !after_is
     }
 
     fn lex_word(&mut self, start: usize) -> Kind {
@@ -449,7 +476,7 @@ impl<'a> Lexer<'a> {
             .iter()
             .position(|&c| !is_ident_cont(c))
             .unwrap_or(rest.len());
-        self.advance_to(start + 1 + len, Kind::Word)
+        self.word_end(start, start + 1 + len)
     }
 
     /// A number; in MySQL a digit-led name such as `1st_table` stays a word.

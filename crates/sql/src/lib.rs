@@ -35,6 +35,7 @@
 //! - PostgreSQL `?`: after an operand, `?|`, `?&`, `?#`, `?-|` and `??` are operators, and a bare
 //!   `?` is the jsonb operator when a string literal or `$n` follows; otherwise `?` is a
 //!   placeholder. In MySQL `?` is always a placeholder.
+//! - `TRUE`/`FALSE` are values (`= true` is `= $1`) except after `IS` / `IS NOT`.
 //! - `querycomb:allow` (any case), `querycomb='allow'` or `querycomb=allow` in any comment sets
 //!   [`Scan::allow`].
 //! - Nothing is truncated: every byte of a long statement is hashed.

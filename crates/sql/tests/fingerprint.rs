@@ -626,3 +626,25 @@ fn orm_corpus_is_normalised_sensibly() {
     same(MY, &in_list(10), &in_list(100));
     same(PG, &multi_insert(2), &multi_insert(50));
 }
+
+#[test]
+fn booleans_are_values_except_after_is() {
+    assert_eq!(
+        norm(PG, "SELECT * FROM t WHERE a IS TRUE AND b = true AND c IS NOT false AND d IN (TRUE, FALSE)"),
+        "SELECT * FROM t WHERE a IS TRUE AND b = $1 AND c IS NOT FALSE AND d IN ($2, ...)"
+    );
+    same(
+        PG,
+        "SELECT * FROM t WHERE b = true",
+        "SELECT * FROM t WHERE b = FALSE",
+    );
+    differ(
+        PG,
+        "SELECT * FROM t WHERE b IS TRUE",
+        "SELECT * FROM t WHERE b IS FALSE",
+    );
+    assert_eq!(
+        norm(MY, "UPDATE t SET active = false WHERE id = 1"),
+        "UPDATE t SET active = ? WHERE id = ?"
+    );
+}
