@@ -433,49 +433,51 @@ impl<'a, R: Render> Walker<'a, R> {
     fn literal_list(&mut self, close: Kind) -> Option<u32> {
         let open = self.lx.next_token()?;
         self.punct(open.kind, open);
-        let mut items = 0u32;
-        loop {
-            if !self.literal_item(items == 0, 0) {
-                return None;
-            }
-            items = items.saturating_add(1);
-            let t = self.lx.next_token()?;
+        if !self.first_item(0) {
+            return None;
+        }
+        // The other items only add their values; walk them with the lexer and hashes in locals.
+        let (mut lx, mut h) = (self.lx, self.h);
+        let mut items = 1u32;
+        let end = loop {
+            let t = lx.next_token()?;
             match t.kind {
-                Kind::Comma => continue,
-                k if k == close => {
-                    self.h.acc = hash::fold_token(self.h.acc, 0, hash::TAG_LIST, 0);
-                    self.out.list_tail();
-                    self.punct(k, t);
-                    return Some(items);
+                Kind::Comma if value_item(&mut lx, &mut h, self.src, 0) => {
+                    items = items.saturating_add(1)
                 }
+                k if k == close => break t,
                 _ => return None,
             }
-        }
+        };
+        (self.lx, self.h) = (lx, h);
+        self.h.acc = hash::fold_token(self.h.acc, 0, hash::TAG_LIST, 0);
+        self.out.list_tail();
+        self.punct(close, end);
+        Some(items)
     }
 
-    /// One list item made only of literals: `5`, `-5`, `'a'`, `$1`, `NULL`, `TRUE`, `$1::int`,
-    /// `'x'::varchar(10)[]`, or a tuple of such items. Only the first item (`emit`) is hashed
-    /// as shape and rendered; every item's values are hashed.
-    fn literal_item(&mut self, emit: bool, nesting: u32) -> bool {
+    /// The first list item, hashed as shape and rendered: `5`, `-5`, `'a'`, `$1`, `NULL`,
+    /// `TRUE`, `$1::int`, `'x'::varchar(10)[]`, or a tuple of such items.
+    fn first_item(&mut self, nesting: u32) -> bool {
         let Some(t) = self.lx.next_token() else {
             return false;
         };
         match t.kind {
-            Kind::Str | Kind::Num | Kind::Bool | Kind::Param => self.item_token(t, emit),
-            Kind::Word if keywords::eq(self.text(t), b"null") => self.item_token(t, emit),
+            Kind::Str | Kind::Num | Kind::Bool | Kind::Param => self.token(t),
+            Kind::Word if keywords::eq(self.text(t), b"null") => self.token(t),
             Kind::LParen if nesting < MAX_NESTING => {
-                self.item_token(t, emit);
+                self.token(t);
                 loop {
-                    if !self.literal_item(emit, nesting + 1) {
+                    if !self.first_item(nesting + 1) {
                         return false;
                     }
                     let Some(sep) = self.lx.next_token() else {
                         return false;
                     };
-                    match sep.kind {
-                        Kind::Comma | Kind::RParen => self.item_token(sep, emit),
-                        _ => return false,
+                    if !matches!(sep.kind, Kind::Comma | Kind::RParen) {
+                        return false;
                     }
+                    self.token(sep);
                     if sep.kind == Kind::RParen {
                         break;
                     }
@@ -484,60 +486,19 @@ impl<'a, R: Render> Walker<'a, R> {
             _ => return false,
         }
         while self.lx.next_is_cast() {
-            if !self.cast(emit) {
+            let start = self.lx;
+            if !skip_cast(&mut self.lx) {
                 return false;
             }
-        }
-        true
-    }
-
-    #[inline]
-    fn item_token(&mut self, t: Token, emit: bool) {
-        if emit {
-            self.token(t);
-        } else if matches!(t.kind, Kind::Str | Kind::Num | Kind::Bool)
-            || (t.kind == Kind::Word && !keywords::eq(self.text(t), b"null"))
-        {
-            self.h.value(self.src, t);
-        }
-    }
-
-    /// `::int`, `::"MyType"`, `::varchar(10)`, `::numeric(10, 2)`, `::int[]` after a list item.
-    fn cast(&mut self, emit: bool) -> bool {
-        let Some(cast) = self.lx.next_token() else {
-            return false;
-        };
-        self.item_token(cast, emit);
-        match self.lx.next_token() {
-            Some(name) if matches!(name.kind, Kind::Word | Kind::Quoted) => {
-                self.item_token(name, emit)
-            }
-            _ => return false,
-        }
-        if self.lx.peek_byte() == b'(' {
-            loop {
-                let Some(t) = self.lx.next_token() else {
-                    return false;
-                };
-                match t.kind {
-                    Kind::LParen | Kind::Num | Kind::Comma => self.item_token(t, emit),
-                    Kind::RParen => {
-                        self.item_token(t, emit);
-                        break;
-                    }
-                    _ => return false,
+            // Hash and render the cast's tokens: the type is part of the shape.
+            let end = self.lx.pos_after_last();
+            self.lx = start;
+            while self.lx.pos_after_last() < end {
+                match self.lx.next_token() {
+                    Some(t) => self.token(t),
+                    None => break,
                 }
             }
-        }
-        while self.lx.peek_byte() == b'[' {
-            let (Some(open), Some(close)) = (self.lx.next_token(), self.lx.next_token()) else {
-                return false;
-            };
-            if close.kind != Kind::RBracket {
-                return false;
-            }
-            self.item_token(open, emit);
-            self.item_token(close, emit);
         }
         true
     }
@@ -608,4 +569,63 @@ impl<'a, R: Render> Walker<'a, R> {
         self.lx = lx;
         self.h = h;
     }
+}
+
+/// A list item after the first: only its literal values are hashed (into `h.values`).
+fn value_item(lx: &mut Lexer<'_>, h: &mut Hashes, src: &[u8], nesting: u32) -> bool {
+    let Some(t) = lx.next_token() else {
+        return false;
+    };
+    match t.kind {
+        Kind::Str | Kind::Num | Kind::Bool => h.value(src, t),
+        Kind::Param => {}
+        Kind::Word if keywords::eq(src.get(t.start..t.end).unwrap_or_default(), b"null") => {}
+        Kind::LParen if nesting < MAX_NESTING => loop {
+            if !value_item(lx, h, src, nesting + 1) {
+                return false;
+            }
+            match lx.next_token().map(|t| t.kind) {
+                Some(Kind::Comma) => continue,
+                Some(Kind::RParen) => break,
+                _ => return false,
+            }
+        },
+        _ => return false,
+    }
+    while lx.next_is_cast() {
+        if !skip_cast(lx) {
+            return false;
+        }
+    }
+    true
+}
+
+/// `::int`, `::"MyType"`, `::varchar(10)`, `::numeric(10, 2)`, `::int[]` after a list item.
+fn skip_cast(lx: &mut Lexer<'_>) -> bool {
+    if lx.next_token().map(|t| t.kind) != Some(Kind::Cast) {
+        return false;
+    }
+    if !matches!(
+        lx.next_token().map(|t| t.kind),
+        Some(Kind::Word | Kind::Quoted)
+    ) {
+        return false;
+    }
+    if lx.peek_byte() == b'(' {
+        lx.next_token();
+        loop {
+            match lx.next_token().map(|t| t.kind) {
+                Some(Kind::Num | Kind::Comma) => continue,
+                Some(Kind::RParen) => break,
+                _ => return false,
+            }
+        }
+    }
+    while lx.peek_byte() == b'[' {
+        lx.next_token();
+        if lx.next_token().map(|t| t.kind) != Some(Kind::RBracket) {
+            return false;
+        }
+    }
+    true
 }

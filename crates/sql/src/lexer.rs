@@ -213,6 +213,11 @@ impl<'a> Lexer<'a> {
         })
     }
 
+    /// The byte offset just after the last token read.
+    pub fn pos_after_last(&self) -> usize {
+        self.prev_end
+    }
+
     /// The next byte after plain whitespace (comments are not skipped), or 0 at the end.
     #[inline]
     pub fn peek_byte(&self) -> u8 {
