@@ -68,14 +68,16 @@ impl<'a> Tags<'a> {
             .raw_pairs()
             .find(|p| p.key.eq_ignore_ascii_case("traceparent"))?
             .raw;
-        let v = raw.trim();
-        let parts: Vec<&str> = v.split('-').collect();
-        let [version, trace, span, flags] = parts.as_slice() else {
-            return None;
-        };
+        let mut parts = raw.trim().split('-');
+        let (version, trace, span, flags) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
         let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
-        let valid = *version == "00" && hex(trace, 32) && hex(span, 16) && hex(flags, 2);
-        (valid && trace.bytes().any(|b| b != b'0')).then_some(*trace)
+        let valid = version == "00"
+            && hex(trace, 32)
+            && hex(span, 16)
+            && hex(flags, 2)
+            && parts.next().is_none();
+        (valid && trace.bytes().any(|b| b != b'0')).then_some(trace)
     }
 
     /// `route`, else `controller#action` (or `controller` alone).
