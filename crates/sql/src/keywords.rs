@@ -197,7 +197,6 @@ fn is_function_keyword(w: &[u8]) -> bool {
             | b"time"
             | b"timestamp"
             | b"date"
-            | b"only_full_group_by"
     )
 }
 
