@@ -3,7 +3,7 @@
 //! Works on the normalised text of a [`Shape`] (PostgreSQL shapes number placeholders `$n`,
 //! MySQL shapes use `?`, which is how the dialect is recognised). The loop key is the single
 //! column compared with `=` to a placeholder in the main WHERE clause (when several are, the one
-//! named `id` or `*_id`). Rewrites:
+//! named `id`, `*_id` or camelCase `*Id`). Rewrites:
 //! - `SELECT .. WHERE k = $1` → `k = ANY($1)` (MySQL `k IN (?, ...)`), adding `k` to the select
 //!   list when it is missing; a LIMIT is dropped for `id` lookups; a literal `LIMIT 1` on another
 //!   key becomes PostgreSQL `DISTINCT ON (k) .. ORDER BY k, ..`.
@@ -127,10 +127,7 @@ impl<'t> Ctx<'t> {
         }
         if found.len() > 1 {
             found.retain(|k| {
-                let name = facts::column_before(self.toks, k.eq)
-                    .unwrap_or_default()
-                    .to_ascii_lowercase();
-                name == "id" || name.ends_with("_id")
+                looks_like_key(&facts::column_before(self.toks, k.eq).unwrap_or_default())
             });
         }
         match found.len() {
@@ -505,6 +502,15 @@ impl<'t> Ctx<'t> {
         let second = render()?;
         Some(format!("{first}, {second}, ..."))
     }
+}
+
+/// `id`, `post_id`, `POST_ID`, or camelCase `authorId` (Sequelize, Hibernate naming).
+fn looks_like_key(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    let camel = name
+        .strip_suffix("Id")
+        .is_some_and(|stem| stem.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()));
+    lower == "id" || lower.ends_with("_id") || camel
 }
 
 fn join_nonempty(parts: &[&str]) -> String {

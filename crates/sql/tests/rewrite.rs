@@ -211,3 +211,16 @@ fn first_row_per_key_uses_distinct_on() {
         None
     );
 }
+
+#[test]
+fn camel_case_keys() {
+    assert_eq!(
+        my("SELECT `id`, `title` FROM `Posts` AS `Post` WHERE `Post`.`authorId` = ? AND `Post`.`published` = true").as_deref(),
+        Some("SELECT `Post`.`authorId`, `id`, `title` FROM `Posts` AS `Post` WHERE `Post`.`authorId` IN (?, ...) AND `Post`.`published` = ?")
+    );
+    assert_eq!(
+        my("SELECT * FROM t WHERE paid = ? AND valid = ?"),
+        None,
+        "no key-like column"
+    );
+}
