@@ -67,6 +67,22 @@ impl EventSink for Vec<OwnedEvent> {
     fn malformed(&mut self, _error: InputError) {}
 }
 
+/// Everything a source produced, owned: what tests of sources assert on.
+#[derive(Debug, Clone, Default)]
+pub struct Collected {
+    pub events: Vec<OwnedEvent>,
+    pub errors: Vec<InputError>,
+}
+
+impl EventSink for Collected {
+    fn event(&mut self, event: &QueryEvent<'_>) {
+        self.events.push(OwnedEvent::from(event));
+    }
+    fn malformed(&mut self, error: InputError) {
+        self.errors.push(error);
+    }
+}
+
 /// An owned copy of a [`QueryEvent`], for tests and for stages that must keep events.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OwnedEvent {

@@ -14,7 +14,7 @@ mod event;
 mod finding;
 mod location;
 
-pub use event::{EventSink, OwnedEvent, QueryEvent, Timestamp};
+pub use event::{Collected, EventSink, OwnedEvent, QueryEvent, Timestamp};
 pub use finding::{
     BarRole, Finding, FindingKind, FindingSink, FingerprintStat, Proof, QueryRef, RequestKind,
     RequestRef, RouteStat, RunSummary, Severity, WaterfallBar,

@@ -6,23 +6,10 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::PathBuf;
 
-use querycomb_core::{EventSink, InputError, OwnedEvent, QueryEvent, SourceId};
+use querycomb_core::{OwnedEvent, SourceId};
 use querycomb_logs::{read_log, sniff, LogFormat, ReadOptions};
 
-#[derive(Default)]
-struct Collect {
-    events: Vec<OwnedEvent>,
-    errors: Vec<InputError>,
-}
-
-impl EventSink for Collect {
-    fn event(&mut self, event: &QueryEvent<'_>) {
-        self.events.push(OwnedEvent::from(event));
-    }
-    fn malformed(&mut self, error: InputError) {
-        self.errors.push(error);
-    }
-}
+use querycomb_core::Collected as Collect;
 
 fn read_example(name: &str, format: LogFormat) -> Vec<OwnedEvent> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

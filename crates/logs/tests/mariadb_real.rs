@@ -12,7 +12,7 @@ use std::io::BufReader;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use querycomb_core::{EventSink, InputError, OwnedEvent, QueryEvent, SourceId};
+use querycomb_core::{OwnedEvent, SourceId};
 use querycomb_logs::{read_log, sniff, LogFormat, ReadOptions, ReadStats};
 use querycomb_testkit::{MariaDb, MariaOptions};
 
@@ -98,20 +98,7 @@ fn run_workload() -> Workload {
     }
 }
 
-#[derive(Default)]
-struct Collect {
-    events: Vec<OwnedEvent>,
-    errors: Vec<InputError>,
-}
-
-impl EventSink for Collect {
-    fn event(&mut self, event: &QueryEvent<'_>) {
-        self.events.push(OwnedEvent::from(event));
-    }
-    fn malformed(&mut self, error: InputError) {
-        self.errors.push(error);
-    }
-}
+use querycomb_core::Collected as Collect;
 
 /// Reads a log in the format `sniff` finds, which must be `format`.
 fn read(path: &Path, format: LogFormat) -> (Collect, ReadStats) {

@@ -5,23 +5,10 @@
 
 use std::path::PathBuf;
 
-use querycomb_core::{EventSink, InputError, OwnedEvent, QueryEvent, SourceId};
+use querycomb_core::{OwnedEvent, SourceId};
 use querycomb_logs::{read_log, sniff, LogFormat, ReadOptions, ReadStats};
 
-#[derive(Default)]
-struct Collect {
-    events: Vec<OwnedEvent>,
-    malformed: Vec<InputError>,
-}
-
-impl EventSink for Collect {
-    fn event(&mut self, event: &QueryEvent<'_>) {
-        self.events.push(event.into());
-    }
-    fn malformed(&mut self, error: InputError) {
-        self.malformed.push(error);
-    }
-}
+use querycomb_core::Collected as Collect;
 
 const SAMPLES: [(&str, LogFormat); 3] = [
     ("postgresql-stderr.log", LogFormat::PgStderr),
@@ -70,7 +57,7 @@ fn the_three_formats_of_one_run_agree() {
             "{name}"
         );
         let (sink, stats) = read(&bytes, format);
-        assert!(sink.malformed.is_empty(), "{name}: {:?}", sink.malformed);
+        assert!(sink.errors.is_empty(), "{name}: {:?}", sink.errors);
         assert_eq!(stats.bytes, bytes.len() as u64);
         seen.push(sink.events.iter().map(comparable).collect::<Vec<_>>());
     }

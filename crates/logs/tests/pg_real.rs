@@ -11,26 +11,13 @@ use std::path::Path;
 
 use postgres::types::{ToSql, Type};
 use postgres::{Client, NoTls};
-use querycomb_core::{EventSink, InputError, OwnedEvent, QueryEvent, SourceId};
+use querycomb_core::{OwnedEvent, SourceId};
 use querycomb_logs::{read_log, sniff, LogFormat, ReadOptions, ReadStats};
 use querycomb_testkit::{PgOptions, PgServer};
 
 const APP: &str = "qc-workload";
 
-#[derive(Default)]
-struct Collect {
-    events: Vec<OwnedEvent>,
-    malformed: Vec<InputError>,
-}
-
-impl EventSink for Collect {
-    fn event(&mut self, event: &QueryEvent<'_>) {
-        self.events.push(OwnedEvent::from(event));
-    }
-    fn malformed(&mut self, error: InputError) {
-        self.malformed.push(error);
-    }
-}
+use querycomb_core::Collected as Collect;
 
 /// What one statement of the workload should look like in the log.
 struct Expected {
@@ -225,7 +212,7 @@ fn head(path: &Path) -> Vec<u8> {
 
 /// Checks the workload's events against [`EXPECTED`] and the psql session.
 fn check(sink: &Collect, stats: ReadStats, durations: bool) {
-    assert!(sink.malformed.is_empty(), "malformed: {:?}", sink.malformed);
+    assert!(sink.errors.is_empty(), "malformed: {:?}", sink.errors);
     assert_eq!(stats.malformed, 0);
     assert_eq!(stats.events, sink.events.len() as u64);
     let ours: Vec<&OwnedEvent> = sink

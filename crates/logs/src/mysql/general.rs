@@ -534,20 +534,7 @@ mod tests {
     use querycomb_core::OwnedEvent;
 
     /// Collects events and errors.
-    #[derive(Default)]
-    struct Collect {
-        events: Vec<OwnedEvent>,
-        errors: Vec<InputError>,
-    }
-
-    impl EventSink for Collect {
-        fn event(&mut self, event: &QueryEvent<'_>) {
-            self.events.push(OwnedEvent::from(event));
-        }
-        fn malformed(&mut self, error: InputError) {
-            self.errors.push(error);
-        }
-    }
+    use querycomb_core::Collected as Collect;
 
     fn read_str(log: &str) -> (Collect, ReadStats) {
         read_bytes(log.as_bytes(), MAX_LINE)

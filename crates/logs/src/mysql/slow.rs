@@ -465,22 +465,8 @@ fn use_statement(text: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use querycomb_core::OwnedEvent;
 
-    #[derive(Default)]
-    struct Collect {
-        events: Vec<OwnedEvent>,
-        errors: Vec<InputError>,
-    }
-
-    impl EventSink for Collect {
-        fn event(&mut self, event: &QueryEvent<'_>) {
-            self.events.push(OwnedEvent::from(event));
-        }
-        fn malformed(&mut self, error: InputError) {
-            self.errors.push(error);
-        }
-    }
+    use querycomb_core::Collected as Collect;
 
     fn read_bytes(mut log: &[u8], max_line: usize) -> (Collect, ReadStats) {
         let mut sink = Collect::default();

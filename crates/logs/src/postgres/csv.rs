@@ -317,22 +317,8 @@ fn to_i64(n: u64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use querycomb_core::{OwnedEvent, QueryEvent};
 
-    #[derive(Default)]
-    struct Collect {
-        events: Vec<OwnedEvent>,
-        errors: Vec<InputError>,
-    }
-
-    impl EventSink for Collect {
-        fn event(&mut self, event: &QueryEvent<'_>) {
-            self.events.push(event.into());
-        }
-        fn malformed(&mut self, error: InputError) {
-            self.errors.push(error);
-        }
-    }
+    use querycomb_core::Collected as Collect;
 
     /// A PG 15 csvlog record (26 columns) with the given message, detail and query.
     fn row(session: &str, severity: &str, message: &str, detail: &str, query: &str) -> String {

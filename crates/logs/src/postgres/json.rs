@@ -134,22 +134,8 @@ fn report(sink: &mut dyn EventSink, stats: &mut ReadStats, location: Location, m
 #[cfg(test)]
 mod tests {
     use super::*;
-    use querycomb_core::{OwnedEvent, QueryEvent};
 
-    #[derive(Default)]
-    struct Collect {
-        events: Vec<OwnedEvent>,
-        errors: Vec<InputError>,
-    }
-
-    impl EventSink for Collect {
-        fn event(&mut self, event: &QueryEvent<'_>) {
-            self.events.push(event.into());
-        }
-        fn malformed(&mut self, error: InputError) {
-            self.errors.push(error);
-        }
-    }
+    use querycomb_core::Collected as Collect;
 
     fn read_bytes(input: &[u8]) -> (Collect, ReadStats) {
         let mut sink = Collect::default();

@@ -394,22 +394,8 @@ impl<'a> Utf8Line<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use querycomb_core::OwnedEvent;
 
-    #[derive(Default)]
-    struct Collect {
-        events: Vec<OwnedEvent>,
-        errors: Vec<InputError>,
-    }
-
-    impl EventSink for Collect {
-        fn event(&mut self, event: &querycomb_core::QueryEvent<'_>) {
-            self.events.push(event.into());
-        }
-        fn malformed(&mut self, error: InputError) {
-            self.errors.push(error);
-        }
-    }
+    use querycomb_core::Collected as Collect;
 
     fn read_with(input: &[u8], prefix: Option<&str>) -> (Collect, ReadStats) {
         let mut sink = Collect::default();
