@@ -55,14 +55,27 @@ pub(crate) fn tokens(sql: &str, dialect: Dialect) -> Vec<Tok<'_>> {
     out
 }
 
+/// Facts are read from at most this many bytes of normalised text, so a pathological
+/// multi-megabyte statement cannot make `describe` build a token vector of its size.
+pub(crate) const FACTS_WINDOW: usize = 1 << 20;
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a char boundary.
+pub(crate) fn head(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.get(..end).unwrap_or_default()
+}
+
 pub(crate) fn analyse(normalized: &str, dialect: Dialect, original: &str) -> Facts {
-    let toks = tokens(normalized, dialect);
+    let toks = tokens(head(normalized, FACTS_WINDOW), dialect);
     let verb_at = main_verb(&toks);
     let verb = verb_at
         .and_then(|i| toks.get(i))
         .and_then(|t| Verb::from_word(t.text.as_bytes()))
         .unwrap_or(Verb::Other);
-    let limit_one = limit_one(&tokens(original, dialect));
+    let limit_one = limit_one(original, dialect);
     let aggregate =
         verb == Verb::Select && verb_at.is_some_and(|i| select_list_is_aggregate(&toks, i));
     Facts {
@@ -446,29 +459,56 @@ fn set_top(stack: &mut [bool], value: bool) {
 }
 
 /// `LIMIT 1`, `LIMIT 0, 1` (MySQL), `FETCH FIRST [1] ROW(S) ONLY` with a literal 1, at depth 0.
-fn limit_one(toks: &[Tok<'_>]) -> bool {
+/// Streams the original statement (no token vector: it may be huge).
+fn limit_one(sql: &str, dialect: Dialect) -> bool {
+    let mut lx = Lexer::new(sql, dialect);
+    let mut depth = 0u32;
+    let mut found = false;
+    while let Some(t) = lx.next_token() {
+        match t.kind {
+            Kind::LParen => depth += 1,
+            Kind::RParen => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        let text = sql.get(t.start..t.end).unwrap_or_default();
+        let clause = t.kind == Kind::Word
+            && (keywords::eq(text.as_bytes(), b"limit") || keywords::eq(text.as_bytes(), b"fetch"));
+        if depth == 0 && clause {
+            // The clause and the three tokens after it.
+            let mut ahead = lx;
+            let window: Vec<Tok<'_>> = std::iter::once(t)
+                .chain(std::iter::from_fn(|| ahead.next_token()).take(3))
+                .map(|t| Tok {
+                    kind: t.kind,
+                    text: sql.get(t.start..t.end).unwrap_or_default(),
+                    depth: 0,
+                    start: t.start,
+                })
+                .collect();
+            found |= clause_is_one_row(&window);
+        }
+    }
+    found
+}
+
+/// `[LIMIT, 1]`, `[LIMIT, x, ',', 1]`, `[FETCH, FIRST|NEXT, 1|ROW, ..]`.
+fn clause_is_one_row(w: &[Tok<'_>]) -> bool {
     let is_one =
         |t: Option<&Tok<'_>>| t.is_some_and(|t| t.kind == Kind::Num && t.text.trim() == "1");
-    toks.iter().enumerate().any(|(i, t)| {
-        if t.depth != 0 {
-            return false;
-        }
-        if t.is_word("limit") {
-            let comma_form = toks.get(i + 2).is_some_and(|c| c.kind == Kind::Comma);
-            return if comma_form {
-                is_one(toks.get(i + 3))
-            } else {
-                is_one(toks.get(i + 1))
-            };
-        }
-        if t.is_word("fetch")
-            && toks
-                .get(i + 1)
-                .is_some_and(|n| n.is_word("first") || n.is_word("next"))
-        {
-            let n = toks.get(i + 2);
-            return is_one(n) || n.is_some_and(|n| n.is_word("row"));
-        }
-        false
-    })
+    let Some(first) = w.first() else { return false };
+    if first.is_word("limit") {
+        let comma_form = w.get(2).is_some_and(|c| c.kind == Kind::Comma);
+        return if comma_form {
+            is_one(w.get(3))
+        } else {
+            is_one(w.get(1))
+        };
+    }
+    if w.get(1)
+        .is_some_and(|n| n.is_word("first") || n.is_word("next"))
+    {
+        let n = w.get(2);
+        return is_one(n) || n.is_some_and(|n| n.is_word("row"));
+    }
+    false
 }

@@ -40,6 +40,8 @@ pub struct Scan {
 }
 
 /// Normalised text and facts about one statement shape ([`Fingerprinter::describe`]).
+/// Facts are read from the first MiB of normalised text (real statements are far shorter once
+/// lists collapse); `limit_one` from the statement as given, so from the first one described.
 #[derive(Clone, Debug)]
 pub struct Shape {
     /// Equal to [`Scan::fingerprint`].

@@ -33,6 +33,9 @@ pub struct Rewrite {
 /// The one statement replacing a loop of `shape`; `None` if no safe rewrite is known.
 pub fn batched(shape: &Shape) -> Option<Rewrite> {
     let text = shape.normalized.as_str();
+    if text.len() > facts::FACTS_WINDOW {
+        return None;
+    }
     let dialect = placeholder_dialect(text)?;
     let toks = facts::tokens(text, dialect);
     let in_where = facts::where_flags(&toks);

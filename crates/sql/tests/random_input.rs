@@ -244,3 +244,23 @@ fn huge_lists_and_statements() {
         );
     }
 }
+
+#[test]
+fn multi_megabyte_statement() {
+    // Distinct names so nothing collapses: the normalised text stays as long as the input.
+    let columns: String = (0..400_000).map(|i| format!("c{i}, ")).collect();
+    let sql = format!("SELECT {columns}x FROM t WHERE id = 1 LIMIT 1");
+    assert!(sql.len() > 3_000_000);
+    let mut fp = Fingerprinter::new(Dialect::Postgres);
+    let shape = fp.describe(&sql);
+    assert_eq!(fp.scan(&sql).fingerprint, shape.fingerprint);
+    assert_eq!(shape.verb, querycomb_sql::Verb::Select);
+    assert!(
+        shape.limit_one,
+        "read from the statement itself, not the capped window"
+    );
+    assert!(
+        batched(&shape).is_none(),
+        "no rewrite past the facts window"
+    );
+}
