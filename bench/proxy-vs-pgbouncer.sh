@@ -7,6 +7,7 @@
 #
 #   bench/proxy-vs-pgbouncer.sh              # 3 rounds of 10 s per target and client count
 #   SECONDS_PER_RUN=30 ROUNDS=5 bench/proxy-vs-pgbouncer.sh
+#   ROUNDS=0 bench/proxy-vs-pgbouncer.sh      # only the idle-connection memory test
 #
 # Each round runs the three targets one after the other; the table shows the median over
 # the rounds (TPS, average latency, median transaction latency from pgbench's log).
@@ -100,7 +101,11 @@ pidfile = $work/pgbouncer.pid
 EOF
 echo '"postgres" ""' >"$work/userlist.txt"
 [ "$(id -u)" -eq 0 ] && chown postgres "$work/pgbouncer.ini" "$work/userlist.txt"
-"${as_pg[@]}" "$pgbouncer_bin" "$work/pgbouncer.ini" >"$out/pgbouncer.stdout" 2>&1 &
+# As root, pgbouncer switches to `postgres` itself (-u), keeping this shell's open-file
+# limit; runuser would reset it to 1024, too few for the idle-connection test.
+pb_user=()
+[ "$(id -u)" -eq 0 ] && pb_user=(-u postgres)
+"$pgbouncer_bin" "${pb_user[@]}" "$work/pgbouncer.ini" >"$out/pgbouncer.stdout" 2>&1 &
 pids+=("$!")
 
 wait_port() {
@@ -145,7 +150,9 @@ median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1
 echo "== pgbench -S, simple protocol, median of $rounds rounds of ${secs}s"
 printf '%-10s %7s %10s %9s %12s %10s %12s\n' target clients tps avg_ms p50_us vs_direct vs_pgbouncer
 targets=(direct querycomb pgbouncer)
-for clients in 1 32; do
+client_counts=(1 32)
+[ "$rounds" -eq 0 ] && client_counts=()
+for clients in "${client_counts[@]}"; do
     declare -A tps=() avg=() p50=() runs_tps=() runs_avg=() runs_p50=()
     for round in $(seq "$rounds"); do
         for target in "${targets[@]}"; do

@@ -24,11 +24,34 @@
 //!   `= ANY($1)` batch sizes; real values only with [`ProxyConfig::capture_params`]
 //!   (`--show-params`). The proxy never logs them.
 //!
+//! - **Both legs are plaintext**: the proxy connects to the server without TLS, so run it
+//!   next to the database (or as a sidecar of the application) on a trusted network.
+//!
 //! # Events
 //! See [`observe`] for what one event means for each protocol flow (multi-statement simple
 //! queries give one event per statement; a portal fetched in pieces is one statement).
 //! Event `location.line` is the proxy's connection id, `location.byte` the client bytes
 //! seen before the statement; `session` is the server's backend pid.
+//!
+//! # Evidence beyond logs
+//! - **Proof** ([`evidence`]): a finding is `Proven { matched }` when the children's bind
+//!   parameters were among the values the parent query returned on that connection.
+//! - **Cost**: the finding's message gains how long the request held its connection and
+//!   what a pool of [`ProxyConfig::pool_size`] connections sustains at that hold time,
+//!   before and after batching.
+//! - **Concurrent N+1**: children spread over several pooled connections within one
+//!   `traceparent` are one unit of work for the detection stage (tested with four
+//!   connections).
+//!
+//! # Robustness
+//! Each connection is served by its own task on one of [`ProxyConfig::threads`]
+//! single-threaded runtimes; a malformed frame, a client that stops reading or a server
+//! that dies affects that connection only. Pumps never wait on detection: events go over
+//! a bounded channel and are dropped (and counted) if detection falls behind.
+//!
+//! # Use
+//! `querycomb proxy` calls [`run`] (feature `detect`, on by default); tests and tools
+//! build a [`Proxy`] to choose the detector, tap events or read the metrics.
 
 mod conn;
 pub mod detection;

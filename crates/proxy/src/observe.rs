@@ -8,7 +8,7 @@
 //!
 //! Choices, documented for users of the events:
 //! - A multi-statement simple `Query` gives one event per statement, with that statement's
-//!   text ([`crate::split`]); each statement's duration runs from the previous statement's
+//!   text (split at top-level semicolons); each statement's duration runs from the previous statement's
 //!   completion (or the send) to its own `CommandComplete`.
 //! - An extended-protocol statement's duration runs from its `Execute` reaching the proxy
 //!   to its `CommandComplete`/`ErrorResponse`. Parse and Bind are not timed separately.
@@ -494,12 +494,17 @@ impl Observer {
     }
 
     /// The failed operation is the front one; the server then skips to the next Sync, and
-    /// so do we. Only a failed Execute is a statement that ran.
+    /// so do we. The statement that failed is the first Execute up to that Sync: when the
+    /// error came from its Parse or Bind (a syntax error, or `1/0` folded while planning),
+    /// it failed all the same and is reported with the error. Executes after it never ran.
     fn fail_extended(&mut self, code: Option<String>, now: Instant) {
-        if let Some(Pending::Execute(_)) = self.pending.front() {
-            if let Some(Pending::Execute(exec)) = self.pending.pop_front() {
-                self.finish_execution(exec, None, code, now);
-            }
+        let failed = self
+            .pending
+            .iter()
+            .take_while(|op| !matches!(op, Pending::Sync))
+            .position(|op| matches!(op, Pending::Execute(_)));
+        if let Some(Pending::Execute(exec)) = failed.and_then(|i| self.pending.remove(i)) {
+            self.finish_execution(exec, None, code, now);
         }
         self.drop_until_sync();
     }
@@ -991,6 +996,28 @@ mod tests {
         assert_eq!(events[0].sql, "SELECT 1/0");
         assert_eq!(events[0].error.as_deref(), Some("22012"));
         assert_eq!(events[1].sql, "SELECT 4");
+        assert_eq!(h.obs.pending(), 0);
+        assert_eq!(h.obs.mismatches, 0);
+    }
+
+    #[test]
+    fn an_error_at_bind_fails_the_statement_behind_it() {
+        let mut h = Harness::new();
+        h.parse("", "SELECT 1/0");
+        h.bind("", "", "x");
+        h.client(b'D', b"P\0");
+        h.execute("", 0);
+        h.parse("", "SELECT 2");
+        h.bind("", "", "x");
+        h.execute("", 0);
+        h.client(b'S', b"");
+        h.server(b'1', b"");
+        h.server(b'E', b"SERROR\0C22012\0\0");
+        h.server(b'Z', b"I");
+        let events = h.events();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].sql, "SELECT 1/0");
+        assert_eq!(events[0].error.as_deref(), Some("22012"));
         assert_eq!(h.obs.pending(), 0);
         assert_eq!(h.obs.mismatches, 0);
     }

@@ -257,11 +257,14 @@ fn concurrent_n_plus_one_across_pooled_connections_is_one_finding() {
     h.rt.block_on(async {
         let mut pool = Vec::new();
         for _ in 0..4 {
-            let (client, connection) = tokio_postgres::connect(&conn, NoTls).await.expect("connect");
+            let (client, connection) = tokio_postgres::connect(&conn, NoTls)
+                .await
+                .expect("connect");
             tokio::spawn(connection);
             pool.push(client);
         }
-        let parent = format!("SELECT id, customer_id FROM orders WHERE id <= 24 /*traceparent='{trace}'*/");
+        let parent =
+            format!("SELECT id, customer_id FROM orders WHERE id <= 24 /*traceparent='{trace}'*/");
         let orders = pool[0].query(parent.as_str(), &[]).await.expect("orders");
         let child = format!("SELECT name FROM customers WHERE id = $1 /*traceparent='{trace}'*/");
         let loads = orders.iter().enumerate().map(|(i, order)| {
@@ -270,7 +273,9 @@ fn concurrent_n_plus_one_across_pooled_connections_is_one_finding() {
             let customer: i32 = order.get(1);
             async move { client.query_one(child, &[&customer]).await }
         });
-        futures_util::future::try_join_all(loads).await.expect("loads");
+        futures_util::future::try_join_all(loads)
+            .await
+            .expect("loads");
     });
     let deadline = Instant::now() + Duration::from_secs(10);
     while live.lock().expect("lock").is_empty() && Instant::now() < deadline {
