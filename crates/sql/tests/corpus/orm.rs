@@ -34,6 +34,21 @@ pub const ORM_QUERIES: &[(&str, bool, &str)] = &[
         false,
         "SELECT COUNT(*) AS \"__count\" FROM \"blog_comment\" WHERE \"blog_comment\".\"post_id\" = 99 /*controller='post_detail',framework='django%3A5.2',route='blog%2F%3Cint%3Apk%3E%2F'*/",
     ),
+    (
+        "prisma_select",
+        false,
+        "SELECT \"public\".\"User\".\"id\", \"public\".\"User\".\"email\", \"public\".\"User\".\"name\" FROM \"public\".\"User\" WHERE (\"public\".\"User\".\"id\" = $1 AND 1=1) LIMIT $2 OFFSET $3",
+    ),
+    (
+        "laravel_select",
+        true,
+        "select * from `orders` where `orders`.`user_id` = ? and `orders`.`user_id` is not null and `orders`.`deleted_at` is null",
+    ),
+    (
+        "rails_insert",
+        false,
+        "INSERT INTO \"events\" (\"name\", \"payload\", \"created_at\", \"updated_at\") VALUES ($1, $2, $3, $4) RETURNING \"id\" /*application='Shop',controller='checkout',action='create'*/",
+    ),
 ];
 
 /// A `SELECT ... WHERE id IN (...)` with `n` integer items.
