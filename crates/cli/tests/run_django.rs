@@ -43,66 +43,14 @@ fn django_suite_n_plus_one_fails_the_budget_and_junit_shows_it() {
         return;
     }
     let pg = start_pg(false);
-    let dir = tempfile::tempdir().unwrap();
-    let junit = dir.path().join("querycomb.xml");
-    let json = dir.path().join("querycomb.json");
-
-    let out = run(&mut querycomb_pytest(
-        &pg,
-        &["--format", "junit", "--output", junit.to_str().unwrap()],
-    ));
-    assert_eq!(out.code, Some(1), "{out:?}");
-    // pytest's own report passes through untouched: both tests passed.
-    assert!(out.stdout.contains("2 passed, 1 skipped"), "{out:?}");
-    assert!(!out.stderr.contains("the command failed"), "{out:?}");
-    assert!(out.stderr.contains("query budget exceeded"), "{out:?}");
-
-    let cases = junit_cases(&junit);
-    let case = |name: &str| {
-        cases
-            .iter()
-            .find(|c| c.name == name)
-            .unwrap_or_else(|| panic!("no test case {name} in {cases:#?}"))
-    };
-    let looped = case(N_PLUS_ONE_TEST);
-    assert!(
-        looped.failures.contains(&"n_plus_one".to_owned()),
-        "{cases:#?}"
-    );
-    assert!(
-        looped.failures.contains(&"over_budget".to_owned()),
-        "{cases:#?}"
-    );
-    assert!(case(CLEAN_TEST).failures.is_empty(), "{cases:#?}");
-
-    let out = run(&mut querycomb_pytest(
-        &pg,
-        &["--format", "json", "--output", json.to_str().unwrap()],
-    ));
-    assert_eq!(out.code, Some(1), "{out:?}");
-    let findings = findings_of(&json);
-    let kinds = kinds_and_routes(&findings);
-    assert!(
-        kinds.contains(&("n_plus_one".to_owned(), N_PLUS_ONE_TEST.to_owned())),
-        "{findings:#?}"
-    );
-    assert!(
-        kinds.contains(&("over_budget".to_owned(), N_PLUS_ONE_TEST.to_owned())),
-        "{findings:#?}"
-    );
-    assert!(
-        kinds.iter().all(|(_, route)| route != CLEAN_TEST),
-        "the clean test has findings: {findings:#?}"
-    );
-    let n_plus_one = findings
-        .iter()
-        .find(|f| f["kind"] == "n_plus_one")
-        .expect("n_plus_one finding");
-    assert_eq!(n_plus_one["count"], 8, "{n_plus_one:#}");
-    assert_eq!(
-        n_plus_one["children"][0]["table"], "shop_author",
-        "{n_plus_one:#}"
-    );
+    assert_n_plus_one_fails_the_budget(&Suite {
+        command: &|extra| querycomb_pytest(&pg, extra),
+        runner_summary: &["2 passed, 1 skipped"],
+        n_plus_one_test: N_PLUS_ONE_TEST,
+        clean_test: CLEAN_TEST,
+        child_table: "shop_author",
+        children: 8,
+    });
 }
 
 #[test]

@@ -38,67 +38,14 @@ fn node_suite_n_plus_one_fails_the_budget_and_junit_shows_it() {
         return;
     }
     let pg = start_pg(false);
-    let dir = tempfile::tempdir().unwrap();
-    let junit = dir.path().join("querycomb.xml");
-    let json = dir.path().join("querycomb.json");
-
-    let out = run(&mut querycomb_node(
-        &pg,
-        &["--format", "junit", "--output", junit.to_str().unwrap()],
-    ));
-    assert_eq!(out.code, Some(1), "{out:?}");
-    // The test runner's own report passes through: two passed, one skipped.
-    assert!(out.stdout.contains("# pass 2"), "{out:?}");
-    assert!(out.stdout.contains("# skipped 1"), "{out:?}");
-    assert!(!out.stderr.contains("the command failed"), "{out:?}");
-    assert!(out.stderr.contains("query budget exceeded"), "{out:?}");
-
-    let cases = junit_cases(&junit);
-    let case = |name: &str| {
-        cases
-            .iter()
-            .find(|c| c.name == name)
-            .unwrap_or_else(|| panic!("no test case {name} in {cases:#?}"))
-    };
-    let looped = case(N_PLUS_ONE_TEST);
-    assert!(
-        looped.failures.contains(&"n_plus_one".to_owned()),
-        "{cases:#?}"
-    );
-    assert!(
-        looped.failures.contains(&"over_budget".to_owned()),
-        "{cases:#?}"
-    );
-    assert!(case(CLEAN_TEST).failures.is_empty(), "{cases:#?}");
-
-    let out = run(&mut querycomb_node(
-        &pg,
-        &["--format", "json", "--output", json.to_str().unwrap()],
-    ));
-    assert_eq!(out.code, Some(1), "{out:?}");
-    let findings = findings_of(&json);
-    let kinds = kinds_and_routes(&findings);
-    assert!(
-        kinds.contains(&("n_plus_one".to_owned(), N_PLUS_ONE_TEST.to_owned())),
-        "{findings:#?}"
-    );
-    assert!(
-        kinds.contains(&("over_budget".to_owned(), N_PLUS_ONE_TEST.to_owned())),
-        "{findings:#?}"
-    );
-    assert!(
-        kinds.iter().all(|(_, route)| route != CLEAN_TEST),
-        "the clean test has findings: {findings:#?}"
-    );
-    let n_plus_one = findings
-        .iter()
-        .find(|f| f["kind"] == "n_plus_one")
-        .expect("n_plus_one finding");
-    assert_eq!(n_plus_one["count"], 8, "{n_plus_one:#}");
-    assert_eq!(
-        n_plus_one["children"][0]["table"], "authors",
-        "{n_plus_one:#}"
-    );
+    assert_n_plus_one_fails_the_budget(&Suite {
+        command: &|extra| querycomb_node(&pg, extra),
+        runner_summary: &["# pass 2", "# skipped 1"],
+        n_plus_one_test: N_PLUS_ONE_TEST,
+        clean_test: CLEAN_TEST,
+        child_table: "authors",
+        children: 8,
+    });
 }
 
 #[test]

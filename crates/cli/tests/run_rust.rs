@@ -41,36 +41,14 @@ fn sqlx_suite_n_plus_one_fails_the_budget_and_junit_shows_it() {
         return;
     }
     let pg = start_pg(true);
-    let dir = tempfile::tempdir().unwrap();
-    let junit = dir.path().join("querycomb.xml");
-
-    let out = run(&mut querycomb_cargo(
-        &pg,
-        &["--format", "junit", "--output", junit.to_str().unwrap()],
-    ));
-    assert_eq!(out.code, Some(1), "{out:?}");
-    // cargo's own test report passes through.
-    assert!(out.stdout.contains("test result: ok. 3 passed"), "{out:?}");
-    assert!(!out.stderr.contains("the command failed"), "{out:?}");
-    assert!(out.stderr.contains("query budget exceeded"), "{out:?}");
-
-    let cases = junit_cases(&junit);
-    let case = |name: &str| {
-        cases
-            .iter()
-            .find(|c| c.name == name)
-            .unwrap_or_else(|| panic!("no test case {name} in {cases:#?}"))
-    };
-    let looped = case(N_PLUS_ONE_TEST);
-    assert!(
-        looped.failures.contains(&"n_plus_one".to_owned()),
-        "{cases:#?}"
-    );
-    assert!(
-        looped.failures.contains(&"over_budget".to_owned()),
-        "{cases:#?}"
-    );
-    assert!(case(CLEAN_TEST).failures.is_empty(), "{cases:#?}");
+    assert_n_plus_one_fails_the_budget(&Suite {
+        command: &|extra| querycomb_cargo(&pg, extra),
+        runner_summary: &["test result: ok. 3 passed"],
+        n_plus_one_test: N_PLUS_ONE_TEST,
+        clean_test: CLEAN_TEST,
+        child_table: "authors",
+        children: 8,
+    });
 }
 
 #[test]

@@ -191,3 +191,73 @@ pub fn toolchain_ready(what: &str, project: &str) -> bool {
 pub fn e2e_cache() -> PathBuf {
     repo_root().join("target/e2e")
 }
+
+/// One language's test suite under `querycomb run`: a test with an N+1 (tagged with its
+/// name), a clean one, and the lines of the runner's own summary.
+pub struct Suite<'a> {
+    /// `querycomb … run <extra> -- <the suite's test command>`.
+    pub command: &'a dyn Fn(&[&str]) -> Command,
+    /// Lines of the test runner's report that must come through unchanged.
+    pub runner_summary: &'a [&'a str],
+    pub n_plus_one_test: &'a str,
+    pub clean_test: &'a str,
+    pub child_table: &'a str,
+    pub children: u64,
+}
+
+/// The N+1 test fails its budget and shows in JUnit and JSON; the clean test does not; the
+/// runner's own output passes through.
+pub fn assert_n_plus_one_fails_the_budget(suite: &Suite<'_>) {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("querycomb.xml");
+    let json = dir.path().join("querycomb.json");
+
+    let out = run(&mut (suite.command)(&[
+        "--format",
+        "junit",
+        "--output",
+        junit.to_str().unwrap(),
+    ]));
+    assert_eq!(out.code, Some(1), "{out:?}");
+    for line in suite.runner_summary {
+        assert!(out.stdout.contains(line), "{line:?} missing: {out:?}");
+    }
+    assert!(!out.stderr.contains("the command failed"), "{out:?}");
+    assert!(out.stderr.contains("query budget exceeded"), "{out:?}");
+    let cases = junit_cases(&junit);
+    let case = |name: &str| {
+        cases
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no test case {name} in {cases:#?}"))
+    };
+    let looped = case(suite.n_plus_one_test);
+    for kind in ["n_plus_one", "over_budget"] {
+        assert!(looped.failures.contains(&kind.to_owned()), "{cases:#?}");
+    }
+    assert!(case(suite.clean_test).failures.is_empty(), "{cases:#?}");
+
+    let out = run(&mut (suite.command)(&[
+        "--format",
+        "json",
+        "--output",
+        json.to_str().unwrap(),
+    ]));
+    assert_eq!(out.code, Some(1), "{out:?}");
+    let findings = findings_of(&json);
+    let kinds = kinds_and_routes(&findings);
+    for kind in ["n_plus_one", "over_budget"] {
+        let wanted = (kind.to_owned(), suite.n_plus_one_test.to_owned());
+        assert!(kinds.contains(&wanted), "{findings:#?}");
+    }
+    assert!(
+        kinds.iter().all(|(_, route)| route != suite.clean_test),
+        "the clean test has findings: {findings:#?}"
+    );
+    let n_plus_one = findings
+        .iter()
+        .find(|f| f["kind"] == "n_plus_one")
+        .expect("n_plus_one finding");
+    assert_eq!(n_plus_one["count"], suite.children, "{n_plus_one:#}");
+    assert_eq!(n_plus_one["children"][0]["table"], suite.child_table);
+}
