@@ -36,6 +36,7 @@ for tool in initdb pg_ctl pgbench psql python3; do
     command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 2; }
 done
 
+echo "== commit $(git -C "$root" rev-parse --short HEAD), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== building querycomb (release)"
 (cd "$root" && cargo build --release --quiet -p querycomb)
 querycomb="$root/target/release/querycomb"
@@ -120,14 +121,26 @@ wait_port "$qc_port"
 wait_port "$pb_port"
 pb_pid="$(cat "$work/pgbouncer.pid")"
 
-# bench NAME PORT CLIENTS ROUND -> "tps avg_ms p50_us"
+# CPU time (user+sys, clock ticks) of a process so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+clk_tck="$(getconf CLK_TCK)"
+
+# bench NAME PORT CLIENTS ROUND PID -> "tps avg_ms p50_us cpu_us_per_txn"
 bench() {
-    local name="$1" port="$2" clients="$3" round="$4" jobs=1
+    local name="$1" port="$2" clients="$3" round="$4" pid="$5" jobs=1
     [ "$clients" -gt 1 ] && jobs=2
     local dir="$out/$name-c$clients-r$round"
     rm -rf "$dir" && mkdir -p "$dir"
+    local cpu_before=0
+    [ -n "$pid" ] && cpu_before="$(cpu_ticks "$pid")"
     (cd "$dir" && pgbench -h 127.0.0.1 -p "$port" -U postgres -S -n -c "$clients" -j "$jobs" \
         -T "$secs" -l --log-prefix=txn postgres >"$dir/pgbench.out" 2>&1)
+    local cpu_after=0 txns cpu_per_txn="-"
+    [ -n "$pid" ] && cpu_after="$(cpu_ticks "$pid")"
+    txns="$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$dir/pgbench.out")"
+    if [ -n "$pid" ] && [ "${txns:-0}" -gt 0 ]; then
+        cpu_per_txn=$(((cpu_after - cpu_before) * 1000000 / clk_tck / txns))
+    fi
     local tps avg p50
     tps="$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$dir/pgbench.out")"
     avg="$(sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p' "$dir/pgbench.out")"
@@ -140,7 +153,7 @@ bench() {
         exit 1
     fi
     rm -f "$dir"/txn.*
-    echo "$tps $avg $p50"
+    echo "$tps $avg $p50 $cpu_per_txn"
 }
 
 ratio() { python3 -c "import sys; a,b=map(float,sys.argv[1:]); print(f'{a/b:.2f}' if b else '-')" "$1" "$2"; }
@@ -148,25 +161,26 @@ ratio() { python3 -c "import sys; a,b=map(float,sys.argv[1:]); print(f'{a/b:.2f}
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
 echo "== pgbench -S, simple protocol, median of $rounds rounds of ${secs}s"
-printf '%-10s %7s %10s %9s %12s %10s %12s\n' target clients tps avg_ms p50_us vs_direct vs_pgbouncer
+printf '%-10s %7s %10s %9s %12s %10s %12s %14s\n' target clients tps avg_ms p50_us vs_direct vs_pgbouncer proxy_cpu_us/tx
 targets=(direct querycomb pgbouncer)
 client_counts=(1 32)
 [ "$rounds" -eq 0 ] && client_counts=()
 for clients in "${client_counts[@]}"; do
-    declare -A tps=() avg=() p50=() runs_tps=() runs_avg=() runs_p50=()
+    declare -A tps=() avg=() p50=() cpu=() runs_tps=() runs_avg=() runs_p50=() runs_cpu=()
     for round in $(seq "$rounds"); do
         for target in "${targets[@]}"; do
             case "$target" in
-                direct) port="$pg_port" ;;
-                querycomb) port="$qc_port" ;;
-                pgbouncer) port="$pb_port" ;;
+                direct) port="$pg_port" pid="" ;;
+                querycomb) port="$qc_port" pid="$qc_pid" ;;
+                pgbouncer) port="$pb_port" pid="$pb_pid" ;;
             esac
-            result="$(bench "$target" "$port" "$clients" "$round")"
-            read -r t a p <<<"$result"
+            result="$(bench "$target" "$port" "$clients" "$round" "$pid")"
+            read -r t a p c <<<"$result"
             [ -n "$t" ] || { echo "!! no result for $target" >&2; exit 1; }
             runs_tps[$target]+="$t "
             runs_avg[$target]+="$a "
             runs_p50[$target]+="$p "
+            runs_cpu[$target]+="$c "
         done
     done
     for target in "${targets[@]}"; do
@@ -176,11 +190,13 @@ for clients in "${client_counts[@]}"; do
         avg[$target]="$(median ${runs_avg[$target]})"
         # shellcheck disable=SC2086
         p50[$target]="$(median ${runs_p50[$target]})"
+        # shellcheck disable=SC2086
+        cpu[$target]="$(median ${runs_cpu[$target]})"
     done
     for target in "${targets[@]}"; do
-        printf '%-10s %7s %10.0f %9s %12s %10s %12s\n' "$target" "$clients" "${tps[$target]}" \
+        printf '%-10s %7s %10.0f %9s %12s %10s %12s %14s\n' "$target" "$clients" "${tps[$target]}" \
             "${avg[$target]}" "${p50[$target]}" "$(ratio "${tps[$target]}" "${tps[direct]}")" \
-            "$(ratio "${tps[$target]}" "${tps[pgbouncer]}")"
+            "$(ratio "${tps[$target]}" "${tps[pgbouncer]}")" "${cpu[$target]}"
     done
     echo "   all runs (tps): direct ${runs_tps[direct]}| querycomb ${runs_tps[querycomb]}| pgbouncer ${runs_tps[pgbouncer]}"
     echo "   added median latency over direct: querycomb $((p50[querycomb] - p50[direct])) us, pgbouncer $((p50[pgbouncer] - p50[direct])) us"
@@ -235,3 +251,4 @@ for target in querycomb pgbouncer; do
     sleep 1
     echo "$target: RSS ${before} kB before, ${during} kB with $idle_conns idle connections ($(((during - before) * 1024 / idle_conns)) bytes per connection)"
 done
+echo "== load average at the end $(cut -d" " -f1-3 /proc/loadavg)"
