@@ -7,7 +7,8 @@
 //! Normalisation: literals and placeholders hash as one "parameter" token; unquoted words hash
 //! lower-cased; quoted identifiers hash exactly; `IN (..)` / `ARRAY[..]` lists of literals
 //! collapse to their first item; rows of a multi-row `VALUES` that repeat the first row's shape
-//! are dropped; comments, whitespace and a trailing `;` are ignored.
+//! (or the last kept one's) are dropped; comments, whitespace and a trailing `;` are ignored.
+//! The full rule list is in the crate documentation (`lib.rs`).
 
 use crate::facts;
 use crate::hash;
