@@ -11,7 +11,7 @@ use std::io::{self, Write};
 use querycomb_core::{Finding, FindingSink, RunSummary, SourceTable};
 use serde::{Deserialize, Serialize};
 
-use crate::describe::Collected;
+use crate::buffered::{Buffered, Render};
 
 /// The schema id every document and line carries. Additive changes (new optional fields)
 /// keep it; anything a v1 reader could misread bumps it.
@@ -124,38 +124,25 @@ pub fn parse_line(text: &str) -> Result<Line, DocumentError> {
 }
 
 /// Writes one pretty-printed [`Document`] at [`FindingSink::finish`].
-pub struct JsonSink<W: Write> {
-    out: W,
-    sources: Vec<String>,
-    findings: Collected,
-}
+pub type JsonSink<W> = Buffered<W, Json>;
 
 impl<W: Write> JsonSink<W> {
     pub fn new(out: W) -> Self {
-        JsonSink {
-            out,
-            sources: Vec::new(),
-            findings: Collected::default(),
-        }
-    }
-
-    pub fn into_inner(self) -> W {
-        self.out
+        Buffered::with_render(out, Json)
     }
 }
 
-impl<W: Write> FindingSink for JsonSink<W> {
-    fn begin(&mut self, sources: &SourceTable) -> io::Result<()> {
-        self.sources = sources.names().to_vec();
-        Ok(())
-    }
+/// The JSON document's rendering.
+pub struct Json;
 
-    fn finding(&mut self, finding: &Finding) -> io::Result<()> {
-        self.findings.add(finding);
-        Ok(())
-    }
-
-    fn finish(&mut self, summary: &RunSummary) -> io::Result<()> {
+impl Render for Json {
+    fn render(
+        &self,
+        out: &mut dyn Write,
+        sources: &SourceTable,
+        findings: &[Finding],
+        summary: &RunSummary,
+    ) -> io::Result<()> {
         #[derive(Serialize)]
         struct DocumentRef<'a> {
             schema: &'static str,
@@ -165,13 +152,12 @@ impl<W: Write> FindingSink for JsonSink<W> {
         }
         let document = DocumentRef {
             schema: SCHEMA,
-            sources: &self.sources,
-            findings: self.findings.findings(),
+            sources: sources.names(),
+            findings,
             summary,
         };
-        serde_json::to_writer_pretty(&mut self.out, &document)?;
-        self.out.write_all(b"\n")?;
-        self.out.flush()
+        serde_json::to_writer_pretty(&mut *out, &document)?;
+        out.write_all(b"\n")
     }
 }
 

@@ -8,58 +8,51 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use querycomb_core::{Finding, FindingSink, RequestRef, RunSummary, Severity, SourceTable};
+use querycomb_core::{Finding, RequestRef, RunSummary, Severity, SourceTable};
 
-use crate::describe::{self, Collected};
+use crate::buffered::{Buffered, Render};
+use crate::describe;
 use crate::terminal::render_plain;
 
 /// Writes the XML document at [`FindingSink::finish`]: test cases group findings by route.
-pub struct JunitSink<W: Write> {
-    out: W,
-    fail_on: Severity,
-    sources: SourceTable,
-    findings: Collected,
-    case_notes: BTreeMap<String, String>,
-}
+pub type JunitSink<W> = Buffered<W, Junit>;
 
 impl<W: Write> JunitSink<W> {
     /// `fail_on`: findings of this severity or worse become `<failure>`s.
     pub fn new(out: W, fail_on: Severity) -> Self {
-        JunitSink {
+        Buffered::with_render(
             out,
-            fail_on,
-            sources: SourceTable::default(),
-            findings: Collected::default(),
-            case_notes: BTreeMap::new(),
-        }
+            Junit {
+                fail_on,
+                case_notes: BTreeMap::new(),
+            },
+        )
     }
 
     /// Text for the `<system-out>` of test cases, by case name (route), shown whether the
     /// case passed or failed: `querycomb run` puts each route's query budget and counts
     /// here. A name the run did not see becomes a passing case of its own.
     pub fn with_case_notes(mut self, notes: BTreeMap<String, String>) -> Self {
-        self.case_notes = notes;
+        self.render.case_notes = notes;
         self
-    }
-
-    pub fn into_inner(self) -> W {
-        self.out
     }
 }
 
-impl<W: Write> FindingSink for JunitSink<W> {
-    fn begin(&mut self, sources: &SourceTable) -> io::Result<()> {
-        self.sources = sources.clone();
-        Ok(())
-    }
+/// The JUnit document's rendering.
+pub struct Junit {
+    fail_on: Severity,
+    case_notes: BTreeMap<String, String>,
+}
 
-    fn finding(&mut self, finding: &Finding) -> io::Result<()> {
-        self.findings.add(finding);
-        Ok(())
-    }
-
-    fn finish(&mut self, summary: &RunSummary) -> io::Result<()> {
-        let mut cases = test_cases(self.findings.findings(), summary, self.fail_on);
+impl Render for Junit {
+    fn render(
+        &self,
+        out: &mut dyn Write,
+        sources: &SourceTable,
+        findings: &[Finding],
+        summary: &RunSummary,
+    ) -> io::Result<()> {
+        let mut cases = test_cases(findings, summary, self.fail_on);
         for (name, note) in &self.case_notes {
             let case = cases.entry(name.clone()).or_insert_with(|| Case {
                 classname: "querycomb.route",
@@ -67,9 +60,8 @@ impl<W: Write> FindingSink for JunitSink<W> {
             });
             case.note = Some(note.as_str());
         }
-        let xml = render(&cases, summary, self.fail_on, &self.sources);
-        self.out.write_all(xml.as_bytes())?;
-        self.out.flush()
+        let xml = render(&cases, summary, self.fail_on, sources);
+        out.write_all(xml.as_bytes())
     }
 }
 
@@ -266,6 +258,7 @@ fn escape_attribute(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::fixtures;
+    use querycomb_core::FindingSink;
 
     fn junit(findings: &[Finding], fail_on: Severity) -> String {
         let mut sink = JunitSink::new(Vec::new(), fail_on);

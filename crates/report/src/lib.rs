@@ -1,5 +1,6 @@
 //! Finding sinks: terminal, JSON, JUnit, SARIF, HTML.
 
+mod buffered;
 mod describe;
 #[cfg(test)]
 mod fixtures;
@@ -8,3 +9,5 @@ pub mod json;
 pub mod junit;
 pub mod sarif;
 pub mod terminal;
+
+pub use buffered::{Buffered, Render};

@@ -6,12 +6,11 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use querycomb_core::{
-    Finding, FindingKind, FindingSink, Location, RunSummary, Severity, SourceTable,
-};
+use querycomb_core::{Finding, FindingKind, Location, RunSummary, Severity, SourceTable};
 use serde_json::{json, Value};
 
-use crate::describe::{self, clean, Collected};
+use crate::buffered::{Buffered, Render};
+use crate::describe::{self, clean};
 
 const SARIF_SCHEMA: &str =
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
@@ -19,45 +18,27 @@ const SARIF_SCHEMA: &str =
 /// The key under `partialFingerprints`; versioned because the signature's recipe might change.
 pub const FINGERPRINT_KEY: &str = "querycombSignature/v1";
 
-/// Writes the SARIF log at [`FindingSink::finish`].
-pub struct SarifSink<W: Write> {
-    out: W,
-    sources: SourceTable,
-    findings: Collected,
-}
+/// Writes the SARIF log at [`FindingSink::finish`]: one document holds every result.
+pub type SarifSink<W> = Buffered<W, Sarif>;
 
 impl<W: Write> SarifSink<W> {
     pub fn new(out: W) -> Self {
-        SarifSink {
-            out,
-            sources: SourceTable::default(),
-            findings: Collected::default(),
-        }
-    }
-
-    pub fn into_inner(self) -> W {
-        self.out
+        Buffered::with_render(out, Sarif)
     }
 }
 
-impl<W: Write> FindingSink for SarifSink<W> {
-    fn begin(&mut self, sources: &SourceTable) -> io::Result<()> {
-        self.sources = sources.clone();
-        Ok(())
-    }
+/// The SARIF log's rendering.
+pub struct Sarif;
 
-    fn finding(&mut self, finding: &Finding) -> io::Result<()> {
-        self.findings.add(finding);
-        Ok(())
-    }
-
-    fn finish(&mut self, summary: &RunSummary) -> io::Result<()> {
-        let results: Vec<Value> = self
-            .findings
-            .findings()
-            .iter()
-            .map(|f| result(f, &self.sources))
-            .collect();
+impl Render for Sarif {
+    fn render(
+        &self,
+        out: &mut dyn Write,
+        sources: &SourceTable,
+        findings: &[Finding],
+        summary: &RunSummary,
+    ) -> io::Result<()> {
+        let results: Vec<Value> = findings.iter().map(|f| result(f, sources)).collect();
         let log = json!({
             "$schema": SARIF_SCHEMA,
             "version": "2.1.0",
@@ -67,9 +48,8 @@ impl<W: Write> FindingSink for SarifSink<W> {
                 "results": results,
             }],
         });
-        serde_json::to_writer_pretty(&mut self.out, &log)?;
-        self.out.write_all(b"\n")?;
-        self.out.flush()
+        serde_json::to_writer_pretty(&mut *out, &log)?;
+        out.write_all(b"\n")
     }
 }
 

@@ -8,11 +8,10 @@
 use std::cmp::Reverse;
 use std::io::{self, Write};
 
-use querycomb_core::{
-    Finding, FindingKind, FindingSink, Proof, RouteStat, RunSummary, Severity, SourceTable,
-};
+use querycomb_core::{Finding, FindingKind, Proof, RouteStat, RunSummary, Severity, SourceTable};
 
-use crate::describe::{self, clean, plural, thousands, Collected};
+use crate::buffered::{Buffered, Render};
+use crate::describe::{self, clean, plural, thousands};
 
 /// How the terminal report looks; the CLI fills it from its flags and environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,43 +34,30 @@ impl Default for TerminalOptions {
     }
 }
 
-/// Collects findings and writes the grouped report at [`FindingSink::finish`]: grouping by
-/// severity needs them all.
-pub struct TerminalSink<W: Write> {
-    out: W,
-    options: TerminalOptions,
-    sources: SourceTable,
-    findings: Collected,
-}
+/// Writes the grouped report at [`FindingSink::finish`]: grouping by severity needs every
+/// finding.
+pub type TerminalSink<W> = Buffered<W, Terminal>;
 
 impl<W: Write> TerminalSink<W> {
     pub fn new(out: W, options: TerminalOptions) -> Self {
-        TerminalSink {
-            out,
-            options,
-            sources: SourceTable::default(),
-            findings: Collected::default(),
-        }
-    }
-
-    pub fn into_inner(self) -> W {
-        self.out
+        Buffered::with_render(out, Terminal { options })
     }
 }
 
-impl<W: Write> FindingSink for TerminalSink<W> {
-    fn begin(&mut self, sources: &SourceTable) -> io::Result<()> {
-        self.sources = sources.clone();
-        Ok(())
-    }
+/// The terminal report's rendering.
+pub struct Terminal {
+    options: TerminalOptions,
+}
 
-    fn finding(&mut self, finding: &Finding) -> io::Result<()> {
-        self.findings.add(finding);
-        Ok(())
-    }
-
-    fn finish(&mut self, summary: &RunSummary) -> io::Result<()> {
-        let mut findings: Vec<&Finding> = self.findings.findings().iter().collect();
+impl Render for Terminal {
+    fn render(
+        &self,
+        out: &mut dyn Write,
+        sources: &SourceTable,
+        findings: &[Finding],
+        summary: &RunSummary,
+    ) -> io::Result<()> {
+        let mut findings: Vec<&Finding> = findings.iter().collect();
         findings.sort_by_key(|f| (Reverse(f.severity), Reverse(f.total_count), &f.signature));
         let style = Style {
             color: self.options.color,
@@ -81,12 +67,7 @@ impl<W: Write> FindingSink for TerminalSink<W> {
         for group in findings.chunk_by(|a, b| a.severity == b.severity) {
             text.push_str(&group_heading(group[0].severity, group.len(), &style));
             for finding in group {
-                text.push_str(&render_finding(
-                    finding,
-                    &self.sources,
-                    &self.options,
-                    &style,
-                ));
+                text.push_str(&render_finding(finding, sources, &self.options, &style));
                 text.push('\n');
             }
         }
@@ -101,8 +82,7 @@ impl<W: Write> FindingSink for TerminalSink<W> {
             &style,
             self.options.width.max(60),
         ));
-        self.out.write_all(text.as_bytes())?;
-        self.out.flush()
+        out.write_all(text.as_bytes())
     }
 }
 
@@ -671,6 +651,7 @@ fn fold(text: &str, width: usize, sql: bool) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::fixtures;
+    use querycomb_core::FindingSink;
 
     fn report(findings: &[Finding], options: TerminalOptions) -> String {
         let mut sink = TerminalSink::new(Vec::new(), options);
