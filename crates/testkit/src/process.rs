@@ -41,9 +41,12 @@ pub(crate) fn run_checked(cmd: &mut Command) -> io::Result<Output> {
     if out.status.success() {
         return Ok(out);
     }
+    // The program and its arguments only: the environment may hold a password.
+    let args: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
     Err(io::Error::other(format!(
-        "{:?} failed with {}: {}{}",
-        cmd,
+        "{} {} failed with {}: {}{}",
+        cmd.get_program().to_string_lossy(),
+        args.join(" "),
         out.status,
         String::from_utf8_lossy(&out.stderr),
         String::from_utf8_lossy(&out.stdout)
