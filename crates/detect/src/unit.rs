@@ -15,8 +15,10 @@
 //! <tagged statements>; COMMIT` is one tagged request. An untagged unit that did run work is
 //! left when tags arrive, and a transaction begun after a tagged request's statements whose
 //! statements are untagged is a unit of its own (a job, a pooler's next client). An untagged
-//! named prepared statement never counts as untagged work: its text was fixed when it was
-//! first prepared, so drivers that tag at execution time cannot tag it.
+//! named prepared statement never counts as untagged work that a later tag could not adopt
+//! (its text was fixed when it was first prepared, so drivers that tag at execution time
+//! cannot tag it), but it does start that transaction's own unit: tokio-postgres and pgx
+//! name every statement, so a name says nothing about the request.
 //!
 //! A unit closes on `COMMIT`/`ROLLBACK` (when it is a transaction unit), when its session
 //! moves to another route or to untagged work in a new transaction (a trace stays open: it
@@ -218,8 +220,10 @@ impl Grouper {
                 Some(units.trace_target(current, *id, text, route.as_deref(), &event))
             }
             Key::Route(route) => Some(units.route_target(current, route, &event)),
-            Key::None => units.untagged_target(current, state, &event),
-            Key::Inherit => units.inherited_target(current, state, &event),
+            // A named prepared statement follows its session, except into a transaction
+            // begun after a tagged request: drivers such as tokio-postgres and pgx name
+            // every statement, so there a name says nothing about the request.
+            Key::None | Key::Inherit => units.untagged_target(current, state, &event),
         };
         state.unit = target;
         if event.time.is_some() {

@@ -10,6 +10,8 @@ use querycomb_sql::Dialect;
 
 const TRACE_A: &str = "0af7651916cd43dd8448eb211c80319c";
 
+const ITEMS: &str = "SELECT sku, qty FROM order_items WHERE order_id = $1";
+
 fn traceparent(trace: &str) -> String {
     format!("/*traceparent='00-{trace}-b7ad6b7169203331-01'*/")
 }
@@ -289,6 +291,38 @@ fn untagged_named_prepared_statements_stay_in_the_tagged_request() {
     assert_eq!((f.kind, f.count), (FindingKind::NPlusOne, 6));
     assert_eq!(f.request.kind, RequestKind::Trace);
     assert_eq!(analysis.summary.requests, 1);
+}
+
+#[test]
+fn named_statements_in_a_transaction_after_a_tagged_request_are_new_work() {
+    // tokio-postgres and pgx name every statement they run (s0, s1, …): a BEGIN after a
+    // tagged request starts other work even when its statements are named.
+    let tag = traceparent(TRACE_A);
+    let mut log = Log::new();
+    log.tagged_orders_loop("s1", 12, &tag);
+    log.q("s1", "BEGIN");
+    log.p("s1", "SELECT id FROM orders ORDER BY id LIMIT 15", "")
+        .prepared_name = Some("s14".to_owned());
+    for i in 0..15 {
+        log.p("s1", ITEMS, &format!("$1 = '{i}'")).prepared_name = Some("s15".to_owned());
+    }
+    log.q("s1", "COMMIT");
+    log.q("s1", "BEGIN");
+    for i in 0..3 {
+        log.p("s1", ITEMS, &format!("$1 = '{i}'")).prepared_name = Some("s15".to_owned());
+    }
+    log.q("s1", "COMMIT");
+    let analysis = analyse(&log.events);
+    let items = analysis
+        .findings
+        .iter()
+        .find(|f| f.children[0].normalized == ITEMS)
+        .expect("the items loop");
+    assert_eq!(
+        items.count, 15,
+        "the later 3-lookup transaction is not part of it"
+    );
+    assert_eq!(items.request.kind, RequestKind::Transaction);
 }
 
 #[test]
