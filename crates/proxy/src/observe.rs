@@ -539,6 +539,12 @@ impl Observer {
                 self.finish_execution(exec, rows, None, now);
             }
         }
+        if !self.in_transaction && self.pending.is_empty() {
+            // The server dropped every portal with the transaction; forget them too, so a
+            // client naming portals uniquely cannot grow this map. (Only when nothing is in
+            // flight: a pipelined Bind for the next transaction may already be queued.)
+            self.portals.clear();
+        }
     }
 
     fn finish_execution(
@@ -1019,6 +1025,27 @@ mod tests {
         assert_eq!(events[0].sql, "SELECT 1/0");
         assert_eq!(events[0].error.as_deref(), Some("22012"));
         assert_eq!(h.obs.pending(), 0);
+        assert_eq!(h.obs.mismatches, 0);
+    }
+
+    #[test]
+    fn portals_are_forgotten_with_their_transaction() {
+        let mut h = Harness::new();
+        h.parse("s", "SELECT 1");
+        for i in 0..100 {
+            let name = format!("p{i}");
+            h.bind(&name, "s", "x");
+            h.execute(&name, 0);
+            h.client(b'S', b"");
+            if i == 0 {
+                h.server(b'1', b"");
+            }
+            h.server(b'2', b"");
+            h.server(b'C', &cs("SELECT 1"));
+            h.server(b'Z', b"I");
+        }
+        assert_eq!(h.events().len(), 100);
+        assert!(h.obs.portals.is_empty());
         assert_eq!(h.obs.mismatches, 0);
     }
 
