@@ -349,3 +349,34 @@ fn n_plus_one_and_clean_workloads_are_observed_as_run() {
     let report = h.shutdown();
     assert_eq!(report.stats.unmatched_replies, 0);
 }
+
+/// NotificationResponse arrives between other replies and must not disturb matching.
+#[test]
+fn listen_notify_passes_through_without_disturbing_matching() {
+    let h = start(Auth::Trust);
+    let out = h.psql(
+        h.addr.port(),
+        "LISTEN jobs; NOTIFY jobs, 'hello'; SELECT 7; NOTIFY jobs, 'again'; SELECT 8",
+    );
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Asynchronous notification \"jobs\" with payload \"hello\""),
+        "{text}"
+    );
+    assert!(text.contains("with payload \"again\""), "{text}");
+    let events = h.wait_events(5);
+    let seen: Vec<(&str, Option<u64>)> = events.iter().map(|e| (e.sql.as_str(), e.rows)).collect();
+    assert_eq!(
+        seen,
+        [
+            ("LISTEN jobs", None),
+            ("NOTIFY jobs, 'hello'", None),
+            ("SELECT 7", Some(1)),
+            ("NOTIFY jobs, 'again'", None),
+            ("SELECT 8", Some(1)),
+        ]
+    );
+    let report = h.shutdown();
+    assert_eq!(report.stats.unmatched_replies, 0);
+}
