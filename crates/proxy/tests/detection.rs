@@ -292,3 +292,76 @@ fn concurrent_n_plus_one_across_pooled_connections_is_one_finding() {
     assert_eq!(live[0].count, 24);
     assert_eq!(report.analysis.findings.len(), 1);
 }
+
+/// `run`, exactly as `querycomb proxy` calls it: live findings on the callback, the
+/// findings file, and the final analysis after the shutdown future resolves.
+#[test]
+fn run_as_the_cli_calls_it() {
+    let pg = PgServer::start(PgOptions::default()).expect("pg");
+    pg.psql("postgres", SCHEMA).expect("schema");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = ProxyConfig::new(
+        format!("127.0.0.1:{port}").parse().expect("addr"),
+        format!("127.0.0.1:{}", pg.port()),
+    );
+    config.findings_out = Some(dir.path().join("findings.jsonl"));
+    config.quiet = true;
+    let detect = querycomb_detect::Config {
+        idle_gap_ms: 200,
+        ..Default::default()
+    };
+    let live: Arc<Mutex<Vec<Finding>>> = Arc::default();
+    let seen = live.clone();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = rt.spawn(querycomb_proxy::run(
+        config,
+        detect,
+        move |f| seen.lock().expect("lock").push(f.clone()),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    std::thread::sleep(Duration::from_millis(300));
+    let conn = format!(
+        "host=127.0.0.1 port={port} user={} password={} dbname=postgres",
+        pg.user(),
+        pg.password()
+    );
+    rt.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&conn, NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(connection);
+        let orders = client
+            .query("SELECT id, customer_id FROM orders WHERE id <= 10", &[])
+            .await
+            .expect("orders");
+        for order in &orders {
+            let customer: i32 = order.get(1);
+            client
+                .query_one("SELECT name FROM customers WHERE id = $1", &[&customer])
+                .await
+                .expect("customer");
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while live.lock().expect("lock").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = stop.send(());
+    let report = rt.block_on(served).expect("join").expect("run");
+    let live = live.lock().expect("lock");
+    assert_eq!(live.len(), 1, "{live:#?}");
+    assert_eq!(live[0].kind, FindingKind::NPlusOne);
+    assert_eq!(live[0].proof, Proof::Proven { matched: 10 });
+    assert!(live[0].message.contains("a pool of 10 connections"));
+    assert_eq!(report.analysis.findings.len(), 1);
+    assert_eq!(report.stats.statements, 11);
+    let written = std::fs::read_to_string(dir.path().join("findings.jsonl")).expect("file");
+    assert_eq!(written.lines().count(), 1);
+}
