@@ -291,23 +291,7 @@ fn n_plus_one_and_clean_workloads_are_observed_as_run() {
             .expect("connect");
         tokio::spawn(conn);
         // N+1: orders, then one customer lookup per order.
-        let orders = client
-            .query(
-                "SELECT id, customer_id FROM orders WHERE id <= $1 /*route='%2Forders'*/",
-                &[&25i32],
-            )
-            .await
-            .expect("orders");
-        for order in &orders {
-            let customer: i32 = order.get(1);
-            client
-                .query_one(
-                    "SELECT name FROM customers WHERE id = $1 /*route='%2Forders'*/",
-                    &[&customer],
-                )
-                .await
-                .expect("customer");
-        }
+        common::orders_then_one_customer_each(&client).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
         // Clean: the same data with one batched query.
         let orders = client

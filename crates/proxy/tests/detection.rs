@@ -87,23 +87,8 @@ fn n_plus_one_is_reported_live_and_the_batched_version_is_not() {
             .await
             .expect("connect");
         tokio::spawn(connection);
-        let orders = client
-            .query(
-                "SELECT id, customer_id FROM orders WHERE id <= $1 /*route='%2Forders'*/",
-                &[&25i32],
-            )
-            .await
-            .expect("orders");
-        for order in &orders {
-            let customer: i32 = order.get(1);
-            client
-                .query_one(
-                    "SELECT name FROM customers WHERE id = $1 /*route='%2Forders'*/",
-                    &[&customer],
-                )
-                .await
-                .expect("customer");
-        }
+        // N+1: orders, then one customer lookup per order.
+        common::orders_then_one_customer_each(&client).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         // A loop whose ids do not come from the rows before it: an N+1 shape, no proof.
         let orders = client

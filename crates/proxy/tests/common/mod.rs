@@ -230,3 +230,25 @@ pub fn simple_query(sql: &str) -> Vec<u8> {
     body.push(0);
     message(b'Q', &body)
 }
+
+/// The N+1 the tests drive: orders 1..=25, then one customer lookup per order, both tagged
+/// with the `/orders` route.
+pub async fn orders_then_one_customer_each(client: &tokio_postgres::Client) {
+    let orders = client
+        .query(
+            "SELECT id, customer_id FROM orders WHERE id <= $1 /*route='%2Forders'*/",
+            &[&25i32],
+        )
+        .await
+        .expect("orders");
+    for order in &orders {
+        let customer: i32 = order.get(1);
+        client
+            .query_one(
+                "SELECT name FROM customers WHERE id = $1 /*route='%2Forders'*/",
+                &[&customer],
+            )
+            .await
+            .expect("customer");
+    }
+}
