@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
 
-use querycomb_core::{EventSink, InputError, QueryEvent, SourceId, SourceTable, Timestamp};
+use querycomb_core::{EventSink, InputError, QueryEvent, SourceTable, Timestamp};
 use querycomb_detect::{Analysis, Pipeline};
 use querycomb_logs::{LogFormat, ReadOptions};
 use querycomb_sql::Dialect;
@@ -23,62 +23,63 @@ const SHOWN_MALFORMED: u64 = 10;
 pub fn run(args: AnalyzeArgs, file: FileConfig, color: bool) -> Result<Outcome, CliError> {
     let started = Instant::now();
     let settings = ReportSettings::resolve(&args.report, &file, color);
-    let detect = settings.detect_config(&file, &args.report);
     let forced_format = args.log_format.or(file.analyze.log_format).map(log_format);
     let options = ReadOptions {
-        log_line_prefix: args.log_line_prefix.or(file.analyze.log_line_prefix),
+        log_line_prefix: args
+            .log_line_prefix
+            .clone()
+            .or(file.analyze.log_line_prefix.clone()),
     };
-    let quiet = args.quiet || file.analyze.quiet.unwrap_or(false);
-
     let consumed = Arc::new(AtomicU64::new(0));
-    let mut inputs = Vec::with_capacity(args.inputs.len());
-    for path in &args.inputs {
-        inputs.push(input::open(path, consumed.clone()).map_err(CliError::Input)?);
-    }
-    let formats = inputs
+    let inputs = args
+        .inputs
+        .iter()
+        .map(|path| input::open(path, consumed.clone()).map_err(CliError::Input))
+        .collect::<Result<Vec<_>, _>>()?;
+    let formats: Vec<_> = inputs
         .iter()
         .map(|input| forced_format.or_else(|| querycomb_logs::sniff(&input.head)))
-        .collect::<Vec<_>>();
+        .collect();
     let dialect = args
         .dialect
         .or(file.analyze.dialect)
         .map(dialect)
         .unwrap_or_else(|| dialect_of(formats.iter().flatten().next().copied()));
-
+    let quiet = args.quiet || file.analyze.quiet.unwrap_or(false);
     let total = inputs.iter().map(|i| i.size).sum::<Option<u64>>();
+
     let progress = Progress::start(!quiet, consumed, total);
-    let mut sources = SourceTable::default();
     let mut sink = Reporting {
-        pipeline: Pipeline::new(detect, dialect),
+        pipeline: Pipeline::new(settings.detect_config(&file, &args.report), dialect),
         sources: SourceTable::default(),
         shown: 0,
         malformed: 0,
     };
-    let mut bytes = 0;
-    let mut events = 0;
-    let mut names = Vec::new();
+    let (mut bytes, mut events) = (0, 0);
     for (input, format) in inputs.into_iter().zip(formats) {
-        names.push(input.name.clone());
-        let source = sources.add(input.name.clone());
-        sink.sources.add(input.name.clone());
-        sink.shown = 0;
-        let (read, seen) = read_one(input, format, source, &options, &mut sink)?;
+        let (read, seen) = read_one(input, format, &options, &mut sink)?;
         bytes += read;
         events += seen;
     }
     progress.finish();
-    let malformed = sink.malformed;
-    if events == 0 && malformed > 0 {
+    if events == 0 && sink.malformed > 0 {
         return Err(CliError::Input(format!(
-            "no statements recognised: {malformed} records could not be read as a \
-             PostgreSQL or MySQL log (use --log-format, or --log-line-prefix for PostgreSQL stderr logs)"
+            "no statements recognised: {} records could not be read as a PostgreSQL or MySQL \
+             log (use --log-format, or --log-line-prefix for PostgreSQL stderr logs)",
+            sink.malformed
         )));
     }
+    let Reporting {
+        pipeline,
+        sources,
+        malformed,
+        ..
+    } = sink;
     let Analysis {
         findings,
         mut summary,
-    } = sink.pipeline.finish();
-    summary.inputs = names;
+    } = pipeline.finish();
+    summary.inputs = sources.names().to_vec();
     summary.bytes = bytes;
     summary.malformed = malformed;
     summary.elapsed_ms = started.elapsed().as_millis() as u64;
@@ -89,10 +90,11 @@ pub fn run(args: AnalyzeArgs, file: FileConfig, color: bool) -> Result<Outcome, 
 fn read_one(
     mut input: Input,
     format: Option<LogFormat>,
-    source: SourceId,
     options: &ReadOptions,
     sink: &mut Reporting,
 ) -> Result<(u64, u64), CliError> {
+    let source = sink.sources.add(input.name.clone());
+    sink.shown = 0;
     if input.head.is_empty() {
         eprintln!("querycomb: {}: empty input, nothing to analyse", input.name);
         return Ok((0, 0));
