@@ -271,13 +271,8 @@ impl EventSink for Pipeline {
 
 /// Trace id first (across sessions), then route.
 fn key_of<'a>(tags: &comment::Tags<'a>) -> Key<'a> {
-    if tags.is_empty() {
-        return Key::None;
-    }
-    let route = tags.route();
-    let trace = tags
-        .trace_id()
-        .and_then(|text| u128::from_str_radix(text, 16).ok().map(|id| (id, text)));
+    let (route, trace) = tags.route_and_trace_id();
+    let trace = trace.and_then(|text| u128::from_str_radix(text, 16).ok().map(|id| (id, text)));
     match (trace, route) {
         (Some((id, text)), route) => Key::Trace { id, text, route },
         (None, Some(route)) => Key::Route(route),

@@ -30,6 +30,10 @@ pub fn tags(sql: &str) -> Tags<'_> {
 
 /// Byte span of a `/* .. */` that ends the statement, ignoring whitespace and `;` after it.
 fn trailing_comment(sql: &str) -> Option<(usize, usize)> {
+    // Nearly every statement ends in neither `/` nor whitespace nor `;`: no comment there.
+    if !matches!(sql.as_bytes().last(), Some(b'/' | b';') | Some(0x09..=0x0d | b' ' | 0x80..)) {
+        return None;
+    }
     let mut rest = sql.trim_end();
     while let Some(stripped) = rest.strip_suffix(';') {
         rest = stripped.trim_end();
@@ -38,12 +42,22 @@ fn trailing_comment(sql: &str) -> Option<(usize, usize)> {
     if !rest.ends_with("*/") {
         return None;
     }
-    let start = rest.get(..body_end)?.rfind("/*")?;
+    let start = rest
+        .as_bytes()
+        .get(..body_end)?
+        .windows(2)
+        .rposition(|w| w == b"/*")?;
     Some((start, rest.len()))
 }
 
 /// Byte span of a `/* .. */` that starts the statement.
 fn leading_comment(sql: &str) -> Option<(usize, usize)> {
+    if !matches!(
+        sql.as_bytes().first(),
+        Some(b'/' | 0x09..=0x0d | b' ' | 0x80..)
+    ) {
+        return None;
+    }
     let start = sql.len() - sql.trim_start().len();
     let rest = sql.get(start..)?;
     if !rest.starts_with("/*") {
@@ -68,16 +82,7 @@ impl<'a> Tags<'a> {
             .raw_pairs()
             .find(|p| p.key.eq_ignore_ascii_case("traceparent"))?
             .raw;
-        let mut parts = raw.trim().split('-');
-        let (version, trace, span, flags) =
-            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-        let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
-        let valid = version == "00"
-            && hex(trace, 32)
-            && hex(span, 16)
-            && hex(flags, 2)
-            && parts.next().is_none();
-        (valid && trace.bytes().any(|b| b != b'0')).then_some(trace)
+        valid_trace_id(raw)
     }
 
     /// `route`, else `controller#action` (or `controller` alone).
@@ -92,6 +97,39 @@ impl<'a> Tags<'a> {
         }
     }
 
+    /// [`route`](Self::route) and [`trace_id`](Self::trace_id) together, in one pass over
+    /// the pairs.
+    pub fn route_and_trace_id(&self) -> (Option<Cow<'a, str>>, Option<&'a str>) {
+        if self.front.is_empty() && self.back.is_empty() {
+            return (None, None);
+        }
+        let (mut route, mut controller, mut action, mut trace) = (None, None, None, None);
+        for pair in self.raw_pairs() {
+            let slot = match pair.key.len() {
+                5 if pair.key.eq_ignore_ascii_case("route") => &mut route,
+                10 if pair.key.eq_ignore_ascii_case("controller") => &mut controller,
+                6 if pair.key.eq_ignore_ascii_case("action") => &mut action,
+                11 if pair.key.eq_ignore_ascii_case("traceparent") => &mut trace,
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(pair);
+            }
+        }
+        let route = match (route, controller) {
+            (Some(route), _) => Some(route.decoded()),
+            (None, Some(controller)) => {
+                let controller = controller.decoded();
+                match action {
+                    Some(action) => Some(Cow::Owned(format!("{controller}#{}", action.decoded()))),
+                    None => Some(controller),
+                }
+            }
+            (None, None) => None,
+        };
+        (route, trace.and_then(|p| valid_trace_id(p.raw)))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.raw_pairs().next().is_none()
     }
@@ -104,6 +142,20 @@ impl<'a> Tags<'a> {
     fn raw_pairs(&self) -> impl Iterator<Item = Pair<'a>> + use<'a> {
         Pairs { rest: self.front }.chain(Pairs { rest: self.back })
     }
+}
+
+/// The trace id of a raw `traceparent` value, if it is valid.
+fn valid_trace_id(raw: &str) -> Option<&str> {
+    let mut parts = raw.trim().split('-');
+    let (version, trace, span, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let valid = version == "00"
+        && hex(trace, 32)
+        && hex(span, 16)
+        && hex(flags, 2)
+        && parts.next().is_none();
+    (valid && trace.bytes().any(|b| b != b'0')).then_some(trace)
 }
 
 /// One `key=value` / `key:value` before decoding.
@@ -177,9 +229,7 @@ impl<'a> Iterator for Pairs<'a> {
 
     fn next(&mut self) -> Option<Pair<'a>> {
         loop {
-            self.rest = self
-                .rest
-                .trim_start_matches(|c: char| c == ',' || c.is_whitespace());
+            self.rest = skip_separators(self.rest);
             if self.rest.is_empty() {
                 return None;
             }
@@ -195,7 +245,8 @@ impl<'a> Pairs<'a> {
     fn next_chunk(&mut self) -> Option<Pair<'a>> {
         let rest = self.rest;
         let sep = rest
-            .find(['=', ':', ','])
+            .bytes()
+            .position(|b| matches!(b, b'=' | b':' | b','))
             .filter(|&i| rest.as_bytes().get(i) != Some(&b','));
         let Some(sep) = sep else {
             let skip = rest.find(',').unwrap_or(rest.len());
@@ -230,6 +281,18 @@ impl<'a> Pairs<'a> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'%'));
         key_ok.then_some(Pair { key, raw, legacy })
+    }
+}
+
+/// `s` without its leading commas and whitespace.
+fn skip_separators(s: &str) -> &str {
+    let ascii = s
+        .bytes()
+        .position(|b| !matches!(b, b',' | 0x09..=0x0d | b' '))
+        .unwrap_or(s.len());
+    match s.as_bytes().get(ascii) {
+        Some(0x80..) => s.trim_start_matches(|c: char| c == ',' || c.is_whitespace()),
+        _ => s.get(ascii..).unwrap_or_default(),
     }
 }
 

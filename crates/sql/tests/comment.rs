@@ -155,3 +155,26 @@ fn malformed_pieces_are_skipped() {
         Some("/café")
     );
 }
+
+#[test]
+fn route_and_trace_id_agree_with_route_and_trace_id() {
+    let cases = [
+        "SELECT 1",
+        "SELECT 1;",
+        "SELECT 1 /*action='it\\'s',route='/a+b%2Bc'*/",
+        "/*controller='admin/users',action='show'*/ SELECT 1",
+        "SELECT 1 /*application:Blog,controller:posts,action:index*/ ;  ",
+        "SELECT 1 /*CONTROLLER='a',controller='b',Action='x'*/",
+        "SELECT 1 /* route=/orders/{id}, traceparent=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01 */",
+        "SELECT 1 /*traceparent='00-00000000000000000000000000000000-b7ad6b7169203331-01'*/",
+        "\u{a0}/*route='x'*/ SELECT 1\u{3000}",
+        "SELECT 1 /*route='x'*/\u{a0};",
+        "SELECT 1 /*,\u{2003}route='y'*/",
+    ];
+    for sql in cases {
+        let t = tags(sql);
+        let (route, trace) = t.route_and_trace_id();
+        assert_eq!(route, t.route(), "{sql}");
+        assert_eq!(trace, t.trace_id(), "{sql}");
+    }
+}
