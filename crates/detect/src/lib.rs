@@ -114,6 +114,7 @@ pub mod findings;
 pub mod hash;
 pub mod pattern;
 pub mod pipeline;
+mod scan_cache;
 pub mod stats;
 pub mod unit;
 

@@ -3,7 +3,8 @@
 //! statistics.
 //!
 //! Per event (the hot path, millions per second): one `scan()` of the SQL (skipped for
-//! transaction control and bookkeeping, recognised by their first words), one lookup of the
+//! transaction control and bookkeeping, recognised by their first words, and for a text seen
+//! recently, whose scan is remembered), one lookup of the
 //! shape, one of the session, a look at the sqlcommenter comment at either end, a push of a
 //! fixed-size record. Describing a shape, allocating strings and running detectors happen
 //! once per new shape or per finished unit.
@@ -17,6 +18,7 @@ use crate::control::quick_role;
 use crate::detectors::{detect_all, Candidate, UnitAnalysis};
 use crate::findings::Findings;
 use crate::hash::{params_array_len, values_hash};
+use crate::scan_cache::ScanCache;
 use crate::stats::RouteStats;
 use crate::unit::{Grouper, GroupingLimits, Incoming, Key, Stmt, Unit};
 
@@ -37,6 +39,7 @@ pub struct Analysis {
 pub struct Pipeline {
     config: Config,
     fingerprinter: Fingerprinter,
+    scans: ScanCache,
     catalog: Catalog,
     grouper: Grouper,
     findings: Findings,
@@ -58,6 +61,7 @@ impl Pipeline {
         };
         Pipeline {
             fingerprinter: Fingerprinter::new(dialect),
+            scans: ScanCache::default(),
             catalog: Catalog::default(),
             grouper: Grouper::new(limits),
             findings: Findings::default(),
@@ -130,7 +134,7 @@ impl Pipeline {
     /// Scans the statement, interns its shape and counts it; the record the detectors keep
     /// when it is a query.
     fn fingerprint(&mut self, event: &QueryEvent<'_>) -> (Role, Option<Stmt>) {
-        let scan = self.fingerprinter.scan(event.sql);
+        let scan = self.scans.scan(&mut self.fingerprinter, event.sql);
         let fp = self
             .catalog
             .intern(&mut self.fingerprinter, &scan, event.sql, &self.config);
