@@ -408,14 +408,14 @@ fn free_text_end(text: &[u8], next: Option<&[u8]>, from: usize) -> Option<usize>
 
 /// `YYYY-MM-DD HH:MM:SS[.fff] ZONE`: returns the length up to the end of the zone.
 fn timestamp_len(text: &[u8]) -> Option<usize> {
-    let head = text.get(..19)?;
-    let shape_ok = head.iter().enumerate().all(|(i, b)| match i {
-        4 | 7 => *b == b'-',
-        10 => *b == b' ',
-        13 | 16 => *b == b':',
-        _ => b.is_ascii_digit(),
-    });
-    if !shape_ok {
+    let head: &[u8; 19] = text.get(..19)?.try_into().ok()?;
+    let [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1, b' ', h0, h1, b':', i0, i1, b':', s0, s1] =
+        *head
+    else {
+        return None;
+    };
+    let digits = [y0, y1, y2, y3, m0, m1, d0, d1, h0, h1, i0, i1, s0, s1];
+    if !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
     let mut pos = 19;
