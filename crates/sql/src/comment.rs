@@ -42,12 +42,14 @@ fn trailing_comment(sql: &str) -> Option<(usize, usize)> {
     if !rest.ends_with("*/") {
         return None;
     }
-    let start = rest
-        .as_bytes()
-        .get(..body_end)?
-        .windows(2)
-        .rposition(|w| w == b"/*")?;
-    Some((start, rest.len()))
+    let mut hay = rest.as_bytes().get(..body_end)?;
+    loop {
+        let slash = memchr::memrchr(b'/', hay)?;
+        if hay.get(slash + 1) == Some(&b'*') {
+            return Some((slash, rest.len()));
+        }
+        hay = hay.get(..slash)?;
+    }
 }
 
 /// Byte span of a `/* .. */` that starts the statement.
