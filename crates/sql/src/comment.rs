@@ -148,15 +148,22 @@ impl<'a> Tags<'a> {
 
 /// The trace id of a raw `traceparent` value, if it is valid.
 fn valid_trace_id(raw: &str) -> Option<&str> {
-    let mut parts = raw.trim().split('-');
-    let (version, trace, span, flags) =
-        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
-    let valid = version == "00"
-        && hex(trace, 32)
-        && hex(span, 16)
-        && hex(flags, 2)
-        && parts.next().is_none();
+    // `00-` 32 hex `-` 16 hex `-` 2 hex: 55 bytes.
+    let text = raw.trim();
+    let bytes = text.as_bytes();
+    let hex = |range: std::ops::Range<usize>| {
+        bytes
+            .get(range)
+            .is_some_and(|part| part.iter().all(u8::is_ascii_hexdigit))
+    };
+    let valid = bytes.len() == 55
+        && bytes.starts_with(b"00-")
+        && bytes.get(35) == Some(&b'-')
+        && bytes.get(52) == Some(&b'-')
+        && hex(3..35)
+        && hex(36..52)
+        && hex(53..55);
+    let trace = text.get(3..35)?;
     (valid && trace.bytes().any(|b| b != b'0')).then_some(trace)
 }
 
@@ -251,7 +258,7 @@ impl<'a> Pairs<'a> {
             .position(|b| matches!(b, b'=' | b':' | b','))
             .filter(|&i| rest.as_bytes().get(i) != Some(&b','));
         let Some(sep) = sep else {
-            let skip = rest.find(',').unwrap_or(rest.len());
+            let skip = find_comma(rest).unwrap_or(rest.len());
             self.rest = rest.get(skip..).unwrap_or_default();
             return None;
         };
@@ -267,15 +274,14 @@ impl<'a> Pairs<'a> {
                 )
             }
             None => {
-                let end = after.find(',').unwrap_or(after.len());
+                let end = find_comma(after).unwrap_or(after.len());
                 (
                     after.get(..end)?.trim_end(),
                     after.get(end..).unwrap_or_default(),
                 )
             }
         };
-        self.rest = remaining
-            .find(',')
+        self.rest = find_comma(remaining)
             .and_then(|c| remaining.get(c..))
             .unwrap_or_default();
         let key_ok = !key.is_empty()
@@ -284,6 +290,10 @@ impl<'a> Pairs<'a> {
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'%'));
         key_ok.then_some(Pair { key, raw, legacy })
     }
+}
+
+fn find_comma(s: &str) -> Option<usize> {
+    memchr::memchr(b',', s.as_bytes())
 }
 
 /// `s` without its leading commas and whitespace.

@@ -566,13 +566,19 @@ fn classify_duration(rest: &str) -> LogLine<'_> {
 
 /// `12.345` milliseconds → microseconds.
 fn parse_millis(text: &str) -> Option<u64> {
-    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
-    if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) || int.len() > 15 {
+    let bytes = text.as_bytes();
+    let (int, frac) = match bytes.iter().position(|&b| b == b'.') {
+        Some(dot) => (bytes.get(..dot)?, bytes.get(dot + 1..)?),
+        None => (bytes, &[][..]),
+    };
+    if int.is_empty() || !int.iter().all(u8::is_ascii_digit) || int.len() > 15 {
         return None;
     }
-    let mut us = int.parse::<u64>().ok()?.checked_mul(1000)?;
+    // At most 15 digits: no overflow.
+    let int = int.iter().fold(0u64, |n, &b| n * 10 + u64::from(b - b'0'));
+    let mut us = int.checked_mul(1000)?;
     let mut scale = 100;
-    for b in frac.bytes().take(3) {
+    for &b in frac.iter().take(3) {
         if !b.is_ascii_digit() {
             return None;
         }
@@ -761,5 +767,10 @@ mod tests {
         assert_eq!(parse_millis("1.23456"), Some(1_234));
         assert_eq!(parse_millis(""), None);
         assert_eq!(parse_millis("-1"), None);
+        assert_eq!(parse_millis("1.2.3"), None);
+        assert_eq!(parse_millis(".5"), None);
+        assert_eq!(parse_millis("7."), Some(7_000));
+        assert_eq!(parse_millis("999999999999999.999"), Some(999_999_999_999_999_999));
+        assert_eq!(parse_millis("1000000000000000"), None);
     }
 }
