@@ -42,6 +42,8 @@ pub struct ShapeEntry {
     pub requests: u64,
     /// Serial of the last unit that counted this shape in `requests`.
     pub(crate) last_unit: u64,
+    /// A page loop's statement (`LIMIT … OFFSET …`, keyset paging): decided once per shape.
+    pub(crate) paging: bool,
 }
 
 impl ShapeEntry {
@@ -73,6 +75,7 @@ impl Catalog {
         let shape = fingerprinter.describe(sql);
         let allowed = is_allowed(&shape, sql, config);
         let entry = ShapeEntry {
+            paging: crate::detectors::is_paging(&shape),
             hex: hex16(scan.fingerprint),
             role: role_of(&shape),
             allowed,

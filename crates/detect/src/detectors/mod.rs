@@ -174,7 +174,7 @@ impl<'a> UnitAnalysis<'a> {
         }
         let entry = self.shape(group.fp)?;
         match entry.shape.verb {
-            Verb::Select if is_paging(&entry.shape) => None,
+            Verb::Select if entry.paging => None,
             Verb::Select if is_aggregate(&entry.shape) => Some(LoopClass::Count),
             Verb::Select => Some(LoopClass::Read),
             Verb::Insert | Verb::Update | Verb::Delete | Verb::Merge => Some(LoopClass::Write),
@@ -241,7 +241,7 @@ fn is_aggregate(shape: &querycomb_sql::Shape) -> bool {
 
 /// `LIMIT … OFFSET …`, or keyset paging (`WHERE id > $1 … LIMIT $2` with no equality
 /// filter): a page loop, where each statement's input comes from the previous page.
-fn is_paging(shape: &querycomb_sql::Shape) -> bool {
+pub(crate) fn is_paging(shape: &querycomb_sql::Shape) -> bool {
     let has_word = |word: &str| {
         shape
             .normalized

@@ -770,7 +770,10 @@ mod tests {
         assert_eq!(parse_millis("1.2.3"), None);
         assert_eq!(parse_millis(".5"), None);
         assert_eq!(parse_millis("7."), Some(7_000));
-        assert_eq!(parse_millis("999999999999999.999"), Some(999_999_999_999_999_999));
+        assert_eq!(
+            parse_millis("999999999999999.999"),
+            Some(999_999_999_999_999_999)
+        );
         assert_eq!(parse_millis("1000000000000000"), None);
     }
 }
