@@ -123,7 +123,14 @@ impl<'a> Tags<'a> {
             (None, Some(controller)) => {
                 let controller = controller.decoded();
                 match action {
-                    Some(action) => Some(Cow::Owned(format!("{controller}#{}", action.decoded()))),
+                    Some(action) => {
+                        let action = action.decoded();
+                        let mut both = String::with_capacity(controller.len() + 1 + action.len());
+                        both.push_str(&controller);
+                        both.push('#');
+                        both.push_str(&action);
+                        Some(Cow::Owned(both))
+                    }
                     None => Some(controller),
                 }
             }
@@ -312,11 +319,14 @@ fn skip_separators(s: &str) -> &str {
 fn closing_quote(s: &str) -> usize {
     let bytes = s.as_bytes();
     let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        match b {
-            b'\\' => i += 2,
-            b'\'' => return i,
-            _ => i += 1,
+    while let Some(found) = bytes
+        .get(i..)
+        .and_then(|rest| memchr::memchr2(b'\\', b'\'', rest))
+    {
+        i += found;
+        match bytes.get(i) {
+            Some(b'\'') => return i,
+            _ => i += 2,
         }
     }
     s.len()
