@@ -435,7 +435,11 @@ fn timestamp_len(text: &[u8]) -> Option<usize> {
 
 /// `text.starts_with(literal)` without a `memcmp` call: prefix literals are a few bytes.
 fn starts_with(text: &[u8], literal: &[u8]) -> bool {
-    text.len() >= literal.len() && text.iter().zip(literal).all(|(a, b)| a == b)
+    match (literal, text) {
+        ([a], [x, ..]) => a == x,
+        ([a, b], [x, y, ..]) => a == x && b == y,
+        _ => text.len() >= literal.len() && text.iter().zip(literal).all(|(a, b)| a == b),
+    }
 }
 
 fn count_digits(text: &[u8]) -> usize {
