@@ -300,7 +300,11 @@ impl<'a> Pairs<'a> {
 }
 
 fn find_comma(s: &str) -> Option<usize> {
-    memchr::memchr(b',', s.as_bytes())
+    // After a quoted value the comma nearly always comes next.
+    match s.as_bytes() {
+        [b',', ..] => Some(0),
+        bytes => memchr::memchr(b',', bytes),
+    }
 }
 
 /// `s` without its leading commas and whitespace.
