@@ -1,7 +1,8 @@
 //! The scans of recently seen statement texts. Prepared statements and ORMs send the same
 //! text again and again (`execute a1: SELECT ... WHERE id = $1`), and [`Fingerprinter::scan`]
 //! depends on the text alone, so a hit skips the lexer for the cost of one hash and one
-//! comparison. Direct-mapped and bounded: memory does not grow with the input.
+//! comparison. Direct-mapped and bounded: memory does not grow with the input (at most
+//! `SLOTS` texts of up to `MAX_TEXT` bytes, each buffer kept near its text's size).
 
 use querycomb_sql::{Fingerprinter, Scan};
 use xxhash_rust::xxh3::xxh3_64;
@@ -44,6 +45,10 @@ impl ScanCache {
             return scan;
         }
         let scan = fingerprinter.scan(sql);
+        if slot.text.capacity() > 2 * sql.len() + 64 {
+            // Keep the slot's buffer near its text's size: the cache stays small.
+            slot.text = String::with_capacity(sql.len());
+        }
         slot.text.clear();
         slot.text.push_str(sql);
         slot.scan = Some(scan);
