@@ -52,6 +52,9 @@ pub(crate) struct Prefix {
     head: Vec<Item>,
     /// Items after `%q`, printed only by session processes.
     tail: Option<Vec<Item>>,
+    /// The items are those of `%m [%p] %q%u@%d ` (Debian's default; `%t` alike), which
+    /// [`parse_debian_first_try`] matches without interpreting them.
+    debian: bool,
 }
 
 /// The parts of one line that the prefix and severity told apart. Empty values and
@@ -152,6 +155,7 @@ impl Prefix {
         let items = tail.as_mut().unwrap_or(&mut head);
         flush_literal(&mut literal, items);
         Prefix {
+            debian: is_debian(&head, tail.as_deref()),
             text: text.to_owned(),
             head,
             tail,
@@ -164,6 +168,18 @@ impl Prefix {
 
     /// Splits a line into prefix fields, severity and message; `None` when it does not fit.
     pub(crate) fn parse<'a>(&self, line: &'a [u8]) -> Option<Matched<'a>> {
+        if self.debian {
+            let mut found = Matched::default();
+            if parse_debian_first_try(line, &mut found).is_some() {
+                return Some(found);
+            }
+        }
+        self.parse_general(line)
+    }
+
+    /// [`parse`](Self::parse) for any prefix: tries each place a free-text value may end
+    /// (and the line without its `%q` part) until the line fits.
+    fn parse_general<'a>(&self, line: &'a [u8]) -> Option<Matched<'a>> {
         let mut found = Matched::default();
         let then_severity = |pos: usize, found: &mut Matched<'a>| severity(line, pos, found);
         let matched = match &self.tail {
@@ -186,6 +202,57 @@ impl Prefix {
         };
         matched.then_some(found)
     }
+}
+
+fn is_debian(head: &[Item], tail: Option<&[Item]>) -> bool {
+    let field = |escape| Item::Field {
+        escape,
+        padded: false,
+    };
+    let literal = |text: &[u8]| Item::Literal(text.to_vec());
+    let timestamp = Escape::Timestamp {
+        session_start: false,
+    };
+    head == [
+        field(timestamp),
+        literal(b" ["),
+        field(Escape::Pid),
+        literal(b"] "),
+    ] && tail
+        == Some(
+            &[
+                field(Escape::User),
+                literal(b"@"),
+                field(Escape::Database),
+                literal(b" "),
+            ][..],
+        )
+}
+
+/// The first try of the general matcher for `%m [%p] %q%u@%d `, written out: each free-text
+/// value ends at the first place it may, and the `%q` part is present. Nearly every line
+/// fits so, and when one does the general matcher stops at this same try, with the same
+/// fields; `None` sends the line to the general matcher.
+fn parse_debian_first_try<'a>(line: &'a [u8], found: &mut Matched<'a>) -> Option<()> {
+    let timestamp = Escape::Timestamp {
+        session_start: false,
+    };
+    let len = timestamp_len(line)?;
+    record(timestamp, line.get(..len)?, found);
+    let rest = line.get(len..)?.strip_prefix(b" [")?;
+    let pid = count_digits(rest);
+    if pid == 0 {
+        return None;
+    }
+    record(Escape::Pid, rest.get(..pid)?, found);
+    let rest = rest.get(pid..)?.strip_prefix(b"] ")?;
+    let at = memchr::memchr(b'@', rest)?;
+    record(Escape::User, rest.get(..at)?, found);
+    let rest = rest.get(at + 1..)?;
+    let space = memchr::memchr(b' ', rest)?;
+    record(Escape::Database, rest.get(..space)?, found);
+    let pos = line.len() - rest.len() + space + 1;
+    severity(line, pos, found).then_some(())
 }
 
 fn flush_literal(literal: &mut Vec<u8>, items: &mut Vec<Item>) {
@@ -510,6 +577,65 @@ mod tests {
 
     fn s(v: Option<&[u8]>) -> Option<&str> {
         v.map(|b| std::str::from_utf8(b).unwrap())
+    }
+
+    #[test]
+    fn debian_first_try_agrees_with_the_general_matcher() {
+        let lines = [
+            "2026-11-21 18:00:17.633 UTC [8755] app@shop LOG:  statement: SELECT 1",
+            "2026-11-21 18:00:17.633 UTC [8755] [unknown]@[unknown] LOG:  connection received",
+            "2026-11-21 18:00:17.633 UTC [8755] @ LOG:  x",
+            "2026-11-21 18:00:17 CET [8755] a@b@c LOG:  x",
+            "2026-11-21 18:00:17.633 UTC [8755] u@my db LOG:  x",
+            "2026-11-21 18:00:17.633 UTC [8755] u@my db ERROR:  x y@z w",
+            "2026-11-21 18:00:17.633 UTC [8755] LOG:  checkpoint starting: time",
+            "2026-11-21 18:00:17.633 UTC [8755] LOG:  a@b c",
+            "2026-11-21 18:00:17.633 UTC [8755] u@d LOG: x",
+            "2026-11-21 18:00:17.633 UTC [8755] u@d log:  x",
+            "2026-11-21 18:00:17.633 UTC [8755] u@d",
+            "2026-11-21 18:00:17.633 UTC [8755] u@d ",
+            "2026-11-21 18:00:17.633 UTC [8755] u@",
+            "2026-11-21 18:00:17.633 UTC [] u@d LOG:  x",
+            "2026-11-21 18:00:17.633 UTC [87x] u@d LOG:  x",
+            "2026-11-21 18:00:17.633 UTC [8755]u@d LOG:  x",
+            "2026-11-21 18:00:17.633 UTC",
+            "2026-11-21 18:00:17.633  [8755] u@d LOG:  x",
+            "2026-11-21 18:00:17.633 UTC [8755] ü@dé LOG:  x",
+            "2026-11-21 18:00:17.633 UTC [8755] u@d 2PC:  x",
+            "",
+            "x",
+        ];
+        for text in ["%m [%p] %q%u@%d ", "%t [%p] %q%u@%d "] {
+            let prefix = Prefix::compile(text);
+            assert!(prefix.debian, "{text}");
+            for line in lines {
+                let line = line.as_bytes();
+                assert_eq!(prefix.parse(line), prefix.parse_general(line), "{line:?}");
+                // Every cut and every one-byte change to a separator.
+                for cut in 0..line.len() {
+                    let part = &line[..cut];
+                    assert_eq!(prefix.parse(part), prefix.parse_general(part), "{part:?}");
+                    for b in [b'@', b' ', b':', b'[', b']', b'L', b'.', b'1', 0xc3] {
+                        let mut changed = line.to_vec();
+                        changed[cut] = b;
+                        let changed = changed.as_slice();
+                        assert_eq!(
+                            prefix.parse(changed),
+                            prefix.parse_general(changed),
+                            "{changed:?}"
+                        );
+                    }
+                }
+            }
+        }
+        for text in [
+            "%m [%p] %u@%d ",
+            "%m [%p] %q%u@%d",
+            "%m [%-5p] %q%u@%d ",
+            "%s [%p] %q%u@%d ",
+        ] {
+            assert!(!Prefix::compile(text).debian, "{text}");
+        }
     }
 
     #[test]
