@@ -40,6 +40,8 @@ pub struct Pipeline {
     config: Config,
     fingerprinter: Fingerprinter,
     scans: ScanCache,
+    /// The scan cache's slot holding the current event's text.
+    scan_slot: Option<usize>,
     catalog: Catalog,
     grouper: Grouper,
     findings: Findings,
@@ -62,6 +64,7 @@ impl Pipeline {
         Pipeline {
             fingerprinter: Fingerprinter::new(dialect),
             scans: ScanCache::default(),
+            scan_slot: None,
             catalog: Catalog::default(),
             grouper: Grouper::new(limits),
             findings: Findings::default(),
@@ -134,7 +137,8 @@ impl Pipeline {
     /// Scans the statement, interns its shape and counts it; the record the detectors keep
     /// when it is a query.
     fn fingerprint(&mut self, event: &QueryEvent<'_>) -> (Role, Option<Stmt>) {
-        let scan = self.scans.scan(&mut self.fingerprinter, event.sql);
+        let (scan, slot) = self.scans.scan(&mut self.fingerprinter, event.sql);
+        self.scan_slot = slot;
         let fp = self
             .catalog
             .intern(&mut self.fingerprinter, &scan, event.sql, &self.config);
@@ -233,12 +237,15 @@ impl Pipeline {}
 
 impl EventSink for Pipeline {
     fn event(&mut self, event: &QueryEvent<'_>) {
+        self.scan_slot = None;
         let (role, stmt) = match quick_role(event.sql) {
             Some(role) => (role, None),
             None => self.fingerprint(event),
         };
-        let tags = comment::tags(event.sql);
-        let key = match key_of(&tags) {
+        let key = self
+            .scans
+            .key(self.scan_slot, event.sql, |sql| key_of(&comment::tags(sql)));
+        let key = match key {
             Key::None if is_named_prepared(event.prepared_name) => Key::Inherit,
             key => key,
         };
@@ -274,7 +281,7 @@ impl EventSink for Pipeline {
 }
 
 /// Trace id first (across sessions), then route.
-fn key_of<'a>(tags: &comment::Tags<'a>) -> Key<'a> {
+pub(crate) fn key_of<'a>(tags: &comment::Tags<'a>) -> Key<'a> {
     let (route, trace) = tags.route_and_trace_id();
     let trace = trace.and_then(|text| u128::from_str_radix(text, 16).ok().map(|id| (id, text)));
     match (trace, route) {
