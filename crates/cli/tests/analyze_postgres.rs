@@ -230,3 +230,38 @@ fn parameters_are_hidden_unless_asked() {
     let (shown, _, _) = analyze(&log, &["--show-params"]);
     assert!(shown.to_string().contains("example_params"), "{shown}");
 }
+
+#[test]
+fn sarif_points_at_the_tagged_source_location() {
+    let pg = start(&["log_statement = 'all'"]);
+    let tag = "/*action='index',controller='posts',source_location='app%2Fmodels%2Fpost.rb%3A12%3Ain%20%60author%27'*/";
+    let mut sql = String::from(
+        "CREATE TABLE authors (id int PRIMARY KEY, name text);\n\
+         CREATE TABLE posts (id int PRIMARY KEY, author_id int);\n\
+         INSERT INTO authors SELECT g, 'a' || g FROM generate_series(1, 8) g;\n\
+         INSERT INTO posts SELECT g, g FROM generate_series(1, 8) g;\n\
+         BEGIN;\nSELECT id, author_id FROM posts ORDER BY id;\n",
+    );
+    for id in 1..=8 {
+        sql.push_str(&format!(
+            "SELECT name FROM authors WHERE id = {id} {tag};\n"
+        ));
+    }
+    sql.push_str("COMMIT;\n");
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("rails.sql");
+    std::fs::write(&script, sql).unwrap();
+    pg.psql_file("shop", "rails", &script).unwrap();
+    pg.stop().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_querycomb"))
+        .args(["analyze", "--format", "sarif"])
+        .arg(pg.log_dir().join("postgresql.log"))
+        .output()
+        .unwrap();
+    let sarif: Value = serde_json::from_slice(&out.stdout).expect("SARIF JSON");
+    let result = &sarif["runs"][0]["results"][0];
+    assert_eq!(result["ruleId"], "n_plus_one", "{sarif:#}");
+    let physical = &result["locations"][0]["physicalLocation"];
+    assert_eq!(physical["artifactLocation"]["uri"], "app/models/post.rb");
+    assert_eq!(physical["region"]["startLine"], 12);
+}

@@ -132,6 +132,11 @@ pub struct QueryRef {
     /// Example parameter values; empty unless `--show-params`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub example_params: Vec<String>,
+    /// Where in the application's code the statement was issued, as its sqlcommenter tags
+    /// said (`source_location`, as Rails writes it, or `code.filepath` + `code.lineno`):
+    /// `app/models/post.rb:12` and what the framework appends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_location: Option<String>,
 }
 
 /// Whether the parent/child relationship was shown from data or inferred from shape.

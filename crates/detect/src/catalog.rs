@@ -44,6 +44,8 @@ pub struct ShapeEntry {
     pub(crate) last_unit: u64,
     /// A page loop's statement (`LIMIT … OFFSET …`, keyset paging): decided once per shape.
     pub(crate) paging: bool,
+    /// The application code location the first statement of this shape was tagged with.
+    pub source_location: Option<String>,
 }
 
 impl ShapeEntry {
@@ -75,6 +77,7 @@ impl Catalog {
         let shape = fingerprinter.describe(sql);
         let allowed = is_allowed(&shape, sql, config);
         let entry = ShapeEntry {
+            source_location: tagged_source_location(sql),
             paging: crate::detectors::is_paging(&shape),
             hex: hex16(scan.fingerprint),
             role: role_of(&shape),
@@ -166,6 +169,21 @@ fn is_rollback_to_savepoint(normalized: &str) -> bool {
         .is_some_and(|word| word.eq_ignore_ascii_case("to"))
 }
 
+/// The code location a statement's sqlcommenter tags name: Rails' `source_location`, or
+/// OpenTelemetry-style `code.filepath` with `code.lineno`. Read once per new shape, so the
+/// per-statement path never pays for it.
+fn tagged_source_location(sql: &str) -> Option<String> {
+    let tags = querycomb_sql::comment::tags(sql);
+    if let Some(location) = tags.get("source_location") {
+        return Some(location.into_owned());
+    }
+    let file = tags.get("code.filepath")?;
+    Some(match tags.get("code.lineno") {
+        Some(line) => format!("{file}:{line}"),
+        None => file.into_owned(),
+    })
+}
+
 fn is_allowed(shape: &Shape, raw_sql: &str, config: &Config) -> bool {
     let by_sql = config
         .allow_sql
@@ -188,5 +206,25 @@ mod tests {
         assert!(is_rollback_to_savepoint("rollback to s1"));
         assert!(!is_rollback_to_savepoint("ROLLBACK"));
         assert!(!is_rollback_to_savepoint("ROLLBACK WORK"));
+    }
+
+    #[test]
+    fn rails_and_opentelemetry_tags_name_the_code_location() {
+        assert_eq!(
+            tagged_source_location(
+                "SELECT * FROM posts WHERE id = 1 /*action='show',source_location='app%2Fmodels%2Fpost.rb%3A12'*/"
+            )
+            .as_deref(),
+            Some("app/models/post.rb:12")
+        );
+        assert_eq!(
+            tagged_source_location(
+                "SELECT 1 /*code.filepath='src%2Fdb.rs',code.lineno='40',route='%2Fx'*/"
+            )
+            .as_deref(),
+            Some("src/db.rs:40")
+        );
+        assert_eq!(tagged_source_location("SELECT 1 /*route='%2Fx'*/"), None);
+        assert_eq!(tagged_source_location("SELECT 1"), None);
     }
 }

@@ -221,6 +221,7 @@ fn query_ref(unit: &UnitAnalysis<'_>, fp: FpId, config: &Config) -> Option<Query
         table: entry.table().map(str::to_owned),
         location: first.location,
         example_params,
+        source_location: entry.source_location.clone(),
     })
 }
 

@@ -31,6 +31,7 @@ fn query(fingerprint: &str, normalized: &str, table: &str, line: u64) -> QueryRe
         table: Some(table.to_owned()),
         location: at(line),
         example_params: Vec::new(),
+        source_location: None,
     }
 }
 

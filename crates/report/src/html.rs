@@ -590,6 +590,7 @@ mod tests {
             table: Some(table.to_string()),
             location: Location::default(),
             example_params: Vec::new(),
+            source_location: None,
         }
     }
 

@@ -167,7 +167,7 @@ fn result(finding: &Finding, sources: &SourceTable) -> Value {
         "ruleIndex": rule_index(finding.kind),
         "level": level(finding.severity),
         "message": { "text": message(finding) },
-        "locations": [physical_location(describe::primary_location(finding), sources)],
+        "locations": [primary_location(finding, sources)],
         "partialFingerprints": { FINGERPRINT_KEY: clean(&finding.signature) },
         "properties": {
             "count": finding.count,
@@ -180,13 +180,50 @@ fn result(finding: &Finding, sources: &SourceTable) -> Value {
             "table": describe::table(finding).map(clean),
         },
     });
+    let mut related = Vec::new();
+    if code_location(finding).is_some() {
+        let mut in_log = physical_location(describe::primary_location(finding), sources);
+        in_log["message"] = json!({ "text": "the repeated query in the input" });
+        related.push(in_log);
+    }
     if let (Some(parent), false) = (&finding.parent, finding.children.is_empty()) {
-        let mut related = physical_location(parent.location, sources);
-        related["id"] = json!(1);
-        related["message"] = json!({ "text": "the parent query" });
-        value["relatedLocations"] = json!([related]);
+        let mut in_log = physical_location(parent.location, sources);
+        in_log["message"] = json!({ "text": "the parent query" });
+        related.push(in_log);
+    }
+    if !related.is_empty() {
+        for (id, location) in related.iter_mut().enumerate() {
+            location["id"] = json!(id + 1);
+        }
+        value["relatedLocations"] = json!(related);
     }
     value
+}
+
+/// The application code that issued the repeated query, when its sqlcommenter tags said
+/// (Rails' `source_location`), else the place in the input.
+fn primary_location(finding: &Finding, sources: &SourceTable) -> Value {
+    match code_location(finding) {
+        Some((path, line)) => json!({
+            "physicalLocation": {
+                "artifactLocation": { "uri": artifact_uri(path) },
+                "region": { "startLine": line.max(1) },
+            }
+        }),
+        None => physical_location(describe::primary_location(finding), sources),
+    }
+}
+
+/// `app/models/post.rb:12:in 'show'` → (`app/models/post.rb`, 12): the path before the
+/// first `:<digits>`. A tag without a line number is not a location a viewer can open.
+fn code_location(finding: &Finding) -> Option<(&str, u64)> {
+    let tagged = finding.children.first()?.source_location.as_deref()?;
+    tagged.match_indices(':').find_map(|(at, _)| {
+        let rest = tagged.get(at + 1..)?;
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let line = rest.get(..digits)?.parse().ok()?;
+        (at > 0).then(|| (tagged.get(..at).unwrap_or_default(), line))
+    })
 }
 
 /// Plain text: what happened, where, the SQL and the fix, since many viewers show only this.
@@ -375,5 +412,27 @@ mod tests {
             log["runs"][0]["invocations"][0]["executionSuccessful"],
             true
         );
+    }
+
+    #[test]
+    fn tagged_source_location_is_the_primary_location() {
+        let mut finding = fixtures::n_plus_one();
+        finding.children[0].source_location =
+            Some("app/models/post.rb:12:in `comments'".to_owned());
+        let mut out = Vec::new();
+        fixtures::run(&mut SarifSink::new(&mut out), &[finding]);
+        let log: Value = serde_json::from_slice(&out).unwrap();
+        let result = &log["runs"][0]["results"][0];
+        let physical = &result["locations"][0]["physicalLocation"];
+        assert_eq!(physical["artifactLocation"]["uri"], "app/models/post.rb");
+        assert_eq!(physical["region"]["startLine"], 12);
+        let related = result["relatedLocations"].as_array().unwrap();
+        assert_eq!(
+            related.len(),
+            2,
+            "the log line and the parent: {related:#?}"
+        );
+        assert_eq!(related[0]["id"], 1);
+        assert_eq!(related[1]["id"], 2);
     }
 }

@@ -67,6 +67,7 @@ fn query(fingerprint: String, sql: String, table: &str, line: u64) -> QueryRef {
             ..Location::default()
         },
         example_params: Vec::new(),
+        source_location: None,
     }
 }
 
