@@ -253,6 +253,13 @@ fn finding_fields(
         fields.push(Field::new(label, text, Fold::Text));
     }
     fields.push(Field::new("where", locations(finding, sources), Fold::Text));
+    if let Some(code) = finding
+        .children
+        .first()
+        .and_then(|c| c.source_location.as_deref())
+    {
+        fields.push(Field::new("code", clean(code), Fold::Text));
+    }
     if let Proof::Proven { matched } = finding.proof {
         let text = format!(
             "proven: {} child parameter values came from the parent's rows",
@@ -962,5 +969,14 @@ mod tests {
             untagged.contains("SELECT * FROM settings WHERE key = $1 LIMIT $2 [repeated_identical"),
             "{untagged}"
         );
+    }
+
+    #[test]
+    fn tagged_code_location_is_shown() {
+        let mut finding = fixtures::n_plus_one();
+        finding.children[0].source_location = Some("app/models/post.rb:12".to_owned());
+        let text = report(&[finding], TerminalOptions::default());
+        assert!(text.contains("code:"), "{text}");
+        assert!(text.contains("app/models/post.rb:12"), "{text}");
     }
 }
