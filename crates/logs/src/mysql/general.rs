@@ -23,7 +23,7 @@ use std::io::{self, BufRead};
 use querycomb_core::{EventSink, InputError, Location, QueryEvent, SourceId, Timestamp};
 
 use super::{
-    banner_line, check_line, parse_iso_time, parse_short_time, unquote_ident, LineReader, MAX_LINE,
+    banner_line, parse_iso_time, parse_short_time, read_lines, unquote_ident, LineRecords, MAX_LINE,
 };
 use crate::{ReadOptions, ReadStats};
 
@@ -43,23 +43,7 @@ pub(crate) fn read_with_limit(
     sink: &mut dyn EventSink,
     max_line: usize,
 ) -> io::Result<ReadStats> {
-    let mut lines = LineReader::new(source, max_line);
-    let mut reader = GeneralReader::new(sink);
-    while let Some(info) = lines.next(input)? {
-        if !check_line(&info, max_line, reader.sink) {
-            reader.stats.malformed += 1;
-            reader.overlong(lines.text());
-            continue;
-        }
-        if info.bad_utf8_at.is_some() {
-            reader.stats.malformed += 1;
-        }
-        reader.line(lines.text(), info.location);
-    }
-    reader.finish_record();
-    reader.flush_all_pending();
-    reader.stats.bytes = lines.bytes();
-    Ok(reader.stats)
+    read_lines(input, source, max_line, &mut GeneralReader::new(sink))
 }
 
 /// Commands MySQL 8 and MariaDB write (`command_name[]` in their sources). A record needs one
@@ -270,6 +254,25 @@ struct GeneralReader<'s> {
     /// The last timestamp seen: MariaDB writes one only when the second changes.
     clock: Option<Timestamp>,
     stats: ReadStats,
+}
+
+impl LineRecords for GeneralReader<'_> {
+    fn sink(&mut self) -> &mut dyn EventSink {
+        self.sink
+    }
+    fn stats(&mut self) -> &mut ReadStats {
+        &mut self.stats
+    }
+    fn overlong(&mut self, head: &str, _location: Location) {
+        GeneralReader::overlong(self, head);
+    }
+    fn line(&mut self, text: &str, location: Location) {
+        GeneralReader::line(self, text, location);
+    }
+    fn finish(&mut self) {
+        self.finish_record();
+        self.flush_all_pending();
+    }
 }
 
 impl<'s> GeneralReader<'s> {

@@ -9,7 +9,7 @@ use std::io::{self, BufRead};
 
 use querycomb_core::{EventSink, InputError, Location, SourceId, Timestamp};
 
-use crate::LogFormat;
+use crate::{LogFormat, ReadStats};
 
 /// Longest line kept. Longer lines are reported and skipped without being buffered whole,
 /// so a 100 MB single-line file costs at most this much memory.
@@ -186,6 +186,43 @@ impl LineReader {
             }
         }
     }
+}
+
+/// A log format's record parser, fed line by line by [`read_lines`].
+pub(crate) trait LineRecords {
+    fn sink(&mut self) -> &mut dyn EventSink;
+    fn stats(&mut self) -> &mut ReadStats;
+    /// A line too long to keep: `head` is its first bytes, enough to tell whether it
+    /// starts a record (whose statement must then be dropped).
+    fn overlong(&mut self, head: &str, location: Location);
+    fn line(&mut self, text: &str, location: Location);
+    /// End of input: emit what is still pending.
+    fn finish(&mut self);
+}
+
+/// The read loop both MySQL readers share: line-level problems reported the same way,
+/// every other line handed to `records`. Only I/O errors are `Err`.
+pub(crate) fn read_lines(
+    input: &mut dyn BufRead,
+    source: SourceId,
+    max_line: usize,
+    records: &mut dyn LineRecords,
+) -> io::Result<ReadStats> {
+    let mut lines = LineReader::new(source, max_line);
+    while let Some(info) = lines.next(input)? {
+        if !check_line(&info, max_line, records.sink()) {
+            records.stats().malformed += 1;
+            records.overlong(lines.text(), info.location);
+            continue;
+        }
+        if info.bad_utf8_at.is_some() {
+            records.stats().malformed += 1;
+        }
+        records.line(lines.text(), info.location);
+    }
+    records.finish();
+    records.stats().bytes = lines.bytes();
+    Ok(*records.stats())
 }
 
 /// Reports the line-level problems every reader treats alike. Returns `false` when the line

@@ -22,8 +22,8 @@ use std::io::{self, BufRead};
 use querycomb_core::{EventSink, InputError, Location, QueryEvent, SourceId, Timestamp};
 
 use super::{
-    banner_line, check_line, parse_iso_time, parse_seconds_micros, parse_short_time, unquote_ident,
-    Banner, LineReader, MAX_LINE,
+    banner_line, parse_iso_time, parse_seconds_micros, parse_short_time, read_lines, unquote_ident,
+    Banner, LineRecords, MAX_LINE,
 };
 use crate::{ReadOptions, ReadStats};
 
@@ -43,22 +43,7 @@ pub(crate) fn read_with_limit(
     sink: &mut dyn EventSink,
     max_line: usize,
 ) -> io::Result<ReadStats> {
-    let mut lines = LineReader::new(source, max_line);
-    let mut reader = SlowReader::new(sink);
-    while let Some(info) = lines.next(input)? {
-        if !check_line(&info, max_line, reader.sink) {
-            reader.stats.malformed += 1;
-            reader.overlong(lines.text(), info.location);
-            continue;
-        }
-        if info.bad_utf8_at.is_some() {
-            reader.stats.malformed += 1;
-        }
-        reader.line(lines.text(), info.location);
-    }
-    reader.finish_record();
-    reader.stats.bytes = lines.bytes();
-    Ok(reader.stats)
+    read_lines(input, source, max_line, &mut SlowReader::new(sink))
 }
 
 /// True for the header lines only a slow log has (used by `sniff`).
@@ -137,6 +122,24 @@ struct SlowReader<'s> {
     records_seen: bool,
     session: String,
     stats: ReadStats,
+}
+
+impl LineRecords for SlowReader<'_> {
+    fn sink(&mut self) -> &mut dyn EventSink {
+        self.sink
+    }
+    fn stats(&mut self) -> &mut ReadStats {
+        &mut self.stats
+    }
+    fn overlong(&mut self, head: &str, location: Location) {
+        SlowReader::overlong(self, head, location);
+    }
+    fn line(&mut self, text: &str, location: Location) {
+        SlowReader::line(self, text, location);
+    }
+    fn finish(&mut self) {
+        self.finish_record();
+    }
 }
 
 impl<'s> SlowReader<'s> {
