@@ -294,21 +294,7 @@ fn n_plus_one_and_clean_workloads_are_observed_as_run() {
         common::orders_then_one_customer_each(&client).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
         // Clean: the same data with one batched query.
-        let orders = client
-            .query(
-                "SELECT id, customer_id FROM orders WHERE id <= $1 /*route='%2Fclean'*/",
-                &[&25i32],
-            )
-            .await
-            .expect("orders");
-        let ids: Vec<i32> = orders.iter().map(|o| o.get(1)).collect();
-        client
-            .query(
-                "SELECT id, name FROM customers WHERE id = ANY($1) /*route='%2Fclean'*/",
-                &[&ids],
-            )
-            .await
-            .expect("batch");
+        common::orders_then_customers_batched(&client).await;
     });
     let events = h.wait_events(28);
     let on = |route: &str| -> Vec<_> { events.iter().filter(|e| e.sql.contains(route)).collect() };

@@ -108,21 +108,7 @@ fn n_plus_one_is_reported_live_and_the_batched_version_is_not() {
                 .expect("lookup");
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let orders = client
-            .query(
-                "SELECT id, customer_id FROM orders WHERE id <= $1 /*route='%2Fclean'*/",
-                &[&25i32],
-            )
-            .await
-            .expect("orders");
-        let ids: Vec<i32> = orders.iter().map(|o| o.get(1)).collect();
-        client
-            .query(
-                "SELECT id, name FROM customers WHERE id = ANY($1) /*route='%2Fclean'*/",
-                &[&ids],
-            )
-            .await
-            .expect("batch");
+        common::orders_then_customers_batched(&client).await;
     });
 
     // Reported live, before shutdown: the /orders request closed after the idle gap.

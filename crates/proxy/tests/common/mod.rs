@@ -252,3 +252,23 @@ pub async fn orders_then_one_customer_each(client: &tokio_postgres::Client) {
             .expect("customer");
     }
 }
+
+/// The clean twin of [`orders_then_one_customer_each`]: the same data with one batched
+/// `= ANY($1)` lookup, tagged with the `/clean` route.
+pub async fn orders_then_customers_batched(client: &tokio_postgres::Client) {
+    let orders = client
+        .query(
+            "SELECT id, customer_id FROM orders WHERE id <= $1 /*route='%2Fclean'*/",
+            &[&25i32],
+        )
+        .await
+        .expect("orders");
+    let ids: Vec<i32> = orders.iter().map(|o| o.get(1)).collect();
+    client
+        .query(
+            "SELECT id, name FROM customers WHERE id = ANY($1) /*route='%2Fclean'*/",
+            &[&ids],
+        )
+        .await
+        .expect("batch");
+}
