@@ -54,15 +54,9 @@ fn node_suite_failure_passes_through() {
         return;
     }
     let pg = start_pg(false);
-    let out = run(querycomb_node(&pg, &["--fail-on", "never"]).env("QC_E2E_FAIL", "1"));
-    assert_eq!(out.code, Some(1), "{out:?}");
-    assert!(out.stdout.contains("# fail 1"), "{out:?}");
-    assert!(
-        out.stdout.contains("failing on purpose (QC_E2E_FAIL)"),
-        "{out:?}"
-    );
-    assert!(
-        out.stderr.contains("the command failed (exit status 1)"),
-        "{out:?}"
+    assert_failure_passes_through(
+        &mut querycomb_node(&pg, &["--fail-on", "never"]),
+        1,
+        Some("# fail 1"),
     );
 }

@@ -261,3 +261,18 @@ pub fn assert_n_plus_one_fails_the_budget(suite: &Suite<'_>) {
     assert_eq!(n_plus_one["count"], suite.children, "{n_plus_one:#}");
     assert_eq!(n_plus_one["children"][0]["table"], suite.child_table);
 }
+
+/// A suite run with `QC_E2E_FAIL=1` fails one test on purpose: the runner's own report
+/// (`runner_line`, when it has a fixed one) and its exit status come back unchanged, and
+/// querycomb says the command failed.
+pub fn assert_failure_passes_through(command: &mut Command, code: i32, runner_line: Option<&str>) {
+    let out = run(command.env("QC_E2E_FAIL", "1"));
+    assert_eq!(out.code, Some(code), "{out:?}");
+    if let Some(line) = runner_line {
+        assert!(out.stdout.contains(line), "{line:?} missing: {out:?}");
+    }
+    let both = format!("{}{}", out.stdout, out.stderr);
+    assert!(both.contains("failing on purpose (QC_E2E_FAIL)"), "{out:?}");
+    let said = format!("the command failed (exit status {code})");
+    assert!(out.stderr.contains(&said), "{out:?}");
+}
