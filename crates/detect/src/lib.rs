@@ -111,6 +111,7 @@ pub mod config;
 pub mod control;
 pub mod detectors;
 pub mod findings;
+mod gaps;
 pub mod hash;
 pub mod pattern;
 pub mod pipeline;

@@ -10,11 +10,12 @@
 //! once per new shape or per finished unit.
 
 use querycomb_core::{EventSink, Finding, InputError, QueryEvent, RunSummary, Timestamp};
+use querycomb_sql::class::{Marker, Purpose};
 use querycomb_sql::{comment, Dialect, Fingerprinter};
 
 use crate::catalog::{Catalog, Role};
 use crate::config::{Config, Thresholds};
-use crate::control::quick_role;
+use crate::control::{quick_marker, quick_role};
 use crate::detectors::{detect_all, Candidate, UnitAnalysis};
 use crate::findings::Findings;
 use crate::hash::{params_array_len, values_hash};
@@ -47,6 +48,9 @@ pub struct Pipeline {
     findings: Findings,
     routes: RouteStats,
     statements: u64,
+    /// Statements left out as housekeeping / tooling (see `Config::include_tooling`).
+    housekeeping: u64,
+    tooling: u64,
     requests: u64,
     malformed: u64,
     candidates: Vec<Candidate>,
@@ -70,6 +74,8 @@ impl Pipeline {
             findings: Findings::default(),
             routes: RouteStats::new(config.max_routes),
             statements: 0,
+            housekeeping: 0,
+            tooling: 0,
             requests: 0,
             malformed: 0,
             candidates: Vec::new(),
@@ -106,6 +112,8 @@ impl Pipeline {
             wasted_us: self.findings.wasted_us(),
             fingerprints: self.catalog.top_stats(self.config.max_fingerprint_stats),
             routes: self.routes.to_stats(),
+            housekeeping: self.housekeeping,
+            tooling: self.tooling,
             ..RunSummary::default()
         }
     }
@@ -135,18 +143,26 @@ impl Pipeline {
     }
 
     /// Scans the statement, interns its shape and counts it; the record the detectors keep
-    /// when it is a query.
-    fn fingerprint(&mut self, event: &QueryEvent<'_>) -> (Role, Option<Stmt>) {
+    /// when it is a query, and the unit boundary its class marks.
+    fn fingerprint(&mut self, event: &QueryEvent<'_>) -> (Role, Option<Stmt>, Marker) {
         let (scan, slot) = self.scans.scan(&mut self.fingerprinter, event.sql);
         self.scan_slot = slot;
         let fp = self
             .catalog
             .intern(&mut self.fingerprinter, &scan, event.sql, &self.config);
         let Some(entry) = self.catalog.get_mut(fp) else {
-            return (Role::Query, None);
+            return (Role::Query, None, Marker::None);
         };
+        let marker = entry.class.marker;
         if entry.role != Role::Query {
-            return (entry.role, None);
+            return (entry.role, None, marker);
+        }
+        if entry.is_tooling() && !self.config.include_tooling {
+            match entry.class.purpose {
+                Purpose::Tooling => self.tooling += 1,
+                _ => self.housekeeping += 1,
+            }
+            return (Role::Bookkeeping, None, marker);
         }
         self.statements += 1;
         entry.calls += 1;
@@ -165,7 +181,7 @@ impl Pipeline {
             location: event.location,
             allow: scan.allow,
         };
-        (Role::Query, Some(stmt))
+        (Role::Query, Some(stmt), marker)
     }
 
     fn analyse_ready(&mut self) {
@@ -238,8 +254,14 @@ impl Pipeline {}
 impl EventSink for Pipeline {
     fn event(&mut self, event: &QueryEvent<'_>) {
         self.scan_slot = None;
-        let (role, stmt) = match quick_role(event.sql) {
-            Some(role) => (role, None),
+        let (role, stmt, marker) = match quick_role(event.sql) {
+            Some(role) => {
+                let marker = quick_marker(event.sql, role);
+                if marker != Marker::None {
+                    self.housekeeping += 1;
+                }
+                (role, None, marker)
+            }
             None => self.fingerprint(event),
         };
         let key = self
@@ -259,6 +281,7 @@ impl EventSink for Pipeline {
             time: event.time,
             location: event.location,
             role,
+            marker,
             key,
             stmt,
             example,

@@ -35,7 +35,10 @@ use std::borrow::Cow;
 
 use querycomb_core::{Location, RequestKind, Timestamp};
 
+use querycomb_sql::class::Marker;
+
 use crate::catalog::{FpId, Role};
+use crate::gaps::GapModel;
 use crate::hash::FastMap;
 
 /// One counted statement as the detectors see it.
@@ -107,6 +110,8 @@ pub struct Incoming<'a> {
     pub time: Option<Timestamp>,
     pub location: Location,
     pub role: Role,
+    /// The pool or queue boundary the statement's class marks (untagged traffic only).
+    pub marker: Marker,
     pub key: Key<'a>,
     /// The record kept for a query (`role == Role::Query`).
     pub stmt: Option<Stmt>,
@@ -140,6 +145,8 @@ struct SessionState {
     /// Where and when that `BEGIN` ran, to start the split-off unit there.
     begin_at: (Option<Timestamp>, Location),
     last_time: Option<Timestamp>,
+    /// Pauses between this session's statements: where its untagged units split.
+    gaps: GapModel,
 }
 
 #[derive(Debug)]
@@ -150,6 +157,9 @@ struct OpenUnit {
     trace: Option<u128>,
     /// A burst made of single-statement transactions (ORMs wrap each save in one).
     chain: bool,
+    /// The learned pause that ends an untagged unit on its session, as of its last
+    /// statement (`i64::MAX` when nothing was learned yet).
+    split_us: i64,
     /// Counted statements that carried no tags.
     untagged_queries: u32,
     examples: FastMap<FpId, Vec<String>>,
@@ -190,6 +200,44 @@ pub struct Grouper {
     limits: GroupingLimits,
     now: Option<Timestamp>,
     next_sweep: Option<Timestamp>,
+    learning: GapLearning,
+}
+
+/// What pauses between statements taught about where untagged units split.
+#[derive(Debug, Default)]
+struct GapLearning {
+    /// Pauses over all sessions: the split for sessions too young to have their own.
+    all: GapModel,
+    /// Some timestamp had a fraction of a second: pauses can show where requests split.
+    fine_clock: bool,
+}
+
+impl GapLearning {
+    /// Records the pause since the session's last statement; returns the idle gap for its
+    /// untagged unit: the session's learned split (or, while it is young, all sessions'),
+    /// never above `limit` (`idle_gap_ms`).
+    fn learn(&mut self, state: &mut SessionState, time: Option<Timestamp>, limit: i64) -> i64 {
+        let Some(time) = time else { return limit };
+        self.fine_clock |= time % 1_000_000 != 0;
+        if let Some(last) = state.last_time {
+            let gap = time.saturating_sub(last);
+            // Pauses beyond the idle gap end a unit anyway; they say nothing about where
+            // inside it to split.
+            if (0..=limit).contains(&gap) {
+                state.gaps.record(gap);
+                self.all.record(gap);
+            }
+        }
+        if !self.fine_clock {
+            return limit;
+        }
+        let model = if state.gaps.samples() >= crate::gaps::MIN_SAMPLES {
+            &state.gaps
+        } else {
+            &self.all
+        };
+        model.split_us().map_or(limit, |split| split.min(limit))
+    }
 }
 
 impl Grouper {
@@ -202,6 +250,7 @@ impl Grouper {
             limits,
             now: None,
             next_sweep: None,
+            learning: GapLearning::default(),
         }
     }
 
@@ -212,8 +261,17 @@ impl Grouper {
         let Some(state) = self.session_states.get_mut(slot) else {
             return;
         };
+        let untagged_gap = self
+            .learning
+            .learn(state, event.time, self.limits.idle_gap_us);
         let units = &mut self.units;
-        let current = units.live_current(state, event.time, self.limits.idle_gap_us);
+        let mut current =
+            units.live_current(state, event.time, self.limits.idle_gap_us, untagged_gap);
+        if units.starts_unit(current, state, &event) {
+            if let Some(c) = current.take() {
+                units.close(c);
+            }
+        }
         note_transaction(state, &event, current.and_then(|c| units.get(c)));
         let target = match &event.key {
             Key::Trace { id, text, route } => {
@@ -230,8 +288,12 @@ impl Grouper {
             state.last_time = event.time;
         }
         if let Some(target) = target {
-            units.add(target, &event, self.limits);
+            units.add(target, &event, self.limits, untagged_gap);
             units.after_control(target, state, event.role);
+            if units.ends_unit(target, state, &event) {
+                units.close(target);
+                state.unit = None;
+            }
         }
     }
 
@@ -385,14 +447,49 @@ impl Units {
         state: &SessionState,
         time: Option<Timestamp>,
         idle_gap_us: i64,
+        untagged_gap_us: i64,
     ) -> Option<UnitRef> {
         let current = state.unit.filter(|r| self.get(*r).is_some())?;
-        let last = self.get(current).and_then(|u| u.last_time);
-        if is_idle(last, time, idle_gap_us) {
+        let unit = self.get_mut(current)?;
+        unit.split_us = untagged_gap_us;
+        let unit = &*unit;
+        let gap = if unit.is_tagged() || state.in_transaction {
+            idle_gap_us
+        } else {
+            untagged_gap_us
+        };
+        if is_idle(unit.last_time, time, gap) {
             self.close(current);
             return None;
         }
         Some(current)
+    }
+
+    /// A check-out probe or a job claim, untagged, after the session's untagged unit ran
+    /// work outside a transaction (or just began one): the next unit of work starts here.
+    fn starts_unit(
+        &self,
+        current: Option<UnitRef>,
+        state: &SessionState,
+        event: &Incoming<'_>,
+    ) -> bool {
+        if !matches!(event.marker, Marker::CheckOut | Marker::Claim) || !is_untagged(&event.key) {
+            return false;
+        }
+        current.and_then(|c| self.get(c)).is_some_and(|u| {
+            !u.is_tagged()
+                && u.header.statements > 0
+                && (!state.in_transaction || u.header.statements == state.tx_start)
+        })
+    }
+
+    /// A pool's check-in reset, untagged, outside a transaction: the untagged unit that used
+    /// the connection is over.
+    fn ends_unit(&self, target: UnitRef, state: &SessionState, event: &Incoming<'_>) -> bool {
+        event.marker == Marker::CheckIn
+            && is_untagged(&event.key)
+            && !state.in_transaction
+            && self.get(target).is_some_and(|u| !u.is_tagged())
     }
 
     /// After `BEGIN`, remembers where the transaction starts; after `COMMIT`/`ROLLBACK`,
@@ -455,6 +552,7 @@ impl Units {
             last_time: event.time,
             trace: None,
             chain: false,
+            split_us: i64::MAX,
             untagged_queries: 0,
             examples: FastMap::default(),
         };
@@ -485,12 +583,48 @@ impl Units {
             }
         }
         if unit.header.statements > 0 {
+            self.hand_out(unit);
+        }
+    }
+
+    /// Queues a closed unit for the detectors. An untagged burst that stayed open while the
+    /// split was still being learned (the first requests on a connection) is cut where it
+    /// paused longer than the split learned since, so those requests are seen apart too.
+    fn hand_out(&mut self, unit: OpenUnit) {
+        let whole = unit.header.statements as usize == unit.stmts.len();
+        let cuts = if whole && unit.header.kind == RequestKind::Burst {
+            pauses_over(&unit.stmts, unit.split_us)
+        } else {
+            Vec::new()
+        };
+        if cuts.is_empty() {
             self.ready.push(Unit {
                 header: unit.header,
                 stmts: unit.stmts,
                 complete: true,
                 examples: unit.examples,
             });
+            return;
+        }
+        let mut start = 0;
+        for end in cuts.into_iter().chain([unit.stmts.len()]) {
+            let part = unit.stmts.get(start..end).unwrap_or_default().to_vec();
+            let mut header = unit.header.clone();
+            if start > 0 {
+                self.next_serial += 1;
+                header.serial = self.next_serial;
+                header.location = part.first().map_or(header.location, |s| s.location);
+            }
+            header.start = part.first().and_then(|s| s.time).or(header.start);
+            header.end = part.last().and_then(|s| s.time).or(header.end);
+            header.statements = part.len() as u32;
+            self.ready.push(Unit {
+                header,
+                stmts: part,
+                complete: true,
+                examples: unit.examples.clone(),
+            });
+            start = end;
         }
     }
 
@@ -681,7 +815,13 @@ impl Units {
     }
 
     /// Adds the event to `target`; hands out a full batch when the unit reaches its cap.
-    fn add(&mut self, target: UnitRef, event: &Incoming<'_>, limits: GroupingLimits) {
+    fn add(
+        &mut self,
+        target: UnitRef,
+        event: &Incoming<'_>,
+        limits: GroupingLimits,
+        split_us: i64,
+    ) {
         let Some(unit) = self.get_mut(target) else {
             return;
         };
@@ -692,6 +832,7 @@ impl Units {
                 unit.header.start = Some(time);
             }
         }
+        unit.split_us = split_us;
         let Some(stmt) = event.stmt.filter(|_| event.role == Role::Query) else {
             return;
         };
@@ -716,6 +857,25 @@ impl Units {
             self.ready.push(batch);
         }
     }
+}
+
+/// Indexes of the statements that follow a pause longer than `split_us`.
+fn pauses_over(stmts: &[Stmt], split_us: i64) -> Vec<usize> {
+    let mut cuts = Vec::new();
+    let mut last: Option<Timestamp> = None;
+    for (index, stmt) in stmts.iter().enumerate() {
+        if let Some(time) = stmt.time {
+            if last.is_some_and(|l| time.saturating_sub(l) > split_us) {
+                cuts.push(index);
+            }
+            last = Some(time);
+        }
+    }
+    cuts
+}
+
+fn is_untagged(key: &Key<'_>) -> bool {
+    matches!(key, Key::None | Key::Inherit)
 }
 
 fn anonymous_kind(state: &SessionState) -> RequestKind {

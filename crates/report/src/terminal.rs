@@ -420,6 +420,13 @@ fn render_summary(
         ));
     }
     statements.push(')');
+    if summary.housekeeping + summary.tooling > 0 {
+        statements.push_str(&format!(
+            "; left out: {} housekeeping, {} tooling (--include-tooling)",
+            thousands(summary.housekeeping),
+            thousands(summary.tooling),
+        ));
+    }
     let rows: [(&str, String); 6] = [
         ("inputs", inputs_text(summary)),
         ("statements", statements),

@@ -42,6 +42,7 @@
 //! - Fingerprints are stable across runs and machines (explicit little-endian reads, fixed
 //!   constants; see `hash.rs`) and change only when these rules change.
 
+pub mod class;
 pub mod comment;
 mod facts;
 mod fingerprint;

@@ -1,0 +1,206 @@
+//! Learning where one untagged request ends and the next begins on a connection, from the
+//! pauses between its statements.
+//!
+//! On a pooled or persistent connection, the pauses between the statements of one unit of
+//! work are round trips and a little application code (tens of microseconds to a few
+//! milliseconds); the pauses between units are whatever the application did between two
+//! requests or jobs (tens to hundreds of milliseconds on a busy server, more on a quiet one).
+//! Plotted on a log scale the pauses form two clusters with an empty band between them. A
+//! fixed idle gap must sit above every between-request pause to be safe, and then merges
+//! consecutive requests; a split learned from the band follows the traffic.
+//!
+//! The model: a histogram of pauses in half-octave buckets (so memory is fixed, 64 counters
+//! per session). A split is accepted only with clear evidence, never tuned to a workload:
+//! - enough pauses seen ([`MIN_SAMPLES`]);
+//! - an empty band at least two octaves wide ([`MIN_EMPTY_BUCKETS`] half-octaves): every
+//!   pause above it is at least four times any pause below it;
+//! - at least [`MIN_CLASS`] pauses on each side, so one stray pause does not make a class;
+//! - among several such bands, the one that best separates the two sides (Otsu's
+//!   between-class variance on the log scale).
+//!
+//! The split is the geometric middle of the band; the configured idle gap stays the upper
+//! bound. Timestamps of whole seconds (the MariaDB general log) cannot show the band, so
+//! the caller learns only from clocks finer than a second.
+
+/// Half-octave buckets of microseconds: bucket 63 starts near 2^31.5 µs (about 50 minutes).
+const BUCKETS: usize = 64;
+/// Pauses seen before a split is trusted.
+pub const MIN_SAMPLES: u32 = 32;
+/// An empty band of four half-octaves: a factor of 4 between the two sides.
+pub const MIN_EMPTY_BUCKETS: usize = 4;
+/// Pauses needed on each side of the band.
+pub const MIN_CLASS: u32 = 3;
+/// Refit after this many new pauses (fitting reads the 64 buckets a few times).
+const REFIT_EVERY: u32 = 16;
+
+/// Pauses between a session's (or all sessions') consecutive statements.
+#[derive(Debug, Clone, Copy)]
+pub struct GapModel {
+    counts: [u32; BUCKETS],
+    samples: u32,
+    since_fit: u32,
+    split_us: Option<i64>,
+}
+
+impl Default for GapModel {
+    fn default() -> Self {
+        GapModel {
+            counts: [0; BUCKETS],
+            samples: 0,
+            since_fit: 0,
+            split_us: None,
+        }
+    }
+}
+
+impl GapModel {
+    pub fn record(&mut self, gap_us: i64) {
+        if let Some(count) = self.counts.get_mut(bucket(gap_us)) {
+            *count = count.saturating_add(1);
+        }
+        self.samples = self.samples.saturating_add(1);
+        self.since_fit += 1;
+        if self.since_fit >= REFIT_EVERY || self.samples == MIN_SAMPLES {
+            self.since_fit = 0;
+            self.split_us = fit(&self.counts, self.samples);
+        }
+    }
+
+    pub fn samples(&self) -> u32 {
+        self.samples
+    }
+
+    /// The learned split: a pause longer than this ends a unit. `None` until the evidence
+    /// is clear.
+    pub fn split_us(&self) -> Option<i64> {
+        self.split_us
+    }
+}
+
+/// Half-octave bucket of a pause: 0 for pauses of at most 1 µs.
+fn bucket(gap_us: i64) -> usize {
+    let Ok(gap) = u64::try_from(gap_us) else {
+        return 0;
+    };
+    if gap < 2 {
+        return 0;
+    }
+    let log2 = 63 - gap.leading_zeros() as usize;
+    let half = ((gap >> (log2 - 1)) & 1) as usize;
+    (2 * log2 + half).min(BUCKETS - 1)
+}
+
+/// The smallest pause in bucket `b` (inverse of [`bucket`] at its lower edge).
+fn lower_edge(b: usize) -> i64 {
+    if b < 2 {
+        return 1;
+    }
+    let log2 = b / 2;
+    let base = 1i64 << log2;
+    if b % 2 == 1 {
+        base + (base >> 1)
+    } else {
+        base
+    }
+}
+
+fn fit(counts: &[u32; BUCKETS], samples: u32) -> Option<i64> {
+    if samples < MIN_SAMPLES {
+        return None;
+    }
+    let total: f64 = counts.iter().map(|&c| f64::from(c)).sum();
+    let sum: f64 = (0..)
+        .zip(counts)
+        .map(|(i, &c)| f64::from(i) * f64::from(c))
+        .sum();
+    let mut best: Option<(f64, usize, usize)> = None;
+    let mut below = 0u32;
+    let mut below_sum = 0.0;
+    let mut last_occupied: Option<usize> = None;
+    for (i, &count) in counts.iter().enumerate() {
+        if count == 0 {
+            continue;
+        }
+        if let Some(hi) = last_occupied {
+            let empty = i - hi - 1;
+            let above = samples.saturating_sub(below);
+            if empty >= MIN_EMPTY_BUCKETS && below >= MIN_CLASS && above >= MIN_CLASS {
+                let w0 = f64::from(below) / total;
+                let w1 = 1.0 - w0;
+                let m0 = below_sum / f64::from(below);
+                let m1 = (sum - below_sum) / f64::from(above);
+                let between = w0 * w1 * (m1 - m0) * (m1 - m0);
+                if best.is_none_or(|(b, _, _)| between > b) {
+                    best = Some((between, hi, i));
+                }
+            }
+        }
+        below += count;
+        below_sum += f64::from(count) * i as f64;
+        last_occupied = Some(i);
+    }
+    let (_, hi, lo) = best?;
+    // Geometric middle of the band: the lower edge of its middle bucket.
+    Some(lower_edge((hi + 1 + lo) / 2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_half_octaves() {
+        assert_eq!(bucket(0), 0);
+        assert_eq!(bucket(1), 0);
+        assert_eq!(bucket(2), 2);
+        assert_eq!(bucket(3), 3);
+        assert_eq!(bucket(4), 4);
+        assert_eq!(bucket(6), 5);
+        assert_eq!(bucket(1000), 19);
+        assert_eq!(bucket(i64::MAX), BUCKETS - 1);
+        assert_eq!(bucket(-5), 0);
+        for b in 3..BUCKETS {
+            assert_eq!(bucket(lower_edge(b)), b, "{b}");
+            assert_eq!(bucket(lower_edge(b) - 1), b - 1, "{b}");
+        }
+    }
+
+    fn model(gaps: &[(i64, u32)]) -> GapModel {
+        let mut m = GapModel::default();
+        for &(gap, times) in gaps {
+            for _ in 0..times {
+                m.record(gap);
+            }
+        }
+        m
+    }
+
+    #[test]
+    fn two_clusters_give_a_split_between_them() {
+        // Round trips of 0.2–2 ms inside requests, 40–150 ms between them.
+        let m = model(&[(200, 30), (900, 20), (2000, 10), (40_000, 4), (150_000, 4)]);
+        let split = m.split_us().expect("a split");
+        assert!(split > 2000 && split < 40_000, "{split}");
+    }
+
+    #[test]
+    fn no_split_without_an_empty_band() {
+        // Pauses spread evenly over four decades: no evidence of two kinds.
+        let gaps: Vec<(i64, u32)> = (0..40).map(|i| (100 * (1 << (i % 14)), 1)).collect();
+        assert_eq!(model(&gaps).split_us(), None);
+    }
+
+    #[test]
+    fn no_split_from_too_few_or_lopsided_samples() {
+        assert_eq!(model(&[(200, 10), (100_000, 3)]).split_us(), None);
+        assert_eq!(model(&[(200, 60), (100_000, 2)]).split_us(), None);
+    }
+
+    #[test]
+    fn the_widest_separation_wins() {
+        // Three clusters; the 1 ms → 100 ms band separates the bulk best.
+        let m = model(&[(100, 40), (1000, 40), (100_000, 20), (30_000_000, 3)]);
+        let split = m.split_us().expect("a split");
+        assert!(split > 1000 && split < 100_000, "{split}");
+    }
+}
