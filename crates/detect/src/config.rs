@@ -117,6 +117,13 @@ pub struct Config {
     /// (no findings) by default.
     #[serde(skip)]
     pub budgets: Budgets,
+
+    /// Keep every per-request occurrence of every finding, with the locations of its
+    /// repeated statements ([`crate::Analysis::occurrences`]): for accuracy measurements,
+    /// which must know each request a de-duplicated finding was found in. Not read from the
+    /// file; off by default (it grows with the input).
+    #[serde(skip)]
+    pub keep_occurrences: bool,
 }
 
 impl Default for Config {
@@ -137,6 +144,7 @@ impl Default for Config {
             severity: SeverityRules::default(),
             routes: Vec::new(),
             budgets: Budgets::default(),
+            keep_occurrences: false,
         }
     }
 }

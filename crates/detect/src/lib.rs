@@ -121,4 +121,4 @@ pub mod unit;
 
 pub use config::{Config, DialectSetting, RouteRule, SeverityRules, Thresholds};
 pub use pattern::{NamePattern, SqlRegex};
-pub use pipeline::{Analysis, Pipeline};
+pub use pipeline::{Analysis, Occurrence, Pipeline};

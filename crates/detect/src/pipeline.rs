@@ -9,7 +9,10 @@
 //! fixed-size record. Describing a shape, allocating strings and running detectors happen
 //! once per new shape or per finished unit.
 
-use querycomb_core::{EventSink, Finding, InputError, QueryEvent, RunSummary, Timestamp};
+use querycomb_core::{
+    EventSink, Finding, FindingKind, InputError, Location, QueryEvent, RequestKind, RunSummary,
+    Timestamp,
+};
 use querycomb_sql::class::{Marker, Purpose};
 use querycomb_sql::{comment, Dialect, Fingerprinter};
 
@@ -36,6 +39,18 @@ pub struct Analysis {
     pub summary: RunSummary,
 }
 
+/// One finding in one request, before de-duplication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Occurrence {
+    pub kind: FindingKind,
+    /// Repetitions, as in [`Finding::count`].
+    pub count: u32,
+    pub request_kind: RequestKind,
+    pub session: String,
+    /// Where each repeated statement was.
+    pub children: Vec<Location>,
+}
+
 /// Events in, findings out.
 pub struct Pipeline {
     config: Config,
@@ -54,6 +69,7 @@ pub struct Pipeline {
     requests: u64,
     malformed: u64,
     candidates: Vec<Candidate>,
+    occurrences: Vec<Occurrence>,
 }
 
 impl Pipeline {
@@ -79,6 +95,7 @@ impl Pipeline {
             requests: 0,
             malformed: 0,
             candidates: Vec::new(),
+            occurrences: Vec::new(),
             config,
         }
     }
@@ -90,14 +107,21 @@ impl Pipeline {
     }
 
     /// Closes every open unit, runs the detectors over them and returns everything.
-    pub fn finish(mut self) -> Analysis {
+    pub fn finish(self) -> Analysis {
+        self.finish_with_occurrences().0
+    }
+
+    /// [`Pipeline::finish`], and each finding in each request it was found in (empty
+    /// unless `Config::keep_occurrences`).
+    pub fn finish_with_occurrences(mut self) -> (Analysis, Vec<Occurrence>) {
         self.grouper.finish();
         self.analyse_ready();
         let summary = self.summary();
-        Analysis {
+        let analysis = Analysis {
             findings: self.findings.into_findings(),
             summary,
-        }
+        };
+        (analysis, self.occurrences)
     }
 
     /// Totals so far (live mode: metrics). `inputs`, `bytes`, `records` and `elapsed_ms` are
@@ -218,6 +242,20 @@ impl Pipeline {
         detect_all(&analysis, &mut self.candidates);
         for candidate in &self.candidates {
             self.findings.record(candidate, &analysis, &self.config);
+            if self.config.keep_occurrences {
+                self.occurrences.push(Occurrence {
+                    kind: candidate.kind,
+                    count: candidate.count,
+                    request_kind: header.kind,
+                    session: header.session.clone(),
+                    children: unit
+                        .stmts
+                        .iter()
+                        .filter(|s| candidate.children.contains(&s.fp))
+                        .map(|s| s.location)
+                        .collect(),
+                });
+            }
         }
         if !unit.complete {
             self.carry_parents_over(unit);
