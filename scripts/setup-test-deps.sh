@@ -9,7 +9,7 @@
 # Idempotent and quiet when everything is present.
 #
 #   scripts/setup-test-deps.sh                  everything (CI)
-#   scripts/setup-test-deps.sh python|node|rust one e2e project only (the tests call this)
+#   scripts/setup-test-deps.sh python|node|rust|accuracy  one e2e project only (the tests call this)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -59,6 +59,32 @@ setup_python() {
   cp "$req" "$venv/.requirements"
 }
 
+# target/e2e/accuracy-venv: the accuracy corpus's Python stacks (tests/accuracy/requirements.txt).
+setup_accuracy() {
+  local venv="$e2e/accuracy-venv" req="$root/tests/accuracy/requirements.txt"
+  if [ -x "$venv/bin/python" ] && cmp -s "$req" "$venv/.requirements"; then
+    return 0
+  fi
+  command -v python3 >/dev/null 2>&1 || { echo "setup-test-deps: python3 not found" >&2; return 1; }
+  rm -rf "$venv"
+  python3 -m venv "$venv" || return 1
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" >/dev/null || return 1
+  cp "$req" "$venv/.requirements"
+}
+
+# target/e2e/accuracy-node/node_modules: the accuracy corpus's Node stacks (locked).
+setup_accuracy_node() {
+  local src="$root/tests/accuracy/node" dest="$e2e/accuracy-node"
+  if [ -d "$dest/node_modules" ] && cmp -s "$src/package-lock.json" "$dest/.package-lock"; then
+    return 0
+  fi
+  command -v npm >/dev/null 2>&1 || { echo "setup-test-deps: npm not found" >&2; return 1; }
+  rm -rf "$dest" && mkdir -p "$dest"
+  cp "$src/package.json" "$src/package-lock.json" "$dest/"
+  (cd "$dest" && npm ci --silent --no-audit --no-fund >/dev/null) || return 1
+  cp "$src/package-lock.json" "$dest/.package-lock"
+}
+
 # target/e2e/node/node_modules: tests/e2e/node's locked packages (the tests set NODE_PATH).
 setup_node() {
   local src="$root/tests/e2e/node" dest="$e2e/node"
@@ -88,7 +114,7 @@ if [ $# -eq 0 ]; then
   # Everything, for CI: an e2e project that cannot be set up (no network, no npm) must not
   # stop the rest of the suite; its tests print why they skip.
   setup_system
-  for part in python node rust; do
+  for part in python node rust accuracy accuracy_node; do
     "setup_$part" || echo "setup-test-deps: warning: the $part e2e project could not be set up; its tests will skip" >&2
   done
   exit 0
@@ -99,6 +125,7 @@ for part in "$@"; do
     python) setup_python ;;
     node) setup_node ;;
     rust) setup_rust ;;
-    *) echo "setup-test-deps: unknown part $part (system, python, node, rust)" >&2; exit 2 ;;
+    accuracy) setup_accuracy && setup_accuracy_node ;;
+    *) echo "setup-test-deps: unknown part $part (system, python, node, rust, accuracy)" >&2; exit 2 ;;
   esac
 done

@@ -10,24 +10,27 @@
 //! consecutive requests; a split learned from the band follows the traffic.
 //!
 //! The model: a histogram of pauses in half-octave buckets (so memory is fixed, 64 counters
-//! per session). A split is accepted only with clear evidence, never tuned to a workload:
+//! per session). The split is Otsu's threshold on the log scale (the one that maximises the
+//! variance between the two sides), accepted only with clear evidence of two kinds of pause:
 //! - enough pauses seen ([`MIN_SAMPLES`]);
-//! - an empty band at least two octaves wide ([`MIN_EMPTY_BUCKETS`] half-octaves): every
-//!   pause above it is at least four times any pause below it;
 //! - at least [`MIN_CLASS`] pauses on each side, so one stray pause does not make a class;
-//! - among several such bands, the one that best separates the two sides (Otsu's
-//!   between-class variance on the log scale).
+//! - a separability (between-class over total variance) of at least [`MIN_SEPARATION`]
+//!   (0.75), what pauses spread evenly over the log scale reach at best (a single bell, a
+//!   normal distribution, reaches 2/π ≈ 0.64): pauses that form one cluster, however wide,
+//!   are not split.
 //!
-//! The split is the geometric middle of the band; the configured idle gap stays the upper
-//! bound. Timestamps of whole seconds (the MariaDB general log) cannot show the band, so
-//! the caller learns only from clocks finer than a second.
+//! The split is the geometric middle of the empty band between the two sides; the
+//! configured idle gap stays the upper bound. The caller clamps pauses to its clock's
+//! resolution (a millisecond log shows a 0.3 ms pause as 0 or 1 ms: both are "one tick"),
+//! and does not learn from clocks of whole seconds (the MariaDB general log).
 
 /// Half-octave buckets of microseconds: bucket 63 starts near 2^31.5 µs (about 50 minutes).
 const BUCKETS: usize = 64;
 /// Pauses seen before a split is trusted.
 pub const MIN_SAMPLES: u32 = 32;
-/// An empty band of four half-octaves: a factor of 4 between the two sides.
-pub const MIN_EMPTY_BUCKETS: usize = 4;
+/// Separability that proves two kinds of pause: what pauses spread evenly over the log
+/// scale reach at best (see the module docs).
+pub const MIN_SEPARATION: f64 = 0.75;
 /// Pauses needed on each side of the band.
 pub const MIN_CLASS: u32 = 3;
 /// Refit after this many new pauses (fitting reads the 64 buckets a few times).
@@ -113,6 +116,17 @@ fn fit(counts: &[u32; BUCKETS], samples: u32) -> Option<i64> {
         .zip(counts)
         .map(|(i, &c)| f64::from(i) * f64::from(c))
         .sum();
+    let squares: f64 = (0..)
+        .zip(counts)
+        .map(|(i, &c)| f64::from(i) * f64::from(i) * f64::from(c))
+        .sum();
+    let mean = sum / total;
+    let variance = squares / total - mean * mean;
+    if variance <= 0.0 {
+        return None;
+    }
+    // Otsu: the split between two occupied buckets that maximises the between-class
+    // variance of log-pauses.
     let mut best: Option<(f64, usize, usize)> = None;
     let mut below = 0u32;
     let mut below_sum = 0.0;
@@ -122,9 +136,8 @@ fn fit(counts: &[u32; BUCKETS], samples: u32) -> Option<i64> {
             continue;
         }
         if let Some(hi) = last_occupied {
-            let empty = i - hi - 1;
             let above = samples.saturating_sub(below);
-            if empty >= MIN_EMPTY_BUCKETS && below >= MIN_CLASS && above >= MIN_CLASS {
+            if below >= MIN_CLASS && above >= MIN_CLASS {
                 let w0 = f64::from(below) / total;
                 let w1 = 1.0 - w0;
                 let m0 = below_sum / f64::from(below);
@@ -139,9 +152,12 @@ fn fit(counts: &[u32; BUCKETS], samples: u32) -> Option<i64> {
         below_sum += f64::from(count) * i as f64;
         last_occupied = Some(i);
     }
-    let (_, hi, lo) = best?;
-    // Geometric middle of the band: the lower edge of its middle bucket.
-    Some(lower_edge((hi + 1 + lo) / 2))
+    let (between, hi, lo) = best?;
+    if between / variance < MIN_SEPARATION {
+        return None;
+    }
+    // Geometric middle of the empty band between the two classes.
+    Some(lower_edge((hi + 1 + lo).div_ceil(2)))
 }
 
 #[cfg(test)]
@@ -178,15 +194,27 @@ mod tests {
     #[test]
     fn two_clusters_give_a_split_between_them() {
         // Round trips of 0.2–2 ms inside requests, 40–150 ms between them.
-        let m = model(&[(200, 30), (900, 20), (2000, 10), (40_000, 4), (150_000, 4)]);
+        let mut request = vec![(200, 4), (900, 2), (2000, 1), (40_000, 1)];
+        let mut gaps = Vec::new();
+        for r in 0..10 {
+            request[3].0 = if r % 2 == 0 { 40_000 } else { 150_000 };
+            gaps.extend(request.iter().copied());
+        }
+        let m = model(&gaps);
         let split = m.split_us().expect("a split");
         assert!(split > 2000 && split < 40_000, "{split}");
     }
 
     #[test]
-    fn no_split_without_an_empty_band() {
-        // Pauses spread evenly over four decades: no evidence of two kinds.
-        let gaps: Vec<(i64, u32)> = (0..40).map(|i| (100 * (1 << (i % 14)), 1)).collect();
+    fn no_split_for_one_wide_cluster() {
+        // One bell of pauses over three decades (binomial counts per half-octave): no
+        // evidence of two kinds.
+        let mut gaps: Vec<(i64, u32)> = Vec::new();
+        let mut count = 1u32;
+        for k in 0..13u32 {
+            gaps.push((lower_edge(14 + 2 * k as usize), count));
+            count = count * (12 - k) / (k + 1);
+        }
         assert_eq!(model(&gaps).split_us(), None);
     }
 

@@ -208,8 +208,9 @@ pub struct Grouper {
 struct GapLearning {
     /// Pauses over all sessions: the split for sessions too young to have their own.
     all: GapModel,
-    /// Some timestamp had a fraction of a second: pauses can show where requests split.
-    fine_clock: bool,
+    /// The input clock's resolution: 1 s, 1 ms or 1 µs, the coarsest that divides every
+    /// timestamp seen (`None` before the first).
+    tick: Option<i64>,
 }
 
 impl GapLearning {
@@ -218,25 +219,27 @@ impl GapLearning {
     /// never above `limit` (`idle_gap_ms`).
     fn learn(&mut self, state: &mut SessionState, time: Option<Timestamp>, limit: i64) -> i64 {
         let Some(time) = time else { return limit };
-        self.fine_clock |= time % 1_000_000 != 0;
+        let tick = [1_000_000, 1000, 1]
+            .into_iter()
+            .find(|t| time % t == 0 && self.tick.is_none_or(|old| old >= *t))
+            .unwrap_or(1);
+        self.tick = Some(tick);
         if let Some(last) = state.last_time {
             let gap = time.saturating_sub(last);
             // Pauses beyond the idle gap end a unit anyway; they say nothing about where
-            // inside it to split.
+            // inside it to split. Below one tick the clock cannot tell pauses apart.
             if (0..=limit).contains(&gap) {
-                state.gaps.record(gap);
-                self.all.record(gap);
+                state.gaps.record(gap.max(tick));
+                self.all.record(gap.max(tick));
             }
         }
-        if !self.fine_clock {
+        if tick >= 1_000_000 {
             return limit;
         }
-        let model = if state.gaps.samples() >= crate::gaps::MIN_SAMPLES {
-            &state.gaps
-        } else {
-            &self.all
-        };
-        model.split_us().map_or(limit, |split| split.min(limit))
+        // The session's own split when its pauses show one; else all sessions' (a young
+        // session, or one whose few requests do not show the two kinds yet).
+        let split = state.gaps.split_us().or(self.all.split_us());
+        split.map_or(limit, |split| split.min(limit))
     }
 }
 
@@ -453,12 +456,7 @@ impl Units {
         let unit = self.get_mut(current)?;
         unit.split_us = untagged_gap_us;
         let unit = &*unit;
-        let gap = if unit.is_tagged() || state.in_transaction {
-            idle_gap_us
-        } else {
-            untagged_gap_us
-        };
-        if is_idle(unit.last_time, time, gap) {
+        if is_idle(unit.last_time, time, idle_gap_us) {
             self.close(current);
             return None;
         }
@@ -859,16 +857,26 @@ impl Units {
     }
 }
 
-/// Indexes of the statements that follow a pause longer than `split_us`.
+/// Where a burst splits into requests: before each statement that follows a pause longer
+/// than `split_us`, unless that statement is part of a loop — the same shape as the one
+/// before it (an iteration that paused) or as the one after it (a loop's first child, which
+/// must stay with its parent) — and the pause is within one octave of the split. The learned
+/// split is a boundary between two overlapping kinds of pause on a slow or busy application;
+/// a loop going on decides the pauses near it, a pause twice as long ends the request
+/// whatever follows.
 fn pauses_over(stmts: &[Stmt], split_us: i64) -> Vec<usize> {
     let mut cuts = Vec::new();
-    let mut last: Option<Timestamp> = None;
-    for (index, stmt) in stmts.iter().enumerate() {
-        if let Some(time) = stmt.time {
-            if last.is_some_and(|l| time.saturating_sub(l) > split_us) {
-                cuts.push(index);
-            }
-            last = Some(time);
+    for (index, pair) in stmts.windows(2).enumerate() {
+        let (before, at) = (&pair[0], &pair[1]);
+        let pause = match (before.time, at.time) {
+            (Some(b), Some(a)) => a.saturating_sub(b),
+            _ => continue,
+        };
+        let next = stmts.get(index + 2).map(|s| s.fp);
+        let in_loop = at.fp == before.fp || next == Some(at.fp);
+        let near_split = pause <= split_us.saturating_mul(2);
+        if pause > split_us && !(in_loop && near_split) {
+            cuts.push(index + 1);
         }
     }
     cuts
