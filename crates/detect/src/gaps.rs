@@ -69,10 +69,6 @@ impl GapModel {
         }
     }
 
-    pub fn samples(&self) -> u32 {
-        self.samples
-    }
-
     /// The learned split: a pause longer than this ends a unit. `None` until the evidence
     /// is clear.
     pub fn split_us(&self) -> Option<i64> {

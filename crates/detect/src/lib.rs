@@ -110,6 +110,7 @@ pub mod catalog;
 pub mod config;
 pub mod control;
 pub mod detectors;
+mod fanout;
 pub mod findings;
 mod gaps;
 pub mod hash;

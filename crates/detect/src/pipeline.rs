@@ -320,6 +320,7 @@ impl EventSink for Pipeline {
             location: event.location,
             role,
             marker,
+            client: [event.user, event.database, event.application],
             key,
             stmt,
             example,

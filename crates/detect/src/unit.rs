@@ -38,7 +38,9 @@ use querycomb_core::{Location, RequestKind, Timestamp};
 use querycomb_sql::class::Marker;
 
 use crate::catalog::{FpId, Role};
+use crate::fanout::{FanOut, Waiting};
 use crate::gaps::GapModel;
+use crate::hash::FastHasher;
 use crate::hash::FastMap;
 
 /// One counted statement as the detectors see it.
@@ -112,6 +114,9 @@ pub struct Incoming<'a> {
     pub role: Role,
     /// The pool or queue boundary the statement's class marks (untagged traffic only).
     pub marker: Marker,
+    /// Who sent it, as far as the source knows: user, database, application. Sessions of
+    /// one client may carry one request's fan-out.
+    pub client: [Option<&'a str>; 3],
     pub key: Key<'a>,
     /// The record kept for a query (`role == Role::Query`).
     pub stmt: Option<Stmt>,
@@ -160,6 +165,8 @@ struct OpenUnit {
     /// The learned pause that ends an untagged unit on its session, as of its last
     /// statement (`i64::MAX` when nothing was learned yet).
     split_us: i64,
+    /// Hash of the first statement's client (see [`Incoming::client`]).
+    client: u64,
     /// Counted statements that carried no tags.
     untagged_queries: u32,
     examples: FastMap<FpId, Vec<String>>,
@@ -187,6 +194,10 @@ struct Units {
     next_serial: u64,
     /// Closed units and full batches, waiting for the detectors.
     ready: Vec<Unit>,
+    /// Untagged segments waiting for the other pieces of a concurrent fan-out.
+    fanout: FanOut,
+    /// How long they wait after their end: the idle gap.
+    hold_us: i64,
 }
 
 /// Assigns events to units of work and hands finished ones out through [`Grouper::drain`].
@@ -249,7 +260,10 @@ impl Grouper {
             sessions: FastMap::default(),
             session_states: Vec::new(),
             free_sessions: Vec::new(),
-            units: Units::default(),
+            units: Units {
+                hold_us: limits.idle_gap_us,
+                ..Units::default()
+            },
             limits,
             now: None,
             next_sweep: None,
@@ -342,6 +356,7 @@ impl Grouper {
         for r in open {
             self.units.close(r);
         }
+        self.units.fanout.flush(&mut self.units.ready);
         self.sessions.clear();
         self.session_states.clear();
         self.free_sessions.clear();
@@ -400,6 +415,8 @@ impl Grouper {
         for r in idle {
             self.units.close(r);
         }
+        let units = &mut self.units;
+        units.fanout.release(now, gap, &mut units.ready);
         let units = &self.units;
         let states = &self.session_states;
         let free = &mut self.free_sessions;
@@ -456,7 +473,14 @@ impl Units {
         let unit = self.get_mut(current)?;
         unit.split_us = untagged_gap_us;
         let unit = &*unit;
-        if is_idle(unit.last_time, time, idle_gap_us) {
+        // A pause twice the learned split ends an untagged burst whatever follows (see
+        // `pauses_over`); shorter ones are decided when the burst closes.
+        let gap = if unit.header.kind == RequestKind::Burst && untagged_gap_us < idle_gap_us {
+            untagged_gap_us.saturating_mul(2).min(idle_gap_us)
+        } else {
+            idle_gap_us
+        };
+        if is_idle(unit.last_time, time, gap) {
             self.close(current);
             return None;
         }
@@ -551,6 +575,7 @@ impl Units {
             trace: None,
             chain: false,
             split_us: i64::MAX,
+            client: client_hash(&event.client),
             untagged_queries: 0,
             examples: FastMap::default(),
         };
@@ -595,13 +620,16 @@ impl Units {
         } else {
             Vec::new()
         };
+        let burst = unit.header.kind == RequestKind::Burst;
+        let (client, split_us) = (unit.client, unit.split_us);
         if cuts.is_empty() {
-            self.ready.push(Unit {
+            let whole = Unit {
                 header: unit.header,
                 stmts: unit.stmts,
                 complete: true,
                 examples: unit.examples,
-            });
+            };
+            self.segment_out(whole, burst, client, split_us);
             return;
         }
         let mut start = 0;
@@ -616,13 +644,27 @@ impl Units {
             header.start = part.first().and_then(|s| s.time).or(header.start);
             header.end = part.last().and_then(|s| s.time).or(header.end);
             header.statements = part.len() as u32;
-            self.ready.push(Unit {
+            let segment = Unit {
                 header,
                 stmts: part,
                 complete: true,
                 examples: unit.examples.clone(),
-            });
+            };
+            self.segment_out(segment, burst, client, split_us);
             start = end;
+        }
+    }
+
+    /// An untagged burst segment waits for fan-out siblings; anything else is ready.
+    fn segment_out(&mut self, segment: Unit, burst: bool, client: u64, split_us: i64) {
+        let learned = split_us < self.hold_us;
+        let timed = segment.stmts.iter().any(|s| s.time.is_some());
+        if !(burst && learned && timed) {
+            self.ready.push(segment);
+            return;
+        }
+        if let Some(waiting) = Waiting::new(segment, client, split_us.max(1)) {
+            self.fanout.offer(waiting);
         }
     }
 
@@ -880,6 +922,13 @@ fn pauses_over(stmts: &[Stmt], split_us: i64) -> Vec<usize> {
         }
     }
     cuts
+}
+
+fn client_hash(client: &[Option<&str>; 3]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = FastHasher::default();
+    client.hash(&mut hasher);
+    hasher.finish()
 }
 
 fn is_untagged(key: &Key<'_>) -> bool {
