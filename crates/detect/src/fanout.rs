@@ -8,11 +8,13 @@
 //! before the detectors see them, and pieces of one fan-out are put back together:
 //! - a *fragment* is a segment made of one shape only (children and nothing else);
 //! - two segments of the same client (user, database, application) on different sessions
-//!   are siblings when one is a fragment of shape S and the other ran S within the
-//!   learned split of the fragment's span, with parameters the fragment did not use (a
+//!   are siblings when one is a fragment of shape S and the other ran S within twice the
+//!   learned split of the fragment's span (and, when the other has a parent of its own,
+//!   started its S within that window of the fragment: together, not somewhere inside
+//!   another loop that merely ran at the same time), with parameters the fragment did not use (a
 //!   fan-out's children differ; two health checks reading the same row do not);
 //! - fragments proven concurrent (siblings on two sessions or more) also join the client's
-//!   segment that ended at most one split before they started on another session: the
+//!   segment of another shape that ended at most twice the split before they started: the
 //!   parent, which a pool ran on whichever connection was free.
 //!
 //! Independent requests that happen to run at the same time each start with their own
@@ -63,13 +65,19 @@ impl Waiting {
             .then_some(first)
     }
 
+    /// How close in time siblings run: pauses up to twice the learned split may still be
+    /// inside one request (see `unit::pauses_over`).
+    fn window(&self, other: &Waiting) -> i64 {
+        self.split_us.max(other.split_us).saturating_mul(2)
+    }
+
     fn shares_session(&self, other: &Waiting) -> bool {
         self.sessions.iter().any(|s| other.sessions.contains(s))
     }
 
     /// `other` ran `fp` near this one's span with parameters this one did not use.
     fn sibling_of(&self, fp: FpId, other: &Waiting) -> bool {
-        let window = self.split_us.max(other.split_us);
+        let window = self.window(other);
         let near = |t: Timestamp| {
             t >= self.start.saturating_sub(window) && t <= self.end.saturating_add(window)
         };
@@ -97,7 +105,7 @@ impl Waiting {
 
     /// This concurrent fragment started right after `other` ended: `other` is its parent.
     fn follows_parent(&self, other: &Waiting) -> bool {
-        let window = self.split_us.max(other.split_us);
+        let window = self.window(other);
         self.sessions.len() >= 2
             && other.fragment() != self.fragment()
             && other.end <= self.start
