@@ -14,8 +14,8 @@ use std::io::{self, BufRead, Read};
 use querycomb_core::{EventSink, InputError, Location, SourceId};
 
 use super::assemble::{Assembler, Record, Severity};
-use super::lines::MAX_LINE;
 use super::time;
+use crate::lines::MAX_LINE;
 use crate::{ReadOptions, ReadStats};
 
 const LOG_TIME: usize = 0;

@@ -12,9 +12,9 @@ use std::io::{self, BufRead};
 use querycomb_core::{EventSink, InputError, Location, SourceId, Timestamp};
 
 use super::assemble::{Assembler, Record, Severity, Text};
-use super::lines::{Block, LineReader, MAX_LINE};
 use super::prefix::{self, Matched, Prefix};
 use super::time;
+use crate::lines::{Block, LineReader, MAX_LINE};
 use crate::{ReadOptions, ReadStats};
 
 /// How much of the input prefix detection looks at.
