@@ -32,7 +32,8 @@ use querycomb_detect::{Config, Pipeline};
 use querycomb_logs::{read_log, LogFormat, ReadOptions};
 use querycomb_sql::{comment, Dialect};
 use querycomb_testkit::{PgOptions, PgServer};
-use run_support::{e2e_cache, repo_root, setup_deps};
+use querycomb_testkit::deps;
+use run_support::{e2e_cache, repo_root};
 use serde_json::Value;
 
 struct Label {
@@ -44,13 +45,7 @@ struct Label {
 }
 
 fn kind_of(name: &str) -> FindingKind {
-    match name {
-        "n_plus_one" => FindingKind::NPlusOne,
-        "count_in_loop" => FindingKind::CountInLoop,
-        "n_plus_one_write" => FindingKind::NPlusOneWrite,
-        "repeated_identical" => FindingKind::RepeatedIdentical,
-        other => panic!("unknown expected kind {other}"),
-    }
+    FindingKind::parse(name).unwrap_or_else(|| panic!("not a finding kind: {name}"))
 }
 
 fn read_labels(path: &Path) -> BTreeMap<String, Label> {
@@ -84,7 +79,15 @@ fn read_labels(path: &Path) -> BTreeMap<String, Label> {
 /// Runs every stack of the corpus in both modes; returns the labels file.
 fn run_corpus(pg: &PgServer, dir: &Path) -> std::path::PathBuf {
     let labels = dir.join("labels.jsonl");
-    let python = e2e_cache().join("accuracy-venv/bin/python");
+    let python = deps::require(
+        "the accuracy corpus's Python venv",
+        e2e_cache().join("accuracy-venv/bin/python"),
+    );
+    let node_modules = deps::require(
+        "the accuracy corpus's npm packages",
+        e2e_cache().join("accuracy-node/node_modules"),
+    );
+    let node = deps::require_program("node");
     let corpus = repo_root().join("tests/accuracy");
     for mode in ["untagged", "tagged"] {
         for stack in ["django", "asyncpg", "worker"] {
@@ -97,8 +100,8 @@ fn run_corpus(pg: &PgServer, dir: &Path) -> std::path::PathBuf {
             assert!(status.success(), "python corpus {stack} {mode}: {status}");
         }
         for stack in ["pg-pool", "graphql"] {
-            let status = Command::new("node")
-                .env("NODE_PATH", e2e_cache().join("accuracy-node/node_modules"))
+            let status = Command::new(&node)
+                .env("NODE_PATH", &node_modules)
                 .arg(corpus.join("node/corpus.js"))
                 .args([stack, &pg.url("shop"), mode])
                 .arg(&labels)
@@ -232,7 +235,6 @@ fn misses<'a>(
 
 #[test]
 fn request_level_recall_and_precision_on_real_stacks() {
-    setup_deps("accuracy").expect("install the accuracy corpus's packages");
     let pg = PgServer::start(PgOptions {
         conf: vec![
             "timezone = 'UTC'".into(),

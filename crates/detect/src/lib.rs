@@ -114,6 +114,7 @@ mod fanout;
 pub mod findings;
 mod gaps;
 pub mod hash;
+pub mod kinds;
 pub mod pattern;
 pub mod pipeline;
 mod scan_cache;
