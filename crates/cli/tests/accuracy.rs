@@ -31,8 +31,8 @@ use querycomb_core::{Collected, EventSink, FindingKind, Location, SourceId};
 use querycomb_detect::{Config, Pipeline};
 use querycomb_logs::{read_log, LogFormat, ReadOptions};
 use querycomb_sql::{comment, Dialect};
-use querycomb_testkit::{PgOptions, PgServer};
 use querycomb_testkit::deps;
+use querycomb_testkit::{PgOptions, PgServer};
 use run_support::{e2e_cache, repo_root};
 use serde_json::Value;
 

@@ -190,7 +190,7 @@ mod tests {
     #[test]
     fn two_clusters_give_a_split_between_them() {
         // Round trips of 0.2–2 ms inside requests, 40–150 ms between them.
-        let mut request = vec![(200, 4), (900, 2), (2000, 1), (40_000, 1)];
+        let mut request = [(200, 4), (900, 2), (2000, 1), (40_000, 1)];
         let mut gaps = Vec::new();
         for r in 0..10 {
             request[3].0 = if r % 2 == 0 { 40_000 } else { 150_000 };

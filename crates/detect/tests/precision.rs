@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use querycomb_core::FindingKind;
+use querycomb_detect::detectors::n_plus_one;
 
 const ITEMS_BATCH: &str =
     "SELECT * FROM customers WHERE id IN ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
@@ -72,7 +72,7 @@ fn include_tooling_reports_introspection_loops() {
     assert_eq!(kinds(&analysis), []);
     assert_eq!(analysis.summary.tooling, 9);
     let shown = analyse_with(config(|c| c.include_tooling = true), &log.events);
-    assert_eq!(kinds(&shown), [(FindingKind::NPlusOne, 8)]);
+    assert_eq!(kinds(&shown), [(n_plus_one::KIND, 8)]);
     assert_eq!(shown.summary.tooling, 0);
 }
 
@@ -93,7 +93,7 @@ fn a_pool_reset_ends_an_untagged_request() {
     }
     let analysis = analyse(&log.events);
     let f = only(&analysis);
-    assert_eq!((f.kind, f.count), (FindingKind::NPlusOne, 6));
+    assert_eq!((f.kind, f.count), (n_plus_one::KIND, 6));
     assert_eq!(analysis.summary.requests, 2);
 }
 
@@ -134,7 +134,7 @@ fn queue_claims_are_polling_and_split_jobs() {
     log.orders_loop("w1", 7);
     let analysis = analyse(&log.events);
     let f = only(&analysis);
-    assert_eq!((f.kind, f.count), (FindingKind::NPlusOne, 7));
+    assert_eq!((f.kind, f.count), (n_plus_one::KIND, 7));
 }
 
 #[test]
@@ -165,10 +165,7 @@ fn pauses_between_requests_on_a_reused_connection_are_learned() {
     }
     let analysis = analyse(&log.events);
     let f = only(&analysis);
-    assert_eq!(
-        (f.kind, f.count, f.occurrences),
-        (FindingKind::NPlusOne, 8, 1)
-    );
+    assert_eq!((f.kind, f.count, f.occurrences), (n_plus_one::KIND, 8, 1));
     assert_eq!(analysis.summary.requests, 66);
 }
 
