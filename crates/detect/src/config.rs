@@ -119,7 +119,7 @@ pub struct Config {
     pub budgets: Budgets,
 
     /// Keep every per-request occurrence of every finding, with the locations of its
-    /// repeated statements ([`crate::Analysis::occurrences`]): for accuracy measurements,
+    /// repeated statements ([`crate::Pipeline::finish_with_occurrences`]): for accuracy measurements,
     /// which must know each request a de-duplicated finding was found in. Not read from the
     /// file; off by default (it grows with the input).
     #[serde(skip)]

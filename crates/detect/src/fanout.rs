@@ -18,7 +18,8 @@
 //!   parent, which a pool ran on whichever connection was free.
 //!
 //! Independent requests that happen to run at the same time each start with their own
-//! parent, so they are not fragments and are never joined. A joined segment holds its
+//! parent, so they are not fragments and are never joined; a joined segment holds at most
+//! one segment with a parent of its own. A joined segment holds its
 //! statements in time order. Segments wait until the input clock has passed their end by
 //! the hold time (the idle gap: the longest a unit stays open after its last statement),
 //! and all of them at the end of input.
@@ -38,6 +39,9 @@ pub(crate) struct Waiting {
     sessions: Vec<String>,
     start: Timestamp,
     end: Timestamp,
+    /// It holds a segment with a parent of its own (not a fragment): two of those are two
+    /// requests, never one fan-out.
+    has_parent: bool,
 }
 
 impl Waiting {
@@ -45,14 +49,17 @@ impl Waiting {
         let start = unit.stmts.iter().filter_map(|s| s.time).min()?;
         let end = unit.stmts.iter().filter_map(|s| s.time).max()?;
         let sessions = vec![unit.header.session.clone()];
-        Some(Waiting {
+        let mut waiting = Waiting {
             unit,
             client,
             split_us,
             sessions,
             start,
             end,
-        })
+            has_parent: false,
+        };
+        waiting.has_parent = waiting.fragment().is_none();
+        Some(waiting)
     }
 
     /// The one shape it is made of, if it is made of one.
@@ -115,7 +122,10 @@ impl Waiting {
     fn joins(&self, other: &Waiting) -> bool {
         // Segments of one session follow each other: never one fan-out.
         let one_session = self.sessions.len() == 1 && other.sessions.len() == 1;
-        if self.client != other.client || (one_session && self.shares_session(other)) {
+        if self.client != other.client
+            || (one_session && self.shares_session(other))
+            || (self.has_parent && other.has_parent)
+        {
             return false;
         }
         match (self.fragment(), other.fragment()) {
@@ -151,6 +161,7 @@ impl Waiting {
         self.start = self.start.min(other.start);
         self.end = self.end.max(other.end);
         self.split_us = self.split_us.max(other.split_us);
+        self.has_parent |= other.has_parent;
     }
 }
 

@@ -15,9 +15,12 @@
 //! - enough pauses seen ([`MIN_SAMPLES`]);
 //! - at least [`MIN_CLASS`] pauses on each side, so one stray pause does not make a class;
 //! - a separability (between-class over total variance) of at least [`MIN_SEPARATION`]
-//!   (0.75), what pauses spread evenly over the log scale reach at best (a single bell, a
-//!   normal distribution, reaches 2/π ≈ 0.64): pauses that form one cluster, however wide,
-//!   are not split.
+//!   (0.5: the two sides explain at least half the spread of log-pauses). This is a weak
+//!   bar on purpose: a single bell of pauses (a normal distribution reaches 2/π ≈ 0.64) is
+//!   split too. Measured on real stacks (docs/accuracy.md), a stricter bar (0.75) left
+//!   loaded, overlapping traffic with no split at all, and the idle gap then merged every
+//!   request on a connection, which is worse for recall and precision alike than a split in
+//!   the overlap; the cuts near the split are checked against loops (`unit::pauses_over`).
 //!
 //! The split is the geometric middle of the empty band between the two sides; the
 //! configured idle gap stays the upper bound. The caller clamps pauses to its clock's
@@ -28,9 +31,8 @@
 const BUCKETS: usize = 64;
 /// Pauses seen before a split is trusted.
 pub const MIN_SAMPLES: u32 = 32;
-/// Separability that proves two kinds of pause: what pauses spread evenly over the log
-/// scale reach at best (see the module docs).
-pub const MIN_SEPARATION: f64 = 0.75;
+/// Separability below which the two sides are not worth telling apart (see the module docs).
+pub const MIN_SEPARATION: f64 = 0.5;
 /// Pauses needed on each side of the band.
 pub const MIN_CLASS: u32 = 3;
 /// Refit after this many new pauses (fitting reads the 64 buckets a few times).
@@ -202,16 +204,9 @@ mod tests {
     }
 
     #[test]
-    fn no_split_for_one_wide_cluster() {
-        // One bell of pauses over three decades (binomial counts per half-octave): no
-        // evidence of two kinds.
-        let mut gaps: Vec<(i64, u32)> = Vec::new();
-        let mut count = 1u32;
-        for k in 0..13u32 {
-            gaps.push((lower_edge(14 + 2 * k as usize), count));
-            count = count * (12 - k) / (k + 1);
-        }
-        assert_eq!(model(&gaps).split_us(), None);
+    fn no_split_when_pauses_are_alike() {
+        // Every pause in one half-octave: nothing to split.
+        assert_eq!(model(&[(1000, 50), (1010, 50)]).split_us(), None);
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //!    tagged statements on a session;
 //! 3. an explicit transaction, `BEGIN … COMMIT/ROLLBACK` on a session (savepoints and
 //!    `ROLLBACK TO` stay inside);
-//! 4. otherwise a burst: a session's statements until it is idle for `idle_gap_ms`.
+//! 4. otherwise a burst: a session's statements until a pool marker (a check-in reset ends
+//!    it; a check-out probe or a queue claim starts the next), or a pause longer than the
+//!    split learned for the session (see `gaps.rs`, `pauses_over`), at most `idle_gap_ms`.
 //!
 //! Untagged statements (drivers never tag `BEGIN`/`COMMIT`; server-side `EXECUTE` and raw
 //! connections do not either) join the session's current unit, and an untagged unit that
@@ -475,7 +477,11 @@ impl Units {
         let unit = &*unit;
         // A pause twice the learned split ends an untagged burst whatever follows (see
         // `pauses_over`); shorter ones are decided when the burst closes.
-        let gap = if unit.header.kind == RequestKind::Burst && untagged_gap_us < idle_gap_us {
+        // Inside a transaction, or a chain of single-statement transactions, the idle gap
+        // alone decides, as for any explicit transaction.
+        let plain_burst =
+            unit.header.kind == RequestKind::Burst && !unit.chain && !state.in_transaction;
+        let gap = if plain_burst && untagged_gap_us < idle_gap_us {
             untagged_gap_us.saturating_mul(2).min(idle_gap_us)
         } else {
             idle_gap_us
@@ -615,12 +621,12 @@ impl Units {
     /// paused longer than the split learned since, so those requests are seen apart too.
     fn hand_out(&mut self, unit: OpenUnit) {
         let whole = unit.header.statements as usize == unit.stmts.len();
-        let cuts = if whole && unit.header.kind == RequestKind::Burst {
+        let cuts = if whole && unit.header.kind == RequestKind::Burst && !unit.chain {
             pauses_over(&unit.stmts, unit.split_us)
         } else {
             Vec::new()
         };
-        let burst = unit.header.kind == RequestKind::Burst;
+        let burst = unit.header.kind == RequestKind::Burst && !unit.chain;
         let (client, split_us) = (unit.client, unit.split_us);
         if cuts.is_empty() {
             let whole = Unit {
