@@ -154,6 +154,10 @@ struct SessionState {
     last_time: Option<Timestamp>,
     /// Pauses between this session's statements: where its untagged units split.
     gaps: GapModel,
+    /// The session's units are delimited by markers: a pool that resets every connection it
+    /// takes back, or a worker that claims each job. Pauses then add only noise, and do not
+    /// cut its units.
+    delimited: bool,
 }
 
 #[derive(Debug)]
@@ -169,6 +173,8 @@ struct OpenUnit {
     split_us: i64,
     /// Hash of the first statement's client (see [`Incoming::client`]).
     client: u64,
+    /// Ran on a marker-delimited session (see `SessionState::delimited`): no pause cuts.
+    delimited: bool,
     /// Counted statements that carried no tags.
     untagged_queries: u32,
     examples: FastMap<FpId, Vec<String>>,
@@ -306,8 +312,14 @@ impl Grouper {
         if event.time.is_some() {
             state.last_time = event.time;
         }
+        if matches!(event.marker, Marker::CheckIn | Marker::Claim) && is_untagged(&event.key) {
+            state.delimited = true;
+        }
         if let Some(target) = target {
             units.add(target, &event, self.limits, untagged_gap);
+            if let Some(unit) = units.get_mut(target) {
+                unit.delimited |= state.delimited;
+            }
             units.after_control(target, state, event.role);
             if units.ends_unit(target, state, &event) {
                 units.close(target);
@@ -479,8 +491,10 @@ impl Units {
         // `pauses_over`); shorter ones are decided when the burst closes.
         // Inside a transaction, or a chain of single-statement transactions, the idle gap
         // alone decides, as for any explicit transaction.
-        let plain_burst =
-            unit.header.kind == RequestKind::Burst && !unit.chain && !state.in_transaction;
+        let plain_burst = unit.header.kind == RequestKind::Burst
+            && !unit.chain
+            && !state.in_transaction
+            && !state.delimited;
         let gap = if plain_burst && untagged_gap_us < idle_gap_us {
             untagged_gap_us.saturating_mul(2).min(idle_gap_us)
         } else {
@@ -582,6 +596,7 @@ impl Units {
             chain: false,
             split_us: i64::MAX,
             client: client_hash(&event.client),
+            delimited: false,
             untagged_queries: 0,
             examples: FastMap::default(),
         };
@@ -621,11 +636,12 @@ impl Units {
     /// paused longer than the split learned since, so those requests are seen apart too.
     fn hand_out(&mut self, unit: OpenUnit) {
         let whole = unit.header.statements as usize == unit.stmts.len();
-        let cuts = if whole && unit.header.kind == RequestKind::Burst && !unit.chain {
-            pauses_over(&unit.stmts, unit.split_us)
-        } else {
-            Vec::new()
-        };
+        let cuts =
+            if whole && unit.header.kind == RequestKind::Burst && !unit.chain && !unit.delimited {
+                pauses_over(&unit.stmts, unit.split_us)
+            } else {
+                Vec::new()
+            };
         let burst = unit.header.kind == RequestKind::Burst && !unit.chain;
         let (client, split_us) = (unit.client, unit.split_us);
         if cuts.is_empty() {

@@ -186,3 +186,30 @@ fn whole_second_clocks_keep_the_idle_gap() {
     let analysis = analyse(&log.events);
     assert_eq!(analysis.summary.requests, 20);
 }
+
+#[test]
+fn marker_delimited_sessions_are_not_cut_by_pauses() {
+    // Web traffic on s1 teaches a split of a few milliseconds (requests 10–200 ms apart).
+    let mut log = Log::new();
+    let mut pause = pauses();
+    for _ in 0..40 {
+        log.orders_loop("s1", 2);
+        log.wait_ms(pause());
+    }
+    // A worker on w1 claims each job; one job's loop pauses 30 ms per iteration (it calls
+    // out to another service). Claims say where jobs start: the pauses cut nothing.
+    for job in 0..3 {
+        log.q("w1", CLAIM).rows = Some(1);
+        log.p("w1", PAYLOAD, &format!("$1 = '{job}'")).rows = Some(1);
+    }
+    log.q("w1", CLAIM).rows = Some(1);
+    log.p("w1", ORDERS, "$1 = 'open'").rows = Some(6);
+    for i in 0..6 {
+        log.wait_ms(30);
+        log.p("w1", CUSTOMER, &format!("$1 = '{i}'")).rows = Some(1);
+    }
+    let analysis = analyse(&log.events);
+    let f = only(&analysis);
+    assert_eq!((f.kind, f.count), (n_plus_one::KIND, 6));
+    assert_eq!(f.request.session, "w1");
+}
