@@ -45,6 +45,8 @@ pub struct GapModel {
     samples: u32,
     since_fit: u32,
     split_us: Option<i64>,
+    /// The lower quartile of the pauses above the split: a short pause between requests.
+    between_us: Option<i64>,
 }
 
 impl Default for GapModel {
@@ -54,6 +56,7 @@ impl Default for GapModel {
             samples: 0,
             since_fit: 0,
             split_us: None,
+            between_us: None,
         }
     }
 }
@@ -68,6 +71,9 @@ impl GapModel {
         if self.since_fit >= REFIT_EVERY || self.samples == MIN_SAMPLES {
             self.since_fit = 0;
             self.split_us = fit(&self.counts, self.samples);
+            self.between_us = self
+                .split_us
+                .map(|split| lower_quartile_above(&self.counts, split));
         }
     }
 
@@ -75,6 +81,13 @@ impl GapModel {
     /// is clear.
     pub fn split_us(&self) -> Option<i64> {
         self.split_us
+    }
+
+    /// A short pause between requests, as learned: the lower quartile of the pauses above
+    /// the split (`None` without a split). A loop that pauses less than this is more likely
+    /// a loop that stalled than two requests.
+    pub fn between_us(&self) -> Option<i64> {
+        self.between_us
     }
 }
 
@@ -103,6 +116,20 @@ fn lower_edge(b: usize) -> i64 {
     } else {
         base
     }
+}
+
+/// The lower edge of the bucket holding the first quarter of the pauses above `split`.
+fn lower_quartile_above(counts: &[u32; BUCKETS], split: i64) -> i64 {
+    let first = bucket(split);
+    let above: u32 = counts.iter().skip(first).sum();
+    let mut seen = 0u32;
+    for (b, &count) in counts.iter().enumerate().skip(first) {
+        seen += count;
+        if seen.saturating_mul(4) >= above && count > 0 {
+            return lower_edge(b);
+        }
+    }
+    split
 }
 
 fn fit(counts: &[u32; BUCKETS], samples: u32) -> Option<i64> {
@@ -201,6 +228,8 @@ mod tests {
         let m = model(&gaps);
         let split = m.split_us().expect("a split");
         assert!(split > 2000 && split < 40_000, "{split}");
+        let between = m.between_us().expect("a between-request pause");
+        assert!(between > split && between <= 40_000, "{between}");
     }
 
     #[test]

@@ -171,6 +171,8 @@ struct OpenUnit {
     /// The learned pause that ends an untagged unit on its session, as of its last
     /// statement (`i64::MAX` when nothing was learned yet).
     split_us: i64,
+    /// The pause that ends an untagged unit even inside a loop (see `pauses_over`).
+    loop_cut_us: i64,
     /// Hash of the first statement's client (see [`Incoming::client`]).
     client: u64,
     /// Ran on a marker-delimited session (see `SessionState::delimited`): no pause cuts.
@@ -233,11 +235,19 @@ struct GapLearning {
 }
 
 impl GapLearning {
-    /// Records the pause since the session's last statement; returns the idle gap for its
-    /// untagged unit: the session's learned split (or, while it is young, all sessions'),
-    /// never above `limit` (`idle_gap_ms`).
-    fn learn(&mut self, state: &mut SessionState, time: Option<Timestamp>, limit: i64) -> i64 {
-        let Some(time) = time else { return limit };
+    /// Records the pause since the session's last statement; returns, for its untagged
+    /// unit, the learned split (the session's, or all sessions' while it has none) and the
+    /// pause that ends a request even inside a loop (twice the split, or a short
+    /// between-request pause when longer), both at most `limit` (`idle_gap_ms`).
+    fn learn(
+        &mut self,
+        state: &mut SessionState,
+        time: Option<Timestamp>,
+        limit: i64,
+    ) -> (i64, i64) {
+        let Some(time) = time else {
+            return (limit, limit);
+        };
         let tick = [1_000_000, 1000, 1]
             .into_iter()
             .find(|t| time % t == 0 && self.tick.is_none_or(|old| old >= *t))
@@ -253,12 +263,22 @@ impl GapLearning {
             }
         }
         if tick >= 1_000_000 {
-            return limit;
+            return (limit, limit);
         }
         // The session's own split when its pauses show one; else all sessions' (a young
         // session, or one whose few requests do not show the two kinds yet).
-        let split = state.gaps.split_us().or(self.all.split_us());
-        split.map_or(limit, |split| split.min(limit))
+        let model = if state.gaps.split_us().is_some() {
+            &state.gaps
+        } else {
+            &self.all
+        };
+        match (model.split_us(), model.between_us()) {
+            (Some(split), between) => {
+                let loop_cut = split.saturating_mul(2).max(between.unwrap_or(0)).min(limit);
+                (split.min(limit), loop_cut)
+            }
+            (None, _) => (limit, limit),
+        }
     }
 }
 
@@ -286,12 +306,16 @@ impl Grouper {
         let Some(state) = self.session_states.get_mut(slot) else {
             return;
         };
-        let untagged_gap = self
-            .learning
-            .learn(state, event.time, self.limits.idle_gap_us);
+        let (untagged_gap, loop_cut) =
+            self.learning
+                .learn(state, event.time, self.limits.idle_gap_us);
         let units = &mut self.units;
-        let mut current =
-            units.live_current(state, event.time, self.limits.idle_gap_us, untagged_gap);
+        let mut current = units.live_current(
+            state,
+            event.time,
+            self.limits.idle_gap_us,
+            (untagged_gap, loop_cut),
+        );
         if units.starts_unit(current, state, &event) {
             if let Some(c) = current.take() {
                 units.close(c);
@@ -316,7 +340,7 @@ impl Grouper {
             state.delimited = true;
         }
         if let Some(target) = target {
-            units.add(target, &event, self.limits, untagged_gap);
+            units.add(target, &event, self.limits, (untagged_gap, loop_cut));
             if let Some(unit) = units.get_mut(target) {
                 unit.delimited |= state.delimited;
             }
@@ -481,11 +505,12 @@ impl Units {
         state: &SessionState,
         time: Option<Timestamp>,
         idle_gap_us: i64,
-        untagged_gap_us: i64,
+        (untagged_gap_us, loop_cut_us): (i64, i64),
     ) -> Option<UnitRef> {
         let current = state.unit.filter(|r| self.get(*r).is_some())?;
         let unit = self.get_mut(current)?;
         unit.split_us = untagged_gap_us;
+        unit.loop_cut_us = loop_cut_us;
         let unit = &*unit;
         // A pause twice the learned split ends an untagged burst whatever follows (see
         // `pauses_over`); shorter ones are decided when the burst closes.
@@ -496,7 +521,7 @@ impl Units {
             && !state.in_transaction
             && !state.delimited;
         let gap = if plain_burst && untagged_gap_us < idle_gap_us {
-            untagged_gap_us.saturating_mul(2).min(idle_gap_us)
+            loop_cut_us
         } else {
             idle_gap_us
         };
@@ -595,6 +620,7 @@ impl Units {
             trace: None,
             chain: false,
             split_us: i64::MAX,
+            loop_cut_us: i64::MAX,
             client: client_hash(&event.client),
             delimited: false,
             untagged_queries: 0,
@@ -638,7 +664,7 @@ impl Units {
         let whole = unit.header.statements as usize == unit.stmts.len();
         let cuts =
             if whole && unit.header.kind == RequestKind::Burst && !unit.chain && !unit.delimited {
-                pauses_over(&unit.stmts, unit.split_us)
+                pauses_over(&unit.stmts, unit.split_us, unit.loop_cut_us)
             } else {
                 Vec::new()
             };
@@ -882,7 +908,7 @@ impl Units {
         target: UnitRef,
         event: &Incoming<'_>,
         limits: GroupingLimits,
-        split_us: i64,
+        (split_us, loop_cut_us): (i64, i64),
     ) {
         let Some(unit) = self.get_mut(target) else {
             return;
@@ -895,6 +921,7 @@ impl Units {
             }
         }
         unit.split_us = split_us;
+        unit.loop_cut_us = loop_cut_us;
         let Some(stmt) = event.stmt.filter(|_| event.role == Role::Query) else {
             return;
         };
@@ -924,11 +951,12 @@ impl Units {
 /// Where a burst splits into requests: before each statement that follows a pause longer
 /// than `split_us`, unless that statement is part of a loop — the same shape as the one
 /// before it (an iteration that paused) or as the one after it (a loop's first child, which
-/// must stay with its parent) — and the pause is within one octave of the split. The learned
-/// split is a boundary between two overlapping kinds of pause on a slow or busy application;
-/// a loop going on decides the pauses near it, a pause twice as long ends the request
-/// whatever follows.
-fn pauses_over(stmts: &[Stmt], split_us: i64) -> Vec<usize> {
+/// must stay with its parent) — and the pause is at most `loop_cut_us` (twice the split, or
+/// a short between-request pause as learned when that is longer). The learned split is a
+/// boundary between two overlapping kinds of pause on a slow or busy application; a loop
+/// going on decides the pauses near it, a pause as long as those between requests ends the
+/// request whatever follows.
+fn pauses_over(stmts: &[Stmt], split_us: i64, loop_cut_us: i64) -> Vec<usize> {
     let mut cuts = Vec::new();
     for (index, pair) in stmts.windows(2).enumerate() {
         let (before, at) = (&pair[0], &pair[1]);
@@ -938,7 +966,7 @@ fn pauses_over(stmts: &[Stmt], split_us: i64) -> Vec<usize> {
         };
         let next = stmts.get(index + 2).map(|s| s.fp);
         let in_loop = at.fp == before.fp || next == Some(at.fp);
-        let near_split = pause <= split_us.saturating_mul(2);
+        let near_split = pause <= loop_cut_us;
         if pause > split_us && !(in_loop && near_split) {
             cuts.push(index + 1);
         }
