@@ -93,7 +93,7 @@ impl Catalog {
         let entry = ShapeEntry {
             class: classify(&shape, fingerprinter.dialect()),
             source_location: tagged_source_location(sql),
-            paging: crate::detectors::is_paging(&shape),
+            paging: shape.is_paging(),
             hex: hex16(scan.fingerprint),
             role: role_of(&shape),
             allowed,

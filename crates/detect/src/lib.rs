@@ -114,6 +114,7 @@
 //! and request grouping included, requests of 5 queries (`tests/throughput.rs`, run in
 //! release with `--ignored`; noisy on a shared machine).
 
+pub mod budget;
 pub mod catalog;
 pub mod config;
 pub mod control;
@@ -127,6 +128,7 @@ pub mod pattern;
 pub mod pipeline;
 mod scan_cache;
 pub mod stats;
+pub mod text;
 pub mod unit;
 
 pub use config::{Config, DialectSetting, RouteRule, SeverityRules, Thresholds};

@@ -200,18 +200,24 @@ fn is_probe(toks: &[Tok<'_>], shape: &Shape) -> bool {
     }
     let rest: Vec<&Tok<'_>> = items.collect();
     // After `AS`: one alias word, nothing else.
-    if !(rest.is_empty() || (rest.len() == 1 && rest[0].kind == Kind::Word)) {
+    let alias_ok = match rest.as_slice() {
+        [] => true,
+        [alias] => alias.kind == Kind::Word,
+        _ => false,
+    };
+    if !alias_ok {
         return false;
     }
+    let call = |name: &Tok<'_>, open: &Tok<'_>, close: &Tok<'_>| {
+        open.kind == Kind::LParen
+            && close.kind == Kind::RParen
+            && PROBE_FUNCTIONS.iter().any(|f| name.is_word(f))
+    };
     match item.as_slice() {
         [one] => one.kind == Kind::Param,
-        [name, open, close] | [_, _, name, open, close] => {
-            let qualified_ok =
-                item.len() == 3 || (item[0].is_word("pg_catalog") && item[1].kind == Kind::Dot);
-            qualified_ok
-                && open.kind == Kind::LParen
-                && close.kind == Kind::RParen
-                && PROBE_FUNCTIONS.iter().any(|f| name.is_word(f))
+        [name, open, close] => call(name, open, close),
+        [schema, dot, name, open, close] => {
+            schema.is_word("pg_catalog") && dot.kind == Kind::Dot && call(name, open, close)
         }
         _ => false,
     }
@@ -220,16 +226,16 @@ fn is_probe(toks: &[Tok<'_>], shape: &Shape) -> bool {
 fn is_claim(toks: &[Tok<'_>]) -> bool {
     let skip_locked = toks
         .windows(2)
-        .any(|w| w[0].is_word("skip") && w[1].is_word("locked"));
+        .any(|w| matches!(w, [a, b] if a.is_word("skip") && b.is_word("locked")));
     skip_locked || calls(toks, CLAIM_FUNCTIONS) || calls(toks, &["get_lock"])
 }
 
 /// A call of one of `functions` (a word followed by `(`), schema-qualified or not.
 fn calls(toks: &[Tok<'_>], functions: &[&str]) -> bool {
     toks.windows(2).any(|w| {
-        w[0].kind == Kind::Word
-            && w[1].kind == Kind::LParen
-            && functions.iter().any(|f| w[0].is_word(f))
+        matches!(w, [name, open] if name.kind == Kind::Word
+            && open.kind == Kind::LParen
+            && functions.iter().any(|f| name.is_word(f)))
     })
 }
 
