@@ -12,7 +12,7 @@
 # test whose dependency is missing fails rather than passes unrun.
 #
 #   scripts/setup-test-deps.sh                  everything (the test command, CI)
-#   scripts/setup-test-deps.sh system|python|node|rust|accuracy   one part only
+#   scripts/setup-test-deps.sh PART...          some parts only (see PARTS below)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -113,18 +113,30 @@ setup_rust() {
     || { cat "$e2e/rust-sqlx.log" >&2; return 1; }
 }
 
+# target/e2e/rust-guard: querycomb-guard's example application (examples/rust-axum-graphql:
+# axum, async-graphql, sqlx; its own workspace and target dir, so that they stay out of the
+# main workspace's build): its test suite and its `workload` binary.
+setup_guard() {
+  local manifest="$root/examples/rust-axum-graphql/Cargo.toml" log="$e2e/rust-guard.log"
+  { CARGO_TARGET_DIR="$e2e/rust-guard" cargo test --quiet --no-run --locked --manifest-path "$manifest" \
+      && CARGO_TARGET_DIR="$e2e/rust-guard" cargo build --quiet --locked --bins --manifest-path "$manifest"; } \
+    >/dev/null 2>"$log" || { cat "$log" >&2; return 1; }
+}
+
 mkdir -p "$e2e"
 # Two test commands may run at once (worktrees sharing target/e2e): one set-up at a time.
 exec 9>"$e2e/.setup.lock"
 flock 9
 
+# Every part, in order; `setup_<part>` above sets each one up.
+PARTS=(system python node rust accuracy guard)
 if [ $# -eq 0 ]; then
-  set -- system python node rust accuracy
+  set -- "${PARTS[@]}"
 fi
 for part in "$@"; do
-  case "$part" in
-    system|python|node|rust|accuracy)
-      "setup_$part" || { echo "setup-test-deps: the $part part could not be set up (see above)" >&2; exit 1; } ;;
-    *) echo "setup-test-deps: unknown part $part (system, python, node, rust, accuracy)" >&2; exit 2 ;;
-  esac
+  if ! declare -F "setup_$part" >/dev/null; then
+    echo "setup-test-deps: unknown part $part (${PARTS[*]})" >&2
+    exit 2
+  fi
+  "setup_$part" || { echo "setup-test-deps: the $part part could not be set up (see above)" >&2; exit 1; }
 done

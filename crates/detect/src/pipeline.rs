@@ -166,6 +166,25 @@ impl Pipeline {
         self.grouper.tracked_sessions()
     }
 
+    /// For sources that group statements into units of work themselves (the in-process
+    /// guard knows each request's span): fingerprints and counts one statement and returns
+    /// the record to keep in the caller's unit, or `None` for transaction control and
+    /// bookkeeping, which are not counted. Pair with [`Pipeline::analyse_unit`].
+    pub fn statement(&mut self, event: &QueryEvent<'_>) -> Option<Stmt> {
+        self.scan_slot = None;
+        if quick_role(event.sql).is_some() {
+            return None;
+        }
+        self.fingerprint(event).1
+    }
+
+    /// Runs the detectors over a unit the caller grouped itself, as if the grouping stage had
+    /// closed it. `unit.header.serial` must be unique within the run and must not collide
+    /// with the grouping stage's own serials (they count up from 0: start elsewhere).
+    pub fn analyse_unit(&mut self, unit: &Unit) {
+        self.analyse(unit);
+    }
+
     /// Scans the statement, interns its shape and counts it; the record the detectors keep
     /// when it is a query, and the unit boundary its class marks.
     fn fingerprint(&mut self, event: &QueryEvent<'_>) -> (Role, Option<Stmt>, Marker) {
