@@ -14,7 +14,10 @@ mod event;
 mod finding;
 mod location;
 
-pub use event::{Collected, EventSink, OwnedEvent, QueryEvent, Timestamp};
+pub use event::{
+    CodeLocation, Collected, Context, EventSink, Operation, OwnedContext, OwnedEvent, QueryEvent,
+    Timestamp,
+};
 pub use finding::{
     BarRole, Finding, FindingKind, FindingSink, FingerprintStat, Proof, QueryRef, RequestKind,
     RequestRef, RouteStat, RunSummary, Severity, WaterfallBar,

@@ -46,6 +46,8 @@ pub struct ShapeEntry {
     pub(crate) paging: bool,
     /// The application code location the first statement of this shape was tagged with.
     pub source_location: Option<String>,
+    /// Some statement of this shape arrived with its text cut short (trace sources say so).
+    pub truncated: bool,
 }
 
 impl ShapeEntry {
@@ -78,6 +80,7 @@ impl Catalog {
         let allowed = is_allowed(&shape, sql, config);
         let entry = ShapeEntry {
             source_location: tagged_source_location(sql),
+            truncated: false,
             paging: crate::detectors::is_paging(&shape),
             hex: hex16(scan.fingerprint),
             role: role_of(&shape),

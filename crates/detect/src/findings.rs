@@ -163,12 +163,32 @@ fn build(candidate: &Candidate, unit: &UnitAnalysis<'_>, config: &Config, sig: u
         .iter()
         .filter_map(|fp| query_ref(unit, *fp, config))
         .collect();
+    let concurrency = candidate
+        .children
+        .first()
+        .and_then(|fp| unit.concurrency(*fp))
+        .filter(|&n| n > 1 && candidate.kind != FindingKind::OverBudget);
+    let truncated = candidate
+        .children
+        .iter()
+        .any(|fp| unit.shape(*fp).is_some_and(|e| e.truncated));
+    let mut message = message(candidate, parent.as_ref(), &children);
+    if let Some(n) = concurrency {
+        message.push_str(&format!(
+            "; up to {n} ran at once (a concurrent fan-out: still {} round trips)",
+            candidate.count
+        ));
+    }
+    if truncated {
+        message.push_str("; the statement text was truncated by the instrumentation");
+    }
     Finding {
         kind: candidate.kind,
         severity: config.severity.loops,
         signature: hex16(sig),
         request: request_ref(&unit.unit.header),
-        message: message(candidate, parent.as_ref(), &children),
+        message,
+        concurrency,
         suggestion: suggestion(candidate, unit),
         parent,
         children,

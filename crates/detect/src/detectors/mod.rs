@@ -22,7 +22,7 @@ use querycomb_sql::Verb;
 use crate::catalog::{Catalog, FpId, Role, ShapeEntry};
 use crate::config::Thresholds;
 use crate::hash::{FastMap, FastSet};
-use crate::unit::Unit;
+use crate::unit::{Stmt, Unit};
 
 /// One pattern found in one unit, before de-duplication.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,6 +187,10 @@ impl<'a> UnitAnalysis<'a> {
     /// the loop (a shape running as often as the child is a sibling inside the loop, not its
     /// driver), preferring the nearest one that returned at least `rows_wanted` rows when row
     /// counts are known (a parent yields one row per iteration).
+    ///
+    /// On a trace, the loop's own handler comes first: a candidate issued under the same
+    /// parent span as the first child (so nested loops are attributed to their own resolver
+    /// or handler), then any earlier statement of the trace.
     pub fn parent_for(
         &self,
         first_child: usize,
@@ -194,9 +198,36 @@ impl<'a> UnitAnalysis<'a> {
         iterations: u32,
         rows_wanted: u32,
     ) -> Option<usize> {
+        let handler = self
+            .unit
+            .stmts
+            .get(first_child)
+            .map_or(0, |s| s.parent_span);
+        if handler != 0 {
+            let same_handler = |s: &Stmt| s.parent_span == handler;
+            let found =
+                self.parent_among(first_child, exclude, iterations, rows_wanted, same_handler);
+            if found.is_some() {
+                return found;
+            }
+        }
+        self.parent_among(first_child, exclude, iterations, rows_wanted, |_| true)
+    }
+
+    fn parent_among(
+        &self,
+        first_child: usize,
+        exclude: &[FpId],
+        iterations: u32,
+        rows_wanted: u32,
+        eligible: impl Fn(&Stmt) -> bool,
+    ) -> Option<usize> {
         let stmts = self.unit.stmts.get(..first_child)?;
         let mut nearest = None;
         for (index, stmt) in stmts.iter().enumerate().rev().take(PARENT_LOOKBACK) {
+            if !eligible(stmt) {
+                continue;
+            }
             let sibling = self.counts.get(&stmt.fp).is_some_and(|&n| n >= iterations);
             if sibling || exclude.contains(&stmt.fp) || self.verb(stmt.fp) != Some(Verb::Select) {
                 continue;
@@ -218,6 +249,31 @@ impl<'a> UnitAnalysis<'a> {
     pub fn parent_required(&self) -> bool {
         self.thresholds.burst_loops_need_parent
             && self.unit.header.kind == querycomb_core::RequestKind::Burst
+    }
+
+    /// Most executions of `fp` that ran at the same time (from span start and duration):
+    /// above 1, the loop is a concurrent fan-out, not a sequence. `None` without timings.
+    pub fn concurrency(&self, fp: FpId) -> Option<u32> {
+        let mut edges: Vec<(i64, i32)> = Vec::new();
+        for stmt in self.unit.stmts.iter().filter(|s| s.fp == fp && s.span != 0) {
+            let (Some(start), Some(duration)) = (stmt.time, stmt.duration_us) else {
+                return None;
+            };
+            let end = start.saturating_add(i64::try_from(duration).unwrap_or(i64::MAX));
+            edges.push((start, 1));
+            edges.push((end, -1));
+        }
+        if edges.is_empty() {
+            return None;
+        }
+        // Ends sort before starts at the same instant: back-to-back is not overlap.
+        edges.sort_unstable();
+        let (mut running, mut most) = (0i32, 0i32);
+        for (_, delta) in edges {
+            running += delta;
+            most = most.max(running);
+        }
+        u32::try_from(most).ok()
     }
 
     /// Indexes of every execution of `fp`.
