@@ -9,7 +9,7 @@
 # Idempotent and quiet when everything is present.
 #
 #   scripts/setup-test-deps.sh                  everything (CI)
-#   scripts/setup-test-deps.sh python|node|rust one e2e project only (the tests call this)
+#   scripts/setup-test-deps.sh python|node|otel-node|rust   one e2e project only
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -72,6 +72,20 @@ setup_node() {
   cp "$src/package-lock.json" "$dest/.package-lock"
 }
 
+# target/e2e/otel-node/node_modules: tests/e2e/otel-node's locked OpenTelemetry packages (a
+# node-postgres app traced by @opentelemetry/instrumentation-pg; crates/cli/tests/traces_*.rs).
+setup_otel_node() {
+  local src="$root/tests/e2e/otel-node" dest="$e2e/otel-node"
+  if [ -d "$dest/node_modules" ] && cmp -s "$src/package-lock.json" "$dest/.package-lock"; then
+    return 0
+  fi
+  command -v npm >/dev/null 2>&1 || { echo "setup-test-deps: npm not found" >&2; return 1; }
+  rm -rf "$dest" && mkdir -p "$dest"
+  cp "$src/package.json" "$src/package-lock.json" "$dest/"
+  (cd "$dest" && npm ci --silent --no-audit --no-fund >/dev/null) || return 1
+  cp "$src/package-lock.json" "$dest/.package-lock"
+}
+
 # target/e2e/rust-sqlx: the sqlx project's test build (its own workspace and target dir).
 setup_rust() {
   CARGO_TARGET_DIR="$e2e/rust-sqlx" cargo test --quiet --no-run --locked \
@@ -88,7 +102,7 @@ if [ $# -eq 0 ]; then
   # Everything, for CI: an e2e project that cannot be set up (no network, no npm) must not
   # stop the rest of the suite; its tests print why they skip.
   setup_system
-  for part in python node rust; do
+  for part in python node otel-node rust; do
     "setup_$part" || echo "setup-test-deps: warning: the $part e2e project could not be set up; its tests will skip" >&2
   done
   exit 0
@@ -98,7 +112,8 @@ for part in "$@"; do
     system) setup_system ;;
     python) setup_python ;;
     node) setup_node ;;
+    otel-node) setup_otel_node ;;
     rust) setup_rust ;;
-    *) echo "setup-test-deps: unknown part $part (system, python, node, rust)" >&2; exit 2 ;;
+    *) echo "setup-test-deps: unknown part $part (system, python, node, otel-node, rust)" >&2; exit 2 ;;
   esac
 done

@@ -253,15 +253,26 @@ impl<'a> UnitAnalysis<'a> {
 
     /// Most executions of `fp` that ran at the same time (from span start and duration):
     /// above 1, the loop is a concurrent fan-out, not a sequence. `None` without timings.
+    ///
+    /// Some SDKs (OpenTelemetry JS) record span starts to the millisecond but ends to the
+    /// nanosecond, so a sequential span seems to start before the previous one ended. When
+    /// every start is a whole millisecond, ends are cut to the millisecond too before
+    /// comparing: a loop has to overlap by a whole clock tick to count as concurrent.
     pub fn concurrency(&self, fp: FpId) -> Option<u32> {
+        let children = || self.unit.stmts.iter().filter(|s| s.fp == fp && s.span != 0);
+        let tick = if children().all(|s| s.time.is_some_and(|t| t % 1000 == 0)) {
+            1000
+        } else {
+            1
+        };
         let mut edges: Vec<(i64, i32)> = Vec::new();
-        for stmt in self.unit.stmts.iter().filter(|s| s.fp == fp && s.span != 0) {
+        for stmt in children() {
             let (Some(start), Some(duration)) = (stmt.time, stmt.duration_us) else {
                 return None;
             };
             let end = start.saturating_add(i64::try_from(duration).unwrap_or(i64::MAX));
             edges.push((start, 1));
-            edges.push((end, -1));
+            edges.push((end - end.rem_euclid(tick), -1));
         }
         if edges.is_empty() {
             return None;
