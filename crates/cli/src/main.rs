@@ -4,6 +4,7 @@
 mod analyze;
 mod args;
 mod budget;
+mod collect;
 mod config;
 mod diff;
 mod input;
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
             match command {
                 Command::Analyze(args) => analyze::run(args, file, color),
                 Command::Proxy(args) => proxy::run(args, file, color),
+                Command::Collect(args) => collect::run(args, file, color),
                 Command::Diff(args) => diff::run(args),
                 // Returned above: `run` exits with the child's status.
                 Command::Run(_) => Err(CliError::Usage("run: internal dispatch error".into())),

@@ -375,3 +375,38 @@ fn report(
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// A decoded OTLP request, in either encoding.
+#[derive(Debug)]
+pub enum Request {
+    Json(JsonRequest),
+    Proto(ProtoRequest),
+}
+
+impl Request {
+    /// Spans it holds (what a refused request drops).
+    pub fn span_count(&self) -> usize {
+        match self {
+            Request::Json(r) => r
+                .resource_spans
+                .iter()
+                .flat_map(|rs| &rs.scope_spans)
+                .map(|ss| ss.spans.len())
+                .sum(),
+            Request::Proto(r) => r
+                .resource_spans
+                .iter()
+                .flat_map(|rs| &rs.scope_spans)
+                .map(|ss| ss.spans.len())
+                .sum(),
+        }
+    }
+
+    /// Feeds its spans to the assembler.
+    pub fn push(self, location: Location, assembler: &mut Assembler, sink: &mut dyn EventSink) {
+        match self {
+            Request::Json(r) => push_json(r, location, assembler, sink),
+            Request::Proto(r) => push_proto(r, location, assembler, sink),
+        }
+    }
+}
