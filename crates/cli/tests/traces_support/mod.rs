@@ -121,7 +121,7 @@ impl Collector {
     }
 
     /// SIGTERM, then the exit status, stderr and the report's findings.
-    pub fn stop(mut self) -> (Ran, Vec<serde_json::Value>, Vec<serde_json::Value>) {
+    pub fn stop(self) -> (Ran, Vec<serde_json::Value>, Vec<serde_json::Value>) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
