@@ -1,6 +1,9 @@
 //! Shared by the trace tests: the traced node-postgres app of tests/e2e/otel-node and the
 //! findings it must produce, whatever carries its spans to querycomb.
 
+// Each test binary uses a part of this module.
+#![allow(dead_code)]
+
 use std::path::PathBuf;
 use std::process::Command;
 
