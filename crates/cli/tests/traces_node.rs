@@ -64,3 +64,154 @@ fn otlp_protobuf_file() {
     let (findings, _) = analyze(&file);
     assert_app_findings(&findings);
 }
+
+/// Every span of an OTLP/JSON lines file: (service, span object).
+fn otlp_spans(file: &Path) -> Vec<(String, serde_json::Value)> {
+    let text = std::fs::read_to_string(file).unwrap();
+    let mut spans = Vec::new();
+    for line in text.lines() {
+        let request: serde_json::Value = serde_json::from_str(line).unwrap();
+        for rs in request["resourceSpans"].as_array().unwrap() {
+            let service = rs["resource"]["attributes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|kv| kv["key"] == "service.name")
+                .and_then(|kv| kv["value"]["stringValue"].as_str())
+                .unwrap()
+                .to_owned();
+            for ss in rs["scopeSpans"].as_array().unwrap() {
+                for span in ss["spans"].as_array().unwrap() {
+                    spans.push((service.clone(), span.clone()));
+                }
+            }
+        }
+    }
+    spans
+}
+
+fn nanos(v: &serde_json::Value) -> u64 {
+    v.as_str()
+        .map_or_else(|| v.as_u64().unwrap(), |s| s.parse().unwrap())
+}
+
+fn string_tags(span: &serde_json::Value) -> Vec<(String, String)> {
+    span["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|kv| {
+            let v = &kv["value"];
+            let text = v["stringValue"]
+                .as_str()
+                .map(str::to_owned)
+                .or_else(|| v["intValue"].as_str().map(str::to_owned))
+                .or_else(|| v["intValue"].as_i64().map(|n| n.to_string()))?;
+            Some((kv["key"].as_str()?.to_owned(), text))
+        })
+        .collect()
+}
+
+fn kind_name(span: &serde_json::Value) -> &'static str {
+    match span["kind"].as_i64() {
+        Some(2) => "server",
+        Some(3) => "client",
+        _ => "internal",
+    }
+}
+
+/// The same spans as Jaeger's JSON export writes them (UI "Download JSON").
+fn to_jaeger(spans: &[(String, serde_json::Value)]) -> serde_json::Value {
+    let mut traces: Vec<(String, Vec<serde_json::Value>)> = Vec::new();
+    for (service, span) in spans {
+        assert_eq!(service, "shop-api");
+        let trace = span["traceId"].as_str().unwrap().to_owned();
+        let start = nanos(&span["startTimeUnixNano"]);
+        let end = nanos(&span["endTimeUnixNano"]);
+        let parent = span["parentSpanId"].as_str().unwrap_or("");
+        let references: Vec<serde_json::Value> = if parent.is_empty() {
+            Vec::new()
+        } else {
+            vec![serde_json::json!({"refType": "CHILD_OF", "traceID": trace, "spanID": parent})]
+        };
+        let mut tags: Vec<serde_json::Value> = string_tags(span)
+            .into_iter()
+            .map(|(k, v)| serde_json::json!({"key": k, "type": "string", "value": v}))
+            .collect();
+        tags.push(
+            serde_json::json!({"key": "span.kind", "type": "string", "value": kind_name(span)}),
+        );
+        let jaeger = serde_json::json!({
+            "traceID": trace, "spanID": span["spanId"], "operationName": span["name"],
+            "references": references, "startTime": start / 1000, "duration": (end - start) / 1000,
+            "tags": tags, "processID": "p1",
+        });
+        match traces.iter_mut().find(|(t, _)| *t == trace) {
+            Some((_, list)) => list.push(jaeger),
+            None => traces.push((trace, vec![jaeger])),
+        }
+    }
+    let data: Vec<serde_json::Value> = traces
+        .into_iter()
+        .map(|(trace, spans)| serde_json::json!({"traceID": trace, "spans": spans, "processes": {"p1": {"serviceName": "shop-api", "tags": []}}}))
+        .collect();
+    serde_json::json!({ "data": data })
+}
+
+/// The same spans as Zipkin v2 JSON.
+fn to_zipkin(spans: &[(String, serde_json::Value)]) -> serde_json::Value {
+    let list: Vec<serde_json::Value> = spans
+        .iter()
+        .map(|(service, span)| {
+            let start = nanos(&span["startTimeUnixNano"]);
+            let end = nanos(&span["endTimeUnixNano"]);
+            let tags: serde_json::Map<String, serde_json::Value> = string_tags(span)
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect();
+            let mut zipkin = serde_json::json!({
+                "traceId": span["traceId"], "id": span["spanId"], "name": span["name"],
+                "kind": kind_name(span).to_ascii_uppercase(), "timestamp": start / 1000,
+                "duration": (end - start) / 1000, "localEndpoint": {"serviceName": service},
+                "tags": tags,
+            });
+            if let Some(parent) = span["parentSpanId"].as_str().filter(|p| !p.is_empty()) {
+                zipkin["parentId"] = parent.into();
+            }
+            zipkin
+        })
+        .collect();
+    serde_json::Value::Array(list)
+}
+
+#[test]
+fn jaeger_and_zipkin_exports_of_the_same_traces_give_the_same_findings() {
+    let pg = start_pg(true);
+    let dir = tempfile::tempdir().unwrap();
+    let otlp = dir.path().join("traces.jsonl");
+    run_app(&pg, &format!("json-file:{}", otlp.display()), "batch");
+    let spans = otlp_spans(&otlp);
+    let jaeger = dir.path().join("jaeger.json");
+    std::fs::write(
+        &jaeger,
+        serde_json::to_vec_pretty(&to_jaeger(&spans)).unwrap(),
+    )
+    .unwrap();
+    let zipkin = dir.path().join("zipkin.json");
+    std::fs::write(&zipkin, serde_json::to_vec(&to_zipkin(&spans)).unwrap()).unwrap();
+    let (from_otlp, _) = analyze(&otlp);
+    for file in [&jaeger, &zipkin] {
+        let (findings, ran) = analyze(file);
+        assert_app_findings(&findings);
+        assert!(!ran.stderr.contains("skipped"), "{}", ran.stderr);
+        let signatures = |f: &[serde_json::Value]| -> Vec<String> {
+            f.iter().map(|x| x["signature"].to_string()).collect()
+        };
+        assert_eq!(
+            signatures(&findings),
+            signatures(&from_otlp),
+            "{}",
+            file.display()
+        );
+    }
+}

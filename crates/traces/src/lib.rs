@@ -13,9 +13,11 @@
 //! place (record line and byte, trace and span id) and skipped.
 
 pub mod assemble;
+pub mod jaeger;
 pub mod model;
 pub mod otlp;
 pub mod sqltext;
+pub mod zipkin;
 
 use std::io::{self, BufRead, Read};
 
@@ -36,6 +38,10 @@ pub enum TraceFormat {
     /// Binary OTLP messages, each preceded by its length as a varint (protobuf's
     /// "delimited" streaming, as the OTLP file exporter specification asks).
     OtlpProtoDelimited,
+    /// Jaeger's JSON export: `{"data": [{"spans": …, "processes": …}]}`.
+    JaegerJson,
+    /// Zipkin v2 JSON span arrays.
+    ZipkinJson,
 }
 
 impl TraceFormat {
@@ -45,6 +51,8 @@ impl TraceFormat {
             TraceFormat::OtlpJson => "OTLP/JSON document",
             TraceFormat::OtlpProto => "OTLP protobuf (length-prefixed)",
             TraceFormat::OtlpProtoDelimited => "OTLP protobuf (varint-delimited)",
+            TraceFormat::JaegerJson => "Jaeger JSON",
+            TraceFormat::ZipkinJson => "Zipkin v2 JSON",
         }
     }
 }
@@ -55,7 +63,14 @@ pub const MAX_MESSAGE_BYTES: usize = 256 << 20;
 /// Recognises a trace file from its first (decompressed) bytes.
 pub fn sniff(head: &[u8]) -> Option<TraceFormat> {
     let text = head.trim_ascii_start();
+    if text.first() == Some(&b'[') {
+        let zipkin = contains(text, b"\"traceId\"") && contains(text, b"\"id\"");
+        return zipkin.then_some(TraceFormat::ZipkinJson);
+    }
     if text.first() == Some(&b'{') {
+        if contains(text, b"\"traceID\"") && contains(text, b"\"data\"") {
+            return Some(TraceFormat::JaegerJson);
+        }
         if !contains(text, b"\"resourceSpans\"") {
             return None;
         }
@@ -122,6 +137,9 @@ pub fn read_traces(
         TraceFormat::OtlpJson => read_json_document(input, source, &mut assembler, sink)?,
         TraceFormat::OtlpProto | TraceFormat::OtlpProtoDelimited => {
             read_proto_stream(format, input, source, &mut assembler, sink)?
+        }
+        TraceFormat::JaegerJson | TraceFormat::ZipkinJson => {
+            read_json_export(format, input, source, &mut assembler, sink)?
         }
     };
     assembler.finish(sink);
@@ -191,6 +209,60 @@ fn read_json_document(
     Ok(ReadStats {
         bytes: text.len() as u64,
         records: 1,
+        assembly: AssemblyStats::default(),
+    })
+}
+
+/// A Jaeger or Zipkin export: read whole (their formats are not line-delimited), then
+/// every trace in it.
+fn read_json_export(
+    format: TraceFormat,
+    input: &mut dyn BufRead,
+    source: SourceId,
+    assembler: &mut Assembler,
+    sink: &mut dyn EventSink,
+) -> io::Result<ReadStats> {
+    let mut text = Vec::new();
+    input.read_to_end(&mut text)?;
+    let at = |byte: u64| Location {
+        source,
+        line: 1 + text
+            .iter()
+            .take(byte as usize)
+            .filter(|&&b| b == b'\n')
+            .count() as u64,
+        byte,
+    };
+    let mut records = 0;
+    if format == TraceFormat::JaegerJson {
+        records = 1;
+        match jaeger::parse(&text) {
+            Ok(export) => jaeger::push(export, at(0), assembler, sink),
+            Err(message) => {
+                assembler.count_malformed();
+                sink.malformed(InputError {
+                    location: at(0),
+                    message,
+                });
+            }
+        }
+    } else {
+        let (arrays, error) = zipkin::parse_arrays(&text);
+        for array in arrays {
+            records += 1;
+            zipkin::push(array, at(0), assembler, sink);
+        }
+        if let Some((byte, message)) = error {
+            assembler.count_malformed();
+            sink.malformed(InputError {
+                location: at(byte),
+                message,
+            });
+        }
+    }
+    Ok(ReadStats {
+        bytes: text.len() as u64,
+        records,
         assembly: AssemblyStats::default(),
     })
 }

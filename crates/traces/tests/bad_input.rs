@@ -251,3 +251,51 @@ fn sniffing() {
     let got = read(pretty);
     assert!(got.errors.is_empty() && got.events.is_empty());
 }
+
+#[test]
+fn jaeger_and_zipkin_are_sniffed_and_their_bad_spans_named() {
+    let zipkin = r#"[{"traceId":"463ac35c9f6413ad","id":"a2fb4a1d1a96d312","kind":"CLIENT","timestamp":1,"duration":2,"localEndpoint":{"serviceName":"api"},"tags":{"db.statement":"SELECT 1"}},
+{"traceId":"463ac35c9f6413ad","id":"xyz","tags":{"db.statement":"SELECT 2"}}]
+[{"traceId":"463ac35c9f6413ad","id":"a2fb4a1d1a96d313","kind":"CLIENT","timestamp":3,"duration":2,"tags":{"db.statement":"SELECT 3"}}]
+[{"traceId": nope}]"#;
+    assert_eq!(sniff(zipkin.as_bytes()), Some(TraceFormat::ZipkinJson));
+    let got = read(zipkin);
+    let sql: Vec<&str> = got.events.iter().map(|e| e.sql.as_str()).collect();
+    assert_eq!(sql, ["SELECT 1", "SELECT 3"]);
+    assert_eq!(
+        got.events[0].context.trace_id.as_deref(),
+        Some("0000000000000000463ac35c9f6413ad"),
+        "64-bit trace ids are widened"
+    );
+    assert_eq!(got.events[0].session, "api");
+    assert_eq!(got.errors.len(), 2, "{:?}", got.errors);
+    assert!(
+        got.errors[0]
+            .message
+            .contains("span \"xyz\" of trace \"463ac35c9f6413ad\": id: 3 hex digits"),
+        "{}",
+        got.errors[0].message
+    );
+    assert_eq!(got.errors[1].location.line, 4);
+    assert!(got.errors[1]
+        .message
+        .contains("not a Zipkin v2 JSON span array"));
+
+    let jaeger = r#"{"data":[{"traceID":"463ac35c9f6413ad48485a3953bb6124","spans":[{"traceID":"463ac35c9f6413ad48485a3953bb6124","spanID":"a2fb4a1d1a96d312","operationName":"SELECT","references":[{"refType":"CHILD_OF","traceID":"463ac35c9f6413ad48485a3953bb6124","spanID":"0000000000000001"}],"startTime":1,"duration":2,"tags":[{"key":"db.system","type":"string","value":"postgresql"},{"key":"db.statement","type":"string","value":"SELECT 1"},{"key":"span.kind","type":"string","value":"client"}],"processID":"p1"},{"traceID":"463ac35c9f6413ad48485a3953bb6124","spanID":"12","operationName":"x","processID":"p1"}],"processes":{"p1":{"serviceName":"api"}}}]}"#;
+    assert_eq!(sniff(jaeger.as_bytes()), Some(TraceFormat::JaegerJson));
+    let got = read(jaeger);
+    assert_eq!(got.events.len(), 1);
+    assert_eq!(
+        got.events[0].context.parent_span_id.as_deref(),
+        Some("0000000000000001")
+    );
+    assert_eq!(got.events[0].session, "api");
+    assert_eq!(got.errors.len(), 1);
+    assert!(
+        got.errors[0].message.contains(
+            "span \"12\" of trace \"463ac35c9f6413ad48485a3953bb6124\": spanID: 2 hex digits"
+        ),
+        "{}",
+        got.errors[0].message
+    );
+}
