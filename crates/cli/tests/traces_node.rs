@@ -55,6 +55,26 @@ fn otlp_json_lines_file_with_one_span_per_line() {
     assert_app_findings(&findings);
 }
 
+/// The Collector's file exporter may compress: a zstd file of several frames.
+#[test]
+fn zstd_compressed_otlp_json_lines() {
+    use ruzstd::encoding::{compress_to_vec, CompressionLevel};
+    let pg = start_pg(true);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("traces.jsonl");
+    run_app(&pg, &format!("json-file:{}", file.display()), "simple");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut compressed = Vec::new();
+    for line in text.lines() {
+        let frame = format!("{line}\n");
+        compressed.extend(compress_to_vec(frame.as_bytes(), CompressionLevel::Fastest));
+    }
+    let zst = dir.path().join("traces.jsonl.zst");
+    std::fs::write(&zst, compressed).unwrap();
+    let (findings, _) = analyze(&zst);
+    assert_app_findings(&findings);
+}
+
 #[test]
 fn otlp_protobuf_file() {
     let pg = start_pg(true);
