@@ -9,7 +9,7 @@
 # Idempotent and quiet when everything is present.
 #
 #   scripts/setup-test-deps.sh                  everything (CI)
-#   scripts/setup-test-deps.sh python|node|otel-node|rust   one e2e project only
+#   scripts/setup-test-deps.sh python|node|otel-node|otel-python|rust   one e2e project only
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -86,6 +86,20 @@ setup_otel_node() {
   cp "$src/package-lock.json" "$dest/.package-lock"
 }
 
+# target/e2e/otel-python: a venv with tests/e2e/otel-python/requirements.txt (psycopg traced by
+# opentelemetry-instrumentation-psycopg; crates/cli/tests/traces_python.rs).
+setup_otel_python() {
+  local venv="$e2e/otel-python" req="$root/tests/e2e/otel-python/requirements.txt"
+  if [ -x "$venv/bin/python" ] && cmp -s "$req" "$venv/.requirements"; then
+    return 0
+  fi
+  command -v python3 >/dev/null 2>&1 || { echo "setup-test-deps: python3 not found" >&2; return 1; }
+  rm -rf "$venv"
+  python3 -m venv "$venv" || return 1
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" >/dev/null || return 1
+  cp "$req" "$venv/.requirements"
+}
+
 # target/e2e/rust-sqlx: the sqlx project's test build (its own workspace and target dir).
 setup_rust() {
   CARGO_TARGET_DIR="$e2e/rust-sqlx" cargo test --quiet --no-run --locked \
@@ -102,7 +116,7 @@ if [ $# -eq 0 ]; then
   # Everything, for CI: an e2e project that cannot be set up (no network, no npm) must not
   # stop the rest of the suite; its tests print why they skip.
   setup_system
-  for part in python node otel-node rust; do
+  for part in python node otel-node otel-python rust; do
     "setup_$part" || echo "setup-test-deps: warning: the $part e2e project could not be set up; its tests will skip" >&2
   done
   exit 0
@@ -113,7 +127,8 @@ for part in "$@"; do
     python) setup_python ;;
     node) setup_node ;;
     otel-node) setup_otel_node ;;
+    otel-python) setup_otel_python ;;
     rust) setup_rust ;;
-    *) echo "setup-test-deps: unknown part $part (system, python, node, otel-node, rust)" >&2; exit 2 ;;
+    *) echo "setup-test-deps: unknown part $part (system, python, node, otel-node, otel-python, rust)" >&2; exit 2 ;;
   esac
 done
