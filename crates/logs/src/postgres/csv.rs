@@ -94,7 +94,7 @@ fn read_capped(
                 let time = fields.time.map(|parsed| {
                     if !parsed.zone_known && !zone_reported {
                         zone_reported = true;
-                        sink.malformed(InputError {
+                        sink.warning(InputError {
                             location,
                             message: "unknown time zone in log_time; times are read as UTC".into(),
                         });

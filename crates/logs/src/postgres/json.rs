@@ -85,7 +85,7 @@ pub fn read(
             let parsed = time::parse_timestamp(t.as_bytes())?;
             if !parsed.zone_known && !zone_reported {
                 zone_reported = true;
-                sink.malformed(InputError {
+                sink.warning(InputError {
                     location,
                     message: format!("unknown time zone in '{t}'; times are read as UTC"),
                 });
