@@ -235,3 +235,59 @@ fn jaeger_and_zipkin_exports_of_the_same_traces_give_the_same_findings() {
         );
     }
 }
+
+/// An N+1 over HTTP: `/books-api` calls an authors API (traced by
+/// `@opentelemetry/instrumentation-http`) once per book, and each call runs its own lookup.
+#[test]
+fn n_plus_one_http_calls_to_another_service() {
+    let pg = start_pg(true);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("traces.jsonl");
+    let output = std::process::Command::new("node")
+        .arg(repo_root().join("tests/e2e/otel-node/app.js"))
+        .env("NODE_PATH", node_modules())
+        .env("DATABASE_URL", pg.url("shop"))
+        .env("QC_EXPORT", format!("json-file:{}", file.display()))
+        .env("QC_HTTP_LOOP", "1")
+        .output()
+        .expect("run node");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let port = stdout
+        .split("authors API on port ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the app prints its API port");
+    let (findings, _) = analyze(&file);
+    let api: Vec<String> = findings
+        .iter()
+        .filter(|f| f["request"]["route"] == "/books-api")
+        .map(|f| {
+            format!(
+                "{} {}",
+                f["kind"].as_str().unwrap_or_default(),
+                f["message"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(
+        api,
+        [
+            "n_plus_one books loop: 8 × SELECT a.name FROM authors a WHERE a.id = $1 after SELECT id, title, author_id FROM books ORDER BY id (one query per row)".to_owned(),
+            format!("n_plus_one_http books loop: 8 × GET http://127.0.0.1:{port}/authors/{{id}} after SELECT id, title, author_id FROM books ORDER BY id (one HTTP call per row)"),
+        ],
+        "{findings:#?}"
+    );
+    let http = findings
+        .iter()
+        .find(|f| f["kind"] == "n_plus_one_http")
+        .unwrap();
+    assert_eq!(http["distinct_params"], 8);
+    assert!(
+        http["suggestion"]
+            .as_str()
+            .unwrap()
+            .contains("batch endpoint"),
+        "{http}"
+    );
+}

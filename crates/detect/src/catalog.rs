@@ -48,6 +48,8 @@ pub struct ShapeEntry {
     pub source_location: Option<String>,
     /// Some statement of this shape arrived with its text cut short (trace sources say so).
     pub truncated: bool,
+    /// An outgoing HTTP call (from a trace's client span), not SQL.
+    pub http: bool,
 }
 
 impl ShapeEntry {
@@ -81,6 +83,7 @@ impl Catalog {
         let entry = ShapeEntry {
             source_location: tagged_source_location(sql),
             truncated: false,
+            http: false,
             paging: crate::detectors::is_paging(&shape),
             hex: hex16(scan.fingerprint),
             role: role_of(&shape),

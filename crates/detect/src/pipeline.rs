@@ -160,6 +160,12 @@ impl Pipeline {
             entry.source_location = context.code.display();
         }
         entry.truncated |= context.truncated;
+        if context.operation == querycomb_core::Operation::HttpCall && !entry.http {
+            // The source's text is already the call's shape (`GET http://api/users/{id}`):
+            // shown as it is, not as SQL.
+            entry.http = true;
+            entry.shape.normalized = event.sql.to_owned();
+        }
         let values = if context.params_unknown && event.params.is_none() {
             // Unknown values cannot be shown equal: count each execution as its own set.
             values_hash(scan.values, Some(&self.statements.to_string()))

@@ -15,7 +15,7 @@ use querycomb_core::{
 };
 
 use crate::model::{Span, SpanKind};
-use crate::sqltext::{has_placeholder, looks_truncated};
+use crate::sqltext::{has_placeholder, http_call, looks_truncated};
 
 /// Bounds of the assembly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,10 +214,14 @@ impl Assembler {
                 span.kind,
                 SpanKind::Server | SpanKind::Producer | SpanKind::Consumer
             );
-            if !span.attrs.is_db() || !issued_by_app {
+            if !issued_by_app {
                 continue;
             }
-            self.emit_db_span(span, &trace_hex, route.as_deref(), sink);
+            if span.attrs.is_db() {
+                self.emit_db_span(span, &trace_hex, route.as_deref(), sink);
+            } else if span.kind == SpanKind::Client {
+                self.emit_http_call(span, &trace_hex, route.as_deref(), sink);
+            }
         }
     }
 
@@ -278,6 +282,52 @@ impl Assembler {
                 operation: Operation::Sql,
                 truncated: looks_truncated(sql),
                 params_unknown: attrs.params.is_empty() && has_placeholder(sql),
+            },
+            ..QueryEvent::default()
+        };
+        self.stats.events += 1;
+        sink.event(&event);
+    }
+}
+
+impl Assembler {
+    /// An HTTP client span as an [`Operation::HttpCall`] event (see [`http_call`]).
+    fn emit_http_call(
+        &mut self,
+        span: &Span,
+        trace_hex: &str,
+        route: Option<&str>,
+        sink: &mut dyn EventSink,
+    ) {
+        let attrs = &span.attrs;
+        let (Some(method), Some(url)) = (attrs.http_method.as_deref(), attrs.url.as_deref()) else {
+            return;
+        };
+        let (text, values) = http_call(method, url, attrs.url_is_template());
+        self.ids.clear();
+        let _ = write!(self.ids, "{:016x}{:016x}", span.id, span.parent);
+        let (span_id, parent_id) = self.ids.split_at(16);
+        let event = QueryEvent {
+            location: span.location,
+            time: i64::try_from(span.start_ns / 1000).ok(),
+            duration_us: Some(span.end_ns.saturating_sub(span.start_ns) / 1000),
+            session: &span.service,
+            sql: &text,
+            params: (!values.is_empty()).then_some(values.as_str()),
+            context: Context {
+                trace_id: Some(trace_hex),
+                span_id: Some(span_id),
+                parent_span_id: (span.parent != 0).then_some(parent_id),
+                route,
+                service: Some(&span.service),
+                code: CodeLocation {
+                    file: attrs.code_file.as_deref(),
+                    line: attrs.code_line,
+                    function: attrs.code_function.as_deref(),
+                },
+                operation: Operation::HttpCall,
+                truncated: false,
+                params_unknown: values.is_empty(),
             },
             ..QueryEvent::default()
         };

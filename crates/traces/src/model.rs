@@ -145,6 +145,11 @@ impl SpanAttrs {
         }
     }
 
+    /// The URL is `url.template` (ids already replaced), not the full URL.
+    pub fn url_is_template(&self) -> bool {
+        self.url_is_template
+    }
+
     pub fn is_db(&self) -> bool {
         self.db_system.is_some() || self.statement.is_some()
     }

@@ -9,6 +9,8 @@
 //            proto-file:PATH  binary requests, each after its length as 4 big-endian bytes
 //            http-json:URL | http-proto:URL | grpc:URL   the SDK's OTLP exporters
 // QC_PROCESSOR: batch (default) or simple (one export per span: traces arrive in pieces).
+// QC_HTTP_LOOP=1: also run an authors API (traced by @opentelemetry/instrumentation-http)
+//   and a request that calls it once per book: an N+1 over HTTP.
 'use strict';
 
 const fs = require('fs');
@@ -72,7 +74,13 @@ const provider = new NodeTracerProvider({
   spanProcessors: [processor],
 });
 provider.register();
-registerInstrumentations({ instrumentations: [new PgInstrumentation()] });
+const httpLoop = process.env.QC_HTTP_LOOP === '1';
+const instrumentations = [new PgInstrumentation()];
+if (httpLoop) {
+  const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http');
+  instrumentations.push(new HttpInstrumentation());
+}
+registerInstrumentations({ instrumentations });
 
 // After the instrumentation is registered, so that it patches the driver.
 const { Pool } = require('pg');
@@ -132,8 +140,39 @@ async function main() {
     }
   });
 
+  if (httpLoop) {
+    await booksThroughTheApi(pool);
+  }
+
   await pool.end();
   await provider.shutdown();
+}
+
+/// An authors API on a free port, and a request that calls it once per book.
+async function booksThroughTheApi(pool) {
+  const http = require('http');
+  const server = http.createServer(async (req, res) => {
+    const id = Number(req.url.split('/').pop());
+    const result = await pool.query('SELECT a.name FROM authors a WHERE a.id = $1', [id]);
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify(result.rows[0] || null));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  const get = (path) => new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      res.resume();
+      res.on('end', resolve);
+    }).on('error', reject);
+  });
+  await request('/books-api', async () => {
+    const books = await pool.query('SELECT id, title, author_id FROM books ORDER BY id');
+    for (const book of books.rows) {
+      await get(`/authors/${book.author_id}`);
+    }
+  });
+  await new Promise((resolve) => server.close(resolve));
+  console.log(`authors API on port ${port}`);
 }
 
 main().catch((error) => {

@@ -17,6 +17,7 @@
 pub mod count_in_loop;
 pub mod mn_plus_one;
 pub mod n_plus_one;
+pub mod n_plus_one_http;
 pub mod n_plus_one_write;
 pub mod over_budget;
 pub mod repeated_identical;
@@ -124,6 +125,7 @@ pub static DETECTORS: &[&dyn Detector] = &[
     &repeated_identical::RepeatedIdentical,
     &mn_plus_one::MnPlusOne,
     &over_budget::OverBudget,
+    &n_plus_one_http::NPlusOneHttp,
 ];
 
 /// Runs every detector over `unit`. A shape reported inside an `mn_plus_one` sequence is
