@@ -332,7 +332,7 @@ impl<'a> UnitAnalysis<'a> {
     /// comparing: a loop has to overlap by a whole clock tick to count as concurrent.
     pub fn concurrency(&self, fp: FpId) -> Option<u32> {
         let children = || self.unit.stmts.iter().filter(|s| s.fp == fp && s.span != 0);
-        let tick = if children().all(|s| s.time.is_some_and(|t| t % 1000 == 0)) {
+        let tick = if children().all(|s| s.time.is_some_and(|t| t.rem_euclid(1000) == 0)) {
             1000
         } else {
             1
