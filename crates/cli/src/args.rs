@@ -38,6 +38,9 @@ pub enum Command {
     Collect(CollectArgs),
     /// Compare two JSON reports (`--format json`); exit 1 when the second regressed.
     Diff(DiffArgs),
+    /// Merge the JSON reports of runs over disjoint parts of the traffic (collect instances
+    /// routed by trace id) into one report.
+    Merge(MergeArgs),
 }
 
 /// Options shared by every command that reports findings.
@@ -202,6 +205,16 @@ pub struct DiffArgs {
     /// Write the diff to this file instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// JSON reports (`--format json`) to merge.
+    #[arg(required = true, value_name = "REPORT")]
+    pub reports: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -8,6 +8,7 @@ mod collect;
 mod config;
 mod diff;
 mod input;
+mod merge;
 mod outcome;
 mod progress;
 mod proxy;
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
                 Command::Proxy(args) => proxy::run(args, file, color),
                 Command::Collect(args) => collect::run(args, file, color),
                 Command::Diff(args) => diff::run(args),
+                Command::Merge(args) => merge::run(args, file, color),
                 // Returned above: `run` exits with the child's status.
                 Command::Run(_) => Err(CliError::Usage("run: internal dispatch error".into())),
             }

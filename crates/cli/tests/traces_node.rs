@@ -291,3 +291,93 @@ fn n_plus_one_http_calls_to_another_service() {
         "{http}"
     );
 }
+
+/// A fleet: two instances each fed the traces of one half of the trace ids (what the
+/// Collector's `loadbalancing` exporter with `routing_key: traceID` does) give, merged, the
+/// findings one instance fed everything gives.
+#[test]
+fn merged_reports_of_two_halves_by_trace_id_equal_one_run_over_all() {
+    let pg = start_pg(true);
+    let dir = tempfile::tempdir().unwrap();
+    let all = dir.path().join("all.jsonl");
+    for _ in 0..3 {
+        run_app(&pg, &format!("json-file:{}", all.display()), "simple");
+    }
+    // Split span by span on the trace id's last hex digit.
+    let (mut even, mut odd) = (String::new(), String::new());
+    for line in std::fs::read_to_string(&all).unwrap().lines() {
+        let request: serde_json::Value = serde_json::from_str(line).unwrap();
+        let span = &request["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+        let last = span["traceId"].as_str().unwrap().chars().last().unwrap();
+        let half = if u8::from_str_radix(&last.to_string(), 16).unwrap() % 2 == 0 {
+            &mut even
+        } else {
+            &mut odd
+        };
+        half.push_str(line);
+        half.push('\n');
+    }
+    assert!(!even.is_empty() && !odd.is_empty());
+    let report = |name: &str, input: &Path| {
+        let out = dir.path().join(name);
+        let ran = run(querycomb(None)
+            .args([
+                "analyze",
+                "--quiet",
+                "--format",
+                "json",
+                "--fail-on",
+                "never",
+                "-o",
+            ])
+            .arg(&out)
+            .arg(input));
+        assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+        out
+    };
+    let (even_file, odd_file) = (dir.path().join("even.jsonl"), dir.path().join("odd.jsonl"));
+    std::fs::write(&even_file, even).unwrap();
+    std::fs::write(&odd_file, odd).unwrap();
+    let whole = report("whole.json", &all);
+    let parts = [
+        report("even.json", &even_file),
+        report("odd.json", &odd_file),
+    ];
+    let merged = dir.path().join("merged.json");
+    let ran = run(querycomb(None)
+        .args(["merge", "--format", "json", "--fail-on", "never", "-o"])
+        .arg(&merged)
+        .args(&parts));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let key = |f: &serde_json::Value| {
+        format!(
+            "{} {} {} count={} occurrences={} total={} parent={} child={}",
+            f["signature"],
+            f["kind"],
+            f["request"]["route"],
+            f["count"],
+            f["occurrences"],
+            f["total_count"],
+            f["parent"]["normalized"],
+            f["children"][0]["normalized"]
+        )
+    };
+    let mut want: Vec<String> = findings_of(&whole).iter().map(key).collect();
+    let mut got: Vec<String> = findings_of(&merged).iter().map(key).collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
+    assert_eq!(want.len(), 2);
+    assert!(
+        want.iter().all(|k| k.contains("occurrences=3")),
+        "{want:#?}"
+    );
+    let summary = |p: &Path| -> serde_json::Value {
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(p).unwrap()).unwrap()
+            ["summary"]
+            .clone()
+    };
+    for field in ["statements", "requests", "findings"] {
+        assert_eq!(summary(&merged)[field], summary(&whole)[field], "{field}");
+    }
+}

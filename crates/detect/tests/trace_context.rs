@@ -13,7 +13,11 @@ const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
 fn traced<'a>(log: &'a mut Log, sql: &str, span: u64, parent: u64) -> &'a mut OwnedEvent {
     // Sessions alternate: a trace spans connections.
-    let session = if span.is_multiple_of(2) { "svc-a" } else { "svc-b" };
+    let session = if span.is_multiple_of(2) {
+        "svc-a"
+    } else {
+        "svc-b"
+    };
     let event = log.q(session, sql);
     event.duration_us = Some(50);
     event.context = OwnedContext {
