@@ -309,7 +309,10 @@ fn merged_reports_of_two_halves_by_trace_id_equal_one_run_over_all() {
         let request: serde_json::Value = serde_json::from_str(line).unwrap();
         let span = &request["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
         let last = span["traceId"].as_str().unwrap().chars().last().unwrap();
-        let half = if u8::from_str_radix(&last.to_string(), 16).unwrap() % 2 == 0 {
+        let half = if u8::from_str_radix(&last.to_string(), 16)
+            .unwrap()
+            .is_multiple_of(2)
+        {
             &mut even
         } else {
             &mut odd
