@@ -50,6 +50,8 @@ pub struct ShapeEntry {
     pub truncated: bool,
     /// An outgoing HTTP call (from a trace's client span), not SQL.
     pub http: bool,
+    /// The service that first ran this shape, when the source says (traces).
+    pub service: Option<String>,
 }
 
 impl ShapeEntry {
@@ -84,6 +86,7 @@ impl Catalog {
             source_location: tagged_source_location(sql),
             truncated: false,
             http: false,
+            service: None,
             paging: crate::detectors::is_paging(&shape),
             hex: hex16(scan.fingerprint),
             role: role_of(&shape),

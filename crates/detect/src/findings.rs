@@ -186,6 +186,16 @@ fn build(candidate: &Candidate, unit: &UnitAnalysis<'_>, config: &Config, sig: u
             candidate.count
         ));
     }
+    // A loop run by a downstream service: the request is the trace's, the loop is theirs.
+    let runner = candidate
+        .children
+        .first()
+        .and_then(|fp| unit.shape(*fp))
+        .and_then(|e| e.service.as_deref())
+        .filter(|service| *service != unit.unit.header.session);
+    if let Some(service) = runner {
+        message.push_str(&format!("; run by service {service}"));
+    }
     if truncated {
         message.push_str("; the statement text was truncated by the instrumentation");
     }

@@ -160,6 +160,9 @@ impl Pipeline {
             entry.source_location = context.code.display();
         }
         entry.truncated |= context.truncated;
+        if entry.service.is_none() {
+            entry.service = context.service.map(str::to_owned);
+        }
         if context.operation == querycomb_core::Operation::HttpCall && !entry.http {
             // The source's text is already the call's shape (`GET http://api/users/{id}`):
             // shown as it is, not as SQL.

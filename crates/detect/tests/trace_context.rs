@@ -113,3 +113,25 @@ fn overlapping_children_are_a_concurrent_fan_out() {
         finding.message
     );
 }
+
+/// N+1 across services: the frontend's trace, the loop in the users service.
+#[test]
+fn a_loop_in_a_downstream_service_names_it() {
+    let mut log = Log::new();
+    traced(&mut log, ORDERS, 1, 100).context.service = Some("frontend".to_owned());
+    for span in 2..8 {
+        let event = traced(&mut log, CUSTOMER, span, 100 + span);
+        event.session = "users".to_owned();
+        event.context.service = Some("users".to_owned());
+    }
+    log.events[0].session = "frontend".to_owned();
+    let analysis = analyse(&log.events);
+    let finding = only(&analysis);
+    assert_eq!(finding.request.route.as_deref(), Some("/orders"));
+    assert_eq!(finding.request.session, "frontend");
+    assert!(
+        finding.message.ends_with("; run by service users"),
+        "{}",
+        finding.message
+    );
+}
