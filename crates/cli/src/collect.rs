@@ -279,6 +279,24 @@ enum Refusal {
 }
 
 impl Refusal {
+    /// OTLP/HTTP: 429 and 503 are retryable (with `Retry-After`), the others are not.
+    fn http_status(&self) -> StatusCode {
+        match self {
+            Refusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Refusal::Malformed(_) => StatusCode::BAD_REQUEST,
+            Refusal::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
+            Refusal::Closing => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn grpc_code(&self) -> u32 {
+        match self {
+            Refusal::TooLarge | Refusal::Busy(_) => GRPC_RESOURCE_EXHAUSTED,
+            Refusal::Malformed(_) => GRPC_INVALID_ARGUMENT,
+            Refusal::Closing => GRPC_UNAVAILABLE,
+        }
+    }
+
     fn message(&self, limit: usize) -> String {
         match self {
             Refusal::TooLarge => format!("request body over the limit of {limit} bytes"),
@@ -397,12 +415,7 @@ async fn otlp_http(
         Ok(()) => with_type(StatusCode::OK, "application/x-protobuf", Bytes::new()),
         Err(refusal) => {
             let message = format!("{}\n", refusal.message(limit));
-            let status = match refusal {
-                Refusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-                Refusal::Malformed(_) => StatusCode::BAD_REQUEST,
-                Refusal::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
-                Refusal::Closing => StatusCode::SERVICE_UNAVAILABLE,
-            };
+            let status = refusal.http_status();
             let mut response = plain(status, message);
             if matches!(
                 status,
@@ -440,14 +453,7 @@ async fn otlp_grpc(
     note(shared, "grpc", peer, &result);
     match result {
         Ok(()) => grpc_ok(),
-        Err(refusal) => {
-            let code = match refusal {
-                Refusal::TooLarge | Refusal::Busy(_) => GRPC_RESOURCE_EXHAUSTED,
-                Refusal::Malformed(_) => GRPC_INVALID_ARGUMENT,
-                Refusal::Closing => GRPC_UNAVAILABLE,
-            };
-            grpc_status(code, &refusal.message(limit))
-        }
+        Err(refusal) => grpc_status(refusal.grpc_code(), &refusal.message(limit)),
     }
 }
 
@@ -738,5 +744,56 @@ impl CollectMetrics {
         let mut text = String::new();
         let _ = encode(&mut text, &self.registry);
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> OtlpRequest {
+        let body = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"00000000000000b1"},{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"00000000000000b2"}]}]}]}"#;
+        OtlpRequest::Json(otlp::parse_json(body).unwrap())
+    }
+
+    /// A full queue refuses with the retryable statuses and counts the spans as dropped;
+    /// memory does not grow.
+    #[test]
+    fn a_full_queue_pushes_back_and_counts_the_drop() {
+        let (queue, waiting) = mpsc::sync_channel(1);
+        let shared = Shared {
+            queue,
+            max_request_bytes: 1 << 20,
+            metrics: Arc::new(CollectMetrics::new()),
+            closing: AtomicBool::new(false),
+        };
+        assert!(enqueue(&shared, request()).is_ok());
+        let refused = enqueue(&shared, request()).unwrap_err();
+        assert!(matches!(refused, Refusal::Busy(2)));
+        assert_eq!(refused.http_status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(refused.grpc_code(), GRPC_RESOURCE_EXHAUSTED);
+        assert_eq!(shared.metrics.spans_received.get(), 2);
+        assert_eq!(shared.metrics.spans_dropped.get(), 2);
+        // Drained, it accepts again.
+        assert!(matches!(waiting.try_recv(), Ok(Work::Request(_))));
+        assert!(enqueue(&shared, request()).is_ok());
+        shared.closing.store(true, Ordering::SeqCst);
+        let closing = enqueue(&shared, request()).unwrap_err();
+        assert_eq!(closing.http_status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(closing.grpc_code(), GRPC_UNAVAILABLE);
+    }
+
+    #[test]
+    fn grpc_frames_are_checked() {
+        assert!(matches!(
+            grpc_unframe(&[0, 0, 0, 0, 2, 1, 2]),
+            Ok((false, [1, 2]))
+        ));
+        assert!(matches!(grpc_unframe(&[1, 0, 0, 0, 0]), Ok((true, []))));
+        let Err(Refusal::Malformed(why)) = grpc_unframe(&[0, 0, 0, 0, 9, 1]) else {
+            panic!("a short frame must be refused");
+        };
+        assert_eq!(why, "gRPC frame announces 9 bytes, 1 arrived");
+        assert!(grpc_unframe(&[0, 0]).is_err());
     }
 }
