@@ -158,7 +158,9 @@ fn read_json_lines(
     let mut number = 0u64;
     loop {
         line.clear();
-        let read = input.read_until(b'\n', &mut line)?;
+        let read = (&mut *input)
+            .take(MAX_MESSAGE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut line)?;
         if read == 0 {
             break;
         }
@@ -169,6 +171,17 @@ fn read_json_lines(
             byte: stats.bytes,
         };
         stats.bytes += read as u64;
+        if read > MAX_MESSAGE_BYTES && line.last() != Some(&b'\n') {
+            // Memory stays bounded: the rest of the line is skipped unread.
+            stats.bytes += skip_line(input)?;
+            stats.records += 1;
+            assembler.count_malformed();
+            sink.malformed(InputError {
+                location,
+                message: format!("line longer than {MAX_MESSAGE_BYTES} bytes: skipped"),
+            });
+            continue;
+        }
         let record = line.trim_ascii();
         if record.is_empty() {
             continue;
@@ -184,6 +197,26 @@ fn read_json_lines(
         assembler.advance(number, sink);
     }
     Ok(stats)
+}
+
+/// Consumes input up to and including the next newline; returns how many bytes.
+fn skip_line(input: &mut dyn BufRead) -> io::Result<u64> {
+    let mut skipped = 0u64;
+    loop {
+        let buffer = input.fill_buf()?;
+        if buffer.is_empty() {
+            return Ok(skipped);
+        }
+        let (used, done) = match buffer.iter().position(|&b| b == b'\n') {
+            Some(at) => (at + 1, true),
+            None => (buffer.len(), false),
+        };
+        input.consume(used);
+        skipped += used as u64;
+        if done {
+            return Ok(skipped);
+        }
+    }
 }
 
 fn read_json_document(
