@@ -106,6 +106,34 @@ setup_node() {
   cp "$src/package-lock.json" "$dest/.package-lock"
 }
 
+# target/e2e/otel-node/node_modules: tests/e2e/otel-node's locked OpenTelemetry packages (a
+# node-postgres app traced by @opentelemetry/instrumentation-pg; crates/cli/tests/traces_*.rs).
+setup_otel_node() {
+  local src="$root/tests/e2e/otel-node" dest="$e2e/otel-node"
+  if [ -d "$dest/node_modules" ] && cmp -s "$src/package-lock.json" "$dest/.package-lock"; then
+    return 0
+  fi
+  command -v npm >/dev/null 2>&1 || { echo "setup-test-deps: npm not found" >&2; return 1; }
+  rm -rf "$dest" && mkdir -p "$dest"
+  cp "$src/package.json" "$src/package-lock.json" "$dest/"
+  (cd "$dest" && npm ci --silent --no-audit --no-fund >/dev/null) || return 1
+  cp "$src/package-lock.json" "$dest/.package-lock"
+}
+
+# target/e2e/otel-python: a venv with tests/e2e/otel-python/requirements.txt (psycopg traced by
+# opentelemetry-instrumentation-psycopg; crates/cli/tests/traces_python.rs).
+setup_otel_python() {
+  local venv="$e2e/otel-python" req="$root/tests/e2e/otel-python/requirements.txt"
+  if [ -x "$venv/bin/python" ] && cmp -s "$req" "$venv/.requirements"; then
+    return 0
+  fi
+  command -v python3 >/dev/null 2>&1 || { echo "setup-test-deps: python3 not found" >&2; return 1; }
+  rm -rf "$venv"
+  python3 -m venv "$venv" || return 1
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" >/dev/null || return 1
+  cp "$req" "$venv/.requirements"
+}
+
 # target/e2e/rust-sqlx: the sqlx project's test build (its own workspace and target dir).
 setup_rust() {
   CARGO_TARGET_DIR="$e2e/rust-sqlx" cargo test --quiet --no-run --locked \
@@ -129,14 +157,14 @@ exec 9>"$e2e/.setup.lock"
 flock 9
 
 # Every part, in order; `setup_<part>` above sets each one up.
-PARTS=(system python node rust accuracy guard)
+PARTS=(system python node otel-node otel-python rust accuracy guard)
 if [ $# -eq 0 ]; then
   set -- "${PARTS[@]}"
 fi
 for part in "$@"; do
-  if ! declare -F "setup_$part" >/dev/null; then
+  if ! declare -F "setup_${part//-/_}" >/dev/null; then
     echo "setup-test-deps: unknown part $part (${PARTS[*]})" >&2
     exit 2
   fi
-  "setup_$part" || { echo "setup-test-deps: the $part part could not be set up (see above)" >&2; exit 1; }
+  "setup_${part//-/_}" || { echo "setup-test-deps: the $part part could not be set up (see above)" >&2; exit 1; }
 done

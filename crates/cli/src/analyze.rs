@@ -36,15 +36,21 @@ pub fn run(args: AnalyzeArgs, file: FileConfig, color: bool) -> Result<Outcome, 
         .iter()
         .map(|path| input::open(path, consumed.clone()).map_err(CliError::Input))
         .collect::<Result<Vec<_>, _>>()?;
-    let formats: Vec<_> = inputs
+    let formats: Vec<Option<InputFormat>> = inputs
         .iter()
-        .map(|input| forced_format.or_else(|| querycomb_logs::sniff(&input.head)))
+        .map(|input| match forced_format {
+            Some(format) => Some(InputFormat::Log(format)),
+            None => querycomb_traces::sniff(&input.head)
+                .map(InputFormat::Trace)
+                .or_else(|| querycomb_logs::sniff(&input.head).map(InputFormat::Log)),
+        })
         .collect();
     let dialect = args
         .dialect
         .or(file.analyze.dialect)
         .map(dialect)
         .unwrap_or_else(|| dialect_of(formats.iter().flatten().next().copied()));
+
     let quiet = args.quiet || file.analyze.quiet.unwrap_or(false);
     let total = inputs.iter().map(|i| i.size).sum::<Option<u64>>();
 
@@ -109,7 +115,7 @@ pub fn run(args: AnalyzeArgs, file: FileConfig, color: bool) -> Result<Outcome, 
 /// Reads one input into the sink; returns (bytes, events).
 fn read_one(
     mut input: Input,
-    format: Option<LogFormat>,
+    format: Option<InputFormat>,
     options: &ReadOptions,
     sink: &mut Reporting,
 ) -> Result<(u64, u64), CliError> {
@@ -122,12 +128,33 @@ fn read_one(
     let format = format.ok_or_else(|| {
         CliError::Input(format!(
             "{}: not a recognised PostgreSQL (stderr, csvlog, jsonlog) or MySQL/MariaDB \
-             (general, slow) log; pass --log-format to say which it is",
+             (general, slow) log, nor an OpenTelemetry trace file (OTLP/JSON, OTLP \
+             protobuf); pass --log-format to say which log it is",
             input.name
         ))
     })?;
-    let stats = querycomb_logs::read_log(format, &mut input.reader, source, options, sink)
-        .map_err(|e| CliError::Input(format!("{}: read error: {e}", input.name)))?;
+    let read_error = |e: io::Error| CliError::Input(format!("{}: read error: {e}", input.name));
+    let (bytes, events, malformed) = match format {
+        InputFormat::Log(format) => {
+            let stats = querycomb_logs::read_log(format, &mut input.reader, source, options, sink)
+                .map_err(read_error)?;
+            (stats.bytes, stats.events, stats.malformed)
+        }
+        InputFormat::Trace(format) => {
+            let limits = querycomb_traces::Limits::FILE;
+            let stats =
+                querycomb_traces::read_traces(format, &mut input.reader, source, limits, sink)
+                    .map_err(read_error)?;
+            let assembly = stats.assembly;
+            (stats.bytes, assembly.events, assembly.malformed)
+        }
+    };
+    let stats = querycomb_logs::ReadStats {
+        bytes,
+        events,
+        malformed,
+        ..Default::default()
+    };
     let hidden = stats.malformed.saturating_sub(sink.shown);
     if hidden > 0 {
         eprintln!(
@@ -202,9 +229,16 @@ fn dialect(arg: DialectArg) -> Dialect {
     }
 }
 
-fn dialect_of(format: Option<LogFormat>) -> Dialect {
+/// What an input holds: a database log or a trace file.
+#[derive(Debug, Clone, Copy)]
+enum InputFormat {
+    Log(LogFormat),
+    Trace(querycomb_traces::TraceFormat),
+}
+
+fn dialect_of(format: Option<InputFormat>) -> Dialect {
     match format {
-        Some(LogFormat::MySqlGeneral | LogFormat::MySqlSlow) => Dialect::MySql,
+        Some(InputFormat::Log(LogFormat::MySqlGeneral | LogFormat::MySqlSlow)) => Dialect::MySql,
         _ => Dialect::Postgres,
     }
 }

@@ -34,8 +34,13 @@ pub enum Command {
     Proxy(ProxyArgs),
     /// Run a command (a test suite) through the proxy; check N+1s and query budgets.
     Run(RunArgs),
+    /// Receive OpenTelemetry traces (OTLP/gRPC and OTLP/HTTP) and report N+1 patterns live.
+    Collect(CollectArgs),
     /// Compare two JSON reports (`--format json`); exit 1 when the second regressed.
     Diff(DiffArgs),
+    /// Merge the JSON reports of runs over disjoint parts of the traffic (collect instances
+    /// routed by trace id) into one report.
+    Merge(MergeArgs),
 }
 
 /// Options shared by every command that reports findings.
@@ -121,6 +126,39 @@ pub struct ProxyArgs {
     pub report: ReportArgs,
 }
 
+/// `querycomb collect`: see `collect.rs` and docs/traces.md.
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// Address for OTLP/gRPC (`TraceService/Export`) [default: 127.0.0.1:4317].
+    #[arg(long, value_name = "ADDR")]
+    pub grpc: Option<String>,
+
+    /// Address for OTLP/HTTP (`POST /v1/traces`, protobuf or JSON) and `GET /metrics`
+    /// [default: 127.0.0.1:4318].
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
+
+    /// Append findings as JSON lines to this file as they are found.
+    #[arg(long, value_name = "FILE")]
+    pub findings_out: Option<PathBuf>,
+
+    /// Largest request body accepted, after decompression [default: 16777216].
+    #[arg(long, value_name = "BYTES")]
+    pub max_request_bytes: Option<usize>,
+
+    /// Requests waiting for the detection thread before new ones are refused with HTTP 429
+    /// / gRPC RESOURCE_EXHAUSTED [default: 256].
+    #[arg(long, value_name = "REQUESTS")]
+    pub queue: Option<usize>,
+
+    /// A trace is complete when no span of it arrived for this long [default: 10000].
+    #[arg(long, value_name = "MILLISECONDS")]
+    pub trace_window_ms: Option<u64>,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
 /// `querycomb run`: see `run.rs` and docs/ci.md.
 #[derive(Debug, Args)]
 #[command(
@@ -173,6 +211,16 @@ pub struct DiffArgs {
     /// Write the diff to this file instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// JSON reports (`--format json`) to merge.
+    #[arg(required = true, value_name = "REPORT")]
+    pub reports: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -13,6 +13,8 @@
 //! [proxy]
 //! listen = "127.0.0.1:6432"
 //! upstream = "127.0.0.1:5432"
+//! [collect]                # querycomb collect: grpc, http, findings_out, max_request_bytes,
+//!                          # queue, trace_window_ms (see docs/traces.md)
 //! [detect]                 # thresholds, idle gap, allow-lists: see docs/configuration.md
 //! [budgets]                # query budgets for `querycomb run`: see docs/ci.md
 //! ```
@@ -35,6 +37,8 @@ pub struct FileConfig {
     pub analyze: AnalyzeConfig,
     #[serde(default)]
     pub proxy: ProxyConfig,
+    #[serde(default)]
+    pub collect: CollectConfig,
     #[serde(default)]
     pub detect: querycomb_detect::Config,
     /// Query budgets for `querycomb run` (see `budget.rs`).
@@ -66,6 +70,17 @@ pub struct ProxyConfig {
     pub upstream: Option<String>,
     pub metrics: Option<String>,
     pub findings_out: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectConfig {
+    pub grpc: Option<String>,
+    pub http: Option<String>,
+    pub findings_out: Option<PathBuf>,
+    pub max_request_bytes: Option<usize>,
+    pub queue: Option<usize>,
+    pub trace_window_ms: Option<u64>,
 }
 
 pub const DEFAULT_FILE: &str = "querycomb.toml";

@@ -1,4 +1,4 @@
-//! Opening inputs: files or stdin, plain or gzip (detected by magic bytes, not by name), with a
+//! Opening inputs: files or stdin, plain, gzip or zstd (detected by magic bytes, not by name), with a
 //! peek at the first bytes for format detection and a byte counter for progress.
 
 use std::fs::File;
@@ -60,12 +60,15 @@ pub fn open(path: &Path, consumed: Arc<AtomicU64>) -> Result<Input, String> {
         consumed,
     };
     let mut raw = BufReader::with_capacity(BUFFER, counted);
-    let is_gzip = raw
+    let first = raw
         .fill_buf()
-        .map_err(|e| format!("cannot read {name}: {e}"))?
-        .starts_with(&[0x1f, 0x8b]);
+        .map_err(|e| format!("cannot read {name}: {e}"))?;
+    let is_gzip = first.starts_with(&[0x1f, 0x8b]);
+    let is_zstd = first.starts_with(&ZSTD_MAGIC);
     let stream: Box<dyn Read> = if is_gzip {
         Box::new(flate2::bufread::MultiGzDecoder::new(raw))
+    } else if is_zstd {
+        Box::new(ZstdFrames::new(raw).map_err(|e| format!("cannot read {name}: {e}"))?)
     } else {
         Box::new(raw)
     };
@@ -136,6 +139,45 @@ fn peek(mut stream: Box<dyn Read>) -> io::Result<(Vec<u8>, Box<dyn Read>)> {
     Ok((head, Box::new(replay)))
 }
 
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// A zstd stream of one or more frames (writers that append compress each batch on its own).
+struct ZstdFrames<R: BufRead> {
+    frame: Option<ruzstd::decoding::StreamingDecoder<R, ruzstd::decoding::FrameDecoder>>,
+}
+
+impl<R: BufRead> ZstdFrames<R> {
+    fn new(inner: R) -> io::Result<Self> {
+        let frame = ruzstd::decoding::StreamingDecoder::new(inner)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}")))?;
+        Ok(ZstdFrames { frame: Some(frame) })
+    }
+}
+
+impl<R: BufRead> Read for ZstdFrames<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let Some(frame) = self.frame.as_mut() else {
+                return Ok(0);
+            };
+            let n = frame.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            // End of a frame: another one may follow.
+            let Some(mut inner) = self.frame.take().map(|f| f.into_inner()) else {
+                return Ok(0);
+            };
+            if inner.fill_buf()?.is_empty() {
+                return Ok(0);
+            }
+            let next = ruzstd::decoding::StreamingDecoder::new(inner)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}")))?;
+            self.frame = Some(next);
+        }
+    }
+}
+
 struct Counting<R> {
     inner: R,
     consumed: Arc<AtomicU64>,
@@ -181,6 +223,25 @@ mod tests {
         let input = open(file.path(), Arc::default()).unwrap();
         assert_eq!(input.head, b"compressed text\n");
         assert_eq!(read_all(input), b"compressed text\n");
+    }
+
+    #[test]
+    fn zstd_of_several_frames_is_detected_by_magic_bytes() {
+        use ruzstd::encoding::{compress_to_vec, CompressionLevel};
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(&compress_to_vec(
+            &b"first frame\n"[..],
+            CompressionLevel::Fastest,
+        ))
+        .unwrap();
+        file.write_all(&compress_to_vec(
+            &b"second frame\n"[..],
+            CompressionLevel::Fastest,
+        ))
+        .unwrap();
+        let input = open(file.path(), Arc::default()).unwrap();
+        assert_eq!(input.head, b"first frame\nsecond frame\n");
+        assert_eq!(read_all(input), b"first frame\nsecond frame\n");
     }
 
     #[test]

@@ -4,9 +4,11 @@
 mod analyze;
 mod args;
 mod budget;
+mod collect;
 mod config;
 mod diff;
 mod input;
+mod merge;
 mod outcome;
 mod progress;
 mod proxy;
@@ -35,7 +37,9 @@ fn main() -> ExitCode {
             match command {
                 Command::Analyze(args) => analyze::run(args, file, color),
                 Command::Proxy(args) => proxy::run(args, file, color),
+                Command::Collect(args) => collect::run(args, file, color),
                 Command::Diff(args) => diff::run(args),
+                Command::Merge(args) => merge::run(args, file, color),
                 // Returned above: `run` exits with the child's status.
                 Command::Run(_) => Err(CliError::Usage("run: internal dispatch error".into())),
             }

@@ -39,6 +39,76 @@ pub struct QueryEvent<'a> {
     /// The source knows this statement ran inside an explicit transaction block
     /// (`Some(true)`), outside one (`Some(false)`), or cannot tell (`None`).
     pub in_transaction: Option<bool>,
+    /// The request context the source knows as data (trace sources fill it from span
+    /// attributes). Log and proxy sources leave it empty: their context is in sqlcommenter
+    /// tags, which the detection stage reads from `sql`.
+    pub context: Context<'a>,
+}
+
+/// Where a statement ran, as data: the trace and span it belongs to, the route and service
+/// that ran it, the code that issued it. Borrowed and `Copy` like [`QueryEvent`]; all empty
+/// by default, so a source that knows none of it pays nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Context<'a> {
+    /// W3C trace id, 32 lowercase hex digits.
+    pub trace_id: Option<&'a str>,
+    /// The statement's own span id, 16 lowercase hex digits.
+    pub span_id: Option<&'a str>,
+    /// The span that issued it (the handler or resolver span), 16 lowercase hex digits.
+    pub parent_span_id: Option<&'a str>,
+    /// The request's route (`http.route` of the server span, else the root span's name).
+    pub route: Option<&'a str>,
+    /// The service that ran the statement (`service.name` of its resource).
+    pub service: Option<&'a str>,
+    pub code: CodeLocation<'a>,
+    /// What kind of operation the event is: SQL by default; an outgoing HTTP call when a
+    /// trace source reports client spans (then `sql` holds `METHOD url-template`).
+    pub operation: Operation,
+    /// The statement text was cut short by the instrumentation (or by the source's limit).
+    pub truncated: bool,
+    /// The text has bind placeholders (or literals an instrumentation replaced with `?`)
+    /// whose values the source never saw: executions cannot be told apart by their values,
+    /// so each counts as its own parameter set (a loop, not an identical repeat).
+    pub params_unknown: bool,
+}
+
+/// Where in the application's code an operation was issued (`code.*` span attributes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CodeLocation<'a> {
+    pub file: Option<&'a str>,
+    pub line: Option<u32>,
+    pub function: Option<&'a str>,
+}
+
+impl CodeLocation<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.file.is_none() && self.function.is_none()
+    }
+
+    /// `file:line in function`, as much of it as is known; `None` when nothing is.
+    pub fn display(&self) -> Option<String> {
+        let place = match (self.file, self.line) {
+            (Some(file), Some(line)) => Some(format!("{file}:{line}")),
+            (Some(file), None) => Some(file.to_owned()),
+            (None, _) => None,
+        };
+        match (place, self.function) {
+            (Some(place), Some(function)) => Some(format!("{place} in {function}")),
+            (Some(place), None) => Some(place),
+            (None, Some(function)) => Some(function.to_owned()),
+            (None, None) => None,
+        }
+    }
+}
+
+/// The kind of operation an event records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// A database statement.
+    #[default]
+    Sql,
+    /// An outgoing HTTP request to another service.
+    HttpCall,
 }
 
 /// Receives what a source produces, in input order.
@@ -108,6 +178,62 @@ pub struct OwnedEvent {
     pub rows: Option<u64>,
     pub error: Option<String>,
     pub in_transaction: Option<bool>,
+    pub context: OwnedContext,
+}
+
+/// An owned copy of a [`Context`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OwnedContext {
+    pub trace_id: Option<String>,
+    pub span_id: Option<String>,
+    pub parent_span_id: Option<String>,
+    pub route: Option<String>,
+    pub service: Option<String>,
+    pub code_file: Option<String>,
+    pub code_line: Option<u32>,
+    pub code_function: Option<String>,
+    pub operation: Operation,
+    pub truncated: bool,
+    pub params_unknown: bool,
+}
+
+impl From<&Context<'_>> for OwnedContext {
+    fn from(c: &Context<'_>) -> Self {
+        let own = |s: Option<&str>| s.map(str::to_owned);
+        OwnedContext {
+            trace_id: own(c.trace_id),
+            span_id: own(c.span_id),
+            parent_span_id: own(c.parent_span_id),
+            route: own(c.route),
+            service: own(c.service),
+            code_file: own(c.code.file),
+            code_line: c.code.line,
+            code_function: own(c.code.function),
+            operation: c.operation,
+            truncated: c.truncated,
+            params_unknown: c.params_unknown,
+        }
+    }
+}
+
+impl OwnedContext {
+    pub fn as_context(&self) -> Context<'_> {
+        Context {
+            trace_id: self.trace_id.as_deref(),
+            span_id: self.span_id.as_deref(),
+            parent_span_id: self.parent_span_id.as_deref(),
+            route: self.route.as_deref(),
+            service: self.service.as_deref(),
+            code: CodeLocation {
+                file: self.code_file.as_deref(),
+                line: self.code_line,
+                function: self.code_function.as_deref(),
+            },
+            operation: self.operation,
+            truncated: self.truncated,
+            params_unknown: self.params_unknown,
+        }
+    }
 }
 
 impl From<&QueryEvent<'_>> for OwnedEvent {
@@ -127,6 +253,7 @@ impl From<&QueryEvent<'_>> for OwnedEvent {
             rows: e.rows,
             error: own(e.error),
             in_transaction: e.in_transaction,
+            context: OwnedContext::from(&e.context),
         }
     }
 }
@@ -147,6 +274,7 @@ impl OwnedEvent {
             rows: self.rows,
             error: self.error.as_deref(),
             in_transaction: self.in_transaction,
+            context: self.context.as_context(),
         }
     }
 }

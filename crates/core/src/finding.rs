@@ -129,6 +129,10 @@ pub struct Finding {
     /// the detection stage; empty when the source has no timestamps).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub waterfall: Vec<WaterfallBar>,
+    /// Most children that ran at the same time in the first request, when above 1: a
+    /// concurrent fan-out (known from span timings on traces).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
 }
 
 /// One statement of a request, placed on the request's time axis.

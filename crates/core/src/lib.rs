@@ -27,7 +27,10 @@ mod finding;
 mod kind;
 mod location;
 
-pub use event::{Collected, EventSink, OwnedEvent, QueryEvent, Timestamp};
+pub use event::{
+    CodeLocation, Collected, Context, EventSink, Operation, OwnedContext, OwnedEvent, QueryEvent,
+    Timestamp,
+};
 pub use finding::{
     BarRole, Finding, FindingSink, FingerprintStat, Proof, QueryRef, RequestKind, RequestRef,
     RouteStat, RunSummary, Severity, WaterfallBar,

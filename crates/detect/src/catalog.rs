@@ -50,6 +50,12 @@ pub struct ShapeEntry {
     /// Application work, housekeeping or tooling, and the unit boundary it marks: decided
     /// once per shape (see `querycomb_sql::class`).
     pub class: Class,
+    /// Some statement of this shape arrived with its text cut short (trace sources say so).
+    pub truncated: bool,
+    /// An outgoing HTTP call (from a trace's client span), not SQL.
+    pub http: bool,
+    /// The service that first ran this shape, when the source says (traces).
+    pub service: Option<String>,
 }
 
 impl ShapeEntry {
@@ -94,6 +100,9 @@ impl Catalog {
             class: classify(&shape, fingerprinter.dialect()),
             source_location: tagged_source_location(sql),
             paging: shape.is_paging(),
+            truncated: false,
+            http: false,
+            service: None,
             hex: hex16(scan.fingerprint),
             role: role_of(&shape),
             allowed,

@@ -165,16 +165,46 @@ fn build(candidate: &Candidate, unit: &UnitAnalysis<'_>, config: &Config, sig: u
         .iter()
         .filter_map(|fp| query_ref(unit, *fp, config))
         .collect();
+    let concurrency = candidate
+        .children
+        .first()
+        .and_then(|fp| unit.concurrency(*fp))
+        .filter(|&n| n > 1 && candidate.kind != crate::detectors::over_budget::KIND);
+    let truncated = candidate
+        .children
+        .iter()
+        .any(|fp| unit.shape(*fp).is_some_and(|e| e.truncated));
+    let mut message = detector_of(candidate).message(&MessageParts {
+        candidate,
+        parent: parent.as_ref(),
+        children: &children,
+    });
+    if let Some(n) = concurrency {
+        message.push_str(&format!(
+            "; up to {n} ran at once (a concurrent fan-out: still {} round trips)",
+            candidate.count
+        ));
+    }
+    // A loop run by a downstream service: the request is the trace's, the loop is theirs.
+    let runner = candidate
+        .children
+        .first()
+        .and_then(|fp| unit.shape(*fp))
+        .and_then(|e| e.service.as_deref())
+        .filter(|service| *service != unit.unit.header.session);
+    if let Some(service) = runner {
+        message.push_str(&format!("; run by service {service}"));
+    }
+    if truncated {
+        message.push_str("; the statement text was truncated by the instrumentation");
+    }
     Finding {
         kind: candidate.kind,
         severity: config.severity.loops,
         signature: hex16(sig),
         request: request_ref(&unit.unit.header),
-        message: detector_of(candidate).message(&MessageParts {
-            candidate,
-            parent: parent.as_ref(),
-            children: &children,
-        }),
+        message,
+        concurrency,
         suggestion: suggestion(candidate, unit),
         parent,
         children,

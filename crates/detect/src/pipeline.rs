@@ -214,15 +214,37 @@ impl Pipeline {
             entry.total_us = entry.total_us.saturating_add(us);
             entry.timed_calls += 1;
         }
+        let context = &event.context;
+        if entry.source_location.is_none() {
+            entry.source_location = context.code.display();
+        }
+        entry.truncated |= context.truncated;
+        if entry.service.is_none() {
+            entry.service = context.service.map(str::to_owned);
+        }
+        if context.operation == querycomb_core::Operation::HttpCall && !entry.http {
+            // The source's text is already the call's shape (`GET http://api/users/{id}`):
+            // shown as it is, not as SQL.
+            entry.http = true;
+            entry.shape.normalized = event.sql.to_owned();
+        }
+        let values = if context.params_unknown && event.params.is_none() {
+            // Unknown values cannot be shown equal: count each execution as its own set.
+            values_hash(scan.values, Some(&self.statements.to_string()))
+        } else {
+            values_hash(scan.values, event.params)
+        };
         let stmt = Stmt {
             fp,
             list: scan.max_list.max(params_array_len(event.params)),
-            values: values_hash(scan.values, event.params),
+            values,
             time: event.time,
             duration_us: event.duration_us,
             rows: event.rows,
             location: event.location,
             allow: scan.allow,
+            span: span_id(context.span_id),
+            parent_span: span_id(context.parent_span_id),
         };
         (Role::Query, Some(stmt), marker)
     }
@@ -321,9 +343,12 @@ impl EventSink for Pipeline {
             }
             None => self.fingerprint(event),
         };
-        let key = self
-            .scans
-            .key(self.scan_slot, event.sql, |sql| key_of(&comment::tags(sql)));
+        let key = match context_key(&event.context) {
+            Some(key) => key,
+            None => self
+                .scans
+                .key(self.scan_slot, event.sql, |sql| key_of(&comment::tags(sql))),
+        };
         let key = match key {
             Key::None if is_named_prepared(event.prepared_name) => Key::Inherit,
             key => key,
@@ -370,6 +395,24 @@ pub(crate) fn key_of<'a>(tags: &comment::Tags<'a>) -> Key<'a> {
         (None, Some(route)) => Key::Route(route),
         (None, None) => Key::None,
     }
+}
+
+/// The key a source gave as data (a trace's id and route): it wins over tags in the text.
+fn context_key<'a>(context: &querycomb_core::Context<'a>) -> Option<Key<'a>> {
+    let route = context.route.map(std::borrow::Cow::Borrowed);
+    match context.trace_id {
+        Some(text) => {
+            let id = u128::from_str_radix(text, 16).ok()?;
+            Some(Key::Trace { id, text, route })
+        }
+        None => route.map(Key::Route),
+    }
+}
+
+/// A span id as a number (0 when absent or not hex).
+fn span_id(text: Option<&str>) -> u64 {
+    text.and_then(|t| u64::from_str_radix(t, 16).ok())
+        .unwrap_or(0)
 }
 
 /// `P_0`, `_pg3_0`, `a1`: a statement prepared once and executed by name. Drivers that tag

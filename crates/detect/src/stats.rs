@@ -54,7 +54,9 @@ impl RouteStats {
     }
 }
 
-fn route_stat(route: &str, histogram: &BTreeMap<u32, u64>) -> RouteStat {
+/// The statistics of one route from its histogram of statements per request (also what
+/// `querycomb merge` recomputes from merged histograms).
+pub fn route_stat(route: &str, histogram: &BTreeMap<u32, u64>) -> RouteStat {
     let requests: u64 = histogram.values().sum();
     let total: f64 = histogram
         .iter()

@@ -59,6 +59,10 @@ pub struct Stmt {
     pub location: Location,
     /// The inline `querycomb:allow` marker was present.
     pub allow: bool,
+    /// From a trace: the statement's own span id and the span that issued it (0 when not
+    /// from a trace, or unknown).
+    pub span: u64,
+    pub parent_span: u64,
 }
 
 /// What is known about a unit of work, apart from its statements.

@@ -90,6 +90,7 @@ pub(crate) fn n_plus_one() -> Finding {
                 role: BarRole::Child,
             },
         ],
+        concurrency: None,
     }
 }
 
@@ -126,6 +127,7 @@ pub(crate) fn repeated_identical() -> Finding {
         message: "The same settings row was read 30 times with the same parameters.".to_owned(),
         proof: Proof::Suspected,
         waterfall: Vec::new(),
+        concurrency: None,
     }
 }
 

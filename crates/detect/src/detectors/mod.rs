@@ -17,6 +17,7 @@
 pub mod count_in_loop;
 pub mod mn_plus_one;
 pub mod n_plus_one;
+pub mod n_plus_one_http;
 pub mod n_plus_one_write;
 pub mod over_budget;
 pub mod repeated_identical;
@@ -27,7 +28,7 @@ use querycomb_sql::Verb;
 use crate::catalog::{Catalog, FpId, Role, ShapeEntry};
 use crate::config::Thresholds;
 use crate::hash::{FastMap, FastSet};
-use crate::unit::Unit;
+use crate::unit::{Stmt, Unit};
 
 /// One pattern found in one unit, before de-duplication.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +125,7 @@ pub static DETECTORS: &[&dyn Detector] = &[
     &repeated_identical::RepeatedIdentical,
     &mn_plus_one::MnPlusOne,
     &over_budget::OverBudget,
+    &n_plus_one_http::NPlusOneHttp,
 ];
 
 /// Runs every detector over `unit`. A shape reported inside an `mn_plus_one` sequence is
@@ -261,6 +263,10 @@ impl<'a> UnitAnalysis<'a> {
     /// the loop (a shape running as often as the child is a sibling inside the loop, not its
     /// driver), preferring the nearest one that returned at least `rows_wanted` rows when row
     /// counts are known (a parent yields one row per iteration).
+    ///
+    /// On a trace, the loop's own handler comes first: a candidate issued under the same
+    /// parent span as the first child (so nested loops are attributed to their own resolver
+    /// or handler), then any earlier statement of the trace.
     pub fn parent_for(
         &self,
         first_child: usize,
@@ -268,9 +274,36 @@ impl<'a> UnitAnalysis<'a> {
         iterations: u32,
         rows_wanted: u32,
     ) -> Option<usize> {
+        let handler = self
+            .unit
+            .stmts
+            .get(first_child)
+            .map_or(0, |s| s.parent_span);
+        if handler != 0 {
+            let same_handler = |s: &Stmt| s.parent_span == handler;
+            let found =
+                self.parent_among(first_child, exclude, iterations, rows_wanted, same_handler);
+            if found.is_some() {
+                return found;
+            }
+        }
+        self.parent_among(first_child, exclude, iterations, rows_wanted, |_| true)
+    }
+
+    fn parent_among(
+        &self,
+        first_child: usize,
+        exclude: &[FpId],
+        iterations: u32,
+        rows_wanted: u32,
+        eligible: impl Fn(&Stmt) -> bool,
+    ) -> Option<usize> {
         let stmts = self.unit.stmts.get(..first_child)?;
         let mut nearest = None;
         for (index, stmt) in stmts.iter().enumerate().rev().take(PARENT_LOOKBACK) {
+            if !eligible(stmt) {
+                continue;
+            }
             let sibling = self.counts.get(&stmt.fp).is_some_and(|&n| n >= iterations);
             if sibling || exclude.contains(&stmt.fp) || self.verb(stmt.fp) != Some(Verb::Select) {
                 continue;
@@ -292,6 +325,42 @@ impl<'a> UnitAnalysis<'a> {
     pub fn parent_required(&self) -> bool {
         self.thresholds.burst_loops_need_parent
             && self.unit.header.kind == querycomb_core::RequestKind::Burst
+    }
+
+    /// Most executions of `fp` that ran at the same time (from span start and duration):
+    /// above 1, the loop is a concurrent fan-out, not a sequence. `None` without timings.
+    ///
+    /// Some SDKs (OpenTelemetry JS) record span starts to the millisecond but ends to the
+    /// nanosecond, so a sequential span seems to start before the previous one ended. When
+    /// every start is a whole millisecond, ends are cut to the millisecond too before
+    /// comparing: a loop has to overlap by a whole clock tick to count as concurrent.
+    pub fn concurrency(&self, fp: FpId) -> Option<u32> {
+        let children = || self.unit.stmts.iter().filter(|s| s.fp == fp && s.span != 0);
+        let tick = if children().all(|s| s.time.is_some_and(|t| t.rem_euclid(1000) == 0)) {
+            1000
+        } else {
+            1
+        };
+        let mut edges: Vec<(i64, i32)> = Vec::new();
+        for stmt in children() {
+            let (Some(start), Some(duration)) = (stmt.time, stmt.duration_us) else {
+                return None;
+            };
+            let end = start.saturating_add(i64::try_from(duration).unwrap_or(i64::MAX));
+            edges.push((start, 1));
+            edges.push((end - end.rem_euclid(tick), -1));
+        }
+        if edges.is_empty() {
+            return None;
+        }
+        // Ends sort before starts at the same instant: back-to-back is not overlap.
+        edges.sort_unstable();
+        let (mut running, mut most) = (0i32, 0i32);
+        for (_, delta) in edges {
+            running += delta;
+            most = most.max(running);
+        }
+        u32::try_from(most).ok()
     }
 
     /// Indexes of every execution of `fp`.

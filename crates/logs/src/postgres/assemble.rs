@@ -528,6 +528,7 @@ impl Slot {
             rows: None,
             error: self.error.get(),
             in_transaction: None,
+            ..QueryEvent::default()
         }
     }
 }

@@ -175,6 +175,7 @@ fn loop_finding(
         total_count: u64::from(n) * u64::from(occurrences),
         proof: Proof::Suspected,
         waterfall: bars,
+        concurrency: None,
     }
 }
 
@@ -328,6 +329,7 @@ fn repeated_without_waterfall() -> Finding {
         message: "the same settings lookup ran 30 times with the same parameters".into(),
         proof: Proof::Suspected,
         waterfall: Vec::new(),
+        concurrency: None,
     }
 }
 
@@ -348,6 +350,7 @@ fn over_budget() -> Finding {
         message: "GET /dashboard ran 183 statements, over its budget of 40".into(),
         proof: Proof::Suspected,
         waterfall: Vec::new(),
+        concurrency: None,
     }
 }
 
