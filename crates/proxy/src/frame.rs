@@ -329,8 +329,8 @@ impl fmt::Display for StartupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StartupError::DirectTls => f.write_str(
-                "client opened with TLS directly (sslnegotiation=direct), but the proxy does not \
-                 terminate TLS; connect with sslmode=disable",
+                "client opened with TLS directly (sslnegotiation=direct); the proxy negotiates \
+                 TLS after an SSLRequest only: connect with sslnegotiation=postgres",
             ),
             StartupError::BadLength(len) => write!(
                 f,

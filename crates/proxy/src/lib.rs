@@ -61,6 +61,8 @@ pub mod metrics;
 pub mod observe;
 mod shard;
 mod split;
+mod stream;
+pub mod tls;
 
 #[cfg(feature = "detect")]
 mod pipeline;
@@ -86,6 +88,7 @@ pub use frame::FrameLimits;
 pub use metrics::Metrics;
 #[cfg(feature = "detect")]
 pub use pipeline::{pipeline_detector, pool_arithmetic, run, ProxyEvidence, ShapeMeter};
+pub use tls::{ClientTlsMode, TlsConfig, TlsState, UpstreamTlsMode};
 
 /// See [`ProxyConfig::pool_size`].
 pub const DEFAULT_POOL_SIZE: u32 = 10;
@@ -123,6 +126,8 @@ pub struct ProxyConfig {
     pub threads: Option<usize>,
     /// No per-connection log lines on stderr (errors are still counted in metrics).
     pub quiet: bool,
+    /// TLS towards clients and towards the server (see [`tls`]).
+    pub tls: TlsConfig,
 }
 
 impl ProxyConfig {
@@ -142,6 +147,7 @@ impl ProxyConfig {
             pool_size: DEFAULT_POOL_SIZE,
             threads: None,
             quiet: false,
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -176,6 +182,7 @@ pub(crate) struct Shared {
     pub startup_timeout: Duration,
     pub quiet: bool,
     pub metrics: Arc<Metrics>,
+    pub tls: Arc<TlsState>,
     events: SyncSender<Observed>,
 }
 
@@ -197,6 +204,7 @@ pub struct Proxy {
     listener: TcpListener,
     metrics_listener: Option<TcpListener>,
     metrics: Arc<Metrics>,
+    tls: Arc<TlsState>,
     detector: DetectorFactory,
     callback: Option<FindingCallback>,
     tap: Option<mpsc::Sender<OwnedEvent>>,
@@ -208,6 +216,7 @@ impl Proxy {
     /// Binds the listen (and metrics) addresses. Detection is off until
     /// [`Proxy::detector`] is set.
     pub async fn bind(config: ProxyConfig) -> io::Result<Proxy> {
+        let tls = Arc::new(TlsState::new(config.tls.clone(), &config.upstream)?);
         let listener = TcpListener::bind(config.listen).await.map_err(|e| {
             io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen))
         })?;
@@ -222,6 +231,7 @@ impl Proxy {
             listener,
             metrics_listener,
             metrics: Arc::new(Metrics::new()),
+            tls,
             detector: Box::new(|| Box::new(NoDetection)),
             callback: None,
             tap: None,
@@ -243,6 +253,11 @@ impl Proxy {
     /// Live metrics (the connection gauge, byte counters ...), also while serving.
     pub fn metrics(&self) -> Arc<Metrics> {
         self.metrics.clone()
+    }
+
+    /// The TLS material, to [`TlsState::reload`] it (SIGHUP) while serving.
+    pub fn tls(&self) -> Arc<TlsState> {
+        self.tls.clone()
     }
 
     /// The detection stage, built in the detection thread.
@@ -285,6 +300,7 @@ impl Proxy {
             listener,
             metrics_listener,
             metrics,
+            tls,
             detector,
             callback,
             tap,
@@ -314,6 +330,7 @@ impl Proxy {
             startup_timeout: config.startup_timeout,
             quiet: config.quiet,
             metrics: metrics.clone(),
+            tls,
             events: event_tx,
         });
         let threads = config.threads.unwrap_or_else(default_threads);

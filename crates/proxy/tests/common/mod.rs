@@ -38,11 +38,20 @@ pub fn start_full(
     tweak: impl FnOnce(&mut ProxyConfig),
     setup: impl FnOnce(&mut Proxy),
 ) -> Harness {
-    let pg = PgServer::start(PgOptions {
+    let options = PgOptions {
         auth,
         ..PgOptions::default()
-    })
-    .expect("start PostgreSQL");
+    };
+    start_server(options, tweak, setup)
+}
+
+/// [`start_full`] with the server's options (configuration lines, TLS).
+pub fn start_server(
+    options: PgOptions,
+    tweak: impl FnOnce(&mut ProxyConfig),
+    setup: impl FnOnce(&mut Proxy),
+) -> Harness {
+    let pg = PgServer::start(options).expect("start PostgreSQL");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
