@@ -15,11 +15,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use crate::enforce::Budgeter;
 use crate::frame::{
     parse_startup, show_tag, startup_body_len, Direction, FrameError, FrameScanner, StartupError,
     StartupPacket, SSL_REQUEST,
 };
 use crate::observe::{Observer, SessionInfo};
+use crate::splice::Splicer;
 use crate::stream::{ReadSide, Stream, WriteSide};
 use crate::tls::{ClientTlsMode, UpstreamTlsMode};
 use crate::Shared;
@@ -173,15 +175,21 @@ async fn proxy_connection(
     if !authenticated {
         return Ok(());
     }
-    let observer = Mutex::new(Observer::new(
+    let mut observer = Observer::new(
         SessionInfo::from_params(conn_id, &params),
         shared.capture_params,
-    ));
+    );
+    let enforcement = shared.enforcement();
+    let (enforced, may_reject) = (!enforcement.is_inactive(), enforcement.may_reject());
+    if enforced {
+        observer = observer.with_budget(Budgeter::new(enforcement));
+    }
+    let observer = Mutex::new(observer);
     let (client_read, client_write) = client.split();
     let (upstream_read, upstream_write) = upstream.split();
     let result = tokio::select! {
-        r = pump_client(client_read, upstream_write, &observer, shared) => r,
-        r = pump_server(upstream_read, client_write, &observer, shared) => r,
+        r = pump_client(client_read, upstream_write, &observer, shared, enforced && may_reject) => r,
+        r = pump_server(upstream_read, client_write, &observer, shared, enforced) => r,
         () = idle_after_shutdown(&observer, shutdown) => Ok(()),
     };
     shared
@@ -421,34 +429,13 @@ async fn forward_cancel(packet: &[u8], shared: &Shared) -> Result<(), ConnError>
 
 /// An ErrorResponse the client's driver can show, for failures before the server speaks.
 fn fatal_message(sqlstate: &str, text: &str) -> Vec<u8> {
-    error_response("FATAL", sqlstate, &format!("querycomb proxy: {text}"), &[])
-}
-
-/// An ErrorResponse (`E`) or, with severity `NOTICE`/`WARNING`, a NoticeResponse's body
-/// under tag `E`; `extra` adds fields (e.g. `D` detail, `H` hint).
-pub(crate) fn error_response(
-    severity: &str,
-    sqlstate: &str,
-    text: &str,
-    extra: &[(u8, &str)],
-) -> Vec<u8> {
-    let mut body = Vec::new();
-    let fields = [
-        (b'S', severity),
-        (b'V', severity),
-        (b'C', sqlstate),
-        (b'M', text),
-    ];
-    for (field, value) in fields.iter().chain(extra) {
-        body.push(*field);
-        body.extend_from_slice(value.replace('\0', "").as_bytes());
-        body.push(0);
-    }
-    body.push(0);
-    let mut msg = vec![b'E'];
-    msg.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
-    msg.extend_from_slice(&body);
-    msg
+    crate::enforce::response(
+        b'E',
+        "FATAL",
+        sqlstate,
+        &format!("querycomb proxy: {text}"),
+        &[],
+    )
 }
 
 fn lock(observer: &Mutex<Observer>) -> MutexGuard<'_, Observer> {
@@ -457,15 +444,22 @@ fn lock(observer: &Mutex<Observer>) -> MutexGuard<'_, Observer> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Longest statement message held back so that it can be rejected whole; a longer one is
+/// forwarded as it arrives and cannot be rejected.
+const MAX_HELD_STATEMENT: u64 = 1 << 20;
+
 /// Client → server. Observes each chunk *before* forwarding it, so every operation is in
-/// the pending FIFO before the server can answer it.
+/// the pending FIFO before the server can answer it. With `may_reject`, statements pass
+/// through a [`Splicer`] that can replace a rejected one.
 async fn pump_client(
     mut from: ReadSide,
     mut to: WriteSide,
     observer: &Mutex<Observer>,
     shared: &Shared,
+    may_reject: bool,
 ) -> Result<(), ConnError> {
     let mut scanner = FrameScanner::new(Direction::ClientToServer, shared.limits);
+    let mut splicer = Splicer::default();
     let mut buf = Vec::new();
     loop {
         let n = from.read_chunk(&mut buf, CLIENT_BUF).await?;
@@ -475,14 +469,39 @@ async fn pump_client(
         }
         let chunk = buf.as_slice();
         let now = Instant::now();
-        {
+        let chunk_start = scanner.offset();
+        let edited = {
             let mut obs = lock(observer);
+            if may_reject {
+                obs.set_client_window(splicer.window_start(chunk_start));
+            }
             scanner
                 .feed(chunk, |msg| obs.client_message(msg, now))
                 .map_err(|e| ConnError::Frame(Direction::ClientToServer, e))?;
+            count_verdicts(&mut obs, shared);
+            may_reject.then(|| {
+                let hold = scanner.partial().filter(|&(tag, start)| {
+                    matches!(tag, b'Q' | b'E') && scanner.offset() - start <= MAX_HELD_STATEMENT
+                });
+                splicer.assemble(
+                    chunk,
+                    chunk_start,
+                    obs.take_client_edits(),
+                    hold.map(|h| h.1),
+                )
+            })
+        };
+        match edited {
+            Some(bytes) => to.write_all(&bytes).await?,
+            None => to.write_all(chunk).await?,
         }
-        to.write_all(chunk).await?;
         shared.metrics.bytes_from_clients.inc_by(n as u64);
+    }
+}
+
+fn count_verdicts(obs: &mut Observer, shared: &Shared) {
+    for (route, rejected) in obs.take_verdicts() {
+        shared.metrics.budget_verdict(route.as_deref(), rejected);
     }
 }
 
@@ -493,8 +512,10 @@ async fn pump_server(
     mut to: WriteSide,
     observer: &Mutex<Observer>,
     shared: &Shared,
+    enforced: bool,
 ) -> Result<(), ConnError> {
     let mut scanner = FrameScanner::new(Direction::ServerToClient, shared.limits);
+    let mut splicer = Splicer::default();
     let mut buf = Vec::new();
     loop {
         let n = from.read_chunk(&mut buf, SERVER_BUF).await?;
@@ -504,6 +525,12 @@ async fn pump_server(
         }
         let now = Instant::now();
         let chunk = buf.as_slice();
+        if enforced && (!splicer.is_idle() || lock(observer).expects_server_edits()) {
+            let bytes = observe_and_edit(&mut scanner, &mut splicer, chunk, observer, shared, now)?;
+            to.write_all(&bytes).await?;
+            shared.metrics.bytes_from_server.inc_by(n as u64);
+            continue;
+        }
         to.write_all(chunk).await?;
         shared.metrics.bytes_from_server.inc_by(n as u64);
         let mut obs = lock(observer);
@@ -517,6 +544,35 @@ async fn pump_server(
             }
         }
     }
+}
+
+/// The slow path of the server pump while budgets are enforced: observes first, then
+/// forwards the chunk with the proxy's errors and notices spliced in, holding back an
+/// ErrorResponse or ReadyForQuery that is not complete yet.
+fn observe_and_edit(
+    scanner: &mut FrameScanner,
+    splicer: &mut Splicer,
+    chunk: &[u8],
+    observer: &Mutex<Observer>,
+    shared: &Shared,
+    now: Instant,
+) -> Result<Vec<u8>, ConnError> {
+    let chunk_start = scanner.offset();
+    let mut obs = lock(observer);
+    obs.set_server_editing(true);
+    scanner.keep_data_rows(obs.wants_rows());
+    let fed = scanner.feed(chunk, |msg| obs.server_message(msg, now));
+    obs.set_server_editing(false);
+    fed.map_err(|e| ConnError::Frame(Direction::ServerToClient, e))?;
+    let hold = scanner
+        .partial()
+        .filter(|&(tag, _)| matches!(tag, b'E' | b'Z'))
+        .map(|(_, start)| start);
+    let bytes = splicer.assemble(chunk, chunk_start, obs.take_server_edits(), hold);
+    for event in obs.take_events() {
+        shared.emit(event);
+    }
+    Ok(bytes)
 }
 
 /// After shutdown is requested, resolves once the connection has no statement in flight,

@@ -55,11 +55,13 @@
 
 mod conn;
 pub mod detection;
+pub mod enforce;
 pub mod evidence;
 pub mod frame;
 pub mod metrics;
 pub mod observe;
 mod shard;
+mod splice;
 mod split;
 mod stream;
 pub mod tls;
@@ -84,6 +86,7 @@ use tokio::sync::watch;
 pub use detection::{
     Analysis, DetectorFactory, EventMeter, Evidence, FindingCallback, LiveDetector, NoDetection,
 };
+pub use enforce::{EnforceMode, Enforcement, Limits, RouteBudget};
 pub use frame::FrameLimits;
 pub use metrics::Metrics;
 #[cfg(feature = "detect")]
@@ -128,6 +131,8 @@ pub struct ProxyConfig {
     pub quiet: bool,
     /// TLS towards clients and towards the server (see [`tls`]).
     pub tls: TlsConfig,
+    /// Live query budgets (see [`enforce`]); observe only by default.
+    pub enforcement: Enforcement,
 }
 
 impl ProxyConfig {
@@ -148,6 +153,7 @@ impl ProxyConfig {
             threads: None,
             quiet: false,
             tls: TlsConfig::default(),
+            enforcement: Enforcement::default(),
         }
     }
 }
@@ -183,10 +189,36 @@ pub(crate) struct Shared {
     pub quiet: bool,
     pub metrics: Arc<Metrics>,
     pub tls: Arc<TlsState>,
+    enforcement: Arc<EnforcementHandle>,
     events: SyncSender<Observed>,
 }
 
+/// The budgets in force; replaced whole on reload (connections keep the budgets they
+/// started with).
+#[derive(Default)]
+pub struct EnforcementHandle(std::sync::RwLock<Arc<Enforcement>>);
+
+impl EnforcementHandle {
+    pub fn current(&self) -> Arc<Enforcement> {
+        self.0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    pub fn replace(&self, enforcement: Enforcement) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(enforcement);
+    }
+}
+
 impl Shared {
+    pub fn enforcement(&self) -> Arc<Enforcement> {
+        self.enforcement.current()
+    }
+
     /// Never blocks a pump: when detection is behind, the event is dropped and counted.
     pub fn emit(&self, event: Observed) {
         match self.events.try_send(event) {
@@ -205,6 +237,7 @@ pub struct Proxy {
     metrics_listener: Option<TcpListener>,
     metrics: Arc<Metrics>,
     tls: Arc<TlsState>,
+    enforcement: Arc<EnforcementHandle>,
     detector: DetectorFactory,
     callback: Option<FindingCallback>,
     tap: Option<mpsc::Sender<OwnedEvent>>,
@@ -217,6 +250,9 @@ impl Proxy {
     /// [`Proxy::detector`] is set.
     pub async fn bind(config: ProxyConfig) -> io::Result<Proxy> {
         let tls = Arc::new(TlsState::new(config.tls.clone(), &config.upstream)?);
+        let enforcement = Arc::new(EnforcementHandle(std::sync::RwLock::new(Arc::new(
+            config.enforcement.clone(),
+        ))));
         let listener = TcpListener::bind(config.listen).await.map_err(|e| {
             io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen))
         })?;
@@ -232,6 +268,7 @@ impl Proxy {
             metrics_listener,
             metrics: Arc::new(Metrics::new()),
             tls,
+            enforcement,
             detector: Box::new(|| Box::new(NoDetection)),
             callback: None,
             tap: None,
@@ -258,6 +295,11 @@ impl Proxy {
     /// The TLS material, to [`TlsState::reload`] it (SIGHUP) while serving.
     pub fn tls(&self) -> Arc<TlsState> {
         self.tls.clone()
+    }
+
+    /// The budgets in force, to replace them (SIGHUP) while serving.
+    pub fn enforcement(&self) -> Arc<EnforcementHandle> {
+        self.enforcement.clone()
     }
 
     /// The detection stage, built in the detection thread.
@@ -301,6 +343,7 @@ impl Proxy {
             metrics_listener,
             metrics,
             tls,
+            enforcement,
             detector,
             callback,
             tap,
@@ -331,6 +374,7 @@ impl Proxy {
             quiet: config.quiet,
             metrics: metrics.clone(),
             tls,
+            enforcement,
             events: event_tx,
         });
         let threads = config.threads.unwrap_or_else(default_threads);

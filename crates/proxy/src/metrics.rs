@@ -39,6 +39,7 @@ pub struct Metrics {
     pub unmatched_replies: Counter,
     errors: Family<Labels, Counter>,
     findings: Family<Labels, Counter>,
+    budget_verdicts: Family<Labels, Counter>,
     fingerprint_calls: Family<Labels, Counter>,
     fingerprint_seconds: Family<Labels, Counter<f64>>,
     fingerprint_rows: Family<Labels, Counter>,
@@ -65,6 +66,7 @@ impl Metrics {
             unmatched_replies: Counter::default(),
             errors: Family::default(),
             findings: Family::default(),
+            budget_verdicts: Family::default(),
             fingerprint_calls: Family::default(),
             fingerprint_seconds: Family::default(),
             fingerprint_rows: Family::default(),
@@ -127,6 +129,11 @@ impl Metrics {
             self.findings.clone(),
         );
         r.register(
+            "budget_verdicts",
+            "Requests warned (action=warn) and statements rejected (action=reject) for their query budget, by route",
+            self.budget_verdicts.clone(),
+        );
+        r.register(
             "fingerprint_calls",
             "Statements per query shape (top shapes, rest under other)",
             self.fingerprint_calls.clone(),
@@ -186,6 +193,18 @@ impl Metrics {
         self.findings
             .get_or_create(&vec![
                 ("kind".to_owned(), kind.to_owned()),
+                ("route".to_owned(), route),
+            ])
+            .inc();
+    }
+
+    /// A budget warning or rejection on `route`.
+    pub fn budget_verdict(&self, route: Option<&str>, rejected: bool) {
+        let route = self.bounded("route", route.unwrap_or(""));
+        let action = if rejected { "reject" } else { "warn" };
+        self.budget_verdicts
+            .get_or_create(&vec![
+                ("action".to_owned(), action.to_owned()),
                 ("route".to_owned(), route),
             ])
             .inc();
