@@ -112,6 +112,12 @@ pub struct ProxyArgs {
     pub findings_out: Option<PathBuf>,
 
     #[command(flatten)]
+    pub tls: crate::proxy::TlsArgs,
+
+    #[command(flatten)]
+    pub enforce: crate::proxy::EnforceArgs,
+
+    #[command(flatten)]
     pub report: ReportArgs,
 }
 

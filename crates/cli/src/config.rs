@@ -66,6 +66,11 @@ pub struct ProxyConfig {
     pub upstream: Option<String>,
     pub metrics: Option<String>,
     pub findings_out: Option<PathBuf>,
+    /// `[proxy.tls]`: see `proxy.rs`.
+    #[serde(default)]
+    pub tls: crate::proxy::TlsFileConfig,
+    /// `enforce = "observe" | "warn" | "reject"`: see `proxy.rs`.
+    pub enforce: Option<String>,
 }
 
 pub const DEFAULT_FILE: &str = "querycomb.toml";

@@ -8,13 +8,16 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter};
 use std::path::Path;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use querycomb_core::{Finding, OwnedEvent, QueryEvent, RunSummary, Timestamp};
+use querycomb_core::{
+    Finding, FindingSink, OwnedEvent, QueryEvent, RunSummary, SourceTable, Timestamp,
+};
+use querycomb_report::json::JsonLinesSink;
 
 use crate::evidence::ParentRef;
 use crate::metrics::Metrics;
@@ -75,7 +78,8 @@ pub trait Evidence: Send {
 /// Where findings go as they are found.
 pub(crate) struct Outputs {
     pub callback: Option<FindingCallback>,
-    pub file: Option<BufWriter<File>>,
+    /// `--findings-out`: the documented JSON lines (sources, findings, summary).
+    pub file: Option<JsonLinesSink<BufWriter<File>>>,
     pub metrics: Arc<Metrics>,
     pub tap: Option<Sender<OwnedEvent>>,
     pub meter: Option<Box<dyn EventMeter>>,
@@ -85,11 +89,20 @@ pub(crate) struct Outputs {
 }
 
 impl Outputs {
-    pub fn new(metrics: Arc<Metrics>, findings_out: Option<&Path>) -> io::Result<Self> {
+    pub fn new(
+        metrics: Arc<Metrics>,
+        findings_out: Option<&Path>,
+        sources: &SourceTable,
+    ) -> io::Result<Self> {
         let file = match findings_out {
-            Some(path) => Some(BufWriter::new(File::create(path).map_err(|e| {
-                io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))
-            })?)),
+            Some(path) => {
+                let file = File::create(path).map_err(|e| {
+                    io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))
+                })?;
+                let mut sink = JsonLinesSink::new(BufWriter::new(file));
+                sink.begin(sources)?;
+                Some(sink)
+            }
             None => None,
         };
         Ok(Outputs {
@@ -120,12 +133,8 @@ impl Outputs {
                 callback(finding);
             }
             if let Some(file) = self.file.as_mut() {
-                serde_json::to_writer(&mut *file, finding)?;
-                file.write_all(b"\n")?;
+                file.finding(finding)?;
             }
-        }
-        if let Some(file) = self.file.as_mut() {
-            file.flush()?;
         }
         Ok(())
     }
@@ -145,6 +154,7 @@ pub(crate) fn run(
     tick_interval: Duration,
 ) -> io::Result<Analysis> {
     let mut detector = factory();
+    let started = Instant::now();
     let mut last_tick = Instant::now();
     loop {
         match events.recv_timeout(tick_interval) {
@@ -176,6 +186,12 @@ pub(crate) fn run(
     outputs.publish(&mut updates)?;
     let mut analysis = detector.finish();
     outputs.publish(&mut analysis.findings)?;
+    analysis.summary.bytes =
+        outputs.metrics.bytes_from_clients.get() + outputs.metrics.bytes_from_server.get();
+    analysis.summary.elapsed_ms = started.elapsed().as_millis() as u64;
+    if let Some(file) = outputs.file.as_mut() {
+        file.finish(&analysis.summary)?;
+    }
     if let Some(meter) = outputs.meter.as_mut() {
         meter.tick(Timestamp::MAX);
     }

@@ -243,7 +243,11 @@ pub struct Proxy {
     tap: Option<mpsc::Sender<OwnedEvent>>,
     meter: Option<Box<dyn EventMeter>>,
     evidence: Option<Box<dyn Evidence>>,
+    reload: Option<Option<Reloader>>,
 }
+
+/// Re-reads the budgets on SIGHUP (see [`Proxy::reload_on_sighup`]).
+pub type Reloader = Box<dyn Fn() -> Result<Enforcement, String> + Send + Sync>;
 
 impl Proxy {
     /// Binds the listen (and metrics) addresses. Detection is off until
@@ -274,6 +278,7 @@ impl Proxy {
             tap: None,
             meter: None,
             evidence: None,
+            reload: None,
         })
     }
 
@@ -300,6 +305,13 @@ impl Proxy {
     /// The budgets in force, to replace them (SIGHUP) while serving.
     pub fn enforcement(&self) -> Arc<EnforcementHandle> {
         self.enforcement.clone()
+    }
+
+    /// On SIGHUP, re-read the TLS files and (with `budgets`) the budgets, while serving:
+    /// connections opened afterwards use them, open ones keep theirs.
+    pub fn reload_on_sighup(&mut self, budgets: Option<Reloader>) -> &mut Self {
+        self.reload = Some(budgets);
+        self
     }
 
     /// The detection stage, built in the detection thread.
@@ -349,9 +361,13 @@ impl Proxy {
             tap,
             meter,
             evidence,
+            reload,
         } = self;
         let (event_tx, event_rx) = mpsc::sync_channel(config.event_queue.max(1));
-        let mut outputs = detection::Outputs::new(metrics.clone(), config.findings_out.as_deref())?;
+        let mut sources = querycomb_core::SourceTable::default();
+        sources.add(format!("proxy {}", config.listen));
+        let mut outputs =
+            detection::Outputs::new(metrics.clone(), config.findings_out.as_deref(), &sources)?;
         outputs.callback = callback;
         outputs.tap = tap;
         outputs.meter = meter;
@@ -364,6 +380,14 @@ impl Proxy {
         let (stop_tx, stop_rx) = watch::channel(false);
         if let Some(listener) = metrics_listener {
             tokio::spawn(metrics::serve(listener, metrics.clone(), stop_rx.clone()));
+        }
+        if let Some(budgets) = reload {
+            tokio::spawn(reload_on_hangup(
+                tls.clone(),
+                enforcement.clone(),
+                budgets,
+                config.quiet,
+            ));
         }
         let shared = Arc::new(Shared {
             upstream: config.upstream.clone(),
@@ -445,6 +469,49 @@ async fn accept_until(
                 }
             },
         }
+    }
+}
+
+/// Reloads TLS material and budgets on every SIGHUP; a failed reload keeps the old ones
+/// and says why.
+async fn reload_on_hangup(
+    tls: Arc<TlsState>,
+    enforcement: Arc<EnforcementHandle>,
+    budgets: Option<Reloader>,
+    quiet: bool,
+) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            let mut problems = Vec::new();
+            if let Err(e) = tls.reload() {
+                problems.push(e.to_string());
+            }
+            if let Some(load) = &budgets {
+                match load() {
+                    Ok(new) => enforcement.replace(new),
+                    Err(e) => problems.push(e),
+                }
+            }
+            if !quiet {
+                if problems.is_empty() {
+                    eprintln!("querycomb proxy: reloaded TLS material and budgets (SIGHUP)");
+                } else {
+                    eprintln!(
+                        "querycomb proxy: reload failed, keeping the previous settings: {}",
+                        problems.join("; ")
+                    );
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (tls, enforcement, budgets, quiet);
     }
 }
 

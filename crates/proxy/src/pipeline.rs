@@ -43,10 +43,12 @@ pub fn pipeline_detector(config: Config) -> DetectorFactory {
 /// Runs the proxy with detection until `shutdown` resolves (pass
 /// [`crate::shutdown_signal`] for SIGINT/SIGTERM). `on_finding` is called in the detection
 /// thread for each new or grown finding.
+/// `budgets` re-reads the budgets on SIGHUP (TLS files are re-read in any case).
 pub async fn run(
     config: ProxyConfig,
     detect: Config,
     on_finding: impl FnMut(&Finding) + Send + 'static,
+    budgets: Option<crate::Reloader>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<ProxyReport> {
     let idle_gap = Duration::from_millis(detect.idle_gap_ms);
@@ -57,7 +59,8 @@ pub async fn run(
         .detector(pipeline_detector(detect))
         .on_finding(on_finding)
         .meter(Box::new(meter))
-        .evidence(Box::new(ProxyEvidence::new(pool_size)));
+        .evidence(Box::new(ProxyEvidence::new(pool_size)))
+        .reload_on_sighup(budgets);
     proxy.serve(shutdown).await
 }
 

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use querycomb_core::{Finding, FindingKind, Proof, RequestKind};
 use querycomb_proxy::{pipeline_detector, Proxy, ProxyConfig, ProxyEvidence, ShapeMeter};
+use querycomb_report::json::{parse_line, Line};
 use querycomb_testkit::{Auth, PgOptions, PgServer};
 use tokio_postgres::NoTls;
 
@@ -194,13 +195,30 @@ fn n_plus_one_is_reported_live_and_the_batched_version_is_not() {
         ]
     );
     assert_eq!(report.analysis.summary.statements, 54);
+    // The documented JSON lines: sources first, a line per new or grown finding, the
+    // summary last.
     let lines = std::fs::read_to_string(&findings_out).expect("findings file");
-    let written: Vec<Finding> = lines
+    let written: Vec<Line> = lines
         .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .map(|l| parse_line(l).expect("a querycomb.findings/v1 line"))
         .collect();
-    assert_eq!(written.len(), 2);
-    assert_eq!(written[0].signature, report.analysis.findings[0].signature);
+    assert!(
+        matches!(written.first(), Some(Line::Sources(s)) if s.len() == 1 && s[0].starts_with("proxy ")),
+        "{lines}"
+    );
+    let findings: Vec<&Finding> = written
+        .iter()
+        .filter_map(|l| match l {
+            Line::Finding(f) => Some(&**f),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(findings.len(), 2);
+    assert_eq!(findings[0].signature, report.analysis.findings[0].signature);
+    match written.last() {
+        Some(Line::Summary(summary)) => assert_eq!(summary.statements, 54),
+        other => panic!("summary last, not {other:?}"),
+    }
 }
 
 /// Node's `Promise.all(items.map(load))` over a pool: the children of one request run on
@@ -293,6 +311,7 @@ fn run_as_the_cli_calls_it() {
         config,
         detect,
         move |f| seen.lock().expect("lock").push(f.clone()),
+        None,
         async {
             let _ = stopped.await;
         },
@@ -334,5 +353,15 @@ fn run_as_the_cli_calls_it() {
     assert_eq!(report.analysis.findings.len(), 1);
     assert_eq!(report.stats.statements, 11);
     let written = std::fs::read_to_string(dir.path().join("findings.jsonl")).expect("file");
-    assert_eq!(written.lines().count(), 1);
+    let kinds: Vec<&str> = written
+        .lines()
+        .map(
+            |l| match parse_line(l).expect("a querycomb.findings/v1 line") {
+                Line::Sources(_) => "sources",
+                Line::Finding(_) => "finding",
+                Line::Summary(_) => "summary",
+            },
+        )
+        .collect();
+    assert_eq!(kinds, ["sources", "finding", "summary"]);
 }
