@@ -59,6 +59,19 @@ setup_python() {
   cp "$req" "$venv/.requirements"
 }
 
+# target/e2e/asyncpg-venv: asyncpg for the proxy's statement-count tests
+# (crates/proxy/tests/requirements-asyncpg.txt, pinned).
+setup_asyncpg() {
+  local venv="$e2e/asyncpg-venv" req="$root/crates/proxy/tests/requirements-asyncpg.txt"
+  if [ -x "$venv/bin/python" ] && cmp -s "$req" "$venv/.requirements"; then
+    return 0
+  fi
+  rm -rf "$venv"
+  python3 -m venv "$venv" || return 1
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" >/dev/null || return 1
+  cp "$req" "$venv/.requirements"
+}
+
 # target/e2e/node/node_modules: tests/e2e/node's locked packages (the tests set NODE_PATH).
 setup_node() {
   local src="$root/tests/e2e/node" dest="$e2e/node"
@@ -88,7 +101,7 @@ if [ $# -eq 0 ]; then
   # Everything, for CI: an e2e project that cannot be set up (no network, no npm) must not
   # stop the rest of the suite; its tests print why they skip.
   setup_system
-  for part in python node rust; do
+  for part in python node rust asyncpg; do
     "setup_$part" || echo "setup-test-deps: warning: the $part e2e project could not be set up; its tests will skip" >&2
   done
   exit 0
@@ -99,6 +112,7 @@ for part in "$@"; do
     python) setup_python ;;
     node) setup_node ;;
     rust) setup_rust ;;
-    *) echo "setup-test-deps: unknown part $part (system, python, node, rust)" >&2; exit 2 ;;
+    asyncpg) setup_asyncpg ;;
+    *) echo "setup-test-deps: unknown part $part (system, python, node, rust, asyncpg)" >&2; exit 2 ;;
   esac
 done
