@@ -378,8 +378,21 @@ impl Proxy {
             .spawn(move || detection::run(event_rx, detector, outputs, tick))?;
 
         let (stop_tx, stop_rx) = watch::channel(false);
+        // Set when shutdown starts (readiness fails at once), while metrics still serve.
+        let (draining_tx, draining_rx) = watch::channel(false);
+        // The HTTP endpoint outlives the drain, so /readyz can say "draining".
+        let (http_stop_tx, http_stop_rx) = watch::channel(false);
         if let Some(listener) = metrics_listener {
-            tokio::spawn(metrics::serve(listener, metrics.clone(), stop_rx.clone()));
+            let readiness = Arc::new(metrics::Readiness {
+                upstream: config.upstream.clone(),
+                draining: draining_rx.clone(),
+            });
+            tokio::spawn(metrics::serve(
+                listener,
+                metrics.clone(),
+                readiness,
+                http_stop_rx,
+            ));
         }
         if let Some(budgets) = reload {
             tokio::spawn(reload_on_hangup(
@@ -405,10 +418,12 @@ impl Proxy {
         let mut shards = shard::Shards::start(threads, &shared, &stop_rx, config.shutdown_grace)?;
         accept_until(&listener, &shared, &mut shards, shutdown).await;
         drop(listener);
+        let _ = draining_tx.send(true);
         let _ = stop_tx.send(true);
         let aborted = tokio::task::spawn_blocking(move || shards.finish())
             .await
             .map_err(io::Error::other)?;
+        let _ = http_stop_tx.send(true);
         drop(shared);
 
         let analysis = tokio::task::spawn_blocking(move || detection.join())

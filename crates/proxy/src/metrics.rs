@@ -1,4 +1,5 @@
-//! Prometheus metrics of the proxy, and the tiny HTTP endpoint that serves them.
+//! Prometheus metrics of the proxy (prometheus-client), and the HTTP endpoint (hyper) that
+//! serves them with the health and readiness checks.
 //!
 //! Hot-path metrics (bytes, connections) are plain atomic counters updated by the pumps.
 //! Per-shape and per-finding metrics are updated by the detection thread, with label
@@ -6,7 +7,6 @@
 //! under `other`, so a workload with unbounded distinct SQL cannot grow the scrape.
 
 use std::collections::HashSet;
-use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,7 +16,14 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::convert::Infallible;
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -248,63 +255,93 @@ impl Default for Metrics {
     }
 }
 
-/// Serves `GET /metrics` until shutdown. One request per connection, HTTP/1.1 with
-/// `Connection: close`: all a Prometheus scraper needs.
+/// What `/readyz` checks: the proxy is not draining and the server accepts connections.
+pub struct Readiness {
+    pub upstream: String,
+    pub draining: watch::Receiver<bool>,
+}
+
+/// Serves `GET /metrics` (Prometheus text), `/healthz` (the process serves) and `/readyz`
+/// (not draining, and the upstream server accepts a TCP connection within a second) until
+/// shutdown, with hyper.
 pub async fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                if let Ok((stream, _)) = accepted {
-                    let metrics = metrics.clone();
-                    tokio::spawn(async move {
-                        let _ = tokio::time::timeout(Duration::from_secs(10), answer(stream, &metrics)).await;
+                let Ok((stream, _)) = accepted else { continue };
+                let (metrics, readiness) = (metrics.clone(), readiness.clone());
+                tokio::spawn(async move {
+                    let service = service_fn(move |request: Request<Incoming>| {
+                        let (metrics, readiness) = (metrics.clone(), readiness.clone());
+                        async move { Ok::<_, Infallible>(answer(&request, &metrics, &readiness).await) }
                     });
-                }
+                    let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                    let _ = tokio::time::timeout(Duration::from_secs(30), connection).await;
+                });
             }
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
     }
 }
 
-async fn answer(mut stream: TcpStream, metrics: &Metrics) -> io::Result<()> {
-    let mut request = Vec::with_capacity(1024);
-    let mut buf = [0u8; 1024];
-    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 8192 {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        request.extend_from_slice(buf.get(..n).unwrap_or_default());
+async fn answer(
+    request: &Request<Incoming>,
+    metrics: &Metrics,
+    readiness: &Readiness,
+) -> Response<Full<Bytes>> {
+    let text = |status: StatusCode, content_type: &str, body: String| {
+        Response::builder()
+            .status(status)
+            .header("content-type", content_type)
+            .body(Full::new(Bytes::from(body)))
+            .unwrap_or_default()
+    };
+    const PLAIN: &str = "text/plain; charset=utf-8";
+    if request.method() != Method::GET {
+        return text(StatusCode::METHOD_NOT_ALLOWED, PLAIN, "GET only\n".into());
     }
-    let line = request.split(|&b| b == b'\r').next().unwrap_or_default();
-    let (status, content_type, body) = match line {
-        l if l.starts_with(b"GET /metrics ") || l == b"GET /metrics" => (
-            "200 OK",
+    match request.uri().path() {
+        "/metrics" => text(
+            StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
             metrics.render(),
         ),
-        l if l.starts_with(b"GET / ") => (
-            "200 OK",
-            "text/plain; charset=utf-8",
-            "querycomb proxy: metrics at /metrics\n".to_owned(),
+        "/healthz" => text(StatusCode::OK, PLAIN, "ok\n".into()),
+        "/readyz" => match ready(readiness).await {
+            Ok(()) => text(StatusCode::OK, PLAIN, "ready\n".into()),
+            Err(why) => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                PLAIN,
+                format!("not ready: {why}\n"),
+            ),
+        },
+        "/" => text(
+            StatusCode::OK,
+            PLAIN,
+            "querycomb proxy: /metrics, /healthz, /readyz\n".into(),
         ),
-        _ => (
-            "404 Not Found",
-            "text/plain; charset=utf-8",
-            "not found\n".to_owned(),
-        ),
-    };
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body.as_bytes()).await?;
-    stream.shutdown().await
+        _ => text(StatusCode::NOT_FOUND, PLAIN, "not found\n".into()),
+    }
+}
+
+async fn ready(readiness: &Readiness) -> Result<(), String> {
+    if *readiness.draining.borrow() {
+        return Err("draining (shutting down)".into());
+    }
+    let connect = TcpStream::connect(readiness.upstream.as_str());
+    match tokio::time::timeout(Duration::from_secs(1), connect).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("upstream {}: {e}", readiness.upstream)),
+        Err(_) => Err(format!(
+            "upstream {}: no answer within 1 s",
+            readiness.upstream
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -19,13 +19,17 @@ INSERT INTO customers SELECT g, 'customer ' || g FROM generate_series(1, 20) g;
 CREATE TABLE orders (id int PRIMARY KEY, customer_id int REFERENCES customers, total numeric);
 INSERT INTO orders SELECT g, 1 + g % 20, g * 1.5 FROM generate_series(1, 40) g;";
 
-fn scrape(addr: std::net::SocketAddr) -> String {
+fn get(addr: std::net::SocketAddr, path: &str) -> String {
     let mut stream = std::net::TcpStream::connect(addr).expect("connect metrics");
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .expect("request");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).expect("request");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("response");
+    response
+}
+
+fn scrape(addr: std::net::SocketAddr) -> String {
+    let response = get(addr, "/metrics");
     assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
     response
 }
@@ -157,6 +161,10 @@ fn n_plus_one_is_reported_live_and_the_batched_version_is_not() {
         );
     }
     std::thread::sleep(Duration::from_millis(600));
+    assert!(get(metrics_addr, "/healthz").starts_with("HTTP/1.1 200 OK"));
+    let ready = get(metrics_addr, "/readyz");
+    assert!(ready.starts_with("HTTP/1.1 200 OK"), "{ready}");
+    assert!(get(metrics_addr, "/nothing").starts_with("HTTP/1.1 404"));
     let text = scrape(metrics_addr);
     assert!(
         text.contains("querycomb_proxy_findings_total{kind=\"n_plus_one\",route=\"/orders\"} 1"),

@@ -76,7 +76,10 @@ fn per_flow<'a>(items: impl IntoIterator<Item = (&'a str, u64)>) -> BTreeMap<&'s
     let mut counts = BTreeMap::new();
     for (sql, calls) in items {
         for table in FLOWS {
-            if sql.split(|c: char| !c.is_alphanumeric() && c != '_').any(|w| w == *table) {
+            if sql
+                .split(|c: char| !c.is_alphanumeric() && c != '_')
+                .any(|w| w == *table)
+            {
                 *counts.entry(*table).or_default() += calls;
             }
         }
