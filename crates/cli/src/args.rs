@@ -118,6 +118,9 @@ pub struct ProxyArgs {
     pub enforce: crate::proxy::EnforceArgs,
 
     #[command(flatten)]
+    pub ops: crate::proxy::OpsArgs,
+
+    #[command(flatten)]
     pub report: ReportArgs,
 }
 

@@ -71,6 +71,9 @@ pub struct ProxyConfig {
     pub tls: crate::proxy::TlsFileConfig,
     /// `enforce = "observe" | "warn" | "reject"`: see `proxy.rs`.
     pub enforce: Option<String>,
+    pub max_client_connections: Option<u32>,
+    pub idle_timeout_s: Option<u64>,
+    pub log_format: Option<String>,
 }
 
 pub const DEFAULT_FILE: &str = "querycomb.toml";

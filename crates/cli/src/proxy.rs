@@ -74,6 +74,20 @@ pub struct EnforceArgs {
     pub budgets: Option<PathBuf>,
 }
 
+/// Limits and logging of `querycomb proxy`.
+#[derive(Debug, Default, Args)]
+pub struct OpsArgs {
+    /// Client connections served at once; more get SQLSTATE 53300 (default: no limit).
+    #[arg(long, value_name = "N")]
+    pub max_client_connections: Option<u32>,
+    /// Disconnect a client idle this many seconds with nothing in flight.
+    #[arg(long, value_name = "SECONDS")]
+    pub idle_timeout_s: Option<u64>,
+    /// Log lines on stderr: text or json (one object per line).
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+}
+
 fn tls_config(args: TlsArgs, file: TlsFileConfig) -> Result<TlsConfig, CliError> {
     let cert = args.tls_cert.or(file.cert);
     let client_mode = match args.tls_mode.or(file.mode) {
@@ -164,6 +178,20 @@ pub fn run(
     config.findings_out = args.findings_out.or(file.proxy.findings_out);
     config.capture_params = settings.show_params;
     config.tls = tls_config(args.tls, file.proxy.tls)?;
+    config.max_client_connections = args
+        .ops
+        .max_client_connections
+        .or(file.proxy.max_client_connections);
+    config.idle_timeout = args
+        .ops
+        .idle_timeout_s
+        .or(file.proxy.idle_timeout_s)
+        .map(Duration::from_secs);
+    if let Some(format) = args.ops.log_format.or(file.proxy.log_format) {
+        config.log_format = format
+            .parse()
+            .map_err(|e| CliError::Usage(format!("--log-format: {e}")))?;
+    }
     let mode = args
         .enforce
         .enforce

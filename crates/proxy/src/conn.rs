@@ -43,6 +43,10 @@ pub(crate) enum ConnError {
     Tls(io::Error),
     /// A plaintext client under `--tls-mode require`.
     PlaintextRefused,
+    /// More clients than `--max-client-connections`.
+    TooManyClients,
+    /// Idle longer than `--idle-timeout`.
+    IdleTimeout,
     StartupTimeout,
     Io(io::Error),
 }
@@ -57,6 +61,8 @@ impl ConnError {
             ConnError::Upstream(..) => "upstream",
             ConnError::Tls(_) => "tls_handshake",
             ConnError::PlaintextRefused => "tls_required",
+            ConnError::TooManyClients => "too_many_clients",
+            ConnError::IdleTimeout => "idle_timeout",
             ConnError::Io(_) => "io",
         }
     }
@@ -88,6 +94,10 @@ impl fmt::Display for ConnError {
             ConnError::PlaintextRefused => {
                 f.write_str("plaintext client refused: TLS is required (--tls-mode require)")
             }
+            ConnError::TooManyClients => {
+                f.write_str("refused: too many client connections (--max-client-connections)")
+            }
+            ConnError::IdleTimeout => f.write_str("closed after the idle timeout (--idle-timeout)"),
             ConnError::Io(e) => write!(f, "{e}"),
         }
     }
@@ -111,8 +121,18 @@ pub(crate) async fn serve(
     let result = proxy_connection(client, conn_id, &shared, shutdown).await;
     if let Err(error) = result {
         shared.metrics.error(error.kind());
-        if !error.is_quiet() && !shared.quiet {
-            eprintln!("querycomb proxy: connection {conn_id} from {peer} closed: {error}");
+        if !error.is_quiet() {
+            shared.log(
+                "warn",
+                "connection_closed",
+                &format!("connection {conn_id} from {peer} closed: {error}"),
+                &[
+                    ("conn", conn_id.to_string()),
+                    ("client", peer.to_string()),
+                    ("kind", error.kind().to_owned()),
+                    ("error", error.to_string()),
+                ],
+            );
         }
     }
 }
@@ -154,6 +174,14 @@ async fn proxy_connection(
         let refusal = fatal_message("28000", "TLS is required (--tls-mode require)");
         let _ = client.write_all(&refusal).await;
         return Err(ConnError::PlaintextRefused);
+    }
+    let limit = shared.max_client_connections.map(i64::from);
+    if limit.is_some_and(|max| shared.metrics.connections.get() > max) {
+        // The server's own words past max_connections.
+        let refusal = fatal_message("53300", "sorry, too many clients already");
+        let _ = client.write_all(&refusal).await;
+        let _ = client.flush().await;
+        return Err(ConnError::TooManyClients);
     }
     let mut upstream = match connect_upstream(shared).await {
         Ok(stream) => stream,
@@ -462,7 +490,17 @@ async fn pump_client(
     let mut splicer = Splicer::default();
     let mut buf = Vec::new();
     loop {
-        let n = from.read_chunk(&mut buf, CLIENT_BUF).await?;
+        let n = match shared.idle_timeout {
+            None => from.read_chunk(&mut buf, CLIENT_BUF).await?,
+            Some(idle) => loop {
+                match tokio::time::timeout(idle, from.read_chunk(&mut buf, CLIENT_BUF)).await {
+                    Ok(read) => break read?,
+                    // Waiting on a long statement is not idleness.
+                    Err(_) if lock(observer).pending() > 0 => continue,
+                    Err(_) => return Err(ConnError::IdleTimeout),
+                }
+            },
+        };
         if n == 0 {
             let _ = to.shutdown().await;
             return Ok(());

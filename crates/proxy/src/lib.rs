@@ -58,6 +58,7 @@ pub mod detection;
 pub mod enforce;
 pub mod evidence;
 pub mod frame;
+pub mod log;
 pub mod metrics;
 pub mod observe;
 mod shard;
@@ -133,6 +134,13 @@ pub struct ProxyConfig {
     pub tls: TlsConfig,
     /// Live query budgets (see [`enforce`]); observe only by default.
     pub enforcement: Enforcement,
+    /// Client connections served at once; more are refused with SQLSTATE 53300, as the
+    /// server does past `max_connections`.
+    pub max_client_connections: Option<u32>,
+    /// A client idle this long with nothing in flight is disconnected (SQLSTATE 57P05).
+    pub idle_timeout: Option<Duration>,
+    /// Text or JSON log lines on stderr.
+    pub log_format: log::LogFormat,
 }
 
 impl ProxyConfig {
@@ -154,6 +162,9 @@ impl ProxyConfig {
             quiet: false,
             tls: TlsConfig::default(),
             enforcement: Enforcement::default(),
+            max_client_connections: None,
+            idle_timeout: None,
+            log_format: log::LogFormat::Text,
         }
     }
 }
@@ -187,6 +198,9 @@ pub(crate) struct Shared {
     pub connect_timeout: Duration,
     pub startup_timeout: Duration,
     pub quiet: bool,
+    pub max_client_connections: Option<u32>,
+    pub idle_timeout: Option<Duration>,
+    pub log_format: log::LogFormat,
     pub metrics: Arc<Metrics>,
     pub tls: Arc<TlsState>,
     enforcement: Arc<EnforcementHandle>,
@@ -215,6 +229,13 @@ impl EnforcementHandle {
 }
 
 impl Shared {
+    /// A log line unless `quiet`.
+    pub fn log(&self, level: &str, event: &str, text: &str, fields: &[(&str, String)]) {
+        if !self.quiet {
+            log::line(self.log_format, level, event, text, fields);
+        }
+    }
+
     pub fn enforcement(&self) -> Arc<Enforcement> {
         self.enforcement.current()
     }
@@ -395,11 +416,12 @@ impl Proxy {
             ));
         }
         if let Some(budgets) = reload {
+            let log_format = (!config.quiet).then_some(config.log_format);
             tokio::spawn(reload_on_hangup(
                 tls.clone(),
                 enforcement.clone(),
                 budgets,
-                config.quiet,
+                log_format,
             ));
         }
         let shared = Arc::new(Shared {
@@ -409,6 +431,9 @@ impl Proxy {
             connect_timeout: config.connect_timeout,
             startup_timeout: config.startup_timeout,
             quiet: config.quiet,
+            max_client_connections: config.max_client_connections,
+            idle_timeout: config.idle_timeout,
+            log_format: config.log_format,
             metrics: metrics.clone(),
             tls,
             enforcement,
@@ -469,17 +494,23 @@ async fn accept_until(
                     let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
                     if let Err(e) = shards.dispatch(stream, peer, id) {
                         shared.metrics.error("accept");
-                        if !shared.quiet {
-                            eprintln!("querycomb proxy: connection {id} from {peer} dropped: {e}");
-                        }
+                        shared.log(
+                            "warn",
+                            "connection_dropped",
+                            &format!("connection {id} from {peer} dropped: {e}"),
+                            &[("conn", id.to_string()), ("client", peer.to_string()), ("error", e.to_string())],
+                        );
                     }
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
                     shared.metrics.error("accept");
-                    if !shared.quiet {
-                        eprintln!("querycomb proxy: accept failed: {e}");
-                    }
+                    shared.log(
+                        "error",
+                        "accept_failed",
+                        &format!("accept failed: {e}"),
+                        &[("error", e.to_string())],
+                    );
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
@@ -493,7 +524,7 @@ async fn reload_on_hangup(
     tls: Arc<TlsState>,
     enforcement: Arc<EnforcementHandle>,
     budgets: Option<Reloader>,
-    quiet: bool,
+    log_format: Option<log::LogFormat>,
 ) {
     #[cfg(unix)]
     {
@@ -512,21 +543,30 @@ async fn reload_on_hangup(
                     Err(e) => problems.push(e),
                 }
             }
-            if !quiet {
-                if problems.is_empty() {
-                    eprintln!("querycomb proxy: reloaded TLS material and budgets (SIGHUP)");
-                } else {
-                    eprintln!(
-                        "querycomb proxy: reload failed, keeping the previous settings: {}",
-                        problems.join("; ")
-                    );
-                }
+            let Some(format) = log_format else { continue };
+            if problems.is_empty() {
+                log::line(
+                    format,
+                    "info",
+                    "reload",
+                    "reloaded TLS material and budgets (SIGHUP)",
+                    &[],
+                );
+            } else {
+                let problems = problems.join("; ");
+                log::line(
+                    format,
+                    "error",
+                    "reload_failed",
+                    &format!("reload failed, keeping the previous settings: {problems}"),
+                    &[("error", problems.clone())],
+                );
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = (tls, enforcement, budgets, quiet);
+        let _ = (tls, enforcement, budgets, log_format);
     }
 }
 
