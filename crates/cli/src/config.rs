@@ -74,6 +74,7 @@ pub struct ProxyConfig {
     pub max_client_connections: Option<u32>,
     pub idle_timeout_s: Option<u64>,
     pub log_format: Option<String>,
+    pub pool_size: Option<u32>,
 }
 
 pub const DEFAULT_FILE: &str = "querycomb.toml";

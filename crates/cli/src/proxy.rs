@@ -83,6 +83,10 @@ pub struct OpsArgs {
     /// Disconnect a client idle this many seconds with nothing in flight.
     #[arg(long, value_name = "SECONDS")]
     pub idle_timeout_s: Option<u64>,
+    /// The application's connection pool size: a warning names the routes holding
+    /// connections longest when requests keep 80% of it busy (default 10).
+    #[arg(long, value_name = "N")]
+    pub pool_size: Option<u32>,
     /// Log lines on stderr: text or json (one object per line).
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<String>,
@@ -187,6 +191,9 @@ pub fn run(
         .idle_timeout_s
         .or(file.proxy.idle_timeout_s)
         .map(Duration::from_secs);
+    if let Some(size) = args.ops.pool_size.or(file.proxy.pool_size) {
+        config.pool_size = size;
+    }
     if let Some(format) = args.ops.log_format.or(file.proxy.log_format) {
         config.log_format = format
             .parse()

@@ -137,6 +137,22 @@ pub(crate) async fn serve(
     }
 }
 
+/// Counts an open server connection for its lifetime (also when the task is aborted).
+struct ServerConnection<'a>(&'a Shared);
+
+impl<'a> ServerConnection<'a> {
+    fn open(shared: &'a Shared) -> Self {
+        shared.metrics.server_connections.inc();
+        ServerConnection(shared)
+    }
+}
+
+impl Drop for ServerConnection<'_> {
+    fn drop(&mut self) {
+        self.0.metrics.server_connections.dec();
+    }
+}
+
 /// Keeps the connection gauge right even when the task is aborted at shutdown.
 struct OpenConnection(Arc<Shared>);
 
@@ -183,6 +199,7 @@ async fn proxy_connection(
         let _ = client.flush().await;
         return Err(ConnError::TooManyClients);
     }
+    let waiting = Instant::now();
     let mut upstream = match connect_upstream(shared).await {
         Ok(stream) => stream,
         Err(error) => {
@@ -203,6 +220,11 @@ async fn proxy_connection(
     if !authenticated {
         return Ok(());
     }
+    shared
+        .metrics
+        .upstream_wait
+        .observe(waiting.elapsed().as_secs_f64());
+    let _server_connection = ServerConnection::open(shared);
     let mut observer = Observer::new(
         SessionInfo::from_params(conn_id, &params),
         shared.capture_params,
@@ -537,6 +559,15 @@ async fn pump_client(
     }
 }
 
+fn record_transactions(obs: &mut Observer, shared: &Shared) {
+    for duration in obs.take_transactions() {
+        shared
+            .metrics
+            .transaction_seconds
+            .observe(duration.as_secs_f64());
+    }
+}
+
 fn count_verdicts(obs: &mut Observer, shared: &Shared) {
     for (route, rejected) in obs.take_verdicts() {
         shared.metrics.budget_verdict(route.as_deref(), rejected);
@@ -580,6 +611,7 @@ async fn pump_server(
             for event in obs.take_events() {
                 shared.emit(event);
             }
+            record_transactions(&mut obs, shared);
         }
     }
 }
@@ -610,6 +642,7 @@ fn observe_and_edit(
     for event in obs.take_events() {
         shared.emit(event);
     }
+    record_transactions(&mut obs, shared);
     Ok(bytes)
 }
 

@@ -61,6 +61,7 @@ pub mod frame;
 pub mod log;
 pub mod metrics;
 pub mod observe;
+pub mod pool;
 mod shard;
 mod splice;
 mod split;

@@ -51,7 +51,22 @@ pub struct Metrics {
     fingerprint_seconds: Family<Labels, Counter<f64>>,
     fingerprint_rows: Family<Labels, Counter>,
     statements_per_request: Family<Labels, Histogram, fn() -> Histogram>,
+    request_seconds: Family<Labels, Histogram, fn() -> Histogram>,
+    request_rows: Family<Labels, Counter>,
+    /// Time from a client's startup packet to its server connection being ready.
+    pub upstream_wait: Histogram,
+    /// Explicit transactions, BEGIN to COMMIT/ROLLBACK (as ReadyForQuery reports them).
+    pub transaction_seconds: Histogram,
+    /// Server connections open now (one per client session).
+    pub server_connections: Gauge,
+    /// Server connections kept busy on average by requests in the last window (pool.rs).
+    pub pool_demand: Gauge<f64, std::sync::atomic::AtomicU64>,
     seen_labels: Mutex<HashSet<(&'static str, String)>>,
+}
+
+fn seconds_histogram() -> Histogram {
+    // 100 µs … about 13 s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 18))
 }
 
 fn statements_histogram() -> Histogram {
@@ -78,6 +93,12 @@ impl Metrics {
             fingerprint_seconds: Family::default(),
             fingerprint_rows: Family::default(),
             statements_per_request: Family::new_with_constructor(statements_histogram),
+            request_seconds: Family::new_with_constructor(seconds_histogram),
+            request_rows: Family::default(),
+            upstream_wait: seconds_histogram(),
+            transaction_seconds: seconds_histogram(),
+            server_connections: Gauge::default(),
+            pool_demand: Gauge::default(),
             seen_labels: Mutex::new(HashSet::new()),
             registry: Registry::default(),
         };
@@ -160,6 +181,36 @@ impl Metrics {
             "Statements per request (unit of work), by route",
             self.statements_per_request.clone(),
         );
+        r.register(
+            "request_seconds",
+            "Connection hold time per request, first statement start to last statement end, by route",
+            self.request_seconds.clone(),
+        );
+        r.register(
+            "request_rows",
+            "Rows returned or affected by requests, by route",
+            self.request_rows.clone(),
+        );
+        r.register(
+            "upstream_wait_seconds",
+            "Time a client waited for its server connection (connect, TLS, authentication)",
+            self.upstream_wait.clone(),
+        );
+        r.register(
+            "transaction_seconds",
+            "Explicit transactions' duration (connection hold time inside BEGIN)",
+            self.transaction_seconds.clone(),
+        );
+        r.register(
+            "server_connections",
+            "Server connections open now",
+            self.server_connections.clone(),
+        );
+        r.register(
+            "pool_demand_connections",
+            "Server connections kept busy by requests on average over the last 10 s",
+            self.pool_demand.clone(),
+        );
     }
 
     pub fn connection_opened(&self) {
@@ -233,11 +284,24 @@ impl Metrics {
         }
     }
 
-    pub fn request_finished(&self, route: Option<&str>, statements: u32) {
-        let route = self.bounded("route", route.unwrap_or(""));
+    pub fn request_finished(
+        &self,
+        route: Option<&str>,
+        statements: u32,
+        rows: u64,
+        hold: Duration,
+    ) {
+        let labels = vec![(
+            "route".to_owned(),
+            self.bounded("route", route.unwrap_or("")),
+        )];
         self.statements_per_request
-            .get_or_create(&vec![("route".to_owned(), route)])
+            .get_or_create(&labels)
             .observe(f64::from(statements));
+        self.request_seconds
+            .get_or_create(&labels)
+            .observe(hold.as_secs_f64());
+        self.request_rows.get_or_create(&labels).inc_by(rows);
     }
 
     /// The exposition text.
@@ -361,7 +425,7 @@ mod tests {
                 Some(1),
             );
         }
-        metrics.request_finished(Some("/orders"), 12);
+        metrics.request_finished(Some("/orders"), 12, 12, Duration::from_millis(3));
         let text = metrics.render();
         assert!(text.contains("querycomb_proxy_connections 1"), "{text}");
         assert!(text.contains("querycomb_proxy_client_bytes_total 10"));

@@ -106,6 +106,10 @@ pub struct Observer {
     notices: Vec<u8>,
     /// Budget verdicts since the last [`Observer::take_verdicts`], for metrics.
     verdicts: Vec<(Option<String>, bool)>,
+    /// When the open explicit transaction began (first ReadyForQuery saying so).
+    transaction_start: Option<Instant>,
+    /// Durations of transactions ended since the last [`Observer::take_transactions`].
+    transactions: Vec<std::time::Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -195,6 +199,8 @@ impl Observer {
             server_editing: false,
             notices: Vec::new(),
             verdicts: Vec::new(),
+            transaction_start: None,
+            transactions: Vec::new(),
         }
     }
 
@@ -234,6 +240,11 @@ impl Observer {
 
     pub(crate) fn take_server_edits(&mut self) -> Vec<Edit> {
         std::mem::take(&mut self.server_edits)
+    }
+
+    /// Durations of the explicit transactions that ended since the last call.
+    pub fn take_transactions(&mut self) -> Vec<std::time::Duration> {
+        std::mem::take(&mut self.transactions)
     }
 
     /// `(route, rejected)` per budget warning or rejection since the last call.
@@ -705,6 +716,14 @@ impl Observer {
             self.mismatches += 1;
         }
         self.in_transaction = matches!(body.first(), Some(b'T' | b'E'));
+        match (self.in_transaction, self.transaction_start) {
+            (true, None) => self.transaction_start = Some(now),
+            (false, Some(start)) => {
+                self.transactions.push(now.saturating_duration_since(start));
+                self.transaction_start = None;
+            }
+            _ => {}
+        }
         if let Some(budget) = self.budget.as_mut() {
             budget.ready(self.in_transaction);
         }

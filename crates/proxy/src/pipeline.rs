@@ -13,7 +13,9 @@ use querycomb_sql::{comment, Dialect, Fingerprinter};
 
 use crate::detection::{Analysis, DetectorFactory, EventMeter, Evidence, LiveDetector};
 use crate::evidence::ParentRef;
+use crate::log::LogFormat;
 use crate::metrics::Metrics;
+use crate::pool::PoolWatch;
 use crate::{Proxy, ProxyConfig, ProxyReport};
 
 impl LiveDetector for Pipeline {
@@ -53,8 +55,10 @@ pub async fn run(
 ) -> io::Result<ProxyReport> {
     let idle_gap = Duration::from_millis(detect.idle_gap_ms);
     let pool_size = config.pool_size;
+    let log_format = (!config.quiet).then_some(config.log_format);
     let mut proxy = Proxy::bind(config).await?;
-    let meter = ShapeMeter::new(proxy.metrics(), idle_gap);
+    let mut meter = ShapeMeter::new(proxy.metrics(), idle_gap);
+    meter.watch_pool(pool_size, log_format);
     proxy
         .detector(pipeline_detector(detect))
         .on_finding(on_finding)
@@ -75,12 +79,16 @@ pub struct ShapeMeter {
     fingerprinter: Fingerprinter,
     idle_gap_us: Timestamp,
     open: HashMap<String, OpenRequest>,
+    pool: Option<(PoolWatch, Option<LogFormat>)>,
 }
 
 struct OpenRequest {
     key: Option<String>,
     route: Option<String>,
     statements: u32,
+    rows: u64,
+    /// First statement's start and last statement's end: the connection hold time.
+    first: Timestamp,
     last: Timestamp,
 }
 
@@ -91,12 +99,32 @@ impl ShapeMeter {
             fingerprinter: Fingerprinter::new(Dialect::Postgres),
             idle_gap_us: idle_gap.as_micros() as Timestamp,
             open: HashMap::new(),
+            pool: None,
         }
     }
 
-    fn close(&self, request: OpenRequest) {
-        self.metrics
-            .request_finished(request.route.as_deref(), request.statements);
+    /// Estimate pool demand from request hold times and warn (with `log`) when it nears a
+    /// pool of `pool_size` (see `pool.rs`).
+    pub fn watch_pool(&mut self, pool_size: u32, log: Option<LogFormat>) {
+        self.pool = Some((PoolWatch::new(pool_size), log));
+    }
+
+    fn close(&mut self, request: OpenRequest) {
+        let hold_us = request.last.saturating_sub(request.first).max(0) as u64;
+        self.metrics.request_finished(
+            request.route.as_deref(),
+            request.statements,
+            request.rows,
+            Duration::from_micros(hold_us),
+        );
+        if let Some((watch, _)) = self.pool.as_mut() {
+            watch.request(
+                request.route.as_deref(),
+                hold_us,
+                request.statements,
+                request.last,
+            );
+        }
     }
 }
 
@@ -112,12 +140,15 @@ impl EventMeter for ShapeMeter {
         let route = tags.route().map(|r| r.into_owned());
         let key = tags.trace_id().map(str::to_owned).or_else(|| route.clone());
         let now = event.time.unwrap_or_default();
+        let end = now + event.duration_us.unwrap_or(0) as Timestamp;
+        let rows = event.rows.unwrap_or(0);
         if let Some(open) = self.open.get_mut(&event.session) {
             let other_key = key.is_some() && open.key.is_some() && key != open.key;
             let idle = now.saturating_sub(open.last) > self.idle_gap_us;
             if !other_key && !idle {
                 open.statements += 1;
-                open.last = now;
+                open.rows += rows;
+                open.last = open.last.max(end);
                 if open.key.is_none() {
                     open.key = key;
                     open.route = route;
@@ -134,7 +165,9 @@ impl EventMeter for ShapeMeter {
                 key,
                 route,
                 statements: 1,
-                last: now,
+                rows,
+                first: now,
+                last: end,
             },
         );
     }
@@ -151,6 +184,14 @@ impl EventMeter for ShapeMeter {
             if let Some(done) = self.open.remove(&session) {
                 self.close(done);
             }
+        }
+        if let Some((watch, log)) = self.pool.as_mut() {
+            if let Some(warning) = watch.tick(now) {
+                if let Some(format) = log {
+                    crate::log::line(*format, "warn", "pool_pressure", &warning, &[]);
+                }
+            }
+            self.metrics.pool_demand.set(watch.demand);
         }
     }
 }

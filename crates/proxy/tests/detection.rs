@@ -183,6 +183,18 @@ fn n_plus_one_is_reported_live_and_the_batched_version_is_not() {
         "{text}"
     );
     assert!(
+        text.contains("querycomb_proxy_request_seconds_count{route=\"/orders\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("querycomb_proxy_request_rows_total{route=\"/orders\"} 50"),
+        "{text}"
+    );
+    assert!(
+        text.contains("querycomb_proxy_upstream_wait_seconds_count 1"),
+        "{text}"
+    );
+    assert!(
         text.contains("querycomb_proxy_fingerprint_calls_total{fingerprint="),
         "{text}"
     );
