@@ -7,25 +7,19 @@
 //! hands them to the detection stage, which reports N+1 patterns live.
 //!
 //! # What the client must know
-//! - **TLS is not offered.** The proxy answers `N` to `SSLRequest` and `GSSENCRequest`;
-//!   clients connect with `sslmode=disable` or `sslmode=prefer` (the default, which falls
-//!   back to plaintext). A client that opens with TLS directly (PostgreSQL 17
-//!   `sslnegotiation=direct`) is closed with a log line saying so.
-//! - **SCRAM channel binding** (`SCRAM-SHA-256-PLUS`) needs TLS end to end and binds to the
-//!   server's certificate, which a proxy in the middle cannot present. Since the client
-//!   leg is plaintext, the server is never asked for `-PLUS` by a client going through
-//!   the proxy; a client with `channel_binding=require` fails, so use
-//!   `channel_binding=prefer` (the default) or `disable`. Plain `scram-sha-256`, `md5` and
-//!   `trust` pass through untouched.
+//! - **TLS** on both legs ([`tls`]): the client leg answers `SSLRequest` with `S` when a
+//!   certificate is configured (`allow`/`require`), else `N`; the server leg follows libpq's
+//!   `sslmode` values. `GSSENCRequest` is answered `N`. PostgreSQL 17 direct TLS is refused
+//!   with a log line. Authentication passes through; with SCRAM and TLS on both legs clients
+//!   need `channel_binding=disable` (docs/production.md).
 //! - **Cancel requests** work: the server's `BackendKeyData` passes through unchanged, so
 //!   the proxy forwards a `CancelRequest` as is on a new upstream connection.
 //! - **Bind parameters** reach the detection stage as digests (`$1 = #1f3a…`, arrays as
 //!   `{#…,#…}`), enough to tell a loop from a repeated identical statement and to see
 //!   `= ANY($1)` batch sizes; real values only with [`ProxyConfig::capture_params`]
 //!   (`--show-params`). The proxy never logs them.
-//!
-//! - **Both legs are plaintext**: the proxy connects to the server without TLS, so run it
-//!   next to the database (or as a sidecar of the application) on a trusted network.
+//! - **Live budgets** ([`enforce`]): `warn` and `reject` change the bytes the client sees
+//!   (a notice; an error in place of a statement), and only then.
 //!
 //! # Events
 //! See [`observe`] for what one event means for each protocol flow (multi-statement simple
