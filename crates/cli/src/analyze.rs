@@ -54,12 +54,22 @@ pub fn run(args: AnalyzeArgs, file: FileConfig, color: bool) -> Result<Outcome, 
         sources: SourceTable::default(),
         shown: 0,
         malformed: 0,
+        warnings: 0,
     };
     let (mut bytes, mut events) = (0, 0);
+    let mut damaged = Vec::new();
     for (input, format) in inputs.into_iter().zip(formats) {
+        let (name, damage) = (input.name.clone(), input.damage.clone());
         let (read, seen) = read_one(input, format, &options, &mut sink)?;
         bytes += read;
         events += seen;
+        if let Some(what) = damage.get() {
+            eprintln!(
+                "querycomb: {name}: warning: damaged input: {what}; the report covers the \
+                 {read} bytes read before it"
+            );
+            damaged.push(format!("{name}: {what}"));
+        }
     }
     progress.finish();
     if events == 0 && sink.malformed > 0 {
@@ -73,6 +83,7 @@ pub fn run(args: AnalyzeArgs, file: FileConfig, color: bool) -> Result<Outcome, 
         pipeline,
         sources,
         malformed,
+        warnings,
         ..
     } = sink;
     let Analysis {
@@ -82,8 +93,17 @@ pub fn run(args: AnalyzeArgs, file: FileConfig, color: bool) -> Result<Outcome, 
     summary.inputs = sources.names().to_vec();
     summary.bytes = bytes;
     summary.malformed = malformed;
+    summary.warnings = warnings;
     summary.elapsed_ms = started.elapsed().as_millis() as u64;
-    report::write(&settings, &sources, &findings, &summary)
+    let any_damage = !damaged.is_empty();
+    summary.damaged = damaged;
+    let outcome = report::write(&settings, &sources, &findings, &summary)?;
+    // A report of part of the input must not pass for a report of all of it.
+    Ok(if any_damage {
+        Outcome::Damaged
+    } else {
+        outcome
+    })
 }
 
 /// Reads one input into the sink; returns (bytes, events).
@@ -124,6 +144,7 @@ struct Reporting {
     sources: SourceTable,
     shown: u64,
     malformed: u64,
+    warnings: u64,
 }
 
 impl EventSink for Reporting {
@@ -145,6 +166,18 @@ impl EventSink for Reporting {
             );
         }
         self.pipeline.malformed(error);
+    }
+
+    fn warning(&mut self, warning: InputError) {
+        self.warnings += 1;
+        let name = self.sources.name(warning.location.source);
+        let _ = writeln!(
+            io::stderr(),
+            "querycomb: {name}:{}: byte {}: warning: {}",
+            warning.location.line,
+            warning.location.byte,
+            warning.message
+        );
     }
 
     fn tick(&mut self, now: Timestamp) {

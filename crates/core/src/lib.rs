@@ -12,11 +12,13 @@
 
 mod event;
 mod finding;
+mod kind;
 mod location;
 
 pub use event::{Collected, EventSink, OwnedEvent, QueryEvent, Timestamp};
 pub use finding::{
-    BarRole, Finding, FindingKind, FindingSink, FingerprintStat, Proof, QueryRef, RequestKind,
-    RequestRef, RouteStat, RunSummary, Severity, WaterfallBar,
+    BarRole, Finding, FindingSink, FingerprintStat, Proof, QueryRef, RequestKind, RequestRef,
+    RouteStat, RunSummary, Severity, WaterfallBar,
 };
+pub use kind::{BaseSeverity, FindingKind, KindInfo, MAX_KIND_ID};
 pub use location::{InputError, Location, SourceId, SourceTable};
