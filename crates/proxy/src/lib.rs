@@ -58,7 +58,6 @@ pub mod observe;
 pub mod pool;
 mod shard;
 mod splice;
-mod split;
 mod stream;
 pub mod tls;
 

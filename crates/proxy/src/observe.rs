@@ -32,7 +32,7 @@ use crate::enforce::{self, Budgeter, Verdict};
 use crate::evidence::{value_key, ParentRef, RecentResults, ResultCapture};
 use crate::frame::{cstr, Message};
 use crate::splice::Edit;
-use crate::split;
+use querycomb_sql::{split, Dialect};
 
 /// A finished statement, with the parent result its parameters came from (if any).
 #[derive(Debug, Clone)]
@@ -349,7 +349,7 @@ impl Observer {
 
     fn on_query(&mut self, msg: &Message<'_>, now: Instant) -> Option<Pending> {
         let sql: Arc<str> = Arc::from(body_text(msg.body));
-        let parts = split::statements(&sql);
+        let parts = split::statements(&sql, Dialect::Postgres);
         let count = parts.len().max(1) as u64;
         let rejected = self.judge(msg, &sql, count, now, enforce::substitute_query);
         Some(Pending::Simple(SimpleQuery {
