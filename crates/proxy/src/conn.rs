@@ -242,10 +242,10 @@ async fn proxy_connection(
         r = pump_server(upstream_read, client_write, &observer, shared, enforced) => r,
         () = idle_after_shutdown(&observer, shutdown) => Ok(()),
     };
-    shared
-        .metrics
-        .unmatched_replies
-        .inc_by(lock(&observer).mismatches);
+    let obs = lock(&observer);
+    shared.metrics.unmatched_replies.inc_by(obs.mismatches);
+    shared.metrics.evicted("named_statements", obs.evicted);
+    drop(obs);
     result
 }
 

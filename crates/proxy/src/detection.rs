@@ -122,6 +122,15 @@ impl Outputs {
                 evidence.annotate(finding);
             }
             let state = (finding.occurrences, finding.total_count);
+            if self.published.len() >= MAX_PUBLISHED
+                && !self.published.contains_key(&finding.signature)
+            {
+                // Forget what was published; a finding seen again is published again (a
+                // repeated signature is an update for readers of the JSON lines anyway).
+                self.metrics
+                    .evicted("published_findings", self.published.len() as u64);
+                self.published.clear();
+            }
             match self.published.insert(finding.signature.clone(), state) {
                 Some(previous) if previous == state => continue,
                 Some(_) => {}
@@ -139,6 +148,9 @@ impl Outputs {
         Ok(())
     }
 }
+
+/// Signatures remembered to publish only new or grown findings.
+const MAX_PUBLISHED: usize = 100_000;
 
 /// Events handled in one go before ticking.
 const MAX_BATCH: usize = 16_384;

@@ -47,6 +47,7 @@ pub struct Metrics {
     errors: Family<Labels, Counter>,
     findings: Family<Labels, Counter>,
     budget_verdicts: Family<Labels, Counter>,
+    evictions: Family<Labels, Counter>,
     fingerprint_calls: Family<Labels, Counter>,
     fingerprint_seconds: Family<Labels, Counter<f64>>,
     fingerprint_rows: Family<Labels, Counter>,
@@ -89,6 +90,7 @@ impl Metrics {
             errors: Family::default(),
             findings: Family::default(),
             budget_verdicts: Family::default(),
+            evictions: Family::default(),
             fingerprint_calls: Family::default(),
             fingerprint_seconds: Family::default(),
             fingerprint_rows: Family::default(),
@@ -160,6 +162,11 @@ impl Metrics {
             "budget_verdicts",
             "Requests warned (action=warn) and statements rejected (action=reject) for their query budget, by route",
             self.budget_verdicts.clone(),
+        );
+        r.register(
+            "evictions",
+            "Entries forgotten to keep memory bounded, by table (named_statements, proof_loops, published_findings)",
+            self.evictions.clone(),
         );
         r.register(
             "fingerprint_calls",
@@ -254,6 +261,15 @@ impl Metrics {
                 ("route".to_owned(), route),
             ])
             .inc();
+    }
+
+    /// `count` entries of `table` forgotten to stay within its bound.
+    pub fn evicted(&self, table: &'static str, count: u64) {
+        if count > 0 {
+            self.evictions
+                .get_or_create(&vec![("table".to_owned(), table.to_owned())])
+                .inc_by(count);
+        }
     }
 
     /// A budget warning or rejection on `route`.

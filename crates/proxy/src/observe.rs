@@ -92,6 +92,8 @@ pub struct Observer {
     parent: Option<ParentRef>,
     /// Replies that did not match the pending operation (should stay 0).
     pub mismatches: u64,
+    /// Prepared statements and portals forgotten to stay within [`MAX_NAMED`].
+    pub evicted: u64,
     /// Live budgets of this connection, when enforced.
     budget: Option<Budgeter>,
     /// Client messages to replace (rejected statements), for the client pump.
@@ -192,6 +194,7 @@ impl Observer {
             recent: RecentResults::default(),
             parent: None,
             mismatches: 0,
+            evicted: 0,
             budget: None,
             client_edits: Vec::new(),
             server_edits: Vec::new(),
@@ -368,6 +371,7 @@ impl Observer {
     fn on_parse(&mut self, body: &[u8]) -> Option<Pending> {
         if let Some((name, rest)) = cstr(body) {
             let sql = cstr(rest).map_or_else(|| body_text(rest), |(sql, _)| sql.into());
+            self.evicted += make_room(&mut self.statements, name);
             self.statements.insert(name.to_owned(), Arc::from(sql));
         }
         Some(Pending::Parse)
@@ -379,6 +383,7 @@ impl Observer {
                 let bind = parse_bind_tail(rest, self.capture_params).unwrap_or_default();
                 let sql = self.statements.get(statement).cloned();
                 self.suspended.remove(portal);
+                self.evicted += make_room(&mut self.portals, portal);
                 self.portals.insert(
                     portal.to_owned(),
                     Portal {
@@ -795,6 +800,26 @@ impl Observer {
             event,
             parent: self.parent.take(),
         });
+    }
+}
+
+/// Named prepared statements (and portals) remembered per connection. A client that
+/// prepares ever new names without closing them cannot grow the proxy past this; an
+/// execution of a forgotten statement is not reported (and counted as evicted).
+pub const MAX_NAMED: usize = 10_000;
+
+/// Forgets one entry when `map` is full and `key` is new; returns how many were forgotten.
+fn make_room<V>(map: &mut HashMap<String, V>, key: &str) -> u64 {
+    if map.len() < MAX_NAMED || map.contains_key(key) {
+        return 0;
+    }
+    let victim = map.keys().next().cloned();
+    match victim {
+        Some(victim) => {
+            map.remove(&victim);
+            1
+        }
+        None => 0,
     }
 }
 
@@ -1355,6 +1380,16 @@ mod tests {
             observed[3].parent, None,
             "42 was not among the parent's values"
         );
+    }
+
+    #[test]
+    fn named_statements_are_bounded_with_counted_evictions() {
+        let mut h = Harness::new();
+        for i in 0..MAX_NAMED + 5 {
+            h.parse(&format!("s{i}"), "SELECT 1");
+        }
+        assert_eq!(h.obs.statements.len(), MAX_NAMED);
+        assert_eq!(h.obs.evicted, 5);
     }
 
     #[test]

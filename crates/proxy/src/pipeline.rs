@@ -59,11 +59,12 @@ pub async fn run(
     let mut proxy = Proxy::bind(config).await?;
     let mut meter = ShapeMeter::new(proxy.metrics(), idle_gap);
     meter.watch_pool(pool_size, log_format);
+    let evidence = ProxyEvidence::new(pool_size).with_metrics(proxy.metrics());
     proxy
         .detector(pipeline_detector(detect))
         .on_finding(on_finding)
         .meter(Box::new(meter))
-        .evidence(Box::new(ProxyEvidence::new(pool_size)))
+        .evidence(Box::new(evidence))
         .reload_on_sighup(budgets);
     proxy.serve(shutdown).await
 }
@@ -209,6 +210,8 @@ pub struct ProxyEvidence {
     fingerprinter: Fingerprinter,
     pool_size: u32,
     loops: HashMap<(String, u64, u64), Loop>,
+    /// Where resets of the loop table are counted (`evictions_total{table="proof_loops"}`).
+    metrics: Option<Arc<Metrics>>,
 }
 
 struct Loop {
@@ -223,7 +226,14 @@ impl ProxyEvidence {
             fingerprinter: Fingerprinter::new(Dialect::Postgres),
             pool_size: pool_size.max(1),
             loops: HashMap::new(),
+            metrics: None,
         }
+    }
+
+    /// Counts the loop table's resets in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 }
 
@@ -239,6 +249,9 @@ impl Evidence for ProxyEvidence {
         let child_fp = self.fingerprinter.scan(&event.sql).fingerprint;
         let parent_fp = self.fingerprinter.scan(&parent.sql).fingerprint;
         if self.loops.len() >= MAX_LOOPS {
+            if let Some(metrics) = &self.metrics {
+                metrics.evicted("proof_loops", self.loops.len() as u64);
+            }
             self.loops.clear();
         }
         let key = (event.session.clone(), parent_fp, child_fp);
