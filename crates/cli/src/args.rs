@@ -31,7 +31,7 @@ pub enum Command {
     /// Find N+1 patterns in PostgreSQL or MySQL/MariaDB server logs.
     Analyze(AnalyzeArgs),
     /// Run a transparent PostgreSQL proxy that reports N+1 patterns live.
-    Proxy(ProxyArgs),
+    Proxy(Box<ProxyArgs>),
     /// Run a command (a test suite) through the proxy; check N+1s and query budgets.
     Run(RunArgs),
     /// Compare two JSON reports (`--format json`); exit 1 when the second regressed.

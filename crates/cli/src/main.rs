@@ -34,7 +34,7 @@ fn main() -> ExitCode {
             let color = use_color(cli.color.or(file.color));
             match command {
                 Command::Analyze(args) => analyze::run(args, file, color),
-                Command::Proxy(args) => proxy::run(args, file, cli.config.as_deref(), color),
+                Command::Proxy(args) => proxy::run(*args, file, cli.config.as_deref(), color),
                 Command::Diff(args) => diff::run(args),
                 // Returned above: `run` exits with the child's status.
                 Command::Run(_) => Err(CliError::Usage("run: internal dispatch error".into())),

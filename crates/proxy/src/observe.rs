@@ -460,11 +460,8 @@ impl Observer {
             b'C' => self.on_command_complete(msg.body, now),
             b's' => self.on_portal_suspended(),
             b'I' => self.on_empty_query(now),
-            b'E' => {
-                if !self.replace_rejected_error(&msg) {
-                    self.on_error(msg.body, now);
-                }
-            }
+            b'E' if self.replace_rejected_error(&msg) => {}
+            b'E' => self.on_error(msg.body, now),
             b'Z' => {
                 self.insert_notices(&msg);
                 self.on_ready(msg.body, now);
