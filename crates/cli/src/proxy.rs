@@ -272,3 +272,56 @@ fn socket_addr(flag: &str, value: &str) -> Result<SocketAddr, CliError> {
         .next()
         .ok_or_else(|| CliError::Usage(format!("{flag} {value}: no address")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budgets_file_becomes_live_enforcement_with_entry_modes() {
+        let text =
+            "[budgets.default]\nmax_statements = 50\nmax_rows = 1000\nenforce = \"warn\"\n\n\
+                    [[budgets.route]]\nroute = \"GET /orders*\"\nmax_statements = 5\n\
+                    max_transaction_statements = 3\nenforce = \"reject\"\n";
+        let loaded = budget::parse(text, Path::new("budgets.toml")).expect("parse");
+        let live = enforcement(&loaded, None, Duration::from_secs(1));
+        assert_eq!(live.mode, EnforceMode::Warn, "the file's default mode");
+        assert_eq!(live.default.max_statements, Some(50));
+        assert_eq!(live.default.max_rows, Some(1000));
+        let route = &live.routes[0];
+        assert_eq!(route.mode, Some(EnforceMode::Reject));
+        assert_eq!(route.limits.max_transaction_statements, Some(3));
+        assert!((route.matches)("GET /orders/7"));
+        assert!(!(route.matches)("GET /users"));
+        let flagged = enforcement(&loaded, Some(EnforceMode::Observe), Duration::from_secs(1));
+        assert_eq!(flagged.mode, EnforceMode::Observe, "--enforce wins");
+    }
+
+    #[test]
+    fn tls_flags_win_over_the_file_and_modes_are_checked() {
+        let file: crate::config::FileConfig = toml::from_str(
+            "[proxy.tls]\ncert = \"file.crt\"\nkey = \"file.key\"\nupstream_mode = \"verify-full\"\n",
+        )
+        .expect("config");
+        let args = TlsArgs {
+            tls_cert: Some("flag.crt".into()),
+            ..TlsArgs::default()
+        };
+        let tls = tls_config(args, file.proxy.tls).expect("tls");
+        assert_eq!(tls.cert.as_deref(), Some(Path::new("flag.crt")));
+        assert_eq!(tls.key.as_deref(), Some(Path::new("file.key")));
+        assert_eq!(tls.client_mode, querycomb_proxy::ClientTlsMode::Allow);
+        assert_eq!(
+            tls.upstream_mode,
+            querycomb_proxy::UpstreamTlsMode::VerifyFull
+        );
+        let bad = TlsArgs {
+            tls_mode: Some("maybe".into()),
+            ..TlsArgs::default()
+        };
+        let error = tls_config(bad, TlsFileConfig::default())
+            .err()
+            .map(|e| e.to_string());
+        assert!(error.is_some_and(|e| e.contains("--tls-mode")));
+    }
+}
