@@ -431,3 +431,72 @@ fn psycopg_over_tls_on_both_legs_queries_and_cancels() {
         r#"{"after_cancel": 2, "cancel": "query_canceled", "ssl_in_use": true, "sum": 5050}"#
     );
 }
+
+/// pgbench's TPC-B-like script in all three query modes over TLS on both legs, with SCRAM:
+/// every transaction completes and every reply is matched to its statement.
+#[test]
+fn pgbench_all_modes_over_tls_on_both_legs() {
+    let pki = Pki::new();
+    let server_cert = pki.issue("postgres server");
+    let tls = TlsConfig {
+        upstream_mode: UpstreamTlsMode::VerifyFull,
+        upstream_ca: Some(pki.path("ca.pem")),
+        ..client_tls(&pki, ClientTlsMode::Require)
+    };
+    let h = start_server(
+        PgOptions {
+            auth: Auth::Scram,
+            tls: Some(server_cert),
+            ..PgOptions::default()
+        },
+        |c| c.tls = tls,
+        |_| {},
+    );
+    let pgbench = |port: u16, args: &[&str]| {
+        let out = Command::new("pgbench")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-U",
+                h.pg.user(),
+            ])
+            .args(args)
+            .arg("postgres")
+            .env("PGPASSWORD", h.pg.password())
+            .env("PGSSLMODE", "require")
+            .env("PGCHANNELBINDING", "disable")
+            .output()
+            .expect("run pgbench");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "pgbench {args:?}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    pgbench(h.pg.port(), &["-i", "-s", "1", "-q"]);
+    for mode in ["simple", "extended", "prepared"] {
+        let text = pgbench(
+            h.addr.port(),
+            &["-M", mode, "-c", "3", "-j", "1", "-t", "50", "-n"],
+        );
+        assert!(
+            text.contains("number of transactions actually processed: 150/150"),
+            "-M {mode}: {text}"
+        );
+        assert!(
+            text.contains("number of failed transactions: 0"),
+            "-M {mode}: {text}"
+        );
+    }
+    assert_eq!(h.wait_connections(0), 0);
+    let report = h.shutdown();
+    // 7 statements per transaction (BEGIN … END), 450 transactions, and per run the two
+    // queries pgbench makes first (the scale, and the partitioning of pgbench_accounts).
+    assert_eq!(report.stats.statements, 450 * 7 + 3 * 2);
+    assert_eq!(report.stats.unmatched_replies, 0);
+    assert_eq!(report.stats.events_dropped, 0);
+}
