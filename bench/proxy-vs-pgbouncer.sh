@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # `querycomb proxy` (detection on) against pgbouncer (session pooling, from Debian) and a
 # direct connection, in one run on one throwaway PostgreSQL:
-#   - pgbench -S (select-only, simple protocol) TPS, average and median latency, at 1 and
-#     32 clients, each target in turn, with ratios;
+#   - pgbench -S (select-only) TPS, average and median latency, proxy CPU per transaction,
+#     for each query mode (simple, extended, prepared), client count (1, 32, 128) and TLS
+#     setting (plaintext; TLS from pgbench to the target and from the proxy to the server),
+#     each target in turn, with ratios;
 #   - resident memory of each proxy holding 1,000 idle client connections.
 #
 #   bench/proxy-vs-pgbouncer.sh              # 3 rounds of 10 s per target and client count
 #   SECONDS_PER_RUN=30 ROUNDS=5 bench/proxy-vs-pgbouncer.sh
 #   ROUNDS=0 bench/proxy-vs-pgbouncer.sh      # only the idle-connection memory test
+#   MODES=simple CLIENTS="1 32" TLS_PASSES=off bench/proxy-vs-pgbouncer.sh   # a subset
 #
 # Each round runs the three targets one after the other; the table shows the median over
 # the rounds (TPS, average latency, median transaction latency from pgbench's log).
@@ -21,6 +24,9 @@ root="$(dirname "$here")"
 out="$here/out/proxy"
 secs="${SECONDS_PER_RUN:-10}"
 rounds="${ROUNDS:-3}"
+read -r -a modes <<<"${MODES:-simple extended prepared}"
+read -r -a client_counts <<<"${CLIENTS:-1 32 128}"
+read -r -a tls_passes <<<"${TLS_PASSES:-off on}"
 idle_conns="${IDLE_CONNECTIONS:-1000}"
 mkdir -p "$out"
 
@@ -32,7 +38,7 @@ if ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq pgbouncer
 fi
 pgbouncer_bin="$(command -v pgbouncer || echo /usr/sbin/pgbouncer)"
-for tool in initdb pg_ctl pgbench psql python3; do
+for tool in initdb pg_ctl pgbench psql python3 openssl; do
     command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 2; }
 done
 
@@ -66,11 +72,19 @@ ulimit -n 20000 2>/dev/null || true
 pg_port="$(free_port)"
 echo "== PostgreSQL on $pg_port"
 "${as_pg[@]}" initdb -D "$work/data" -A trust -U postgres >/dev/null
+# One self-signed certificate for the server and both proxies' client legs.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+    -subj /CN=localhost -keyout "$work/tls.key" -out "$work/tls.crt" >/dev/null 2>&1
+chmod 600 "$work/tls.key"
+[ "$(id -u)" -eq 0 ] && chown postgres "$work/tls.key" "$work/tls.crt"
 cat >>"$work/data/postgresql.conf" <<EOF
 port = $pg_port
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$work'
-max_connections = $((idle_conns + 150))
+max_connections = $((idle_conns + 400))
+ssl = on
+ssl_cert_file = '$work/tls.crt'
+ssl_key_file = '$work/tls.key'
 shared_buffers = 256MB
 fsync = off
 synchronous_commit = off
@@ -83,6 +97,12 @@ qc_port="$(free_port)"
     >"$out/querycomb.stdout" 2>"$out/querycomb.stderr" &
 qc_pid=$!
 pids+=("$qc_pid")
+qct_port="$(free_port)"
+"$querycomb" proxy --listen "127.0.0.1:$qct_port" --upstream "127.0.0.1:$pg_port" \
+    --tls-cert "$work/tls.crt" --tls-key "$work/tls.key" --tls-mode require --upstream-tls require \
+    >"$out/querycomb-tls.stdout" 2>"$out/querycomb-tls.stderr" &
+qct_pid=$!
+pids+=("$qct_pid")
 
 pb_port="$(free_port)"
 cat >"$work/pgbouncer.ini" <<EOF
@@ -100,13 +120,20 @@ default_pool_size = $((idle_conns + 10))
 logfile = $work/pgbouncer.log
 pidfile = $work/pgbouncer.pid
 EOF
+pbt_port="$(free_port)"
+sed -e "s/^listen_port = .*/listen_port = $pbt_port/" -e "s|pgbouncer.pid|pgbouncer-tls.pid|" \
+    -e "s|pgbouncer.log|pgbouncer-tls.log|" "$work/pgbouncer.ini" >"$work/pgbouncer-tls.ini"
+printf '%s\n' "client_tls_sslmode = require" "client_tls_cert_file = $work/tls.crt" \
+    "client_tls_key_file = $work/tls.key" "server_tls_sslmode = require" >>"$work/pgbouncer-tls.ini"
 echo '"postgres" ""' >"$work/userlist.txt"
-[ "$(id -u)" -eq 0 ] && chown postgres "$work/pgbouncer.ini" "$work/userlist.txt"
+[ "$(id -u)" -eq 0 ] && chown postgres "$work/pgbouncer.ini" "$work/pgbouncer-tls.ini" "$work/userlist.txt"
 # As root, pgbouncer switches to `postgres` itself (-u), keeping this shell's open-file
 # limit; runuser would reset it to 1024, too few for the idle-connection test.
 pb_user=()
 [ "$(id -u)" -eq 0 ] && pb_user=(-u postgres)
 "$pgbouncer_bin" "${pb_user[@]}" "$work/pgbouncer.ini" >"$out/pgbouncer.stdout" 2>&1 &
+pids+=("$!")
+"$pgbouncer_bin" "${pb_user[@]}" "$work/pgbouncer-tls.ini" >"$out/pgbouncer-tls.stdout" 2>&1 &
 pids+=("$!")
 
 wait_port() {
@@ -119,22 +146,26 @@ wait_port() {
 }
 wait_port "$qc_port"
 wait_port "$pb_port"
+wait_port "$qct_port"
+wait_port "$pbt_port"
 pb_pid="$(cat "$work/pgbouncer.pid")"
+pbt_pid="$(cat "$work/pgbouncer-tls.pid")"
 
 # CPU time (user+sys, clock ticks) of a process so far.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 clk_tck="$(getconf CLK_TCK)"
 
-# bench NAME PORT CLIENTS ROUND PID -> "tps avg_ms p50_us cpu_us_per_txn"
+# bench NAME PORT CLIENTS ROUND PID MODE SSLMODE -> "tps avg_ms p50_us cpu_us_per_txn"
 bench() {
-    local name="$1" port="$2" clients="$3" round="$4" pid="$5" jobs=1
+    local name="$1" port="$2" clients="$3" round="$4" pid="$5" mode="$6" sslmode="$7" jobs=1
     [ "$clients" -gt 1 ] && jobs=2
-    local dir="$out/$name-c$clients-r$round"
+    local dir="$out/$name-$mode-$sslmode-c$clients-r$round"
     rm -rf "$dir" && mkdir -p "$dir"
     local cpu_before=0
     [ -n "$pid" ] && cpu_before="$(cpu_ticks "$pid")"
-    (cd "$dir" && pgbench -h 127.0.0.1 -p "$port" -U postgres -S -n -c "$clients" -j "$jobs" \
-        -T "$secs" -l --log-prefix=txn postgres >"$dir/pgbench.out" 2>&1)
+    (cd "$dir" && PGSSLMODE="$sslmode" pgbench -h 127.0.0.1 -p "$port" -U postgres -S -n \
+        -M "$mode" -c "$clients" -j "$jobs" -T "$secs" -l --log-prefix=txn postgres \
+        >"$dir/pgbench.out" 2>&1)
     local cpu_after=0 txns cpu_per_txn="-"
     [ -n "$pid" ] && cpu_after="$(cpu_ticks "$pid")"
     txns="$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$dir/pgbench.out")"
@@ -160,21 +191,26 @@ ratio() { python3 -c "import sys; a,b=map(float,sys.argv[1:]); print(f'{a/b:.2f}
 
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
-echo "== pgbench -S, simple protocol, median of $rounds rounds of ${secs}s"
-printf '%-10s %7s %10s %9s %12s %10s %12s %14s\n' target clients tps avg_ms p50_us vs_direct vs_pgbouncer proxy_cpu_us/tx
 targets=(direct querycomb pgbouncer)
-client_counts=(1 32)
 [ "$rounds" -eq 0 ] && client_counts=()
+for tls in "${tls_passes[@]}"; do
+for mode in "${modes[@]}"; do
+echo "== pgbench -S -M $mode, TLS $tls, median of $rounds rounds of ${secs}s"
+printf '%-10s %7s %10s %9s %12s %10s %12s %14s\n' target clients tps avg_ms p50_us vs_direct vs_pgbouncer proxy_cpu_us/tx
+sslmode=disable
+[ "$tls" = on ] && sslmode=require
 for clients in "${client_counts[@]}"; do
     declare -A tps=() avg=() p50=() cpu=() runs_tps=() runs_avg=() runs_p50=() runs_cpu=()
     for round in $(seq "$rounds"); do
         for target in "${targets[@]}"; do
-            case "$target" in
-                direct) port="$pg_port" pid="" ;;
-                querycomb) port="$qc_port" pid="$qc_pid" ;;
-                pgbouncer) port="$pb_port" pid="$pb_pid" ;;
+            case "$target-$tls" in
+                direct-*) port="$pg_port" pid="" ;;
+                querycomb-off) port="$qc_port" pid="$qc_pid" ;;
+                pgbouncer-off) port="$pb_port" pid="$pb_pid" ;;
+                querycomb-on) port="$qct_port" pid="$qct_pid" ;;
+                pgbouncer-on) port="$pbt_port" pid="$pbt_pid" ;;
             esac
-            result="$(bench "$target" "$port" "$clients" "$round" "$pid")"
+            result="$(bench "$target" "$port" "$clients" "$round" "$pid" "$mode" "$sslmode")"
             read -r t a p c <<<"$result"
             [ -n "$t" ] || { echo "!! no result for $target" >&2; exit 1; }
             runs_tps[$target]+="$t "
@@ -200,6 +236,8 @@ for clients in "${client_counts[@]}"; do
     done
     echo "   all runs (tps): direct ${runs_tps[direct]}| querycomb ${runs_tps[querycomb]}| pgbouncer ${runs_tps[pgbouncer]}"
     echo "   added median latency over direct: querycomb $((p50[querycomb] - p50[direct])) us, pgbouncer $((p50[pgbouncer] - p50[direct])) us"
+done
+done
 done
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }

@@ -80,6 +80,19 @@ setup_accuracy_python() {
   cp "$req" "$venv/.requirements"
 }
 
+# target/e2e/asyncpg-venv: asyncpg for the proxy's statement-count tests
+# (crates/proxy/tests/requirements-asyncpg.txt, pinned).
+setup_asyncpg() {
+  local venv="$e2e/asyncpg-venv" req="$root/crates/proxy/tests/requirements-asyncpg.txt"
+  if [ -x "$venv/bin/python" ] && cmp -s "$req" "$venv/.requirements"; then
+    return 0
+  fi
+  rm -rf "$venv"
+  python3 -m venv "$venv" || return 1
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" >/dev/null || return 1
+  cp "$req" "$venv/.requirements"
+}
+
 # target/e2e/accuracy-node/node_modules: the accuracy corpus's Node stacks (locked).
 setup_accuracy_node() {
   local src="$root/tests/accuracy/node" dest="$e2e/accuracy-node"
@@ -157,7 +170,7 @@ exec 9>"$e2e/.setup.lock"
 flock 9
 
 # Every part, in order; `setup_<part>` above sets each one up.
-PARTS=(system python node otel-node otel-python rust accuracy guard)
+PARTS=(system python node otel-node otel-python rust accuracy asyncpg guard)
 if [ $# -eq 0 ]; then
   set -- "${PARTS[@]}"
 fi

@@ -31,7 +31,7 @@ pub enum Command {
     /// Find N+1 patterns in PostgreSQL or MySQL/MariaDB server logs.
     Analyze(AnalyzeArgs),
     /// Run a transparent PostgreSQL proxy that reports N+1 patterns live.
-    Proxy(ProxyArgs),
+    Proxy(Box<ProxyArgs>),
     /// Run a command (a test suite) through the proxy; check N+1s and query budgets.
     Run(RunArgs),
     /// Receive OpenTelemetry traces (OTLP/gRPC and OTLP/HTTP) and report N+1 patterns live.
@@ -121,6 +121,15 @@ pub struct ProxyArgs {
     /// Append findings as JSON lines to this file as they are found.
     #[arg(long, value_name = "FILE")]
     pub findings_out: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub tls: crate::proxy::TlsArgs,
+
+    #[command(flatten)]
+    pub enforce: crate::proxy::EnforceArgs,
+
+    #[command(flatten)]
+    pub ops: crate::proxy::OpsArgs,
 
     #[command(flatten)]
     pub report: ReportArgs,

@@ -34,6 +34,7 @@ use querycomb_core::{Finding, RunSummary};
 use querycomb_detect::detectors::over_budget::{Budget, BudgetRule, Budgets};
 use querycomb_detect::findings::excerpt;
 use querycomb_detect::NamePattern;
+use querycomb_proxy::{EnforceMode, Limits};
 use serde::Deserialize;
 
 /// `[budgets]` as written.
@@ -43,9 +44,41 @@ pub struct BudgetSection {
     /// A route pattern that matched no request is an error instead of a warning.
     pub strict: Option<bool>,
     #[serde(default)]
-    pub default: Budget,
+    pub default: DefaultBudget,
     #[serde(default)]
     pub route: Vec<RouteBudget>,
+}
+
+/// `[budgets.default]` as written: the detection stage's limits, the proxy's live ceilings
+/// and the enforcement mode (`querycomb proxy --enforce`, docs/production.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultBudget {
+    pub max_statements: Option<u32>,
+    pub max_repeats: Option<u32>,
+    pub max_total_ms: Option<u64>,
+    pub max_transaction_statements: Option<u32>,
+    pub max_rows: Option<u64>,
+    pub enforce: Option<EnforceName>,
+}
+
+/// `enforce = "observe" | "warn" | "reject"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EnforceName {
+    Observe,
+    Warn,
+    Reject,
+}
+
+impl From<EnforceName> for EnforceMode {
+    fn from(name: EnforceName) -> EnforceMode {
+        match name {
+            EnforceName::Observe => EnforceMode::Observe,
+            EnforceName::Warn => EnforceMode::Warn,
+            EnforceName::Reject => EnforceMode::Reject,
+        }
+    }
 }
 
 /// One `[[budgets.route]]` entry as written.
@@ -58,6 +91,10 @@ pub struct RouteBudget {
     pub max_statements: Option<u32>,
     pub max_repeats: Option<u32>,
     pub max_total_ms: Option<u64>,
+    /// Live ceilings and mode for `querycomb proxy`.
+    pub max_transaction_statements: Option<u32>,
+    pub max_rows: Option<u64>,
+    pub enforce: Option<EnforceName>,
 }
 
 /// A file given with `--budgets`: only `[budgets]` tables.
@@ -74,6 +111,9 @@ pub struct LoadedRule {
     pub pattern_text: String,
     pub pattern: NamePattern,
     pub budget: Budget,
+    /// What `querycomb proxy` enforces live for this entry.
+    pub live: Limits,
+    pub enforce: Option<EnforceMode>,
     /// `file:line` of its `route =` key.
     pub origin: String,
 }
@@ -82,6 +122,8 @@ pub struct LoadedRule {
 #[derive(Debug, Clone, Default)]
 pub struct LoadedBudgets {
     pub default: Budget,
+    pub live_default: Limits,
+    pub enforce: Option<EnforceMode>,
     pub rules: Vec<LoadedRule>,
     pub strict: bool,
 }
@@ -171,8 +213,19 @@ fn resolve(section: BudgetSection, text: &str, path: &Path) -> Result<LoadedBudg
         .into_iter()
         .map(|entry| resolve_rule(entry, text, path))
         .collect::<Result<Vec<_>, String>>()?;
+    let d = section.default;
     Ok(LoadedBudgets {
-        default: section.default,
+        default: Budget {
+            max_statements: d.max_statements,
+            max_repeats: d.max_repeats,
+            max_total_ms: d.max_total_ms,
+        },
+        live_default: Limits {
+            max_statements: d.max_statements,
+            max_transaction_statements: d.max_transaction_statements,
+            max_rows: d.max_rows,
+        },
+        enforce: d.enforce.map(EnforceMode::from),
         rules,
         strict: section.strict.unwrap_or(false),
     })
@@ -188,16 +241,23 @@ fn resolve_rule(entry: RouteBudget, text: &str, path: &Path) -> Result<LoadedRul
         max_repeats: entry.max_repeats,
         max_total_ms: entry.max_total_ms,
     };
-    if budget.is_unlimited() {
+    let live = Limits {
+        max_statements: entry.max_statements,
+        max_transaction_statements: entry.max_transaction_statements,
+        max_rows: entry.max_rows,
+    };
+    if budget.is_unlimited() && live.is_unlimited() {
         return Err(format!(
             "{origin}: budget for {pattern_text:?} sets no limit: add max_statements, \
-             max_repeats or max_total_ms"
+             max_repeats, max_total_ms, max_transaction_statements or max_rows"
         ));
     }
     Ok(LoadedRule {
         pattern_text,
         pattern,
         budget,
+        live,
+        enforce: entry.enforce.map(EnforceMode::from),
         origin,
     })
 }

@@ -70,6 +70,15 @@ pub struct ProxyConfig {
     pub upstream: Option<String>,
     pub metrics: Option<String>,
     pub findings_out: Option<PathBuf>,
+    /// `[proxy.tls]`: see `proxy.rs`.
+    #[serde(default)]
+    pub tls: crate::proxy::TlsFileConfig,
+    /// `enforce = "observe" | "warn" | "reject"`: see `proxy.rs`.
+    pub enforce: Option<String>,
+    pub max_client_connections: Option<u32>,
+    pub idle_timeout_s: Option<u64>,
+    pub log_format: Option<String>,
+    pub pool_size: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

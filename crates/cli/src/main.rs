@@ -36,7 +36,7 @@ fn main() -> ExitCode {
             let color = use_color(cli.color.or(file.color));
             match command {
                 Command::Analyze(args) => analyze::run(args, file, color),
-                Command::Proxy(args) => proxy::run(args, file, color),
+                Command::Proxy(args) => proxy::run(*args, file, cli.config.as_deref(), color),
                 Command::Collect(args) => collect::run(args, file, color),
                 Command::Diff(args) => diff::run(args),
                 Command::Merge(args) => merge::run(args, file, color),

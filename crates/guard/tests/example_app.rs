@@ -136,7 +136,7 @@ fn querycomb_proxy_in_front_of_the_app_finds_what_the_guard_finds() {
         .build()
         .unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let proxy = runtime.spawn(querycomb_proxy::run(config, detect, |_| {}, async {
+    let proxy = runtime.spawn(querycomb_proxy::run(config, detect, |_| {}, None, async {
         let _ = stopped.await;
     }));
     std::thread::sleep(Duration::from_millis(200));

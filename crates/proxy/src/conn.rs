@@ -12,15 +12,18 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use crate::enforce::Budgeter;
 use crate::frame::{
-    parse_startup, startup_body_len, Direction, FrameError, FrameScanner, StartupError,
-    StartupPacket,
+    parse_startup, show_tag, startup_body_len, Direction, FrameError, FrameScanner, StartupError,
+    StartupPacket, SSL_REQUEST,
 };
 use crate::observe::{Observer, SessionInfo};
+use crate::splice::Splicer;
+use crate::stream::{ReadSide, Stream, WriteSide};
+use crate::tls::{ClientTlsMode, UpstreamTlsMode};
 use crate::Shared;
 
 /// Client → server reads are small (queries); server → client carries result sets.
@@ -36,6 +39,14 @@ pub(crate) enum ConnError {
     Startup(StartupError),
     Frame(Direction, FrameError),
     Upstream(String, io::Error),
+    /// The client's TLS handshake failed.
+    Tls(io::Error),
+    /// A plaintext client under `--tls-mode require`.
+    PlaintextRefused,
+    /// More clients than `--max-client-connections`.
+    TooManyClients,
+    /// Idle longer than `--idle-timeout`.
+    IdleTimeout,
     StartupTimeout,
     Io(io::Error),
 }
@@ -48,6 +59,10 @@ impl ConnError {
             ConnError::Startup(_) | ConnError::StartupTimeout => "startup",
             ConnError::Frame(..) => "protocol",
             ConnError::Upstream(..) => "upstream",
+            ConnError::Tls(_) => "tls_handshake",
+            ConnError::PlaintextRefused => "tls_required",
+            ConnError::TooManyClients => "too_many_clients",
+            ConnError::IdleTimeout => "idle_timeout",
             ConnError::Io(_) => "io",
         }
     }
@@ -75,6 +90,14 @@ impl fmt::Display for ConnError {
             ConnError::Frame(Direction::ServerToClient, e) => write!(f, "server sent a {e}"),
             ConnError::Upstream(addr, e) => write!(f, "cannot connect to upstream {addr}: {e}"),
             ConnError::StartupTimeout => f.write_str("no startup packet within the timeout"),
+            ConnError::Tls(e) => write!(f, "TLS handshake failed: {e}"),
+            ConnError::PlaintextRefused => {
+                f.write_str("plaintext client refused: TLS is required (--tls-mode require)")
+            }
+            ConnError::TooManyClients => {
+                f.write_str("refused: too many client connections (--max-client-connections)")
+            }
+            ConnError::IdleTimeout => f.write_str("closed after the idle timeout (--idle-timeout)"),
             ConnError::Io(e) => write!(f, "{e}"),
         }
     }
@@ -98,9 +121,35 @@ pub(crate) async fn serve(
     let result = proxy_connection(client, conn_id, &shared, shutdown).await;
     if let Err(error) = result {
         shared.metrics.error(error.kind());
-        if !error.is_quiet() && !shared.quiet {
-            eprintln!("querycomb proxy: connection {conn_id} from {peer} closed: {error}");
+        if !error.is_quiet() {
+            shared.log(
+                "warn",
+                "connection_closed",
+                &format!("connection {conn_id} from {peer} closed: {error}"),
+                &[
+                    ("conn", conn_id.to_string()),
+                    ("client", peer.to_string()),
+                    ("kind", error.kind().to_owned()),
+                    ("error", error.to_string()),
+                ],
+            );
         }
+    }
+}
+
+/// Counts an open server connection for its lifetime (also when the task is aborted).
+struct ServerConnection<'a>(&'a Shared);
+
+impl<'a> ServerConnection<'a> {
+    fn open(shared: &'a Shared) -> Self {
+        shared.metrics.server_connections.inc();
+        ServerConnection(shared)
+    }
+}
+
+impl Drop for ServerConnection<'_> {
+    fn drop(&mut self) {
+        self.0.metrics.server_connections.dec();
     }
 }
 
@@ -121,45 +170,82 @@ impl Drop for OpenConnection {
 }
 
 async fn proxy_connection(
-    mut client: TcpStream,
+    client: TcpStream,
     conn_id: u64,
     shared: &Shared,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), ConnError> {
     client.set_nodelay(true)?;
-    let startup = tokio::time::timeout(shared.startup_timeout, negotiate(&mut client))
+    let startup = tokio::time::timeout(shared.startup_timeout, negotiate(client, shared))
         .await
         .map_err(|_| ConnError::StartupTimeout)??;
-    let Some((raw, params)) = startup else {
+    let Some((mut client, raw, params)) = startup else {
         return Ok(());
     };
     if raw.is_cancel {
         return forward_cancel(&raw.bytes, shared).await;
     }
+    if !client.is_tls() && shared.tls.client_mode() == ClientTlsMode::Require {
+        // What the server says when pg_hba.conf allows only `hostssl`.
+        let refusal = fatal_message("28000", "TLS is required (--tls-mode require)");
+        let _ = client.write_all(&refusal).await;
+        return Err(ConnError::PlaintextRefused);
+    }
+    let limit = shared.max_client_connections.map(i64::from);
+    if limit.is_some_and(|max| shared.metrics.connections.get() > max) {
+        // The server's own words past max_connections.
+        let refusal = fatal_message("53300", "sorry, too many clients already");
+        let _ = client.write_all(&refusal).await;
+        let _ = client.flush().await;
+        return Err(ConnError::TooManyClients);
+    }
+    let waiting = Instant::now();
     let mut upstream = match connect_upstream(shared).await {
         Ok(stream) => stream,
         Err(error) => {
             let notice = fatal_message("08006", &error.to_string());
             let _ = client.write_all(&notice).await;
+            let _ = client.flush().await;
             return Err(error);
         }
     };
     upstream.write_all(&raw.bytes).await?;
-    let observer = Mutex::new(Observer::new(
-        SessionInfo::from_params(conn_id, &params),
-        shared.capture_params,
-    ));
-    let (client_read, client_write) = client.into_split();
-    let (upstream_read, upstream_write) = upstream.into_split();
-    let result = tokio::select! {
-        r = pump_client(client_read, upstream_write, &observer, shared) => r,
-        r = pump_server(upstream_read, client_write, &observer, shared) => r,
-        () = idle_after_shutdown(&observer, shutdown) => Ok(()),
-    };
+    upstream.flush().await?;
+    let authenticated = tokio::time::timeout(
+        shared.startup_timeout,
+        relay_authentication(&mut client, &mut upstream),
+    )
+    .await
+    .map_err(|_| ConnError::StartupTimeout)??;
+    if !authenticated {
+        return Ok(());
+    }
     shared
         .metrics
-        .unmatched_replies
-        .inc_by(lock(&observer).mismatches);
+        .upstream_wait
+        .observe(waiting.elapsed().as_secs_f64());
+    let _server_connection = ServerConnection::open(shared);
+    let mut observer = Observer::new(
+        SessionInfo::from_params(conn_id, &params),
+        shared.capture_params,
+    );
+    let enforcement = shared.enforcement();
+    let (enforced, may_reject) = (!enforcement.is_inactive(), enforcement.may_reject());
+    if enforced {
+        observer = observer.with_budget(Budgeter::new(enforcement));
+    }
+    let observer = Mutex::new(observer);
+    let (client_read, client_write) = client.split();
+    let (upstream_read, upstream_write) = upstream.split();
+    let result = tokio::select! {
+        r = pump_client(client_read, upstream_write, &observer, shared, enforced && may_reject) => r,
+        r = pump_server(upstream_read, client_write, &observer, shared, enforced) => r,
+        () = idle_after_shutdown(&observer, shutdown) => Ok(()),
+    };
+    let obs = lock(&observer);
+    shared.metrics.unmatched_replies.inc_by(obs.mismatches);
+    shared.metrics.evicted("named_statements", obs.evicted);
+    drop(obs);
     result
 }
 
@@ -169,11 +255,14 @@ struct RawStartup {
     is_cancel: bool,
 }
 
-/// Reads packets until the StartupMessage (or a CancelRequest); answers SSL/GSS requests
-/// with `N`. `None` when the client hung up before saying anything (a health check).
-async fn negotiate(
-    client: &mut TcpStream,
-) -> Result<Option<(RawStartup, Vec<(String, String)>)>, ConnError> {
+type Negotiated = (Stream, RawStartup, Vec<(String, String)>);
+
+/// Reads packets until the StartupMessage (or a CancelRequest); answers `SSLRequest` with
+/// `S` and a TLS handshake when TLS is on, else `N`, and `GSSENCRequest` with `N`. `None`
+/// when the client hung up before saying anything (a health check) or sent `Terminate`
+/// before starting up (node-postgres closing an unused client).
+async fn negotiate(client: TcpStream, shared: &Shared) -> Result<Option<Negotiated>, ConnError> {
+    let mut client = Stream::Plain(client);
     for _ in 0..MAX_NEGOTIATIONS {
         let mut prefix = [0u8; 4];
         match client.read_exact(&mut prefix).await {
@@ -181,48 +270,208 @@ async fn negotiate(
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
             Err(e) => return Err(e.into()),
         }
+        if prefix == TERMINATE_PREFIX {
+            return Ok(None);
+        }
         let body_len = startup_body_len(prefix).map_err(ConnError::Startup)?;
         let mut bytes = vec![0u8; 4 + body_len];
         bytes[..4].copy_from_slice(&prefix);
         client.read_exact(&mut bytes[4..]).await?;
         match parse_startup(&bytes[4..]).map_err(ConnError::Startup)? {
-            StartupPacket::SslRequest | StartupPacket::GssEncRequest => {
+            StartupPacket::SslRequest => {
+                client = accept_tls(client, shared).await?;
+            }
+            StartupPacket::GssEncRequest => {
                 client.write_all(b"N").await?;
+                client.flush().await?;
             }
             StartupPacket::Cancel => {
                 let raw = RawStartup {
                     bytes,
                     is_cancel: true,
                 };
-                return Ok(Some((raw, Vec::new())));
+                return Ok(Some((client, raw, Vec::new())));
             }
             StartupPacket::Startup { params, .. } => {
                 let raw = RawStartup {
                     bytes,
                     is_cancel: false,
                 };
-                return Ok(Some((raw, params)));
+                return Ok(Some((client, raw, params)));
             }
         }
     }
     Err(ConnError::Startup(StartupError::TooManyNegotiations))
 }
 
-async fn connect_upstream(shared: &Shared) -> Result<TcpStream, ConnError> {
+/// A Terminate message (`X`, length 4) where a startup packet was expected.
+const TERMINATE_PREFIX: [u8; 4] = [b'X', 0, 0, 0];
+
+/// Answers an `SSLRequest`: `S` and the handshake when TLS is on (and not already on),
+/// else `N`, the answer of a server without TLS.
+async fn accept_tls(client: Stream, shared: &Shared) -> Result<Stream, ConnError> {
+    let acceptor = shared.tls.current().acceptor.clone();
+    match (client, acceptor) {
+        (Stream::Plain(mut tcp), Some(acceptor)) => {
+            tcp.write_all(b"S").await?;
+            let tls = acceptor.accept(tcp).await.map_err(ConnError::Tls)?;
+            Ok(Stream::Tls(Box::new(tls)))
+        }
+        (mut client, _) => {
+            client.write_all(b"N").await?;
+            client.flush().await?;
+            Ok(client)
+        }
+    }
+}
+
+async fn connect_upstream(shared: &Shared) -> Result<Stream, ConnError> {
     let addr = &shared.upstream;
+    let upstream_error = |e: io::Error| ConnError::Upstream(addr.clone(), e);
     let stream = tokio::time::timeout(shared.connect_timeout, TcpStream::connect(addr.as_str()))
         .await
-        .map_err(|_| ConnError::Upstream(addr.clone(), io::Error::from(io::ErrorKind::TimedOut)))?
-        .map_err(|e| ConnError::Upstream(addr.clone(), e))?;
+        .map_err(|_| upstream_error(io::Error::from(io::ErrorKind::TimedOut)))?
+        .map_err(upstream_error)?;
     stream.set_nodelay(true)?;
-    Ok(stream)
+    let Some(connector) = shared.tls.current().connector.clone() else {
+        return Ok(Stream::Plain(stream));
+    };
+    let negotiated = tokio::time::timeout(
+        shared.connect_timeout,
+        upstream_tls(stream, connector, shared),
+    )
+    .await
+    .map_err(|_| upstream_error(io::Error::from(io::ErrorKind::TimedOut)))?;
+    negotiated.map_err(upstream_error)
+}
+
+/// `SSLRequest` to the server, then the handshake if it answers `S`.
+async fn upstream_tls(
+    mut stream: TcpStream,
+    connector: tokio_rustls::TlsConnector,
+    shared: &Shared,
+) -> io::Result<Stream> {
+    let mut request = [0u8; 8];
+    request[..4].copy_from_slice(&8u32.to_be_bytes());
+    request[4..].copy_from_slice(&SSL_REQUEST.to_be_bytes());
+    stream.write_all(&request).await?;
+    let mut answer = [0u8; 1];
+    stream.read_exact(&mut answer).await?;
+    match answer[0] {
+        b'S' => {
+            let tls = connector.connect(shared.tls.server_name(), stream).await?;
+            Ok(Stream::Tls(Box::new(tls)))
+        }
+        b'N' if shared.tls.upstream_mode() == UpstreamTlsMode::Prefer => Ok(Stream::Plain(stream)),
+        b'N' => Err(io::Error::other(
+            "the server does not accept TLS (it answered N to SSLRequest), and \
+             --upstream-tls requires it",
+        )),
+        other => Err(io::Error::other(format!(
+            "unexpected answer {} to SSLRequest",
+            show_tag(other)
+        ))),
+    }
+}
+
+/// Largest message of the authentication exchange (SASL messages are a few hundred bytes).
+const MAX_AUTH_MESSAGE: usize = 64 << 10;
+
+/// Relays the authentication exchange message by message until the server says
+/// `AuthenticationOk` (true) or ends it with an error (false). Every message passes
+/// unchanged but one: when the server (over TLS) offers `SCRAM-SHA-256-PLUS` to a client
+/// on a plaintext leg, that mechanism is taken off the list, because libpq refuses a
+/// `-PLUS` offer on a connection without TLS; the client then answers with plain
+/// `SCRAM-SHA-256` and the flag "no channel binding", which the server accepts.
+async fn relay_authentication(
+    client: &mut Stream,
+    upstream: &mut Stream,
+) -> Result<bool, ConnError> {
+    let strip_plus = !client.is_tls() && upstream.is_tls();
+    loop {
+        let Some(mut message) = read_message(upstream, MAX_AUTH_MESSAGE).await? else {
+            return Ok(false);
+        };
+        let code = message
+            .get(5..9)
+            .and_then(|b| b.first_chunk::<4>())
+            .map(|b| u32::from_be_bytes(*b));
+        let tag = message.first().copied();
+        if tag == Some(b'R') && code == Some(AUTH_SASL) && strip_plus {
+            message = without_plus_mechanisms(&message);
+        }
+        client.write_all(&message).await?;
+        client.flush().await?;
+        match (tag, code) {
+            (Some(b'R'), Some(0)) => return Ok(true),
+            // Ok is still to come after the server's final SASL message.
+            (Some(b'R'), Some(AUTH_SASL_FINAL)) => {}
+            (Some(b'R'), Some(_)) => {
+                let Some(answer) = read_message(client, MAX_AUTH_MESSAGE).await? else {
+                    return Ok(false);
+                };
+                upstream.write_all(&answer).await?;
+                upstream.flush().await?;
+            }
+            (Some(b'E'), _) => return Ok(false),
+            // NegotiateProtocolVersion and the like: the exchange goes on.
+            _ => {}
+        }
+    }
+}
+
+const AUTH_SASL: u32 = 10;
+const AUTH_SASL_FINAL: u32 = 12;
+
+/// One whole typed message; `None` at end of stream.
+async fn read_message(from: &mut Stream, limit: usize) -> Result<Option<Vec<u8>>, ConnError> {
+    let mut header = [0u8; 5];
+    match from.read_exact(&mut header).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]);
+    if len < 4 || len as usize > limit {
+        return Err(ConnError::Frame(
+            Direction::ServerToClient,
+            FrameError::BadLength {
+                tag: header[0],
+                len,
+                offset: 0,
+            },
+        ));
+    }
+    let mut message = vec![0u8; 1 + len as usize];
+    message[..5].copy_from_slice(&header);
+    from.read_exact(&mut message[5..]).await?;
+    Ok(Some(message))
+}
+
+/// An AuthenticationSASL message with the `-PLUS` mechanisms removed.
+fn without_plus_mechanisms(message: &[u8]) -> Vec<u8> {
+    let names = message.get(9..).unwrap_or_default();
+    let mut body = AUTH_SASL.to_be_bytes().to_vec();
+    for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        if !name.ends_with(b"-PLUS") {
+            body.extend_from_slice(name);
+            body.push(0);
+        }
+    }
+    body.push(0);
+    let mut out = vec![b'R'];
+    out.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
+    out.extend_from_slice(&body);
+    out
 }
 
 /// The cancel key the server issued passed through unchanged, so the packet is valid as is
-/// on a new upstream connection. The server closes it without a reply.
+/// on a new upstream connection (with the same TLS settings). The server closes it without
+/// a reply.
 async fn forward_cancel(packet: &[u8], shared: &Shared) -> Result<(), ConnError> {
     let mut upstream = connect_upstream(shared).await?;
     upstream.write_all(packet).await?;
+    upstream.flush().await?;
     let mut sink = [0u8; 64];
     let _ = tokio::time::timeout(Duration::from_secs(5), upstream.read(&mut sink)).await;
     Ok(())
@@ -230,22 +479,13 @@ async fn forward_cancel(packet: &[u8], shared: &Shared) -> Result<(), ConnError>
 
 /// An ErrorResponse the client's driver can show, for failures before the server speaks.
 fn fatal_message(sqlstate: &str, text: &str) -> Vec<u8> {
-    let mut body = Vec::new();
-    for (field, value) in [
-        (b'S', "FATAL"),
-        (b'V', "FATAL"),
-        (b'C', sqlstate),
-        (b'M', &format!("querycomb proxy: {text}")),
-    ] {
-        body.push(field);
-        body.extend_from_slice(value.replace('\0', "").as_bytes());
-        body.push(0);
-    }
-    body.push(0);
-    let mut msg = vec![b'E'];
-    msg.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
-    msg.extend_from_slice(&body);
-    msg
+    crate::enforce::response(
+        b'E',
+        "FATAL",
+        sqlstate,
+        &format!("querycomb proxy: {text}"),
+        &[],
+    )
 }
 
 fn lock(observer: &Mutex<Observer>) -> MutexGuard<'_, Observer> {
@@ -254,53 +494,112 @@ fn lock(observer: &Mutex<Observer>) -> MutexGuard<'_, Observer> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Longest statement message held back so that it can be rejected whole; a longer one is
+/// forwarded as it arrives and cannot be rejected.
+const MAX_HELD_STATEMENT: u64 = 1 << 20;
+
 /// Client → server. Observes each chunk *before* forwarding it, so every operation is in
-/// the pending FIFO before the server can answer it.
+/// the pending FIFO before the server can answer it. With `may_reject`, statements pass
+/// through a [`Splicer`] that can replace a rejected one.
 async fn pump_client(
-    from: OwnedReadHalf,
-    mut to: OwnedWriteHalf,
+    mut from: ReadSide,
+    mut to: WriteSide,
     observer: &Mutex<Observer>,
     shared: &Shared,
+    may_reject: bool,
 ) -> Result<(), ConnError> {
     let mut scanner = FrameScanner::new(Direction::ClientToServer, shared.limits);
+    let mut splicer = Splicer::default();
     let mut buf = Vec::new();
     loop {
-        let n = read_chunk(&from, &mut buf, CLIENT_BUF).await?;
+        let n = match shared.idle_timeout {
+            None => from.read_chunk(&mut buf, CLIENT_BUF).await?,
+            Some(idle) => loop {
+                match tokio::time::timeout(idle, from.read_chunk(&mut buf, CLIENT_BUF)).await {
+                    Ok(read) => break read?,
+                    // Waiting on a long statement is not idleness.
+                    Err(_) if lock(observer).pending() > 0 => continue,
+                    Err(_) => return Err(ConnError::IdleTimeout),
+                }
+            },
+        };
         if n == 0 {
             let _ = to.shutdown().await;
             return Ok(());
         }
         let chunk = buf.as_slice();
         let now = Instant::now();
-        {
+        let chunk_start = scanner.offset();
+        let edited = {
             let mut obs = lock(observer);
+            if may_reject {
+                obs.set_client_window(splicer.window_start(chunk_start));
+            }
             scanner
                 .feed(chunk, |msg| obs.client_message(msg, now))
                 .map_err(|e| ConnError::Frame(Direction::ClientToServer, e))?;
+            count_verdicts(&mut obs, shared);
+            may_reject.then(|| {
+                let hold = scanner.partial().filter(|&(tag, start)| {
+                    matches!(tag, b'Q' | b'E') && scanner.offset() - start <= MAX_HELD_STATEMENT
+                });
+                splicer.assemble(
+                    chunk,
+                    chunk_start,
+                    obs.take_client_edits(),
+                    hold.map(|h| h.1),
+                )
+            })
+        };
+        match edited {
+            Some(bytes) => to.write_all(&bytes).await?,
+            None => to.write_all(chunk).await?,
         }
-        to.write_all(chunk).await?;
         shared.metrics.bytes_from_clients.inc_by(n as u64);
+    }
+}
+
+fn record_transactions(obs: &mut Observer, shared: &Shared) {
+    for duration in obs.take_transactions() {
+        shared
+            .metrics
+            .transaction_seconds
+            .observe(duration.as_secs_f64());
+    }
+}
+
+fn count_verdicts(obs: &mut Observer, shared: &Shared) {
+    for (route, rejected) in obs.take_verdicts() {
+        shared.metrics.budget_verdict(route.as_deref(), rejected);
     }
 }
 
 /// Server → client. Forwards first (the client waits for these bytes), then observes with
 /// the time the bytes arrived.
 async fn pump_server(
-    from: OwnedReadHalf,
-    mut to: OwnedWriteHalf,
+    mut from: ReadSide,
+    mut to: WriteSide,
     observer: &Mutex<Observer>,
     shared: &Shared,
+    enforced: bool,
 ) -> Result<(), ConnError> {
     let mut scanner = FrameScanner::new(Direction::ServerToClient, shared.limits);
+    let mut splicer = Splicer::default();
     let mut buf = Vec::new();
     loop {
-        let n = read_chunk(&from, &mut buf, SERVER_BUF).await?;
+        let n = from.read_chunk(&mut buf, SERVER_BUF).await?;
         if n == 0 {
             let _ = to.shutdown().await;
             return Ok(());
         }
         let now = Instant::now();
         let chunk = buf.as_slice();
+        if enforced && (!splicer.is_idle() || lock(observer).expects_server_edits()) {
+            let bytes = observe_and_edit(&mut scanner, &mut splicer, chunk, observer, shared, now)?;
+            to.write_all(&bytes).await?;
+            shared.metrics.bytes_from_server.inc_by(n as u64);
+            continue;
+        }
         to.write_all(chunk).await?;
         shared.metrics.bytes_from_server.inc_by(n as u64);
         let mut obs = lock(observer);
@@ -312,34 +611,39 @@ async fn pump_server(
             for event in obs.take_events() {
                 shared.emit(event);
             }
+            record_transactions(&mut obs, shared);
         }
     }
 }
 
-/// Reads the next chunk into `buf`, which holds memory only while data flows: when the
-/// socket runs dry the buffer is freed before waiting, so an idle connection holds no read
-/// buffers (1,000 idle clients cost a few MB, not 24 MB). `try_read_buf` fills spare
-/// capacity, so a fresh buffer is never zeroed. Returns 0 at end of stream.
-async fn read_chunk(from: &OwnedReadHalf, buf: &mut Vec<u8>, size: usize) -> io::Result<usize> {
-    buf.clear();
-    loop {
-        if buf.capacity() > 0 {
-            match from.try_read_buf(buf) {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => *buf = Vec::new(),
-                Err(e) => return Err(e),
-            }
-        }
-        from.readable().await?;
-        if buf.capacity() == 0 {
-            *buf = Vec::with_capacity(size);
-        }
-        match from.try_read_buf(buf) {
-            Ok(n) => return Ok(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
-        }
+/// The slow path of the server pump while budgets are enforced: observes first, then
+/// forwards the chunk with the proxy's errors and notices spliced in, holding back an
+/// ErrorResponse or ReadyForQuery that is not complete yet.
+fn observe_and_edit(
+    scanner: &mut FrameScanner,
+    splicer: &mut Splicer,
+    chunk: &[u8],
+    observer: &Mutex<Observer>,
+    shared: &Shared,
+    now: Instant,
+) -> Result<Vec<u8>, ConnError> {
+    let chunk_start = scanner.offset();
+    let mut obs = lock(observer);
+    obs.set_server_editing(true);
+    scanner.keep_data_rows(obs.wants_rows());
+    let fed = scanner.feed(chunk, |msg| obs.server_message(msg, now));
+    obs.set_server_editing(false);
+    fed.map_err(|e| ConnError::Frame(Direction::ServerToClient, e))?;
+    let hold = scanner
+        .partial()
+        .filter(|&(tag, _)| matches!(tag, b'E' | b'Z'))
+        .map(|(_, start)| start);
+    let bytes = splicer.assemble(chunk, chunk_start, obs.take_server_edits(), hold);
+    for event in obs.take_events() {
+        shared.emit(event);
     }
+    record_transactions(&mut obs, shared);
+    Ok(bytes)
 }
 
 /// After shutdown is requested, resolves once the connection has no statement in flight,
@@ -357,6 +661,19 @@ async fn idle_after_shutdown(observer: &Mutex<Observer>, mut shutdown: watch::Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plus_mechanisms_are_taken_off_the_offer() {
+        let mut body = AUTH_SASL.to_be_bytes().to_vec();
+        body.extend_from_slice(b"SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0");
+        let mut message = vec![b'R'];
+        message.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
+        message.extend_from_slice(&body);
+        let stripped = without_plus_mechanisms(&message);
+        assert_eq!(&stripped[9..], b"SCRAM-SHA-256\0\0");
+        let len = u32::from_be_bytes([stripped[1], stripped[2], stripped[3], stripped[4]]);
+        assert_eq!(len as usize + 1, stripped.len());
+    }
 
     #[test]
     fn fatal_message_is_a_valid_error_response() {

@@ -8,13 +8,16 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter};
 use std::path::Path;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use querycomb_core::{Finding, OwnedEvent, QueryEvent, RunSummary, Timestamp};
+use querycomb_core::{
+    Finding, FindingSink, OwnedEvent, QueryEvent, RunSummary, SourceTable, Timestamp,
+};
+use querycomb_report::json::JsonLinesSink;
 
 use crate::evidence::ParentRef;
 use crate::metrics::Metrics;
@@ -75,7 +78,8 @@ pub trait Evidence: Send {
 /// Where findings go as they are found.
 pub(crate) struct Outputs {
     pub callback: Option<FindingCallback>,
-    pub file: Option<BufWriter<File>>,
+    /// `--findings-out`: the documented JSON lines (sources, findings, summary).
+    pub file: Option<JsonLinesSink<BufWriter<File>>>,
     pub metrics: Arc<Metrics>,
     pub tap: Option<Sender<OwnedEvent>>,
     pub meter: Option<Box<dyn EventMeter>>,
@@ -85,11 +89,20 @@ pub(crate) struct Outputs {
 }
 
 impl Outputs {
-    pub fn new(metrics: Arc<Metrics>, findings_out: Option<&Path>) -> io::Result<Self> {
+    pub fn new(
+        metrics: Arc<Metrics>,
+        findings_out: Option<&Path>,
+        sources: &SourceTable,
+    ) -> io::Result<Self> {
         let file = match findings_out {
-            Some(path) => Some(BufWriter::new(File::create(path).map_err(|e| {
-                io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))
-            })?)),
+            Some(path) => {
+                let file = File::create(path).map_err(|e| {
+                    io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))
+                })?;
+                let mut sink = JsonLinesSink::new(BufWriter::new(file));
+                sink.begin(sources)?;
+                Some(sink)
+            }
             None => None,
         };
         Ok(Outputs {
@@ -109,6 +122,15 @@ impl Outputs {
                 evidence.annotate(finding);
             }
             let state = (finding.occurrences, finding.total_count);
+            if self.published.len() >= MAX_PUBLISHED
+                && !self.published.contains_key(&finding.signature)
+            {
+                // Forget what was published; a finding seen again is published again (a
+                // repeated signature is an update for readers of the JSON lines anyway).
+                self.metrics
+                    .evicted("published_findings", self.published.len() as u64);
+                self.published.clear();
+            }
             match self.published.insert(finding.signature.clone(), state) {
                 Some(previous) if previous == state => continue,
                 Some(_) => {}
@@ -120,16 +142,15 @@ impl Outputs {
                 callback(finding);
             }
             if let Some(file) = self.file.as_mut() {
-                serde_json::to_writer(&mut *file, finding)?;
-                file.write_all(b"\n")?;
+                file.finding(finding)?;
             }
-        }
-        if let Some(file) = self.file.as_mut() {
-            file.flush()?;
         }
         Ok(())
     }
 }
+
+/// Signatures remembered to publish only new or grown findings.
+const MAX_PUBLISHED: usize = 100_000;
 
 /// Events handled in one go before ticking.
 const MAX_BATCH: usize = 16_384;
@@ -145,6 +166,7 @@ pub(crate) fn run(
     tick_interval: Duration,
 ) -> io::Result<Analysis> {
     let mut detector = factory();
+    let started = Instant::now();
     let mut last_tick = Instant::now();
     loop {
         match events.recv_timeout(tick_interval) {
@@ -176,6 +198,12 @@ pub(crate) fn run(
     outputs.publish(&mut updates)?;
     let mut analysis = detector.finish();
     outputs.publish(&mut analysis.findings)?;
+    analysis.summary.bytes =
+        outputs.metrics.bytes_from_clients.get() + outputs.metrics.bytes_from_server.get();
+    analysis.summary.elapsed_ms = started.elapsed().as_millis() as u64;
+    if let Some(file) = outputs.file.as_mut() {
+        file.finish(&analysis.summary)?;
+    }
     if let Some(meter) = outputs.meter.as_mut() {
         meter.tick(Timestamp::MAX);
     }

@@ -183,6 +183,17 @@ impl FrameScanner {
         self.offset
     }
 
+    /// The type byte and stream offset of a message begun but not complete.
+    pub fn partial(&self) -> Option<(u8, u64)> {
+        if self.in_body {
+            Some((self.tag, self.message_start))
+        } else if self.header_fill > 0 {
+            Some((self.header[0], self.message_start))
+        } else {
+            None
+        }
+    }
+
     /// Consumes `data`, calling `on_message` for each message completed in it. After an
     /// error the scanner must not be fed again (the stream has lost its framing).
     pub fn feed(
@@ -329,8 +340,8 @@ impl fmt::Display for StartupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StartupError::DirectTls => f.write_str(
-                "client opened with TLS directly (sslnegotiation=direct), but the proxy does not \
-                 terminate TLS; connect with sslmode=disable",
+                "client opened with TLS directly (sslnegotiation=direct); the proxy negotiates \
+                 TLS after an SSLRequest only: connect with sslnegotiation=postgres",
             ),
             StartupError::BadLength(len) => write!(
                 f,

@@ -7,25 +7,19 @@
 //! hands them to the detection stage, which reports N+1 patterns live.
 //!
 //! # What the client must know
-//! - **TLS is not offered.** The proxy answers `N` to `SSLRequest` and `GSSENCRequest`;
-//!   clients connect with `sslmode=disable` or `sslmode=prefer` (the default, which falls
-//!   back to plaintext). A client that opens with TLS directly (PostgreSQL 17
-//!   `sslnegotiation=direct`) is closed with a log line saying so.
-//! - **SCRAM channel binding** (`SCRAM-SHA-256-PLUS`) needs TLS end to end and binds to the
-//!   server's certificate, which a proxy in the middle cannot present. Since the client
-//!   leg is plaintext, the server is never asked for `-PLUS` by a client going through
-//!   the proxy; a client with `channel_binding=require` fails, so use
-//!   `channel_binding=prefer` (the default) or `disable`. Plain `scram-sha-256`, `md5` and
-//!   `trust` pass through untouched.
+//! - **TLS** on both legs ([`tls`]): the client leg answers `SSLRequest` with `S` when a
+//!   certificate is configured (`allow`/`require`), else `N`; the server leg follows libpq's
+//!   `sslmode` values. `GSSENCRequest` is answered `N`. PostgreSQL 17 direct TLS is refused
+//!   with a log line. Authentication passes through; with SCRAM and TLS on both legs clients
+//!   need `channel_binding=disable` (docs/production.md).
 //! - **Cancel requests** work: the server's `BackendKeyData` passes through unchanged, so
 //!   the proxy forwards a `CancelRequest` as is on a new upstream connection.
 //! - **Bind parameters** reach the detection stage as digests (`$1 = #1f3a…`, arrays as
 //!   `{#…,#…}`), enough to tell a loop from a repeated identical statement and to see
 //!   `= ANY($1)` batch sizes; real values only with [`ProxyConfig::capture_params`]
 //!   (`--show-params`). The proxy never logs them.
-//!
-//! - **Both legs are plaintext**: the proxy connects to the server without TLS, so run it
-//!   next to the database (or as a sidecar of the application) on a trusted network.
+//! - **Live budgets** ([`enforce`]): `warn` and `reject` change the bytes the client sees
+//!   (a notice; an error in place of a statement), and only then.
 //!
 //! # Events
 //! See [`observe`] for what one event means for each protocol flow (multi-statement simple
@@ -55,12 +49,17 @@
 
 mod conn;
 pub mod detection;
+pub mod enforce;
 pub mod evidence;
 pub mod frame;
+pub mod log;
 pub mod metrics;
 pub mod observe;
+pub mod pool;
 mod shard;
-mod split;
+mod splice;
+mod stream;
+pub mod tls;
 
 #[cfg(feature = "detect")]
 mod pipeline;
@@ -82,10 +81,12 @@ use tokio::sync::watch;
 pub use detection::{
     Analysis, DetectorFactory, EventMeter, Evidence, FindingCallback, LiveDetector, NoDetection,
 };
+pub use enforce::{EnforceMode, Enforcement, Limits, RouteBudget};
 pub use frame::FrameLimits;
 pub use metrics::Metrics;
 #[cfg(feature = "detect")]
 pub use pipeline::{pipeline_detector, pool_arithmetic, run, ProxyEvidence, ShapeMeter};
+pub use tls::{ClientTlsMode, TlsConfig, TlsState, UpstreamTlsMode};
 
 /// See [`ProxyConfig::pool_size`].
 pub const DEFAULT_POOL_SIZE: u32 = 10;
@@ -123,6 +124,17 @@ pub struct ProxyConfig {
     pub threads: Option<usize>,
     /// No per-connection log lines on stderr (errors are still counted in metrics).
     pub quiet: bool,
+    /// TLS towards clients and towards the server (see [`tls`]).
+    pub tls: TlsConfig,
+    /// Live query budgets (see [`enforce`]); observe only by default.
+    pub enforcement: Enforcement,
+    /// Client connections served at once; more are refused with SQLSTATE 53300, as the
+    /// server does past `max_connections`.
+    pub max_client_connections: Option<u32>,
+    /// A client idle this long with nothing in flight is disconnected (SQLSTATE 57P05).
+    pub idle_timeout: Option<Duration>,
+    /// Text or JSON log lines on stderr.
+    pub log_format: log::LogFormat,
 }
 
 impl ProxyConfig {
@@ -142,6 +154,11 @@ impl ProxyConfig {
             pool_size: DEFAULT_POOL_SIZE,
             threads: None,
             quiet: false,
+            tls: TlsConfig::default(),
+            enforcement: Enforcement::default(),
+            max_client_connections: None,
+            idle_timeout: None,
+            log_format: log::LogFormat::Text,
         }
     }
 }
@@ -175,11 +192,48 @@ pub(crate) struct Shared {
     pub connect_timeout: Duration,
     pub startup_timeout: Duration,
     pub quiet: bool,
+    pub max_client_connections: Option<u32>,
+    pub idle_timeout: Option<Duration>,
+    pub log_format: log::LogFormat,
     pub metrics: Arc<Metrics>,
+    pub tls: Arc<TlsState>,
+    enforcement: Arc<EnforcementHandle>,
     events: SyncSender<Observed>,
 }
 
+/// The budgets in force; replaced whole on reload (connections keep the budgets they
+/// started with).
+#[derive(Default)]
+pub struct EnforcementHandle(std::sync::RwLock<Arc<Enforcement>>);
+
+impl EnforcementHandle {
+    pub fn current(&self) -> Arc<Enforcement> {
+        self.0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    pub fn replace(&self, enforcement: Enforcement) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(enforcement);
+    }
+}
+
 impl Shared {
+    /// A log line unless `quiet`.
+    pub fn log(&self, level: &str, event: &str, text: &str, fields: &[(&str, String)]) {
+        if !self.quiet {
+            log::line(self.log_format, level, event, text, fields);
+        }
+    }
+
+    pub fn enforcement(&self) -> Arc<Enforcement> {
+        self.enforcement.current()
+    }
+
     /// Never blocks a pump: when detection is behind, the event is dropped and counted.
     pub fn emit(&self, event: Observed) {
         match self.events.try_send(event) {
@@ -197,17 +251,27 @@ pub struct Proxy {
     listener: TcpListener,
     metrics_listener: Option<TcpListener>,
     metrics: Arc<Metrics>,
+    tls: Arc<TlsState>,
+    enforcement: Arc<EnforcementHandle>,
     detector: DetectorFactory,
     callback: Option<FindingCallback>,
     tap: Option<mpsc::Sender<OwnedEvent>>,
     meter: Option<Box<dyn EventMeter>>,
     evidence: Option<Box<dyn Evidence>>,
+    reload: Option<Option<Reloader>>,
 }
+
+/// Re-reads the budgets on SIGHUP (see [`Proxy::reload_on_sighup`]).
+pub type Reloader = Box<dyn Fn() -> Result<Enforcement, String> + Send + Sync>;
 
 impl Proxy {
     /// Binds the listen (and metrics) addresses. Detection is off until
     /// [`Proxy::detector`] is set.
     pub async fn bind(config: ProxyConfig) -> io::Result<Proxy> {
+        let tls = Arc::new(TlsState::new(config.tls.clone(), &config.upstream)?);
+        let enforcement = Arc::new(EnforcementHandle(std::sync::RwLock::new(Arc::new(
+            config.enforcement.clone(),
+        ))));
         let listener = TcpListener::bind(config.listen).await.map_err(|e| {
             io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen))
         })?;
@@ -222,11 +286,14 @@ impl Proxy {
             listener,
             metrics_listener,
             metrics: Arc::new(Metrics::new()),
+            tls,
+            enforcement,
             detector: Box::new(|| Box::new(NoDetection)),
             callback: None,
             tap: None,
             meter: None,
             evidence: None,
+            reload: None,
         })
     }
 
@@ -243,6 +310,23 @@ impl Proxy {
     /// Live metrics (the connection gauge, byte counters ...), also while serving.
     pub fn metrics(&self) -> Arc<Metrics> {
         self.metrics.clone()
+    }
+
+    /// The TLS material, to [`TlsState::reload`] it (SIGHUP) while serving.
+    pub fn tls(&self) -> Arc<TlsState> {
+        self.tls.clone()
+    }
+
+    /// The budgets in force, to replace them (SIGHUP) while serving.
+    pub fn enforcement(&self) -> Arc<EnforcementHandle> {
+        self.enforcement.clone()
+    }
+
+    /// On SIGHUP, re-read the TLS files and (with `budgets`) the budgets, while serving:
+    /// connections opened afterwards use them, open ones keep theirs.
+    pub fn reload_on_sighup(&mut self, budgets: Option<Reloader>) -> &mut Self {
+        self.reload = Some(budgets);
+        self
     }
 
     /// The detection stage, built in the detection thread.
@@ -285,14 +369,20 @@ impl Proxy {
             listener,
             metrics_listener,
             metrics,
+            tls,
+            enforcement,
             detector,
             callback,
             tap,
             meter,
             evidence,
+            reload,
         } = self;
         let (event_tx, event_rx) = mpsc::sync_channel(config.event_queue.max(1));
-        let mut outputs = detection::Outputs::new(metrics.clone(), config.findings_out.as_deref())?;
+        let mut sources = querycomb_core::SourceTable::default();
+        sources.add(format!("proxy {}", config.listen));
+        let mut outputs =
+            detection::Outputs::new(metrics.clone(), config.findings_out.as_deref(), &sources)?;
         outputs.callback = callback;
         outputs.tap = tap;
         outputs.meter = meter;
@@ -303,8 +393,30 @@ impl Proxy {
             .spawn(move || detection::run(event_rx, detector, outputs, tick))?;
 
         let (stop_tx, stop_rx) = watch::channel(false);
+        // Set when shutdown starts (readiness fails at once), while metrics still serve.
+        let (draining_tx, draining_rx) = watch::channel(false);
+        // The HTTP endpoint outlives the drain, so /readyz can say "draining".
+        let (http_stop_tx, http_stop_rx) = watch::channel(false);
         if let Some(listener) = metrics_listener {
-            tokio::spawn(metrics::serve(listener, metrics.clone(), stop_rx.clone()));
+            let readiness = Arc::new(metrics::Readiness {
+                upstream: config.upstream.clone(),
+                draining: draining_rx.clone(),
+            });
+            tokio::spawn(metrics::serve(
+                listener,
+                metrics.clone(),
+                readiness,
+                http_stop_rx,
+            ));
+        }
+        if let Some(budgets) = reload {
+            let log_format = (!config.quiet).then_some(config.log_format);
+            tokio::spawn(reload_on_hangup(
+                tls.clone(),
+                enforcement.clone(),
+                budgets,
+                log_format,
+            ));
         }
         let shared = Arc::new(Shared {
             upstream: config.upstream.clone(),
@@ -313,17 +425,24 @@ impl Proxy {
             connect_timeout: config.connect_timeout,
             startup_timeout: config.startup_timeout,
             quiet: config.quiet,
+            max_client_connections: config.max_client_connections,
+            idle_timeout: config.idle_timeout,
+            log_format: config.log_format,
             metrics: metrics.clone(),
+            tls,
+            enforcement,
             events: event_tx,
         });
         let threads = config.threads.unwrap_or_else(default_threads);
         let mut shards = shard::Shards::start(threads, &shared, &stop_rx, config.shutdown_grace)?;
         accept_until(&listener, &shared, &mut shards, shutdown).await;
         drop(listener);
+        let _ = draining_tx.send(true);
         let _ = stop_tx.send(true);
         let aborted = tokio::task::spawn_blocking(move || shards.finish())
             .await
             .map_err(io::Error::other)?;
+        let _ = http_stop_tx.send(true);
         drop(shared);
 
         let analysis = tokio::task::spawn_blocking(move || detection.join())
@@ -369,21 +488,79 @@ async fn accept_until(
                     let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
                     if let Err(e) = shards.dispatch(stream, peer, id) {
                         shared.metrics.error("accept");
-                        if !shared.quiet {
-                            eprintln!("querycomb proxy: connection {id} from {peer} dropped: {e}");
-                        }
+                        shared.log(
+                            "warn",
+                            "connection_dropped",
+                            &format!("connection {id} from {peer} dropped: {e}"),
+                            &[("conn", id.to_string()), ("client", peer.to_string()), ("error", e.to_string())],
+                        );
                     }
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
                     shared.metrics.error("accept");
-                    if !shared.quiet {
-                        eprintln!("querycomb proxy: accept failed: {e}");
-                    }
+                    shared.log(
+                        "error",
+                        "accept_failed",
+                        &format!("accept failed: {e}"),
+                        &[("error", e.to_string())],
+                    );
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
         }
+    }
+}
+
+/// Reloads TLS material and budgets on every SIGHUP; a failed reload keeps the old ones
+/// and says why.
+async fn reload_on_hangup(
+    tls: Arc<TlsState>,
+    enforcement: Arc<EnforcementHandle>,
+    budgets: Option<Reloader>,
+    log_format: Option<log::LogFormat>,
+) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            let mut problems = Vec::new();
+            if let Err(e) = tls.reload() {
+                problems.push(e.to_string());
+            }
+            if let Some(load) = &budgets {
+                match load() {
+                    Ok(new) => enforcement.replace(new),
+                    Err(e) => problems.push(e),
+                }
+            }
+            let Some(format) = log_format else { continue };
+            if problems.is_empty() {
+                log::line(
+                    format,
+                    "info",
+                    "reload",
+                    "reloaded TLS material and budgets (SIGHUP)",
+                    &[],
+                );
+            } else {
+                let problems = problems.join("; ");
+                log::line(
+                    format,
+                    "error",
+                    "reload_failed",
+                    &format!("reload failed, keeping the previous settings: {problems}"),
+                    &[("error", problems.clone())],
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (tls, enforcement, budgets, log_format);
     }
 }
 

@@ -1,4 +1,5 @@
-//! Prometheus metrics of the proxy, and the tiny HTTP endpoint that serves them.
+//! Prometheus metrics of the proxy (prometheus-client), and the HTTP endpoint (hyper) that
+//! serves them with the health and readiness checks.
 //!
 //! Hot-path metrics (bytes, connections) are plain atomic counters updated by the pumps.
 //! Per-shape and per-finding metrics are updated by the detection thread, with label
@@ -6,7 +7,6 @@
 //! under `other`, so a workload with unbounded distinct SQL cannot grow the scrape.
 
 use std::collections::HashSet;
-use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,7 +16,14 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::convert::Infallible;
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -39,11 +46,28 @@ pub struct Metrics {
     pub unmatched_replies: Counter,
     errors: Family<Labels, Counter>,
     findings: Family<Labels, Counter>,
+    budget_verdicts: Family<Labels, Counter>,
+    evictions: Family<Labels, Counter>,
     fingerprint_calls: Family<Labels, Counter>,
     fingerprint_seconds: Family<Labels, Counter<f64>>,
     fingerprint_rows: Family<Labels, Counter>,
     statements_per_request: Family<Labels, Histogram, fn() -> Histogram>,
+    request_seconds: Family<Labels, Histogram, fn() -> Histogram>,
+    request_rows: Family<Labels, Counter>,
+    /// Time from a client's startup packet to its server connection being ready.
+    pub upstream_wait: Histogram,
+    /// Explicit transactions, BEGIN to COMMIT/ROLLBACK (as ReadyForQuery reports them).
+    pub transaction_seconds: Histogram,
+    /// Server connections open now (one per client session).
+    pub server_connections: Gauge,
+    /// Server connections kept busy on average by requests in the last window (pool.rs).
+    pub pool_demand: Gauge<f64, std::sync::atomic::AtomicU64>,
     seen_labels: Mutex<HashSet<(&'static str, String)>>,
+}
+
+fn seconds_histogram() -> Histogram {
+    // 100 µs … about 13 s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 18))
 }
 
 fn statements_histogram() -> Histogram {
@@ -65,10 +89,18 @@ impl Metrics {
             unmatched_replies: Counter::default(),
             errors: Family::default(),
             findings: Family::default(),
+            budget_verdicts: Family::default(),
+            evictions: Family::default(),
             fingerprint_calls: Family::default(),
             fingerprint_seconds: Family::default(),
             fingerprint_rows: Family::default(),
             statements_per_request: Family::new_with_constructor(statements_histogram),
+            request_seconds: Family::new_with_constructor(seconds_histogram),
+            request_rows: Family::default(),
+            upstream_wait: seconds_histogram(),
+            transaction_seconds: seconds_histogram(),
+            server_connections: Gauge::default(),
+            pool_demand: Gauge::default(),
             seen_labels: Mutex::new(HashSet::new()),
             registry: Registry::default(),
         };
@@ -127,6 +159,16 @@ impl Metrics {
             self.findings.clone(),
         );
         r.register(
+            "budget_verdicts",
+            "Requests warned (action=warn) and statements rejected (action=reject) for their query budget, by route",
+            self.budget_verdicts.clone(),
+        );
+        r.register(
+            "evictions",
+            "Entries forgotten to keep memory bounded, by table (named_statements, proof_loops, published_findings)",
+            self.evictions.clone(),
+        );
+        r.register(
             "fingerprint_calls",
             "Statements per query shape (top shapes, rest under other)",
             self.fingerprint_calls.clone(),
@@ -145,6 +187,36 @@ impl Metrics {
             "statements_per_request",
             "Statements per request (unit of work), by route",
             self.statements_per_request.clone(),
+        );
+        r.register(
+            "request_seconds",
+            "Connection hold time per request, first statement start to last statement end, by route",
+            self.request_seconds.clone(),
+        );
+        r.register(
+            "request_rows",
+            "Rows returned or affected by requests, by route",
+            self.request_rows.clone(),
+        );
+        r.register(
+            "upstream_wait_seconds",
+            "Time a client waited for its server connection (connect, TLS, authentication)",
+            self.upstream_wait.clone(),
+        );
+        r.register(
+            "transaction_seconds",
+            "Explicit transactions' duration (connection hold time inside BEGIN)",
+            self.transaction_seconds.clone(),
+        );
+        r.register(
+            "server_connections",
+            "Server connections open now",
+            self.server_connections.clone(),
+        );
+        r.register(
+            "pool_demand_connections",
+            "Server connections kept busy by requests on average over the last 10 s",
+            self.pool_demand.clone(),
         );
     }
 
@@ -191,6 +263,27 @@ impl Metrics {
             .inc();
     }
 
+    /// `count` entries of `table` forgotten to stay within its bound.
+    pub fn evicted(&self, table: &'static str, count: u64) {
+        if count > 0 {
+            self.evictions
+                .get_or_create(&vec![("table".to_owned(), table.to_owned())])
+                .inc_by(count);
+        }
+    }
+
+    /// A budget warning or rejection on `route`.
+    pub fn budget_verdict(&self, route: Option<&str>, rejected: bool) {
+        let route = self.bounded("route", route.unwrap_or(""));
+        let action = if rejected { "reject" } else { "warn" };
+        self.budget_verdicts
+            .get_or_create(&vec![
+                ("action".to_owned(), action.to_owned()),
+                ("route".to_owned(), route),
+            ])
+            .inc();
+    }
+
     pub fn fingerprint(&self, fingerprint: &str, duration: Option<Duration>, rows: Option<u64>) {
         let labels = vec![(
             "fingerprint".to_owned(),
@@ -207,11 +300,24 @@ impl Metrics {
         }
     }
 
-    pub fn request_finished(&self, route: Option<&str>, statements: u32) {
-        let route = self.bounded("route", route.unwrap_or(""));
+    pub fn request_finished(
+        &self,
+        route: Option<&str>,
+        statements: u32,
+        rows: u64,
+        hold: Duration,
+    ) {
+        let labels = vec![(
+            "route".to_owned(),
+            self.bounded("route", route.unwrap_or("")),
+        )];
         self.statements_per_request
-            .get_or_create(&vec![("route".to_owned(), route)])
+            .get_or_create(&labels)
             .observe(f64::from(statements));
+        self.request_seconds
+            .get_or_create(&labels)
+            .observe(hold.as_secs_f64());
+        self.request_rows.get_or_create(&labels).inc_by(rows);
     }
 
     /// The exposition text.
@@ -229,63 +335,93 @@ impl Default for Metrics {
     }
 }
 
-/// Serves `GET /metrics` until shutdown. One request per connection, HTTP/1.1 with
-/// `Connection: close`: all a Prometheus scraper needs.
+/// What `/readyz` checks: the proxy is not draining and the server accepts connections.
+pub struct Readiness {
+    pub upstream: String,
+    pub draining: watch::Receiver<bool>,
+}
+
+/// Serves `GET /metrics` (Prometheus text), `/healthz` (the process serves) and `/readyz`
+/// (not draining, and the upstream server accepts a TCP connection within a second) until
+/// shutdown, with hyper.
 pub async fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                if let Ok((stream, _)) = accepted {
-                    let metrics = metrics.clone();
-                    tokio::spawn(async move {
-                        let _ = tokio::time::timeout(Duration::from_secs(10), answer(stream, &metrics)).await;
+                let Ok((stream, _)) = accepted else { continue };
+                let (metrics, readiness) = (metrics.clone(), readiness.clone());
+                tokio::spawn(async move {
+                    let service = service_fn(move |request: Request<Incoming>| {
+                        let (metrics, readiness) = (metrics.clone(), readiness.clone());
+                        async move { Ok::<_, Infallible>(answer(&request, &metrics, &readiness).await) }
                     });
-                }
+                    let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                    let _ = tokio::time::timeout(Duration::from_secs(30), connection).await;
+                });
             }
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
     }
 }
 
-async fn answer(mut stream: TcpStream, metrics: &Metrics) -> io::Result<()> {
-    let mut request = Vec::with_capacity(1024);
-    let mut buf = [0u8; 1024];
-    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 8192 {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        request.extend_from_slice(buf.get(..n).unwrap_or_default());
+async fn answer(
+    request: &Request<Incoming>,
+    metrics: &Metrics,
+    readiness: &Readiness,
+) -> Response<Full<Bytes>> {
+    let text = |status: StatusCode, content_type: &str, body: String| {
+        Response::builder()
+            .status(status)
+            .header("content-type", content_type)
+            .body(Full::new(Bytes::from(body)))
+            .unwrap_or_default()
+    };
+    const PLAIN: &str = "text/plain; charset=utf-8";
+    if request.method() != Method::GET {
+        return text(StatusCode::METHOD_NOT_ALLOWED, PLAIN, "GET only\n".into());
     }
-    let line = request.split(|&b| b == b'\r').next().unwrap_or_default();
-    let (status, content_type, body) = match line {
-        l if l.starts_with(b"GET /metrics ") || l == b"GET /metrics" => (
-            "200 OK",
+    match request.uri().path() {
+        "/metrics" => text(
+            StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
             metrics.render(),
         ),
-        l if l.starts_with(b"GET / ") => (
-            "200 OK",
-            "text/plain; charset=utf-8",
-            "querycomb proxy: metrics at /metrics\n".to_owned(),
+        "/healthz" => text(StatusCode::OK, PLAIN, "ok\n".into()),
+        "/readyz" => match ready(readiness).await {
+            Ok(()) => text(StatusCode::OK, PLAIN, "ready\n".into()),
+            Err(why) => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                PLAIN,
+                format!("not ready: {why}\n"),
+            ),
+        },
+        "/" => text(
+            StatusCode::OK,
+            PLAIN,
+            "querycomb proxy: /metrics, /healthz, /readyz\n".into(),
         ),
-        _ => (
-            "404 Not Found",
-            "text/plain; charset=utf-8",
-            "not found\n".to_owned(),
-        ),
-    };
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body.as_bytes()).await?;
-    stream.shutdown().await
+        _ => text(StatusCode::NOT_FOUND, PLAIN, "not found\n".into()),
+    }
+}
+
+async fn ready(readiness: &Readiness) -> Result<(), String> {
+    if *readiness.draining.borrow() {
+        return Err("draining (shutting down)".into());
+    }
+    let connect = TcpStream::connect(readiness.upstream.as_str());
+    match tokio::time::timeout(Duration::from_secs(1), connect).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("upstream {}: {e}", readiness.upstream)),
+        Err(_) => Err(format!(
+            "upstream {}: no answer within 1 s",
+            readiness.upstream
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -305,7 +441,7 @@ mod tests {
                 Some(1),
             );
         }
-        metrics.request_finished(Some("/orders"), 12);
+        metrics.request_finished(Some("/orders"), 12, 12, Duration::from_millis(3));
         let text = metrics.render();
         assert!(text.contains("querycomb_proxy_connections 1"), "{text}");
         assert!(text.contains("querycomb_proxy_client_bytes_total 10"));

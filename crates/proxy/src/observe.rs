@@ -28,9 +28,11 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use querycomb_core::{Location, OwnedEvent, SourceId, Timestamp};
 
+use crate::enforce::{self, Budgeter, Verdict};
 use crate::evidence::{value_key, ParentRef, RecentResults, ResultCapture};
 use crate::frame::{cstr, Message};
-use crate::split;
+use crate::splice::Edit;
+use querycomb_sql::{split, Dialect};
 
 /// A finished statement, with the parent result its parameters came from (if any).
 #[derive(Debug, Clone)]
@@ -90,6 +92,26 @@ pub struct Observer {
     parent: Option<ParentRef>,
     /// Replies that did not match the pending operation (should stay 0).
     pub mismatches: u64,
+    /// Prepared statements and portals forgotten to stay within [`MAX_NAMED`].
+    pub evicted: u64,
+    /// Live budgets of this connection, when enforced.
+    budget: Option<Budgeter>,
+    /// Client messages to replace (rejected statements), for the client pump.
+    client_edits: Vec<Edit>,
+    /// Server messages to replace or insert, for the server pump.
+    server_edits: Vec<Edit>,
+    /// Client stream offset from which bytes are not yet forwarded (replaceable).
+    client_window: u64,
+    /// The server pump applies edits to the chunk being observed.
+    server_editing: bool,
+    /// Warning notices to insert before the next ReadyForQuery.
+    notices: Vec<u8>,
+    /// Budget verdicts since the last [`Observer::take_verdicts`], for metrics.
+    verdicts: Vec<(Option<String>, bool)>,
+    /// When the open explicit transaction began (first ReadyForQuery saying so).
+    transaction_start: Option<Instant>,
+    /// Durations of transactions ended since the last [`Observer::take_transactions`].
+    transactions: Vec<std::time::Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -115,6 +137,8 @@ enum Pending {
 
 #[derive(Debug)]
 struct SimpleQuery {
+    /// The proxy's ErrorResponse, when the query was rejected for its budget.
+    rejected: Option<Vec<u8>>,
     sql: Arc<str>,
     parts: Vec<Range<usize>>,
     next: usize,
@@ -127,6 +151,8 @@ struct SimpleQuery {
 
 #[derive(Debug)]
 struct Execution {
+    /// The proxy's ErrorResponse, when the statement was rejected for its budget.
+    rejected: Option<Vec<u8>>,
     sql: Option<Arc<str>>,
     prepared_name: Option<String>,
     portal: String,
@@ -168,6 +194,106 @@ impl Observer {
             recent: RecentResults::default(),
             parent: None,
             mismatches: 0,
+            evicted: 0,
+            budget: None,
+            client_edits: Vec::new(),
+            server_edits: Vec::new(),
+            client_window: 0,
+            server_editing: false,
+            notices: Vec::new(),
+            verdicts: Vec::new(),
+            transaction_start: None,
+            transactions: Vec::new(),
+        }
+    }
+
+    /// Enforces live budgets on this connection.
+    pub(crate) fn with_budget(mut self, budget: Budgeter) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Client bytes from `offset` on have not been forwarded yet: messages starting there
+    /// may be replaced.
+    pub(crate) fn set_client_window(&mut self, offset: u64) {
+        self.client_window = offset;
+    }
+
+    pub(crate) fn take_client_edits(&mut self) -> Vec<Edit> {
+        std::mem::take(&mut self.client_edits)
+    }
+
+    /// Whether the next server bytes may need editing: a rejected statement awaits its
+    /// error, or a notice awaits a ReadyForQuery.
+    pub(crate) fn expects_server_edits(&self) -> bool {
+        self.budget.is_some()
+            && (!self.notices.is_empty()
+                || self.pending.iter().any(|op| match op {
+                    Pending::Simple(q) => q.rejected.is_some(),
+                    Pending::Execute(e) => e.rejected.is_some(),
+                    _ => false,
+                }))
+    }
+
+    /// Called around feeding a server chunk: edits are made only while its bytes are
+    /// still held by the pump.
+    pub(crate) fn set_server_editing(&mut self, editing: bool) {
+        self.server_editing = editing;
+    }
+
+    pub(crate) fn take_server_edits(&mut self) -> Vec<Edit> {
+        std::mem::take(&mut self.server_edits)
+    }
+
+    /// Durations of the explicit transactions that ended since the last call.
+    pub fn take_transactions(&mut self) -> Vec<std::time::Duration> {
+        std::mem::take(&mut self.transactions)
+    }
+
+    /// `(route, rejected)` per budget warning or rejection since the last call.
+    pub(crate) fn take_verdicts(&mut self) -> Vec<(Option<String>, bool)> {
+        std::mem::take(&mut self.verdicts)
+    }
+
+    /// Runs the budget on a statement about to be sent. Returns the ErrorResponse to answer
+    /// with when it is rejected (and its message can still be replaced by `substitute`).
+    fn judge(
+        &mut self,
+        msg: &Message<'_>,
+        sql: &str,
+        count: u64,
+        now: Instant,
+        substitute: fn() -> Vec<u8>,
+    ) -> Option<Vec<u8>> {
+        let replaceable = msg.offset >= self.client_window;
+        let verdict = self.budget.as_mut()?.admit(sql, count, now);
+        match verdict {
+            Verdict::Allow => None,
+            Verdict::Warn(breach) => {
+                let text = breach.message();
+                self.notices.extend(enforce::response(
+                    b'N',
+                    "WARNING",
+                    enforce::WARN_SQLSTATE,
+                    &text,
+                    &[],
+                ));
+                self.verdicts.push((breach.route, false));
+                None
+            }
+            Verdict::Reject(breach) if replaceable => {
+                self.client_edits.push(Edit {
+                    start: msg.offset,
+                    end: msg.offset + 5 + u64::from(msg.len),
+                    bytes: substitute(),
+                    fallback: None,
+                });
+                let error = enforce::rejection(&breach);
+                self.verdicts.push((breach.route, true));
+                Some(error)
+            }
+            // Already forwarded in part (a statement longer than the hold-back limit).
+            Verdict::Reject(_) => None,
         }
     }
 
@@ -226,8 +352,11 @@ impl Observer {
 
     fn on_query(&mut self, msg: &Message<'_>, now: Instant) -> Option<Pending> {
         let sql: Arc<str> = Arc::from(body_text(msg.body));
-        let parts = split::statements(&sql);
+        let parts = split::statements(&sql, Dialect::Postgres);
+        let count = parts.len().max(1) as u64;
+        let rejected = self.judge(msg, &sql, count, now, enforce::substitute_query);
         Some(Pending::Simple(SimpleQuery {
+            rejected,
             parts,
             sql,
             next: 0,
@@ -242,6 +371,7 @@ impl Observer {
     fn on_parse(&mut self, body: &[u8]) -> Option<Pending> {
         if let Some((name, rest)) = cstr(body) {
             let sql = cstr(rest).map_or_else(|| body_text(rest), |(sql, _)| sql.into());
+            self.evicted += make_room(&mut self.statements, name);
             self.statements.insert(name.to_owned(), Arc::from(sql));
         }
         Some(Pending::Parse)
@@ -253,6 +383,7 @@ impl Observer {
                 let bind = parse_bind_tail(rest, self.capture_params).unwrap_or_default();
                 let sql = self.statements.get(statement).cloned();
                 self.suspended.remove(portal);
+                self.evicted += make_room(&mut self.portals, portal);
                 self.portals.insert(
                     portal.to_owned(),
                     Portal {
@@ -269,13 +400,19 @@ impl Observer {
     fn on_execute(&mut self, msg: &Message<'_>, now: Instant) -> Option<Pending> {
         let portal = cstr(msg.body).map_or("", |(p, _)| p);
         if let Some(resumed) = self.suspended.remove(portal) {
+            // A portal fetched further: the same statement, counted once.
             return Some(Pending::Execute(resumed));
         }
         let found = self.portals.get(portal).cloned();
         let (sql, statement, bind) = found.map_or((None, String::new(), Arc::default()), |p| {
             (p.sql, p.statement, p.bind)
         });
+        let rejected = match &sql {
+            Some(text) => self.judge(msg, &text.clone(), 1, now, enforce::substitute_execute),
+            None => None,
+        };
         Some(Pending::Execute(Execution {
+            rejected,
             sql,
             prepared_name: Some(statement).filter(|s| !s.is_empty()),
             portal: portal.to_owned(),
@@ -323,12 +460,63 @@ impl Observer {
             b'C' => self.on_command_complete(msg.body, now),
             b's' => self.on_portal_suspended(),
             b'I' => self.on_empty_query(now),
+            b'E' if self.replace_rejected_error(&msg) => {}
             b'E' => self.on_error(msg.body, now),
-            b'Z' => self.on_ready(msg.body, now),
+            b'Z' => {
+                self.insert_notices(&msg);
+                self.on_ready(msg.body, now);
+            }
             b'K' => self.on_backend_key(msg.body),
             b'G' => self.on_copy_in(),
             _ => {}
         }
+    }
+
+    fn span(msg: &Message<'_>) -> (u64, u64) {
+        (msg.offset, msg.offset + 5 + u64::from(msg.len))
+    }
+
+    /// The server's error for a rejected statement's substitute becomes the proxy's own.
+    /// The statement did not run: no event. Returns false for any other error.
+    fn replace_rejected_error(&mut self, msg: &Message<'_>) -> bool {
+        let error = match self.pending.front_mut() {
+            Some(Pending::Simple(query)) if !query.failed => query.rejected.take(),
+            Some(Pending::Execute(exec)) => exec.rejected.take(),
+            _ => None,
+        };
+        let Some(error) = error else { return false };
+        let (start, end) = Self::span(msg);
+        if self.server_editing {
+            self.server_edits.push(Edit {
+                start,
+                end,
+                bytes: error,
+                fallback: None,
+            });
+        }
+        match self.pending.front_mut() {
+            Some(Pending::Simple(query)) => query.failed = true,
+            _ => {
+                self.pending.pop_front();
+                self.drop_until_sync();
+            }
+        }
+        true
+    }
+
+    /// Warning notices go before the ReadyForQuery that ends the statement that passed the
+    /// budget (after it, if its start was already forwarded).
+    fn insert_notices(&mut self, msg: &Message<'_>) {
+        if self.notices.is_empty() || !self.server_editing {
+            return;
+        }
+        let (start, end) = Self::span(msg);
+        self.server_edits.push(Edit {
+            start,
+            end: start,
+            bytes: std::mem::take(&mut self.notices),
+            fallback: Some(end),
+        });
     }
 
     fn expect(&mut self, is_expected: impl Fn(&Pending) -> bool) {
@@ -530,6 +718,17 @@ impl Observer {
             self.mismatches += 1;
         }
         self.in_transaction = matches!(body.first(), Some(b'T' | b'E'));
+        match (self.in_transaction, self.transaction_start) {
+            (true, None) => self.transaction_start = Some(now),
+            (false, Some(start)) => {
+                self.transactions.push(now.saturating_duration_since(start));
+                self.transaction_start = None;
+            }
+            _ => {}
+        }
+        if let Some(budget) = self.budget.as_mut() {
+            budget.ready(self.in_transaction);
+        }
         if !self.in_transaction && !self.suspended.is_empty() {
             // Portals die with their transaction: the suspended statement is over.
             let mut ended: Vec<Execution> = self.suspended.drain().map(|(_, e)| e).collect();
@@ -575,6 +774,9 @@ impl Observer {
     }
 
     fn push_event(&mut self, done: Done<'_>) {
+        if let (Some(budget), Some(rows)) = (self.budget.as_mut(), done.rows) {
+            budget.rows(rows);
+        }
         let duration = done.end.saturating_duration_since(done.start);
         let event = OwnedEvent {
             location: done.location,
@@ -596,6 +798,26 @@ impl Observer {
             event,
             parent: self.parent.take(),
         });
+    }
+}
+
+/// Named prepared statements (and portals) remembered per connection. A client that
+/// prepares ever new names without closing them cannot grow the proxy past this; an
+/// execution of a forgotten statement is not reported (and counted as evicted).
+pub const MAX_NAMED: usize = 10_000;
+
+/// Forgets one entry when `map` is full and `key` is new; returns how many were forgotten.
+fn make_room<V>(map: &mut HashMap<String, V>, key: &str) -> u64 {
+    if map.len() < MAX_NAMED || map.contains_key(key) {
+        return 0;
+    }
+    let victim = map.keys().next().cloned();
+    match victim {
+        Some(victim) => {
+            map.remove(&victim);
+            1
+        }
+        None => 0,
     }
 }
 
@@ -1156,6 +1378,16 @@ mod tests {
             observed[3].parent, None,
             "42 was not among the parent's values"
         );
+    }
+
+    #[test]
+    fn named_statements_are_bounded_with_counted_evictions() {
+        let mut h = Harness::new();
+        for i in 0..MAX_NAMED + 5 {
+            h.parse(&format!("s{i}"), "SELECT 1");
+        }
+        assert_eq!(h.obs.statements.len(), MAX_NAMED);
+        assert_eq!(h.obs.evicted, 5);
     }
 
     #[test]

@@ -13,7 +13,9 @@ use querycomb_sql::{comment, Dialect, Fingerprinter};
 
 use crate::detection::{Analysis, DetectorFactory, EventMeter, Evidence, LiveDetector};
 use crate::evidence::ParentRef;
+use crate::log::LogFormat;
 use crate::metrics::Metrics;
+use crate::pool::PoolWatch;
 use crate::{Proxy, ProxyConfig, ProxyReport};
 
 impl LiveDetector for Pipeline {
@@ -43,21 +45,27 @@ pub fn pipeline_detector(config: Config) -> DetectorFactory {
 /// Runs the proxy with detection until `shutdown` resolves (pass
 /// [`crate::shutdown_signal`] for SIGINT/SIGTERM). `on_finding` is called in the detection
 /// thread for each new or grown finding.
+/// `budgets` re-reads the budgets on SIGHUP (TLS files are re-read in any case).
 pub async fn run(
     config: ProxyConfig,
     detect: Config,
     on_finding: impl FnMut(&Finding) + Send + 'static,
+    budgets: Option<crate::Reloader>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<ProxyReport> {
     let idle_gap = Duration::from_millis(detect.idle_gap_ms);
     let pool_size = config.pool_size;
+    let log_format = (!config.quiet).then_some(config.log_format);
     let mut proxy = Proxy::bind(config).await?;
-    let meter = ShapeMeter::new(proxy.metrics(), idle_gap);
+    let mut meter = ShapeMeter::new(proxy.metrics(), idle_gap);
+    meter.watch_pool(pool_size, log_format);
+    let evidence = ProxyEvidence::new(pool_size).with_metrics(proxy.metrics());
     proxy
         .detector(pipeline_detector(detect))
         .on_finding(on_finding)
         .meter(Box::new(meter))
-        .evidence(Box::new(ProxyEvidence::new(pool_size)));
+        .evidence(Box::new(evidence))
+        .reload_on_sighup(budgets);
     proxy.serve(shutdown).await
 }
 
@@ -72,12 +80,16 @@ pub struct ShapeMeter {
     fingerprinter: Fingerprinter,
     idle_gap_us: Timestamp,
     open: HashMap<String, OpenRequest>,
+    pool: Option<(PoolWatch, Option<LogFormat>)>,
 }
 
 struct OpenRequest {
     key: Option<String>,
     route: Option<String>,
     statements: u32,
+    rows: u64,
+    /// First statement's start and last statement's end: the connection hold time.
+    first: Timestamp,
     last: Timestamp,
 }
 
@@ -88,12 +100,32 @@ impl ShapeMeter {
             fingerprinter: Fingerprinter::new(Dialect::Postgres),
             idle_gap_us: idle_gap.as_micros() as Timestamp,
             open: HashMap::new(),
+            pool: None,
         }
     }
 
-    fn close(&self, request: OpenRequest) {
-        self.metrics
-            .request_finished(request.route.as_deref(), request.statements);
+    /// Estimate pool demand from request hold times and warn (with `log`) when it nears a
+    /// pool of `pool_size` (see `pool.rs`).
+    pub fn watch_pool(&mut self, pool_size: u32, log: Option<LogFormat>) {
+        self.pool = Some((PoolWatch::new(pool_size), log));
+    }
+
+    fn close(&mut self, request: OpenRequest) {
+        let hold_us = request.last.saturating_sub(request.first).max(0) as u64;
+        self.metrics.request_finished(
+            request.route.as_deref(),
+            request.statements,
+            request.rows,
+            Duration::from_micros(hold_us),
+        );
+        if let Some((watch, _)) = self.pool.as_mut() {
+            watch.request(
+                request.route.as_deref(),
+                hold_us,
+                request.statements,
+                request.last,
+            );
+        }
     }
 }
 
@@ -109,12 +141,15 @@ impl EventMeter for ShapeMeter {
         let route = tags.route().map(|r| r.into_owned());
         let key = tags.trace_id().map(str::to_owned).or_else(|| route.clone());
         let now = event.time.unwrap_or_default();
+        let end = now + event.duration_us.unwrap_or(0) as Timestamp;
+        let rows = event.rows.unwrap_or(0);
         if let Some(open) = self.open.get_mut(&event.session) {
             let other_key = key.is_some() && open.key.is_some() && key != open.key;
             let idle = now.saturating_sub(open.last) > self.idle_gap_us;
             if !other_key && !idle {
                 open.statements += 1;
-                open.last = now;
+                open.rows += rows;
+                open.last = open.last.max(end);
                 if open.key.is_none() {
                     open.key = key;
                     open.route = route;
@@ -131,7 +166,9 @@ impl EventMeter for ShapeMeter {
                 key,
                 route,
                 statements: 1,
-                last: now,
+                rows,
+                first: now,
+                last: end,
             },
         );
     }
@@ -149,6 +186,14 @@ impl EventMeter for ShapeMeter {
                 self.close(done);
             }
         }
+        if let Some((watch, log)) = self.pool.as_mut() {
+            if let Some(warning) = watch.tick(now) {
+                if let Some(format) = log {
+                    crate::log::line(*format, "warn", "pool_pressure", &warning, &[]);
+                }
+            }
+            self.metrics.pool_demand.set(watch.demand);
+        }
     }
 }
 
@@ -165,6 +210,8 @@ pub struct ProxyEvidence {
     fingerprinter: Fingerprinter,
     pool_size: u32,
     loops: HashMap<(String, u64, u64), Loop>,
+    /// Where resets of the loop table are counted (`evictions_total{table="proof_loops"}`).
+    metrics: Option<Arc<Metrics>>,
 }
 
 struct Loop {
@@ -179,7 +226,14 @@ impl ProxyEvidence {
             fingerprinter: Fingerprinter::new(Dialect::Postgres),
             pool_size: pool_size.max(1),
             loops: HashMap::new(),
+            metrics: None,
         }
+    }
+
+    /// Counts the loop table's resets in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 }
 
@@ -195,6 +249,9 @@ impl Evidence for ProxyEvidence {
         let child_fp = self.fingerprinter.scan(&event.sql).fingerprint;
         let parent_fp = self.fingerprinter.scan(&parent.sql).fingerprint;
         if self.loops.len() >= MAX_LOOPS {
+            if let Some(metrics) = &self.metrics {
+                metrics.evicted("proof_loops", self.loops.len() as u64);
+            }
             self.loops.clear();
         }
         let key = (event.session.clone(), parent_fp, child_fp);

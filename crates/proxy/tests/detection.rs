@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use querycomb_core::{Finding, Proof, RequestKind};
 use querycomb_proxy::{pipeline_detector, Proxy, ProxyConfig, ProxyEvidence, ShapeMeter};
+use querycomb_report::json::{parse_line, Line};
 use querycomb_testkit::{Auth, PgOptions, PgServer};
 use tokio_postgres::NoTls;
 
@@ -19,13 +20,17 @@ INSERT INTO customers SELECT g, 'customer ' || g FROM generate_series(1, 20) g;
 CREATE TABLE orders (id int PRIMARY KEY, customer_id int REFERENCES customers, total numeric);
 INSERT INTO orders SELECT g, 1 + g % 20, g * 1.5 FROM generate_series(1, 40) g;";
 
-fn scrape(addr: std::net::SocketAddr) -> String {
+fn get(addr: std::net::SocketAddr, path: &str) -> String {
     let mut stream = std::net::TcpStream::connect(addr).expect("connect metrics");
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .expect("request");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).expect("request");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("response");
+    response
+}
+
+fn scrape(addr: std::net::SocketAddr) -> String {
+    let response = get(addr, "/metrics");
     assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
     response
 }
@@ -157,6 +162,10 @@ fn n_plus_one_is_reported_live_and_the_batched_version_is_not() {
         );
     }
     std::thread::sleep(Duration::from_millis(600));
+    assert!(get(metrics_addr, "/healthz").starts_with("HTTP/1.1 200 OK"));
+    let ready = get(metrics_addr, "/readyz");
+    assert!(ready.starts_with("HTTP/1.1 200 OK"), "{ready}");
+    assert!(get(metrics_addr, "/nothing").starts_with("HTTP/1.1 404"));
     let text = scrape(metrics_addr);
     assert!(
         text.contains("querycomb_proxy_findings_total{kind=\"n_plus_one\",route=\"/orders\"} 1"),
@@ -172,6 +181,18 @@ fn n_plus_one_is_reported_live_and_the_batched_version_is_not() {
     );
     assert!(
         text.contains("querycomb_proxy_statements_total 54"),
+        "{text}"
+    );
+    assert!(
+        text.contains("querycomb_proxy_request_seconds_count{route=\"/orders\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("querycomb_proxy_request_rows_total{route=\"/orders\"} 50"),
+        "{text}"
+    );
+    assert!(
+        text.contains("querycomb_proxy_upstream_wait_seconds_count 1"),
         "{text}"
     );
     assert!(
@@ -195,13 +216,30 @@ fn n_plus_one_is_reported_live_and_the_batched_version_is_not() {
         ]
     );
     assert_eq!(report.analysis.summary.statements, 54);
+    // The documented JSON lines: sources first, a line per new or grown finding, the
+    // summary last.
     let lines = std::fs::read_to_string(&findings_out).expect("findings file");
-    let written: Vec<Finding> = lines
+    let written: Vec<Line> = lines
         .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .map(|l| parse_line(l).expect("a querycomb.findings/v1 line"))
         .collect();
-    assert_eq!(written.len(), 2);
-    assert_eq!(written[0].signature, report.analysis.findings[0].signature);
+    assert!(
+        matches!(written.first(), Some(Line::Sources(s)) if s.len() == 1 && s[0].starts_with("proxy ")),
+        "{lines}"
+    );
+    let findings: Vec<&Finding> = written
+        .iter()
+        .filter_map(|l| match l {
+            Line::Finding(f) => Some(&**f),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(findings.len(), 2);
+    assert_eq!(findings[0].signature, report.analysis.findings[0].signature);
+    match written.last() {
+        Some(Line::Summary(summary)) => assert_eq!(summary.statements, 54),
+        other => panic!("summary last, not {other:?}"),
+    }
 }
 
 /// Node's `Promise.all(items.map(load))` over a pool: the children of one request run on
@@ -294,6 +332,7 @@ fn run_as_the_cli_calls_it() {
         config,
         detect,
         move |f| seen.lock().expect("lock").push(f.clone()),
+        None,
         async {
             let _ = stopped.await;
         },
@@ -335,5 +374,15 @@ fn run_as_the_cli_calls_it() {
     assert_eq!(report.analysis.findings.len(), 1);
     assert_eq!(report.stats.statements, 11);
     let written = std::fs::read_to_string(dir.path().join("findings.jsonl")).expect("file");
-    assert_eq!(written.lines().count(), 1);
+    let kinds: Vec<&str> = written
+        .lines()
+        .map(
+            |l| match parse_line(l).expect("a querycomb.findings/v1 line") {
+                Line::Sources(_) => "sources",
+                Line::Finding(_) => "finding",
+                Line::Summary(_) => "summary",
+            },
+        )
+        .collect();
+    assert_eq!(kinds, ["sources", "finding", "summary"]);
 }

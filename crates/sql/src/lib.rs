@@ -62,6 +62,7 @@ mod hash;
 mod keywords;
 mod lexer;
 pub mod rewrite;
+pub mod split;
 mod verb;
 
 pub use fingerprint::{Fingerprinter, Scan, Shape};

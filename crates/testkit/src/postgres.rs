@@ -36,6 +36,8 @@ pub struct PgOptions {
     pub auth: Auth,
     /// The superuser is `qc` with this password.
     pub password: String,
+    /// PEM certificate and key: the server accepts TLS (`ssl = on`) with them.
+    pub tls: Option<(String, String)>,
 }
 
 impl Default for PgOptions {
@@ -44,6 +46,7 @@ impl Default for PgOptions {
             conf: Vec::new(),
             auth: Auth::Trust,
             password: "qc-secret".to_owned(),
+            tls: None,
         }
     }
 }
@@ -136,6 +139,27 @@ impl PgServer {
         ];
         for line in base.iter().chain(&opts.conf) {
             writeln!(conf, "{line}")?;
+        }
+        if let Some((cert, key)) = &opts.tls {
+            self.write_tls(cert, key)?;
+            writeln!(conf, "ssl = on")?;
+        }
+        Ok(())
+    }
+
+    /// `server.crt` and `server.key` in the data directory, where `ssl = on` looks; the
+    /// key readable by the server's user only, as PostgreSQL insists.
+    fn write_tls(&self, cert: &str, key: &str) -> io::Result<()> {
+        let (cert_path, key_path) = (
+            self.data_dir().join("server.crt"),
+            self.data_dir().join("server.key"),
+        );
+        fs::write(&cert_path, cert)?;
+        fs::write(&key_path, key)?;
+        fs::set_permissions(&key_path, fs::Permissions::from_mode(0o600))?;
+        if let Some(user) = self.os_user {
+            chown(user, &cert_path)?;
+            chown(user, &key_path)?;
         }
         Ok(())
     }

@@ -19,6 +19,8 @@ pub struct Harness {
     pub rt: Runtime,
     pub addr: SocketAddr,
     pub metrics: Arc<Metrics>,
+    /// The HTTP endpoint, when `config.metrics` was set.
+    pub metrics_addr: Option<SocketAddr>,
     pub events: mpsc::Receiver<OwnedEvent>,
     stop: Option<oneshot::Sender<()>>,
     served: Option<tokio::task::JoinHandle<io::Result<ProxyReport>>>,
@@ -38,11 +40,20 @@ pub fn start_full(
     tweak: impl FnOnce(&mut ProxyConfig),
     setup: impl FnOnce(&mut Proxy),
 ) -> Harness {
-    let pg = PgServer::start(PgOptions {
+    let options = PgOptions {
         auth,
         ..PgOptions::default()
-    })
-    .expect("start PostgreSQL");
+    };
+    start_server(options, tweak, setup)
+}
+
+/// [`start_full`] with the server's options (configuration lines, TLS).
+pub fn start_server(
+    options: PgOptions,
+    tweak: impl FnOnce(&mut ProxyConfig),
+    setup: impl FnOnce(&mut Proxy),
+) -> Harness {
+    let pg = PgServer::start(options).expect("start PostgreSQL");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -64,6 +75,7 @@ pub fn start_full(
     });
     let addr = proxy.local_addr().expect("local addr");
     let metrics = proxy.metrics();
+    let metrics_addr = proxy.metrics_addr();
     let served = rt.spawn(proxy.serve(async {
         let _ = stopped.await;
     }));
@@ -72,6 +84,7 @@ pub fn start_full(
         rt,
         addr,
         metrics,
+        metrics_addr,
         events,
         stop: Some(stop),
         served: Some(served),
@@ -148,6 +161,16 @@ impl Harness {
             .expect("proxy task")
             .expect("proxy result")
     }
+}
+
+/// `GET path` on the proxy's HTTP endpoint: the whole response.
+pub fn http_get(addr: SocketAddr, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).expect("connect to the HTTP endpoint");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    response
 }
 
 /// A raw TCP client for hostile-input tests.

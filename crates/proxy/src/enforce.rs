@@ -1,0 +1,559 @@
+//! Live query budgets: count each unit of work's statements as the client sends them, and
+//! warn or reject once a budget is passed (`--enforce observe|warn|reject`).
+//!
+//! A unit of work is what the client's SQL says it is, per connection: consecutive
+//! statements with the same sqlcommenter `route` (or trace id) are one request; untagged
+//! statements join the open request, and a request ends when the key changes, when the
+//! connection was idle longer than the idle gap, or (untagged) when an explicit transaction
+//! ends. Untagged requests get the default budget.
+//!
+//! Counting is what the server executes: one per statement of a simple query, one per
+//! `Execute` of the extended protocol (not per Parse, Describe or Bind, and not again when a
+//! suspended portal is fetched further).
+//!
+//! What the client sees (see docs/production.md):
+//! - `warn`: one `NoticeResponse` (severity WARNING, SQLSTATE [`WARN_SQLSTATE`]) per request,
+//!   placed before the `ReadyForQuery` that ends the statement which passed the budget.
+//! - `reject`: every statement over budget gets an `ErrorResponse` with SQLSTATE
+//!   [`REJECT_SQLSTATE`] naming the route, the limit and the count, produced by the server
+//!   itself from a substitute message, so the session is left exactly as after any error:
+//!   an explicit transaction is aborted until ROLLBACK, a pipeline skips to its next Sync.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use querycomb_sql::comment;
+
+/// SQLSTATE of a statement rejected for its budget (class 54, "program limit exceeded").
+pub const REJECT_SQLSTATE: &str = "54Q01";
+/// SQLSTATE of the warning notice (class 01, "warning").
+pub const WARN_SQLSTATE: &str = "01Q01";
+
+/// What happens to a statement over budget.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum EnforceMode {
+    /// Count and report only (findings, metrics).
+    #[default]
+    Observe,
+    /// A NoticeResponse to the client once per request.
+    Warn,
+    /// An ErrorResponse instead of running the statement.
+    Reject,
+}
+
+impl std::str::FromStr for EnforceMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "observe" => Ok(EnforceMode::Observe),
+            "warn" => Ok(EnforceMode::Warn),
+            "reject" => Ok(EnforceMode::Reject),
+            _ => Err(format!(
+                "unknown enforcement mode {s:?} (expected observe, warn or reject)"
+            )),
+        }
+    }
+}
+
+/// Limits enforced live; `None` is unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Statements in one request.
+    pub max_statements: Option<u32>,
+    /// Statements in one explicit transaction.
+    pub max_transaction_statements: Option<u32>,
+    /// Rows returned (or affected) in one request; the statement that passes it completes,
+    /// later ones are over budget.
+    pub max_rows: Option<u64>,
+}
+
+impl Limits {
+    pub fn is_unlimited(&self) -> bool {
+        self.max_statements.is_none()
+            && self.max_transaction_statements.is_none()
+            && self.max_rows.is_none()
+    }
+
+    /// Each limit of `self`, else the one of `fallback`.
+    pub fn or(self, fallback: Limits) -> Limits {
+        Limits {
+            max_statements: self.max_statements.or(fallback.max_statements),
+            max_transaction_statements: self
+                .max_transaction_statements
+                .or(fallback.max_transaction_statements),
+            max_rows: self.max_rows.or(fallback.max_rows),
+        }
+    }
+}
+
+/// Whether a route matches a budget entry (a glob or regex compiled by the caller).
+pub type RouteMatcher = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// One budget entry for routes.
+#[derive(Clone)]
+pub struct RouteBudget {
+    /// The pattern as written, for messages.
+    pub pattern: String,
+    pub matches: RouteMatcher,
+    pub limits: Limits,
+    /// Overrides the global mode for this entry.
+    pub mode: Option<EnforceMode>,
+}
+
+impl std::fmt::Debug for RouteBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteBudget")
+            .field("pattern", &self.pattern)
+            .field("limits", &self.limits)
+            .field("mode", &self.mode)
+            .finish()
+    }
+}
+
+/// Every budget the proxy enforces; replaced whole on reload.
+#[derive(Debug, Clone)]
+pub struct Enforcement {
+    pub mode: EnforceMode,
+    /// Untagged requests and routes no entry matches.
+    pub default: Limits,
+    /// First matching entry wins; its unset limits come from `default`.
+    pub routes: Vec<RouteBudget>,
+    /// Gap after which an idle connection's request is over.
+    pub idle_gap: Duration,
+}
+
+impl Default for Enforcement {
+    fn default() -> Self {
+        Enforcement {
+            mode: EnforceMode::Observe,
+            default: Limits::default(),
+            routes: Vec::new(),
+            idle_gap: Duration::from_secs(1),
+        }
+    }
+}
+
+impl Enforcement {
+    /// Nothing to do per statement: no limits, or observe mode everywhere.
+    pub fn is_inactive(&self) -> bool {
+        let default_active = self.mode != EnforceMode::Observe && !self.default.is_unlimited();
+        let route_active = self
+            .routes
+            .iter()
+            .any(|r| r.mode.unwrap_or(self.mode) != EnforceMode::Observe);
+        !default_active && !route_active
+    }
+
+    /// Whether any statement may be rejected (the client pump then holds back partial
+    /// statements so that it can replace them whole).
+    pub fn may_reject(&self) -> bool {
+        self.mode == EnforceMode::Reject
+            || self
+                .routes
+                .iter()
+                .any(|r| r.mode == Some(EnforceMode::Reject))
+    }
+
+    fn budget_for(&self, route: Option<&str>) -> (Limits, EnforceMode, Option<&str>) {
+        let rule = route.and_then(|route| self.routes.iter().find(|r| (r.matches)(route)));
+        match rule {
+            Some(rule) => (
+                rule.limits.or(self.default),
+                rule.mode.unwrap_or(self.mode),
+                Some(&rule.pattern),
+            ),
+            None => (self.default, self.mode, None),
+        }
+    }
+}
+
+/// What to do with one statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    /// Run it, and tell the client (once per request).
+    Warn(Breach),
+    /// Do not run it: answer with an error.
+    Reject(Breach),
+}
+
+/// A budget passed: which limit, for which request, by how much.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Breach {
+    pub route: Option<String>,
+    /// The budget entry's pattern, `default` for the default budget.
+    pub budget: String,
+    pub limit: &'static str,
+    pub max: u64,
+    pub count: u64,
+}
+
+impl Breach {
+    pub fn message(&self) -> String {
+        let route = self.route.as_deref().unwrap_or("(untagged request)");
+        format!(
+            "querycomb: query budget exceeded on route {route}: {} = {}, this request is at {} \
+             (budget {})",
+            self.limit, self.max, self.count, self.budget
+        )
+    }
+}
+
+/// A backend message with error fields (`E` ErrorResponse, `N` NoticeResponse): severity,
+/// SQLSTATE, message, then `extra` fields (`D` detail, `H` hint).
+pub(crate) fn response(
+    tag: u8,
+    severity: &str,
+    sqlstate: &str,
+    text: &str,
+    extra: &[(u8, &str)],
+) -> Vec<u8> {
+    let mut body = Vec::new();
+    let fields = [
+        (b'S', severity),
+        (b'V', severity),
+        (b'C', sqlstate),
+        (b'M', text),
+    ];
+    for (field, value) in fields.iter().chain(extra) {
+        body.push(*field);
+        body.extend_from_slice(value.replace('\0', "").as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut msg = vec![tag];
+    msg.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
+    msg.extend_from_slice(&body);
+    msg
+}
+
+/// The ErrorResponse a rejected statement gets.
+pub(crate) fn rejection(breach: &Breach) -> Vec<u8> {
+    response(
+        b'E',
+        "ERROR",
+        REJECT_SQLSTATE,
+        &breach.message(),
+        &[
+            (b'D', "The statement was not run: querycomb's proxy enforces per-request query budgets (--enforce reject)."),
+            (b'H', "Batch the repeated statements, or raise the budget in the budgets file."),
+        ],
+    )
+}
+
+/// What the server gets instead of a rejected simple query: text that fails in the parser
+/// (no catalog access, no side effect), so the server itself answers with an error and
+/// ReadyForQuery, and aborts an open transaction exactly as for any failed statement.
+pub(crate) fn substitute_query() -> Vec<u8> {
+    let mut msg = vec![b'Q'];
+    let text = b"querycomb_budget_exceeded\0";
+    msg.extend_from_slice(&(text.len() as u32 + 4).to_be_bytes());
+    msg.extend_from_slice(text);
+    msg
+}
+
+/// What the server gets instead of a rejected `Execute`: an Execute of a portal that does
+/// not exist, which fails without running anything; the server then skips to the next
+/// Sync and aborts an open transaction, as for any failed statement.
+pub(crate) fn substitute_execute() -> Vec<u8> {
+    let mut body = b"querycomb: budget exceeded\0".to_vec();
+    body.extend_from_slice(&0i32.to_be_bytes());
+    let mut msg = vec![b'E'];
+    msg.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
+    msg.extend_from_slice(&body);
+    msg
+}
+
+/// One connection's open request.
+#[derive(Debug)]
+pub(crate) struct Budgeter {
+    enforcement: Arc<Enforcement>,
+    open: Option<Request>,
+    /// Statements since the explicit transaction began.
+    transaction_statements: u64,
+    in_transaction: bool,
+}
+
+#[derive(Debug)]
+struct Request {
+    key: Option<String>,
+    route: Option<String>,
+    statements: u64,
+    rows: u64,
+    last: Instant,
+    warned: bool,
+}
+
+impl Budgeter {
+    pub fn new(enforcement: Arc<Enforcement>) -> Self {
+        Budgeter {
+            enforcement,
+            open: None,
+            transaction_statements: 0,
+            in_transaction: false,
+        }
+    }
+
+    /// A statement (or a simple query of `count` statements) about to be sent.
+    pub fn admit(&mut self, sql: &str, count: u64, now: Instant) -> Verdict {
+        // Transaction control is neither counted nor refused: a client must always be
+        // able to roll back (the detection stage does not count it either).
+        if self.track_transaction(sql, count) {
+            return Verdict::Allow;
+        }
+        let tags = comment::tags(sql);
+        let route = tags.route().map(|r| r.into_owned());
+        let key = tags.trace_id().map(str::to_owned).or_else(|| route.clone());
+        let gap = self.enforcement.idle_gap;
+        let continues = self.open.as_ref().is_some_and(|open| {
+            let other_key = key.is_some() && open.key.is_some() && key != open.key;
+            !other_key && now.saturating_duration_since(open.last) <= gap
+        });
+        if !continues {
+            self.open = Some(Request {
+                key: None,
+                route: None,
+                statements: 0,
+                rows: 0,
+                last: now,
+                warned: false,
+            });
+        }
+        let Some(open) = self.open.as_mut() else {
+            return Verdict::Allow;
+        };
+        if open.key.is_none() && key.is_some() {
+            open.key = key;
+            open.route = route;
+        }
+        open.statements += count;
+        open.last = now;
+        let (limits, mode, pattern) = self.enforcement.budget_for(open.route.as_deref());
+        if mode == EnforceMode::Observe {
+            return Verdict::Allow;
+        }
+        let breach = |limit: &'static str, max: u64, count: u64| Breach {
+            route: open.route.clone(),
+            budget: pattern.unwrap_or("default").to_owned(),
+            limit,
+            max,
+            count,
+        };
+        let over = [
+            limits
+                .max_statements
+                .map(u64::from)
+                .filter(|&max| open.statements > max)
+                .map(|max| breach("max_statements", max, open.statements)),
+            limits
+                .max_transaction_statements
+                .map(u64::from)
+                .filter(|&max| self.in_transaction && self.transaction_statements > max)
+                .map(|max| {
+                    breach(
+                        "max_transaction_statements",
+                        max,
+                        self.transaction_statements,
+                    )
+                }),
+            limits
+                .max_rows
+                .filter(|&max| open.rows > max)
+                .map(|max| breach("max_rows", max, open.rows)),
+        ]
+        .into_iter()
+        .flatten()
+        .next();
+        let Some(breach) = over else {
+            return Verdict::Allow;
+        };
+        match mode {
+            EnforceMode::Reject => {
+                // Not run: it does not count against what follows.
+                open.statements -= count;
+                if self.in_transaction {
+                    self.transaction_statements = self.transaction_statements.saturating_sub(count);
+                }
+                Verdict::Reject(breach)
+            }
+            EnforceMode::Warn if !open.warned => {
+                open.warned = true;
+                Verdict::Warn(breach)
+            }
+            _ => Verdict::Allow,
+        }
+    }
+
+    /// Rows a statement of the open request returned or changed.
+    pub fn rows(&mut self, rows: u64) {
+        if let Some(open) = self.open.as_mut() {
+            open.rows += rows;
+        }
+    }
+
+    /// The server's transaction status from ReadyForQuery.
+    pub fn ready(&mut self, in_transaction: bool) {
+        if self.in_transaction && !in_transaction {
+            self.transaction_ended();
+        }
+        self.in_transaction = in_transaction;
+    }
+
+    fn transaction_ended(&mut self) {
+        self.transaction_statements = 0;
+        // An untagged request ends with its transaction.
+        if self.open.as_ref().is_some_and(|o| o.key.is_none()) {
+            self.open = None;
+        }
+    }
+
+    /// BEGIN / COMMIT seen before the server's ReadyForQuery says so (pipelines). True for
+    /// transaction control (BEGIN, COMMIT, ROLLBACK, savepoints).
+    fn track_transaction(&mut self, sql: &str, count: u64) -> bool {
+        let first = first_word(sql);
+        let is = |word: &str| first.eq_ignore_ascii_case(word);
+        if is("begin") || is("start") {
+            self.in_transaction = true;
+            self.transaction_statements = 0;
+            return true;
+        }
+        if is("savepoint") || is("release") {
+            return true;
+        }
+        let ends = ["commit", "end", "rollback", "abort"]
+            .iter()
+            .any(|w| first.eq_ignore_ascii_case(w))
+            && !sql.to_ascii_lowercase().contains(" to ");
+        if ends {
+            self.in_transaction = false;
+            self.transaction_statements = 0;
+            return true;
+        }
+        if self.in_transaction {
+            self.transaction_statements += count;
+        }
+        false
+    }
+}
+
+/// The first word, after leading comments and blanks.
+fn first_word(sql: &str) -> &str {
+    let mut rest = sql.trim_start();
+    loop {
+        if let Some(after) = rest.strip_prefix("/*") {
+            rest = after.split_once("*/").map_or("", |(_, r)| r).trim_start();
+        } else if let Some(after) = rest.strip_prefix("--") {
+            rest = after.split_once('\n').map_or("", |(_, r)| r).trim_start();
+        } else {
+            break;
+        }
+    }
+    let end = rest
+        .find(|c: char| !c.is_ascii_alphabetic())
+        .unwrap_or(rest.len());
+    rest.get(..end).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enforcement(mode: EnforceMode) -> Arc<Enforcement> {
+        Arc::new(Enforcement {
+            mode,
+            default: Limits {
+                max_statements: Some(3),
+                ..Limits::default()
+            },
+            routes: vec![RouteBudget {
+                pattern: "/orders".into(),
+                matches: Arc::new(|r| r == "/orders"),
+                limits: Limits {
+                    max_statements: Some(2),
+                    ..Limits::default()
+                },
+                mode: None,
+            }],
+            idle_gap: Duration::from_secs(1),
+        })
+    }
+
+    #[test]
+    fn rejects_every_statement_over_the_route_budget_until_the_next_request() {
+        let mut b = Budgeter::new(enforcement(EnforceMode::Reject));
+        let now = Instant::now();
+        let tagged = "SELECT 1 /*route='%2Forders'*/";
+        assert_eq!(b.admit(tagged, 1, now), Verdict::Allow);
+        assert_eq!(b.admit(tagged, 1, now), Verdict::Allow);
+        let Verdict::Reject(breach) = b.admit(tagged, 1, now) else {
+            panic!("third statement passes");
+        };
+        assert_eq!(
+            breach.message(),
+            "querycomb: query budget exceeded on route /orders: max_statements = 2, this \
+             request is at 3 (budget /orders)"
+        );
+        assert!(matches!(b.admit(tagged, 1, now), Verdict::Reject(_)));
+        // Another route is another request.
+        assert_eq!(b.admit("SELECT 1 /*route='x'*/", 1, now), Verdict::Allow);
+        // After the idle gap, the same route starts a new request.
+        let later = now + Duration::from_secs(2);
+        assert_eq!(b.admit(tagged, 1, later), Verdict::Allow);
+    }
+
+    #[test]
+    fn warns_once_and_untagged_requests_end_with_their_transaction() {
+        let mut b = Budgeter::new(enforcement(EnforceMode::Warn));
+        let now = Instant::now();
+        assert_eq!(b.admit("BEGIN", 1, now), Verdict::Allow);
+        for _ in 0..3 {
+            assert_eq!(b.admit("SELECT 1", 1, now), Verdict::Allow);
+        }
+        assert!(matches!(b.admit("SELECT 1", 1, now), Verdict::Warn(_)));
+        assert_eq!(b.admit("SELECT 1", 1, now), Verdict::Allow, "once");
+        assert_eq!(b.admit("COMMIT", 1, now), Verdict::Allow);
+        b.ready(false);
+        assert_eq!(b.admit("SELECT 1", 1, now), Verdict::Allow);
+    }
+
+    #[test]
+    fn transaction_and_row_ceilings() {
+        let limits = Limits {
+            max_transaction_statements: Some(2),
+            max_rows: Some(100),
+            ..Limits::default()
+        };
+        let mut b = Budgeter::new(Arc::new(Enforcement {
+            mode: EnforceMode::Reject,
+            default: limits,
+            routes: Vec::new(),
+            idle_gap: Duration::from_secs(1),
+        }));
+        let now = Instant::now();
+        assert_eq!(b.admit("BEGIN", 1, now), Verdict::Allow);
+        assert_eq!(b.admit("UPDATE t SET a = 1", 1, now), Verdict::Allow);
+        assert_eq!(b.admit("UPDATE t SET a = 2", 1, now), Verdict::Allow);
+        let Verdict::Reject(breach) = b.admit("UPDATE t SET a = 3", 1, now) else {
+            panic!("over the transaction ceiling");
+        };
+        assert_eq!(breach.limit, "max_transaction_statements");
+        assert_eq!(b.admit("ROLLBACK", 1, now), Verdict::Allow);
+        b.ready(false);
+        assert_eq!(
+            b.admit("SELECT * FROM t /*route='r'*/", 1, now),
+            Verdict::Allow
+        );
+        b.rows(150);
+        let Verdict::Reject(breach) = b.admit("SELECT 2 /*route='r'*/", 1, now) else {
+            panic!("over the row ceiling");
+        };
+        assert_eq!((breach.limit, breach.count), ("max_rows", 150));
+    }
+
+    #[test]
+    fn first_words_skip_comments() {
+        assert_eq!(first_word("/* a */ -- b\n begin;"), "begin");
+        assert_eq!(first_word("COMMIT"), "COMMIT");
+        assert_eq!(first_word(""), "");
+    }
+}
