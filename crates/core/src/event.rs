@@ -39,6 +39,10 @@ pub struct QueryEvent<'a> {
     /// The source knows this statement ran inside an explicit transaction block
     /// (`Some(true)`), outside one (`Some(false)`), or cannot tell (`None`).
     pub in_transaction: Option<bool>,
+    /// The request the statement belongs to, when the source knows it from outside the SQL
+    /// (`querycomb run`: the test and phase that ran it). Used like a sqlcommenter `route`
+    /// tag when the statement carries no tags of its own.
+    pub route: Option<&'a str>,
 }
 
 /// Receives what a source produces, in input order.
@@ -108,6 +112,7 @@ pub struct OwnedEvent {
     pub rows: Option<u64>,
     pub error: Option<String>,
     pub in_transaction: Option<bool>,
+    pub route: Option<String>,
 }
 
 impl From<&QueryEvent<'_>> for OwnedEvent {
@@ -127,6 +132,7 @@ impl From<&QueryEvent<'_>> for OwnedEvent {
             rows: e.rows,
             error: own(e.error),
             in_transaction: e.in_transaction,
+            route: own(e.route),
         }
     }
 }
@@ -147,6 +153,7 @@ impl OwnedEvent {
             rows: self.rows,
             error: self.error.as_deref(),
             in_transaction: self.in_transaction,
+            route: self.route.as_deref(),
         }
     }
 }

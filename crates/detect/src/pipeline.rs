@@ -245,6 +245,10 @@ impl EventSink for Pipeline {
         let key = self
             .scans
             .key(self.scan_slot, event.sql, |sql| key_of(&comment::tags(sql)));
+        let key = match (key, event.route) {
+            (Key::None | Key::Inherit, Some(route)) => Key::Route(route.into()),
+            (key, _) => key,
+        };
         let key = match key {
             Key::None if is_named_prepared(event.prepared_name) => Key::Inherit,
             key => key,

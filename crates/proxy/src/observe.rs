@@ -590,6 +590,7 @@ impl Observer {
             rows: done.rows,
             error: done.error,
             in_transaction: Some(done.in_transaction),
+            route: None,
         };
         self.events.push(Observed {
             event,
