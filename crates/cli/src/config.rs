@@ -13,6 +13,9 @@
 //! [proxy]
 //! listen = "127.0.0.1:6432"
 //! upstream = "127.0.0.1:5432"
+//! [run]
+//! test_hooks = true        # load the pytest / node:test hooks (docs/ci.md)
+//! include_fixtures = false # findings in setup/teardown at their own severity
 //! [detect]                 # thresholds, idle gap, allow-lists: see docs/configuration.md
 //! [budgets]                # query budgets for `querycomb run`: see docs/ci.md
 //! ```
@@ -35,6 +38,8 @@ pub struct FileConfig {
     pub analyze: AnalyzeConfig,
     #[serde(default)]
     pub proxy: ProxyConfig,
+    #[serde(default)]
+    pub run: RunConfig,
     #[serde(default)]
     pub detect: querycomb_detect::Config,
     /// Query budgets for `querycomb run` (see `budget.rs`).
@@ -66,6 +71,14 @@ pub struct ProxyConfig {
     pub upstream: Option<String>,
     pub metrics: Option<String>,
     pub findings_out: Option<PathBuf>,
+}
+
+/// `[run]`: `test_hooks = false` is `--no-test-hooks`; `include_fixtures` as the flag.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    pub test_hooks: Option<bool>,
+    pub include_fixtures: Option<bool>,
 }
 
 pub const DEFAULT_FILE: &str = "querycomb.toml";

@@ -69,3 +69,112 @@ fn django_suite_failure_and_exit_status_pass_through() {
         "{out:?}"
     );
 }
+
+/// The same suite without its tagging conftest (`--noconftest`): the project as it is,
+/// every statement attributed to its test by querycomb's pytest plugin alone.
+fn untagged_pytest(
+    pg: &querycomb_testkit::PgServer,
+    pytest_args: &[&str],
+    extra: &[&str],
+) -> Command {
+    let mut command = querycomb_pytest(pg, extra);
+    command.arg("--noconftest").args(pytest_args);
+    command
+}
+
+fn assert_untagged_suite_names_its_tests(pytest_args: &[&str]) {
+    ready();
+    let pg = start_pg(false);
+    assert_n_plus_one_fails_the_budget(&Suite {
+        command: &|extra| untagged_pytest(&pg, pytest_args, extra),
+        runner_summary: &["2 passed, 1 skipped"],
+        n_plus_one_test: N_PLUS_ONE_TEST,
+        clean_test: CLEAN_TEST,
+        child_table: "shop_author",
+        children: 8,
+    });
+
+    // Every finding names its test and phase; the fixture's inserts are its setup.
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("all.json");
+    let out = run(untagged_pytest(
+        &pg,
+        pytest_args,
+        &[
+            "--fail-on",
+            "never",
+            "--format",
+            "json",
+            "--output",
+            json.to_str().unwrap(),
+        ],
+    )
+    .args(["-k", "n_plus_one"]));
+    // The budget of the N+1 test still fails the run.
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(!out.stderr.contains("no test runner reported"), "{out:?}");
+    let findings = findings_of(&json);
+    assert!(!findings.is_empty(), "{out:?}");
+    for finding in &findings {
+        let route = finding["request"]["route"].as_str().unwrap_or_default();
+        assert!(
+            route.starts_with(N_PLUS_ONE_TEST),
+            "a finding not named by its test: {finding:#}"
+        );
+    }
+}
+
+#[test]
+fn untagged_django_suite_is_attributed_to_tests_by_the_pytest_plugin() {
+    assert_untagged_suite_names_its_tests(&["-p", "no:xdist"]);
+}
+
+#[test]
+fn untagged_django_suite_under_xdist_is_attributed_to_tests() {
+    assert_untagged_suite_names_its_tests(&["-n", "2"]);
+}
+
+#[test]
+fn the_suite_gives_the_same_outcomes_with_and_without_querycomb() {
+    ready();
+    let pg = start_pg(false);
+    let outcome = |text: &str| {
+        text.lines()
+            .find(|l| l.contains(" passed") || l.contains(" failed"))
+            .map(|l| l.split(" in ").next().unwrap_or(l).trim().to_owned())
+    };
+    for pytest_args in [&["-p", "no:xdist"][..], &["-n", "2"][..]] {
+        let direct = run(Command::new(pytest())
+            .current_dir(project())
+            .env("DATABASE_URL", pg.url("shop"))
+            .env("QC_E2E_FAIL", "1")
+            .args(["-q", "-rA", "--noconftest"])
+            .args(pytest_args));
+        let wrapped = run(untagged_pytest(&pg, pytest_args, &["--fail-on", "never"])
+            .env("QC_E2E_FAIL", "1")
+            .arg("-rA"));
+        assert_eq!(direct.code, Some(1), "{direct:?}");
+        assert_eq!(wrapped.code, direct.code, "{wrapped:?}");
+        let results = |out: &Ran| {
+            let mut lines: Vec<String> = out
+                .stdout
+                .lines()
+                .filter(|l| {
+                    l.starts_with("PASSED ")
+                        || l.starts_with("FAILED ")
+                        || l.starts_with("SKIPPED ")
+                })
+                .map(|l| l.split(" - ").next().unwrap_or(l).to_owned())
+                .collect();
+            lines.sort();
+            lines
+        };
+        assert_eq!(
+            results(&wrapped),
+            results(&direct),
+            "{wrapped:?}\n{direct:?}"
+        );
+        assert_eq!(results(&direct).len(), 3, "{direct:?}");
+        assert_eq!(outcome(&wrapped.stdout), outcome(&direct.stdout));
+    }
+}

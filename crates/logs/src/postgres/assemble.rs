@@ -486,6 +486,7 @@ impl Slot {
             rows: None,
             error: self.error.get(),
             in_transaction: None,
+            route: None,
         }
     }
 }
