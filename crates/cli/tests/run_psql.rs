@@ -90,8 +90,19 @@ fn n_plus_one_over_budget_fails_with_junit_and_json_reports() {
         "{out:?}"
     );
     assert!(!out.stderr.contains("the command failed"), "{out:?}");
-    // The terminal summary goes to stderr when the report goes to a file.
-    assert!(out.stderr.contains("statements per request"), "{out:?}");
+    // A short summary goes to stderr when the report goes to a file: counts, the top
+    // causes, where the full report is; not the whole report.
+    let summary: Vec<&str> = out
+        .stderr
+        .lines()
+        .skip_while(|l| !l.contains(" finding"))
+        .take_while(|l| !l.contains("full report:"))
+        .collect();
+    assert!(!summary.is_empty() && summary.len() < 30, "{out:?}");
+    assert!(out.stderr.contains("top causes:"), "{out:?}");
+    let full = format!("full report: {} (junit)", junit.display());
+    assert!(out.stderr.contains(&full), "{out:?}");
+    assert!(!out.stderr.contains("statements per request"), "{out:?}");
 
     let cases = junit_cases(&junit);
     let case = |name: &str| {

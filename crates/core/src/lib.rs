@@ -14,6 +14,7 @@ mod event;
 mod finding;
 mod kind;
 mod location;
+pub mod test_route;
 
 pub use event::{Collected, EventSink, OwnedEvent, QueryEvent, Timestamp};
 pub use finding::{

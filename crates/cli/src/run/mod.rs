@@ -21,7 +21,7 @@ mod summary;
 
 use querycomb_detect::detectors::over_budget;
 use std::ffi::OsString;
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, ExitStatus};
@@ -523,20 +523,22 @@ fn write_report(
     }
 }
 
-/// The report goes where `--format`/`--output` say; when that is not the terminal, a
-/// terminal summary (findings, statements per request) still goes to stderr for CI logs.
+/// The report goes where `--format`/`--output` say; when that is not the terminal, stderr
+/// gets a short summary for CI logs: counts, the top causes with their tests, and where
+/// the full report is.
 fn print_terminal_summary(settings: &ReportSettings, run: &Finished) {
     if settings.format == Format::Terminal && settings.output.is_none() {
         return;
     }
-    let terminal = ReportSettings {
-        format: Format::Terminal,
-        output: None,
-        color: settings.color && io::stderr().is_terminal(),
-        ..settings.clone()
+    let format = format!("{:?}", settings.format).to_lowercase();
+    let place = match &settings.output {
+        Some(path) => format!("{} ({format})", path.display()),
+        None => format!("standard output ({format})"),
     };
-    let sink = report::make_sink(&terminal, Box::new(io::stderr()));
-    let _ = drive_sink(sink, run);
+    eprint!(
+        "{}",
+        querycomb_report::causes::short_summary(&run.findings, &run.summary, &place)
+    );
 }
 
 fn drive_sink(mut sink: Box<dyn querycomb_core::FindingSink>, run: &Finished) -> io::Result<()> {

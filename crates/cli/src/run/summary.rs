@@ -2,7 +2,7 @@
 
 use querycomb_core::{Finding, Severity};
 
-use super::attribution::test_of_route;
+use querycomb_core::test_route::test_of_route;
 
 /// Findings in a test's setup or teardown are about its fixtures, not the code under test:
 /// `info` unless `--include-fixtures`.

@@ -1,0 +1,197 @@
+//! One cause, one entry: findings that share a cause, grouped for the reader.
+//!
+//! Findings are de-duplicated by signature (kind, parent shape, child shapes), so one loop
+//! in a fixture shared by many tests still shows as one finding per table it touches and
+//! per statement before it. A *cause* groups findings of the same kind whose repeated
+//! statements are the same shape family (the same SQL once the table names are set aside:
+//! model variants and proxy models issue it against several tables) from the same code
+//! location when the SQL names one. The members stay one level down.
+
+use std::collections::BTreeSet;
+
+use querycomb_core::test_route::test_of_route;
+use querycomb_core::{Finding, FindingKind, RunSummary, Severity};
+
+use crate::describe::{clean, headline, plural, thousands};
+
+/// Findings that share a cause.
+#[derive(Debug)]
+pub struct Cause<'a> {
+    pub kind: FindingKind,
+    pub severity: Severity,
+    pub members: Vec<&'a Finding>,
+    /// The tests (routes without their phase) the members were first seen in.
+    pub tests: BTreeSet<&'a str>,
+    pub tables: BTreeSet<&'a str>,
+    /// Every member's request is a test's setup or teardown.
+    pub fixture: bool,
+    /// Repeated statements over all members and occurrences.
+    pub total_count: u64,
+}
+
+impl Cause<'_> {
+    /// The member a reader looks at first: the most severe, then the largest.
+    pub fn lead(&self) -> &Finding {
+        self.members
+            .iter()
+            .copied()
+            .max_by_key(|f| (f.severity, f.total_count))
+            .expect("a cause has members")
+    }
+}
+
+/// The grouping key: kind, child shape family, code location.
+fn cause_key(finding: &Finding) -> (FindingKind, Vec<String>, Option<String>) {
+    let family = finding
+        .children
+        .iter()
+        .map(|child| match child.table.as_deref() {
+            Some(table) if !table.is_empty() => child.normalized.replace(table, "?table"),
+            _ => child.normalized.clone(),
+        })
+        .collect();
+    let code = finding
+        .children
+        .first()
+        .and_then(|c| c.source_location.clone());
+    (finding.kind, family, code)
+}
+
+/// Causes, most severe first, then by repeated statements.
+pub fn causes(findings: &[Finding]) -> Vec<Cause<'_>> {
+    let mut keys: Vec<(FindingKind, Vec<String>, Option<String>)> = Vec::new();
+    let mut out: Vec<Cause<'_>> = Vec::new();
+    for finding in findings {
+        let key = cause_key(finding);
+        let index = match keys.iter().position(|k| *k == key) {
+            Some(index) => index,
+            None => {
+                keys.push(key);
+                out.push(Cause {
+                    kind: finding.kind,
+                    severity: finding.severity,
+                    members: Vec::new(),
+                    tests: BTreeSet::new(),
+                    tables: BTreeSet::new(),
+                    fixture: true,
+                    total_count: 0,
+                });
+                out.len() - 1
+            }
+        };
+        let Some(cause) = out.get_mut(index) else {
+            continue;
+        };
+        cause.severity = cause.severity.max(finding.severity);
+        cause.members.push(finding);
+        cause.total_count += finding.total_count;
+        let route = finding.request.route.as_deref();
+        if let Some(route) = route {
+            cause.tests.insert(test_of_route(route).0);
+        }
+        cause.fixture &= route.is_some_and(|r| test_of_route(r).1.is_fixture());
+        cause
+            .tables
+            .extend(finding.children.iter().filter_map(|c| c.table.as_deref()));
+    }
+    out.sort_by(|a, b| (b.severity, b.total_count).cmp(&(a.severity, a.total_count)));
+    out
+}
+
+/// Causes shown in the short summary.
+const TOP_CAUSES: usize = 10;
+/// Tests named per cause in the short summary.
+const TESTS_PER_CAUSE: usize = 2;
+
+/// The short summary for stderr when the full report went elsewhere: at most about 30
+/// lines — counts by kind and severity, the top causes with their tests, and where the
+/// full report is.
+pub fn short_summary(findings: &[Finding], summary: &RunSummary, full_report: &str) -> String {
+    let causes = causes(findings);
+    let mut out = String::new();
+    let by_severity = |level: Severity| findings.iter().filter(|f| f.severity == level).count();
+    out.push_str(&format!(
+        "querycomb: {} in {} ({} error, {} warning, {} info); {} in {}\n",
+        plural(findings.len() as u64, "finding", "findings"),
+        plural(causes.len() as u64, "cause", "causes"),
+        by_severity(Severity::Error),
+        by_severity(Severity::Warning),
+        by_severity(Severity::Info),
+        plural(summary.statements, "statement", "statements"),
+        plural(summary.requests, "request", "requests"),
+    ));
+    if !summary.findings_by_kind.is_empty() {
+        let kinds: Vec<String> = summary
+            .findings_by_kind
+            .iter()
+            .map(|(kind, n)| format!("{} {}", kind.id(), thousands(*n)))
+            .collect();
+        out.push_str(&format!("  kinds: {}\n", kinds.join(", ")));
+    }
+    let (fixtures, own): (Vec<&Cause<'_>>, Vec<&Cause<'_>>) = causes
+        .iter()
+        .partition(|c| c.fixture && c.severity == Severity::Info);
+    if !own.is_empty() {
+        out.push_str("  top causes:\n");
+    }
+    for cause in own.iter().take(TOP_CAUSES) {
+        out.push_str(&cause_line(cause));
+    }
+    if own.len() > TOP_CAUSES {
+        out.push_str(&format!("    … and {} more\n", own.len() - TOP_CAUSES));
+    }
+    if !fixtures.is_empty() {
+        let members: usize = fixtures.iter().map(|c| c.members.len()).sum();
+        out.push_str(&format!(
+            "  fixtures: {} ({}) in tests' setup/teardown, at info (--include-fixtures raises them)\n",
+            plural(fixtures.len() as u64, "cause", "causes"),
+            plural(members as u64, "finding", "findings"),
+        ));
+    }
+    out.push_str(&format!("  full report: {}\n", clean(full_report)));
+    out
+}
+
+/// `error  N+1 query on shop_author ×8, seen in 2 requests — 3 tests, 2 tables: a, b, …`
+fn cause_line(cause: &Cause<'_>) -> String {
+    let mut line = format!(
+        "    {:<7}  {}",
+        cause.severity.id(),
+        clean(&headline(cause.lead()))
+    );
+    let mut scope = Vec::new();
+    if cause.members.len() > 1 {
+        scope.push(plural(cause.members.len() as u64, "finding", "findings"));
+    }
+    if cause.tables.len() > 1 {
+        scope.push(plural(cause.tables.len() as u64, "table", "tables"));
+    }
+    if !cause.tests.is_empty() {
+        let named: Vec<String> = cause
+            .tests
+            .iter()
+            .take(TESTS_PER_CAUSE)
+            .map(|t| clean(t))
+            .collect();
+        let more = cause.tests.len().saturating_sub(TESTS_PER_CAUSE);
+        let tests = if more > 0 {
+            format!("{} (+{more})", named.join(", "))
+        } else {
+            named.join(", ")
+        };
+        scope.push(format!(
+            "{}: {tests}",
+            if cause.tests.len() == 1 {
+                "test"
+            } else {
+                "tests"
+            }
+        ));
+    }
+    if !scope.is_empty() {
+        line.push_str(" — ");
+        line.push_str(&scope.join("; "));
+    }
+    line.push('\n');
+    line
+}
