@@ -138,6 +138,20 @@ fn read_one(
     Ok((stats.bytes, stats.events))
 }
 
+impl Reporting {
+    /// `querycomb: FILE:LINE: byte N: WHAT: message` on stderr.
+    fn say(&self, what: &str, problem: &InputError) {
+        let name = self.sources.name(problem.location.source);
+        let _ = writeln!(
+            io::stderr(),
+            "querycomb: {name}:{}: byte {}: {what}: {}",
+            problem.location.line,
+            problem.location.byte,
+            problem.message
+        );
+    }
+}
+
 /// Passes events to the detection pipeline and reports malformed records with their place.
 struct Reporting {
     pipeline: Pipeline,
@@ -156,28 +170,14 @@ impl EventSink for Reporting {
         self.malformed += 1;
         if self.shown < SHOWN_MALFORMED {
             self.shown += 1;
-            let name = self.sources.name(error.location.source);
-            let _ = writeln!(
-                io::stderr(),
-                "querycomb: {name}:{}: byte {}: skipped: {}",
-                error.location.line,
-                error.location.byte,
-                error.message
-            );
+            self.say("skipped", &error);
         }
         self.pipeline.malformed(error);
     }
 
     fn warning(&mut self, warning: InputError) {
         self.warnings += 1;
-        let name = self.sources.name(warning.location.source);
-        let _ = writeln!(
-            io::stderr(),
-            "querycomb: {name}:{}: byte {}: warning: {}",
-            warning.location.line,
-            warning.location.byte,
-            warning.message
-        );
+        self.say("warning", &warning);
     }
 
     fn tick(&mut self, now: Timestamp) {
