@@ -115,6 +115,26 @@ fn assert_untagged_suite_names_its_tests(pytest_args: &[&str]) {
     assert!(!out.stderr.contains("no test runner reported"), "{out:?}");
     let findings = findings_of(&json);
     assert!(!findings.is_empty(), "{out:?}");
+    // The terminal report says where by test and phase, not by the command line.
+    let text = dir.path().join("report.txt");
+    let out = run(untagged_pytest(
+        &pg,
+        pytest_args,
+        &["--fail-on", "never", "--output", text.to_str().unwrap()],
+    )
+    .args(["-k", "n_plus_one"]));
+    let report = std::fs::read_to_string(&text).expect("terminal report");
+    assert!(
+        report.contains(&format!("test {N_PLUS_ONE_TEST}, phase call")),
+        "{report}\n{out:?}"
+    );
+    assert!(
+        report
+            .lines()
+            .filter(|l| l.trim_start().starts_with("where:"))
+            .all(|l| l.contains("phase") && !l.contains("pytest")),
+        "{report}"
+    );
     for finding in &findings {
         let route = finding["request"]["route"].as_str().unwrap_or_default();
         assert!(

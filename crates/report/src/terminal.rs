@@ -309,8 +309,12 @@ fn looks_like_sql(line: &str) -> bool {
         .any(|verb| first.eq_ignore_ascii_case(verb))
 }
 
-/// `file:line (child), line N (parent)`, else where the request starts.
+/// `file:line (child), line N (parent)`, else where the request starts. A live capture has
+/// no file: the test (and phase) that ran the statements, else the connection.
 fn locations(finding: &Finding, sources: &SourceTable) -> String {
+    if sources.is_capture(describe::primary_location(finding).source) {
+        return describe::capture_place(finding);
+    }
     let child = finding.children.first().map(|q| q.location);
     let parent = finding.parent.as_ref().map(|q| q.location);
     let place = |loc| clean(&sources.display(loc));

@@ -307,7 +307,7 @@ impl Finished {
             command.join(" ")
         );
         let mut sources = SourceTable::default();
-        sources.add(input.clone());
+        sources.add_capture(input.clone());
         let mut summary = report.analysis.summary;
         summary.inputs = vec![input];
         summary.bytes = report.stats.bytes_from_clients + report.stats.bytes_from_server;
