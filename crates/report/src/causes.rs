@@ -57,10 +57,19 @@ fn cause_key(finding: &Finding) -> (FindingKind, Vec<String>, Option<String>) {
     (finding.kind, family, code)
 }
 
+/// The finding's request is a test's setup or teardown phase (`querycomb run`).
+pub fn is_fixture(finding: &Finding) -> bool {
+    finding
+        .request
+        .route
+        .as_deref()
+        .is_some_and(|route| test_of_route(route).1.is_fixture())
+}
+
 /// Causes, most severe first, then by repeated statements.
-pub fn causes(findings: &[Finding]) -> Vec<Cause<'_>> {
+pub fn causes<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Vec<Cause<'a>> {
     let mut keys: Vec<(FindingKind, Vec<String>, Option<String>)> = Vec::new();
-    let mut out: Vec<Cause<'_>> = Vec::new();
+    let mut out: Vec<Cause<'a>> = Vec::new();
     for finding in findings {
         let key = cause_key(finding);
         let index = match keys.iter().position(|k| *k == key) {
@@ -89,7 +98,7 @@ pub fn causes(findings: &[Finding]) -> Vec<Cause<'_>> {
         if let Some(route) = route {
             cause.tests.insert(test_of_route(route).0);
         }
-        cause.fixture &= route.is_some_and(|r| test_of_route(r).1.is_fixture());
+        cause.fixture &= is_fixture(finding);
         cause
             .tables
             .extend(finding.children.iter().filter_map(|c| c.table.as_deref()));
@@ -153,7 +162,7 @@ pub fn short_summary(findings: &[Finding], summary: &RunSummary, full_report: &s
 }
 
 /// `error  N+1 query on shop_author ×8, seen in 2 requests — 3 tests, 2 tables: a, b, …`
-fn cause_line(cause: &Cause<'_>) -> String {
+pub(crate) fn cause_line(cause: &Cause<'_>) -> String {
     let mut line = format!(
         "    {:<7}  {}",
         cause.severity.id(),
@@ -194,4 +203,82 @@ fn cause_line(cause: &Cause<'_>) -> String {
     }
     line.push('\n');
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures;
+
+    /// The same loop over a model variant's table, in another test, with another parent.
+    fn variant(table: &str, test: &str, severity: Severity) -> Finding {
+        let mut finding = fixtures::n_plus_one();
+        let original = finding.children[0].table.clone().expect("a table");
+        for child in &mut finding.children {
+            child.normalized = child.normalized.replace(&original, table);
+            child.table = Some(table.to_owned());
+        }
+        finding.signature = format!("{table}{test}");
+        finding.severity = severity;
+        finding.request.route = Some(test.to_owned());
+        finding
+    }
+
+    #[test]
+    fn one_loop_over_variant_tables_in_several_tests_is_one_cause() {
+        let findings = vec![
+            variant("tree_node", "t.py::a", Severity::Warning),
+            variant("tree_proxynode", "t.py::b (setup)", Severity::Error),
+            variant("tree_node", "t.py::c", Severity::Warning),
+            fixtures::repeated_identical(),
+        ];
+        let causes = causes(&findings);
+        assert_eq!(causes.len(), 2, "{causes:#?}");
+        let lead = &causes[0];
+        assert_eq!(lead.members.len(), 3);
+        assert_eq!(lead.severity, Severity::Error);
+        assert_eq!(
+            lead.tests.iter().copied().collect::<Vec<_>>(),
+            ["t.py::a", "t.py::b", "t.py::c"]
+        );
+        assert_eq!(lead.tables.len(), 2);
+        assert!(!lead.fixture, "two members are the tests' own work");
+        let line = cause_line(lead);
+        assert!(
+            line.contains("3 findings; 2 tables; tests: t.py::a, t.py::b (+1)"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn the_short_summary_fits_a_screen_and_says_where_the_report_is() {
+        let mut findings: Vec<Finding> = (0..40)
+            .map(|i| {
+                let mut f = variant(
+                    &format!("table_{i}"),
+                    &format!("t.py::t{i}"),
+                    Severity::Warning,
+                );
+                // A different shape each: 40 causes.
+                f.children[0]
+                    .normalized
+                    .push_str(&format!(" /* {i} */ AND x{i} = 1"));
+                f
+            })
+            .collect();
+        let mut fixture = variant("fx", "t.py::f (teardown)", Severity::Info);
+        fixture.children[0].normalized = "DELETE FROM fx".to_owned();
+        findings.push(fixture);
+        let text = short_summary(&findings, &fixtures::summary(), "out.xml (junit)");
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines.len() <= 30, "{text}");
+        assert!(
+            lines[0]
+                .starts_with("querycomb: 41 findings in 41 causes (0 error, 40 warning, 1 info)"),
+            "{text}"
+        );
+        assert!(text.contains("… and 30 more"), "{text}");
+        assert!(text.contains("fixtures: 1 cause (1 finding)"), "{text}");
+        assert_eq!(lines.last(), Some(&"  full report: out.xml (junit)"));
+    }
 }

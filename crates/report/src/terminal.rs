@@ -12,6 +12,7 @@ use std::io::{self, Write};
 use querycomb_core::{Finding, Proof, RouteStat, RunSummary, Severity, SourceTable};
 
 use crate::buffered::{Buffered, Render};
+use crate::causes;
 use crate::describe::{self, clean, plural, thousands};
 
 /// How the terminal report looks; the CLI fills it from its flags and environment.
@@ -64,10 +65,26 @@ impl Render for Terminal {
             color: self.options.color,
         };
         let mut text = String::new();
+        text.push_str(&render_causes(&findings, &style));
+        // Fixtures (info findings in tests' setup/teardown) get their own section, last.
+        let (fixtures, own): (Vec<&Finding>, Vec<&Finding>) = findings
+            .iter()
+            .partition(|f| f.severity == Severity::Info && causes::is_fixture(f));
         // Sorted by severity, so each chunk is one severity group.
-        for group in findings.chunk_by(|a, b| a.severity == b.severity) {
+        for group in own.chunk_by(|a, b| a.severity == b.severity) {
             text.push_str(&group_heading(group[0].severity, group.len(), &style));
             for finding in group {
+                text.push_str(&render_finding(finding, sources, &self.options, &style));
+                text.push('\n');
+            }
+        }
+        if !fixtures.is_empty() {
+            let heading = format!(
+                "── fixtures: tests' setup and teardown, at info ({}) ──────────",
+                fixtures.len()
+            );
+            text.push_str(&format!("{}\n\n", style.paint(BOLD, &heading)));
+            for finding in &fixtures {
                 text.push_str(&render_finding(finding, sources, &self.options, &style));
                 text.push('\n');
             }
@@ -115,6 +132,26 @@ impl Style {
         };
         self.paint(sgr, severity.id())
     }
+}
+
+/// The causes first, one line each, when there is more than one finding: a reader sees
+/// what to fix before the evidence of each member.
+fn render_causes(findings: &[&Finding], style: &Style) -> String {
+    if findings.len() < 2 {
+        return String::new();
+    }
+    let causes = causes::causes(findings.iter().copied());
+    let heading = format!(
+        "── causes ({} for {}) ──────────────────────────────",
+        causes.len(),
+        plural(findings.len() as u64, "finding", "findings")
+    );
+    let mut text = format!("{}\n\n", style.paint(BOLD, &heading));
+    for cause in &causes {
+        text.push_str(&causes::cause_line(cause));
+    }
+    text.push('\n');
+    text
 }
 
 fn group_heading(severity: Severity, count: usize, style: &Style) -> String {

@@ -2,7 +2,7 @@
 
 use querycomb_core::{Finding, Severity};
 
-use querycomb_core::test_route::test_of_route;
+pub use querycomb_report::causes::is_fixture;
 
 /// Findings in a test's setup or teardown are about its fixtures, not the code under test:
 /// `info` unless `--include-fixtures`.
@@ -10,13 +10,4 @@ pub fn fixtures_to_info(findings: &mut [Finding]) {
     for finding in findings.iter_mut().filter(|f| is_fixture(f)) {
         finding.severity = Severity::Info;
     }
-}
-
-/// The finding's request is a test's setup or teardown phase.
-pub fn is_fixture(finding: &Finding) -> bool {
-    finding
-        .request
-        .route
-        .as_deref()
-        .is_some_and(|route| test_of_route(route).1.is_fixture())
 }
