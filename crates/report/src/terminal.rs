@@ -205,15 +205,15 @@ fn render_finding(
     style: &Style,
 ) -> String {
     let width = options.width.max(60);
-    let headline = describe::headline(finding);
     let tag = format!("[{} {}]", finding.kind.id(), clean(&finding.signature));
-    // The tag goes to its own line rather than past the width.
-    let fits = finding.severity.id().len() + headline.chars().count() + tag.len() + 4 <= width;
+    // One title line: a headline too long for the width is shortened, so that the tag stays
+    // on it (the full table name is in the SQL below).
+    let room = width.saturating_sub(finding.severity.id().len() + tag.len() + 4);
+    let headline = shorten(&describe::headline(finding), room.max(20) - 1);
     let mut out = format!(
-        "{}  {}{}{}\n",
+        "{}  {}  {}\n",
         style.severity(finding.severity),
         style.paint(BOLD, &headline),
-        if fits { "  " } else { "\n  " },
         style.paint(DIM, &tag),
     );
     for line in fold(&clean(&finding.message), width - 2, false) {
@@ -723,6 +723,27 @@ mod tests {
         let mut sink = TerminalSink::new(Vec::new(), options);
         fixtures::run(&mut sink, findings);
         String::from_utf8(sink.into_inner()).expect("utf-8 report")
+    }
+
+    #[test]
+    fn a_long_title_keeps_its_tag_on_its_line() {
+        let mut finding = fixtures::n_plus_one();
+        let table = "a_table_name_long_enough_to_fill_most_of_a_narrow_terminal_on_its_own_x";
+        finding.children[0].table = Some(table.to_owned());
+        let text = report(
+            &[finding],
+            TerminalOptions {
+                width: 80,
+                ..TerminalOptions::default()
+            },
+        );
+        let title = text
+            .lines()
+            .find(|l| l.starts_with("error  "))
+            .expect("a title line");
+        assert!(title.ends_with("[n_plus_one 9f2c4e1a7b3d5c60]"), "{text}");
+        assert!(title.chars().count() <= 80, "{title}");
+        assert!(title.contains('…'), "{title}");
     }
 
     fn plain(findings: &[Finding]) -> String {
