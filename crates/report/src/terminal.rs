@@ -400,7 +400,8 @@ fn render_routes(routes: &[RouteStat], style: &Style) -> String {
         if r.route.is_empty() {
             "(no route)".to_owned()
         } else {
-            shorten(&clean(&r.route), MAX_ROUTE_CHARS)
+            // Cut in the middle: a route's end (a test's name and phase) tells routes apart.
+            shorten_middle(&clean(&r.route), MAX_ROUTE_CHARS)
         }
     };
     let shown = &sorted[..sorted.len().min(MAX_ROUTES)];
@@ -581,6 +582,20 @@ pub fn render_line(finding: &Finding, sources: &SourceTable) -> String {
     )
 }
 
+/// `text` cut to about `max_chars` characters by dropping its middle.
+fn shorten_middle(text: &str, max_chars: usize) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= max_chars {
+        return text.to_owned();
+    }
+    let head = max_chars / 3;
+    let tail = max_chars.saturating_sub(head + 1);
+    let mut out: String = chars.iter().take(head).collect();
+    out.push('…');
+    out.extend(chars.iter().skip(chars.len() - tail));
+    out
+}
+
 fn shorten(text: &str, max_chars: usize) -> String {
     match text.char_indices().nth(max_chars) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
@@ -723,6 +738,16 @@ mod tests {
         let mut sink = TerminalSink::new(Vec::new(), options);
         fixtures::run(&mut sink, findings);
         String::from_utf8(sink.into_inner()).expect("utf-8 report")
+    }
+
+    #[test]
+    fn long_routes_keep_their_ends() {
+        let route = "tests/integration/test_tree_models.py::test_move_node_to_root (setup)";
+        let short = shorten_middle(route, MAX_ROUTE_CHARS);
+        assert_eq!(short.chars().count(), MAX_ROUTE_CHARS, "{short}");
+        assert!(short.starts_with("tests/integ"), "{short}");
+        assert!(short.ends_with("move_node_to_root (setup)"), "{short}");
+        assert_eq!(shorten_middle("GET /x", MAX_ROUTE_CHARS), "GET /x");
     }
 
     #[test]
