@@ -103,7 +103,7 @@ pub fn causes<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Vec<Cause<
             .tables
             .extend(finding.children.iter().filter_map(|c| c.table.as_deref()));
     }
-    out.sort_by(|a, b| (b.severity, b.total_count).cmp(&(a.severity, a.total_count)));
+    out.sort_by_key(|c| std::cmp::Reverse((c.severity, c.total_count)));
     out
 }
 

@@ -160,20 +160,22 @@ mod tests {
     }
 
     #[test]
-    fn resolves_a_real_loopback_connection_to_this_process() {
-        // The test harness connects from this process to a listener in this process; the
-        // client socket's owner is this process, which `owner_of_socket` skips when it is
-        // querycomb itself, so look the inode up directly.
+    fn resolves_a_loopback_connection_to_the_process_that_opened_it() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
-        let client = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        let (_server, peer) = listener.accept().expect("accept");
-        let tables: String = ["/proc/net/tcp", "/proc/net/tcp6"]
-            .iter()
-            .filter_map(|t| fs::read_to_string(t).ok())
-            .collect();
-        assert!(socket_inode(&tables, peer.port(), port).is_some());
-        assert_eq!(peer.port(), client.local_addr().expect("local").port());
-        assert_eq!(parent_of(std::process::id()).is_some(), true);
+        // bash opens the connection itself (`/dev/tcp`), then waits for us to close it.
+        let mut child = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "exec 3<>/dev/tcp/127.0.0.1/{port}; read -r -u 3 line"
+            ))
+            .spawn()
+            .expect("run bash");
+        let (server, peer) = listener.accept().expect("accept");
+        let lineage = resolve(peer, port);
+        drop(server);
+        let _ = child.wait();
+        assert_eq!(lineage.first(), Some(&child.id()), "{lineage:?}");
+        assert!(!lineage.contains(&std::process::id()), "{lineage:?}");
     }
 }
