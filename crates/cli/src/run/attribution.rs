@@ -20,8 +20,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use querycomb_core::{Finding, QueryEvent, Timestamp};
+use querycomb_proxy::observe::wall_clock;
 use querycomb_proxy::{Analysis, LiveDetector};
 use serde::Deserialize;
+use std::time::Instant;
 
 use querycomb_core::test_route::{route_of, Phase};
 
@@ -51,6 +53,10 @@ pub struct TestLog {
     read_at: Timestamp,
     marks: HashMap<u32, Vec<Mark>>,
     routes: HashMap<(String, &'static str), Arc<str>>,
+    /// The hooks' clock (the system's) minus the proxy's event clock, at the last read: the
+    /// proxy times events on a monotonic clock anchored once, which drifts from the system
+    /// clock over a long run (NTP), so boundaries are moved onto the proxy's clock as read.
+    offset_us: Timestamp,
     /// Lines that were not a boundary (a hook of another version, a torn write).
     pub unreadable: u64,
     /// Boundaries read.
@@ -65,6 +71,7 @@ impl TestLog {
             read_at: Timestamp::MIN,
             marks: HashMap::new(),
             routes: HashMap::new(),
+            offset_us: 0,
             unreadable: 0,
             boundaries: 0,
         }
@@ -83,7 +90,9 @@ impl TestLog {
 
     /// Reads what the hooks appended since the last read.
     pub fn read_more(&mut self) {
-        self.read_at = now_us();
+        let proxy_now = wall_clock(Instant::now());
+        self.offset_us = now_us() - proxy_now;
+        self.read_at = proxy_now;
         let Some(file) = self.file.as_mut() else {
             return;
         };
@@ -120,7 +129,7 @@ impl TestLog {
         };
         let marks = self.marks.entry(line.pid).or_default();
         let mark = Mark {
-            time: line.time_us,
+            time: line.time_us - self.offset_us,
             route,
         };
         // Each process writes in order; keep the line sorted should a clock step back.
