@@ -119,6 +119,14 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_run_section() {
+        let cfg = parse("[run]\ntest_hooks = false\ninclude_fixtures = true\n").unwrap();
+        assert_eq!(cfg.run.test_hooks, Some(false));
+        assert_eq!(cfg.run.include_fixtures, Some(true));
+        assert!(parse("[run]\ntest_hook = false\n").is_err());
+    }
+
+    #[test]
     fn unknown_key_names_line_and_key() {
         let err = parse("[report]\nformat = \"json\"\nfail_onn = \"error\"\n").unwrap_err();
         assert!(err.contains("line 3"), "{err}");

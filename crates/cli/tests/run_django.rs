@@ -198,3 +198,91 @@ fn the_suite_gives_the_same_outcomes_with_and_without_querycomb() {
         assert_eq!(outcome(&wrapped.stdout), outcome(&direct.stdout));
     }
 }
+
+/// A fork of the project (copied to a temp dir) with one test whose fixture saves authors
+/// one by one: an N+1 write in the test's setup, reported in the fixtures section at info
+/// by default, and at its own severity with `--include-fixtures`.
+#[test]
+fn an_n_plus_one_in_a_fixture_is_a_fixture_finding_unless_asked() {
+    ready();
+    let pg = start_pg(false);
+    let fork = tempfile::tempdir().unwrap();
+    copy_tree(&project(), fork.path());
+    std::fs::write(
+        fork.path().join("tests/test_fork.py"),
+        "import pytest\n\
+         from shop.models import Author\n\n\
+         @pytest.fixture\n\
+         def authors_one_by_one(db):\n    \
+             return [Author.objects.create(name=f\"a{i}\") for i in range(8)]\n\n\
+         def test_fixture_loop(authors_one_by_one):\n    \
+             assert Author.objects.count() == 8\n",
+    )
+    .unwrap();
+    const FORK_TEST: &str = "tests/test_fork.py::test_fixture_loop";
+    let report = fork.path().join("report.json");
+    let run_fork = |extra: &[&str]| {
+        let mut command = querycomb(Some(&pg));
+        command
+            .current_dir(fork.path())
+            .args([
+                "--config",
+                "querycomb.toml",
+                "run",
+                "--format",
+                "json",
+                "--output",
+            ])
+            .arg(&report)
+            .args(extra)
+            .arg("--")
+            .arg(pytest())
+            .args(["-q", "--noconftest", "-p", "no:xdist", "tests/test_fork.py"]);
+        run(&mut command)
+    };
+    let write_loop = |findings: &[serde_json::Value]| {
+        findings
+            .iter()
+            .find(|f| f["kind"] == "n_plus_one_write")
+            .cloned()
+            .unwrap_or_else(|| panic!("no n_plus_one_write in {findings:#?}"))
+    };
+
+    let out = run_fork(&[]);
+    assert_eq!(
+        out.code,
+        Some(0),
+        "a fixture's loop does not fail the run: {out:?}"
+    );
+    assert!(out.stdout.contains("1 passed"), "{out:?}");
+    let finding = write_loop(&findings_of(&report));
+    assert_eq!(finding["request"]["route"], format!("{FORK_TEST} (setup)"));
+    assert_eq!(finding["severity"], "info");
+    assert_eq!(finding["children"][0]["table"], "shop_author");
+    assert!(out.stderr.contains("fixtures: 1 cause"), "{out:?}");
+
+    let out = run_fork(&["--include-fixtures"]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    let finding = write_loop(&findings_of(&report));
+    assert_eq!(finding["severity"], "warning");
+    assert!(out.stderr.contains("top causes:"), "{out:?}");
+    assert!(out.stderr.contains(FORK_TEST), "{out:?}");
+}
+
+/// Copies a project's sources (not caches) into `to`.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "__pycache__" || name == ".pytest_cache" {
+            continue;
+        }
+        let target = to.join(&name);
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
