@@ -150,6 +150,38 @@ fn untagged_django_suite_is_attributed_to_tests_by_the_pytest_plugin() {
 }
 
 #[test]
+fn no_test_hooks_leaves_the_environment_and_grouping_alone() {
+    ready();
+    let pg = start_pg(false);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("plain.json");
+    let out = run(&mut untagged_pytest(
+        &pg,
+        &["-p", "no:xdist", "-k", "n_plus_one"],
+        &[
+            "--no-test-hooks",
+            "--fail-on",
+            "never",
+            "--format",
+            "json",
+            "--output",
+            json.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(!out.stderr.contains("no test runner reported"), "{out:?}");
+    let findings = findings_of(&json);
+    assert!(
+        findings.iter().any(|f| f["kind"] == "n_plus_one"),
+        "{findings:#?}"
+    );
+    assert!(
+        findings.iter().all(|f| f["request"]["route"].is_null()),
+        "{findings:#?}"
+    );
+}
+
+#[test]
 fn untagged_django_suite_under_xdist_is_attributed_to_tests() {
     assert_untagged_suite_names_its_tests(&["-n", "2"]);
 }

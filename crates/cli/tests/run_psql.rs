@@ -184,6 +184,14 @@ fn clean_run_passes_and_child_failure_passes_through() {
         .args(psql_args(&script)));
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(out.stdout.contains("child-output-marker"), "{out:?}");
+    // psql is no test runner: said once, and the statements are grouped as before.
+    assert_eq!(
+        out.stderr
+            .matches("no test runner reported its tests")
+            .count(),
+        1,
+        "{out:?}"
+    );
     // The pattern for the loop test matched nothing this time: a warning with its line.
     assert!(
         out.stderr.contains("budgets.toml:5: key `route`: budget pattern \"test_books_n_plus_one\" matched no request"),
