@@ -209,7 +209,11 @@ fn run_through_proxy(
     let detector = pipeline_detector(plan.detect.clone());
     match hooks {
         Some(hooks) => {
-            let (peers, resolve) = peers::Peers::start(listen.port());
+            let (peers, resolve) = peers::Peers::start(listen.port()).map_err(|e| {
+                CliError::Usage(format!(
+                    "cannot start the thread that finds each connection's process: {e}"
+                ))
+            })?;
             let resolve = std::sync::Mutex::new(resolve);
             proxy.on_connect(Arc::new(move |id, peer| {
                 if let Ok(resolve) = resolve.lock() {

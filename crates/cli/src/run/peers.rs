@@ -31,11 +31,13 @@ pub struct Peers {
 
 impl Peers {
     /// Starts the resolver thread; the returned sender takes `(connection id, client address)`.
-    pub fn start(proxy_port: u16) -> (Arc<Peers>, mpsc::Sender<(u64, SocketAddr)>) {
+    pub fn start(
+        proxy_port: u16,
+    ) -> std::io::Result<(Arc<Peers>, mpsc::Sender<(u64, SocketAddr)>)> {
         let peers = Arc::new(Peers::default());
         let (tx, rx) = mpsc::channel::<(u64, SocketAddr)>();
         let shared = peers.clone();
-        let spawned = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("querycomb-peers".into())
             .spawn(move || {
                 for (id, peer) in rx {
@@ -45,11 +47,8 @@ impl Peers {
                     }
                     shared.changed.notify_all();
                 }
-            });
-        if spawned.is_err() {
-            eprintln!("querycomb: warning: cannot start the thread that finds each connection's process; statements are not attributed to tests");
-        }
-        (peers, tx)
+            })?;
+        Ok((peers, tx))
     }
 
     /// The lineage of connection `id`, waiting briefly for its resolution.
