@@ -19,6 +19,9 @@ use std::time::Duration;
 /// A connection's process and its ancestors, nearest first (empty when not found).
 pub type Lineage = Vec<u32>;
 
+/// Takes `(connection id, client address)` of each accepted connection to resolve.
+pub type Resolve = mpsc::Sender<(u64, SocketAddr)>;
+
 /// How long detection waits for a connection's resolution before treating it as unknown.
 const RESOLVE_WAIT: Duration = Duration::from_secs(2);
 
@@ -31,9 +34,7 @@ pub struct Peers {
 
 impl Peers {
     /// Starts the resolver thread; the returned sender takes `(connection id, client address)`.
-    pub fn start(
-        proxy_port: u16,
-    ) -> std::io::Result<(Arc<Peers>, mpsc::Sender<(u64, SocketAddr)>)> {
+    pub fn start(proxy_port: u16) -> std::io::Result<(Arc<Peers>, Resolve)> {
         let peers = Arc::new(Peers::default());
         let (tx, rx) = mpsc::channel::<(u64, SocketAddr)>();
         let shared = peers.clone();
