@@ -5,13 +5,14 @@
 # `querycomb run` end-to-end projects under tests/e2e/). Then sets up those projects'
 # third-party packages, cached under target/e2e/ (rebuilt only when their pinned
 # requirements change): a Python venv (Django, pytest-django, psycopg from PyPI), npm
-# packages (Sequelize, pg) and the Rust sqlx project's build.
+# packages (Sequelize, pg) and the Rust sqlx project's build; the accuracy corpus's venv
+# (Django, psycopg, asyncpg) and npm packages (pg, graphql, dataloader) from tests/accuracy/.
 # Idempotent and quiet when everything is present. Any part that cannot be set up fails the
 # script (and so the test command) with the reason: the tests never install anything, and a
 # test whose dependency is missing fails rather than passes unrun.
 #
 #   scripts/setup-test-deps.sh                  everything (the test command, CI)
-#   scripts/setup-test-deps.sh system|python|node|rust   one part only
+#   scripts/setup-test-deps.sh system|python|node|rust|accuracy   one part only
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -61,6 +62,37 @@ setup_python() {
   cp "$req" "$venv/.requirements"
 }
 
+# The accuracy corpus (crates/cli/tests/accuracy.rs): its Python venv and its npm packages.
+setup_accuracy() {
+  setup_accuracy_python && setup_accuracy_node
+}
+
+# target/e2e/accuracy-venv: the accuracy corpus's Python stacks (tests/accuracy/requirements.txt).
+setup_accuracy_python() {
+  local venv="$e2e/accuracy-venv" req="$root/tests/accuracy/requirements.txt"
+  if [ -x "$venv/bin/python" ] && cmp -s "$req" "$venv/.requirements"; then
+    return 0
+  fi
+  command -v python3 >/dev/null 2>&1 || { echo "setup-test-deps: python3 not found" >&2; return 1; }
+  rm -rf "$venv"
+  python3 -m venv "$venv" || return 1
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" >/dev/null || return 1
+  cp "$req" "$venv/.requirements"
+}
+
+# target/e2e/accuracy-node/node_modules: the accuracy corpus's Node stacks (locked).
+setup_accuracy_node() {
+  local src="$root/tests/accuracy/node" dest="$e2e/accuracy-node"
+  if [ -d "$dest/node_modules" ] && cmp -s "$src/package-lock.json" "$dest/.package-lock"; then
+    return 0
+  fi
+  command -v npm >/dev/null 2>&1 || { echo "setup-test-deps: npm not found" >&2; return 1; }
+  rm -rf "$dest" && mkdir -p "$dest"
+  cp "$src/package.json" "$src/package-lock.json" "$dest/"
+  (cd "$dest" && npm ci --silent --no-audit --no-fund >/dev/null) || return 1
+  cp "$src/package-lock.json" "$dest/.package-lock"
+}
+
 # target/e2e/node/node_modules: tests/e2e/node's locked packages (the tests set NODE_PATH).
 setup_node() {
   local src="$root/tests/e2e/node" dest="$e2e/node"
@@ -87,12 +119,12 @@ exec 9>"$e2e/.setup.lock"
 flock 9
 
 if [ $# -eq 0 ]; then
-  set -- system python node rust
+  set -- system python node rust accuracy
 fi
 for part in "$@"; do
   case "$part" in
-    system|python|node|rust)
+    system|python|node|rust|accuracy)
       "setup_$part" || { echo "setup-test-deps: the $part part could not be set up (see above)" >&2; exit 1; } ;;
-    *) echo "setup-test-deps: unknown part $part (system, python, node, rust)" >&2; exit 2 ;;
+    *) echo "setup-test-deps: unknown part $part (system, python, node, rust, accuracy)" >&2; exit 2 ;;
   esac
 done

@@ -65,6 +65,12 @@ pub struct ReportArgs {
     /// Idle time on a connection that ends a request when the SQL carries no request tags.
     #[arg(long, value_name = "MILLISECONDS")]
     pub idle_gap_ms: Option<u64>,
+
+    /// Analyse driver housekeeping (pool resets, liveness probes) and tooling (catalog
+    /// introspection, migrations) like application statements; by default they are only
+    /// counted (`[detect] include_tooling` in querycomb.toml).
+    #[arg(long)]
+    pub include_tooling: bool,
 }
 
 #[derive(Debug, Args)]

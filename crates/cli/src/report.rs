@@ -55,6 +55,7 @@ impl ReportSettings {
             config.idle_gap_ms = gap;
         }
         config.show_params |= self.show_params;
+        config.include_tooling |= args.include_tooling;
         config
     }
 

@@ -207,6 +207,13 @@ pub struct RunSummary {
     pub fingerprints: Vec<FingerprintStat>,
     #[serde(default)]
     pub routes: Vec<RouteStat>,
+    /// Statements sent by drivers and pools on their own (liveness probes, session resets),
+    /// left out of detection unless tooling is included.
+    #[serde(default)]
+    pub housekeeping: u64,
+    /// Statements sent by tools (schema introspection, migrations), likewise left out.
+    #[serde(default)]
+    pub tooling: u64,
 }
 
 /// Receives findings, one at a time, in the order they are final.

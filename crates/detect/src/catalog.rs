@@ -3,6 +3,7 @@
 //! the fingerprint into this table. Run-wide per-shape totals live here too.
 
 use querycomb_core::FingerprintStat;
+use querycomb_sql::class::{classify, Class, Marker, Purpose};
 use querycomb_sql::{Fingerprinter, Scan, Shape, Verb};
 
 use crate::config::Config;
@@ -46,12 +47,25 @@ pub struct ShapeEntry {
     pub(crate) paging: bool,
     /// The application code location the first statement of this shape was tagged with.
     pub source_location: Option<String>,
+    /// Application work, housekeeping or tooling, and the unit boundary it marks: decided
+    /// once per shape (see `querycomb_sql::class`).
+    pub class: Class,
 }
 
 impl ShapeEntry {
     /// Main table, for messages and reports.
     pub fn table(&self) -> Option<&str> {
         self.shape.tables.first().map(String::as_str)
+    }
+
+    /// A job-queue claim: repeating it is polling, never a finding.
+    pub fn is_claim(&self) -> bool {
+        self.class.marker == Marker::Claim
+    }
+
+    /// Sent by a driver, pool or tool rather than by the application.
+    pub fn is_tooling(&self) -> bool {
+        self.class.purpose != Purpose::Application
     }
 }
 
@@ -77,6 +91,7 @@ impl Catalog {
         let shape = fingerprinter.describe(sql);
         let allowed = is_allowed(&shape, sql, config);
         let entry = ShapeEntry {
+            class: classify(&shape, fingerprinter.dialect()),
             source_location: tagged_source_location(sql),
             paging: shape.is_paging(),
             hex: hex16(scan.fingerprint),

@@ -12,6 +12,7 @@
 //! max_routes = 1000
 //! max_waterfall_bars = 400
 //! show_params = false
+//! include_tooling = false         # housekeeping and tooling statements as application work
 //! allow_sql = []                  # regexes over normalised (or first raw) SQL
 //! allow_tables = []               # globs: "audit_*"
 //! allow_routes = []               # globs ("/health*") or "re:<regex>"
@@ -85,6 +86,13 @@ pub struct Config {
     /// personal data or secrets, so they are shown only when asked for (`--show-params`).
     pub show_params: bool,
 
+    /// Treat housekeeping (pool resets, liveness probes) and tooling (system-catalog
+    /// introspection, migration history) as application statements. Default false: drivers,
+    /// pools and tools send them on their own, so they are never the application's N+1;
+    /// they are counted in the summary instead (see docs/configuration.md for each entry
+    /// and why). Turn on to see them in statistics and findings.
+    pub include_tooling: bool,
+
     /// Regular expressions (Rust `regex` syntax) matched against each statement shape's
     /// normalised text and against the first raw text seen for it. A match means the shape
     /// is never reported as a repeated child. Use `(?i-u)` for case-insensitive patterns.
@@ -109,6 +117,13 @@ pub struct Config {
     /// (no findings) by default.
     #[serde(skip)]
     pub budgets: Budgets,
+
+    /// Keep every per-request occurrence of every finding, with the locations of its
+    /// repeated statements ([`crate::Pipeline::finish_with_occurrences`]): for accuracy measurements,
+    /// which must know each request a de-duplicated finding was found in. Not read from the
+    /// file; off by default (it grows with the input).
+    #[serde(skip)]
+    pub keep_occurrences: bool,
 }
 
 impl Default for Config {
@@ -122,12 +137,14 @@ impl Default for Config {
             max_routes: 1000,
             max_waterfall_bars: 400,
             show_params: false,
+            include_tooling: false,
             allow_sql: Vec::new(),
             allow_tables: Vec::new(),
             allow_routes: Vec::new(),
             severity: SeverityRules::default(),
             routes: Vec::new(),
             budgets: Budgets::default(),
+            keep_occurrences: false,
         }
     }
 }

@@ -6,6 +6,8 @@
 //! fingerprinting and interning them would grow the shape table with the length of the log.
 //! A look at one or two words is also cheaper than a scan.
 
+use querycomb_sql::class::Marker;
+
 use crate::catalog::Role;
 
 /// The role of `sql` when its first words decide it; `None` for anything that needs the
@@ -36,6 +38,27 @@ pub fn quick_role(sql: &str) -> Option<Role> {
         _ => return None,
     };
     Some(role)
+}
+
+/// `DEALLOCATE ALL` and `CLOSE ALL`: what a pool sends when a connection is given back
+/// (checked only for statements [`quick_role`] already called bookkeeping).
+pub fn quick_marker(sql: &str, role: Role) -> Marker {
+    if role != Role::Bookkeeping {
+        return Marker::None;
+    }
+    let mut words = Words {
+        rest: sql.as_bytes(),
+    };
+    let is = |word: Option<&[u8]>, keyword: &str| {
+        word.is_some_and(|w| w.eq_ignore_ascii_case(keyword.as_bytes()))
+    };
+    let first = words.next();
+    let resets = (is(first, "deallocate") || is(first, "close")) && is(words.next(), "all");
+    if resets {
+        Marker::CheckIn
+    } else {
+        Marker::None
+    }
 }
 
 /// Words of SQL text, skipping whitespace and comments; a word is a run of ASCII letters.
@@ -120,6 +143,16 @@ mod tests {
             quick_role("SET search_path = public"),
             Some(Role::Bookkeeping)
         );
+    }
+
+    #[test]
+    fn pool_resets_among_bookkeeping() {
+        let marker = |sql| quick_marker(sql, quick_role(sql).unwrap_or(Role::Query));
+        assert_eq!(marker("DEALLOCATE ALL"), Marker::CheckIn);
+        assert_eq!(marker("close all;"), Marker::CheckIn);
+        assert_eq!(marker("DEALLOCATE S_1"), Marker::None);
+        assert_eq!(marker("CLOSE c1"), Marker::None);
+        assert_eq!(marker("SET x = 1"), Marker::None);
     }
 
     #[test]

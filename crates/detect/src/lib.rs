@@ -26,7 +26,12 @@
 //! 2. the `route` / `controller`+`action` tags, per session, until the route changes;
 //! 3. an explicit `BEGIN … COMMIT/ROLLBACK` on a session; single-statement transactions
 //!    (ORMs wrap each save in one) chain into one burst instead, so a save loop is seen;
-//! 4. otherwise a burst: a session's statements until it is idle for `idle_gap_ms`.
+//! 4. otherwise a burst: a session's statements, split into requests by pool markers (a
+//!    check-in reset ends one; a check-out probe or a job-queue claim starts one) and by
+//!    pauses: the split between pauses inside and between requests is learned per session
+//!    ([`mod@gaps`]), `idle_gap_ms` is the upper bound; a loop going on across an ambiguous
+//!    pause keeps its request together. Pieces of one request's loop sent at once over
+//!    several pooled connections of one client are put back together (`fanout.rs`).
 //!
 //! Untagged statements join the session's current unit (drivers never tag `BEGIN`/`COMMIT`;
 //! server-side `EXECUTE` and named prepared statements cannot be tagged), except that a
@@ -34,11 +39,14 @@
 //! other work and a unit of its own. An untagged unit that only holds `BEGIN` takes the first
 //! tag that arrives; one that ran untagged work of its own is closed instead.
 //!
-//! Limits of the evidence: without a trace id nothing in a log separates two requests that
-//! follow each other on one pooled connection with less than the idle gap between them (a
-//! `route` tag separates them only when the route changes). On a busy server, tag SQL with
-//! `traceparent` or lower `idle_gap_ms`; a unit of back-to-back identical requests otherwise
-//! shows their repeated lookups as one loop.
+//! Housekeeping (pool resets, liveness probes) and tooling (catalog introspection, migration
+//! history) are classified once per shape (`querycomb_sql::class`) and left out of detection
+//! unless `include_tooling`; they are counted in the summary.
+//!
+//! Limits of the evidence: without a trace id, requests on one connection are told apart by
+//! markers and pauses only. When the pauses inside requests and between them overlap (a slow
+//! application, a loaded machine), some requests split or merge; docs/accuracy.md measures
+//! how often on real stacks. Tag SQL with `traceparent` for exact grouping.
 //!
 //! # Decision rules
 //! Per unit, each statement shape is summarised (executions, distinct parameter sets, total
@@ -114,7 +122,9 @@ pub mod catalog;
 pub mod config;
 pub mod control;
 pub mod detectors;
+mod fanout;
 pub mod findings;
+pub mod gaps;
 pub mod hash;
 pub mod kinds;
 pub mod pattern;
@@ -126,4 +136,4 @@ pub mod unit;
 
 pub use config::{Config, DialectSetting, RouteRule, SeverityRules, Thresholds};
 pub use pattern::{NamePattern, SqlRegex};
-pub use pipeline::{Analysis, Pipeline};
+pub use pipeline::{Analysis, Occurrence, Pipeline};

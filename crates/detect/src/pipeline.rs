@@ -9,12 +9,16 @@
 //! fixed-size record. Describing a shape, allocating strings and running detectors happen
 //! once per new shape or per finished unit.
 
-use querycomb_core::{EventSink, Finding, InputError, QueryEvent, RunSummary, Timestamp};
+use querycomb_core::{
+    EventSink, Finding, FindingKind, InputError, Location, QueryEvent, RequestKind, RunSummary,
+    Timestamp,
+};
+use querycomb_sql::class::{Marker, Purpose};
 use querycomb_sql::{comment, Dialect, Fingerprinter};
 
 use crate::catalog::{Catalog, Role};
 use crate::config::{Config, Thresholds};
-use crate::control::quick_role;
+use crate::control::{quick_marker, quick_role};
 use crate::detectors::{detect_all, Candidate, UnitAnalysis};
 use crate::findings::Findings;
 use crate::hash::{params_array_len, values_hash};
@@ -35,6 +39,18 @@ pub struct Analysis {
     pub summary: RunSummary,
 }
 
+/// One finding in one request, before de-duplication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Occurrence {
+    pub kind: FindingKind,
+    /// Repetitions, as in [`Finding::count`].
+    pub count: u32,
+    pub request_kind: RequestKind,
+    pub session: String,
+    /// Where each repeated statement was.
+    pub children: Vec<Location>,
+}
+
 /// Events in, findings out.
 pub struct Pipeline {
     config: Config,
@@ -47,9 +63,13 @@ pub struct Pipeline {
     findings: Findings,
     routes: RouteStats,
     statements: u64,
+    /// Statements left out as housekeeping / tooling (see `Config::include_tooling`).
+    housekeeping: u64,
+    tooling: u64,
     requests: u64,
     malformed: u64,
     candidates: Vec<Candidate>,
+    occurrences: Vec<Occurrence>,
 }
 
 impl Pipeline {
@@ -70,9 +90,12 @@ impl Pipeline {
             findings: Findings::default(),
             routes: RouteStats::new(config.max_routes),
             statements: 0,
+            housekeeping: 0,
+            tooling: 0,
             requests: 0,
             malformed: 0,
             candidates: Vec::new(),
+            occurrences: Vec::new(),
             config,
         }
     }
@@ -84,14 +107,21 @@ impl Pipeline {
     }
 
     /// Closes every open unit, runs the detectors over them and returns everything.
-    pub fn finish(mut self) -> Analysis {
+    pub fn finish(self) -> Analysis {
+        self.finish_with_occurrences().0
+    }
+
+    /// [`Pipeline::finish`], and each finding in each request it was found in (empty
+    /// unless `Config::keep_occurrences`).
+    pub fn finish_with_occurrences(mut self) -> (Analysis, Vec<Occurrence>) {
         self.grouper.finish();
         self.analyse_ready();
         let summary = self.summary();
-        Analysis {
+        let analysis = Analysis {
             findings: self.findings.into_findings(),
             summary,
-        }
+        };
+        (analysis, self.occurrences)
     }
 
     /// Totals so far (live mode: metrics). `inputs`, `bytes`, `records` and `elapsed_ms` are
@@ -106,6 +136,8 @@ impl Pipeline {
             wasted_us: self.findings.wasted_us(),
             fingerprints: self.catalog.top_stats(self.config.max_fingerprint_stats),
             routes: self.routes.to_stats(),
+            housekeeping: self.housekeeping,
+            tooling: self.tooling,
             ..RunSummary::default()
         }
     }
@@ -135,18 +167,26 @@ impl Pipeline {
     }
 
     /// Scans the statement, interns its shape and counts it; the record the detectors keep
-    /// when it is a query.
-    fn fingerprint(&mut self, event: &QueryEvent<'_>) -> (Role, Option<Stmt>) {
+    /// when it is a query, and the unit boundary its class marks.
+    fn fingerprint(&mut self, event: &QueryEvent<'_>) -> (Role, Option<Stmt>, Marker) {
         let (scan, slot) = self.scans.scan(&mut self.fingerprinter, event.sql);
         self.scan_slot = slot;
         let fp = self
             .catalog
             .intern(&mut self.fingerprinter, &scan, event.sql, &self.config);
         let Some(entry) = self.catalog.get_mut(fp) else {
-            return (Role::Query, None);
+            return (Role::Query, None, Marker::None);
         };
+        let marker = entry.class.marker;
         if entry.role != Role::Query {
-            return (entry.role, None);
+            return (entry.role, None, marker);
+        }
+        if entry.is_tooling() && !self.config.include_tooling {
+            match entry.class.purpose {
+                Purpose::Tooling => self.tooling += 1,
+                _ => self.housekeeping += 1,
+            }
+            return (Role::Bookkeeping, None, marker);
         }
         self.statements += 1;
         entry.calls += 1;
@@ -165,7 +205,7 @@ impl Pipeline {
             location: event.location,
             allow: scan.allow,
         };
-        (Role::Query, Some(stmt))
+        (Role::Query, Some(stmt), marker)
     }
 
     fn analyse_ready(&mut self) {
@@ -202,6 +242,20 @@ impl Pipeline {
         detect_all(&analysis, &mut self.candidates);
         for candidate in &self.candidates {
             self.findings.record(candidate, &analysis, &self.config);
+            if self.config.keep_occurrences {
+                self.occurrences.push(Occurrence {
+                    kind: candidate.kind,
+                    count: candidate.count,
+                    request_kind: header.kind,
+                    session: header.session.clone(),
+                    children: unit
+                        .stmts
+                        .iter()
+                        .filter(|s| candidate.children.contains(&s.fp))
+                        .map(|s| s.location)
+                        .collect(),
+                });
+            }
         }
         if !unit.complete {
             self.carry_parents_over(unit);
@@ -238,8 +292,14 @@ impl Pipeline {}
 impl EventSink for Pipeline {
     fn event(&mut self, event: &QueryEvent<'_>) {
         self.scan_slot = None;
-        let (role, stmt) = match quick_role(event.sql) {
-            Some(role) => (role, None),
+        let (role, stmt, marker) = match quick_role(event.sql) {
+            Some(role) => {
+                let marker = quick_marker(event.sql, role);
+                if marker != Marker::None {
+                    self.housekeeping += 1;
+                }
+                (role, None, marker)
+            }
             None => self.fingerprint(event),
         };
         let key = self
@@ -263,6 +323,8 @@ impl EventSink for Pipeline {
             time: event.time,
             location: event.location,
             role,
+            marker,
+            client: [event.user, event.database, event.application],
             key,
             stmt,
             example,

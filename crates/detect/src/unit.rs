@@ -7,7 +7,9 @@
 //!    tagged statements on a session;
 //! 3. an explicit transaction, `BEGIN … COMMIT/ROLLBACK` on a session (savepoints and
 //!    `ROLLBACK TO` stay inside);
-//! 4. otherwise a burst: a session's statements until it is idle for `idle_gap_ms`.
+//! 4. otherwise a burst: a session's statements until a pool marker (a check-in reset ends
+//!    it; a check-out probe or a queue claim starts the next), or a pause longer than the
+//!    split learned for the session (see `gaps.rs`, `pauses_over`), at most `idle_gap_ms`.
 //!
 //! Untagged statements (drivers never tag `BEGIN`/`COMMIT`; server-side `EXECUTE` and raw
 //! connections do not either) join the session's current unit, and an untagged unit that
@@ -35,7 +37,12 @@ use std::borrow::Cow;
 
 use querycomb_core::{Location, RequestKind, Timestamp};
 
+use querycomb_sql::class::Marker;
+
 use crate::catalog::{FpId, Role};
+use crate::fanout::{FanOut, Waiting};
+use crate::gaps::GapModel;
+use crate::hash::FastHasher;
 use crate::hash::FastMap;
 
 /// One counted statement as the detectors see it.
@@ -107,6 +114,11 @@ pub struct Incoming<'a> {
     pub time: Option<Timestamp>,
     pub location: Location,
     pub role: Role,
+    /// The pool or queue boundary the statement's class marks (untagged traffic only).
+    pub marker: Marker,
+    /// Who sent it, as far as the source knows: user, database, application. Sessions of
+    /// one client may carry one request's fan-out.
+    pub client: [Option<&'a str>; 3],
     pub key: Key<'a>,
     /// The record kept for a query (`role == Role::Query`).
     pub stmt: Option<Stmt>,
@@ -140,6 +152,12 @@ struct SessionState {
     /// Where and when that `BEGIN` ran, to start the split-off unit there.
     begin_at: (Option<Timestamp>, Location),
     last_time: Option<Timestamp>,
+    /// Pauses between this session's statements: where its untagged units split.
+    gaps: GapModel,
+    /// The session's units are delimited by markers: a pool that resets every connection it
+    /// takes back, or a worker that claims each job. Pauses then add only noise, and do not
+    /// cut its units.
+    delimited: bool,
 }
 
 #[derive(Debug)]
@@ -150,6 +168,15 @@ struct OpenUnit {
     trace: Option<u128>,
     /// A burst made of single-statement transactions (ORMs wrap each save in one).
     chain: bool,
+    /// The learned pause that ends an untagged unit on its session, as of its last
+    /// statement (`i64::MAX` when nothing was learned yet).
+    split_us: i64,
+    /// The pause that ends an untagged unit even inside a loop (see `pauses_over`).
+    loop_cut_us: i64,
+    /// Hash of the first statement's client (see [`Incoming::client`]).
+    client: u64,
+    /// Ran on a marker-delimited session (see `SessionState::delimited`): no pause cuts.
+    delimited: bool,
     /// Counted statements that carried no tags.
     untagged_queries: u32,
     examples: FastMap<FpId, Vec<String>>,
@@ -177,6 +204,10 @@ struct Units {
     next_serial: u64,
     /// Closed units and full batches, waiting for the detectors.
     ready: Vec<Unit>,
+    /// Untagged segments waiting for the other pieces of a concurrent fan-out.
+    fanout: FanOut,
+    /// How long they wait after their end: the idle gap.
+    hold_us: i64,
 }
 
 /// Assigns events to units of work and hands finished ones out through [`Grouper::drain`].
@@ -190,6 +221,65 @@ pub struct Grouper {
     limits: GroupingLimits,
     now: Option<Timestamp>,
     next_sweep: Option<Timestamp>,
+    learning: GapLearning,
+}
+
+/// What pauses between statements taught about where untagged units split.
+#[derive(Debug, Default)]
+struct GapLearning {
+    /// Pauses over all sessions: the split for sessions too young to have their own.
+    all: GapModel,
+    /// The input clock's resolution: 1 s, 1 ms or 1 µs, the coarsest that divides every
+    /// timestamp seen (`None` before the first).
+    tick: Option<i64>,
+}
+
+impl GapLearning {
+    /// Records the pause since the session's last statement; returns, for its untagged
+    /// unit, the learned split (the session's, or all sessions' while it has none) and the
+    /// pause that ends a request even inside a loop (twice the split, or a short
+    /// between-request pause when longer), both at most `limit` (`idle_gap_ms`).
+    fn learn(
+        &mut self,
+        state: &mut SessionState,
+        time: Option<Timestamp>,
+        limit: i64,
+    ) -> (i64, i64) {
+        let Some(time) = time else {
+            return (limit, limit);
+        };
+        let tick = [1_000_000, 1000, 1]
+            .into_iter()
+            .find(|t| time % t == 0 && self.tick.is_none_or(|old| old >= *t))
+            .unwrap_or(1);
+        self.tick = Some(tick);
+        if let Some(last) = state.last_time {
+            let gap = time.saturating_sub(last);
+            // Pauses beyond the idle gap end a unit anyway; they say nothing about where
+            // inside it to split. Below one tick the clock cannot tell pauses apart.
+            if (0..=limit).contains(&gap) {
+                state.gaps.record(gap.max(tick));
+                self.all.record(gap.max(tick));
+            }
+        }
+        if tick >= 1_000_000 {
+            return (limit, limit);
+        }
+        // The session's own split when its pauses show one; else all sessions' (a young
+        // session, or one whose few requests do not show the two kinds yet).
+        let model = if state.gaps.split_us().is_some() {
+            &state.gaps
+        } else {
+            &self.all
+        };
+        match (model.split_us(), model.between_us()) {
+            (Some(split), between) => {
+                let loop_cut = split.saturating_mul(2).max(between.unwrap_or(0)).min(limit);
+                (split.min(limit), loop_cut)
+            }
+            (None, _) => (limit, limit),
+        }
+    }
 }
 
 impl Grouper {
@@ -198,10 +288,14 @@ impl Grouper {
             sessions: FastMap::default(),
             session_states: Vec::new(),
             free_sessions: Vec::new(),
-            units: Units::default(),
+            units: Units {
+                hold_us: limits.idle_gap_us,
+                ..Units::default()
+            },
             limits,
             now: None,
             next_sweep: None,
+            learning: GapLearning::default(),
         }
     }
 
@@ -212,8 +306,21 @@ impl Grouper {
         let Some(state) = self.session_states.get_mut(slot) else {
             return;
         };
+        let (untagged_gap, loop_cut) =
+            self.learning
+                .learn(state, event.time, self.limits.idle_gap_us);
         let units = &mut self.units;
-        let current = units.live_current(state, event.time, self.limits.idle_gap_us);
+        let mut current = units.live_current(
+            state,
+            event.time,
+            self.limits.idle_gap_us,
+            (untagged_gap, loop_cut),
+        );
+        if units.starts_unit(current, state, &event) {
+            if let Some(c) = current.take() {
+                units.close(c);
+            }
+        }
         note_transaction(state, &event, current.and_then(|c| units.get(c)));
         let target = match &event.key {
             Key::Trace { id, text, route } => {
@@ -229,9 +336,19 @@ impl Grouper {
         if event.time.is_some() {
             state.last_time = event.time;
         }
+        if matches!(event.marker, Marker::CheckIn | Marker::Claim) && is_untagged(&event.key) {
+            state.delimited = true;
+        }
         if let Some(target) = target {
-            units.add(target, &event, self.limits);
+            units.add(target, &event, self.limits, (untagged_gap, loop_cut));
+            if let Some(unit) = units.get_mut(target) {
+                unit.delimited |= state.delimited;
+            }
             units.after_control(target, state, event.role);
+            if units.ends_unit(target, state, &event) {
+                units.close(target);
+                state.unit = None;
+            }
         }
     }
 
@@ -277,6 +394,7 @@ impl Grouper {
         for r in open {
             self.units.close(r);
         }
+        self.units.fanout.flush(&mut self.units.ready);
         self.sessions.clear();
         self.session_states.clear();
         self.free_sessions.clear();
@@ -335,6 +453,8 @@ impl Grouper {
         for r in idle {
             self.units.close(r);
         }
+        let units = &mut self.units;
+        units.fanout.release(now, gap, &mut units.ready);
         let units = &self.units;
         let states = &self.session_states;
         let free = &mut self.free_sessions;
@@ -385,14 +505,58 @@ impl Units {
         state: &SessionState,
         time: Option<Timestamp>,
         idle_gap_us: i64,
+        (untagged_gap_us, loop_cut_us): (i64, i64),
     ) -> Option<UnitRef> {
         let current = state.unit.filter(|r| self.get(*r).is_some())?;
-        let last = self.get(current).and_then(|u| u.last_time);
-        if is_idle(last, time, idle_gap_us) {
+        let unit = self.get_mut(current)?;
+        unit.split_us = untagged_gap_us;
+        unit.loop_cut_us = loop_cut_us;
+        let unit = &*unit;
+        // A pause twice the learned split ends an untagged burst whatever follows (see
+        // `pauses_over`); shorter ones are decided when the burst closes.
+        // Inside a transaction, or a chain of single-statement transactions, the idle gap
+        // alone decides, as for any explicit transaction.
+        let plain_burst = unit.header.kind == RequestKind::Burst
+            && !unit.chain
+            && !state.in_transaction
+            && !state.delimited;
+        let gap = if plain_burst && untagged_gap_us < idle_gap_us {
+            loop_cut_us
+        } else {
+            idle_gap_us
+        };
+        if is_idle(unit.last_time, time, gap) {
             self.close(current);
             return None;
         }
         Some(current)
+    }
+
+    /// A check-out probe or a job claim, untagged, after the session's untagged unit ran
+    /// work outside a transaction (or just began one): the next unit of work starts here.
+    fn starts_unit(
+        &self,
+        current: Option<UnitRef>,
+        state: &SessionState,
+        event: &Incoming<'_>,
+    ) -> bool {
+        if !matches!(event.marker, Marker::CheckOut | Marker::Claim) || !is_untagged(&event.key) {
+            return false;
+        }
+        current.and_then(|c| self.get(c)).is_some_and(|u| {
+            !u.is_tagged()
+                && u.header.statements > 0
+                && (!state.in_transaction || u.header.statements == state.tx_start)
+        })
+    }
+
+    /// A pool's check-in reset, untagged, outside a transaction: the untagged unit that used
+    /// the connection is over.
+    fn ends_unit(&self, target: UnitRef, state: &SessionState, event: &Incoming<'_>) -> bool {
+        event.marker == Marker::CheckIn
+            && is_untagged(&event.key)
+            && !state.in_transaction
+            && self.get(target).is_some_and(|u| !u.is_tagged())
     }
 
     /// After `BEGIN`, remembers where the transaction starts; after `COMMIT`/`ROLLBACK`,
@@ -455,6 +619,10 @@ impl Units {
             last_time: event.time,
             trace: None,
             chain: false,
+            split_us: i64::MAX,
+            loop_cut_us: i64::MAX,
+            client: client_hash(&event.client),
+            delimited: false,
             untagged_queries: 0,
             examples: FastMap::default(),
         };
@@ -485,12 +653,66 @@ impl Units {
             }
         }
         if unit.header.statements > 0 {
-            self.ready.push(Unit {
+            self.hand_out(unit);
+        }
+    }
+
+    /// Queues a closed unit for the detectors. An untagged burst that stayed open while the
+    /// split was still being learned (the first requests on a connection) is cut where it
+    /// paused longer than the split learned since, so those requests are seen apart too.
+    fn hand_out(&mut self, unit: OpenUnit) {
+        let whole = unit.header.statements as usize == unit.stmts.len();
+        let cuts =
+            if whole && unit.header.kind == RequestKind::Burst && !unit.chain && !unit.delimited {
+                pauses_over(&unit.stmts, unit.split_us, unit.loop_cut_us)
+            } else {
+                Vec::new()
+            };
+        let burst = unit.header.kind == RequestKind::Burst && !unit.chain;
+        let (client, split_us) = (unit.client, unit.split_us);
+        if cuts.is_empty() {
+            let whole = Unit {
                 header: unit.header,
                 stmts: unit.stmts,
                 complete: true,
                 examples: unit.examples,
-            });
+            };
+            self.segment_out(whole, burst, client, split_us);
+            return;
+        }
+        let mut start = 0;
+        for end in cuts.into_iter().chain([unit.stmts.len()]) {
+            let part = unit.stmts.get(start..end).unwrap_or_default().to_vec();
+            let mut header = unit.header.clone();
+            if start > 0 {
+                self.next_serial += 1;
+                header.serial = self.next_serial;
+                header.location = part.first().map_or(header.location, |s| s.location);
+            }
+            header.start = part.first().and_then(|s| s.time).or(header.start);
+            header.end = part.last().and_then(|s| s.time).or(header.end);
+            header.statements = part.len() as u32;
+            let segment = Unit {
+                header,
+                stmts: part,
+                complete: true,
+                examples: unit.examples.clone(),
+            };
+            self.segment_out(segment, burst, client, split_us);
+            start = end;
+        }
+    }
+
+    /// An untagged burst segment waits for fan-out siblings; anything else is ready.
+    fn segment_out(&mut self, segment: Unit, burst: bool, client: u64, split_us: i64) {
+        let learned = split_us < self.hold_us;
+        let timed = segment.stmts.iter().any(|s| s.time.is_some());
+        if !(burst && learned && timed) {
+            self.ready.push(segment);
+            return;
+        }
+        if let Some(waiting) = Waiting::new(segment, client, split_us.max(1)) {
+            self.fanout.offer(waiting);
         }
     }
 
@@ -681,7 +903,13 @@ impl Units {
     }
 
     /// Adds the event to `target`; hands out a full batch when the unit reaches its cap.
-    fn add(&mut self, target: UnitRef, event: &Incoming<'_>, limits: GroupingLimits) {
+    fn add(
+        &mut self,
+        target: UnitRef,
+        event: &Incoming<'_>,
+        limits: GroupingLimits,
+        (split_us, loop_cut_us): (i64, i64),
+    ) {
         let Some(unit) = self.get_mut(target) else {
             return;
         };
@@ -692,6 +920,8 @@ impl Units {
                 unit.header.start = Some(time);
             }
         }
+        unit.split_us = split_us;
+        unit.loop_cut_us = loop_cut_us;
         let Some(stmt) = event.stmt.filter(|_| event.role == Role::Query) else {
             return;
         };
@@ -716,6 +946,43 @@ impl Units {
             self.ready.push(batch);
         }
     }
+}
+
+/// Where a burst splits into requests: before each statement that follows a pause longer
+/// than `split_us`, unless that statement is part of a loop — the same shape as the one
+/// before it (an iteration that paused) or as the one after it (a loop's first child, which
+/// must stay with its parent) — and the pause is at most `loop_cut_us` (twice the split, or
+/// a short between-request pause as learned when that is longer). The learned split is a
+/// boundary between two overlapping kinds of pause on a slow or busy application; a loop
+/// going on decides the pauses near it, a pause as long as those between requests ends the
+/// request whatever follows.
+fn pauses_over(stmts: &[Stmt], split_us: i64, loop_cut_us: i64) -> Vec<usize> {
+    let mut cuts = Vec::new();
+    for (index, pair) in stmts.windows(2).enumerate() {
+        let (before, at) = (&pair[0], &pair[1]);
+        let pause = match (before.time, at.time) {
+            (Some(b), Some(a)) => a.saturating_sub(b),
+            _ => continue,
+        };
+        let next = stmts.get(index + 2).map(|s| s.fp);
+        let in_loop = at.fp == before.fp || next == Some(at.fp);
+        let near_split = pause <= loop_cut_us;
+        if pause > split_us && !(in_loop && near_split) {
+            cuts.push(index + 1);
+        }
+    }
+    cuts
+}
+
+fn client_hash(client: &[Option<&str>; 3]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = FastHasher::default();
+    client.hash(&mut hasher);
+    hasher.finish()
+}
+
+fn is_untagged(key: &Key<'_>) -> bool {
+    matches!(key, Key::None | Key::Inherit)
 }
 
 fn anonymous_kind(state: &SessionState) -> RequestKind {

@@ -457,7 +457,7 @@ fn later_events_close_idle_units_of_other_sessions() {
     let mut log = Log::new();
     log.orders_loop("s1", 6);
     log.wait_ms(3_000);
-    log.q("s2", "SELECT 1");
+    log.q("s2", "SELECT name FROM settings WHERE id = 1");
     let mut pipeline = Pipeline::new(Config::default(), Dialect::Postgres);
     for e in &log.events {
         pipeline.event(&e.as_event());

@@ -200,6 +200,7 @@ pub(crate) fn summary() -> RunSummary {
                 histogram: vec![(3, 100), (31, 9)],
             },
         ],
+        ..RunSummary::default()
     }
 }
 

@@ -463,6 +463,13 @@ fn render_summary(
         ));
     }
     statements.push(')');
+    if summary.housekeeping + summary.tooling > 0 {
+        statements.push_str(&format!(
+            "; left out: {} housekeeping, {} tooling (--include-tooling)",
+            thousands(summary.housekeeping),
+            thousands(summary.tooling),
+        ));
+    }
     let mut rows: Vec<(&str, String)> = vec![
         ("inputs", inputs_text(summary)),
         ("statements", statements),

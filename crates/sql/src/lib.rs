@@ -54,6 +54,7 @@
     )
 )]
 
+pub mod class;
 pub mod comment;
 mod facts;
 mod fingerprint;

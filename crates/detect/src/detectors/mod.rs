@@ -226,9 +226,13 @@ impl<'a> UnitAnalysis<'a> {
         self.shape(fp).map(|e| e.shape.verb)
     }
 
-    /// Neither the inline marker nor an allow-list exempts it.
+    /// Neither the inline marker nor an allow-list exempts it, and it is not a job-queue
+    /// claim (polling a queue until it is empty repeats the claim by design).
     pub fn reportable(&self, group: &Group) -> bool {
-        !group.marked && self.shape(group.fp).is_some_and(|e| !e.allowed)
+        !group.marked
+            && self
+                .shape(group.fp)
+                .is_some_and(|e| !e.allowed && !e.is_claim())
     }
 
     /// Ran often enough (and long enough, when a time floor is set) to count as repetition.

@@ -400,6 +400,7 @@ pub fn summary(findings: &[Finding]) -> RunSummary {
         elapsed_ms: 1_870,
         fingerprints,
         routes,
+        ..RunSummary::default()
     }
 }
 

@@ -1,0 +1,324 @@
+//! Request-level accuracy on real stacks (docs/accuracy.md): the corpus under tests/accuracy/
+//! — Django ORM, asyncpg with a pool, a SKIP LOCKED job worker, node-postgres with a pool, a
+//! GraphQL resolver stack with and without DataLoader — runs labelled requests against a
+//! throwaway PostgreSQL that writes its stderr, csvlog and jsonlog logs at once, untagged and
+//! then tagged with sqlcommenter trace ids. Each log is analysed and every finding, in every
+//! request it was found in, is matched with the labels.
+//!
+//! Ground truth: every statement of a request carries `/*qc_req='<id>'*/`, a comment
+//! querycomb's grouping does not read; a labels file says which finding each request must
+//! produce. A request counts as found when one finding's repeated statements all belong to
+//! it, with the expected kind and count; a finding whose statements belong to a request
+//! without that finding (or to several requests) is a false positive.
+//!
+//! Untagged numbers depend on the timing of real traffic (pool scheduling, pauses on a busy
+//! machine), so the test asserts what does not: tagged traffic is exact (every labelled
+//! request found with its kind and count, no false flag), and untagged, no request that
+//! should produce nothing is ever flagged (a precision trap: health checks, pool resets,
+//! queue polling, introspection, batched twins). Untagged misses, and findings that join two
+//! N+1 requests, are printed with the table (docs/accuracy.md explains each class).
+
+mod run_support;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
+use std::fs;
+use std::io::BufReader;
+use std::path::Path;
+use std::process::Command;
+
+use querycomb_core::{Collected, EventSink, FindingKind, Location, SourceId};
+use querycomb_detect::{Config, Pipeline};
+use querycomb_logs::{read_log, LogFormat, ReadOptions};
+use querycomb_sql::{comment, Dialect};
+use querycomb_testkit::deps;
+use querycomb_testkit::{PgOptions, PgServer};
+use run_support::{e2e_cache, repo_root};
+use serde_json::Value;
+
+struct Label {
+    mode: String,
+    stack: String,
+    scenario: String,
+    expect: Option<FindingKind>,
+    n: u32,
+}
+
+fn kind_of(name: &str) -> FindingKind {
+    FindingKind::parse(name).unwrap_or_else(|| panic!("not a finding kind: {name}"))
+}
+
+fn read_labels(path: &Path) -> BTreeMap<String, Label> {
+    let mut labels = BTreeMap::new();
+    for line in fs::read_to_string(path).expect("read labels").lines() {
+        let v: Value = serde_json::from_str(line).expect("a JSON label");
+        let expect = v["expect"].as_str().map(kind_of);
+        let n = v["n"].as_u64().unwrap_or(0) as u32;
+        if let Some(id) = v["amend"].as_str() {
+            let label: &mut Label = labels.get_mut(id).expect("amended label exists");
+            label.scenario = v["scenario"].as_str().unwrap_or_default().to_owned();
+            label.expect = expect;
+            label.n = n;
+            continue;
+        }
+        let text = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+        labels.insert(
+            text("id"),
+            Label {
+                mode: text("mode"),
+                stack: text("stack"),
+                scenario: text("scenario"),
+                expect,
+                n,
+            },
+        );
+    }
+    labels
+}
+
+/// Runs every stack of the corpus in both modes; returns the labels file.
+fn run_corpus(pg: &PgServer, dir: &Path) -> std::path::PathBuf {
+    let labels = dir.join("labels.jsonl");
+    let python = deps::require(
+        "the accuracy corpus's Python venv",
+        e2e_cache().join("accuracy-venv/bin/python"),
+    );
+    let node_modules = deps::require(
+        "the accuracy corpus's npm packages",
+        e2e_cache().join("accuracy-node/node_modules"),
+    );
+    let node = deps::require_program("node");
+    let corpus = repo_root().join("tests/accuracy");
+    for mode in ["untagged", "tagged"] {
+        for stack in ["django", "asyncpg", "worker"] {
+            let status = Command::new(&python)
+                .arg(corpus.join("python/corpus.py"))
+                .args([stack, &pg.conn_str("shop"), mode])
+                .arg(&labels)
+                .status()
+                .expect("run the Python corpus");
+            assert!(status.success(), "python corpus {stack} {mode}: {status}");
+        }
+        for stack in ["pg-pool", "graphql"] {
+            let status = Command::new(&node)
+                .env("NODE_PATH", &node_modules)
+                .arg(corpus.join("node/corpus.js"))
+                .args([stack, &pg.url("shop"), mode])
+                .arg(&labels)
+                .status()
+                .expect("run the Node corpus");
+            assert!(status.success(), "node corpus {stack} {mode}: {status}");
+        }
+    }
+    labels
+}
+
+/// One row of the results table.
+#[derive(Default)]
+struct Score {
+    positives: usize,
+    negatives: usize,
+    found: BTreeSet<String>,
+    /// Positive requests flagged with the right kind but another count.
+    wrong_count: BTreeSet<String>,
+    /// Requests flagged wrongly (negatives, or a finding spread over several requests):
+    /// description and request id.
+    false_flags: BTreeSet<(String, String)>,
+}
+
+impl Score {
+    fn recall(&self) -> f64 {
+        ratio(self.found.len(), self.positives)
+    }
+    fn precision(&self) -> f64 {
+        let flagged = self.found.len() + self.wrong_count.len() + self.false_flags.len();
+        ratio(self.found.len() + self.wrong_count.len(), flagged)
+    }
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 {
+        1.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+/// Analyses one log and scores it per mode.
+fn score(
+    path: &Path,
+    format: LogFormat,
+    labels: &BTreeMap<String, Label>,
+) -> BTreeMap<String, Score> {
+    let file = fs::File::open(path).expect("open the log");
+    let mut collected = Collected::default();
+    read_log(
+        format,
+        &mut BufReader::new(file),
+        SourceId(0),
+        &ReadOptions::default(),
+        &mut collected,
+    )
+    .expect("read the log");
+    assert!(collected.errors.is_empty(), "{:?}", collected.errors);
+    let mut label_at: HashMap<Location, String> = HashMap::new();
+    for event in &collected.events {
+        if let Some(id) = comment::tags(&event.sql).get("qc_req") {
+            label_at.insert(event.location, id.into_owned());
+        }
+    }
+    let config = Config {
+        keep_occurrences: true,
+        ..Config::default()
+    };
+    let mut pipeline = Pipeline::new(config, Dialect::Postgres);
+    for event in &collected.events {
+        pipeline.event(&event.as_event());
+    }
+    let (_, occurrences) = pipeline.finish_with_occurrences();
+
+    let mut scores: BTreeMap<String, Score> = BTreeMap::new();
+    for label in labels.values() {
+        let s = scores.entry(label.mode.clone()).or_default();
+        if label.expect.is_some() {
+            s.positives += 1;
+        } else {
+            s.negatives += 1;
+        }
+    }
+    for occurrence in &occurrences {
+        let owners: BTreeSet<&String> = occurrence
+            .children
+            .iter()
+            .map(|l| {
+                label_at
+                    .get(l)
+                    .expect("every repeated statement is labelled")
+            })
+            .collect();
+        let first = owners.iter().next().expect("a finding has statements");
+        let mode = labels.get(*first).map_or("?", |l| l.mode.as_str());
+        let s = scores.entry(mode.to_owned()).or_default();
+        let single = owners.len() == 1;
+        match labels.get(*first) {
+            Some(l) if single && l.expect == Some(occurrence.kind) && l.n == occurrence.count => {
+                s.found.insert((*first).clone());
+            }
+            Some(l) if single && l.expect == Some(occurrence.kind) => {
+                s.wrong_count.insert((*first).clone());
+            }
+            _ => {
+                for owner in owners {
+                    let flag = format!("{owner} ({:?} ×{})", occurrence.kind, occurrence.count);
+                    s.false_flags.insert((flag, owner.clone()));
+                }
+            }
+        }
+    }
+    for s in scores.values_mut() {
+        let found = s.found.clone();
+        s.wrong_count.retain(|id| !found.contains(id));
+    }
+    scores
+}
+
+fn misses<'a>(
+    mode: &str,
+    score: &Score,
+    labels: &'a BTreeMap<String, Label>,
+) -> Vec<(&'a String, &'a Label)> {
+    labels
+        .iter()
+        .filter(|(id, l)| l.mode == mode && l.expect.is_some() && !score.found.contains(*id))
+        .collect()
+}
+
+#[test]
+fn request_level_recall_and_precision_on_real_stacks() {
+    let pg = PgServer::start(PgOptions {
+        conf: vec![
+            "timezone = 'UTC'".into(),
+            "log_timezone = 'UTC'".into(),
+            "log_destination = 'stderr,csvlog,jsonlog'".into(),
+            "log_statement = 'all'".into(),
+            "log_line_prefix = '%m [%p] %q%u@%d '".into(),
+        ],
+        ..PgOptions::default()
+    })
+    .expect("start PostgreSQL");
+    pg.createdb("shop").expect("createdb");
+    pg.psql_file(
+        "shop",
+        "accuracy",
+        &repo_root().join("tests/accuracy/schema.sql"),
+    )
+    .expect("load the schema");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let labels_path = run_corpus(&pg, dir.path());
+    pg.psql("shop", "SELECT 'accuracy-corpus-done'")
+        .expect("sentinel");
+    for file in ["postgresql.log", "postgresql.csv", "postgresql.json"] {
+        pg.wait_for_log(file, "accuracy-corpus-done")
+            .expect("log flushed");
+    }
+    let labels = read_labels(&labels_path);
+
+    let mut table = String::from(
+        "| log | mode | requests | N+1 requests | found | wrong N | false flags | recall | precision |\n|---|---|---|---|---|---|---|---|---|\n",
+    );
+    let mut problems = Vec::new();
+    for (file, format) in [
+        ("postgresql.log", LogFormat::PgStderr),
+        ("postgresql.csv", LogFormat::PgCsv),
+        ("postgresql.json", LogFormat::PgJson),
+    ] {
+        let scores = score(&pg.log_dir().join(file), format, &labels);
+        for (mode, s) in &scores {
+            let _ = writeln!(
+                table,
+                "| {} | {mode} | {} | {} | {} | {} | {} | {:.1}% | {:.1}% |",
+                format.id(),
+                s.positives + s.negatives,
+                s.positives,
+                s.found.len(),
+                s.wrong_count.len(),
+                s.false_flags.len(),
+                100.0 * s.recall(),
+                100.0 * s.precision(),
+            );
+            for (id, l) in misses(mode, s, &labels) {
+                let how = if s.wrong_count.contains(id) {
+                    "wrong N"
+                } else {
+                    "missed"
+                };
+                let _ = writeln!(
+                    table,
+                    "  - {} {mode} {how}: {id} {}/{} ({:?} ×{})",
+                    format.id(),
+                    l.stack,
+                    l.scenario,
+                    l.expect,
+                    l.n
+                );
+                if mode == "tagged" {
+                    problems.push(format!("{} {mode}: {how} {id} {}", format.id(), l.scenario));
+                }
+            }
+            for (flag, owner) in &s.false_flags {
+                let _ = writeln!(table, "  - {} {mode} false flag: {flag}", format.id());
+                let negative = labels.get(owner).is_none_or(|l| l.expect.is_none());
+                if mode == "tagged" || negative {
+                    problems.push(format!("{} {mode}: false flag {flag}", format.id()));
+                }
+            }
+        }
+    }
+    println!("{table}");
+    eprintln!("{table}");
+    assert!(
+        problems.is_empty(),
+        "unexplained misses or false flags:\n{}",
+        problems.join("\n")
+    );
+}

@@ -1,0 +1,207 @@
+//! Untagged concurrent fan-out: one request's loop sent at once over several pooled
+//! connections (`Promise.all(ids.map(id => pool.query(…)))`, `asyncio.gather(…)` over a
+//! pool). Each connection then shows a few children and nothing else; without a trace id,
+//! every session's piece is too small to be a loop, or several pieces look like several
+//! small N+1s with the wrong N.
+//!
+//! Untagged request segments (bursts, after the learned cuts) wait here for a short while
+//! before the detectors see them, and pieces of one fan-out are put back together:
+//! - a *fragment* is a segment made of one shape only (children and nothing else);
+//! - two segments of the same client (user, database, application) on different sessions
+//!   are siblings when one is a fragment of shape S and the other ran S within twice the
+//!   learned split of the fragment's span (and, when the other has a parent of its own,
+//!   started its S within that window of the fragment: together, not somewhere inside
+//!   another loop that merely ran at the same time), with parameters the fragment did not use (a
+//!   fan-out's children differ; two health checks reading the same row do not);
+//! - fragments proven concurrent (siblings on two sessions or more) also join the client's
+//!   segment of another shape that ended at most twice the split before they started: the
+//!   parent, which a pool ran on whichever connection was free.
+//!
+//! Independent requests that happen to run at the same time each start with their own
+//! parent, so they are not fragments and are never joined; a joined segment holds at most
+//! one segment with a parent of its own. A joined segment holds its
+//! statements in time order. Segments wait until the input clock has passed their end by
+//! the hold time (the idle gap: the longest a unit stays open after its last statement),
+//! and all of them at the end of input.
+
+use querycomb_core::Timestamp;
+
+use crate::catalog::FpId;
+use crate::unit::Unit;
+
+/// A segment waiting for its siblings.
+#[derive(Debug)]
+pub(crate) struct Waiting {
+    pub unit: Unit,
+    pub client: u64,
+    /// The learned split of its session(s): how close in time siblings run.
+    pub split_us: i64,
+    sessions: Vec<String>,
+    start: Timestamp,
+    end: Timestamp,
+    /// It holds a segment with a parent of its own (not a fragment): two of those are two
+    /// requests, never one fan-out.
+    has_parent: bool,
+}
+
+impl Waiting {
+    pub fn new(unit: Unit, client: u64, split_us: i64) -> Option<Waiting> {
+        let start = unit.stmts.iter().filter_map(|s| s.time).min()?;
+        let end = unit.stmts.iter().filter_map(|s| s.time).max()?;
+        let sessions = vec![unit.header.session.clone()];
+        let mut waiting = Waiting {
+            unit,
+            client,
+            split_us,
+            sessions,
+            start,
+            end,
+            has_parent: false,
+        };
+        waiting.has_parent = waiting.fragment().is_none();
+        Some(waiting)
+    }
+
+    /// The one shape it is made of, if it is made of one.
+    fn fragment(&self) -> Option<FpId> {
+        let first = self.unit.stmts.first()?.fp;
+        self.unit
+            .stmts
+            .iter()
+            .all(|s| s.fp == first)
+            .then_some(first)
+    }
+
+    /// How close in time siblings run: pauses up to twice the learned split may still be
+    /// inside one request (see `unit::pauses_over`).
+    fn window(&self, other: &Waiting) -> i64 {
+        self.split_us.max(other.split_us).saturating_mul(2)
+    }
+
+    fn shares_session(&self, other: &Waiting) -> bool {
+        self.sessions.iter().any(|s| other.sessions.contains(s))
+    }
+
+    /// `other` ran `fp` near this one's span with parameters this one did not use.
+    fn sibling_of(&self, fp: FpId, other: &Waiting) -> bool {
+        let window = self.window(other);
+        let near = |t: Timestamp| {
+            t >= self.start.saturating_sub(window) && t <= self.end.saturating_add(window)
+        };
+        let theirs: Vec<u64> = other
+            .unit
+            .stmts
+            .iter()
+            .filter(|s| s.fp == fp && s.time.is_some_and(near))
+            .map(|s| s.values)
+            .collect();
+        if theirs.is_empty() || self.unit.stmts.iter().all(|s| theirs.contains(&s.values)) {
+            return false;
+        }
+        // A segment with its own parent: the fan-out started with its first child, not
+        // somewhere inside a loop of its own that merely ran at the same time.
+        other.fragment().is_some()
+            || other
+                .unit
+                .stmts
+                .iter()
+                .find(|s| s.fp == fp)
+                .and_then(|s| s.time)
+                .is_some_and(|first| first.abs_diff(self.start) <= window.unsigned_abs())
+    }
+
+    /// This concurrent fragment started right after `other` ended: `other` is its parent.
+    fn follows_parent(&self, other: &Waiting) -> bool {
+        let window = self.window(other);
+        self.sessions.len() >= 2
+            && other.fragment() != self.fragment()
+            && other.end <= self.start
+            && self.start.saturating_sub(other.end) <= window
+    }
+
+    fn joins(&self, other: &Waiting) -> bool {
+        // Segments of one session follow each other: never one fan-out.
+        let one_session = self.sessions.len() == 1 && other.sessions.len() == 1;
+        if self.client != other.client
+            || (one_session && self.shares_session(other))
+            || (self.has_parent && other.has_parent)
+        {
+            return false;
+        }
+        match (self.fragment(), other.fragment()) {
+            (Some(fp), _) if self.sibling_of(fp, other) => true,
+            (_, Some(fp)) if other.sibling_of(fp, self) => true,
+            (Some(_), _) if self.follows_parent(other) => true,
+            (_, Some(_)) => other.follows_parent(self),
+            _ => false,
+        }
+    }
+
+    fn absorb(&mut self, other: Waiting) {
+        let header = &mut self.unit.header;
+        if other.start < self.start {
+            header.start = other.unit.header.start;
+            header.location = other.unit.header.location;
+            header.session = other.unit.header.session.clone();
+        }
+        header.end = header.end.max(other.unit.header.end);
+        header.statements = header
+            .statements
+            .saturating_add(other.unit.header.statements);
+        self.unit.stmts.extend(other.unit.stmts);
+        self.unit.stmts.sort_by_key(|s| s.time);
+        for (fp, examples) in other.unit.examples {
+            self.unit.examples.entry(fp).or_default().extend(examples);
+        }
+        for session in other.sessions {
+            if !self.sessions.contains(&session) {
+                self.sessions.push(session);
+            }
+        }
+        self.start = self.start.min(other.start);
+        self.end = self.end.max(other.end);
+        self.split_us = self.split_us.max(other.split_us);
+        self.has_parent |= other.has_parent;
+    }
+}
+
+/// Segments waiting for their siblings.
+#[derive(Debug, Default)]
+pub(crate) struct FanOut {
+    waiting: Vec<Waiting>,
+}
+
+impl FanOut {
+    /// Adds a segment, joining it with every waiting sibling (and theirs, transitively).
+    pub fn offer(&mut self, mut segment: Waiting) {
+        while let Some(at) = self
+            .waiting
+            .iter()
+            .position(|w| segment.joins(w) || w.joins(&segment))
+        {
+            let other = self.waiting.swap_remove(at);
+            segment.absorb(other);
+        }
+        self.waiting.push(segment);
+    }
+
+    /// Segments whose end the clock has passed by `hold_us`, oldest first.
+    pub fn release(&mut self, now: Timestamp, hold_us: i64, ready: &mut Vec<Unit>) {
+        let mut done: Vec<Waiting> = Vec::new();
+        let mut index = 0;
+        while index < self.waiting.len() {
+            if self.waiting[index].end.saturating_add(hold_us) < now {
+                done.push(self.waiting.swap_remove(index));
+            } else {
+                index += 1;
+            }
+        }
+        done.sort_by_key(|w| w.unit.header.serial);
+        ready.extend(done.into_iter().map(|w| w.unit));
+    }
+
+    /// Everything, at the end of input.
+    pub fn flush(&mut self, ready: &mut Vec<Unit>) {
+        self.release(Timestamp::MAX, 0, ready);
+    }
+}

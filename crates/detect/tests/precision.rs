@@ -1,0 +1,215 @@
+//! Precision on untagged traffic: housekeeping and tooling are not findings, pool markers
+//! and job claims split units of work, and the pauses between requests on a reused
+//! connection are learned.
+
+mod common;
+
+use common::*;
+use querycomb_detect::detectors::n_plus_one;
+
+const ITEMS_BATCH: &str =
+    "SELECT * FROM customers WHERE id IN ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+const CLAIM: &str = "UPDATE jobs SET state = 'running' WHERE id = (SELECT id FROM jobs WHERE state = 'queued' ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING id, payload_id";
+const PAYLOAD: &str = "SELECT * FROM payloads WHERE id = $1";
+
+/// Inter-request pauses of 10–200 ms, spread without a pattern (a fixed LCG: deterministic).
+fn pauses() -> impl FnMut() -> i64 {
+    let mut x: u64 = 12345;
+    move || {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        10 + (x >> 33) as i64 % 191
+    }
+}
+
+#[test]
+fn housekeeping_and_tooling_are_counted_not_reported() {
+    let mut log = Log::new();
+    for i in 0..8 {
+        log.q("s1", "SELECT 1");
+        log.q("s1", "SELECT version()");
+        log.p(
+            "s1",
+            "SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = $1",
+            &format!("$1 = '{i}'"),
+        );
+        log.q("s1", "SELECT version_num FROM alembic_version");
+        log.q("s1", "DISCARD ALL");
+        log.q("s1", "DEALLOCATE ALL");
+    }
+    let analysis = analyse(&log.events);
+    assert_eq!(kinds(&analysis), []);
+    assert_eq!(analysis.summary.statements, 0);
+    assert_eq!(analysis.summary.housekeeping, 8 * 4);
+    assert_eq!(analysis.summary.tooling, 8 * 2);
+
+    let shown = analyse_with(config(|c| c.include_tooling = true), &log.events);
+    assert_eq!(shown.summary.statements, 8 * 5);
+    assert_eq!(
+        shown.summary.housekeeping, 8,
+        "DEALLOCATE ALL is bookkeeping either way"
+    );
+}
+
+#[test]
+fn include_tooling_reports_introspection_loops() {
+    // SQLAlchemy-style reflection: list the tables, then the columns of each.
+    let mut log = Log::new();
+    log.q(
+        "s1",
+        "SELECT c.oid, c.relname FROM pg_catalog.pg_class c WHERE c.relkind = 'r'",
+    )
+    .rows = Some(8);
+    for oid in 0..8 {
+        log.p(
+            "s1",
+            "SELECT a.attname FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1",
+            &format!("$1 = '{oid}'"),
+        );
+    }
+    let analysis = analyse(&log.events);
+    assert_eq!(kinds(&analysis), []);
+    assert_eq!(analysis.summary.tooling, 9);
+    let shown = analyse_with(config(|c| c.include_tooling = true), &log.events);
+    assert_eq!(kinds(&shown), [(n_plus_one::KIND, 8)]);
+    assert_eq!(shown.summary.tooling, 0);
+}
+
+#[test]
+fn a_pool_reset_ends_an_untagged_request() {
+    // Request 1 loads customers one by one (an N+1), request 2 the same ones in one batch;
+    // back to back on one pooled connection with the pool's reset between them.
+    let mut log = Log::new();
+    log.orders_loop("s1", 6);
+    log.q(
+        "s1",
+        "SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL;",
+    );
+    log.p("s1", ORDERS, "$1 = 'open'");
+    log.p("s1", ITEMS_BATCH, "$1 = '1', …");
+    for i in 0..3 {
+        log.p("s1", CUSTOMER, &format!("$1 = '{i}'"));
+    }
+    let analysis = analyse(&log.events);
+    let f = only(&analysis);
+    assert_eq!((f.kind, f.count), (n_plus_one::KIND, 6));
+    assert_eq!(analysis.summary.requests, 2);
+}
+
+#[test]
+fn a_check_out_probe_starts_an_untagged_request() {
+    // Ten health checks on one connection, 100 µs apart: each is its own request.
+    let mut log = Log::new();
+    for _ in 0..10 {
+        log.q("s1", "SELECT 1");
+        log.q(
+            "s1",
+            "SELECT value FROM settings WHERE name = 'maintenance'",
+        );
+    }
+    let analysis = analyse(&log.events);
+    assert_eq!(kinds(&analysis), []);
+    assert_eq!(analysis.summary.requests, 10);
+}
+
+#[test]
+fn queue_claims_are_polling_and_split_jobs() {
+    // A worker claims jobs until the queue is empty; each job reads its payload. Neither the
+    // repeated claim nor one payload per job is a finding.
+    let mut log = Log::new();
+    for job in 0..12 {
+        log.q("w1", CLAIM).rows = Some(1);
+        log.p("w1", PAYLOAD, &format!("$1 = '{job}'")).rows = Some(1);
+    }
+    for _ in 0..6 {
+        log.q("w1", CLAIM).rows = Some(0);
+    }
+    let analysis = analyse(&log.events);
+    assert_eq!(kinds(&analysis), []);
+    assert_eq!(analysis.summary.requests, 18);
+
+    // A job that loops over its items one by one is still an N+1.
+    log.q("w1", CLAIM).rows = Some(1);
+    log.orders_loop("w1", 7);
+    let analysis = analyse(&log.events);
+    let f = only(&analysis);
+    assert_eq!((f.kind, f.count), (n_plus_one::KIND, 7));
+}
+
+#[test]
+fn tagged_claims_in_one_request_are_not_a_missing_memo() {
+    let mut log = Log::new();
+    for _ in 0..8 {
+        log.q("w1", &format!("{CLAIM} /*route='%2Fworker'*/"));
+    }
+    assert_eq!(kinds(&analyse(&log.events)), []);
+}
+
+#[test]
+fn pauses_between_requests_on_a_reused_connection_are_learned() {
+    // Sixty requests on one keep-alive connection, 10–200 ms apart (well under the 1 s idle
+    // gap): each loads an order and three customers. Merged, they would be one big "N+1".
+    let mut log = Log::new();
+    let mut pause = pauses();
+    for _ in 0..60 {
+        log.orders_loop("s1", 3);
+        log.wait_ms(pause());
+    }
+    // One real N+1 among them is found with its own count.
+    log.orders_loop("s1", 8);
+    log.wait_ms(pause());
+    for _ in 0..5 {
+        log.orders_loop("s1", 3);
+        log.wait_ms(pause());
+    }
+    let analysis = analyse(&log.events);
+    let f = only(&analysis);
+    assert_eq!((f.kind, f.count, f.occurrences), (n_plus_one::KIND, 8, 1));
+    assert_eq!(analysis.summary.requests, 66);
+}
+
+#[test]
+fn whole_second_clocks_keep_the_idle_gap() {
+    // Timestamps of whole seconds (the MariaDB general log) cannot show pauses: the idle
+    // gap alone decides, so statements within one second stay one unit.
+    let mut log = Log::new();
+    for r in 0..40 {
+        log.orders_loop("s1", 3);
+        if r % 2 == 1 {
+            log.wait_ms(3000);
+        }
+    }
+    for e in &mut log.events {
+        e.time = e.time.map(|t| t - t % 1_000_000);
+    }
+    let analysis = analyse(&log.events);
+    assert_eq!(analysis.summary.requests, 20);
+}
+
+#[test]
+fn marker_delimited_sessions_are_not_cut_by_pauses() {
+    // Web traffic on s1 teaches a split of a few milliseconds (requests 10–200 ms apart).
+    let mut log = Log::new();
+    let mut pause = pauses();
+    for _ in 0..40 {
+        log.orders_loop("s1", 2);
+        log.wait_ms(pause());
+    }
+    // A worker on w1 claims each job; one job's loop pauses 30 ms per iteration (it calls
+    // out to another service). Claims say where jobs start: the pauses cut nothing.
+    for job in 0..3 {
+        log.q("w1", CLAIM).rows = Some(1);
+        log.p("w1", PAYLOAD, &format!("$1 = '{job}'")).rows = Some(1);
+    }
+    log.q("w1", CLAIM).rows = Some(1);
+    log.p("w1", ORDERS, "$1 = 'open'").rows = Some(6);
+    for i in 0..6 {
+        log.wait_ms(30);
+        log.p("w1", CUSTOMER, &format!("$1 = '{i}'")).rows = Some(1);
+    }
+    let analysis = analyse(&log.events);
+    let f = only(&analysis);
+    assert_eq!((f.kind, f.count), (n_plus_one::KIND, 6));
+    assert_eq!(f.request.session, "w1");
+}

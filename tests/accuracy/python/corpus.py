@@ -1,0 +1,362 @@
+"""The accuracy corpus's Python stacks: real ORMs and drivers running labelled requests against
+the throwaway PostgreSQL of crates/cli/tests/accuracy.rs.
+
+    python corpus.py <stack> <dsn> <untagged|tagged> <labels.jsonl>
+
+Stacks: `django` (Django ORM on psycopg 3, one persistent connection: CONN_MAX_AGE),
+`asyncpg` (asyncpg with a pool of 3, two request streams at once, asyncio.gather fan-out),
+`worker` (a job-queue worker on psycopg 3 claiming jobs with FOR UPDATE SKIP LOCKED).
+
+Every statement of a request carries `/*qc_req='<id>'*/`: ground truth for the harness,
+which querycomb's grouping ignores (only traceparent/route/controller/action group). In
+`tagged` mode the comment also carries a sqlcommenter `traceparent` unique to the request.
+Each request appends one JSON line to the labels file: its id, stack, scenario, and the
+finding it must produce (`expect`, `n`) or none. Pauses between requests are 10–200 ms from
+a seeded generator: deterministic runs, traffic like a busy keep-alive connection.
+"""
+
+import asyncio
+import contextvars
+import json
+import random
+import sys
+import time
+
+LABEL = contextvars.ContextVar("label", default=None)
+MODE = "untagged"
+
+
+def comment():
+    label = LABEL.get()
+    if label is None:
+        return ""
+    tags = [f"qc_req='{label['id']}'"]
+    if MODE == "tagged":
+        tags.append(f"traceparent='00-{label['trace']}-{label['span']}-01'")
+    return " /*" + ",".join(tags) + "*/"
+
+
+class Labels:
+    def __init__(self, path, stack):
+        self.out = open(path, "a", encoding="utf-8")
+        self.stack = stack
+        self.serial = 0
+        self.rng = random.Random(f"{stack}-{MODE}")
+
+    def start(self, scenario, expect=None, n=0):
+        self.serial += 1
+        label = {
+            "id": f"{self.stack}-{MODE[0]}-{self.serial}",
+            "stack": self.stack,
+            "mode": MODE,
+            "scenario": scenario,
+            "expect": expect,
+            "n": n,
+            "trace": "%032x" % self.rng.getrandbits(128),
+            "span": "%016x" % self.rng.getrandbits(64),
+        }
+        self.out.write(json.dumps(label) + "\n")
+        self.out.flush()
+        LABEL.set(label)
+        return label
+
+    def pause(self):
+        LABEL.set(None)
+        return self.rng.uniform(0.010, 0.200)
+
+
+# ---------------------------------------------------------------- Django ORM on psycopg 3
+
+
+def django_stack(dsn, labels):
+    import django
+    from django.conf import settings
+
+    params = dict(p.split("=", 1) for p in dsn.split())
+    settings.configure(
+        DATABASES={
+            "default": {
+                "ENGINE": "django.db.backends.postgresql",
+                "NAME": params["dbname"],
+                "USER": params["user"],
+                "PASSWORD": params.get("password", ""),
+                "HOST": params["host"],
+                "PORT": params["port"],
+                "CONN_MAX_AGE": None,
+            }
+        },
+        INSTALLED_APPS=[],
+        USE_TZ=True,
+    )
+    django.setup()
+    from django.db import connection, models
+
+    class Customer(models.Model):
+        name = models.TextField()
+
+        class Meta:
+            app_label = "shop"
+            db_table = "customers"
+            managed = False
+
+    class Order(models.Model):
+        customer = models.ForeignKey(Customer, on_delete=models.DO_NOTHING)
+        status = models.TextField()
+
+        class Meta:
+            app_label = "shop"
+            db_table = "orders"
+            managed = False
+
+    class Post(models.Model):
+        title = models.TextField()
+
+        class Meta:
+            app_label = "shop"
+            db_table = "posts"
+            managed = False
+
+    class Comment(models.Model):
+        post = models.ForeignKey(Post, on_delete=models.DO_NOTHING)
+        body = models.TextField()
+
+        class Meta:
+            app_label = "shop"
+            db_table = "comments"
+            managed = False
+
+    class Setting(models.Model):
+        name = models.TextField(primary_key=True)
+        value = models.TextField()
+
+        class Meta:
+            app_label = "shop"
+            db_table = "settings"
+            managed = False
+
+    class Event(models.Model):
+        kind = models.TextField()
+
+        class Meta:
+            app_label = "shop"
+            db_table = "events"
+            managed = False
+
+    def tag_sql(execute, sql, params, many, context):
+        return execute(sql + comment(), params, many, context)
+
+    connection.execute_wrappers.append(tag_sql)
+
+    # Start-up: schema introspection, as `inspectdb` and admin tooling do (tooling).
+    labels.start("startup-introspection")
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names(cursor):
+            connection.introspection.get_table_description(cursor, table)
+            connection.introspection.get_constraints(cursor, table)
+    time.sleep(labels.pause())
+
+    offset = [0]
+
+    def orders_page(k):
+        offset[0] = (offset[0] + 17) % 300
+        return Order.objects.filter(status="open").order_by("id")[offset[0]: offset[0] + k]
+
+    def n_plus_one(k):
+        labels.start("orm-lazy-fk", "n_plus_one", k)
+        return [o.customer.name for o in orders_page(k)]
+
+    def fixed(k):
+        labels.start("orm-select-related")
+        return [o.customer.name for o in orders_page(k).select_related("customer")]
+
+    def prefetched(k):
+        labels.start("orm-prefetch")
+        orders = list(orders_page(k).prefetch_related("customer"))
+        return [o.customer.name for o in orders]
+
+    def chunked():
+        labels.start("chunked-prefetch")
+        ids = list(Order.objects.order_by("id").values_list("customer_id", flat=True)[:300])
+        names = []
+        for start in range(0, len(ids), 100):
+            names += list(Customer.objects.filter(id__in=ids[start: start + 100]).values_list("name", flat=True))
+        return names
+
+    def keyset():
+        labels.start("keyset-pagination")
+        last = 0
+        for _ in range(6):
+            page = list(Order.objects.filter(id__gt=last).order_by("id").values_list("id", flat=True)[:50])
+            last = page[-1]
+
+    def count_loop(k):
+        labels.start("orm-count-per-row", "count_in_loop", k)
+        return [p.comment_set.count() for p in Post.objects.order_by("id")[:k]]
+
+    def count_fixed(k):
+        labels.start("orm-annotate-count")
+        ids = list(Post.objects.order_by("id").values_list("id", flat=True)[:k])
+        return list(Comment.objects.filter(post_id__in=ids).values("post_id").annotate(n=models.Count("id")))
+
+    def memo_missing():
+        labels.start("orm-same-get", "repeated_identical", 6)
+        return [Setting.objects.get(name="currency").value for _ in range(6)]
+
+    def health():
+        labels.start("health-check")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        Setting.objects.get(name="maintenance")
+
+    def write_loop(k):
+        labels.start("orm-create-per-row", "n_plus_one_write", k)
+        for i in range(k):
+            Event.objects.create(kind=f"click {i}")
+
+    def bulk(k):
+        labels.start("orm-bulk-create")
+        Event.objects.bulk_create([Event(kind=f"view {i}") for i in range(k)])
+
+    plan = []
+    for k in (6, 9, 12, 7):
+        plan += [lambda k=k: n_plus_one(k), lambda k=k: fixed(k), lambda k=k: prefetched(k),
+                 health, health, lambda k=k: count_loop(k), lambda k=k: count_fixed(k),
+                 chunked, keyset, memo_missing, health, lambda k=k: write_loop(k), lambda k=k: bulk(k)]
+    for request in plan:
+        request()
+        time.sleep(labels.pause())
+    connection.close()
+
+
+# ------------------------------------------------------------------ asyncpg with a pool
+
+CUSTOMER = "SELECT id, name FROM customers WHERE id = $1"
+ORDERS = "SELECT id, customer_id FROM orders WHERE status = $1 ORDER BY id LIMIT $2 OFFSET $3"
+
+
+async def asyncpg_stack(dsn, labels):
+    import asyncpg
+
+    params = dict(p.split("=", 1) for p in dsn.split())
+    pool = await asyncpg.create_pool(
+        host=params["host"], port=int(params["port"]), user=params["user"],
+        password=params.get("password") or None, database=params["dbname"],
+        min_size=3, max_size=3,
+    )
+
+    def q(sql):
+        return sql + comment()
+
+    async def n_plus_one(k, offset):
+        labels.start("acquire-loop", "n_plus_one", k)
+        async with pool.acquire() as conn:
+            orders = await conn.fetch(q(ORDERS), "open", k, offset)
+            for o in orders:
+                await conn.fetchrow(q(CUSTOMER), o["customer_id"])
+
+    async def fixed(k, offset):
+        labels.start("acquire-any")
+        async with pool.acquire() as conn:
+            orders = await conn.fetch(q(ORDERS), "open", k, offset)
+            ids = [o["customer_id"] for o in orders]
+            await conn.fetch(q("SELECT id, name FROM customers WHERE id = ANY($1::int[])"), ids)
+
+    async def fan_out(k, offset):
+        labels.start("gather-fan-out", "n_plus_one", k)
+        orders = await pool.fetch(q(ORDERS), "open", k, offset)
+        await asyncio.gather(*(pool.fetchrow(q(CUSTOMER), o["customer_id"]) for o in orders))
+
+    async def health():
+        labels.start("health-check")
+        await pool.fetchval(q("SELECT 1"))
+
+    async def memo_missing():
+        labels.start("same-setting", "repeated_identical", 5)
+        async with pool.acquire() as conn:
+            for _ in range(5):
+                await conn.fetchval(q("SELECT value FROM settings WHERE name = $1"), "theme")
+
+    async def stream(name, ks):
+        rng = random.Random(name)
+        for i, k in enumerate(ks):
+            offset = (i * 31) % 300
+            for request in (n_plus_one, fixed, fan_out):
+                await request(k, offset)
+                await asyncio.sleep(rng.uniform(0.010, 0.200))
+                LABEL.set(None)
+            for request in (health, health, memo_missing):
+                await request()
+                await asyncio.sleep(rng.uniform(0.010, 0.200))
+                LABEL.set(None)
+
+    await asyncio.gather(
+        asyncio.create_task(stream("a", (6, 9, 12))),
+        asyncio.create_task(stream("b", (8, 10, 7))),
+    )
+    await pool.close()
+
+
+# ------------------------------------------------------------ a job-queue worker (psycopg 3)
+
+CLAIM = (
+    "UPDATE jobs SET state = 'running' WHERE id = (SELECT id FROM jobs WHERE state = 'queued' "
+    "ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING id, payload_id, kind"
+)
+
+
+def worker_stack(dsn, labels):
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        # Enqueue: one multi-row insert (a batch, not a loop).
+        labels.start("enqueue-batch")
+        kinds = ["report" if i % 7 == 3 else "mail" for i in range(21)]
+        values = ", ".join(f"('queued', {1 + i}, '{kind}')" for i, kind in enumerate(kinds))
+        conn.execute("INSERT INTO jobs (state, payload_id, kind) VALUES " + values + comment())
+        time.sleep(labels.pause())
+        # Work until the queue is empty: jobs back to back, no pause between them.
+        while True:
+            label = labels.start("claim")
+            row = conn.execute(CLAIM + comment()).fetchone()
+            if row is None:
+                break
+            job_id, payload_id, kind = row
+            conn.execute("SELECT data FROM payloads WHERE id = %s" + comment(), (payload_id,)).fetchone()
+            if kind == "report":
+                label["scenario"] = "report-job"
+                # The report loads each order's items one by one: an N+1 inside one job.
+                orders = conn.execute("SELECT id FROM orders WHERE customer_id <= %s ORDER BY id" + comment(), (8,)).fetchall()
+                for (order_id,) in orders:
+                    conn.execute("SELECT sku FROM items WHERE order_id = %s" + comment(), (order_id,)).fetchall()
+                labels.out.write(json.dumps({"amend": label["id"], "scenario": "report-job", "expect": "n_plus_one", "n": len(orders)}) + "\n")
+            else:
+                label["scenario"] = "mail-job"
+            conn.execute("UPDATE jobs SET state = 'done' WHERE id = %s" + comment(), (job_id,))
+        # The queue is empty: poll it a few times, 20 ms apart.
+        for _ in range(6):
+            time.sleep(0.020)
+            labels.start("empty-poll")
+            conn.execute(CLAIM + comment()).fetchone()
+        # Advisory-lock polling for a singleton task.
+        for _ in range(6):
+            labels.start("advisory-poll")
+            conn.execute("SELECT pg_try_advisory_lock(%s)" + comment(), (42,)).fetchone()
+        LABEL.set(None)
+
+
+def main():
+    global MODE
+    stack, dsn, MODE, labels_path = sys.argv[1:5]
+    labels = Labels(labels_path, stack)
+    if stack == "django":
+        django_stack(dsn, labels)
+    elif stack == "asyncpg":
+        asyncio.run(asyncpg_stack(dsn, labels))
+    elif stack == "worker":
+        worker_stack(dsn, labels)
+    else:
+        sys.exit(f"unknown stack {stack}")
+
+
+if __name__ == "__main__":
+    main()
