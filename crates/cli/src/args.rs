@@ -200,6 +200,16 @@ pub struct RunArgs {
     #[arg(long)]
     pub verbose: bool,
 
+    /// Do not load querycomb's test-runner hooks (pytest plugin, node:test preload) into
+    /// the command: statements are then grouped by transaction and idle gap, not by test.
+    #[arg(long)]
+    pub no_test_hooks: bool,
+
+    /// Report findings in tests' setup and teardown phases at their own severity, not at
+    /// `info` in the fixtures section.
+    #[arg(long)]
+    pub include_fixtures: bool,
+
     #[command(flatten)]
     pub report: ReportArgs,
 

@@ -15,6 +15,9 @@
 //! upstream = "127.0.0.1:5432"
 //! [collect]                # querycomb collect: grpc, http, findings_out, max_request_bytes,
 //!                          # queue, trace_window_ms (see docs/traces.md)
+//! [run]
+//! test_hooks = true        # load the pytest / node:test hooks (docs/ci.md)
+//! include_fixtures = false # findings in setup/teardown at their own severity
 //! [detect]                 # thresholds, idle gap, allow-lists: see docs/configuration.md
 //! [budgets]                # query budgets for `querycomb run`: see docs/ci.md
 //! ```
@@ -39,6 +42,7 @@ pub struct FileConfig {
     pub proxy: ProxyConfig,
     #[serde(default)]
     pub collect: CollectConfig,
+    pub run: RunConfig,
     #[serde(default)]
     pub detect: querycomb_detect::Config,
     /// Query budgets for `querycomb run` (see `budget.rs`).
@@ -92,6 +96,14 @@ pub struct CollectConfig {
     pub trace_window_ms: Option<u64>,
 }
 
+/// `[run]`: `test_hooks = false` is `--no-test-hooks`; `include_fixtures` as the flag.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    pub test_hooks: Option<bool>,
+    pub include_fixtures: Option<bool>,
+}
+
 pub const DEFAULT_FILE: &str = "querycomb.toml";
 
 /// Loads `explicit`, or `./querycomb.toml` when it exists, or the defaults.
@@ -127,6 +139,14 @@ mod tests {
         assert_eq!(cfg.report.fail_on, Some(FailOn::Error));
         assert_eq!(cfg.analyze.log_format, Some(LogFormatArg::PgCsv));
         assert_eq!(cfg.proxy.listen.as_deref(), Some("127.0.0.1:7000"));
+    }
+
+    #[test]
+    fn reads_the_run_section() {
+        let cfg = parse("[run]\ntest_hooks = false\ninclude_fixtures = true\n").unwrap();
+        assert_eq!(cfg.run.test_hooks, Some(false));
+        assert_eq!(cfg.run.include_fixtures, Some(true));
+        assert!(parse("[run]\ntest_hook = false\n").is_err());
     }
 
     #[test]

@@ -90,8 +90,19 @@ fn n_plus_one_over_budget_fails_with_junit_and_json_reports() {
         "{out:?}"
     );
     assert!(!out.stderr.contains("the command failed"), "{out:?}");
-    // The terminal summary goes to stderr when the report goes to a file.
-    assert!(out.stderr.contains("statements per request"), "{out:?}");
+    // A short summary goes to stderr when the report goes to a file: counts, the top
+    // causes, where the full report is; not the whole report.
+    let summary: Vec<&str> = out
+        .stderr
+        .lines()
+        .skip_while(|l| !l.contains(" finding"))
+        .take_while(|l| !l.contains("full report:"))
+        .collect();
+    assert!(!summary.is_empty() && summary.len() < 30, "{out:?}");
+    assert!(out.stderr.contains("top causes:"), "{out:?}");
+    let full = format!("full report: {} (junit)", junit.display());
+    assert!(out.stderr.contains(&full), "{out:?}");
+    assert!(!out.stderr.contains("statements per request"), "{out:?}");
 
     let cases = junit_cases(&junit);
     let case = |name: &str| {
@@ -175,6 +186,14 @@ fn clean_run_passes_and_child_failure_passes_through() {
         .args(psql_args(&script)));
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(out.stdout.contains("child-output-marker"), "{out:?}");
+    // psql is no test runner: said once, and the statements are grouped as before.
+    assert_eq!(
+        out.stderr
+            .matches("no test runner reported its tests")
+            .count(),
+        1,
+        "{out:?}"
+    );
     // The pattern for the loop test matched nothing this time: a warning with its line.
     assert!(
         out.stderr.contains("budgets.toml:5: key `route`: budget pattern \"test_books_n_plus_one\" matched no request"),

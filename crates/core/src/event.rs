@@ -39,6 +39,10 @@ pub struct QueryEvent<'a> {
     /// The source knows this statement ran inside an explicit transaction block
     /// (`Some(true)`), outside one (`Some(false)`), or cannot tell (`None`).
     pub in_transaction: Option<bool>,
+    /// The request the statement belongs to, when the source knows it from outside the SQL
+    /// (`querycomb run`: the test and phase that ran it). Used like a sqlcommenter `route`
+    /// tag when the statement carries no tags of its own.
+    pub route: Option<&'a str>,
     /// The request context the source knows as data (trace sources fill it from span
     /// attributes). Log and proxy sources leave it empty: their context is in sqlcommenter
     /// tags, which the detection stage reads from `sql`.
@@ -178,6 +182,7 @@ pub struct OwnedEvent {
     pub rows: Option<u64>,
     pub error: Option<String>,
     pub in_transaction: Option<bool>,
+    pub route: Option<String>,
     pub context: OwnedContext,
 }
 
@@ -253,6 +258,7 @@ impl From<&QueryEvent<'_>> for OwnedEvent {
             rows: e.rows,
             error: own(e.error),
             in_transaction: e.in_transaction,
+            route: own(e.route),
             context: OwnedContext::from(&e.context),
         }
     }
@@ -274,6 +280,7 @@ impl OwnedEvent {
             rows: self.rows,
             error: self.error.as_deref(),
             in_transaction: self.in_transaction,
+            route: self.route.as_deref(),
             context: self.context.as_context(),
         }
     }

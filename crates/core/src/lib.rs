@@ -26,6 +26,7 @@ mod event;
 mod finding;
 mod kind;
 mod location;
+pub mod test_route;
 
 pub use event::{
     CodeLocation, Collected, Context, EventSink, Operation, OwnedContext, OwnedEvent, QueryEvent,

@@ -34,12 +34,27 @@ pub struct Location {
 #[derive(Debug, Clone, Default)]
 pub struct SourceTable {
     names: Vec<String>,
+    /// Inputs that are live captures (a proxy's traffic): their `line` is a connection id,
+    /// not a place in a file, so reports name the request instead.
+    captures: Vec<SourceId>,
 }
 
 impl SourceTable {
     pub fn add(&mut self, name: impl Into<String>) -> SourceId {
         self.names.push(name.into());
         SourceId((self.names.len() - 1) as u32)
+    }
+
+    /// A live capture (see [`SourceTable::is_capture`]).
+    pub fn add_capture(&mut self, name: impl Into<String>) -> SourceId {
+        let id = self.add(name);
+        self.captures.push(id);
+        id
+    }
+
+    /// Whether `id`'s locations are connection ids of a live capture rather than lines.
+    pub fn is_capture(&self, id: SourceId) -> bool {
+        self.captures.contains(&id)
     }
 
     pub fn name(&self, id: SourceId) -> &str {

@@ -63,7 +63,10 @@
 //! - **`count_in_loop`**: the same, when the child is an aggregate (`COUNT(*)`, `EXISTS`):
 //!   the fix is a `GROUP BY`, not an `IN` list.
 //! - **`n_plus_one_write`**: the same for INSERT/UPDATE/DELETE/MERGE one row at a time;
-//!   a multi-row `VALUES` list is the fix and is not reported. No parent is needed.
+//!   a statement carrying several rows (multi-row `VALUES`, `UNNEST`/`= ANY` of an array
+//!   parameter) or touching several (the server's row count, which the proxy reads from
+//!   `CommandComplete`) is a batch, and a loop of batches is not reported. No parent is
+//!   needed.
 //! - **`repeated_identical`**: a shape run at least `repeated_identical` (5) times, every time
 //!   with the same parameters: a missing memo, fixed by reusing the result.
 //! - **`mn_plus_one`**: two or more loop shapes that strictly alternate (A B C A B C …) with

@@ -345,9 +345,17 @@ impl EventSink for Pipeline {
         };
         let key = match context_key(&event.context) {
             Some(key) => key,
-            None => self
-                .scans
-                .key(self.scan_slot, event.sql, |sql| key_of(&comment::tags(sql))),
+            None => {
+                let tagged = self
+                    .scans
+                    .key(self.scan_slot, event.sql, |sql| key_of(&comment::tags(sql)));
+                // A route known from outside the SQL (`querycomb run`: the test and phase)
+                // stands in for tags the statement does not carry.
+                match (tagged, event.route) {
+                    (Key::None | Key::Inherit, Some(route)) => Key::Route(route.into()),
+                    (key, _) => key,
+                }
+            }
         };
         let key = match key {
             Key::None if is_named_prepared(event.prepared_name) => Key::Inherit,

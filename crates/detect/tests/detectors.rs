@@ -257,6 +257,44 @@ fn n_plus_one_write_single_row_inserts_and_updates() {
 }
 
 #[test]
+fn batched_writes_repeated_are_not_per_row_writes() {
+    // Django's permission creation: one `INSERT … SELECT FROM UNNEST` of arrays per model.
+    let mut log = Log::new();
+    for i in 0..6 {
+        log.p(
+            "s1",
+            "INSERT INTO auth_permission (name, codename) SELECT * FROM UNNEST(($1)::varchar[], ($2)::varchar[])",
+            &format!("$1 = '{{#a{i},#b{i},#c{i},#d{i}}}', $2 = '{{#e,#f,#g,#h}}'"),
+        )
+        .rows = Some(4);
+    }
+    // The server's row count says each UPDATE touched several rows, with no list in sight.
+    for i in 0..6 {
+        log.p(
+            "s1",
+            "UPDATE stock SET reserved = 0 WHERE warehouse_id = $1",
+            &format!("$1 = '{i}'"),
+        )
+        .rows = Some(3);
+    }
+    // One row each, as counted by the server: still a per-row loop.
+    for i in 0..6 {
+        log.p(
+            "s1",
+            "DELETE FROM carts WHERE id = $1",
+            &format!("$1 = '{i}'"),
+        )
+        .rows = Some(1);
+    }
+    let analysis = analyse(&log.events);
+    assert_eq!(kinds(&analysis), [(n_plus_one_write::KIND, 6)]);
+    assert_eq!(
+        analysis.findings[0].children[0].table.as_deref(),
+        Some("carts")
+    );
+}
+
+#[test]
 fn multi_row_inserts_are_the_fix_not_a_finding() {
     let mut log = Log::new();
     for chunk in 0..6 {

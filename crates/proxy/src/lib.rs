@@ -259,10 +259,16 @@ pub struct Proxy {
     meter: Option<Box<dyn EventMeter>>,
     evidence: Option<Box<dyn Evidence>>,
     reload: Option<Option<Reloader>>,
+    on_connect: Option<ConnectCallback>,
 }
 
 /// Re-reads the budgets on SIGHUP (see [`Proxy::reload_on_sighup`]).
 pub type Reloader = Box<dyn Fn() -> Result<Enforcement, String> + Send + Sync>;
+
+/// Called with each accepted client's connection id (the `location.line` of its events) and
+/// its address, before the connection is served: `querycomb run` finds the local process
+/// behind the address to know which test ran its statements.
+pub type ConnectCallback = Arc<dyn Fn(u64, SocketAddr) + Send + Sync>;
 
 impl Proxy {
     /// Binds the listen (and metrics) addresses. Detection is off until
@@ -294,6 +300,7 @@ impl Proxy {
             meter: None,
             evidence: None,
             reload: None,
+            on_connect: None,
         })
     }
 
@@ -353,6 +360,12 @@ impl Proxy {
         self
     }
 
+    /// Told of each accepted connection (see [`ConnectCallback`]); must return quickly.
+    pub fn on_connect(&mut self, callback: ConnectCallback) -> &mut Self {
+        self.on_connect = Some(callback);
+        self
+    }
+
     /// A copy of every event after detection saw it (for tests and tools).
     pub fn tap_events(&mut self) -> mpsc::Receiver<OwnedEvent> {
         let (tx, rx) = mpsc::channel();
@@ -377,6 +390,7 @@ impl Proxy {
             meter,
             evidence,
             reload,
+            on_connect,
         } = self;
         let (event_tx, event_rx) = mpsc::sync_channel(config.event_queue.max(1));
         let mut sources = querycomb_core::SourceTable::default();
@@ -435,7 +449,7 @@ impl Proxy {
         });
         let threads = config.threads.unwrap_or_else(default_threads);
         let mut shards = shard::Shards::start(threads, &shared, &stop_rx, config.shutdown_grace)?;
-        accept_until(&listener, &shared, &mut shards, shutdown).await;
+        accept_until(&listener, &shared, &mut shards, on_connect, shutdown).await;
         drop(listener);
         let _ = draining_tx.send(true);
         let _ = stop_tx.send(true);
@@ -477,6 +491,7 @@ async fn accept_until(
     listener: &TcpListener,
     shared: &Arc<Shared>,
     shards: &mut shard::Shards,
+    on_connect: Option<ConnectCallback>,
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
@@ -486,6 +501,9 @@ async fn accept_until(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
+                    if let Some(callback) = &on_connect {
+                        callback(id, peer);
+                    }
                     if let Err(e) = shards.dispatch(stream, peer, id) {
                         shared.metrics.error("accept");
                         shared.log(

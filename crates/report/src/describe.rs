@@ -188,6 +188,26 @@ pub(crate) fn primary_location(finding: &Finding) -> Location {
         .map_or(finding.request.location, |q| q.location)
 }
 
+/// Where a finding of a live capture happened: `test t.py::x, phase setup` when its request
+/// is a test's (see `querycomb_core::test_route`), else `route …`, else the connection.
+pub(crate) fn capture_place(finding: &Finding) -> String {
+    let connection = primary_location(finding).line;
+    match finding.request.route.as_deref() {
+        Some(route) => {
+            let (test, phase) = querycomb_core::test_route::test_of_route(route);
+            format!(
+                "test {}, phase {} (connection {connection})",
+                clean(test),
+                phase.id()
+            )
+        }
+        None => format!(
+            "connection {connection}, session {}",
+            clean(&finding.request.session)
+        ),
+    }
+}
+
 /// `N+1 query on orders ×50, seen in 12 requests`.
 pub(crate) fn headline(finding: &Finding) -> String {
     if finding.kind == over_budget::KIND {

@@ -1,6 +1,7 @@
 //! Finding sinks: terminal, JSON, JUnit, SARIF, HTML.
 
 mod buffered;
+pub mod causes;
 mod describe;
 #[cfg(test)]
 mod fixtures;

@@ -12,6 +12,7 @@ use std::io::{self, Write};
 use querycomb_core::{Finding, Proof, RouteStat, RunSummary, Severity, SourceTable};
 
 use crate::buffered::{Buffered, Render};
+use crate::causes;
 use crate::describe::{self, clean, plural, thousands};
 
 /// How the terminal report looks; the CLI fills it from its flags and environment.
@@ -64,10 +65,26 @@ impl Render for Terminal {
             color: self.options.color,
         };
         let mut text = String::new();
+        text.push_str(&render_causes(&findings, &style));
+        // Fixtures (info findings in tests' setup/teardown) get their own section, last.
+        let (fixtures, own): (Vec<&Finding>, Vec<&Finding>) = findings
+            .iter()
+            .partition(|f| f.severity == Severity::Info && causes::is_fixture(f));
         // Sorted by severity, so each chunk is one severity group.
-        for group in findings.chunk_by(|a, b| a.severity == b.severity) {
+        for group in own.chunk_by(|a, b| a.severity == b.severity) {
             text.push_str(&group_heading(group[0].severity, group.len(), &style));
             for finding in group {
+                text.push_str(&render_finding(finding, sources, &self.options, &style));
+                text.push('\n');
+            }
+        }
+        if !fixtures.is_empty() {
+            let heading = format!(
+                "── fixtures: tests' setup and teardown, at info ({}) ──────────",
+                fixtures.len()
+            );
+            text.push_str(&format!("{}\n\n", style.paint(BOLD, &heading)));
+            for finding in &fixtures {
                 text.push_str(&render_finding(finding, sources, &self.options, &style));
                 text.push('\n');
             }
@@ -115,6 +132,26 @@ impl Style {
         };
         self.paint(sgr, severity.id())
     }
+}
+
+/// The causes first, one line each, when there is more than one finding: a reader sees
+/// what to fix before the evidence of each member.
+fn render_causes(findings: &[&Finding], style: &Style) -> String {
+    if findings.len() < 2 {
+        return String::new();
+    }
+    let causes = causes::causes(findings.iter().copied());
+    let heading = format!(
+        "── causes ({} for {}) ──────────────────────────────",
+        causes.len(),
+        plural(findings.len() as u64, "finding", "findings")
+    );
+    let mut text = format!("{}\n\n", style.paint(BOLD, &heading));
+    for cause in &causes {
+        text.push_str(&causes::cause_line(cause));
+    }
+    text.push('\n');
+    text
 }
 
 fn group_heading(severity: Severity, count: usize, style: &Style) -> String {
@@ -168,15 +205,15 @@ fn render_finding(
     style: &Style,
 ) -> String {
     let width = options.width.max(60);
-    let headline = describe::headline(finding);
     let tag = format!("[{} {}]", finding.kind.id(), clean(&finding.signature));
-    // The tag goes to its own line rather than past the width.
-    let fits = finding.severity.id().len() + headline.chars().count() + tag.len() + 4 <= width;
+    // One title line: a headline too long for the width is shortened, so that the tag stays
+    // on it (the full table name is in the SQL below).
+    let room = width.saturating_sub(finding.severity.id().len() + tag.len() + 4);
+    let headline = shorten(&describe::headline(finding), room.max(20) - 1);
     let mut out = format!(
-        "{}  {}{}{}\n",
+        "{}  {}  {}\n",
         style.severity(finding.severity),
         style.paint(BOLD, &headline),
-        if fits { "  " } else { "\n  " },
         style.paint(DIM, &tag),
     );
     for line in fold(&clean(&finding.message), width - 2, false) {
@@ -309,8 +346,12 @@ fn looks_like_sql(line: &str) -> bool {
         .any(|verb| first.eq_ignore_ascii_case(verb))
 }
 
-/// `file:line (child), line N (parent)`, else where the request starts.
+/// `file:line (child), line N (parent)`, else where the request starts. A live capture has
+/// no file: the test (and phase) that ran the statements, else the connection.
 fn locations(finding: &Finding, sources: &SourceTable) -> String {
+    if sources.is_capture(describe::primary_location(finding).source) {
+        return describe::capture_place(finding);
+    }
     let child = finding.children.first().map(|q| q.location);
     let parent = finding.parent.as_ref().map(|q| q.location);
     let place = |loc| clean(&sources.display(loc));
@@ -359,7 +400,8 @@ fn render_routes(routes: &[RouteStat], style: &Style) -> String {
         if r.route.is_empty() {
             "(no route)".to_owned()
         } else {
-            shorten(&clean(&r.route), MAX_ROUTE_CHARS)
+            // Cut in the middle: a route's end (a test's name and phase) tells routes apart.
+            shorten_middle(&clean(&r.route), MAX_ROUTE_CHARS)
         }
     };
     let shown = &sorted[..sorted.len().min(MAX_ROUTES)];
@@ -547,6 +589,20 @@ pub fn render_line(finding: &Finding, sources: &SourceTable) -> String {
     )
 }
 
+/// `text` cut to about `max_chars` characters by dropping its middle.
+fn shorten_middle(text: &str, max_chars: usize) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= max_chars {
+        return text.to_owned();
+    }
+    let head = max_chars / 3;
+    let tail = max_chars.saturating_sub(head + 1);
+    let mut out: String = chars.iter().take(head).collect();
+    out.push('…');
+    out.extend(chars.iter().skip(chars.len() - tail));
+    out
+}
+
 fn shorten(text: &str, max_chars: usize) -> String {
     match text.char_indices().nth(max_chars) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
@@ -689,6 +745,37 @@ mod tests {
         let mut sink = TerminalSink::new(Vec::new(), options);
         fixtures::run(&mut sink, findings);
         String::from_utf8(sink.into_inner()).expect("utf-8 report")
+    }
+
+    #[test]
+    fn long_routes_keep_their_ends() {
+        let route = "tests/integration/test_tree_models.py::test_move_node_to_root (setup)";
+        let short = shorten_middle(route, MAX_ROUTE_CHARS);
+        assert_eq!(short.chars().count(), MAX_ROUTE_CHARS, "{short}");
+        assert!(short.starts_with("tests/integ"), "{short}");
+        assert!(short.ends_with("move_node_to_root (setup)"), "{short}");
+        assert_eq!(shorten_middle("GET /x", MAX_ROUTE_CHARS), "GET /x");
+    }
+
+    #[test]
+    fn a_long_title_keeps_its_tag_on_its_line() {
+        let mut finding = fixtures::n_plus_one();
+        let table = "a_table_name_long_enough_to_fill_most_of_a_narrow_terminal_on_its_own_x";
+        finding.children[0].table = Some(table.to_owned());
+        let text = report(
+            &[finding],
+            TerminalOptions {
+                width: 80,
+                ..TerminalOptions::default()
+            },
+        );
+        let title = text
+            .lines()
+            .find(|l| l.starts_with("error  "))
+            .expect("a title line");
+        assert!(title.ends_with("[n_plus_one 9f2c4e1a7b3d5c60]"), "{text}");
+        assert!(title.chars().count() <= 80, "{title}");
+        assert!(title.contains('…'), "{title}");
     }
 
     fn plain(findings: &[Finding]) -> String {

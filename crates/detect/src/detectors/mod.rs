@@ -171,8 +171,18 @@ pub struct Group {
     pub total_us: Option<u64>,
     /// Longest list of any execution.
     pub max_list: u32,
+    /// Most rows any execution returned or touched, when the source reported row counts.
+    pub max_rows: Option<u64>,
     /// Some execution carried the inline `querycomb:allow` marker.
     pub marked: bool,
+}
+
+/// A write loop is one row per statement. A statement that carried several rows (a
+/// multi-row `VALUES`, `UNNEST` of array parameters, `= ANY($1)`) or that the server says
+/// touched several (`INSERT 0 4` in the proxy's `CommandComplete`) is already batched: a
+/// loop of batches is not an N+1 write.
+fn writes_rows_one_by_one(group: &Group) -> bool {
+    group.max_list < 2 && group.max_rows.is_none_or(|rows| rows <= 1)
 }
 
 /// What kind of loop a repeated shape forms.
@@ -253,7 +263,11 @@ impl<'a> UnitAnalysis<'a> {
             Verb::Select if entry.paging => None,
             Verb::Select if is_aggregate(&entry.shape) => Some(LoopClass::Count),
             Verb::Select => Some(LoopClass::Read),
-            Verb::Insert | Verb::Update | Verb::Delete | Verb::Merge => Some(LoopClass::Write),
+            Verb::Insert | Verb::Update | Verb::Delete | Verb::Merge
+                if writes_rows_one_by_one(group) =>
+            {
+                Some(LoopClass::Write)
+            }
             _ => None,
         }
     }
@@ -406,6 +420,7 @@ fn summarise(unit: &Unit) -> Vec<Group> {
                 max_same: 0,
                 total_us: None,
                 max_list: 0,
+                max_rows: None,
                 marked: false,
             });
             previous_values = None;
@@ -424,6 +439,9 @@ fn summarise(unit: &Unit) -> Vec<Group> {
         group.count += 1;
         group.first = group.first.min(index as usize);
         group.max_list = group.max_list.max(stmt.list);
+        if let Some(rows) = stmt.rows {
+            group.max_rows = Some(group.max_rows.map_or(rows, |m| m.max(rows)));
+        }
         group.marked |= stmt.allow;
         if let Some(us) = stmt.duration_us {
             group.total_us = Some(group.total_us.unwrap_or(0).saturating_add(us));

@@ -1,6 +1,7 @@
 //! `n_plus_one_write`: INSERT/UPDATE/DELETE one row at a time (`INSERT … VALUES (one row)`,
-//! `UPDATE … WHERE id = $1`) repeated with differing values. Multi-row statements (a
-//! `VALUES` list at least `batch_min_list` rows long) are the fix and are not reported.
+//! `UPDATE … WHERE id = $1`) repeated with differing values. Statements that carry or touch
+//! several rows (a multi-row `VALUES`, `UNNEST` or `= ANY` of an array parameter, or a
+//! server row count above one) are batches, not per-row writes, and are not reported.
 
 use querycomb_core::{BaseSeverity, FindingKind, KindInfo};
 

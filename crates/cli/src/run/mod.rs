@@ -14,16 +14,23 @@
 //! against `--baseline`, else 0; 2 when querycomb itself could not do its job. Each reason
 //! is stated on stderr. SIGINT and SIGTERM are passed on to the child.
 
+mod attribution;
+mod hooks;
+mod peers;
+mod summary;
+
 use querycomb_detect::detectors::over_budget;
 use std::ffi::OsString;
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, ExitStatus};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use querycomb_core::{Finding, RunSummary, SourceTable};
-use querycomb_proxy::{pipeline_detector, Proxy, ProxyConfig, ProxyReport};
+use querycomb_proxy::{pipeline_detector, DetectorFactory, Proxy, ProxyConfig, ProxyReport};
 use querycomb_report::json::{Document, SCHEMA};
 use querycomb_report::junit::JunitSink;
 
@@ -55,11 +62,17 @@ fn run(
     let started = Instant::now();
     let plan = Plan::new(&args, config_file.as_deref(), color)?;
     warn_if_unreachable(&plan.upstream);
-    let (proxy_report, status, listen) = run_through_proxy(&args, &plan)?;
+    let hooks = plan.hooks()?;
+    let served = run_through_proxy(&args, &plan, hooks.as_ref())?;
+    let status = served.status;
+    served.attribution.explain(hooks.is_some());
 
-    let mut run = Finished::new(proxy_report, &plan.upstream, listen, &args.command);
+    let mut run = Finished::new(served.report, &plan.upstream, served.listen, &args.command);
     run.summary.elapsed_ms = started.elapsed().as_millis() as u64;
     budget::explain_findings(&mut run.findings, &plan.budgets);
+    if !plan.include_fixtures {
+        summary::fixtures_to_info(&mut run.findings);
+    }
     write_report(&plan.settings, &run, &plan.budgets)?;
     print_terminal_summary(&plan.settings, &run);
     let verdict = Verdict {
@@ -69,6 +82,7 @@ fn run(
             .findings
             .iter()
             .filter(|f| f.kind == over_budget::KIND)
+            .filter(|f| plan.include_fixtures || !summary::is_fixture(f))
             .count(),
         regressed: compare_baseline(plan.baseline.as_ref(), args.baseline.as_deref(), &run),
     };
@@ -84,6 +98,8 @@ struct Plan {
     baseline: Option<Document>,
     detect: querycomb_detect::Config,
     upstream: String,
+    test_hooks: bool,
+    include_fixtures: bool,
 }
 
 impl Plan {
@@ -118,7 +134,54 @@ impl Plan {
             baseline,
             detect,
             upstream,
+            test_hooks: !args.no_test_hooks && file.run.test_hooks.unwrap_or(true),
+            include_fixtures: args.include_fixtures || file.run.include_fixtures.unwrap_or(false),
         })
+    }
+
+    /// The test-runner hooks for the command, unless turned off.
+    fn hooks(&self) -> Result<Option<hooks::Hooks>, CliError> {
+        if !self.test_hooks {
+            return Ok(None);
+        }
+        hooks::Hooks::install()
+            .map(Some)
+            .map_err(|e| CliError::Usage(format!("cannot write the test-runner hooks: {e}")))
+    }
+}
+
+/// What serving the command produced.
+struct Served {
+    report: ProxyReport,
+    status: ExitStatus,
+    listen: SocketAddr,
+    attribution: AttributionCounts,
+}
+
+/// How much of the traffic the hooks attributed to tests.
+#[derive(Default)]
+struct AttributionCounts {
+    statements: Arc<AtomicU64>,
+    boundaries: u64,
+}
+
+impl AttributionCounts {
+    /// One notice when the hooks were loaded but no test reported through them.
+    fn explain(&self, hooks_loaded: bool) {
+        if !hooks_loaded {
+            return;
+        }
+        if self.boundaries == 0 {
+            eprintln!(
+                "querycomb: note: no test runner reported its tests (hooks: pytest, node:test); \
+                 statements are grouped by transaction and idle gap instead of by test"
+            );
+        } else if self.statements.load(Ordering::Relaxed) == 0 {
+            eprintln!(
+                "querycomb: note: tests reported their phases, but no statement could be \
+                 matched to a test's process; statements are grouped by transaction and idle gap"
+            );
+        }
     }
 }
 
@@ -127,7 +190,8 @@ impl Plan {
 fn run_through_proxy(
     args: &RunArgs,
     plan: &Plan,
-) -> Result<(ProxyReport, ExitStatus, SocketAddr), CliError> {
+    hooks: Option<&hooks::Hooks>,
+) -> Result<Served, CliError> {
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| CliError::Usage(format!("cannot start the async runtime: {e}")))?;
     let mut config = ProxyConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), &plan.upstream);
@@ -141,20 +205,77 @@ fn run_through_proxy(
     let listen = proxy
         .local_addr()
         .map_err(|e| CliError::Usage(format!("proxy address: {e}")))?;
-    proxy.detector(pipeline_detector(plan.detect.clone()));
+    let attributed = Arc::new(AtomicU64::new(0));
+    let detector = pipeline_detector(plan.detect.clone());
+    match hooks {
+        Some(hooks) => {
+            let (peers, resolve) = peers::Peers::start(listen.port()).map_err(|e| {
+                CliError::Usage(format!(
+                    "cannot start the thread that finds each connection's process: {e}"
+                ))
+            })?;
+            let resolve = std::sync::Mutex::new(resolve);
+            proxy.on_connect(Arc::new(move |id, peer| {
+                if let Ok(resolve) = resolve.lock() {
+                    let _ = resolve.send((id, peer));
+                }
+            }));
+            proxy.detector(attributed_detector(
+                detector,
+                hooks.side_channel(),
+                peers,
+                attributed.clone(),
+            ));
+        }
+        None => {
+            proxy.detector(detector);
+        }
+    }
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let serving = runtime.spawn(proxy.serve(async {
         let _ = stop_rx.await;
     }));
-    let child = run_child(&runtime, args, listen);
+    let child = run_child(&runtime, args, listen, hooks);
     let _ = stop_tx.send(());
     let stopped = |e: &dyn std::fmt::Display| CliError::Usage(format!("the proxy stopped: {e}"));
     let report = runtime
         .block_on(serving)
         .map_err(|e| stopped(&e))?
         .map_err(|e| stopped(&e))?;
-    Ok((report, child?, listen))
+    let boundaries = hooks.map_or(0, |h| count_lines(&h.side_channel()));
+    Ok(Served {
+        report,
+        status: child?,
+        listen,
+        attribution: AttributionCounts {
+            statements: attributed,
+            boundaries,
+        },
+    })
+}
+
+/// Detection with each statement attributed to the test phase that ran it.
+fn attributed_detector(
+    inner: DetectorFactory,
+    side_channel: PathBuf,
+    peers: Arc<peers::Peers>,
+    attributed: Arc<AtomicU64>,
+) -> DetectorFactory {
+    Box::new(move || {
+        Box::new(attribution::Attributed::new(
+            inner(),
+            attribution::TestLog::open(&side_channel),
+            peers,
+            attributed,
+        ))
+    })
+}
+
+fn count_lines(path: &Path) -> u64 {
+    std::fs::read(path).map_or(0, |bytes| {
+        bytes.iter().filter(|&&b| b == b'\n').count() as u64
+    })
 }
 
 /// The proxy logs nothing per connection unless `--verbose`, so say it once up front when
@@ -190,7 +311,7 @@ impl Finished {
             command.join(" ")
         );
         let mut sources = SourceTable::default();
-        sources.add(input.clone());
+        sources.add_capture(input.clone());
         let mut summary = report.analysis.summary;
         summary.inputs = vec![input];
         summary.bytes = report.stats.bytes_from_clients + report.stats.bytes_from_server;
@@ -216,6 +337,7 @@ fn run_child(
     runtime: &tokio::runtime::Runtime,
     args: &RunArgs,
     listen: SocketAddr,
+    hooks: Option<&hooks::Hooks>,
 ) -> Result<ExitStatus, CliError> {
     let (program, rest) = args
         .command
@@ -224,6 +346,9 @@ fn run_child(
     let mut command = Command::new(program);
     command.args(rest);
     for (name, value) in child_env(&args.env_vars, listen, |n| std::env::var(n).ok()) {
+        command.env(name, value);
+    }
+    for (name, value) in hooks.map_or_else(Vec::new, |h| h.env(|n| std::env::var(n).ok())) {
         command.env(name, value);
     }
     let mut child = command.spawn().map_err(|e| {
@@ -401,20 +526,22 @@ fn write_report(
     }
 }
 
-/// The report goes where `--format`/`--output` say; when that is not the terminal, a
-/// terminal summary (findings, statements per request) still goes to stderr for CI logs.
+/// The report goes where `--format`/`--output` say; when that is not the terminal, stderr
+/// gets a short summary for CI logs: counts, the top causes with their tests, and where
+/// the full report is.
 fn print_terminal_summary(settings: &ReportSettings, run: &Finished) {
     if settings.format == Format::Terminal && settings.output.is_none() {
         return;
     }
-    let terminal = ReportSettings {
-        format: Format::Terminal,
-        output: None,
-        color: settings.color && io::stderr().is_terminal(),
-        ..settings.clone()
+    let format = format!("{:?}", settings.format).to_lowercase();
+    let place = match &settings.output {
+        Some(path) => format!("{} ({format})", path.display()),
+        None => format!("standard output ({format})"),
     };
-    let sink = report::make_sink(&terminal, Box::new(io::stderr()));
-    let _ = drive_sink(sink, run);
+    eprint!(
+        "{}",
+        querycomb_report::causes::short_summary(&run.findings, &run.summary, &place)
+    );
 }
 
 fn drive_sink(mut sink: Box<dyn querycomb_core::FindingSink>, run: &Finished) -> io::Result<()> {

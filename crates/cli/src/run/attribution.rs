@@ -1,0 +1,260 @@
+//! Statements attributed to the tests that ran them.
+//!
+//! The runner hooks (`assets/runners/`) append one JSON line per phase boundary to the side
+//! channel file (`QUERYCOMB_TESTS`):
+//! `{"pid":123,"test":"tests/test_x.py::test_y","phase":"setup","at":"start","time_us":…}`.
+//! A statement ran in the phase whose latest boundary on its client process (or an ancestor)
+//! at the statement's start time is a `start`. Its route becomes [`route_of`] the test and
+//! phase, which groups it into a request of its own and names the test in findings and
+//! budgets, exactly as a sqlcommenter `route` tag would (a tag in the SQL still wins).
+//!
+//! Why a file read on demand: a hook writes a phase's `start` line before the test sends
+//! any statement, so when detection reaches a statement that started at `t`, every line
+//! the statement depends on is in the file if it was read after `t`. The file is read again
+//! only when a statement is newer than the last read, so there is no race and no thread.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use querycomb_core::{Finding, QueryEvent, Timestamp};
+use querycomb_proxy::observe::wall_clock;
+use querycomb_proxy::{Analysis, LiveDetector};
+use serde::Deserialize;
+use std::time::Instant;
+
+use querycomb_core::test_route::{route_of, Phase};
+
+use super::peers::{Lineage, Peers};
+
+#[derive(Debug, Deserialize)]
+struct Line {
+    pid: u32,
+    test: String,
+    phase: String,
+    at: String,
+    time_us: Timestamp,
+}
+
+/// One boundary on one process's time line.
+#[derive(Debug)]
+struct Mark {
+    time: Timestamp,
+    /// The route of the phase that starts here; `None` where a phase ends.
+    route: Option<Arc<str>>,
+}
+
+/// What the hooks reported so far, per process.
+pub struct TestLog {
+    file: Option<File>,
+    pending: Vec<u8>,
+    read_at: Timestamp,
+    marks: HashMap<u32, Vec<Mark>>,
+    routes: HashMap<(String, &'static str), Arc<str>>,
+    /// The hooks' clock (the system's) minus the proxy's event clock, at the last read: the
+    /// proxy times events on a monotonic clock anchored once, which drifts from the system
+    /// clock over a long run (NTP), so boundaries are moved onto the proxy's clock as read.
+    offset_us: Timestamp,
+    /// Lines that were not a boundary (a hook of another version, a torn write).
+    pub unreadable: u64,
+    /// Boundaries read.
+    pub boundaries: u64,
+}
+
+impl TestLog {
+    pub fn open(path: &Path) -> TestLog {
+        TestLog {
+            file: File::open(path).ok(),
+            pending: Vec::new(),
+            read_at: Timestamp::MIN,
+            marks: HashMap::new(),
+            routes: HashMap::new(),
+            offset_us: 0,
+            unreadable: 0,
+            boundaries: 0,
+        }
+    }
+
+    /// The route of the phase running on the first process of `lineage` that reported
+    /// tests, at `time`.
+    pub fn route_at(&mut self, lineage: &[u32], time: Timestamp) -> Option<Arc<str>> {
+        if time >= self.read_at {
+            self.read_more();
+        }
+        let marks = lineage.iter().find_map(|pid| self.marks.get(pid))?;
+        let after = marks.partition_point(|mark| mark.time <= time);
+        marks.get(after.checked_sub(1)?)?.route.clone()
+    }
+
+    /// Reads what the hooks appended since the last read.
+    pub fn read_more(&mut self) {
+        let proxy_now = wall_clock(Instant::now());
+        self.offset_us = now_us() - proxy_now;
+        self.read_at = proxy_now;
+        let Some(file) = self.file.as_mut() else {
+            return;
+        };
+        if file.read_to_end(&mut self.pending).is_err() {
+            return;
+        }
+        let Some(complete) = self.pending.iter().rposition(|&b| b == b'\n') else {
+            return;
+        };
+        let rest = self.pending.split_off(complete + 1);
+        let lines = std::mem::replace(&mut self.pending, rest);
+        for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            self.add(line);
+        }
+    }
+
+    fn add(&mut self, line: &[u8]) {
+        let parsed = serde_json::from_slice::<Line>(line)
+            .ok()
+            .and_then(|l| Some((Phase::parse(&l.phase)?, l)));
+        let Some((phase, line)) = parsed else {
+            self.unreadable += 1;
+            return;
+        };
+        self.boundaries += 1;
+        let route = match line.at.as_str() {
+            "start" => Some(
+                self.routes
+                    .entry((line.test, phase.id()))
+                    .or_insert_with_key(|(test, _)| route_of(test, phase).into())
+                    .clone(),
+            ),
+            _ => None,
+        };
+        let marks = self.marks.entry(line.pid).or_default();
+        let mark = Mark {
+            time: line.time_us - self.offset_us,
+            route,
+        };
+        // Each process writes in order; keep the line sorted should a clock step back.
+        let at = marks.partition_point(|m| m.time <= mark.time);
+        marks.insert(at, mark);
+    }
+}
+
+fn now_us() -> Timestamp {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as Timestamp)
+}
+
+/// The detection stage with each statement's route set to the test phase that ran it.
+pub struct Attributed {
+    inner: Box<dyn LiveDetector>,
+    tests: TestLog,
+    peers: Arc<Peers>,
+    lineages: HashMap<u64, Lineage>,
+    /// Statements attributed to a test, for the run's notice.
+    pub attributed: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Attributed {
+    pub fn new(
+        inner: Box<dyn LiveDetector>,
+        tests: TestLog,
+        peers: Arc<Peers>,
+        attributed: Arc<std::sync::atomic::AtomicU64>,
+    ) -> Attributed {
+        Attributed {
+            inner,
+            tests,
+            peers,
+            lineages: HashMap::new(),
+            attributed,
+        }
+    }
+}
+
+impl LiveDetector for Attributed {
+    fn event(&mut self, event: &QueryEvent<'_>) {
+        let route = match (event.route, event.time) {
+            (None, Some(time)) => {
+                // Event `location.line` is the proxy's connection id.
+                let connection = event.location.line;
+                let peers = &self.peers;
+                let lineage = self
+                    .lineages
+                    .entry(connection)
+                    .or_insert_with(|| peers.lineage(connection));
+                self.tests.route_at(lineage, time)
+            }
+            _ => None,
+        };
+        match route.as_deref() {
+            Some(route) => {
+                self.attributed
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.inner.event(&QueryEvent {
+                    route: Some(route),
+                    ..*event
+                });
+            }
+            None => self.inner.event(event),
+        }
+    }
+
+    fn tick(&mut self, now: Timestamp) {
+        self.inner.tick(now);
+    }
+
+    fn take_updates(&mut self) -> Vec<Finding> {
+        self.inner.take_updates()
+    }
+
+    fn finish(self: Box<Self>) -> Analysis {
+        self.inner.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_statement_belongs_to_the_phase_started_before_it_on_its_process() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("tests.jsonl");
+        let mut file = File::create(&path).expect("create");
+        let mut log = TestLog::open(&path);
+        let line = |pid: u32, test: &str, phase: &str, at: &str, time: i64| {
+            format!(
+                r#"{{"pid":{pid},"test":"{test}","phase":"{phase}","at":"{at}","time_us":{time}}}"#
+            ) + "\n"
+        };
+        for (pid, test, phase, at, time) in [
+            (10, "a", "setup", "start", 100),
+            (10, "a", "setup", "end", 200),
+            (10, "a", "call", "start", 210),
+            (20, "b", "call", "start", 150),
+            (10, "a", "call", "end", 300),
+        ] {
+            file.write_all(line(pid, test, phase, at, time).as_bytes())
+                .expect("write");
+        }
+        // A torn last line waits for its end.
+        file.write_all(br#"{"pid":10,"te"#).expect("write");
+        log.read_more();
+        let route = |log: &mut TestLog, lineage: &[u32], t: i64| {
+            log.route_at(lineage, t).map(|r| r.to_string())
+        };
+        assert_eq!(route(&mut log, &[10], 150).as_deref(), Some("a (setup)"));
+        assert_eq!(route(&mut log, &[10], 250).as_deref(), Some("a"));
+        assert_eq!(route(&mut log, &[10], 205), None, "between phases");
+        assert_eq!(route(&mut log, &[10], 50), None, "before any test");
+        assert_eq!(route(&mut log, &[99, 20], 160).as_deref(), Some("b"));
+        assert_eq!(route(&mut log, &[99], 160), None);
+        assert_eq!(log.unreadable, 0);
+        file.write_all(b"st\":\"c\",\"phase\":\"call\",\"at\":\"start\",\"time_us\":400}\n")
+            .expect("write");
+        log.read_more();
+        assert_eq!(route(&mut log, &[10], 500).as_deref(), Some("c"));
+        assert_eq!(log.boundaries, 6);
+    }
+}

@@ -1,0 +1,114 @@
+//! The test-runner hooks `querycomb run` puts in the command's environment, so that each
+//! test reports its phases over the side channel with no change to the project:
+//!
+//! - **pytest** (and pytest-xdist workers, which inherit the environment): the plugin
+//!   `querycomb_pytest` on `PYTHONPATH`, loaded through `PYTEST_PLUGINS`;
+//! - **node:test** (`node --test`, each test file's process too): `querycomb_node.js`
+//!   preloaded through `NODE_OPTIONS=--require …`.
+//!
+//! Both only append phase boundaries to the file named by `QUERYCOMB_TESTS`; see
+//! `attribution.rs` for its format. Existing values of the variables are kept (the hook
+//! is added in front).
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The side channel file's variable.
+pub const TESTS_VAR: &str = "QUERYCOMB_TESTS";
+
+const PYTEST_PLUGIN: &str = include_str!("../../assets/runners/querycomb_pytest.py");
+const NODE_HOOK: &str = include_str!("../../assets/runners/querycomb_node.js");
+
+/// The hooks written out for one run, and the side channel file; removed when dropped.
+pub struct Hooks {
+    dir: tempfile::TempDir,
+}
+
+impl Hooks {
+    pub fn install() -> io::Result<Hooks> {
+        let dir = tempfile::Builder::new()
+            .prefix("querycomb-run-")
+            .tempdir()?;
+        std::fs::write(dir.path().join("querycomb_pytest.py"), PYTEST_PLUGIN)?;
+        std::fs::write(dir.path().join("querycomb_node.js"), NODE_HOOK)?;
+        std::fs::write(dir.path().join("tests.jsonl"), b"")?;
+        Ok(Hooks { dir })
+    }
+
+    pub fn side_channel(&self) -> PathBuf {
+        self.dir.path().join("tests.jsonl")
+    }
+
+    /// The variables that load the hooks, given the current values of the environment.
+    pub fn env(&self, get: impl Fn(&str) -> Option<String>) -> Vec<(String, String)> {
+        let dir = self.dir.path();
+        vec![
+            (
+                TESTS_VAR.to_owned(),
+                self.side_channel().display().to_string(),
+            ),
+            (
+                "PYTHONPATH".to_owned(),
+                prepend(&dir.display().to_string(), get("PYTHONPATH"), ":"),
+            ),
+            (
+                "PYTEST_PLUGINS".to_owned(),
+                prepend("querycomb_pytest", get("PYTEST_PLUGINS"), ","),
+            ),
+            (
+                "NODE_OPTIONS".to_owned(),
+                prepend(
+                    &format!(
+                        "--require={}",
+                        quote_node_option(&dir.join("querycomb_node.js"))
+                    ),
+                    get("NODE_OPTIONS"),
+                    " ",
+                ),
+            ),
+        ]
+    }
+}
+
+fn prepend(ours: &str, existing: Option<String>, separator: &str) -> String {
+    match existing.filter(|v| !v.is_empty()) {
+        Some(existing) => format!("{ours}{separator}{existing}"),
+        None => ours.to_owned(),
+    }
+}
+
+/// NODE_OPTIONS splits at spaces unless quoted.
+fn quote_node_option(path: &Path) -> String {
+    let text = path.display().to_string();
+    if text.contains([' ', '"', '\\']) {
+        format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hooks_go_in_front_of_what_the_environment_has() {
+        let hooks = Hooks::install().expect("install");
+        let env = hooks.env(|name| match name {
+            "PYTHONPATH" => Some("/app".to_owned()),
+            "PYTEST_PLUGINS" => Some("myplugin".to_owned()),
+            _ => None,
+        });
+        let get = |name: &str| {
+            env.iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .expect(name)
+        };
+        assert!(get("PYTHONPATH").ends_with(":/app"));
+        assert_eq!(get("PYTEST_PLUGINS"), "querycomb_pytest,myplugin");
+        assert!(get("NODE_OPTIONS").starts_with("--require="));
+        assert!(Path::new(&get(TESTS_VAR)).is_file());
+        assert!(hooks.dir.path().join("querycomb_pytest.py").is_file());
+    }
+}
