@@ -2,6 +2,7 @@ use std::io;
 
 use serde::{Deserialize, Serialize};
 
+use crate::fix::FixEvidence;
 use crate::location::{Location, SourceTable};
 use crate::Timestamp;
 
@@ -185,6 +186,9 @@ pub struct Finding {
     /// the detection stage; empty when the source has no timestamps).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub waterfall: Vec<WaterfallBar>,
+    /// The plan check, the fix for the stack and the impact (see `fix.rs`), when computed.
+    #[serde(flatten)]
+    pub fix: FixEvidence,
 }
 
 /// One statement of a request, placed on the request's time axis.

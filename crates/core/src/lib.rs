@@ -12,11 +12,15 @@
 
 mod event;
 mod finding;
+mod fix;
 mod location;
 
 pub use event::{Collected, EventSink, OwnedEvent, QueryEvent, Timestamp};
 pub use finding::{
     BarRole, Finding, FindingKind, FindingSink, FingerprintStat, Proof, QueryRef, RequestKind,
     RequestRef, RouteStat, RunSummary, Severity, WaterfallBar,
+};
+pub use fix::{
+    Access, Advice, FixEvidence, Impact, KeySource, PlanCheck, PlanSummary, Relation, Verdict,
 };
 pub use location::{InputError, Location, SourceId, SourceTable};

@@ -85,6 +85,12 @@ pub struct Config {
     /// personal data or secrets, so they are shown only when asked for (`--show-params`).
     pub show_params: bool,
 
+    /// Keep the values each child ran with (`Finding::fix.captured_keys`), for a plan
+    /// check against the database. Not read from `[detect]`: the CLI sets it for `--dsn` and
+    /// `--keep-keys`, since the values are raw data.
+    #[serde(skip)]
+    pub capture_keys: bool,
+
     /// Regular expressions (Rust `regex` syntax) matched against each statement shape's
     /// normalised text and against the first raw text seen for it. A match means the shape
     /// is never reported as a repeated child. Use `(?i-u)` for case-insensitive patterns.
@@ -122,6 +128,7 @@ impl Default for Config {
             max_routes: 1000,
             max_waterfall_bars: 400,
             show_params: false,
+            capture_keys: false,
             allow_sql: Vec::new(),
             allow_tables: Vec::new(),
             allow_routes: Vec::new(),

@@ -8,7 +8,8 @@
 //! normalised text, unless `show_params` asks for example parameters.
 
 use querycomb_core::{
-    BarRole, Finding, FindingKind, Proof, QueryRef, RequestKind, RequestRef, WaterfallBar,
+    BarRole, Finding, FindingKind, FixEvidence, Proof, QueryRef, RequestKind, RequestRef,
+    WaterfallBar,
 };
 use querycomb_sql::rewrite;
 
@@ -16,7 +17,7 @@ use crate::catalog::FpId;
 use crate::config::Config;
 use crate::detectors::{Candidate, UnitAnalysis};
 use crate::hash::{hex16, signature, FastMap};
-use crate::unit::RequestHeader;
+use crate::unit::{Keys, RequestHeader};
 
 /// Longest SQL excerpt in a message.
 const MESSAGE_SQL_CHARS: usize = 120;
@@ -179,6 +180,10 @@ fn build(candidate: &Candidate, unit: &UnitAnalysis<'_>, config: &Config, sig: u
         total_count: u64::from(candidate.count),
         proof: Proof::Suspected,
         waterfall: waterfall(candidate, unit, config.max_waterfall_bars),
+        fix: FixEvidence {
+            captured_keys: captured_keys(candidate, unit, config),
+            ..FixEvidence::default()
+        },
     }
 }
 
@@ -359,4 +364,25 @@ mod tests {
         let text = format!("SELECT {} FROM \"tablé\"", "é, ".repeat(20));
         assert!(excerpt(&text).starts_with("SELECT …"));
     }
+}
+
+/// The values the first child ran with, one array per execution, when asked to keep them.
+/// Executions whose values do not line up with the shape's parameters (a collapsed list) are
+/// left out rather than guessed.
+fn captured_keys(candidate: &Candidate, unit: &UnitAnalysis<'_>, config: &Config) -> Vec<Keys> {
+    if !config.capture_keys {
+        return Vec::new();
+    }
+    let Some(fp) = candidate.children.first().copied() else {
+        return Vec::new();
+    };
+    let Some(entry) = unit.shape(fp) else {
+        return Vec::new();
+    };
+    let params = querycomb_sql::param_count(&entry.shape.normalized);
+    unit.unit
+        .keys
+        .get(&fp)
+        .map(|all| all.iter().filter(|k| k.len() == params).cloned().collect())
+        .unwrap_or_default()
 }

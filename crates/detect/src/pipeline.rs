@@ -24,6 +24,9 @@ use crate::unit::{Grouper, GroupingLimits, Incoming, Key, Stmt, Unit};
 
 /// Example parameter sets kept per shape and request with `show_params`.
 const EXAMPLES_PER_SHAPE: usize = 3;
+/// Executions whose values are kept per shape and request with `capture_keys`: enough to
+/// explain a batch of that many keys (longer key lists should be chunked anyway).
+const KEYS_PER_SHAPE: usize = 1000;
 /// Longest example kept (raw SQL when a statement had no bind parameters).
 const EXAMPLE_CHARS: usize = 200;
 
@@ -38,6 +41,7 @@ pub struct Analysis {
 /// Events in, findings out.
 pub struct Pipeline {
     config: Config,
+    dialect: Dialect,
     fingerprinter: Fingerprinter,
     scans: ScanCache,
     /// The scan cache's slot holding the current event's text.
@@ -60,8 +64,10 @@ impl Pipeline {
             idle_gap_us: config.idle_gap_us(),
             max_statements: (config.max_statements_per_unit as usize).max(1),
             examples_per_shape: EXAMPLES_PER_SHAPE,
+            keys_per_shape: KEYS_PER_SHAPE,
         };
         Pipeline {
+            dialect,
             fingerprinter: Fingerprinter::new(dialect),
             scans: ScanCache::default(),
             scan_slot: None,
@@ -254,6 +260,11 @@ impl EventSink for Pipeline {
         } else {
             None
         };
+        let keys = if self.config.capture_keys && role == Role::Query {
+            querycomb_sql::param_values(event.sql, event.params, self.dialect)
+        } else {
+            None
+        };
         self.grouper.push(Incoming {
             session: event.session,
             time: event.time,
@@ -262,6 +273,7 @@ impl EventSink for Pipeline {
             key,
             stmt,
             example,
+            keys,
         });
         if self.grouper.has_ready() {
             self.analyse_ready();

@@ -310,6 +310,7 @@ mod tests {
             message: String::new(),
             proof: Proof::Suspected,
             waterfall: Vec::new(),
+            fix: Default::default(),
         };
         // 50 ms held → 10 / 0.05 s = 200/s; batched: 50 - 40 + 1.6 = 11.6 ms → 862/s.
         assert_eq!(

@@ -89,6 +89,7 @@ pub(crate) fn n_plus_one() -> Finding {
                 role: BarRole::Child,
             },
         ],
+        fix: Default::default(),
     }
 }
 
@@ -125,6 +126,7 @@ pub(crate) fn repeated_identical() -> Finding {
         message: "The same settings row was read 30 times with the same parameters.".to_owned(),
         proof: Proof::Suspected,
         waterfall: Vec::new(),
+        fix: Default::default(),
     }
 }
 

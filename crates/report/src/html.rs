@@ -625,6 +625,7 @@ mod tests {
             message: "3 queries on orders, one per customer".to_string(),
             proof: Proof::Suspected,
             waterfall: Vec::new(),
+            fix: Default::default(),
         }
     }
 

@@ -49,9 +49,11 @@ mod hash;
 mod keywords;
 mod lexer;
 pub mod rewrite;
+mod values;
 mod verb;
 
 pub use fingerprint::{Fingerprinter, Scan, Shape};
+pub use values::{param_count, param_values};
 pub use verb::Verb;
 
 /// The SQL dialect a statement is written in.

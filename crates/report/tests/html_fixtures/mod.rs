@@ -172,6 +172,7 @@ fn loop_finding(
         total_count: u64::from(n) * u64::from(occurrences),
         proof: Proof::Suspected,
         waterfall: bars,
+        fix: Default::default(),
     }
 }
 
@@ -325,6 +326,7 @@ fn repeated_without_waterfall() -> Finding {
         message: "the same settings lookup ran 30 times with the same parameters".into(),
         proof: Proof::Suspected,
         waterfall: Vec::new(),
+        fix: Default::default(),
     }
 }
 
@@ -345,6 +347,7 @@ fn over_budget() -> Finding {
         message: "GET /dashboard ran 183 statements, over its budget of 40".into(),
         proof: Proof::Suspected,
         waterfall: Vec::new(),
+        fix: Default::default(),
     }
 }
 
