@@ -26,6 +26,11 @@ pub struct Options {
     /// `SET LOCAL lock_timeout`. Default 1 s: a read waits for a lock only behind DDL, and
     /// the check must never queue behind (or in front of) a migration.
     pub lock_timeout_ms: u64,
+    /// Tables of at most this many 8 kB pages may be read by a sequential scan without a
+    /// `plan_changes` verdict. Default 128 (1 MB): each index probe reads 3–4 pages (the
+    /// B-tree's levels and the heap page), so a few dozen keys cost as many page reads as
+    /// scanning the whole table, and PostgreSQL rightly switches.
+    pub small_table_pages: u64,
 }
 
 impl Default for Options {
@@ -34,6 +39,7 @@ impl Default for Options {
             analyze: false,
             statement_timeout_ms: 5_000,
             lock_timeout_ms: 1_000,
+            small_table_pages: 128,
         }
     }
 }

@@ -26,6 +26,7 @@ struct TableFacts {
     schema: String,
     relation: String,
     rows: u64,
+    pages: u64,
     bytes: u64,
     leading_index: Option<String>,
 }
@@ -176,7 +177,12 @@ fn explain_finding(
                 facts.relation, s.key_column, child.node, batched.node, facts.rows
             );
         }
-        _ if child.access < Access::Seq && batched.access == Access::Seq => {
+        _ if child.access < Access::Seq
+            && batched.access == Access::Seq
+            && facts
+                .as_ref()
+                .is_none_or(|f| f.pages > options.small_table_pages) =>
+        {
             check.verdict = Verdict::PlanChanges;
             let flipped = match first {
                 Some(first) if distinct.len() > 1 => {
@@ -356,7 +362,7 @@ fn table_facts(
     let row = tx
         .query_opt(
             "SELECT n.nspname::text, c.relname::text, greatest(c.reltuples, 0)::bigint,
-                    pg_total_relation_size(c.oid),
+                    pg_total_relation_size(c.oid), c.relpages::bigint,
                     (SELECT i.indexrelid::regclass::text FROM pg_index i
                        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
                       WHERE i.indrelid = c.oid AND a.attname = $2 AND i.indpred IS NULL
@@ -371,7 +377,8 @@ fn table_facts(
         relation: row.get(1),
         rows: row.get::<_, i64>(2).max(0) as u64,
         bytes: row.get::<_, i64>(3).max(0) as u64,
-        leading_index: row.get(4),
+        pages: row.get::<_, i64>(4).max(0) as u64,
+        leading_index: row.get(5),
     }))
 }
 
