@@ -13,6 +13,14 @@
 //! [proxy]
 //! listen = "127.0.0.1:6432"
 //! upstream = "127.0.0.1:5432"
+//! [explain]              # proving fixes: see docs/explain.md
+//! dsn = "postgres://reader@db/app"
+//! explain_analyze = false
+//! keep_keys = false
+//! pool_size = 10
+//! statement_timeout_ms = 5000
+//! lock_timeout_ms = 1000
+//! small_table_pages = 128
 //! [detect]                 # thresholds, idle gap, allow-lists: see docs/configuration.md
 //! [budgets]                # query budgets for `querycomb run`: see docs/ci.md
 //! ```
@@ -35,6 +43,8 @@ pub struct FileConfig {
     pub analyze: AnalyzeConfig,
     #[serde(default)]
     pub proxy: ProxyConfig,
+    #[serde(default)]
+    pub explain: ExplainConfig,
     #[serde(default)]
     pub detect: querycomb_detect::Config,
     /// Query budgets for `querycomb run` (see `budget.rs`).
@@ -66,6 +76,18 @@ pub struct ProxyConfig {
     pub upstream: Option<String>,
     pub metrics: Option<String>,
     pub findings_out: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExplainConfig {
+    pub dsn: Option<String>,
+    pub explain_analyze: Option<bool>,
+    pub keep_keys: Option<bool>,
+    pub pool_size: Option<u32>,
+    pub statement_timeout_ms: Option<u64>,
+    pub lock_timeout_ms: Option<u64>,
+    pub small_table_pages: Option<u64>,
 }
 
 pub const DEFAULT_FILE: &str = "querycomb.toml";

@@ -6,12 +6,14 @@ mod args;
 mod budget;
 mod config;
 mod diff;
+mod explain;
 mod input;
 mod outcome;
 mod progress;
 mod proxy;
 mod report;
 mod run;
+mod scale;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -36,6 +38,8 @@ fn main() -> ExitCode {
                 Command::Analyze(args) => analyze::run(args, file, color),
                 Command::Proxy(args) => proxy::run(args, file, color),
                 Command::Diff(args) => diff::run(args),
+                Command::Explain(args) => explain::run(args, file, color),
+                Command::Scale(args) => scale::run(args),
                 // Returned above: `run` exits with the child's status.
                 Command::Run(_) => Err(CliError::Usage("run: internal dispatch error".into())),
             }

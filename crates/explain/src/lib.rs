@@ -7,13 +7,45 @@
 //!   (`safe`, `plan_changes`, `needs_index`, `skipped`).
 //! - `batch.rs` builds the two statements and their values; `plan.rs` reads EXPLAIN's JSON.
 
+mod advice;
 mod batch;
+mod impact;
 mod plan;
 mod postgres;
 
 use querycomb_core::{Finding, FindingKind, PlanCheck, Verdict};
 
+pub use crate::advice::{advise, framework};
+pub use crate::impact::impact;
 pub use crate::postgres::{redact, PgExplainer};
+
+/// Pool size the impact arithmetic assumes when none is given: the default of many pools
+/// (HikariCP, node-postgres, SQLAlchemy's 5 + 5 overflow).
+pub const DEFAULT_POOL_SIZE: u32 = 10;
+
+/// Everything that proves the fixes: the plan check when there is a DSN, then for every
+/// loop finding the fix for its stack and its impact. Captured keys are dropped unless
+/// `keep_keys`.
+pub fn prove(
+    findings: &mut [Finding],
+    dsn: Option<&str>,
+    options: &Options,
+    pool_size: u32,
+    keep_keys: bool,
+) -> Result<Option<Tally>, String> {
+    let tally = match dsn {
+        Some(dsn) => Some(check_findings(dsn, findings, options, keep_keys)?),
+        None => None,
+    };
+    for finding in findings.iter_mut() {
+        if finding.kind == FindingKind::OverBudget {
+            continue;
+        }
+        finding.fix.advice = advise(finding);
+        finding.fix.impact = impact(finding, pool_size);
+    }
+    Ok(tally)
+}
 
 /// How plans are checked.
 #[derive(Debug, Clone)]
@@ -99,4 +131,51 @@ pub fn check_findings(
         }
     }
     Ok(tally)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use querycomb_core::{
+        Finding, FindingKind, FixEvidence, Location, Proof, QueryRef, RequestKind, RequestRef,
+        Severity,
+    };
+
+    pub fn finding(child: &str) -> Finding {
+        let query = |sql: &str| QueryRef {
+            fingerprint: "0".repeat(16),
+            normalized: sql.to_owned(),
+            table: None,
+            location: Location::default(),
+            example_params: Vec::new(),
+            source_location: None,
+        };
+        Finding {
+            kind: FindingKind::NPlusOne,
+            severity: Severity::Warning,
+            signature: "1".repeat(16),
+            request: RequestRef {
+                kind: RequestKind::Burst,
+                id: "r".into(),
+                route: None,
+                trace_id: None,
+                session: "1".into(),
+                start: None,
+                end: None,
+                statements: 11,
+                location: Location::default(),
+            },
+            parent: None,
+            children: vec![query(child)],
+            count: 10,
+            distinct_params: 10,
+            total_duration_us: None,
+            occurrences: 1,
+            total_count: 10,
+            suggestion: None,
+            message: String::new(),
+            proof: Proof::Suspected,
+            waterfall: Vec::new(),
+            fix: FixEvidence::default(),
+        }
+    }
 }

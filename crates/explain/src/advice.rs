@@ -1,0 +1,261 @@
+//! The fix in the stack's own words.
+//!
+//! The relation is read from the child's SQL (and the plan check's catalog facts when there
+//! are any): looked up by `id` → to-one; by a `*_id` column of its own table → to-many;
+//! by a column of another table it joins → many-to-many through that table; an aggregate per
+//! row; a write per row. The framework is named only on evidence that one ORM writes that SQL
+//! (see [`framework`]); without it the fix is given in SQL terms, never guessed.
+
+use querycomb_core::{Advice, Finding, FindingKind, Relation};
+use querycomb_sql::{Dialect, Fingerprinter, Verb};
+use regex::Regex;
+
+/// A framework and the SQL shape that shows it.
+struct Shape {
+    name: &'static str,
+    pattern: &'static str,
+    evidence: &'static str,
+}
+
+/// SQL shapes only one ORM writes, most specific first. Each was checked against SQL the
+/// ORM produced (see the tests).
+const SHAPES: &[Shape] = &[
+    Shape {
+        name: "Sequelize",
+        pattern: r#""(\w+)"\."(\w+)" AS "(\w+)\.(\w+)""#,
+        evidence: r#"Sequelize's `"Model"."col" AS "Model.col"` aliases"#,
+    },
+    Shape {
+        name: "TypeORM",
+        pattern: r#""(\w+)"\."(\w+)" AS "(\w+)_(\w+)""#,
+        evidence: r#"TypeORM's `"Alias"."col" AS "Alias_col"` aliases"#,
+    },
+    Shape {
+        name: "Hibernate",
+        pattern: r"\b[a-z]+\d+_0\.\w+",
+        evidence: "Hibernate 6's `t1_0.col` aliases",
+    },
+    Shape {
+        name: "Prisma",
+        pattern: r#""public"\."\w+"\."\w+""#,
+        evidence: r#"Prisma's `"public"."Table"."col"` names"#,
+    },
+    Shape {
+        name: "SQLAlchemy",
+        pattern: r"\b(\w+)\.(\w+) AS (\w+)_(\w+)\b",
+        evidence: "SQLAlchemy's `table.col AS table_col` labels",
+    },
+    Shape {
+        name: "Ecto",
+        pattern: r#"\bFROM "\w+" AS [a-z]\d\b"#,
+        evidence: r#"Ecto's `FROM "table" AS t0` aliases"#,
+    },
+    Shape {
+        name: "Rails",
+        pattern: r#"^SELECT "\w+"\.\* FROM "\w+""#,
+        evidence: r#"ActiveRecord's `SELECT "table".* FROM "table"`"#,
+    },
+    Shape {
+        name: "Django",
+        pattern: r#"^SELECT( DISTINCT)? "[a-z0-9]+_[a-z0-9_]+"\."\w+", "#,
+        evidence: r#"Django's `"app_model"."col"` column lists"#,
+    },
+];
+
+/// The framework whose SQL shape `sql` has, with the evidence.
+pub fn framework(sql: &str) -> Option<(&'static str, &'static str)> {
+    SHAPES.iter().find_map(|shape| {
+        let re = Regex::new(shape.pattern).ok()?;
+        let caps = re.captures(sql)?;
+        // Alias shapes must name the same table or column on both sides.
+        let consistent = match shape.name {
+            "Sequelize" | "SQLAlchemy" => caps.get(1)?.as_str() == caps.get(3)?.as_str(),
+            "TypeORM" => {
+                caps.get(1)?.as_str() == caps.get(3)?.as_str()
+                    && caps.get(2)?.as_str() == caps.get(4)?.as_str()
+            }
+            _ => true,
+        };
+        consistent.then_some((shape.name, shape.evidence))
+    })
+}
+
+/// The relation and the fix for one loop finding.
+pub fn advise(finding: &Finding) -> Option<Advice> {
+    let child = finding.children.first()?;
+    let sql = &child.normalized;
+    let shape = Fingerprinter::new(Dialect::Postgres).describe(sql);
+    let (relation, relation_evidence, key) = relation(finding, &shape);
+    let evidence = [Some(sql.as_str()), finding.parent.as_ref().map(|p| p.normalized.as_str())];
+    let found = evidence.iter().flatten().find_map(|text| framework(text));
+    let name = field_name(&key, shape.tables.first().map(String::as_str), relation);
+    let fix = fix_text(found.map(|f| f.0), relation, &name);
+    let mut warnings = Vec::new();
+    if relation == Relation::ToMany || relation == Relation::ManyToMany {
+        warnings.push(
+            "a JOIN eager load of a to-many relation repeats each parent row once per child \
+             (cartesian explosion): prefer the separate IN query"
+                .to_owned(),
+        );
+    }
+    if let Some(chunk) = finding
+        .fix
+        .plan_check
+        .as_ref()
+        .and_then(|c| c.chunk_size)
+    {
+        warnings.push(format!(
+            "the plan flips to a sequential scan past {chunk} keys: load in chunks of at most {chunk}"
+        ));
+    }
+    if relation != Relation::Write {
+        warnings.push(
+            "an IN list of one placeholder per key meets driver limits (65,535 bind \
+             parameters per statement): bind one array (`= ANY($1)`) or chunk"
+                .to_owned(),
+        );
+    }
+    if relation == Relation::Aggregate {
+        warnings.push(
+            "a counter cache or materialised view pays off only when the count is read far \
+             more often than the table is written: compare the count's calls with the \
+             table's writes (pg_stat_user_tables n_tup_ins + n_tup_upd + n_tup_del) first"
+                .to_owned(),
+        );
+    }
+    Some(Advice {
+        relation,
+        relation_evidence,
+        framework: found.map(|f| f.0.to_owned()),
+        framework_evidence: found.map(|f| f.1.to_owned()),
+        fix,
+        warnings,
+    })
+}
+
+/// The relation, what shows it, and the key column.
+fn relation(finding: &Finding, shape: &querycomb_sql::Shape) -> (Relation, String, String) {
+    let key = shape.filter_columns.first().cloned().unwrap_or_default();
+    if finding.kind == FindingKind::NPlusOneWrite
+        || matches!(shape.verb, Verb::Insert | Verb::Update | Verb::Delete)
+    {
+        return (Relation::Write, "one write statement per row".into(), key);
+    }
+    if finding.kind == FindingKind::CountInLoop || shape.aggregate {
+        return (
+            Relation::Aggregate,
+            "an aggregate (COUNT/EXISTS) per parent row".into(),
+            key,
+        );
+    }
+    let statements = crate::batch::statements(&finding.children[0].normalized).ok();
+    let (qualifier, column) = match &statements {
+        Some(s) => (s.key_qualifier.clone(), s.key_column.clone()),
+        None => (None, key.clone()),
+    };
+    let main = shape.tables.first().cloned().unwrap_or_default();
+    let other_table = qualifier
+        .as_deref()
+        .filter(|q| shape.tables.iter().any(|t| t == q) && *q != main);
+    if let Some(through) = other_table {
+        return (
+            Relation::ManyToMany,
+            format!("{main} is read through {through}, looked up by {through}.{column}"),
+            column,
+        );
+    }
+    let unique = finding
+        .fix
+        .plan_check
+        .as_ref()
+        .and_then(|c| c.child.as_ref())
+        .is_some_and(|c| c.rows <= 1.0);
+    if column.eq_ignore_ascii_case("id") {
+        return (
+            Relation::ToOne,
+            format!("{main} looked up by its id"),
+            column,
+        );
+    }
+    if column.ends_with("_id") || column.ends_with("Id") {
+        return (
+            Relation::ToMany,
+            format!("{main} looked up by its foreign key {column}"),
+            column,
+        );
+    }
+    if unique {
+        return (
+            Relation::ToOne,
+            format!("{main} looked up by {column}, at most one row per key (plan estimate)"),
+            column,
+        );
+    }
+    (
+        Relation::Unknown,
+        format!("{main} looked up by {column}"),
+        column,
+    )
+}
+
+/// The ORM field name the fix names: `author` for `author_id`, else the table's last word.
+fn field_name(key: &str, table: Option<&str>, relation: Relation) -> String {
+    let table = table.unwrap_or("related");
+    let table_word = table.rsplit('_').next().unwrap_or(table).to_owned();
+    match relation {
+        Relation::ToOne => key
+            .strip_suffix("_id")
+            .filter(|_| key != "id")
+            .map(str::to_owned)
+            .unwrap_or(table_word),
+        _ => table_word,
+    }
+}
+
+fn fix_text(framework: Option<&str>, relation: Relation, name: &str) -> String {
+    use Relation::*;
+    let text = match (framework, relation) {
+        (Some("Django"), ToOne) => format!("select_related(\"{name}\") on the parent queryset"),
+        (Some("Django"), ToMany | ManyToMany) => {
+            format!("prefetch_related(\"{name}_set\") (or the related_name) on the parent queryset")
+        }
+        (Some("Django"), Aggregate) => format!("annotate(n=Count(\"{name}\")) on the parent queryset"),
+        (Some("Django"), Write) => "bulk_create / bulk_update (or QuerySet.update) instead of save() per row".into(),
+        (Some("Rails"), ToOne | ToMany | ManyToMany) => {
+            format!("preload(:{name}) (or includes) on the parent relation")
+        }
+        (Some("Rails"), Aggregate) => format!("a counter_cache, or group(:{name}_id).count once"),
+        (Some("Rails"), Write) => "insert_all / upsert_all instead of save per row".into(),
+        (Some("SQLAlchemy"), ToOne) => format!("options(joinedload(Parent.{name}))"),
+        (Some("SQLAlchemy"), ToMany | ManyToMany) => format!("options(selectinload(Parent.{name}))"),
+        (Some("SQLAlchemy"), Aggregate) => "one GROUP BY query with func.count() joined to the parents".into(),
+        (Some("SQLAlchemy"), Write) => "session.execute(insert(Table), rows) (executemany) instead of add() per row".into(),
+        (Some("Sequelize"), ToOne) => format!("include: [{{ model: {name} }}] in the parent findAll"),
+        (Some("Sequelize"), ToMany | ManyToMany) => {
+            format!("include: [{{ model: {name}, separate: true }}] in the parent findAll")
+        }
+        (Some("Sequelize"), Aggregate) => "one findAll with attributes [fn('COUNT', …)] and group".into(),
+        (Some("Sequelize"), Write) => "bulkCreate instead of create per row".into(),
+        (Some("TypeORM"), ToOne) => format!("relations: [\"{name}\"] (or leftJoinAndSelect) on the parent find"),
+        (Some("TypeORM"), ToMany | ManyToMany) => {
+            format!("relations: [\"{name}\"] with relationLoadStrategy: \"query\"")
+        }
+        (Some("TypeORM"), Write) => "insert().values([...]) instead of save per row".into(),
+        (Some("Hibernate"), ToOne) => format!("JOIN FETCH p.{name} (or an @EntityGraph)"),
+        (Some("Hibernate"), ToMany | ManyToMany) => {
+            format!("@BatchSize on {name} (or @Fetch(FetchMode.SUBSELECT))")
+        }
+        (Some("Hibernate"), Write) => "hibernate.jdbc.batch_size with ordered inserts/updates".into(),
+        (Some("Prisma"), ToOne | ToMany | ManyToMany) => format!("include: {{ {name}: true }} on the parent query"),
+        (Some("Prisma"), Write) => "createMany instead of create per row".into(),
+        (Some("Ecto"), ToOne | ToMany | ManyToMany) => format!("Repo.preload(parents, :{name})"),
+        (Some("Ecto"), Write) => "Repo.insert_all instead of Repo.insert per row".into(),
+        (_, ToOne) => "one query for all parents' rows: join it, or WHERE id = ANY(the ids)".into(),
+        (_, ToMany) => "one separate query WHERE the foreign key = ANY(the parents' ids)".into(),
+        (_, ManyToMany) => "one query through the join table WHERE its key = ANY(the parents' ids)".into(),
+        (_, Aggregate) => "one GROUP BY query for all parents' keys".into(),
+        (_, Write) => "one multi-row statement (multi-row INSERT, UPDATE … FROM (VALUES …), COPY)".into(),
+        (_, Unknown) => "one query with the lookup column = ANY(all keys)".into(),
+    };
+    text
+}
