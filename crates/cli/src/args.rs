@@ -50,7 +50,12 @@ pub struct ProveArgs {
     /// Database to check each loop's batched rewrite against (`postgres://user:pw@host/db`).
     /// Only EXPLAIN, in a read-only transaction with timeouts, always rolled back. Also from
     /// QUERYCOMB_DSN, which keeps the password off the command line.
-    #[arg(long, value_name = "URL", env = "QUERYCOMB_DSN", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "QUERYCOMB_DSN",
+        hide_env_values = true
+    )]
     pub dsn: Option<String>,
 
     /// Also EXPLAIN (ANALYZE, BUFFERS): runs the child and the batch (read-only) to measure.

@@ -123,14 +123,17 @@ fn read_findings(
         if line.trim().is_empty() {
             continue;
         }
-        let parsed = parse_line(line)
-            .map_err(|e| CliError::Input(format!("{name}:{}: {e}", number + 1)))?;
+        let parsed =
+            parse_line(line).map_err(|e| CliError::Input(format!("{name}:{}: {e}", number + 1)))?;
         match parsed {
             Line::Sources(names) => names.into_iter().for_each(|n| {
                 sources.add(n);
             }),
             Line::Finding(finding) => {
-                match findings.iter_mut().find(|f| f.signature == finding.signature) {
+                match findings
+                    .iter_mut()
+                    .find(|f| f.signature == finding.signature)
+                {
                     Some(earlier) => *earlier = *finding,
                     None => findings.push(*finding),
                 }

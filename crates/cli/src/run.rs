@@ -31,9 +31,9 @@ use crate::budget::{self, LoadedBudgets};
 use crate::config;
 use crate::diff;
 use crate::explain::{self, ProveSettings};
-use crate::scale::{self, SCALE_VAR};
 use crate::outcome::CliError;
 use crate::report::{self, ReportSettings};
+use crate::scale::{self, SCALE_VAR};
 
 const DEFAULT_UPSTREAM: (&str, u16) = ("127.0.0.1", 5432);
 

@@ -135,7 +135,11 @@ pub fn render_terminal(report: &ScaleReport) -> String {
             "  {verdict}  {name}: {} → {} statements{}",
             r.smaller,
             r.larger,
-            if r.grows { " (grows with the data)" } else { "" }
+            if r.grows {
+                " (grows with the data)"
+            } else {
+                ""
+            }
         );
         for g in &r.grown_shapes {
             let _ = writeln!(
@@ -225,11 +229,17 @@ mod tests {
         let report = compare(&small, &large, ("s", "l"));
         assert_eq!(report.grown, 1);
         assert_eq!(report.routes[0].route, "loop");
-        assert_eq!((report.routes[0].smaller, report.routes[0].larger), (13, 103));
+        assert_eq!(
+            (report.routes[0].smaller, report.routes[0].larger),
+            (13, 103)
+        );
         assert_eq!(report.routes[0].grown_shapes[0].fingerprint, "a");
         assert!(!report.routes[1].grows);
         let text = render_terminal(&report);
-        assert!(text.contains("FAIL  loop: 13 → 103 statements (grows with the data)"), "{text}");
+        assert!(
+            text.contains("FAIL  loop: 13 → 103 statements (grows with the data)"),
+            "{text}"
+        );
         assert!(text.contains("grew: SELECT a (10 → 100 calls)"), "{text}");
     }
 }

@@ -86,7 +86,10 @@ pub fn advise(finding: &Finding) -> Option<Advice> {
     let sql = &child.normalized;
     let shape = Fingerprinter::new(Dialect::Postgres).describe(sql);
     let (relation, relation_evidence, key) = relation(finding, &shape);
-    let evidence = [Some(sql.as_str()), finding.parent.as_ref().map(|p| p.normalized.as_str())];
+    let evidence = [
+        Some(sql.as_str()),
+        finding.parent.as_ref().map(|p| p.normalized.as_str()),
+    ];
     let found = evidence.iter().flatten().find_map(|text| framework(text));
     let name = field_name(&key, shape.tables.first().map(String::as_str), relation);
     let fix = fix_text(found.map(|f| f.0), relation, &name);
@@ -98,12 +101,7 @@ pub fn advise(finding: &Finding) -> Option<Advice> {
                 .to_owned(),
         );
     }
-    if let Some(chunk) = finding
-        .fix
-        .plan_check
-        .as_ref()
-        .and_then(|c| c.chunk_size)
-    {
+    if let Some(chunk) = finding.fix.plan_check.as_ref().and_then(|c| c.chunk_size) {
         warnings.push(format!(
             "the plan flips to a sequential scan past {chunk} keys: load in chunks of at most {chunk}"
         ));
@@ -219,24 +217,40 @@ fn fix_text(framework: Option<&str>, relation: Relation, name: &str) -> String {
         (Some("Django"), ToMany | ManyToMany) => {
             format!("prefetch_related(\"{name}_set\") (or the related_name) on the parent queryset")
         }
-        (Some("Django"), Aggregate) => format!("annotate(n=Count(\"{name}\")) on the parent queryset"),
-        (Some("Django"), Write) => "bulk_create / bulk_update (or QuerySet.update) instead of save() per row".into(),
+        (Some("Django"), Aggregate) => {
+            format!("annotate(n=Count(\"{name}\")) on the parent queryset")
+        }
+        (Some("Django"), Write) => {
+            "bulk_create / bulk_update (or QuerySet.update) instead of save() per row".into()
+        }
         (Some("Rails"), ToOne | ToMany | ManyToMany) => {
             format!("preload(:{name}) (or includes) on the parent relation")
         }
         (Some("Rails"), Aggregate) => format!("a counter_cache, or group(:{name}_id).count once"),
         (Some("Rails"), Write) => "insert_all / upsert_all instead of save per row".into(),
         (Some("SQLAlchemy"), ToOne) => format!("options(joinedload(Parent.{name}))"),
-        (Some("SQLAlchemy"), ToMany | ManyToMany) => format!("options(selectinload(Parent.{name}))"),
-        (Some("SQLAlchemy"), Aggregate) => "one GROUP BY query with func.count() joined to the parents".into(),
-        (Some("SQLAlchemy"), Write) => "session.execute(insert(Table), rows) (executemany) instead of add() per row".into(),
-        (Some("Sequelize"), ToOne) => format!("include: [{{ model: {name} }}] in the parent findAll"),
+        (Some("SQLAlchemy"), ToMany | ManyToMany) => {
+            format!("options(selectinload(Parent.{name}))")
+        }
+        (Some("SQLAlchemy"), Aggregate) => {
+            "one GROUP BY query with func.count() joined to the parents".into()
+        }
+        (Some("SQLAlchemy"), Write) => {
+            "session.execute(insert(Table), rows) (executemany) instead of add() per row".into()
+        }
+        (Some("Sequelize"), ToOne) => {
+            format!("include: [{{ model: {name} }}] in the parent findAll")
+        }
         (Some("Sequelize"), ToMany | ManyToMany) => {
             format!("include: [{{ model: {name}, separate: true }}] in the parent findAll")
         }
-        (Some("Sequelize"), Aggregate) => "one findAll with attributes [fn('COUNT', …)] and group".into(),
+        (Some("Sequelize"), Aggregate) => {
+            "one findAll with attributes [fn('COUNT', …)] and group".into()
+        }
         (Some("Sequelize"), Write) => "bulkCreate instead of create per row".into(),
-        (Some("TypeORM"), ToOne) => format!("relations: [\"{name}\"] (or leftJoinAndSelect) on the parent find"),
+        (Some("TypeORM"), ToOne) => {
+            format!("relations: [\"{name}\"] (or leftJoinAndSelect) on the parent find")
+        }
         (Some("TypeORM"), ToMany | ManyToMany) => {
             format!("relations: [\"{name}\"] with relationLoadStrategy: \"query\"")
         }
@@ -245,16 +259,24 @@ fn fix_text(framework: Option<&str>, relation: Relation, name: &str) -> String {
         (Some("Hibernate"), ToMany | ManyToMany) => {
             format!("@BatchSize on {name} (or @Fetch(FetchMode.SUBSELECT))")
         }
-        (Some("Hibernate"), Write) => "hibernate.jdbc.batch_size with ordered inserts/updates".into(),
-        (Some("Prisma"), ToOne | ToMany | ManyToMany) => format!("include: {{ {name}: true }} on the parent query"),
+        (Some("Hibernate"), Write) => {
+            "hibernate.jdbc.batch_size with ordered inserts/updates".into()
+        }
+        (Some("Prisma"), ToOne | ToMany | ManyToMany) => {
+            format!("include: {{ {name}: true }} on the parent query")
+        }
         (Some("Prisma"), Write) => "createMany instead of create per row".into(),
         (Some("Ecto"), ToOne | ToMany | ManyToMany) => format!("Repo.preload(parents, :{name})"),
         (Some("Ecto"), Write) => "Repo.insert_all instead of Repo.insert per row".into(),
         (_, ToOne) => "one query for all parents' rows: join it, or WHERE id = ANY(the ids)".into(),
         (_, ToMany) => "one separate query WHERE the foreign key = ANY(the parents' ids)".into(),
-        (_, ManyToMany) => "one query through the join table WHERE its key = ANY(the parents' ids)".into(),
+        (_, ManyToMany) => {
+            "one query through the join table WHERE its key = ANY(the parents' ids)".into()
+        }
         (_, Aggregate) => "one GROUP BY query for all parents' keys".into(),
-        (_, Write) => "one multi-row statement (multi-row INSERT, UPDATE … FROM (VALUES …), COPY)".into(),
+        (_, Write) => {
+            "one multi-row statement (multi-row INSERT, UPDATE … FROM (VALUES …), COPY)".into()
+        }
         (_, Unknown) => "one query with the lookup column = ANY(all keys)".into(),
     };
     text

@@ -167,7 +167,10 @@ fn verdicts_on_a_real_schema() {
     let safe = &checks[4];
     assert_eq!(safe.verdict, Verdict::Safe, "{safe:?}");
     assert_eq!(safe.child.as_ref().unwrap().access, Access::Index);
-    assert!(safe.batched.as_ref().unwrap().access < Access::Seq, "{safe:?}");
+    assert!(
+        safe.batched.as_ref().unwrap().access < Access::Seq,
+        "{safe:?}"
+    );
     assert!(safe.batched.as_ref().unwrap().cost < safe.loop_cost.unwrap());
 
     let index = &checks[1];
@@ -186,7 +189,11 @@ fn verdicts_on_a_real_schema() {
     let at = flips.flipped_at.expect("the flip is found");
     assert!(at > 1 && at <= 30, "{at}");
     assert_eq!(flips.chunk_size, Some(at - 1));
-    assert!(flips.reason.contains(&format!("from {at} keys on")), "{}", flips.reason);
+    assert!(
+        flips.reason.contains(&format!("from {at} keys on")),
+        "{}",
+        flips.reason
+    );
 
     let generic = &checks[3];
     assert_eq!(generic.key_source, Some(KeySource::Generic), "{generic:?}");
@@ -257,7 +264,11 @@ fn explain_changes_nothing() {
     assert!(checks[0].reason.contains("never explained"));
     for check in &checks[1..] {
         assert_eq!(check.verdict, Verdict::Skipped, "{check:?}");
-        assert!(check.reason.contains("read-only transaction"), "{}", check.reason);
+        assert!(
+            check.reason.contains("read-only transaction"),
+            "{}",
+            check.reason
+        );
     }
     assert_eq!(state(&pg), before);
 }
@@ -272,7 +283,10 @@ fn a_read_only_user_is_enough_and_analyze_measures() {
         "SELECT * FROM books WHERE author_id = $1",
         &keys_of(&keys),
     )];
-    let dsn = format!("postgres://reader:reader-secret@127.0.0.1:{}/shop", pg.port());
+    let dsn = format!(
+        "postgres://reader:reader-secret@127.0.0.1:{}/shop",
+        pg.port()
+    );
     let options = Options {
         analyze: true,
         ..Options::default()
@@ -296,5 +310,8 @@ fn an_unreachable_database_is_an_error_without_its_password() {
         false,
     )
     .unwrap_err();
-    assert!(error.contains("cannot connect") && !error.contains("hunter2"), "{error}");
+    assert!(
+        error.contains("cannot connect") && !error.contains("hunter2"),
+        "{error}"
+    );
 }
