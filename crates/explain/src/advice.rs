@@ -26,6 +26,11 @@ const SHAPES: &[Shape] = &[
         evidence: r#"Sequelize's `"Model"."col" AS "Model.col"` aliases"#,
     },
     Shape {
+        name: "Sequelize",
+        pattern: r#"\bFROM "(\w+)" AS "(\w+)" WHERE "(\w+)"\."#,
+        evidence: r#"Sequelize's `FROM "table" AS "model" WHERE "model".` lookups"#,
+    },
+    Shape {
         name: "TypeORM",
         pattern: r#""(\w+)"\."(\w+)" AS "(\w+)_(\w+)""#,
         evidence: r#"TypeORM's `"Alias"."col" AS "Alias_col"` aliases"#,
@@ -69,6 +74,7 @@ pub fn framework(sql: &str) -> Option<(&'static str, &'static str)> {
         let caps = re.captures(sql)?;
         // Alias shapes must name the same table or column on both sides.
         let consistent = match shape.name {
+            "Sequelize" if caps.len() == 4 => caps.get(2)?.as_str() == caps.get(3)?.as_str(),
             "Sequelize" | "SQLAlchemy" => caps.get(1)?.as_str() == caps.get(3)?.as_str(),
             "TypeORM" => {
                 caps.get(1)?.as_str() == caps.get(3)?.as_str()
@@ -91,7 +97,15 @@ pub fn advise(finding: &Finding) -> Option<Advice> {
         finding.parent.as_ref().map(|p| p.normalized.as_str()),
     ];
     let found = evidence.iter().flatten().find_map(|text| framework(text));
-    let name = field_name(&key, shape.tables.first().map(String::as_str), relation);
+    // An alias that is not a table name is the model's name (Sequelize's `AS "author"`).
+    let alias = crate::batch::statements(sql)
+        .ok()
+        .and_then(|s| s.key_qualifier)
+        .filter(|q| !shape.tables.iter().any(|t| t == q));
+    let table = alias
+        .as_deref()
+        .or(shape.tables.first().map(String::as_str));
+    let name = field_name(&key, table, relation);
     let fix = fix_text(found.map(|f| f.0), relation, &name);
     let mut warnings = Vec::new();
     if relation == Relation::ToMany || relation == Relation::ManyToMany {
@@ -239,10 +253,10 @@ fn fix_text(framework: Option<&str>, relation: Relation, name: &str) -> String {
             "session.execute(insert(Table), rows) (executemany) instead of add() per row".into()
         }
         (Some("Sequelize"), ToOne) => {
-            format!("include: [{{ model: {name} }}] in the parent findAll")
+            format!("include: [{{ model: <the \"{name}\" model> }}] in the parent findAll")
         }
         (Some("Sequelize"), ToMany | ManyToMany) => {
-            format!("include: [{{ model: {name}, separate: true }}] in the parent findAll")
+            format!("include: [{{ model: <the \"{name}\" model>, separate: true }}] in the parent findAll")
         }
         (Some("Sequelize"), Aggregate) => {
             "one findAll with attributes [fn('COUNT', …)] and group".into()
@@ -280,4 +294,49 @@ fn fix_text(framework: Option<&str>, relation: Relation, name: &str) -> String {
         (_, Unknown) => "one query with the lookup column = ANY(all keys)".into(),
     };
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shapes' regexes against the forms their documentation shows. Only the Django and
+    /// Sequelize shapes are also proven on SQL those ORMs wrote (crates/cli/tests/advice_orms.rs).
+    #[test]
+    fn shapes_name_their_framework() {
+        let cases = [
+            (r#"SELECT "shop_author"."id", "shop_author"."name" FROM "shop_author" WHERE "shop_author"."id" = $1 LIMIT $2"#, Some("Django")),
+            (r#"SELECT "id", "name" FROM "authors" AS "author" WHERE "author"."id" = $1"#, Some("Sequelize")),
+            (r#"SELECT "book"."id" AS "book.id" FROM "books" AS "book""#, Some("Sequelize")),
+            (r#"SELECT "book"."id" AS "author.id" FROM "books""#, None),
+            (r#"SELECT "Book"."id" AS "Book_id" FROM "book" "Book""#, Some("TypeORM")),
+            ("SELECT b1_0.id, b1_0.title FROM book b1_0 WHERE b1_0.author_id = $1", Some("Hibernate")),
+            ("SELECT books.id AS books_id, books.title AS books_title FROM books WHERE books.author_id = $1", Some("SQLAlchemy")),
+            (r#"SELECT "books".* FROM "books" WHERE "books"."id" = $1 LIMIT $2"#, Some("Rails")),
+            (r#"SELECT b0."id", b0."title" FROM "books" AS b0 WHERE (b0."author_id" = $1)"#, Some("Ecto")),
+            ("SELECT id, title FROM books WHERE author_id = $1", None),
+            (r#"SELECT "id" FROM "books" WHERE "author_id" = $1"#, None),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(framework(sql).map(|f| f.0), want, "{sql}");
+        }
+    }
+
+    #[test]
+    fn relations_from_the_lookup() {
+        let mut f = crate::tests::finding("SELECT * FROM books WHERE author_id = $1");
+        assert_eq!(advise(&f).unwrap().relation, Relation::ToMany);
+        f.children[0].normalized = "SELECT * FROM authors WHERE id = $1".into();
+        assert_eq!(advise(&f).unwrap().relation, Relation::ToOne);
+        f.children[0].normalized = r#"SELECT "tag"."id" FROM "tag" INNER JOIN "book_tags" ON ("tag"."id" = "book_tags"."tag_id") WHERE "book_tags"."book_id" = $1"#.into();
+        let m2m = advise(&f).unwrap();
+        assert_eq!(m2m.relation, Relation::ManyToMany, "{m2m:?}");
+        f.children[0].normalized = "SELECT COUNT(*) FROM books WHERE author_id = $1".into();
+        assert_eq!(advise(&f).unwrap().relation, Relation::Aggregate);
+        f.kind = FindingKind::NPlusOneWrite;
+        f.children[0].normalized = "INSERT INTO books (title) VALUES ($1)".into();
+        let write = advise(&f).unwrap();
+        assert_eq!(write.relation, Relation::Write);
+        assert!(write.framework.is_none() && write.fix.contains("multi-row"));
+    }
 }

@@ -199,8 +199,17 @@ fn explain_finding(
                 ),
                 None => String::new(),
             };
+            let loop_cost = child.cost * f64::from(count.max(1));
+            let cheaper = if batched.cost < loop_cost {
+                format!(
+                    " (the planner still estimates the batch cheaper than the loop: {:.1} vs {loop_cost:.1}, but a scan grows with the table, not with the keys)",
+                    batched.cost
+                )
+            } else {
+                String::new()
+            };
             check.reason = format!(
-                "{generic}the loop reads {} by {}, the batch of {} keys by {}{at}",
+                "{generic}the loop reads {} by {}, the batch of {} keys by {}{at}{cheaper}",
                 table.unwrap_or("the table"),
                 child.node,
                 distinct.len(),

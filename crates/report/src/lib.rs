@@ -2,6 +2,7 @@
 
 mod buffered;
 mod describe;
+mod fix;
 #[cfg(test)]
 mod fixtures;
 pub mod html;
