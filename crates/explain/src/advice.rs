@@ -282,7 +282,7 @@ fn fix_text(framework: Option<&str>, relation: Relation, name: &str) -> String {
         (Some("Prisma"), Write) => "createMany instead of create per row".into(),
         (Some("Ecto"), ToOne | ToMany | ManyToMany) => format!("Repo.preload(parents, :{name})"),
         (Some("Ecto"), Write) => "Repo.insert_all instead of Repo.insert per row".into(),
-        (_, ToOne) => "one query for all parents' rows: join it, or WHERE id = ANY(the ids)".into(),
+        (_, ToOne) => "one query for all parents' rows: join it, or WHERE the lookup column = ANY(all keys)".into(),
         (_, ToMany) => "one separate query WHERE the foreign key = ANY(the parents' ids)".into(),
         (_, ManyToMany) => {
             "one query through the join table WHERE its key = ANY(the parents' ids)".into()
