@@ -8,6 +8,8 @@
 
 use querycomb_core::{Advice, Finding, FindingKind, Relation};
 use querycomb_sql::{Dialect, Fingerprinter, Verb};
+use std::sync::OnceLock;
+
 use regex::Regex;
 
 /// A framework and the SQL shape that shows it.
@@ -69,9 +71,11 @@ const SHAPES: &[Shape] = &[
 
 /// The framework whose SQL shape `sql` has, with the evidence.
 pub fn framework(sql: &str) -> Option<(&'static str, &'static str)> {
-    SHAPES.iter().find_map(|shape| {
-        let re = Regex::new(shape.pattern).ok()?;
-        let caps = re.captures(sql)?;
+    static COMPILED: OnceLock<Vec<Option<Regex>>> = OnceLock::new();
+    let compiled =
+        COMPILED.get_or_init(|| SHAPES.iter().map(|s| Regex::new(s.pattern).ok()).collect());
+    SHAPES.iter().zip(compiled).find_map(|(shape, re)| {
+        let caps = re.as_ref()?.captures(sql)?;
         // Alias shapes must name the same table or column on both sides.
         let consistent = match shape.name {
             "Sequelize" if caps.len() == 4 => caps.get(2)?.as_str() == caps.get(3)?.as_str(),
@@ -282,7 +286,10 @@ fn fix_text(framework: Option<&str>, relation: Relation, name: &str) -> String {
         (Some("Prisma"), Write) => "createMany instead of create per row".into(),
         (Some("Ecto"), ToOne | ToMany | ManyToMany) => format!("Repo.preload(parents, :{name})"),
         (Some("Ecto"), Write) => "Repo.insert_all instead of Repo.insert per row".into(),
-        (_, ToOne) => "one query for all parents' rows: join it, or WHERE the lookup column = ANY(all keys)".into(),
+        (_, ToOne) => {
+            "one query for all parents' rows: join it, or WHERE the lookup column = ANY(all keys)"
+                .into()
+        }
         (_, ToMany) => "one separate query WHERE the foreign key = ANY(the parents' ids)".into(),
         (_, ManyToMany) => {
             "one query through the join table WHERE its key = ANY(the parents' ids)".into()
