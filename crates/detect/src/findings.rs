@@ -341,6 +341,27 @@ fn waterfall(candidate: &Candidate, unit: &UnitAnalysis<'_>, max_bars: usize) ->
         .collect()
 }
 
+/// The values the first child ran with, one array per execution, when asked to keep them.
+/// Executions whose values do not line up with the shape's parameters (a collapsed list) are
+/// left out rather than guessed.
+fn captured_keys(candidate: &Candidate, unit: &UnitAnalysis<'_>, config: &Config) -> Vec<Keys> {
+    if !config.capture_keys {
+        return Vec::new();
+    }
+    let Some(fp) = candidate.children.first().copied() else {
+        return Vec::new();
+    };
+    let Some(entry) = unit.shape(fp) else {
+        return Vec::new();
+    };
+    let params = querycomb_sql::param_count(&entry.shape.normalized);
+    unit.unit
+        .keys
+        .get(&fp)
+        .map(|all| all.iter().filter(|k| k.len() == params).cloned().collect())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,25 +385,4 @@ mod tests {
         let text = format!("SELECT {} FROM \"tablé\"", "é, ".repeat(20));
         assert!(excerpt(&text).starts_with("SELECT …"));
     }
-}
-
-/// The values the first child ran with, one array per execution, when asked to keep them.
-/// Executions whose values do not line up with the shape's parameters (a collapsed list) are
-/// left out rather than guessed.
-fn captured_keys(candidate: &Candidate, unit: &UnitAnalysis<'_>, config: &Config) -> Vec<Keys> {
-    if !config.capture_keys {
-        return Vec::new();
-    }
-    let Some(fp) = candidate.children.first().copied() else {
-        return Vec::new();
-    };
-    let Some(entry) = unit.shape(fp) else {
-        return Vec::new();
-    };
-    let params = querycomb_sql::param_count(&entry.shape.normalized);
-    unit.unit
-        .keys
-        .get(&fp)
-        .map(|all| all.iter().filter(|k| k.len() == params).cloned().collect())
-        .unwrap_or_default()
 }

@@ -170,7 +170,7 @@ fn last_operand(text: &str) -> &str {
         let b = bytes.get(start - 1).copied().unwrap_or(b' ');
         if b == b'"' {
             quoted = !quoted;
-        } else if !quoted && !(b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'$') {
+        } else if !(quoted || b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'$') {
             break;
         }
         start -= 1;

@@ -234,7 +234,7 @@ fn explain_finding(
     Ok(check)
 }
 
-fn value<'k>(keys: &'k Keys, i: usize) -> Option<&'k str> {
+fn value(keys: &Keys, i: usize) -> Option<&str> {
     keys.get(i).and_then(Option::as_deref)
 }
 
