@@ -161,7 +161,17 @@ fn analyze_with_a_dsn_explains_each_loop_with_its_captured_keys() {
     assert_eq!(flips["plan_check"]["keys"], 30);
     assert!(flips["plan_check"]["chunk_size"].as_u64().is_some());
     assert_eq!(flips["advice"]["relation"], "to_many");
-    assert_eq!(finding(&report, "id")["advice"]["relation"], "to_one");
+    assert_eq!(
+        flips["plan_check"]["lookup_key"],
+        "foreign key to categories (id)"
+    );
+    let by_id = finding(&report, "id");
+    assert_eq!(by_id["advice"]["relation"], "to_one");
+    assert_eq!(by_id["plan_check"]["lookup_key"], "primary key");
+    assert!(by_id["advice"]["relation_evidence"]
+        .as_str()
+        .unwrap()
+        .ends_with("(catalogs)"));
     let impact = &flips["impact"];
     assert_eq!(impact["statements_saved"], 29);
     assert!(impact["db_time_saved_us"].as_u64().is_some(), "{impact}");

@@ -129,6 +129,10 @@ pub struct PlanCheck {
     pub table: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lookup_column: Option<String>,
+    /// What the catalogs say the lookup column is: `primary key`, `unique key`,
+    /// `foreign key to public.authors (id)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookup_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table_rows: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -158,6 +162,7 @@ impl PlanCheck {
             loop_cost: None,
             table: None,
             lookup_column: None,
+            lookup_key: None,
             table_rows: None,
             table_bytes: None,
             flipped_at: None,

@@ -180,6 +180,29 @@ fn relation(finding: &Finding, shape: &querycomb_sql::Shape) -> (Relation, Strin
             column,
         );
     }
+    // With a DSN, the catalogs say what the lookup column is.
+    let catalog = finding
+        .fix
+        .plan_check
+        .as_ref()
+        .and_then(|c| c.lookup_key.as_deref());
+    match catalog {
+        Some(k) if k == "primary key" || k == "unique key" => {
+            return (
+                Relation::ToOne,
+                format!("{main} looked up by {column}, its {k} (catalogs)"),
+                column,
+            )
+        }
+        Some(k) if k.starts_with("foreign key") => {
+            return (
+                Relation::ToMany,
+                format!("{main} looked up by {column}, a {k} (catalogs)"),
+                column,
+            )
+        }
+        _ => {}
+    }
     let unique = finding
         .fix
         .plan_check

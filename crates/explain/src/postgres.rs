@@ -29,6 +29,9 @@ struct TableFacts {
     pages: u64,
     bytes: u64,
     leading_index: Option<String>,
+    /// What the catalogs say the lookup column is: `primary key`, `unique key`,
+    /// `foreign key to public.authors (id)`.
+    key: Option<String>,
 }
 
 impl PgExplainer {
@@ -161,6 +164,7 @@ fn explain_finding(
         check.table = Some(format!("{}.{}", facts.schema, facts.relation));
         check.table_rows = Some(facts.rows);
         check.table_bytes = Some(facts.bytes);
+        check.lookup_key = facts.key.clone();
     }
     let scans = child.access == Access::Seq || batched.access == Access::Seq;
     let generic = if source == KeySource::Generic {
@@ -375,7 +379,17 @@ fn table_facts(
                     (SELECT i.indexrelid::regclass::text FROM pg_index i
                        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
                       WHERE i.indrelid = c.oid AND a.attname = $2 AND i.indpred IS NULL
-                      ORDER BY i.indisunique DESC LIMIT 1)
+                      ORDER BY i.indisunique DESC LIMIT 1),
+                    (SELECT CASE k.contype WHEN 'p' THEN 'primary key' WHEN 'u' THEN 'unique key'
+                              ELSE 'foreign key to ' || k.confrelid::regclass::text || ' ('
+                                   || (SELECT string_agg(f.attname, ', ') FROM pg_attribute f
+                                        WHERE f.attrelid = k.confrelid AND f.attnum = ANY (k.confkey))
+                                   || ')' END
+                       FROM pg_constraint k
+                       JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = $2
+                      WHERE k.conrelid = c.oid AND k.contype IN ('p', 'u', 'f')
+                        AND k.conkey = ARRAY[a.attnum]
+                      ORDER BY k.contype = 'f', k.contype LIMIT 1)
                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
               WHERE c.oid = to_regclass($1)",
             &[&ident(relation), &column],
@@ -388,6 +402,7 @@ fn table_facts(
         bytes: row.get::<_, i64>(3).max(0) as u64,
         pages: row.get::<_, i64>(4).max(0) as u64,
         leading_index: row.get(5),
+        key: row.get(6),
     }))
 }
 
