@@ -6,10 +6,12 @@
 # third-party packages, cached under target/e2e/ (rebuilt only when their pinned
 # requirements change): a Python venv (Django, pytest-django, psycopg from PyPI), npm
 # packages (Sequelize, pg) and the Rust sqlx project's build.
-# Idempotent and quiet when everything is present.
+# Idempotent and quiet when everything is present. Any part that cannot be set up fails the
+# script (and so the test command) with the reason: the tests never install anything, and a
+# test whose dependency is missing fails rather than passes unrun.
 #
-#   scripts/setup-test-deps.sh                  everything (CI)
-#   scripts/setup-test-deps.sh python|node|rust one e2e project only (the tests call this)
+#   scripts/setup-test-deps.sh                  everything (the test command, CI)
+#   scripts/setup-test-deps.sh system|python|node|rust   one part only
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,8 +41,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   echo "setup-test-deps: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt-get update -qq || return 1
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || return 1
   # Debian starts the packaged servers; the tests start their own, so stop these.
   (service mariadb stop || service postgresql stop) >/dev/null 2>&1 || true
 fi
@@ -80,25 +82,17 @@ setup_rust() {
 }
 
 mkdir -p "$e2e"
-# Tests run in parallel (nextest: one process each) and may all ask at once: one at a time.
+# Two test commands may run at once (worktrees sharing target/e2e): one set-up at a time.
 exec 9>"$e2e/.setup.lock"
 flock 9
 
 if [ $# -eq 0 ]; then
-  # Everything, for CI: an e2e project that cannot be set up (no network, no npm) must not
-  # stop the rest of the suite; its tests print why they skip.
-  setup_system
-  for part in python node rust; do
-    "setup_$part" || echo "setup-test-deps: warning: the $part e2e project could not be set up; its tests will skip" >&2
-  done
-  exit 0
+  set -- system python node rust
 fi
 for part in "$@"; do
   case "$part" in
-    system) setup_system ;;
-    python) setup_python ;;
-    node) setup_node ;;
-    rust) setup_rust ;;
+    system|python|node|rust)
+      "setup_$part" || { echo "setup-test-deps: the $part part could not be set up (see above)" >&2; exit 1; } ;;
     *) echo "setup-test-deps: unknown part $part (system, python, node, rust)" >&2; exit 2 ;;
   esac
 done

@@ -24,12 +24,13 @@
 //! and each route pattern keeps its span so that an entry that matched nothing in the run
 //! can be named by its line.
 
+use querycomb_detect::detectors::over_budget;
 use std::collections::BTreeMap;
 use std::fs;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use querycomb_core::{Finding, FindingKind, RunSummary, Severity};
+use querycomb_core::{Finding, RunSummary};
 use querycomb_detect::detectors::over_budget::{Budget, BudgetRule, Budgets};
 use querycomb_detect::findings::excerpt;
 use querycomb_detect::NamePattern;
@@ -246,15 +247,11 @@ fn limits(budget: &Budget) -> String {
     parts.join(", ")
 }
 
-/// Over-budget findings say which budget, by how much and which shapes dominate; a budget
-/// is a hard limit, so they are errors whatever the usual severity rules say.
+/// Over-budget findings say which budget (its line in the budget file), by how much and
+/// which shapes dominate. (Their severity, an error, is the detector's: see its `INFO`.)
 pub fn explain_findings(findings: &mut [Finding], budgets: &LoadedBudgets) {
-    for finding in findings
-        .iter_mut()
-        .filter(|f| f.kind == FindingKind::OverBudget)
-    {
+    for finding in findings.iter_mut().filter(|f| f.kind == over_budget::KIND) {
         finding.message = explain(finding, budgets);
-        finding.severity = Severity::Error;
     }
 }
 

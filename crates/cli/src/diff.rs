@@ -61,7 +61,7 @@ pub struct RouteChange {
 #[derive(Debug, Serialize)]
 pub struct FindingChange {
     pub signature: String,
-    pub kind: &'static str,
+    pub kind: querycomb_core::FindingKind,
     pub severity: &'static str,
     pub route: Option<String>,
     pub message: String,
@@ -160,7 +160,7 @@ fn only_in(these: &[Finding], others: &[Finding]) -> Vec<FindingChange> {
         .filter(|f| !others.iter().any(|o| o.signature == f.signature))
         .map(|f| FindingChange {
             signature: f.signature.clone(),
-            kind: f.kind.id(),
+            kind: f.kind,
             severity: f.severity.id(),
             route: f.request.route.clone(),
             message: f.message.clone(),

@@ -14,6 +14,7 @@
 //! against `--baseline`, else 0; 2 when querycomb itself could not do its job. Each reason
 //! is stated on stderr. SIGINT and SIGTERM are passed on to the child.
 
+use querycomb_detect::detectors::over_budget;
 use std::ffi::OsString;
 use std::io::{self, IsTerminal, Write};
 use std::net::SocketAddr;
@@ -21,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, ExitStatus};
 use std::time::{Duration, Instant};
 
-use querycomb_core::{Finding, FindingKind, RunSummary, SourceTable};
+use querycomb_core::{Finding, RunSummary, SourceTable};
 use querycomb_proxy::{pipeline_detector, Proxy, ProxyConfig, ProxyReport};
 use querycomb_report::json::{Document, SCHEMA};
 use querycomb_report::junit::JunitSink;
@@ -75,7 +76,7 @@ fn run(
         over_budget: run
             .findings
             .iter()
-            .filter(|f| f.kind == FindingKind::OverBudget)
+            .filter(|f| f.kind == over_budget::KIND)
             .count(),
         regressed: compare_baseline(plan.baseline.as_ref(), args.baseline.as_deref(), &run),
     };
@@ -504,7 +505,7 @@ fn findings_failed(findings: &[Finding], fail_on: FailOn) -> usize {
     };
     findings
         .iter()
-        .filter(|f| f.kind != FindingKind::OverBudget && f.severity >= level)
+        .filter(|f| f.kind != over_budget::KIND && f.severity >= level)
         .count()
 }
 

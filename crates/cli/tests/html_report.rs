@@ -19,21 +19,10 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn chromium_and_node() -> Option<PathBuf> {
-    let found = || {
-        let node = Command::new("node").arg("--version").output();
-        let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-            .into_iter()
-            .map(PathBuf::from)
-            .find(|p| p.exists());
-        chromium.filter(|_| node.is_ok_and(|o| o.status.success()))
-    };
-    found().or_else(|| {
-        let _ = Command::new("bash")
-            .arg(root().join("scripts/setup-chromium.sh"))
-            .status();
-        found()
-    })
+/// Chromium and node (which drives it), installed by `scripts/setup-test-deps.sh`.
+fn chromium_and_node() -> PathBuf {
+    querycomb_testkit::deps::node();
+    querycomb_testkit::deps::chromium()
 }
 
 fn real_log(dir: &Path) -> PathBuf {
@@ -95,10 +84,7 @@ fn xss_signature(json: &Path) -> String {
 
 #[test]
 fn report_of_a_real_log_works_in_headless_chromium() {
-    let Some(chromium) = chromium_and_node() else {
-        println!("SKIPPED: chromium or node unavailable and scripts/setup-chromium.sh failed");
-        return;
-    };
+    let chromium = chromium_and_node();
     let dir = tempfile::tempdir().unwrap();
     let log = real_log(dir.path());
     let html = dir.path().join("report.html");

@@ -33,15 +33,13 @@ fn querycomb_pytest(pg: &querycomb_testkit::PgServer, extra: &[&str]) -> Command
     command
 }
 
-fn ready() -> bool {
-    toolchain_ready("python", "Django")
+fn ready() {
+    require_toolchain("python");
 }
 
 #[test]
 fn django_suite_n_plus_one_fails_the_budget_and_junit_shows_it() {
-    if !ready() {
-        return;
-    }
+    ready();
     let pg = start_pg(false);
     assert_n_plus_one_fails_the_budget(&Suite {
         command: &|extra| querycomb_pytest(&pg, extra),
@@ -55,9 +53,7 @@ fn django_suite_n_plus_one_fails_the_budget_and_junit_shows_it() {
 
 #[test]
 fn django_suite_failure_and_exit_status_pass_through() {
-    if !ready() {
-        return;
-    }
+    ready();
     let pg = start_pg(false);
     assert_failure_passes_through(
         &mut querycomb_pytest(&pg, &["--fail-on", "never"]),

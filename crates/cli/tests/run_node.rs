@@ -28,15 +28,13 @@ fn querycomb_node(pg: &querycomb_testkit::PgServer, extra: &[&str]) -> Command {
     command
 }
 
-fn ready() -> bool {
-    toolchain_ready("node", "Node")
+fn ready() {
+    require_toolchain("node");
 }
 
 #[test]
 fn node_suite_n_plus_one_fails_the_budget_and_junit_shows_it() {
-    if !ready() {
-        return;
-    }
+    ready();
     let pg = start_pg(false);
     assert_n_plus_one_fails_the_budget(&Suite {
         command: &|extra| querycomb_node(&pg, extra),
@@ -50,9 +48,7 @@ fn node_suite_n_plus_one_fails_the_budget_and_junit_shows_it() {
 
 #[test]
 fn node_suite_failure_passes_through() {
-    if !ready() {
-        return;
-    }
+    ready();
     let pg = start_pg(false);
     assert_failure_passes_through(
         &mut querycomb_node(&pg, &["--fail-on", "never"]),

@@ -31,15 +31,13 @@ fn querycomb_cargo(pg: &querycomb_testkit::PgServer, extra: &[&str]) -> Command 
     command
 }
 
-fn ready() -> bool {
-    toolchain_ready("rust", "Rust/sqlx")
+fn ready() {
+    require_toolchain("rust");
 }
 
 #[test]
 fn sqlx_suite_n_plus_one_fails_the_budget_and_junit_shows_it() {
-    if !ready() {
-        return;
-    }
+    ready();
     let pg = start_pg(true);
     assert_n_plus_one_fails_the_budget(&Suite {
         command: &|extra| querycomb_cargo(&pg, extra),
@@ -53,9 +51,7 @@ fn sqlx_suite_n_plus_one_fails_the_budget_and_junit_shows_it() {
 
 #[test]
 fn sqlx_suite_failure_passes_through() {
-    if !ready() {
-        return;
-    }
+    ready();
     let pg = start_pg(true);
     assert_failure_passes_through(
         &mut querycomb_cargo(&pg, &["--fail-on", "never"]),

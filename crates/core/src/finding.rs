@@ -3,65 +3,9 @@ use std::io;
 use serde::{Deserialize, Serialize};
 
 use crate::fix::FixEvidence;
+use crate::kind::FindingKind;
 use crate::location::{Location, SourceTable};
 use crate::Timestamp;
-
-/// What kind of waste a finding describes. The `snake_case` names are the stable ids used in
-/// JSON output, config files and `--fail-on`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FindingKind {
-    /// A parent query, then one read per parent row with different parameters.
-    NPlusOne,
-    /// One INSERT/UPDATE/DELETE per row where one multi-row statement would do.
-    NPlusOneWrite,
-    /// The N+1 whose child is an aggregate (`COUNT(*)`, `EXISTS`) per parent row.
-    CountInLoop,
-    /// The same statement with the same parameters, over and over (a missing cache or memo).
-    RepeatedIdentical,
-    /// An interleaved repeating sequence of several children (A B C A B C …).
-    MnPlusOne,
-    /// A request that ran more statements, repeats or time than its budget allows.
-    OverBudget,
-}
-
-impl FindingKind {
-    pub const ALL: [FindingKind; 6] = [
-        FindingKind::NPlusOne,
-        FindingKind::NPlusOneWrite,
-        FindingKind::CountInLoop,
-        FindingKind::RepeatedIdentical,
-        FindingKind::MnPlusOne,
-        FindingKind::OverBudget,
-    ];
-
-    pub fn id(self) -> &'static str {
-        match self {
-            FindingKind::NPlusOne => "n_plus_one",
-            FindingKind::NPlusOneWrite => "n_plus_one_write",
-            FindingKind::CountInLoop => "count_in_loop",
-            FindingKind::RepeatedIdentical => "repeated_identical",
-            FindingKind::MnPlusOne => "mn_plus_one",
-            FindingKind::OverBudget => "over_budget",
-        }
-    }
-
-    /// Human title for reports.
-    pub fn title(self) -> &'static str {
-        match self {
-            FindingKind::NPlusOne => "N+1 query",
-            FindingKind::NPlusOneWrite => "N+1 write",
-            FindingKind::CountInLoop => "count in a loop",
-            FindingKind::RepeatedIdentical => "repeated identical query",
-            FindingKind::MnPlusOne => "M×N+1 query sequence",
-            FindingKind::OverBudget => "over budget",
-        }
-    }
-
-    pub fn from_id(id: &str) -> Option<FindingKind> {
-        FindingKind::ALL.into_iter().find(|k| k.id() == id)
-    }
-}
 
 /// Ordered: `Info < Warning < Error`, so `--fail-on warning` fails on warnings and errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -13,14 +13,16 @@
 mod event;
 mod finding;
 mod fix;
+mod kind;
 mod location;
 
 pub use event::{Collected, EventSink, OwnedEvent, QueryEvent, Timestamp};
 pub use finding::{
-    BarRole, Finding, FindingKind, FindingSink, FingerprintStat, Proof, QueryRef, RequestKind,
-    RequestRef, RouteStat, RunSummary, Severity, WaterfallBar,
+    BarRole, Finding, FindingSink, FingerprintStat, Proof, QueryRef, RequestKind, RequestRef,
+    RouteStat, RunSummary, Severity, WaterfallBar,
 };
 pub use fix::{
     Access, Advice, FixEvidence, Impact, KeySource, PlanCheck, PlanSummary, Relation, Verdict,
 };
+pub use kind::{BaseSeverity, FindingKind, KindInfo, MAX_KIND_ID};
 pub use location::{InputError, Location, SourceId, SourceTable};

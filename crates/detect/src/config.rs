@@ -36,7 +36,7 @@
 //! n_plus_one = 20
 //! ```
 
-use querycomb_core::{FindingKind, Severity};
+use querycomb_core::{BaseSeverity, FindingKind, Severity};
 use serde::Deserialize;
 
 use crate::detectors::over_budget::{Budget, Budgets};
@@ -310,9 +310,10 @@ impl Default for SeverityRules {
 impl SeverityRules {
     /// The severity of one occurrence of a pattern.
     pub fn severity(&self, kind: FindingKind, count: u32, total_us: Option<u64>) -> Severity {
-        let base = match kind {
-            FindingKind::RepeatedIdentical => self.repeated,
-            _ => self.loops,
+        let base = match crate::kinds::info(kind).severity {
+            BaseSeverity::Loop => self.loops,
+            BaseSeverity::Repeated => self.repeated,
+            BaseSeverity::Fixed(severity) => return severity,
         };
         let slow = total_us.is_some_and(|us| us >= self.escalate_total_ms.saturating_mul(1000));
         if count >= self.escalate_count || slow {

@@ -15,7 +15,7 @@ use querycomb_sql::rewrite;
 
 use crate::catalog::FpId;
 use crate::config::Config;
-use crate::detectors::{Candidate, UnitAnalysis};
+use crate::detectors::{self, over_budget, Candidate, Detector, MessageParts, UnitAnalysis};
 use crate::hash::{hex16, signature, FastMap};
 use crate::unit::{Keys, RequestHeader};
 
@@ -108,13 +108,16 @@ impl Findings {
         self.wasted_us
     }
 
-    /// `(kind, findings)` for every kind that has findings, in `FindingKind` order.
+    /// `(kind, findings)` for every kind that has findings, in registry order.
     pub fn by_kind(&self) -> Vec<(FindingKind, u64)> {
-        FindingKind::ALL
-            .into_iter()
-            .map(|k| {
-                let n = self.tracked.iter().filter(|t| t.finding.kind == k).count();
-                (k, n as u64)
+        crate::kinds::all()
+            .map(|info| {
+                let n = self
+                    .tracked
+                    .iter()
+                    .filter(|t| t.finding.kind == info.kind)
+                    .count();
+                (info.kind, n as u64)
             })
             .filter(|(_, n)| *n > 0)
             .collect()
@@ -141,7 +144,7 @@ fn signature_of(candidate: &Candidate, unit: &UnitAnalysis<'_>) -> Option<u64> {
         .collect::<Option<Vec<u64>>>()?;
     // A budget belongs to a route: two routes over budget on the same queries are two
     // findings, so each route's (or test's) JUnit case fails on its own.
-    if candidate.kind == FindingKind::OverBudget {
+    if candidate.kind == over_budget::KIND {
         let route = unit.unit.header.route.as_deref().unwrap_or_default();
         let key = format!("{}\0{route}", candidate.kind.id());
         return Some(signature(&key, parent, &children));
@@ -169,7 +172,11 @@ fn build(candidate: &Candidate, unit: &UnitAnalysis<'_>, config: &Config, sig: u
         severity: config.severity.loops,
         signature: hex16(sig),
         request: request_ref(&unit.unit.header),
-        message: message(candidate, parent.as_ref(), &children),
+        message: detector_of(candidate).message(&MessageParts {
+            candidate,
+            parent: parent.as_ref(),
+            children: &children,
+        }),
         suggestion: suggestion(candidate, unit),
         parent,
         children,
@@ -230,48 +237,14 @@ fn query_ref(unit: &UnitAnalysis<'_>, fp: FpId, config: &Config) -> Option<Query
     })
 }
 
-fn message(candidate: &Candidate, parent: Option<&QueryRef>, children: &[QueryRef]) -> String {
-    let n = candidate.count;
-    let child = children
-        .first()
-        .map_or(String::new(), |c| excerpt(&c.normalized));
-    let loop_name = match parent.and_then(|p| p.table.as_deref()) {
-        Some(table) => format!("{table} loop"),
-        None => "loop".to_owned(),
-    };
-    let after = parent.map_or(String::new(), |p| {
-        format!(" after {}", excerpt(&p.normalized))
-    });
-    match candidate.kind {
-        FindingKind::NPlusOne => format!("{loop_name}: {n} × {child}{after} (one query per row)"),
-        FindingKind::CountInLoop => {
-            format!("{loop_name}: {n} × {child}{after} (one count per row)")
-        }
-        FindingKind::NPlusOneWrite => {
-            format!("{loop_name}: {n} × {child}{after} (one row per statement)")
-        }
-        FindingKind::RepeatedIdentical => format!(
-            "{n} × the identical {child} with the same parameters in one request (run once, reuse the result)"
-        ),
-        FindingKind::MnPlusOne => {
-            let list: Vec<String> = children.iter().map(|c| excerpt(&c.normalized)).collect();
-            format!(
-                "{loop_name}: {n} iterations of {} queries ({}){after} ({} statements, one set per row)",
-                children.len(),
-                list.join("; "),
-                candidate.statements
-            )
-        }
-        FindingKind::OverBudget => format!("{n} statements over budget"),
-    }
+/// The detector behind a candidate; every candidate comes from a registered one.
+fn detector_of(candidate: &Candidate) -> &'static dyn Detector {
+    detectors::for_kind(candidate.kind).unwrap_or(&detectors::n_plus_one::NPlusOne)
 }
 
 fn suggestion(candidate: &Candidate, unit: &UnitAnalysis<'_>) -> Option<String> {
-    if candidate.kind == FindingKind::RepeatedIdentical {
-        return Some(
-            "Run the query once per request and reuse the result (memoize it or pass it down)."
-                .to_owned(),
-        );
+    if let Some(advice) = detector_of(candidate).advice() {
+        return Some(advice.to_owned());
     }
     let rewrites: Vec<String> = candidate
         .children

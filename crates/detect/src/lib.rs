@@ -112,6 +112,7 @@ pub mod control;
 pub mod detectors;
 pub mod findings;
 pub mod hash;
+pub mod kinds;
 pub mod pattern;
 pub mod pipeline;
 mod scan_cache;

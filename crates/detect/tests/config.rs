@@ -3,7 +3,8 @@
 mod common;
 
 use common::*;
-use querycomb_core::{FindingKind, Severity};
+use querycomb_core::Severity;
+use querycomb_detect::detectors::n_plus_one;
 use querycomb_detect::{Config, DialectSetting};
 
 fn parse(text: &str) -> Result<Config, String> {
@@ -112,7 +113,7 @@ fn route_overrides_change_thresholds() {
     orders.tagged_orders_loop("s1", 10, "/*route='/orders'*/");
     assert_eq!(
         kinds(&analyse_with(c, &orders.events)),
-        [(FindingKind::NPlusOne, 10)]
+        [(n_plus_one::KIND, 10)]
     );
 }
 
@@ -125,7 +126,7 @@ fn allow_sql_matches_normalized_or_raw_text() {
     let unrelated = parse(r#"allow_sql = ["FROM invoices"]"#).expect("config");
     assert_eq!(
         kinds(&analyse_with(unrelated, &log.events)),
-        [(FindingKind::NPlusOne, 6)]
+        [(n_plus_one::KIND, 6)]
     );
 
     let mut literal = Log::new();
@@ -177,7 +178,7 @@ fn inline_marker_suppresses_the_loop() {
     }
     assert_eq!(
         kinds(&analyse(&parent_marked.events)),
-        [(FindingKind::NPlusOne, 6)]
+        [(n_plus_one::KIND, 6)]
     );
 }
 

@@ -4,7 +4,10 @@
 mod common;
 
 use common::*;
-use querycomb_core::{BarRole, FindingKind, RequestKind, Severity};
+use querycomb_core::{BarRole, RequestKind, Severity};
+use querycomb_detect::detectors::{
+    count_in_loop, mn_plus_one, n_plus_one, n_plus_one_write, repeated_identical,
+};
 
 #[test]
 fn n_plus_one_with_evidence() {
@@ -12,7 +15,7 @@ fn n_plus_one_with_evidence() {
     log.orders_loop("s1", 8);
     let analysis = analyse(&log.events);
     let f = only(&analysis);
-    assert_eq!(f.kind, FindingKind::NPlusOne);
+    assert_eq!(f.kind, n_plus_one::KIND);
     assert_eq!(f.severity, Severity::Warning);
     assert_eq!(f.count, 8);
     assert_eq!(f.distinct_params, 8);
@@ -49,7 +52,7 @@ fn n_plus_one_with_evidence() {
     assert_eq!(analysis.summary.findings, 1);
     assert_eq!(
         analysis.summary.findings_by_kind,
-        vec![(FindingKind::NPlusOne, 1)]
+        vec![(n_plus_one::KIND, 1)]
     );
 }
 
@@ -60,7 +63,7 @@ fn threshold_is_five_by_default() {
     assert!(analyse(&below.events).findings.is_empty());
     let mut at = Log::new();
     at.orders_loop("s1", 5);
-    assert_eq!(kinds(&analyse(&at.events)), [(FindingKind::NPlusOne, 5)]);
+    assert_eq!(kinds(&analyse(&at.events)), [(n_plus_one::KIND, 5)]);
 }
 
 #[test]
@@ -79,7 +82,7 @@ fn literal_values_make_a_loop_too() {
     }
     let analysis = analyse(&log.events);
     let f = only(&analysis);
-    assert_eq!(f.kind, FindingKind::NPlusOne);
+    assert_eq!(f.kind, n_plus_one::KIND);
     assert_eq!(f.distinct_params, 6);
     assert_eq!(
         f.children[0].normalized,
@@ -118,7 +121,7 @@ fn parentless_read_loops_need_a_delimited_request() {
     tx.q("s1", "COMMIT");
     let analysis = analyse(&tx.events);
     let f = only(&analysis);
-    assert_eq!((f.kind, f.count), (FindingKind::NPlusOne, 6));
+    assert_eq!((f.kind, f.count), (n_plus_one::KIND, 6));
     assert!(f.parent.is_none());
 }
 
@@ -132,10 +135,7 @@ fn write_loops_need_no_parent() {
             &format!("$1 = '{i}'"),
         );
     }
-    assert_eq!(
-        kinds(&analyse(&log.events)),
-        [(FindingKind::NPlusOneWrite, 6)]
-    );
+    assert_eq!(kinds(&analyse(&log.events)), [(n_plus_one_write::KIND, 6)]);
 }
 
 #[test]
@@ -153,7 +153,7 @@ fn per_save_transactions_chain_into_one_write_loop() {
     }
     let analysis = analyse(&log.events);
     let f = only(&analysis);
-    assert_eq!((f.kind, f.count), (FindingKind::NPlusOneWrite, 6));
+    assert_eq!((f.kind, f.count), (n_plus_one_write::KIND, 6));
     assert_eq!(analysis.summary.requests, 1);
 }
 
@@ -194,7 +194,7 @@ fn count_in_loop_for_count_and_exists() {
         }
         let analysis = analyse(&log.events);
         let f = only(&analysis);
-        assert_eq!(f.kind, FindingKind::CountInLoop, "{child}");
+        assert_eq!(f.kind, count_in_loop::KIND, "{child}");
         assert_eq!(f.count, 7);
         assert_eq!(f.children[0].table.as_deref(), Some("comments"));
         assert!(f.message.contains("(one count per row)"), "{}", f.message);
@@ -238,10 +238,7 @@ fn n_plus_one_write_single_row_inserts_and_updates() {
     let analysis = analyse(&log.events);
     assert_eq!(
         kinds(&analysis),
-        [
-            (FindingKind::NPlusOneWrite, 6),
-            (FindingKind::NPlusOneWrite, 6)
-        ]
+        [(n_plus_one_write::KIND, 6), (n_plus_one_write::KIND, 6)]
     );
     let insert = &analysis.findings[0];
     let normalized = &insert.children[0].normalized;
@@ -283,7 +280,7 @@ fn repeated_identical_is_not_an_n_plus_one() {
     }
     let analysis = analyse(&log.events);
     let f = only(&analysis);
-    assert_eq!(f.kind, FindingKind::RepeatedIdentical);
+    assert_eq!(f.kind, repeated_identical::KIND);
     assert_eq!(f.severity, Severity::Info);
     assert_eq!(f.count, 6);
     assert_eq!(f.distinct_params, 1);
@@ -308,10 +305,7 @@ fn repeated_identical_next_to_a_loop() {
     let analysis = analyse(&log.events);
     assert_eq!(
         kinds(&analysis),
-        [
-            (FindingKind::NPlusOne, 8),
-            (FindingKind::RepeatedIdentical, 8)
-        ]
+        [(n_plus_one::KIND, 8), (repeated_identical::KIND, 8)]
     );
     let n1 = &analysis.findings[0];
     assert_eq!(n1.children[0].normalized, CUSTOMER_NORMALIZED);
@@ -349,7 +343,7 @@ fn mn_plus_one_is_one_finding_with_all_children() {
     }
     let analysis = analyse(&log.events);
     let f = only(&analysis);
-    assert_eq!(f.kind, FindingKind::MnPlusOne);
+    assert_eq!(f.kind, mn_plus_one::KIND);
     assert_eq!(f.count, 7);
     assert_eq!(f.total_count, 7);
     let children: Vec<&str> = f.children.iter().map(|c| c.normalized.as_str()).collect();
@@ -399,7 +393,7 @@ fn nested_loops_are_two_n_plus_ones_with_their_own_parents() {
     let analysis = analyse(&log.events);
     assert_eq!(
         kinds(&analysis),
-        [(FindingKind::NPlusOne, 5), (FindingKind::NPlusOne, 10)]
+        [(n_plus_one::KIND, 5), (n_plus_one::KIND, 10)]
     );
     let parents: Vec<Option<&str>> = analysis
         .findings
@@ -453,7 +447,7 @@ fn short_in_lists_repeated_are_still_a_loop() {
             ),
         );
     }
-    assert_eq!(kinds(&analyse(&log.events)), [(FindingKind::NPlusOne, 6)]);
+    assert_eq!(kinds(&analyse(&log.events)), [(n_plus_one::KIND, 6)]);
 }
 
 #[test]
@@ -519,7 +513,7 @@ fn psycopg_auto_prepared_executions_count_under_their_sql() {
     }
     let analysis = analyse(&log.events);
     let f = only(&analysis);
-    assert_eq!((f.kind, f.count), (FindingKind::NPlusOne, 8));
+    assert_eq!((f.kind, f.count), (n_plus_one::KIND, 8));
     assert_eq!(
         analysis.summary.fingerprints[0].normalized,
         CUSTOMER_NORMALIZED
@@ -536,7 +530,7 @@ fn slow_loops_need_fewer_iterations() {
     }
     let analysis = analyse(&log.events);
     let f = only(&analysis);
-    assert_eq!((f.kind, f.count), (FindingKind::NPlusOne, 3));
+    assert_eq!((f.kind, f.count), (n_plus_one::KIND, 3));
     assert_eq!(f.total_duration_us, Some(120_000));
     assert_eq!(f.severity, Severity::Error, "100 ms or more escalates");
     assert_eq!(analysis.summary.wasted_us, 120_000);
@@ -554,7 +548,7 @@ fn time_floor_drops_fast_loops_when_set() {
     for i in 0..10 {
         log.p("s1", CUSTOMER, &format!("$1 = '{i}'")).duration_us = Some(100);
     }
-    assert_eq!(kinds(&analyse(&log.events)), [(FindingKind::NPlusOne, 10)]);
+    assert_eq!(kinds(&analyse(&log.events)), [(n_plus_one::KIND, 10)]);
     let floor = config(|c| c.thresholds.min_loop_total_ms = 5);
     assert_eq!(kinds(&analyse_with(floor, &log.events)), []);
 }
@@ -571,7 +565,7 @@ fn findings_never_carry_literal_values_or_params() {
         );
     }
     let analysis = analyse(&log.events);
-    assert_eq!(kinds(&analysis), [(FindingKind::NPlusOne, 6)]);
+    assert_eq!(kinds(&analysis), [(n_plus_one::KIND, 6)]);
     let text = format!("{:?}", analysis);
     for secret in ["hunter2", "secret-", "secret-owner"] {
         assert!(!text.contains(secret), "{secret} leaked");

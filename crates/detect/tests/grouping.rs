@@ -4,7 +4,8 @@
 mod common;
 
 use common::*;
-use querycomb_core::{EventSink, FindingKind, RequestKind};
+use querycomb_core::{EventSink, RequestKind};
+use querycomb_detect::detectors::{count_in_loop, n_plus_one};
 use querycomb_detect::{Config, Pipeline};
 use querycomb_sql::Dialect;
 
@@ -32,7 +33,7 @@ fn trace_id_groups_across_sessions() {
     }
     let analysis = analyse(&log.events);
     let f = only(&analysis);
-    assert_eq!((f.kind, f.count), (FindingKind::NPlusOne, 6));
+    assert_eq!((f.kind, f.count), (n_plus_one::KIND, 6));
     assert_eq!(f.request.kind, RequestKind::Trace);
     assert_eq!(f.request.id, TRACE_A);
     assert_eq!(f.request.trace_id.as_deref(), Some(TRACE_A));
@@ -123,7 +124,7 @@ fn routes_split_requests_on_one_session() {
     for i in 0..6 {
         plain.p("s1", CUSTOMER, &format!("$1 = '{i}'"));
     }
-    assert_eq!(kinds(&analyse(&plain.events)), [(FindingKind::NPlusOne, 6)]);
+    assert_eq!(kinds(&analyse(&plain.events)), [(n_plus_one::KIND, 6)]);
 }
 
 #[test]
@@ -220,7 +221,7 @@ fn untagged_work_after_a_tagged_request_is_a_new_unit() {
     let analysis = analyse(&log.events);
     assert_eq!(
         kinds(&analysis),
-        [(FindingKind::CountInLoop, 5), (FindingKind::NPlusOne, 12)],
+        [(count_in_loop::KIND, 5), (n_plus_one::KIND, 12)],
         "the transaction closes at COMMIT, the trace when idle or at the end"
     );
     assert_eq!(analysis.findings[1].request.kind, RequestKind::Trace);
@@ -252,7 +253,7 @@ fn untagged_statements_inside_a_tagged_request_stay_in_it() {
     }
     let analysis = analyse(&log.events);
     let f = only(&analysis);
-    assert_eq!((f.kind, f.count), (FindingKind::NPlusOne, 6));
+    assert_eq!((f.kind, f.count), (n_plus_one::KIND, 6));
     assert_eq!(f.request.route.as_deref(), Some("/invoices"));
     assert_eq!(
         f.parent.as_ref().map(|p| p.normalized.as_str()),
@@ -288,7 +289,7 @@ fn untagged_named_prepared_statements_stay_in_the_tagged_request() {
     }
     let analysis = analyse(&log.events);
     let f = only(&analysis);
-    assert_eq!((f.kind, f.count), (FindingKind::NPlusOne, 6));
+    assert_eq!((f.kind, f.count), (n_plus_one::KIND, 6));
     assert_eq!(f.request.kind, RequestKind::Trace);
     assert_eq!(analysis.summary.requests, 1);
 }
@@ -366,7 +367,7 @@ fn savepoints_stay_inside_their_transaction() {
     log.q("s1", "ROLLBACK");
     let analysis = analyse(&log.events);
     let f = only(&analysis);
-    assert_eq!((f.kind, f.count), (FindingKind::NPlusOne, 6));
+    assert_eq!((f.kind, f.count), (n_plus_one::KIND, 6));
     assert_eq!(f.request.kind, RequestKind::Transaction);
     assert_eq!(f.request.statements, 7);
 }
@@ -385,14 +386,14 @@ fn idle_gap_splits_bursts() {
         }
         log.events
     };
-    assert_eq!(kinds(&analyse(&build(500))), [(FindingKind::NPlusOne, 6)]);
+    assert_eq!(kinds(&analyse(&build(500))), [(n_plus_one::KIND, 6)]);
     let split = analyse(&build(1_500));
     assert_eq!(kinds(&split), []);
     assert_eq!(split.summary.requests, 2);
     let longer_gap = config(|c| c.idle_gap_ms = 2_000);
     assert_eq!(
         kinds(&analyse_with(longer_gap, &build(1_500))),
-        [(FindingKind::NPlusOne, 6)]
+        [(n_plus_one::KIND, 6)]
     );
 }
 
@@ -430,7 +431,7 @@ fn tick_closes_idle_units_for_live_updates() {
     assert_eq!(updates.len(), 1);
     assert_eq!(
         (updates[0].kind, updates[0].occurrences),
-        (FindingKind::NPlusOne, 1)
+        (n_plus_one::KIND, 1)
     );
     assert!(pipeline.take_updates().is_empty(), "nothing new since");
 
@@ -515,7 +516,7 @@ fn long_units_are_analysed_in_batches_and_keep_their_parent() {
     let capped = config(|c| c.max_statements_per_unit = 100);
     let analysis = analyse_with(capped, &log.events);
     let f = only(&analysis);
-    assert_eq!(f.kind, FindingKind::NPlusOne);
+    assert_eq!(f.kind, n_plus_one::KIND);
     assert_eq!(f.occurrences, 1, "one request, analysed in batches");
     assert_eq!(f.total_count, 1_000);
     assert_eq!(f.request.statements, 100, "evidence from the first batch");

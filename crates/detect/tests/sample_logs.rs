@@ -4,6 +4,9 @@
 //! twins (JOIN, IN list, GROUP BY, multi-row INSERT, dashboard, cursor paging, pgbench's
 //! independent lookups) is.
 
+use querycomb_detect::detectors::{
+    count_in_loop, mn_plus_one, n_plus_one, n_plus_one_write, repeated_identical,
+};
 use std::fs::File;
 use std::io::BufReader;
 use std::path::PathBuf;
@@ -54,25 +57,25 @@ fn some(text: &str) -> Option<String> {
 fn expected_postgres() -> Vec<(FindingKind, u32, String, Option<String>)> {
     vec![
         (
-            FindingKind::CountInLoop,
+            count_in_loop::KIND,
             10,
             "comments".into(),
             some("SELECT id, title FROM posts ORDER BY id LIMIT $1"),
         ),
         (
-            FindingKind::MnPlusOne,
+            mn_plus_one::KIND,
             8,
             "order_items".into(),
             some("SELECT id, customer_id FROM orders WHERE total > $1 ORDER BY id LIMIT $2"),
         ),
         (
-            FindingKind::NPlusOne,
+            n_plus_one::KIND,
             25,
             "customers".into(),
             some("SELECT id, customer_id, total FROM orders ORDER BY id LIMIT $1"),
         ),
-        (FindingKind::NPlusOneWrite, 20, "order_items".into(), None),
-        (FindingKind::RepeatedIdentical, 12, "customers".into(), None),
+        (n_plus_one_write::KIND, 20, "order_items".into(), None),
+        (repeated_identical::KIND, 12, "customers".into(), None),
     ]
 }
 
@@ -99,7 +102,7 @@ fn postgres_stderr_csv_and_json_logs_agree() {
         let n1 = analysis
             .findings
             .iter()
-            .find(|f| f.kind == FindingKind::NPlusOne)
+            .find(|f| f.kind == n_plus_one::KIND)
             .expect("n+1");
         assert_eq!(n1.request.kind, RequestKind::Trace, "{name}");
         assert_eq!(n1.request.route.as_deref(), Some("/orders"), "{name}");
@@ -111,7 +114,7 @@ fn postgres_stderr_csv_and_json_logs_agree() {
         let mn = analysis
             .findings
             .iter()
-            .find(|f| f.kind == FindingKind::MnPlusOne)
+            .find(|f| f.kind == mn_plus_one::KIND)
             .expect("mn+1");
         assert_eq!(mn.children.len(), 2, "{name}");
         assert_eq!(mn.request.kind, RequestKind::Transaction, "{name}");
@@ -129,25 +132,25 @@ fn mariadb_general_and_slow_logs_agree() {
             sorted(summary(&analysis)),
             sorted(vec![
                 (
-                    FindingKind::CountInLoop,
+                    count_in_loop::KIND,
                     6,
                     "comments".into(),
                     some("SELECT id, title FROM posts ORDER BY id LIMIT ?")
                 ),
                 (
-                    FindingKind::NPlusOne,
+                    n_plus_one::KIND,
                     6,
                     "order_items".into(),
                     some("SELECT id FROM orders WHERE customer_id = ?")
                 ),
                 (
-                    FindingKind::NPlusOne,
+                    n_plus_one::KIND,
                     8,
                     "customers".into(),
                     some("SELECT id, customer_id, total FROM orders ORDER BY id LIMIT ?")
                 ),
-                (FindingKind::NPlusOneWrite, 6, "order_items".into(), None),
-                (FindingKind::RepeatedIdentical, 6, "customers".into(), None),
+                (n_plus_one_write::KIND, 6, "order_items".into(), None),
+                (repeated_identical::KIND, 6, "customers".into(), None),
             ]),
             "{name}"
         );

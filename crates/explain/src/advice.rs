@@ -6,7 +6,8 @@
 //! row; a write per row. The framework is named only on evidence that one ORM writes that SQL
 //! (see [`framework`]); without it the fix is given in SQL terms, never guessed.
 
-use querycomb_core::{Advice, Finding, FindingKind, Relation};
+use querycomb_core::{Advice, Finding, Relation};
+use querycomb_detect::detectors as kinds;
 use querycomb_sql::{Dialect, Fingerprinter, Verb};
 use std::sync::OnceLock;
 
@@ -152,12 +153,12 @@ pub fn advise(finding: &Finding) -> Option<Advice> {
 /// The relation, what shows it, and the key column.
 fn relation(finding: &Finding, shape: &querycomb_sql::Shape) -> (Relation, String, String) {
     let key = shape.filter_columns.first().cloned().unwrap_or_default();
-    if finding.kind == FindingKind::NPlusOneWrite
+    if finding.kind == kinds::n_plus_one_write::KIND
         || matches!(shape.verb, Verb::Insert | Verb::Update | Verb::Delete)
     {
         return (Relation::Write, "one write statement per row".into(), key);
     }
-    if finding.kind == FindingKind::CountInLoop || shape.aggregate {
+    if finding.kind == kinds::count_in_loop::KIND || shape.aggregate {
         return (
             Relation::Aggregate,
             "an aggregate (COUNT/EXISTS) per parent row".into(),
@@ -363,7 +364,7 @@ mod tests {
         assert_eq!(m2m.relation, Relation::ManyToMany, "{m2m:?}");
         f.children[0].normalized = "SELECT COUNT(*) FROM books WHERE author_id = $1".into();
         assert_eq!(advise(&f).unwrap().relation, Relation::Aggregate);
-        f.kind = FindingKind::NPlusOneWrite;
+        f.kind = kinds::n_plus_one_write::KIND;
         f.children[0].normalized = "INSERT INTO books (title) VALUES ($1)".into();
         let write = advise(&f).unwrap();
         assert_eq!(write.relation, Relation::Write);

@@ -2,14 +2,15 @@
 //! the pool arithmetic of the seeds: a request that holds its connection for `h` seconds
 //! lets a pool of `P` connections serve at most `P / h` requests per second.
 
-use querycomb_core::{Finding, FindingKind, Impact};
+use querycomb_core::{Finding, Impact};
+use querycomb_detect::detectors as kinds;
 
 /// The impact of batching (or, for `repeated_identical`, of reusing) the loop.
 pub fn impact(finding: &Finding, pool_size: u32) -> Option<Impact> {
     let shapes = finding.children.len().max(1) as u64;
     let per_request = match finding.kind {
-        FindingKind::MnPlusOne => u64::from(finding.count) * shapes,
-        FindingKind::OverBudget => return None,
+        kinds::mn_plus_one::KIND => u64::from(finding.count) * shapes,
+        kinds::over_budget::KIND => return None,
         _ => u64::from(finding.count),
     };
     // The loop becomes one statement per child shape.

@@ -13,7 +13,8 @@ mod impact;
 mod plan;
 mod postgres;
 
-use querycomb_core::{Finding, FindingKind, PlanCheck, Verdict};
+use querycomb_core::{Finding, PlanCheck, Verdict};
+use querycomb_detect::detectors as kinds;
 
 pub use crate::advice::{advise, framework};
 pub use crate::impact::impact;
@@ -38,7 +39,7 @@ pub fn prove(
         None => None,
     };
     for finding in findings.iter_mut() {
-        if finding.kind == FindingKind::OverBudget {
+        if finding.kind == kinds::over_budget::KIND {
             continue;
         }
         finding.fix.advice = advise(finding);
@@ -105,10 +106,10 @@ pub fn check_findings(
     let mut tally = Tally::default();
     for finding in findings.iter_mut() {
         let check = match finding.kind {
-            FindingKind::NPlusOne | FindingKind::CountInLoop | FindingKind::MnPlusOne => {
+            kinds::n_plus_one::KIND | kinds::count_in_loop::KIND | kinds::mn_plus_one::KIND => {
                 explainer.check(finding)
             }
-            FindingKind::NPlusOneWrite => PlanCheck::skipped(
+            kinds::n_plus_one_write::KIND => PlanCheck::skipped(
                 "the child writes: never explained; the batched write is in the suggestion",
             ),
             _ => {
@@ -136,8 +137,7 @@ pub fn check_findings(
 #[cfg(test)]
 pub(crate) mod tests {
     use querycomb_core::{
-        Finding, FindingKind, FixEvidence, Location, Proof, QueryRef, RequestKind, RequestRef,
-        Severity,
+        Finding, FixEvidence, Location, Proof, QueryRef, RequestKind, RequestRef, Severity,
     };
 
     pub fn finding(child: &str) -> Finding {
@@ -150,7 +150,7 @@ pub(crate) mod tests {
             source_location: None,
         };
         Finding {
-            kind: FindingKind::NPlusOne,
+            kind: super::kinds::n_plus_one::KIND,
             severity: Severity::Warning,
             signature: "1".repeat(16),
             request: RequestRef {

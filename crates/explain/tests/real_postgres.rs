@@ -1,9 +1,10 @@
 //! Plan checks against a throwaway PostgreSQL with a real schema, 100,000 rows and indexes.
 
 use querycomb_core::{
-    Access, Finding, FindingKind, FixEvidence, KeySource, Location, Proof, QueryRef, RequestKind,
-    RequestRef, Severity, Verdict,
+    Access, Finding, FixEvidence, KeySource, Location, Proof, QueryRef, RequestKind, RequestRef,
+    Severity, Verdict,
 };
+use querycomb_detect::detectors as kinds;
 use querycomb_explain::{check_findings, Options};
 use querycomb_testkit::{PgOptions, PgServer};
 
@@ -34,7 +35,7 @@ fn shop() -> PgServer {
     pg
 }
 
-fn finding(kind: FindingKind, child: &str, keys: &[&[&str]]) -> Finding {
+fn finding(kind: querycomb_core::FindingKind, child: &str, keys: &[&[&str]]) -> Finding {
     let query = |sql: &str| QueryRef {
         fingerprint: "0".repeat(16),
         normalized: sql.to_owned(),
@@ -120,7 +121,7 @@ fn verdicts_on_a_real_schema() {
     let titles: Vec<String> = (1..=20).map(|i| format!("title {i}")).collect();
     let mut findings = vec![
         finding(
-            FindingKind::NPlusOne,
+            kinds::n_plus_one::KIND,
             r#"SELECT "authors"."id", "authors"."name" FROM "authors" WHERE "authors"."id" = $1 LIMIT $2"#,
             &twenty
                 .iter()
@@ -128,22 +129,22 @@ fn verdicts_on_a_real_schema() {
                 .collect::<Vec<_>>(),
         ),
         finding(
-            FindingKind::NPlusOne,
+            kinds::n_plus_one::KIND,
             "SELECT id, author_id FROM books WHERE title = $1",
             &keys_of(&titles),
         ),
         finding(
-            FindingKind::NPlusOne,
+            kinds::n_plus_one::KIND,
             "SELECT * FROM books WHERE category_id = $1",
             &keys_of(&categories),
         ),
         finding(
-            FindingKind::NPlusOne,
+            kinds::n_plus_one::KIND,
             "SELECT * FROM books WHERE author_id = $1",
             &[],
         ),
         finding(
-            FindingKind::NPlusOne,
+            kinds::n_plus_one::KIND,
             "SELECT * FROM books WHERE id = $1",
             &keys_of(&spread),
         ),
@@ -211,7 +212,7 @@ fn the_flip_point_is_where_postgres_flips() {
     let pg = shop();
     let keys = ids(1..=30);
     let mut findings = vec![finding(
-        FindingKind::NPlusOne,
+        kinds::n_plus_one::KIND,
         "SELECT * FROM books WHERE category_id = $1",
         &keys_of(&keys),
     )];
@@ -238,19 +239,19 @@ fn explain_changes_nothing() {
     let mut findings = vec![
         // A write child is never explained, not even planned.
         finding(
-            FindingKind::NPlusOneWrite,
+            kinds::n_plus_one_write::KIND,
             "UPDATE books SET title = $1 WHERE id = $2",
             &[&["x", "1"], &["y", "2"]],
         ),
         // A read that writes through a function: ANALYZE would run it; read-only stops it.
         finding(
-            FindingKind::NPlusOne,
+            kinds::n_plus_one::KIND,
             "SELECT audited(id) FROM books WHERE id = $1",
             &keys_of(&ten),
         ),
         // A read that takes row locks.
         finding(
-            FindingKind::NPlusOne,
+            kinds::n_plus_one::KIND,
             "SELECT * FROM books WHERE id = $1 FOR UPDATE",
             &keys_of(&ten),
         ),
@@ -279,7 +280,7 @@ fn a_read_only_user_is_enough_and_analyze_measures() {
     let before = state(&pg);
     let keys = ids(1..=30);
     let mut findings = vec![finding(
-        FindingKind::NPlusOne,
+        kinds::n_plus_one::KIND,
         "SELECT * FROM books WHERE author_id = $1",
         &keys_of(&keys),
     )];
@@ -302,7 +303,7 @@ fn a_read_only_user_is_enough_and_analyze_measures() {
 
 #[test]
 fn an_unreachable_database_is_an_error_without_its_password() {
-    let mut findings = vec![finding(FindingKind::NPlusOne, "SELECT 1", &[])];
+    let mut findings = vec![finding(kinds::n_plus_one::KIND, "SELECT 1", &[])];
     let error = check_findings(
         "postgres://qc:hunter2@127.0.0.1:1/none",
         &mut findings,

@@ -280,12 +280,13 @@ pub fn pool_arithmetic(finding: &Finding, pool_size: u32) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use querycomb_core::{FindingKind, Location, RequestKind, RequestRef, Severity};
+    use querycomb_core::{Location, RequestKind, RequestRef, Severity};
+    use querycomb_detect::detectors::n_plus_one;
 
     #[test]
     fn pool_arithmetic_before_and_after_batching() {
         let finding = Finding {
-            kind: FindingKind::NPlusOne,
+            kind: n_plus_one::KIND,
             severity: Severity::Warning,
             signature: "0".repeat(16),
             request: RequestRef {

@@ -237,12 +237,10 @@ fn tokio_postgres_prepared_pipelined_copy_and_cancel() {
             tokio::time::sleep(Duration::from_millis(300)).await;
             token.cancel_query(NoTls).await
         };
-        let started = std::time::Instant::now();
         let (slow, cancel) = tokio::join!(slow, cancel);
         cancel.expect("cancel request");
         let err = slow.expect_err("cancelled");
         assert_eq!(err.code(), Some(&tokio_postgres::error::SqlState::QUERY_CANCELED));
-        assert!(started.elapsed() < Duration::from_secs(10));
 
         // The connection is still good afterwards.
         let row = client.query_one("SELECT 42", &[]).await.expect("after cancel");

@@ -4,11 +4,12 @@
 
 mod common;
 
+use querycomb_detect::detectors::n_plus_one;
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use querycomb_core::{Finding, FindingKind, Proof, RequestKind};
+use querycomb_core::{Finding, Proof, RequestKind};
 use querycomb_proxy::{pipeline_detector, Proxy, ProxyConfig, ProxyEvidence, ShapeMeter};
 use querycomb_testkit::{Auth, PgOptions, PgServer};
 use tokio_postgres::NoTls;
@@ -127,7 +128,7 @@ fn n_plus_one_is_reported_live_and_the_batched_version_is_not() {
             Proof::Suspected,
             "ids 100.. never came from a result"
         );
-        assert_eq!(finding.kind, FindingKind::NPlusOne);
+        assert_eq!(finding.kind, n_plus_one::KIND);
         assert_eq!(finding.request.route.as_deref(), Some("/orders"));
         assert_eq!(finding.count, 25);
         assert!(
@@ -189,8 +190,8 @@ fn n_plus_one_is_reported_live_and_the_batched_version_is_not() {
     assert_eq!(
         kinds,
         [
-            (FindingKind::NPlusOne, Some("/orders".to_owned())),
-            (FindingKind::NPlusOne, Some("/unrelated".to_owned()))
+            (n_plus_one::KIND, Some("/orders".to_owned())),
+            (n_plus_one::KIND, Some("/unrelated".to_owned()))
         ]
     );
     assert_eq!(report.analysis.summary.statements, 54);
@@ -258,7 +259,7 @@ fn concurrent_n_plus_one_across_pooled_connections_is_one_finding() {
     let report = h.shutdown();
     let live = live.lock().expect("lock");
     assert_eq!(live.len(), 1, "{live:#?}");
-    assert_eq!(live[0].kind, FindingKind::NPlusOne);
+    assert_eq!(live[0].kind, n_plus_one::KIND);
     assert_eq!(live[0].request.kind, RequestKind::Trace);
     assert_eq!(live[0].count, 24);
     assert_eq!(report.analysis.findings.len(), 1);
@@ -328,7 +329,7 @@ fn run_as_the_cli_calls_it() {
     let report = rt.block_on(served).expect("join").expect("run");
     let live = live.lock().expect("lock");
     assert_eq!(live.len(), 1, "{live:#?}");
-    assert_eq!(live[0].kind, FindingKind::NPlusOne);
+    assert_eq!(live[0].kind, n_plus_one::KIND);
     assert_eq!(live[0].proof, Proof::Proven { matched: 10 });
     assert!(live[0].message.contains("a pool of 10 connections"));
     assert_eq!(report.analysis.findings.len(), 1);

@@ -4,37 +4,20 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::start;
-use querycomb_testkit::Auth;
+use querycomb_testkit::{deps, Auth};
 
 const SCHEMA: &str = "CREATE TABLE customers (id int PRIMARY KEY, name text);
 INSERT INTO customers SELECT g, 'customer ' || g FROM generate_series(1, 20) g;
 CREATE TABLE orders (id int PRIMARY KEY, customer_id int REFERENCES customers);
 INSERT INTO orders SELECT g, 1 + g % 20 FROM generate_series(1, 40) g;";
 
-/// `pg` is installed from npm once into the target directory.
-fn node_modules() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("node-pg");
-    let modules = dir.join("node_modules");
-    if !modules.join("pg").exists() {
-        std::fs::create_dir_all(&dir).expect("create node-pg dir");
-        let installed = Command::new("npm")
-            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
-            .arg(&dir)
-            .arg("pg@8")
-            .status()
-            .expect("run npm");
-        assert!(installed.success(), "npm install pg failed");
-    }
-    modules
-}
-
 fn workload(modules: &Path, url: &str) -> String {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node_workload.js");
-    let out = Command::new("node")
+    let out = Command::new(deps::node())
         .args([script, url])
         .env("NODE_PATH", modules)
         .output()
@@ -49,7 +32,7 @@ fn workload(modules: &Path, url: &str) -> String {
 
 #[test]
 fn node_postgres_prepared_errors_and_pooled_promise_all() {
-    let modules = node_modules();
+    let modules = deps::node_modules();
     let h = start(Auth::Scram);
     h.pg.psql("postgres", SCHEMA).expect("schema");
     let direct = workload(&modules, &h.pg.url("postgres"));

@@ -7,29 +7,15 @@ mod common;
 use std::process::Command;
 
 use common::start;
-use querycomb_testkit::Auth;
+use querycomb_testkit::{deps, Auth};
 
 const SCHEMA: &str = "CREATE TABLE customers (id int PRIMARY KEY, name text);
 INSERT INTO customers SELECT g, 'customer ' || g FROM generate_series(1, 20) g;";
 
-/// psycopg is installed from PyPI when missing, so the test runs on a fresh machine.
-fn ensure_psycopg() {
-    let present = Command::new("python3")
-        .args(["-c", "import psycopg"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !present {
-        let installed = Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "psycopg[binary]"])
-            .status()
-            .expect("run pip");
-        assert!(installed.success(), "pip install psycopg[binary] failed");
-    }
-}
-
 fn workload(conninfo: &str) -> String {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/psycopg_workload.py");
-    let out = Command::new("python3")
+    // psycopg comes pinned in the test venv (tests/e2e/django/requirements.txt).
+    let out = Command::new(deps::python())
         .args([script, conninfo])
         .output()
         .expect("run python3");
@@ -43,7 +29,6 @@ fn workload(conninfo: &str) -> String {
 
 #[test]
 fn psycopg_prepared_pipeline_cursor_and_copy() {
-    ensure_psycopg();
     let h = start(Auth::Scram);
     h.pg.psql("postgres", SCHEMA).expect("schema");
     let direct = workload(&h.direct_conn("postgres"));

@@ -2,9 +2,10 @@
 //! durations, timestamps, sizes and request labels, and the cleaning of input-derived text
 //! before it reaches a reader.
 
+use querycomb_detect::detectors::over_budget;
 use std::collections::HashMap;
 
-use querycomb_core::{Finding, FindingKind, Location, RequestKind, RequestRef, Timestamp};
+use querycomb_core::{Finding, Location, RequestKind, RequestRef, Timestamp};
 
 /// Findings in arrival order, one per signature.
 ///
@@ -189,16 +190,16 @@ pub(crate) fn primary_location(finding: &Finding) -> Location {
 
 /// `N+1 query on orders ×50, seen in 12 requests`.
 pub(crate) fn headline(finding: &Finding) -> String {
-    if finding.kind == FindingKind::OverBudget {
+    if finding.kind == over_budget::KIND {
         // Not a loop on one table: `count` is the request's statements.
         return format!(
             "{}: {}, seen in {}",
-            finding.kind.title(),
+            querycomb_detect::kinds::info(finding.kind).title,
             plural(u64::from(finding.count), "statement", "statements"),
             plural(u64::from(finding.occurrences), "request", "requests")
         );
     }
-    let mut text = finding.kind.title().to_owned();
+    let mut text = querycomb_detect::kinds::info(finding.kind).title.to_owned();
     if let Some(table) = table(finding) {
         text.push_str(" on ");
         text.push_str(&clean(table));

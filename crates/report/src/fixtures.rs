@@ -2,9 +2,10 @@
 //! produces for a Django-style N+1 on a PostgreSQL stderr log.
 
 use querycomb_core::{
-    BarRole, Finding, FindingKind, FindingSink, FingerprintStat, Location, Proof, QueryRef,
-    RequestKind, RequestRef, RouteStat, RunSummary, Severity, SourceId, SourceTable, WaterfallBar,
+    BarRole, Finding, FindingSink, FingerprintStat, Location, Proof, QueryRef, RequestKind,
+    RequestRef, RouteStat, RunSummary, Severity, SourceId, SourceTable, WaterfallBar,
 };
+use querycomb_detect::detectors::{n_plus_one, over_budget, repeated_identical};
 
 /// 2026-11-21 18:00:17.633 UTC.
 pub(crate) const START: i64 = 1_795_284_017_633_000;
@@ -38,7 +39,7 @@ fn query(fingerprint: &str, normalized: &str, table: &str, line: u64) -> QueryRe
 /// An N+1 on `orders` under a tagged route: 50 children after one parent, 12 requests.
 pub(crate) fn n_plus_one() -> Finding {
     Finding {
-        kind: FindingKind::NPlusOne,
+        kind: n_plus_one::KIND,
         severity: Severity::Error,
         signature: "9f2c4e1a7b3d5c60".to_owned(),
         request: RequestRef {
@@ -96,7 +97,7 @@ pub(crate) fn n_plus_one() -> Finding {
 /// A repeated identical lookup in an untagged burst, no durations, only a warning.
 pub(crate) fn repeated_identical() -> Finding {
     Finding {
-        kind: FindingKind::RepeatedIdentical,
+        kind: repeated_identical::KIND,
         severity: Severity::Warning,
         signature: "77aa00bb11cc22dd".to_owned(),
         request: RequestRef {
@@ -133,7 +134,7 @@ pub(crate) fn repeated_identical() -> Finding {
 /// A request over its budget: no parent, no child, only the request.
 pub(crate) fn over_budget_without_children() -> Finding {
     let mut finding = n_plus_one();
-    finding.kind = FindingKind::OverBudget;
+    finding.kind = over_budget::KIND;
     finding.severity = Severity::Error;
     finding.signature = "0123456789abcdef".to_owned();
     finding.parent = None;
@@ -154,10 +155,7 @@ pub(crate) fn summary() -> RunSummary {
         requests: 321,
         malformed: 3,
         findings: 2,
-        findings_by_kind: vec![
-            (FindingKind::NPlusOne, 1),
-            (FindingKind::RepeatedIdentical, 1),
-        ],
+        findings_by_kind: vec![(n_plus_one::KIND, 1), (repeated_identical::KIND, 1)],
         wasted_us: 148_800,
         elapsed_ms: 120,
         fingerprints: vec![FingerprintStat {

@@ -8,6 +8,7 @@
 //! Content-Security-Policy with a per-report nonce refuses any script or style the template
 //! did not bring, and every network request.
 
+use querycomb_detect::kinds;
 use std::cmp::Ordering;
 use std::collections::hash_map::{DefaultHasher, RandomState};
 use std::collections::HashMap;
@@ -286,23 +287,29 @@ struct SummaryData {
     wasted_us: u64,
     elapsed_ms: u64,
     /// `[kind id, title, count]`, every kind, in a fixed order.
-    by_kind: Vec<(&'static str, &'static str, u64)>,
+    /// `[kind id, title, findings, after-fix text]` for every registered kind.
+    by_kind: Vec<(&'static str, &'static str, u64, &'static str)>,
     /// `[severity id, count]`, most severe first.
     by_severity: Vec<(&'static str, u64)>,
 }
 
 impl SummaryData {
     fn new(s: &RunSummary, seen: &HashMap<String, (FindingKind, Severity)>) -> Self {
-        let by_kind = FindingKind::ALL
-            .iter()
-            .map(|&kind| {
+        let by_kind = kinds::all()
+            .map(|info| {
+                let kind = info.kind;
                 let from_summary = s
                     .findings_by_kind
                     .iter()
                     .find(|(k, _)| *k == kind)
                     .map(|&(_, n)| n);
                 let from_seen = seen.values().filter(|(k, _)| *k == kind).count() as u64;
-                (kind.id(), kind.title(), from_summary.unwrap_or(from_seen))
+                (
+                    info.kind.id(),
+                    info.title,
+                    from_summary.unwrap_or(from_seen),
+                    info.after_fix,
+                )
             })
             .collect();
         let by_severity = [Severity::Error, Severity::Warning, Severity::Info]
@@ -342,11 +349,12 @@ impl Omitted {
     fn new<W: Write>(sink: &HtmlSink<W>, summary: &RunSummary, shown: &[&Finding]) -> Self {
         let total = summary.findings.max(sink.seen.len() as u64);
         let mut by_kind: Vec<(&'static str, u64)> = Vec::new();
-        for kind in FindingKind::ALL {
+        for info in kinds::all() {
+            let kind = info.kind;
             let seen = sink.seen.values().filter(|(k, _)| *k == kind).count();
             let kept = shown.iter().filter(|f| f.kind == kind).count();
             if seen > kept {
-                by_kind.push((kind.id(), (seen - kept) as u64));
+                by_kind.push((info.kind.id(), (seen - kept) as u64));
             }
         }
         let cap = sink.options.max_waterfall_bars;
@@ -363,7 +371,7 @@ impl Omitted {
 
 #[derive(Serialize)]
 struct FindingData<'a> {
-    kind: &'static str,
+    kind: &'a str,
     kind_title: &'static str,
     severity: &'static str,
     signature: &'a str,
@@ -391,7 +399,7 @@ struct FindingData<'a> {
 
 #[derive(Serialize)]
 struct RequestData<'a> {
-    kind: &'static str,
+    kind: &'a str,
     id: &'a str,
     route: Option<&'a str>,
     trace_id: Option<&'a str>,
@@ -438,7 +446,7 @@ impl<'a> FindingData<'a> {
             .find_map(|q| q.table.as_deref());
         FindingData {
             kind: f.kind.id(),
-            kind_title: f.kind.title(),
+            kind_title: kinds::info(f.kind).title,
             severity: f.severity.id(),
             signature: &f.signature,
             message: &f.message,
@@ -579,6 +587,7 @@ impl<'a> RouteData<'a> {
 mod tests {
     use super::*;
     use querycomb_core::{Location, RequestKind, RequestRef};
+    use querycomb_detect::detectors::n_plus_one;
 
     const PAYLOAD: &str =
         "SELECT '</script><script>alert(1)</script>' <!-- \u{2028}\u{2029} </SCRIPT >";
@@ -596,7 +605,7 @@ mod tests {
 
     fn finding(signature: &str, severity: Severity, child_sql: &str) -> Finding {
         Finding {
-            kind: FindingKind::NPlusOne,
+            kind: n_plus_one::KIND,
             severity,
             signature: signature.to_string(),
             request: RequestRef {

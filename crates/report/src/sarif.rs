@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use querycomb_core::{Finding, FindingKind, Location, RunSummary, Severity, SourceTable};
+use querycomb_detect::kinds;
 use serde_json::{json, Value};
 
 use crate::buffered::{Buffered, Render};
@@ -53,73 +54,16 @@ impl Render for Sarif {
     }
 }
 
-/// What each rule is, and how to fix it, as code-scanning UIs show under "help".
-struct RuleText {
-    name: &'static str,
-    short: &'static str,
-    help: &'static str,
-}
-
-fn rule_text(kind: FindingKind) -> RuleText {
-    match kind {
-        FindingKind::NPlusOne => RuleText {
-            name: "NPlusOneQuery",
-            short: "A query runs once per row of an earlier query (N+1).",
-            help: "The same SELECT ran once per row returned by a parent query, each time with \
-                   different parameters. Load all the rows in one statement instead: \
-                   `WHERE key = ANY($1)` / `IN (...)` with the parent ids, or the ORM's eager \
-                   loading (Django select_related/prefetch_related, Rails includes, Hibernate \
-                   JOIN FETCH or @BatchSize, Sequelize include, SQLAlchemy selectinload).",
-        },
-        FindingKind::NPlusOneWrite => RuleText {
-            name: "NPlusOneWrite",
-            short: "Rows are inserted, updated or deleted one statement at a time.",
-            help: "An INSERT, UPDATE or DELETE ran once per row. Use one multi-row statement: \
-                   `INSERT ... VALUES (...), (...)`, `UPDATE ... FROM (VALUES ...)`, \
-                   `DELETE ... WHERE id = ANY($1)`, or the ORM's bulk API (bulk_create, \
-                   insert_all, bulkCreate, saveAll with JDBC batching).",
-        },
-        FindingKind::CountInLoop => RuleText {
-            name: "CountInLoop",
-            short: "An aggregate (COUNT, EXISTS) runs once per parent row.",
-            help: "A COUNT/EXISTS/aggregate ran once per parent row. Compute all of them in one \
-                   query with `GROUP BY` the parent key, annotate the parent query, or keep a \
-                   counter cache.",
-        },
-        FindingKind::RepeatedIdentical => RuleText {
-            name: "RepeatedIdenticalQuery",
-            short: "The same query with the same parameters runs again and again.",
-            help: "One request ran the same statement with the same parameters many times. \
-                   Read it once and reuse the result for the request (memoize), or cache it.",
-        },
-        FindingKind::MnPlusOne => RuleText {
-            name: "MNPlusOneQuery",
-            short: "A sequence of several queries repeats once per parent row.",
-            help: "Several queries ran as a repeating sequence (A B C A B C ...), one round per \
-                   parent row: each is an N+1. Eager-load every association the loop touches, \
-                   each in one query.",
-        },
-        FindingKind::OverBudget => RuleText {
-            name: "QueryBudgetExceeded",
-            short: "A request ran more statements, repeats or time than its budget allows.",
-            help: "The request exceeded its query budget from the budget file. Fix the \
-                   pattern that grew (usually an N+1 listed with it) or raise the budget \
-                   deliberately in the budget file.",
-        },
-    }
-}
-
 fn driver() -> Value {
-    let rules: Vec<Value> = FindingKind::ALL
-        .iter()
-        .map(|&kind| {
-            let text = rule_text(kind);
+    // One rule per registered kind, with the texts its detector declares.
+    let rules: Vec<Value> = kinds::all()
+        .map(|info| {
             json!({
-                "id": kind.id(),
-                "name": text.name,
-                "shortDescription": { "text": text.short },
-                "fullDescription": { "text": text.help },
-                "help": { "text": text.help, "markdown": text.help },
+                "id": info.kind.id(),
+                "name": info.rule_name,
+                "shortDescription": { "text": info.summary },
+                "fullDescription": { "text": info.help },
+                "help": { "text": info.help, "markdown": info.help },
                 "defaultConfiguration": { "level": "warning" },
                 "properties": { "tags": ["performance", "database", "sql"] },
             })
@@ -155,10 +99,7 @@ fn level(severity: Severity) -> &'static str {
 }
 
 fn rule_index(kind: FindingKind) -> usize {
-    FindingKind::ALL
-        .iter()
-        .position(|&k| k == kind)
-        .unwrap_or_default()
+    kinds::rank(kind).min(kinds::all().count().saturating_sub(1))
 }
 
 fn result(finding: &Finding, sources: &SourceTable) -> Value {
@@ -308,8 +249,8 @@ mod tests {
         assert_eq!(run["tool"]["driver"]["name"], "querycomb");
         let rules = run["tool"]["driver"]["rules"].as_array().expect("rules");
         let ids: Vec<&str> = rules.iter().filter_map(|r| r["id"].as_str()).collect();
-        let kinds: Vec<&str> = FindingKind::ALL.iter().map(|k| k.id()).collect();
-        assert_eq!(ids, kinds);
+        let registered: Vec<&str> = kinds::all().map(|k| k.kind.id()).collect();
+        assert_eq!(ids, registered);
         for rule in rules {
             assert!(rule["help"]["text"].as_str().is_some_and(|t| t.len() > 40));
             assert!(rule["shortDescription"]["text"].is_string());

@@ -5,10 +5,11 @@
 //! ttys and `--color`). Everything that came from the input is cleaned of control characters
 //! first, so a crafted statement cannot drive the reader's terminal.
 
+use querycomb_detect::detectors::over_budget;
 use std::cmp::Reverse;
 use std::io::{self, Write};
 
-use querycomb_core::{Finding, FindingKind, Proof, RouteStat, RunSummary, Severity, SourceTable};
+use querycomb_core::{Finding, Proof, RouteStat, RunSummary, Severity, SourceTable};
 
 use crate::buffered::{Buffered, Render};
 use crate::describe::{self, clean, plural, thousands};
@@ -224,9 +225,9 @@ fn finding_fields(
     }
     // An over-budget request is not a loop: its children are the shapes that ran most,
     // `count` its statements and the time that of the whole request.
-    let over_budget = finding.kind == FindingKind::OverBudget;
+    let is_over_budget = finding.kind == over_budget::KIND;
     for child in &finding.children {
-        let label = if over_budget {
+        let label = if is_over_budget {
             "most run".to_owned()
         } else {
             format!("child (×{})", thousands(u64::from(finding.count)))
@@ -235,7 +236,7 @@ fn finding_fields(
     }
     if let Some(us) = finding.total_duration_us {
         // `count` is rounds of the whole sequence when there are several children.
-        let statements = if over_budget {
+        let statements = if is_over_budget {
             u64::from(finding.count)
         } else {
             u64::from(finding.count) * finding.children.len().max(1) as u64
@@ -245,7 +246,7 @@ fn finding_fields(
             describe::duration(us),
             plural(statements, "statement", "statements")
         );
-        let label = if over_budget {
+        let label = if is_over_budget {
             "request time"
         } else {
             "child time"
@@ -694,6 +695,7 @@ mod tests {
     use super::*;
     use crate::fixtures;
     use querycomb_core::FindingSink;
+    use querycomb_detect::detectors::mn_plus_one;
 
     fn report(findings: &[Finding], options: TerminalOptions) -> String {
         let mut sink = TerminalSink::new(Vec::new(), options);
@@ -801,7 +803,7 @@ mod tests {
     #[test]
     fn sequence_findings_count_every_statement_of_every_round() {
         let mut finding = fixtures::n_plus_one();
-        finding.kind = querycomb_core::FindingKind::MnPlusOne;
+        finding.kind = mn_plus_one::KIND;
         let mut second = finding.children[0].clone();
         second.normalized = "SELECT name FROM customers WHERE id = $1".to_owned();
         finding.children.push(second);
@@ -814,7 +816,7 @@ mod tests {
     #[test]
     fn over_budget_findings_name_the_most_run_shapes_and_the_request_time() {
         let mut finding = fixtures::n_plus_one();
-        finding.kind = querycomb_core::FindingKind::OverBudget;
+        finding.kind = over_budget::KIND;
         finding.parent = None;
         finding.count = 9;
         let text = plain(&[finding]);
@@ -830,9 +832,8 @@ mod tests {
     fn summary_lines_fold_and_skip_unknown_record_counts() {
         let mut summary = fixtures::summary();
         summary.records = 0;
-        summary.findings_by_kind = querycomb_core::FindingKind::ALL
-            .iter()
-            .map(|&kind| (kind, 1_000))
+        summary.findings_by_kind = querycomb_detect::kinds::all()
+            .map(|info| (info.kind, 1_000))
             .collect();
         let mut sink = TerminalSink::new(Vec::new(), TerminalOptions::default());
         sink.begin(&fixtures::sources()).unwrap();

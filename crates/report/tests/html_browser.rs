@@ -4,8 +4,8 @@
 //! XSS payload in SQL shown as text. Saves screenshots (light and dark) under
 //! `target/test-artifacts/`.
 //!
-//! Skips, saying so, only when Chromium or node is missing and `scripts/setup-chromium.sh`
-//! cannot install them.
+//! Chromium and node come from `scripts/setup-test-deps.sh`; when they are missing the tests
+//! fail with that command rather than pass without running.
 
 mod html_fixtures;
 
@@ -14,11 +14,8 @@ use std::process::Command;
 
 use querycomb_core::{Finding, FindingSink, RunSummary, SourceTable};
 use querycomb_report::html::HtmlSink;
+use querycomb_testkit::deps;
 use serde_json::Value;
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// `target/test-artifacts`, next to wherever cargo puts this test's temporary files.
 fn artifacts_dir() -> PathBuf {
@@ -28,41 +25,13 @@ fn artifacts_dir() -> PathBuf {
     dir
 }
 
-fn chromium_path() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("CHROMIUM") {
-        return Some(PathBuf::from(p));
-    }
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-}
-
-fn node_works() -> bool {
-    Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-/// Chromium and node, installing them with the project's setup script when missing.
-fn browser_or_skip_reason() -> Result<PathBuf, String> {
-    if let (Some(chromium), true) = (chromium_path(), node_works()) {
-        return Ok(chromium);
-    }
-    let script = workspace_root().join("scripts/setup-chromium.sh");
-    let output = Command::new("bash").arg(&script).output();
-    match (chromium_path(), node_works()) {
-        (Some(chromium), true) => Ok(chromium),
-        _ => Err(match output {
-            Ok(o) => format!(
-                "{} exited with {}: {}",
-                script.display(),
-                o.status,
-                String::from_utf8_lossy(&o.stderr).trim()
-            ),
-            Err(e) => format!("cannot run {}: {e}", script.display()),
-        }),
+/// Chromium (`$CHROMIUM` or Debian's) and node, which drives it; installed by
+/// `scripts/setup-test-deps.sh`. A missing browser fails the test: it must never pass unrun.
+fn chromium() -> PathBuf {
+    deps::node();
+    match std::env::var_os("CHROMIUM") {
+        Some(p) => deps::require("$CHROMIUM", PathBuf::from(p)),
+        None => deps::chromium(),
     }
 }
 
@@ -81,7 +50,7 @@ fn render_report(path: &Path, findings: &[Finding], summary: &RunSummary) -> u64
 
 fn drive(chromium: &Path, report: &Path, out: &Path) -> Value {
     let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/drive.mjs");
-    let output = Command::new("node")
+    let output = Command::new(deps::node())
         .arg(driver)
         .args(["--report", report.to_str().unwrap()])
         .args(["--out", out.to_str().unwrap()])
@@ -121,9 +90,7 @@ fn strings(v: &Value) -> Vec<String> {
 
 #[test]
 fn report_works_in_headless_chromium() {
-    let Some(chromium) = chromium_or_skip("report_works_in_headless_chromium") else {
-        return;
-    };
+    let chromium = chromium();
     let out = artifacts_dir();
     let report = out.join("report.html");
     let findings = html_fixtures::findings();
@@ -143,9 +110,7 @@ fn report_works_in_headless_chromium() {
 /// says what it left out, and the page behaves the same.
 #[test]
 fn large_report_is_capped_and_still_works() {
-    let Some(chromium) = chromium_or_skip("large_report_is_capped_and_still_works") else {
-        return;
-    };
+    let chromium = chromium();
     let out = artifacts_dir().join("large");
     std::fs::create_dir_all(&out).unwrap();
     let report = out.join("report.html");
@@ -183,16 +148,6 @@ fn thousands(n: usize) -> String {
         out.push(c);
     }
     out
-}
-
-fn chromium_or_skip(test: &str) -> Option<PathBuf> {
-    match browser_or_skip_reason() {
-        Ok(c) => Some(c),
-        Err(reason) => {
-            println!("SKIPPED {test}: chromium could not be installed: {reason}");
-            None
-        }
-    }
 }
 
 /// What every report must give a reader, checked on the driver's observations.
@@ -330,9 +285,7 @@ fn assert_reader_sees_everything(r: &Value, out: &Path) {
 /// A run with no findings and no statistics (an empty log) renders its empty states.
 #[test]
 fn empty_run_renders_in_chromium() {
-    let Some(chromium) = chromium_or_skip("empty_run_renders_in_chromium") else {
-        return;
-    };
+    let chromium = chromium();
     let out = artifacts_dir().join("empty");
     std::fs::create_dir_all(&out).unwrap();
     let report = out.join("report.html");

@@ -231,17 +231,12 @@ fn huge_lists_and_statements() {
     let sql = format!("SELECT * FROM t WHERE id IN ({})", ids.join(","));
     assert_eq!(fp.scan(&sql).max_list, 100_000);
     check(&mut fp, &sql);
-    // Shapes that made fact extraction quadratic once: many comparisons, many FROMs.
+    // Shapes that made fact extraction quadratic once: many comparisons, many FROMs. (Their
+    // speed is the fingerprint benchmark's to watch; tests assert no timing.)
     let comparisons = format!("SELECT * FROM t WHERE {}", "a = 1 AND ".repeat(20_000));
     let froms = format!("SELECT extract({}", "x FROM y, ".repeat(20_000));
     for sql in [comparisons, froms] {
-        let start = std::time::Instant::now();
         check(&mut fp, &sql);
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(10),
-            "too slow on {} bytes",
-            sql.len()
-        );
     }
 }
 

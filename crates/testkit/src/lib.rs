@@ -7,6 +7,7 @@
 //! PostgreSQL refuses to run as root, so when the tests run as root (CI does) the server and
 //! its tools run as the `postgres` system user through `runuser`.
 
+pub mod deps;
 mod mariadb;
 mod postgres;
 mod process;

@@ -183,6 +183,13 @@ impl MariaDb {
         let _ = child.wait();
     }
 
+    /// Stops the server (a clean shutdown) so that its logs are complete and stay as they
+    /// are: read a log after this, never while the server may still append to it. The temp
+    /// dir with the logs lives until the handle drops.
+    pub fn stop(&mut self) {
+        self.stop_server();
+    }
+
     /// Stops and starts the server on the same data and logs: thread ids start again
     /// from 1, and the logs get the server banner again.
     pub fn restart(&mut self) -> io::Result<()> {

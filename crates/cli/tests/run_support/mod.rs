@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Mutex, OnceLock};
 
 use querycomb_testkit::{PgOptions, PgServer};
 
@@ -143,53 +142,31 @@ pub fn kinds_and_routes(findings: &[serde_json::Value]) -> Vec<(String, String)>
     out
 }
 
-/// Runs `scripts/setup-test-deps.sh <what>` once per test binary. `Err` carries the reason
-/// the toolchain cannot be installed here, for the test to print and skip on.
-/// Setup results so far in this test binary, by toolchain.
-type SetupResults = Vec<(String, Result<(), String>)>;
-
-pub fn setup_deps(what: &str) -> Result<(), String> {
-    static DONE: OnceLock<Mutex<SetupResults>> = OnceLock::new();
-    let done = DONE.get_or_init(|| Mutex::new(Vec::new()));
-    let mut done = done.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, result)) = done.iter().find(|(w, _)| w == what) {
-        return result.clone();
-    }
-    let output = Command::new("bash")
-        .arg(repo_root().join("scripts/setup-test-deps.sh"))
-        .arg(what)
-        .output();
-    let result = match output {
-        Ok(out) if out.status.success() => Ok(()),
-        Ok(out) => Err(format!(
-            "scripts/setup-test-deps.sh {what} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )),
-        Err(e) => Err(format!("cannot run scripts/setup-test-deps.sh: {e}")),
-    };
-    done.push((what.to_owned(), result.clone()));
-    result
-}
-
-/// Sets up `what`'s toolchain; false (after saying why, past the test harness's output
-/// capture so that it shows in every run) when it cannot be installed here.
-pub fn toolchain_ready(what: &str, project: &str) -> bool {
-    match setup_deps(what) {
-        Ok(()) => true,
-        Err(reason) => {
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED: the {project} end-to-end test: its toolchain cannot be installed here: {reason}"
-            );
-            false
+/// Fails the test unless `what`'s toolchain was set up by `scripts/setup-test-deps.sh`
+/// (tests never install anything, and a test that cannot run must not pass).
+pub fn require_toolchain(what: &str) {
+    use querycomb_testkit::deps;
+    match what {
+        "python" => {
+            deps::venv_bin("pytest");
         }
+        "node" => {
+            deps::node();
+            deps::node_modules();
+        }
+        "rust" => {
+            deps::require(
+                "the tests/e2e/rust-sqlx build",
+                e2e_cache().join("rust-sqlx/debug"),
+            );
+        }
+        other => panic!("unknown toolchain {other}"),
     }
 }
 
 /// Where the setup script caches installed toolchains.
 pub fn e2e_cache() -> PathBuf {
-    repo_root().join("target/e2e")
+    querycomb_testkit::deps::e2e_dir()
 }
 
 /// One language's test suite under `querycomb run`: a test with an N+1 (tagged with its

@@ -2,15 +2,27 @@
 //! (`SELECT COUNT(*) FROM comments WHERE post_id = $1` × N, or `SELECT EXISTS(…)`). The fix
 //! is one `GROUP BY` query (or a counter cache), which plain N+1 advice does not suggest.
 
-use querycomb_core::FindingKind;
+use querycomb_core::{BaseSeverity, FindingKind, KindInfo};
 
-use super::{loop_candidate, Candidate, Detector, LoopClass, UnitAnalysis};
+use super::{loop_candidate, Candidate, Detector, LoopClass, MessageParts, UnitAnalysis};
+
+pub const KIND: FindingKind = FindingKind::new("count_in_loop");
+
+pub static INFO: KindInfo = KindInfo {
+    kind: KIND,
+    title: "count in a loop",
+    rule_name: "CountInLoop",
+    summary: "An aggregate (COUNT, EXISTS) runs once per parent row.",
+    help: "A COUNT/EXISTS/aggregate ran once per parent row. Compute all of them in one query with `GROUP BY` the parent key, annotate the parent query, or keep a counter cache.",
+    severity: BaseSeverity::Loop,
+    after_fix: "counts replaced by one GROUP BY query",
+};
 
 pub struct CountInLoop;
 
 impl Detector for CountInLoop {
-    fn kind(&self) -> FindingKind {
-        FindingKind::CountInLoop
+    fn info(&self) -> &'static KindInfo {
+        &INFO
     }
 
     fn detect(&self, unit: &UnitAnalysis<'_>, out: &mut Vec<Candidate>) {
@@ -19,5 +31,9 @@ impl Detector for CountInLoop {
                 out.extend(loop_candidate(unit, self.kind(), group));
             }
         }
+    }
+
+    fn message(&self, parts: &MessageParts<'_>) -> String {
+        parts.loop_message("one count per row")
     }
 }

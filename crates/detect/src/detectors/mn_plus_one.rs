@@ -9,10 +9,22 @@
 //! twice per iteration of another (A B B A B B) is a nested loop, not a sequence: it stays a
 //! separate `n_plus_one` whose parent is the outer child.
 
-use querycomb_core::FindingKind;
+use querycomb_core::{BaseSeverity, FindingKind, KindInfo};
 
-use super::{Candidate, Detector, Group, UnitAnalysis};
+use super::{Candidate, Detector, Group, MessageParts, UnitAnalysis};
 use crate::catalog::FpId;
+
+pub const KIND: FindingKind = FindingKind::new("mn_plus_one");
+
+pub static INFO: KindInfo = KindInfo {
+    kind: KIND,
+    title: "M×N+1 query sequence",
+    rule_name: "MNPlusOneQuery",
+    summary: "A sequence of several queries repeats once per parent row.",
+    help: "Several queries ran as a repeating sequence (A B C A B C ...), one round per parent row: each is an N+1. Eager-load every association the loop touches, each in one query.",
+    severity: BaseSeverity::Loop,
+    after_fix: "children replaced by one batched query per shape",
+};
 
 pub struct MnPlusOne;
 
@@ -20,8 +32,25 @@ pub struct MnPlusOne;
 const MAX_LOOPS: usize = 64;
 
 impl Detector for MnPlusOne {
-    fn kind(&self) -> FindingKind {
-        FindingKind::MnPlusOne
+    fn info(&self) -> &'static KindInfo {
+        &INFO
+    }
+
+    fn message(&self, parts: &MessageParts<'_>) -> String {
+        let list: Vec<String> = parts
+            .children
+            .iter()
+            .map(|c| crate::findings::excerpt(&c.normalized))
+            .collect();
+        format!(
+            "{}: {} iterations of {} queries ({}){} ({} statements, one set per row)",
+            parts.loop_name(),
+            parts.candidate.count,
+            parts.children.len(),
+            list.join("; "),
+            parts.after(),
+            parts.candidate.statements
+        )
     }
 
     fn detect(&self, unit: &UnitAnalysis<'_>, out: &mut Vec<Candidate>) {
@@ -75,7 +104,7 @@ fn sequence_candidate(unit: &UnitAnalysis<'_>, members: &[&Group]) -> Option<Can
         return None;
     }
     Some(Candidate {
-        kind: FindingKind::MnPlusOne,
+        kind: KIND,
         parent,
         children,
         count: iterations,

@@ -2,21 +2,26 @@
 //!
 //! A unit of work is summarised once ([`UnitAnalysis`]: per shape, how often it ran, with how
 //! many distinct parameter sets, how long, how big its lists were) and every detector in
-//! [`DETECTORS`] reads that summary and appends [`Candidate`]s. A new detector is one new
-//! file here plus one line in [`DETECTORS`].
+//! [`DETECTORS`] reads that summary and appends [`Candidate`]s.
+//!
+//! **One kind, one file.** A detector's file declares its kind (`KIND`, the id) and
+//! everything said about it (`INFO`: title, base severity, SARIF rule, help, the HTML
+//! after-fix text) and builds its findings' messages. A new kind is one new file here plus
+//! one line in [`DETECTORS`]; reports, SARIF rules, the JSON schema's enum and the docs
+//! table read [`DETECTORS`] (see [`crate::kinds`]) or are checked against it by tests.
 //!
 //! Shared decisions, so that detectors agree:
 //! - [`UnitAnalysis::loop_class`]: which kind of loop a repeated shape is, if any.
 //! - [`UnitAnalysis::parent_for`]: which earlier statement drove a loop.
 
-mod count_in_loop;
-mod mn_plus_one;
-mod n_plus_one;
-mod n_plus_one_write;
+pub mod count_in_loop;
+pub mod mn_plus_one;
+pub mod n_plus_one;
+pub mod n_plus_one_write;
 pub mod over_budget;
-mod repeated_identical;
+pub mod repeated_identical;
 
-use querycomb_core::FindingKind;
+use querycomb_core::{FindingKind, KindInfo, QueryRef};
 use querycomb_sql::Verb;
 
 use crate::catalog::{Catalog, FpId, Role, ShapeEntry};
@@ -41,18 +46,81 @@ pub struct Candidate {
     pub total_us: Option<u64>,
 }
 
-/// A detector: reads a unit's summary, appends what it finds.
+/// A detector: reads a unit's summary, appends what it finds, and says what its findings
+/// mean.
 pub trait Detector: Sync {
-    /// The kind it reports, for docs and tests.
-    fn kind(&self) -> FindingKind;
+    /// Its kind's declaration: id, title, base severity, SARIF rule, help.
+    fn info(&self) -> &'static KindInfo;
+
+    /// The kind it reports.
+    fn kind(&self) -> FindingKind {
+        self.info().kind
+    }
+
     fn detect(&self, unit: &UnitAnalysis<'_>, out: &mut Vec<Candidate>);
+
+    /// The one-line message of a finding built from `candidate`.
+    fn message(&self, parts: &MessageParts<'_>) -> String;
+
+    /// Advice that replaces the batched rewrite (a memo rather than a batch, say); `None`
+    /// keeps the rewrite of the children.
+    fn advice(&self) -> Option<&'static str> {
+        None
+    }
 }
 
-/// Every detector, in the order they run.
+/// What a message is made of: the candidate and its resolved parent and children.
+pub struct MessageParts<'a> {
+    pub candidate: &'a Candidate,
+    pub parent: Option<&'a QueryRef>,
+    pub children: &'a [QueryRef],
+}
+
+impl MessageParts<'_> {
+    /// `orders loop: 25 × SELECT … FROM customers WHERE id = $1 after SELECT … (per_row)`.
+    pub fn loop_message(&self, per_row: &str) -> String {
+        let n = self.candidate.count;
+        format!(
+            "{}: {n} × {}{} ({per_row})",
+            self.loop_name(),
+            self.child(),
+            self.after()
+        )
+    }
+
+    /// `orders loop`, or `loop` without a parent table.
+    pub fn loop_name(&self) -> String {
+        match self.parent.and_then(|p| p.table.as_deref()) {
+            Some(table) => format!("{table} loop"),
+            None => "loop".to_owned(),
+        }
+    }
+
+    /// The first child, shortened.
+    pub fn child(&self) -> String {
+        self.children
+            .first()
+            .map_or(String::new(), |c| crate::findings::excerpt(&c.normalized))
+    }
+
+    /// ` after <parent>`, or nothing.
+    pub fn after(&self) -> String {
+        self.parent.map_or(String::new(), |p| {
+            format!(" after {}", crate::findings::excerpt(&p.normalized))
+        })
+    }
+}
+
+/// The detector that reports `kind`, if this build has one.
+pub fn for_kind(kind: FindingKind) -> Option<&'static dyn Detector> {
+    DETECTORS.iter().copied().find(|d| d.kind() == kind)
+}
+
+/// Every detector, in the order they run; also the order reports list kinds in.
 pub static DETECTORS: &[&dyn Detector] = &[
     &n_plus_one::NPlusOne,
-    &count_in_loop::CountInLoop,
     &n_plus_one_write::NPlusOneWrite,
+    &count_in_loop::CountInLoop,
     &repeated_identical::RepeatedIdentical,
     &mn_plus_one::MnPlusOne,
     &over_budget::OverBudget,
@@ -67,17 +135,19 @@ pub fn detect_all(unit: &UnitAnalysis<'_>, out: &mut Vec<Candidate>) {
     }
     let in_sequences: FastSet<FpId> = out[start..]
         .iter()
-        .filter(|c| c.kind == FindingKind::MnPlusOne)
+        .filter(|c| c.kind == mn_plus_one::KIND)
         .flat_map(|c| c.children.iter().copied())
         .collect();
     if !in_sequences.is_empty() {
         let mut position = 0;
         out.retain(|c| {
             position += 1;
-            let single_loop = matches!(
-                c.kind,
-                FindingKind::NPlusOne | FindingKind::CountInLoop | FindingKind::NPlusOneWrite
-            );
+            let single_loop = [
+                n_plus_one::KIND,
+                count_in_loop::KIND,
+                n_plus_one_write::KIND,
+            ]
+            .contains(&c.kind);
             position <= start
                 || !single_loop
                 || !c.children.iter().any(|fp| in_sequences.contains(fp))
@@ -306,7 +376,7 @@ fn summarise(unit: &Unit) -> Vec<Group> {
 /// a read loop in a burst has no parent (see `Thresholds::burst_loops_need_parent`).
 fn loop_candidate(unit: &UnitAnalysis<'_>, kind: FindingKind, group: &Group) -> Option<Candidate> {
     let parent = unit.parent_for(group.first, &[group.fp], group.count, group.distinct);
-    if parent.is_none() && kind != FindingKind::NPlusOneWrite && unit.parent_required() {
+    if parent.is_none() && kind != n_plus_one_write::KIND && unit.parent_required() {
         return None;
     }
     Some(Candidate {

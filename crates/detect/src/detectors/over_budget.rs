@@ -11,9 +11,9 @@
 //! first), so a reader sees at once which query made it grow. `count` and `statements`
 //! are the counted statements of the request, `total_us` their total time.
 
-use querycomb_core::FindingKind;
+use querycomb_core::{BaseSeverity, FindingKind, KindInfo, Severity};
 
-use super::{Candidate, Detector, Group, UnitAnalysis};
+use super::{Candidate, Detector, Group, MessageParts, UnitAnalysis};
 use crate::pattern::NamePattern;
 
 /// Shapes named as the cause of an over-budget request.
@@ -113,11 +113,27 @@ impl Budgets {
     }
 }
 
+pub const KIND: FindingKind = FindingKind::new("over_budget");
+
+pub static INFO: KindInfo = KindInfo {
+    kind: KIND,
+    title: "over budget",
+    rule_name: "QueryBudgetExceeded",
+    summary: "A request ran more statements, repeats or time than its budget allows.",
+    help: "The request exceeded its query budget from the budget file. Fix the pattern that grew (usually an N+1 listed with it) or raise the budget deliberately in the budget file.",
+    severity: BaseSeverity::Fixed(Severity::Error),
+    after_fix: "statements back within the budget",
+};
+
 pub struct OverBudget;
 
 impl Detector for OverBudget {
-    fn kind(&self) -> FindingKind {
-        FindingKind::OverBudget
+    fn info(&self) -> &'static KindInfo {
+        &INFO
+    }
+
+    fn message(&self, parts: &MessageParts<'_>) -> String {
+        format!("{} statements over budget", parts.candidate.count)
     }
 
     fn detect(&self, unit: &UnitAnalysis<'_>, out: &mut Vec<Candidate>) {
@@ -285,10 +301,7 @@ mod tests {
             }],
         };
         let findings = findings_for("/books", &n_plus_one_request(4), budgets);
-        let over: Vec<_> = findings
-            .iter()
-            .filter(|f| f.kind == FindingKind::OverBudget)
-            .collect();
+        let over: Vec<_> = findings.iter().filter(|f| f.kind == KIND).collect();
         assert_eq!(over.len(), 1, "{findings:#?}");
         assert_eq!(over[0].count, 5);
         assert_eq!(over[0].request.route.as_deref(), Some("/books"));
@@ -323,7 +336,7 @@ mod tests {
         let findings = pipeline.finish().findings;
         let mut routes: Vec<_> = findings
             .iter()
-            .filter(|f| f.kind == FindingKind::OverBudget)
+            .filter(|f| f.kind == KIND)
             .map(|f| f.request.route.clone().unwrap_or_default())
             .collect();
         routes.sort();
@@ -340,9 +353,9 @@ mod tests {
             }],
         };
         let within = findings_for("/books", &n_plus_one_request(4), budgets());
-        assert!(within.iter().all(|f| f.kind != FindingKind::OverBudget));
+        assert!(within.iter().all(|f| f.kind != KIND));
         let elsewhere = findings_for("/other", &n_plus_one_request(9), budgets());
-        assert!(elsewhere.iter().all(|f| f.kind != FindingKind::OverBudget));
+        assert!(elsewhere.iter().all(|f| f.kind != KIND));
     }
 
     #[test]
@@ -365,7 +378,7 @@ mod tests {
             });
         }
         let findings = pipeline.finish().findings;
-        assert!(findings.iter().all(|f| f.kind != FindingKind::OverBudget));
+        assert!(findings.iter().all(|f| f.kind != KIND));
     }
 
     #[test]
@@ -375,6 +388,6 @@ mod tests {
             routes: Vec::new(),
         };
         let findings = findings_for("/books", &n_plus_one_request(3), budgets);
-        assert!(findings.iter().any(|f| f.kind == FindingKind::OverBudget));
+        assert!(findings.iter().any(|f| f.kind == KIND));
     }
 }

@@ -218,11 +218,12 @@
     return { timed: lay.timed, span: lay.span, items: out, batches: batches.length };
   }
 
-  var FIX_TEXT = {
-    n_plus_one: "children replaced by one batched query", mn_plus_one: "children replaced by one batched query per shape",
-    n_plus_one_write: "writes replaced by one multi-row statement", count_in_loop: "counts replaced by one GROUP BY query",
-    repeated_identical: "repetitions replaced by one query whose result is reused"
-  };
+  // What replaces the children after the fix: declared with each kind's detector.
+  var KINDS = [];
+  function fixText(id) {
+    var k = KINDS.filter(function (k) { return k[0] === id; })[0];
+    return k ? k[3] : "statements replaced by the suggested fix";
+  }
   var ROLE_NAME = { p: "parent (the 1)", c: "child (the N)", o: "other statement", b: "batched replacement (sketch)" };
 
   function drawWaterfall(lay, span, sqlOf, label) {
@@ -291,7 +292,7 @@
     var parts = [before];
     if (fixed) {
       parts.push(el("figure", { "class": "after" },
-        el("figcaption", null, "After the fix (sketch): " + plural(Math.max(fixed.items.length, total - kids + fixed.batches), "statement") + ", the " + int(kids) + " " + (FIX_TEXT[f.kind] || FIX_TEXT.n_plus_one) + (fixed.items.some(function (it) { return it.role === "b" && it.w != null; }) ? ", taking as long as the slowest child." : ".")),
+        el("figcaption", null, "After the fix (sketch): " + plural(Math.max(fixed.items.length, total - kids + fixed.batches), "statement") + ", the " + int(kids) + " " + fixText(f.kind) + (fixed.items.some(function (it) { return it.role === "b" && it.w != null; }) ? ", taking as long as the slowest child." : ".")),
         drawWaterfall(fixed, lay.span, sqlOf, "Sketch of the request after the fix")));
     }
     return el("div", null, el("div", { "class": "wf" }, parts),
@@ -468,6 +469,7 @@
       d = JSON.parse($("data").textContent);
       if (d.version !== 1) throw new Error("this page reads report data version 1, the file has version " + d.version);
       BAR_FPS = d.bar_fingerprints || [];
+      KINDS = d.summary.by_kind || [];
       renderSummary(d);
       renderOmitted(d);
       var sqlOf = sqlLookup(d);

@@ -7,6 +7,9 @@ use querycomb_core::{
     BarRole, Finding, FindingKind, FingerprintStat, Location, Proof, QueryRef, RequestKind,
     RequestRef, RouteStat, RunSummary, Severity, WaterfallBar,
 };
+use querycomb_detect::detectors::{
+    count_in_loop, mn_plus_one, n_plus_one, n_plus_one_write, over_budget, repeated_identical,
+};
 
 /// The N+1 the browser test expands: 12 orders queries, one per customer.
 pub const NPLUS1_SIGNATURE: &str = "9f1c2a7b3d4e5f60";
@@ -180,7 +183,7 @@ fn loop_finding(
 pub fn findings() -> Vec<Finding> {
     let mut rng = Lcg(7);
     let mut first = loop_finding(
-            FindingKind::NPlusOne,
+            n_plus_one::KIND,
             NPLUS1_SIGNATURE.into(),
             Some("GET /customers"),
             "orders",
@@ -202,7 +205,7 @@ pub fn findings() -> Vec<Finding> {
         over_budget(),
     ];
     let mut write = loop_finding(
-        FindingKind::NPlusOneWrite,
+        n_plus_one_write::KIND,
         fp(77),
         Some("POST /checkout"),
         "order_items",
@@ -218,7 +221,7 @@ pub fn findings() -> Vec<Finding> {
     for i in 0..COUNT_IN_LOOP_FINDINGS as u64 {
         // Logs with log_statement=all and no durations: ticks instead of bars.
         out.push(loop_finding(
-            FindingKind::CountInLoop,
+            count_in_loop::KIND,
             fp(100 + i),
             Some(ROUTES[(i % 6) as usize]),
             "comments",
@@ -233,7 +236,7 @@ pub fn findings() -> Vec<Finding> {
         let table = TABLES[(i % 8) as usize];
         let route = (i % 7 != 0).then(|| ROUTES[(i % 6) as usize]);
         out.push(loop_finding(
-            FindingKind::NPlusOne,
+            n_plus_one::KIND,
             fp(1_000 + i),
             route,
             table,
@@ -249,7 +252,7 @@ pub fn findings() -> Vec<Finding> {
 
 fn hostile(rng: &mut Lcg) -> Finding {
     let mut f = loop_finding(
-        FindingKind::NPlusOne,
+        n_plus_one::KIND,
         XSS_SIGNATURE.into(),
         Some(XSS_ROUTE),
         "</script><img src=x onerror=alert(1)>",
@@ -270,7 +273,7 @@ fn hostile(rng: &mut Lcg) -> Finding {
 /// An M×N+1: per order, its items then its payments (A B A B …), 8 times.
 fn mn_plus_one(rng: &mut Lcg) -> Finding {
     let mut f = loop_finding(
-        FindingKind::MnPlusOne,
+        mn_plus_one::KIND,
         MN_SIGNATURE.into(),
         Some("GET /orders/:id"),
         "order_items",
@@ -302,7 +305,7 @@ fn mn_plus_one(rng: &mut Lcg) -> Finding {
 /// What a burst-grouped log without durations and without bars gives.
 fn repeated_without_waterfall() -> Finding {
     Finding {
-        kind: FindingKind::RepeatedIdentical,
+        kind: repeated_identical::KIND,
         severity: Severity::Error,
         signature: fp(55),
         request: RequestRef {
@@ -332,7 +335,7 @@ fn repeated_without_waterfall() -> Finding {
 
 fn over_budget() -> Finding {
     Finding {
-        kind: FindingKind::OverBudget,
+        kind: over_budget::KIND,
         severity: Severity::Error,
         signature: fp(66),
         request: request(RequestKind::Trace, Some("GET /dashboard"), 183, 40_100),
@@ -354,9 +357,11 @@ fn over_budget() -> Finding {
 /// Run totals to go with [`findings`].
 pub fn summary(findings: &[Finding]) -> RunSummary {
     let mut rng = Lcg(11);
-    let mut by_kind: Vec<(FindingKind, u64)> = FindingKind::ALL
-        .iter()
-        .map(|&k| (k, findings.iter().filter(|f| f.kind == k).count() as u64))
+    let mut by_kind: Vec<(FindingKind, u64)> = querycomb_detect::kinds::all()
+        .map(|info| {
+            let k = info.kind;
+            (k, findings.iter().filter(|f| f.kind == k).count() as u64)
+        })
         .collect();
     by_kind.retain(|(_, n)| *n > 0);
     let mut fingerprints: Vec<FingerprintStat> = findings
@@ -442,7 +447,7 @@ pub fn many_findings(n: u64, children: u32) -> Vec<Finding> {
         .map(|i| {
             let table = TABLES[(i % 8) as usize];
             let mut f = loop_finding(
-                FindingKind::NPlusOne,
+                n_plus_one::KIND,
                 fp(50_000 + i),
                 Some(ROUTES[(i % 6) as usize]),
                 table,

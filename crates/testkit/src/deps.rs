@@ -1,0 +1,93 @@
+//! What the test suite needs from outside the workspace, where `scripts/setup-test-deps.sh`
+//! put it, and a loud failure when it is not there.
+//!
+//! Tests never install anything and never skip quietly: a missing dependency fails the test
+//! with the command that installs it. (A lane that truly cannot run on a machine is marked
+//! `#[ignore = "…"]` in the test itself, which the runner reports.)
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository's root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Where the set-up script caches third-party test projects: `target/e2e`, or
+/// `$QUERYCOMB_E2E_DIR` when set.
+pub fn e2e_dir() -> PathBuf {
+    match std::env::var_os("QUERYCOMB_E2E_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => repo_root().join("target/e2e"),
+    }
+}
+
+/// `path`, which the set-up script makes; panics naming `what` and the fix when it is absent.
+pub fn require(what: &str, path: PathBuf) -> PathBuf {
+    assert!(
+        path.exists(),
+        "{what} is missing ({}): run scripts/setup-test-deps.sh before the tests",
+        path.display()
+    );
+    path
+}
+
+/// A program on `PATH` (or at an absolute path); panics with the fix when it is absent.
+pub fn require_program(name: &str) -> PathBuf {
+    let found = if Path::new(name).is_absolute() {
+        Some(PathBuf::from(name))
+    } else {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(name))
+                .find(|candidate| candidate.is_file())
+        })
+    };
+    match found {
+        Some(path) if path.is_file() => path,
+        _ => panic!("{name} is not installed: run scripts/setup-test-deps.sh before the tests"),
+    }
+}
+
+/// The Python of the test venv (Django, pytest, psycopg; tests/e2e/django/requirements.txt).
+pub fn python() -> PathBuf {
+    require(
+        "the Python test venv",
+        e2e_dir().join("django-venv/bin/python"),
+    )
+}
+
+/// A console script of the test venv (`pytest`, …).
+pub fn venv_bin(name: &str) -> PathBuf {
+    require(
+        &format!("{name} in the Python test venv"),
+        e2e_dir().join("django-venv/bin").join(name),
+    )
+}
+
+/// `node_modules` of tests/e2e/node (pg, sequelize; pinned by its package-lock.json).
+pub fn node_modules() -> PathBuf {
+    let modules = e2e_dir().join("node/node_modules");
+    require("node-postgres (npm package pg)", modules.join("pg"));
+    modules
+}
+
+/// Headless Chromium for the HTML report's browser tests.
+pub fn chromium() -> PathBuf {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .unwrap_or_else(|| require_program("chromium"))
+}
+
+/// Node.js, which drives the browser and runs the Node test projects.
+pub fn node() -> PathBuf {
+    let node = require_program("node");
+    let works = Command::new(&node)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(works, "{} --version failed", node.display());
+    node
+}
