@@ -24,6 +24,7 @@
 //! repeated_identical = 5
 //! batch_min_list = 10
 //! burst_loops_need_parent = true
+//! unbounded_rows = 1000
 //!
 //! [detect.severity]
 //! loops = "warning"
@@ -228,6 +229,13 @@ pub struct Thresholds {
     /// row by row is waste whatever drove it).
     pub burst_loops_need_parent: bool,
 
+    /// Rows one SELECT without LIMIT may return; more is an `unbounded_result`.
+    /// Default 1000: a page shows tens of rows and an API page a few hundred; a thousand rows
+    /// with nothing bounding them is a whole table on its way to the application, and it
+    /// grows with the table. 0 turns the check off. Needs rows per statement (the proxy, the
+    /// MySQL slow log).
+    pub unbounded_rows: u64,
+
     /// The request's query budget, from [`Config::budgets`] (set by `thresholds_for`).
     #[serde(skip)]
     pub budget: Budget,
@@ -243,6 +251,7 @@ impl Default for Thresholds {
             repeated_identical: 5,
             batch_min_list: 10,
             burst_loops_need_parent: true,
+            unbounded_rows: 1000,
             budget: Budget::default(),
         }
     }
@@ -272,6 +281,7 @@ impl RouteRule {
             repeated_identical: self.repeated_identical.unwrap_or(base.repeated_identical),
             batch_min_list: self.batch_min_list.unwrap_or(base.batch_min_list),
             burst_loops_need_parent: base.burst_loops_need_parent,
+            unbounded_rows: base.unbounded_rows,
             budget: base.budget,
         }
     }

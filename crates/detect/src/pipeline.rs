@@ -236,7 +236,12 @@ fn too_small_to_matter(unit: &Unit, thresholds: &Thresholds) -> bool {
         .min(thresholds.slow_loop_count)
         .min(thresholds.repeated_identical)
         .max(1) as usize;
-    unit.stmts.len() < fewest_repeats && thresholds.budget.is_unlimited()
+    let big_result = thresholds.unbounded_rows > 0
+        && unit
+            .stmts
+            .iter()
+            .any(|s| s.rows.is_some_and(|r| r > thresholds.unbounded_rows));
+    unit.stmts.len() < fewest_repeats && thresholds.budget.is_unlimited() && !big_result
 }
 
 impl Pipeline {}

@@ -20,6 +20,7 @@ pub mod n_plus_one;
 pub mod n_plus_one_write;
 pub mod over_budget;
 pub mod repeated_identical;
+pub mod unbounded_result;
 
 use querycomb_core::{FindingKind, KindInfo, QueryRef};
 use querycomb_sql::Verb;
@@ -44,6 +45,8 @@ pub struct Candidate {
     pub distinct_params: u32,
     /// Children's total duration, when any duration is known.
     pub total_us: Option<u64>,
+    /// Most rows one execution returned, for kinds about result size (`unbounded_result`).
+    pub rows: Option<u64>,
 }
 
 /// A detector: reads a unit's summary, appends what it finds, and says what its findings
@@ -124,6 +127,7 @@ pub static DETECTORS: &[&dyn Detector] = &[
     &repeated_identical::RepeatedIdentical,
     &mn_plus_one::MnPlusOne,
     &over_budget::OverBudget,
+    &unbounded_result::UnboundedResult,
 ];
 
 /// Runs every detector over `unit`. A shape reported inside an `mn_plus_one` sequence is
@@ -387,5 +391,6 @@ fn loop_candidate(unit: &UnitAnalysis<'_>, kind: FindingKind, group: &Group) -> 
         statements: group.count,
         distinct_params: group.distinct,
         total_us: group.total_us,
+        rows: None,
     })
 }

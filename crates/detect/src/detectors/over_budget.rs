@@ -155,6 +155,7 @@ impl Detector for OverBudget {
             count: usage.statements,
             statements: usage.statements,
             total_us: usage.total_us,
+            rows: None,
         });
     }
 }
