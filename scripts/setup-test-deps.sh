@@ -61,6 +61,19 @@ setup_python() {
   cp "$req" "$venv/.requirements"
 }
 
+# target/e2e/sqlalchemy-venv: a venv with tests/e2e/sqlalchemy/requirements.txt.
+setup_sqlalchemy() {
+  local venv="$e2e/sqlalchemy-venv" req="$root/tests/e2e/sqlalchemy/requirements.txt"
+  if [ -x "$venv/bin/python" ] && cmp -s "$req" "$venv/.requirements"; then
+    return 0
+  fi
+  command -v python3 >/dev/null 2>&1 || { echo "setup-test-deps: python3 not found" >&2; return 1; }
+  rm -rf "$venv"
+  python3 -m venv "$venv" || return 1
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" >/dev/null || return 1
+  cp "$req" "$venv/.requirements"
+}
+
 # target/e2e/node/node_modules: tests/e2e/node's locked packages (the tests set NODE_PATH).
 setup_node() {
   local src="$root/tests/e2e/node" dest="$e2e/node"
@@ -87,12 +100,12 @@ exec 9>"$e2e/.setup.lock"
 flock 9
 
 if [ $# -eq 0 ]; then
-  set -- system python node rust
+  set -- system python sqlalchemy node rust
 fi
 for part in "$@"; do
   case "$part" in
-    system|python|node|rust)
+    system|python|sqlalchemy|node|rust)
       "setup_$part" || { echo "setup-test-deps: the $part part could not be set up (see above)" >&2; exit 1; } ;;
-    *) echo "setup-test-deps: unknown part $part (system, python, node, rust)" >&2; exit 2 ;;
+    *) echo "setup-test-deps: unknown part $part (system, python, sqlalchemy, node, rust)" >&2; exit 2 ;;
   esac
 done

@@ -89,3 +89,38 @@ fn sequelize_include() {
     );
     assert_eq!(finding["plan_check"]["verdict"], "safe", "{finding:#}");
 }
+
+/// SQLAlchemy 2.0's default lazy loading: a many-to-one (`book.author`) and a one-to-many
+/// (`author.books`) N+1. psycopg 3 binds integers in binary, which the proxy does not decode,
+/// so these plans are generic: the check says so rather than guess values.
+#[test]
+fn sqlalchemy_joinedload_and_selectinload() {
+    let pg = start_pg(false);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("sqlalchemy.json");
+    let ran = run(querycomb(Some(&pg))
+        .args(["run", "--format", "json", "--fail-on", "never", "-o"])
+        .arg(&json)
+        .args(["--dsn", &pg.url("shop"), "--"])
+        .arg(tool("sqlalchemy-venv/bin/python"))
+        .arg(repo_root().join("tests/e2e/sqlalchemy/app.py")));
+    assert!(ran.stdout.contains("sqlalchemy app done"), "{ran:?}");
+    let report = report_of(&json, &ran);
+
+    let to_one = n_plus_one(&report, "authors");
+    let advice = &to_one["advice"];
+    assert_eq!(advice["framework"], "SQLAlchemy", "{to_one:#}");
+    assert_eq!(advice["relation"], "to_one");
+    assert_eq!(advice["fix"], "options(joinedload(Parent.author))");
+    assert_eq!(to_one["plan_check"]["verdict"], "safe", "{to_one:#}");
+    assert_eq!(to_one["plan_check"]["key_source"], "generic");
+    assert_eq!(to_one["plan_check"]["lookup_key"], "primary key");
+
+    let to_many = n_plus_one(&report, "books");
+    let advice = &to_many["advice"];
+    assert_eq!(advice["framework"], "SQLAlchemy", "{to_many:#}");
+    assert_eq!(advice["relation"], "to_many");
+    assert_eq!(advice["fix"], "options(selectinload(Parent.books))");
+    // `$1::INTEGER = books.author_id`: no batched rewrite is known for the reversed form.
+    assert_eq!(to_many["plan_check"]["verdict"], "skipped");
+}

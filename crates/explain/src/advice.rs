@@ -110,7 +110,8 @@ pub fn advise(finding: &Finding) -> Option<Advice> {
     let table = alias
         .as_deref()
         .or(shape.tables.first().map(String::as_str));
-    let name = field_name(&key, table, relation);
+    let parent_sql = finding.parent.as_ref().map(|p| p.normalized.as_str());
+    let name = field_name(&key, table, relation, parent_sql);
     let fix = fix_text(found.map(|f| f.0), relation, &name);
     let mut warnings = Vec::new();
     if relation == Relation::ToMany || relation == Relation::ManyToMany {
@@ -168,7 +169,8 @@ fn relation(finding: &Finding, shape: &querycomb_sql::Shape) -> (Relation, Strin
     let statements = crate::batch::statements(&finding.children[0].normalized).ok();
     let (qualifier, column) = match &statements {
         Some(s) => (s.key_qualifier.clone(), s.key_column.clone()),
-        None => (None, key.clone()),
+        None if !key.is_empty() => (None, key.clone()),
+        None => reversed_key(&finding.children[0].normalized).unwrap_or_default(),
     };
     let main = shape.tables.first().cloned().unwrap_or_default();
     let other_table = qualifier
@@ -238,10 +240,33 @@ fn relation(finding: &Finding, shape: &querycomb_sql::Shape) -> (Relation, Strin
     )
 }
 
+/// The column of a reversed comparison, `$1::INTEGER = books.author_id` (SQLAlchemy's
+/// one-to-many lazy load): its qualifier and name.
+fn reversed_key(sql: &str) -> Option<(Option<String>, String)> {
+    static REVERSED: OnceLock<Option<Regex>> = OnceLock::new();
+    let re = REVERSED
+        .get_or_init(|| Regex::new(r#"\$\d+(?:::\w+)? = ((?:"?\w+"?\.)?"?\w+"?)"#).ok())
+        .as_ref()?;
+    let expr = re.captures(sql)?.get(1)?.as_str();
+    let unquote = |p: &str| p.trim_matches('"').to_owned();
+    Some(match expr.rsplit_once('.') {
+        Some((q, c)) => (Some(unquote(q)), unquote(c)),
+        None => (None, unquote(expr)),
+    })
+}
+
 /// The ORM field name the fix names: `author` for `author_id`, else the table's last word.
-fn field_name(key: &str, table: Option<&str>, relation: Relation) -> String {
+fn field_name(key: &str, table: Option<&str>, relation: Relation, parent: Option<&str>) -> String {
     let table = table.unwrap_or("related");
     let table_word = table.rsplit('_').next().unwrap_or(table).to_owned();
+    // The parent's own foreign key names the to-one field: `books.author_id` → `author`.
+    let singular = table_word.strip_suffix('s').unwrap_or(&table_word);
+    let from_parent = [table_word.as_str(), singular]
+        .into_iter()
+        .find(|stem| parent.is_some_and(|p| p.contains(&format!("{stem}_id"))));
+    if let (Relation::ToOne, Some(stem)) = (relation, from_parent) {
+        return stem.to_owned();
+    }
     match relation {
         Relation::ToOne => key
             .strip_suffix("_id")

@@ -89,21 +89,21 @@ impl PgExplainer {
             .build_transaction()
             .read_only(true)
             .start()
-            .map_err(|e| e.to_string())?;
+            .map_err(db_error)?;
         tx.batch_execute(&format!(
             "SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}",
             self.options.statement_timeout_ms, self.options.lock_timeout_ms
         ))
-        .map_err(|e| e.to_string())?;
+        .map_err(db_error)?;
         let read_only: String = tx
             .query_one("SHOW transaction_read_only", &[])
-            .map_err(|e| e.to_string())?
+            .map_err(db_error)?
             .get(0);
         if read_only != "on" {
             return Err("the transaction is not read-only: nothing explained".into());
         }
         let result = f(&mut tx, &self.options, self.version);
-        tx.rollback().map_err(|e| e.to_string())?;
+        tx.rollback().map_err(db_error)?;
         result
     }
 }
@@ -337,7 +337,7 @@ fn explain_generic(
     tx.batch_execute(&format!(
         "SET LOCAL plan_cache_mode = force_generic_plan; PREPARE {name} AS {sql}"
     ))
-    .map_err(|e| e.to_string())?;
+    .map_err(db_error)?;
     let nulls = vec!["NULL"; params].join(", ");
     let args = if params == 0 {
         String::new()
@@ -346,17 +346,21 @@ fn explain_generic(
     };
     let plan = plan_of(tx, &format!("EXPLAIN (FORMAT JSON) EXECUTE {name}{args}"));
     tx.batch_execute(&format!("DEALLOCATE {name}"))
-        .map_err(|e| e.to_string())?;
+        .map_err(db_error)?;
     plan
 }
 
+/// The server's message and SQLSTATE (the driver's own text for a database error is only
+/// "db error").
+fn db_error(e: postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}
+
 fn plan_of(tx: &mut Transaction<'_>, statement: &str) -> Result<Plan, String> {
-    let messages = tx
-        .simple_query(statement)
-        .map_err(|e| match e.as_db_error() {
-            Some(db) => format!("{} ({})", db.message(), db.code().code()),
-            None => e.to_string(),
-        })?;
+    let messages = tx.simple_query(statement).map_err(db_error)?;
     let text = messages
         .iter()
         .find_map(|m| match m {
@@ -394,7 +398,7 @@ fn table_facts(
               WHERE c.oid = to_regclass($1)",
             &[&ident(relation), &column],
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(db_error)?;
     Ok(row.map(|row| TableFacts {
         schema: row.get(0),
         relation: row.get(1),
