@@ -177,6 +177,10 @@ pub struct ProxyArgs {
 
     #[command(flatten)]
     pub report: ReportArgs,
+
+    /// `--dsn` and friends: the plan check of the final report (see docs/explain.md).
+    #[command(flatten)]
+    pub prove: ProveArgs,
 }
 
 /// `querycomb run`: see `run.rs` and docs/ci.md.

@@ -10,6 +10,7 @@ use querycomb_proxy::ProxyConfig;
 
 use crate::args::ProxyArgs;
 use crate::config::FileConfig;
+use crate::explain::{self, ProveSettings};
 use crate::outcome::{CliError, Outcome};
 use crate::report::{self, ReportSettings};
 
@@ -19,7 +20,10 @@ const DEFAULT_UPSTREAM: &str = "127.0.0.1:5432";
 pub fn run(args: ProxyArgs, file: FileConfig, color: bool) -> Result<Outcome, CliError> {
     let started = Instant::now();
     let settings = ReportSettings::resolve(&args.report, &file, color);
-    let detect = settings.detect_config(&file, &args.report);
+    let prove = ProveSettings::resolve(&args.prove, &file);
+    prove.check(&settings)?;
+    let mut detect = settings.detect_config(&file, &args.report);
+    detect.capture_keys = prove.capture_keys();
     let listen = args.listen.or(file.proxy.listen);
     let metrics = args.metrics.or(file.proxy.metrics);
     let mut config = ProxyConfig::new(
@@ -33,7 +37,14 @@ pub fn run(args: ProxyArgs, file: FileConfig, color: bool) -> Result<Outcome, Cl
         .map(|m| socket_addr("--metrics", m))
         .transpose()?;
     config.findings_out = args.findings_out.or(file.proxy.findings_out);
-    config.capture_params = settings.show_params;
+    config.capture_params = settings.show_params || prove.capture_keys();
+    if config.findings_out.is_some() && prove.capture_keys() && !prove.keep_keys {
+        return Err(CliError::Usage(
+            "--dsn with --findings-out would write the captured values into the JSON lines: \
+             add --keep-keys to accept that, or drop --findings-out"
+                .into(),
+        ));
+    }
 
     let sources = Arc::new(proxy_sources(&config));
     let live_sources = sources.clone();
@@ -60,12 +71,11 @@ pub fn run(args: ProxyArgs, file: FileConfig, color: bool) -> Result<Outcome, Cl
     let mut summary = proxy_report.analysis.summary;
     summary.elapsed_ms = started.elapsed().as_millis() as u64;
     summary.bytes = proxy_report.stats.bytes_from_clients + proxy_report.stats.bytes_from_server;
-    report::write(
-        &settings,
-        &sources,
-        &proxy_report.analysis.findings,
-        &summary,
-    )
+    let mut findings = proxy_report.analysis.findings;
+    if prove.dsn.is_some() || prove.keep_keys {
+        explain::prove(&mut findings, &prove)?;
+    }
+    report::write(&settings, &sources, &findings, &summary)
 }
 
 fn proxy_sources(config: &ProxyConfig) -> SourceTable {
