@@ -25,6 +25,7 @@
 //! batch_min_list = 10
 //! burst_loops_need_parent = true
 //! unbounded_rows = 1000
+//! cartesian_rows = 100
 //!
 //! [detect.severity]
 //! loops = "warning"
@@ -236,6 +237,13 @@ pub struct Thresholds {
     /// MySQL slow log).
     pub unbounded_rows: u64,
 
+    /// Rows a SELECT joining two or more to-many relations may return; more is a
+    /// `cartesian_explosion`. Default 100: with two to-many joins each parent comes back
+    /// (children of one) × (children of the other) times, so even ten parents with ten of
+    /// each pass 100 rows where a separate query per relation returns 10 + 100 + 100.
+    /// 0 turns the check off. Needs rows per statement (the proxy, the MySQL slow log).
+    pub cartesian_rows: u64,
+
     /// The request's query budget, from [`Config::budgets`] (set by `thresholds_for`).
     #[serde(skip)]
     pub budget: Budget,
@@ -252,6 +260,7 @@ impl Default for Thresholds {
             batch_min_list: 10,
             burst_loops_need_parent: true,
             unbounded_rows: 1000,
+            cartesian_rows: 100,
             budget: Budget::default(),
         }
     }
@@ -282,6 +291,7 @@ impl RouteRule {
             batch_min_list: self.batch_min_list.unwrap_or(base.batch_min_list),
             burst_loops_need_parent: base.burst_loops_need_parent,
             unbounded_rows: base.unbounded_rows,
+            cartesian_rows: base.cartesian_rows,
             budget: base.budget,
         }
     }

@@ -236,11 +236,12 @@ fn too_small_to_matter(unit: &Unit, thresholds: &Thresholds) -> bool {
         .min(thresholds.slow_loop_count)
         .min(thresholds.repeated_identical)
         .max(1) as usize;
-    let big_result = thresholds.unbounded_rows > 0
-        && unit
-            .stmts
-            .iter()
-            .any(|s| s.rows.is_some_and(|r| r > thresholds.unbounded_rows));
+    let rows_threshold = [thresholds.unbounded_rows, thresholds.cartesian_rows]
+        .into_iter()
+        .filter(|&t| t > 0)
+        .min();
+    let big_result =
+        rows_threshold.is_some_and(|t| unit.stmts.iter().any(|s| s.rows.is_some_and(|r| r > t)));
     unit.stmts.len() < fewest_repeats && thresholds.budget.is_unlimited() && !big_result
 }
 

@@ -14,6 +14,7 @@
 //! - [`UnitAnalysis::loop_class`]: which kind of loop a repeated shape is, if any.
 //! - [`UnitAnalysis::parent_for`]: which earlier statement drove a loop.
 
+pub mod cartesian_explosion;
 pub mod count_in_loop;
 pub mod mn_plus_one;
 pub mod n_plus_one;
@@ -128,6 +129,7 @@ pub static DETECTORS: &[&dyn Detector] = &[
     &mn_plus_one::MnPlusOne,
     &over_budget::OverBudget,
     &unbounded_result::UnboundedResult,
+    &cartesian_explosion::CartesianExplosion,
 ];
 
 /// Runs every detector over `unit`. A shape reported inside an `mn_plus_one` sequence is
