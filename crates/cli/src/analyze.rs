@@ -59,12 +59,22 @@ pub fn run(args: AnalyzeArgs, file: FileConfig, color: bool) -> Result<Outcome, 
         sources: SourceTable::default(),
         shown: 0,
         malformed: 0,
+        warnings: 0,
     };
     let (mut bytes, mut events) = (0, 0);
+    let mut damaged = Vec::new();
     for (input, format) in inputs.into_iter().zip(formats) {
+        let (name, damage) = (input.name.clone(), input.damage.clone());
         let (read, seen) = read_one(input, format, &options, &mut sink)?;
         bytes += read;
         events += seen;
+        if let Some(what) = damage.get() {
+            eprintln!(
+                "querycomb: {name}: warning: damaged input: {what}; the report covers the \
+                 {read} bytes read before it"
+            );
+            damaged.push(format!("{name}: {what}"));
+        }
     }
     progress.finish();
     if events == 0 && sink.malformed > 0 {
@@ -78,6 +88,7 @@ pub fn run(args: AnalyzeArgs, file: FileConfig, color: bool) -> Result<Outcome, 
         pipeline,
         sources,
         malformed,
+        warnings,
         ..
     } = sink;
     let Analysis {
@@ -90,8 +101,17 @@ pub fn run(args: AnalyzeArgs, file: FileConfig, color: bool) -> Result<Outcome, 
     summary.inputs = sources.names().to_vec();
     summary.bytes = bytes;
     summary.malformed = malformed;
+    summary.warnings = warnings;
     summary.elapsed_ms = started.elapsed().as_millis() as u64;
-    report::write(&settings, &sources, &findings, &summary)
+    let any_damage = !damaged.is_empty();
+    summary.damaged = damaged;
+    let outcome = report::write(&settings, &sources, &findings, &summary)?;
+    // A report of part of the input must not pass for a report of all of it.
+    Ok(if any_damage {
+        Outcome::Damaged
+    } else {
+        outcome
+    })
 }
 
 /// Reads one input into the sink; returns (bytes, events).
@@ -126,12 +146,27 @@ fn read_one(
     Ok((stats.bytes, stats.events))
 }
 
+impl Reporting {
+    /// `querycomb: FILE:LINE: byte N: WHAT: message` on stderr.
+    fn say(&self, what: &str, problem: &InputError) {
+        let name = self.sources.name(problem.location.source);
+        let _ = writeln!(
+            io::stderr(),
+            "querycomb: {name}:{}: byte {}: {what}: {}",
+            problem.location.line,
+            problem.location.byte,
+            problem.message
+        );
+    }
+}
+
 /// Passes events to the detection pipeline and reports malformed records with their place.
 struct Reporting {
     pipeline: Pipeline,
     sources: SourceTable,
     shown: u64,
     malformed: u64,
+    warnings: u64,
 }
 
 impl EventSink for Reporting {
@@ -143,16 +178,14 @@ impl EventSink for Reporting {
         self.malformed += 1;
         if self.shown < SHOWN_MALFORMED {
             self.shown += 1;
-            let name = self.sources.name(error.location.source);
-            let _ = writeln!(
-                io::stderr(),
-                "querycomb: {name}:{}: byte {}: skipped: {}",
-                error.location.line,
-                error.location.byte,
-                error.message
-            );
+            self.say("skipped", &error);
         }
         self.pipeline.malformed(error);
+    }
+
+    fn warning(&mut self, warning: InputError) {
+        self.warnings += 1;
+        self.say("warning", &warning);
     }
 
     fn tick(&mut self, now: Timestamp) {

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 const BUFFER: usize = 1 << 20;
 const PEEK: usize = 64 << 10;
@@ -17,6 +17,27 @@ pub struct Input {
     /// The first bytes of the (decompressed) stream, also still readable from `reader`.
     pub head: Vec<u8>,
     pub reader: Box<dyn BufRead>,
+    /// Set when the stream broke part way (a truncated gzip file, a read error): reading
+    /// then ends there as if at the end of the input, and this says where and why.
+    pub damage: Damage,
+}
+
+/// Where and why an input's stream broke, if it did.
+#[derive(Clone, Default)]
+pub struct Damage(Arc<Mutex<Option<String>>>);
+
+impl Damage {
+    pub fn get(&self) -> Option<String> {
+        self.0
+            .lock()
+            .map(|d| d.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    fn set(&self, what: String) {
+        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        slot.get_or_insert(what);
+    }
 }
 
 /// Opens `path` (`-` is stdin). `consumed` counts raw bytes read from disk, for progress.
@@ -48,13 +69,63 @@ pub fn open(path: &Path, consumed: Arc<AtomicU64>) -> Result<Input, String> {
     } else {
         Box::new(raw)
     };
+    let damage = Damage::default();
+    let stream = Box::new(EndsAtDamage {
+        inner: stream,
+        delivered: 0,
+        compressed: is_gzip,
+        damage: damage.clone(),
+    });
     let (head, stream) = peek(stream).map_err(|e| format!("cannot read {name}: {e}"))?;
     Ok(Input {
         name,
         size,
         head,
         reader: Box::new(BufReader::with_capacity(BUFFER, stream)),
+        damage,
     })
+}
+
+/// Turns the first read error into the end of the stream, remembering it in `damage`: what
+/// was read before the break is still a good log (a `.gz` cut short by a full disk or a
+/// copy in progress is 70% readable), and losing it all would help nobody.
+struct EndsAtDamage {
+    inner: Box<dyn Read>,
+    /// Bytes handed out so far (decompressed, for gzip).
+    delivered: u64,
+    compressed: bool,
+    damage: Damage,
+}
+
+impl Read for EndsAtDamage {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.inner.read(buf) {
+                Ok(n) => {
+                    self.delivered += n as u64;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let stream = if self.compressed {
+                        "gzip stream"
+                    } else {
+                        "input"
+                    };
+                    let unit = if self.compressed {
+                        " (decompressed)"
+                    } else {
+                        ""
+                    };
+                    self.damage.set(format!(
+                        "the {stream} broke after byte {}{unit}: {e}",
+                        self.delivered
+                    ));
+                    return Ok(0);
+                }
+            }
+        }
+    }
 }
 
 /// Reads up to [`PEEK`] bytes and hands back a reader that yields them again first.

@@ -10,6 +10,9 @@ pub enum Outcome {
     Clean,
     /// Findings at or above `--fail-on`.
     Findings,
+    /// An input ended in damage (a truncated `.gz`): the report covers what was read before
+    /// it, and the exit status says it is partial. Exit code 3.
+    Damaged,
 }
 
 /// A command that could not do its job. Exit code 2, message on stderr.
@@ -35,6 +38,7 @@ pub fn exit_code(result: &Result<Outcome, CliError>) -> ExitCode {
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
         Ok(Outcome::Findings) => ExitCode::from(1),
+        Ok(Outcome::Damaged) => ExitCode::from(3),
         Err(_) => ExitCode::from(2),
     }
 }

@@ -138,8 +138,12 @@ pub fn outcome(findings: &[Finding], fail_on: Option<Severity>) -> Outcome {
     }
 }
 
-/// `$COLUMNS` when the shell exports it, else a width that reads well in most terminals.
+/// The width of the terminal the report is printed on; `$COLUMNS` when stdout is not a
+/// terminal but the shell exports it (a pager); else a width that reads well in most terminals.
 fn terminal_width() -> usize {
+    if let Some((terminal_size::Width(columns), _)) = terminal_size::terminal_size() {
+        return usize::from(columns).max(40);
+    }
     std::env::var("COLUMNS")
         .ok()
         .and_then(|c| c.parse().ok())

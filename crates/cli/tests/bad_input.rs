@@ -169,3 +169,85 @@ fn usage_errors_exit_2() {
     no_panic(&out);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A `.gz` cut short (a copy in progress, a full disk): the readable part is analysed, the
+/// break is named with its byte offset, and exit status 3 says the report is partial.
+#[test]
+fn truncated_gzip_reports_what_was_read_and_where_it_broke() {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&sample()).unwrap();
+    let whole = gz.finish().unwrap();
+    let file = write_temp(&whole[..whole.len() * 7 / 10]);
+    let path = file.path().to_str().unwrap();
+
+    let out = querycomb(&["analyze", "--format", "json", path]);
+    no_panic(&out);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("warning: damaged input: the gzip stream broke after byte "),
+        "{err}"
+    );
+    assert!(err.ends_with('\n'), "every message ends its line: {err:?}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let damaged = report["summary"]["damaged"].as_array().expect("damaged");
+    assert_eq!(damaged.len(), 1);
+    assert!(damaged[0].as_str().unwrap().contains(path));
+    // The N+1 at the start of the log was still found.
+    let kinds: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"n_plus_one"), "{kinds:?}");
+    let statements = report["summary"]["statements"].as_u64().unwrap();
+    assert!(statements > 0 && statements < 124, "{statements}");
+
+    // The whole file: no damage, no `damaged` key.
+    let file = write_temp(&whole);
+    let out = querycomb(&["analyze", "--format", "json", file.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["summary"].get("damaged").is_none());
+    assert_eq!(report["summary"]["statements"], 124);
+}
+
+/// The format is recognised from the start of the first record, even when that record is
+/// longer than everything the sniffer looks at (a 9 MB multi-row INSERT).
+#[test]
+fn a_first_record_longer_than_the_sniffed_head_is_still_recognised() {
+    let mut log =
+        b"2026-11-21 20:17:16.001 UTC [12738] app@shop LOG:  statement: INSERT INTO t VALUES "
+            .to_vec();
+    for i in 0..1_000_000 {
+        log.extend_from_slice(format!("({i}, 'x'),").as_bytes());
+    }
+    log.extend_from_slice(b"(0, 'x')\n");
+    assert!(log.len() > 9_000_000);
+    log.extend_from_slice(&sample());
+    let file = write_temp(&log);
+    let out = querycomb(&["analyze", "--format", "json", file.path().to_str().unwrap()]);
+    no_panic(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["summary"]["statements"], 125);
+    assert_eq!(report["summary"]["malformed"], 0);
+}
+
+/// An unknown time zone is a caveat on records that were read, not malformed input.
+#[test]
+fn unknown_time_zone_is_a_warning_not_a_malformed_record() {
+    let text = String::from_utf8(sample())
+        .unwrap()
+        .replace(" UTC [", " XYZT [");
+    let file = write_temp(text.as_bytes());
+    let out = querycomb(&["analyze", "--format", "json", file.path().to_str().unwrap()]);
+    no_panic(&out);
+    let err = stderr(&out);
+    assert!(err.contains("warning: unknown time zone 'XYZT'"), "{err}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["summary"]["malformed"], 0, "{err}");
+    assert_eq!(report["summary"]["warnings"], 1, "{err}");
+    assert_eq!(report["summary"]["statements"], 124);
+}

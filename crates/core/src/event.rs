@@ -51,11 +51,14 @@ pub struct QueryEvent<'a> {
 /// - `event` is called once per executed statement, in the order the input records them.
 /// - `malformed` is called for every record the source skipped; the source then carries on
 ///   with the next record. It never aborts the run.
+/// - `warning` is called for a record the source *did* read, with a caveat the user should
+///   know (an unknown time zone read as UTC). It is not malformed input: nothing was skipped.
 /// - `tick` is called with the input's clock when the source has no event but knows time
 ///   has passed (the proxy between statements); log sources need not call it.
 pub trait EventSink {
     fn event(&mut self, event: &QueryEvent<'_>);
     fn malformed(&mut self, error: InputError);
+    fn warning(&mut self, _warning: InputError) {}
     fn tick(&mut self, _now: crate::Timestamp) {}
 }
 
@@ -71,7 +74,10 @@ impl EventSink for Vec<OwnedEvent> {
 #[derive(Debug, Clone, Default)]
 pub struct Collected {
     pub events: Vec<OwnedEvent>,
+    /// Records skipped as malformed.
     pub errors: Vec<InputError>,
+    /// Records read with a caveat.
+    pub warnings: Vec<InputError>,
 }
 
 impl EventSink for Collected {
@@ -80,6 +86,9 @@ impl EventSink for Collected {
     }
     fn malformed(&mut self, error: InputError) {
         self.errors.push(error);
+    }
+    fn warning(&mut self, warning: InputError) {
+        self.warnings.push(warning);
     }
 }
 

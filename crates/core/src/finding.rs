@@ -191,7 +191,16 @@ pub struct RunSummary {
     pub records: u64,
     pub statements: u64,
     pub requests: u64,
+    /// Records skipped as malformed.
     pub malformed: u64,
+    /// Records read with a caveat (an unknown time zone read as UTC): counted apart from
+    /// malformed ones, since nothing was lost.
+    #[serde(default)]
+    pub warnings: u64,
+    /// Inputs that ended in damage (a truncated gzip stream, a read error): what broke and
+    /// where. The run covers what was read before it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub damaged: Vec<String>,
     pub findings: u64,
     pub findings_by_kind: Vec<(FindingKind, u64)>,
     /// Time spent in repeated child statements over all findings, when durations are known.

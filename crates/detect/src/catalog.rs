@@ -78,7 +78,7 @@ impl Catalog {
         let allowed = is_allowed(&shape, sql, config);
         let entry = ShapeEntry {
             source_location: tagged_source_location(sql),
-            paging: crate::detectors::is_paging(&shape),
+            paging: shape.is_paging(),
             hex: hex16(scan.fingerprint),
             role: role_of(&shape),
             allowed,

@@ -41,7 +41,7 @@
 use querycomb_core::{BaseSeverity, FindingKind, Severity};
 use serde::Deserialize;
 
-use crate::detectors::over_budget::{Budget, Budgets};
+use crate::budget::{Budget, Budgets};
 use crate::pattern::{NamePattern, SqlRegex};
 
 /// Detection settings. `Config::default()` is what `querycomb analyze` uses without a file.

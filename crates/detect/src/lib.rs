@@ -106,6 +106,7 @@
 //! and request grouping included, requests of 5 queries (`tests/throughput.rs`, run in
 //! release with `--ignored`; noisy on a shared machine).
 
+pub mod budget;
 pub mod catalog;
 pub mod config;
 pub mod control;
@@ -117,6 +118,7 @@ pub mod pattern;
 pub mod pipeline;
 mod scan_cache;
 pub mod stats;
+pub mod text;
 pub mod unit;
 
 pub use config::{Config, DialectSetting, RouteRule, SeverityRules, Thresholds};

@@ -15,6 +15,7 @@ use std::io::{self, BufRead};
 
 use querycomb_core::{EventSink, SourceId};
 
+mod lines;
 pub mod mysql;
 pub mod postgres;
 

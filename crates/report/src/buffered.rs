@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use querycomb_core::{Finding, FindingSink, RunSummary, SourceTable};
 
-use crate::describe::Collected;
+use crate::describe::LatestBySignature;
 
 /// Writes the whole report from everything the run produced.
 pub trait Render {
@@ -24,7 +24,7 @@ pub struct Buffered<W: Write, R: Render> {
     out: W,
     pub(crate) render: R,
     sources: SourceTable,
-    findings: Collected,
+    findings: LatestBySignature,
 }
 
 impl<W: Write, R: Render> Buffered<W, R> {
@@ -33,7 +33,7 @@ impl<W: Write, R: Render> Buffered<W, R> {
             out,
             render,
             sources: SourceTable::default(),
-            findings: Collected::default(),
+            findings: LatestBySignature::default(),
         }
     }
 

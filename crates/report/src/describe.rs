@@ -12,12 +12,12 @@ use querycomb_core::{Finding, Location, RequestKind, RequestRef, Timestamp};
 /// Live runs may hand a sink the same signature again with higher counts; the newer
 /// finding replaces the older one in place.
 #[derive(Debug, Default)]
-pub(crate) struct Collected {
+pub(crate) struct LatestBySignature {
     findings: Vec<Finding>,
     by_signature: HashMap<String, usize>,
 }
 
-impl Collected {
+impl LatestBySignature {
     pub(crate) fn add(&mut self, finding: &Finding) {
         match self.by_signature.get(&finding.signature) {
             Some(&index) if index < self.findings.len() => {

@@ -154,6 +154,8 @@ pub(crate) fn summary() -> RunSummary {
         statements: 12_345,
         requests: 321,
         malformed: 3,
+        warnings: 0,
+        damaged: Vec::new(),
         findings: 2,
         findings_by_kind: vec![(n_plus_one::KIND, 1), (repeated_identical::KIND, 1)],
         wasted_us: 148_800,

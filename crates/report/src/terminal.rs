@@ -456,7 +456,7 @@ fn render_summary(
         ));
     }
     statements.push(')');
-    let rows: [(&str, String); 6] = [
+    let mut rows: Vec<(&str, String)> = vec![
         ("inputs", inputs_text(summary)),
         ("statements", statements),
         ("findings", findings_text(summary, findings.len())),
@@ -465,11 +465,27 @@ fn render_summary(
             "malformed",
             format!("{} skipped", plural(summary.malformed, "record", "records")),
         ),
-        (
-            "elapsed",
-            describe::duration(summary.elapsed_ms.saturating_mul(1_000)),
-        ),
     ];
+    // Read with a caveat: shown apart from malformed records, since nothing was lost.
+    if summary.warnings > 0 {
+        rows.push((
+            "warnings",
+            format!(
+                "{} read with a caveat (see stderr)",
+                plural(summary.warnings, "record", "records")
+            ),
+        ));
+    }
+    for damage in &summary.damaged {
+        rows.push((
+            "DAMAGED",
+            format!("{damage}; this report covers what came before"),
+        ));
+    }
+    rows.push((
+        "elapsed",
+        describe::duration(summary.elapsed_ms.saturating_mul(1_000)),
+    ));
     let mut out = format!(
         "{}\n",
         style.paint(BOLD, "── summary ──────────────────────────────")

@@ -61,6 +61,21 @@ pub struct Shape {
     pub limit_one: bool,
 }
 
+impl Shape {
+    /// `LIMIT … OFFSET …`, or keyset paging (`WHERE id > $1 … LIMIT $2` with no equality
+    /// filter): a page loop, where each statement's input comes from the previous page, so
+    /// repeating it is not an N+1.
+    pub fn is_paging(&self) -> bool {
+        let has_word = |word: &str| {
+            self.normalized
+                .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                .any(|w| w.eq_ignore_ascii_case(word))
+        };
+        has_word("OFFSET")
+            || (self.filter_columns.is_empty() && !self.limit_one && has_word("LIMIT"))
+    }
+}
+
 impl Fingerprinter {
     pub fn new(dialect: Dialect) -> Self {
         Fingerprinter {

@@ -40,7 +40,7 @@ impl Detector for MnPlusOne {
         let list: Vec<String> = parts
             .children
             .iter()
-            .map(|c| crate::findings::excerpt(&c.normalized))
+            .map(|c| crate::text::excerpt(&c.normalized))
             .collect();
         format!(
             "{}: {} iterations of {} queries ({}){} ({} statements, one set per row)",

@@ -104,13 +104,13 @@ impl MessageParts<'_> {
     pub fn child(&self) -> String {
         self.children
             .first()
-            .map_or(String::new(), |c| crate::findings::excerpt(&c.normalized))
+            .map_or(String::new(), |c| crate::text::excerpt(&c.normalized))
     }
 
     /// ` after <parent>`, or nothing.
     pub fn after(&self) -> String {
         self.parent.map_or(String::new(), |p| {
-            format!(" after {}", crate::findings::excerpt(&p.normalized))
+            format!(" after {}", crate::text::excerpt(&p.normalized))
         })
     }
 }
@@ -313,18 +313,6 @@ fn is_aggregate(shape: &querycomb_sql::Shape) -> bool {
         .get(..13)
         .is_some_and(|head| head.eq_ignore_ascii_case("SELECT EXISTS"));
     shape.aggregate || exists
-}
-
-/// `LIMIT … OFFSET …`, or keyset paging (`WHERE id > $1 … LIMIT $2` with no equality
-/// filter): a page loop, where each statement's input comes from the previous page.
-pub(crate) fn is_paging(shape: &querycomb_sql::Shape) -> bool {
-    let has_word = |word: &str| {
-        shape
-            .normalized
-            .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
-            .any(|w| w.eq_ignore_ascii_case(word))
-    };
-    has_word("OFFSET") || (shape.filter_columns.is_empty() && !shape.limit_one && has_word("LIMIT"))
 }
 
 /// Sorts executions by (shape, parameters) once, then reads each shape's run.

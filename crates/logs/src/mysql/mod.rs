@@ -9,11 +9,12 @@ use std::io::{self, BufRead};
 
 use querycomb_core::{EventSink, InputError, Location, SourceId, Timestamp};
 
+use crate::lines::{Line, LineReader};
 use crate::{LogFormat, ReadStats};
 
-/// Longest line kept. Longer lines are reported and skipped without being buffered whole,
-/// so a 100 MB single-line file costs at most this much memory.
-pub(crate) const MAX_LINE: usize = 16 << 20;
+/// Longest line kept (the line reader's cap). Longer lines are reported and skipped without
+/// being buffered whole, so a 100 MB single-line file costs at most this much memory.
+pub(crate) const MAX_LINE: usize = crate::lines::MAX_LINE;
 
 /// How many lines of the head [`sniff`] looks at.
 const SNIFF_LINES: usize = 200;
@@ -75,119 +76,6 @@ pub(crate) fn banner_line(line: &str) -> Option<Banner> {
     }
 }
 
-/// One line from [`LineReader`], where it starts, and what was wrong with its bytes.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct LineInfo {
-    pub location: Location,
-    /// The line was longer than the limit: the text holds its first `max_len` bytes only
-    /// (enough to tell whether it starts a record) and the rest was skipped unread.
-    pub too_long: bool,
-    /// Offset within the line of the first byte that is not UTF-8; the text holds U+FFFD
-    /// replacements from there on.
-    pub bad_utf8_at: Option<usize>,
-}
-
-/// Splits a byte stream into lines with `memchr`, reusing one buffer, never holding more
-/// than `max_len` bytes of a line.
-pub(crate) struct LineReader {
-    line: String,
-    source: SourceId,
-    next_line: u64,
-    next_byte: u64,
-    max_len: usize,
-}
-
-impl LineReader {
-    pub fn new(source: SourceId, max_len: usize) -> LineReader {
-        LineReader {
-            line: String::new(),
-            source,
-            next_line: 1,
-            next_byte: 0,
-            max_len,
-        }
-    }
-
-    /// The text of the line last returned by [`LineReader::next`], without its line ending.
-    pub fn text(&self) -> &str {
-        &self.line
-    }
-
-    /// Bytes consumed so far.
-    pub fn bytes(&self) -> u64 {
-        self.next_byte
-    }
-
-    /// Reads the next line; `None` at end of input.
-    pub fn next(&mut self, input: &mut dyn BufRead) -> io::Result<Option<LineInfo>> {
-        let mut bytes = std::mem::take(&mut self.line).into_bytes();
-        bytes.clear();
-        let location = Location {
-            source: self.source,
-            line: self.next_line,
-            byte: self.next_byte,
-        };
-        let (consumed, too_long) = self.fill(input, &mut bytes)?;
-        if consumed == 0 {
-            self.line = String::from_utf8(bytes).unwrap_or_default();
-            return Ok(None);
-        }
-        self.next_line += 1;
-        self.next_byte += consumed;
-        if bytes.last() == Some(&b'\r') {
-            bytes.pop();
-        }
-        let bad_utf8_at = match String::from_utf8(bytes) {
-            Ok(text) => {
-                self.line = text;
-                None
-            }
-            Err(e) => {
-                let at = e.utf8_error().valid_up_to();
-                self.line = String::from_utf8_lossy(e.as_bytes()).into_owned();
-                Some(at)
-            }
-        };
-        Ok(Some(LineInfo {
-            location,
-            too_long,
-            bad_utf8_at,
-        }))
-    }
-
-    /// Appends one line (without its `\n`) to `bytes`, keeping at most `max_len` bytes.
-    /// Returns the bytes consumed from the input (including the `\n`) and whether the line
-    /// was cut.
-    fn fill(&self, input: &mut dyn BufRead, bytes: &mut Vec<u8>) -> io::Result<(u64, bool)> {
-        let mut consumed = 0u64;
-        let mut too_long = false;
-        loop {
-            let available = match input.fill_buf() {
-                Ok(available) => available,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if available.is_empty() {
-                return Ok((consumed, too_long));
-            }
-            let (chunk, used, done) = match memchr::memchr(b'\n', available) {
-                Some(end) => (available.get(..end).unwrap_or_default(), end + 1, true),
-                None => (available, available.len(), false),
-            };
-            let room = self.max_len.saturating_sub(bytes.len());
-            if chunk.len() > room {
-                too_long = true;
-            }
-            bytes.extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or_default());
-            input.consume(used);
-            consumed += used as u64;
-            if done {
-                return Ok((consumed, too_long));
-            }
-        }
-    }
-}
-
 /// A log format's record parser, fed line by line by [`read_lines`].
 pub(crate) trait LineRecords {
     fn sink(&mut self) -> &mut dyn EventSink;
@@ -200,55 +88,59 @@ pub(crate) trait LineRecords {
     fn finish(&mut self);
 }
 
-/// The read loop both MySQL readers share: line-level problems reported the same way,
-/// every other line handed to `records`. Only I/O errors are `Err`.
+/// The read loop both MySQL readers share, over the crate's one line reader: line-level
+/// problems reported the same way (an over-long line skipped, invalid UTF-8 replaced), every
+/// line handed to `records`. Only I/O errors are `Err`.
 pub(crate) fn read_lines(
     input: &mut dyn BufRead,
     source: SourceId,
     max_line: usize,
     records: &mut dyn LineRecords,
 ) -> io::Result<ReadStats> {
-    let mut lines = LineReader::new(source, max_line);
-    while let Some(info) = lines.next(input)? {
-        if !check_line(&info, max_line, records.sink()) {
-            records.stats().malformed += 1;
-            records.overlong(lines.text(), info.location);
-            continue;
+    let mut lines = LineReader::with_cap(input, max_line);
+    let mut lossy = String::new();
+    while let Some(line) = lines.next_line()? {
+        match line {
+            Line::Text {
+                bytes, line, byte, ..
+            } => {
+                let location = Location { source, line, byte };
+                let text = match std::str::from_utf8(bytes) {
+                    Ok(text) => text,
+                    Err(e) => {
+                        records.stats().malformed += 1;
+                        records.sink().malformed(InputError {
+                            location,
+                            message: format!(
+                                "invalid UTF-8 at byte {} of the line (replaced by U+FFFD)",
+                                byte + e.valid_up_to() as u64
+                            ),
+                        });
+                        lossy.clear();
+                        lossy.push_str(&String::from_utf8_lossy(bytes));
+                        &lossy
+                    }
+                };
+                records.line(text, location);
+            }
+            Line::TooLong {
+                line, byte, head, ..
+            } => {
+                let location = Location { source, line, byte };
+                records.stats().malformed += 1;
+                records.sink().malformed(InputError {
+                    location,
+                    message: format!("line longer than {} MiB skipped", max_line >> 20),
+                });
+                records.overlong(&String::from_utf8_lossy(head), location);
+            }
         }
-        if info.bad_utf8_at.is_some() {
-            records.stats().malformed += 1;
-        }
-        records.line(lines.text(), info.location);
     }
     records.finish();
-    records.stats().bytes = lines.bytes();
+    records.stats().bytes = lines.bytes_read();
     Ok(*records.stats())
 }
 
-/// Reports the line-level problems every reader treats alike. Returns `false` when the line
-/// must be skipped (too long); invalid UTF-8 is reported and the line used with U+FFFD.
-pub(crate) fn check_line(info: &LineInfo, max_len: usize, sink: &mut dyn EventSink) -> bool {
-    if info.too_long {
-        sink.malformed(InputError {
-            location: info.location,
-            message: format!("line longer than {} MiB skipped", max_len >> 20),
-        });
-        return false;
-    }
-    // A line cut by the limit may end inside a character; that is not the input's fault.
-    if let Some(at) = info.bad_utf8_at.filter(|_| !info.too_long) {
-        sink.malformed(InputError {
-            location: info.location,
-            message: format!(
-                "invalid UTF-8 at byte {} of the line (replaced by U+FFFD)",
-                info.location.byte + at as u64
-            ),
-        });
-    }
-    true
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
 fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
@@ -431,28 +323,6 @@ mod tests {
         assert_eq!(parse_seconds_micros("-1"), None);
         assert_eq!(parse_seconds_micros(""), None);
         assert_eq!(parse_seconds_micros("99999999999999999999"), None);
-    }
-
-    #[test]
-    fn line_reader_caps_and_recovers() {
-        let mut input: &[u8] = b"short\r\n0123456789abcdef\nok\n\xff\xfeend";
-        let mut reader = LineReader::new(SourceId(0), 8);
-        let first = reader.next(&mut input).unwrap().unwrap();
-        assert_eq!((reader.text(), first.location.line), ("short", 1));
-        let long = reader.next(&mut input).unwrap().unwrap();
-        assert!(long.too_long);
-        assert_eq!(long.location.byte, 7);
-        assert_eq!(reader.text(), "01234567");
-        let ok = reader.next(&mut input).unwrap().unwrap();
-        assert_eq!(
-            (reader.text(), ok.location.line, ok.location.byte),
-            ("ok", 3, 24)
-        );
-        let bad = reader.next(&mut input).unwrap().unwrap();
-        assert_eq!(bad.bad_utf8_at, Some(0));
-        assert_eq!(reader.text(), "\u{fffd}\u{fffd}end");
-        assert!(reader.next(&mut input).unwrap().is_none());
-        assert_eq!(reader.bytes(), 32);
     }
 
     #[test]

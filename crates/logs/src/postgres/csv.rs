@@ -14,8 +14,8 @@ use std::io::{self, BufRead, Read};
 use querycomb_core::{EventSink, InputError, Location, SourceId};
 
 use super::assemble::{Assembler, Record, Severity};
-use super::lines::MAX_LINE;
 use super::time;
+use crate::lines::MAX_LINE;
 use crate::{ReadOptions, ReadStats};
 
 const LOG_TIME: usize = 0;
@@ -94,7 +94,7 @@ fn read_capped(
                 let time = fields.time.map(|parsed| {
                     if !parsed.zone_known && !zone_reported {
                         zone_reported = true;
-                        sink.malformed(InputError {
+                        sink.warning(InputError {
                             location,
                             message: "unknown time zone in log_time; times are read as UTC".into(),
                         });

@@ -11,8 +11,8 @@ use querycomb_core::{EventSink, InputError, Location, SourceId};
 use serde::Deserialize;
 
 use super::assemble::{Assembler, Record, Severity};
-use super::lines::{Line, LineReader, MAX_LINE};
 use super::time;
+use crate::lines::{Line, LineReader, MAX_LINE};
 use crate::{ReadOptions, ReadStats};
 
 /// The jsonlog keys querycomb uses; the others are ignored.
@@ -59,7 +59,9 @@ pub fn read(
                 byte,
                 complete,
             } => (bytes, location(source, line, byte), complete),
-            Line::TooLong { line, byte, len } => {
+            Line::TooLong {
+                line, byte, len, ..
+            } => {
                 let message = format!("line longer than {MAX_LINE} bytes ({len} bytes) skipped");
                 report(sink, &mut stats, location(source, line, byte), message);
                 continue;
@@ -85,7 +87,7 @@ pub fn read(
             let parsed = time::parse_timestamp(t.as_bytes())?;
             if !parsed.zone_known && !zone_reported {
                 zone_reported = true;
-                sink.malformed(InputError {
+                sink.warning(InputError {
                     location,
                     message: format!("unknown time zone in '{t}'; times are read as UTC"),
                 });

@@ -6,7 +6,6 @@
 mod assemble;
 pub mod csv;
 pub mod json;
-mod lines;
 mod prefix;
 pub mod stderr;
 mod time;

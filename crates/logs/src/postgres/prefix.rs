@@ -544,8 +544,11 @@ fn trailing_padding(text: &[u8], next: Option<&[u8]>) -> usize {
 /// any line. `complete` says `head` is the whole input (so its last line is whole too).
 pub(crate) fn detect(head: &[u8], complete: bool) -> Option<Prefix> {
     let mut pieces: Vec<&[u8]> = head.split(|b| *b == b'\n').collect();
-    if !complete || head.ends_with(b"\n") {
-        pieces.pop(); // a partial line, or the empty piece after the final newline
+    // Drop the empty piece after the final newline, or a partial last line, unless that line
+    // is all there is: a first record longer than the head (a 9 MB multi-row INSERT) still
+    // starts with its prefix, and the prefix is all that detection reads.
+    if (!complete || head.ends_with(b"\n")) && pieces.len() > 1 {
+        pieces.pop();
     }
     let lines: Vec<&[u8]> = pieces
         .into_iter()
@@ -736,5 +739,14 @@ mod tests {
         let plain = "2026-11-21 18:00:17 UTC LOG:  statement: SELECT 1\n";
         assert_eq!(detect(plain.as_bytes(), true).unwrap().text(), "%m ");
         assert!(detect(b"hello world\nnothing here\n", true).is_none());
+    }
+
+    #[test]
+    fn detects_a_prefix_from_the_start_of_a_record_longer_than_the_head() {
+        let cut = "2026-11-21 20:17:16.007 UTC [12736] app@shop LOG:  statement: INSERT INTO t VALUES (1, 'x'), (2, 'x'), (3,";
+        assert_eq!(
+            detect(cut.as_bytes(), false).unwrap().text(),
+            "%m [%p] %q%u@%d "
+        );
     }
 }

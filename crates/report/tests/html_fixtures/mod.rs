@@ -392,6 +392,8 @@ pub fn summary(findings: &[Finding]) -> RunSummary {
         statements: 398_770,
         requests: 21_940,
         malformed: 3,
+        warnings: 0,
+        damaged: Vec::new(),
         findings: findings.len() as u64,
         findings_by_kind: by_kind,
         wasted_us: findings

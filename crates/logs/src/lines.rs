@@ -1,4 +1,5 @@
-//! A line splitter over any `BufRead` that lends lines out of one large reused buffer.
+//! The one line reader of every log format: a line splitter over any `BufRead` that lends
+//! lines out of one large reused buffer.
 //!
 //! Why not `BufRead::read_until`: it copies every line into a caller buffer and grows without
 //! bound on a giant line. Here lines are slices of our own buffer (no copy, found with
@@ -9,6 +10,9 @@ use std::io::{self, BufRead, ErrorKind};
 
 /// Longest line handed out; longer ones are skipped and reported.
 pub(crate) const MAX_LINE: usize = 16 * 1024 * 1024;
+
+/// Bytes of an over-long line kept for its reader to look at (does it start a record?).
+const LONG_LINE_HEAD: usize = 4096;
 
 /// Larger than the 1 MiB `BufReader`s callers tend to wrap inputs in, so that our reads bypass
 /// their buffer instead of being copied out of it.
@@ -47,8 +51,14 @@ pub(crate) enum Line<'a> {
         /// False for a final line that ends without `\n` (possibly cut off).
         complete: bool,
     },
-    /// A line longer than [`MAX_LINE`]; its bytes were skipped.
-    TooLong { line: u64, byte: u64, len: u64 },
+    /// A line longer than [`MAX_LINE`]; its bytes were skipped except the first few,
+    /// `head`, enough to tell whether it starts a record.
+    TooLong {
+        line: u64,
+        byte: u64,
+        len: u64,
+        head: &'a [u8],
+    },
 }
 
 pub(crate) struct LineReader<'r> {
@@ -62,6 +72,8 @@ pub(crate) struct LineReader<'r> {
     offset: u64,
     line: u64,
     cap: usize,
+    /// The head of the last over-long line, lent by [`Line::TooLong`].
+    long_head: Vec<u8>,
 }
 
 impl<'r> LineReader<'r> {
@@ -80,6 +92,7 @@ impl<'r> LineReader<'r> {
             offset: 0,
             line: 0,
             cap,
+            long_head: Vec::new(),
         }
     }
 
@@ -113,7 +126,9 @@ impl<'r> LineReader<'r> {
             let first_len = memchr::memchr(b'\n', pending).unwrap_or(pending.len());
             if first_len > self.cap {
                 return match self.skip_long_line()? {
-                    Line::TooLong { line, byte, len } => Ok(Block::TooLong { line, byte, len }),
+                    Line::TooLong {
+                        line, byte, len, ..
+                    } => Ok(Block::TooLong { line, byte, len }),
                     Line::Text { .. } => Ok(Block::End),
                 };
             }
@@ -187,8 +202,13 @@ impl<'r> LineReader<'r> {
         }
     }
 
-    /// Drops the current over-long line, reading on to its end without keeping it.
-    fn skip_long_line(&mut self) -> io::Result<Line<'static>> {
+    /// Drops the current over-long line, reading on to its end without keeping more than
+    /// its first [`LONG_LINE_HEAD`] bytes.
+    fn skip_long_line(&mut self) -> io::Result<Line<'_>> {
+        let kept = self.end.min(self.start.saturating_add(LONG_LINE_HEAD));
+        self.long_head.clear();
+        self.long_head
+            .extend_from_slice(self.buf.get(self.start..kept).unwrap_or_default());
         self.line += 1;
         let line = self.line;
         let byte = self.offset;
@@ -199,13 +219,23 @@ impl<'r> LineReader<'r> {
                 len += pos as u64;
                 self.start += pos + 1;
                 self.offset += pos as u64 + 1;
-                return Ok(Line::TooLong { line, byte, len });
+                return Ok(Line::TooLong {
+                    line,
+                    byte,
+                    len,
+                    head: &self.long_head,
+                });
             }
             len += pending.len() as u64;
             self.offset += pending.len() as u64;
             self.start = self.end;
             if self.eof {
-                return Ok(Line::TooLong { line, byte, len });
+                return Ok(Line::TooLong {
+                    line,
+                    byte,
+                    len,
+                    head: &self.long_head,
+                });
             }
             self.fill()?;
         }
@@ -260,7 +290,15 @@ mod tests {
                     let cut = if complete { "" } else { " (cut)" };
                     format!("{line}@{byte}:{}{cut}", String::from_utf8_lossy(bytes))
                 }
-                Line::TooLong { line, byte, len } => format!("{line}@{byte}:too long {len}"),
+                Line::TooLong {
+                    line,
+                    byte,
+                    len,
+                    head,
+                } => format!(
+                    "{line}@{byte}:too long {len}, head {}",
+                    String::from_utf8_lossy(&head[..head.len().min(3)])
+                ),
             });
         }
         out
@@ -282,14 +320,14 @@ mod tests {
         input.extend(b"\nafter\n");
         assert_eq!(
             collect(&input, 100),
-            ["1@0:short", "2@6:too long 500", "3@507:after"]
+            ["1@0:short", "2@6:too long 500, head xxx", "3@507:after"]
         );
     }
 
     #[test]
     fn over_long_final_line_without_newline() {
         let input = vec![b'y'; 300];
-        assert_eq!(collect(&input, 64), ["1@0:too long 300"]);
+        assert_eq!(collect(&input, 64), ["1@0:too long 300, head yyy"]);
     }
 
     #[test]
