@@ -53,6 +53,52 @@ pub fn impact(finding: &Finding, pool_size: u32) -> Option<Impact> {
     })
 }
 
+/// What fixing every finding of one route saves over the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteImpact {
+    /// The route (`""` for requests without one).
+    pub route: String,
+    pub findings: u32,
+    pub statements_saved: u64,
+    /// Known only when every finding of the route had durations.
+    pub db_time_saved_us: Option<u64>,
+}
+
+/// Sums each route's findings' impact over the run (per occurrence times occurrences),
+/// biggest saving first.
+pub fn per_route(findings: &[Finding]) -> Vec<RouteImpact> {
+    let mut routes: Vec<RouteImpact> = Vec::new();
+    for finding in findings {
+        let Some(impact) = &finding.fix.impact else {
+            continue;
+        };
+        let route = finding.request.route.clone().unwrap_or_default();
+        let index = match routes.iter().position(|r| r.route == route) {
+            Some(i) => i,
+            None => {
+                routes.push(RouteImpact {
+                    route,
+                    findings: 0,
+                    statements_saved: 0,
+                    db_time_saved_us: Some(0),
+                });
+                routes.len() - 1
+            }
+        };
+        let Some(entry) = routes.get_mut(index) else {
+            continue;
+        };
+        entry.findings += 1;
+        entry.statements_saved += impact.statements_saved_total;
+        let time = impact
+            .db_time_saved_us
+            .map(|us| us * u64::from(finding.occurrences.max(1)));
+        entry.db_time_saved_us = entry.db_time_saved_us.zip(time).map(|(a, b)| a + b);
+    }
+    routes.sort_by(|a, b| b.statements_saved.cmp(&a.statements_saved));
+    routes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +120,31 @@ mod tests {
         assert_eq!((i.hold_us, i.hold_after_us), (Some(100_000), Some(2_000)));
         assert_eq!(i.pool_rps_now, Some(250.0));
         assert_eq!(i.pool_rps_after, Some(12_500.0));
+    }
+
+    #[test]
+    fn routes_sum_their_findings() {
+        let mut a = crate::tests::finding("SELECT * FROM books WHERE author_id = $1");
+        a.request.route = Some("/books".into());
+        a.occurrences = 2;
+        a.total_count = 20;
+        a.total_duration_us = Some(1_000);
+        let mut b = a.clone();
+        b.total_duration_us = None;
+        let mut c = a.clone();
+        c.request.route = None;
+        let mut findings = vec![a, b, c];
+        for f in &mut findings {
+            f.fix.impact = impact(f, 10);
+        }
+        let routes = per_route(&findings);
+        assert_eq!(routes.len(), 2);
+        assert_eq!(routes[0].route, "/books");
+        assert_eq!((routes[0].findings, routes[0].statements_saved), (2, 36));
+        assert_eq!(
+            routes[0].db_time_saved_us, None,
+            "one finding had no durations"
+        );
+        assert_eq!(routes[1].db_time_saved_us, Some(1_800));
     }
 }
