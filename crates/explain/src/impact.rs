@@ -95,7 +95,7 @@ pub fn per_route(findings: &[Finding]) -> Vec<RouteImpact> {
             .map(|us| us * u64::from(finding.occurrences.max(1)));
         entry.db_time_saved_us = entry.db_time_saved_us.zip(time).map(|(a, b)| a + b);
     }
-    routes.sort_by(|a, b| b.statements_saved.cmp(&a.statements_saved));
+    routes.sort_by_key(|r| std::cmp::Reverse(r.statements_saved));
     routes
 }
 
