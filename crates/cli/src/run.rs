@@ -307,6 +307,7 @@ fn run_child(
 /// Passes SIGINT and SIGTERM on to the child until it ends. (A Ctrl-C at a terminal reaches
 /// the child directly too; test runners treat a second SIGINT like the first.)
 async fn forward_signals(pid: u32) {
+    use rustix::process::{kill_process, Pid, Signal};
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut int), Ok(mut term)) = (
         signal(SignalKind::interrupt()),
@@ -314,18 +315,16 @@ async fn forward_signals(pid: u32) {
     ) else {
         return;
     };
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
+    let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
         return;
     };
     loop {
         let signal = tokio::select! {
-            _ = int.recv() => libc::SIGINT,
-            _ = term.recv() => libc::SIGTERM,
+            _ = int.recv() => Signal::INT,
+            _ = term.recv() => Signal::TERM,
         };
-        // SAFETY: kill(2) with a pid we spawned and still wait for; no memory is involved.
-        unsafe {
-            libc::kill(pid, signal);
-        }
+        // The child may have ended between the signal and now; nothing left to tell it then.
+        let _ = kill_process(pid, signal);
     }
 }
 

@@ -28,6 +28,9 @@ pub struct FindingKind {
 
 impl FindingKind {
     /// A kind id known at compile time; a malformed id fails the build (`const` panic).
+    // Only for literal ids in `const` items (every caller is one); run-time ids go through
+    // `parse`, which never panics.
+    #[allow(clippy::panic)]
     pub const fn new(id: &str) -> FindingKind {
         match FindingKind::parse(id) {
             Some(kind) => kind,
@@ -42,14 +45,17 @@ impl FindingKind {
             return None;
         }
         let mut bytes = [0u8; MAX_KIND_ID];
-        let mut i = 0;
-        while i < src.len() {
-            let b = src[i];
-            if !(b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+        // Slice patterns instead of indexing: `get` is not `const`. `src` fits in `bytes`
+        // (checked above), so `free` never runs out first.
+        let mut rest = src;
+        let mut free: &mut [u8] = &mut bytes;
+        while let ([b, src_tail @ ..], [slot, free_tail @ ..]) = (rest, free) {
+            if !(b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_') {
                 return None;
             }
-            bytes[i] = b;
-            i += 1;
+            *slot = *b;
+            rest = src_tail;
+            free = free_tail;
         }
         Some(FindingKind {
             bytes,

@@ -10,6 +10,18 @@
 //! This crate holds only types and traits so that every stage can depend on it without
 //! depending on each other.
 
+// This crate reads untrusted bytes (log files, SQL text): no input may panic it. Tests may.
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
 mod event;
 mod finding;
 mod fix;

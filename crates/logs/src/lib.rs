@@ -11,6 +11,18 @@
 //! `pub fn read(input, source, opts, sink) -> io::Result<ReadStats>` with the signature of
 //! [`read_log`] minus the format.
 
+// This crate reads untrusted bytes (log files, SQL text): no input may panic it. Tests may.
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
 use std::io::{self, BufRead};
 
 use querycomb_core::{EventSink, SourceId};

@@ -101,6 +101,13 @@ impl<'r> LineReader<'r> {
         self.offset
     }
 
+    /// The buffered bytes not yet consumed. `start <= end <= buf.len()` always holds, so the
+    /// `get` never falls back.
+    #[inline]
+    fn pending(&self) -> &[u8] {
+        self.buf.get(self.start..self.end).unwrap_or_default()
+    }
+
     /// The first `want` bytes of what is left (fewer at end of input), without consuming
     /// them: for format and prefix detection.
     pub(crate) fn peek(&mut self, want: usize) -> io::Result<&[u8]> {
@@ -108,8 +115,8 @@ impl<'r> LineReader<'r> {
         while self.end - self.start < want && !self.eof {
             self.fill()?;
         }
-        let stop = self.end.min(self.start + want);
-        Ok(&self.buf[self.start..stop])
+        let pending = self.pending();
+        Ok(pending.get(..want).unwrap_or(pending))
     }
 
     /// All buffered input not yet consumed, holding at least one whole line (or the end of
@@ -119,7 +126,7 @@ impl<'r> LineReader<'r> {
     /// enough to decide anything, ask for more with [`LineReader::fill_more`].
     pub(crate) fn block(&mut self) -> io::Result<Block<'_>> {
         loop {
-            let pending = &self.buf[self.start..self.end];
+            let pending = self.pending();
             if pending.is_empty() && self.eof {
                 return Ok(Block::End);
             }
@@ -134,7 +141,7 @@ impl<'r> LineReader<'r> {
             }
             if self.eof || first_len < pending.len() {
                 return Ok(Block::Data {
-                    data: &self.buf[self.start..self.end],
+                    data: self.pending(),
                     eof: self.eof,
                     line: self.line + 1,
                     byte: self.offset,
@@ -164,7 +171,7 @@ impl<'r> LineReader<'r> {
     pub(crate) fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
         let mut searched = 0;
         loop {
-            let pending = &self.buf[self.start + searched..self.end];
+            let pending = self.pending().get(searched..).unwrap_or_default();
             if let Some(pos) = memchr::memchr(b'\n', pending) {
                 let len = searched + pos;
                 return Ok(Some(self.take_line(len, len + 1, true)));
@@ -186,16 +193,16 @@ impl<'r> LineReader<'r> {
     /// Hands out `len` bytes as a line and consumes `consumed` bytes (the line plus `\n`).
     fn take_line(&mut self, len: usize, consumed: usize, complete: bool) -> Line<'_> {
         let begin = self.start;
-        let mut stop = begin + len;
-        if stop > begin && self.buf[stop - 1] == b'\r' {
-            stop -= 1;
-        }
         self.start += consumed;
         self.line += 1;
         let byte = self.offset;
         self.offset += consumed as u64;
+        let mut bytes = self.buf.get(begin..begin + len).unwrap_or_default();
+        if let [text @ .., b'\r'] = bytes {
+            bytes = text;
+        }
         Line::Text {
-            bytes: &self.buf[begin..stop],
+            bytes,
             line: self.line,
             byte,
             complete,
@@ -214,7 +221,7 @@ impl<'r> LineReader<'r> {
         let byte = self.offset;
         let mut len: u64 = 0;
         loop {
-            let pending = &self.buf[self.start..self.end];
+            let pending = self.pending();
             if let Some(pos) = memchr::memchr(b'\n', pending) {
                 len += pos as u64;
                 self.start += pos + 1;
@@ -255,7 +262,11 @@ impl<'r> LineReader<'r> {
             self.buf.resize(grown, 0);
         }
         loop {
-            match self.input.read(&mut self.buf[self.end..]) {
+            // `end < buf.len()` here (the buffer was just made room in), so the read has room.
+            match self
+                .input
+                .read(self.buf.get_mut(self.end..).unwrap_or_default())
+            {
                 Ok(0) => {
                     self.eof = true;
                     return Ok(());

@@ -105,6 +105,8 @@ const IDENT_START: u8 = 1;
 const IDENT_CONT: u8 = 2;
 
 /// Byte classes, looked up once per byte in the hot loops.
+// Evaluated at compile time, where an index out of bounds fails the build; `b < 256` anyway.
+#[allow(clippy::indexing_slicing)]
 static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut b = 0usize;
@@ -122,12 +124,19 @@ static CLASS: [u8; 256] = {
 
 #[inline(always)]
 fn is_ident_start(b: u8) -> bool {
-    CLASS[b as usize] & IDENT_START != 0
+    class(b) & IDENT_START != 0
 }
 
 #[inline(always)]
 fn is_ident_cont(b: u8) -> bool {
-    CLASS[b as usize] & IDENT_CONT != 0
+    class(b) & IDENT_CONT != 0
+}
+
+/// `CLASS` has an entry for every `u8`, so the `get` always succeeds and compiles to a plain
+/// load.
+#[inline(always)]
+fn class(b: u8) -> u8 {
+    CLASS.get(usize::from(b)).copied().unwrap_or(0)
 }
 
 #[inline]

@@ -42,6 +42,18 @@
 //! - Fingerprints are stable across runs and machines (explicit little-endian reads, fixed
 //!   constants; see `hash.rs`) and change only when these rules change.
 
+// This crate reads untrusted bytes (log files, SQL text): no input may panic it. Tests may.
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
 pub mod comment;
 mod facts;
 mod fingerprint;

@@ -181,7 +181,9 @@ impl Assembler {
     /// End of input: everything pending is complete.
     pub(crate) fn finish(&mut self, sink: &mut dyn EventSink) {
         for &index in &self.queue {
-            self.slots[index].done = true;
+            if let Some(slot) = self.slots.get_mut(index) {
+                slot.done = true;
+            }
         }
         for session in &mut self.sessions {
             session.pending = None;
@@ -189,9 +191,17 @@ impl Assembler {
         self.drain(sink);
     }
 
+    // Session and slot numbers are handed out by this type only (`new_session`, `new_slot`)
+    // and always index their vectors; the `get`s below never miss, they only keep a
+    // bookkeeping mistake from panicking on someone's log.
+
     fn session_index(&mut self, key: &str) -> usize {
         if let Some(s) = self.last_session {
-            if self.sessions[s].key == key {
+            if self
+                .sessions
+                .get(s)
+                .is_some_and(|session| session.key == key)
+            {
                 return s;
             }
         }
@@ -214,9 +224,10 @@ impl Assembler {
                 self.sessions.len() - 1
             }
         };
-        let session = &mut self.sessions[s];
-        session.key.clear();
-        session.key.push_str(key);
+        if let Some(session) = self.sessions.get_mut(s) {
+            session.key.clear();
+            session.key.push_str(key);
+        }
         self.index.insert(key.to_owned(), s);
         s
     }
@@ -225,9 +236,12 @@ impl Assembler {
         let sessions = &mut self.sessions;
         let free = &mut self.free_sessions;
         self.index.retain(|_, &mut s| {
-            let keep = sessions[s].pending.is_some();
+            let Some(session) = sessions.get_mut(s) else {
+                return false;
+            };
+            let keep = session.pending.is_some();
             if !keep {
-                sessions[s].reset();
+                session.reset();
                 free.push(s);
             }
             keep
@@ -237,16 +251,19 @@ impl Assembler {
 
     fn end_session(&mut self, s: usize) {
         self.complete_pending(s);
-        let session = &mut self.sessions[s];
-        self.index.remove(session.key.as_str());
-        session.reset();
-        self.free_sessions.push(s);
+        if let Some(session) = self.sessions.get_mut(s) {
+            self.index.remove(session.key.as_str());
+            session.reset();
+            self.free_sessions.push(s);
+        }
         self.last_session = None;
     }
 
     fn on_log(&mut self, s: usize, rec: &Record<'_>, sink: &mut dyn EventSink) {
         let line = classify(rec.message);
-        let session = &mut self.sessions[s];
+        let Some(session) = self.sessions.get_mut(s) else {
+            return;
+        };
         session.params_target = false;
         session.error.set(None);
         match line {
@@ -287,8 +304,10 @@ impl Assembler {
         duration_us: Option<u64>,
     ) {
         let index = self.new_slot();
-        let session = &mut self.sessions[s];
-        let slot = &mut self.slots[index];
+        let (Some(session), Some(slot)) = (self.sessions.get_mut(s), self.slots.get_mut(index))
+        else {
+            return;
+        };
         fill_slot(slot, rec, session);
         slot.sql.push_str(sql);
         slot.prepared_name.set(name);
@@ -305,16 +324,23 @@ impl Assembler {
     }
 
     fn on_detail(&mut self, s: usize, detail: &str) {
-        let session = &mut self.sessions[s];
+        let Some(session) = self.sessions.get_mut(s) else {
+            return;
+        };
         let target = session.pending.filter(|_| session.params_target);
         session.params_target = false;
-        if let (Some(index), Some(params)) = (target, detail.strip_prefix("parameters: ")) {
-            self.slots[index].params.set(Some(params));
+        if let (Some(slot), Some(params)) = (
+            target.and_then(|index| self.slots.get_mut(index)),
+            detail.strip_prefix("parameters: "),
+        ) {
+            slot.params.set(Some(params));
         }
     }
 
     fn on_error(&mut self, s: usize, rec: &Record<'_>, sink: &mut dyn EventSink) {
-        let session = &mut self.sessions[s];
+        let Some(session) = self.sessions.get_mut(s) else {
+            return;
+        };
         session.params_target = false;
         session.error.set(Some(without_position(rec.message)));
         // csvlog and jsonlog put the failing statement in the error record itself.
@@ -332,35 +358,43 @@ impl Assembler {
         statement: &str,
         sink: &mut dyn EventSink,
     ) {
-        if !self.sessions[s].error.set {
+        let Some(session) = self.sessions.get(s) else {
+            return;
+        };
+        if !session.error.set {
             return;
         }
         let slots = &self.slots;
-        let pending = self.sessions[s]
-            .pending
-            .filter(|&i| slots[i].sql == statement && !slots[i].error.set);
+        let pending = session.pending.filter(|&i| {
+            slots
+                .get(i)
+                .is_some_and(|slot| slot.sql == statement && !slot.error.set)
+        });
         let index = match pending {
             Some(index) => index,
             None => {
                 self.complete_pending(s);
                 self.start_statement(s, rec, statement, None, None);
-                let Some(index) = self.sessions[s].pending else {
+                let Some(index) = self.sessions.get(s).and_then(|session| session.pending) else {
                     return;
                 };
-                self.slots[index].awaits_duration = false;
+                if let Some(slot) = self.slots.get_mut(index) {
+                    slot.awaits_duration = false;
+                }
                 index
             }
         };
-        let session = &mut self.sessions[s];
-        self.slots[index].error.set(session.error.get());
-        session.error.set(None);
+        if let (Some(session), Some(slot)) = (self.sessions.get_mut(s), self.slots.get_mut(index)) {
+            slot.error.set(session.error.get());
+            session.error.set(None);
+        }
         self.complete_pending(s);
         self.drain(sink);
     }
 
     fn attach_duration(&mut self, s: usize, us: u64) {
-        if let Some(index) = self.sessions[s].pending {
-            let slot = &mut self.slots[index];
+        let pending = self.sessions.get(s).and_then(|session| session.pending);
+        if let Some(slot) = pending.and_then(|index| self.slots.get_mut(index)) {
             if slot.awaits_duration && slot.duration_us.is_none() {
                 slot.duration_us = Some(us);
             }
@@ -369,9 +403,11 @@ impl Assembler {
     }
 
     fn complete_pending(&mut self, s: usize) {
-        let session = &mut self.sessions[s];
-        if let Some(index) = session.pending.take() {
-            self.slots[index].done = true;
+        let Some(session) = self.sessions.get_mut(s) else {
+            return;
+        };
+        if let Some(slot) = session.pending.take().and_then(|i| self.slots.get_mut(i)) {
+            slot.done = true;
         }
         session.params_target = false;
     }
@@ -390,14 +426,18 @@ impl Assembler {
     /// too many wait.
     fn drain(&mut self, sink: &mut dyn EventSink) {
         while let Some(&index) = self.queue.front() {
-            let slot = &self.slots[index];
+            let Some(slot) = self.slots.get(index) else {
+                self.queue.pop_front();
+                continue;
+            };
             if !slot.done {
                 if self.queue.len() <= MAX_PENDING {
                     break;
                 }
-                if let Some(&s) = self.index.get(slot.session.as_str()) {
-                    if self.sessions[s].pending == Some(index) {
-                        self.sessions[s].pending = None;
+                let session = self.index.get(slot.session.as_str());
+                if let Some(session) = session.and_then(|&s| self.sessions.get_mut(s)) {
+                    if session.pending == Some(index) {
+                        session.pending = None;
                     }
                 }
             }
@@ -423,7 +463,9 @@ impl Hasher for KeyHasher {
     fn write(&mut self, bytes: &[u8]) {
         for chunk in bytes.chunks(8) {
             let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
+            for (to, from) in word.iter_mut().zip(chunk) {
+                *to = *from;
+            }
             self.add(u64::from_le_bytes(word));
         }
     }

@@ -231,7 +231,7 @@ impl CutState {
     /// end was found.
     fn skip_rest(&mut self, chunk: &[u8]) -> (usize, bool) {
         for pos in memchr::memchr2_iter(b'"', b'\n', chunk) {
-            if chunk[pos] == b'"' {
+            if chunk.get(pos) == Some(&b'"') {
                 self.in_quotes = !self.in_quotes;
             } else {
                 self.skipped_lines += 1;
@@ -247,12 +247,16 @@ impl CutState {
 
     /// Copies as much of `chunk` as fits the record cap, tracking quotes and record ends.
     fn pass(&mut self, chunk: &[u8], out: &mut [u8]) -> usize {
-        let n = chunk.len().min(out.len()).min(self.cap - self.record_len);
-        let piece = &chunk[..n];
-        out[..n].copy_from_slice(piece);
+        let limit = out.len().min(self.cap - self.record_len);
+        let piece = chunk.get(..limit).unwrap_or(chunk);
+        let n = piece.len();
+        // `n <= out.len()`: the `get` always succeeds.
+        if let Some(to) = out.get_mut(..n) {
+            to.copy_from_slice(piece);
+        }
         let mut since_end = self.record_len + n;
         for pos in memchr::memchr2_iter(b'"', b'\n', piece) {
-            if piece[pos] == b'"' {
+            if piece.get(pos) == Some(&b'"') {
                 self.in_quotes = !self.in_quotes;
             } else if !self.in_quotes {
                 since_end = n - pos - 1;
@@ -276,9 +280,12 @@ impl Read for CappedRecords<'_> {
         }
         loop {
             if !self.cut.inject.is_empty() {
-                let n = self.cut.inject.len().min(out.len());
-                out[..n].copy_from_slice(&self.cut.inject[..n]);
-                self.cut.inject = &self.cut.inject[n..];
+                let mut n = 0;
+                for (to, from) in out.iter_mut().zip(self.cut.inject) {
+                    *to = *from;
+                    n += 1;
+                }
+                self.cut.inject = self.cut.inject.get(n..).unwrap_or_default();
                 self.passed += n as u64;
                 return Ok(n);
             }

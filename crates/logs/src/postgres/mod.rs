@@ -21,8 +21,8 @@ pub fn sniff(head: &[u8]) -> Option<LogFormat> {
     if first.starts_with(b"{\"timestamp\":\"") {
         return Some(LogFormat::PgJson);
     }
-    if let Some(comma) = memchr::memchr(b',', first) {
-        if time::parse_timestamp(&first[..comma]).is_some() {
+    if let Some((field, _)) = memchr::memchr(b',', first).and_then(|c| first.split_at_checked(c)) {
+        if time::parse_timestamp(field).is_some() {
             return Some(LogFormat::PgCsv);
         }
     }

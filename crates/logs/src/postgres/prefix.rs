@@ -104,15 +104,17 @@ impl Prefix {
         let mut literal = Vec::new();
         let bytes = text.as_bytes();
         let mut i = 0;
-        while i < bytes.len() {
-            let b = bytes[i];
+        while let Some(&b) = bytes.get(i) {
             i += 1;
             if b != b'%' || i >= bytes.len() {
                 literal.push(b);
                 continue;
             }
             let mut padded = false;
-            while i < bytes.len() && (bytes[i] == b'-' || bytes[i].is_ascii_digit()) {
+            while bytes
+                .get(i)
+                .is_some_and(|b| *b == b'-' || b.is_ascii_digit())
+            {
                 padded = true;
                 i += 1;
             }
@@ -273,13 +275,13 @@ fn severity<'a>(line: &'a [u8], pos: usize, found: &mut Matched<'a>) -> bool {
     if !rest.first().is_some_and(u8::is_ascii_uppercase) {
         return false;
     }
-    let Some(message) = rest
-        .get(word..)
-        .and_then(|after| after.strip_prefix(b":  "))
+    let Some((severity, message)) = rest
+        .split_at_checked(word)
+        .and_then(|(severity, after)| Some((severity, after.strip_prefix(b":  ")?)))
     else {
         return false;
     };
-    found.severity = &rest[..word];
+    found.severity = severity;
     found.message = message;
     true
 }
@@ -315,17 +317,21 @@ fn match_items<'a>(
         let Some(text) = line.get(pos..) else {
             return false;
         };
-        if padded {
-            pos += count_spaces(text);
-        }
-        let text = &line[pos..];
+        let text = if padded {
+            let spaces = count_spaces(text);
+            pos += spaces;
+            text.get(spaces..).unwrap_or_default()
+        } else {
+            text
+        };
         let spec = FieldSpec {
             escape,
             padded,
             next,
         };
         if is_free_text(escape) {
-            return match_free_text(&items[index + 1..], line, pos, spec, found, then);
+            let after = items.get(index + 1..).unwrap_or_default();
+            return match_free_text(after, line, pos, spec, found, then);
         }
         let Some(len) = field_len(escape, text) else {
             return false;
@@ -346,7 +352,9 @@ fn match_free_text<'a>(
     found: &mut Matched<'a>,
     then: &dyn Fn(usize, &mut Matched<'a>) -> bool,
 ) -> bool {
-    let text = &line[pos..];
+    let Some(text) = line.get(pos..) else {
+        return false;
+    };
     let mut from = 0;
     for _ in 0..MAX_FREE_TEXT_TRIES {
         let Some(len) = free_text_end(text, spec.next, from) else {
@@ -377,11 +385,12 @@ fn finish_field<'a>(
     len: usize,
     found: &mut Matched<'a>,
 ) -> usize {
-    let mut value = &line[pos..pos + len];
+    // `len` was measured on `line[pos..]` by the caller, so the `get`s never miss.
     let mut end = pos + len;
+    let mut value = line.get(pos..end).unwrap_or_default();
     if spec.padded {
         value = trim_end_spaces(value);
-        end += trailing_padding(&line[end..], spec.next);
+        end += trailing_padding(line.get(end..).unwrap_or_default(), spec.next);
     }
     record(spec.escape, value, found);
     end
@@ -395,7 +404,11 @@ fn is_free_text(escape: Escape) -> bool {
 }
 
 fn record<'a>(escape: Escape, value: &'a [u8], found: &mut Matched<'a>) {
-    let unknown = value.is_empty() || (value[0] == b'[' && value == b"[unknown]");
+    let unknown = match value {
+        [] => true,
+        [b'[', ..] => value == b"[unknown]",
+        _ => false,
+    };
     let known = (!unknown).then_some(value);
     match escape {
         Escape::Timestamp {
@@ -421,7 +434,10 @@ fn field_len(escape: Escape, text: &[u8]) -> Option<usize> {
                 return None;
             }
             match text.get(int) {
-                Some(b'.') => Some(int + 1 + count_digits(&text[int + 1..])),
+                Some(b'.') => {
+                    let fraction = text.get(int + 1..).unwrap_or_default();
+                    Some(int + 1 + count_digits(fraction))
+                }
                 _ => Some(int),
             }
         }
@@ -431,14 +447,14 @@ fn field_len(escape: Escape, text: &[u8]) -> Option<usize> {
         },
         Escape::Number => {
             let sign = usize::from(text.first() == Some(&b'-'));
-            Some(sign + count_digits(&text[sign..]))
+            Some(sign + count_digits(text.get(sign..).unwrap_or_default()))
         }
         Escape::SessionId => {
             let first = count_hex(text);
             if first == 0 || text.get(first) != Some(&b'.') {
                 return None;
             }
-            let second = count_hex(&text[first + 1..]);
+            let second = count_hex(text.get(first + 1..).unwrap_or_default());
             (second > 0).then_some(first + 1 + second)
         }
         Escape::SqlState => {
@@ -462,7 +478,9 @@ fn free_text_end(text: &[u8], next: Option<&[u8]>, from: usize) -> Option<usize>
         Some(literal) => memmem::find(rest, literal)?,
         None => {
             let colon = memmem::find(rest, b":  ")?;
-            let word = rest[..colon]
+            let word = rest
+                .get(..colon)
+                .unwrap_or_default()
                 .iter()
                 .rev()
                 .take_while(|b| b.is_ascii_uppercase() || b.is_ascii_digit())

@@ -147,7 +147,7 @@ impl StderrReader {
         let mut pos = 0;
         let mut count = 0;
         while pos < data.len() {
-            let rest = &data[pos..];
+            let rest = data.get(pos..).unwrap_or_default();
             let (len, next, complete) = match memchr::memchr(b'\n', rest) {
                 Some(nl) => (nl, pos + nl + 1, true),
                 None if eof => (rest.len(), data.len(), false),
@@ -157,7 +157,7 @@ impl StderrReader {
             if complete && lookahead.is_none() && !eof {
                 break;
             }
-            let bytes = &rest[..len];
+            let bytes = rest.get(..len).unwrap_or(rest);
             let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
             let line = Utf8Line {
                 bytes,
@@ -364,7 +364,10 @@ impl StderrReader {
 fn valid_utf8_prefix(data: &[u8]) -> &str {
     match std::str::from_utf8(data) {
         Ok(text) => text,
-        Err(e) => std::str::from_utf8(&data[..e.valid_up_to()]).unwrap_or_default(),
+        Err(e) => data
+            .get(..e.valid_up_to())
+            .and_then(|valid| std::str::from_utf8(valid).ok())
+            .unwrap_or_default(),
     }
 }
 

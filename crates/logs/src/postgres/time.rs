@@ -38,10 +38,13 @@ pub(crate) fn parse_timestamp(text: &[u8]) -> Option<Parsed> {
     }
     let mut rest = text.get(19..)?;
     let mut micros = 0i64;
-    if rest.first() == Some(&b'.') {
-        let frac_len = rest[1..].iter().take_while(|b| b.is_ascii_digit()).count();
-        micros = fraction_micros(&rest[1..1 + frac_len]);
-        rest = &rest[1 + frac_len..];
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let frac_len = fraction.iter().take_while(|b| b.is_ascii_digit()).count();
+        let (frac_digits, after) = fraction
+            .split_at_checked(frac_len)
+            .unwrap_or((fraction, &[]));
+        micros = fraction_micros(frac_digits);
+        rest = after;
     }
     let (offset_secs, zone_known) = zone_offset(rest.strip_prefix(b" ").unwrap_or(rest))?;
     let days = days_from_civil(year, month, day);
@@ -58,9 +61,10 @@ pub(crate) fn parse_epoch(text: &[u8]) -> Option<Timestamp> {
     if int_len == 0 || int_len > 12 {
         return None;
     }
-    let secs = digits(&text[..int_len])?;
-    let micros = match text.get(int_len) {
-        Some(b'.') => fraction_micros(&text[int_len + 1..]),
+    let (int, rest) = text.split_at_checked(int_len)?;
+    let secs = digits(int)?;
+    let micros = match rest {
+        [b'.', fraction @ ..] => fraction_micros(fraction),
         _ => 0,
     };
     Some(secs * 1_000_000 + micros)
