@@ -59,10 +59,11 @@ fn the_final_report_carries_plan_checks() {
         .unwrap();
     assert!(psql.success());
 
-    // SAFETY: kill(2) on the child we spawned and still own.
-    unsafe {
-        libc::kill(proxy.id() as libc::pid_t, libc::SIGINT);
-    }
+    let pid = i32::try_from(proxy.id())
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .expect("the proxy's pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("SIGINT");
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
     proxy.wait().unwrap();
