@@ -164,13 +164,26 @@ setup_guard() {
     >/dev/null 2>"$log" || { cat "$log" >&2; return 1; }
 }
 
+# target/e2e/sqlalchemy-venv: a venv with tests/e2e/sqlalchemy/requirements.txt.
+setup_sqlalchemy() {
+  local venv="$e2e/sqlalchemy-venv" req="$root/tests/e2e/sqlalchemy/requirements.txt"
+  if [ -x "$venv/bin/python" ] && cmp -s "$req" "$venv/.requirements"; then
+    return 0
+  fi
+  command -v python3 >/dev/null 2>&1 || { echo "setup-test-deps: python3 not found" >&2; return 1; }
+  rm -rf "$venv"
+  python3 -m venv "$venv" || return 1
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" >/dev/null || return 1
+  cp "$req" "$venv/.requirements"
+}
+
 mkdir -p "$e2e"
 # Two test commands may run at once (worktrees sharing target/e2e): one set-up at a time.
 exec 9>"$e2e/.setup.lock"
 flock 9
 
 # Every part, in order; `setup_<part>` above sets each one up.
-PARTS=(system python node otel-node otel-python rust accuracy asyncpg guard)
+PARTS=(system python node otel-node otel-python rust accuracy asyncpg sqlalchemy guard)
 if [ $# -eq 0 ]; then
   set -- "${PARTS[@]}"
 fi

@@ -12,6 +12,7 @@ use querycomb_sql::Dialect;
 
 use crate::args::{AnalyzeArgs, DialectArg, LogFormatArg};
 use crate::config::FileConfig;
+use crate::explain::{self, ProveSettings};
 use crate::input::{self, Input};
 use crate::outcome::{CliError, Outcome};
 use crate::progress::Progress;
@@ -23,6 +24,10 @@ const SHOWN_MALFORMED: u64 = 10;
 pub fn run(args: AnalyzeArgs, file: FileConfig, color: bool) -> Result<Outcome, CliError> {
     let started = Instant::now();
     let settings = ReportSettings::resolve(&args.report, &file, color);
+    let prove = ProveSettings::resolve(&args.prove, &file);
+    prove.check(&settings)?;
+    let mut detect = settings.detect_config(&file, &args.report);
+    detect.capture_keys = prove.capture_keys();
     let forced_format = args.log_format.or(file.analyze.log_format).map(log_format);
     let options = ReadOptions {
         log_line_prefix: args
@@ -56,7 +61,7 @@ pub fn run(args: AnalyzeArgs, file: FileConfig, color: bool) -> Result<Outcome, 
 
     let progress = Progress::start(!quiet, consumed, total);
     let mut sink = Reporting {
-        pipeline: Pipeline::new(settings.detect_config(&file, &args.report), dialect),
+        pipeline: Pipeline::new(detect, dialect),
         sources: SourceTable::default(),
         shown: 0,
         malformed: 0,
@@ -93,9 +98,12 @@ pub fn run(args: AnalyzeArgs, file: FileConfig, color: bool) -> Result<Outcome, 
         ..
     } = sink;
     let Analysis {
-        findings,
+        mut findings,
         mut summary,
     } = pipeline.finish();
+    if prove.dsn.is_some() || prove.keep_keys {
+        explain::prove(&mut findings, &prove)?;
+    }
     summary.inputs = sources.names().to_vec();
     summary.bytes = bytes;
     summary.malformed = malformed;

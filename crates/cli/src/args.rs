@@ -41,6 +41,89 @@ pub enum Command {
     /// Merge the JSON reports of runs over disjoint parts of the traffic (collect instances
     /// routed by trace id) into one report.
     Merge(MergeArgs),
+    /// Prove the fixes of a findings JSON: plan check against the database (`--dsn`), the
+    /// fix for the stack, the impact.
+    Explain(ExplainArgs),
+    /// Compare two JSON reports of the same tests at two data scales; exit 1 when a route's
+    /// statement count grew with the data.
+    Scale(ScaleArgs),
+}
+
+/// Proving the fix: `explain`, and inline on `analyze` and `run` (see docs/explain.md).
+#[derive(Debug, Args, Default, Clone)]
+pub struct ProveArgs {
+    /// Database to check each loop's batched rewrite against (`postgres://user:pw@host/db`).
+    /// Only EXPLAIN, in a read-only transaction with timeouts, always rolled back. Also from
+    /// QUERYCOMB_DSN, which keeps the password off the command line.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "QUERYCOMB_DSN",
+        hide_env_values = true
+    )]
+    pub dsn: Option<String>,
+
+    /// Also EXPLAIN (ANALYZE, BUFFERS): runs the child and the batch (read-only) to measure.
+    #[arg(long)]
+    pub explain_analyze: bool,
+
+    /// Write the values each loop's child ran with into the JSON findings (`captured_keys`)
+    /// for a later `querycomb explain`. They are raw application data: off by default.
+    #[arg(long)]
+    pub keep_keys: bool,
+
+    /// Connections in the application's pool, for the impact arithmetic (default 10).
+    #[arg(long, value_name = "N")]
+    pub pool_size: Option<u32>,
+}
+
+/// `--dsn`, `--explain-analyze` and `--keep-keys` for `proxy`, whose `--pool-size` (an
+/// operations setting there) also serves the impact arithmetic.
+#[derive(Debug, Args, Default, Clone)]
+pub struct ProxyProveArgs {
+    /// Database to check each loop's batched rewrite against, at shutdown (see `analyze`).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "QUERYCOMB_DSN",
+        hide_env_values = true
+    )]
+    pub dsn: Option<String>,
+
+    /// Also EXPLAIN (ANALYZE, BUFFERS), read-only.
+    #[arg(long)]
+    pub explain_analyze: bool,
+
+    /// Write captured values into the JSON findings (`captured_keys`).
+    #[arg(long)]
+    pub keep_keys: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// A findings JSON (`--format json`) or JSON lines (`proxy --findings-out`).
+    #[arg(value_name = "FINDINGS")]
+    pub input: PathBuf,
+
+    #[command(flatten)]
+    pub prove: ProveArgs,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// The JSON report (`--format json`) of the run at the smaller scale.
+    pub smaller: PathBuf,
+    /// The JSON report of the same tests at the larger scale.
+    pub larger: PathBuf,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<DiffFormat>,
+    /// Write the result to this file instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// Options shared by every command that reports findings.
@@ -102,6 +185,9 @@ pub struct AnalyzeArgs {
 
     #[command(flatten)]
     pub report: ReportArgs,
+
+    #[command(flatten)]
+    pub prove: ProveArgs,
 }
 
 #[derive(Debug, Args)]
@@ -130,6 +216,9 @@ pub struct ProxyArgs {
 
     #[command(flatten)]
     pub ops: crate::proxy::OpsArgs,
+
+    #[command(flatten)]
+    pub prove: ProxyProveArgs,
 
     #[command(flatten)]
     pub report: ReportArgs,
@@ -166,6 +255,10 @@ pub struct CollectArgs {
 
     #[command(flatten)]
     pub report: ReportArgs,
+
+    /// `--dsn` and friends: the plan check of the final report (see docs/explain.md).
+    #[command(flatten)]
+    pub prove: ProveArgs,
 }
 
 /// `querycomb run`: see `run.rs` and docs/ci.md.
@@ -209,9 +302,16 @@ pub struct RunArgs {
     /// `info` in the fixtures section.
     #[arg(long)]
     pub include_fixtures: bool,
+    /// Run the command once per scale, with QUERYCOMB_SCALE set to it (the tests' fixtures
+    /// read it), and fail every route whose statement count grows with the scale.
+    #[arg(long, value_name = "SMALL,LARGE", value_delimiter = ',', num_args = 1)]
+    pub scale: Vec<u32>,
 
     #[command(flatten)]
     pub report: ReportArgs,
+
+    #[command(flatten)]
+    pub prove: ProveArgs,
 
     /// The command to run, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]

@@ -18,6 +18,14 @@
 //! [run]
 //! test_hooks = true        # load the pytest / node:test hooks (docs/ci.md)
 //! include_fixtures = false # findings in setup/teardown at their own severity
+//! [explain]              # proving fixes: see docs/explain.md
+//! dsn = "postgres://reader@db/app"
+//! explain_analyze = false
+//! keep_keys = false
+//! pool_size = 10
+//! statement_timeout_ms = 5000
+//! lock_timeout_ms = 1000
+//! small_table_pages = 128
 //! [detect]                 # thresholds, idle gap, allow-lists: see docs/configuration.md
 //! [budgets]                # query budgets for `querycomb run`: see docs/ci.md
 //! ```
@@ -43,6 +51,7 @@ pub struct FileConfig {
     #[serde(default)]
     pub collect: CollectConfig,
     pub run: RunConfig,
+    pub explain: ExplainConfig,
     #[serde(default)]
     pub detect: querycomb_detect::Config,
     /// Query budgets for `querycomb run` (see `budget.rs`).
@@ -102,6 +111,18 @@ pub struct CollectConfig {
 pub struct RunConfig {
     pub test_hooks: Option<bool>,
     pub include_fixtures: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExplainConfig {
+    pub dsn: Option<String>,
+    pub explain_analyze: Option<bool>,
+    pub keep_keys: Option<bool>,
+    pub pool_size: Option<u32>,
+    pub statement_timeout_ms: Option<u64>,
+    pub lock_timeout_ms: Option<u64>,
+    pub small_table_pages: Option<u64>,
 }
 
 pub const DEFAULT_FILE: &str = "querycomb.toml";

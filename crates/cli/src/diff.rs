@@ -279,7 +279,7 @@ pub fn render_json(diff: &Diff) -> Result<String, CliError> {
         .map_err(|e| CliError::Output(format!("cannot encode the diff: {e}")))
 }
 
-fn write_out(path: Option<&PathBuf>, text: &str) -> Result<(), CliError> {
+pub fn write_out(path: Option<&PathBuf>, text: &str) -> Result<(), CliError> {
     match path {
         Some(path) => fs::write(path, text)
             .map_err(|e| CliError::Output(format!("cannot write {}: {e}", path.display()))),

@@ -7,6 +7,7 @@ mod budget;
 mod collect;
 mod config;
 mod diff;
+mod explain;
 mod input;
 mod merge;
 mod outcome;
@@ -14,6 +15,7 @@ mod progress;
 mod proxy;
 mod report;
 mod run;
+mod scale;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -40,6 +42,8 @@ fn main() -> ExitCode {
                 Command::Collect(args) => collect::run(args, file, color),
                 Command::Diff(args) => diff::run(args),
                 Command::Merge(args) => merge::run(args, file, color),
+                Command::Explain(args) => explain::run(args, file, color),
+                Command::Scale(args) => scale::run(args),
                 // Returned above: `run` exits with the child's status.
                 Command::Run(_) => Err(CliError::Usage("run: internal dispatch error".into())),
             }

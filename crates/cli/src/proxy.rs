@@ -14,6 +14,7 @@ use serde::Deserialize;
 use crate::args::ProxyArgs;
 use crate::budget::{self, LoadedBudgets};
 use crate::config::FileConfig;
+use crate::explain::{self, ProveSettings};
 use crate::outcome::{CliError, Outcome};
 use crate::report::{self, ReportSettings};
 
@@ -166,7 +167,16 @@ pub fn run(
 ) -> Result<Outcome, CliError> {
     let started = Instant::now();
     let settings = ReportSettings::resolve(&args.report, &file, color);
-    let detect = settings.detect_config(&file, &args.report);
+    let prove_args = crate::args::ProveArgs {
+        dsn: args.prove.dsn.clone(),
+        explain_analyze: args.prove.explain_analyze,
+        keep_keys: args.prove.keep_keys,
+        pool_size: args.ops.pool_size,
+    };
+    let prove = ProveSettings::resolve(&prove_args, &file);
+    prove.check(&settings)?;
+    let mut detect = settings.detect_config(&file, &args.report);
+    detect.capture_keys = prove.capture_keys();
     let listen = args.listen.or(file.proxy.listen);
     let metrics = args.metrics.or(file.proxy.metrics);
     let mut config = ProxyConfig::new(
@@ -180,7 +190,14 @@ pub fn run(
         .map(|m| socket_addr("--metrics", m))
         .transpose()?;
     config.findings_out = args.findings_out.or(file.proxy.findings_out);
-    config.capture_params = settings.show_params;
+    config.capture_params = settings.show_params || prove.capture_keys();
+    if config.findings_out.is_some() && prove.capture_keys() && !prove.keep_keys {
+        return Err(CliError::Usage(
+            "--dsn with --findings-out would write the captured values into the JSON lines: \
+             add --keep-keys to accept that, or drop --findings-out"
+                .into(),
+        ));
+    }
     config.tls = tls_config(args.tls, file.proxy.tls)?;
     config.max_client_connections = args
         .ops
@@ -251,12 +268,11 @@ pub fn run(
     let mut summary = proxy_report.analysis.summary;
     summary.elapsed_ms = started.elapsed().as_millis() as u64;
     summary.bytes = proxy_report.stats.bytes_from_clients + proxy_report.stats.bytes_from_server;
-    report::write(
-        &settings,
-        &sources,
-        &proxy_report.analysis.findings,
-        &summary,
-    )
+    let mut findings = proxy_report.analysis.findings;
+    if prove.dsn.is_some() || prove.keep_keys {
+        explain::prove(&mut findings, &prove)?;
+    }
+    report::write(&settings, &sources, &findings, &summary)
 }
 
 fn proxy_sources(config: &ProxyConfig) -> SourceTable {

@@ -2,6 +2,7 @@ use std::io;
 
 use serde::{Deserialize, Serialize};
 
+use crate::fix::FixEvidence;
 use crate::kind::FindingKind;
 use crate::location::{Location, SourceTable};
 use crate::Timestamp;
@@ -133,6 +134,9 @@ pub struct Finding {
     /// concurrent fan-out (known from span timings on traces).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<u32>,
+    /// The plan check, the fix for the stack and the impact (see `fix.rs`), when computed.
+    #[serde(flatten)]
+    pub fix: FixEvidence,
 }
 
 /// One statement of a request, placed on the request's time axis.

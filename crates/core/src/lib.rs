@@ -24,6 +24,7 @@
 
 mod event;
 mod finding;
+mod fix;
 mod kind;
 mod location;
 pub mod test_route;
@@ -35,6 +36,9 @@ pub use event::{
 pub use finding::{
     BarRole, Finding, FindingSink, FingerprintStat, Proof, QueryRef, RequestKind, RequestRef,
     RouteStat, RunSummary, Severity, WaterfallBar,
+};
+pub use fix::{
+    Access, Advice, FixEvidence, Impact, KeySource, PlanCheck, PlanSummary, Relation, Verdict,
 };
 pub use kind::{BaseSeverity, FindingKind, KindInfo, MAX_KIND_ID};
 pub use location::{InputError, Location, SourceId, SourceTable};

@@ -25,6 +25,8 @@
 //! repeated_identical = 5
 //! batch_min_list = 10
 //! burst_loops_need_parent = true
+//! unbounded_rows = 1000
+//! cartesian_rows = 100
 //!
 //! [detect.severity]
 //! loops = "warning"
@@ -92,6 +94,11 @@ pub struct Config {
     /// they are counted in the summary instead (see docs/configuration.md for each entry
     /// and why). Turn on to see them in statistics and findings.
     pub include_tooling: bool,
+    /// Keep the values each child ran with (`Finding::fix.captured_keys`), for a plan
+    /// check against the database. Not read from `[detect]`: the CLI sets it for `--dsn` and
+    /// `--keep-keys`, since the values are raw data.
+    #[serde(skip)]
+    pub capture_keys: bool,
 
     /// Regular expressions (Rust `regex` syntax) matched against each statement shape's
     /// normalised text and against the first raw text seen for it. A match means the shape
@@ -138,6 +145,7 @@ impl Default for Config {
             max_waterfall_bars: 400,
             show_params: false,
             include_tooling: false,
+            capture_keys: false,
             allow_sql: Vec::new(),
             allow_tables: Vec::new(),
             allow_routes: Vec::new(),
@@ -238,6 +246,20 @@ pub struct Thresholds {
     /// row by row is waste whatever drove it).
     pub burst_loops_need_parent: bool,
 
+    /// Rows one SELECT without LIMIT may return; more is an `unbounded_result`.
+    /// Default 1000: a page shows tens of rows and an API page a few hundred; a thousand rows
+    /// with nothing bounding them is a whole table on its way to the application, and it
+    /// grows with the table. 0 turns the check off. Needs rows per statement (the proxy, the
+    /// MySQL slow log).
+    pub unbounded_rows: u64,
+
+    /// Rows a SELECT joining two or more to-many relations may return; more is a
+    /// `cartesian_explosion`. Default 100: with two to-many joins each parent comes back
+    /// (children of one) × (children of the other) times, so even ten parents with ten of
+    /// each pass 100 rows where a separate query per relation returns 10 + 100 + 100.
+    /// 0 turns the check off. Needs rows per statement (the proxy, the MySQL slow log).
+    pub cartesian_rows: u64,
+
     /// The request's query budget, from [`Config::budgets`] (set by `thresholds_for`).
     #[serde(skip)]
     pub budget: Budget,
@@ -253,6 +275,8 @@ impl Default for Thresholds {
             repeated_identical: 5,
             batch_min_list: 10,
             burst_loops_need_parent: true,
+            unbounded_rows: 1000,
+            cartesian_rows: 100,
             budget: Budget::default(),
         }
     }
@@ -282,6 +306,8 @@ impl RouteRule {
             repeated_identical: self.repeated_identical.unwrap_or(base.repeated_identical),
             batch_min_list: self.batch_min_list.unwrap_or(base.batch_min_list),
             burst_loops_need_parent: base.burst_loops_need_parent,
+            unbounded_rows: base.unbounded_rows,
+            cartesian_rows: base.cartesian_rows,
             budget: base.budget,
         }
     }

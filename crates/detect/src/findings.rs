@@ -8,7 +8,8 @@
 //! normalised text, unless `show_params` asks for example parameters.
 
 use querycomb_core::{
-    BarRole, Finding, FindingKind, Proof, QueryRef, RequestKind, RequestRef, WaterfallBar,
+    BarRole, Finding, FindingKind, FixEvidence, Proof, QueryRef, RequestKind, RequestRef,
+    WaterfallBar,
 };
 use querycomb_sql::rewrite;
 
@@ -16,7 +17,7 @@ use crate::catalog::FpId;
 use crate::config::Config;
 use crate::detectors::{self, over_budget, Candidate, Detector, MessageParts, UnitAnalysis};
 use crate::hash::{hex16, signature, FastMap};
-use crate::unit::RequestHeader;
+use crate::unit::{Keys, RequestHeader};
 
 pub use crate::text::excerpt;
 
@@ -215,6 +216,10 @@ fn build(candidate: &Candidate, unit: &UnitAnalysis<'_>, config: &Config, sig: u
         total_count: u64::from(candidate.count),
         proof: Proof::Suspected,
         waterfall: waterfall(candidate, unit, config.max_waterfall_bars),
+        fix: FixEvidence {
+            captured_keys: captured_keys(candidate, unit, config),
+            ..FixEvidence::default()
+        },
     }
 }
 
@@ -317,4 +322,25 @@ fn waterfall(candidate: &Candidate, unit: &UnitAnalysis<'_>, max_bars: usize) ->
         })
         .take(max_bars)
         .collect()
+}
+
+/// The values the first child ran with, one array per execution, when asked to keep them.
+/// Executions whose values do not line up with the shape's parameters (a collapsed list) are
+/// left out rather than guessed.
+fn captured_keys(candidate: &Candidate, unit: &UnitAnalysis<'_>, config: &Config) -> Vec<Keys> {
+    if !config.capture_keys {
+        return Vec::new();
+    }
+    let Some(fp) = candidate.children.first().copied() else {
+        return Vec::new();
+    };
+    let Some(entry) = unit.shape(fp) else {
+        return Vec::new();
+    };
+    let params = querycomb_sql::param_count(&entry.shape.normalized);
+    unit.unit
+        .keys
+        .get(&fp)
+        .map(|all| all.iter().filter(|k| k.len() == params).cloned().collect())
+        .unwrap_or_default()
 }

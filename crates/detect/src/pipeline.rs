@@ -28,6 +28,9 @@ use crate::unit::{Grouper, GroupingLimits, Incoming, Key, Stmt, Unit};
 
 /// Example parameter sets kept per shape and request with `show_params`.
 const EXAMPLES_PER_SHAPE: usize = 3;
+/// Executions whose values are kept per shape and request with `capture_keys`: enough to
+/// explain a batch of that many keys (longer key lists should be chunked anyway).
+const KEYS_PER_SHAPE: usize = 1000;
 /// Longest example kept (raw SQL when a statement had no bind parameters).
 const EXAMPLE_CHARS: usize = 200;
 
@@ -54,6 +57,7 @@ pub struct Occurrence {
 /// Events in, findings out.
 pub struct Pipeline {
     config: Config,
+    dialect: Dialect,
     fingerprinter: Fingerprinter,
     scans: ScanCache,
     /// The scan cache's slot holding the current event's text.
@@ -80,8 +84,10 @@ impl Pipeline {
             idle_gap_us: config.idle_gap_us(),
             max_statements: (config.max_statements_per_unit as usize).max(1),
             examples_per_shape: EXAMPLES_PER_SHAPE,
+            keys_per_shape: KEYS_PER_SHAPE,
         };
         Pipeline {
+            dialect,
             fingerprinter: Fingerprinter::new(dialect),
             scans: ScanCache::default(),
             scan_slot: None,
@@ -325,7 +331,13 @@ fn too_small_to_matter(unit: &Unit, thresholds: &Thresholds) -> bool {
         .min(thresholds.slow_loop_count)
         .min(thresholds.repeated_identical)
         .max(1) as usize;
-    unit.stmts.len() < fewest_repeats && thresholds.budget.is_unlimited()
+    let rows_threshold = [thresholds.unbounded_rows, thresholds.cartesian_rows]
+        .into_iter()
+        .filter(|&t| t > 0)
+        .min();
+    let big_result =
+        rows_threshold.is_some_and(|t| unit.stmts.iter().any(|s| s.rows.is_some_and(|r| r > t)));
+    unit.stmts.len() < fewest_repeats && thresholds.budget.is_unlimited() && !big_result
 }
 
 impl Pipeline {}
@@ -366,6 +378,11 @@ impl EventSink for Pipeline {
         } else {
             None
         };
+        let keys = if self.config.capture_keys && role == Role::Query {
+            querycomb_sql::param_values(event.sql, event.params, self.dialect)
+        } else {
+            None
+        };
         self.grouper.push(Incoming {
             session: event.session,
             time: event.time,
@@ -376,6 +393,7 @@ impl EventSink for Pipeline {
             key,
             stmt,
             example,
+            keys,
         });
         if self.grouper.has_ready() {
             self.analyse_ready();

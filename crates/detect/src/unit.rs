@@ -92,7 +92,12 @@ pub struct Unit {
     pub complete: bool,
     /// Example parameter text per shape (only with `show_params`).
     pub examples: FastMap<FpId, Vec<String>>,
+    /// Each execution's values per shape (only with `capture_keys`).
+    pub keys: FastMap<FpId, Vec<Keys>>,
 }
+
+/// The values of one execution, in normalised `$n` order (`None` is NULL).
+pub type Keys = Vec<Option<String>>;
 
 /// The grouping key an event's sqlcommenter tags give it.
 #[derive(Debug, Clone)]
@@ -128,6 +133,8 @@ pub struct Incoming<'a> {
     pub stmt: Option<Stmt>,
     /// Parameter text for examples (only passed with `show_params`).
     pub example: Option<&'a str>,
+    /// The execution's values (only passed with `capture_keys`).
+    pub keys: Option<Keys>,
 }
 
 /// Settings grouping needs, copied out of the config.
@@ -136,6 +143,8 @@ pub struct GroupingLimits {
     pub idle_gap_us: i64,
     pub max_statements: usize,
     pub examples_per_shape: usize,
+    /// Executions whose values are kept per shape and unit with `capture_keys`.
+    pub keys_per_shape: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,6 +193,7 @@ struct OpenUnit {
     /// Counted statements that carried no tags.
     untagged_queries: u32,
     examples: FastMap<FpId, Vec<String>>,
+    keys: FastMap<FpId, Vec<Keys>>,
 }
 
 impl OpenUnit {
@@ -629,6 +639,7 @@ impl Units {
             delimited: false,
             untagged_queries: 0,
             examples: FastMap::default(),
+            keys: FastMap::default(),
         };
         let slot = match self.free.pop() {
             Some(slot) => {
@@ -680,6 +691,7 @@ impl Units {
                 stmts: unit.stmts,
                 complete: true,
                 examples: unit.examples,
+                keys: unit.keys,
             };
             self.segment_out(whole, burst, client, split_us);
             return;
@@ -701,6 +713,7 @@ impl Units {
                 stmts: part,
                 complete: true,
                 examples: unit.examples.clone(),
+                keys: unit.keys.clone(),
             };
             self.segment_out(segment, burst, client, split_us);
             start = end;
@@ -792,6 +805,9 @@ impl Units {
             unit.stmts.extend(moved.stmts);
             for (fp, examples) in moved.examples {
                 unit.examples.entry(fp).or_default().extend(examples);
+            }
+            for (fp, keys) in moved.keys {
+                unit.keys.entry(fp).or_default().extend(keys);
             }
         }
     }
@@ -940,12 +956,19 @@ impl Units {
                 kept.push(example.to_owned());
             }
         }
+        if let Some(keys) = &event.keys {
+            let kept = unit.keys.entry(stmt.fp).or_default();
+            if kept.len() < limits.keys_per_shape {
+                kept.push(keys.clone());
+            }
+        }
         if unit.stmts.len() >= limits.max_statements {
             let batch = Unit {
                 header: unit.header.clone(),
                 stmts: std::mem::take(&mut unit.stmts),
                 complete: false,
                 examples: std::mem::take(&mut unit.examples),
+                keys: std::mem::take(&mut unit.keys),
             };
             self.ready.push(batch);
         }

@@ -537,6 +537,7 @@ fn unit_of(key: u64, serial: u64, open: &OpenRequest, stmts: Vec<Stmt>, complete
         stmts,
         complete,
         examples: FastMap::default(),
+        keys: FastMap::default(),
     }
 }
 

@@ -369,6 +369,7 @@ mod tests {
             proof: Proof::Suspected,
             waterfall: Vec::new(),
             concurrency: None,
+            fix: Default::default(),
         };
         // 50 ms held → 10 / 0.05 s = 200/s; batched: 50 - 40 + 1.6 = 11.6 ms → 862/s.
         assert_eq!(

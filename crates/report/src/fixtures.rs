@@ -91,6 +91,7 @@ pub(crate) fn n_plus_one() -> Finding {
             },
         ],
         concurrency: None,
+        fix: Default::default(),
     }
 }
 
@@ -128,6 +129,7 @@ pub(crate) fn repeated_identical() -> Finding {
         proof: Proof::Suspected,
         waterfall: Vec::new(),
         concurrency: None,
+        fix: Default::default(),
     }
 }
 

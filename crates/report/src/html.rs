@@ -635,6 +635,7 @@ mod tests {
             proof: Proof::Suspected,
             waterfall: Vec::new(),
             concurrency: None,
+            fix: Default::default(),
         }
     }
 

@@ -3,6 +3,7 @@
 mod buffered;
 pub mod causes;
 mod describe;
+mod fix;
 #[cfg(test)]
 mod fixtures;
 pub mod html;

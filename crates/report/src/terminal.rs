@@ -314,6 +314,41 @@ fn finding_fields(
     if let Some(suggestion) = &finding.suggestion {
         fields.push(suggestion_field(suggestion));
     }
+    fields.extend(fix_fields(finding));
+    fields
+}
+
+/// The plan check, the fix for the stack and the impact, when they were computed.
+fn fix_fields(finding: &Finding) -> Vec<Field> {
+    let mut fields = Vec::new();
+    let mut push = |label: &str, lines: Vec<String>| {
+        let paragraphs = lines
+            .into_iter()
+            .map(|line| {
+                let line = clean(&line);
+                let how = if looks_like_sql(&line) || line.starts_with("CREATE INDEX") {
+                    Fold::Sql
+                } else {
+                    Fold::Text
+                };
+                (line, how)
+            })
+            .collect();
+        fields.push(Field {
+            label: label.to_owned(),
+            paragraphs,
+            sgr: None,
+        });
+    };
+    if let Some(check) = &finding.fix.plan_check {
+        push("plan", crate::fix::plan(check));
+    }
+    if let Some(advice) = &finding.fix.advice {
+        push("stack", crate::fix::advice(advice));
+    }
+    if let Some(impact) = &finding.fix.impact {
+        push("impact", vec![crate::fix::impact(impact)]);
+    }
     fields
 }
 

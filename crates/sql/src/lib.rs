@@ -63,9 +63,11 @@ mod keywords;
 mod lexer;
 pub mod rewrite;
 pub mod split;
+mod values;
 mod verb;
 
 pub use fingerprint::{Fingerprinter, Scan, Shape};
+pub use values::{param_count, param_values};
 pub use verb::Verb;
 
 /// The SQL dialect a statement is written in.

@@ -144,14 +144,22 @@ impl<'t> Ctx<'t> {
         let (Some(eq), Some(param)) = (self.tok(key.eq), self.tok(key.param)) else {
             return String::new();
         };
-        let replacement = match self.dialect {
-            Dialect::Postgres => format!("= ANY({})", param.text),
-            Dialect::MySql => "IN (?, ...)".to_owned(),
+        // A cast on the key (`= $1::INTEGER`, as SQLAlchemy writes) becomes the array's
+        // cast: `= ANY($1::INTEGER[])`.
+        let cast = match (self.tok(key.param + 1), self.tok(key.param + 2)) {
+            (Some(c), Some(ty)) if c.kind == Kind::Cast && ty.kind == Kind::Word => Some(ty),
+            _ => None,
         };
+        let replacement = match (self.dialect, cast) {
+            (Dialect::Postgres, Some(ty)) => format!("= ANY({}::{}[])", param.text, ty.text),
+            (Dialect::Postgres, None) => format!("= ANY({})", param.text),
+            (Dialect::MySql, _) => "IN (?, ...)".to_owned(),
+        };
+        let key_end = cast.map_or(param.end(), Tok::end);
         let start = self.tok(from).map_or(0, |t| t.start);
         let end = self.tok(to).map_or(0, Tok::end);
         let before = self.text.get(start..eq.start).unwrap_or_default();
-        let after = self.text.get(param.end()..end).unwrap_or_default();
+        let after = self.text.get(key_end..end).unwrap_or_default();
         format!("{before}{replacement}{after}")
     }
 

@@ -46,6 +46,11 @@ fn select_by_key() {
     assert_eq!(
         pg("SELECT * FROM items WHERE order_id = $1 AND status = $2").as_deref(),
         Some("SELECT * FROM items WHERE order_id = ANY($1) AND status = $2")
+    ); // A cast on the key (SQLAlchemy 2 with psycopg 3) becomes the array's cast.
+    assert_eq!(
+        pg("SELECT authors.id AS authors_id FROM authors WHERE authors.id = $1::INTEGER")
+            .as_deref(),
+        Some("SELECT authors.id AS authors_id FROM authors WHERE authors.id = ANY($1::INTEGER[])")
     );
 }
 

@@ -34,12 +34,14 @@ use querycomb_proxy::{pipeline_detector, DetectorFactory, Proxy, ProxyConfig, Pr
 use querycomb_report::json::{Document, SCHEMA};
 use querycomb_report::junit::JunitSink;
 
-use crate::args::{ColorChoice, FailOn, Format, RunArgs};
+use crate::args::{ColorChoice, DiffFormat, FailOn, Format, RunArgs};
 use crate::budget::{self, LoadedBudgets};
 use crate::config;
 use crate::diff;
+use crate::explain::{self, ProveSettings};
 use crate::outcome::CliError;
 use crate::report::{self, ReportSettings};
+use crate::scale::{self, SCALE_VAR};
 
 const DEFAULT_UPSTREAM: (&str, u16) = ("127.0.0.1", 5432);
 
@@ -62,8 +64,11 @@ fn run(
     let started = Instant::now();
     let plan = Plan::new(&args, config_file.as_deref(), color)?;
     warn_if_unreachable(&plan.upstream);
+    if !args.scale.is_empty() {
+        return run_scaled(&args, &plan);
+    }
     let hooks = plan.hooks()?;
-    let served = run_through_proxy(&args, &plan, hooks.as_ref())?;
+    let served = run_through_proxy(&args, &plan, hooks.as_ref(), None)?;
     let status = served.status;
     served.attribution.explain(hooks.is_some());
 
@@ -72,6 +77,9 @@ fn run(
     budget::explain_findings(&mut run.findings, &plan.budgets);
     if !plan.include_fixtures {
         summary::fixtures_to_info(&mut run.findings);
+    }
+    if plan.prove.dsn.is_some() || plan.prove.keep_keys {
+        explain::prove(&mut run.findings, &plan.prove)?;
     }
     write_report(&plan.settings, &run, &plan.budgets)?;
     print_terminal_summary(&plan.settings, &run);
@@ -91,8 +99,61 @@ fn run(
     Ok(code)
 }
 
+/// `--scale SMALL,LARGE`: the command once per scale, then only the scaling check decides
+/// (findings and budgets are a plain run's job). Exit 1 when a route grew, the command's
+/// own status when it failed.
+fn run_scaled(args: &RunArgs, plan: &Plan) -> Result<u8, CliError> {
+    let &[small, large] = args.scale.as_slice() else {
+        return Err(CliError::Usage(
+            "--scale takes two scales, smaller first: --scale 10,100".into(),
+        ));
+    };
+    if small >= large {
+        return Err(CliError::Usage(format!(
+            "--scale {small},{large}: give the smaller scale first"
+        )));
+    }
+    let mut documents = Vec::new();
+    for scale in [small, large] {
+        eprintln!("querycomb: running the command with {SCALE_VAR}={scale}");
+        let hooks = plan.hooks()?;
+        let served = run_through_proxy(args, plan, hooks.as_ref(), Some(scale))?;
+        let (report, status, listen) = (served.report, served.status, served.listen);
+        if !status.success() {
+            eprintln!(
+                "querycomb: the command failed at {SCALE_VAR}={scale} ({}): no scaling check",
+                describe_status(status)
+            );
+            return Ok(child_code(status));
+        }
+        documents.push(Finished::new(report, &plan.upstream, listen, &args.command).document());
+    }
+    let [smaller, larger] = documents.as_slice() else {
+        return Err(CliError::Usage("scaling check: internal error".into()));
+    };
+    let report = scale::compare(
+        smaller,
+        larger,
+        (
+            &format!("{SCALE_VAR}={small}"),
+            &format!("{SCALE_VAR}={large}"),
+        ),
+    );
+    let format = match plan.settings.format {
+        Format::Json => DiffFormat::Json,
+        _ => DiffFormat::Terminal,
+    };
+    let text = scale::render(&report, format)?;
+    crate::diff::write_out(plan.settings.output.as_ref(), &text)?;
+    if plan.settings.output.is_some() {
+        eprint!("{}", scale::render_terminal(&report));
+    }
+    Ok(u8::from(report.grown > 0))
+}
+
 /// Everything decided before the command starts; every mistake in it stops the run first.
 struct Plan {
+    prove: ProveSettings,
     settings: ReportSettings,
     budgets: LoadedBudgets,
     baseline: Option<Document>,
@@ -111,6 +172,8 @@ impl Plan {
         let mut file = config::load(config_file).map_err(CliError::Usage)?;
         let color = crate::use_color(color.or(file.color));
         let settings = ReportSettings::resolve(&args.report, &file, color);
+        let prove = ProveSettings::resolve(&args.prove, &file);
+        prove.check(&settings)?;
         let budgets = budget::load(
             args.budgets.as_deref(),
             file.budgets.take(),
@@ -124,11 +187,13 @@ impl Plan {
             .transpose()?;
         let mut detect = settings.detect_config(&file, &args.report);
         detect.budgets = budgets.to_detect();
+        detect.capture_keys = prove.capture_keys();
         let upstream = args
             .upstream
             .clone()
             .unwrap_or_else(|| upstream_from_env(|name| std::env::var(name).ok()));
         Ok(Plan {
+            prove,
             settings,
             budgets,
             baseline,
@@ -191,11 +256,13 @@ fn run_through_proxy(
     args: &RunArgs,
     plan: &Plan,
     hooks: Option<&hooks::Hooks>,
+    scale: Option<u32>,
 ) -> Result<Served, CliError> {
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| CliError::Usage(format!("cannot start the async runtime: {e}")))?;
     let mut config = ProxyConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), &plan.upstream);
-    config.capture_params = plan.settings.show_params;
+    // The plan check needs the values themselves, not their digests.
+    config.capture_params = plan.settings.show_params || plan.detect.capture_keys;
     config.quiet = !args.verbose;
     // The command has ended: only a process it left behind can still hold a connection.
     config.shutdown_grace = Duration::from_secs(5);
@@ -236,7 +303,7 @@ fn run_through_proxy(
     let serving = runtime.spawn(proxy.serve(async {
         let _ = stop_rx.await;
     }));
-    let child = run_child(&runtime, args, listen, hooks);
+    let child = run_child(&runtime, args, listen, hooks, scale);
     let _ = stop_tx.send(());
     let stopped = |e: &dyn std::fmt::Display| CliError::Usage(format!("the proxy stopped: {e}"));
     let report = runtime
@@ -338,6 +405,7 @@ fn run_child(
     args: &RunArgs,
     listen: SocketAddr,
     hooks: Option<&hooks::Hooks>,
+    scale: Option<u32>,
 ) -> Result<ExitStatus, CliError> {
     let (program, rest) = args
         .command
@@ -350,6 +418,9 @@ fn run_child(
     }
     for (name, value) in hooks.map_or_else(Vec::new, |h| h.env(|n| std::env::var(n).ok())) {
         command.env(name, value);
+    }
+    if let Some(scale) = scale {
+        command.env(SCALE_VAR, scale.to_string());
     }
     let mut child = command.spawn().map_err(|e| {
         CliError::Usage(format!("cannot run {}: {e}", Path::new(program).display()))

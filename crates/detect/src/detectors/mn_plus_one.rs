@@ -111,6 +111,7 @@ fn sequence_candidate(unit: &UnitAnalysis<'_>, members: &[&Group]) -> Option<Can
         statements,
         distinct_params: distinct,
         total_us,
+        rows: None,
     })
 }
 

@@ -14,6 +14,7 @@
 //! - [`UnitAnalysis::loop_class`]: which kind of loop a repeated shape is, if any.
 //! - [`UnitAnalysis::parent_for`]: which earlier statement drove a loop.
 
+pub mod cartesian_explosion;
 pub mod count_in_loop;
 pub mod mn_plus_one;
 pub mod n_plus_one;
@@ -21,6 +22,7 @@ pub mod n_plus_one_http;
 pub mod n_plus_one_write;
 pub mod over_budget;
 pub mod repeated_identical;
+pub mod unbounded_result;
 
 use querycomb_core::{FindingKind, KindInfo, QueryRef};
 use querycomb_sql::Verb;
@@ -45,6 +47,8 @@ pub struct Candidate {
     pub distinct_params: u32,
     /// Children's total duration, when any duration is known.
     pub total_us: Option<u64>,
+    /// Most rows one execution returned, for kinds about result size (`unbounded_result`).
+    pub rows: Option<u64>,
 }
 
 /// A detector: reads a unit's summary, appends what it finds, and says what its findings
@@ -126,6 +130,8 @@ pub static DETECTORS: &[&dyn Detector] = &[
     &mn_plus_one::MnPlusOne,
     &over_budget::OverBudget,
     &n_plus_one_http::NPlusOneHttp,
+    &unbounded_result::UnboundedResult,
+    &cartesian_explosion::CartesianExplosion,
 ];
 
 /// Runs every detector over `unit`. A shape reported inside an `mn_plus_one` sequence is
@@ -466,5 +472,6 @@ fn loop_candidate(unit: &UnitAnalysis<'_>, kind: FindingKind, group: &Group) -> 
         statements: group.count,
         distinct_params: group.distinct,
         total_us: group.total_us,
+        rows: None,
     })
 }

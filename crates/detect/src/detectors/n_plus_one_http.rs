@@ -45,6 +45,7 @@ impl Detector for NPlusOneHttp {
                     statements: group.count,
                     distinct_params: group.distinct,
                     total_us: group.total_us,
+                    rows: None,
                 });
             }
         }

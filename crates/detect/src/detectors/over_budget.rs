@@ -61,6 +61,7 @@ impl Detector for OverBudget {
             count: usage.statements,
             statements: usage.statements,
             total_us: usage.total_us,
+            rows: None,
         });
     }
 }

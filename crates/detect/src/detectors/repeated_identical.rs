@@ -55,6 +55,7 @@ impl Detector for RepeatedIdentical {
                     statements: group.count,
                     distinct_params: 1,
                     total_us: group.total_us,
+                    rows: None,
                 });
             }
         }

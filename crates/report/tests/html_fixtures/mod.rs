@@ -176,6 +176,7 @@ fn loop_finding(
         proof: Proof::Suspected,
         waterfall: bars,
         concurrency: None,
+        fix: Default::default(),
     }
 }
 
@@ -330,6 +331,7 @@ fn repeated_without_waterfall() -> Finding {
         proof: Proof::Suspected,
         waterfall: Vec::new(),
         concurrency: None,
+        fix: Default::default(),
     }
 }
 
@@ -351,6 +353,7 @@ fn over_budget() -> Finding {
         proof: Proof::Suspected,
         waterfall: Vec::new(),
         concurrency: None,
+        fix: Default::default(),
     }
 }
 

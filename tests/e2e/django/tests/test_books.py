@@ -7,7 +7,9 @@ from shop.models import Author, Book
 
 @pytest.fixture
 def books(db):
-    authors = Author.objects.bulk_create(Author(name=f"author {i}") for i in range(1, 9))
+    # `querycomb run --scale 10,100` sets QUERYCOMB_SCALE to size the data (default 8).
+    n = int(os.environ.get("QUERYCOMB_SCALE", "8"))
+    authors = Author.objects.bulk_create(Author(name=f"author {i}") for i in range(1, n + 1))
     Book.objects.bulk_create(Book(title=f"book {i}", author=a) for i, a in enumerate(authors, 1))
 
 
