@@ -50,7 +50,9 @@ pub struct FileConfig {
     pub proxy: ProxyConfig,
     #[serde(default)]
     pub collect: CollectConfig,
+    #[serde(default)]
     pub run: RunConfig,
+    #[serde(default)]
     pub explain: ExplainConfig,
     #[serde(default)]
     pub detect: querycomb_detect::Config,

@@ -39,7 +39,12 @@ async fn workload(pg: &PgServer) {
             "SELECT id, author_id FROM books WHERE title = $1",
         ),
     ];
-    for (parent, child) in loops {
+    // Each loop tagged as its own route: this test is about the plan check, not about
+    // telling untagged requests apart (crates/cli/tests/accuracy.rs measures that).
+    for (i, (parent, child)) in loops.into_iter().enumerate() {
+        let tag = format!(" /*route='%2Floop{i}'*/");
+        let (parent, child) = (format!("{parent}{tag}"), format!("{child}{tag}"));
+        let (parent, child) = (parent.as_str(), child.as_str());
         let (client, connection) =
             tokio_postgres::connect(&pg.conn_str("shop"), tokio_postgres::NoTls)
                 .await

@@ -12,7 +12,10 @@ use traces_support::*;
 
 fn collect_from_app(export: impl Fn(&Collector) -> String, processor: &str) {
     let pg = start_pg(true);
-    let collector = Collector::start(&[]);
+    // Traces stay open until shutdown flushes them: a batch exporter on a loaded machine may
+    // send one trace's spans in batches seconds apart, which a short window would split
+    // (findings_are_live_before_shutdown covers the short window).
+    let collector = Collector::start(&["--trace-window-ms", "60000"]);
     run_app(&pg, &export(&collector), processor);
     let (ran, findings, lines) = collector.stop();
     assert_app_findings(&findings);

@@ -94,7 +94,7 @@ fn otlp_protobuf_file_from_the_python_sdk_encoder() {
 #[test]
 fn otlp_http_protobuf_from_the_python_exporter() {
     let pg = start_pg(true);
-    let collector = Collector::start(&[]);
+    let collector = Collector::start(&["--trace-window-ms", "60000"]);
     run_python_app(&pg, &format!("http-proto:{}", collector.http_url()));
     let (_, findings, lines) = collector.stop();
     assert_python_findings(&findings);
@@ -104,7 +104,7 @@ fn otlp_http_protobuf_from_the_python_exporter() {
 #[test]
 fn otlp_grpc_from_the_python_exporter() {
     let pg = start_pg(true);
-    let collector = Collector::start(&[]);
+    let collector = Collector::start(&["--trace-window-ms", "60000"]);
     run_python_app(&pg, &format!("grpc:127.0.0.1:{}", collector.grpc));
     let (ran, findings, _) = collector.stop();
     assert_python_findings(&findings);

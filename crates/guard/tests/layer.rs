@@ -325,7 +325,10 @@ fn bound_parameters_unseen_by_sqlx_still_make_a_loop_and_array_chunks_do_not() {
             }
         });
         tracing::info_span!("request", route = "GET /chunks").in_scope(|| {
-            sqlx_statement("SELECT id, title, author_id FROM books ORDER BY id", 6000);
+            sqlx_statement(
+                "SELECT id, title, author_id FROM books ORDER BY id LIMIT 6000",
+                6000,
+            );
             for _ in 0..12 {
                 sqlx_statement("SELECT id, name FROM authors WHERE id = ANY($1)", 500);
             }

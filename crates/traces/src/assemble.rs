@@ -205,7 +205,9 @@ impl Assembler {
                 ),
             });
         }
-        trace.spans.sort_by_key(|s| (s.start_ns, s.id));
+        // Ties on start are common (the JS SDK records starts to the millisecond): the span
+        // that ended first goes first, so a quick parent query stays ahead of its children.
+        trace.spans.sort_by_key(|s| (s.start_ns, s.end_ns, s.id));
         let route = route_of(&trace.spans).map(str::to_owned);
         let mut trace_hex = String::with_capacity(32);
         let _ = write!(trace_hex, "{id:032x}");

@@ -229,11 +229,13 @@ mod tests {
             ) + "\n"
         };
         for (pid, test, phase, at, time) in [
-            (10, "a", "setup", "start", 100),
-            (10, "a", "setup", "end", 200),
-            (10, "a", "call", "start", 210),
-            (20, "b", "call", "start", 150),
-            (10, "a", "call", "end", 300),
+            // Milliseconds apart: the two clock readings behind each conversion may differ
+            // by microseconds on a loaded machine.
+            (10, "a", "setup", "start", 100_000),
+            (10, "a", "setup", "end", 200_000),
+            (10, "a", "call", "start", 210_000),
+            (20, "b", "call", "start", 150_000),
+            (10, "a", "call", "end", 300_000),
         ] {
             file.write_all(line(pid, test, phase, at, time).as_bytes())
                 .expect("write");
@@ -244,17 +246,20 @@ mod tests {
         let route = |log: &mut TestLog, lineage: &[u32], t: i64| {
             log.route_at(lineage, t).map(|r| r.to_string())
         };
-        assert_eq!(route(&mut log, &[10], 150).as_deref(), Some("a (setup)"));
-        assert_eq!(route(&mut log, &[10], 250).as_deref(), Some("a"));
-        assert_eq!(route(&mut log, &[10], 205), None, "between phases");
-        assert_eq!(route(&mut log, &[10], 50), None, "before any test");
-        assert_eq!(route(&mut log, &[99, 20], 160).as_deref(), Some("b"));
-        assert_eq!(route(&mut log, &[99], 160), None);
+        assert_eq!(
+            route(&mut log, &[10], 150_000).as_deref(),
+            Some("a (setup)")
+        );
+        assert_eq!(route(&mut log, &[10], 250_000).as_deref(), Some("a"));
+        assert_eq!(route(&mut log, &[10], 205_000), None, "between phases");
+        assert_eq!(route(&mut log, &[10], 50_000), None, "before any test");
+        assert_eq!(route(&mut log, &[99, 20], 160_000).as_deref(), Some("b"));
+        assert_eq!(route(&mut log, &[99], 160_000), None);
         assert_eq!(log.unreadable, 0);
-        file.write_all(b"st\":\"c\",\"phase\":\"call\",\"at\":\"start\",\"time_us\":400}\n")
+        file.write_all(b"st\":\"c\",\"phase\":\"call\",\"at\":\"start\",\"time_us\":400000}\n")
             .expect("write");
         log.read_more();
-        assert_eq!(route(&mut log, &[10], 500).as_deref(), Some("c"));
+        assert_eq!(route(&mut log, &[10], 500_000).as_deref(), Some("c"));
         assert_eq!(log.boundaries, 6);
     }
 }
