@@ -49,10 +49,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 }
 
-# target/e2e/django-venv: a venv with tests/e2e/django/requirements.txt.
-setup_python() {
-  local venv="$e2e/django-venv" req="$root/tests/e2e/django/requirements.txt"
-  if [ -x "$venv/bin/pytest" ] && cmp -s "$req" "$venv/.requirements"; then
+# target/e2e/VENV: a Python venv with the pinned REQUIREMENTS (a path from the repository
+# root), made again only when that file changes.
+setup_venv() {
+  local venv="$e2e/$1" req="$root/$2"
+  if [ -x "$venv/bin/python" ] && cmp -s "$req" "$venv/.requirements"; then
     return 0
   fi
   command -v python3 >/dev/null 2>&1 || { echo "setup-test-deps: python3 not found" >&2; return 1; }
@@ -60,6 +61,25 @@ setup_python() {
   python3 -m venv "$venv" || return 1
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" >/dev/null || return 1
   cp "$req" "$venv/.requirements"
+}
+
+# target/e2e/DEST/node_modules: the packages locked by SRC/package-lock.json (SRC a path
+# from the repository root), installed again only when the lock file changes.
+setup_npm() {
+  local src="$root/$1" dest="$e2e/$2"
+  if [ -d "$dest/node_modules" ] && cmp -s "$src/package-lock.json" "$dest/.package-lock"; then
+    return 0
+  fi
+  command -v npm >/dev/null 2>&1 || { echo "setup-test-deps: npm not found" >&2; return 1; }
+  rm -rf "$dest" && mkdir -p "$dest"
+  cp "$src/package.json" "$src/package-lock.json" "$dest/"
+  (cd "$dest" && npm ci --silent --no-audit --no-fund >/dev/null) || return 1
+  cp "$src/package-lock.json" "$dest/.package-lock"
+}
+
+# target/e2e/django-venv: a venv with tests/e2e/django/requirements.txt.
+setup_python() {
+  setup_venv "django-venv" "tests/e2e/django/requirements.txt"
 }
 
 # The accuracy corpus (crates/cli/tests/accuracy.rs): its Python venv and its npm packages.
@@ -69,82 +89,35 @@ setup_accuracy() {
 
 # target/e2e/accuracy-venv: the accuracy corpus's Python stacks (tests/accuracy/requirements.txt).
 setup_accuracy_python() {
-  local venv="$e2e/accuracy-venv" req="$root/tests/accuracy/requirements.txt"
-  if [ -x "$venv/bin/python" ] && cmp -s "$req" "$venv/.requirements"; then
-    return 0
-  fi
-  command -v python3 >/dev/null 2>&1 || { echo "setup-test-deps: python3 not found" >&2; return 1; }
-  rm -rf "$venv"
-  python3 -m venv "$venv" || return 1
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" >/dev/null || return 1
-  cp "$req" "$venv/.requirements"
+  setup_venv "accuracy-venv" "tests/accuracy/requirements.txt"
 }
 
 # target/e2e/asyncpg-venv: asyncpg for the proxy's statement-count tests
 # (crates/proxy/tests/requirements-asyncpg.txt, pinned).
 setup_asyncpg() {
-  local venv="$e2e/asyncpg-venv" req="$root/crates/proxy/tests/requirements-asyncpg.txt"
-  if [ -x "$venv/bin/python" ] && cmp -s "$req" "$venv/.requirements"; then
-    return 0
-  fi
-  rm -rf "$venv"
-  python3 -m venv "$venv" || return 1
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" >/dev/null || return 1
-  cp "$req" "$venv/.requirements"
+  setup_venv "asyncpg-venv" "crates/proxy/tests/requirements-asyncpg.txt"
 }
 
 # target/e2e/accuracy-node/node_modules: the accuracy corpus's Node stacks (locked).
 setup_accuracy_node() {
-  local src="$root/tests/accuracy/node" dest="$e2e/accuracy-node"
-  if [ -d "$dest/node_modules" ] && cmp -s "$src/package-lock.json" "$dest/.package-lock"; then
-    return 0
-  fi
-  command -v npm >/dev/null 2>&1 || { echo "setup-test-deps: npm not found" >&2; return 1; }
-  rm -rf "$dest" && mkdir -p "$dest"
-  cp "$src/package.json" "$src/package-lock.json" "$dest/"
-  (cd "$dest" && npm ci --silent --no-audit --no-fund >/dev/null) || return 1
-  cp "$src/package-lock.json" "$dest/.package-lock"
+  setup_npm "tests/accuracy/node" "accuracy-node"
 }
 
 # target/e2e/node/node_modules: tests/e2e/node's locked packages (the tests set NODE_PATH).
 setup_node() {
-  local src="$root/tests/e2e/node" dest="$e2e/node"
-  if [ -d "$dest/node_modules" ] && cmp -s "$src/package-lock.json" "$dest/.package-lock"; then
-    return 0
-  fi
-  command -v npm >/dev/null 2>&1 || { echo "setup-test-deps: npm not found" >&2; return 1; }
-  rm -rf "$dest" && mkdir -p "$dest"
-  cp "$src/package.json" "$src/package-lock.json" "$dest/"
-  (cd "$dest" && npm ci --silent --no-audit --no-fund >/dev/null) || return 1
-  cp "$src/package-lock.json" "$dest/.package-lock"
+  setup_npm "tests/e2e/node" "node"
 }
 
 # target/e2e/otel-node/node_modules: tests/e2e/otel-node's locked OpenTelemetry packages (a
 # node-postgres app traced by @opentelemetry/instrumentation-pg; crates/cli/tests/traces_*.rs).
 setup_otel_node() {
-  local src="$root/tests/e2e/otel-node" dest="$e2e/otel-node"
-  if [ -d "$dest/node_modules" ] && cmp -s "$src/package-lock.json" "$dest/.package-lock"; then
-    return 0
-  fi
-  command -v npm >/dev/null 2>&1 || { echo "setup-test-deps: npm not found" >&2; return 1; }
-  rm -rf "$dest" && mkdir -p "$dest"
-  cp "$src/package.json" "$src/package-lock.json" "$dest/"
-  (cd "$dest" && npm ci --silent --no-audit --no-fund >/dev/null) || return 1
-  cp "$src/package-lock.json" "$dest/.package-lock"
+  setup_npm "tests/e2e/otel-node" "otel-node"
 }
 
 # target/e2e/otel-python: a venv with tests/e2e/otel-python/requirements.txt (psycopg traced by
 # opentelemetry-instrumentation-psycopg; crates/cli/tests/traces_python.rs).
 setup_otel_python() {
-  local venv="$e2e/otel-python" req="$root/tests/e2e/otel-python/requirements.txt"
-  if [ -x "$venv/bin/python" ] && cmp -s "$req" "$venv/.requirements"; then
-    return 0
-  fi
-  command -v python3 >/dev/null 2>&1 || { echo "setup-test-deps: python3 not found" >&2; return 1; }
-  rm -rf "$venv"
-  python3 -m venv "$venv" || return 1
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" >/dev/null || return 1
-  cp "$req" "$venv/.requirements"
+  setup_venv "otel-python" "tests/e2e/otel-python/requirements.txt"
 }
 
 # target/e2e/rust-sqlx: the sqlx project's test build (its own workspace and target dir).
@@ -166,15 +139,7 @@ setup_guard() {
 
 # target/e2e/sqlalchemy-venv: a venv with tests/e2e/sqlalchemy/requirements.txt.
 setup_sqlalchemy() {
-  local venv="$e2e/sqlalchemy-venv" req="$root/tests/e2e/sqlalchemy/requirements.txt"
-  if [ -x "$venv/bin/python" ] && cmp -s "$req" "$venv/.requirements"; then
-    return 0
-  fi
-  command -v python3 >/dev/null 2>&1 || { echo "setup-test-deps: python3 not found" >&2; return 1; }
-  rm -rf "$venv"
-  python3 -m venv "$venv" || return 1
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" >/dev/null || return 1
-  cp "$req" "$venv/.requirements"
+  setup_venv "sqlalchemy-venv" "tests/e2e/sqlalchemy/requirements.txt"
 }
 
 mkdir -p "$e2e"
