@@ -28,10 +28,17 @@ fn connections_past_the_ceiling_get_too_many_clients() {
     // The first is untouched.
     first.write_all(&simple_query("SELECT 1")).expect("query");
     assert_eq!(read_until_ready(&mut first).expect("result"), b"TDCZ");
-    assert!(h
-        .metrics
-        .render()
-        .contains("errors_total{kind=\"too_many_clients\"} 1"));
+    // The refusal is counted as the refused connection winds down: wait for it, boundedly.
+    let counted = "errors_total{kind=\"too_many_clients\"} 1";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !h.metrics.render().contains(counted) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        h.metrics.render().contains(counted),
+        "{}",
+        h.metrics.render()
+    );
 }
 
 #[test]
