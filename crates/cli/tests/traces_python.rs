@@ -34,23 +34,8 @@ fn run_python_app(pg: &querycomb_testkit::PgServer, export: &str) {
 }
 
 fn assert_python_findings(findings: &[serde_json::Value]) {
-    let summary: Vec<String> = findings
-        .iter()
-        .map(|f| {
-            format!(
-                "{} {} {}×{} concurrent={} parent={}",
-                f["kind"].as_str().unwrap_or_default(),
-                f["request"]["route"].as_str().unwrap_or_default(),
-                f["count"],
-                f["children"][0]["normalized"].as_str().unwrap_or_default(),
-                // Eight threads released together, each query sleeping 50 ms: they overlap.
-                f["concurrency"]
-                    .as_u64()
-                    .is_some_and(|n| (2..=8).contains(&n)),
-                f["parent"]["normalized"].as_str().unwrap_or_default(),
-            )
-        })
-        .collect();
+    // Eight threads released together, each query sleeping 50 ms: they overlap.
+    let summary = finding_lines(findings);
     assert_eq!(
         summary,
         [

@@ -32,9 +32,10 @@ pub fn run_app(pg: &querycomb_testkit::PgServer, export: &str, processor: &str) 
     assert!(status.success(), "the traced app failed: {status}");
 }
 
-/// The two findings every transport must give, and nothing else.
-pub fn assert_app_findings(findings: &[serde_json::Value]) {
-    let summary: Vec<String> = findings
+/// One line per finding: kind, route, N × child, whether children overlapped, parent. How
+/// many ran at once depends on timing; that some did does not.
+pub fn finding_lines(findings: &[serde_json::Value]) -> Vec<String> {
+    findings
         .iter()
         .map(|f| {
             format!(
@@ -43,14 +44,18 @@ pub fn assert_app_findings(findings: &[serde_json::Value]) {
                 f["request"]["route"].as_str().unwrap_or_default(),
                 f["count"],
                 f["children"][0]["normalized"].as_str().unwrap_or_default(),
-                // How many ran at once depends on timing; that some did does not.
                 f["concurrency"]
                     .as_u64()
                     .is_some_and(|n| (2..=8).contains(&n)),
                 f["parent"]["normalized"].as_str().unwrap_or_default(),
             )
         })
-        .collect();
+        .collect()
+}
+
+/// The two findings every transport must give, and nothing else.
+pub fn assert_app_findings(findings: &[serde_json::Value]) {
+    let summary = finding_lines(findings);
     assert_eq!(
         summary,
         [

@@ -11,9 +11,7 @@ use querycomb_sql::Verb;
 use regex::Regex;
 use std::sync::OnceLock;
 
-use super::{Candidate, Detector, MessageParts, UnitAnalysis};
-use crate::catalog::FpId;
-use crate::hash::FastMap;
+use super::{result_size_candidates, Candidate, Detector, MessageParts, UnitAnalysis};
 
 pub const KIND: FindingKind = FindingKind::new("cartesian_explosion");
 
@@ -48,36 +46,17 @@ impl Detector for CartesianExplosion {
 
     fn detect(&self, unit: &UnitAnalysis<'_>, out: &mut Vec<Candidate>) {
         let threshold = unit.thresholds.cartesian_rows;
-        if threshold == 0 {
-            return;
-        }
-        let mut most: FastMap<FpId, u64> = FastMap::default();
-        for stmt in &unit.unit.stmts {
-            if let Some(rows) = stmt.rows.filter(|&r| r > threshold) {
-                let kept = most.entry(stmt.fp).or_default();
-                *kept = (*kept).max(rows);
-            }
-        }
-        for group in &unit.groups {
-            let Some(&rows) = most.get(&group.fp) else {
-                continue;
-            };
-            let multiplies = unit.shape(group.fp).is_some_and(|e| {
-                e.shape.verb == Verb::Select && to_many_joins(&e.shape.normalized) >= 2
-            });
-            if multiplies && unit.reportable(group) {
-                out.push(Candidate {
-                    kind: self.kind(),
-                    parent: None,
-                    children: vec![group.fp],
-                    count: group.count,
-                    statements: group.count,
-                    distinct_params: group.distinct,
-                    total_us: group.total_us,
-                    rows: Some(rows),
-                });
-            }
-        }
+        result_size_candidates(
+            unit,
+            self.kind(),
+            threshold,
+            |fp| {
+                unit.shape(fp).is_some_and(|e| {
+                    e.shape.verb == Verb::Select && to_many_joins(&e.shape.normalized) >= 2
+                })
+            },
+            out,
+        );
     }
 }
 

@@ -475,3 +475,42 @@ fn loop_candidate(unit: &UnitAnalysis<'_>, kind: FindingKind, group: &Group) -> 
         rows: None,
     })
 }
+
+/// One candidate per reportable shape of `unit` for which `fits` holds and some execution
+/// returned more than `threshold` rows (0: off), carrying the most rows one execution
+/// returned: shared by the result-size kinds (`unbounded_result`, `cartesian_explosion`).
+fn result_size_candidates(
+    unit: &UnitAnalysis<'_>,
+    kind: FindingKind,
+    threshold: u64,
+    fits: impl Fn(FpId) -> bool,
+    out: &mut Vec<Candidate>,
+) {
+    if threshold == 0 {
+        return;
+    }
+    let mut most: FastMap<FpId, u64> = FastMap::default();
+    for stmt in &unit.unit.stmts {
+        if let Some(rows) = stmt.rows.filter(|&r| r > threshold) {
+            let kept = most.entry(stmt.fp).or_default();
+            *kept = (*kept).max(rows);
+        }
+    }
+    for group in &unit.groups {
+        let Some(&rows) = most.get(&group.fp) else {
+            continue;
+        };
+        if unit.reportable(group) && fits(group.fp) {
+            out.push(Candidate {
+                kind,
+                parent: None,
+                children: vec![group.fp],
+                count: group.count,
+                statements: group.count,
+                distinct_params: group.distinct,
+                total_us: group.total_us,
+                rows: Some(rows),
+            });
+        }
+    }
+}

@@ -7,8 +7,7 @@
 use querycomb_core::{BaseSeverity, FindingKind, KindInfo, Severity};
 use querycomb_sql::Verb;
 
-use super::{Candidate, Detector, MessageParts, UnitAnalysis};
-use crate::hash::FastMap;
+use super::{result_size_candidates, Candidate, Detector, MessageParts, UnitAnalysis};
 
 pub const KIND: FindingKind = FindingKind::new("unbounded_result");
 
@@ -45,33 +44,13 @@ impl Detector for UnboundedResult {
 
     fn detect(&self, unit: &UnitAnalysis<'_>, out: &mut Vec<Candidate>) {
         let threshold = unit.thresholds.unbounded_rows;
-        if threshold == 0 {
-            return;
-        }
-        let mut most: FastMap<crate::catalog::FpId, u64> = FastMap::default();
-        for stmt in &unit.unit.stmts {
-            if let Some(rows) = stmt.rows.filter(|&r| r > threshold) {
-                let kept = most.entry(stmt.fp).or_default();
-                *kept = (*kept).max(rows);
-            }
-        }
-        for group in &unit.groups {
-            let Some(&rows) = most.get(&group.fp) else {
-                continue;
-            };
-            if unit.reportable(group) && is_unbounded_read(unit, group.fp) {
-                out.push(Candidate {
-                    kind: self.kind(),
-                    parent: None,
-                    children: vec![group.fp],
-                    count: group.count,
-                    statements: group.count,
-                    distinct_params: group.distinct,
-                    total_us: group.total_us,
-                    rows: Some(rows),
-                });
-            }
-        }
+        result_size_candidates(
+            unit,
+            self.kind(),
+            threshold,
+            |fp| is_unbounded_read(unit, fp),
+            out,
+        );
     }
 }
 
