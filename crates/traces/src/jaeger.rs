@@ -93,22 +93,15 @@ pub fn push(
                 .find(|r| r.ref_type.eq_ignore_ascii_case("CHILD_OF"))
                 .or(span.references.first())
                 .map_or("", |r| r.span_id.as_str());
-            let ids = (
-                parse_hex_id(&pad(&span.trace_id), 32),
-                parse_hex_id(&span.span_id, 16),
-                parse_hex_id(parent_text, 16),
+            let ids = span_ids(
+                &span.trace_id,
+                &span.span_id,
+                parent_text,
+                ["traceID", "spanID", "parent spanID"],
             );
             let (trace_id, id, parent) = match ids {
-                (Ok(t), Ok(s), Ok(p)) if t != 0 && s != 0 => (t, s, p),
-                (t, s, p) => {
-                    let why = [("traceID", t), ("spanID", s), ("parent spanID", p)]
-                        .into_iter()
-                        .find_map(|(field, r)| match r {
-                            Err(e) => Some(format!("{field}: {e}")),
-                            Ok(0) if field != "parent spanID" => Some(format!("{field}: missing")),
-                            Ok(_) => None,
-                        })
-                        .unwrap_or_default();
+                Ok(ids) => ids,
+                Err(why) => {
                     assembler.count_malformed();
                     sink.malformed(InputError {
                         location,
@@ -162,6 +155,35 @@ pub fn push(
 }
 
 /// Jaeger and Zipkin may write 64-bit trace ids as 16 hex digits: the high half is zero.
+/// A span's trace, span and parent ids from hex text (a 16-digit trace id is padded to 32),
+/// or which of them, named as the format names them, is malformed or missing (a zero parent
+/// means a root span).
+pub(crate) fn span_ids(
+    trace: &str,
+    span: &str,
+    parent: &str,
+    names: [&str; 3],
+) -> Result<(u128, u128, u128), String> {
+    let parsed = [
+        parse_hex_id(&pad(trace), 32),
+        parse_hex_id(span, 16),
+        parse_hex_id(parent, 16),
+    ];
+    match parsed {
+        [Ok(t), Ok(s), Ok(p)] if t != 0 && s != 0 => Ok((t, s, p)),
+        parsed => Err(names
+            .into_iter()
+            .zip(parsed)
+            .enumerate()
+            .find_map(|(i, (field, r))| match r {
+                Err(e) => Some(format!("{field}: {e}")),
+                Ok(0) if i < 2 => Some(format!("{field}: missing")),
+                Ok(_) => None,
+            })
+            .unwrap_or_default()),
+    }
+}
+
 pub(crate) fn pad(trace_id: &str) -> String {
     if trace_id.len() < 32 && !trace_id.is_empty() && trace_id.len() <= 16 {
         format!("{trace_id:0>32}")

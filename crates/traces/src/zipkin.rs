@@ -9,8 +9,8 @@ use querycomb_core::{EventSink, InputError, Location};
 use serde::Deserialize;
 
 use crate::assemble::Assembler;
-use crate::jaeger::pad;
-use crate::model::{parse_hex_id, Span, SpanAttrs, SpanKind, Value};
+use crate::jaeger::span_ids;
+use crate::model::{Span, SpanAttrs, SpanKind, Value};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -74,22 +74,15 @@ pub fn push(
     let mut services: HashMap<String, Arc<str>> = HashMap::new();
     for span in spans {
         let parent_text = span.parent_id.as_deref().unwrap_or("");
-        let ids = (
-            parse_hex_id(&pad(&span.trace_id), 32),
-            parse_hex_id(&span.id, 16),
-            parse_hex_id(parent_text, 16),
+        let ids = span_ids(
+            &span.trace_id,
+            &span.id,
+            parent_text,
+            ["traceId", "id", "parentId"],
         );
         let (trace, id, parent) = match ids {
-            (Ok(t), Ok(s), Ok(p)) if t != 0 && s != 0 => (t, s, p),
-            (t, s, p) => {
-                let why = [("traceId", t), ("id", s), ("parentId", p)]
-                    .into_iter()
-                    .find_map(|(field, r)| match r {
-                        Err(e) => Some(format!("{field}: {e}")),
-                        Ok(0) if field != "parentId" => Some(format!("{field}: missing")),
-                        Ok(_) => None,
-                    })
-                    .unwrap_or_default();
+            Ok(ids) => ids,
+            Err(why) => {
                 assembler.count_malformed();
                 sink.malformed(InputError {
                     location,
