@@ -136,4 +136,4 @@ pub mod unit;
 
 pub use config::{Config, DialectSetting, RouteRule, SeverityRules, Thresholds};
 pub use pattern::{NamePattern, SqlRegex};
-pub use pipeline::{Analysis, Occurrence, Pipeline};
+pub use pipeline::{Occurrence, Pipeline};

@@ -9,9 +9,11 @@
 //! fixed-size record. Describing a shape, allocating strings and running detectors happen
 //! once per new shape or per finished unit.
 
+use std::io;
+
 use querycomb_core::{
-    EventSink, Finding, FindingKind, InputError, Location, QueryEvent, RequestKind, RunSummary,
-    Timestamp,
+    CollectedFindings, EventSink, Finding, FindingKind, FindingSink, InputError, Location,
+    QueryEvent, RequestKind, RunSummary, SourceTable, Timestamp,
 };
 use querycomb_sql::class::{Marker, Purpose};
 use querycomb_sql::{comment, Dialect, Fingerprinter};
@@ -33,14 +35,6 @@ const EXAMPLES_PER_SHAPE: usize = 3;
 const KEYS_PER_SHAPE: usize = 1000;
 /// Longest example kept (raw SQL when a statement had no bind parameters).
 const EXAMPLE_CHARS: usize = 200;
-
-/// What a finished run produced.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Analysis {
-    /// De-duplicated findings, in order of first appearance.
-    pub findings: Vec<Finding>,
-    pub summary: RunSummary,
-}
 
 /// One finding in one request, before de-duplication.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,22 +106,48 @@ impl Pipeline {
         self.findings.take_updates()
     }
 
-    /// Closes every open unit, runs the detectors over them and returns everything.
-    pub fn finish(self) -> Analysis {
+    /// Closes every open unit, runs the detectors over them, then pushes the run through
+    /// `sink`: `begin` with `sources`, each de-duplicated finding in order of first
+    /// appearance, and `finish` with the summary after `complete` filled in what only the
+    /// caller knows (inputs, bytes, malformed records, elapsed time). This is how findings
+    /// leave detection in every command.
+    pub fn finish_into(
+        mut self,
+        sources: &SourceTable,
+        sink: &mut dyn FindingSink,
+        complete: impl FnOnce(&mut RunSummary),
+    ) -> io::Result<()> {
+        self.close_all();
+        let mut summary = self.summary();
+        complete(&mut summary);
+        sink.begin(sources)?;
+        for finding in self.findings.into_findings() {
+            sink.finding(&finding)?;
+        }
+        sink.finish(&summary)
+    }
+
+    /// [`Pipeline::finish_into`] a [`CollectedFindings`]: the findings as values, for tests
+    /// and in-process callers.
+    pub fn finish(self) -> CollectedFindings {
         self.finish_with_occurrences().0
     }
 
     /// [`Pipeline::finish`], and each finding in each request it was found in (empty
     /// unless `Config::keep_occurrences`).
-    pub fn finish_with_occurrences(mut self) -> (Analysis, Vec<Occurrence>) {
+    pub fn finish_with_occurrences(mut self) -> (CollectedFindings, Vec<Occurrence>) {
+        self.close_all();
+        let occurrences = std::mem::take(&mut self.occurrences);
+        let mut collected = CollectedFindings::default();
+        // Collecting into memory cannot fail.
+        let _ = self.finish_into(&SourceTable::default(), &mut collected, |_| {});
+        (collected, occurrences)
+    }
+
+    /// Closes every open unit and runs the detectors over what they held.
+    fn close_all(&mut self) {
         self.grouper.finish();
         self.analyse_ready();
-        let summary = self.summary();
-        let analysis = Analysis {
-            findings: self.findings.into_findings(),
-            summary,
-        };
-        (analysis, self.occurrences)
     }
 
     /// Totals so far (live mode: metrics). `inputs`, `bytes`, `records` and `elapsed_ms` are

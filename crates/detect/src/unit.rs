@@ -96,8 +96,7 @@ pub struct Unit {
     pub keys: FastMap<FpId, Vec<Keys>>,
 }
 
-/// The values of one execution, in normalised `$n` order (`None` is NULL).
-pub type Keys = Vec<Option<String>>;
+pub use querycomb_core::Keys;
 
 /// The grouping key an event's sqlcommenter tags give it.
 #[derive(Debug, Clone)]
