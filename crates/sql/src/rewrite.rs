@@ -110,8 +110,9 @@ impl<'t> Ctx<'t> {
     /// The loop key among `col = param` comparisons in the WHERE clause at `depth`.
     fn key(&self, depth: u32) -> Option<Key> {
         let mut found: Vec<Key> = Vec::new();
+        let conjunctive = self.conjunctive(depth);
         for (i, t) in self.toks.iter().enumerate() {
-            if t.depth != depth || self.in_where.get(i) != Some(&true) {
+            if conjunctive.get(i) != Some(&true) {
                 continue;
             }
             if t.is_word("or") {
@@ -137,6 +138,64 @@ impl<'t> Ctx<'t> {
             1 => found.pop(),
             _ => None,
         }
+    }
+
+    /// Tokens of the WHERE clause at `depth` that are AND-ed at its top: the clause's own,
+    /// and those inside parentheses that only group a part of it (Diesel writes
+    /// `WHERE ("t"."k" = $1)`). A group holding an OR or a subquery, negated, or a function's
+    /// arguments is not looked into.
+    fn conjunctive(&self, depth: u32) -> Vec<bool> {
+        let mut out = vec![false; self.toks.len()];
+        // Depths inside the grouping parentheses entered so far.
+        let mut groups: Vec<u32> = Vec::new();
+        for (i, t) in self.toks.iter().enumerate() {
+            let level = groups.last().copied().unwrap_or(depth);
+            let in_where = self.in_where.get(i) == Some(&true);
+            match t.kind {
+                Kind::LParen if t.depth == level && in_where && self.groups_a_conjunct(i) => {
+                    groups.push(level + 1);
+                }
+                Kind::RParen if !groups.is_empty() && t.depth + 1 == level => {
+                    groups.pop();
+                }
+                _ => {
+                    if let Some(flag) = out.get_mut(i) {
+                        *flag = in_where && t.depth == level;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The `(` at `open` only groups an AND-ed part of a WHERE clause.
+    fn groups_a_conjunct(&self, open: usize) -> bool {
+        let (Some(paren), Some(before)) = (self.tok(open), open.checked_sub(1)) else {
+            return false;
+        };
+        let after_connective = self
+            .tok(before)
+            .is_some_and(|t| t.is_word("where") || t.is_word("and") || t.kind == Kind::LParen);
+        if !after_connective || self.tok(open + 1).is_some_and(|t| t.is_word("select")) {
+            return false;
+        }
+        let inner = paren.depth + 1;
+        let Some(close) = (open + 1..self.toks.len()).find(|&i| {
+            self.tok(i)
+                .is_some_and(|t| t.kind == Kind::RParen && t.depth == paren.depth)
+        }) else {
+            return false;
+        };
+        let or_inside = (open + 1..close).any(|i| {
+            self.tok(i)
+                .is_some_and(|t| t.depth == inner && t.is_word("or"))
+        });
+        let ends_a_conjunct = self.tok(close + 1).is_none_or(|t| {
+            matches!(t.kind, Kind::RParen | Kind::Semi)
+                || t.is_word("and")
+                || self.in_where.get(close + 1) != Some(&true)
+        });
+        !or_inside && ends_a_conjunct
     }
 
     /// `key = ANY($n)` (PostgreSQL) or `key IN (?, ...)` (MySQL) in place of `key = $n`.
