@@ -28,7 +28,7 @@ use querycomb_core::{FindingKind, KindInfo, QueryRef};
 use querycomb_sql::Verb;
 
 use crate::catalog::{Catalog, FpId, Role, ShapeEntry};
-use crate::config::Thresholds;
+use crate::config::{Limits, Thresholds};
 use crate::hash::{FastMap, FastSet};
 use crate::unit::{Stmt, Unit};
 
@@ -49,6 +49,20 @@ pub struct Candidate {
     pub total_us: Option<u64>,
     /// Most rows one execution returned, for kinds about result size (`unbounded_result`).
     pub rows: Option<u64>,
+    /// Bytes of result rows that execution sent, for kinds about row width (`over_fetch`).
+    pub result_bytes: Option<u64>,
+}
+
+/// A number a detector decides with, declared in the detector's own file (with its default
+/// and the reason for it) and set by users under `[detect.limits]` in `querycomb.toml`. The
+/// docs table of limits is generated from these declarations, like the kinds table.
+#[derive(Debug)]
+pub struct Limit {
+    /// The key under `[detect.limits]`.
+    pub key: &'static str,
+    pub default: u64,
+    /// What it limits, its default's reason, and what 0 does.
+    pub doc: &'static str,
 }
 
 /// A detector: reads a unit's summary, appends what it finds, and says what its findings
@@ -72,6 +86,23 @@ pub trait Detector: Sync {
     fn advice(&self) -> Option<&'static str> {
         None
     }
+
+    /// The limit this detector reads from `[detect.limits]`, if any.
+    fn limit(&self) -> Option<&'static Limit> {
+        None
+    }
+
+    /// Whether it may report in `unit` even though the unit is too short for any loop: a
+    /// kind about single statements says yes when one of them could qualify. Units no
+    /// detector asks for are skipped before they are summarised.
+    fn wants_short_unit(&self, _unit: &Unit, _thresholds: &Thresholds, _limits: &Limits) -> bool {
+        false
+    }
+}
+
+/// Every limit a detector declares, in registry order.
+pub fn limits() -> impl Iterator<Item = &'static Limit> {
+    DETECTORS.iter().filter_map(|d| d.limit())
 }
 
 /// What a message is made of: the candidate and its resolved parent and children.
@@ -204,6 +235,8 @@ pub struct UnitAnalysis<'a> {
     pub unit: &'a Unit,
     pub catalog: &'a Catalog,
     pub thresholds: Thresholds,
+    /// `[detect.limits]`: read through [`UnitAnalysis::limit`].
+    pub limits: &'a Limits,
     /// One per shape, in order of first execution.
     pub groups: Vec<Group>,
     /// Executions per shape.
@@ -214,16 +247,27 @@ pub struct UnitAnalysis<'a> {
 const PARENT_LOOKBACK: usize = 2000;
 
 impl<'a> UnitAnalysis<'a> {
-    pub fn new(unit: &'a Unit, catalog: &'a Catalog, thresholds: Thresholds) -> Self {
+    pub fn new(
+        unit: &'a Unit,
+        catalog: &'a Catalog,
+        thresholds: Thresholds,
+        limits: &'a Limits,
+    ) -> Self {
         let groups = summarise(unit);
         let counts = groups.iter().map(|g| (g.fp, g.count)).collect();
         UnitAnalysis {
             unit,
             catalog,
             thresholds,
+            limits,
             groups,
             counts,
         }
+    }
+
+    /// The configured value of a detector's `limit`, or its default.
+    pub fn limit(&self, limit: &Limit) -> u64 {
+        self.limits.get(limit)
     }
 
     pub fn shape(&self, fp: FpId) -> Option<&'a ShapeEntry> {
@@ -473,6 +517,7 @@ fn loop_candidate(unit: &UnitAnalysis<'_>, kind: FindingKind, group: &Group) -> 
         distinct_params: group.distinct,
         total_us: group.total_us,
         rows: None,
+        result_bytes: None,
     })
 }
 
@@ -510,6 +555,7 @@ fn result_size_candidates(
                 distinct_params: group.distinct,
                 total_us: group.total_us,
                 rows: Some(rows),
+                result_bytes: None,
             });
         }
     }
