@@ -6,23 +6,16 @@
 //!
 //! **One kind, one file.** A detector's file declares its kind (`KIND`, the id) and
 //! everything said about it (`INFO`: title, base severity, SARIF rule, help, the HTML
-//! after-fix text) and builds its findings' messages. A new kind is one new file here plus
-//! one line in [`DETECTORS`]; reports, SARIF rules, the JSON schema's enum and the docs
-//! table read [`DETECTORS`] (see [`crate::kinds`]) or are checked against it by tests.
+//! after-fix text, a [`Limit`] it reads from `[detect.limits]`) and builds its findings'
+//! messages. A new kind is one new file here plus one line in `registry!` (which declares
+//! the module and lists it in [`DETECTORS`]); reports and SARIF rules read [`DETECTORS`]
+//! (see [`crate::kinds`]), and the JSON schema's enum, the JSON docs' kind row and
+//! docs/finding-kinds.md are generated from it by `tests/kind_registry.rs`
+//! (`QUERYCOMB_BLESS=1`), which fails when they drift.
 //!
 //! Shared decisions, so that detectors agree:
 //! - [`UnitAnalysis::loop_class`]: which kind of loop a repeated shape is, if any.
 //! - [`UnitAnalysis::parent_for`]: which earlier statement drove a loop.
-
-pub mod cartesian_explosion;
-pub mod count_in_loop;
-pub mod mn_plus_one;
-pub mod n_plus_one;
-pub mod n_plus_one_http;
-pub mod n_plus_one_write;
-pub mod over_budget;
-pub mod repeated_identical;
-pub mod unbounded_result;
 
 use querycomb_core::{FindingKind, KindInfo, QueryRef};
 use querycomb_sql::Verb;
@@ -152,18 +145,28 @@ pub fn for_kind(kind: FindingKind) -> Option<&'static dyn Detector> {
     DETECTORS.iter().copied().find(|d| d.kind() == kind)
 }
 
-/// Every detector, in the order they run; also the order reports list kinds in.
-pub static DETECTORS: &[&dyn Detector] = &[
-    &n_plus_one::NPlusOne,
-    &n_plus_one_write::NPlusOneWrite,
-    &count_in_loop::CountInLoop,
-    &repeated_identical::RepeatedIdentical,
-    &mn_plus_one::MnPlusOne,
-    &over_budget::OverBudget,
-    &n_plus_one_http::NPlusOneHttp,
-    &unbounded_result::UnboundedResult,
-    &cartesian_explosion::CartesianExplosion,
-];
+/// Declares each detector's module and lists it in [`DETECTORS`], so that a kind is
+/// registered by one line: `module::DetectorType`.
+macro_rules! registry {
+    ($($module:ident :: $detector:ident),* $(,)?) => {
+        $(pub mod $module;)*
+
+        /// Every detector, in the order they run; also the order reports list kinds in.
+        pub static DETECTORS: &[&dyn Detector] = &[$(&$module::$detector),*];
+    };
+}
+
+registry! {
+    n_plus_one::NPlusOne,
+    n_plus_one_write::NPlusOneWrite,
+    count_in_loop::CountInLoop,
+    repeated_identical::RepeatedIdentical,
+    mn_plus_one::MnPlusOne,
+    over_budget::OverBudget,
+    n_plus_one_http::NPlusOneHttp,
+    unbounded_result::UnboundedResult,
+    cartesian_explosion::CartesianExplosion,
+}
 
 /// Runs every detector over `unit`. A shape reported inside an `mn_plus_one` sequence is
 /// not reported again as its own loop: one finding per loop, with all its children.
