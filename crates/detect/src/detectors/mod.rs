@@ -166,6 +166,7 @@ registry! {
     n_plus_one_http::NPlusOneHttp,
     unbounded_result::UnboundedResult,
     cartesian_explosion::CartesianExplosion,
+    over_fetch::OverFetch,
 }
 
 /// Runs every detector over `unit`. A shape reported inside an `mn_plus_one` sequence is
