@@ -34,6 +34,9 @@ pub struct QueryEvent<'a> {
     pub prepared_name: Option<&'a str>,
     /// Rows returned or affected, when known.
     pub rows: Option<u64>,
+    /// Bytes of result rows sent to the application, when the source sees them (the proxy
+    /// adds up its `DataRow` messages): how wide the rows were, for `over_fetch`.
+    pub result_bytes: Option<u64>,
     /// SQLSTATE or error message when the statement failed.
     pub error: Option<&'a str>,
     /// The source knows this statement ran inside an explicit transaction block
@@ -180,6 +183,7 @@ pub struct OwnedEvent {
     pub params: Option<String>,
     pub prepared_name: Option<String>,
     pub rows: Option<u64>,
+    pub result_bytes: Option<u64>,
     pub error: Option<String>,
     pub in_transaction: Option<bool>,
     pub route: Option<String>,
@@ -256,6 +260,7 @@ impl From<&QueryEvent<'_>> for OwnedEvent {
             params: own(e.params),
             prepared_name: own(e.prepared_name),
             rows: e.rows,
+            result_bytes: e.result_bytes,
             error: own(e.error),
             in_transaction: e.in_transaction,
             route: own(e.route),
@@ -278,6 +283,7 @@ impl OwnedEvent {
             params: self.params.as_deref(),
             prepared_name: self.prepared_name.as_deref(),
             rows: self.rows,
+            result_bytes: self.result_bytes,
             error: self.error.as_deref(),
             in_transaction: self.in_transaction,
             route: self.route.as_deref(),

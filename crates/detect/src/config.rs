@@ -28,6 +28,9 @@
 //! unbounded_rows = 1000
 //! cartesian_rows = 100
 //!
+//! [detect.limits]               # limits declared by detectors: docs/finding-kinds.md
+//! # over_fetch_row_bytes = 2048   (for example)
+//!
 //! [detect.severity]
 //! loops = "warning"
 //! repeated = "info"
@@ -42,7 +45,10 @@
 use querycomb_core::{BaseSeverity, FindingKind, Severity};
 use serde::Deserialize;
 
+use std::collections::BTreeMap;
+
 use crate::budget::{Budget, Budgets};
+use crate::detectors::{self, Limit};
 use crate::pattern::{NamePattern, SqlRegex};
 
 /// Detection settings. `Config::default()` is what `querycomb analyze` uses without a file.
@@ -116,6 +122,10 @@ pub struct Config {
     /// How severe each finding is.
     pub severity: SeverityRules,
 
+    /// `[detect.limits]`: the numbers detectors declare in their own files (key, default
+    /// and reason are generated into docs/finding-kinds.md). Unknown keys are errors.
+    pub limits: Limits,
+
     /// Per-route threshold overrides, first match wins. Budgets build on this table.
     pub routes: Vec<RouteRule>,
 
@@ -150,6 +160,7 @@ impl Default for Config {
             allow_tables: Vec::new(),
             allow_routes: Vec::new(),
             severity: SeverityRules::default(),
+            limits: Limits::default(),
             routes: Vec::new(),
             budgets: Budgets::default(),
             keep_occurrences: false,
@@ -364,5 +375,41 @@ fn raise(severity: Severity) -> Severity {
     match severity {
         Severity::Info => Severity::Warning,
         Severity::Warning | Severity::Error => Severity::Error,
+    }
+}
+
+/// Values set under `[detect.limits]`, each for a [`Limit`] some detector declares; a limit
+/// not set here keeps its declared default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Limits(BTreeMap<String, u64>);
+
+impl Limits {
+    /// The value of `limit`: as set, else its default.
+    pub fn get(&self, limit: &Limit) -> u64 {
+        self.0.get(limit.key).copied().unwrap_or(limit.default)
+    }
+
+    /// Sets `key`, which must be a limit some detector declares.
+    pub fn set(&mut self, key: &str, value: u64) -> Result<(), String> {
+        if !detectors::limits().any(|l| l.key == key) {
+            let known: Vec<&str> = detectors::limits().map(|l| l.key).collect();
+            return Err(format!(
+                "unknown limit `{key}` (known: {})",
+                known.join(", ")
+            ));
+        }
+        self.0.insert(key.to_owned(), value);
+        Ok(())
+    }
+}
+
+impl<'de> Deserialize<'de> for Limits {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let set = BTreeMap::<String, u64>::deserialize(deserializer)?;
+        let mut limits = Limits::default();
+        for (key, value) in set {
+            limits.set(&key, value).map_err(serde::de::Error::custom)?;
+        }
+        Ok(limits)
     }
 }

@@ -19,9 +19,9 @@ use querycomb_sql::class::{Marker, Purpose};
 use querycomb_sql::{comment, Dialect, Fingerprinter};
 
 use crate::catalog::{Catalog, Role};
-use crate::config::{Config, Thresholds};
+use crate::config::{Config, Limits, Thresholds};
 use crate::control::{quick_marker, quick_role};
-use crate::detectors::{detect_all, Candidate, UnitAnalysis};
+use crate::detectors::{detect_all, Candidate, UnitAnalysis, DETECTORS};
 use crate::findings::Findings;
 use crate::hash::{params_array_len, values_hash};
 use crate::scan_cache::ScanCache;
@@ -267,6 +267,7 @@ impl Pipeline {
             time: event.time,
             duration_us: event.duration_us,
             rows: event.rows,
+            result_bytes: event.result_bytes,
             location: event.location,
             allow: scan.allow,
             span: span_id(context.span_id),
@@ -301,10 +302,10 @@ impl Pipeline {
             return;
         }
         let thresholds = self.config.thresholds_for(header.route.as_deref());
-        if too_small_to_matter(unit, &thresholds) {
+        if too_small_to_matter(unit, &thresholds, &self.config.limits) {
             return;
         }
-        let analysis = UnitAnalysis::new(unit, &self.catalog, thresholds);
+        let analysis = UnitAnalysis::new(unit, &self.catalog, thresholds, &self.config.limits);
         self.candidates.clear();
         detect_all(&analysis, &mut self.candidates);
         for candidate in &self.candidates {
@@ -345,7 +346,7 @@ impl Pipeline {
 
 /// Most requests run a handful of statements: fewer than any repetition threshold and
 /// without a budget to check, no detector can find anything, so the summary is not built.
-fn too_small_to_matter(unit: &Unit, thresholds: &Thresholds) -> bool {
+fn too_small_to_matter(unit: &Unit, thresholds: &Thresholds, limits: &Limits) -> bool {
     let fewest_repeats = thresholds
         .n_plus_one
         .min(thresholds.slow_loop_count)
@@ -357,7 +358,12 @@ fn too_small_to_matter(unit: &Unit, thresholds: &Thresholds) -> bool {
         .min();
     let big_result =
         rows_threshold.is_some_and(|t| unit.stmts.iter().any(|s| s.rows.is_some_and(|r| r > t)));
-    unit.stmts.len() < fewest_repeats && thresholds.budget.is_unlimited() && !big_result
+    unit.stmts.len() < fewest_repeats
+        && thresholds.budget.is_unlimited()
+        && !big_result
+        && !DETECTORS
+            .iter()
+            .any(|d| d.wants_short_unit(unit, thresholds, limits))
 }
 
 impl Pipeline {}

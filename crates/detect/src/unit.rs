@@ -56,6 +56,8 @@ pub struct Stmt {
     pub time: Option<Timestamp>,
     pub duration_us: Option<u64>,
     pub rows: Option<u64>,
+    /// Bytes of result rows sent to the application, when the source saw them (the proxy).
+    pub result_bytes: Option<u64>,
     pub location: Location,
     /// The inline `querycomb:allow` marker was present.
     pub allow: bool,

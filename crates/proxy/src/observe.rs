@@ -147,6 +147,8 @@ struct SimpleQuery {
     in_transaction: bool,
     failed: bool,
     capture: Option<ResultCapture>,
+    /// `DataRow` bytes of the current part.
+    part_bytes: u64,
 }
 
 #[derive(Debug)]
@@ -160,6 +162,8 @@ struct Execution {
     capture: Option<ResultCapture>,
     start: Instant,
     rows: u64,
+    /// `DataRow` bytes sent back so far.
+    bytes: u64,
     location: Location,
     in_transaction: bool,
 }
@@ -173,6 +177,7 @@ struct Done<'a> {
     prepared_name: Option<String>,
     params: Option<String>,
     rows: Option<u64>,
+    result_bytes: Option<u64>,
     error: Option<String>,
     in_transaction: bool,
 }
@@ -361,6 +366,7 @@ impl Observer {
             sql,
             next: 0,
             part_start: now,
+            part_bytes: 0,
             location: self.location(msg),
             in_transaction: self.in_transaction,
             failed: false,
@@ -420,6 +426,7 @@ impl Observer {
             capture: None,
             start: now,
             rows: 0,
+            bytes: 0,
             location: self.location(msg),
             in_transaction: self.in_transaction,
         }))
@@ -456,7 +463,7 @@ impl Observer {
                     self.pending.pop_front();
                 }
             }
-            b'D' => self.on_data_row(msg.body),
+            b'D' => self.on_data_row(msg.body, msg.len),
             b'C' => self.on_command_complete(msg.body, now),
             b's' => self.on_portal_suspended(),
             b'I' => self.on_empty_query(now),
@@ -567,16 +574,18 @@ impl Observer {
         })
     }
 
-    fn on_data_row(&mut self, body: &[u8]) {
+    fn on_data_row(&mut self, body: &[u8], len: u32) {
         match self.pending.front_mut() {
             Some(Pending::Execute(exec)) => {
                 exec.rows += 1;
+                exec.bytes += u64::from(len);
                 let capture = exec.capture.get_or_insert_with(ResultCapture::default);
                 if !body.is_empty() && !capture.is_full() {
                     capture.add_row(body, &exec.bind.result_formats);
                 }
             }
             Some(Pending::Simple(query)) => {
+                query.part_bytes += u64::from(len);
                 let capture = query.capture.get_or_insert_with(ResultCapture::default);
                 if !body.is_empty() && !capture.is_full() {
                     capture.add_row(body, &[]);
@@ -593,6 +602,7 @@ impl Observer {
                 let part = query.parts.get(query.next).cloned();
                 query.next += 1;
                 let start = std::mem::replace(&mut query.part_start, now);
+                let bytes = std::mem::take(&mut query.part_bytes);
                 let capture = query.capture.take();
                 let (sql, location, in_tx) =
                     (query.sql.clone(), query.location, query.in_transaction);
@@ -608,6 +618,7 @@ impl Observer {
                     prepared_name: None,
                     params: None,
                     rows,
+                    result_bytes: Some(bytes),
                     error: None,
                     in_transaction: in_tx,
                 });
@@ -670,6 +681,7 @@ impl Observer {
                     prepared_name: None,
                     params: None,
                     rows: None,
+                    result_bytes: None,
                     error: code,
                     in_transaction: in_tx,
                 });
@@ -768,6 +780,7 @@ impl Observer {
             prepared_name: exec.prepared_name,
             params: exec.bind.params.clone(),
             rows,
+            result_bytes: error.is_none().then_some(exec.bytes),
             error,
             in_transaction: exec.in_transaction,
         });
@@ -790,6 +803,7 @@ impl Observer {
             params: done.params,
             prepared_name: done.prepared_name,
             rows: done.rows,
+            result_bytes: done.result_bytes,
             error: done.error,
             in_transaction: Some(done.in_transaction),
             ..OwnedEvent::default()

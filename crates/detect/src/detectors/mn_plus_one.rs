@@ -112,6 +112,7 @@ fn sequence_candidate(unit: &UnitAnalysis<'_>, members: &[&Group]) -> Option<Can
         distinct_params: distinct,
         total_us,
         rows: None,
+        result_bytes: None,
     })
 }
 

@@ -6,29 +6,22 @@
 //!
 //! **One kind, one file.** A detector's file declares its kind (`KIND`, the id) and
 //! everything said about it (`INFO`: title, base severity, SARIF rule, help, the HTML
-//! after-fix text) and builds its findings' messages. A new kind is one new file here plus
-//! one line in [`DETECTORS`]; reports, SARIF rules, the JSON schema's enum and the docs
-//! table read [`DETECTORS`] (see [`crate::kinds`]) or are checked against it by tests.
+//! after-fix text, a [`Limit`] it reads from `[detect.limits]`) and builds its findings'
+//! messages. A new kind is one new file here plus one line in `registry!` (which declares
+//! the module and lists it in [`DETECTORS`]); reports and SARIF rules read [`DETECTORS`]
+//! (see [`crate::kinds`]), and the JSON schema's enum, the JSON docs' kind row and
+//! docs/finding-kinds.md are generated from it by `tests/kind_registry.rs`
+//! (`QUERYCOMB_BLESS=1`), which fails when they drift.
 //!
 //! Shared decisions, so that detectors agree:
 //! - [`UnitAnalysis::loop_class`]: which kind of loop a repeated shape is, if any.
 //! - [`UnitAnalysis::parent_for`]: which earlier statement drove a loop.
 
-pub mod cartesian_explosion;
-pub mod count_in_loop;
-pub mod mn_plus_one;
-pub mod n_plus_one;
-pub mod n_plus_one_http;
-pub mod n_plus_one_write;
-pub mod over_budget;
-pub mod repeated_identical;
-pub mod unbounded_result;
-
 use querycomb_core::{FindingKind, KindInfo, QueryRef};
 use querycomb_sql::Verb;
 
 use crate::catalog::{Catalog, FpId, Role, ShapeEntry};
-use crate::config::Thresholds;
+use crate::config::{Limits, Thresholds};
 use crate::hash::{FastMap, FastSet};
 use crate::unit::{Stmt, Unit};
 
@@ -49,6 +42,20 @@ pub struct Candidate {
     pub total_us: Option<u64>,
     /// Most rows one execution returned, for kinds about result size (`unbounded_result`).
     pub rows: Option<u64>,
+    /// Bytes of result rows that execution sent, for kinds about row width (`over_fetch`).
+    pub result_bytes: Option<u64>,
+}
+
+/// A number a detector decides with, declared in the detector's own file (with its default
+/// and the reason for it) and set by users under `[detect.limits]` in `querycomb.toml`. The
+/// docs table of limits is generated from these declarations, like the kinds table.
+#[derive(Debug)]
+pub struct Limit {
+    /// The key under `[detect.limits]`.
+    pub key: &'static str,
+    pub default: u64,
+    /// What it limits, its default's reason, and what 0 does.
+    pub doc: &'static str,
 }
 
 /// A detector: reads a unit's summary, appends what it finds, and says what its findings
@@ -72,6 +79,23 @@ pub trait Detector: Sync {
     fn advice(&self) -> Option<&'static str> {
         None
     }
+
+    /// The limit this detector reads from `[detect.limits]`, if any.
+    fn limit(&self) -> Option<&'static Limit> {
+        None
+    }
+
+    /// Whether it may report in `unit` even though the unit is too short for any loop: a
+    /// kind about single statements says yes when one of them could qualify. Units no
+    /// detector asks for are skipped before they are summarised.
+    fn wants_short_unit(&self, _unit: &Unit, _thresholds: &Thresholds, _limits: &Limits) -> bool {
+        false
+    }
+}
+
+/// Every limit a detector declares, in registry order.
+pub fn limits() -> impl Iterator<Item = &'static Limit> {
+    DETECTORS.iter().filter_map(|d| d.limit())
 }
 
 /// What a message is made of: the candidate and its resolved parent and children.
@@ -124,18 +148,29 @@ pub fn for_kind(kind: FindingKind) -> Option<&'static dyn Detector> {
     DETECTORS.iter().copied().find(|d| d.kind() == kind)
 }
 
-/// Every detector, in the order they run; also the order reports list kinds in.
-pub static DETECTORS: &[&dyn Detector] = &[
-    &n_plus_one::NPlusOne,
-    &n_plus_one_write::NPlusOneWrite,
-    &count_in_loop::CountInLoop,
-    &repeated_identical::RepeatedIdentical,
-    &mn_plus_one::MnPlusOne,
-    &over_budget::OverBudget,
-    &n_plus_one_http::NPlusOneHttp,
-    &unbounded_result::UnboundedResult,
-    &cartesian_explosion::CartesianExplosion,
-];
+/// Declares each detector's module and lists it in [`DETECTORS`], so that a kind is
+/// registered by one line: `module::DetectorType`.
+macro_rules! registry {
+    ($($module:ident :: $detector:ident),* $(,)?) => {
+        $(pub mod $module;)*
+
+        /// Every detector, in the order they run; also the order reports list kinds in.
+        pub static DETECTORS: &[&dyn Detector] = &[$(&$module::$detector),*];
+    };
+}
+
+registry! {
+    n_plus_one::NPlusOne,
+    n_plus_one_write::NPlusOneWrite,
+    count_in_loop::CountInLoop,
+    repeated_identical::RepeatedIdentical,
+    mn_plus_one::MnPlusOne,
+    over_budget::OverBudget,
+    n_plus_one_http::NPlusOneHttp,
+    unbounded_result::UnboundedResult,
+    cartesian_explosion::CartesianExplosion,
+    over_fetch::OverFetch,
+}
 
 /// Runs every detector over `unit`. A shape reported inside an `mn_plus_one` sequence is
 /// not reported again as its own loop: one finding per loop, with all its children.
@@ -207,6 +242,8 @@ pub struct UnitAnalysis<'a> {
     pub unit: &'a Unit,
     pub catalog: &'a Catalog,
     pub thresholds: Thresholds,
+    /// `[detect.limits]`: read through [`UnitAnalysis::limit`].
+    pub limits: &'a Limits,
     /// One per shape, in order of first execution.
     pub groups: Vec<Group>,
     /// Executions per shape.
@@ -217,13 +254,19 @@ pub struct UnitAnalysis<'a> {
 const PARENT_LOOKBACK: usize = 2000;
 
 impl<'a> UnitAnalysis<'a> {
-    pub fn new(unit: &'a Unit, catalog: &'a Catalog, thresholds: Thresholds) -> Self {
+    pub fn new(
+        unit: &'a Unit,
+        catalog: &'a Catalog,
+        thresholds: Thresholds,
+        limits: &'a Limits,
+    ) -> Self {
         let groups = summarise(unit);
         let counts = groups.iter().map(|g| (g.fp, g.count)).collect();
         UnitAnalysis {
             unit,
             catalog,
             thresholds,
+            limits,
             groups,
             counts,
         }
@@ -232,6 +275,11 @@ impl<'a> UnitAnalysis<'a> {
     /// Executions of shape `fp` in the unit.
     pub fn count_of(&self, fp: FpId) -> u32 {
         self.counts.get(&fp).copied().unwrap_or(0)
+    }
+
+    /// The configured value of a detector's `limit`, or its default.
+    pub fn limit(&self, limit: &Limit) -> u64 {
+        self.limits.get(limit)
     }
 
     pub fn shape(&self, fp: FpId) -> Option<&'a ShapeEntry> {
@@ -481,6 +529,7 @@ fn loop_candidate(unit: &UnitAnalysis<'_>, kind: FindingKind, group: &Group) -> 
         distinct_params: group.distinct,
         total_us: group.total_us,
         rows: None,
+        result_bytes: None,
     })
 }
 
@@ -518,6 +567,7 @@ fn result_size_candidates(
                 distinct_params: group.distinct,
                 total_us: group.total_us,
                 rows: Some(rows),
+                result_bytes: None,
             });
         }
     }

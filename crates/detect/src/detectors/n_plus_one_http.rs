@@ -46,6 +46,7 @@ impl Detector for NPlusOneHttp {
                     distinct_params: group.distinct,
                     total_us: group.total_us,
                     rows: None,
+                    result_bytes: None,
                 });
             }
         }

@@ -101,6 +101,7 @@ impl Detector for OverBudget {
             statements: usage.statements,
             total_us: usage.total_us,
             rows: None,
+            result_bytes: None,
         });
     }
 }

@@ -56,6 +56,7 @@ impl Detector for RepeatedIdentical {
                     distinct_params: 1,
                     total_us: group.total_us,
                     rows: None,
+                    result_bytes: None,
                 });
             }
         }
