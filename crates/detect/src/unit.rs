@@ -40,6 +40,7 @@ use querycomb_core::{Location, RequestKind, Timestamp};
 use querycomb_sql::class::Marker;
 
 use crate::catalog::{FpId, Role};
+use crate::activity::Activity;
 use crate::fanout::{FanOut, Waiting};
 use crate::gaps::GapModel;
 use crate::hash::FastHasher;
@@ -223,7 +224,7 @@ struct Units {
     /// How long they wait after their end: the idle gap.
     hold_us: i64,
     /// What each client's sessions ran lately.
-    activity: Activity,
+    pub(crate) activity: Activity,
 }
 
 /// Assigns events to units of work and hands finished ones out through [`Grouper::drain`].
@@ -257,9 +258,10 @@ impl GapLearning {
     /// or a short between-request pause when longer), both at most `limit`
     /// (`idle_gap_ms`).
     fn learn(&mut self, state: &mut SessionState, time: Option<Timestamp>, limit: i64) -> Split {
-        let unlearned = Split {
+        let mut unlearned = Split {
             us: limit,
             loop_cut_us: limit,
+            fine_clock: false,
         };
         let Some(time) = time else {
             return unlearned;
@@ -281,6 +283,7 @@ impl GapLearning {
         if tick >= 1_000_000 {
             return unlearned;
         }
+        unlearned.fine_clock = true;
         // The session's own split when its pauses show one; else all sessions' (a young
         // session, or one whose few requests do not show the two kinds yet).
         let model = if state.gaps.split_us().is_some() {
@@ -292,6 +295,7 @@ impl GapLearning {
             (Some(split), between) => Split {
                 us: split.min(limit),
                 loop_cut_us: split.saturating_mul(2).max(between.unwrap_or(0)).min(limit),
+                fine_clock: true,
             },
             (None, _) => unlearned,
         }
@@ -325,7 +329,7 @@ impl Grouper {
         let untagged_gap = self
             .learning
             .learn(state, event.time, self.limits.idle_gap_us);
-        if let Some(time) = event.time {
+        if let Some(time) = event.time.filter(|_| event.role == Role::Query) {
             let client = client_hash(&event.client);
             let horizon = self.limits.idle_gap_us.saturating_mul(2);
             self.units
@@ -631,6 +635,7 @@ impl Units {
             split: Split {
                 us: i64::MAX,
                 loop_cut_us: i64::MAX,
+                fine_clock: false,
             },
             session_key: session_key(event.session),
             client: client_hash(&event.client),
@@ -682,7 +687,7 @@ impl Units {
                 Vec::new()
             };
         let burst = unit.header.kind == RequestKind::Burst && !unit.chain;
-        let (client, split_us) = (unit.client, unit.split.us);
+        let (client, split) = (unit.client, unit.split);
         if cuts.is_empty() {
             let whole = Unit {
                 header: unit.header,
@@ -691,7 +696,7 @@ impl Units {
                 examples: unit.examples,
                 keys: unit.keys,
             };
-            self.segment_out(whole, burst, client, split_us);
+            self.segment_out(whole, burst, client, split);
             return;
         }
         let mut start = 0;
@@ -713,7 +718,7 @@ impl Units {
                 examples: unit.examples.clone(),
                 keys: unit.keys.clone(),
             };
-            self.segment_out(segment, burst, client, split_us);
+            self.segment_out(segment, burst, client, split);
             start = end;
         }
     }
@@ -775,16 +780,20 @@ impl Units {
         }
     }
 
-    /// An untagged burst segment waits for fan-out siblings; anything else is ready.
-    fn segment_out(&mut self, segment: Unit, burst: bool, client: u64, split_us: i64) {
-        let learned = split_us < self.hold_us;
+    /// An untagged burst segment waits for fan-out siblings; anything else is ready. Pieces
+    /// run within twice the learned split of each other, or overlap in time when nothing is
+    /// learned (the pauses of a loaded application may show no two kinds), or were
+    /// separated only by a stall of the whole application (see `fanout.rs`). Clocks of whole
+    /// seconds cannot show any of this.
+    fn segment_out(&mut self, segment: Unit, burst: bool, client: u64, split: Split) {
         let timed = segment.stmts.iter().any(|s| s.time.is_some());
-        if !(burst && learned && timed) {
+        if !(burst && split.fine_clock && timed) {
             self.ready.push(segment);
             return;
         }
-        if let Some(waiting) = Waiting::new(segment, client, split_us.max(1)) {
-            self.fanout.offer(waiting);
+        let window = if split.us < self.hold_us { split.us } else { 0 };
+        if let Some(waiting) = Waiting::new(segment, client, window.max(1)) {
+            self.fanout.offer(waiting, &self.activity, self.hold_us);
         }
     }
 
@@ -1030,40 +1039,8 @@ struct Split {
     us: i64,
     /// A pause longer than this ends a loop while the client's other sessions were busy.
     loop_cut_us: i64,
-}
-
-/// Recent statement times per client and session: was the application busy elsewhere
-/// while one of its sessions paused?
-#[derive(Debug, Default)]
-struct Activity {
-    /// Client hash → (session hash, time), in arrival order.
-    recent: FastMap<u64, std::collections::VecDeque<(u64, Timestamp)>>,
-}
-
-/// Statements remembered per client: enough for a busy pool over the horizon, bounded.
-const ACTIVITY_PER_CLIENT: usize = 4096;
-
-impl Activity {
-    fn record(&mut self, client: u64, session: u64, time: Timestamp, horizon_us: i64) {
-        let recent = self.recent.entry(client).or_default();
-        recent.push_back((session, time));
-        let oldest = time.saturating_sub(horizon_us);
-        while recent
-            .front()
-            .is_some_and(|&(_, t)| t < oldest || recent.len() > ACTIVITY_PER_CLIENT)
-        {
-            recent.pop_front();
-        }
-    }
-
-    /// Another session of `client` ran a statement strictly between `from` and `to`.
-    fn busy_elsewhere(&self, client: u64, session: u64, from: Timestamp, to: Timestamp) -> bool {
-        self.recent.get(&client).is_some_and(|recent| {
-            recent
-                .iter()
-                .any(|&(s, t)| s != session && t > from && t < to)
-        })
-    }
+    /// The clock is finer than a second: pauses between statements can be seen.
+    fine_clock: bool,
 }
 
 impl Units {
