@@ -353,19 +353,6 @@ fn score_logs(log_dir: &Path, labels_path: &Path) {
     for (file, format) in LOGS {
         let (events, label_at) = read_events(&log_dir.join(file), format);
         let stalls = stalled(&events, &label_at);
-        if let Ok(want) = std::env::var("QC_DEBUG") {
-            if format == LogFormat::PgStderr {
-                for e in &stalls {
-                    let l = label_at.get(&e.location).cloned().unwrap_or_default();
-                    let stack = want.split('-').next().unwrap_or("");
-                    if l.starts_with(stack) && l.contains("-u-") {
-                        let sql: String = e.sql.chars().take(50).collect();
-                        let mark = if want.split(',').any(|w| w == l) { "**" } else { "  " };
-                        eprintln!("DBG{mark} {:>12} {} {:>4}ms {l} {sql}", e.session, e.location.line, e.time.unwrap_or(0) / 1000 % 100000);
-                    }
-                }
-            }
-        }
         for (timing, events) in [("recorded", &events), ("stalled", &stalls)] {
             let scores = score(events, &label_at, &labels);
             let source = format!("{} {timing}", format.id());

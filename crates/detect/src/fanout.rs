@@ -185,7 +185,9 @@ impl Time<'_> {
     /// nothing at all: the application stalled, so the pause says nothing about whether
     /// the two statements belong together.
     fn stalled(&self, client: u64, from: Timestamp, to: Timestamp) -> bool {
-        from <= to && to - from <= self.hold_us && self.activity.silent(client, from, to)
+        from <= to
+            && to.saturating_sub(from) <= self.hold_us
+            && self.activity.silent(client, from, to)
     }
 }
 

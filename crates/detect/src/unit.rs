@@ -39,8 +39,8 @@ use querycomb_core::{Location, RequestKind, Timestamp};
 
 use querycomb_sql::class::Marker;
 
-use crate::catalog::{FpId, Role};
 use crate::activity::Activity;
+use crate::catalog::{FpId, Role};
 use crate::fanout::{FanOut, Waiting};
 use crate::gaps::GapModel;
 use crate::hash::FastHasher;
