@@ -186,7 +186,7 @@ fn stalled(events: &[OwnedEvent], label_at: &HashMap<Location, String>) -> Vec<O
         let label = label_at.get(&event.location);
         let before = last_label.insert(event.session.as_str(), label);
         let inside = label.is_some() && before == Some(label);
-        if inside && rng.next() % 5 == 0 {
+        if inside && rng.next().is_multiple_of(5) {
             let unit = (rng.next() % 1_000_000) as f64 / 1_000_000.0;
             shift += (30_000.0 * (700.0f64 / 30.0).powf(unit)) as i64;
         }

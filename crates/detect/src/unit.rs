@@ -735,9 +735,13 @@ impl Units {
         if !whole || unit.header.kind != RequestKind::Burst || unit.chain || unit.delimited {
             return target;
         }
-        let Some(&cut) = self.pauses_over(unit, false).last() else {
+        // The newest pause that the statement after it decides (earlier ones were decided
+        // as their own next statements arrived; the whole burst is looked at again when it
+        // closes, with the split learned by then).
+        let cut = unit.stmts.len().saturating_sub(2);
+        if cut == 0 || !self.cuts_before(unit, cut, false) {
             return target;
-        };
+        }
         let Some(unit) = self.get_mut(target) else {
             return target;
         };
@@ -1063,33 +1067,33 @@ impl Units {
     /// without a statement after it; otherwise only the pauses whose next statement is
     /// known.
     fn pauses_over(&self, unit: &OpenUnit, closed: bool) -> Vec<usize> {
+        (1..unit.stmts.len())
+            .filter(|&at| self.cuts_before(unit, at, closed))
+            .collect()
+    }
+
+    /// Whether the burst splits before its statement `at` (see [`Units::pauses_over`]).
+    fn cuts_before(&self, unit: &OpenUnit, at: usize, closed: bool) -> bool {
         let stmts = &unit.stmts;
-        let mut cuts = Vec::new();
-        for (index, pair) in stmts.windows(2).enumerate() {
-            let (before, at) = (&pair[0], &pair[1]);
-            let (Some(from), Some(to)) = (before.time, at.time) else {
-                continue;
-            };
-            let pause = to.saturating_sub(from);
-            if pause <= unit.split.us {
-                continue;
-            }
-            let next = stmts.get(index + 2);
-            if next.is_none() && !closed {
-                break;
-            }
-            let same = |other: &Stmt| other.fp == at.fp && other.list == at.list;
-            let in_loop = same(before) || next.is_some_and(same);
-            let stalled = || {
-                !self
-                    .activity
-                    .busy_elsewhere(unit.client, unit.session_key, from, to)
-            };
-            if !(in_loop && (pause <= unit.split.loop_cut_us || stalled())) {
-                cuts.push(index + 1);
-            }
+        let (Some(before), Some(here)) = (stmts.get(at.wrapping_sub(1)), stmts.get(at)) else {
+            return false;
+        };
+        let (Some(from), Some(to)) = (before.time, here.time) else {
+            return false;
+        };
+        let pause = to.saturating_sub(from);
+        let next = stmts.get(at + 1);
+        if pause <= unit.split.us || (next.is_none() && !closed) {
+            return false;
         }
-        cuts
+        let same = |other: &Stmt| other.fp == here.fp && other.list == here.list;
+        let in_loop = same(before) || next.is_some_and(same);
+        let stalled = || {
+            !self
+                .activity
+                .busy_elsewhere(unit.client, unit.session_key, from, to)
+        };
+        !(in_loop && (pause <= unit.split.loop_cut_us || stalled()))
     }
 }
 
