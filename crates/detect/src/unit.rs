@@ -9,7 +9,10 @@
 //!    `ROLLBACK TO` stay inside);
 //! 4. otherwise a burst: a session's statements until a pool marker (a check-in reset ends
 //!    it; a check-out probe or a queue claim starts the next), or a pause longer than the
-//!    split learned for the session (see `gaps.rs`, `pauses_over`), at most `idle_gap_ms`.
+//!    split learned for the session (see `gaps.rs`), at most `idle_gap_ms` — except inside
+//!    a loop while the client's other sessions were silent (a stall of the whole
+//!    application; see `Units::pauses_over`, `activity.rs`). Each cut is decided as soon as
+//!    the statement after the pause arrives.
 //!
 //! Untagged statements (drivers never tag `BEGIN`/`COMMIT`; server-side `EXECUTE` and raw
 //! connections do not either) join the session's current unit, and an untagged unit that
