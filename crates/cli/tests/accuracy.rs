@@ -1,8 +1,10 @@
 //! Request-level accuracy on real stacks (docs/accuracy.md): the corpus under tests/accuracy/
 //! — Django ORM, asyncpg with a pool, a SKIP LOCKED job worker, node-postgres with a pool, a
-//! GraphQL resolver stack with and without DataLoader — runs labelled requests against a
-//! throwaway PostgreSQL that writes its stderr, csvlog and jsonlog logs at once, untagged and
-//! then tagged with sqlcommenter trace ids. Each log is analysed and every finding, in every
+//! GraphQL resolver stack with and without DataLoader — runs labelled requests through the
+//! proxy against a throwaway PostgreSQL that writes its stderr, csvlog and jsonlog logs at
+//! once, untagged and then tagged with sqlcommenter trace ids. Each log, and the events the
+//! proxy observed, are analysed, as recorded and with seeded application stalls injected
+//! inside requests (a loaded machine, deterministically), and every finding, in every
 //! request it was found in, is matched with the labels.
 //!
 //! Ground truth: every statement of a request carries `/*qc_req='<id>'*/`, a comment
@@ -76,8 +78,14 @@ fn read_labels(path: &Path) -> BTreeMap<String, Label> {
     labels
 }
 
-/// Runs every stack of the corpus in both modes; returns the labels file.
-fn run_corpus(pg: &PgServer, dir: &Path) -> std::path::PathBuf {
+/// Runs every stack of the corpus in both modes, connecting through the proxy at `port`;
+/// returns the labels file.
+fn run_corpus(pg: &PgServer, port: u16, dir: &Path) -> std::path::PathBuf {
+    let through_proxy = |address: String| {
+        address
+            .replace(&format!("port={}", pg.port()), &format!("port={port}"))
+            .replace(&format!(":{}/", pg.port()), &format!(":{port}/"))
+    };
     let labels = dir.join("labels.jsonl");
     let python = deps::require(
         "the accuracy corpus's Python venv",
@@ -93,7 +101,7 @@ fn run_corpus(pg: &PgServer, dir: &Path) -> std::path::PathBuf {
         for stack in ["django", "asyncpg", "worker"] {
             let status = Command::new(&python)
                 .arg(corpus.join("python/corpus.py"))
-                .args([stack, &pg.conn_str("shop"), mode])
+                .args([stack, &through_proxy(pg.conn_str("shop")), mode])
                 .arg(&labels)
                 .status()
                 .expect("run the Python corpus");
@@ -103,7 +111,7 @@ fn run_corpus(pg: &PgServer, dir: &Path) -> std::path::PathBuf {
             let status = Command::new(&node)
                 .env("NODE_PATH", &node_modules)
                 .arg(corpus.join("node/corpus.js"))
-                .args([stack, &pg.url("shop"), mode])
+                .args([stack, &through_proxy(pg.url("shop")), mode])
                 .arg(&labels)
                 .status()
                 .expect("run the Node corpus");
@@ -144,8 +152,8 @@ fn ratio(a: usize, b: usize) -> f64 {
     }
 }
 
-/// Reads one log's events and the request label of each statement.
-fn read_events(path: &Path, format: LogFormat) -> (Vec<OwnedEvent>, HashMap<Location, String>) {
+/// Reads one log's events.
+fn read_events(path: &Path, format: LogFormat) -> Vec<OwnedEvent> {
     let file = fs::File::open(path).expect("open the log");
     let mut collected = Collected::default();
     read_log(
@@ -157,13 +165,18 @@ fn read_events(path: &Path, format: LogFormat) -> (Vec<OwnedEvent>, HashMap<Loca
     )
     .expect("read the log");
     assert!(collected.errors.is_empty(), "{:?}", collected.errors);
+    collected.events
+}
+
+/// The request label of each statement, by where it is.
+fn labelled(events: &[OwnedEvent]) -> HashMap<Location, String> {
     let mut label_at: HashMap<Location, String> = HashMap::new();
-    for event in &collected.events {
+    for event in events {
         if let Some(id) = comment::tags(&event.sql).get("qc_req") {
             label_at.insert(event.location, id.into_owned());
         }
     }
-    (collected.events, label_at)
+    label_at
 }
 
 /// The same traffic as on a loaded machine: the application stalls inside its requests.
@@ -181,8 +194,15 @@ fn stalled(events: &[OwnedEvent], label_at: &HashMap<Location, String>) -> Vec<O
     let mut rng = SplitMix(0x9e37_79b9_7f4a_7c15);
     let mut last_label: HashMap<&str, Option<&String>> = HashMap::new();
     let mut shift = 0i64;
-    let mut out = Vec::with_capacity(events.len());
-    for event in events {
+    // In time order (the proxy hands statements over as they finish); each event keeps its
+    // place in the input.
+    let mut order: Vec<usize> = (0..events.len()).collect();
+    order.sort_by_key(|&i| events.get(i).and_then(|e| e.time));
+    let mut out = events.to_vec();
+    for i in order {
+        let (Some(event), Some(moved)) = (events.get(i), out.get_mut(i)) else {
+            continue;
+        };
         let label = label_at.get(&event.location);
         let before = last_label.insert(event.session.as_str(), label);
         let inside = label.is_some() && before == Some(label);
@@ -190,9 +210,7 @@ fn stalled(events: &[OwnedEvent], label_at: &HashMap<Location, String>) -> Vec<O
             let unit = (rng.next() % 1_000_000) as f64 / 1_000_000.0;
             shift += (30_000.0 * (700.0f64 / 30.0).powf(unit)) as i64;
         }
-        let mut moved = event.clone();
         moved.time = event.time.map(|t| t + shift);
-        out.push(moved);
     }
     out
 }
@@ -303,7 +321,9 @@ fn request_level_recall_and_precision_on_real_stacks() {
     )
     .expect("load the schema");
     let dir = tempfile::tempdir().expect("temp dir");
-    let labels_path = run_corpus(&pg, dir.path());
+    let proxy = ProxyTap::start(&pg);
+    let labels_path = run_corpus(&pg, proxy.addr.port(), dir.path());
+    let proxied = proxy.stop();
     pg.psql("shop", "SELECT 'accuracy-corpus-done'")
         .expect("sentinel");
     for file in ["postgresql.log", "postgresql.csv", "postgresql.json"] {
@@ -313,7 +333,62 @@ fn request_level_recall_and_precision_on_real_stacks() {
     if let Some(keep) = std::env::var_os("QUERYCOMB_ACCURACY_KEEP") {
         keep_logs(&pg.log_dir(), &labels_path, Path::new(&keep));
     }
-    score_logs(&pg.log_dir(), &labels_path);
+    score_logs(&pg.log_dir(), &labels_path, Some(proxied));
+}
+
+/// The proxy in front of the server, on its own runtime, with every event it observes
+/// tapped (the events its own detection stage reads).
+struct ProxyTap {
+    addr: std::net::SocketAddr,
+    runtime: tokio::runtime::Runtime,
+    events: std::sync::mpsc::Receiver<OwnedEvent>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<std::io::Result<querycomb_proxy::ProxyReport>>,
+}
+
+impl ProxyTap {
+    fn start(pg: &PgServer) -> ProxyTap {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime for the proxy");
+        let config = querycomb_proxy::ProxyConfig::new(
+            "127.0.0.1:0".parse().expect("an address"),
+            format!("127.0.0.1:{}", pg.port()),
+        );
+        let (mut proxy, events) = runtime.block_on(async {
+            let mut proxy = querycomb_proxy::Proxy::bind(config)
+                .await
+                .expect("bind the proxy");
+            let events = proxy.tap_events();
+            (proxy, events)
+        });
+        proxy.detector(querycomb_proxy::pipeline_detector(Config::default()));
+        let addr = proxy.local_addr().expect("the proxy's address");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = runtime.spawn(proxy.serve(async {
+            let _ = stopped.await;
+        }));
+        ProxyTap {
+            addr,
+            runtime,
+            events,
+            stop,
+            served,
+        }
+    }
+
+    /// Stops the proxy (every client has gone); the events it saw, in the order its
+    /// detection stage read them.
+    fn stop(self) -> Vec<OwnedEvent> {
+        let _ = self.stop.send(());
+        self.runtime
+            .block_on(self.served)
+            .expect("the proxy task")
+            .expect("the proxy served");
+        self.events.try_iter().collect()
+    }
 }
 
 /// Re-scores the logs a run kept with `QUERYCOMB_ACCURACY_KEEP=<dir>`: the same recorded
@@ -325,7 +400,7 @@ fn rescore_kept_logs() {
     let kept = std::env::var_os("QUERYCOMB_ACCURACY_KEPT")
         .expect("QUERYCOMB_ACCURACY_KEPT names a directory kept by QUERYCOMB_ACCURACY_KEEP");
     let kept = Path::new(&kept);
-    score_logs(kept, &kept.join("labels.jsonl"));
+    score_logs(kept, &kept.join("labels.jsonl"), None);
 }
 
 const LOGS: [(&str, LogFormat); 3] = [
@@ -344,18 +419,23 @@ fn keep_logs(log_dir: &Path, labels: &Path, keep: &Path) {
 
 /// Scores every log format, as recorded and stalled; prints the table and fails on what the
 /// test does not allow.
-fn score_logs(log_dir: &Path, labels_path: &Path) {
+fn score_logs(log_dir: &Path, labels_path: &Path, proxied: Option<Vec<OwnedEvent>>) {
     let labels = read_labels(labels_path);
     let mut table = String::from(
         "| log | timing | mode | requests | N+1 requests | found | wrong N | false flags | recall | precision |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let mut problems = Vec::new();
-    for (file, format) in LOGS {
-        let (events, label_at) = read_events(&log_dir.join(file), format);
+    let mut sources: Vec<(&str, Vec<OwnedEvent>)> = LOGS
+        .iter()
+        .map(|(file, format)| (format.id(), read_events(&log_dir.join(file), *format)))
+        .collect();
+    sources.extend(proxied.map(|events| ("proxy", events)));
+    for (name, events) in sources {
+        let label_at = labelled(&events);
         let stalls = stalled(&events, &label_at);
         for (timing, events) in [("recorded", &events), ("stalled", &stalls)] {
             let scores = score(events, &label_at, &labels);
-            let source = format!("{} {timing}", format.id());
+            let source = format!("{name} {timing}");
             report(&source, &scores, &labels, &mut table, &mut problems);
         }
     }
