@@ -332,6 +332,7 @@ fn request_level_recall_and_precision_on_real_stacks() {
     }
     if let Some(keep) = std::env::var_os("QUERYCOMB_ACCURACY_KEEP") {
         keep_logs(&pg.log_dir(), &labels_path, Path::new(&keep));
+        keep_proxy_events(&proxied, Path::new(&keep));
     }
     score_logs(&pg.log_dir(), &labels_path, Some(proxied));
 }
@@ -400,7 +401,11 @@ fn rescore_kept_logs() {
     let kept = std::env::var_os("QUERYCOMB_ACCURACY_KEPT")
         .expect("QUERYCOMB_ACCURACY_KEPT names a directory kept by QUERYCOMB_ACCURACY_KEEP");
     let kept = Path::new(&kept);
-    score_logs(kept, &kept.join("labels.jsonl"), None);
+    // Runs kept before the corpus went through the proxy have no proxy events.
+    let proxied = fs::read_to_string(kept.join("proxy.jsonl"))
+        .ok()
+        .map(|text| text.lines().map(event_of_line).collect());
+    score_logs(kept, &kept.join("labels.jsonl"), proxied);
 }
 
 const LOGS: [(&str, LogFormat); 3] = [
@@ -408,6 +413,49 @@ const LOGS: [(&str, LogFormat); 3] = [
     ("postgresql.csv", LogFormat::PgCsv),
     ("postgresql.json", LogFormat::PgJson),
 ];
+
+/// The fields of a proxy event that grouping and detection read, one JSON object a line.
+fn keep_proxy_events(events: &[OwnedEvent], keep: &Path) {
+    let lines: Vec<String> = events
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "line": e.location.line, "byte": e.location.byte, "time": e.time,
+                "duration_us": e.duration_us, "session": e.session, "user": e.user,
+                "database": e.database, "application": e.application, "sql": e.sql,
+                "params": e.params, "prepared_name": e.prepared_name, "rows": e.rows,
+                "error": e.error, "in_transaction": e.in_transaction,
+            })
+            .to_string()
+        })
+        .collect();
+    fs::write(keep.join("proxy.jsonl"), lines.join("\n")).expect("keep the proxy's events");
+}
+
+fn event_of_line(line: &str) -> OwnedEvent {
+    let v: Value = serde_json::from_str(line).expect("a kept proxy event");
+    let text = |k: &str| v[k].as_str().map(str::to_owned);
+    OwnedEvent {
+        location: Location {
+            source: SourceId(0),
+            line: v["line"].as_u64().unwrap_or_default(),
+            byte: v["byte"].as_u64().unwrap_or_default(),
+        },
+        time: v["time"].as_i64(),
+        duration_us: v["duration_us"].as_u64(),
+        session: text("session").unwrap_or_default(),
+        user: text("user"),
+        database: text("database"),
+        application: text("application"),
+        sql: text("sql").unwrap_or_default(),
+        params: text("params"),
+        prepared_name: text("prepared_name"),
+        rows: v["rows"].as_u64(),
+        error: text("error"),
+        in_transaction: v["in_transaction"].as_bool(),
+        ..OwnedEvent::default()
+    }
+}
 
 fn keep_logs(log_dir: &Path, labels: &Path, keep: &Path) {
     fs::create_dir_all(keep).expect("create the directory to keep logs in");
