@@ -117,6 +117,7 @@
 //! and request grouping included, requests of 5 queries (`tests/throughput.rs`, run in
 //! release with `--ignored`; noisy on a shared machine).
 
+mod activity;
 pub mod budget;
 pub mod catalog;
 pub mod config;

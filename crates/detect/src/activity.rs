@@ -1,0 +1,68 @@
+//! What each client's sessions ran lately: whether the application was busy elsewhere while
+//! one of its sessions paused. A pause during which the whole application ran nothing is a
+//! stall (a loaded machine, a garbage collection, a blocked event loop) and says nothing
+//! about where a request ends; a pause while the application kept running on other
+//! sessions may be one.
+
+use querycomb_core::Timestamp;
+
+use crate::hash::FastMap;
+
+/// Recent statement times per client and session: was the application busy elsewhere
+/// while one of its sessions paused?
+#[derive(Debug, Default)]
+pub(crate) struct Activity {
+    /// Client hash → (session hash, time), in arrival order.
+    recent: FastMap<u64, std::collections::VecDeque<(u64, Timestamp)>>,
+}
+
+/// Statements remembered per client: enough for a busy pool over the horizon, bounded.
+const ACTIVITY_PER_CLIENT: usize = 4096;
+
+impl Activity {
+    pub fn record(&mut self, client: u64, session: u64, time: Timestamp, horizon_us: i64) {
+        let recent = self.recent.entry(client).or_default();
+        recent.push_back((session, time));
+        let oldest = time.saturating_sub(horizon_us);
+        while recent
+            .front()
+            .is_some_and(|&(_, t)| t < oldest || recent.len() > ACTIVITY_PER_CLIENT)
+        {
+            recent.pop_front();
+        }
+    }
+
+    /// Another session of `client` ran a statement strictly between `from` and `to`.
+    pub fn busy_elsewhere(
+        &self,
+        client: u64,
+        session: u64,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> bool {
+        self.between(client, from, to).any(|s| s != session)
+    }
+
+    /// No session of `client` ran a statement strictly between `from` and `to`: the
+    /// application was stalled (or idle) all that time.
+    pub fn silent(&self, client: u64, from: Timestamp, to: Timestamp) -> bool {
+        self.between(client, from, to).next().is_none()
+    }
+
+    /// The sessions of `client`'s statements strictly between `from` and `to` (times arrive
+    /// in order, so a binary search finds the first).
+    fn between(
+        &self,
+        client: u64,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> impl Iterator<Item = u64> + '_ {
+        let recent = self.recent.get(&client);
+        let first = recent.map_or(0, |r| r.partition_point(|&(_, t)| t <= from));
+        recent
+            .into_iter()
+            .flat_map(move |r| r.range(first.min(r.len())..))
+            .take_while(move |&&(_, t)| t < to)
+            .map(|&(s, _)| s)
+    }
+}
