@@ -217,6 +217,94 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    /// Records the route each statement reached detection with.
+    struct Routes(Arc<std::sync::Mutex<Vec<Option<String>>>>);
+
+    impl LiveDetector for Routes {
+        fn event(&mut self, event: &QueryEvent<'_>) {
+            if let Ok(mut routes) = self.0.lock() {
+                routes.push(event.route.map(str::to_owned));
+            }
+        }
+        fn tick(&mut self, _now: Timestamp) {}
+        fn take_updates(&mut self) -> Vec<Finding> {
+            Vec::new()
+        }
+        fn finish(self: Box<Self>) -> Analysis {
+            Analysis::default()
+        }
+    }
+
+    #[test]
+    fn a_statement_that_arrives_before_its_connection_is_resolved_waits_for_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("tests.jsonl");
+        std::fs::write(
+            &path,
+            concat!(
+                r#"{"pid":4242,"test":"t.py::test_a","phase":"call","at":"start","time_us":100000}"#,
+                "\n"
+            ),
+        )
+        .expect("write");
+        // The resolver answers only when the test lets it: after the statement is waiting.
+        let (release, answers) = std::sync::mpsc::channel::<Lineage>();
+        let answers = std::sync::Mutex::new(answers);
+        let (peers, resolver) = Peers::start_with(move |_peer| {
+            answers
+                .lock()
+                .ok()
+                .and_then(|rx| rx.recv().ok())
+                .unwrap_or_default()
+        })
+        .expect("resolver thread");
+        let routes = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let connection = 7;
+        resolver.connected(connection, "127.0.0.1:40000".parse().expect("address"));
+        let (seen, detector_peers, log) = (routes.clone(), peers.clone(), TestLog::open(&path));
+        // Detection runs on its own thread, as in the proxy.
+        let statement = std::thread::spawn(move || {
+            let mut detector = Attributed::new(
+                Box::new(Routes(seen)),
+                log,
+                detector_peers,
+                Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            );
+            detector.event(&QueryEvent {
+                location: querycomb_core::Location {
+                    line: connection,
+                    ..Default::default()
+                },
+                time: Some(150_000),
+                sql: "SELECT 1",
+                ..Default::default()
+            });
+            // A connection never reported as connected is unknown at once, not waited for.
+            detector.event(&QueryEvent {
+                location: querycomb_core::Location {
+                    line: 99,
+                    ..Default::default()
+                },
+                time: Some(150_000),
+                sql: "SELECT 2",
+                ..Default::default()
+            });
+        });
+        peers.wait_for_waiters(1);
+        assert!(
+            routes.lock().expect("routes").is_empty(),
+            "went on unresolved"
+        );
+        release
+            .send(vec![4242, 1000])
+            .expect("release the resolver");
+        statement.join().expect("statement thread");
+        assert_eq!(
+            *routes.lock().expect("routes"),
+            vec![Some("t.py::test_a".to_owned()), None]
+        );
+    }
+
     #[test]
     fn a_statement_belongs_to_the_phase_started_before_it_on_its_process() {
         let dir = tempfile::tempdir().expect("temp dir");

@@ -281,12 +281,8 @@ fn run_through_proxy(
                     "cannot start the thread that finds each connection's process: {e}"
                 ))
             })?;
-            let resolve = std::sync::Mutex::new(resolve);
-            proxy.on_connect(Arc::new(move |id, peer| {
-                if let Ok(resolve) = resolve.lock() {
-                    let _ = resolve.send((id, peer));
-                }
-            }));
+            // Called before the connection is served: its statements find it pending.
+            proxy.on_connect(Arc::new(move |id, peer| resolve.connected(id, peer)));
             proxy.detector(attributed_detector(
                 detector,
                 hooks.side_channel(),
