@@ -47,7 +47,7 @@ pub struct FileConfig {
     #[serde(default)]
     pub analyze: AnalyzeConfig,
     #[serde(default)]
-    pub proxy: ProxyConfig,
+    pub proxy: ProxyFileConfig,
     #[serde(default)]
     pub collect: CollectConfig,
     #[serde(default)]
@@ -80,7 +80,7 @@ pub struct AnalyzeConfig {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ProxyConfig {
+pub struct ProxyFileConfig {
     pub listen: Option<String>,
     pub upstream: Option<String>,
     pub metrics: Option<String>,

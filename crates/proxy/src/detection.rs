@@ -32,12 +32,12 @@ pub trait LiveDetector {
     /// Findings new or grown since the last call.
     fn take_updates(&mut self) -> Vec<Finding>;
     /// Closes everything still open; all findings and the run's totals.
-    fn finish(self: Box<Self>) -> Analysis;
+    fn finish(self: Box<Self>) -> DetectionResult;
 }
 
 /// The final result of detection over the proxy's lifetime.
 #[derive(Debug, Clone, Default)]
-pub struct Analysis {
+pub struct DetectionResult {
     pub findings: Vec<Finding>,
     pub summary: RunSummary,
 }
@@ -57,8 +57,8 @@ impl LiveDetector for NoDetection {
     fn take_updates(&mut self) -> Vec<Finding> {
         Vec::new()
     }
-    fn finish(self: Box<Self>) -> Analysis {
-        Analysis::default()
+    fn finish(self: Box<Self>) -> DetectionResult {
+        DetectionResult::default()
     }
 }
 
@@ -164,7 +164,7 @@ pub(crate) fn run(
     factory: DetectorFactory,
     mut outputs: Outputs,
     tick_interval: Duration,
-) -> io::Result<Analysis> {
+) -> io::Result<DetectionResult> {
     let mut detector = factory();
     let started = Instant::now();
     let mut last_tick = Instant::now();

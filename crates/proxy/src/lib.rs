@@ -30,9 +30,9 @@
 //! # Evidence beyond logs
 //! - **Proof** ([`evidence`]): a finding is `Proven { matched }` when the children's bind
 //!   parameters were among the values the parent query returned on that connection.
-//! - **Cost**: the finding's message gains how long the request held its connection and
-//!   what a pool of [`ProxyConfig::pool_size`] connections sustains at that hold time,
-//!   before and after batching.
+//! - **Cost**: the finding's `impact` (structured, rendered by the sinks) holds how long the
+//!   request held its connection and what a pool of [`ProxyConfig::pool_size`] connections
+//!   sustains at that hold time, before and after batching; the message is not changed.
 //! - **Concurrent N+1**: children spread over several pooled connections within one
 //!   `traceparent` are one unit of work for the detection stage (tested with four
 //!   connections).
@@ -79,13 +79,13 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use detection::{
-    Analysis, DetectorFactory, EventMeter, Evidence, FindingCallback, LiveDetector, NoDetection,
+    DetectionResult, DetectorFactory, EventMeter, Evidence, FindingCallback, LiveDetector, NoDetection,
 };
 pub use enforce::{EnforceMode, Enforcement, Limits, RouteBudget};
 pub use frame::FrameLimits;
 pub use metrics::Metrics;
 #[cfg(feature = "detect")]
-pub use pipeline::{pipeline_detector, pool_arithmetic, run, ProxyEvidence, ShapeMeter};
+pub use pipeline::{pipeline_detector, run, ProxyEvidence, ShapeMeter};
 pub use tls::{ClientTlsMode, TlsConfig, TlsState, UpstreamTlsMode};
 
 /// See [`ProxyConfig::pool_size`].
@@ -180,7 +180,7 @@ pub struct ProxyStats {
 /// What a finished proxy run hands back: detection's result and the traffic totals.
 #[derive(Debug, Clone, Default)]
 pub struct ProxyReport {
-    pub analysis: Analysis,
+    pub analysis: DetectionResult,
     pub stats: ProxyStats,
 }
 

@@ -11,7 +11,7 @@ use querycomb_core::{EventSink, Finding, OwnedEvent, Proof, QueryEvent, Timestam
 use querycomb_detect::{Config, Pipeline};
 use querycomb_sql::{comment, Dialect, Fingerprinter};
 
-use crate::detection::{Analysis, DetectorFactory, EventMeter, Evidence, LiveDetector};
+use crate::detection::{DetectionResult, DetectorFactory, EventMeter, Evidence, LiveDetector};
 use crate::evidence::ParentRef;
 use crate::log::LogFormat;
 use crate::metrics::Metrics;
@@ -28,9 +28,9 @@ impl LiveDetector for Pipeline {
     fn take_updates(&mut self) -> Vec<Finding> {
         Pipeline::take_updates(self)
     }
-    fn finish(self: Box<Self>) -> Analysis {
+    fn finish(self: Box<Self>) -> DetectionResult {
         let analysis = Pipeline::finish(*self);
-        Analysis {
+        DetectionResult {
             findings: analysis.findings,
             summary: analysis.summary,
         }
@@ -187,9 +187,10 @@ impl EventMeter for ShapeMeter {
             }
         }
         if let Some((watch, log)) = self.pool.as_mut() {
-            if let Some(warning) = watch.tick(now) {
+            if let Some(pressure) = watch.tick(now) {
                 if let Some(format) = log {
-                    crate::log::line(*format, "warn", "pool_pressure", &warning, &[]);
+                    let text = pressure.to_string();
+                    crate::log::line(*format, "warn", "pool_pressure", &text, &pressure.fields());
                 }
             }
             self.metrics.pool_demand.set(watch.demand);
@@ -271,13 +272,10 @@ impl Evidence for ProxyEvidence {
 
     fn annotate(&self, finding: &mut Finding) {
         self.prove(finding);
-        if let Some(cost) = pool_arithmetic(finding, self.pool_size) {
-            // The detection stage's message is one sentence without a full stop.
-            if !finding.message.ends_with('.') {
-                finding.message.push('.');
-            }
-            finding.message.push(' ');
-            finding.message.push_str(&cost);
+        if finding.fix.impact.is_none() {
+            // The pool arithmetic as data (`impact.hold_us`, `pool_rps_now`, ...): the sinks
+            // render it; the message stays the detection stage's sentence.
+            finding.fix.impact = querycomb_explain::impact(finding, self.pool_size);
         }
     }
 }
@@ -311,29 +309,6 @@ impl ProxyEvidence {
     }
 }
 
-/// "Held its connection 41.2 ms, 37.5 ms of it in the 25 repeated statements: a pool of 10
-/// connections serves at most 243 such requests/s; batched, about 1,360/s."
-///
-/// The hold time is the request's first statement start to its last statement end as the
-/// proxy saw them; the batched estimate replaces the repeated statements by one of them.
-pub fn pool_arithmetic(finding: &Finding, pool_size: u32) -> Option<String> {
-    let (start, end) = (finding.request.start?, finding.request.end?);
-    let held_us = u64::try_from(end.checked_sub(start)?).ok()?.max(1);
-    let repeated_us = finding.total_duration_us?.min(held_us);
-    let count = u64::from(finding.count.max(1));
-    let batched_us = (held_us - repeated_us + repeated_us / count).max(1);
-    let per_second = |hold_us: u64| u64::from(pool_size) * 1_000_000 / hold_us;
-    Some(format!(
-        "Held its connection {:.1} ms, {:.1} ms of it in the {} repeated statements: a pool of \
-         {pool_size} connections serves at most {} such requests/s; batched, about {}/s.",
-        held_us as f64 / 1000.0,
-        repeated_us as f64 / 1000.0,
-        finding.count,
-        per_second(held_us),
-        per_second(batched_us),
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,7 +316,7 @@ mod tests {
     use querycomb_detect::detectors::n_plus_one;
 
     #[test]
-    fn pool_arithmetic_before_and_after_batching() {
+    fn pool_arithmetic_is_data_on_the_finding() {
         let finding = Finding {
             kind: n_plus_one::KIND,
             severity: Severity::Warning,
@@ -365,24 +340,22 @@ mod tests {
             occurrences: 1,
             total_count: 25,
             suggestion: None,
-            message: String::new(),
+            message: "N+1".into(),
             proof: Proof::Suspected,
             waterfall: Vec::new(),
             concurrency: None,
             fix: Default::default(),
         };
-        // 50 ms held → 10 / 0.05 s = 200/s; batched: 50 - 40 + 1.6 = 11.6 ms → 862/s.
-        assert_eq!(
-            pool_arithmetic(&finding, 10).as_deref(),
-            Some(
-                "Held its connection 50.0 ms, 40.0 ms of it in the 25 repeated statements: a \
-                 pool of 10 connections serves at most 200 such requests/s; batched, about 862/s."
-            )
-        );
-        let untimed = Finding {
-            total_duration_us: None,
-            ..finding
-        };
-        assert_eq!(pool_arithmetic(&untimed, 10), None);
-    }
+        // 50 ms held → 10 / 0.05 s = 200/s; batched: 50 - (40 - 40/25) = 11.6 ms → 862/s.
+        let mut annotated = finding.clone();
+        ProxyEvidence::new(10).annotate(&mut annotated);
+        assert_eq!(annotated.message, finding.message, "no text appended");
+        let impact = annotated.fix.impact.expect("the pool arithmetic as data");
+        assert_eq!(impact.pool_size, 10);
+        assert_eq!(impact.hold_us, Some(50_000));
+        assert_eq!(impact.hold_after_us, Some(11_600));
+        assert_eq!(impact.pool_rps_now.map(f64::round), Some(200.0));
+        assert_eq!(impact.pool_rps_after.map(f64::round), Some(862.0));
+        assert_eq!(impact.statements_saved, 24);
+}
 }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use querycomb_core::{Finding, QueryEvent, Timestamp};
 use querycomb_proxy::observe::wall_clock;
-use querycomb_proxy::{Analysis, LiveDetector};
+use querycomb_proxy::{DetectionResult, LiveDetector};
 use serde::Deserialize;
 use std::time::Instant;
 
@@ -207,7 +207,7 @@ impl LiveDetector for Attributed {
         self.inner.take_updates()
     }
 
-    fn finish(self: Box<Self>) -> Analysis {
+    fn finish(self: Box<Self>) -> DetectionResult {
         self.inner.finish()
     }
 }
