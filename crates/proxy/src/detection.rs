@@ -15,18 +15,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use querycomb_core::{
-    Finding, FindingSink, OwnedEvent, QueryEvent, RunSummary, SourceTable, Timestamp,
+    Finding, FindingSink, OwnedEvent, QueryEvent, RunSummary, Scanned, SourceTable, Timestamp,
 };
 use querycomb_report::json::JsonLinesSink;
 
-use crate::evidence::ParentRef;
 use crate::metrics::Metrics;
 use crate::observe::{wall_clock, Observed};
 
 /// What the proxy needs from a detection stage (implemented for
 /// `querycomb_detect::Pipeline` with the `detect` feature; tests plug in their own).
 pub trait LiveDetector {
-    fn event(&mut self, event: &QueryEvent<'_>);
+    /// Detection's one scan of the statement; what it read is handed to the meter and the
+    /// evidence, which never read the text again.
+    fn event<'a>(&mut self, event: &QueryEvent<'a>) -> Scanned<'a>;
     /// Lets requests that went idle close; called about every `tick_interval`.
     fn tick(&mut self, now: Timestamp);
     /// Findings new or grown since the last call.
@@ -52,7 +53,9 @@ pub type FindingCallback = Box<dyn FnMut(&Finding) + Send>;
 pub struct NoDetection;
 
 impl LiveDetector for NoDetection {
-    fn event(&mut self, _event: &QueryEvent<'_>) {}
+    fn event<'a>(&mut self, _event: &QueryEvent<'a>) -> Scanned<'a> {
+        Scanned::default()
+    }
     fn tick(&mut self, _now: Timestamp) {}
     fn take_updates(&mut self) -> Vec<Finding> {
         Vec::new()
@@ -62,16 +65,18 @@ impl LiveDetector for NoDetection {
     }
 }
 
-/// Per-event work besides detection (metrics per shape, request sizes).
+/// Per-event work besides detection (metrics per shape, request sizes), on what
+/// detection's scan read.
 pub trait EventMeter: Send {
-    fn event(&mut self, event: &OwnedEvent);
+    fn event(&mut self, event: &OwnedEvent, scanned: &Scanned<'_>);
     fn tick(&mut self, now: Timestamp);
 }
 
-/// Parent ↔ child proof: sees each event with the parent result its parameters came from,
-/// and marks findings whose loop it saw driven by the parent's rows.
+/// Parent ↔ child proof: sees each event with the parent result its parameters came from
+/// (and the fingerprint detection's scan gave it), and marks findings whose loop it saw
+/// driven by the parent's rows.
 pub trait Evidence: Send {
-    fn event(&mut self, event: &OwnedEvent, parent: Option<&ParentRef>);
+    fn event(&mut self, observed: &Observed, fingerprint: Option<u64>);
     fn annotate(&self, finding: &mut Finding);
 }
 
@@ -211,19 +216,21 @@ pub(crate) fn run(
 }
 
 fn observe(detector: &mut dyn LiveDetector, outputs: &mut Outputs, observed: Observed) {
-    let Observed { event, parent } = observed;
+    let event = &observed.event;
     outputs.metrics.statements.inc();
     if event.error.is_some() {
         outputs.metrics.statement_errors.inc();
     }
-    detector.event(&event.as_event());
+    let view = event.as_event();
+    let scanned = detector.event(&view);
     if let Some(meter) = outputs.meter.as_mut() {
-        meter.event(&event);
+        meter.event(event, &scanned);
     }
     if let Some(evidence) = outputs.evidence.as_mut() {
-        evidence.event(&event, parent.as_ref());
+        evidence.event(&observed, scanned.fingerprint);
     }
+    drop(scanned);
     if let Some(tap) = &outputs.tap {
-        let _ = tap.send(event);
+        let _ = tap.send(observed.event);
     }
 }

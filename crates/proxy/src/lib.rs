@@ -79,7 +79,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use detection::{
-    DetectionResult, DetectorFactory, EventMeter, Evidence, FindingCallback, LiveDetector, NoDetection,
+    DetectionResult, DetectorFactory, EventMeter, Evidence, FindingCallback, LiveDetector,
+    NoDetection,
 };
 pub use enforce::{EnforceMode, Enforcement, Limits, RouteBudget};
 pub use frame::FrameLimits;

@@ -7,20 +7,20 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use querycomb_core::{EventSink, Finding, OwnedEvent, Proof, QueryEvent, Timestamp};
+use querycomb_core::{EventSink, Finding, OwnedEvent, Proof, QueryEvent, Scanned, Timestamp};
 use querycomb_detect::{Config, Pipeline};
-use querycomb_sql::{comment, Dialect, Fingerprinter};
+use querycomb_sql::Dialect;
 
 use crate::detection::{DetectionResult, DetectorFactory, EventMeter, Evidence, LiveDetector};
-use crate::evidence::ParentRef;
 use crate::log::LogFormat;
 use crate::metrics::Metrics;
+use crate::observe::Observed;
 use crate::pool::PoolWatch;
 use crate::{Proxy, ProxyConfig, ProxyReport};
 
 impl LiveDetector for Pipeline {
-    fn event(&mut self, event: &QueryEvent<'_>) {
-        EventSink::event(self, event);
+    fn event<'a>(&mut self, event: &QueryEvent<'a>) -> Scanned<'a> {
+        self.event_scanned(event)
     }
     fn tick(&mut self, now: Timestamp) {
         EventSink::tick(self, now);
@@ -77,7 +77,6 @@ pub async fn run(
 /// stage's own grouping.)
 pub struct ShapeMeter {
     metrics: Arc<Metrics>,
-    fingerprinter: Fingerprinter,
     idle_gap_us: Timestamp,
     open: HashMap<String, OpenRequest>,
     pool: Option<(PoolWatch, Option<LogFormat>)>,
@@ -97,7 +96,6 @@ impl ShapeMeter {
     pub fn new(metrics: Arc<Metrics>, idle_gap: Duration) -> Self {
         ShapeMeter {
             metrics,
-            fingerprinter: Fingerprinter::new(Dialect::Postgres),
             idle_gap_us: idle_gap.as_micros() as Timestamp,
             open: HashMap::new(),
             pool: None,
@@ -130,16 +128,21 @@ impl ShapeMeter {
 }
 
 impl EventMeter for ShapeMeter {
-    fn event(&mut self, event: &OwnedEvent) {
-        let scan = self.fingerprinter.scan(&event.sql);
-        self.metrics.fingerprint(
-            &format!("{:016x}", scan.fingerprint),
-            event.duration_us.map(Duration::from_micros),
-            event.rows,
-        );
-        let tags = comment::tags(&event.sql);
-        let route = tags.route().map(|r| r.into_owned());
-        let key = tags.trace_id().map(str::to_owned).or_else(|| route.clone());
+    fn event(&mut self, event: &OwnedEvent, scanned: &Scanned<'_>) {
+        // Transaction control and session bookkeeping have no shape (never scanned).
+        if let Some(fingerprint) = scanned.fingerprint {
+            self.metrics.fingerprint(
+                &format!("{fingerprint:016x}"),
+                event.duration_us.map(Duration::from_micros),
+                event.rows,
+            );
+        }
+        let route = scanned.route.as_deref().map(str::to_owned);
+        let key = scanned
+            .trace_id
+            .as_deref()
+            .map(str::to_owned)
+            .or_else(|| route.clone());
         let now = event.time.unwrap_or_default();
         let end = now + event.duration_us.unwrap_or(0) as Timestamp;
         let rows = event.rows.unwrap_or(0);
@@ -208,9 +211,11 @@ const MAX_LOOPS: usize = 4096;
 /// - cost: how long the request held its connection, and what that means for a pool of
 ///   `pool_size` connections, before and after batching the loop.
 pub struct ProxyEvidence {
-    fingerprinter: Fingerprinter,
     pool_size: u32,
     loops: HashMap<(String, u64, u64), Loop>,
+    /// Fingerprints of the results kept as possible parents, by (session, result id): a
+    /// child names its parent by result, whose statement detection scanned when it ran.
+    parents: HashMap<(String, u64), u64>,
     /// Where resets of the loop table are counted (`evictions_total{table="proof_loops"}`).
     metrics: Option<Arc<Metrics>>,
 }
@@ -224,9 +229,9 @@ struct Loop {
 impl ProxyEvidence {
     pub fn new(pool_size: u32) -> Self {
         ProxyEvidence {
-            fingerprinter: Fingerprinter::new(Dialect::Postgres),
             pool_size: pool_size.max(1),
             loops: HashMap::new(),
+            parents: HashMap::new(),
             metrics: None,
         }
     }
@@ -245,17 +250,28 @@ impl Default for ProxyEvidence {
 }
 
 impl Evidence for ProxyEvidence {
-    fn event(&mut self, event: &OwnedEvent, parent: Option<&ParentRef>) {
-        let Some(parent) = parent else { return };
-        let child_fp = self.fingerprinter.scan(&event.sql).fingerprint;
-        let parent_fp = self.fingerprinter.scan(&parent.sql).fingerprint;
-        if self.loops.len() >= MAX_LOOPS {
-            if let Some(metrics) = &self.metrics {
-                metrics.evicted("proof_loops", self.loops.len() as u64);
+    fn event(&mut self, observed: &Observed, fingerprint: Option<u64>) {
+        let Some(child_fp) = fingerprint else { return };
+        let session = &observed.event.session;
+        if let Some(result) = observed.kept_result {
+            if self.parents.len() >= MAX_LOOPS {
+                self.evicted("proof_parents", self.parents.len());
+                self.parents.clear();
             }
+            self.parents.insert((session.clone(), result), child_fp);
+        }
+        let Some(parent) = &observed.parent else {
+            return;
+        };
+        let Some(&parent_fp) = self.parents.get(&(session.clone(), parent.result)) else {
+            // Its parent's event was dropped or forgotten: no proof from this one.
+            return;
+        };
+        if self.loops.len() >= MAX_LOOPS {
+            self.evicted("proof_loops", self.loops.len());
             self.loops.clear();
         }
-        let key = (event.session.clone(), parent_fp, child_fp);
+        let key = (session.clone(), parent_fp, child_fp);
         let entry = self.loops.entry(key).or_insert(Loop {
             result: parent.result,
             matched: 0,
@@ -281,6 +297,12 @@ impl Evidence for ProxyEvidence {
 }
 
 impl ProxyEvidence {
+    fn evicted(&self, table: &'static str, entries: usize) {
+        if let Some(metrics) = &self.metrics {
+            metrics.evicted(table, entries as u64);
+        }
+    }
+
     fn prove(&self, finding: &mut Finding) {
         let parent = finding
             .parent
@@ -357,5 +379,5 @@ mod tests {
         assert_eq!(impact.pool_rps_now.map(f64::round), Some(200.0));
         assert_eq!(impact.pool_rps_after.map(f64::round), Some(862.0));
         assert_eq!(impact.statements_saved, 24);
-}
+    }
 }

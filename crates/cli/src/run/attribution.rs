@@ -19,7 +19,7 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
-use querycomb_core::{Finding, QueryEvent, Timestamp};
+use querycomb_core::{Finding, QueryEvent, Scanned, Timestamp};
 use querycomb_proxy::observe::wall_clock;
 use querycomb_proxy::{DetectionResult, LiveDetector};
 use serde::Deserialize;
@@ -172,7 +172,7 @@ impl Attributed {
 }
 
 impl LiveDetector for Attributed {
-    fn event(&mut self, event: &QueryEvent<'_>) {
+    fn event<'a>(&mut self, event: &QueryEvent<'a>) -> Scanned<'a> {
         let route = match (event.route, event.time) {
             (None, Some(time)) => {
                 // Event `location.line` is the proxy's connection id.
@@ -190,10 +190,12 @@ impl LiveDetector for Attributed {
             Some(route) => {
                 self.attributed
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                self.inner.event(&QueryEvent {
-                    route: Some(route),
-                    ..*event
-                });
+                self.inner
+                    .event(&QueryEvent {
+                        route: Some(route),
+                        ..*event
+                    })
+                    .into_owned()
             }
             None => self.inner.event(event),
         }
