@@ -19,6 +19,17 @@
 //!   itself from a substitute message, so the session is left exactly as after any error:
 //!   an explicit transaction is aborted until ROLLBACK, a pipeline skips to its next Sync.
 
+// This module reads untrusted wire bytes: no input may panic it (tests may).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

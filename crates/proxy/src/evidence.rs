@@ -13,6 +13,17 @@
 //! worth of work, not all of it. Only parameters sent with the extended protocol (bind
 //! values) are matched; literals inlined into simple-protocol SQL are not.
 
+// This module reads untrusted wire bytes: no input may panic it (tests may).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
 use std::collections::HashSet;
 use std::sync::Arc;
 
