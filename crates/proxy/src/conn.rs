@@ -243,7 +243,7 @@ async fn proxy_connection(
     let enforcement = shared.enforcement();
     let (enforced, may_reject) = (!enforcement.is_inactive(), enforcement.may_reject());
     if enforced {
-        observer = observer.with_budget(Budgeter::new(enforcement));
+        observer = observer.with_budget(Budgeter::new(enforcement, shared.shared_budgets.clone()));
     }
     let observer = Mutex::new(observer);
     let (client_read, client_write) = client.split();

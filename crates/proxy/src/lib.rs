@@ -82,7 +82,7 @@ pub use detection::{
     DetectionResult, DetectorFactory, EventMeter, Evidence, FindingCallback, LiveDetector,
     NoDetection,
 };
-pub use enforce::{EnforceMode, Enforcement, Limits, RouteBudget};
+pub use enforce::{EnforceMode, Enforcement, Limits, RouteBudget, SharedUnits};
 pub use frame::FrameLimits;
 pub use metrics::Metrics;
 #[cfg(feature = "detect")]
@@ -199,6 +199,8 @@ pub(crate) struct Shared {
     pub metrics: Arc<Metrics>,
     pub tls: Arc<TlsState>,
     enforcement: Arc<EnforcementHandle>,
+    /// Budgets of requests that span connections (trace ids), shared by every connection.
+    pub shared_budgets: Arc<enforce::SharedUnits>,
     events: SyncSender<Observed>,
 }
 
@@ -446,6 +448,7 @@ impl Proxy {
             metrics: metrics.clone(),
             tls,
             enforcement,
+            shared_budgets: Arc::new(enforce::SharedUnits::new(Some(metrics.clone()))),
             events: event_tx,
         });
         let threads = config.threads.unwrap_or_else(default_threads);

@@ -272,6 +272,13 @@ impl Metrics {
         }
     }
 
+    /// Entries of `table` forgotten so far (tests and the soak check bounds with it).
+    pub fn evicted_total(&self, table: &'static str) -> u64 {
+        self.evictions
+            .get_or_create(&vec![("table".to_owned(), table.to_owned())])
+            .get()
+    }
+
     /// A budget warning or rejection on `route`.
     pub fn budget_verdict(&self, route: Option<&str>, rejected: bool) {
         let route = self.bounded("route", route.unwrap_or(""));
