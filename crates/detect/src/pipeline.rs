@@ -167,6 +167,11 @@ impl Pipeline {
         self.catalog.len()
     }
 
+    /// Findings kept so far (distinct signatures).
+    pub fn findings_len(&self) -> usize {
+        self.findings.len()
+    }
+
     /// Units of work open right now.
     pub fn open_units(&self) -> usize {
         self.grouper.open_units()

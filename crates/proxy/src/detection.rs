@@ -34,6 +34,10 @@ pub trait LiveDetector {
     fn take_updates(&mut self) -> Vec<Finding>;
     /// Closes everything still open; all findings and the run's totals.
     fn finish(self: Box<Self>) -> DetectionResult;
+    /// Sizes of the detector's in-memory tables, for the `table_entries` metric.
+    fn table_sizes(&self) -> Vec<(&'static str, usize)> {
+        Vec::new()
+    }
 }
 
 /// The final result of detection over the proxy's lifetime.
@@ -70,6 +74,10 @@ impl LiveDetector for NoDetection {
 pub trait EventMeter: Send {
     fn event(&mut self, event: &OwnedEvent, scanned: &Scanned<'_>);
     fn tick(&mut self, now: Timestamp);
+    /// Sizes of its in-memory tables, for the `table_entries` metric.
+    fn table_sizes(&self) -> Vec<(&'static str, usize)> {
+        Vec::new()
+    }
 }
 
 /// Parent ↔ child proof: sees each event with the parent result its parameters came from
@@ -78,6 +86,10 @@ pub trait EventMeter: Send {
 pub trait Evidence: Send {
     fn event(&mut self, observed: &Observed, fingerprint: Option<u64>);
     fn annotate(&self, finding: &mut Finding);
+    /// Sizes of its in-memory tables, for the `table_entries` metric.
+    fn table_sizes(&self) -> Vec<(&'static str, usize)> {
+        Vec::new()
+    }
 }
 
 /// Where findings go as they are found.
@@ -154,6 +166,23 @@ impl Outputs {
     }
 }
 
+impl Outputs {
+    fn record_table_sizes(&self, detector: &dyn LiveDetector) {
+        let metrics = &self.metrics;
+        metrics.table_size("published_findings", self.published.len());
+        let meter = self.meter.as_ref().map(|m| m.table_sizes());
+        let evidence = self.evidence.as_ref().map(|e| e.table_sizes());
+        for (table, entries) in detector
+            .table_sizes()
+            .into_iter()
+            .chain(meter.into_iter().flatten())
+            .chain(evidence.into_iter().flatten())
+        {
+            metrics.table_size(table, entries);
+        }
+    }
+}
+
 /// Signatures remembered to publish only new or grown findings.
 const MAX_PUBLISHED: usize = 100_000;
 
@@ -197,6 +226,7 @@ pub(crate) fn run(
             }
             let mut updates = detector.take_updates();
             outputs.publish(&mut updates)?;
+            outputs.record_table_sizes(&*detector);
         }
     }
     let mut updates = detector.take_updates();

@@ -402,6 +402,9 @@ impl SharedUnits {
         }
         let unit = Arc::new(Mutex::new(Usage::new(now)));
         units.insert(id.to_owned(), unit.clone());
+        if let Some(metrics) = &self.metrics {
+            metrics.table_size("shared_budgets", units.len());
+        }
         unit
     }
 }

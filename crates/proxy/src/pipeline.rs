@@ -28,6 +28,15 @@ impl LiveDetector for Pipeline {
     fn take_updates(&mut self) -> Vec<Finding> {
         Pipeline::take_updates(self)
     }
+    fn table_sizes(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("detection_shapes", self.shapes()),
+            ("detection_sessions", self.tracked_sessions()),
+            ("detection_open_units", self.open_units()),
+            ("detection_findings", self.findings_len()),
+        ]
+    }
+
     fn finish(self: Box<Self>) -> DetectionResult {
         let analysis = Pipeline::finish(*self);
         DetectionResult {
@@ -199,6 +208,10 @@ impl EventMeter for ShapeMeter {
             self.metrics.pool_demand.set(watch.demand);
         }
     }
+
+    fn table_sizes(&self) -> Vec<(&'static str, usize)> {
+        vec![("meter_open_requests", self.open.len())]
+    }
 }
 
 /// Loops tracked for proof before the table is reset (bounds memory on endless workloads).
@@ -284,6 +297,13 @@ impl Evidence for ProxyEvidence {
         }
         entry.matched += 1;
         entry.best = entry.best.max(entry.matched);
+    }
+
+    fn table_sizes(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("proof_loops", self.loops.len()),
+            ("proof_parents", self.parents.len()),
+        ]
     }
 
     fn annotate(&self, finding: &mut Finding) {

@@ -212,6 +212,10 @@ impl LiveDetector for Attributed {
     fn finish(self: Box<Self>) -> DetectionResult {
         self.inner.finish()
     }
+
+    fn table_sizes(&self) -> Vec<(&'static str, usize)> {
+        self.inner.table_sizes()
+    }
 }
 
 #[cfg(test)]
