@@ -125,9 +125,14 @@ fn tables_stay_bounded_over_rounds_of_connections() {
         wait_for("every connection closed", || {
             h.metrics.connections.get() == 0
         });
-        wait_for("every request closed", || {
-            h.metrics.table_entries("meter_open_requests") == 0
-                && h.metrics.table_entries("detection_open_units") == 0
+        wait_for("every request closed and every session forgotten", || {
+            [
+                "meter_open_requests",
+                "detection_open_units",
+                "detection_sessions",
+            ]
+            .iter()
+            .all(|&table| h.metrics.table_entries(table) == 0)
         });
         // Let a few more ticks (50 ms apart) record the sizes after the round.
         std::thread::sleep(Duration::from_millis(200));
@@ -166,9 +171,8 @@ fn tables_stay_bounded_over_rounds_of_connections() {
         // Per-request and per-session state is gone once the requests are over. (The
         // proof tables are per session and grow until their cap of 4,096 entries, where
         // they are reset and the reset counted: printed below, not asserted.)
-        assert_eq!(later["meter_open_requests"], 0, "{sizes:?}");
-        assert_eq!(later["detection_open_units"], 0, "{sizes:?}");
-        assert_eq!(later["detection_sessions"], 0, "{sizes:?}");
+        // (Waited for above: meter_open_requests, detection_open_units and
+        // detection_sessions reach 0 after every round.)
     }
     // Traced requests spread over budgets: bounded by the documented cap.
     let shared = h.metrics.table_entries("shared_budgets");
