@@ -5,7 +5,8 @@
 //! statements with the same sqlcommenter `route` (or trace id) are one request; untagged
 //! statements join the open request, and a request ends when the key changes, when the
 //! connection was idle longer than the idle gap, or (untagged) when an explicit transaction
-//! ends. Untagged requests get the default budget.
+//! ends. Untagged requests get the default budget. A request whose statements carry a trace
+//! id is counted in [`SharedUnits`], once for every connection that runs part of it.
 //!
 //! Counting is what the server executes: one per statement of a simple query, one per
 //! `Execute` of the extended protocol (not per Parse, Describe or Bind, and not again when a
