@@ -167,13 +167,31 @@ setup_sqlalchemy() {
   setup_venv "sqlalchemy-venv" "tests/e2e/sqlalchemy/requirements.txt"
 }
 
+# pgjdbc for the proxy's Java client test (crates/proxy/tests/pgjdbc.rs): Debian's
+# libpostgresql-jdbc-java (/usr/share/java/postgresql.jar) and a JDK to compile the test's
+# small program against it (the test compiles it with javac into a temp dir).
+setup_pgjdbc() {
+  local missing=()
+  [ -f /usr/share/java/postgresql.jar ] || missing+=(libpostgresql-jdbc-java)
+  command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup-test-deps: missing ${missing[*]} and not root: install them with apt-get" >&2
+    return 1
+  fi
+  echo "setup-test-deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || return 1
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || return 1
+}
+
 mkdir -p "$e2e"
 # Two test commands may run at once (worktrees sharing target/e2e): one set-up at a time.
 exec 9>"$e2e/.setup.lock"
 flock 9
 
 # Every part, in order; `setup_<part>` above sets each one up.
-PARTS=(system python node otel-node otel-python rust accuracy asyncpg sqlalchemy guard diesel seaorm)
+PARTS=(system python node otel-node otel-python rust accuracy asyncpg sqlalchemy guard diesel seaorm pgjdbc)
 if [ $# -eq 0 ]; then
   set -- "${PARTS[@]}"
 fi

@@ -31,7 +31,7 @@ pub mod test_route;
 
 pub use event::{
     CodeLocation, Collected, Context, EventSink, Operation, OwnedContext, OwnedEvent, QueryEvent,
-    Timestamp,
+    Scanned, Timestamp,
 };
 pub use finding::{
     Amend, BarRole, CollectedFindings, Finding, FindingSink, FingerprintStat, Proof, QueryRef,

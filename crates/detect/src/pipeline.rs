@@ -9,11 +9,12 @@
 //! fixed-size record. Describing a shape, allocating strings and running detectors happen
 //! once per new shape or per finished unit.
 
+use std::borrow::Cow;
 use std::io;
 
 use querycomb_core::{
     CollectedFindings, EventSink, Finding, FindingKind, FindingSink, InputError, Location,
-    QueryEvent, RequestKind, RunSummary, SourceTable, Timestamp,
+    QueryEvent, RequestKind, RunSummary, Scanned, SourceTable, Timestamp,
 };
 use querycomb_sql::class::{Marker, Purpose};
 use querycomb_sql::{comment, Dialect, Fingerprinter};
@@ -56,6 +57,8 @@ pub struct Pipeline {
     scans: ScanCache,
     /// The scan cache's slot holding the current event's text.
     scan_slot: Option<usize>,
+    /// The current event's fingerprint, once scanned (see [`Pipeline::event_scanned`]).
+    scanned_fingerprint: Option<u64>,
     catalog: Catalog,
     grouper: Grouper,
     findings: Findings,
@@ -85,6 +88,7 @@ impl Pipeline {
             fingerprinter: Fingerprinter::new(dialect),
             scans: ScanCache::default(),
             scan_slot: None,
+            scanned_fingerprint: None,
             catalog: Catalog::default(),
             grouper: Grouper::new(limits),
             findings: Findings::default(),
@@ -182,6 +186,11 @@ impl Pipeline {
         self.catalog.len()
     }
 
+    /// Findings kept so far (distinct signatures).
+    pub fn findings_len(&self) -> usize {
+        self.findings.len()
+    }
+
     /// Units of work open right now.
     pub fn open_units(&self) -> usize {
         self.grouper.open_units()
@@ -216,6 +225,7 @@ impl Pipeline {
     fn fingerprint(&mut self, event: &QueryEvent<'_>) -> (Role, Option<Stmt>, Marker) {
         let (scan, slot) = self.scans.scan(&mut self.fingerprinter, event.sql);
         self.scan_slot = slot;
+        self.scanned_fingerprint = Some(scan.fingerprint);
         let fp = self
             .catalog
             .intern(&mut self.fingerprinter, &scan, event.sql, &self.config);
@@ -366,11 +376,12 @@ fn too_small_to_matter(unit: &Unit, thresholds: &Thresholds, limits: &Limits) ->
             .any(|d| d.wants_short_unit(unit, thresholds, limits))
 }
 
-impl Pipeline {}
-
-impl EventSink for Pipeline {
-    fn event(&mut self, event: &QueryEvent<'_>) {
+impl Pipeline {
+    /// [`EventSink::event`], returning what its one scan of the statement read (fingerprint
+    /// and unit-of-work key): live sources meter with it instead of reading the text again.
+    pub fn event_scanned<'a>(&mut self, event: &QueryEvent<'a>) -> Scanned<'a> {
         self.scan_slot = None;
+        self.scanned_fingerprint = None;
         let (role, stmt, marker) = match quick_role(event.sql) {
             Some(role) => {
                 let marker = quick_marker(event.sql, role);
@@ -399,6 +410,18 @@ impl EventSink for Pipeline {
             Key::None if is_named_prepared(event.prepared_name) => Key::Inherit,
             key => key,
         };
+        let scanned = Scanned {
+            fingerprint: self.scanned_fingerprint,
+            trace_id: match &key {
+                Key::Trace { text, .. } => Some(Cow::Borrowed(*text)),
+                _ => None,
+            },
+            route: match &key {
+                Key::Trace { route, .. } => route.clone(),
+                Key::Route(route) => Some(route.clone()),
+                Key::None | Key::Inherit => None,
+            },
+        };
         let example = if self.config.show_params && role == Role::Query {
             Some(example_of(event))
         } else {
@@ -424,6 +447,13 @@ impl EventSink for Pipeline {
         if self.grouper.has_ready() {
             self.analyse_ready();
         }
+        scanned
+    }
+}
+
+impl EventSink for Pipeline {
+    fn event(&mut self, event: &QueryEvent<'_>) {
+        self.event_scanned(event);
     }
 
     fn malformed(&mut self, _error: InputError) {

@@ -48,6 +48,7 @@ pub struct Metrics {
     findings: Family<Labels, Counter>,
     budget_verdicts: Family<Labels, Counter>,
     evictions: Family<Labels, Counter>,
+    table_entries: Family<Labels, Gauge>,
     fingerprint_calls: Family<Labels, Counter>,
     fingerprint_seconds: Family<Labels, Counter<f64>>,
     fingerprint_rows: Family<Labels, Counter>,
@@ -91,6 +92,7 @@ impl Metrics {
             findings: Family::default(),
             budget_verdicts: Family::default(),
             evictions: Family::default(),
+            table_entries: Family::default(),
             fingerprint_calls: Family::default(),
             fingerprint_seconds: Family::default(),
             fingerprint_rows: Family::default(),
@@ -209,6 +211,12 @@ impl Metrics {
             self.transaction_seconds.clone(),
         );
         r.register(
+            "table_entries",
+            "Entries in the proxy's and detection's in-memory tables now, by table (each bounded or \
+             forgotten when idle; see docs/production.md)",
+            self.table_entries.clone(),
+        );
+        r.register(
             "server_connections",
             "Server connections open now",
             self.server_connections.clone(),
@@ -270,6 +278,27 @@ impl Metrics {
                 .get_or_create(&vec![("table".to_owned(), table.to_owned())])
                 .inc_by(count);
         }
+    }
+
+    /// `table` holds `entries` now (set on every detection tick).
+    pub fn table_size(&self, table: &'static str, entries: usize) {
+        self.table_entries
+            .get_or_create(&vec![("table".to_owned(), table.to_owned())])
+            .set(i64::try_from(entries).unwrap_or(i64::MAX));
+    }
+
+    /// Entries in `table` at the last tick.
+    pub fn table_entries(&self, table: &'static str) -> i64 {
+        self.table_entries
+            .get_or_create(&vec![("table".to_owned(), table.to_owned())])
+            .get()
+    }
+
+    /// Entries of `table` forgotten so far (tests and the soak check bounds with it).
+    pub fn evicted_total(&self, table: &'static str) -> u64 {
+        self.evictions
+            .get_or_create(&vec![("table".to_owned(), table.to_owned())])
+            .get()
     }
 
     /// A budget warning or rejection on `route`.

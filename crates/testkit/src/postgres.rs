@@ -305,6 +305,20 @@ impl PgServer {
     pub fn stop(&self) -> io::Result<()> {
         self.pg_ctl(&["stop", "-m", "fast", "-w"], None)
     }
+
+    /// Kills the server as a crash would (immediate shutdown: every backend gone at once,
+    /// crash recovery on the next start).
+    pub fn kill(&self) -> io::Result<()> {
+        self.pg_ctl(&["stop", "-m", "immediate", "-w"], None)
+    }
+
+    /// Starts the stopped (or killed) server again, on the same port and data.
+    pub fn restart(&self) -> io::Result<()> {
+        self.pg_ctl(
+            &["start", "-w", "-t", "60", "-l"],
+            Some(&self.path("server.log")),
+        )
+    }
 }
 
 impl Drop for PgServer {

@@ -15,13 +15,13 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Read;
+use std::io::{self, Read};
 use std::path::Path;
 use std::sync::Arc;
 
-use querycomb_core::{Finding, QueryEvent, Timestamp};
+use querycomb_core::{Finding, FindingSink, QueryEvent, Scanned, SourceTable, Timestamp};
 use querycomb_proxy::observe::wall_clock;
-use querycomb_proxy::{Analysis, LiveDetector};
+use querycomb_proxy::LiveDetector;
 use serde::Deserialize;
 use std::time::Instant;
 
@@ -172,7 +172,7 @@ impl Attributed {
 }
 
 impl LiveDetector for Attributed {
-    fn event(&mut self, event: &QueryEvent<'_>) {
+    fn event<'a>(&mut self, event: &QueryEvent<'a>) -> Scanned<'a> {
         let route = match (event.route, event.time) {
             (None, Some(time)) => {
                 // Event `location.line` is the proxy's connection id.
@@ -190,10 +190,12 @@ impl LiveDetector for Attributed {
             Some(route) => {
                 self.attributed
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                self.inner.event(&QueryEvent {
-                    route: Some(route),
-                    ..*event
-                });
+                self.inner
+                    .event(&QueryEvent {
+                        route: Some(route),
+                        ..*event
+                    })
+                    .into_owned()
             }
             None => self.inner.event(event),
         }
@@ -207,8 +209,16 @@ impl LiveDetector for Attributed {
         self.inner.take_updates()
     }
 
-    fn finish(self: Box<Self>) -> Analysis {
-        self.inner.finish()
+    fn finish_into(
+        self: Box<Self>,
+        sources: &SourceTable,
+        sink: &mut dyn FindingSink,
+    ) -> io::Result<()> {
+        self.inner.finish_into(sources, sink)
+    }
+
+    fn table_sizes(&self) -> Vec<(&'static str, usize)> {
+        self.inner.table_sizes()
     }
 }
 
@@ -221,17 +231,22 @@ mod tests {
     struct Routes(Arc<std::sync::Mutex<Vec<Option<String>>>>);
 
     impl LiveDetector for Routes {
-        fn event(&mut self, event: &QueryEvent<'_>) {
+        fn event<'a>(&mut self, event: &QueryEvent<'a>) -> Scanned<'a> {
             if let Ok(mut routes) = self.0.lock() {
                 routes.push(event.route.map(str::to_owned));
             }
+            Scanned::default()
         }
         fn tick(&mut self, _now: Timestamp) {}
         fn take_updates(&mut self) -> Vec<Finding> {
             Vec::new()
         }
-        fn finish(self: Box<Self>) -> Analysis {
-            Analysis::default()
+        fn finish_into(
+            self: Box<Self>,
+            _sources: &SourceTable,
+            _sink: &mut dyn FindingSink,
+        ) -> io::Result<()> {
+            Ok(())
         }
     }
 
