@@ -12,6 +12,7 @@ mod batch;
 mod impact;
 mod plan;
 mod postgres;
+mod verdict;
 
 use querycomb_core::{Finding, PlanCheck, Verdict};
 use querycomb_detect::detectors as kinds;
