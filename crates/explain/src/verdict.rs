@@ -88,7 +88,7 @@ pub fn decide(
                 ),
                 None => String::new(),
             };
-            let cheaper = if batched.cost < loop_cost {
+            let cheaper = if batched.cost > 0.0 && batched.cost < loop_cost {
                 format!(
                     " (the planner still estimates the batch cheaper than the loop: {:.1} vs {loop_cost:.1}, but a scan grows with the table, not with the keys)",
                     batched.cost
@@ -103,9 +103,22 @@ pub fn decide(
         }
         _ => {
             check.verdict = Verdict::Safe;
+            // MariaDB before 11 gives no cost in its JSON plan: compare rows read instead.
+            let estimate = if batched.cost > 0.0 || child.cost > 0.0 {
+                format!(
+                    "estimated cost {:.1} for the batch vs {loop_cost:.1}",
+                    batched.cost
+                )
+            } else {
+                format!(
+                    "estimated rows {} for the batch vs {}",
+                    batched.rows,
+                    child.rows * f64::from(e.count.max(1))
+                )
+            };
             check.reason = format!(
-                "{generic}the batch reads {table} by {} (the loop: {}); estimated cost {:.1} for the batch vs {loop_cost:.1} for {} × the child",
-                batched.node, child.node, batched.cost, e.count
+                "{generic}the batch reads {table} by {} (the loop: {}); {estimate} for {} × the child",
+                batched.node, child.node, e.count
             );
         }
     }
