@@ -52,7 +52,8 @@ pub enum Command {
 /// Proving the fix: `explain`, and inline on `analyze` and `run` (see docs/explain.md).
 #[derive(Debug, Args, Default, Clone)]
 pub struct ProveArgs {
-    /// Database to check each loop's batched rewrite against (`postgres://user:pw@host/db`).
+    /// Database to check each loop's batched rewrite against (`postgres://user:pw@host/db`,
+    /// or `mysql://` for MySQL/MariaDB).
     /// Only EXPLAIN, in a read-only transaction with timeouts, always rolled back. Also from
     /// QUERYCOMB_DSN, which keeps the password off the command line.
     #[arg(

@@ -102,3 +102,72 @@ fn general_and_slow_logs_of_a_real_workload() {
     assert!(got == expected(true) || got == expected(false), "{slow:#}");
     assert!(slow["findings"][0]["total_duration_us"].as_u64().is_some());
 }
+
+/// `analyze --dsn mysql://…` on a real general log: the keys the log wrote inline are bound,
+/// and each loop's batch is explained by the server that ran it, through a read-only user.
+#[test]
+fn plan_checks_on_mariadb_from_its_general_log() {
+    let server = MariaDb::start(MariaOptions::default()).expect("start MariaDB");
+    server
+        .client("", &example("mariadb-schema.sql"))
+        .expect("schema");
+    server
+        .client(
+            "",
+            "CREATE USER 'reader'@'%' IDENTIFIED BY 'reader-secret';
+             GRANT SELECT ON shop.* TO 'reader'@'%';",
+        )
+        .expect("read-only user");
+    server
+        .client("shop", &example("mariadb-workload.sql"))
+        .expect("workload");
+    server.client("shop", "SELECT 'sentinel-end'").unwrap();
+    let text = server
+        .wait_for_log(&server.general_log_path(), "sentinel-end")
+        .unwrap();
+    // The plan check's own statements land in the same log: analyse a copy taken before.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("general.log");
+    std::fs::write(&log, text).unwrap();
+    let dsn = format!(
+        "mysql://reader:reader-secret@127.0.0.1:{}/shop",
+        server.port()
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_querycomb"))
+        .args(["analyze", "--format", "json", "--dsn", &dsn])
+        .arg(&log)
+        .output()
+        .expect("run querycomb");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("reader-secret"), "{stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let finding = |kind: &str, table: &str| {
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["kind"] == kind && f["children"][0]["table"] == table)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {kind} on {table}: {report:#}"))
+    };
+    let customers = finding("n_plus_one", "customers");
+    let check = &customers["plan_check"];
+    assert_eq!(check["verdict"], "safe", "{customers:#}");
+    assert_eq!(check["key_source"], "captured");
+    assert_eq!(check["keys"], 8);
+    assert_eq!(check["lookup_key"], "primary key");
+    assert!(check["server"].as_str().unwrap().starts_with("MariaDB "));
+    assert_eq!(
+        check["batched"]["node"], "range using PRIMARY on customers",
+        "{check:#}"
+    );
+
+    let counts = finding("count_in_loop", "comments");
+    let check = &counts["plan_check"];
+    assert_eq!(check["verdict"], "needs_index", "{counts:#}");
+    assert_eq!(
+        check["create_index"],
+        "ALTER TABLE `shop`.`comments` ADD INDEX `comments_post_id_idx` (`post_id`), ALGORITHM=INPLACE, LOCK=NONE;"
+    );
+}

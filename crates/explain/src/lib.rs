@@ -10,8 +10,11 @@
 mod advice;
 mod batch;
 mod impact;
+#[cfg(feature = "mysql")]
+mod mysql;
 mod plan;
 mod postgres;
+mod verdict;
 
 use querycomb_core::{Finding, PlanCheck, Verdict};
 use querycomb_detect::detectors as kinds;
@@ -77,6 +80,35 @@ impl Default for Options {
     }
 }
 
+/// A connection to the server a DSN names.
+enum Explainer {
+    Postgres(Box<PgExplainer>),
+    #[cfg(feature = "mysql")]
+    MySql(crate::mysql::MyExplainer),
+}
+
+impl Explainer {
+    fn connect(dsn: &str, options: &Options) -> Result<Explainer, String> {
+        let mysql = dsn.starts_with("mysql://") || dsn.starts_with("mariadb://");
+        if !mysql {
+            return PgExplainer::connect(dsn, options.clone())
+                .map(|pg| Explainer::Postgres(Box::new(pg)));
+        }
+        #[cfg(feature = "mysql")]
+        return crate::mysql::MyExplainer::connect(dsn, options.clone()).map(Explainer::MySql);
+        #[cfg(not(feature = "mysql"))]
+        Err("this querycomb was built without MySQL/MariaDB plan checks (cargo feature `mysql`): give a postgres:// DSN".into())
+    }
+
+    fn check(&mut self, finding: &Finding) -> PlanCheck {
+        match self {
+            Explainer::Postgres(pg) => pg.check(finding),
+            #[cfg(feature = "mysql")]
+            Explainer::MySql(my) => my.check(finding),
+        }
+    }
+}
+
 /// Counts of what a run of plan checks decided.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tally {
@@ -97,12 +129,7 @@ pub fn check_findings(
     options: &Options,
     keep_keys: bool,
 ) -> Result<Tally, String> {
-    if dsn.starts_with("mysql://") || dsn.starts_with("mariadb://") {
-        return Err(
-            "MySQL/MariaDB plan checks are not implemented yet: give a postgres:// DSN".into(),
-        );
-    }
-    let mut explainer = PgExplainer::connect(dsn, options.clone())?;
+    let mut explainer = Explainer::connect(dsn, options)?;
     let mut tally = Tally::default();
     for finding in findings.iter_mut() {
         let check = match finding.kind {

@@ -7,10 +7,11 @@
 //! the read-only transaction confines to reading.
 
 use postgres::{Client, NoTls, SimpleQueryMessage, Transaction};
-use querycomb_core::{Access, Finding, KeySource, PlanCheck, Verdict};
+use querycomb_core::{Access, Finding, KeySource, PlanCheck};
 
 use crate::batch::{self, array_literal, ident, literal, Keys, Statements};
 use crate::plan::Plan;
+use crate::verdict::{decide, Explained, TableFacts};
 use crate::Options;
 
 /// A connection that explains findings.
@@ -19,19 +20,6 @@ pub struct PgExplainer {
     server: String,
     version: u32,
     options: Options,
-}
-
-/// What the catalogs say about the looked-up table.
-struct TableFacts {
-    schema: String,
-    relation: String,
-    rows: u64,
-    pages: u64,
-    bytes: u64,
-    leading_index: Option<String>,
-    /// What the catalogs say the lookup column is: `primary key`, `unique key`,
-    /// `foreign key to public.authors (id)`.
-    key: Option<String>,
 }
 
 impl PgExplainer {
@@ -151,91 +139,24 @@ fn explain_finding(
         .relation(table)
         .or_else(|| batch_plan.relation(table));
     let facts = match &relation {
-        Some(rel) => table_facts(tx, rel, &s.key_column)?,
+        Some(rel) => table_facts(tx, rel, &s.key_column, options)?,
         None => None,
     };
-    let mut check = PlanCheck::skipped(String::new());
-    check.key_source = Some(source);
-    check.keys = distinct.len() as u32;
-    check.batched_sql = Some(s.batched.clone());
-    check.loop_cost = Some(child.cost * f64::from(count.max(1)));
-    check.lookup_column = Some(s.key_column.clone());
-    if let Some(facts) = &facts {
-        check.table = Some(format!("{}.{}", facts.schema, facts.relation));
-        check.table_rows = Some(facts.rows);
-        check.table_bytes = Some(facts.bytes);
-        check.lookup_key = facts.key.clone();
-    }
-    let scans = child.access == Access::Seq || batched.access == Access::Seq;
-    let generic = if source == KeySource::Generic {
-        "no keys were captured, so these are generic plans: "
-    } else {
-        ""
+    let explained = Explained {
+        child,
+        batched,
+        facts,
+        source,
+        keys: distinct.len() as u32,
+        batched_sql: s.batched.clone(),
+        count,
+        key_column: &s.key_column,
+        table,
     };
-    match &facts {
-        Some(facts) if facts.leading_index.is_none() && scans => {
-            check.verdict = Verdict::NeedsIndex;
-            check.create_index = Some(create_index(facts, &s.key_column));
-            check.reason = format!(
-                "{generic}no index on {} starts with {}: the loop reads it by {} and the batch by {} ({} rows)",
-                facts.relation, s.key_column, child.node, batched.node, facts.rows
-            );
-        }
-        _ if child.access < Access::Seq
-            && batched.access == Access::Seq
-            && facts
-                .as_ref()
-                .is_none_or(|f| f.pages > options.small_table_pages) =>
-        {
-            check.verdict = Verdict::PlanChanges;
-            let flipped = match first {
-                Some(first) if distinct.len() > 1 => {
-                    Some(flip_point(tx, s, first, &distinct, table)?)
-                }
-                _ => None,
-            };
-            check.flipped_at = flipped;
-            check.chunk_size = flipped.map(|f| f.saturating_sub(1).max(1));
-            let at = match flipped {
-                Some(f) => format!(
-                    " from {f} keys on; chunk the keys into lists of at most {}",
-                    f.saturating_sub(1).max(1)
-                ),
-                None => String::new(),
-            };
-            let loop_cost = child.cost * f64::from(count.max(1));
-            let cheaper = if batched.cost < loop_cost {
-                format!(
-                    " (the planner still estimates the batch cheaper than the loop: {:.1} vs {loop_cost:.1}, but a scan grows with the table, not with the keys)",
-                    batched.cost
-                )
-            } else {
-                String::new()
-            };
-            check.reason = format!(
-                "{generic}the loop reads {} by {}, the batch of {} keys by {}{at}{cheaper}",
-                table.unwrap_or("the table"),
-                child.node,
-                distinct.len(),
-                batched.node
-            );
-        }
-        _ => {
-            check.verdict = Verdict::Safe;
-            check.reason = format!(
-                "{generic}the batch reads {} by {} (the loop: {}); estimated cost {:.1} for the batch vs {:.1} for {} × the child",
-                table.unwrap_or("the table"),
-                batched.node,
-                child.node,
-                batched.cost,
-                child.cost * f64::from(count.max(1)),
-                count
-            );
-        }
-    }
-    check.child = Some(child);
-    check.batched = Some(batched);
-    Ok(check)
+    decide(explained, || match first {
+        Some(first) => flip_point(tx, s, first, &distinct, table).map(Some),
+        None => Ok(None),
+    })
 }
 
 fn value(keys: &Keys, i: usize) -> Option<&str> {
@@ -375,6 +296,7 @@ fn table_facts(
     tx: &mut Transaction<'_>,
     relation: &str,
     column: &str,
+    options: &Options,
 ) -> Result<Option<TableFacts>, String> {
     let row = tx
         .query_opt(
@@ -399,24 +321,29 @@ fn table_facts(
             &[&ident(relation), &column],
         )
         .map_err(db_error)?;
-    Ok(row.map(|row| TableFacts {
-        schema: row.get(0),
-        relation: row.get(1),
-        rows: row.get::<_, i64>(2).max(0) as u64,
-        bytes: row.get::<_, i64>(3).max(0) as u64,
-        pages: row.get::<_, i64>(4).max(0) as u64,
-        leading_index: row.get(5),
-        key: row.get(6),
+    Ok(row.map(|row| {
+        let schema: String = row.get(0);
+        let relation: String = row.get(1);
+        let pages = row.get::<_, i64>(4).max(0) as u64;
+        TableFacts {
+            table: format!("{schema}.{relation}"),
+            create_index: create_index(&schema, &relation, column),
+            rows: row.get::<_, i64>(2).max(0) as u64,
+            bytes: row.get::<_, i64>(3).max(0) as u64,
+            small: pages <= options.small_table_pages,
+            leading_index: row.get(5),
+            key: row.get(6),
+        }
     }))
 }
 
 /// `CREATE INDEX CONCURRENTLY books_title_idx ON public.books (title);`
-fn create_index(facts: &TableFacts, column: &str) -> String {
+fn create_index(schema: &str, relation: &str, column: &str) -> String {
     format!(
         "CREATE INDEX CONCURRENTLY {} ON {}.{} ({});",
-        ident(&format!("{}_{}_idx", facts.relation, column)),
-        ident(&facts.schema),
-        ident(&facts.relation),
+        ident(&format!("{relation}_{column}_idx")),
+        ident(schema),
+        ident(relation),
         ident(column)
     )
 }
