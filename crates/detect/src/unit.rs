@@ -42,7 +42,7 @@ use querycomb_core::{Location, RequestKind, Timestamp};
 
 use querycomb_sql::class::Marker;
 
-use crate::activity::Activity;
+use crate::activity::{Activity, Elsewhere};
 use crate::catalog::{FpId, Role};
 use crate::fanout::{FanOut, Waiting};
 use crate::gaps::GapModel;
@@ -332,12 +332,13 @@ impl Grouper {
         let untagged_gap = self
             .learning
             .learn(state, event.time, self.limits.idle_gap_us);
-        if let Some(time) = event.time.filter(|_| event.role == Role::Query) {
+        if let (Some(time), Some(stmt)) = (event.time, event.stmt) {
             let client = client_hash(&event.client);
             let horizon = self.limits.idle_gap_us.saturating_mul(2);
+            let session = session_key(event.session);
             self.units
                 .activity
-                .record(client, session_key(event.session), time, horizon);
+                .record(client, session, stmt.fp, time, horizon);
         }
         let units = &mut self.units;
         let mut current =
@@ -1059,9 +1060,13 @@ impl Units {
     /// - while the client's other sessions were silent, the whole application stalled (a
     ///   loaded machine, a garbage collection, an event loop blocked): a loop in progress
     ///   goes on whatever the pause, up to the idle gap that bounds every unit;
-    /// - while another session of the client was busy, the application was running, and
-    ///   this session may have been given back to a pool and taken by another request: the
-    ///   loop goes on only up to twice the split (or a short between-request pause).
+    /// - while they ran only that same shape, one fan-out's siblings were running (this
+    ///   session waited its turn): the same;
+    /// - while they ran other work, the application was running other requests, and this
+    ///   session may have been given back to a pool and taken by another request: the loop
+    ///   goes on only up to twice the split (or a short between-request pause). (Cutting
+    ///   at the split itself then measured no better on the corpus: loops of concurrent
+    ///   requests on dedicated connections pause while the other requests run.)
     ///
     /// Two requests that each are nothing but a loop of one shape, back to back on one
     /// session with nothing else running between them, join: no pause can tell them apart.
@@ -1091,12 +1096,16 @@ impl Units {
         }
         let same = |other: &Stmt| other.fp == here.fp && other.list == here.list;
         let in_loop = same(before) || next.is_some_and(same);
-        let stalled = || {
-            !self
-                .activity
-                .busy_elsewhere(unit.client, unit.session_key, from, to)
-        };
-        !(in_loop && (pause <= unit.split.loop_cut_us || stalled()))
+        if !in_loop {
+            return true;
+        }
+        match self
+            .activity
+            .elsewhere(unit.client, unit.session_key, here.fp, from, to)
+        {
+            Elsewhere::Nothing | Elsewhere::SameShape => false,
+            Elsewhere::OtherWork => pause > unit.split.loop_cut_us,
+        }
     }
 }
 
