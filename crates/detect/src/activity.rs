@@ -51,6 +51,13 @@ impl Activity {
         }
     }
 
+    /// Forgets clients whose last statement is older than `oldest`, so that memory follows
+    /// the clients active within the horizon.
+    pub fn forget_before(&mut self, oldest: Timestamp) {
+        self.recent
+            .retain(|_, recent| recent.back().is_some_and(|&(_, _, t)| t >= oldest));
+    }
+
     /// What sessions of `client` other than `session` ran strictly between `from` and `to`,
     /// as seen from a statement of shape `fp` that follows the pause.
     pub fn elsewhere(

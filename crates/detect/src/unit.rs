@@ -160,6 +160,10 @@ struct UnitRef {
 #[derive(Debug, Clone, Copy, Default)]
 struct SessionState {
     unit: Option<UnitRef>,
+    /// Hash of the session's name, and of its first statement's client (see
+    /// [`Incoming::client`]): computed once, for the activity every statement records.
+    key: u64,
+    client: Option<u64>,
     in_transaction: bool,
     /// The current unit's statement count when the last `BEGIN` arrived.
     tx_start: u32,
@@ -333,12 +337,13 @@ impl Grouper {
             .learning
             .learn(state, event.time, self.limits.idle_gap_us);
         if let (Some(time), Some(stmt)) = (event.time, event.stmt) {
-            let client = client_hash(&event.client);
+            let client = *state
+                .client
+                .get_or_insert_with(|| client_hash(&event.client));
             let horizon = self.limits.idle_gap_us.saturating_mul(2);
-            let session = session_key(event.session);
             self.units
                 .activity
-                .record(client, session, stmt.fp, time, horizon);
+                .record(client, state.key, stmt.fp, time, horizon);
         }
         let units = &mut self.units;
         let mut current =
@@ -393,7 +398,10 @@ impl Grouper {
             }
         };
         if let Some(state) = self.session_states.get_mut(slot) {
-            *state = SessionState::default();
+            *state = SessionState {
+                key: session_key(session),
+                ..SessionState::default()
+            };
         }
         self.sessions.insert(session.into(), slot);
         slot
@@ -484,6 +492,9 @@ impl Grouper {
         }
         let units = &mut self.units;
         units.fanout.release(now, gap, &mut units.ready);
+        units
+            .activity
+            .forget_before(now.saturating_sub(gap.saturating_mul(2)));
         let units = &self.units;
         let states = &self.session_states;
         let free = &mut self.free_sessions;
