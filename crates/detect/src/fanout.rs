@@ -201,15 +201,29 @@ impl FanOut {
     /// Adds a segment, joining it with every waiting sibling (and theirs, transitively).
     pub fn offer(&mut self, mut segment: Waiting, activity: &Activity, hold_us: i64) {
         let time = Time { activity, hold_us };
-        while let Some(at) = self
-            .waiting
-            .iter()
-            .position(|w| segment.joins(w, &time) || w.joins(&segment, &time))
-        {
+        while let Some(at) = self.best_sibling(&segment, &time) {
             let other = self.waiting.swap_remove(at);
             segment.absorb(other);
         }
         self.waiting.push(segment);
+    }
+
+    /// The waiting segment to join `segment` with next: a piece without a parent of its own
+    /// first; among pieces with a parent (at most one can join), the one that started last,
+    /// whose parent ran nearest before — two requests' loops of one shape may overlap in
+    /// time, and a fan-out's pieces belong with the parent that ran just before them.
+    fn best_sibling(&self, segment: &Waiting, time: &Time<'_>) -> Option<usize> {
+        let joinable = |w: &Waiting| segment.joins(w, time) || w.joins(segment, time);
+        let mut best: Option<(usize, &Waiting)> = None;
+        for (at, w) in self.waiting.iter().enumerate().filter(|(_, w)| joinable(w)) {
+            if !w.has_parent {
+                return Some(at);
+            }
+            if best.is_none_or(|(_, b)| w.start > b.start) {
+                best = Some((at, w));
+            }
+        }
+        best.map(|(at, _)| at)
     }
 
     /// Segments whose end the clock has passed by `hold_us`, oldest first.

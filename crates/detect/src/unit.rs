@@ -42,7 +42,7 @@ use querycomb_core::{Location, RequestKind, Timestamp};
 
 use querycomb_sql::class::Marker;
 
-use crate::activity::Activity;
+use crate::activity::{Activity, Elsewhere};
 use crate::catalog::{FpId, Role};
 use crate::fanout::{FanOut, Waiting};
 use crate::gaps::GapModel;
@@ -161,6 +161,10 @@ struct UnitRef {
 #[derive(Debug, Clone, Copy, Default)]
 struct SessionState {
     unit: Option<UnitRef>,
+    /// Hash of the session's name, and of its first statement's client (see
+    /// [`Incoming::client`]): computed once, for the activity every statement records.
+    key: u64,
+    client: Option<u64>,
     in_transaction: bool,
     /// The current unit's statement count when the last `BEGIN` arrived.
     tx_start: u32,
@@ -333,12 +337,14 @@ impl Grouper {
         let untagged_gap = self
             .learning
             .learn(state, event.time, self.limits.idle_gap_us);
-        if let Some(time) = event.time.filter(|_| event.role == Role::Query) {
-            let client = client_hash(&event.client);
+        if let (Some(time), Some(stmt)) = (event.time, event.stmt) {
+            let client = *state
+                .client
+                .get_or_insert_with(|| client_hash(&event.client));
             let horizon = self.limits.idle_gap_us.saturating_mul(2);
             self.units
                 .activity
-                .record(client, session_key(event.session), time, horizon);
+                .record(client, state.key, stmt.fp, time, horizon);
         }
         let units = &mut self.units;
         let mut current =
@@ -393,7 +399,10 @@ impl Grouper {
             }
         };
         if let Some(state) = self.session_states.get_mut(slot) {
-            *state = SessionState::default();
+            *state = SessionState {
+                key: session_key(session),
+                ..SessionState::default()
+            };
         }
         self.sessions.insert(session.into(), slot);
         slot
@@ -484,6 +493,9 @@ impl Grouper {
         }
         let units = &mut self.units;
         units.fanout.release(now, gap, &mut units.ready);
+        units
+            .activity
+            .forget_before(now.saturating_sub(gap.saturating_mul(2)));
         let units = &self.units;
         let states = &self.session_states;
         let free = &mut self.free_sessions;
@@ -1060,9 +1072,13 @@ impl Units {
     /// - while the client's other sessions were silent, the whole application stalled (a
     ///   loaded machine, a garbage collection, an event loop blocked): a loop in progress
     ///   goes on whatever the pause, up to the idle gap that bounds every unit;
-    /// - while another session of the client was busy, the application was running, and
-    ///   this session may have been given back to a pool and taken by another request: the
-    ///   loop goes on only up to twice the split (or a short between-request pause).
+    /// - while they ran only that same shape, one fan-out's siblings were running (this
+    ///   session waited its turn): the same;
+    /// - while they ran other work, the application was running other requests, and this
+    ///   session may have been given back to a pool and taken by another request: the loop
+    ///   goes on only up to twice the split (or a short between-request pause). (Cutting
+    ///   at the split itself then measured no better on the corpus: loops of concurrent
+    ///   requests on dedicated connections pause while the other requests run.)
     ///
     /// Two requests that each are nothing but a loop of one shape, back to back on one
     /// session with nothing else running between them, join: no pause can tell them apart.
@@ -1092,12 +1108,16 @@ impl Units {
         }
         let same = |other: &Stmt| other.fp == here.fp && other.list == here.list;
         let in_loop = same(before) || next.is_some_and(same);
-        let stalled = || {
-            !self
-                .activity
-                .busy_elsewhere(unit.client, unit.session_key, from, to)
-        };
-        !(in_loop && (pause <= unit.split.loop_cut_us || stalled()))
+        if !in_loop {
+            return true;
+        }
+        match self
+            .activity
+            .elsewhere(unit.client, unit.session_key, here.fp, from, to)
+        {
+            Elsewhere::Nothing | Elsewhere::SameShape => false,
+            Elsewhere::OtherWork => pause > unit.split.loop_cut_us,
+        }
     }
 }
 
