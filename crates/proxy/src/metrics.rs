@@ -6,7 +6,7 @@
 //! cardinality bounded: past [`MAX_LABEL_VALUES`] distinct values, new ones are counted
 //! under `other`, so a workload with unbounded distinct SQL cannot grow the scrape.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -63,7 +63,8 @@ pub struct Metrics {
     pub server_connections: Gauge,
     /// Server connections kept busy on average by requests in the last window (pool.rs).
     pub pool_demand: Gauge<f64, std::sync::atomic::AtomicU64>,
-    seen_labels: Mutex<HashSet<(&'static str, String)>>,
+    /// Label values given out so far, per label (at most `MAX_LABEL_VALUES` each).
+    seen_labels: Mutex<HashMap<&'static str, HashSet<String>>>,
 }
 
 fn seconds_histogram() -> Histogram {
@@ -103,7 +104,7 @@ impl Metrics {
             transaction_seconds: seconds_histogram(),
             server_connections: Gauge::default(),
             pool_demand: Gauge::default(),
-            seen_labels: Mutex::new(HashSet::new()),
+            seen_labels: Mutex::new(HashMap::new()),
             registry: Registry::default(),
         };
         metrics.register(&mut registry);
@@ -249,16 +250,15 @@ impl Metrics {
             .seen_labels
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let key = (label, value.to_owned());
-        if seen.contains(&key) {
-            return key.1;
+        let values = seen.entry(label).or_default();
+        if values.contains(value) {
+            return value.to_owned();
         }
-        let count = seen.iter().filter(|(l, _)| *l == label).count();
-        if count >= MAX_LABEL_VALUES {
+        if values.len() >= MAX_LABEL_VALUES {
             return "other".to_owned();
         }
-        seen.insert(key.clone());
-        key.1
+        values.insert(value.to_owned());
+        value.to_owned()
     }
 
     pub fn finding(&self, kind: &str, route: Option<&str>) {
@@ -313,20 +313,17 @@ impl Metrics {
             .inc();
     }
 
-    pub fn fingerprint(&self, fingerprint: &str, duration: Option<Duration>, rows: Option<u64>) {
+    /// `calls` statements of one shape, taking `seconds` and returning `rows` in all.
+    pub fn fingerprint(&self, fingerprint: &str, calls: u64, seconds: f64, rows: u64) {
         let labels = vec![(
             "fingerprint".to_owned(),
             self.bounded("fingerprint", fingerprint),
         )];
-        self.fingerprint_calls.get_or_create(&labels).inc();
-        if let Some(d) = duration {
-            self.fingerprint_seconds
-                .get_or_create(&labels)
-                .inc_by(d.as_secs_f64());
-        }
-        if let Some(rows) = rows {
-            self.fingerprint_rows.get_or_create(&labels).inc_by(rows);
-        }
+        self.fingerprint_calls.get_or_create(&labels).inc_by(calls);
+        self.fingerprint_seconds
+            .get_or_create(&labels)
+            .inc_by(seconds);
+        self.fingerprint_rows.get_or_create(&labels).inc_by(rows);
     }
 
     pub fn request_finished(
@@ -464,11 +461,7 @@ mod tests {
         metrics.bytes_from_clients.inc_by(10);
         metrics.error("protocol");
         for i in 0..(MAX_LABEL_VALUES + 5) {
-            metrics.fingerprint(
-                &format!("{i:016x}"),
-                Some(Duration::from_millis(2)),
-                Some(1),
-            );
+            metrics.fingerprint(&format!("{i:016x}"), 1, 0.002, 1);
         }
         metrics.request_finished(Some("/orders"), 12, 12, Duration::from_millis(3));
         let text = metrics.render();

@@ -90,7 +90,16 @@ pub struct ShapeMeter {
     metrics: Arc<Metrics>,
     idle_gap_us: Timestamp,
     open: HashMap<String, OpenRequest>,
+    /// Per-shape totals since the last tick.
+    shapes: HashMap<u64, ShapeTotals>,
     pool: Option<(PoolWatch, Option<LogFormat>)>,
+}
+
+#[derive(Default)]
+struct ShapeTotals {
+    calls: u64,
+    micros: u64,
+    rows: u64,
 }
 
 struct OpenRequest {
@@ -109,6 +118,7 @@ impl ShapeMeter {
             metrics,
             idle_gap_us: idle_gap.as_micros() as Timestamp,
             open: HashMap::new(),
+            shapes: HashMap::new(),
             pool: None,
         }
     }
@@ -141,12 +151,13 @@ impl ShapeMeter {
 impl EventMeter for ShapeMeter {
     fn event(&mut self, event: &OwnedEvent, scanned: &Scanned<'_>) {
         // Transaction control and session bookkeeping have no shape (never scanned).
+        // Summed here and published once per tick: the metrics' labels and locks are
+        // paid per shape and tick, not per statement.
         if let Some(fingerprint) = scanned.fingerprint {
-            self.metrics.fingerprint(
-                &format!("{fingerprint:016x}"),
-                event.duration_us.map(Duration::from_micros),
-                event.rows,
-            );
+            let totals = self.shapes.entry(fingerprint).or_default();
+            totals.calls += 1;
+            totals.micros += event.duration_us.unwrap_or(0);
+            totals.rows += event.rows.unwrap_or(0);
         }
         let route = scanned.route.as_deref().map(str::to_owned);
         let key = scanned
@@ -188,6 +199,14 @@ impl EventMeter for ShapeMeter {
     }
 
     fn tick(&mut self, now: Timestamp) {
+        for (fingerprint, totals) in self.shapes.drain() {
+            self.metrics.fingerprint(
+                &format!("{fingerprint:016x}"),
+                totals.calls,
+                totals.micros as f64 / 1e6,
+                totals.rows,
+            );
+        }
         let gap = self.idle_gap_us;
         let idle: Vec<String> = self
             .open

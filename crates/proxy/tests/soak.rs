@@ -48,11 +48,11 @@ fn harness() -> Harness {
             };
         },
         |proxy| {
-            let meter = ShapeMeter::new(proxy.metrics(), Duration::from_millis(200));
+            let meter = ShapeMeter::new(proxy.metrics(), Duration::from_millis(500));
             let evidence = ProxyEvidence::new(10).with_metrics(proxy.metrics());
             proxy
                 .detector(pipeline_detector(querycomb_detect::Config {
-                    idle_gap_ms: 200,
+                    idle_gap_ms: 500,
                     ..Default::default()
                 }))
                 .meter(Box::new(meter))
