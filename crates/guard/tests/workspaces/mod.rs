@@ -11,20 +11,14 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Builds the project of set-up part `part` (cached) and runs its tests with
+/// Runs the tests of the project that set-up part `part` built, with
 /// `DATABASE_URL` pointing at a fresh database; fails unless exactly `passed` tests pass.
 pub fn run_suite(part: &str, project: &str, passed: usize) {
     let root = repo_root();
-    let setup = Command::new("bash")
-        .arg(root.join("scripts/setup-test-deps.sh"))
-        .arg(part)
-        .output()
-        .expect("run scripts/setup-test-deps.sh");
-    assert!(
-        setup.status.success(),
-        "scripts/setup-test-deps.sh {part} failed:\n{}{}",
-        String::from_utf8_lossy(&setup.stdout),
-        String::from_utf8_lossy(&setup.stderr)
+    // Built by `scripts/setup-test-deps.sh PART` before the tests; never here.
+    querycomb_testkit::deps::require(
+        &format!("the {project} build (set-up part {part})"),
+        root.join("target/e2e").join(project),
     );
     let pg = PgServer::start(PgOptions::default()).expect("start PostgreSQL");
     pg.createdb("shop").expect("createdb shop");
