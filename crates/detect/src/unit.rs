@@ -137,6 +137,9 @@ pub struct Incoming<'a> {
     pub keys: Option<Keys>,
 }
 
+/// A trace's unit stays open through pauses up to this many idle gaps.
+const TRACE_IDLE_FACTOR: i64 = 100;
+
 /// Settings grouping needs, copied out of the config.
 #[derive(Debug, Clone, Copy)]
 pub struct GroupingLimits {
@@ -197,6 +200,17 @@ struct OpenUnit {
 }
 
 impl OpenUnit {
+    /// How long the unit may pause before it is over: the idle gap, except for a trace,
+    /// which is one unit of work however long it pauses (its source says when it is
+    /// complete, see [`Grouper::close_trace`]; the longer limit only bounds memory when no
+    /// source does).
+    fn idle_limit(&self, idle_gap_us: i64) -> i64 {
+        match self.trace {
+            Some(_) => idle_gap_us.saturating_mul(TRACE_IDLE_FACTOR),
+            None => idle_gap_us,
+        }
+    }
+
     fn is_tagged(&self) -> bool {
         matches!(self.header.kind, RequestKind::Trace | RequestKind::Route)
     }
@@ -366,6 +380,14 @@ impl Grouper {
         }
     }
 
+    /// The source has delivered every statement of trace `id` (trace files and `collect`
+    /// assemble whole traces): its unit is complete.
+    pub fn close_trace(&mut self, id: u128) {
+        if let Some(unit) = self.units.traces.get(&id).copied() {
+            self.units.close(unit);
+        }
+    }
+
     fn session_slot(&mut self, session: &str) -> usize {
         if let Some(&slot) = self.sessions.get(session) {
             return slot;
@@ -460,8 +482,9 @@ impl Grouper {
             .units
             .open_refs()
             .filter(|r| {
-                let last = self.units.get(*r).and_then(|u| u.last_time);
-                is_idle(last, Some(now), gap)
+                self.units
+                    .get(*r)
+                    .is_some_and(|u| is_idle(u.last_time, Some(now), u.idle_limit(gap)))
             })
             .collect();
         for r in idle {
@@ -537,7 +560,7 @@ impl Units {
         let gap = if plain_burst && untagged_gap_us < idle_gap_us {
             loop_cut_us
         } else {
-            idle_gap_us
+            unit.idle_limit(idle_gap_us)
         };
         if is_idle(unit.last_time, time, gap) {
             self.close(current);
