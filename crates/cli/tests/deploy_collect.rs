@@ -38,7 +38,10 @@ fn container(manifest: &str, name: &str) -> (Vec<String>, Vec<String>) {
             break;
         }
     }
-    assert!(!command.is_empty() && !args.is_empty(), "container {name} not found");
+    assert!(
+        !command.is_empty() && !args.is_empty(),
+        "container {name} not found"
+    );
     (command, args)
 }
 
@@ -73,7 +76,11 @@ fn n_plus_one_trace() -> String {
     };
     let mut spans = vec![span(1, 0, "SELECT id FROM orders")];
     for i in 0..6 {
-        spans.push(span(2 + i, 2 + i, "SELECT name FROM customers WHERE id = $1"));
+        spans.push(span(
+            2 + i,
+            2 + i,
+            "SELECT name FROM customers WHERE id = $1",
+        ));
     }
     format!(
         r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"shop"}}}}]}},"scopeSpans":[{{"spans":[{}]}}]}}]}}"#,

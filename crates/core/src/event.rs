@@ -54,7 +54,8 @@ pub struct QueryEvent<'a> {
 /// by default, so a source that knows none of it pays nothing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Context<'a> {
-    /// W3C trace id, 32 lowercase hex digits.
+    /// W3C trace id, 32 lowercase hex digits. A source that sets it delivers whole traces
+    /// and calls [`EventSink::trace_complete`] after each one's last statement.
     pub trace_id: Option<&'a str>,
     /// The statement's own span id, 16 lowercase hex digits.
     pub span_id: Option<&'a str>,

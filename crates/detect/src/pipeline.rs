@@ -383,6 +383,7 @@ impl EventSink for Pipeline {
             }
             None => self.fingerprint(event),
         };
+        let whole_trace = event.context.trace_id.is_some();
         let key = match context_key(&event.context) {
             Some(key) => key,
             None => {
@@ -422,6 +423,7 @@ impl EventSink for Pipeline {
             stmt,
             example,
             keys,
+            whole_trace,
         });
         if self.grouper.has_ready() {
             self.analyse_ready();

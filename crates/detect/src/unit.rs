@@ -135,9 +135,13 @@ pub struct Incoming<'a> {
     pub example: Option<&'a str>,
     /// The execution's values (only passed with `capture_keys`).
     pub keys: Option<Keys>,
+    /// The key is a trace its source delivers whole and closes with
+    /// [`Grouper::close_trace`] (trace files, `collect`), rather than one known from
+    /// sqlcommenter tags.
+    pub whole_trace: bool,
 }
 
-/// A trace's unit stays open through pauses up to this many idle gaps.
+/// A whole trace's unit stays open through pauses up to this many idle gaps.
 const TRACE_IDLE_FACTOR: i64 = 100;
 
 /// Settings grouping needs, copied out of the config.
@@ -193,6 +197,8 @@ struct OpenUnit {
     client: u64,
     /// Ran on a marker-delimited session (see `SessionState::delimited`): no pause cuts.
     delimited: bool,
+    /// A trace its source delivers whole (see [`Incoming::whole_trace`]): no pause cuts.
+    whole_trace: bool,
     /// Counted statements that carried no tags.
     untagged_queries: u32,
     examples: FastMap<FpId, Vec<String>>,
@@ -200,14 +206,15 @@ struct OpenUnit {
 }
 
 impl OpenUnit {
-    /// How long the unit may pause before it is over: the idle gap, except for a trace,
-    /// which is one unit of work however long it pauses (its source says when it is
-    /// complete, see [`Grouper::close_trace`]; the longer limit only bounds memory when no
-    /// source does).
+    /// How long the unit may pause before it is over: the idle gap, except for a trace its
+    /// source delivers whole, which is one unit of work however long it pauses (the source
+    /// says when it is complete, see [`Grouper::close_trace`]; the longer limit only bounds
+    /// memory should it not).
     fn idle_limit(&self, idle_gap_us: i64) -> i64 {
-        match self.trace {
-            Some(_) => idle_gap_us.saturating_mul(TRACE_IDLE_FACTOR),
-            None => idle_gap_us,
+        if self.whole_trace {
+            idle_gap_us.saturating_mul(TRACE_IDLE_FACTOR)
+        } else {
+            idle_gap_us
         }
     }
 
@@ -660,6 +667,7 @@ impl Units {
             loop_cut_us: i64::MAX,
             client: client_hash(&event.client),
             delimited: false,
+            whole_trace: false,
             untagged_queries: 0,
             examples: FastMap::default(),
             keys: FastMap::default(),
@@ -802,6 +810,7 @@ impl Units {
             unit.header.kind = RequestKind::Trace;
             unit.header.trace_id = Some(text.to_owned());
             unit.trace = Some(id);
+            unit.whole_trace = event.whole_trace;
             set_route_once(&mut unit.header, route);
         }
         self.traces.insert(id, target);
