@@ -111,7 +111,9 @@ fn main() {
     let small = n_plus_one(STATEMENTS);
     let large = n_plus_one(2 * STATEMENTS);
     let ns = |d: Duration| d.as_nanos() as f64;
-    println!("Diesel hook, N+1 requests: {REQUESTS} requests, best of {ROUNDS}, CPU time of the thread");
+    println!(
+        "Diesel hook, N+1 requests: {REQUESTS} requests, best of {ROUNDS}, CPU time of the thread"
+    );
     let mut per_statement = Vec::new();
     for (name, setup) in [
         ("no span current", Setup::NoSpan),
