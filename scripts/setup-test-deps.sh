@@ -135,6 +135,12 @@ setup_guard() {
     >/dev/null 2>"$log" || { cat "$log" >&2; return 1; }
 }
 
+# target/e2e/otel-dialects: PyMySQL and sqlite3 traced by their OpenTelemetry instrumentations
+# (tests/e2e/otel-dialects; crates/cli/tests/traces_dialects.rs).
+setup_otel_dialects() {
+  setup_venv "otel-dialects" "tests/e2e/otel-dialects/requirements.txt"
+}
+
 # target/e2e/rust-diesel: querycomb-guard's Diesel hook on Diesel's PostgreSQL connection
 # (tests/e2e/rust-diesel, its own workspace; crates/guard/tests/diesel.rs). Diesel's pg
 # backend links libpq: Debian's libpq-dev.
@@ -191,7 +197,7 @@ exec 9>"$e2e/.setup.lock"
 flock 9
 
 # Every part, in order; `setup_<part>` above sets each one up.
-PARTS=(system python node otel-node otel-python rust accuracy asyncpg sqlalchemy guard diesel seaorm pgjdbc)
+PARTS=(system python node otel-node otel-python rust accuracy asyncpg sqlalchemy guard diesel seaorm pgjdbc otel-dialects)
 if [ $# -eq 0 ]; then
   set -- "${PARTS[@]}"
 fi

@@ -140,7 +140,14 @@ pub struct Incoming<'a> {
     pub example: Option<&'a str>,
     /// The execution's values (only passed with `capture_keys`).
     pub keys: Option<Keys>,
+    /// The key is a trace its source delivers whole and closes with
+    /// [`Grouper::close_trace`] (trace files, `collect`), rather than one known from
+    /// sqlcommenter tags.
+    pub whole_trace: bool,
 }
+
+/// A whole trace's unit stays open through pauses up to this many idle gaps.
+const TRACE_IDLE_FACTOR: i64 = 100;
 
 /// Settings grouping needs, copied out of the config.
 #[derive(Debug, Clone, Copy)]
@@ -199,6 +206,8 @@ struct OpenUnit {
     client: u64,
     /// Ran on a marker-delimited session (see `SessionState::delimited`): no pause cuts.
     delimited: bool,
+    /// A trace its source delivers whole (see [`Incoming::whole_trace`]): no pause cuts.
+    whole_trace: bool,
     /// Counted statements that carried no tags.
     untagged_queries: u32,
     examples: FastMap<FpId, Vec<String>>,
@@ -206,6 +215,18 @@ struct OpenUnit {
 }
 
 impl OpenUnit {
+    /// How long the unit may pause before it is over: the idle gap, except for a trace its
+    /// source delivers whole, which is one unit of work however long it pauses (the source
+    /// says when it is complete, see [`Grouper::close_trace`]; the longer limit only bounds
+    /// memory should it not).
+    fn idle_limit(&self, idle_gap_us: i64) -> i64 {
+        if self.whole_trace {
+            idle_gap_us.saturating_mul(TRACE_IDLE_FACTOR)
+        } else {
+            idle_gap_us
+        }
+    }
+
     fn is_tagged(&self) -> bool {
         matches!(self.header.kind, RequestKind::Trace | RequestKind::Route)
     }
@@ -387,6 +408,14 @@ impl Grouper {
         }
     }
 
+    /// The source has delivered every statement of trace `id` (trace files and `collect`
+    /// assemble whole traces): its unit is complete.
+    pub fn close_trace(&mut self, id: u128) {
+        if let Some(unit) = self.units.traces.get(&id).copied() {
+            self.units.close(unit);
+        }
+    }
+
     fn session_slot(&mut self, session: &str) -> usize {
         if let Some(&slot) = self.sessions.get(session) {
             return slot;
@@ -484,8 +513,9 @@ impl Grouper {
             .units
             .open_refs()
             .filter(|r| {
-                let last = self.units.get(*r).and_then(|u| u.last_time);
-                is_idle(last, Some(now), gap)
+                self.units
+                    .get(*r)
+                    .is_some_and(|u| is_idle(u.last_time, Some(now), u.idle_limit(gap)))
             })
             .collect();
         for r in idle {
@@ -551,10 +581,11 @@ impl Units {
         let current = state.unit.filter(|r| self.get(*r).is_some())?;
         let unit = self.get_mut(current)?;
         unit.split = split;
-        // Only the idle gap closes a unit here: where an untagged burst splits is decided
-        // from its statements' shapes and pauses once the statement after a pause is known
-        // (`hand_out_decided`, `pauses_over`).
-        if is_idle(unit.last_time, time, idle_gap_us) {
+        // Only the idle gap closes a unit here (longer for a trace its source delivers
+        // whole): where an untagged burst splits is decided from its statements' shapes and
+        // pauses once the statement after a pause is known (`hand_out_decided`,
+        // `pauses_over`).
+        if is_idle(unit.last_time, time, unit.idle_limit(idle_gap_us)) {
             self.close(current);
             return None;
         }
@@ -656,6 +687,7 @@ impl Units {
             session_key: session_key(event.session),
             client: client_hash(&event.client),
             delimited: false,
+            whole_trace: false,
             untagged_queries: 0,
             examples: FastMap::default(),
             keys: FastMap::default(),
@@ -768,6 +800,7 @@ impl Units {
             last_time: None,
             trace: None,
             chain: false,
+            whole_trace: unit.whole_trace,
             split: unit.split,
             session_key: unit.session_key,
             client: unit.client,
@@ -863,6 +896,7 @@ impl Units {
             unit.header.kind = RequestKind::Trace;
             unit.header.trace_id = Some(text.to_owned());
             unit.trace = Some(id);
+            unit.whole_trace = event.whole_trace;
             set_route_once(&mut unit.header, route);
         }
         self.traces.insert(id, target);
