@@ -108,6 +108,12 @@ setup_node() {
   setup_npm "tests/e2e/node" "node"
 }
 
+# target/e2e/node-runners/node_modules: Jest, Vitest, Mocha and pg, locked by
+# tests/e2e/node-runners (crates/cli/tests/run_node_runners.rs: the runners' hooks).
+setup_node_runners() {
+  setup_npm "tests/e2e/node-runners" "node-runners"
+}
+
 # target/e2e/otel-node/node_modules: tests/e2e/otel-node's locked OpenTelemetry packages (a
 # node-postgres app traced by @opentelemetry/instrumentation-pg; crates/cli/tests/traces_*.rs).
 setup_otel_node() {
@@ -148,7 +154,7 @@ exec 9>"$e2e/.setup.lock"
 flock 9
 
 # Every part, in order; `setup_<part>` above sets each one up.
-PARTS=(system python node otel-node otel-python rust accuracy asyncpg sqlalchemy guard)
+PARTS=(system python node node-runners otel-node otel-python rust accuracy asyncpg sqlalchemy guard)
 if [ $# -eq 0 ]; then
   set -- "${PARTS[@]}"
 fi

@@ -35,7 +35,13 @@ struct Line {
     test: String,
     phase: String,
     at: String,
+    /// The system clock, µs since the epoch.
     time_us: Timestamp,
+    /// The monotonic clock (`CLOCK_MONOTONIC`), µs, when the hook can read it: the clock
+    /// the proxy times statements on, so no conversion error between two clocks can put a
+    /// boundary after a statement that followed it.
+    #[serde(default)]
+    mono_us: Option<Timestamp>,
 }
 
 /// One boundary on one process's time line.
@@ -57,6 +63,9 @@ pub struct TestLog {
     /// proxy times events on a monotonic clock anchored once, which drifts from the system
     /// clock over a long run (NTP), so boundaries are moved onto the proxy's clock as read.
     offset_us: Timestamp,
+    /// The proxy's event clock minus `CLOCK_MONOTONIC`: both count from the same ticks, so
+    /// this is fixed for the run.
+    mono_offset_us: Timestamp,
     /// Lines that were not a boundary (a hook of another version, a torn write).
     pub unreadable: u64,
     /// Boundaries read.
@@ -72,6 +81,7 @@ impl TestLog {
             marks: HashMap::new(),
             routes: HashMap::new(),
             offset_us: 0,
+            mono_offset_us: monotonic_offset(),
             unreadable: 0,
             boundaries: 0,
         }
@@ -128,14 +138,35 @@ impl TestLog {
             _ => None,
         };
         let marks = self.marks.entry(line.pid).or_default();
-        let mark = Mark {
-            time: line.time_us - self.offset_us,
-            route,
+        let time = match line.mono_us {
+            Some(mono) => mono + self.mono_offset_us,
+            None => line.time_us - self.offset_us,
         };
+        let mark = Mark { time, route };
         // Each process writes in order; keep the line sorted should a clock step back.
         let at = marks.partition_point(|m| m.time <= mark.time);
         marks.insert(at, mark);
     }
+}
+
+fn monotonic_us() -> Timestamp {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    now.tv_sec as Timestamp * 1_000_000 + now.tv_nsec as Timestamp / 1_000
+}
+
+/// The proxy's event clock minus `CLOCK_MONOTONIC`, read between two monotonic readings:
+/// of a few tries, the one with the tightest bracket (a thread preempted between the
+/// readings only widens its own bracket).
+fn monotonic_offset() -> Timestamp {
+    (0..16)
+        .map(|_| {
+            let before = monotonic_us();
+            let proxy = wall_clock(Instant::now());
+            let after = monotonic_us();
+            (after - before, proxy - (before + after) / 2)
+        })
+        .min_by_key(|&(bracket, _)| bracket)
+        .map_or(0, |(_, offset)| offset)
 }
 
 fn now_us() -> Timestamp {
@@ -247,21 +278,27 @@ mod tests {
             ),
         )
         .expect("write");
-        // The resolver answers only when the test lets it: after the statement is waiting.
+        // The resolution says when it has begun (the connection is pending by then), and
+        // finishes only when the test lets it: after the statement waits.
+        let (begun_tx, begun) = std::sync::mpsc::channel::<()>();
         let (release, answers) = std::sync::mpsc::channel::<Lineage>();
-        let answers = std::sync::Mutex::new(answers);
+        let channels = std::sync::Mutex::new((begun_tx, answers));
         let (peers, resolver) = Peers::start_with(move |_peer| {
-            answers
-                .lock()
-                .ok()
-                .and_then(|rx| rx.recv().ok())
-                .unwrap_or_default()
-        })
-        .expect("resolver thread");
+            let Ok(channels) = channels.lock() else {
+                return Lineage::new();
+            };
+            let _ = channels.0.send(());
+            channels.1.recv().unwrap_or_default()
+        });
         let routes = Arc::new(std::sync::Mutex::new(Vec::new()));
         let connection = 7;
-        resolver.connected(connection, "127.0.0.1:40000".parse().expect("address"));
+        // The accept loop's side.
+        let accept = std::thread::spawn(move || {
+            let address = "127.0.0.1:40000".parse().expect("address");
+            resolver.connected(connection, address);
+        });
         let (seen, detector_peers, log) = (routes.clone(), peers.clone(), TestLog::open(&path));
+        begun.recv().expect("resolution begun");
         // Detection runs on its own thread, as in the proxy.
         let statement = std::thread::spawn(move || {
             let mut detector = Attributed::new(
@@ -279,7 +316,7 @@ mod tests {
                 sql: "SELECT 1",
                 ..Default::default()
             });
-            // A connection never reported as connected is unknown at once, not waited for.
+            // A connection never accepted is unknown at once, not waited for.
             detector.event(&QueryEvent {
                 location: querycomb_core::Location {
                     line: 99,
@@ -299,6 +336,7 @@ mod tests {
             .send(vec![4242, 1000])
             .expect("release the resolver");
         statement.join().expect("statement thread");
+        accept.join().expect("accept thread");
         assert_eq!(
             *routes.lock().expect("routes"),
             vec![Some("t.py::test_a".to_owned()), None]

@@ -4,7 +4,9 @@
 //! - **pytest** (and pytest-xdist workers, which inherit the environment): the plugin
 //!   `querycomb_pytest` on `PYTHONPATH`, loaded through `PYTEST_PLUGINS`;
 //! - **node:test** (`node --test`, each test file's process too): `querycomb_node.js`
-//!   preloaded through `NODE_OPTIONS=--require …`.
+//!   preloaded through `NODE_OPTIONS=--require …`;
+//! - **Jest, Mocha and Vitest**, from the same preload (`querycomb_js_runners.js`), in
+//!   every worker process or thread they start (which inherit `NODE_OPTIONS`).
 //!
 //! Both only append phase boundaries to the file named by `QUERYCOMB_TESTS`; see
 //! `attribution.rs` for its format. Existing values of the variables are kept (the hook
@@ -17,7 +19,21 @@ use std::path::{Path, PathBuf};
 pub const TESTS_VAR: &str = "QUERYCOMB_TESTS";
 
 const PYTEST_PLUGIN: &str = include_str!("../../assets/runners/querycomb_pytest.py");
-const NODE_HOOK: &str = include_str!("../../assets/runners/querycomb_node.js");
+/// The Node hooks: the preloaded entry (node:test), the side channel, Jest/Mocha/Vitest.
+const NODE_HOOKS: [(&str, &str); 3] = [
+    (
+        "querycomb_node.js",
+        include_str!("../../assets/runners/querycomb_node.js"),
+    ),
+    (
+        "querycomb_channel.js",
+        include_str!("../../assets/runners/querycomb_channel.js"),
+    ),
+    (
+        "querycomb_js_runners.js",
+        include_str!("../../assets/runners/querycomb_js_runners.js"),
+    ),
+];
 
 /// The hooks written out for one run, and the side channel file; removed when dropped.
 pub struct Hooks {
@@ -30,7 +46,9 @@ impl Hooks {
             .prefix("querycomb-run-")
             .tempdir()?;
         std::fs::write(dir.path().join("querycomb_pytest.py"), PYTEST_PLUGIN)?;
-        std::fs::write(dir.path().join("querycomb_node.js"), NODE_HOOK)?;
+        for (name, text) in NODE_HOOKS {
+            std::fs::write(dir.path().join(name), text)?;
+        }
         std::fs::write(dir.path().join("tests.jsonl"), b"")?;
         Ok(Hooks { dir })
     }

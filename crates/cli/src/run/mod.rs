@@ -276,13 +276,10 @@ fn run_through_proxy(
     let detector = pipeline_detector(plan.detect.clone());
     match hooks {
         Some(hooks) => {
-            let (peers, resolve) = peers::Peers::start(listen.port()).map_err(|e| {
-                CliError::Usage(format!(
-                    "cannot start the thread that finds each connection's process: {e}"
-                ))
-            })?;
-            // Called before the connection is served: its statements find it pending.
-            proxy.on_connect(Arc::new(move |id, peer| resolve.connected(id, peer)));
+            let (peers, resolver) = peers::Peers::start(listen.port());
+            // Called before the connection is served, while its client waits for the reply
+            // to its start-up message (so it is certainly still connected).
+            proxy.on_connect(Arc::new(move |id, peer| resolver.connected(id, peer)));
             proxy.detector(attributed_detector(
                 detector,
                 hooks.side_channel(),
