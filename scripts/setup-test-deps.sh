@@ -114,6 +114,24 @@ setup_node_runners() {
   setup_npm "tests/e2e/node-runners" "node-runners"
 }
 
+# Ruby with RSpec, minitest (bundled with Ruby) and the pg gem, from Debian's packages
+# (crates/cli/tests/run_ruby.rs: the RSpec and minitest hooks).
+setup_ruby() {
+  local missing=()
+  command -v ruby >/dev/null 2>&1 || missing+=(ruby)
+  command -v rspec >/dev/null 2>&1 || missing+=(ruby-rspec)
+  ruby -e 'require "pg"' >/dev/null 2>&1 || missing+=(ruby-pg)
+  ruby -e 'require "minitest"' >/dev/null 2>&1 || missing+=(ruby-minitest)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup-test-deps: missing ${missing[*]} and not root: install them with apt-get" >&2
+    return 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || return 1
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || return 1
+}
+
 # target/e2e/otel-node/node_modules: tests/e2e/otel-node's locked OpenTelemetry packages (a
 # node-postgres app traced by @opentelemetry/instrumentation-pg; crates/cli/tests/traces_*.rs).
 setup_otel_node() {
@@ -154,7 +172,7 @@ exec 9>"$e2e/.setup.lock"
 flock 9
 
 # Every part, in order; `setup_<part>` above sets each one up.
-PARTS=(system python node node-runners otel-node otel-python rust accuracy asyncpg sqlalchemy guard)
+PARTS=(system python node node-runners ruby otel-node otel-python rust accuracy asyncpg sqlalchemy guard)
 if [ $# -eq 0 ]; then
   set -- "${PARTS[@]}"
 fi
