@@ -238,7 +238,7 @@ impl AttributionCounts {
         }
         if self.boundaries == 0 {
             eprintln!(
-                "querycomb: note: no test runner reported its tests (hooks: pytest, node:test); \
+                "querycomb: note: no test runner reported its tests (hooks: pytest, node:test, Jest, Vitest, Mocha); \
                  statements are grouped by transaction and idle gap instead of by test"
             );
         } else if self.statements.load(Ordering::Relaxed) == 0 {
