@@ -6,7 +6,9 @@
 //! - **node:test** (`node --test`, each test file's process too): `querycomb_node.js`
 //!   preloaded through `NODE_OPTIONS=--require …`;
 //! - **Jest, Mocha and Vitest**, from the same preload (`querycomb_js_runners.js`), in
-//!   every worker process or thread they start (which inherit `NODE_OPTIONS`).
+//!   every worker process or thread they start (which inherit `NODE_OPTIONS`);
+//! - **RSpec and minitest**: `querycomb_ruby.rb` loaded through `RUBYOPT=-r…`; it hooks
+//!   whichever of the two the project itself requires.
 //!
 //! Both only append phase boundaries to the file named by `QUERYCOMB_TESTS`; see
 //! `attribution.rs` for its format. Existing values of the variables are kept (the hook
@@ -19,6 +21,7 @@ use std::path::{Path, PathBuf};
 pub const TESTS_VAR: &str = "QUERYCOMB_TESTS";
 
 const PYTEST_PLUGIN: &str = include_str!("../../assets/runners/querycomb_pytest.py");
+const RUBY_HOOK: &str = include_str!("../../assets/runners/querycomb_ruby.rb");
 /// The Node hooks: the preloaded entry (node:test), the side channel, Jest/Mocha/Vitest.
 const NODE_HOOKS: [(&str, &str); 3] = [
     (
@@ -46,6 +49,7 @@ impl Hooks {
             .prefix("querycomb-run-")
             .tempdir()?;
         std::fs::write(dir.path().join("querycomb_pytest.py"), PYTEST_PLUGIN)?;
+        std::fs::write(dir.path().join("querycomb_ruby.rb"), RUBY_HOOK)?;
         for (name, text) in NODE_HOOKS {
             std::fs::write(dir.path().join(name), text)?;
         }
@@ -81,6 +85,14 @@ impl Hooks {
                         quote_node_option(&dir.join("querycomb_node.js"))
                     ),
                     get("NODE_OPTIONS"),
+                    " ",
+                ),
+            ),
+            (
+                "RUBYOPT".to_owned(),
+                prepend(
+                    &format!("-r{}", dir.join("querycomb_ruby.rb").display()),
+                    get("RUBYOPT"),
                     " ",
                 ),
             ),
@@ -126,6 +138,7 @@ mod tests {
         assert!(get("PYTHONPATH").ends_with(":/app"));
         assert_eq!(get("PYTEST_PLUGINS"), "querycomb_pytest,myplugin");
         assert!(get("NODE_OPTIONS").starts_with("--require="));
+        assert!(get("RUBYOPT").starts_with("-r") && get("RUBYOPT").ends_with("querycomb_ruby.rb"));
         assert!(Path::new(&get(TESTS_VAR)).is_file());
         assert!(hooks.dir.path().join("querycomb_pytest.py").is_file());
     }

@@ -238,7 +238,7 @@ impl AttributionCounts {
         }
         if self.boundaries == 0 {
             eprintln!(
-                "querycomb: note: no test runner reported its tests (hooks: pytest, node:test, Jest, Vitest, Mocha); \
+                "querycomb: note: no test runner reported its tests (hooks: pytest, node:test, Jest, Vitest, Mocha, RSpec, minitest); \
                  statements are grouped by transaction and idle gap instead of by test"
             );
         } else if self.statements.load(Ordering::Relaxed) == 0 {
