@@ -132,6 +132,23 @@ setup_ruby() {
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || return 1
 }
 
+# JUnit 5 (the console launcher and the Jupiter engine) and PostgreSQL's JDBC driver, from
+# Debian's packages, with a JDK (crates/cli/tests/run_junit.rs: the JUnit Platform listener).
+setup_junit() {
+  local missing=()
+  command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
+  ls /usr/share/java/junit-platform-console-standalone*.jar >/dev/null 2>&1 || missing+=(junit5)
+  [ -e /usr/share/java/postgresql.jar ] || missing+=(libpostgresql-jdbc-java)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup-test-deps: missing ${missing[*]} and not root: install them with apt-get" >&2
+    return 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || return 1
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || return 1
+}
+
 # target/e2e/otel-node/node_modules: tests/e2e/otel-node's locked OpenTelemetry packages (a
 # node-postgres app traced by @opentelemetry/instrumentation-pg; crates/cli/tests/traces_*.rs).
 setup_otel_node() {
@@ -172,7 +189,7 @@ exec 9>"$e2e/.setup.lock"
 flock 9
 
 # Every part, in order; `setup_<part>` above sets each one up.
-PARTS=(system python node node-runners ruby otel-node otel-python rust accuracy asyncpg sqlalchemy guard)
+PARTS=(system python node node-runners ruby junit otel-node otel-python rust accuracy asyncpg sqlalchemy guard)
 if [ $# -eq 0 ]; then
   set -- "${PARTS[@]}"
 fi

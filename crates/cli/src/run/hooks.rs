@@ -8,7 +8,10 @@
 //! - **Jest, Mocha and Vitest**, from the same preload (`querycomb_js_runners.js`), in
 //!   every worker process or thread they start (which inherit `NODE_OPTIONS`);
 //! - **RSpec and minitest**: `querycomb_ruby.rb` loaded through `RUBYOPT=-r…`; it hooks
-//!   whichever of the two the project itself requires.
+//!   whichever of the two the project itself requires;
+//! - **JUnit 5** (the JUnit Platform, under Maven, Gradle or its console launcher): a
+//!   listener jar put on the test JVM's class path through `JAVA_TOOL_OPTIONS` (`junit.rs`),
+//!   for a command that looks like a JVM run.
 //!
 //! Both only append phase boundaries to the file named by `QUERYCOMB_TESTS`; see
 //! `attribution.rs` for its format. Existing values of the variables are kept (the hook
@@ -41,10 +44,13 @@ const NODE_HOOKS: [(&str, &str); 3] = [
 /// The hooks written out for one run, and the side channel file; removed when dropped.
 pub struct Hooks {
     dir: tempfile::TempDir,
+    /// The JUnit listener's agent jar, for a command that runs a JVM (see `junit.rs`).
+    junit_jar: Option<PathBuf>,
 }
 
 impl Hooks {
-    pub fn install() -> io::Result<Hooks> {
+    /// Writes the hooks for `command` (the program and its arguments).
+    pub fn install(command: &[String]) -> io::Result<Hooks> {
         let dir = tempfile::Builder::new()
             .prefix("querycomb-run-")
             .tempdir()?;
@@ -54,7 +60,16 @@ impl Hooks {
             std::fs::write(dir.path().join(name), text)?;
         }
         std::fs::write(dir.path().join("tests.jsonl"), b"")?;
-        Ok(Hooks { dir })
+        let junit_jar = if super::junit::runs_a_jvm(command) {
+            super::junit::agent_jar()
+                .map_err(|why| {
+                    eprintln!("querycomb: note: no JUnit hook for this run: {why}");
+                })
+                .ok()
+        } else {
+            None
+        };
+        Ok(Hooks { dir, junit_jar })
     }
 
     pub fn side_channel(&self) -> PathBuf {
@@ -64,7 +79,7 @@ impl Hooks {
     /// The variables that load the hooks, given the current values of the environment.
     pub fn env(&self, get: impl Fn(&str) -> Option<String>) -> Vec<(String, String)> {
         let dir = self.dir.path();
-        vec![
+        let mut env = vec![
             (
                 TESTS_VAR.to_owned(),
                 self.side_channel().display().to_string(),
@@ -96,7 +111,18 @@ impl Hooks {
                     " ",
                 ),
             ),
-        ]
+        ];
+        if let Some(jar) = &self.junit_jar {
+            env.push((
+                "JAVA_TOOL_OPTIONS".to_owned(),
+                prepend(
+                    &format!("-javaagent:{}", jar.display()),
+                    get("JAVA_TOOL_OPTIONS"),
+                    " ",
+                ),
+            ));
+        }
+        env
     }
 }
 
@@ -123,7 +149,7 @@ mod tests {
 
     #[test]
     fn hooks_go_in_front_of_what_the_environment_has() {
-        let hooks = Hooks::install().expect("install");
+        let hooks = Hooks::install(&["pytest".to_owned()]).expect("install");
         let env = hooks.env(|name| match name {
             "PYTHONPATH" => Some("/app".to_owned()),
             "PYTEST_PLUGINS" => Some("myplugin".to_owned()),

@@ -16,6 +16,7 @@
 
 mod attribution;
 mod hooks;
+mod junit;
 mod peers;
 mod summary;
 
@@ -67,7 +68,7 @@ fn run(
     if !args.scale.is_empty() {
         return run_scaled(&args, &plan);
     }
-    let hooks = plan.hooks()?;
+    let hooks = plan.hooks(&args.command)?;
     let served = run_through_proxy(&args, &plan, hooks.as_ref(), None)?;
     let status = served.status;
     served.attribution.explain(hooks.is_some());
@@ -116,7 +117,7 @@ fn run_scaled(args: &RunArgs, plan: &Plan) -> Result<u8, CliError> {
     let mut documents = Vec::new();
     for scale in [small, large] {
         eprintln!("querycomb: running the command with {SCALE_VAR}={scale}");
-        let hooks = plan.hooks()?;
+        let hooks = plan.hooks(&args.command)?;
         let served = run_through_proxy(args, plan, hooks.as_ref(), Some(scale))?;
         let (report, status, listen) = (served.report, served.status, served.listen);
         if !status.success() {
@@ -205,11 +206,15 @@ impl Plan {
     }
 
     /// The test-runner hooks for the command, unless turned off.
-    fn hooks(&self) -> Result<Option<hooks::Hooks>, CliError> {
+    fn hooks(&self, command: &[std::ffi::OsString]) -> Result<Option<hooks::Hooks>, CliError> {
         if !self.test_hooks {
             return Ok(None);
         }
-        hooks::Hooks::install()
+        let words: Vec<String> = command
+            .iter()
+            .map(|word| word.to_string_lossy().into_owned())
+            .collect();
+        hooks::Hooks::install(&words)
             .map(Some)
             .map_err(|e| CliError::Usage(format!("cannot write the test-runner hooks: {e}")))
     }
@@ -238,7 +243,7 @@ impl AttributionCounts {
         }
         if self.boundaries == 0 {
             eprintln!(
-                "querycomb: note: no test runner reported its tests (hooks: pytest, node:test, Jest, Vitest, Mocha, RSpec, minitest); \
+                "querycomb: note: no test runner reported its tests (hooks: pytest, node:test, Jest, Vitest, Mocha, RSpec, minitest, JUnit 5); \
                  statements are grouped by transaction and idle gap instead of by test"
             );
         } else if self.statements.load(Ordering::Relaxed) == 0 {
