@@ -149,6 +149,22 @@ setup_junit() {
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || return 1
 }
 
+# Go and the lib/pq driver, from Debian's packages (crates/cli/tests/run_go.rs: `go test
+# -json` read by querycomb; the test project builds in GOPATH mode against /usr/share/gocode).
+setup_go() {
+  local missing=()
+  command -v go >/dev/null 2>&1 || missing+=(golang-go)
+  [ -d /usr/share/gocode/src/github.com/lib/pq ] || missing+=(golang-github-lib-pq-dev)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup-test-deps: missing ${missing[*]} and not root: install them with apt-get" >&2
+    return 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || return 1
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || return 1
+}
+
 # target/e2e/otel-node/node_modules: tests/e2e/otel-node's locked OpenTelemetry packages (a
 # node-postgres app traced by @opentelemetry/instrumentation-pg; crates/cli/tests/traces_*.rs).
 setup_otel_node() {
@@ -189,7 +205,7 @@ exec 9>"$e2e/.setup.lock"
 flock 9
 
 # Every part, in order; `setup_<part>` above sets each one up.
-PARTS=(system python node node-runners ruby junit otel-node otel-python rust accuracy asyncpg sqlalchemy guard)
+PARTS=(system python node node-runners ruby junit go otel-node otel-python rust accuracy asyncpg sqlalchemy guard)
 if [ $# -eq 0 ]; then
   set -- "${PARTS[@]}"
 fi
