@@ -31,7 +31,11 @@ use super::peers::{Lineage, Peers};
 
 #[derive(Debug, Deserialize)]
 struct Line {
+    #[serde(default)]
     pid: u32,
+    /// Instead of a process: the Go package whose test binary ran the test (`gotest.rs`).
+    #[serde(default)]
+    go_package: Option<String>,
     test: String,
     phase: String,
     at: String,
@@ -42,6 +46,14 @@ struct Line {
     /// boundary after a statement that followed it.
     #[serde(default)]
     mono_us: Option<Timestamp>,
+}
+
+/// Whose time line a boundary is on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Owner {
+    Process(u32),
+    /// A Go package's test binary, `<package name>.test`, whatever its process id.
+    GoPackage(String),
 }
 
 /// One boundary on one process's time line.
@@ -57,7 +69,7 @@ pub struct TestLog {
     file: Option<File>,
     pending: Vec<u8>,
     read_at: Timestamp,
-    marks: HashMap<u32, Vec<Mark>>,
+    marks: HashMap<Owner, Vec<Mark>>,
     routes: HashMap<(String, &'static str), Arc<str>>,
     /// The hooks' clock (the system's) minus the proxy's event clock, at the last read: the
     /// proxy times events on a monotonic clock anchored once, which drifts from the system
@@ -88,12 +100,23 @@ impl TestLog {
     }
 
     /// The route of the phase running on the first process of `lineage` that reported
-    /// tests, at `time`.
-    pub fn route_at(&mut self, lineage: &[u32], time: Timestamp) -> Option<Arc<str>> {
+    /// tests, else on the Go test binary `program` (`<package>.test`), at `time`.
+    pub fn route_at(
+        &mut self,
+        lineage: &[u32],
+        program: Option<&str>,
+        time: Timestamp,
+    ) -> Option<Arc<str>> {
         if time >= self.read_at {
             self.read_more();
         }
-        let marks = lineage.iter().find_map(|pid| self.marks.get(pid))?;
+        let go_package = program
+            .and_then(|p| p.strip_suffix(".test"))
+            .map(|package| Owner::GoPackage(package.to_owned()));
+        let marks = lineage
+            .iter()
+            .find_map(|pid| self.marks.get(&Owner::Process(*pid)))
+            .or_else(|| self.marks.get(go_package.as_ref()?))?;
         let after = marks.partition_point(|mark| mark.time <= time);
         marks.get(after.checked_sub(1)?)?.route.clone()
     }
@@ -137,7 +160,11 @@ impl TestLog {
             ),
             _ => None,
         };
-        let marks = self.marks.entry(line.pid).or_default();
+        let owner = match line.go_package {
+            Some(package) => Owner::GoPackage(package),
+            None => Owner::Process(line.pid),
+        };
+        let marks = self.marks.entry(owner).or_default();
         let time = match line.mono_us {
             Some(mono) => mono + self.mono_offset_us,
             None => line.time_us - self.offset_us,
@@ -149,7 +176,7 @@ impl TestLog {
     }
 }
 
-fn monotonic_us() -> Timestamp {
+pub fn monotonic_us() -> Timestamp {
     let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     now.tv_sec as Timestamp * 1_000_000 + now.tv_nsec as Timestamp / 1_000
 }
@@ -169,7 +196,7 @@ fn monotonic_offset() -> Timestamp {
         .map_or(0, |(_, offset)| offset)
 }
 
-fn now_us() -> Timestamp {
+pub fn now_us() -> Timestamp {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as Timestamp)
@@ -180,7 +207,8 @@ pub struct Attributed {
     inner: Box<dyn LiveDetector>,
     tests: TestLog,
     peers: Arc<Peers>,
-    lineages: HashMap<u64, Lineage>,
+    /// Per connection: its process lineage and the program name of its process.
+    lineages: HashMap<u64, (Lineage, Option<String>)>,
     /// Statements attributed to a test, for the run's notice.
     pub attributed: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -209,11 +237,11 @@ impl LiveDetector for Attributed {
                 // Event `location.line` is the proxy's connection id.
                 let connection = event.location.line;
                 let peers = &self.peers;
-                let lineage = self
+                let (lineage, program) = self
                     .lineages
                     .entry(connection)
-                    .or_insert_with(|| peers.lineage(connection));
-                self.tests.route_at(lineage, time)
+                    .or_insert_with(|| (peers.lineage(connection), peers.program(connection)));
+                self.tests.route_at(lineage, program.as_deref(), time)
             }
             _ => None,
         };
@@ -370,7 +398,7 @@ mod tests {
         file.write_all(br#"{"pid":10,"te"#).expect("write");
         log.read_more();
         let route = |log: &mut TestLog, lineage: &[u32], t: i64| {
-            log.route_at(lineage, t).map(|r| r.to_string())
+            log.route_at(lineage, None, t).map(|r| r.to_string())
         };
         assert_eq!(
             route(&mut log, &[10], 150_000).as_deref(),

@@ -15,6 +15,7 @@
 //! is stated on stderr. SIGINT and SIGTERM are passed on to the child.
 
 mod attribution;
+mod gotest;
 mod hooks;
 mod junit;
 mod peers;
@@ -243,7 +244,7 @@ impl AttributionCounts {
         }
         if self.boundaries == 0 {
             eprintln!(
-                "querycomb: note: no test runner reported its tests (hooks: pytest, node:test, Jest, Vitest, Mocha, RSpec, minitest, JUnit 5); \
+                "querycomb: note: no test runner reported its tests (hooks: pytest, node:test, Jest, Vitest, Mocha, RSpec, minitest, JUnit 5, go test -json); \
                  statements are grouped by transaction and idle gap instead of by test"
             );
         } else if self.statements.load(Ordering::Relaxed) == 0 {
@@ -420,12 +421,29 @@ fn run_child(
     if let Some(scale) = scale {
         command.env(SCALE_VAR, scale.to_string());
     }
+    // `go test -json`: the tests are named by its output, relayed unchanged (`gotest.rs`).
+    let words: Vec<String> = args
+        .command
+        .iter()
+        .map(|w| w.to_string_lossy().into_owned())
+        .collect();
+    let go_tests = hooks.filter(|_| gotest::is_go_test_json(&words));
+    if go_tests.is_some() {
+        command.stdout(std::process::Stdio::piped());
+    }
     let mut child = command.spawn().map_err(|e| {
         CliError::Usage(format!("cannot run {}: {e}", Path::new(program).display()))
     })?;
+    let relay = go_tests.zip(child.stdout.take()).map(|(hooks, output)| {
+        let side_channel = hooks.side_channel();
+        std::thread::spawn(move || gotest::relay(output, &side_channel))
+    });
     let forwarding = runtime.spawn(forward_signals(child.id()));
     let status = child.wait();
     forwarding.abort();
+    if let Some(relay) = relay {
+        let _ = relay.join();
+    }
     status.map_err(|e| CliError::Usage(format!("waiting for the command: {e}")))
 }
 

@@ -36,6 +36,8 @@ pub struct Peers {
 #[derive(Default)]
 struct State {
     resolved: HashMap<u64, Lineage>,
+    /// The program name (`argv[0]`'s file name) of each connection's process.
+    programs: HashMap<u64, String>,
     /// Accepted, being resolved.
     pending: HashSet<u64>,
     /// Callers of [`Peers::lineage`] waiting right now (tests observe the ordering).
@@ -65,6 +67,12 @@ impl Resolver {
         }
         let mut answer = Answer(&self.peers, id, Lineage::new());
         answer.2 = (self.resolve)(peer);
+        // Read now, while the client is certainly alive (a Go test binary is known by it).
+        if let Some(program) = answer.2.first().and_then(|&pid| program_of(pid)) {
+            if let Ok(mut state) = self.peers.state.lock() {
+                state.programs.insert(id, program);
+            }
+        }
     }
 }
 
@@ -115,6 +123,11 @@ impl Peers {
             };
             state.waiting -= 1;
         }
+    }
+
+    /// The program name of connection `id`'s process, once resolved.
+    pub fn program(&self, id: u64) -> Option<String> {
+        self.state.lock().ok()?.programs.get(&id).cloned()
     }
 
     /// Waits until `count` callers of [`Peers::lineage`] are waiting (for tests).
@@ -246,6 +259,14 @@ fn lineage_of(pid: u32) -> Lineage {
         current = parent;
     }
     lineage
+}
+
+/// The file name of the program `pid` runs (`argv[0]`).
+fn program_of(pid: u32) -> Option<String> {
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let argv0 = cmdline.split(|&b| b == 0).next()?;
+    let name = std::path::Path::new(std::str::from_utf8(argv0).ok()?).file_name()?;
+    Some(name.to_string_lossy().into_owned())
 }
 
 fn parent_of(pid: u32) -> Option<u32> {
