@@ -46,6 +46,11 @@ pub struct QueryEvent<'a> {
     /// (`querycomb run`: the test and phase that ran it). Used like a sqlcommenter `route`
     /// tag when the statement carries no tags of its own.
     pub route: Option<&'a str>,
+    /// One of its bind values is a value the previous statement on the same connection
+    /// returned (the proxy sees both): a step of a dependent chain, like an `INSERT …
+    /// RETURNING id` whose id the next row's insert uses, which one batched statement
+    /// cannot replace. `false` when the source cannot tell.
+    pub uses_previous_result: bool,
     /// The request context the source knows as data (trace sources fill it from span
     /// attributes). Log and proxy sources leave it empty: their context is in sqlcommenter
     /// tags, which the detection stage reads from `sql`.
@@ -196,6 +201,7 @@ pub struct OwnedEvent {
     pub error: Option<String>,
     pub in_transaction: Option<bool>,
     pub route: Option<String>,
+    pub uses_previous_result: bool,
     pub context: OwnedContext,
 }
 
@@ -276,6 +282,7 @@ impl From<&QueryEvent<'_>> for OwnedEvent {
             error: own(e.error),
             in_transaction: e.in_transaction,
             route: own(e.route),
+            uses_previous_result: e.uses_previous_result,
             context: OwnedContext::from(&e.context),
         }
     }
@@ -299,6 +306,7 @@ impl OwnedEvent {
             error: self.error.as_deref(),
             in_transaction: self.in_transaction,
             route: self.route.as_deref(),
+            uses_previous_result: self.uses_previous_result,
             context: self.context.as_context(),
         }
     }

@@ -300,6 +300,7 @@ impl Pipeline {
             allow: scan.allow,
             span: span_id(context.span_id),
             parent_span: span_id(context.parent_span_id),
+            uses_previous_result: event.uses_previous_result,
         };
         (Role::Query, Some(stmt), marker)
     }

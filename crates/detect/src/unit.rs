@@ -69,6 +69,9 @@ pub struct Stmt {
     /// from a trace, or unknown).
     pub span: u64,
     pub parent_span: u64,
+    /// Used a value the statement before it returned (see
+    /// [`querycomb_core::QueryEvent::uses_previous_result`]).
+    pub uses_previous_result: bool,
 }
 
 /// What is known about a unit of work, apart from its statements.
