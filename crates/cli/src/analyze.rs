@@ -102,7 +102,7 @@ pub fn run(args: AnalyzeArgs, file: FileConfig, color: bool) -> Result<Outcome, 
         mut summary,
     } = pipeline.finish();
     if prove.dsn.is_some() || prove.keep_keys {
-        explain::prove(&mut findings, &prove)?;
+        explain::prove(&mut findings, &summary, &prove)?;
     }
     summary.inputs = sources.names().to_vec();
     summary.bytes = bytes;

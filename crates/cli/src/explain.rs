@@ -62,7 +62,11 @@ impl ProveSettings {
 }
 
 /// Proves the fixes in place (after `analyze` or `run` found them).
-pub fn prove(findings: &mut [Finding], settings: &ProveSettings) -> Result<(), CliError> {
+pub fn prove(
+    findings: &mut [Finding],
+    summary: &RunSummary,
+    settings: &ProveSettings,
+) -> Result<(), CliError> {
     let tally = querycomb_explain::prove(
         findings,
         settings.dsn.as_deref(),
@@ -74,6 +78,7 @@ pub fn prove(findings: &mut [Finding], settings: &ProveSettings) -> Result<(), C
     if let Some(tally) = tally {
         eprintln!("querycomb: plan check: {}", describe(&tally));
     }
+    querycomb_explain::apply_route_rates(findings, &summary.routes);
     for route in querycomb_explain::per_route(findings) {
         let name = if route.route.is_empty() {
             "requests without a route"
@@ -117,7 +122,7 @@ pub fn run(args: ExplainArgs, file: FileConfig, color: bool) -> Result<Outcome, 
             args.input.display()
         );
     }
-    prove(&mut findings, &prove_settings)?;
+    prove(&mut findings, &summary, &prove_settings)?;
     report::write(&settings, &sources, &findings, &summary)
 }
 

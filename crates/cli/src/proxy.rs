@@ -270,7 +270,7 @@ pub fn run(
     summary.bytes = proxy_report.stats.bytes_from_clients + proxy_report.stats.bytes_from_server;
     let mut findings = proxy_report.analysis.findings;
     if prove.dsn.is_some() || prove.keep_keys {
-        explain::prove(&mut findings, &prove)?;
+        explain::prove(&mut findings, &summary, &prove)?;
     }
     report::write(&settings, &sources, &findings, &summary)
 }

@@ -35,7 +35,7 @@ pub use event::{
 };
 pub use finding::{
     BarRole, Finding, FindingSink, FingerprintStat, Proof, QueryRef, RequestKind, RequestRef,
-    RouteStat, RunSummary, Severity, WaterfallBar,
+    RouteStat, RouteWindow, RunSummary, Severity, WaterfallBar,
 };
 pub use fix::{
     Access, Advice, FixEvidence, Impact, KeySource, PlanCheck, PlanSummary, Relation, Verdict,

@@ -20,7 +20,7 @@ use querycomb_core::{Finding, PlanCheck, Verdict};
 use querycomb_detect::detectors as kinds;
 
 pub use crate::advice::{advise, framework};
-pub use crate::impact::{impact, per_route, RouteImpact};
+pub use crate::impact::{apply_route_rates, impact, per_route, RouteImpact};
 pub use crate::postgres::{redact, PgExplainer};
 
 /// Pool size the impact arithmetic assumes when none is given: the default of many pools

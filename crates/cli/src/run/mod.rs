@@ -79,7 +79,7 @@ fn run(
         summary::fixtures_to_info(&mut run.findings);
     }
     if plan.prove.dsn.is_some() || plan.prove.keep_keys {
-        explain::prove(&mut run.findings, &plan.prove)?;
+        explain::prove(&mut run.findings, &run.summary, &plan.prove)?;
     }
     write_report(&plan.settings, &run, &plan.budgets)?;
     print_terminal_summary(&plan.settings, &run);
