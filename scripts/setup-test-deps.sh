@@ -108,6 +108,11 @@ setup_node() {
   setup_npm "tests/e2e/node" "node"
 }
 
+# target/e2e/typeorm/node_modules: tests/e2e/typeorm's locked TypeORM (crates/cli/tests/advice_orms.rs).
+setup_typeorm() {
+  setup_npm "tests/e2e/typeorm" "typeorm"
+}
+
 # target/e2e/otel-node/node_modules: tests/e2e/otel-node's locked OpenTelemetry packages (a
 # node-postgres app traced by @opentelemetry/instrumentation-pg; crates/cli/tests/traces_*.rs).
 setup_otel_node() {
@@ -148,7 +153,7 @@ exec 9>"$e2e/.setup.lock"
 flock 9
 
 # Every part, in order; `setup_<part>` above sets each one up.
-PARTS=(system python node otel-node otel-python rust accuracy asyncpg sqlalchemy guard)
+PARTS=(system python node otel-node otel-python rust accuracy asyncpg sqlalchemy guard typeorm)
 if [ $# -eq 0 ]; then
   set -- "${PARTS[@]}"
 fi

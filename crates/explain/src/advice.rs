@@ -259,13 +259,19 @@ fn reversed_key(sql: &str) -> Option<(Option<String>, String)> {
 fn field_name(key: &str, table: Option<&str>, relation: Relation, parent: Option<&str>) -> String {
     let table = table.unwrap_or("related");
     let table_word = table.rsplit('_').next().unwrap_or(table).to_owned();
-    // The parent's own foreign key names the to-one field: `books.author_id` → `author`.
+    // The parent's own foreign key names the to-one field: `books.author_id` → `author`,
+    // TypeORM's `"Book"."authorId"` (its default join column is `<property>Id`) → `author`.
     let singular = table_word.strip_suffix('s').unwrap_or(&table_word);
     let from_parent = [table_word.as_str(), singular]
         .into_iter()
-        .find(|stem| parent.is_some_and(|p| p.contains(&format!("{stem}_id"))));
+        .flat_map(|stem| [stem.to_owned(), lower_first(stem)])
+        .find(|stem| {
+            parent.is_some_and(|p| {
+                p.contains(&format!("{stem}_id")) || p.contains(&format!("\"{stem}Id\""))
+            })
+        });
     if let (Relation::ToOne, Some(stem)) = (relation, from_parent) {
-        return stem.to_owned();
+        return stem;
     }
     match relation {
         Relation::ToOne => key
@@ -275,6 +281,14 @@ fn field_name(key: &str, table: Option<&str>, relation: Relation, parent: Option
             .unwrap_or(table_word),
         _ => table_word,
     }
+}
+
+/// `Author` → `author`.
+fn lower_first(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map_or(String::new(), |first| {
+        first.to_lowercase().chain(chars).collect()
+    })
 }
 
 fn fix_text(framework: Option<&str>, relation: Relation, name: &str) -> String {
@@ -319,7 +333,7 @@ fn fix_text(framework: Option<&str>, relation: Relation, name: &str) -> String {
             format!("relations: [\"{name}\"] (or leftJoinAndSelect) on the parent find")
         }
         (Some("TypeORM"), ToMany | ManyToMany) => {
-            format!("relations: [\"{name}\"] with relationLoadStrategy: \"query\"")
+            format!("relations: [\"<the parent's {name} relation>\"] with relationLoadStrategy: \"query\" (one more query by the parent ids, no JOIN)")
         }
         (Some("TypeORM"), Write) => "insert().values([...]) instead of save per row".into(),
         (Some("Hibernate"), ToOne) => format!("JOIN FETCH p.{name} (or an @EntityGraph)"),

@@ -110,8 +110,10 @@ impl<'t> Ctx<'t> {
     /// The loop key among `col = param` comparisons in the WHERE clause at `depth`.
     fn key(&self, depth: u32) -> Option<Key> {
         let mut found: Vec<Key> = Vec::new();
+        let grouped = self.grouped_at(depth);
         for (i, t) in self.toks.iter().enumerate() {
-            if t.depth != depth || self.in_where.get(i) != Some(&true) {
+            let at_depth = t.depth == depth || grouped.get(i) == Some(&true);
+            if !at_depth || self.in_where.get(i) != Some(&true) {
                 continue;
             }
             if t.is_word("or") {
@@ -137,6 +139,52 @@ impl<'t> Ctx<'t> {
             1 => found.pop(),
             _ => None,
         }
+    }
+
+    /// For each token deeper than `depth`: whether it is still a plain conjunct of the
+    /// condition, inside parentheses that only group (`WHERE ((a = $1))`, as TypeORM
+    /// writes: opened after `WHERE`, `AND`, `NOT` or another such one, so not a call or a
+    /// subquery) and hold no `OR` of their own.
+    fn grouped_at(&self, depth: u32) -> Vec<bool> {
+        // (grouping, has an OR at its own level) per parenthesis, and each token's enclosing ones.
+        let mut groups: Vec<(bool, bool)> = Vec::new();
+        let mut open: Vec<usize> = Vec::new();
+        let mut enclosing: Vec<Vec<usize>> = Vec::with_capacity(self.toks.len());
+        for (i, t) in self.toks.iter().enumerate() {
+            if t.kind == Kind::RParen && t.depth >= depth {
+                open.pop();
+            }
+            enclosing.push(open.clone());
+            if t.is_word("or") {
+                if let Some(group) = open.last().and_then(|&g| groups.get_mut(g)) {
+                    group.1 = true;
+                }
+            }
+            if t.kind == Kind::LParen && t.depth >= depth {
+                let before = i.checked_sub(1).and_then(|p| self.tok(p));
+                let grouping = before.is_some_and(|p| {
+                    ["where", "and", "not"].iter().any(|w| p.is_word(w))
+                        || (p.kind == Kind::LParen
+                            && open
+                                .last()
+                                .and_then(|&g| groups.get(g))
+                                .is_some_and(|g| g.0))
+                });
+                groups.push((grouping, false));
+                open.push(groups.len() - 1);
+            }
+        }
+        enclosing
+            .iter()
+            .zip(self.toks)
+            .map(|(around, t)| {
+                t.depth > depth
+                    && !around.is_empty()
+                    && around
+                        .iter()
+                        .all(|&g| groups.get(g).is_some_and(|&(grouping, or)| grouping && !or))
+            })
+            .collect()
     }
 
     /// `key = ANY($n)` (PostgreSQL) or `key IN (?, ...)` (MySQL) in place of `key = $n`.
