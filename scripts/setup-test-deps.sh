@@ -34,6 +34,8 @@ have mariadb || missing+=(mariadb-client)
 have chromium || missing+=(chromium)
 have npm || missing+=(npm)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3 python3-venv)
+# Rails ActiveRecord from Debian (crates/cli/tests/advice_orms.rs, tests/e2e/rails).
+ruby -e 'require "active_record"; require "pg"' >/dev/null 2>&1 || missing+=(ruby ruby-activerecord ruby-pg)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

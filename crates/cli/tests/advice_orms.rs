@@ -178,3 +178,46 @@ fn typeorm_relations() {
     );
     assert_eq!(to_many["plan_check"]["verdict"], "safe", "{to_many:#}");
 }
+
+/// Rails ActiveRecord 6.1 (Debian's ruby-activerecord; `tests/e2e/rails/app.rb`): a
+/// belongs_to and a has_many N+1 from lazy associations; `includes(:author)` is not a loop.
+#[test]
+fn rails_preload() {
+    let pg = start_pg(false);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("rails.json");
+    let ran = run(querycomb(Some(&pg))
+        .args(["run", "--format", "json", "--fail-on", "never", "-o"])
+        .arg(&json)
+        .args(["--dsn", &pg.url("shop"), "--", "ruby"])
+        .arg(repo_root().join("tests/e2e/rails/app.rb")));
+    assert!(ran.stdout.contains("rails app done"), "{ran:?}");
+    let report = report_of(&json, &ran);
+    let loops = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "n_plus_one")
+        .count();
+    assert_eq!(loops, 2, "includes(:author) is not a loop: {report:#}");
+
+    let to_one = n_plus_one(&report, "authors");
+    let advice = &to_one["advice"];
+    assert_eq!(advice["framework"], "Rails", "{to_one:#}");
+    assert_eq!(advice["relation"], "to_one");
+    assert_eq!(
+        advice["fix"],
+        "preload(:author) (or includes) on the parent relation"
+    );
+    assert_eq!(to_one["plan_check"]["verdict"], "safe", "{to_one:#}");
+
+    let to_many = n_plus_one(&report, "books");
+    let advice = &to_many["advice"];
+    assert_eq!(advice["framework"], "Rails", "{to_many:#}");
+    assert_eq!(advice["relation"], "to_many");
+    assert_eq!(
+        advice["fix"],
+        "preload(:books) (or includes) on the parent relation"
+    );
+    assert_eq!(to_many["plan_check"]["verdict"], "safe", "{to_many:#}");
+}

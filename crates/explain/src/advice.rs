@@ -274,12 +274,26 @@ fn field_name(key: &str, table: Option<&str>, relation: Relation, parent: Option
         return stem;
     }
     match relation {
+        // A to-one field is singular in every ORM (`belongs_to :author` on `authors`).
         Relation::ToOne => key
             .strip_suffix("_id")
             .filter(|_| key != "id")
-            .map(str::to_owned)
-            .unwrap_or(table_word),
+            .map_or_else(|| singular_of(&table_word), str::to_owned),
         _ => table_word,
+    }
+}
+
+/// `authors` → `author`, `categories` → `category`, `addresses` → `address`.
+fn singular_of(word: &str) -> String {
+    if let Some(stem) = word.strip_suffix("ies") {
+        return format!("{stem}y");
+    }
+    if let Some(stem) = word.strip_suffix("sses") {
+        return format!("{stem}ss");
+    }
+    match word.strip_suffix('s') {
+        Some(stem) if !stem.ends_with('s') => stem.to_owned(),
+        _ => word.to_owned(),
     }
 }
 
