@@ -16,7 +16,7 @@ mod plan;
 mod postgres;
 mod verdict;
 
-use querycomb_core::{Finding, PlanCheck, Verdict};
+use querycomb_core::{BaseSeverity, Finding, PlanCheck, Verdict};
 use querycomb_detect::detectors as kinds;
 
 pub use crate::advice::{advise, framework};
@@ -42,7 +42,13 @@ pub fn prove(
         None => None,
     };
     for finding in findings.iter_mut() {
-        if finding.kind == kinds::over_budget::KIND {
+        // A loop's (or a repeated statement's) fix is one batch, which advice and impact
+        // describe; the other kinds (budgets, result sizes, over-fetch) bring their own fix.
+        let batched_fix = matches!(
+            querycomb_detect::kinds::info(finding.kind).severity,
+            BaseSeverity::Loop | BaseSeverity::Repeated
+        );
+        if !batched_fix {
             continue;
         }
         finding.fix.advice = advise(finding);
