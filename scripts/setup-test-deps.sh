@@ -34,6 +34,8 @@ have mariadb || missing+=(mariadb-client)
 have chromium || missing+=(chromium)
 have npm || missing+=(npm)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3 python3-venv)
+# Rails ActiveRecord from Debian (crates/cli/tests/advice_orms.rs, tests/e2e/rails).
+ruby -e 'require "active_record"; require "pg"' >/dev/null 2>&1 || missing+=(ruby ruby-activerecord ruby-pg)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
@@ -165,6 +167,11 @@ setup_go() {
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || return 1
 }
 
+# target/e2e/typeorm/node_modules: tests/e2e/typeorm's locked TypeORM (crates/cli/tests/advice_orms.rs).
+setup_typeorm() {
+  setup_npm "tests/e2e/typeorm" "typeorm"
+}
+
 # target/e2e/otel-node/node_modules: tests/e2e/otel-node's locked OpenTelemetry packages (a
 # node-postgres app traced by @opentelemetry/instrumentation-pg; crates/cli/tests/traces_*.rs).
 setup_otel_node() {
@@ -254,7 +261,7 @@ exec 9>"$e2e/.setup.lock"
 flock 9
 
 # Every part, in order; `setup_<part>` above sets each one up.
-PARTS=(system python node node-runners ruby junit go otel-node otel-python rust accuracy asyncpg sqlalchemy guard diesel seaorm pgjdbc otel-dialects)
+PARTS=(system python node node-runners ruby junit go otel-node otel-python rust accuracy asyncpg sqlalchemy guard diesel seaorm pgjdbc otel-dialects typeorm)
 if [ $# -eq 0 ]; then
   set -- "${PARTS[@]}"
 fi

@@ -63,7 +63,11 @@ impl ProveSettings {
 }
 
 /// Proves the fixes in place (after `analyze` or `run` found them).
-pub fn prove(findings: &mut [Finding], settings: &ProveSettings) -> Result<(), CliError> {
+pub fn prove(
+    findings: &mut [Finding],
+    summary: &RunSummary,
+    settings: &ProveSettings,
+) -> Result<(), CliError> {
     let tally = querycomb_explain::prove(
         findings,
         settings.dsn.as_deref(),
@@ -75,6 +79,7 @@ pub fn prove(findings: &mut [Finding], settings: &ProveSettings) -> Result<(), C
     if let Some(tally) = tally {
         eprintln!("querycomb: plan check: {}", describe(&tally));
     }
+    querycomb_explain::apply_route_rates(findings, &summary.routes);
     for route in querycomb_explain::per_route(findings) {
         let name = if route.route.is_empty() {
             "requests without a route"
@@ -129,7 +134,7 @@ impl FindingSink for Prove<'_> {
         Ok(())
     }
     fn finish(&mut self, summary: &RunSummary) -> io::Result<()> {
-        prove(&mut self.held, self.settings).map_err(StageError::wrap)?;
+        prove(&mut self.held, summary, self.settings).map_err(StageError::wrap)?;
         for finding in &self.held {
             self.next.finding(finding)?;
         }

@@ -124,3 +124,100 @@ fn sqlalchemy_joinedload_and_selectinload() {
     // `$1::INTEGER = books.author_id`: no batched rewrite is known for the reversed form.
     assert_eq!(to_many["plan_check"]["verdict"], "skipped");
 }
+
+/// TypeORM 0.3 (`tests/e2e/typeorm/app.js`): a many-to-one and a one-to-many N+1 written with
+/// repository calls in a loop; the page with `relations: { author: true }` is one query.
+#[test]
+fn typeorm_relations() {
+    let pg = start_pg(false);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("typeorm.json");
+    let modules = tool("typeorm/node_modules/typeorm/package.json")
+        .parent()
+        .and_then(|p| p.parent())
+        .unwrap()
+        .to_path_buf();
+    let ran = run(querycomb(Some(&pg))
+        .env("NODE_PATH", &modules)
+        .args(["run", "--format", "json", "--fail-on", "never", "-o"])
+        .arg(&json)
+        .args(["--dsn", &pg.url("shop"), "--", "node"])
+        .arg(repo_root().join("tests/e2e/typeorm/app.js")));
+    assert!(ran.stdout.contains("typeorm app done"), "{ran:?}");
+    let report = report_of(&json, &ran);
+    let loops: Vec<&Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "n_plus_one")
+        .collect();
+    assert_eq!(loops.len(), 2, "the joined page is not a loop: {report:#}");
+
+    let to_one = n_plus_one(&report, "author");
+    let advice = &to_one["advice"];
+    assert_eq!(advice["framework"], "TypeORM", "{to_one:#}");
+    assert!(advice["framework_evidence"]
+        .as_str()
+        .unwrap()
+        .contains("\"Alias\".\"col\" AS \"Alias_col\""));
+    assert_eq!(advice["relation"], "to_one");
+    assert_eq!(
+        advice["fix"],
+        "relations: [\"author\"] (or leftJoinAndSelect) on the parent find"
+    );
+    assert_eq!(to_one["plan_check"]["verdict"], "safe", "{to_one:#}");
+    assert_eq!(to_one["plan_check"]["key_source"], "captured");
+
+    let to_many = n_plus_one(&report, "book");
+    let advice = &to_many["advice"];
+    assert_eq!(advice["framework"], "TypeORM", "{to_many:#}");
+    assert_eq!(advice["relation"], "to_many");
+    assert_eq!(
+        advice["fix"],
+        "relations: [\"<the parent's Book relation>\"] with relationLoadStrategy: \"query\" (one more query by the parent ids, no JOIN)"
+    );
+    assert_eq!(to_many["plan_check"]["verdict"], "safe", "{to_many:#}");
+}
+
+/// Rails ActiveRecord 6.1 (Debian's ruby-activerecord; `tests/e2e/rails/app.rb`): a
+/// belongs_to and a has_many N+1 from lazy associations; `includes(:author)` is not a loop.
+#[test]
+fn rails_preload() {
+    let pg = start_pg(false);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("rails.json");
+    let ran = run(querycomb(Some(&pg))
+        .args(["run", "--format", "json", "--fail-on", "never", "-o"])
+        .arg(&json)
+        .args(["--dsn", &pg.url("shop"), "--", "ruby"])
+        .arg(repo_root().join("tests/e2e/rails/app.rb")));
+    assert!(ran.stdout.contains("rails app done"), "{ran:?}");
+    let report = report_of(&json, &ran);
+    let loops = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "n_plus_one")
+        .count();
+    assert_eq!(loops, 2, "includes(:author) is not a loop: {report:#}");
+
+    let to_one = n_plus_one(&report, "authors");
+    let advice = &to_one["advice"];
+    assert_eq!(advice["framework"], "Rails", "{to_one:#}");
+    assert_eq!(advice["relation"], "to_one");
+    assert_eq!(
+        advice["fix"],
+        "preload(:author) (or includes) on the parent relation"
+    );
+    assert_eq!(to_one["plan_check"]["verdict"], "safe", "{to_one:#}");
+
+    let to_many = n_plus_one(&report, "books");
+    let advice = &to_many["advice"];
+    assert_eq!(advice["framework"], "Rails", "{to_many:#}");
+    assert_eq!(advice["relation"], "to_many");
+    assert_eq!(
+        advice["fix"],
+        "preload(:books) (or includes) on the parent relation"
+    );
+    assert_eq!(to_many["plan_check"]["verdict"], "safe", "{to_many:#}");
+}

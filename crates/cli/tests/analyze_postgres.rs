@@ -265,3 +265,53 @@ fn sarif_points_at_the_tagged_source_location() {
     assert_eq!(physical["artifactLocation"]["uri"], "app/models/post.rb");
     assert_eq!(physical["region"]["startLine"], 12);
 }
+
+/// The pool-saturation figure uses each route's observed request rate: the route's requests
+/// over its traffic window (first request's start to last request's end, in the summary),
+/// and the hold time at which `--pool-size` connections are busy all the time at that rate.
+#[test]
+fn route_request_rates_feed_the_pool_saturation_figure() {
+    let pg = start(&[
+        "log_min_duration_statement = 0",
+        "log_line_prefix = '%m [%p] %q%u@%d '",
+    ]);
+    run_workload(&pg);
+    let log = pg.log_dir().join("postgresql.log");
+    let (report, _, stderr) = analyze(&log, &["--keep-keys", "--pool-size", "4"]);
+    let routes = report["summary"]["routes"].as_array().unwrap();
+    let orders = routes
+        .iter()
+        .find(|r| r["route"] == "/orders")
+        .unwrap_or_else(|| panic!("no /orders route: {report:#}"));
+    assert_eq!(orders["requests"], 3, "{orders:#}");
+    let window = &orders["window"];
+    let seconds =
+        (window["end"].as_i64().unwrap() - window["start"].as_i64().unwrap()) as f64 / 1e6;
+    assert!(seconds > 0.0, "{orders:#}");
+    let finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "n_plus_one" && f["request"]["route"] == "/orders")
+        .unwrap_or_else(|| panic!("no n_plus_one on /orders: {stderr}"));
+    let impact = &finding["impact"];
+    let rps = impact["observed_rps"].as_f64().unwrap();
+    assert!(
+        (rps - 3.0 / seconds).abs() < 1e-6 * rps.max(1.0),
+        "{impact:#}"
+    );
+    assert_eq!(impact["pool_size"], 4);
+    let hold = impact["saturating_hold_us"].as_u64().unwrap();
+    assert_eq!(hold, (4.0 * 1e6 / rps).round() as u64, "{impact:#}");
+    // A route with one request has no rate.
+    for f in report["findings"].as_array().unwrap() {
+        let route = f["request"]["route"].as_str().unwrap_or("");
+        let requests = routes
+            .iter()
+            .find(|r| r["route"] == route)
+            .map(|r| r["requests"].clone());
+        if requests == Some(serde_json::json!(1)) {
+            assert!(f["impact"]["observed_rps"].is_null(), "{f:#}");
+        }
+    }
+}

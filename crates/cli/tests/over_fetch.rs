@@ -22,7 +22,7 @@ fn sqlalchemy_default_select_of_wide_rows_is_reported_and_load_only_is_not() {
     let ran = run(querycomb(Some(&pg))
         .args(["run", "--format", "json", "--fail-on", "never", "-o"])
         .arg(&json)
-        .arg("--")
+        .args(["--dsn", &pg.url("shop"), "--"])
         .arg(&python)
         .arg(repo_root().join("tests/e2e/sqlalchemy/over_fetch.py")));
     assert!(ran.stdout.contains("over-fetch app done"), "{ran:?}");
@@ -61,6 +61,12 @@ fn sqlalchemy_default_select_of_wide_rows_is_reported_and_load_only_is_not() {
         message.contains("used only their keys (SELECT"),
         "{message}"
     );
+    // Its fix is its own (narrower columns), not a batch: no loop advice, impact or plan.
+    assert!(
+        finding["advice"].is_null() && finding["impact"].is_null(),
+        "{finding:#}"
+    );
+    assert!(finding["plan_check"].is_null(), "{finding:#}");
     assert!(finding["suggestion"]
         .as_str()
         .unwrap()

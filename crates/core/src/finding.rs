@@ -185,6 +185,27 @@ pub struct RouteStat {
     pub mean: f64,
     /// `(statements per request, requests)` pairs, ascending, for distribution charts.
     pub histogram: Vec<(u32, u64)>,
+    /// When the route's requests were seen, when they were timed: the observed traffic
+    /// window its request rate is measured over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<RouteWindow>,
+}
+
+/// The first request's start and the last request's end of a route, in µs since the epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteWindow {
+    pub start: crate::Timestamp,
+    pub end: crate::Timestamp,
+}
+
+impl RouteStat {
+    /// Requests per second over the observed window; `None` with fewer than two requests
+    /// or no window (a rate needs at least two requests apart in time).
+    pub fn requests_per_second(&self) -> Option<f64> {
+        let window = self.window?;
+        let seconds = (window.end - window.start) as f64 / 1e6;
+        (self.requests >= 2 && seconds > 0.0).then(|| self.requests as f64 / seconds)
+    }
 }
 
 /// Totals of one run, handed to [`FindingSink::finish`].

@@ -35,7 +35,7 @@ pub use event::{
 };
 pub use finding::{
     Amend, BarRole, CollectedFindings, Finding, FindingSink, FingerprintStat, Proof, QueryRef,
-    RequestKind, RequestRef, RouteStat, RunSummary, Severity, Tee, WaterfallBar,
+    RequestKind, RequestRef, RouteStat, RouteWindow, RunSummary, Severity, Tee, WaterfallBar,
 };
 pub use fix::{
     Access, Advice, FixEvidence, Impact, KeySource, Keys, PlanCheck, PlanSummary, Relation, Verdict,

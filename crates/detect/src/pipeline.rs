@@ -326,8 +326,11 @@ impl Pipeline {
         let header = &unit.header;
         if unit.complete {
             self.requests += 1;
-            self.routes
-                .record(header.route.as_deref(), header.statements);
+            self.routes.record_timed(
+                header.route.as_deref(),
+                header.statements,
+                header.start.zip(header.end),
+            );
         }
         for stmt in &unit.stmts {
             if let Some(entry) = self.catalog.get_mut(stmt.fp) {

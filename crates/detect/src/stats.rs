@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use querycomb_core::RouteStat;
+use querycomb_core::{RouteStat, RouteWindow, Timestamp};
 
 use crate::hash::FastMap;
 
@@ -14,6 +14,8 @@ pub const OTHER_ROUTES: &str = "<other>";
 #[derive(Debug, Default)]
 pub struct RouteStats {
     routes: FastMap<String, BTreeMap<u32, u64>>,
+    /// The traffic window of each route whose requests were timed.
+    windows: FastMap<String, RouteWindow>,
     max_routes: usize,
 }
 
@@ -21,25 +23,43 @@ impl RouteStats {
     pub fn new(max_routes: usize) -> RouteStats {
         RouteStats {
             routes: FastMap::default(),
+            windows: FastMap::default(),
             max_routes,
         }
     }
 
     /// One finished request on `route` (`None`: untagged, counted under `""`).
     pub fn record(&mut self, route: Option<&str>, statements: u32) {
+        self.record_timed(route, statements, None);
+    }
+
+    /// One finished request that ran from `span.0` to `span.1`, when it was timed: the
+    /// route's window (first start to last end) gives its observed request rate.
+    pub fn record_timed(
+        &mut self,
+        route: Option<&str>,
+        statements: u32,
+        span: Option<(Timestamp, Timestamp)>,
+    ) {
         let route = route.unwrap_or("");
-        let histogram = match self.routes.get_mut(route) {
+        let name = if self.routes.contains_key(route) || self.routes.len() < self.max_routes {
+            route
+        } else {
+            OTHER_ROUTES
+        };
+        let histogram = match self.routes.get_mut(name) {
             Some(h) => h,
-            None => {
-                let name = if self.routes.len() < self.max_routes {
-                    route
-                } else {
-                    OTHER_ROUTES
-                };
-                self.routes.entry(name.to_owned()).or_default()
-            }
+            None => self.routes.entry(name.to_owned()).or_default(),
         };
         *histogram.entry(statements).or_default() += 1;
+        if let Some((start, end)) = span {
+            let window = self
+                .windows
+                .entry(name.to_owned())
+                .or_insert(RouteWindow { start, end });
+            window.start = window.start.min(start);
+            window.end = window.end.max(end);
+        }
     }
 
     /// One entry per route, sorted by route.
@@ -47,7 +67,10 @@ impl RouteStats {
         let mut stats: Vec<RouteStat> = self
             .routes
             .iter()
-            .map(|(route, histogram)| route_stat(route, histogram))
+            .map(|(route, histogram)| RouteStat {
+                window: self.windows.get(route).copied(),
+                ..route_stat(route, histogram)
+            })
             .collect();
         stats.sort_by(|a, b| a.route.cmp(&b.route));
         stats
@@ -75,6 +98,7 @@ pub fn route_stat(route: &str, histogram: &BTreeMap<u32, u64>) -> RouteStat {
             total / requests as f64
         },
         histogram: histogram.iter().map(|(&n, &c)| (n, c)).collect(),
+        window: None,
     }
 }
 

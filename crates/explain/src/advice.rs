@@ -259,22 +259,50 @@ fn reversed_key(sql: &str) -> Option<(Option<String>, String)> {
 fn field_name(key: &str, table: Option<&str>, relation: Relation, parent: Option<&str>) -> String {
     let table = table.unwrap_or("related");
     let table_word = table.rsplit('_').next().unwrap_or(table).to_owned();
-    // The parent's own foreign key names the to-one field: `books.author_id` → `author`.
+    // The parent's own foreign key names the to-one field: `books.author_id` → `author`,
+    // TypeORM's `"Book"."authorId"` (its default join column is `<property>Id`) → `author`.
     let singular = table_word.strip_suffix('s').unwrap_or(&table_word);
     let from_parent = [table_word.as_str(), singular]
         .into_iter()
-        .find(|stem| parent.is_some_and(|p| p.contains(&format!("{stem}_id"))));
+        .flat_map(|stem| [stem.to_owned(), lower_first(stem)])
+        .find(|stem| {
+            parent.is_some_and(|p| {
+                p.contains(&format!("{stem}_id")) || p.contains(&format!("\"{stem}Id\""))
+            })
+        });
     if let (Relation::ToOne, Some(stem)) = (relation, from_parent) {
-        return stem.to_owned();
+        return stem;
     }
     match relation {
+        // A to-one field is singular in every ORM (`belongs_to :author` on `authors`).
         Relation::ToOne => key
             .strip_suffix("_id")
             .filter(|_| key != "id")
-            .map(str::to_owned)
-            .unwrap_or(table_word),
+            .map_or_else(|| singular_of(&table_word), str::to_owned),
         _ => table_word,
     }
+}
+
+/// `authors` → `author`, `categories` → `category`, `addresses` → `address`.
+fn singular_of(word: &str) -> String {
+    if let Some(stem) = word.strip_suffix("ies") {
+        return format!("{stem}y");
+    }
+    if let Some(stem) = word.strip_suffix("sses") {
+        return format!("{stem}ss");
+    }
+    match word.strip_suffix('s') {
+        Some(stem) if !stem.ends_with('s') => stem.to_owned(),
+        _ => word.to_owned(),
+    }
+}
+
+/// `Author` → `author`.
+fn lower_first(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map_or(String::new(), |first| {
+        first.to_lowercase().chain(chars).collect()
+    })
 }
 
 fn fix_text(framework: Option<&str>, relation: Relation, name: &str) -> String {
@@ -319,7 +347,7 @@ fn fix_text(framework: Option<&str>, relation: Relation, name: &str) -> String {
             format!("relations: [\"{name}\"] (or leftJoinAndSelect) on the parent find")
         }
         (Some("TypeORM"), ToMany | ManyToMany) => {
-            format!("relations: [\"{name}\"] with relationLoadStrategy: \"query\"")
+            format!("relations: [\"<the parent's {name} relation>\"] with relationLoadStrategy: \"query\" (one more query by the parent ids, no JOIN)")
         }
         (Some("TypeORM"), Write) => "insert().values([...]) instead of save per row".into(),
         (Some("Hibernate"), ToOne) => format!("JOIN FETCH p.{name} (or an @EntityGraph)"),

@@ -2,7 +2,7 @@
 //! the pool arithmetic of the seeds: a request that holds its connection for `h` seconds
 //! lets a pool of `P` connections serve at most `P / h` requests per second.
 
-use querycomb_core::{Finding, Impact};
+use querycomb_core::{Finding, Impact, RouteStat};
 use querycomb_detect::detectors as kinds;
 
 /// The impact of batching (or, for `repeated_identical`, of reusing) the loop.
@@ -51,6 +51,25 @@ pub fn impact(finding: &Finding, pool_size: u32) -> Option<Impact> {
         observed_rps: None,
         saturating_hold_us: None,
     })
+}
+
+/// Sets each finding's `observed_rps` (its route's requests per second over the traffic
+/// window the input covered) and `saturating_hold_us` (the hold time at which its pool is
+/// busy all the time at that rate: `pool_size / rps`). Findings without an impact, or on a
+/// route with fewer than two timed requests, are left as they are.
+pub fn apply_route_rates(findings: &mut [Finding], routes: &[RouteStat]) {
+    for finding in findings {
+        let route = finding.request.route.as_deref().unwrap_or("");
+        let rate = routes
+            .iter()
+            .find(|r| r.route == route)
+            .and_then(RouteStat::requests_per_second);
+        let (Some(impact), Some(rps)) = (finding.fix.impact.as_mut(), rate) else {
+            continue;
+        };
+        impact.observed_rps = Some(rps);
+        impact.saturating_hold_us = Some((f64::from(impact.pool_size) * 1e6 / rps).round() as u64);
+    }
 }
 
 /// What fixing every finding of one route saves over the run.
@@ -120,6 +139,55 @@ mod tests {
         assert_eq!((i.hold_us, i.hold_after_us), (Some(100_000), Some(2_000)));
         assert_eq!(i.pool_rps_now, Some(250.0));
         assert_eq!(i.pool_rps_after, Some(12_500.0));
+    }
+
+    #[test]
+    fn the_observed_rate_gives_the_saturating_hold() {
+        // 50 requests of /books over 10 s: 5 req/s; a pool of 10 is saturated when each
+        // request holds its connection 2 s.
+        let mut f = crate::tests::finding("SELECT * FROM books WHERE author_id = $1");
+        f.request.route = Some("/books".into());
+        f.fix.impact = impact(&f, 10);
+        let mut other = f.clone();
+        other.request.route = Some("/once".into());
+        let route = |name: &str, requests, window| RouteStat {
+            route: name.into(),
+            requests,
+            min: 1,
+            max: 1,
+            p50: 1,
+            p95: 1,
+            mean: 1.0,
+            histogram: vec![(1, requests)],
+            window,
+        };
+        let routes = [
+            route(
+                "/books",
+                50,
+                Some(querycomb_core::RouteWindow {
+                    start: 0,
+                    end: 10_000_000,
+                }),
+            ),
+            route(
+                "/once",
+                1,
+                Some(querycomb_core::RouteWindow {
+                    start: 0,
+                    end: 5_000,
+                }),
+            ),
+        ];
+        let mut findings = [f, other];
+        apply_route_rates(&mut findings, &routes);
+        let i = findings[0].fix.impact.as_ref().unwrap();
+        assert_eq!(
+            (i.observed_rps, i.saturating_hold_us),
+            (Some(5.0), Some(2_000_000))
+        );
+        let once = findings[1].fix.impact.as_ref().unwrap();
+        assert_eq!(once.observed_rps, None, "one request is no rate");
     }
 
     #[test]

@@ -16,11 +16,11 @@ mod plan;
 mod postgres;
 mod verdict;
 
-use querycomb_core::{Finding, PlanCheck, Verdict};
+use querycomb_core::{BaseSeverity, Finding, PlanCheck, Verdict};
 use querycomb_detect::detectors as kinds;
 
 pub use crate::advice::{advise, framework};
-pub use crate::impact::{impact, per_route, RouteImpact};
+pub use crate::impact::{apply_route_rates, impact, per_route, RouteImpact};
 pub use crate::postgres::{redact, PgExplainer};
 
 /// Pool size the impact arithmetic assumes when none is given: the default of many pools
@@ -42,7 +42,13 @@ pub fn prove(
         None => None,
     };
     for finding in findings.iter_mut() {
-        if finding.kind == kinds::over_budget::KIND {
+        // A loop's (or a repeated statement's) fix is one batch, which advice and impact
+        // describe; the other kinds (budgets, result sizes, over-fetch) bring their own fix.
+        let batched_fix = matches!(
+            querycomb_detect::kinds::info(finding.kind).severity,
+            BaseSeverity::Loop | BaseSeverity::Repeated
+        );
+        if !batched_fix {
             continue;
         }
         finding.fix.advice = advise(finding);

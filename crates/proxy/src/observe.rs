@@ -1198,6 +1198,33 @@ mod tests {
     }
 
     #[test]
+    fn result_bytes_are_the_data_rows_of_each_statement() {
+        let mut h = Harness::new();
+        // Simple protocol, two statements: each part counts its own rows' bytes.
+        h.client(b'Q', &cs("SELECT body FROM t; SELECT 1"));
+        h.server(b'T', b"");
+        h.server(b'D', &[0u8; 100]);
+        h.server(b'D', &[0u8; 50]);
+        h.server(b'C', &cs("SELECT 2"));
+        h.server(b'T', b"");
+        h.server(b'D', &[0u8; 7]);
+        h.server(b'C', &cs("SELECT 1"));
+        h.server(b'Z', b"I");
+        // Extended protocol.
+        h.parse("s1", "SELECT body FROM t WHERE id = $1");
+        h.bind("", "s1", "1");
+        h.execute("", 0);
+        h.client(b'S', b"");
+        h.server(b'1', b"");
+        h.server(b'2', b"");
+        h.server(b'D', &[0u8; 300]);
+        h.server(b'C', &cs("SELECT 1"));
+        h.server(b'Z', b"I");
+        let bytes: Vec<Option<u64>> = h.events().iter().map(|e| e.result_bytes).collect();
+        assert_eq!(bytes, [Some(150), Some(7), Some(300)]);
+    }
+
+    #[test]
     fn pipelined_extended_statements_match_their_replies() {
         let mut h = Harness::new();
         h.server(b'K', &[0, 0, 0x30, 0x39, 1, 2, 3, 4]);

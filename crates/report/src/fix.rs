@@ -93,5 +93,11 @@ pub(crate) fn impact(impact: &Impact) -> String {
             after
         ));
     }
+    if let (Some(rps), Some(hold)) = (impact.observed_rps, impact.saturating_hold_us) {
+        text.push_str(&format!(
+            "; at the {rps:.1} requests/s this route ran, the pool is saturated once a request holds its connection {}",
+            duration(hold)
+        ));
+    }
     text
 }

@@ -182,6 +182,7 @@ pub(crate) fn summary() -> RunSummary {
                 p95: 60,
                 mean: 51.5,
                 histogram: vec![(40, 2), (52, 8), (61, 2)],
+                window: None,
             },
             RouteStat {
                 route: "GET /health".to_owned(),
@@ -192,6 +193,7 @@ pub(crate) fn summary() -> RunSummary {
                 p95: 1,
                 mean: 1.0,
                 histogram: vec![(1, 200)],
+                window: None,
             },
             RouteStat {
                 route: String::new(),
@@ -202,6 +204,7 @@ pub(crate) fn summary() -> RunSummary {
                 p95: 20,
                 mean: 4.2,
                 histogram: vec![(3, 100), (31, 9)],
+                window: None,
             },
         ],
         ..RunSummary::default()

@@ -74,6 +74,37 @@ fn select_by_key() {
 }
 
 #[test]
+fn grouping_parentheses_around_the_key() {
+    // TypeORM 0.3's findOneBy / findBy.
+    assert_eq!(
+        pg(r#"SELECT "Author"."id" AS "Author_id" FROM "author" "Author" WHERE (("Author"."id" = $1)) LIMIT $2"#).as_deref(),
+        Some(r#"SELECT "Author"."id" AS "Author_id" FROM "author" "Author" WHERE (("Author"."id" = ANY($1)))"#)
+    );
+    assert_eq!(
+        pg(
+            r#"SELECT "Book"."id" AS "Book_id" FROM "book" "Book" WHERE (("Book"."authorId" = $1))"#
+        )
+        .as_deref(),
+        Some(
+            r#"SELECT "Book"."authorId", "Book"."id" AS "Book_id" FROM "book" "Book" WHERE (("Book"."authorId" = ANY($1)))"#
+        )
+    );
+    // An OR beside the key, in its group or outside, still makes it unsure.
+    assert_eq!(pg("SELECT * FROM t WHERE (post_id = $1 OR b = $2)"), None);
+    assert_eq!(pg("SELECT * FROM t WHERE (post_id = $1) OR b = $2"), None);
+    // A group with an OR beside a plain conjunct keeps the conjunct as the key.
+    assert_eq!(
+        pg("SELECT * FROM t WHERE post_id = $1 AND (b = $2 OR c = $3)").as_deref(),
+        Some("SELECT * FROM t WHERE post_id = ANY($1) AND (b = $2 OR c = $3)")
+    );
+    // Not a grouping: a comparison inside a call or a subquery.
+    assert_eq!(
+        pg("SELECT * FROM t WHERE x IN (SELECT y FROM u WHERE u.post_id = $1)"),
+        None
+    );
+}
+
+#[test]
 fn select_unsure_is_none() {
     assert_eq!(pg("SELECT * FROM t WHERE a = $1 OR b = $2"), None);
     assert_eq!(

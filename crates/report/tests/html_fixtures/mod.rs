@@ -442,6 +442,7 @@ fn route_stat(route: &str, rng: &mut Lcg) -> RouteStat {
         p95: quantile(0.95),
         mean: weighted as f64 / requests.max(1) as f64,
         histogram,
+        window: None,
     }
 }
 
