@@ -297,7 +297,6 @@ fn a_fan_out_beside_another_requests_loop_of_the_same_shape_keeps_its_own_parent
         }
     }
     log.wait_ms(1500);
-    let analysis = analyse(&log.events);
     // One finding (one signature) found in two requests, each with its own six children.
     let config = Config {
         keep_occurrences: true,
