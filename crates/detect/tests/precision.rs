@@ -298,6 +298,11 @@ fn a_fan_out_beside_another_requests_loop_of_the_same_shape_keeps_its_own_parent
     }
     log.wait_ms(1500);
     // One finding (one signature) found in two requests, each with its own six children.
+    assert_eq!(occurrences(&log), [(6, "s1".into()), (6, "s2".into())]);
+}
+
+/// Every request a finding was found in: its count and session, sorted.
+fn occurrences(log: &Log) -> Vec<(u32, String)> {
     let config = Config {
         keep_occurrences: true,
         ..Config::default()
@@ -307,10 +312,25 @@ fn a_fan_out_beside_another_requests_loop_of_the_same_shape_keeps_its_own_parent
         pipeline.event(&e.as_event());
     }
     let (_, occurrences) = pipeline.finish_with_occurrences();
-    let mut found: Vec<(u32, &str)> = occurrences
+    let mut found: Vec<(u32, String)> = occurrences
         .iter()
-        .map(|o| (o.count, o.session.as_str()))
+        .map(|o| (o.count, o.session.clone()))
         .collect();
     found.sort();
-    assert_eq!(found, [(6, "s1"), (6, "s2")]);
+    found
+}
+
+#[test]
+fn the_opening_shape_again_starts_the_next_request_however_short_the_pause() {
+    // A pooled connection given back and taken at once by the next request of the same
+    // handler: no longer a pause than between two statements of one request.
+    let mut log = Log::new();
+    learn_pauses(&mut log, &["s1"]);
+    log.orders_loop("s1", 6);
+    log.p("s1", ORDERS, "$1 = 'open'").rows = Some(7);
+    for i in 0..7 {
+        log.p("s1", CUSTOMER, &format!("$1 = '{}'", 300 + i)).rows = Some(1);
+    }
+    log.wait_ms(1500);
+    assert_eq!(occurrences(&log), [(6, "s1".into()), (7, "s1".into())]);
 }
