@@ -1117,6 +1117,11 @@ impl Units {
     ///   at the split itself then measured no better on the corpus: loops of concurrent
     ///   requests on dedicated connections pause while the other requests run.)
     ///
+    /// Whatever the pause (as long as the clock shows one), a statement of the shape the
+    /// burst opened with, outside a loop, starts the next request: requests of one handler
+    /// begin alike (a session lookup, the page's main query), and a pooled connection given
+    /// back is often taken at once by the next one.
+    ///
     /// Two requests that each are nothing but a loop of one shape, back to back on one
     /// session with nothing else running between them, join: no pause can tell them apart.
     ///
@@ -1140,11 +1145,21 @@ impl Units {
         };
         let pause = to.saturating_sub(from);
         let next = stmts.get(at + 1);
-        if pause <= unit.split.us || (next.is_none() && !closed) {
+        if next.is_none() && !closed {
             return false;
         }
         let same = |other: &Stmt| other.fp == here.fp && other.list == here.list;
         let in_loop = same(before) || next.is_some_and(same);
+        // The shape the request opened with, again, outside a loop and after a pause the
+        // clock can see: the next request of the same kind (one handler after another on a
+        // pooled connection taken back at once), whatever the learned split says.
+        let reopens = stmts.first().is_some_and(|first| first.fp == here.fp);
+        if !in_loop && reopens && pause > 0 && unit.split.fine_clock {
+            return true;
+        }
+        if pause <= unit.split.us {
+            return false;
+        }
         if !in_loop {
             return true;
         }
