@@ -201,7 +201,9 @@ pub(crate) struct Shared {
     enforcement: Arc<EnforcementHandle>,
     /// Budgets of requests that span connections (trace ids), shared by every connection.
     pub shared_budgets: Arc<enforce::SharedUnits>,
-    events: SyncSender<Observed>,
+    /// Boxed: a bounded std channel allocates and touches all its slots up front, so a
+    /// 65,536-slot queue of whole events was ~30 MB resident before the first statement.
+    events: SyncSender<Box<Observed>>,
 }
 
 /// The budgets in force; replaced whole on reload (connections keep the budgets they
@@ -239,7 +241,7 @@ impl Shared {
 
     /// Never blocks a pump: when detection is behind, the event is dropped and counted.
     pub fn emit(&self, event: Observed) {
-        match self.events.try_send(event) {
+        match self.events.try_send(Box::new(event)) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 self.metrics.events_dropped.inc();
