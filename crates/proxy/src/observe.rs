@@ -39,7 +39,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use querycomb_core::{Location, OwnedEvent, SourceId, Timestamp};
 
-use crate::enforce::{self, Budgeter, Verdict};
+use crate::enforce::{self, AdmitVerdict, Budgeter};
 use crate::evidence::{value_key, ParentRef, RecentResults, ResultCapture};
 use crate::frame::{cstr, Message};
 use crate::splice::Edit;
@@ -293,8 +293,8 @@ impl Observer {
         let replaceable = msg.offset >= self.client_window;
         let verdict = self.budget.as_mut()?.admit(sql, count, now);
         match verdict {
-            Verdict::Allow => None,
-            Verdict::Warn(breach) => {
+            AdmitVerdict::Allow => None,
+            AdmitVerdict::Warn(breach) => {
                 let text = breach.message();
                 self.notices.extend(enforce::response(
                     b'N',
@@ -306,7 +306,7 @@ impl Observer {
                 self.verdicts.push((breach.route, false));
                 None
             }
-            Verdict::Reject(breach) if replaceable => {
+            AdmitVerdict::Reject(breach) if replaceable => {
                 self.client_edits.push(Edit {
                     start: msg.offset,
                     end: msg.offset + 5 + u64::from(msg.len),
@@ -318,7 +318,7 @@ impl Observer {
                 Some(error)
             }
             // Already forwarded in part (a statement longer than the hold-back limit).
-            Verdict::Reject(_) => None,
+            AdmitVerdict::Reject(_) => None,
         }
     }
 

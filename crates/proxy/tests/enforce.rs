@@ -10,16 +10,16 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use common::{start_server, Harness};
-use querycomb_proxy::{EnforceMode, Enforcement, Limits, RouteBudget};
+use querycomb_proxy::{EnforceMode, Enforcement, LiveLimits, RouteBudget};
 use querycomb_testkit::{Auth, PgOptions};
 
 fn budget(prefix: &'static str, max: u32, mode: Option<EnforceMode>) -> RouteBudget {
     RouteBudget {
         pattern: format!("{prefix}*"),
         matches: Arc::new(move |route: &str| route.starts_with(prefix)),
-        limits: Limits {
+        limits: LiveLimits {
             max_statements: Some(max),
-            ..Limits::default()
+            ..LiveLimits::default()
         },
         mode,
     }
