@@ -161,9 +161,29 @@ fn querycomb_proxy_in_front_of_the_app_finds_what_the_guard_finds() {
         kinds.contains(&"n_plus_one") && kinds.contains(&"count_in_loop"),
         "{by_guard:#?}"
     );
-    assert_eq!(
-        essentials(&by_guard),
-        essentials(by_proxy),
-        "guard: {by_guard:#?}\nproxy: {by_proxy:#?}"
-    );
+    // Every finding of the guard is the proxy's too, with the same parent, child and N.
+    let on_the_wire = essentials(by_proxy);
+    for finding in essentials(&by_guard) {
+        assert!(
+            on_the_wire.contains(&finding),
+            "the proxy missed {finding:?}\nguard: {by_guard:#?}\nproxy: {by_proxy:#?}"
+        );
+    }
+    // The proxy may see one more: when the loader dispatched its keys over several
+    // scheduling rounds (a loaded machine), its `= ANY($1)` batches are a loop of short
+    // lists, which the proxy tells apart by their bind values and the guard cannot (sqlx
+    // reports none). Nothing else.
+    for extra in by_proxy
+        .iter()
+        .filter(|f| !essentials(&by_guard).contains(&essentials(std::slice::from_ref(*f))[0]))
+    {
+        assert_eq!(extra.kind.id(), "n_plus_one", "{extra:#?}");
+        assert!(
+            extra
+                .children
+                .iter()
+                .all(|c| c.normalized.contains("= ANY($1)")),
+            "an extra finding that is not a loop of loader batches: {extra:#?}"
+        );
+    }
 }
