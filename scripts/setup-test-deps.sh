@@ -129,9 +129,7 @@ setup_otel_python() {
 
 # target/e2e/rust-sqlx: the sqlx project's test build (its own workspace and target dir).
 setup_rust() {
-  CARGO_TARGET_DIR="$e2e/rust-sqlx" cargo test --quiet --no-run --locked \
-    --manifest-path "$root/tests/e2e/rust-sqlx/Cargo.toml" >/dev/null 2>"$e2e/rust-sqlx.log" \
-    || { cat "$e2e/rust-sqlx.log" >&2; return 1; }
+  setup_cargo_tests "tests/e2e/rust-sqlx" "rust-sqlx"
 }
 
 # target/e2e/rust-guard: querycomb-guard's example application (examples/rust-axum-graphql:
@@ -144,9 +142,54 @@ setup_guard() {
     >/dev/null 2>"$log" || { cat "$log" >&2; return 1; }
 }
 
+# target/e2e/rust-diesel: querycomb-guard's Diesel hook on Diesel's PostgreSQL connection
+# (tests/e2e/rust-diesel, its own workspace; crates/guard/tests/diesel.rs). Diesel's pg
+# backend links libpq: Debian's libpq-dev.
+setup_diesel() {
+  if ! dpkg -s libpq-dev >/dev/null 2>&1; then
+    [ "$(id -u)" = 0 ] || { echo "setup-test-deps: libpq-dev missing and not root: install it with apt-get" >&2; return 1; }
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libpq-dev >/dev/null \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libpq-dev >/dev/null; } \
+      || return 1
+  fi
+  setup_cargo_tests "tests/e2e/rust-diesel" "rust-diesel"
+}
+
+# target/e2e/rust-seaorm: querycomb-guard's layer under SeaORM (tests/e2e/rust-seaorm, its own
+# workspace; crates/guard/tests/seaorm.rs).
+setup_seaorm() {
+  setup_cargo_tests "tests/e2e/rust-seaorm" "rust-seaorm"
+}
+
+# target/e2e/DEST: the test build of the cargo workspace SRC (a path from the repository root),
+# with its own lock file and target dir.
+setup_cargo_tests() {
+  local manifest="$root/$1/Cargo.toml" log="$e2e/$2.log"
+  CARGO_TARGET_DIR="$e2e/$2" cargo test --quiet --no-run --locked --manifest-path "$manifest" \
+    >/dev/null 2>"$log" || { cat "$log" >&2; return 1; }
+}
+
 # target/e2e/sqlalchemy-venv: a venv with tests/e2e/sqlalchemy/requirements.txt.
 setup_sqlalchemy() {
   setup_venv "sqlalchemy-venv" "tests/e2e/sqlalchemy/requirements.txt"
+}
+
+# pgjdbc for the proxy's Java client test (crates/proxy/tests/pgjdbc.rs): Debian's
+# libpostgresql-jdbc-java (/usr/share/java/postgresql.jar) and a JDK to compile the test's
+# small program against it (the test compiles it with javac into a temp dir).
+setup_pgjdbc() {
+  local missing=()
+  [ -f /usr/share/java/postgresql.jar ] || missing+=(libpostgresql-jdbc-java)
+  command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup-test-deps: missing ${missing[*]} and not root: install them with apt-get" >&2
+    return 1
+  fi
+  echo "setup-test-deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || return 1
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || return 1
 }
 
 mkdir -p "$e2e"
@@ -155,7 +198,7 @@ exec 9>"$e2e/.setup.lock"
 flock 9
 
 # Every part, in order; `setup_<part>` above sets each one up.
-PARTS=(system python node otel-node otel-python rust accuracy asyncpg sqlalchemy guard typeorm)
+PARTS=(system python node otel-node otel-python rust accuracy asyncpg sqlalchemy guard diesel seaorm pgjdbc typeorm)
 if [ $# -eq 0 ]; then
   set -- "${PARTS[@]}"
 fi

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use querycomb_core::{EventSink, InputError, QueryEvent, SourceTable, Timestamp};
-use querycomb_detect::{Analysis, Pipeline};
+use querycomb_detect::Pipeline;
 use querycomb_logs::{LogFormat, ReadOptions};
 use querycomb_sql::Dialect;
 
@@ -97,21 +97,20 @@ pub fn run(args: AnalyzeArgs, file: FileConfig, color: bool) -> Result<Outcome, 
         warnings,
         ..
     } = sink;
-    let Analysis {
-        mut findings,
-        mut summary,
-    } = pipeline.finish();
-    if prove.dsn.is_some() || prove.keep_keys {
-        explain::prove(&mut findings, &summary, &prove)?;
-    }
-    summary.inputs = sources.names().to_vec();
-    summary.bytes = bytes;
-    summary.malformed = malformed;
-    summary.warnings = warnings;
-    summary.elapsed_ms = started.elapsed().as_millis() as u64;
     let any_damage = !damaged.is_empty();
-    summary.damaged = damaged;
-    let outcome = report::write(&settings, &sources, &findings, &summary)?;
+    let complete = |summary: &mut querycomb_core::RunSummary| {
+        summary.inputs = sources.names().to_vec();
+        summary.bytes = bytes;
+        summary.malformed = malformed;
+        summary.warnings = warnings;
+        summary.elapsed_ms = started.elapsed().as_millis() as u64;
+        summary.damaged = damaged;
+    };
+    let outcome = report::deliver(&settings, |sink| {
+        explain::through_prove(&prove, sink, |sink| {
+            pipeline.finish_into(&sources, sink, complete)
+        })
+    })?;
     // A report of part of the input must not pass for a report of all of it.
     Ok(if any_damage {
         Outcome::Damaged
@@ -149,7 +148,7 @@ fn read_one(
             (stats.bytes, stats.events, stats.malformed)
         }
         InputFormat::Trace(format) => {
-            let limits = querycomb_traces::Limits::FILE;
+            let limits = querycomb_traces::AssemblyLimits::FILE;
             let stats =
                 querycomb_traces::read_traces(format, &mut input.reader, source, limits, sink)
                     .map_err(read_error)?;

@@ -24,15 +24,13 @@
 //! and each route pattern keeps its span so that an entry that matched nothing in the run
 //! can be named by its line.
 
-use querycomb_detect::detectors::over_budget;
 use std::collections::BTreeMap;
 use std::fs;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use querycomb_core::{Finding, RunSummary};
+use querycomb_core::RunSummary;
 use querycomb_detect::detectors::over_budget::{Budget, BudgetRule, Budgets};
-use querycomb_detect::findings::excerpt;
 use querycomb_detect::NamePattern;
 use querycomb_proxy::{EnforceMode, Limits};
 use serde::Deserialize;
@@ -46,7 +44,7 @@ pub struct BudgetSection {
     #[serde(default)]
     pub default: DefaultBudget,
     #[serde(default)]
-    pub route: Vec<RouteBudget>,
+    pub route: Vec<RouteBudgetEntry>,
 }
 
 /// `[budgets.default]` as written: the detection stage's limits, the proxy's live ceilings
@@ -84,7 +82,7 @@ impl From<EnforceName> for EnforceMode {
 /// One `[[budgets.route]]` entry as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RouteBudget {
+pub struct RouteBudgetEntry {
     /// `test = "…"` reads the same: a test names itself in the `route` tag.
     #[serde(alias = "test")]
     pub route: toml::Spanned<String>,
@@ -139,6 +137,7 @@ impl LoadedBudgets {
                 .map(|rule| BudgetRule {
                     route: rule.pattern.clone(),
                     budget: rule.budget,
+                    origin: Some(rule.origin.clone()),
                 })
                 .collect(),
         }
@@ -231,7 +230,7 @@ fn resolve(section: BudgetSection, text: &str, path: &Path) -> Result<LoadedBudg
     })
 }
 
-fn resolve_rule(entry: RouteBudget, text: &str, path: &Path) -> Result<LoadedRule, String> {
+fn resolve_rule(entry: RouteBudgetEntry, text: &str, path: &Path) -> Result<LoadedRule, String> {
     let origin = format!("{}:{}", path.display(), line_of(text, entry.route.span()));
     let pattern_text = entry.route.get_ref().clone();
     let pattern = NamePattern::new(&pattern_text)
@@ -305,68 +304,6 @@ fn limits(budget: &Budget) -> String {
         parts.push(format!("max_total_ms = {ms}"));
     }
     parts.join(", ")
-}
-
-/// Over-budget findings say which budget (its line in the budget file), by how much and
-/// which shapes dominate. (Their severity, an error, is the detector's: see its `INFO`.)
-pub fn explain_findings(findings: &mut [Finding], budgets: &LoadedBudgets) {
-    for finding in findings.iter_mut().filter(|f| f.kind == over_budget::KIND) {
-        finding.message = explain(finding, budgets);
-    }
-}
-
-fn explain(finding: &Finding, budgets: &LoadedBudgets) -> String {
-    let route = finding.request.route.as_deref();
-    let (budget, rule) = budgets.for_route(route);
-    let origin = rule.map_or_else(|| "default budget".to_owned(), |r| r.origin.clone());
-    let name = route.map_or_else(
-        || format!("request {}", finding.request.id),
-        |r| format!("{r:?}"),
-    );
-    let mut parts = vec![format!("{} statements", finding.count)];
-    if let Some(max) = budget.max_statements {
-        parts[0] = format!("{} statements (budget {max})", finding.count);
-    }
-    let repeats = child_counts(finding);
-    if let (Some(max), Some(&top)) = (budget.max_repeats, repeats.first()) {
-        parts.push(format!("one shape {top}× (budget {max})"));
-    }
-    if let (Some(max), Some(us)) = (budget.max_total_ms, finding.total_duration_us) {
-        parts.push(format!("{:.1} ms (budget {max} ms)", us as f64 / 1000.0));
-    }
-    let dominant: Vec<String> = finding
-        .children
-        .iter()
-        .zip(repeats.iter().map(Some).chain(std::iter::repeat(None)))
-        .map(|(child, count)| match count {
-            Some(n) => format!("{n} × {}", excerpt(&child.normalized)),
-            None => excerpt(&child.normalized),
-        })
-        .collect();
-    format!(
-        "{name} over budget ({origin}): {} in one request; most run: {}",
-        parts.join(", "),
-        dominant.join("; ")
-    )
-}
-
-/// Executions of each child in the first request, from its waterfall (empty when the
-/// source had no timestamps). Children come most-run first.
-fn child_counts(finding: &Finding) -> Vec<u64> {
-    if finding.waterfall.is_empty() {
-        return Vec::new();
-    }
-    finding
-        .children
-        .iter()
-        .map(|child| {
-            finding
-                .waterfall
-                .iter()
-                .filter(|bar| bar.fingerprint == child.fingerprint)
-                .count() as u64
-        })
-        .collect()
 }
 
 /// Where budgets come from when `--budgets` is not given: the config file named with

@@ -39,10 +39,10 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use querycomb_core::{EventSink, Finding, InputError, Location, QueryEvent, SourceId, SourceTable};
-use querycomb_detect::{Analysis, Pipeline};
+use querycomb_detect::Pipeline;
 use querycomb_sql::Dialect;
 use querycomb_traces::otlp::{self, Request as OtlpRequest};
-use querycomb_traces::{Assembler, Limits};
+use querycomb_traces::{Assembler, AssemblyLimits};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -93,7 +93,7 @@ pub fn run(args: CollectArgs, file: FileConfig, color: bool) -> Result<Outcome, 
         .or(conf.max_request_bytes)
         .unwrap_or(DEFAULT_MAX_REQUEST_BYTES);
     let queue = args.queue.or(conf.queue).unwrap_or(DEFAULT_QUEUE).max(1);
-    let mut limits = Limits::LIVE;
+    let mut limits = AssemblyLimits::LIVE;
     if let Some(window) = args.trace_window_ms.or(conf.trace_window_ms) {
         limits.window = window;
     }
@@ -148,20 +148,23 @@ pub fn run(args: CollectArgs, file: FileConfig, color: bool) -> Result<Outcome, 
         .join()
         .map_err(|_| CliError::Usage("the detection thread failed".into()))?;
     served?;
-    let Analysis {
-        findings,
-        mut summary,
-    } = analysis.map_err(|e| CliError::Output(format!("cannot write findings: {e}")))?;
-    summary.inputs = sources.names().to_vec();
-    summary.elapsed_ms = started.elapsed().as_millis() as u64;
-    summary.malformed = metrics.malformed.get();
+    let (pipeline, records) =
+        analysis.map_err(|e| CliError::Output(format!("cannot write findings: {e}")))?;
     eprintln!(
         "querycomb: collect: {} requests, {} spans received, {} dropped (queue full or over the span limit)",
         metrics.accepted_requests(),
         metrics.spans_received.get(),
         metrics.spans_dropped.get()
     );
-    report::write(&settings, &sources, &findings, &summary)
+    let complete = |summary: &mut querycomb_core::RunSummary| {
+        summary.inputs = sources.names().to_vec();
+        summary.records = records;
+        summary.elapsed_ms = started.elapsed().as_millis() as u64;
+        summary.malformed = metrics.malformed.get();
+    };
+    report::deliver(&settings, |sink| {
+        pipeline.finish_into(&sources, sink, complete)
+    })
 }
 
 fn socket_addr(flag: &str, value: &str) -> Result<SocketAddr, CliError> {
@@ -542,8 +545,8 @@ impl Live {
         mut self,
         queue: Receiver<Work>,
         source: SourceId,
-        limits: Limits,
-    ) -> io::Result<Analysis> {
+        limits: AssemblyLimits,
+    ) -> io::Result<(Pipeline, u64)> {
         let mut assembler = Assembler::new(limits);
         let started = Instant::now();
         let mut requests = 0u64;
@@ -582,9 +585,8 @@ impl Live {
         self.publish(&assembler)?;
         let stats = assembler.stats();
         self.metrics.spans_dropped.inc_by(stats.dropped_spans);
-        let mut analysis = self.pipeline.finish();
-        analysis.summary.records = requests;
-        Ok(analysis)
+        // The report is written by the caller's thread, which owns the output.
+        Ok((self.pipeline, requests))
     }
 
     /// New and grown findings on stderr and in `--findings-out`; gauges.

@@ -43,17 +43,17 @@ use crate::args::{ColorChoice, DialectArg, FailOn, Format, LogFormatArg};
 pub struct FileConfig {
     pub color: Option<ColorChoice>,
     #[serde(default)]
-    pub report: ReportConfig,
+    pub report: ReportSection,
     #[serde(default)]
-    pub analyze: AnalyzeConfig,
+    pub analyze: AnalyzeSection,
     #[serde(default)]
-    pub proxy: ProxyConfig,
+    pub proxy: ProxySection,
     #[serde(default)]
-    pub collect: CollectConfig,
+    pub collect: CollectSection,
     #[serde(default)]
-    pub run: RunConfig,
+    pub run: RunSection,
     #[serde(default)]
-    pub explain: ExplainConfig,
+    pub explain: ExplainSection,
     #[serde(default)]
     pub detect: querycomb_detect::Config,
     /// Query budgets for `querycomb run` (see `budget.rs`).
@@ -62,7 +62,7 @@ pub struct FileConfig {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ReportConfig {
+pub struct ReportSection {
     pub format: Option<Format>,
     pub output: Option<PathBuf>,
     pub fail_on: Option<FailOn>,
@@ -71,7 +71,7 @@ pub struct ReportConfig {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AnalyzeConfig {
+pub struct AnalyzeSection {
     pub log_format: Option<LogFormatArg>,
     pub dialect: Option<DialectArg>,
     pub log_line_prefix: Option<String>,
@@ -80,7 +80,7 @@ pub struct AnalyzeConfig {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ProxyConfig {
+pub struct ProxySection {
     pub listen: Option<String>,
     pub upstream: Option<String>,
     pub metrics: Option<String>,
@@ -98,7 +98,7 @@ pub struct ProxyConfig {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CollectConfig {
+pub struct CollectSection {
     pub grpc: Option<String>,
     pub http: Option<String>,
     pub findings_out: Option<PathBuf>,
@@ -110,14 +110,14 @@ pub struct CollectConfig {
 /// `[run]`: `test_hooks = false` is `--no-test-hooks`; `include_fixtures` as the flag.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RunConfig {
+pub struct RunSection {
     pub test_hooks: Option<bool>,
     pub include_fixtures: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ExplainConfig {
+pub struct ExplainSection {
     pub dsn: Option<String>,
     pub explain_analyze: Option<bool>,
     pub keep_keys: Option<bool>,

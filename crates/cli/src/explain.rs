@@ -2,15 +2,16 @@
 //! for the stack and the impact of each finding (crate `querycomb-explain`; docs/explain.md).
 
 use std::fs;
+use std::io;
 
-use querycomb_core::{Finding, RunSummary, SourceTable};
+use querycomb_core::{Finding, FindingSink, RunSummary, SourceTable};
 use querycomb_explain::{Options, Tally, DEFAULT_POOL_SIZE};
 use querycomb_report::json::{parse_document, parse_line, Line};
 
 use crate::args::{ExplainArgs, Format, ProveArgs};
 use crate::config::FileConfig;
 use crate::outcome::{CliError, Outcome};
-use crate::report::{self, ReportSettings};
+use crate::report::{self, ReportSettings, StageError};
 
 /// The proof settings after merging flags, `[explain]` and defaults.
 #[derive(Debug, Clone)]
@@ -100,6 +101,60 @@ pub fn prove(
     Ok(())
 }
 
+/// `--dsn`/`--keep-keys` as a step in front of the report sink: the plan check needs every
+/// finding at once (it shares one pool of connections and sums the impact per route), so
+/// it holds the findings until `finish`, proves them, then passes them on.
+pub struct Prove<'a> {
+    settings: &'a ProveSettings,
+    next: &'a mut dyn FindingSink,
+    held: Vec<Finding>,
+}
+
+impl<'a> Prove<'a> {
+    pub fn new(settings: &'a ProveSettings, next: &'a mut dyn FindingSink) -> Self {
+        Prove {
+            settings,
+            next,
+            held: Vec::new(),
+        }
+    }
+
+    /// Whether the settings ask for anything: without them the step is left out.
+    pub fn wanted(settings: &ProveSettings) -> bool {
+        settings.dsn.is_some() || settings.keep_keys
+    }
+}
+
+impl FindingSink for Prove<'_> {
+    fn begin(&mut self, sources: &SourceTable) -> io::Result<()> {
+        self.next.begin(sources)
+    }
+    fn finding(&mut self, finding: &Finding) -> io::Result<()> {
+        self.held.push(finding.clone());
+        Ok(())
+    }
+    fn finish(&mut self, summary: &RunSummary) -> io::Result<()> {
+        prove(&mut self.held, summary, self.settings).map_err(StageError::wrap)?;
+        for finding in &self.held {
+            self.next.finding(finding)?;
+        }
+        self.next.finish(summary)
+    }
+}
+
+/// Feeds `sink` through the [`Prove`] step when the settings ask for it.
+pub fn through_prove(
+    settings: &ProveSettings,
+    sink: &mut dyn FindingSink,
+    feed: impl FnOnce(&mut dyn FindingSink) -> io::Result<()>,
+) -> io::Result<()> {
+    if Prove::wanted(settings) {
+        feed(&mut Prove::new(settings, sink))
+    } else {
+        feed(sink)
+    }
+}
+
 fn describe(t: &Tally) -> String {
     format!(
         "{} findings checked: {} safe, {} plan_changes, {} needs_index, {} skipped",
@@ -111,7 +166,7 @@ pub fn run(args: ExplainArgs, file: FileConfig, color: bool) -> Result<Outcome, 
     let settings = ReportSettings::resolve(&args.report, &file, color);
     let prove_settings = ProveSettings::resolve(&args.prove, &file);
     prove_settings.check(&settings)?;
-    let (sources, mut findings, summary) = read_findings(&args.input)?;
+    let (sources, findings, summary) = read_findings(&args.input)?;
     if prove_settings.dsn.is_none() {
         eprintln!(
             "querycomb: no --dsn: the fix and impact only, no plan check (see docs/explain.md)"
@@ -122,8 +177,10 @@ pub fn run(args: ExplainArgs, file: FileConfig, color: bool) -> Result<Outcome, 
             args.input.display()
         );
     }
-    prove(&mut findings, &summary, &prove_settings)?;
-    report::write(&settings, &sources, &findings, &summary)
+    report::deliver(&settings, |sink| {
+        let mut prove = Prove::new(&prove_settings, sink);
+        report::replay(&mut prove, &sources, &findings, &summary)
+    })
 }
 
 /// A JSON document, or JSON lines where a later line of a signature replaces the earlier.

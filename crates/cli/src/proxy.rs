@@ -268,11 +268,12 @@ pub fn run(
     let mut summary = proxy_report.analysis.summary;
     summary.elapsed_ms = started.elapsed().as_millis() as u64;
     summary.bytes = proxy_report.stats.bytes_from_clients + proxy_report.stats.bytes_from_server;
-    let mut findings = proxy_report.analysis.findings;
-    if prove.dsn.is_some() || prove.keep_keys {
-        explain::prove(&mut findings, &summary, &prove)?;
-    }
-    report::write(&settings, &sources, &findings, &summary)
+    let findings = proxy_report.analysis.findings;
+    report::deliver(&settings, |sink| {
+        explain::through_prove(&prove, sink, |sink| {
+            report::replay(sink, &sources, &findings, &summary)
+        })
+    })
 }
 
 fn proxy_sources(config: &ProxyConfig) -> SourceTable {

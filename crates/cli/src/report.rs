@@ -70,28 +70,133 @@ impl ReportSettings {
     }
 }
 
-/// Writes the report and decides the outcome.
+/// The one path from detection to the user: opens the report's output, stacks the
+/// exit-status tally in front of the sink, and lets `feed` push the run into it (detection's
+/// `Pipeline::finish_into`, through any amending steps the command adds).
+pub fn deliver(
+    settings: &ReportSettings,
+    feed: impl FnOnce(&mut dyn FindingSink) -> io::Result<()>,
+) -> Result<Outcome, CliError> {
+    let out = open_output(settings.output.as_ref()).map_err(|e| output_error(settings, e))?;
+    deliver_to(settings, make_sink(settings, out), feed)
+}
+
+/// [`deliver`] into a sink the command built itself (JUnit with `run`'s budget notes).
+pub fn deliver_to(
+    settings: &ReportSettings,
+    mut sink: Box<dyn FindingSink>,
+    feed: impl FnOnce(&mut dyn FindingSink) -> io::Result<()>,
+) -> Result<Outcome, CliError> {
+    let mut tally = SeverityTally::new(sink.as_mut(), settings.fail_severity());
+    match feed(&mut tally) {
+        // A reader that stopped early (`| head`) is not an error of ours.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        Err(e) => return Err(stage_error(e).unwrap_or_else(|e| output_error(settings, e))),
+        Ok(()) => {}
+    }
+    Ok(tally.outcome())
+}
+
+/// Findings that already exist as values (read back from JSON, or handed over by the
+/// proxy at the end of its run) through the same path.
 pub fn write(
     settings: &ReportSettings,
     sources: &SourceTable,
     findings: &[Finding],
     summary: &RunSummary,
 ) -> Result<Outcome, CliError> {
-    let describe = |e: io::Error| match &settings.output {
-        Some(path) => CliError::Output(format!("cannot write {}: {e}", path.display())),
-        None => CliError::Output(format!("cannot write the report: {e}")),
-    };
-    let out = open_output(settings.output.as_ref()).map_err(describe)?;
-    let mut sink = make_sink(settings, out);
-    match drive(sink.as_mut(), sources, findings, summary) {
-        // A reader that stopped early (`| head`) is not an error of ours.
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-        result => result.map_err(describe)?,
-    }
-    Ok(outcome(findings, settings.fail_severity()))
+    deliver(settings, |sink| replay(sink, sources, findings, summary))
 }
 
-fn open_output(path: Option<&PathBuf>) -> io::Result<Box<dyn Write>> {
+/// Pushes findings that exist as values through `sink`, as detection would have.
+pub fn replay(
+    sink: &mut dyn FindingSink,
+    sources: &SourceTable,
+    findings: &[Finding],
+    summary: &RunSummary,
+) -> io::Result<()> {
+    sink.begin(sources)?;
+    for finding in findings {
+        sink.finding(finding)?;
+    }
+    sink.finish(summary)
+}
+
+/// An error a step before the sink raised (a plan check that could not connect), carried
+/// through the sink's `io::Result` so it is reported as what it is, not as a write error.
+#[derive(Debug)]
+pub struct StageError(pub CliError);
+
+impl std::fmt::Display for StageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for StageError {}
+
+impl StageError {
+    pub fn wrap(error: CliError) -> io::Error {
+        io::Error::other(StageError(error))
+    }
+}
+
+fn stage_error(error: io::Error) -> Result<CliError, io::Error> {
+    if !error.get_ref().is_some_and(|e| e.is::<StageError>()) {
+        return Err(error);
+    }
+    match error.into_inner().map(|e| e.downcast::<StageError>()) {
+        Some(Ok(stage)) => Ok(stage.0),
+        _ => Err(io::Error::other("a step before the report failed")),
+    }
+}
+
+pub fn output_error(settings: &ReportSettings, e: io::Error) -> CliError {
+    match &settings.output {
+        Some(path) => CliError::Output(format!("cannot write {}: {e}", path.display())),
+        None => CliError::Output(format!("cannot write the report: {e}")),
+    }
+}
+
+/// Passes everything on and remembers whether any finding reached the fail-on severity.
+pub struct SeverityTally<'a> {
+    next: &'a mut dyn FindingSink,
+    fail_on: Option<Severity>,
+    failed: bool,
+}
+
+impl<'a> SeverityTally<'a> {
+    pub fn new(next: &'a mut dyn FindingSink, fail_on: Option<Severity>) -> Self {
+        SeverityTally {
+            next,
+            fail_on,
+            failed: false,
+        }
+    }
+
+    pub fn outcome(&self) -> Outcome {
+        if self.failed {
+            Outcome::Findings
+        } else {
+            Outcome::Clean
+        }
+    }
+}
+
+impl FindingSink for SeverityTally<'_> {
+    fn begin(&mut self, sources: &SourceTable) -> io::Result<()> {
+        self.next.begin(sources)
+    }
+    fn finding(&mut self, finding: &Finding) -> io::Result<()> {
+        self.failed |= self.fail_on.is_some_and(|level| finding.severity >= level);
+        self.next.finding(finding)
+    }
+    fn finish(&mut self, summary: &RunSummary) -> io::Result<()> {
+        self.next.finish(summary)
+    }
+}
+
+pub fn open_output(path: Option<&PathBuf>) -> io::Result<Box<dyn Write>> {
     Ok(match path {
         Some(path) => Box::new(BufWriter::new(File::create(path)?)),
         None => Box::new(BufWriter::new(io::stdout().lock())),
@@ -115,27 +220,6 @@ pub fn make_sink(settings: &ReportSettings, out: Box<dyn Write>) -> Box<dyn Find
         )),
         Format::Sarif => Box::new(SarifSink::new(out)),
         Format::Html => Box::new(HtmlSink::with_options(out, HtmlOptions::default())),
-    }
-}
-
-fn drive(
-    sink: &mut dyn FindingSink,
-    sources: &SourceTable,
-    findings: &[Finding],
-    summary: &RunSummary,
-) -> io::Result<()> {
-    sink.begin(sources)?;
-    for finding in findings {
-        sink.finding(finding)?;
-    }
-    sink.finish(summary)
-}
-
-/// `Findings` when any finding reaches the fail-on severity.
-pub fn outcome(findings: &[Finding], fail_on: Option<Severity>) -> Outcome {
-    match fail_on {
-        Some(level) if findings.iter().any(|f| f.severity >= level) => Outcome::Findings,
-        _ => Outcome::Clean,
     }
 }
 

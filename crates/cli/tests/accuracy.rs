@@ -1,8 +1,10 @@
 //! Request-level accuracy on real stacks (docs/accuracy.md): the corpus under tests/accuracy/
 //! — Django ORM, asyncpg with a pool, a SKIP LOCKED job worker, node-postgres with a pool, a
-//! GraphQL resolver stack with and without DataLoader — runs labelled requests against a
-//! throwaway PostgreSQL that writes its stderr, csvlog and jsonlog logs at once, untagged and
-//! then tagged with sqlcommenter trace ids. Each log is analysed and every finding, in every
+//! GraphQL resolver stack with and without DataLoader — runs labelled requests through the
+//! proxy against a throwaway PostgreSQL that writes its stderr, csvlog and jsonlog logs at
+//! once, untagged and then tagged with sqlcommenter trace ids. Each log, and the events the
+//! proxy observed, are analysed, as recorded and with seeded application stalls injected
+//! inside requests (a loaded machine, deterministically), and every finding, in every
 //! request it was found in, is matched with the labels.
 //!
 //! Ground truth: every statement of a request carries `/*qc_req='<id>'*/`, a comment
@@ -27,7 +29,7 @@ use std::io::BufReader;
 use std::path::Path;
 use std::process::Command;
 
-use querycomb_core::{Collected, EventSink, FindingKind, Location, SourceId};
+use querycomb_core::{Collected, EventSink, FindingKind, Location, OwnedEvent, SourceId};
 use querycomb_detect::{Config, Pipeline};
 use querycomb_logs::{read_log, LogFormat, ReadOptions};
 use querycomb_sql::{comment, Dialect};
@@ -76,8 +78,14 @@ fn read_labels(path: &Path) -> BTreeMap<String, Label> {
     labels
 }
 
-/// Runs every stack of the corpus in both modes; returns the labels file.
-fn run_corpus(pg: &PgServer, dir: &Path) -> std::path::PathBuf {
+/// Runs every stack of the corpus in both modes, connecting through the proxy at `port`;
+/// returns the labels file.
+fn run_corpus(pg: &PgServer, port: u16, dir: &Path) -> std::path::PathBuf {
+    let through_proxy = |address: String| {
+        address
+            .replace(&format!("port={}", pg.port()), &format!("port={port}"))
+            .replace(&format!(":{}/", pg.port()), &format!(":{port}/"))
+    };
     let labels = dir.join("labels.jsonl");
     let python = deps::require(
         "the accuracy corpus's Python venv",
@@ -93,7 +101,7 @@ fn run_corpus(pg: &PgServer, dir: &Path) -> std::path::PathBuf {
         for stack in ["django", "asyncpg", "worker"] {
             let status = Command::new(&python)
                 .arg(corpus.join("python/corpus.py"))
-                .args([stack, &pg.conn_str("shop"), mode])
+                .args([stack, &through_proxy(pg.conn_str("shop")), mode])
                 .arg(&labels)
                 .status()
                 .expect("run the Python corpus");
@@ -103,7 +111,7 @@ fn run_corpus(pg: &PgServer, dir: &Path) -> std::path::PathBuf {
             let status = Command::new(&node)
                 .env("NODE_PATH", &node_modules)
                 .arg(corpus.join("node/corpus.js"))
-                .args([stack, &pg.url("shop"), mode])
+                .args([stack, &through_proxy(pg.url("shop")), mode])
                 .arg(&labels)
                 .status()
                 .expect("run the Node corpus");
@@ -144,12 +152,8 @@ fn ratio(a: usize, b: usize) -> f64 {
     }
 }
 
-/// Analyses one log and scores it per mode.
-fn score(
-    path: &Path,
-    format: LogFormat,
-    labels: &BTreeMap<String, Label>,
-) -> BTreeMap<String, Score> {
+/// Reads one log's events.
+fn read_events(path: &Path, format: LogFormat) -> Vec<OwnedEvent> {
     let file = fs::File::open(path).expect("open the log");
     let mut collected = Collected::default();
     read_log(
@@ -161,18 +165,81 @@ fn score(
     )
     .expect("read the log");
     assert!(collected.errors.is_empty(), "{:?}", collected.errors);
+    collected.events
+}
+
+/// The request label of each statement, by where it is.
+fn labelled(events: &[OwnedEvent]) -> HashMap<Location, String> {
     let mut label_at: HashMap<Location, String> = HashMap::new();
-    for event in &collected.events {
+    for event in events {
         if let Some(id) = comment::tags(&event.sql).get("qc_req") {
             label_at.insert(event.location, id.into_owned());
         }
     }
+    label_at
+}
+
+/// The same traffic as on a loaded machine: the application stalls inside its requests.
+///
+/// A deterministic transform of the recorded log, so that the test proves robustness to
+/// stalls instead of depending on the machine's load when it runs. Before a seeded fifth of
+/// the statements that follow another statement of the same request on the same session (a
+/// pause inside a request: between a parent and its first child, or between two
+/// iterations of a loop), the whole application stalls for 30–700 ms (log-uniform): every
+/// later event moves by the stall, so the order of events and the concurrency of sessions
+/// are kept, and a stall is as long as or longer than the 10–200 ms between requests, but
+/// shorter than the idle gap (1 s), which bounds any unit of work by design. Grouping never
+/// sees the labels the stalls are placed by.
+fn stalled(events: &[OwnedEvent], label_at: &HashMap<Location, String>) -> Vec<OwnedEvent> {
+    let mut rng = SplitMix(0x9e37_79b9_7f4a_7c15);
+    let mut last_label: HashMap<&str, Option<&String>> = HashMap::new();
+    let mut shift = 0i64;
+    // In time order (the proxy hands statements over as they finish); each event keeps its
+    // place in the input.
+    let mut order: Vec<usize> = (0..events.len()).collect();
+    order.sort_by_key(|&i| events.get(i).and_then(|e| e.time));
+    let mut out = events.to_vec();
+    for i in order {
+        let (Some(event), Some(moved)) = (events.get(i), out.get_mut(i)) else {
+            continue;
+        };
+        let label = label_at.get(&event.location);
+        let before = last_label.insert(event.session.as_str(), label);
+        let inside = label.is_some() && before == Some(label);
+        if inside && rng.next().is_multiple_of(5) {
+            let unit = (rng.next() % 1_000_000) as f64 / 1_000_000.0;
+            shift += (30_000.0 * (700.0f64 / 30.0).powf(unit)) as i64;
+        }
+        moved.time = event.time.map(|t| t + shift);
+    }
+    out
+}
+
+/// SplitMix64: a seeded generator for [`stalled`] (deterministic across platforms).
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// Analyses one log's events and scores them per mode.
+fn score(
+    events: &[OwnedEvent],
+    label_at: &HashMap<Location, String>,
+    labels: &BTreeMap<String, Label>,
+) -> BTreeMap<String, Score> {
     let config = Config {
         keep_occurrences: true,
         ..Config::default()
     };
     let mut pipeline = Pipeline::new(config, Dialect::Postgres);
-    for event in &collected.events {
+    for event in events {
         pipeline.event(&event.as_event());
     }
     let (_, occurrences) = pipeline.finish_with_occurrences();
@@ -254,64 +321,170 @@ fn request_level_recall_and_precision_on_real_stacks() {
     )
     .expect("load the schema");
     let dir = tempfile::tempdir().expect("temp dir");
-    let labels_path = run_corpus(&pg, dir.path());
+    let proxy = ProxyTap::start(&pg);
+    let labels_path = run_corpus(&pg, proxy.addr.port(), dir.path());
+    let proxied = proxy.stop();
     pg.psql("shop", "SELECT 'accuracy-corpus-done'")
         .expect("sentinel");
     for file in ["postgresql.log", "postgresql.csv", "postgresql.json"] {
         pg.wait_for_log(file, "accuracy-corpus-done")
             .expect("log flushed");
     }
-    let labels = read_labels(&labels_path);
+    if let Some(keep) = std::env::var_os("QUERYCOMB_ACCURACY_KEEP") {
+        keep_logs(&pg.log_dir(), &labels_path, Path::new(&keep));
+        keep_proxy_events(&proxied, Path::new(&keep));
+    }
+    score_logs(&pg.log_dir(), &labels_path, Some(proxied));
+}
 
+/// The proxy in front of the server, on its own runtime, with every event it observes
+/// tapped (the events its own detection stage reads).
+struct ProxyTap {
+    addr: std::net::SocketAddr,
+    runtime: tokio::runtime::Runtime,
+    events: std::sync::mpsc::Receiver<OwnedEvent>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<std::io::Result<querycomb_proxy::ProxyReport>>,
+}
+
+impl ProxyTap {
+    fn start(pg: &PgServer) -> ProxyTap {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime for the proxy");
+        let config = querycomb_proxy::ProxyConfig::new(
+            "127.0.0.1:0".parse().expect("an address"),
+            format!("127.0.0.1:{}", pg.port()),
+        );
+        let (mut proxy, events) = runtime.block_on(async {
+            let mut proxy = querycomb_proxy::Proxy::bind(config)
+                .await
+                .expect("bind the proxy");
+            let events = proxy.tap_events();
+            (proxy, events)
+        });
+        proxy.detector(querycomb_proxy::pipeline_detector(Config::default()));
+        let addr = proxy.local_addr().expect("the proxy's address");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = runtime.spawn(proxy.serve(async {
+            let _ = stopped.await;
+        }));
+        ProxyTap {
+            addr,
+            runtime,
+            events,
+            stop,
+            served,
+        }
+    }
+
+    /// Stops the proxy (every client has gone); the events it saw, in the order its
+    /// detection stage read them.
+    fn stop(self) -> Vec<OwnedEvent> {
+        let _ = self.stop.send(());
+        self.runtime
+            .block_on(self.served)
+            .expect("the proxy task")
+            .expect("the proxy served");
+        self.events.try_iter().collect()
+    }
+}
+
+/// Re-scores the logs a run kept with `QUERYCOMB_ACCURACY_KEEP=<dir>`: the same recorded
+/// traffic, scored again after a change to grouping, so that two versions are compared on
+/// identical input (a developer's tool; the test above is the proof).
+#[test]
+#[ignore = "developer tool: set QUERYCOMB_ACCURACY_KEPT to a directory kept by QUERYCOMB_ACCURACY_KEEP"]
+fn rescore_kept_logs() {
+    let kept = std::env::var_os("QUERYCOMB_ACCURACY_KEPT")
+        .expect("QUERYCOMB_ACCURACY_KEPT names a directory kept by QUERYCOMB_ACCURACY_KEEP");
+    let kept = Path::new(&kept);
+    // Runs kept before the corpus went through the proxy have no proxy events.
+    let proxied = fs::read_to_string(kept.join("proxy.jsonl"))
+        .ok()
+        .map(|text| text.lines().map(event_of_line).collect());
+    score_logs(kept, &kept.join("labels.jsonl"), proxied);
+}
+
+const LOGS: [(&str, LogFormat); 3] = [
+    ("postgresql.log", LogFormat::PgStderr),
+    ("postgresql.csv", LogFormat::PgCsv),
+    ("postgresql.json", LogFormat::PgJson),
+];
+
+/// The fields of a proxy event that grouping and detection read, one JSON object a line.
+fn keep_proxy_events(events: &[OwnedEvent], keep: &Path) {
+    let lines: Vec<String> = events
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "line": e.location.line, "byte": e.location.byte, "time": e.time,
+                "duration_us": e.duration_us, "session": e.session, "user": e.user,
+                "database": e.database, "application": e.application, "sql": e.sql,
+                "params": e.params, "prepared_name": e.prepared_name, "rows": e.rows,
+                "error": e.error, "in_transaction": e.in_transaction,
+            })
+            .to_string()
+        })
+        .collect();
+    fs::write(keep.join("proxy.jsonl"), lines.join("\n")).expect("keep the proxy's events");
+}
+
+fn event_of_line(line: &str) -> OwnedEvent {
+    let v: Value = serde_json::from_str(line).expect("a kept proxy event");
+    let text = |k: &str| v[k].as_str().map(str::to_owned);
+    OwnedEvent {
+        location: Location {
+            source: SourceId(0),
+            line: v["line"].as_u64().unwrap_or_default(),
+            byte: v["byte"].as_u64().unwrap_or_default(),
+        },
+        time: v["time"].as_i64(),
+        duration_us: v["duration_us"].as_u64(),
+        session: text("session").unwrap_or_default(),
+        user: text("user"),
+        database: text("database"),
+        application: text("application"),
+        sql: text("sql").unwrap_or_default(),
+        params: text("params"),
+        prepared_name: text("prepared_name"),
+        rows: v["rows"].as_u64(),
+        error: text("error"),
+        in_transaction: v["in_transaction"].as_bool(),
+        ..OwnedEvent::default()
+    }
+}
+
+fn keep_logs(log_dir: &Path, labels: &Path, keep: &Path) {
+    fs::create_dir_all(keep).expect("create the directory to keep logs in");
+    for (file, _) in LOGS {
+        fs::copy(log_dir.join(file), keep.join(file)).expect("keep a log");
+    }
+    fs::copy(labels, keep.join("labels.jsonl")).expect("keep the labels");
+}
+
+/// Scores every log format, as recorded and stalled; prints the table and fails on what the
+/// test does not allow.
+fn score_logs(log_dir: &Path, labels_path: &Path, proxied: Option<Vec<OwnedEvent>>) {
+    let labels = read_labels(labels_path);
     let mut table = String::from(
-        "| log | mode | requests | N+1 requests | found | wrong N | false flags | recall | precision |\n|---|---|---|---|---|---|---|---|---|\n",
+        "| log | timing | mode | requests | N+1 requests | found | wrong N | false flags | recall | precision |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let mut problems = Vec::new();
-    for (file, format) in [
-        ("postgresql.log", LogFormat::PgStderr),
-        ("postgresql.csv", LogFormat::PgCsv),
-        ("postgresql.json", LogFormat::PgJson),
-    ] {
-        let scores = score(&pg.log_dir().join(file), format, &labels);
-        for (mode, s) in &scores {
-            let _ = writeln!(
-                table,
-                "| {} | {mode} | {} | {} | {} | {} | {} | {:.1}% | {:.1}% |",
-                format.id(),
-                s.positives + s.negatives,
-                s.positives,
-                s.found.len(),
-                s.wrong_count.len(),
-                s.false_flags.len(),
-                100.0 * s.recall(),
-                100.0 * s.precision(),
-            );
-            for (id, l) in misses(mode, s, &labels) {
-                let how = if s.wrong_count.contains(id) {
-                    "wrong N"
-                } else {
-                    "missed"
-                };
-                let _ = writeln!(
-                    table,
-                    "  - {} {mode} {how}: {id} {}/{} ({:?} ×{})",
-                    format.id(),
-                    l.stack,
-                    l.scenario,
-                    l.expect,
-                    l.n
-                );
-                if mode == "tagged" {
-                    problems.push(format!("{} {mode}: {how} {id} {}", format.id(), l.scenario));
-                }
-            }
-            for (flag, owner) in &s.false_flags {
-                let _ = writeln!(table, "  - {} {mode} false flag: {flag}", format.id());
-                let negative = labels.get(owner).is_none_or(|l| l.expect.is_none());
-                if mode == "tagged" || negative {
-                    problems.push(format!("{} {mode}: false flag {flag}", format.id()));
-                }
-            }
+    let mut sources: Vec<(&str, Vec<OwnedEvent>)> = LOGS
+        .iter()
+        .map(|(file, format)| (format.id(), read_events(&log_dir.join(file), *format)))
+        .collect();
+    sources.extend(proxied.map(|events| ("proxy", events)));
+    for (name, events) in sources {
+        let label_at = labelled(&events);
+        let stalls = stalled(&events, &label_at);
+        for (timing, events) in [("recorded", &events), ("stalled", &stalls)] {
+            let scores = score(events, &label_at, &labels);
+            let source = format!("{name} {timing}");
+            report(&source, &scores, &labels, &mut table, &mut problems);
         }
     }
     println!("{table}");
@@ -321,4 +494,50 @@ fn request_level_recall_and_precision_on_real_stacks() {
         "unexplained misses or false flags:\n{}",
         problems.join("\n")
     );
+}
+
+/// Adds one log's rows to the table, and to `problems` what the test does not allow.
+fn report(
+    source: &str,
+    scores: &BTreeMap<String, Score>,
+    labels: &BTreeMap<String, Label>,
+    table: &mut String,
+    problems: &mut Vec<String>,
+) {
+    for (mode, s) in scores {
+        let _ = writeln!(
+            table,
+            "| {} | {mode} | {} | {} | {} | {} | {} | {:.1}% | {:.1}% |",
+            source.replace(' ', " | "),
+            s.positives + s.negatives,
+            s.positives,
+            s.found.len(),
+            s.wrong_count.len(),
+            s.false_flags.len(),
+            100.0 * s.recall(),
+            100.0 * s.precision(),
+        );
+        for (id, l) in misses(mode, s, labels) {
+            let how = if s.wrong_count.contains(id) {
+                "wrong N"
+            } else {
+                "missed"
+            };
+            let _ = writeln!(
+                table,
+                "  - {source} {mode} {how}: {id} {}/{} ({:?} ×{})",
+                l.stack, l.scenario, l.expect, l.n
+            );
+            if mode == "tagged" {
+                problems.push(format!("{source} {mode}: {how} {id} {}", l.scenario));
+            }
+        }
+        for (flag, owner) in &s.false_flags {
+            let _ = writeln!(table, "  - {source} {mode} false flag: {flag}");
+            let negative = labels.get(owner).is_none_or(|l| l.expect.is_none());
+            if mode == "tagged" || negative {
+                problems.push(format!("{source} {mode}: false flag {flag}"));
+            }
+        }
+    }
 }

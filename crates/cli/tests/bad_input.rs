@@ -251,3 +251,27 @@ fn unknown_time_zone_is_a_warning_not_a_malformed_record() {
     assert_eq!(report["summary"]["warnings"], 1, "{err}");
     assert_eq!(report["summary"]["statements"], 124);
 }
+
+/// A step between detection and the report (the plan check) that fails is reported as
+/// what it is, not as a failure to write the report, and leaves no half report behind
+/// on stdout.
+#[test]
+fn an_unreachable_plan_check_database_is_named_as_such() {
+    let log = write_temp(&sample());
+    let out = querycomb(&[
+        "analyze",
+        "--dsn",
+        "postgres://nobody@127.0.0.1:1/none",
+        log.path().to_str().unwrap(),
+    ]);
+    no_panic(&out);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("plan check"), "{err}");
+    assert!(!err.contains("cannot write"), "{err}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

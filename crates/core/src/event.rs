@@ -291,3 +291,28 @@ impl OwnedEvent {
         }
     }
 }
+
+/// What the detection stage read from one event's SQL in its one scan, handed back to live
+/// sources (the proxy's metrics and proof) so that nothing reads the text a second time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scanned<'a> {
+    /// The statement's shape; `None` for transaction control and session bookkeeping
+    /// (`BEGIN`, `SET`, ...), which are recognised by their first words and never scanned.
+    pub fingerprint: Option<u64>,
+    /// The unit of work's trace id (hex), from the source or the statement's tags.
+    pub trace_id: Option<std::borrow::Cow<'a, str>>,
+    /// The route, from the source or the statement's tags (decoded).
+    pub route: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl Scanned<'_> {
+    /// An owned copy, for callers that scanned a temporary event.
+    pub fn into_owned(self) -> Scanned<'static> {
+        use std::borrow::Cow;
+        Scanned {
+            fingerprint: self.fingerprint,
+            trace_id: self.trace_id.map(|t| Cow::Owned(t.into_owned())),
+            route: self.route.map(|r| Cow::Owned(r.into_owned())),
+        }
+    }
+}

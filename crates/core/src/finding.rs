@@ -264,3 +264,78 @@ pub trait FindingSink {
     fn finding(&mut self, finding: &Finding) -> io::Result<()>;
     fn finish(&mut self, summary: &RunSummary) -> io::Result<()>;
 }
+
+/// A sink that keeps everything it is given: for tests, for in-process callers that want
+/// the findings as values, and for steps that need the whole run after the report is
+/// written (a baseline comparison, the exit status).
+#[derive(Debug, Clone, Default)]
+pub struct CollectedFindings {
+    pub sources: SourceTable,
+    pub findings: Vec<Finding>,
+    pub summary: RunSummary,
+}
+
+impl FindingSink for CollectedFindings {
+    fn begin(&mut self, sources: &SourceTable) -> io::Result<()> {
+        self.sources = sources.clone();
+        Ok(())
+    }
+    fn finding(&mut self, finding: &Finding) -> io::Result<()> {
+        self.findings.push(finding.clone());
+        Ok(())
+    }
+    fn finish(&mut self, summary: &RunSummary) -> io::Result<()> {
+        self.summary = summary.clone();
+        Ok(())
+    }
+}
+
+/// Two sinks fed as one: every call goes to `first`, then to `second`; the first error
+/// stops the run.
+pub struct Tee<'a> {
+    pub first: &'a mut dyn FindingSink,
+    pub second: &'a mut dyn FindingSink,
+}
+
+impl FindingSink for Tee<'_> {
+    fn begin(&mut self, sources: &SourceTable) -> io::Result<()> {
+        self.first.begin(sources)?;
+        self.second.begin(sources)
+    }
+    fn finding(&mut self, finding: &Finding) -> io::Result<()> {
+        self.first.finding(finding)?;
+        self.second.finding(finding)
+    }
+    fn finish(&mut self, summary: &RunSummary) -> io::Result<()> {
+        self.first.finish(summary)?;
+        self.second.finish(summary)
+    }
+}
+
+/// A step between detection and the sinks that amends each finding (lowers a fixture's
+/// severity, explains a budget) and passes it on: a sink itself, so steps stack in front
+/// of any sink and detection never knows they are there.
+pub struct Amend<'a, F: FnMut(&mut Finding)> {
+    next: &'a mut dyn FindingSink,
+    amend: F,
+}
+
+impl<'a, F: FnMut(&mut Finding)> Amend<'a, F> {
+    pub fn new(next: &'a mut dyn FindingSink, amend: F) -> Self {
+        Amend { next, amend }
+    }
+}
+
+impl<F: FnMut(&mut Finding)> FindingSink for Amend<'_, F> {
+    fn begin(&mut self, sources: &SourceTable) -> io::Result<()> {
+        self.next.begin(sources)
+    }
+    fn finding(&mut self, finding: &Finding) -> io::Result<()> {
+        let mut finding = finding.clone();
+        (self.amend)(&mut finding);
+        self.next.finding(&finding)
+    }
+    fn finish(&mut self, summary: &RunSummary) -> io::Result<()> {
+        self.next.finish(summary)
+    }
+}

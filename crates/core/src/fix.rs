@@ -4,6 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The values of one execution of a statement, in normalised `$n` order (`None` is SQL
+/// NULL): what detection captures and the plan check binds.
+pub type Keys = Vec<Option<String>>;
+
 /// The evidence behind a finding's fix. Flattened into the finding's JSON object.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FixEvidence {
@@ -11,7 +15,7 @@ pub struct FixEvidence {
     /// execution in normalised `$n` order (`null` for SQL NULL). Raw values: kept only for an
     /// inline plan check, and written only when the user asked (`--keep-keys`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub captured_keys: Vec<Vec<Option<String>>>,
+    pub captured_keys: Vec<Keys>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan_check: Option<PlanCheck>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -31,14 +31,14 @@ pub mod test_route;
 
 pub use event::{
     CodeLocation, Collected, Context, EventSink, Operation, OwnedContext, OwnedEvent, QueryEvent,
-    Timestamp,
+    Scanned, Timestamp,
 };
 pub use finding::{
-    BarRole, Finding, FindingSink, FingerprintStat, Proof, QueryRef, RequestKind, RequestRef,
-    RouteStat, RouteWindow, RunSummary, Severity, WaterfallBar,
+    Amend, BarRole, CollectedFindings, Finding, FindingSink, FingerprintStat, Proof, QueryRef,
+    RequestKind, RequestRef, RouteStat, RouteWindow, RunSummary, Severity, Tee, WaterfallBar,
 };
 pub use fix::{
-    Access, Advice, FixEvidence, Impact, KeySource, PlanCheck, PlanSummary, Relation, Verdict,
+    Access, Advice, FixEvidence, Impact, KeySource, Keys, PlanCheck, PlanSummary, Relation, Verdict,
 };
 pub use kind::{BaseSeverity, FindingKind, KindInfo, MAX_KIND_ID};
 pub use location::{InputError, Location, SourceId, SourceTable};

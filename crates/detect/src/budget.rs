@@ -72,6 +72,8 @@ pub struct BudgetRule {
     /// Glob or `re:<regex>`, as for `allow_routes`.
     pub route: NamePattern,
     pub budget: Budget,
+    /// Where the rule was written (`budgets.toml:12`), for the finding's message.
+    pub origin: Option<String>,
 }
 
 /// The default budget and the per-route ones; the first matching rule wins, and limits it
@@ -88,12 +90,18 @@ pub struct Budgets {
 
 impl Budgets {
     pub fn for_route(&self, route: Option<&str>) -> Budget {
+        self.rule_for(route).0
+    }
+
+    /// The budget of a request on `route` and the rule it came from (`None`: the default,
+    /// or no budget for an untagged request).
+    pub fn rule_for(&self, route: Option<&str>) -> (Budget, Option<&BudgetRule>) {
         let Some(route) = route else {
-            return Budget::default();
+            return (Budget::default(), None);
         };
         match self.routes.iter().find(|rule| rule.route.matches(route)) {
-            Some(rule) => rule.budget.or(self.default),
-            None => self.default,
+            Some(rule) => (rule.budget.or(self.default), Some(rule)),
+            None => (self.default, None),
         }
     }
 }

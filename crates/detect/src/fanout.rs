@@ -26,6 +26,7 @@
 
 use querycomb_core::Timestamp;
 
+use crate::activity::Activity;
 use crate::catalog::FpId;
 use crate::unit::Unit;
 
@@ -83,10 +84,12 @@ impl Waiting {
     }
 
     /// `other` ran `fp` near this one's span with parameters this one did not use.
-    fn sibling_of(&self, fp: FpId, other: &Waiting) -> bool {
+    fn sibling_of(&self, fp: FpId, other: &Waiting, time: &Time<'_>) -> bool {
         let window = self.window(other);
         let near = |t: Timestamp| {
-            t >= self.start.saturating_sub(window) && t <= self.end.saturating_add(window)
+            (t >= self.start.saturating_sub(window) && t <= self.end.saturating_add(window))
+                || time.stalled(self.client, self.end, t)
+                || time.stalled(self.client, t, self.start)
         };
         let theirs: Vec<u64> = other
             .unit
@@ -107,19 +110,24 @@ impl Waiting {
                 .iter()
                 .find(|s| s.fp == fp)
                 .and_then(|s| s.time)
-                .is_some_and(|first| first.abs_diff(self.start) <= window.unsigned_abs())
+                .is_some_and(|first| {
+                    first.abs_diff(self.start) <= window.unsigned_abs()
+                        || time.stalled(self.client, first, self.start)
+                        || time.stalled(self.client, self.start, first)
+                })
     }
 
     /// This concurrent fragment started right after `other` ended: `other` is its parent.
-    fn follows_parent(&self, other: &Waiting) -> bool {
+    fn follows_parent(&self, other: &Waiting, time: &Time<'_>) -> bool {
         let window = self.window(other);
         self.sessions.len() >= 2
             && other.fragment() != self.fragment()
             && other.end <= self.start
-            && self.start.saturating_sub(other.end) <= window
+            && (self.start.saturating_sub(other.end) <= window
+                || time.stalled(self.client, other.end, self.start))
     }
 
-    fn joins(&self, other: &Waiting) -> bool {
+    fn joins(&self, other: &Waiting, time: &Time<'_>) -> bool {
         // Segments of one session follow each other: never one fan-out.
         let one_session = self.sessions.len() == 1 && other.sessions.len() == 1;
         if self.client != other.client
@@ -129,10 +137,10 @@ impl Waiting {
             return false;
         }
         match (self.fragment(), other.fragment()) {
-            (Some(fp), _) if self.sibling_of(fp, other) => true,
-            (_, Some(fp)) if other.sibling_of(fp, self) => true,
-            (Some(_), _) if self.follows_parent(other) => true,
-            (_, Some(_)) => other.follows_parent(self),
+            (Some(fp), _) if self.sibling_of(fp, other, time) => true,
+            (_, Some(fp)) if other.sibling_of(fp, self, time) => true,
+            (Some(_), _) if self.follows_parent(other, time) => true,
+            (_, Some(_)) => other.follows_parent(self, time),
             _ => false,
         }
     }
@@ -165,6 +173,24 @@ impl Waiting {
     }
 }
 
+/// What the client's other sessions did between two instants.
+pub(crate) struct Time<'a> {
+    activity: &'a Activity,
+    /// The longest a stall may last and still be inside one request: the idle gap.
+    hold_us: i64,
+}
+
+impl Time<'_> {
+    /// From `from` to `to` (in that order, at most the idle gap apart) the client ran
+    /// nothing at all: the application stalled, so the pause says nothing about whether
+    /// the two statements belong together.
+    fn stalled(&self, client: u64, from: Timestamp, to: Timestamp) -> bool {
+        from <= to
+            && to.saturating_sub(from) <= self.hold_us
+            && self.activity.silent(client, from, to)
+    }
+}
+
 /// Segments waiting for their siblings.
 #[derive(Debug, Default)]
 pub(crate) struct FanOut {
@@ -173,16 +199,31 @@ pub(crate) struct FanOut {
 
 impl FanOut {
     /// Adds a segment, joining it with every waiting sibling (and theirs, transitively).
-    pub fn offer(&mut self, mut segment: Waiting) {
-        while let Some(at) = self
-            .waiting
-            .iter()
-            .position(|w| segment.joins(w) || w.joins(&segment))
-        {
+    pub fn offer(&mut self, mut segment: Waiting, activity: &Activity, hold_us: i64) {
+        let time = Time { activity, hold_us };
+        while let Some(at) = self.best_sibling(&segment, &time) {
             let other = self.waiting.swap_remove(at);
             segment.absorb(other);
         }
         self.waiting.push(segment);
+    }
+
+    /// The waiting segment to join `segment` with next: a piece without a parent of its own
+    /// first; among pieces with a parent (at most one can join), the one that started last,
+    /// whose parent ran nearest before — two requests' loops of one shape may overlap in
+    /// time, and a fan-out's pieces belong with the parent that ran just before them.
+    fn best_sibling(&self, segment: &Waiting, time: &Time<'_>) -> Option<usize> {
+        let joinable = |w: &Waiting| segment.joins(w, time) || w.joins(segment, time);
+        let mut best: Option<(usize, &Waiting)> = None;
+        for (at, w) in self.waiting.iter().enumerate().filter(|(_, w)| joinable(w)) {
+            if !w.has_parent {
+                return Some(at);
+            }
+            if best.is_none_or(|(_, b)| w.start > b.start) {
+                best = Some((at, w));
+            }
+        }
+        best.map(|(at, _)| at)
     }
 
     /// Segments whose end the clock has passed by `hold_us`, oldest first.

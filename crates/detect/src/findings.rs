@@ -179,6 +179,8 @@ fn build(candidate: &Candidate, unit: &UnitAnalysis<'_>, config: &Config, sig: u
         candidate,
         parent: parent.as_ref(),
         children: &children,
+        unit,
+        config,
     });
     if let Some(n) = concurrency {
         message.push_str(&format!(

@@ -117,6 +117,7 @@
 //! and request grouping included, requests of 5 queries (`tests/throughput.rs`, run in
 //! release with `--ignored`; noisy on a shared machine).
 
+mod activity;
 pub mod budget;
 pub mod catalog;
 pub mod config;
@@ -136,4 +137,4 @@ pub mod unit;
 
 pub use config::{Config, DialectSetting, RouteRule, SeverityRules, Thresholds};
 pub use pattern::{NamePattern, SqlRegex};
-pub use pipeline::{Analysis, Occurrence, Pipeline};
+pub use pipeline::{Occurrence, Pipeline};

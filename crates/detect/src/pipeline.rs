@@ -9,9 +9,12 @@
 //! fixed-size record. Describing a shape, allocating strings and running detectors happen
 //! once per new shape or per finished unit.
 
+use std::borrow::Cow;
+use std::io;
+
 use querycomb_core::{
-    EventSink, Finding, FindingKind, InputError, Location, QueryEvent, RequestKind, RunSummary,
-    Timestamp,
+    CollectedFindings, EventSink, Finding, FindingKind, FindingSink, InputError, Location,
+    QueryEvent, RequestKind, RunSummary, Scanned, SourceTable, Timestamp,
 };
 use querycomb_sql::class::{Marker, Purpose};
 use querycomb_sql::{comment, Dialect, Fingerprinter};
@@ -34,14 +37,6 @@ const KEYS_PER_SHAPE: usize = 1000;
 /// Longest example kept (raw SQL when a statement had no bind parameters).
 const EXAMPLE_CHARS: usize = 200;
 
-/// What a finished run produced.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Analysis {
-    /// De-duplicated findings, in order of first appearance.
-    pub findings: Vec<Finding>,
-    pub summary: RunSummary,
-}
-
 /// One finding in one request, before de-duplication.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Occurrence {
@@ -62,6 +57,8 @@ pub struct Pipeline {
     scans: ScanCache,
     /// The scan cache's slot holding the current event's text.
     scan_slot: Option<usize>,
+    /// The current event's fingerprint, once scanned (see [`Pipeline::event_scanned`]).
+    scanned_fingerprint: Option<u64>,
     catalog: Catalog,
     grouper: Grouper,
     findings: Findings,
@@ -91,6 +88,7 @@ impl Pipeline {
             fingerprinter: Fingerprinter::new(dialect),
             scans: ScanCache::default(),
             scan_slot: None,
+            scanned_fingerprint: None,
             catalog: Catalog::default(),
             grouper: Grouper::new(limits),
             findings: Findings::default(),
@@ -112,22 +110,48 @@ impl Pipeline {
         self.findings.take_updates()
     }
 
-    /// Closes every open unit, runs the detectors over them and returns everything.
-    pub fn finish(self) -> Analysis {
+    /// Closes every open unit, runs the detectors over them, then pushes the run through
+    /// `sink`: `begin` with `sources`, each de-duplicated finding in order of first
+    /// appearance, and `finish` with the summary after `complete` filled in what only the
+    /// caller knows (inputs, bytes, malformed records, elapsed time). This is how findings
+    /// leave detection in every command.
+    pub fn finish_into(
+        mut self,
+        sources: &SourceTable,
+        sink: &mut dyn FindingSink,
+        complete: impl FnOnce(&mut RunSummary),
+    ) -> io::Result<()> {
+        self.close_all();
+        let mut summary = self.summary();
+        complete(&mut summary);
+        sink.begin(sources)?;
+        for finding in self.findings.into_findings() {
+            sink.finding(&finding)?;
+        }
+        sink.finish(&summary)
+    }
+
+    /// [`Pipeline::finish_into`] a [`CollectedFindings`]: the findings as values, for tests
+    /// and in-process callers.
+    pub fn finish(self) -> CollectedFindings {
         self.finish_with_occurrences().0
     }
 
     /// [`Pipeline::finish`], and each finding in each request it was found in (empty
     /// unless `Config::keep_occurrences`).
-    pub fn finish_with_occurrences(mut self) -> (Analysis, Vec<Occurrence>) {
+    pub fn finish_with_occurrences(mut self) -> (CollectedFindings, Vec<Occurrence>) {
+        self.close_all();
+        let occurrences = std::mem::take(&mut self.occurrences);
+        let mut collected = CollectedFindings::default();
+        // Collecting into memory cannot fail.
+        let _ = self.finish_into(&SourceTable::default(), &mut collected, |_| {});
+        (collected, occurrences)
+    }
+
+    /// Closes every open unit and runs the detectors over what they held.
+    fn close_all(&mut self) {
         self.grouper.finish();
         self.analyse_ready();
-        let summary = self.summary();
-        let analysis = Analysis {
-            findings: self.findings.into_findings(),
-            summary,
-        };
-        (analysis, self.occurrences)
     }
 
     /// Totals so far (live mode: metrics). `inputs`, `bytes`, `records` and `elapsed_ms` are
@@ -160,6 +184,11 @@ impl Pipeline {
     /// Distinct statement shapes seen so far.
     pub fn shapes(&self) -> usize {
         self.catalog.len()
+    }
+
+    /// Findings kept so far (distinct signatures).
+    pub fn findings_len(&self) -> usize {
+        self.findings.len()
     }
 
     /// Units of work open right now.
@@ -196,6 +225,7 @@ impl Pipeline {
     fn fingerprint(&mut self, event: &QueryEvent<'_>) -> (Role, Option<Stmt>, Marker) {
         let (scan, slot) = self.scans.scan(&mut self.fingerprinter, event.sql);
         self.scan_slot = slot;
+        self.scanned_fingerprint = Some(scan.fingerprint);
         let fp = self
             .catalog
             .intern(&mut self.fingerprinter, &scan, event.sql, &self.config);
@@ -349,11 +379,12 @@ fn too_small_to_matter(unit: &Unit, thresholds: &Thresholds, limits: &Limits) ->
             .any(|d| d.wants_short_unit(unit, thresholds, limits))
 }
 
-impl Pipeline {}
-
-impl EventSink for Pipeline {
-    fn event(&mut self, event: &QueryEvent<'_>) {
+impl Pipeline {
+    /// [`EventSink::event`], returning what its one scan of the statement read (fingerprint
+    /// and unit-of-work key): live sources meter with it instead of reading the text again.
+    pub fn event_scanned<'a>(&mut self, event: &QueryEvent<'a>) -> Scanned<'a> {
         self.scan_slot = None;
+        self.scanned_fingerprint = None;
         let (role, stmt, marker) = match quick_role(event.sql) {
             Some(role) => {
                 let marker = quick_marker(event.sql, role);
@@ -382,6 +413,18 @@ impl EventSink for Pipeline {
             Key::None if is_named_prepared(event.prepared_name) => Key::Inherit,
             key => key,
         };
+        let scanned = Scanned {
+            fingerprint: self.scanned_fingerprint,
+            trace_id: match &key {
+                Key::Trace { text, .. } => Some(Cow::Borrowed(*text)),
+                _ => None,
+            },
+            route: match &key {
+                Key::Trace { route, .. } => route.clone(),
+                Key::Route(route) => Some(route.clone()),
+                Key::None | Key::Inherit => None,
+            },
+        };
         let example = if self.config.show_params && role == Role::Query {
             Some(example_of(event))
         } else {
@@ -407,6 +450,13 @@ impl EventSink for Pipeline {
         if self.grouper.has_ready() {
             self.analyse_ready();
         }
+        scanned
+    }
+}
+
+impl EventSink for Pipeline {
+    fn event(&mut self, event: &QueryEvent<'_>) {
+        self.event_scanned(event);
     }
 
     fn malformed(&mut self, _error: InputError) {

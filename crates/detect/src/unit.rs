@@ -9,7 +9,10 @@
 //!    `ROLLBACK TO` stay inside);
 //! 4. otherwise a burst: a session's statements until a pool marker (a check-in reset ends
 //!    it; a check-out probe or a queue claim starts the next), or a pause longer than the
-//!    split learned for the session (see `gaps.rs`, `pauses_over`), at most `idle_gap_ms`.
+//!    split learned for the session (see `gaps.rs`), at most `idle_gap_ms` — except inside
+//!    a loop while the client's other sessions were silent (a stall of the whole
+//!    application; see `Units::pauses_over`, `activity.rs`). Each cut is decided as soon as
+//!    the statement after the pause arrives.
 //!
 //! Untagged statements (drivers never tag `BEGIN`/`COMMIT`; server-side `EXECUTE` and raw
 //! connections do not either) join the session's current unit, and an untagged unit that
@@ -39,6 +42,7 @@ use querycomb_core::{Location, RequestKind, Timestamp};
 
 use querycomb_sql::class::Marker;
 
+use crate::activity::{Activity, Elsewhere};
 use crate::catalog::{FpId, Role};
 use crate::fanout::{FanOut, Waiting};
 use crate::gaps::GapModel;
@@ -98,8 +102,7 @@ pub struct Unit {
     pub keys: FastMap<FpId, Vec<Keys>>,
 }
 
-/// The values of one execution, in normalised `$n` order (`None` is NULL).
-pub type Keys = Vec<Option<String>>;
+pub use querycomb_core::Keys;
 
 /// The grouping key an event's sqlcommenter tags give it.
 #[derive(Debug, Clone)]
@@ -158,6 +161,10 @@ struct UnitRef {
 #[derive(Debug, Clone, Copy, Default)]
 struct SessionState {
     unit: Option<UnitRef>,
+    /// Hash of the session's name, and of its first statement's client (see
+    /// [`Incoming::client`]): computed once, for the activity every statement records.
+    key: u64,
+    client: Option<u64>,
     in_transaction: bool,
     /// The current unit's statement count when the last `BEGIN` arrived.
     tx_start: u32,
@@ -183,11 +190,11 @@ struct OpenUnit {
     trace: Option<u128>,
     /// A burst made of single-statement transactions (ORMs wrap each save in one).
     chain: bool,
-    /// The learned pause that ends an untagged unit on its session, as of its last
+    /// The learned pauses that end an untagged unit on its session, as of its last
     /// statement (`i64::MAX` when nothing was learned yet).
-    split_us: i64,
-    /// The pause that ends an untagged unit even inside a loop (see `pauses_over`).
-    loop_cut_us: i64,
+    split: Split,
+    /// Hash of its session's name, to tell its pauses from other sessions' activity.
+    session_key: u64,
     /// Hash of the first statement's client (see [`Incoming::client`]).
     client: u64,
     /// Ran on a marker-delimited session (see `SessionState::delimited`): no pause cuts.
@@ -224,6 +231,8 @@ struct Units {
     fanout: FanOut,
     /// How long they wait after their end: the idle gap.
     hold_us: i64,
+    /// What each client's sessions ran lately.
+    pub(crate) activity: Activity,
 }
 
 /// Assigns events to units of work and hands finished ones out through [`Grouper::drain`].
@@ -253,16 +262,17 @@ struct GapLearning {
 impl GapLearning {
     /// Records the pause since the session's last statement; returns, for its untagged
     /// unit, the learned split (the session's, or all sessions' while it has none) and the
-    /// pause that ends a request even inside a loop (twice the split, or a short
-    /// between-request pause when longer), both at most `limit` (`idle_gap_ms`).
-    fn learn(
-        &mut self,
-        state: &mut SessionState,
-        time: Option<Timestamp>,
-        limit: i64,
-    ) -> (i64, i64) {
+    /// pause that ends a loop while the client's other sessions are busy (twice the split,
+    /// or a short between-request pause when longer), both at most `limit`
+    /// (`idle_gap_ms`).
+    fn learn(&mut self, state: &mut SessionState, time: Option<Timestamp>, limit: i64) -> Split {
+        let mut unlearned = Split {
+            us: limit,
+            loop_cut_us: limit,
+            fine_clock: false,
+        };
         let Some(time) = time else {
-            return (limit, limit);
+            return unlearned;
         };
         let tick = [1_000_000, 1000, 1]
             .into_iter()
@@ -279,8 +289,9 @@ impl GapLearning {
             }
         }
         if tick >= 1_000_000 {
-            return (limit, limit);
+            return unlearned;
         }
+        unlearned.fine_clock = true;
         // The session's own split when its pauses show one; else all sessions' (a young
         // session, or one whose few requests do not show the two kinds yet).
         let model = if state.gaps.split_us().is_some() {
@@ -289,11 +300,12 @@ impl GapLearning {
             &self.all
         };
         match (model.split_us(), model.between_us()) {
-            (Some(split), between) => {
-                let loop_cut = split.saturating_mul(2).max(between.unwrap_or(0)).min(limit);
-                (split.min(limit), loop_cut)
-            }
-            (None, _) => (limit, limit),
+            (Some(split), between) => Split {
+                us: split.min(limit),
+                loop_cut_us: split.saturating_mul(2).max(between.unwrap_or(0)).min(limit),
+                fine_clock: true,
+            },
+            (None, _) => unlearned,
         }
     }
 }
@@ -322,16 +334,21 @@ impl Grouper {
         let Some(state) = self.session_states.get_mut(slot) else {
             return;
         };
-        let (untagged_gap, loop_cut) =
-            self.learning
-                .learn(state, event.time, self.limits.idle_gap_us);
+        let untagged_gap = self
+            .learning
+            .learn(state, event.time, self.limits.idle_gap_us);
+        if let (Some(time), Some(stmt)) = (event.time, event.stmt) {
+            let client = *state
+                .client
+                .get_or_insert_with(|| client_hash(&event.client));
+            let horizon = self.limits.idle_gap_us.saturating_mul(2);
+            self.units
+                .activity
+                .record(client, state.key, stmt.fp, time, horizon);
+        }
         let units = &mut self.units;
-        let mut current = units.live_current(
-            state,
-            event.time,
-            self.limits.idle_gap_us,
-            (untagged_gap, loop_cut),
-        );
+        let mut current =
+            units.live_current(state, event.time, self.limits.idle_gap_us, untagged_gap);
         if units.starts_unit(current, state, &event) {
             if let Some(c) = current.take() {
                 units.close(c);
@@ -356,10 +373,12 @@ impl Grouper {
             state.delimited = true;
         }
         if let Some(target) = target {
-            units.add(target, &event, self.limits, (untagged_gap, loop_cut));
+            units.add(target, &event, self.limits, untagged_gap);
             if let Some(unit) = units.get_mut(target) {
                 unit.delimited |= state.delimited;
             }
+            let target = units.hand_out_decided(target);
+            state.unit = Some(target);
             units.after_control(target, state, event.role);
             if units.ends_unit(target, state, &event) {
                 units.close(target);
@@ -380,7 +399,10 @@ impl Grouper {
             }
         };
         if let Some(state) = self.session_states.get_mut(slot) {
-            *state = SessionState::default();
+            *state = SessionState {
+                key: session_key(session),
+                ..SessionState::default()
+            };
         }
         self.sessions.insert(session.into(), slot);
         slot
@@ -471,6 +493,9 @@ impl Grouper {
         }
         let units = &mut self.units;
         units.fanout.release(now, gap, &mut units.ready);
+        units
+            .activity
+            .forget_before(now.saturating_sub(gap.saturating_mul(2)));
         let units = &self.units;
         let states = &self.session_states;
         let free = &mut self.free_sessions;
@@ -521,27 +546,15 @@ impl Units {
         state: &SessionState,
         time: Option<Timestamp>,
         idle_gap_us: i64,
-        (untagged_gap_us, loop_cut_us): (i64, i64),
+        split: Split,
     ) -> Option<UnitRef> {
         let current = state.unit.filter(|r| self.get(*r).is_some())?;
         let unit = self.get_mut(current)?;
-        unit.split_us = untagged_gap_us;
-        unit.loop_cut_us = loop_cut_us;
-        let unit = &*unit;
-        // A pause twice the learned split ends an untagged burst whatever follows (see
-        // `pauses_over`); shorter ones are decided when the burst closes.
-        // Inside a transaction, or a chain of single-statement transactions, the idle gap
-        // alone decides, as for any explicit transaction.
-        let plain_burst = unit.header.kind == RequestKind::Burst
-            && !unit.chain
-            && !state.in_transaction
-            && !state.delimited;
-        let gap = if plain_burst && untagged_gap_us < idle_gap_us {
-            loop_cut_us
-        } else {
-            idle_gap_us
-        };
-        if is_idle(unit.last_time, time, gap) {
+        unit.split = split;
+        // Only the idle gap closes a unit here: where an untagged burst splits is decided
+        // from its statements' shapes and pauses once the statement after a pause is known
+        // (`hand_out_decided`, `pauses_over`).
+        if is_idle(unit.last_time, time, idle_gap_us) {
             self.close(current);
             return None;
         }
@@ -635,8 +648,12 @@ impl Units {
             last_time: event.time,
             trace: None,
             chain: false,
-            split_us: i64::MAX,
-            loop_cut_us: i64::MAX,
+            split: Split {
+                us: i64::MAX,
+                loop_cut_us: i64::MAX,
+                fine_clock: false,
+            },
+            session_key: session_key(event.session),
             client: client_hash(&event.client),
             delimited: false,
             untagged_queries: 0,
@@ -681,12 +698,12 @@ impl Units {
         let whole = unit.header.statements as usize == unit.stmts.len();
         let cuts =
             if whole && unit.header.kind == RequestKind::Burst && !unit.chain && !unit.delimited {
-                pauses_over(&unit.stmts, unit.split_us, unit.loop_cut_us)
+                self.pauses_over(&unit, true)
             } else {
                 Vec::new()
             };
         let burst = unit.header.kind == RequestKind::Burst && !unit.chain;
-        let (client, split_us) = (unit.client, unit.split_us);
+        let (client, split) = (unit.client, unit.split);
         if cuts.is_empty() {
             let whole = Unit {
                 header: unit.header,
@@ -695,7 +712,7 @@ impl Units {
                 examples: unit.examples,
                 keys: unit.keys,
             };
-            self.segment_out(whole, burst, client, split_us);
+            self.segment_out(whole, burst, client, split);
             return;
         }
         let mut start = 0;
@@ -717,21 +734,86 @@ impl Units {
                 examples: unit.examples.clone(),
                 keys: unit.keys.clone(),
             };
-            self.segment_out(segment, burst, client, split_us);
+            self.segment_out(segment, burst, client, split);
             start = end;
         }
     }
 
-    /// An untagged burst segment waits for fan-out siblings; anything else is ready.
-    fn segment_out(&mut self, segment: Unit, burst: bool, client: u64, split_us: i64) {
-        let learned = split_us < self.hold_us;
+    /// Hands out the requests an open untagged burst has finished: everything before its
+    /// last cut that the statements after it decided (see [`Units::pauses_over`]). The rest stays
+    /// open, under a new serial; returns the reference to it.
+    fn hand_out_decided(&mut self, target: UnitRef) -> UnitRef {
+        let serial = self.next_serial + 1;
+        let Some(unit) = self.get(target) else {
+            return target;
+        };
+        let whole = unit.header.statements as usize == unit.stmts.len();
+        if !whole || unit.header.kind != RequestKind::Burst || unit.chain || unit.delimited {
+            return target;
+        }
+        // The newest pause that the statement after it decides (earlier ones were decided
+        // as their own next statements arrived; the whole burst is looked at again when it
+        // closes, with the split learned by then).
+        let cut = unit.stmts.len().saturating_sub(2);
+        if cut == 0 || !self.cuts_before(unit, cut, false) {
+            return target;
+        }
+        let Some(unit) = self.get_mut(target) else {
+            return target;
+        };
+        let rest = unit.stmts.split_off(cut);
+        let mut done = OpenUnit {
+            header: unit.header.clone(),
+            stmts: std::mem::replace(&mut unit.stmts, rest),
+            last_time: None,
+            trace: None,
+            chain: false,
+            split: unit.split,
+            session_key: unit.session_key,
+            client: unit.client,
+            delimited: false,
+            untagged_queries: 0,
+            examples: unit.examples.clone(),
+            keys: unit.keys.clone(),
+        };
+        done.header.statements = done.stmts.len() as u32;
+        done.header.end = done.stmts.last().and_then(|s| s.time).or(done.header.end);
+        unit.header.statements = unit.stmts.len() as u32;
+        unit.header.start = unit
+            .stmts
+            .first()
+            .and_then(|s| s.time)
+            .or(unit.header.start);
+        unit.header.location = unit
+            .stmts
+            .first()
+            .map_or(unit.header.location, |s| s.location);
+        unit.header.serial = serial;
+        self.next_serial = serial;
+        if let Some(entry) = self.slots.get_mut(target.slot as usize) {
+            entry.0 = serial;
+        }
+        self.hand_out(done);
+        UnitRef {
+            slot: target.slot,
+            serial,
+        }
+    }
+
+    /// An untagged burst segment waits for fan-out siblings; anything else is ready. Pieces
+    /// run within twice the learned split of each other, or overlap in time when nothing is
+    /// learned (the pauses of a loaded application may show no two kinds), or were
+    /// separated only by a stall of the whole application (see `fanout.rs`). Clocks of whole
+    /// seconds cannot show any of this.
+    fn segment_out(&mut self, segment: Unit, burst: bool, client: u64, split: Split) {
         let timed = segment.stmts.iter().any(|s| s.time.is_some());
-        if !(burst && learned && timed) {
+        if !(burst && split.fine_clock && timed) {
             self.ready.push(segment);
             return;
         }
-        if let Some(waiting) = Waiting::new(segment, client, split_us.max(1)) {
-            self.fanout.offer(waiting);
+        let window = if split.us < self.hold_us { split.us } else { 0 };
+        if let Some(waiting) = Waiting::new(segment, client, window.max(1)) {
+            self.fanout.offer(waiting, &self.activity, self.hold_us);
         }
     }
 
@@ -925,13 +1007,7 @@ impl Units {
     }
 
     /// Adds the event to `target`; hands out a full batch when the unit reaches its cap.
-    fn add(
-        &mut self,
-        target: UnitRef,
-        event: &Incoming<'_>,
-        limits: GroupingLimits,
-        (split_us, loop_cut_us): (i64, i64),
-    ) {
+    fn add(&mut self, target: UnitRef, event: &Incoming<'_>, limits: GroupingLimits, split: Split) {
         let Some(unit) = self.get_mut(target) else {
             return;
         };
@@ -942,8 +1018,7 @@ impl Units {
                 unit.header.start = Some(time);
             }
         }
-        unit.split_us = split_us;
-        unit.loop_cut_us = loop_cut_us;
+        unit.split = split;
         let Some(stmt) = event.stmt.filter(|_| event.role == Role::Query) else {
             return;
         };
@@ -977,30 +1052,80 @@ impl Units {
     }
 }
 
-/// Where a burst splits into requests: before each statement that follows a pause longer
-/// than `split_us`, unless that statement is part of a loop — the same shape as the one
-/// before it (an iteration that paused) or as the one after it (a loop's first child, which
-/// must stay with its parent) — and the pause is at most `loop_cut_us` (twice the split, or
-/// a short between-request pause as learned when that is longer). The learned split is a
-/// boundary between two overlapping kinds of pause on a slow or busy application; a loop
-/// going on decides the pauses near it, a pause as long as those between requests ends the
-/// request whatever follows.
-fn pauses_over(stmts: &[Stmt], split_us: i64, loop_cut_us: i64) -> Vec<usize> {
-    let mut cuts = Vec::new();
-    for (index, pair) in stmts.windows(2).enumerate() {
-        let (before, at) = (&pair[0], &pair[1]);
-        let pause = match (before.time, at.time) {
-            (Some(b), Some(a)) => a.saturating_sub(b),
-            _ => continue,
+/// The learned pauses of a session (see [`GapLearning::learn`]).
+#[derive(Debug, Clone, Copy)]
+struct Split {
+    /// A pause longer than this may end an untagged request.
+    us: i64,
+    /// A pause longer than this ends a loop while the client's other sessions were busy.
+    loop_cut_us: i64,
+    /// The clock is finer than a second: pauses between statements can be seen.
+    fine_clock: bool,
+}
+
+impl Units {
+    /// Where a burst splits into requests: before each statement that follows a pause
+    /// longer than the learned split, unless that statement is part of a loop — the same
+    /// shape (and list length) as the one before it (an iteration that paused), or as the
+    /// one after it (a loop's first child, which must stay with the parent that drove it) —
+    /// and the pause does not look like the end of a request:
+    /// - while the client's other sessions were silent, the whole application stalled (a
+    ///   loaded machine, a garbage collection, an event loop blocked): a loop in progress
+    ///   goes on whatever the pause, up to the idle gap that bounds every unit;
+    /// - while they ran only that same shape, one fan-out's siblings were running (this
+    ///   session waited its turn): the same;
+    /// - while they ran other work, the application was running other requests, and this
+    ///   session may have been given back to a pool and taken by another request: the loop
+    ///   goes on only up to twice the split (or a short between-request pause). (Cutting
+    ///   at the split itself then measured no better on the corpus: loops of concurrent
+    ///   requests on dedicated connections pause while the other requests run.)
+    ///
+    /// Two requests that each are nothing but a loop of one shape, back to back on one
+    /// session with nothing else running between them, join: no pause can tell them apart.
+    ///
+    /// With `closed`, the burst is over, and a pause before its last statement is decided
+    /// without a statement after it; otherwise only the pauses whose next statement is
+    /// known.
+    fn pauses_over(&self, unit: &OpenUnit, closed: bool) -> Vec<usize> {
+        (1..unit.stmts.len())
+            .filter(|&at| self.cuts_before(unit, at, closed))
+            .collect()
+    }
+
+    /// Whether the burst splits before its statement `at` (see [`Units::pauses_over`]).
+    fn cuts_before(&self, unit: &OpenUnit, at: usize, closed: bool) -> bool {
+        let stmts = &unit.stmts;
+        let (Some(before), Some(here)) = (stmts.get(at.wrapping_sub(1)), stmts.get(at)) else {
+            return false;
         };
-        let next = stmts.get(index + 2).map(|s| s.fp);
-        let in_loop = at.fp == before.fp || next == Some(at.fp);
-        let near_split = pause <= loop_cut_us;
-        if pause > split_us && !(in_loop && near_split) {
-            cuts.push(index + 1);
+        let (Some(from), Some(to)) = (before.time, here.time) else {
+            return false;
+        };
+        let pause = to.saturating_sub(from);
+        let next = stmts.get(at + 1);
+        if pause <= unit.split.us || (next.is_none() && !closed) {
+            return false;
+        }
+        let same = |other: &Stmt| other.fp == here.fp && other.list == here.list;
+        let in_loop = same(before) || next.is_some_and(same);
+        if !in_loop {
+            return true;
+        }
+        match self
+            .activity
+            .elsewhere(unit.client, unit.session_key, here.fp, from, to)
+        {
+            Elsewhere::Nothing | Elsewhere::SameShape => false,
+            Elsewhere::OtherWork => pause > unit.split.loop_cut_us,
         }
     }
-    cuts
+}
+
+fn session_key(session: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = FastHasher::default();
+    session.hash(&mut hasher);
+    hasher.finish()
 }
 
 fn client_hash(client: &[Option<&str>; 3]) -> u64 {

@@ -213,3 +213,58 @@ fn marker_delimited_sessions_are_not_cut_by_pauses() {
     assert_eq!((f.kind, f.count), (n_plus_one::KIND, 6));
     assert_eq!(f.request.session, "w1");
 }
+
+/// Forty requests on each of `sessions`, 10–200 ms apart: the split is learned.
+fn learn_pauses(log: &mut Log, sessions: &[&str]) {
+    let mut pause = pauses();
+    for _ in 0..40 {
+        for session in sessions {
+            log.orders_loop(session, 2);
+        }
+        log.wait_ms(pause());
+    }
+    log.wait_ms(1500);
+}
+
+#[test]
+fn a_loop_stalled_longer_than_the_pauses_between_requests_stays_one_request() {
+    // A loaded machine: the application stalls 400 ms after the parent and 600 ms inside
+    // the loop, longer than any pause between its requests (10–200 ms) but within the idle
+    // gap. Nothing else of the application ran meanwhile: the loop goes on.
+    let mut log = Log::new();
+    learn_pauses(&mut log, &["s1"]);
+    log.p("s1", ORDERS, "$1 = 'open'").rows = Some(8);
+    log.wait_ms(400);
+    for i in 0..8 {
+        if i == 4 {
+            log.wait_ms(600);
+        }
+        log.p("s1", CUSTOMER, &format!("$1 = '{i}'")).rows = Some(1);
+    }
+    log.wait_ms(50);
+    log.orders_loop("s1", 2);
+    let analysis = analyse(&log.events);
+    let f = only(&analysis);
+    assert_eq!((f.kind, f.count), (n_plus_one::KIND, 8));
+}
+
+#[test]
+fn a_pooled_session_taken_by_the_next_request_is_cut_even_inside_a_loop_shape() {
+    // A pool of two: s1 runs a request's loop of 6 and is given back; while s2 serves other
+    // requests, s1 is taken 300 ms later by a request that runs the same lookup twice (a
+    // parent on s2, two lookups on s1, as a fan-out would). The application kept running
+    // during the pause, so the same shape after it is not the loop going on.
+    let mut log = Log::new();
+    learn_pauses(&mut log, &["s1", "s2"]);
+    log.orders_loop("s1", 6);
+    for i in 0..3 {
+        log.wait_ms(100);
+        log.p("s2", PAYLOAD, &format!("$1 = '{i}'")).rows = Some(1);
+    }
+    log.wait_ms(1);
+    log.p("s1", CUSTOMER, "$1 = '200'").rows = Some(1);
+    log.p("s1", CUSTOMER, "$1 = '201'").rows = Some(1);
+    let analysis = analyse(&log.events);
+    let f = only(&analysis);
+    assert_eq!((f.kind, f.count), (n_plus_one::KIND, 6));
+}

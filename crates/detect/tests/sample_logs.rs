@@ -11,8 +11,9 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::PathBuf;
 
+use querycomb_core::CollectedFindings as Analysis;
 use querycomb_core::{FindingKind, RequestKind, SourceId};
-use querycomb_detect::{Analysis, Config, Pipeline};
+use querycomb_detect::{Config, Pipeline};
 use querycomb_logs::{read_log, LogFormat, ReadOptions};
 use querycomb_sql::Dialect;
 

@@ -8,8 +8,7 @@
 use querycomb_sql::rewrite;
 use querycomb_sql::{Dialect, Fingerprinter, Verb};
 
-/// The values of one execution, in `$n` order (`None` is NULL).
-pub type Keys = Vec<Option<String>>;
+pub(crate) use querycomb_core::Keys;
 
 /// What to explain for one finding.
 #[derive(Debug, Clone, PartialEq)]

@@ -92,7 +92,11 @@ pub fn parse_budgets(text: &str, origin: &Path) -> Result<Budgets, BudgetError> 
             max_repeats: entry.max_repeats,
             max_total_ms: entry.max_total_ms,
         };
-        routes.push(BudgetRule { route, budget });
+        routes.push(BudgetRule {
+            route,
+            budget,
+            origin: None,
+        });
     }
     Ok(Budgets {
         default: file.budgets.default,

@@ -22,6 +22,7 @@ use querycomb_sql::Dialect;
 use crate::binds;
 use crate::budgets::{load_budgets, BudgetError};
 use crate::layer::GuardLayer;
+use crate::sqlx_event::SqlxStatement;
 
 /// Span name of the request spans the guard creates itself ([`Guard::request_span`]).
 pub(crate) const OWN_SPAN: &str = "querycomb.request";
@@ -397,13 +398,8 @@ impl Inner {
 
     /// One statement ran inside the request `key`. Returns whether it counts (transaction
     /// control and bookkeeping do not).
-    pub fn statement(
-        &self,
-        key: u64,
-        sql: &str,
-        rows: Option<u64>,
-        duration_us: Option<u64>,
-    ) -> bool {
+    pub fn statement(&self, key: u64, statement: &SqlxStatement<'_>) -> bool {
+        let sql = statement.sql();
         let time = now_us();
         let binds = binds::scan(sql, self.dialect);
         let mut guard = self.lock();
@@ -418,20 +414,23 @@ impl Inner {
                 ..Location::default()
             },
             time: Some(time),
-            duration_us,
+            duration_us: statement.elapsed_us,
             sql,
-            rows,
+            rows: statement.rows(),
             ..QueryEvent::default()
         };
         let Some(mut stmt) = state.pipeline.statement(&event) else {
             return false;
         };
         if binds.placeholders {
-            // Bind values are not in sqlx's events: each execution is a new parameter set.
-            let execution = u64::from(open.statements) + 1;
+            // Diesel's events carry a hash of the bind values; sqlx's carry none, so each of
+            // its executions is a new parameter set.
+            let values = statement
+                .values
+                .unwrap_or_else(|| u64::from(open.statements) + 1);
             stmt.values = stmt
                 .values
-                .wrapping_add(execution.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                .wrapping_add(values.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         }
         if binds.array {
             // An array of keys of unknown length: a batch, not a loop iteration.

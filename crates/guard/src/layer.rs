@@ -115,9 +115,7 @@ where
             if statement.sql().is_empty() {
                 return false;
             }
-            self.guard
-                .inner
-                .statement(key, statement.sql(), statement.rows(), statement.elapsed_us)
+            self.guard.inner.statement(key, &statement)
         });
         if counted {
             for tally in tallies.iter().flatten() {

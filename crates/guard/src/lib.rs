@@ -1,7 +1,8 @@
 //! querycomb's N+1 detection inside a Rust application.
 //!
 //! - [`Guard`] and its [`GuardLayer`]: a `tracing` layer that reads the statements sqlx
-//!   reports (its `sqlx::query` events; SeaORM runs on sqlx), groups them by the request span
+//!   reports (its `sqlx::query` events; SeaORM runs on sqlx) and Diesel's (feature `diesel`:
+//!   `diesel::GuardInstrumentation`), groups them by the request span
 //!   that encloses them (tower-http's `request` span, [`Guard::request_span`], or any span
 //!   name you configure) and runs querycomb's detectors on each request as it ends: N+1 with
 //!   parent and child, count in a loop, repeated identical statements, budgets. Findings are
@@ -50,6 +51,8 @@
 mod binds;
 mod budgets;
 pub mod dataloader;
+#[cfg(feature = "diesel")]
+pub mod diesel;
 mod guard;
 mod layer;
 pub mod middleware;

@@ -89,10 +89,10 @@ impl BudgetLayer {
 }
 
 impl<S> Layer<S> for BudgetLayer {
-    type Service = Budget<S>;
+    type Service = BudgetService<S>;
 
-    fn layer(&self, inner: S) -> Budget<S> {
-        Budget {
+    fn layer(&self, inner: S) -> BudgetService<S> {
+        BudgetService {
             inner,
             layer: self.clone(),
         }
@@ -101,12 +101,12 @@ impl<S> Layer<S> for BudgetLayer {
 
 /// The middleware's service.
 #[derive(Clone)]
-pub struct Budget<S> {
+pub struct BudgetService<S> {
     inner: S,
     layer: BudgetLayer,
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Budget<S>
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for BudgetService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     ResBody: Default,
@@ -147,7 +147,7 @@ struct Check {
 }
 
 pin_project_lite::pin_project! {
-    /// The response future of [`Budget`].
+    /// The response future of [`BudgetService`].
     pub struct BudgetFuture<F> {
         #[pin]
         inner: Instrumented<F>,

@@ -34,6 +34,8 @@ pub(crate) struct SqlxStatement<'b> {
     rows_returned: Option<u64>,
     rows_affected: Option<u64>,
     pub elapsed_us: Option<u64>,
+    /// A hash of the bind values, from drivers whose events carry them (Diesel).
+    pub values: Option<u64>,
 }
 
 impl<'b> SqlxStatement<'b> {
@@ -45,6 +47,7 @@ impl<'b> SqlxStatement<'b> {
             rows_returned: None,
             rows_affected: None,
             elapsed_us: None,
+            values: None,
         }
     }
 
@@ -91,6 +94,7 @@ impl Visit for SqlxStatement<'_> {
             "rows_affected" => self.rows_affected = Some(value),
             "rows" => self.rows_returned = Some(value),
             "elapsed_us" => self.elapsed_us = Some(value),
+            "querycomb.values" => self.values = Some(value),
             _ => {}
         }
     }

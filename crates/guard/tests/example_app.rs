@@ -29,19 +29,10 @@ fn target_dir() -> PathBuf {
     repo_root().join("target/e2e/rust-guard")
 }
 
-/// Builds the example (cached); a failure fails the test with the script's output.
+/// The example's build, made by `scripts/setup-test-deps.sh guard` before the tests (a test
+/// never builds or installs: it fails, naming the command, when the build is missing).
 fn setup() {
-    let out = Command::new("bash")
-        .arg(repo_root().join("scripts/setup-test-deps.sh"))
-        .arg("guard")
-        .output()
-        .expect("run scripts/setup-test-deps.sh");
-    assert!(
-        out.status.success(),
-        "scripts/setup-test-deps.sh guard failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    querycomb_testkit::deps::require("the example app's build", target_dir());
 }
 
 fn start_pg() -> PgServer {

@@ -2,12 +2,14 @@
 //! real MariaDB run of examples/generate-mariadb.sh) read without a complaint, and the two
 //! logs of the same run agree statement by statement.
 
+mod common;
+
 use std::fs::File;
 use std::io::BufReader;
 use std::path::PathBuf;
 
-use querycomb_core::{OwnedEvent, SourceId};
-use querycomb_logs::{read_log, sniff, LogFormat, ReadOptions};
+use querycomb_core::OwnedEvent;
+use querycomb_logs::{sniff, LogFormat};
 
 use querycomb_core::Collected as Collect;
 
@@ -19,14 +21,7 @@ fn read_example(name: &str, format: LogFormat) -> Vec<OwnedEvent> {
     assert_eq!(sniff(&head), Some(format), "{name}");
     let mut sink = Collect::default();
     let mut input = BufReader::new(File::open(&path).expect("open"));
-    let stats = read_log(
-        format,
-        &mut input,
-        SourceId(0),
-        &ReadOptions::default(),
-        &mut sink,
-    )
-    .expect("read");
+    let stats = common::read(format, &mut input, &mut sink);
     assert!(sink.errors.is_empty(), "{name}: {:?}", sink.errors);
     assert_eq!(stats.malformed, 0);
     assert_eq!(stats.events, sink.events.len() as u64);
@@ -113,14 +108,7 @@ fn postgres_samples_are_never_taken_for_mysql() {
         for format in [LogFormat::MySqlGeneral, LogFormat::MySqlSlow] {
             let mut sink = Collect::default();
             let mut input = &data[..];
-            let stats = read_log(
-                format,
-                &mut input,
-                SourceId(0),
-                &ReadOptions::default(),
-                &mut sink,
-            )
-            .expect("read");
+            let stats = common::read(format, &mut input, &mut sink);
             assert_eq!(stats.events, 0, "{name} as {format:?}");
             assert!(stats.malformed > 0, "{name} as {format:?}");
         }

@@ -6,14 +6,16 @@
 //! sessions, a `USE` (the client's `Init DB`), a failed login, and a server restart after
 //! which thread ids are reused. The tests assert the exact events the readers produce.
 
+mod common;
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use querycomb_core::{OwnedEvent, SourceId};
-use querycomb_logs::{read_log, sniff, LogFormat, ReadOptions, ReadStats};
+use querycomb_core::OwnedEvent;
+use querycomb_logs::{sniff, LogFormat, ReadStats};
 use querycomb_testkit::{MariaDb, MariaOptions};
 
 const SETUP: &str = "CREATE DATABASE shop;
@@ -109,14 +111,7 @@ fn read(path: &Path, format: LogFormat) -> (Collect, ReadStats) {
     assert_eq!(sniff(&head[..head.len().min(8192)]), Some(format));
     let mut input = BufReader::new(File::open(path).expect("open log"));
     let mut sink = Collect::default();
-    let stats = read_log(
-        format,
-        &mut input,
-        SourceId(0),
-        &ReadOptions::default(),
-        &mut sink,
-    )
-    .expect("read");
+    let stats = common::read(format, &mut input, &mut sink);
     assert!(sink.errors.is_empty(), "{:?}", sink.errors);
     assert_eq!(stats.bytes, head.len() as u64);
     (sink, stats)

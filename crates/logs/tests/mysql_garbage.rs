@@ -2,10 +2,12 @@
 //! random splices of real record fragments, a line far over the length cap, an empty input.
 //! Nothing may panic, every byte must be accounted for, and events must be well-formed.
 
+mod common;
+
 use std::path::PathBuf;
 
-use querycomb_core::{EventSink, InputError, QueryEvent, SourceId};
-use querycomb_logs::{read_log, sniff, LogFormat, ReadOptions, ReadStats};
+use querycomb_core::{EventSink, InputError, QueryEvent};
+use querycomb_logs::{sniff, LogFormat, ReadStats};
 
 #[derive(Default)]
 struct Check {
@@ -31,14 +33,7 @@ impl EventSink for Check {
 fn read_all(data: &[u8], format: LogFormat) -> (Check, ReadStats) {
     let mut input = data;
     let mut sink = Check::default();
-    let stats = read_log(
-        format,
-        &mut input,
-        SourceId(0),
-        &ReadOptions::default(),
-        &mut sink,
-    )
-    .expect("in-memory read");
+    let stats = common::read(format, &mut input, &mut sink);
     assert_eq!(stats.bytes, data.len() as u64, "{format:?}");
     assert_eq!(stats.events, sink.events);
     assert_eq!(stats.malformed, sink.malformed);

@@ -3,10 +3,12 @@
 //! all three readers must see the same statements, and damaged copies of the logs must
 //! never make a reader panic or lose track of the input.
 
+mod common;
+
 use std::path::PathBuf;
 
-use querycomb_core::{OwnedEvent, SourceId};
-use querycomb_logs::{read_log, sniff, LogFormat, ReadOptions, ReadStats};
+use querycomb_core::OwnedEvent;
+use querycomb_logs::{sniff, LogFormat, ReadStats};
 
 use querycomb_core::Collected as Collect;
 
@@ -26,14 +28,7 @@ fn sample(name: &str) -> Vec<u8> {
 fn read(bytes: &[u8], format: LogFormat) -> (Collect, ReadStats) {
     let mut sink = Collect::default();
     let mut input: &[u8] = bytes;
-    let stats = read_log(
-        format,
-        &mut input,
-        SourceId(0),
-        &ReadOptions::default(),
-        &mut sink,
-    )
-    .expect("reading from memory cannot fail");
+    let stats = common::read(format, &mut input, &mut sink);
     (sink, stats)
 }
 

@@ -5,14 +5,16 @@
 //! statements, a multi-line multi-statement string, two failing statements) and `psql`,
 //! then reads the log the server wrote and checks the exact event sequence.
 
+mod common;
+
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
 use postgres::types::{ToSql, Type};
 use postgres::{Client, NoTls};
-use querycomb_core::{OwnedEvent, SourceId};
-use querycomb_logs::{read_log, sniff, LogFormat, ReadOptions, ReadStats};
+use querycomb_core::OwnedEvent;
+use querycomb_logs::{sniff, LogFormat, ReadStats};
 use querycomb_testkit::{PgOptions, PgServer};
 
 const APP: &str = "qc-workload";
@@ -150,14 +152,7 @@ fn run(conf: &[&str], file: &str, format: LogFormat) -> (Collect, ReadStats) {
     let bytes = std::fs::read(&path).expect("log file");
     let mut input = BufReader::new(bytes.as_slice());
     let mut sink = Collect::default();
-    let stats = read_log(
-        format,
-        &mut input,
-        SourceId(0),
-        &ReadOptions::default(),
-        &mut sink,
-    )
-    .expect("read log");
+    let stats = common::read(format, &mut input, &mut sink);
     check_locations(&sink, &bytes, format);
     (sink, stats)
 }

@@ -5,6 +5,17 @@
 //! malformed client, a client that stops reading, or a dead server affects that connection
 //! alone; backpressure is per connection (a pump waits on its own socket only).
 
+// This module reads untrusted wire bytes: no input may panic it (tests may).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -232,7 +243,7 @@ async fn proxy_connection(
     let enforcement = shared.enforcement();
     let (enforced, may_reject) = (!enforcement.is_inactive(), enforcement.may_reject());
     if enforced {
-        observer = observer.with_budget(Budgeter::new(enforcement));
+        observer = observer.with_budget(Budgeter::new(enforcement, shared.shared_budgets.clone()));
     }
     let observer = Mutex::new(observer);
     let (client_read, client_write) = client.split();
@@ -274,10 +285,13 @@ async fn negotiate(client: TcpStream, shared: &Shared) -> Result<Option<Negotiat
             return Ok(None);
         }
         let body_len = startup_body_len(prefix).map_err(ConnError::Startup)?;
-        let mut bytes = vec![0u8; 4 + body_len];
-        bytes[..4].copy_from_slice(&prefix);
-        client.read_exact(&mut bytes[4..]).await?;
-        match parse_startup(&bytes[4..]).map_err(ConnError::Startup)? {
+        let mut bytes = Vec::with_capacity(4 + body_len);
+        bytes.extend_from_slice(&prefix);
+        bytes.resize(4 + body_len, 0);
+        client
+            .read_exact(bytes.get_mut(4..).unwrap_or_default())
+            .await?;
+        match parse_startup(bytes.get(4..).unwrap_or_default()).map_err(ConnError::Startup)? {
             StartupPacket::SslRequest => {
                 client = accept_tls(client, shared).await?;
             }
@@ -442,9 +456,11 @@ async fn read_message(from: &mut Stream, limit: usize) -> Result<Option<Vec<u8>>
             },
         ));
     }
-    let mut message = vec![0u8; 1 + len as usize];
-    message[..5].copy_from_slice(&header);
-    from.read_exact(&mut message[5..]).await?;
+    let mut message = Vec::with_capacity(1 + len as usize);
+    message.extend_from_slice(&header);
+    message.resize(1 + len as usize, 0);
+    from.read_exact(message.get_mut(5..).unwrap_or_default())
+        .await?;
     Ok(Some(message))
 }
 

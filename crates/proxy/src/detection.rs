@@ -15,31 +15,35 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use querycomb_core::{
-    Finding, FindingSink, OwnedEvent, QueryEvent, RunSummary, SourceTable, Timestamp,
+    CollectedFindings, Finding, FindingSink, OwnedEvent, QueryEvent, RunSummary, Scanned,
+    SourceTable, Timestamp,
 };
 use querycomb_report::json::JsonLinesSink;
 
-use crate::evidence::ParentRef;
 use crate::metrics::Metrics;
 use crate::observe::{wall_clock, Observed};
 
 /// What the proxy needs from a detection stage (implemented for
 /// `querycomb_detect::Pipeline` with the `detect` feature; tests plug in their own).
 pub trait LiveDetector {
-    fn event(&mut self, event: &QueryEvent<'_>);
+    /// Detection's one scan of the statement; what it read is handed to the meter and the
+    /// evidence, which never read the text again.
+    fn event<'a>(&mut self, event: &QueryEvent<'a>) -> Scanned<'a>;
     /// Lets requests that went idle close; called about every `tick_interval`.
     fn tick(&mut self, now: Timestamp);
     /// Findings new or grown since the last call.
     fn take_updates(&mut self) -> Vec<Finding>;
-    /// Closes everything still open; all findings and the run's totals.
-    fn finish(self: Box<Self>) -> Analysis;
-}
-
-/// The final result of detection over the proxy's lifetime.
-#[derive(Debug, Clone, Default)]
-pub struct Analysis {
-    pub findings: Vec<Finding>,
-    pub summary: RunSummary,
+    /// Closes everything still open and pushes the run through `sink`: `begin` with
+    /// `sources`, every finding, `finish` with the run's totals.
+    fn finish_into(
+        self: Box<Self>,
+        sources: &SourceTable,
+        sink: &mut dyn FindingSink,
+    ) -> io::Result<()>;
+    /// Sizes of the detector's in-memory tables, for the `table_entries` metric.
+    fn table_sizes(&self) -> Vec<(&'static str, usize)> {
+        Vec::new()
+    }
 }
 
 /// Builds the detector inside the detection thread, so it need not be `Send`.
@@ -52,27 +56,44 @@ pub type FindingCallback = Box<dyn FnMut(&Finding) + Send>;
 pub struct NoDetection;
 
 impl LiveDetector for NoDetection {
-    fn event(&mut self, _event: &QueryEvent<'_>) {}
+    fn event<'a>(&mut self, _event: &QueryEvent<'a>) -> Scanned<'a> {
+        Scanned::default()
+    }
     fn tick(&mut self, _now: Timestamp) {}
     fn take_updates(&mut self) -> Vec<Finding> {
         Vec::new()
     }
-    fn finish(self: Box<Self>) -> Analysis {
-        Analysis::default()
+    fn finish_into(
+        self: Box<Self>,
+        sources: &SourceTable,
+        sink: &mut dyn FindingSink,
+    ) -> io::Result<()> {
+        sink.begin(sources)?;
+        sink.finish(&RunSummary::default())
     }
 }
 
-/// Per-event work besides detection (metrics per shape, request sizes).
+/// Per-event work besides detection (metrics per shape, request sizes), on what
+/// detection's scan read.
 pub trait EventMeter: Send {
-    fn event(&mut self, event: &OwnedEvent);
+    fn event(&mut self, event: &OwnedEvent, scanned: &Scanned<'_>);
     fn tick(&mut self, now: Timestamp);
+    /// Sizes of its in-memory tables, for the `table_entries` metric.
+    fn table_sizes(&self) -> Vec<(&'static str, usize)> {
+        Vec::new()
+    }
 }
 
-/// Parent ↔ child proof: sees each event with the parent result its parameters came from,
-/// and marks findings whose loop it saw driven by the parent's rows.
+/// Parent ↔ child proof: sees each event with the parent result its parameters came from
+/// (and the fingerprint detection's scan gave it), and marks findings whose loop it saw
+/// driven by the parent's rows.
 pub trait Evidence: Send {
-    fn event(&mut self, event: &OwnedEvent, parent: Option<&ParentRef>);
+    fn event(&mut self, observed: &Observed, fingerprint: Option<u64>);
     fn annotate(&self, finding: &mut Finding);
+    /// Sizes of its in-memory tables, for the `table_entries` metric.
+    fn table_sizes(&self) -> Vec<(&'static str, usize)> {
+        Vec::new()
+    }
 }
 
 /// Where findings go as they are found.
@@ -84,6 +105,8 @@ pub(crate) struct Outputs {
     pub tap: Option<Sender<OwnedEvent>>,
     pub meter: Option<Box<dyn EventMeter>>,
     pub evidence: Option<Box<dyn Evidence>>,
+    /// The run's inputs (the listener), as `--findings-out` names them.
+    pub sources: SourceTable,
     /// Last published `(occurrences, total_count)` per signature.
     published: HashMap<String, (u32, u64)>,
 }
@@ -112,6 +135,7 @@ impl Outputs {
             tap: None,
             meter: None,
             evidence: None,
+            sources: sources.clone(),
             published: HashMap::new(),
         })
     }
@@ -149,6 +173,23 @@ impl Outputs {
     }
 }
 
+impl Outputs {
+    fn record_table_sizes(&self, detector: &dyn LiveDetector) {
+        let metrics = &self.metrics;
+        metrics.table_size("published_findings", self.published.len());
+        let meter = self.meter.as_ref().map(|m| m.table_sizes());
+        let evidence = self.evidence.as_ref().map(|e| e.table_sizes());
+        for (table, entries) in detector
+            .table_sizes()
+            .into_iter()
+            .chain(meter.into_iter().flatten())
+            .chain(evidence.into_iter().flatten())
+        {
+            metrics.table_size(table, entries);
+        }
+    }
+}
+
 /// Signatures remembered to publish only new or grown findings.
 const MAX_PUBLISHED: usize = 100_000;
 
@@ -164,7 +205,7 @@ pub(crate) fn run(
     factory: DetectorFactory,
     mut outputs: Outputs,
     tick_interval: Duration,
-) -> io::Result<Analysis> {
+) -> io::Result<CollectedFindings> {
     let mut detector = factory();
     let started = Instant::now();
     let mut last_tick = Instant::now();
@@ -192,38 +233,72 @@ pub(crate) fn run(
             }
             let mut updates = detector.take_updates();
             outputs.publish(&mut updates)?;
+            outputs.record_table_sizes(&*detector);
         }
     }
     let mut updates = detector.take_updates();
     outputs.publish(&mut updates)?;
-    let mut analysis = detector.finish();
-    outputs.publish(&mut analysis.findings)?;
-    analysis.summary.bytes =
-        outputs.metrics.bytes_from_clients.get() + outputs.metrics.bytes_from_server.get();
-    analysis.summary.elapsed_ms = started.elapsed().as_millis() as u64;
-    if let Some(file) = outputs.file.as_mut() {
-        file.finish(&analysis.summary)?;
-    }
+    let sources = outputs.sources.clone();
+    let mut last = Publish {
+        outputs: &mut outputs,
+        started,
+        kept: CollectedFindings::default(),
+    };
+    detector.finish_into(&sources, &mut last)?;
+    let kept = last.kept;
     if let Some(meter) = outputs.meter.as_mut() {
         meter.tick(Timestamp::MAX);
     }
-    Ok(analysis)
+    Ok(kept)
+}
+
+/// The end of the run: what only the end revealed is published like live updates (proof
+/// annotated, `--findings-out`, metrics, the callback), the summary gets the proxy's byte
+/// counts and closes `--findings-out`, and everything is kept for the caller's report.
+struct Publish<'a> {
+    outputs: &'a mut Outputs,
+    started: Instant,
+    kept: CollectedFindings,
+}
+
+impl FindingSink for Publish<'_> {
+    fn begin(&mut self, sources: &SourceTable) -> io::Result<()> {
+        self.kept.begin(sources)
+    }
+    fn finding(&mut self, finding: &Finding) -> io::Result<()> {
+        let mut finding = [finding.clone()];
+        self.outputs.publish(&mut finding)?;
+        let [finding] = finding;
+        self.kept.finding(&finding)
+    }
+    fn finish(&mut self, summary: &RunSummary) -> io::Result<()> {
+        let metrics = &self.outputs.metrics;
+        let mut summary = summary.clone();
+        summary.bytes = metrics.bytes_from_clients.get() + metrics.bytes_from_server.get();
+        summary.elapsed_ms = self.started.elapsed().as_millis() as u64;
+        if let Some(file) = self.outputs.file.as_mut() {
+            file.finish(&summary)?;
+        }
+        self.kept.finish(&summary)
+    }
 }
 
 fn observe(detector: &mut dyn LiveDetector, outputs: &mut Outputs, observed: Observed) {
-    let Observed { event, parent } = observed;
+    let event = &observed.event;
     outputs.metrics.statements.inc();
     if event.error.is_some() {
         outputs.metrics.statement_errors.inc();
     }
-    detector.event(&event.as_event());
+    let view = event.as_event();
+    let scanned = detector.event(&view);
     if let Some(meter) = outputs.meter.as_mut() {
-        meter.event(&event);
+        meter.event(event, &scanned);
     }
     if let Some(evidence) = outputs.evidence.as_mut() {
-        evidence.event(&event, parent.as_ref());
+        evidence.event(&observed, scanned.fingerprint);
     }
+    drop(scanned);
     if let Some(tap) = &outputs.tap {
-        let _ = tap.send(event);
+        let _ = tap.send(observed.event);
     }
 }

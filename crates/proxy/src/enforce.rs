@@ -5,7 +5,8 @@
 //! statements with the same sqlcommenter `route` (or trace id) are one request; untagged
 //! statements join the open request, and a request ends when the key changes, when the
 //! connection was idle longer than the idle gap, or (untagged) when an explicit transaction
-//! ends. Untagged requests get the default budget.
+//! ends. Untagged requests get the default budget. A request whose statements carry a trace
+//! id is counted in [`SharedUnits`], once for every connection that runs part of it.
 //!
 //! Counting is what the server executes: one per statement of a simple query, one per
 //! `Execute` of the extended protocol (not per Parse, Describe or Bind, and not again when a
@@ -19,10 +20,24 @@
 //!   itself from a substitute message, so the session is left exactly as after any error:
 //!   an explicit transaction is aborted until ROLLBACK, a pipeline skips to its next Sync.
 
-use std::sync::Arc;
+// This module reads untrusted wire bytes: no input may panic it (tests may).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use querycomb_sql::comment;
+
+use crate::metrics::Metrics;
 
 /// SQLSTATE of a statement rejected for its budget (class 54, "program limit exceeded").
 pub const REJECT_SQLSTATE: &str = "54Q01";
@@ -268,6 +283,8 @@ pub(crate) fn substitute_execute() -> Vec<u8> {
 #[derive(Debug)]
 pub(crate) struct Budgeter {
     enforcement: Arc<Enforcement>,
+    /// Where requests with a trace id are counted, whichever connection runs them.
+    units: Arc<SharedUnits>,
     open: Option<Request>,
     /// Statements since the explicit transaction began.
     transaction_statements: u64,
@@ -278,16 +295,128 @@ pub(crate) struct Budgeter {
 struct Request {
     key: Option<String>,
     route: Option<String>,
+    last: Instant,
+    counts: Counts,
+}
+
+/// What a request has used so far.
+#[derive(Debug, Clone, Copy)]
+struct Usage {
     statements: u64,
     rows: u64,
-    last: Instant,
     warned: bool,
+    /// The last statement admitted, on any connection (shared requests expire by it).
+    last: Instant,
+}
+
+impl Usage {
+    fn new(now: Instant) -> Usage {
+        Usage {
+            statements: 0,
+            rows: 0,
+            warned: false,
+            last: now,
+        }
+    }
+}
+
+/// A request's usage: its connection's own, or one shared by every connection that runs
+/// statements with its trace id.
+#[derive(Debug)]
+enum Counts {
+    Own(Usage),
+    Shared(Arc<Mutex<Usage>>),
+}
+
+impl Counts {
+    fn with<R>(&mut self, f: impl FnOnce(&mut Usage) -> R) -> R {
+        match self {
+            Counts::Own(usage) => f(usage),
+            Counts::Shared(shared) => f(&mut lock(shared)),
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Requests that may span connections: those whose statements carry a trace id
+/// (sqlcommenter `traceparent`). A request fanned out over a pool (`Promise.all`, parallel
+/// workers) is one unit of work whichever connections run it, so it is counted here, once.
+/// Bounded: past [`MAX_SHARED_UNITS`] open requests, those idle longer than the idle gap are
+/// forgotten (all of them if none is), and the forgotten are counted.
+#[derive(Default)]
+pub struct SharedUnits {
+    units: Mutex<HashMap<String, Arc<Mutex<Usage>>>>,
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl std::fmt::Debug for SharedUnits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedUnits")
+            .field("units", &self.len())
+            .finish()
+    }
+}
+
+/// Requests with a trace id tracked at once (see [`SharedUnits`]).
+pub const MAX_SHARED_UNITS: usize = 10_000;
+
+impl SharedUnits {
+    /// Evictions are counted in `metrics` (`evictions_total{table="shared_budgets"}`).
+    pub fn new(metrics: Option<Arc<Metrics>>) -> SharedUnits {
+        SharedUnits {
+            units: Mutex::default(),
+            metrics,
+        }
+    }
+
+    /// Requests tracked right now.
+    pub fn len(&self) -> usize {
+        lock(&self.units).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The usage of trace `id`'s request; a new one when it is unknown or was idle longer
+    /// than `gap` (the same trace id later is a new request, as on one connection).
+    fn usage(&self, id: &str, now: Instant, gap: Duration) -> Arc<Mutex<Usage>> {
+        let mut units = lock(&self.units);
+        if let Some(unit) = units.get(id) {
+            if now.saturating_duration_since(lock(unit).last) <= gap {
+                return unit.clone();
+            }
+        } else if units.len() >= MAX_SHARED_UNITS {
+            let before = units.len();
+            units.retain(|_, unit| now.saturating_duration_since(lock(unit).last) <= gap);
+            if units.len() >= MAX_SHARED_UNITS {
+                units.clear();
+            }
+            if let Some(metrics) = &self.metrics {
+                metrics.evicted("shared_budgets", (before - units.len()) as u64);
+            }
+        }
+        let unit = Arc::new(Mutex::new(Usage::new(now)));
+        units.insert(id.to_owned(), unit.clone());
+        if let Some(metrics) = &self.metrics {
+            metrics.table_size("shared_budgets", units.len());
+        }
+        unit
+    }
 }
 
 impl Budgeter {
-    pub fn new(enforcement: Arc<Enforcement>) -> Self {
+    /// A connection's budgets, its traced requests counted in `units` with every other
+    /// connection's.
+    pub fn new(enforcement: Arc<Enforcement>, units: Arc<SharedUnits>) -> Self {
         Budgeter {
             enforcement,
+            units,
             open: None,
             transaction_statements: 0,
             in_transaction: false,
@@ -301,9 +430,15 @@ impl Budgeter {
         if self.track_transaction(sql, count) {
             return Verdict::Allow;
         }
+        // Nor is session bookkeeping (pgjdbc's `SET extra_float_digits` on connect, a
+        // pool's `DISCARD ALL`): not the application's work, as for detection.
+        if is_session_bookkeeping(first_word(sql)) {
+            return Verdict::Allow;
+        }
         let tags = comment::tags(sql);
-        let route = tags.route().map(|r| r.into_owned());
-        let key = tags.trace_id().map(str::to_owned).or_else(|| route.clone());
+        let (route, trace) = tags.route_and_trace_id();
+        let route = route.map(|r| r.into_owned());
+        let key = trace.map(str::to_owned).or_else(|| route.clone());
         let gap = self.enforcement.idle_gap;
         let continues = self.open.as_ref().is_some_and(|open| {
             let other_key = key.is_some() && open.key.is_some() && key != open.key;
@@ -313,10 +448,8 @@ impl Budgeter {
             self.open = Some(Request {
                 key: None,
                 route: None,
-                statements: 0,
-                rows: 0,
                 last: now,
-                warned: false,
+                counts: Counts::Own(Usage::new(now)),
             });
         }
         let Some(open) = self.open.as_mut() else {
@@ -325,9 +458,25 @@ impl Budgeter {
         if open.key.is_none() && key.is_some() {
             open.key = key;
             open.route = route;
+            if let Some(trace) = trace {
+                // From now on counted with the trace's statements on other connections
+                // (what this connection ran of it untagged so far included).
+                let shared = self.units.usage(trace, now, gap);
+                let own = open.counts.with(|usage| *usage);
+                {
+                    let mut usage = lock(&shared);
+                    usage.statements += own.statements;
+                    usage.rows += own.rows;
+                }
+                open.counts = Counts::Shared(shared);
+            }
         }
-        open.statements += count;
         open.last = now;
+        let usage = open.counts.with(|usage| {
+            usage.statements += count;
+            usage.last = now;
+            *usage
+        });
         let (limits, mode, pattern) = self.enforcement.budget_for(open.route.as_deref());
         if mode == EnforceMode::Observe {
             return Verdict::Allow;
@@ -343,8 +492,8 @@ impl Budgeter {
             limits
                 .max_statements
                 .map(u64::from)
-                .filter(|&max| open.statements > max)
-                .map(|max| breach("max_statements", max, open.statements)),
+                .filter(|&max| usage.statements > max)
+                .map(|max| breach("max_statements", max, usage.statements)),
             limits
                 .max_transaction_statements
                 .map(u64::from)
@@ -358,8 +507,8 @@ impl Budgeter {
                 }),
             limits
                 .max_rows
-                .filter(|&max| open.rows > max)
-                .map(|max| breach("max_rows", max, open.rows)),
+                .filter(|&max| usage.rows > max)
+                .map(|max| breach("max_rows", max, usage.rows)),
         ]
         .into_iter()
         .flatten()
@@ -370,24 +519,32 @@ impl Budgeter {
         match mode {
             EnforceMode::Reject => {
                 // Not run: it does not count against what follows.
-                open.statements -= count;
+                open.counts.with(|usage| {
+                    usage.statements = usage.statements.saturating_sub(count);
+                });
                 if self.in_transaction {
                     self.transaction_statements = self.transaction_statements.saturating_sub(count);
                 }
                 Verdict::Reject(breach)
             }
-            EnforceMode::Warn if !open.warned => {
-                open.warned = true;
-                Verdict::Warn(breach)
+            EnforceMode::Warn => {
+                let first = open
+                    .counts
+                    .with(|usage| !std::mem::replace(&mut usage.warned, true));
+                if first {
+                    Verdict::Warn(breach)
+                } else {
+                    Verdict::Allow
+                }
             }
-            _ => Verdict::Allow,
+            EnforceMode::Observe => Verdict::Allow,
         }
     }
 
     /// Rows a statement of the open request returned or changed.
     pub fn rows(&mut self, rows: u64) {
         if let Some(open) = self.open.as_mut() {
-            open.rows += rows;
+            open.counts.with(|usage| usage.rows += rows);
         }
     }
 
@@ -436,6 +593,13 @@ impl Budgeter {
     }
 }
 
+/// `SET`, `RESET`, `SHOW`, `DISCARD`, `DEALLOCATE`: session settings, not queries.
+fn is_session_bookkeeping(first: &str) -> bool {
+    ["set", "reset", "show", "discard", "deallocate"]
+        .iter()
+        .any(|w| first.eq_ignore_ascii_case(w))
+}
+
 /// The first word, after leading comments and blanks.
 fn first_word(sql: &str) -> &str {
     let mut rest = sql.trim_start();
@@ -480,7 +644,7 @@ mod tests {
 
     #[test]
     fn rejects_every_statement_over_the_route_budget_until_the_next_request() {
-        let mut b = Budgeter::new(enforcement(EnforceMode::Reject));
+        let mut b = Budgeter::new(enforcement(EnforceMode::Reject), Arc::default());
         let now = Instant::now();
         let tagged = "SELECT 1 /*route='%2Forders'*/";
         assert_eq!(b.admit(tagged, 1, now), Verdict::Allow);
@@ -503,12 +667,17 @@ mod tests {
 
     #[test]
     fn warns_once_and_untagged_requests_end_with_their_transaction() {
-        let mut b = Budgeter::new(enforcement(EnforceMode::Warn));
+        let mut b = Budgeter::new(enforcement(EnforceMode::Warn), Arc::default());
         let now = Instant::now();
         assert_eq!(b.admit("BEGIN", 1, now), Verdict::Allow);
         for _ in 0..3 {
             assert_eq!(b.admit("SELECT 1", 1, now), Verdict::Allow);
         }
+        assert_eq!(
+            b.admit("SET application_name = 'x'", 1, now),
+            Verdict::Allow
+        );
+        assert_eq!(b.admit("DISCARD ALL", 1, now), Verdict::Allow);
         assert!(matches!(b.admit("SELECT 1", 1, now), Verdict::Warn(_)));
         assert_eq!(b.admit("SELECT 1", 1, now), Verdict::Allow, "once");
         assert_eq!(b.admit("COMMIT", 1, now), Verdict::Allow);
@@ -523,12 +692,15 @@ mod tests {
             max_rows: Some(100),
             ..Limits::default()
         };
-        let mut b = Budgeter::new(Arc::new(Enforcement {
-            mode: EnforceMode::Reject,
-            default: limits,
-            routes: Vec::new(),
-            idle_gap: Duration::from_secs(1),
-        }));
+        let mut b = Budgeter::new(
+            Arc::new(Enforcement {
+                mode: EnforceMode::Reject,
+                default: limits,
+                routes: Vec::new(),
+                idle_gap: Duration::from_secs(1),
+            }),
+            Arc::default(),
+        );
         let now = Instant::now();
         assert_eq!(b.admit("BEGIN", 1, now), Verdict::Allow);
         assert_eq!(b.admit("UPDATE t SET a = 1", 1, now), Verdict::Allow);
@@ -548,6 +720,56 @@ mod tests {
             panic!("over the row ceiling");
         };
         assert_eq!((breach.limit, breach.count), ("max_rows", 150));
+    }
+
+    #[test]
+    fn a_traced_request_spread_over_connections_counts_against_one_budget() {
+        let units: Arc<SharedUnits> = Arc::default();
+        let enforcement = enforcement(EnforceMode::Reject);
+        let mut pool: Vec<Budgeter> = (0..3)
+            .map(|_| Budgeter::new(enforcement.clone(), units.clone()))
+            .collect();
+        let now = Instant::now();
+        let traced = "SELECT 1 /*route='%2Forders',traceparent='00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'*/";
+        // Budget 2 for /orders: one statement on each of two connections, then the third
+        // connection's statement is the request's third.
+        assert_eq!(pool[0].admit(traced, 1, now), Verdict::Allow);
+        assert_eq!(pool[1].admit(traced, 1, now), Verdict::Allow);
+        let Verdict::Reject(breach) = pool[2].admit(traced, 1, now) else {
+            panic!("the request's third statement, on a third connection");
+        };
+        assert_eq!((breach.limit, breach.count), ("max_statements", 3));
+        assert_eq!(units.len(), 1);
+        // Another trace is another request, on the same connections.
+        let other = traced.replace(
+            "0af7651916cd43dd8448eb211c80319c",
+            "1af7651916cd43dd8448eb211c80319c",
+        );
+        assert_eq!(pool[2].admit(&other, 1, now), Verdict::Allow);
+        // A route without a trace id is not a request identity: per connection.
+        let untraced = "SELECT 1 /*route='%2Forders'*/";
+        assert_eq!(pool[0].admit(untraced, 1, now), Verdict::Allow);
+        assert_eq!(pool[1].admit(untraced, 1, now), Verdict::Allow);
+        assert_eq!(pool[2].admit(untraced, 1, now), Verdict::Allow);
+        // The same trace after the idle gap starts over.
+        let later = now + Duration::from_secs(2);
+        assert_eq!(pool[2].admit(traced, 1, later), Verdict::Allow);
+    }
+
+    #[test]
+    fn shared_requests_are_bounded_and_evictions_counted() {
+        let metrics = Arc::new(Metrics::new());
+        let units = SharedUnits::new(Some(metrics.clone()));
+        let now = Instant::now();
+        let gap = Duration::from_secs(1);
+        for i in 0..MAX_SHARED_UNITS + 10 {
+            units.usage(&format!("{i:032x}"), now, gap);
+        }
+        assert!(units.len() <= MAX_SHARED_UNITS, "{}", units.len());
+        assert_eq!(
+            metrics.evicted_total("shared_budgets"),
+            MAX_SHARED_UNITS as u64
+        );
     }
 
     #[test]

@@ -13,6 +13,17 @@
 //! worth of work, not all of it. Only parameters sent with the extended protocol (bind
 //! values) are matched; literals inlined into simple-protocol SQL are not.
 
+// This module reads untrusted wire bytes: no input may panic it (tests may).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -127,10 +138,10 @@ pub struct RecentResults {
 impl RecentResults {
     /// Keeps a finished result if it could be a parent (two rows or more). A statement's
     /// new result replaces its previous one, so a loop whose children return several rows
-    /// never pushes its parent out.
-    pub fn finish(&mut self, sql: &Arc<str>, capture: ResultCapture) {
+    /// never pushes its parent out. The id the result is kept under, if kept.
+    pub fn finish(&mut self, sql: &Arc<str>, capture: ResultCapture) -> Option<u64> {
         if capture.rows < 2 || capture.values.is_empty() {
-            return;
+            return None;
         }
         self.kept.retain(|k| k.sql != *sql);
         if self.kept.len() >= RECENT_RESULTS {
@@ -142,6 +153,7 @@ impl RecentResults {
             result: self.next_result,
             values: capture.values,
         });
+        Some(self.next_result)
     }
 
     /// The most recent other statement whose result holds one of `keys`.

@@ -8,6 +8,17 @@
 //! The startup phase (no type byte) is parsed separately by [`StartupPacket`], before the
 //! pumps start.
 
+// This module reads untrusted wire bytes: no input may panic it (tests may).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
 use std::fmt;
 
 /// Type byte + 4-byte big-endian length (which counts itself, not the type byte).
@@ -227,7 +238,12 @@ impl FrameScanner {
         }
         let take = (HEADER_LEN - self.header_fill).min(data.len());
         let (head, rest) = data.split_at(take);
-        self.header[self.header_fill..self.header_fill + take].copy_from_slice(head);
+        if let Some(slot) = self
+            .header
+            .get_mut(self.header_fill..self.header_fill + take)
+        {
+            slot.copy_from_slice(head);
+        }
         self.header_fill += take;
         self.offset += take as u64;
         rest
@@ -278,7 +294,9 @@ impl FrameScanner {
         let (part, rest) = data.split_at(take);
         if self.keep {
             let room = self.cap.saturating_sub(self.body.len());
-            self.body.extend_from_slice(&part[..room.min(part.len())]);
+            // All of `part` when it fits in the room left.
+            self.body
+                .extend_from_slice(part.get(..room).unwrap_or(part));
         }
         self.remaining -= take;
         self.offset += take as u64;

@@ -30,9 +30,9 @@
 //! # Evidence beyond logs
 //! - **Proof** ([`evidence`]): a finding is `Proven { matched }` when the children's bind
 //!   parameters were among the values the parent query returned on that connection.
-//! - **Cost**: the finding's message gains how long the request held its connection and
-//!   what a pool of [`ProxyConfig::pool_size`] connections sustains at that hold time,
-//!   before and after batching.
+//! - **Cost**: the finding's `impact` (structured, rendered by the sinks) holds how long the
+//!   request held its connection and what a pool of [`ProxyConfig::pool_size`] connections
+//!   sustains at that hold time, before and after batching; the message is not changed.
 //! - **Concurrent N+1**: children spread over several pooled connections within one
 //!   `traceparent` are one unit of work for the detection stage (tested with four
 //!   connections).
@@ -74,18 +74,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use observe::Observed;
-use querycomb_core::OwnedEvent;
+use querycomb_core::{CollectedFindings, OwnedEvent};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use detection::{
-    Analysis, DetectorFactory, EventMeter, Evidence, FindingCallback, LiveDetector, NoDetection,
+    DetectorFactory, EventMeter, Evidence, FindingCallback, LiveDetector, NoDetection,
 };
-pub use enforce::{EnforceMode, Enforcement, Limits, RouteBudget};
+pub use enforce::{EnforceMode, Enforcement, Limits, RouteBudget, SharedUnits};
 pub use frame::FrameLimits;
 pub use metrics::Metrics;
 #[cfg(feature = "detect")]
-pub use pipeline::{pipeline_detector, pool_arithmetic, run, ProxyEvidence, ShapeMeter};
+pub use pipeline::{pipeline_detector, run, ProxyEvidence, ShapeMeter};
 pub use tls::{ClientTlsMode, TlsConfig, TlsState, UpstreamTlsMode};
 
 /// See [`ProxyConfig::pool_size`].
@@ -180,7 +180,8 @@ pub struct ProxyStats {
 /// What a finished proxy run hands back: detection's result and the traffic totals.
 #[derive(Debug, Clone, Default)]
 pub struct ProxyReport {
-    pub analysis: Analysis,
+    /// Every finding and the run's totals, as detection pushed them at the end.
+    pub analysis: CollectedFindings,
     pub stats: ProxyStats,
 }
 
@@ -198,6 +199,8 @@ pub(crate) struct Shared {
     pub metrics: Arc<Metrics>,
     pub tls: Arc<TlsState>,
     enforcement: Arc<EnforcementHandle>,
+    /// Budgets of requests that span connections (trace ids), shared by every connection.
+    pub shared_budgets: Arc<enforce::SharedUnits>,
     events: SyncSender<Observed>,
 }
 
@@ -445,6 +448,7 @@ impl Proxy {
             metrics: metrics.clone(),
             tls,
             enforcement,
+            shared_budgets: Arc::new(enforce::SharedUnits::new(Some(metrics.clone()))),
             events: event_tx,
         });
         let threads = config.threads.unwrap_or_else(default_threads);

@@ -6,7 +6,7 @@
 //! cardinality bounded: past [`MAX_LABEL_VALUES`] distinct values, new ones are counted
 //! under `other`, so a workload with unbounded distinct SQL cannot grow the scrape.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -48,6 +48,7 @@ pub struct Metrics {
     findings: Family<Labels, Counter>,
     budget_verdicts: Family<Labels, Counter>,
     evictions: Family<Labels, Counter>,
+    table_entries: Family<Labels, Gauge>,
     fingerprint_calls: Family<Labels, Counter>,
     fingerprint_seconds: Family<Labels, Counter<f64>>,
     fingerprint_rows: Family<Labels, Counter>,
@@ -62,7 +63,8 @@ pub struct Metrics {
     pub server_connections: Gauge,
     /// Server connections kept busy on average by requests in the last window (pool.rs).
     pub pool_demand: Gauge<f64, std::sync::atomic::AtomicU64>,
-    seen_labels: Mutex<HashSet<(&'static str, String)>>,
+    /// Label values given out so far, per label (at most `MAX_LABEL_VALUES` each).
+    seen_labels: Mutex<HashMap<&'static str, HashSet<String>>>,
 }
 
 fn seconds_histogram() -> Histogram {
@@ -91,6 +93,7 @@ impl Metrics {
             findings: Family::default(),
             budget_verdicts: Family::default(),
             evictions: Family::default(),
+            table_entries: Family::default(),
             fingerprint_calls: Family::default(),
             fingerprint_seconds: Family::default(),
             fingerprint_rows: Family::default(),
@@ -101,7 +104,7 @@ impl Metrics {
             transaction_seconds: seconds_histogram(),
             server_connections: Gauge::default(),
             pool_demand: Gauge::default(),
-            seen_labels: Mutex::new(HashSet::new()),
+            seen_labels: Mutex::new(HashMap::new()),
             registry: Registry::default(),
         };
         metrics.register(&mut registry);
@@ -209,6 +212,12 @@ impl Metrics {
             self.transaction_seconds.clone(),
         );
         r.register(
+            "table_entries",
+            "Entries in the proxy's and detection's in-memory tables now, by table (each bounded or \
+             forgotten when idle; see docs/production.md)",
+            self.table_entries.clone(),
+        );
+        r.register(
             "server_connections",
             "Server connections open now",
             self.server_connections.clone(),
@@ -241,16 +250,15 @@ impl Metrics {
             .seen_labels
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let key = (label, value.to_owned());
-        if seen.contains(&key) {
-            return key.1;
+        let values = seen.entry(label).or_default();
+        if values.contains(value) {
+            return value.to_owned();
         }
-        let count = seen.iter().filter(|(l, _)| *l == label).count();
-        if count >= MAX_LABEL_VALUES {
+        if values.len() >= MAX_LABEL_VALUES {
             return "other".to_owned();
         }
-        seen.insert(key.clone());
-        key.1
+        values.insert(value.to_owned());
+        value.to_owned()
     }
 
     pub fn finding(&self, kind: &str, route: Option<&str>) {
@@ -272,6 +280,27 @@ impl Metrics {
         }
     }
 
+    /// `table` holds `entries` now (set on every detection tick).
+    pub fn table_size(&self, table: &'static str, entries: usize) {
+        self.table_entries
+            .get_or_create(&vec![("table".to_owned(), table.to_owned())])
+            .set(i64::try_from(entries).unwrap_or(i64::MAX));
+    }
+
+    /// Entries in `table` at the last tick.
+    pub fn table_entries(&self, table: &'static str) -> i64 {
+        self.table_entries
+            .get_or_create(&vec![("table".to_owned(), table.to_owned())])
+            .get()
+    }
+
+    /// Entries of `table` forgotten so far (tests and the soak check bounds with it).
+    pub fn evicted_total(&self, table: &'static str) -> u64 {
+        self.evictions
+            .get_or_create(&vec![("table".to_owned(), table.to_owned())])
+            .get()
+    }
+
     /// A budget warning or rejection on `route`.
     pub fn budget_verdict(&self, route: Option<&str>, rejected: bool) {
         let route = self.bounded("route", route.unwrap_or(""));
@@ -284,20 +313,17 @@ impl Metrics {
             .inc();
     }
 
-    pub fn fingerprint(&self, fingerprint: &str, duration: Option<Duration>, rows: Option<u64>) {
+    /// `calls` statements of one shape, taking `seconds` and returning `rows` in all.
+    pub fn fingerprint(&self, fingerprint: &str, calls: u64, seconds: f64, rows: u64) {
         let labels = vec![(
             "fingerprint".to_owned(),
             self.bounded("fingerprint", fingerprint),
         )];
-        self.fingerprint_calls.get_or_create(&labels).inc();
-        if let Some(d) = duration {
-            self.fingerprint_seconds
-                .get_or_create(&labels)
-                .inc_by(d.as_secs_f64());
-        }
-        if let Some(rows) = rows {
-            self.fingerprint_rows.get_or_create(&labels).inc_by(rows);
-        }
+        self.fingerprint_calls.get_or_create(&labels).inc_by(calls);
+        self.fingerprint_seconds
+            .get_or_create(&labels)
+            .inc_by(seconds);
+        self.fingerprint_rows.get_or_create(&labels).inc_by(rows);
     }
 
     pub fn request_finished(
@@ -435,11 +461,7 @@ mod tests {
         metrics.bytes_from_clients.inc_by(10);
         metrics.error("protocol");
         for i in 0..(MAX_LABEL_VALUES + 5) {
-            metrics.fingerprint(
-                &format!("{i:016x}"),
-                Some(Duration::from_millis(2)),
-                Some(1),
-            );
+            metrics.fingerprint(&format!("{i:016x}"), 1, 0.002, 1);
         }
         metrics.request_finished(Some("/orders"), 12, 12, Duration::from_millis(3));
         let text = metrics.render();

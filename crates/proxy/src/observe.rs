@@ -21,6 +21,17 @@
 //!   the observer drops the pending operations likewise, and ignores messages the client
 //!   sends before its `Sync`.
 
+// This module reads untrusted wire bytes: no input may panic it (tests may).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
 use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
 use std::sync::{Arc, OnceLock};
@@ -39,6 +50,9 @@ use querycomb_sql::{split, Dialect};
 pub struct Observed {
     pub event: OwnedEvent,
     pub parent: Option<ParentRef>,
+    /// This statement's result was kept as a possible parent, under this id (the
+    /// [`ParentRef::result`] of the children it drives).
+    pub kept_result: Option<u64>,
 }
 
 /// Who is connected, from the startup packet.
@@ -90,6 +104,8 @@ pub struct Observer {
     recent: RecentResults,
     /// The parent of the event being pushed (set just before `push_event`).
     parent: Option<ParentRef>,
+    /// The id its own result was kept under (set just before `push_event`).
+    kept_result: Option<u64>,
     /// Replies that did not match the pending operation (should stay 0).
     pub mismatches: u64,
     /// Prepared statements and portals forgotten to stay within [`MAX_NAMED`].
@@ -198,6 +214,7 @@ impl Observer {
             events: Vec::new(),
             recent: RecentResults::default(),
             parent: None,
+            kept_result: None,
             mismatches: 0,
             evicted: 0,
             budget: None,
@@ -608,7 +625,7 @@ impl Observer {
                     (query.sql.clone(), query.location, query.in_transaction);
                 let text = part.and_then(|r| sql.get(r)).unwrap_or(&sql);
                 if let Some(capture) = capture {
-                    self.recent.finish(&Arc::from(text), capture);
+                    self.kept_result = self.recent.finish(&Arc::from(text), capture);
                 }
                 self.push_event(Done {
                     sql: text,
@@ -769,7 +786,7 @@ impl Observer {
         let Some(sql) = exec.sql else { return };
         let parent = self.recent.parent_of(&sql, &exec.bind.keys);
         if let Some(capture) = exec.capture {
-            self.recent.finish(&sql, capture);
+            self.kept_result = self.recent.finish(&sql, capture);
         }
         self.parent = parent;
         self.push_event(Done {
@@ -811,6 +828,7 @@ impl Observer {
         self.events.push(Observed {
             event,
             parent: self.parent.take(),
+            kept_result: self.kept_result.take(),
         });
     }
 }

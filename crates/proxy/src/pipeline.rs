@@ -7,20 +7,22 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use querycomb_core::{EventSink, Finding, OwnedEvent, Proof, QueryEvent, Timestamp};
+use querycomb_core::{
+    EventSink, Finding, FindingSink, OwnedEvent, Proof, QueryEvent, Scanned, SourceTable, Timestamp,
+};
 use querycomb_detect::{Config, Pipeline};
-use querycomb_sql::{comment, Dialect, Fingerprinter};
+use querycomb_sql::Dialect;
 
-use crate::detection::{Analysis, DetectorFactory, EventMeter, Evidence, LiveDetector};
-use crate::evidence::ParentRef;
+use crate::detection::{DetectorFactory, EventMeter, Evidence, LiveDetector};
 use crate::log::LogFormat;
 use crate::metrics::Metrics;
+use crate::observe::Observed;
 use crate::pool::PoolWatch;
 use crate::{Proxy, ProxyConfig, ProxyReport};
 
 impl LiveDetector for Pipeline {
-    fn event(&mut self, event: &QueryEvent<'_>) {
-        EventSink::event(self, event);
+    fn event<'a>(&mut self, event: &QueryEvent<'a>) -> Scanned<'a> {
+        self.event_scanned(event)
     }
     fn tick(&mut self, now: Timestamp) {
         EventSink::tick(self, now);
@@ -28,12 +30,21 @@ impl LiveDetector for Pipeline {
     fn take_updates(&mut self) -> Vec<Finding> {
         Pipeline::take_updates(self)
     }
-    fn finish(self: Box<Self>) -> Analysis {
-        let analysis = Pipeline::finish(*self);
-        Analysis {
-            findings: analysis.findings,
-            summary: analysis.summary,
-        }
+    fn table_sizes(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("detection_shapes", self.shapes()),
+            ("detection_sessions", self.tracked_sessions()),
+            ("detection_open_units", self.open_units()),
+            ("detection_findings", self.findings_len()),
+        ]
+    }
+
+    fn finish_into(
+        self: Box<Self>,
+        sources: &SourceTable,
+        sink: &mut dyn FindingSink,
+    ) -> io::Result<()> {
+        Pipeline::finish_into(*self, sources, sink, |_| {})
     }
 }
 
@@ -77,10 +88,18 @@ pub async fn run(
 /// stage's own grouping.)
 pub struct ShapeMeter {
     metrics: Arc<Metrics>,
-    fingerprinter: Fingerprinter,
     idle_gap_us: Timestamp,
     open: HashMap<String, OpenRequest>,
+    /// Per-shape totals since the last tick.
+    shapes: HashMap<u64, ShapeTotals>,
     pool: Option<(PoolWatch, Option<LogFormat>)>,
+}
+
+#[derive(Default)]
+struct ShapeTotals {
+    calls: u64,
+    micros: u64,
+    rows: u64,
 }
 
 struct OpenRequest {
@@ -97,9 +116,9 @@ impl ShapeMeter {
     pub fn new(metrics: Arc<Metrics>, idle_gap: Duration) -> Self {
         ShapeMeter {
             metrics,
-            fingerprinter: Fingerprinter::new(Dialect::Postgres),
             idle_gap_us: idle_gap.as_micros() as Timestamp,
             open: HashMap::new(),
+            shapes: HashMap::new(),
             pool: None,
         }
     }
@@ -130,16 +149,22 @@ impl ShapeMeter {
 }
 
 impl EventMeter for ShapeMeter {
-    fn event(&mut self, event: &OwnedEvent) {
-        let scan = self.fingerprinter.scan(&event.sql);
-        self.metrics.fingerprint(
-            &format!("{:016x}", scan.fingerprint),
-            event.duration_us.map(Duration::from_micros),
-            event.rows,
-        );
-        let tags = comment::tags(&event.sql);
-        let route = tags.route().map(|r| r.into_owned());
-        let key = tags.trace_id().map(str::to_owned).or_else(|| route.clone());
+    fn event(&mut self, event: &OwnedEvent, scanned: &Scanned<'_>) {
+        // Transaction control and session bookkeeping have no shape (never scanned).
+        // Summed here and published once per tick: the metrics' labels and locks are
+        // paid per shape and tick, not per statement.
+        if let Some(fingerprint) = scanned.fingerprint {
+            let totals = self.shapes.entry(fingerprint).or_default();
+            totals.calls += 1;
+            totals.micros += event.duration_us.unwrap_or(0);
+            totals.rows += event.rows.unwrap_or(0);
+        }
+        let route = scanned.route.as_deref().map(str::to_owned);
+        let key = scanned
+            .trace_id
+            .as_deref()
+            .map(str::to_owned)
+            .or_else(|| route.clone());
         let now = event.time.unwrap_or_default();
         let end = now + event.duration_us.unwrap_or(0) as Timestamp;
         let rows = event.rows.unwrap_or(0);
@@ -174,6 +199,14 @@ impl EventMeter for ShapeMeter {
     }
 
     fn tick(&mut self, now: Timestamp) {
+        for (fingerprint, totals) in self.shapes.drain() {
+            self.metrics.fingerprint(
+                &format!("{fingerprint:016x}"),
+                totals.calls,
+                totals.micros as f64 / 1e6,
+                totals.rows,
+            );
+        }
         let gap = self.idle_gap_us;
         let idle: Vec<String> = self
             .open
@@ -187,13 +220,18 @@ impl EventMeter for ShapeMeter {
             }
         }
         if let Some((watch, log)) = self.pool.as_mut() {
-            if let Some(warning) = watch.tick(now) {
+            if let Some(pressure) = watch.tick(now) {
                 if let Some(format) = log {
-                    crate::log::line(*format, "warn", "pool_pressure", &warning, &[]);
+                    let text = pressure.to_string();
+                    crate::log::line(*format, "warn", "pool_pressure", &text, &pressure.fields());
                 }
             }
             self.metrics.pool_demand.set(watch.demand);
         }
+    }
+
+    fn table_sizes(&self) -> Vec<(&'static str, usize)> {
+        vec![("meter_open_requests", self.open.len())]
     }
 }
 
@@ -207,9 +245,11 @@ const MAX_LOOPS: usize = 4096;
 /// - cost: how long the request held its connection, and what that means for a pool of
 ///   `pool_size` connections, before and after batching the loop.
 pub struct ProxyEvidence {
-    fingerprinter: Fingerprinter,
     pool_size: u32,
     loops: HashMap<(String, u64, u64), Loop>,
+    /// Fingerprints of the results kept as possible parents, by (session, result id): a
+    /// child names its parent by result, whose statement detection scanned when it ran.
+    parents: HashMap<(String, u64), u64>,
     /// Where resets of the loop table are counted (`evictions_total{table="proof_loops"}`).
     metrics: Option<Arc<Metrics>>,
 }
@@ -223,9 +263,9 @@ struct Loop {
 impl ProxyEvidence {
     pub fn new(pool_size: u32) -> Self {
         ProxyEvidence {
-            fingerprinter: Fingerprinter::new(Dialect::Postgres),
             pool_size: pool_size.max(1),
             loops: HashMap::new(),
+            parents: HashMap::new(),
             metrics: None,
         }
     }
@@ -244,17 +284,28 @@ impl Default for ProxyEvidence {
 }
 
 impl Evidence for ProxyEvidence {
-    fn event(&mut self, event: &OwnedEvent, parent: Option<&ParentRef>) {
-        let Some(parent) = parent else { return };
-        let child_fp = self.fingerprinter.scan(&event.sql).fingerprint;
-        let parent_fp = self.fingerprinter.scan(&parent.sql).fingerprint;
-        if self.loops.len() >= MAX_LOOPS {
-            if let Some(metrics) = &self.metrics {
-                metrics.evicted("proof_loops", self.loops.len() as u64);
+    fn event(&mut self, observed: &Observed, fingerprint: Option<u64>) {
+        let Some(child_fp) = fingerprint else { return };
+        let session = &observed.event.session;
+        if let Some(result) = observed.kept_result {
+            if self.parents.len() >= MAX_LOOPS {
+                self.evicted("proof_parents", self.parents.len());
+                self.parents.clear();
             }
+            self.parents.insert((session.clone(), result), child_fp);
+        }
+        let Some(parent) = &observed.parent else {
+            return;
+        };
+        let Some(&parent_fp) = self.parents.get(&(session.clone(), parent.result)) else {
+            // Its parent's event was dropped or forgotten: no proof from this one.
+            return;
+        };
+        if self.loops.len() >= MAX_LOOPS {
+            self.evicted("proof_loops", self.loops.len());
             self.loops.clear();
         }
-        let key = (event.session.clone(), parent_fp, child_fp);
+        let key = (session.clone(), parent_fp, child_fp);
         let entry = self.loops.entry(key).or_insert(Loop {
             result: parent.result,
             matched: 0,
@@ -269,20 +320,30 @@ impl Evidence for ProxyEvidence {
         entry.best = entry.best.max(entry.matched);
     }
 
+    fn table_sizes(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("proof_loops", self.loops.len()),
+            ("proof_parents", self.parents.len()),
+        ]
+    }
+
     fn annotate(&self, finding: &mut Finding) {
         self.prove(finding);
-        if let Some(cost) = pool_arithmetic(finding, self.pool_size) {
-            // The detection stage's message is one sentence without a full stop.
-            if !finding.message.ends_with('.') {
-                finding.message.push('.');
-            }
-            finding.message.push(' ');
-            finding.message.push_str(&cost);
+        if finding.fix.impact.is_none() {
+            // The pool arithmetic as data (`impact.hold_us`, `pool_rps_now`, ...): the sinks
+            // render it; the message stays the detection stage's sentence.
+            finding.fix.impact = querycomb_explain::impact(finding, self.pool_size);
         }
     }
 }
 
 impl ProxyEvidence {
+    fn evicted(&self, table: &'static str, entries: usize) {
+        if let Some(metrics) = &self.metrics {
+            metrics.evicted(table, entries as u64);
+        }
+    }
+
     fn prove(&self, finding: &mut Finding) {
         let parent = finding
             .parent
@@ -311,29 +372,6 @@ impl ProxyEvidence {
     }
 }
 
-/// "Held its connection 41.2 ms, 37.5 ms of it in the 25 repeated statements: a pool of 10
-/// connections serves at most 243 such requests/s; batched, about 1,360/s."
-///
-/// The hold time is the request's first statement start to its last statement end as the
-/// proxy saw them; the batched estimate replaces the repeated statements by one of them.
-pub fn pool_arithmetic(finding: &Finding, pool_size: u32) -> Option<String> {
-    let (start, end) = (finding.request.start?, finding.request.end?);
-    let held_us = u64::try_from(end.checked_sub(start)?).ok()?.max(1);
-    let repeated_us = finding.total_duration_us?.min(held_us);
-    let count = u64::from(finding.count.max(1));
-    let batched_us = (held_us - repeated_us + repeated_us / count).max(1);
-    let per_second = |hold_us: u64| u64::from(pool_size) * 1_000_000 / hold_us;
-    Some(format!(
-        "Held its connection {:.1} ms, {:.1} ms of it in the {} repeated statements: a pool of \
-         {pool_size} connections serves at most {} such requests/s; batched, about {}/s.",
-        held_us as f64 / 1000.0,
-        repeated_us as f64 / 1000.0,
-        finding.count,
-        per_second(held_us),
-        per_second(batched_us),
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,7 +379,7 @@ mod tests {
     use querycomb_detect::detectors::n_plus_one;
 
     #[test]
-    fn pool_arithmetic_before_and_after_batching() {
+    fn pool_arithmetic_is_data_on_the_finding() {
         let finding = Finding {
             kind: n_plus_one::KIND,
             severity: Severity::Warning,
@@ -365,24 +403,22 @@ mod tests {
             occurrences: 1,
             total_count: 25,
             suggestion: None,
-            message: String::new(),
+            message: "N+1".into(),
             proof: Proof::Suspected,
             waterfall: Vec::new(),
             concurrency: None,
             fix: Default::default(),
         };
-        // 50 ms held → 10 / 0.05 s = 200/s; batched: 50 - 40 + 1.6 = 11.6 ms → 862/s.
-        assert_eq!(
-            pool_arithmetic(&finding, 10).as_deref(),
-            Some(
-                "Held its connection 50.0 ms, 40.0 ms of it in the 25 repeated statements: a \
-                 pool of 10 connections serves at most 200 such requests/s; batched, about 862/s."
-            )
-        );
-        let untimed = Finding {
-            total_duration_us: None,
-            ..finding
-        };
-        assert_eq!(pool_arithmetic(&untimed, 10), None);
+        // 50 ms held → 10 / 0.05 s = 200/s; batched: 50 - (40 - 40/25) = 11.6 ms → 862/s.
+        let mut annotated = finding.clone();
+        ProxyEvidence::new(10).annotate(&mut annotated);
+        assert_eq!(annotated.message, finding.message, "no text appended");
+        let impact = annotated.fix.impact.expect("the pool arithmetic as data");
+        assert_eq!(impact.pool_size, 10);
+        assert_eq!(impact.hold_us, Some(50_000));
+        assert_eq!(impact.hold_after_us, Some(11_600));
+        assert_eq!(impact.pool_rps_now.map(f64::round), Some(200.0));
+        assert_eq!(impact.pool_rps_after.map(f64::round), Some(862.0));
+        assert_eq!(impact.statements_saved, 24);
     }
 }

@@ -63,9 +63,9 @@ impl PoolWatch {
         load.statements += u64::from(statements);
     }
 
-    /// Closes the window when it is over; returns a warning when the demand of the window
-    /// neared the pool size (at most one per minute).
-    pub fn tick(&mut self, now: Timestamp) -> Option<String> {
+    /// Closes the window when it is over; returns the pressure when the demand of the
+    /// window neared the pool size (at most once per minute).
+    pub fn tick(&mut self, now: Timestamp) -> Option<PoolPressure> {
         let start = self.window_start?;
         let elapsed = now.saturating_sub(start);
         if elapsed < WINDOW_US {
@@ -85,27 +85,83 @@ impl PoolWatch {
         self.last_warning = Some(now);
         let mut ranked: Vec<(String, RouteLoad)> = routes.into_iter().collect();
         ranked.sort_by(|a, b| b.1.hold_us.cmp(&a.1.hold_us).then(a.0.cmp(&b.0)));
-        let named: Vec<String> = ranked
-            .iter()
+        let routes = ranked
+            .into_iter()
             .take(TOP_ROUTES)
             .map(|(route, load)| {
-                let requests = load.requests.max(1);
-                format!(
-                    "{route} holds a connection {:.1} ms per request and runs {:.1} statements per request ({:.0}% of the hold time)",
-                    load.hold_us as f64 / requests as f64 / 1000.0,
-                    load.statements as f64 / requests as f64,
-                    100.0 * load.hold_us as f64 / total_hold.max(1) as f64
-                )
+                let requests = load.requests.max(1) as f64;
+                RouteHold {
+                    route,
+                    hold_ms_per_request: load.hold_us as f64 / requests / 1000.0,
+                    statements_per_request: load.statements as f64 / requests,
+                    share_of_hold: load.hold_us as f64 / total_hold.max(1) as f64,
+                }
             })
             .collect();
-        Some(format!(
-            "pool pressure: requests kept {:.1} server connections busy on average over the last {} s, {:.0}% of a pool of {}; {}",
+        Some(PoolPressure {
+            demand: self.demand,
+            window_s: elapsed / 1_000_000,
+            pool_size: self.pool_size,
+            routes,
+        })
+    }
+}
+
+/// A window whose demand neared the pool: data for the log line's fields, and its text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolPressure {
+    /// Server connections kept busy on average over the window.
+    pub demand: f64,
+    pub window_s: i64,
+    pub pool_size: u32,
+    /// The routes that held connections longest, longest first.
+    pub routes: Vec<RouteHold>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteHold {
+    /// The route tag, `(untagged)` or `other`.
+    pub route: String,
+    pub hold_ms_per_request: f64,
+    pub statements_per_request: f64,
+    /// Share of the window's hold time, 0 to 1.
+    pub share_of_hold: f64,
+}
+
+impl PoolPressure {
+    /// The structured fields of the `pool_pressure` log line (JSON logs keep them apart).
+    pub fn fields(&self) -> Vec<(&'static str, String)> {
+        let routes: Vec<String> = self.routes.iter().map(|r| r.route.clone()).collect();
+        vec![
+            ("demand_connections", format!("{:.1}", self.demand)),
+            ("pool_size", self.pool_size.to_string()),
+            ("window_s", self.window_s.to_string()),
+            ("routes", routes.join(",")),
+        ]
+    }
+}
+
+impl std::fmt::Display for PoolPressure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "pool pressure: requests kept {:.1} server connections busy on average over the last {} s, {:.0}% of a pool of {}",
             self.demand,
-            elapsed / 1_000_000,
-            100.0 * self.demand / pool,
+            self.window_s,
+            100.0 * self.demand / f64::from(self.pool_size.max(1)),
             self.pool_size,
-            named.join("; ")
-        ))
+        )?;
+        for r in &self.routes {
+            write!(
+                f,
+                "; {} holds a connection {:.1} ms per request and runs {:.1} statements per request ({:.0}% of the hold time)",
+                r.route,
+                r.hold_ms_per_request,
+                r.statements_per_request,
+                100.0 * r.share_of_hold
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -124,8 +180,12 @@ mod tests {
         for i in 0..100i64 {
             watch.request(Some("/health"), 1_000, 1, i * 100_000);
         }
-        let warning = watch.tick(WINDOW_US).expect("8 of 10 connections busy");
+        let pressure = watch.tick(WINDOW_US).expect("8 of 10 connections busy");
         assert!((watch.demand - 8.01).abs() < 0.01, "{}", watch.demand);
+        assert_eq!(pressure.pool_size, 10);
+        assert_eq!(pressure.routes[0].route, "/orders");
+        assert_eq!(pressure.routes[0].statements_per_request, 26.0);
+        let warning = pressure.to_string();
         assert!(
             warning.starts_with("pool pressure: requests kept 8.0 server connections busy on average over the last 10 s, 80% of a pool of 10; /orders holds a connection 80.0 ms per request and runs 26.0 statements per request"),
             "{warning}"

@@ -7,6 +7,17 @@
 //! message whole it must not have been forwarded in part, so the pump holds back the bytes
 //! of a message that may be edited until it is complete ([`Splicer::assemble`]).
 
+// This module reads untrusted wire bytes: no input may panic it (tests may).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
 /// One change, in stream offsets: `start..end` replaced by `bytes` (an insertion when
 /// `start == end`).
 #[derive(Debug, Clone, PartialEq, Eq)]

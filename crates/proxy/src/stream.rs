@@ -1,5 +1,16 @@
 //! A connection leg: plain TCP (the fast path, split without locks) or a TLS session.
 
+// This module reads untrusted wire bytes: no input may panic it (tests may).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};

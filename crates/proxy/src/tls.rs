@@ -16,6 +16,17 @@
 //! - [`TlsState::reload`] re-reads the certificate files (SIGHUP): new handshakes use the new
 //!   material, open connections keep their sessions.
 
+// This module reads untrusted wire bytes: no input may panic it (tests may).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};

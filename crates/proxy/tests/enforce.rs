@@ -204,3 +204,106 @@ fn psql_simple_queries_in_a_transaction() {
         "{stderr}"
     );
 }
+
+/// pgjdbc (Debian's libpostgresql-jdbc-java, on the machine's JDK): a statement over budget
+/// raises a plain `SQLException` with SQLSTATE 54Q01 in autocommit (also once pgjdbc
+/// prepared the statement on the server), inside a transaction (aborted until rollback,
+/// then usable) and in a batch (pipelined executions before one Sync: the whole batch fails
+/// and rolls back). The program is compiled here with javac against the installed jar.
+#[test]
+fn pgjdbc_sees_rejections_as_sql_exceptions_and_recovers() {
+    let jar = querycomb_testkit::deps::pgjdbc_jar();
+    let javac = querycomb_testkit::deps::require_program("javac");
+    let java = querycomb_testkit::deps::require_program("java");
+    let classes = tempfile::tempdir().expect("temp dir");
+    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/PgjdbcBudget.java");
+    let compiled = Command::new(javac)
+        .arg("-cp")
+        .arg(&jar)
+        .arg("-d")
+        .arg(classes.path())
+        .arg(source)
+        .output()
+        .expect("run javac");
+    assert!(
+        compiled.status.success(),
+        "javac: {}",
+        String::from_utf8_lossy(&compiled.stderr)
+    );
+    let h = enforcing();
+    let url = format!(
+        "jdbc:postgresql://127.0.0.1:{}/postgres?sslmode=disable",
+        h.addr.port()
+    );
+    let mut command = Command::new(java);
+    command
+        .arg("-cp")
+        .arg(format!("{}:{}", classes.path().display(), jar.display()))
+        .arg("PgjdbcBudget")
+        .args([url.as_str(), h.pg.user(), h.pg.password()])
+        .stdin(Stdio::null());
+    let seen = run(command);
+    let message = "querycomb: query budget exceeded on route /orders/auto: max_statements = 3, \
+                   this request is at 4 (budget /orders*)";
+    let expected = [
+        "auto ok 1".to_owned(),
+        "auto ok 2".to_owned(),
+        "auto ok 3".to_owned(),
+        format!("auto rejected 4 org.postgresql.util.PSQLException 54Q01 ERROR: {message}"),
+        format!("auto rejected 5 org.postgresql.util.PSQLException 54Q01 ERROR: {message}"),
+        "auto after 7".to_owned(),
+        "tx ok 1".to_owned(),
+        "tx ok 2".to_owned(),
+        "tx ok 3".to_owned(),
+        "tx rejected 4 54Q01".to_owned(),
+        "tx aborted 25P02".to_owned(),
+        "tx after rollback rows 0".to_owned(),
+        "batch rejected 54Q01".to_owned(),
+        "batch after rollback rows 0".to_owned(),
+        "done 42".to_owned(),
+    ];
+    assert_eq!(seen.lines().collect::<Vec<_>>(), expected, "{seen}");
+    // The server ran only the allowed statements.
+    assert_eq!(server_ran(&h, "%2Forders%2Fauto"), 3);
+    assert_eq!(server_ran(&h, "%2Forders%2Ftx"), 3);
+    assert_eq!(server_ran(&h, "%2Forders%2Fbatch"), 3);
+}
+
+/// A request whose statements carry one trace id is one unit of work whichever pooled
+/// connection runs them: three connections share the /orders budget of 3, and the
+/// request's fourth statement is rejected on whichever connection sends it.
+#[test]
+fn a_traced_request_over_several_connections_shares_one_budget() {
+    let h = enforcing();
+    let conn = h.proxy_conn("postgres");
+    let traced = "SELECT 1 /*route='%2Forders%2Fpool',traceparent='00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'*/";
+    let outcomes = h.rt.block_on(async {
+        let mut clients = Vec::new();
+        for _ in 0..3 {
+            let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
+                .await
+                .expect("connect");
+            tokio::spawn(connection);
+            clients.push(client);
+        }
+        let mut outcomes = Vec::new();
+        for client in clients.iter().chain(clients.iter().take(1)) {
+            outcomes.push(match client.simple_query(traced).await {
+                Ok(_) => "ok".to_owned(),
+                Err(e) => e
+                    .code()
+                    .map_or("no code".to_owned(), |c| c.code().to_owned()),
+            });
+        }
+        // Every connection is still usable (the next request: another route).
+        for client in &clients {
+            client
+                .simple_query("SELECT 2 /*route='%2Fother'*/")
+                .await
+                .expect("usable");
+        }
+        outcomes
+    });
+    assert_eq!(outcomes, ["ok", "ok", "ok", "54Q01"]);
+    assert_eq!(server_ran(&h, "%2Forders%2Fpool"), 3);
+}

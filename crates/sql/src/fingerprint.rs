@@ -90,6 +90,8 @@ impl Fingerprinter {
 
     /// Hot path, every statement: no allocation.
     pub fn scan(&mut self, sql: &str) -> Scan {
+        #[cfg(feature = "scan-counter")]
+        SCANS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Walker::new(sql, self.dialect, NoText).run().0
     }
 
@@ -118,6 +120,15 @@ impl Fingerprinter {
             limit_one: facts.limit_one,
         }
     }
+}
+
+#[cfg(feature = "scan-counter")]
+static SCANS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// [`Fingerprinter::scan`] calls so far in this process (feature `scan-counter`, for tests).
+#[cfg(feature = "scan-counter")]
+pub fn scans_so_far() -> u64 {
+    SCANS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Receives normalised tokens; `NoText` for `scan`, `TextOut` for `describe`.

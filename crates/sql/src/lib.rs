@@ -66,6 +66,8 @@ pub mod split;
 mod values;
 mod verb;
 
+#[cfg(feature = "scan-counter")]
+pub use fingerprint::scans_so_far;
 pub use fingerprint::{Fingerprinter, Scan, Shape};
 pub use values::{param_count, param_values};
 pub use verb::Verb;

@@ -110,10 +110,9 @@ impl<'t> Ctx<'t> {
     /// The loop key among `col = param` comparisons in the WHERE clause at `depth`.
     fn key(&self, depth: u32) -> Option<Key> {
         let mut found: Vec<Key> = Vec::new();
-        let grouped = self.grouped_at(depth);
+        let conjunctive = self.conjunctive(depth);
         for (i, t) in self.toks.iter().enumerate() {
-            let at_depth = t.depth == depth || grouped.get(i) == Some(&true);
-            if !at_depth || self.in_where.get(i) != Some(&true) {
+            if conjunctive.get(i) != Some(&true) {
                 continue;
             }
             if t.is_word("or") {
@@ -141,50 +140,62 @@ impl<'t> Ctx<'t> {
         }
     }
 
-    /// For each token deeper than `depth`: whether it is still a plain conjunct of the
-    /// condition, inside parentheses that only group (`WHERE ((a = $1))`, as TypeORM
-    /// writes: opened after `WHERE`, `AND`, `NOT` or another such one, so not a call or a
-    /// subquery) and hold no `OR` of their own.
-    fn grouped_at(&self, depth: u32) -> Vec<bool> {
-        // (grouping, has an OR at its own level) per parenthesis, and each token's enclosing ones.
-        let mut groups: Vec<(bool, bool)> = Vec::new();
-        let mut open: Vec<usize> = Vec::new();
-        let mut enclosing: Vec<Vec<usize>> = Vec::with_capacity(self.toks.len());
+    /// Tokens of the WHERE clause at `depth` that are AND-ed at its top: the clause's own,
+    /// and those inside parentheses that only group a part of it (Diesel writes
+    /// `WHERE ("t"."k" = $1)`). A group holding an OR or a subquery, negated, or a function's
+    /// arguments is not looked into.
+    fn conjunctive(&self, depth: u32) -> Vec<bool> {
+        let mut out = vec![false; self.toks.len()];
+        // Depths inside the grouping parentheses entered so far.
+        let mut groups: Vec<u32> = Vec::new();
         for (i, t) in self.toks.iter().enumerate() {
-            if t.kind == Kind::RParen && t.depth >= depth {
-                open.pop();
-            }
-            enclosing.push(open.clone());
-            if t.is_word("or") {
-                if let Some(group) = open.last().and_then(|&g| groups.get_mut(g)) {
-                    group.1 = true;
+            let level = groups.last().copied().unwrap_or(depth);
+            let in_where = self.in_where.get(i) == Some(&true);
+            match t.kind {
+                Kind::LParen if t.depth == level && in_where && self.groups_a_conjunct(i) => {
+                    groups.push(level + 1);
+                }
+                Kind::RParen if !groups.is_empty() && t.depth + 1 == level => {
+                    groups.pop();
+                }
+                _ => {
+                    if let Some(flag) = out.get_mut(i) {
+                        *flag = in_where && t.depth == level;
+                    }
                 }
             }
-            if t.kind == Kind::LParen && t.depth >= depth {
-                let before = i.checked_sub(1).and_then(|p| self.tok(p));
-                let grouping = before.is_some_and(|p| {
-                    ["where", "and", "not"].iter().any(|w| p.is_word(w))
-                        || (p.kind == Kind::LParen
-                            && open
-                                .last()
-                                .and_then(|&g| groups.get(g))
-                                .is_some_and(|g| g.0))
-                });
-                groups.push((grouping, false));
-                open.push(groups.len() - 1);
-            }
         }
-        enclosing
-            .iter()
-            .zip(self.toks)
-            .map(|(around, t)| {
-                t.depth > depth
-                    && !around.is_empty()
-                    && around
-                        .iter()
-                        .all(|&g| groups.get(g).is_some_and(|&(grouping, or)| grouping && !or))
-            })
-            .collect()
+        out
+    }
+
+    /// The `(` at `open` only groups an AND-ed part of a WHERE clause.
+    fn groups_a_conjunct(&self, open: usize) -> bool {
+        let (Some(paren), Some(before)) = (self.tok(open), open.checked_sub(1)) else {
+            return false;
+        };
+        let after_connective = self
+            .tok(before)
+            .is_some_and(|t| t.is_word("where") || t.is_word("and") || t.kind == Kind::LParen);
+        if !after_connective || self.tok(open + 1).is_some_and(|t| t.is_word("select")) {
+            return false;
+        }
+        let inner = paren.depth + 1;
+        let Some(close) = (open + 1..self.toks.len()).find(|&i| {
+            self.tok(i)
+                .is_some_and(|t| t.kind == Kind::RParen && t.depth == paren.depth)
+        }) else {
+            return false;
+        };
+        let or_inside = (open + 1..close).any(|i| {
+            self.tok(i)
+                .is_some_and(|t| t.depth == inner && t.is_word("or"))
+        });
+        let ends_a_conjunct = self.tok(close + 1).is_none_or(|t| {
+            matches!(t.kind, Kind::RParen | Kind::Semi)
+                || t.is_word("and")
+                || self.in_where.get(close + 1) != Some(&true)
+        });
+        !or_inside && ends_a_conjunct
     }
 
     /// `key = ANY($n)` (PostgreSQL) or `key IN (?, ...)` (MySQL) in place of `key = $n`.

@@ -32,6 +32,25 @@ fn select_by_key() {
         pg("SELECT \"comments\".* FROM \"comments\" WHERE \"comments\".\"post_id\" = $1 AND \"comments\".\"deleted_at\" IS NULL ORDER BY \"comments\".\"created_at\" ASC").as_deref(),
         Some("SELECT \"comments\".* FROM \"comments\" WHERE \"comments\".\"post_id\" = ANY($1) AND \"comments\".\"deleted_at\" IS NULL ORDER BY \"comments\".\"created_at\" ASC")
     );
+    // Diesel groups each filter in parentheses.
+    assert_eq!(
+        pg(r#"SELECT "books"."id", "books"."author_id" FROM "books" WHERE ("books"."author_id" = $1) ORDER BY "books"."id""#).as_deref(),
+        Some(r#"SELECT "books"."id", "books"."author_id" FROM "books" WHERE ("books"."author_id" = ANY($1)) ORDER BY "books"."id""#)
+    );
+    assert_eq!(
+        pg(r#"SELECT "books"."id" FROM "books" WHERE (("books"."author_id" = $1) AND ("books"."title" IS NOT NULL))"#).as_deref(),
+        Some(r#"SELECT "books"."author_id", "books"."id" FROM "books" WHERE (("books"."author_id" = ANY($1)) AND ("books"."title" IS NOT NULL))"#)
+    );
+    // A group holding an OR, a negated one, or a function's arguments is not a conjunct.
+    assert_eq!(
+        pg("SELECT * FROM books WHERE (author_id = $1 OR editor_id = $2)"),
+        None
+    );
+    assert_eq!(pg("SELECT * FROM books WHERE NOT (author_id = $1)"), None);
+    assert_eq!(
+        pg("SELECT * FROM books WHERE coalesce(author_id = $1, false)"),
+        None
+    );
     // The key column is added to the select list so rows can be matched back to keys.
     assert_eq!(
         pg("SELECT name, email FROM users WHERE team_id = 5").as_deref(),

@@ -49,6 +49,14 @@ pub fn require_program(name: &str) -> PathBuf {
     }
 }
 
+/// pgjdbc, Debian's `libpostgresql-jdbc-java` (the set-up script's `pgjdbc` part).
+pub fn pgjdbc_jar() -> PathBuf {
+    require(
+        "pgjdbc (libpostgresql-jdbc-java)",
+        PathBuf::from("/usr/share/java/postgresql.jar"),
+    )
+}
+
 /// The Python of the test venv (Django, pytest, psycopg; tests/e2e/django/requirements.txt).
 pub fn python() -> PathBuf {
     require(

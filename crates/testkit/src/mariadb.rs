@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::process::{chown, free_port, run_checked, running_as_root};
+use crate::process::{chown, free_port, run_checked, running_as_root, start_with_retries};
 
 /// How long a server may take to start or stop.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -37,15 +37,7 @@ pub struct MariaDb {
 
 impl MariaDb {
     pub fn start(opts: MariaOptions) -> io::Result<MariaDb> {
-        let mut last_error = None;
-        // The free port may be taken between choosing it and the server's bind: retry.
-        for _ in 0..3 {
-            match Self::try_start(&opts) {
-                Ok(server) => return Ok(server),
-                Err(e) => last_error = Some(e),
-            }
-        }
-        Err(last_error.unwrap_or_else(|| io::Error::other("MariaDB did not start")))
+        start_with_retries("MariaDB", || Self::try_start(&opts))
     }
 
     fn try_start(opts: &MariaOptions) -> io::Result<MariaDb> {

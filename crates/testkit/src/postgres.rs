@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::process::{chown, command_as, free_port, run_checked, running_as_root};
+use crate::process::{
+    chown, command_as, free_port, run_checked, running_as_root, start_with_retries,
+};
 
 /// How TCP clients authenticate. Unix-socket connections are always trusted (the kit uses
 /// them for setup).
@@ -64,14 +66,7 @@ pub const SUPERUSER: &str = "qc";
 
 impl PgServer {
     pub fn start(opts: PgOptions) -> io::Result<PgServer> {
-        let mut last_error = None;
-        for _ in 0..3 {
-            match Self::try_start(&opts) {
-                Ok(server) => return Ok(server),
-                Err(e) => last_error = Some(e),
-            }
-        }
-        Err(last_error.unwrap_or_else(|| io::Error::other("PostgreSQL did not start")))
+        start_with_retries("PostgreSQL", || Self::try_start(&opts))
     }
 
     fn try_start(opts: &PgOptions) -> io::Result<PgServer> {
@@ -304,6 +299,20 @@ impl PgServer {
     /// complete logs.
     pub fn stop(&self) -> io::Result<()> {
         self.pg_ctl(&["stop", "-m", "fast", "-w"], None)
+    }
+
+    /// Kills the server as a crash would (immediate shutdown: every backend gone at once,
+    /// crash recovery on the next start).
+    pub fn kill(&self) -> io::Result<()> {
+        self.pg_ctl(&["stop", "-m", "immediate", "-w"], None)
+    }
+
+    /// Starts the stopped (or killed) server again, on the same port and data.
+    pub fn restart(&self) -> io::Result<()> {
+        self.pg_ctl(
+            &["start", "-w", "-t", "60", "-l"],
+            Some(&self.path("server.log")),
+        )
     }
 }
 

@@ -12,6 +12,22 @@ pub fn free_port() -> io::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
+/// Starts a server, three tries: the free port chosen may be taken by someone else before
+/// the server binds it.
+pub(crate) fn start_with_retries<T>(
+    what: &str,
+    mut try_start: impl FnMut() -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last_error = None;
+    for _ in 0..3 {
+        match try_start() {
+            Ok(server) => return Ok(server),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| io::Error::other(format!("{what} did not start"))))
+}
+
 pub(crate) fn running_as_root() -> bool {
     Command::new("id")
         .arg("-u")

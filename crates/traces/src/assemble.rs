@@ -19,7 +19,7 @@ use crate::sqltext::{has_placeholder, http_call, looks_truncated};
 
 /// Bounds of the assembly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub struct AssemblyLimits {
     /// A trace quiet for this long (in the clock's units: records for files, milliseconds
     /// for `collect`) is complete.
     pub window: u64,
@@ -27,16 +27,16 @@ pub struct Limits {
     pub max_open_traces: usize,
 }
 
-impl Limits {
+impl AssemblyLimits {
     /// For files: a trace is complete when 1,000 records went by without one of its spans.
-    pub const FILE: Limits = Limits {
+    pub const FILE: AssemblyLimits = AssemblyLimits {
         window: 1_000,
         max_spans_per_trace: 100_000,
         max_open_traces: 50_000,
     };
     /// For live receivers: a trace is complete 10 s after its last span arrived (SDK batch
     /// processors hold spans up to 5 s by default).
-    pub const LIVE: Limits = Limits {
+    pub const LIVE: AssemblyLimits = AssemblyLimits {
         window: 10_000,
         max_spans_per_trace: 100_000,
         max_open_traces: 50_000,
@@ -71,7 +71,7 @@ struct OpenTrace {
 /// Holds open traces; see the module docs.
 #[derive(Debug)]
 pub struct Assembler {
-    limits: Limits,
+    limits: AssemblyLimits,
     open: HashMap<u128, OpenTrace>,
     clock: u64,
     next_sweep: u64,
@@ -82,7 +82,7 @@ pub struct Assembler {
 }
 
 impl Assembler {
-    pub fn new(limits: Limits) -> Assembler {
+    pub fn new(limits: AssemblyLimits) -> Assembler {
         Assembler {
             limits,
             open: HashMap::new(),

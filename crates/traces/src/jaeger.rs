@@ -93,25 +93,14 @@ pub fn push(
                 .find(|r| r.ref_type.eq_ignore_ascii_case("CHILD_OF"))
                 .or(span.references.first())
                 .map_or("", |r| r.span_id.as_str());
-            let ids = span_ids(
-                &span.trace_id,
-                &span.span_id,
-                parent_text,
-                ["traceID", "spanID", "parent spanID"],
-            );
-            let (trace_id, id, parent) = match ids {
-                Ok(ids) => ids,
-                Err(why) => {
-                    assembler.count_malformed();
-                    sink.malformed(InputError {
-                        location,
-                        message: format!(
-                            "span {:?} of trace {:?}: {why}; span skipped",
-                            span.span_id, span.trace_id
-                        ),
-                    });
-                    continue;
-                }
+            let text = SpanIdText {
+                trace: &span.trace_id,
+                span: &span.span_id,
+                parent: parent_text,
+                names: ["traceID", "spanID", "parent spanID"],
+            };
+            let Some((trace_id, id, parent)) = text.read(location, assembler, sink) else {
+                continue;
             };
             let mut attrs = SpanAttrs::default();
             let mut kind = SpanKind::Unspecified;
@@ -155,10 +144,44 @@ pub fn push(
 }
 
 /// Jaeger and Zipkin may write 64-bit trace ids as 16 hex digits: the high half is zero.
+/// A span's ids as a JSON format writes them (Jaeger, Zipkin), with the names that format
+/// gives them for messages.
+pub(crate) struct SpanIdText<'a> {
+    pub trace: &'a str,
+    pub span: &'a str,
+    pub parent: &'a str,
+    pub names: [&'a str; 3],
+}
+
+impl SpanIdText<'_> {
+    /// The ids, or `None` after reporting the span as malformed (skipped) at `location`.
+    pub(crate) fn read(
+        &self,
+        location: Location,
+        assembler: &mut Assembler,
+        sink: &mut dyn EventSink,
+    ) -> Option<(u128, u128, u128)> {
+        match span_ids(self.trace, self.span, self.parent, self.names) {
+            Ok(ids) => Some(ids),
+            Err(why) => {
+                assembler.count_malformed();
+                sink.malformed(InputError {
+                    location,
+                    message: format!(
+                        "span {:?} of trace {:?}: {why}; span skipped",
+                        self.span, self.trace
+                    ),
+                });
+                None
+            }
+        }
+    }
+}
+
 /// A span's trace, span and parent ids from hex text (a 16-digit trace id is padded to 32),
 /// or which of them, named as the format names them, is malformed or missing (a zero parent
 /// means a root span).
-pub(crate) fn span_ids(
+fn span_ids(
     trace: &str,
     span: &str,
     parent: &str,

@@ -23,7 +23,7 @@ use std::io::{self, BufRead, Read};
 
 use querycomb_core::{EventSink, InputError, Location, SourceId};
 
-pub use assemble::{Assembler, AssemblyStats, Limits};
+pub use assemble::{Assembler, AssemblyLimits, AssemblyStats};
 
 /// Trace file formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,7 +116,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// What one read saw.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ReadStats {
+pub struct TraceReadStats {
     pub bytes: u64,
     /// Records (lines, messages) read.
     pub records: u64,
@@ -128,9 +128,9 @@ pub fn read_traces(
     format: TraceFormat,
     input: &mut dyn BufRead,
     source: SourceId,
-    limits: Limits,
+    limits: AssemblyLimits,
     sink: &mut dyn EventSink,
-) -> io::Result<ReadStats> {
+) -> io::Result<TraceReadStats> {
     let mut assembler = Assembler::new(limits);
     let mut stats = match format {
         TraceFormat::OtlpJsonLines => read_json_lines(input, source, &mut assembler, sink)?,
@@ -152,8 +152,8 @@ fn read_json_lines(
     source: SourceId,
     assembler: &mut Assembler,
     sink: &mut dyn EventSink,
-) -> io::Result<ReadStats> {
-    let mut stats = ReadStats::default();
+) -> io::Result<TraceReadStats> {
+    let mut stats = TraceReadStats::default();
     let mut line = Vec::new();
     let mut number = 0u64;
     loop {
@@ -224,7 +224,7 @@ fn read_json_document(
     source: SourceId,
     assembler: &mut Assembler,
     sink: &mut dyn EventSink,
-) -> io::Result<ReadStats> {
+) -> io::Result<TraceReadStats> {
     let mut text = Vec::new();
     input.read_to_end(&mut text)?;
     let location = Location {
@@ -239,7 +239,7 @@ fn read_json_document(
             sink.malformed(InputError { location, message });
         }
     }
-    Ok(ReadStats {
+    Ok(TraceReadStats {
         bytes: text.len() as u64,
         records: 1,
         assembly: AssemblyStats::default(),
@@ -254,7 +254,7 @@ fn read_json_export(
     source: SourceId,
     assembler: &mut Assembler,
     sink: &mut dyn EventSink,
-) -> io::Result<ReadStats> {
+) -> io::Result<TraceReadStats> {
     let mut text = Vec::new();
     input.read_to_end(&mut text)?;
     let at = |byte: u64| Location {
@@ -293,7 +293,7 @@ fn read_json_export(
             });
         }
     }
-    Ok(ReadStats {
+    Ok(TraceReadStats {
         bytes: text.len() as u64,
         records,
         assembly: AssemblyStats::default(),
@@ -307,8 +307,8 @@ fn read_proto_stream(
     source: SourceId,
     assembler: &mut Assembler,
     sink: &mut dyn EventSink,
-) -> io::Result<ReadStats> {
-    let mut stats = ReadStats::default();
+) -> io::Result<TraceReadStats> {
+    let mut stats = TraceReadStats::default();
     let mut message = Vec::new();
     loop {
         let location = Location {

@@ -5,11 +5,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use querycomb_core::{EventSink, InputError, Location};
+use querycomb_core::{EventSink, Location};
 use serde::Deserialize;
 
 use crate::assemble::Assembler;
-use crate::jaeger::span_ids;
+use crate::jaeger::SpanIdText;
 use crate::model::{Span, SpanAttrs, SpanKind, Value};
 
 #[derive(Debug, Deserialize)]
@@ -74,25 +74,14 @@ pub fn push(
     let mut services: HashMap<String, Arc<str>> = HashMap::new();
     for span in spans {
         let parent_text = span.parent_id.as_deref().unwrap_or("");
-        let ids = span_ids(
-            &span.trace_id,
-            &span.id,
-            parent_text,
-            ["traceId", "id", "parentId"],
-        );
-        let (trace, id, parent) = match ids {
-            Ok(ids) => ids,
-            Err(why) => {
-                assembler.count_malformed();
-                sink.malformed(InputError {
-                    location,
-                    message: format!(
-                        "span {:?} of trace {:?}: {why}; span skipped",
-                        span.id, span.trace_id
-                    ),
-                });
-                continue;
-            }
+        let text = SpanIdText {
+            trace: &span.trace_id,
+            span: &span.id,
+            parent: parent_text,
+            names: ["traceId", "id", "parentId"],
+        };
+        let Some((trace, id, parent)) = text.read(location, assembler, sink) else {
+            continue;
         };
         let mut attrs = SpanAttrs::default();
         for (key, value) in &span.tags {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use querycomb_core::{Collected, Location, SourceId};
 use querycomb_traces::model::{Span, SpanAttrs, SpanKind, Value};
-use querycomb_traces::{read_traces, sniff, Assembler, Limits, TraceFormat};
+use querycomb_traces::{read_traces, sniff, Assembler, AssemblyLimits, TraceFormat};
 
 const TRACE: &str = "5b8efff798038103d269b633813fc60c";
 
@@ -41,7 +41,7 @@ fn read(text: &str) -> Collected {
         format,
         &mut Cursor::new(text.as_bytes()),
         SourceId(0),
-        Limits::FILE,
+        AssemblyLimits::FILE,
         &mut sink,
     )
     .expect("no I/O error");
@@ -154,11 +154,14 @@ fn span(trace: u128, id: u64) -> Span {
 #[test]
 fn a_trace_of_a_million_spans_is_cut_to_the_limit_with_memory_bounded() {
     let mut sink = Collected::default();
-    let mut assembler = Assembler::new(Limits::FILE);
+    let mut assembler = Assembler::new(AssemblyLimits::FILE);
     for id in 1..=1_000_000u64 {
         assembler.push(span(7, id), &mut sink);
     }
-    assert_eq!(assembler.held_spans(), Limits::FILE.max_spans_per_trace);
+    assert_eq!(
+        assembler.held_spans(),
+        AssemblyLimits::FILE.max_spans_per_trace
+    );
     assembler.finish(&mut sink);
     let stats = assembler.stats();
     assert_eq!(stats.spans, 1_000_000);
@@ -177,9 +180,9 @@ fn a_trace_of_a_million_spans_is_cut_to_the_limit_with_memory_bounded() {
 #[test]
 fn open_traces_are_bounded() {
     let mut sink = Collected::default();
-    let limits = Limits {
+    let limits = AssemblyLimits {
         max_open_traces: 100,
-        ..Limits::FILE
+        ..AssemblyLimits::FILE
     };
     let mut assembler = Assembler::new(limits);
     for trace in 1..=10_000u128 {
@@ -203,7 +206,7 @@ fn protobuf_files_that_end_early_or_announce_too_much_are_reported() {
         TraceFormat::OtlpProto,
         &mut Cursor::new(&mut cut),
         SourceId(0),
-        Limits::FILE,
+        AssemblyLimits::FILE,
         &mut sink,
     )
     .unwrap();
@@ -218,7 +221,7 @@ fn protobuf_files_that_end_early_or_announce_too_much_are_reported() {
         TraceFormat::OtlpProto,
         &mut Cursor::new(&huge[..]),
         SourceId(0),
-        Limits::FILE,
+        AssemblyLimits::FILE,
         &mut sink,
     )
     .unwrap();

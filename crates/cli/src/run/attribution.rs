@@ -15,13 +15,13 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Read;
+use std::io::{self, Read};
 use std::path::Path;
 use std::sync::Arc;
 
-use querycomb_core::{Finding, QueryEvent, Timestamp};
+use querycomb_core::{Finding, FindingSink, QueryEvent, Scanned, SourceTable, Timestamp};
 use querycomb_proxy::observe::wall_clock;
-use querycomb_proxy::{Analysis, LiveDetector};
+use querycomb_proxy::LiveDetector;
 use serde::Deserialize;
 use std::time::Instant;
 
@@ -172,7 +172,7 @@ impl Attributed {
 }
 
 impl LiveDetector for Attributed {
-    fn event(&mut self, event: &QueryEvent<'_>) {
+    fn event<'a>(&mut self, event: &QueryEvent<'a>) -> Scanned<'a> {
         let route = match (event.route, event.time) {
             (None, Some(time)) => {
                 // Event `location.line` is the proxy's connection id.
@@ -190,10 +190,12 @@ impl LiveDetector for Attributed {
             Some(route) => {
                 self.attributed
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                self.inner.event(&QueryEvent {
-                    route: Some(route),
-                    ..*event
-                });
+                self.inner
+                    .event(&QueryEvent {
+                        route: Some(route),
+                        ..*event
+                    })
+                    .into_owned()
             }
             None => self.inner.event(event),
         }
@@ -207,8 +209,16 @@ impl LiveDetector for Attributed {
         self.inner.take_updates()
     }
 
-    fn finish(self: Box<Self>) -> Analysis {
-        self.inner.finish()
+    fn finish_into(
+        self: Box<Self>,
+        sources: &SourceTable,
+        sink: &mut dyn FindingSink,
+    ) -> io::Result<()> {
+        self.inner.finish_into(sources, sink)
+    }
+
+    fn table_sizes(&self) -> Vec<(&'static str, usize)> {
+        self.inner.table_sizes()
     }
 }
 
@@ -216,6 +226,99 @@ impl LiveDetector for Attributed {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    /// Records the route each statement reached detection with.
+    struct Routes(Arc<std::sync::Mutex<Vec<Option<String>>>>);
+
+    impl LiveDetector for Routes {
+        fn event<'a>(&mut self, event: &QueryEvent<'a>) -> Scanned<'a> {
+            if let Ok(mut routes) = self.0.lock() {
+                routes.push(event.route.map(str::to_owned));
+            }
+            Scanned::default()
+        }
+        fn tick(&mut self, _now: Timestamp) {}
+        fn take_updates(&mut self) -> Vec<Finding> {
+            Vec::new()
+        }
+        fn finish_into(
+            self: Box<Self>,
+            _sources: &SourceTable,
+            _sink: &mut dyn FindingSink,
+        ) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_statement_that_arrives_before_its_connection_is_resolved_waits_for_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("tests.jsonl");
+        std::fs::write(
+            &path,
+            concat!(
+                r#"{"pid":4242,"test":"t.py::test_a","phase":"call","at":"start","time_us":100000}"#,
+                "\n"
+            ),
+        )
+        .expect("write");
+        // The resolver answers only when the test lets it: after the statement is waiting.
+        let (release, answers) = std::sync::mpsc::channel::<Lineage>();
+        let answers = std::sync::Mutex::new(answers);
+        let (peers, resolver) = Peers::start_with(move |_peer| {
+            answers
+                .lock()
+                .ok()
+                .and_then(|rx| rx.recv().ok())
+                .unwrap_or_default()
+        })
+        .expect("resolver thread");
+        let routes = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let connection = 7;
+        resolver.connected(connection, "127.0.0.1:40000".parse().expect("address"));
+        let (seen, detector_peers, log) = (routes.clone(), peers.clone(), TestLog::open(&path));
+        // Detection runs on its own thread, as in the proxy.
+        let statement = std::thread::spawn(move || {
+            let mut detector = Attributed::new(
+                Box::new(Routes(seen)),
+                log,
+                detector_peers,
+                Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            );
+            detector.event(&QueryEvent {
+                location: querycomb_core::Location {
+                    line: connection,
+                    ..Default::default()
+                },
+                time: Some(150_000),
+                sql: "SELECT 1",
+                ..Default::default()
+            });
+            // A connection never reported as connected is unknown at once, not waited for.
+            detector.event(&QueryEvent {
+                location: querycomb_core::Location {
+                    line: 99,
+                    ..Default::default()
+                },
+                time: Some(150_000),
+                sql: "SELECT 2",
+                ..Default::default()
+            });
+        });
+        peers.wait_for_waiters(1);
+        assert!(
+            routes.lock().expect("routes").is_empty(),
+            "went on unresolved"
+        );
+        release
+            .send(vec![4242, 1000])
+            .expect("release the resolver");
+        statement.join().expect("statement thread");
+        assert_eq!(
+            *routes.lock().expect("routes"),
+            vec![Some("t.py::test_a".to_owned()), None]
+        );
+    }
 
     #[test]
     fn a_statement_belongs_to_the_phase_started_before_it_on_its_process() {

@@ -29,7 +29,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use querycomb_core::{Finding, RunSummary, SourceTable};
+use querycomb_core::{
+    Amend, CollectedFindings, Finding, FindingSink, RunSummary, SourceTable, Tee,
+};
 use querycomb_proxy::{pipeline_detector, DetectorFactory, Proxy, ProxyConfig, ProxyReport};
 use querycomb_report::json::{Document, SCHEMA};
 use querycomb_report::junit::JunitSink;
@@ -72,16 +74,9 @@ fn run(
     let status = served.status;
     served.attribution.explain(hooks.is_some());
 
-    let mut run = Finished::new(served.report, &plan.upstream, served.listen, &args.command);
-    run.summary.elapsed_ms = started.elapsed().as_millis() as u64;
-    budget::explain_findings(&mut run.findings, &plan.budgets);
-    if !plan.include_fixtures {
-        summary::fixtures_to_info(&mut run.findings);
-    }
-    if plan.prove.dsn.is_some() || plan.prove.keep_keys {
-        explain::prove(&mut run.findings, &run.summary, &plan.prove)?;
-    }
-    write_report(&plan.settings, &run, &plan.budgets)?;
+    let mut handed = handed_over(served.report, &plan.upstream, served.listen, &args.command);
+    handed.summary.elapsed_ms = started.elapsed().as_millis() as u64;
+    let run = write_report(&plan, &handed)?;
     print_terminal_summary(&plan.settings, &run);
     let verdict = Verdict {
         status,
@@ -126,7 +121,12 @@ fn run_scaled(args: &RunArgs, plan: &Plan) -> Result<u8, CliError> {
             );
             return Ok(child_code(status));
         }
-        documents.push(Finished::new(report, &plan.upstream, listen, &args.command).document());
+        documents.push(document(&handed_over(
+            report,
+            &plan.upstream,
+            listen,
+            &args.command,
+        )));
     }
     let [smaller, larger] = documents.as_slice() else {
         return Err(CliError::Usage("scaling check: internal error".into()));
@@ -281,12 +281,8 @@ fn run_through_proxy(
                     "cannot start the thread that finds each connection's process: {e}"
                 ))
             })?;
-            let resolve = std::sync::Mutex::new(resolve);
-            proxy.on_connect(Arc::new(move |id, peer| {
-                if let Ok(resolve) = resolve.lock() {
-                    let _ = resolve.send((id, peer));
-                }
-            }));
+            // Called before the connection is served: its statements find it pending.
+            proxy.on_connect(Arc::new(move |id, peer| resolve.connected(id, peer)));
             proxy.detector(attributed_detector(
                 detector,
                 hooks.side_channel(),
@@ -360,42 +356,41 @@ fn warn_if_unreachable(upstream: &str) {
     }
 }
 
-/// What the proxy saw, ready for the report sinks.
-struct Finished {
-    sources: SourceTable,
-    findings: Vec<Finding>,
-    summary: RunSummary,
+/// What the proxy's detection thread handed over at the end of the run (the sources
+/// named after the command), ready to go through `run`'s steps to the report.
+fn handed_over(
+    report: ProxyReport,
+    upstream: &str,
+    listen: SocketAddr,
+    command: &[OsString],
+) -> CollectedFindings {
+    let command: Vec<String> = command
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let input = format!(
+        "querycomb run ({listen} → {upstream}): {}",
+        command.join(" ")
+    );
+    let mut sources = SourceTable::default();
+    sources.add_capture(input.clone());
+    let mut summary = report.analysis.summary;
+    summary.inputs = vec![input];
+    summary.bytes = report.stats.bytes_from_clients + report.stats.bytes_from_server;
+    CollectedFindings {
+        sources,
+        findings: report.analysis.findings,
+        summary,
+    }
 }
 
-impl Finished {
-    fn new(report: ProxyReport, upstream: &str, listen: SocketAddr, command: &[OsString]) -> Self {
-        let command: Vec<String> = command
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        let input = format!(
-            "querycomb run ({listen} → {upstream}): {}",
-            command.join(" ")
-        );
-        let mut sources = SourceTable::default();
-        sources.add_capture(input.clone());
-        let mut summary = report.analysis.summary;
-        summary.inputs = vec![input];
-        summary.bytes = report.stats.bytes_from_clients + report.stats.bytes_from_server;
-        Finished {
-            sources,
-            findings: report.analysis.findings,
-            summary,
-        }
-    }
-
-    fn document(&self) -> Document {
-        Document {
-            schema: SCHEMA.to_owned(),
-            sources: self.summary.inputs.clone(),
-            findings: self.findings.clone(),
-            summary: self.summary.clone(),
-        }
+/// A run as a findings document, for the baseline comparison.
+fn document(run: &CollectedFindings) -> Document {
+    Document {
+        schema: SCHEMA.to_owned(),
+        sources: run.summary.inputs.clone(),
+        findings: run.findings.clone(),
+        summary: run.summary.clone(),
     }
 }
 
@@ -566,41 +561,50 @@ fn upstream_from_env(get: impl Fn(&str) -> Option<String>) -> String {
     }
 }
 
-/// The report as `--format`/`--output` say; JUnit test cases also show each route's
-/// budget and counts.
-fn write_report(
-    settings: &ReportSettings,
-    run: &Finished,
-    budgets: &LoadedBudgets,
-) -> Result<(), CliError> {
-    if settings.format != Format::Junit {
-        return report::write(settings, &run.sources, &run.findings, &run.summary).map(drop);
-    }
-    let describe = |e: io::Error| match &settings.output {
-        Some(path) => CliError::Output(format!("cannot write {}: {e}", path.display())),
-        None => CliError::Output(format!("cannot write the report: {e}")),
+/// The report as `--format`/`--output` say, through `run`'s steps: fixtures' findings at
+/// info unless `--include-fixtures`, then the plan check when asked. JUnit test cases also
+/// show each route's budget and counts. Returns what the report received, for the verdict
+/// and the baseline.
+fn write_report(plan: &Plan, handed: &CollectedFindings) -> Result<CollectedFindings, CliError> {
+    let settings = &plan.settings;
+    let sink: Box<dyn FindingSink> = if settings.format == Format::Junit {
+        let out = report::open_output(settings.output.as_ref())
+            .map_err(|e| report::output_error(settings, e))?;
+        let fail_on = settings
+            .fail_severity()
+            .unwrap_or(querycomb_core::Severity::Error);
+        let notes = budget::case_notes(&plan.budgets, &handed.summary);
+        Box::new(JunitSink::new(out, fail_on).with_case_notes(notes))
+    } else {
+        report::make_sink(
+            settings,
+            report::open_output(settings.output.as_ref())
+                .map_err(|e| report::output_error(settings, e))?,
+        )
     };
-    let out: Box<dyn Write> = match &settings.output {
-        Some(path) => Box::new(io::BufWriter::new(
-            std::fs::File::create(path).map_err(describe)?,
-        )),
-        None => Box::new(io::BufWriter::new(io::stdout())),
-    };
-    let fail_on = settings
-        .fail_severity()
-        .unwrap_or(querycomb_core::Severity::Error);
-    let sink =
-        JunitSink::new(out, fail_on).with_case_notes(budget::case_notes(budgets, &run.summary));
-    match drive_sink(Box::new(sink), run) {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        result => result.map_err(describe),
-    }
+    let mut kept = CollectedFindings::default();
+    report::deliver_to(settings, sink, |sink| {
+        let mut both = Tee {
+            first: sink,
+            second: &mut kept,
+        };
+        let include_fixtures = plan.include_fixtures;
+        let mut fixtures = Amend::new(&mut both, |finding: &mut Finding| {
+            if !include_fixtures {
+                summary::fixture_to_info(finding);
+            }
+        });
+        explain::through_prove(&plan.prove, &mut fixtures, |sink| {
+            report::replay(sink, &handed.sources, &handed.findings, &handed.summary)
+        })
+    })?;
+    Ok(kept)
 }
 
 /// The report goes where `--format`/`--output` say; when that is not the terminal, stderr
 /// gets a short summary for CI logs: counts, the top causes with their tests, and where
 /// the full report is.
-fn print_terminal_summary(settings: &ReportSettings, run: &Finished) {
+fn print_terminal_summary(settings: &ReportSettings, run: &CollectedFindings) {
     if settings.format == Format::Terminal && settings.output.is_none() {
         return;
     }
@@ -613,14 +617,6 @@ fn print_terminal_summary(settings: &ReportSettings, run: &Finished) {
         "{}",
         querycomb_report::causes::short_summary(&run.findings, &run.summary, &place)
     );
-}
-
-fn drive_sink(mut sink: Box<dyn querycomb_core::FindingSink>, run: &Finished) -> io::Result<()> {
-    sink.begin(&run.sources)?;
-    for finding in &run.findings {
-        sink.finding(finding)?;
-    }
-    sink.finish(&run.summary)
 }
 
 /// Findings other than budget ones at or above `--fail-on` (budgets fail on their own).
@@ -638,13 +634,17 @@ fn findings_failed(findings: &[Finding], fail_on: FailOn) -> usize {
 }
 
 /// Prints the diff against the baseline on stderr; true when the run regressed.
-fn compare_baseline(baseline: Option<&Document>, path: Option<&Path>, run: &Finished) -> bool {
+fn compare_baseline(
+    baseline: Option<&Document>,
+    path: Option<&Path>,
+    run: &CollectedFindings,
+) -> bool {
     let (Some(before), Some(path)) = (baseline, path) else {
         return false;
     };
     let diff = diff::compare(
         before,
-        &run.document(),
+        &document(run),
         &path.display().to_string(),
         "this run",
     );

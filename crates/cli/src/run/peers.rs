@@ -7,69 +7,142 @@
 //! child process of its own.
 //!
 //! Resolution runs on its own thread as soon as the proxy accepts a connection (the client
-//! is then certainly alive), so the accept loop never waits on `/proc`.
+//! is then certainly alive), so the accept loop never waits on `/proc`. The accept loop
+//! marks the connection pending first, before the proxy serves it, so detection, which can
+//! only see the connection's statements after that, always knows whether to wait: it waits
+//! for exactly that connection's answer, however slow the resolver is on a loaded machine.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
 
 /// A connection's process and its ancestors, nearest first (empty when not found).
 pub type Lineage = Vec<u32>;
 
-/// Takes `(connection id, client address)` of each accepted connection to resolve.
-pub type Resolve = mpsc::Sender<(u64, SocketAddr)>;
-
-/// How long detection waits for a connection's resolution before treating it as unknown.
-const RESOLVE_WAIT: Duration = Duration::from_secs(2);
-
 /// Connection id → the lineage of its client process, filled by the resolver thread.
 #[derive(Default)]
 pub struct Peers {
-    resolved: Mutex<HashMap<u64, Lineage>>,
+    state: Mutex<State>,
     changed: Condvar,
 }
 
+#[derive(Default)]
+struct State {
+    resolved: HashMap<u64, Lineage>,
+    /// Accepted, handed to the resolver, not answered yet.
+    pending: HashSet<u64>,
+    /// The resolver thread has ended: nothing pending will be answered.
+    closed: bool,
+    /// Callers of [`Peers::lineage`] waiting right now (tests observe the ordering).
+    waiting: usize,
+}
+
+/// The accept loop's side: tells the resolver of each accepted connection.
+pub struct Resolver {
+    peers: Arc<Peers>,
+    queue: Mutex<mpsc::Sender<(u64, SocketAddr)>>,
+}
+
+impl Resolver {
+    /// Marks connection `id` pending, then queues it; call before the connection is served.
+    pub fn connected(&self, id: u64, peer: SocketAddr) {
+        if let Ok(mut state) = self.peers.state.lock() {
+            if state.closed {
+                return;
+            }
+            state.pending.insert(id);
+        }
+        let sent = self
+            .queue
+            .lock()
+            .map(|queue| queue.send((id, peer)).is_ok())
+            .unwrap_or(false);
+        if !sent {
+            self.peers.answer(id, Lineage::new());
+        }
+    }
+}
+
+/// Marks the resolver closed when its thread ends, however it ends.
+struct CloseOnDrop(Arc<Peers>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        if let Ok(mut state) = self.0.state.lock() {
+            state.closed = true;
+            state.pending.clear();
+        }
+        self.0.changed.notify_all();
+    }
+}
+
 impl Peers {
-    /// Starts the resolver thread; the returned sender takes `(connection id, client address)`.
-    pub fn start(proxy_port: u16) -> std::io::Result<(Arc<Peers>, Resolve)> {
+    /// Starts the resolver thread, which finds each connection's process through `/proc`.
+    pub fn start(proxy_port: u16) -> std::io::Result<(Arc<Peers>, Resolver)> {
+        Peers::start_with(move |peer| resolve(peer, proxy_port))
+    }
+
+    /// Starts the resolver thread with `resolve` finding each client's lineage.
+    pub fn start_with(
+        resolve: impl Fn(SocketAddr) -> Lineage + Send + 'static,
+    ) -> std::io::Result<(Arc<Peers>, Resolver)> {
         let peers = Arc::new(Peers::default());
         let (tx, rx) = mpsc::channel::<(u64, SocketAddr)>();
         let shared = peers.clone();
         std::thread::Builder::new()
             .name("querycomb-peers".into())
             .spawn(move || {
+                let close = CloseOnDrop(shared);
                 for (id, peer) in rx {
-                    let lineage = resolve(peer, proxy_port);
-                    if let Ok(mut map) = shared.resolved.lock() {
-                        map.insert(id, lineage);
-                    }
-                    shared.changed.notify_all();
+                    close.0.answer(id, resolve(peer));
                 }
             })?;
-        Ok((peers, tx))
+        let resolver = Resolver {
+            peers: peers.clone(),
+            queue: Mutex::new(tx),
+        };
+        Ok((peers, resolver))
     }
 
-    /// The lineage of connection `id`, waiting briefly for its resolution.
+    fn answer(&self, id: u64, lineage: Lineage) {
+        if let Ok(mut state) = self.state.lock() {
+            state.pending.remove(&id);
+            state.resolved.insert(id, lineage);
+        }
+        self.changed.notify_all();
+    }
+
+    /// The lineage of connection `id`, waiting for its resolution while it is pending. A
+    /// connection never reported as connected (or whose resolver has ended) is unknown.
     pub fn lineage(&self, id: u64) -> Lineage {
-        let Ok(mut map) = self.resolved.lock() else {
+        let Ok(mut state) = self.state.lock() else {
             return Lineage::new();
         };
-        let deadline = std::time::Instant::now() + RESOLVE_WAIT;
         loop {
-            if let Some(lineage) = map.get(&id) {
+            if let Some(lineage) = state.resolved.get(&id) {
                 return lineage.clone();
             }
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
+            if !state.pending.contains(&id) {
                 return Lineage::new();
             }
-            match self.changed.wait_timeout(map, left) {
-                Ok((guard, _)) => map = guard,
+            state.waiting += 1;
+            self.changed.notify_all();
+            state = match self.changed.wait(state) {
+                Ok(guard) => guard,
                 Err(_) => return Lineage::new(),
-            }
+            };
+            state.waiting -= 1;
+        }
+    }
+
+    /// Waits until `count` callers of [`Peers::lineage`] are waiting (for tests).
+    #[cfg(test)]
+    pub fn wait_for_waiters(&self, count: usize) {
+        let mut state = self.state.lock().expect("peers lock");
+        while state.waiting < count {
+            state = self.changed.wait(state).expect("peers lock");
         }
     }
 }
@@ -106,21 +179,48 @@ fn socket_inode(table: &str, local_port: u16, remote_port: u16) -> Option<u64> {
     })
 }
 
+/// The process holding socket `inode`. The command's own processes (querycomb's
+/// descendants) are searched first: they own nearly every connection, and on a busy machine
+/// reading every other process's descriptors is what makes resolution slow.
 fn owner_of_socket(inode: u64) -> Option<u32> {
     let wanted = format!("socket:[{inode}]");
     let own = std::process::id();
-    fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
-        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-        if pid == own {
-            return None;
+    let parents: Vec<(u32, u32)> = fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+        .filter(|&pid| pid != own)
+        .map(|pid| (pid, parent_of(pid).unwrap_or(0)))
+        .collect();
+    let mut ours = HashSet::from([own]);
+    // Parents usually come before children in /proc order; repeat until nothing is added.
+    loop {
+        let before = ours.len();
+        for &(pid, parent) in &parents {
+            if ours.contains(&parent) {
+                ours.insert(pid);
+            }
         }
-        let fds = fs::read_dir(entry.path().join("fd")).ok()?;
-        fds.flatten()
-            .any(|fd| {
-                fs::read_link(fd.path()).is_ok_and(|target| target.as_os_str() == wanted.as_str())
-            })
-            .then_some(pid)
-    })
+        if ours.len() == before {
+            break;
+        }
+    }
+    let (first, rest): (Vec<u32>, Vec<u32>) = parents
+        .iter()
+        .map(|&(pid, _)| pid)
+        .partition(|pid| ours.contains(pid));
+    first
+        .into_iter()
+        .chain(rest)
+        .find(|&pid| holds(pid, &wanted))
+}
+
+fn holds(pid: u32, socket: &str) -> bool {
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten()
+        .any(|fd| fs::read_link(fd.path()).is_ok_and(|target| target.as_os_str() == socket))
 }
 
 /// `pid` and its ancestors up to (not including) init and querycomb itself.

@@ -103,6 +103,9 @@ pub struct MessageParts<'a> {
     pub candidate: &'a Candidate,
     pub parent: Option<&'a QueryRef>,
     pub children: &'a [QueryRef],
+    /// The request it was found in, for kinds whose message is about the request.
+    pub unit: &'a UnitAnalysis<'a>,
+    pub config: &'a crate::config::Config,
 }
 
 impl MessageParts<'_> {
@@ -267,6 +270,11 @@ impl<'a> UnitAnalysis<'a> {
             groups,
             counts,
         }
+    }
+
+    /// Executions of shape `fp` in the unit.
+    pub fn count_of(&self, fp: FpId) -> u32 {
+        self.counts.get(&fp).copied().unwrap_or(0)
     }
 
     /// The configured value of a detector's `limit`, or its default.

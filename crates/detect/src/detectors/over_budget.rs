@@ -38,8 +38,47 @@ impl Detector for OverBudget {
         &INFO
     }
 
+    /// Which budget (its line in the budget file), by how much, and which shapes
+    /// dominate: `"/invoices" over budget (budgets.toml:5): 31 statements (budget 6) in
+    /// one request; most run: 25 × SELECT … FROM customers …`.
     fn message(&self, parts: &MessageParts<'_>) -> String {
-        format!("{} statements over budget", parts.candidate.count)
+        let header = &parts.unit.unit.header;
+        let route = header.route.as_deref();
+        let (budget, rule) = parts.config.budgets.rule_for(route);
+        let origin = rule
+            .and_then(|r| r.origin.as_deref())
+            .unwrap_or("default budget");
+        let name = route.map_or_else(
+            || format!("request {}", crate::findings::request_ref(header).id),
+            |r| format!("{r:?}"),
+        );
+        let candidate = parts.candidate;
+        let mut limits = vec![match budget.max_statements {
+            Some(max) => format!("{} statements (budget {max})", candidate.count),
+            None => format!("{} statements", candidate.count),
+        }];
+        let repeats: Vec<u32> = candidate
+            .children
+            .iter()
+            .map(|fp| parts.unit.count_of(*fp))
+            .collect();
+        if let (Some(max), Some(top)) = (budget.max_repeats, repeats.first()) {
+            limits.push(format!("one shape {top}× (budget {max})"));
+        }
+        if let (Some(max), Some(us)) = (budget.max_total_ms, candidate.total_us) {
+            limits.push(format!("{:.1} ms (budget {max} ms)", us as f64 / 1000.0));
+        }
+        let dominant: Vec<String> = parts
+            .children
+            .iter()
+            .zip(repeats)
+            .map(|(child, n)| format!("{n} × {}", crate::findings::excerpt(&child.normalized)))
+            .collect();
+        format!(
+            "{name} over budget ({origin}): {} in one request; most run: {}",
+            limits.join(", "),
+            dominant.join("; ")
+        )
     }
 
     fn detect(&self, unit: &UnitAnalysis<'_>, out: &mut Vec<Candidate>) {
@@ -145,6 +184,7 @@ mod tests {
         let rule = |route: &str, b: Budget| BudgetRule {
             route: NamePattern::new(route).unwrap(),
             budget: b,
+            origin: None,
         };
         let budgets = Budgets {
             default: budget(Some(50), Some(10), None),
@@ -206,7 +246,8 @@ mod tests {
             default: Budget::default(),
             routes: vec![BudgetRule {
                 route: NamePattern::new("/books").unwrap(),
-                budget: budget(Some(3), None, None),
+                budget: budget(Some(3), Some(2), None),
+                origin: Some("budgets.toml:7".into()),
             }],
         };
         let findings = findings_for("/books", &n_plus_one_request(4), budgets);
@@ -216,6 +257,14 @@ mod tests {
         assert_eq!(over[0].request.route.as_deref(), Some("/books"));
         assert_eq!(over[0].total_duration_us, Some(250));
         assert!(over[0].children[0].normalized.contains("authors"));
+        // The message is decided here, with the rule's place in the budget file.
+        let message = &over[0].message;
+        assert!(
+            message.starts_with("\"/books\" over budget (budgets.toml:7): 5 statements (budget 3)"),
+            "{message}"
+        );
+        assert!(message.contains("one shape 4× (budget 2)"), "{message}");
+        assert!(message.contains("4 × SELECT * FROM authors"), "{message}");
     }
 
     #[test]
@@ -259,6 +308,7 @@ mod tests {
             routes: vec![BudgetRule {
                 route: NamePattern::new("/books").unwrap(),
                 budget: budget(Some(5), Some(4), None),
+                origin: None,
             }],
         };
         let within = findings_for("/books", &n_plus_one_request(4), budgets());

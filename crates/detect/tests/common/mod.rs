@@ -1,8 +1,9 @@
 //! Event-stream builders shared by the integration tests.
 #![allow(dead_code)]
 
+use querycomb_core::CollectedFindings as Analysis;
 use querycomb_core::{EventSink, Finding, FindingKind, Location, OwnedEvent, SourceId};
-use querycomb_detect::{Analysis, Config, Pipeline};
+use querycomb_detect::{Config, Pipeline};
 use querycomb_sql::Dialect;
 
 /// 2023-11-14T22:13:20Z, in microseconds.
