@@ -21,7 +21,7 @@ root="$(dirname "$here")"
 out="$root/target/bench"
 big_mb="${BIG_MB:-1000}"
 small_mb="${SMALL_MB:-120}"
-ps_version="${PERF_SENTINEL_VERSION:-0.7.8}"   # the newest that builds with rustc 1.95 here
+ps_version="${PERF_SENTINEL_VERSION:-0.7.8}"   # newest for rustc 1.95 (0.41.0 needs 1.99.1)
 mkdir -p "$out"
 
 echo "== building querycomb (release)"

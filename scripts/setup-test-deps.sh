@@ -110,6 +110,63 @@ setup_node() {
   setup_npm "tests/e2e/node" "node"
 }
 
+# target/e2e/node-runners/node_modules: Jest, Vitest, Mocha and pg, locked by
+# tests/e2e/node-runners (crates/cli/tests/run_node_runners.rs: the runners' hooks).
+setup_node_runners() {
+  setup_npm "tests/e2e/node-runners" "node-runners"
+}
+
+# Ruby with RSpec, minitest (bundled with Ruby) and the pg gem, from Debian's packages
+# (crates/cli/tests/run_ruby.rs: the RSpec and minitest hooks).
+setup_ruby() {
+  local missing=()
+  command -v ruby >/dev/null 2>&1 || missing+=(ruby)
+  command -v rspec >/dev/null 2>&1 || missing+=(ruby-rspec)
+  ruby -e 'require "pg"' >/dev/null 2>&1 || missing+=(ruby-pg)
+  ruby -e 'require "minitest"' >/dev/null 2>&1 || missing+=(ruby-minitest)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup-test-deps: missing ${missing[*]} and not root: install them with apt-get" >&2
+    return 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || return 1
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || return 1
+}
+
+# JUnit 5 (the console launcher and the Jupiter engine) and PostgreSQL's JDBC driver, from
+# Debian's packages, with a JDK (crates/cli/tests/run_junit.rs: the JUnit Platform listener).
+setup_junit() {
+  local missing=()
+  command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
+  ls /usr/share/java/junit-platform-console-standalone*.jar >/dev/null 2>&1 || missing+=(junit5)
+  [ -e /usr/share/java/postgresql.jar ] || missing+=(libpostgresql-jdbc-java)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup-test-deps: missing ${missing[*]} and not root: install them with apt-get" >&2
+    return 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || return 1
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || return 1
+}
+
+# Go and the lib/pq driver, from Debian's packages (crates/cli/tests/run_go.rs: `go test
+# -json` read by querycomb; the test project builds in GOPATH mode against /usr/share/gocode).
+setup_go() {
+  local missing=()
+  command -v go >/dev/null 2>&1 || missing+=(golang-go)
+  [ -d /usr/share/gocode/src/github.com/lib/pq ] || missing+=(golang-github-lib-pq-dev)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup-test-deps: missing ${missing[*]} and not root: install them with apt-get" >&2
+    return 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || return 1
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || return 1
+}
+
 # target/e2e/typeorm/node_modules: tests/e2e/typeorm's locked TypeORM (crates/cli/tests/advice_orms.rs).
 setup_typeorm() {
   setup_npm "tests/e2e/typeorm" "typeorm"
@@ -140,6 +197,12 @@ setup_guard() {
   { CARGO_TARGET_DIR="$e2e/rust-guard" cargo test --quiet --no-run --locked --manifest-path "$manifest" \
       && CARGO_TARGET_DIR="$e2e/rust-guard" cargo build --quiet --locked --bins --manifest-path "$manifest"; } \
     >/dev/null 2>"$log" || { cat "$log" >&2; return 1; }
+}
+
+# target/e2e/otel-dialects: PyMySQL and sqlite3 traced by their OpenTelemetry instrumentations
+# (tests/e2e/otel-dialects; crates/cli/tests/traces_dialects.rs).
+setup_otel_dialects() {
+  setup_venv "otel-dialects" "tests/e2e/otel-dialects/requirements.txt"
 }
 
 # target/e2e/rust-diesel: querycomb-guard's Diesel hook on Diesel's PostgreSQL connection
@@ -198,7 +261,7 @@ exec 9>"$e2e/.setup.lock"
 flock 9
 
 # Every part, in order; `setup_<part>` above sets each one up.
-PARTS=(system python node otel-node otel-python rust accuracy asyncpg sqlalchemy guard diesel seaorm pgjdbc typeorm)
+PARTS=(system python node node-runners ruby junit go otel-node otel-python rust accuracy asyncpg sqlalchemy guard diesel seaorm pgjdbc otel-dialects typeorm)
 if [ $# -eq 0 ]; then
   set -- "${PARTS[@]}"
 fi

@@ -217,6 +217,10 @@ impl EventSink for Reporting {
     fn tick(&mut self, now: Timestamp) {
         self.pipeline.tick(now);
     }
+
+    fn trace_complete(&mut self, trace_id: &str) {
+        self.pipeline.trace_complete(trace_id);
+    }
 }
 
 fn log_format(arg: LogFormatArg) -> LogFormat {

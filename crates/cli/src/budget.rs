@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use querycomb_core::RunSummary;
 use querycomb_detect::detectors::over_budget::{Budget, BudgetRule, Budgets};
 use querycomb_detect::NamePattern;
-use querycomb_proxy::{EnforceMode, Limits};
+use querycomb_proxy::{EnforceMode, LiveLimits};
 use serde::Deserialize;
 
 /// `[budgets]` as written.
@@ -110,7 +110,7 @@ pub struct LoadedRule {
     pub pattern: NamePattern,
     pub budget: Budget,
     /// What `querycomb proxy` enforces live for this entry.
-    pub live: Limits,
+    pub live: LiveLimits,
     pub enforce: Option<EnforceMode>,
     /// `file:line` of its `route =` key.
     pub origin: String,
@@ -120,7 +120,7 @@ pub struct LoadedRule {
 #[derive(Debug, Clone, Default)]
 pub struct LoadedBudgets {
     pub default: Budget,
-    pub live_default: Limits,
+    pub live_default: LiveLimits,
     pub enforce: Option<EnforceMode>,
     pub rules: Vec<LoadedRule>,
     pub strict: bool,
@@ -219,7 +219,7 @@ fn resolve(section: BudgetSection, text: &str, path: &Path) -> Result<LoadedBudg
             max_repeats: d.max_repeats,
             max_total_ms: d.max_total_ms,
         },
-        live_default: Limits {
+        live_default: LiveLimits {
             max_statements: d.max_statements,
             max_transaction_statements: d.max_transaction_statements,
             max_rows: d.max_rows,
@@ -240,7 +240,7 @@ fn resolve_rule(entry: RouteBudgetEntry, text: &str, path: &Path) -> Result<Load
         max_repeats: entry.max_repeats,
         max_total_ms: entry.max_total_ms,
     };
-    let live = Limits {
+    let live = LiveLimits {
         max_statements: entry.max_statements,
         max_transaction_statements: entry.max_transaction_statements,
         max_rows: entry.max_rows,

@@ -634,6 +634,10 @@ impl EventSink for Live {
         }
         self.pipeline.malformed(error);
     }
+
+    fn trace_complete(&mut self, trace_id: &str) {
+        self.pipeline.trace_complete(trace_id);
+    }
 }
 
 fn now_us() -> i64 {

@@ -46,6 +46,11 @@ pub struct QueryEvent<'a> {
     /// (`querycomb run`: the test and phase that ran it). Used like a sqlcommenter `route`
     /// tag when the statement carries no tags of its own.
     pub route: Option<&'a str>,
+    /// One of its bind values is a value the previous statement on the same connection
+    /// returned (the proxy sees both): a step of a dependent chain, like an `INSERT …
+    /// RETURNING id` whose id the next row's insert uses, which one batched statement
+    /// cannot replace. `false` when the source cannot tell.
+    pub uses_previous_result: bool,
     /// The request context the source knows as data (trace sources fill it from span
     /// attributes). Log and proxy sources leave it empty: their context is in sqlcommenter
     /// tags, which the detection stage reads from `sql`.
@@ -57,7 +62,8 @@ pub struct QueryEvent<'a> {
 /// by default, so a source that knows none of it pays nothing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Context<'a> {
-    /// W3C trace id, 32 lowercase hex digits.
+    /// W3C trace id, 32 lowercase hex digits. A source that sets it delivers whole traces
+    /// and calls [`EventSink::trace_complete`] after each one's last statement.
     pub trace_id: Option<&'a str>,
     /// The statement's own span id, 16 lowercase hex digits.
     pub span_id: Option<&'a str>,
@@ -67,6 +73,10 @@ pub struct Context<'a> {
     pub route: Option<&'a str>,
     /// The service that ran the statement (`service.name` of its resource).
     pub service: Option<&'a str>,
+    /// The database system it ran on, as the source names it (`db.system.name` /
+    /// `db.system`: `postgresql`, `mysql`, `sqlite`, …): the statement is read in that
+    /// system's dialect rather than the run's.
+    pub db_system: Option<&'a str>,
     pub code: CodeLocation<'a>,
     /// What kind of operation the event is: SQL by default; an outgoing HTTP call when a
     /// trace source reports client spans (then `sql` holds `METHOD url-template`).
@@ -137,6 +147,10 @@ pub trait EventSink {
     fn malformed(&mut self, error: InputError);
     fn warning(&mut self, _warning: InputError) {}
     fn tick(&mut self, _now: crate::Timestamp) {}
+    /// Every statement of the trace `trace_id` (32 hex digits) has been delivered: sources
+    /// that assemble whole traces say so, and its unit of work ends here, whatever pauses
+    /// it had.
+    fn trace_complete(&mut self, _trace_id: &str) {}
 }
 
 /// Collects events as owned values: for tests and small tools, not for the hot path.
@@ -187,6 +201,7 @@ pub struct OwnedEvent {
     pub error: Option<String>,
     pub in_transaction: Option<bool>,
     pub route: Option<String>,
+    pub uses_previous_result: bool,
     pub context: OwnedContext,
 }
 
@@ -198,6 +213,7 @@ pub struct OwnedContext {
     pub parent_span_id: Option<String>,
     pub route: Option<String>,
     pub service: Option<String>,
+    pub db_system: Option<String>,
     pub code_file: Option<String>,
     pub code_line: Option<u32>,
     pub code_function: Option<String>,
@@ -215,6 +231,7 @@ impl From<&Context<'_>> for OwnedContext {
             parent_span_id: own(c.parent_span_id),
             route: own(c.route),
             service: own(c.service),
+            db_system: own(c.db_system),
             code_file: own(c.code.file),
             code_line: c.code.line,
             code_function: own(c.code.function),
@@ -233,6 +250,7 @@ impl OwnedContext {
             parent_span_id: self.parent_span_id.as_deref(),
             route: self.route.as_deref(),
             service: self.service.as_deref(),
+            db_system: self.db_system.as_deref(),
             code: CodeLocation {
                 file: self.code_file.as_deref(),
                 line: self.code_line,
@@ -264,6 +282,7 @@ impl From<&QueryEvent<'_>> for OwnedEvent {
             error: own(e.error),
             in_transaction: e.in_transaction,
             route: own(e.route),
+            uses_previous_result: e.uses_previous_result,
             context: OwnedContext::from(&e.context),
         }
     }
@@ -287,6 +306,7 @@ impl OwnedEvent {
             error: self.error.as_deref(),
             in_transaction: self.in_transaction,
             route: self.route.as_deref(),
+            uses_previous_result: self.uses_previous_result,
             context: self.context.as_context(),
         }
     }

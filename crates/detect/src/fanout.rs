@@ -102,8 +102,10 @@ impl Waiting {
             return false;
         }
         // A segment with its own parent: the fan-out started with its first child, not
-        // somewhere inside a loop of its own that merely ran at the same time.
+        // somewhere inside a loop of its own that merely ran at the same time — unless it is
+        // already a fan-out over several sessions, whose children this one continues.
         other.fragment().is_some()
+            || other.sessions.len() >= 2
             || other
                 .unit
                 .stmts

@@ -201,6 +201,10 @@ fn build(candidate: &Candidate, unit: &UnitAnalysis<'_>, config: &Config, sig: u
     if truncated {
         message.push_str("; the statement text was truncated by the instrumentation");
     }
+    let dependent = dependent_chain(candidate, unit);
+    if dependent {
+        message.push_str(DEPENDENT_MESSAGE);
+    }
     Finding {
         kind: candidate.kind,
         severity: config.severity.loops,
@@ -208,7 +212,11 @@ fn build(candidate: &Candidate, unit: &UnitAnalysis<'_>, config: &Config, sig: u
         request: request_ref(&unit.unit.header),
         message,
         concurrency,
-        suggestion: suggestion(candidate, unit),
+        suggestion: if dependent {
+            Some(DEPENDENT_ADVICE.to_owned())
+        } else {
+            suggestion(candidate, unit)
+        },
         parent,
         children,
         count: candidate.count,
@@ -271,6 +279,36 @@ fn query_ref(unit: &UnitAnalysis<'_>, fp: FpId, config: &Config) -> Option<Query
 /// The detector behind a candidate; every candidate comes from a registered one.
 fn detector_of(candidate: &Candidate) -> &'static dyn Detector {
     detectors::for_kind(candidate.kind).unwrap_or(&detectors::n_plus_one::NPlusOne)
+}
+
+const DEPENDENT_MESSAGE: &str =
+    "; a dependent chain: each statement used a value the one before it returned";
+
+/// Advice for a loop whose every step needs the previous step's result: a batched rewrite
+/// over arrays would need all the values up front, which the loop only learns one by one.
+const DEPENDENT_ADVICE: &str = "-- A dependent chain: each statement used a value the \
+one before it returned (such as the id of an `INSERT … RETURNING`), so one batched \
+statement over arrays (`INSERT … SELECT FROM unnest(…)`, `= ANY($1)`) cannot replace it.
+-- What applies: build the chain in one statement on the server (a recursive CTE, or \
+data-modifying CTEs passing each RETURNING on, or a server-side function); or assign \
+the keys up front (take the ids from the sequence first, then write all rows in one \
+statement); or accept the loop and run it in one transaction.";
+
+/// Every execution of the loop's child after the first used a value the statement before
+/// it returned (the proxy tells; other sources never set the flag).
+fn dependent_chain(candidate: &Candidate, unit: &UnitAnalysis<'_>) -> bool {
+    let [child] = candidate.children.as_slice() else {
+        return false;
+    };
+    let (runs, chained) = unit
+        .unit
+        .stmts
+        .iter()
+        .filter(|s| s.fp == *child)
+        .fold((0u32, 0u32), |(runs, chained), s| {
+            (runs + 1, chained + u32::from(s.uses_previous_result))
+        });
+    runs >= 2 && chained + 1 >= runs
 }
 
 fn suggestion(candidate: &Candidate, unit: &UnitAnalysis<'_>) -> Option<String> {

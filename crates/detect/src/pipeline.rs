@@ -52,8 +52,11 @@ pub struct Occurrence {
 /// Events in, findings out.
 pub struct Pipeline {
     config: Config,
+    /// The run's dialect, for events whose source does not name their database system.
     dialect: Dialect,
-    fingerprinter: Fingerprinter,
+    /// One per dialect seen: the run's first, others made when an event's database system
+    /// (`Context::db_system`) reads in another.
+    fingerprinters: Vec<Fingerprinter>,
     scans: ScanCache,
     /// The scan cache's slot holding the current event's text.
     scan_slot: Option<usize>,
@@ -85,7 +88,7 @@ impl Pipeline {
         };
         Pipeline {
             dialect,
-            fingerprinter: Fingerprinter::new(dialect),
+            fingerprinters: vec![Fingerprinter::new(dialect)],
             scans: ScanCache::default(),
             scan_slot: None,
             scanned_fingerprint: None,
@@ -223,12 +226,27 @@ impl Pipeline {
     /// Scans the statement, interns its shape and counts it; the record the detectors keep
     /// when it is a query, and the unit boundary its class marks.
     fn fingerprint(&mut self, event: &QueryEvent<'_>) -> (Role, Option<Stmt>, Marker) {
-        let (scan, slot) = self.scans.scan(&mut self.fingerprinter, event.sql);
+        let dialect = self.dialect_of(event);
+        let index = match self
+            .fingerprinters
+            .iter()
+            .position(|f| f.dialect() == dialect)
+        {
+            Some(index) => index,
+            None => {
+                self.fingerprinters.push(Fingerprinter::new(dialect));
+                self.fingerprinters.len() - 1
+            }
+        };
+        let Some(fingerprinter) = self.fingerprinters.get_mut(index) else {
+            return (Role::Query, None, Marker::None);
+        };
+        let (scan, slot) = self.scans.scan(fingerprinter, event.sql);
         self.scan_slot = slot;
         self.scanned_fingerprint = Some(scan.fingerprint);
         let fp = self
             .catalog
-            .intern(&mut self.fingerprinter, &scan, event.sql, &self.config);
+            .intern(fingerprinter, &scan, event.sql, &self.config);
         let Some(entry) = self.catalog.get_mut(fp) else {
             return (Role::Query, None, Marker::None);
         };
@@ -282,8 +300,19 @@ impl Pipeline {
             allow: scan.allow,
             span: span_id(context.span_id),
             parent_span: span_id(context.parent_span_id),
+            uses_previous_result: event.uses_previous_result,
         };
         (Role::Query, Some(stmt), marker)
+    }
+
+    /// The nearest dialect of the event's database system when its source names one, else
+    /// the run's.
+    fn dialect_of(&self, event: &QueryEvent<'_>) -> Dialect {
+        event
+            .context
+            .db_system
+            .and_then(Dialect::for_db_system)
+            .unwrap_or(self.dialect)
     }
 
     fn analyse_ready(&mut self) {
@@ -395,6 +424,7 @@ impl Pipeline {
             }
             None => self.fingerprint(event),
         };
+        let whole_trace = event.context.trace_id.is_some();
         let key = match context_key(&event.context) {
             Some(key) => key,
             None => {
@@ -431,7 +461,7 @@ impl Pipeline {
             None
         };
         let keys = if self.config.capture_keys && role == Role::Query {
-            querycomb_sql::param_values(event.sql, event.params, self.dialect)
+            querycomb_sql::param_values(event.sql, event.params, self.dialect_of(event))
         } else {
             None
         };
@@ -446,6 +476,7 @@ impl Pipeline {
             stmt,
             example,
             keys,
+            whole_trace,
         });
         if self.grouper.has_ready() {
             self.analyse_ready();
@@ -461,6 +492,15 @@ impl EventSink for Pipeline {
 
     fn malformed(&mut self, _error: InputError) {
         self.malformed += 1;
+    }
+
+    fn trace_complete(&mut self, trace_id: &str) {
+        if let Ok(id) = u128::from_str_radix(trace_id, 16) {
+            self.grouper.close_trace(id);
+            if self.grouper.has_ready() {
+                self.analyse_ready();
+            }
+        }
     }
 
     fn tick(&mut self, now: Timestamp) {

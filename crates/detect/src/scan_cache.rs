@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use querycomb_sql::{Fingerprinter, Scan};
+use querycomb_sql::{Dialect, Fingerprinter, Scan};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::unit::Key;
@@ -20,6 +20,8 @@ const MAX_TEXT: usize = 1024;
 #[derive(Default)]
 struct Slot {
     text: String,
+    /// The dialect `scan` was made in (a text reads differently in another).
+    dialect: Option<Dialect>,
     scan: Option<Scan>,
     /// The grouping key the text's sqlcommenter tags give, once asked for.
     key: Option<CachedKey>,
@@ -128,11 +130,16 @@ impl ScanCache {
         let Some(slot) = self.slots.get_mut(index) else {
             return (fingerprinter.scan(sql), None);
         };
-        if let Some(scan) = slot.scan.filter(|_| slot.text == sql) {
+        let dialect = Some(fingerprinter.dialect());
+        if let Some(scan) = slot
+            .scan
+            .filter(|_| slot.text == sql && slot.dialect == dialect)
+        {
             return (scan, Some(index));
         }
         let scan = fingerprinter.scan(sql);
         slot.key = None;
+        slot.dialect = dialect;
         if slot.text.capacity() > 2 * sql.len() + 64 {
             // Keep the slot's buffer near its text's size: the cache stays small.
             slot.text = String::with_capacity(sql.len());

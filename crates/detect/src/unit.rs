@@ -69,6 +69,9 @@ pub struct Stmt {
     /// from a trace, or unknown).
     pub span: u64,
     pub parent_span: u64,
+    /// Used a value the statement before it returned (see
+    /// [`querycomb_core::QueryEvent::uses_previous_result`]).
+    pub uses_previous_result: bool,
 }
 
 /// What is known about a unit of work, apart from its statements.
@@ -140,7 +143,14 @@ pub struct Incoming<'a> {
     pub example: Option<&'a str>,
     /// The execution's values (only passed with `capture_keys`).
     pub keys: Option<Keys>,
+    /// The key is a trace its source delivers whole and closes with
+    /// [`Grouper::close_trace`] (trace files, `collect`), rather than one known from
+    /// sqlcommenter tags.
+    pub whole_trace: bool,
 }
+
+/// A whole trace's unit stays open through pauses up to this many idle gaps.
+const TRACE_IDLE_FACTOR: i64 = 100;
 
 /// Settings grouping needs, copied out of the config.
 #[derive(Debug, Clone, Copy)]
@@ -199,6 +209,8 @@ struct OpenUnit {
     client: u64,
     /// Ran on a marker-delimited session (see `SessionState::delimited`): no pause cuts.
     delimited: bool,
+    /// A trace its source delivers whole (see [`Incoming::whole_trace`]): no pause cuts.
+    whole_trace: bool,
     /// Counted statements that carried no tags.
     untagged_queries: u32,
     examples: FastMap<FpId, Vec<String>>,
@@ -206,6 +218,18 @@ struct OpenUnit {
 }
 
 impl OpenUnit {
+    /// How long the unit may pause before it is over: the idle gap, except for a trace its
+    /// source delivers whole, which is one unit of work however long it pauses (the source
+    /// says when it is complete, see [`Grouper::close_trace`]; the longer limit only bounds
+    /// memory should it not).
+    fn idle_limit(&self, idle_gap_us: i64) -> i64 {
+        if self.whole_trace {
+            idle_gap_us.saturating_mul(TRACE_IDLE_FACTOR)
+        } else {
+            idle_gap_us
+        }
+    }
+
     fn is_tagged(&self) -> bool {
         matches!(self.header.kind, RequestKind::Trace | RequestKind::Route)
     }
@@ -387,6 +411,14 @@ impl Grouper {
         }
     }
 
+    /// The source has delivered every statement of trace `id` (trace files and `collect`
+    /// assemble whole traces): its unit is complete.
+    pub fn close_trace(&mut self, id: u128) {
+        if let Some(unit) = self.units.traces.get(&id).copied() {
+            self.units.close(unit);
+        }
+    }
+
     fn session_slot(&mut self, session: &str) -> usize {
         if let Some(&slot) = self.sessions.get(session) {
             return slot;
@@ -484,8 +516,9 @@ impl Grouper {
             .units
             .open_refs()
             .filter(|r| {
-                let last = self.units.get(*r).and_then(|u| u.last_time);
-                is_idle(last, Some(now), gap)
+                self.units
+                    .get(*r)
+                    .is_some_and(|u| is_idle(u.last_time, Some(now), u.idle_limit(gap)))
             })
             .collect();
         for r in idle {
@@ -551,10 +584,11 @@ impl Units {
         let current = state.unit.filter(|r| self.get(*r).is_some())?;
         let unit = self.get_mut(current)?;
         unit.split = split;
-        // Only the idle gap closes a unit here: where an untagged burst splits is decided
-        // from its statements' shapes and pauses once the statement after a pause is known
-        // (`hand_out_decided`, `pauses_over`).
-        if is_idle(unit.last_time, time, idle_gap_us) {
+        // Only the idle gap closes a unit here (longer for a trace its source delivers
+        // whole): where an untagged burst splits is decided from its statements' shapes and
+        // pauses once the statement after a pause is known (`hand_out_decided`,
+        // `pauses_over`).
+        if is_idle(unit.last_time, time, unit.idle_limit(idle_gap_us)) {
             self.close(current);
             return None;
         }
@@ -656,6 +690,7 @@ impl Units {
             session_key: session_key(event.session),
             client: client_hash(&event.client),
             delimited: false,
+            whole_trace: false,
             untagged_queries: 0,
             examples: FastMap::default(),
             keys: FastMap::default(),
@@ -768,6 +803,7 @@ impl Units {
             last_time: None,
             trace: None,
             chain: false,
+            whole_trace: unit.whole_trace,
             split: unit.split,
             session_key: unit.session_key,
             client: unit.client,
@@ -863,6 +899,7 @@ impl Units {
             unit.header.kind = RequestKind::Trace;
             unit.header.trace_id = Some(text.to_owned());
             unit.trace = Some(id);
+            unit.whole_trace = event.whole_trace;
             set_route_once(&mut unit.header, route);
         }
         self.traces.insert(id, target);
@@ -1080,6 +1117,11 @@ impl Units {
     ///   at the split itself then measured no better on the corpus: loops of concurrent
     ///   requests on dedicated connections pause while the other requests run.)
     ///
+    /// Whatever the pause (as long as the clock shows one), a statement of the shape the
+    /// burst opened with, outside a loop, starts the next request: requests of one handler
+    /// begin alike (a session lookup, the page's main query), and a pooled connection given
+    /// back is often taken at once by the next one.
+    ///
     /// Two requests that each are nothing but a loop of one shape, back to back on one
     /// session with nothing else running between them, join: no pause can tell them apart.
     ///
@@ -1103,11 +1145,21 @@ impl Units {
         };
         let pause = to.saturating_sub(from);
         let next = stmts.get(at + 1);
-        if pause <= unit.split.us || (next.is_none() && !closed) {
+        if next.is_none() && !closed {
             return false;
         }
         let same = |other: &Stmt| other.fp == here.fp && other.list == here.list;
         let in_loop = same(before) || next.is_some_and(same);
+        // The shape the request opened with, again, outside a loop and after a pause the
+        // clock can see: the next request of the same kind (one handler after another on a
+        // pooled connection taken back at once), whatever the learned split says.
+        let reopens = stmts.first().is_some_and(|first| first.fp == here.fp);
+        if !in_loop && reopens && pause > 0 && unit.split.fine_clock {
+            return true;
+        }
+        if pause <= unit.split.us {
+            return false;
+        }
         if !in_loop {
             return true;
         }

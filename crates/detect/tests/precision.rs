@@ -5,7 +5,10 @@
 mod common;
 
 use common::*;
+use querycomb_core::EventSink;
 use querycomb_detect::detectors::n_plus_one;
+use querycomb_detect::{Config, Pipeline};
+use querycomb_sql::Dialect;
 
 const ITEMS_BATCH: &str =
     "SELECT * FROM customers WHERE id IN ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
@@ -267,4 +270,67 @@ fn a_pooled_session_taken_by_the_next_request_is_cut_even_inside_a_loop_shape() 
     let analysis = analyse(&log.events);
     let f = only(&analysis);
     assert_eq!((f.kind, f.count), (n_plus_one::KIND, 6));
+}
+
+#[test]
+fn a_fan_out_beside_another_requests_loop_of_the_same_shape_keeps_its_own_parent() {
+    // A pool of four, two requests at once: one loops over its orders on s1 (a lookup every
+    // millisecond); the other reads its orders on s2 and fans its lookups out over s2, s3
+    // and s4 while that loop runs. The fan-out's pieces overlap the loop in time, with the
+    // same shape: they belong with the parent that ran just before them, not with the loop.
+    let mut log = Log::new();
+    learn_pauses(&mut log, &["s1", "s2", "s3", "s4"]);
+    log.p("s1", ORDERS, "$1 = 'open'").rows = Some(6);
+    let mut fan_out = 0;
+    for i in 0..6 {
+        log.wait_ms(1);
+        log.p("s1", CUSTOMER, &format!("$1 = '{i}'")).rows = Some(1);
+        if i == 1 {
+            log.p("s2", ORDERS, "$1 = 'open'").rows = Some(6);
+        }
+        if (2..4).contains(&i) {
+            for session in ["s2", "s3", "s4"] {
+                log.p(session, CUSTOMER, &format!("$1 = '{}'", 50 + fan_out))
+                    .rows = Some(1);
+                fan_out += 1;
+            }
+        }
+    }
+    log.wait_ms(1500);
+    // One finding (one signature) found in two requests, each with its own six children.
+    assert_eq!(occurrences(&log), [(6, "s1".into()), (6, "s2".into())]);
+}
+
+/// Every request a finding was found in: its count and session, sorted.
+fn occurrences(log: &Log) -> Vec<(u32, String)> {
+    let config = Config {
+        keep_occurrences: true,
+        ..Config::default()
+    };
+    let mut pipeline = Pipeline::new(config, Dialect::Postgres);
+    for e in &log.events {
+        pipeline.event(&e.as_event());
+    }
+    let (_, occurrences) = pipeline.finish_with_occurrences();
+    let mut found: Vec<(u32, String)> = occurrences
+        .iter()
+        .map(|o| (o.count, o.session.clone()))
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn the_opening_shape_again_starts_the_next_request_however_short_the_pause() {
+    // A pooled connection given back and taken at once by the next request of the same
+    // handler: no longer a pause than between two statements of one request.
+    let mut log = Log::new();
+    learn_pauses(&mut log, &["s1"]);
+    log.orders_loop("s1", 6);
+    log.p("s1", ORDERS, "$1 = 'open'").rows = Some(7);
+    for i in 0..7 {
+        log.p("s1", CUSTOMER, &format!("$1 = '{}'", 300 + i)).rows = Some(1);
+    }
+    log.wait_ms(1500);
+    assert_eq!(occurrences(&log), [(6, "s1".into()), (7, "s1".into())]);
 }

@@ -124,9 +124,16 @@ fn postgres_stderr_csv_and_json_logs_agree() {
 
 #[test]
 fn mariadb_general_and_slow_logs_agree() {
-    for (name, format) in [
-        ("mariadb-general.log", LogFormat::MySqlGeneral),
-        ("mariadb-slow.log", LogFormat::MySqlSlow),
+    // The general log has no row counts: the order lookup before the items loop is the best
+    // guess at its parent. The slow log says it returned one row, so it is not what the
+    // six-step loop iterates, and no parent is shown.
+    for (name, format, items_parent) in [
+        (
+            "mariadb-general.log",
+            LogFormat::MySqlGeneral,
+            some("SELECT id FROM orders WHERE customer_id = ?"),
+        ),
+        ("mariadb-slow.log", LogFormat::MySqlSlow, None),
     ] {
         let analysis = analyse_sample(name, format, Dialect::MySql);
         assert_eq!(
@@ -138,12 +145,7 @@ fn mariadb_general_and_slow_logs_agree() {
                     "comments".into(),
                     some("SELECT id, title FROM posts ORDER BY id LIMIT ?")
                 ),
-                (
-                    n_plus_one::KIND,
-                    6,
-                    "order_items".into(),
-                    some("SELECT id FROM orders WHERE customer_id = ?")
-                ),
+                (n_plus_one::KIND, 6, "order_items".into(), items_parent),
                 (
                     n_plus_one::KIND,
                     8,

@@ -22,10 +22,10 @@
 //! keeps or prints them), so a loop over the same id is a repeat, not an N+1.
 
 use std::fmt::Write as _;
-use std::hash::{Hash, Hasher};
 use std::time::Instant;
 
 use ::diesel::connection::{Instrumentation, InstrumentationEvent};
+use querycomb_detect::hash::values_hash;
 
 use crate::sqlx_event::OWN_TARGET;
 
@@ -93,9 +93,7 @@ fn split_binds(text: &str) -> (&str, Option<u64>) {
         Some(at) => {
             let sql = text.get(..at).unwrap_or(text);
             let binds = text.get(at + BINDS_MARKER.len()..).unwrap_or_default();
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            binds.hash(&mut hasher);
-            (sql, Some(hasher.finish()))
+            (sql, Some(values_hash(0, Some(binds))))
         }
         None => (text, None),
     }

@@ -56,7 +56,8 @@ impl GuardBuilder {
         self
     }
 
-    /// SQL dialect of the statements (default PostgreSQL; MySQL for sqlx's MySQL driver).
+    /// SQL dialect of the statements (default PostgreSQL; `Dialect::MySql` for MySQL and
+    /// MariaDB drivers, `Dialect::Ansi` for SQLite's).
     pub fn dialect(mut self, dialect: Dialect) -> Self {
         self.dialect = dialect;
         self

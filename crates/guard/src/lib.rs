@@ -65,4 +65,5 @@ pub use layer::GuardLayer;
 pub use querycomb_core::{Finding, FindingKind, QueryRef, Severity};
 pub use querycomb_detect::detectors::over_budget::{Budget, Budgets};
 pub use querycomb_detect::Config;
+pub use querycomb_sql::Dialect;
 pub use sqlx_event::record_statement;

@@ -201,7 +201,7 @@ const BATCH_PAUSE: Duration = Duration::from_millis(2);
 /// Runs until every sender is gone, then finishes the detector and publishes what only
 /// the end revealed.
 pub(crate) fn run(
-    events: Receiver<Observed>,
+    events: Receiver<Box<Observed>>,
     factory: DetectorFactory,
     mut outputs: Outputs,
     tick_interval: Duration,
@@ -283,7 +283,7 @@ impl FindingSink for Publish<'_> {
     }
 }
 
-fn observe(detector: &mut dyn LiveDetector, outputs: &mut Outputs, observed: Observed) {
+fn observe(detector: &mut dyn LiveDetector, outputs: &mut Outputs, observed: Box<Observed>) {
     let event = &observed.event;
     outputs.metrics.statements.inc();
     if event.error.is_some() {

@@ -72,7 +72,7 @@ impl std::str::FromStr for EnforceMode {
 
 /// Limits enforced live; `None` is unlimited.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Limits {
+pub struct LiveLimits {
     /// Statements in one request.
     pub max_statements: Option<u32>,
     /// Statements in one explicit transaction.
@@ -82,7 +82,7 @@ pub struct Limits {
     pub max_rows: Option<u64>,
 }
 
-impl Limits {
+impl LiveLimits {
     pub fn is_unlimited(&self) -> bool {
         self.max_statements.is_none()
             && self.max_transaction_statements.is_none()
@@ -90,8 +90,8 @@ impl Limits {
     }
 
     /// Each limit of `self`, else the one of `fallback`.
-    pub fn or(self, fallback: Limits) -> Limits {
-        Limits {
+    pub fn or(self, fallback: LiveLimits) -> LiveLimits {
+        LiveLimits {
             max_statements: self.max_statements.or(fallback.max_statements),
             max_transaction_statements: self
                 .max_transaction_statements
@@ -110,7 +110,7 @@ pub struct RouteBudget {
     /// The pattern as written, for messages.
     pub pattern: String,
     pub matches: RouteMatcher,
-    pub limits: Limits,
+    pub limits: LiveLimits,
     /// Overrides the global mode for this entry.
     pub mode: Option<EnforceMode>,
 }
@@ -130,7 +130,7 @@ impl std::fmt::Debug for RouteBudget {
 pub struct Enforcement {
     pub mode: EnforceMode,
     /// Untagged requests and routes no entry matches.
-    pub default: Limits,
+    pub default: LiveLimits,
     /// First matching entry wins; its unset limits come from `default`.
     pub routes: Vec<RouteBudget>,
     /// Gap after which an idle connection's request is over.
@@ -141,7 +141,7 @@ impl Default for Enforcement {
     fn default() -> Self {
         Enforcement {
             mode: EnforceMode::Observe,
-            default: Limits::default(),
+            default: LiveLimits::default(),
             routes: Vec::new(),
             idle_gap: Duration::from_secs(1),
         }
@@ -169,7 +169,7 @@ impl Enforcement {
                 .any(|r| r.mode == Some(EnforceMode::Reject))
     }
 
-    fn budget_for(&self, route: Option<&str>) -> (Limits, EnforceMode, Option<&str>) {
+    fn budget_for(&self, route: Option<&str>) -> (LiveLimits, EnforceMode, Option<&str>) {
         let rule = route.and_then(|route| self.routes.iter().find(|r| (r.matches)(route)));
         match rule {
             Some(rule) => (
@@ -184,7 +184,7 @@ impl Enforcement {
 
 /// What to do with one statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub enum AdmitVerdict {
     Allow,
     /// Run it, and tell the client (once per request).
     Warn(Breach),
@@ -424,16 +424,16 @@ impl Budgeter {
     }
 
     /// A statement (or a simple query of `count` statements) about to be sent.
-    pub fn admit(&mut self, sql: &str, count: u64, now: Instant) -> Verdict {
+    pub fn admit(&mut self, sql: &str, count: u64, now: Instant) -> AdmitVerdict {
         // Transaction control is neither counted nor refused: a client must always be
         // able to roll back (the detection stage does not count it either).
         if self.track_transaction(sql, count) {
-            return Verdict::Allow;
+            return AdmitVerdict::Allow;
         }
         // Nor is session bookkeeping (pgjdbc's `SET extra_float_digits` on connect, a
         // pool's `DISCARD ALL`): not the application's work, as for detection.
         if is_session_bookkeeping(first_word(sql)) {
-            return Verdict::Allow;
+            return AdmitVerdict::Allow;
         }
         let tags = comment::tags(sql);
         let (route, trace) = tags.route_and_trace_id();
@@ -453,7 +453,7 @@ impl Budgeter {
             });
         }
         let Some(open) = self.open.as_mut() else {
-            return Verdict::Allow;
+            return AdmitVerdict::Allow;
         };
         if open.key.is_none() && key.is_some() {
             open.key = key;
@@ -479,7 +479,7 @@ impl Budgeter {
         });
         let (limits, mode, pattern) = self.enforcement.budget_for(open.route.as_deref());
         if mode == EnforceMode::Observe {
-            return Verdict::Allow;
+            return AdmitVerdict::Allow;
         }
         let breach = |limit: &'static str, max: u64, count: u64| Breach {
             route: open.route.clone(),
@@ -514,7 +514,7 @@ impl Budgeter {
         .flatten()
         .next();
         let Some(breach) = over else {
-            return Verdict::Allow;
+            return AdmitVerdict::Allow;
         };
         match mode {
             EnforceMode::Reject => {
@@ -525,19 +525,19 @@ impl Budgeter {
                 if self.in_transaction {
                     self.transaction_statements = self.transaction_statements.saturating_sub(count);
                 }
-                Verdict::Reject(breach)
+                AdmitVerdict::Reject(breach)
             }
             EnforceMode::Warn => {
                 let first = open
                     .counts
                     .with(|usage| !std::mem::replace(&mut usage.warned, true));
                 if first {
-                    Verdict::Warn(breach)
+                    AdmitVerdict::Warn(breach)
                 } else {
-                    Verdict::Allow
+                    AdmitVerdict::Allow
                 }
             }
-            EnforceMode::Observe => Verdict::Allow,
+            EnforceMode::Observe => AdmitVerdict::Allow,
         }
     }
 
@@ -625,16 +625,16 @@ mod tests {
     fn enforcement(mode: EnforceMode) -> Arc<Enforcement> {
         Arc::new(Enforcement {
             mode,
-            default: Limits {
+            default: LiveLimits {
                 max_statements: Some(3),
-                ..Limits::default()
+                ..LiveLimits::default()
             },
             routes: vec![RouteBudget {
                 pattern: "/orders".into(),
                 matches: Arc::new(|r| r == "/orders"),
-                limits: Limits {
+                limits: LiveLimits {
                     max_statements: Some(2),
-                    ..Limits::default()
+                    ..LiveLimits::default()
                 },
                 mode: None,
             }],
@@ -647,9 +647,9 @@ mod tests {
         let mut b = Budgeter::new(enforcement(EnforceMode::Reject), Arc::default());
         let now = Instant::now();
         let tagged = "SELECT 1 /*route='%2Forders'*/";
-        assert_eq!(b.admit(tagged, 1, now), Verdict::Allow);
-        assert_eq!(b.admit(tagged, 1, now), Verdict::Allow);
-        let Verdict::Reject(breach) = b.admit(tagged, 1, now) else {
+        assert_eq!(b.admit(tagged, 1, now), AdmitVerdict::Allow);
+        assert_eq!(b.admit(tagged, 1, now), AdmitVerdict::Allow);
+        let AdmitVerdict::Reject(breach) = b.admit(tagged, 1, now) else {
             panic!("third statement passes");
         };
         assert_eq!(
@@ -657,40 +657,43 @@ mod tests {
             "querycomb: query budget exceeded on route /orders: max_statements = 2, this \
              request is at 3 (budget /orders)"
         );
-        assert!(matches!(b.admit(tagged, 1, now), Verdict::Reject(_)));
+        assert!(matches!(b.admit(tagged, 1, now), AdmitVerdict::Reject(_)));
         // Another route is another request.
-        assert_eq!(b.admit("SELECT 1 /*route='x'*/", 1, now), Verdict::Allow);
+        assert_eq!(
+            b.admit("SELECT 1 /*route='x'*/", 1, now),
+            AdmitVerdict::Allow
+        );
         // After the idle gap, the same route starts a new request.
         let later = now + Duration::from_secs(2);
-        assert_eq!(b.admit(tagged, 1, later), Verdict::Allow);
+        assert_eq!(b.admit(tagged, 1, later), AdmitVerdict::Allow);
     }
 
     #[test]
     fn warns_once_and_untagged_requests_end_with_their_transaction() {
         let mut b = Budgeter::new(enforcement(EnforceMode::Warn), Arc::default());
         let now = Instant::now();
-        assert_eq!(b.admit("BEGIN", 1, now), Verdict::Allow);
+        assert_eq!(b.admit("BEGIN", 1, now), AdmitVerdict::Allow);
         for _ in 0..3 {
-            assert_eq!(b.admit("SELECT 1", 1, now), Verdict::Allow);
+            assert_eq!(b.admit("SELECT 1", 1, now), AdmitVerdict::Allow);
         }
         assert_eq!(
             b.admit("SET application_name = 'x'", 1, now),
-            Verdict::Allow
+            AdmitVerdict::Allow
         );
-        assert_eq!(b.admit("DISCARD ALL", 1, now), Verdict::Allow);
-        assert!(matches!(b.admit("SELECT 1", 1, now), Verdict::Warn(_)));
-        assert_eq!(b.admit("SELECT 1", 1, now), Verdict::Allow, "once");
-        assert_eq!(b.admit("COMMIT", 1, now), Verdict::Allow);
+        assert_eq!(b.admit("DISCARD ALL", 1, now), AdmitVerdict::Allow);
+        assert!(matches!(b.admit("SELECT 1", 1, now), AdmitVerdict::Warn(_)));
+        assert_eq!(b.admit("SELECT 1", 1, now), AdmitVerdict::Allow, "once");
+        assert_eq!(b.admit("COMMIT", 1, now), AdmitVerdict::Allow);
         b.ready(false);
-        assert_eq!(b.admit("SELECT 1", 1, now), Verdict::Allow);
+        assert_eq!(b.admit("SELECT 1", 1, now), AdmitVerdict::Allow);
     }
 
     #[test]
     fn transaction_and_row_ceilings() {
-        let limits = Limits {
+        let limits = LiveLimits {
             max_transaction_statements: Some(2),
             max_rows: Some(100),
-            ..Limits::default()
+            ..LiveLimits::default()
         };
         let mut b = Budgeter::new(
             Arc::new(Enforcement {
@@ -702,21 +705,21 @@ mod tests {
             Arc::default(),
         );
         let now = Instant::now();
-        assert_eq!(b.admit("BEGIN", 1, now), Verdict::Allow);
-        assert_eq!(b.admit("UPDATE t SET a = 1", 1, now), Verdict::Allow);
-        assert_eq!(b.admit("UPDATE t SET a = 2", 1, now), Verdict::Allow);
-        let Verdict::Reject(breach) = b.admit("UPDATE t SET a = 3", 1, now) else {
+        assert_eq!(b.admit("BEGIN", 1, now), AdmitVerdict::Allow);
+        assert_eq!(b.admit("UPDATE t SET a = 1", 1, now), AdmitVerdict::Allow);
+        assert_eq!(b.admit("UPDATE t SET a = 2", 1, now), AdmitVerdict::Allow);
+        let AdmitVerdict::Reject(breach) = b.admit("UPDATE t SET a = 3", 1, now) else {
             panic!("over the transaction ceiling");
         };
         assert_eq!(breach.limit, "max_transaction_statements");
-        assert_eq!(b.admit("ROLLBACK", 1, now), Verdict::Allow);
+        assert_eq!(b.admit("ROLLBACK", 1, now), AdmitVerdict::Allow);
         b.ready(false);
         assert_eq!(
             b.admit("SELECT * FROM t /*route='r'*/", 1, now),
-            Verdict::Allow
+            AdmitVerdict::Allow
         );
         b.rows(150);
-        let Verdict::Reject(breach) = b.admit("SELECT 2 /*route='r'*/", 1, now) else {
+        let AdmitVerdict::Reject(breach) = b.admit("SELECT 2 /*route='r'*/", 1, now) else {
             panic!("over the row ceiling");
         };
         assert_eq!((breach.limit, breach.count), ("max_rows", 150));
@@ -733,9 +736,9 @@ mod tests {
         let traced = "SELECT 1 /*route='%2Forders',traceparent='00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'*/";
         // Budget 2 for /orders: one statement on each of two connections, then the third
         // connection's statement is the request's third.
-        assert_eq!(pool[0].admit(traced, 1, now), Verdict::Allow);
-        assert_eq!(pool[1].admit(traced, 1, now), Verdict::Allow);
-        let Verdict::Reject(breach) = pool[2].admit(traced, 1, now) else {
+        assert_eq!(pool[0].admit(traced, 1, now), AdmitVerdict::Allow);
+        assert_eq!(pool[1].admit(traced, 1, now), AdmitVerdict::Allow);
+        let AdmitVerdict::Reject(breach) = pool[2].admit(traced, 1, now) else {
             panic!("the request's third statement, on a third connection");
         };
         assert_eq!((breach.limit, breach.count), ("max_statements", 3));
@@ -745,15 +748,15 @@ mod tests {
             "0af7651916cd43dd8448eb211c80319c",
             "1af7651916cd43dd8448eb211c80319c",
         );
-        assert_eq!(pool[2].admit(&other, 1, now), Verdict::Allow);
+        assert_eq!(pool[2].admit(&other, 1, now), AdmitVerdict::Allow);
         // A route without a trace id is not a request identity: per connection.
         let untraced = "SELECT 1 /*route='%2Forders'*/";
-        assert_eq!(pool[0].admit(untraced, 1, now), Verdict::Allow);
-        assert_eq!(pool[1].admit(untraced, 1, now), Verdict::Allow);
-        assert_eq!(pool[2].admit(untraced, 1, now), Verdict::Allow);
+        assert_eq!(pool[0].admit(untraced, 1, now), AdmitVerdict::Allow);
+        assert_eq!(pool[1].admit(untraced, 1, now), AdmitVerdict::Allow);
+        assert_eq!(pool[2].admit(untraced, 1, now), AdmitVerdict::Allow);
         // The same trace after the idle gap starts over.
         let later = now + Duration::from_secs(2);
-        assert_eq!(pool[2].admit(traced, 1, later), Verdict::Allow);
+        assert_eq!(pool[2].admit(traced, 1, later), AdmitVerdict::Allow);
     }
 
     #[test]

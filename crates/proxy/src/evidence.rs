@@ -125,7 +125,7 @@ impl ResultCapture {
 struct Kept {
     sql: Arc<str>,
     result: u64,
-    values: HashSet<u64>,
+    values: Arc<HashSet<u64>>,
 }
 
 /// The last few multi-row results of one connection, one per statement text.
@@ -133,14 +133,24 @@ struct Kept {
 pub struct RecentResults {
     kept: Vec<Kept>,
     next_result: u64,
+    /// The values of the previous execution's result, of any size (an `INSERT … RETURNING
+    /// id` returns one row): `None` when it returned none.
+    previous: Option<Arc<HashSet<u64>>>,
 }
 
 impl RecentResults {
     /// Keeps a finished result if it could be a parent (two rows or more). A statement's
     /// new result replaces its previous one, so a loop whose children return several rows
-    /// never pushes its parent out. The id the result is kept under, if kept.
-    pub fn finish(&mut self, sql: &Arc<str>, capture: ResultCapture) -> Option<u64> {
-        if capture.rows < 2 || capture.values.is_empty() {
+    /// never pushes its parent out. Every execution's values (of any size) are remembered as
+    /// the previous result, for dependent chains. The id the result is kept under, if kept.
+    pub fn finish(&mut self, sql: &Arc<str>, capture: Option<ResultCapture>) -> Option<u64> {
+        let Some(capture) = capture.filter(|c| !c.values.is_empty()) else {
+            self.previous = None;
+            return None;
+        };
+        let values = Arc::new(capture.values);
+        self.previous = Some(values.clone());
+        if capture.rows < 2 {
             return None;
         }
         self.kept.retain(|k| k.sql != *sql);
@@ -151,9 +161,31 @@ impl RecentResults {
         self.kept.push(Kept {
             sql: sql.clone(),
             result: self.next_result,
-            values: capture.values,
+            values,
         });
         Some(self.next_result)
+    }
+
+    /// Leaves out of the previous result the values its execution was sent (`keys`): a
+    /// value the server only echoed back (a tenant id in every row) links nothing.
+    pub fn forget_sent(&mut self, keys: &[u64]) {
+        if let Some(previous) = self.previous.as_mut() {
+            if keys.iter().any(|key| previous.contains(key)) {
+                let values = Arc::make_mut(previous);
+                for key in keys {
+                    values.remove(key);
+                }
+            }
+        }
+    }
+
+    /// Whether one of `keys` is among the values the previous execution returned (and was
+    /// not sent): the execution continues a dependent chain. Call before
+    /// [`RecentResults::finish`].
+    pub fn follows_previous(&self, keys: &[u64]) -> bool {
+        self.previous
+            .as_ref()
+            .is_some_and(|values| keys.iter().any(|key| values.contains(key)))
     }
 
     /// The most recent other statement whose result holds one of `keys`.
@@ -202,7 +234,7 @@ mod tests {
             capture.add_row(&row(&[&id.to_be_bytes(), &customer.to_be_bytes()]), &[1]);
         }
         let mut recent = RecentResults::default();
-        recent.finish(&parent, capture);
+        recent.finish(&parent, Some(capture));
         let child = "SELECT * FROM customers WHERE id = $1";
         let found = recent.parent_of(child, &[value_key(b"8", false).unwrap_or_default()]);
         assert_eq!(found.map(|p| p.sql), Some(parent.clone()));
@@ -216,7 +248,7 @@ mod tests {
             let mut own = ResultCapture::default();
             own.add_row(&row(&[b"x"]), &[]);
             own.add_row(&row(&[b"y"]), &[]);
-            recent.finish(&Arc::from(child), own);
+            recent.finish(&Arc::from(child), Some(own));
         }
         assert!(recent
             .parent_of(child, &[value_key(b"7", false).unwrap_or_default()])
@@ -224,11 +256,36 @@ mod tests {
     }
 
     #[test]
+    fn an_execution_using_the_previous_reply_follows_it() {
+        let key = |v: &[u8]| value_key(v, false).unwrap_or_default();
+        let insert: Arc<str> = Arc::from("INSERT INTO node (parent_id) VALUES ($1) RETURNING id");
+        let mut recent = RecentResults::default();
+        let mut returned = ResultCapture::default();
+        returned.add_row(&row(&[b"41"]), &[]);
+        recent.finish(&insert, Some(returned));
+        assert!(
+            recent.follows_previous(&[key(b"41")]),
+            "uses the id just returned"
+        );
+        assert!(!recent.follows_previous(&[key(b"7")]));
+        // A value the server only echoed back links nothing.
+        let mut echoed = ResultCapture::default();
+        echoed.add_row(&row(&[b"7", b"43"]), &[]);
+        recent.finish(&insert, Some(echoed));
+        recent.forget_sent(&[key(b"7")]);
+        assert!(!recent.follows_previous(&[key(b"7")]));
+        assert!(recent.follows_previous(&[key(b"43")]));
+        // A statement that returned nothing breaks the chain.
+        recent.finish(&Arc::from("UPDATE counters SET n = n + 1"), None);
+        assert!(!recent.follows_previous(&[key(b"41")]));
+    }
+
+    #[test]
     fn single_rows_and_garbage_are_not_parents() {
         let mut recent = RecentResults::default();
         let mut one = ResultCapture::default();
         one.add_row(&row(&[b"5"]), &[]);
-        recent.finish(&Arc::from("SELECT 5"), one);
+        recent.finish(&Arc::from("SELECT 5"), Some(one));
         assert_eq!(
             recent.parent_of("x", &[value_key(b"5", false).unwrap_or_default()]),
             None

@@ -81,7 +81,7 @@ use tokio::sync::watch;
 pub use detection::{
     DetectorFactory, EventMeter, Evidence, FindingCallback, LiveDetector, NoDetection,
 };
-pub use enforce::{EnforceMode, Enforcement, Limits, RouteBudget, SharedUnits};
+pub use enforce::{EnforceMode, Enforcement, LiveLimits, RouteBudget, SharedUnits};
 pub use frame::FrameLimits;
 pub use metrics::Metrics;
 #[cfg(feature = "detect")]
@@ -134,7 +134,7 @@ pub struct ProxyConfig {
     /// A client idle this long with nothing in flight is disconnected (SQLSTATE 57P05).
     pub idle_timeout: Option<Duration>,
     /// Text or JSON log lines on stderr.
-    pub log_format: log::LogFormat,
+    pub log_format: log::ProxyLogFormat,
 }
 
 impl ProxyConfig {
@@ -158,7 +158,7 @@ impl ProxyConfig {
             enforcement: Enforcement::default(),
             max_client_connections: None,
             idle_timeout: None,
-            log_format: log::LogFormat::Text,
+            log_format: log::ProxyLogFormat::Text,
         }
     }
 }
@@ -195,13 +195,15 @@ pub(crate) struct Shared {
     pub quiet: bool,
     pub max_client_connections: Option<u32>,
     pub idle_timeout: Option<Duration>,
-    pub log_format: log::LogFormat,
+    pub log_format: log::ProxyLogFormat,
     pub metrics: Arc<Metrics>,
     pub tls: Arc<TlsState>,
     enforcement: Arc<EnforcementHandle>,
     /// Budgets of requests that span connections (trace ids), shared by every connection.
     pub shared_budgets: Arc<enforce::SharedUnits>,
-    events: SyncSender<Observed>,
+    /// Boxed: a bounded std channel allocates and touches all its slots up front, so a
+    /// 65,536-slot queue of whole events was ~30 MB resident before the first statement.
+    events: SyncSender<Box<Observed>>,
 }
 
 /// The budgets in force; replaced whole on reload (connections keep the budgets they
@@ -239,7 +241,7 @@ impl Shared {
 
     /// Never blocks a pump: when detection is behind, the event is dropped and counted.
     pub fn emit(&self, event: Observed) {
-        match self.events.try_send(event) {
+        match self.events.try_send(Box::new(event)) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 self.metrics.events_dropped.inc();
@@ -540,7 +542,7 @@ async fn reload_on_hangup(
     tls: Arc<TlsState>,
     enforcement: Arc<EnforcementHandle>,
     budgets: Option<Reloader>,
-    log_format: Option<log::LogFormat>,
+    log_format: Option<log::ProxyLogFormat>,
 ) {
     #[cfg(unix)]
     {

@@ -6,18 +6,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum LogFormat {
+pub enum ProxyLogFormat {
     #[default]
     Text,
     Json,
 }
 
-impl std::str::FromStr for LogFormat {
+impl std::str::FromStr for ProxyLogFormat {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
-            "text" => Ok(LogFormat::Text),
-            "json" => Ok(LogFormat::Json),
+            "text" => Ok(ProxyLogFormat::Text),
+            "json" => Ok(ProxyLogFormat::Json),
             _ => Err(format!("unknown log format {s:?} (expected text or json)")),
         }
     }
@@ -25,7 +25,13 @@ impl std::str::FromStr for LogFormat {
 
 /// Writes one line: `event` names what happened (`connection_closed`, `reload`, ...),
 /// `text` says it in words, `fields` add machine-readable detail.
-pub fn line(format: LogFormat, level: &str, event: &str, text: &str, fields: &[(&str, String)]) {
+pub fn line(
+    format: ProxyLogFormat,
+    level: &str,
+    event: &str,
+    text: &str,
+    fields: &[(&str, String)],
+) {
     let micros = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64);
@@ -33,7 +39,7 @@ pub fn line(format: LogFormat, level: &str, event: &str, text: &str, fields: &[(
 }
 
 fn render(
-    format: LogFormat,
+    format: ProxyLogFormat,
     time_us: u64,
     level: &str,
     event: &str,
@@ -41,8 +47,8 @@ fn render(
     fields: &[(&str, String)],
 ) -> String {
     match format {
-        LogFormat::Text => format!("querycomb proxy: {text}"),
-        LogFormat::Json => {
+        ProxyLogFormat::Text => format!("querycomb proxy: {text}"),
+        ProxyLogFormat::Json => {
             let mut object = serde_json::Map::new();
             object.insert("time_us".into(), time_us.into());
             object.insert("level".into(), level.into());
@@ -64,7 +70,7 @@ mod tests {
     fn json_lines_carry_event_and_fields() {
         let fields = [("client", "10.0.0.7:51234".to_owned())];
         let json = render(
-            LogFormat::Json,
+            ProxyLogFormat::Json,
             7,
             "warn",
             "connection_closed",
@@ -76,7 +82,7 @@ mod tests {
             r#"{"client":"10.0.0.7:51234","event":"connection_closed","level":"warn","message":"closed: x","time_us":7}"#
         );
         let text = render(
-            LogFormat::Text,
+            ProxyLogFormat::Text,
             7,
             "warn",
             "connection_closed",

@@ -39,7 +39,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use querycomb_core::{Location, OwnedEvent, SourceId, Timestamp};
 
-use crate::enforce::{self, Budgeter, Verdict};
+use crate::enforce::{self, AdmitVerdict, Budgeter};
 use crate::evidence::{value_key, ParentRef, RecentResults, ResultCapture};
 use crate::frame::{cstr, Message};
 use crate::splice::Edit;
@@ -106,6 +106,8 @@ pub struct Observer {
     parent: Option<ParentRef>,
     /// The id its own result was kept under (set just before `push_event`).
     kept_result: Option<u64>,
+    /// The event being pushed used a value of the previous result (set with `parent`).
+    follows_previous: bool,
     /// Replies that did not match the pending operation (should stay 0).
     pub mismatches: u64,
     /// Prepared statements and portals forgotten to stay within [`MAX_NAMED`].
@@ -215,6 +217,7 @@ impl Observer {
             recent: RecentResults::default(),
             parent: None,
             kept_result: None,
+            follows_previous: false,
             mismatches: 0,
             evicted: 0,
             budget: None,
@@ -290,8 +293,8 @@ impl Observer {
         let replaceable = msg.offset >= self.client_window;
         let verdict = self.budget.as_mut()?.admit(sql, count, now);
         match verdict {
-            Verdict::Allow => None,
-            Verdict::Warn(breach) => {
+            AdmitVerdict::Allow => None,
+            AdmitVerdict::Warn(breach) => {
                 let text = breach.message();
                 self.notices.extend(enforce::response(
                     b'N',
@@ -303,7 +306,7 @@ impl Observer {
                 self.verdicts.push((breach.route, false));
                 None
             }
-            Verdict::Reject(breach) if replaceable => {
+            AdmitVerdict::Reject(breach) if replaceable => {
                 self.client_edits.push(Edit {
                     start: msg.offset,
                     end: msg.offset + 5 + u64::from(msg.len),
@@ -315,7 +318,7 @@ impl Observer {
                 Some(error)
             }
             // Already forwarded in part (a statement longer than the hold-back limit).
-            Verdict::Reject(_) => None,
+            AdmitVerdict::Reject(_) => None,
         }
     }
 
@@ -624,9 +627,7 @@ impl Observer {
                 let (sql, location, in_tx) =
                     (query.sql.clone(), query.location, query.in_transaction);
                 let text = part.and_then(|r| sql.get(r)).unwrap_or(&sql);
-                if let Some(capture) = capture {
-                    self.kept_result = self.recent.finish(&Arc::from(text), capture);
-                }
+                self.kept_result = self.recent.finish(&Arc::from(text), capture);
                 self.push_event(Done {
                     sql: text,
                     start,
@@ -785,9 +786,9 @@ impl Observer {
         // A portal whose statement we never saw parsed has no text to report.
         let Some(sql) = exec.sql else { return };
         let parent = self.recent.parent_of(&sql, &exec.bind.keys);
-        if let Some(capture) = exec.capture {
-            self.kept_result = self.recent.finish(&sql, capture);
-        }
+        self.follows_previous = self.recent.follows_previous(&exec.bind.keys);
+        self.kept_result = self.recent.finish(&sql, exec.capture);
+        self.recent.forget_sent(&exec.bind.keys);
         self.parent = parent;
         self.push_event(Done {
             sql: &sql,
@@ -823,6 +824,7 @@ impl Observer {
             result_bytes: done.result_bytes,
             error: done.error,
             in_transaction: Some(done.in_transaction),
+            uses_previous_result: std::mem::take(&mut self.follows_previous),
             ..OwnedEvent::default()
         };
         self.events.push(Observed {

@@ -14,7 +14,7 @@ use querycomb_detect::{Config, Pipeline};
 use querycomb_sql::Dialect;
 
 use crate::detection::{DetectorFactory, EventMeter, Evidence, LiveDetector};
-use crate::log::LogFormat;
+use crate::log::ProxyLogFormat;
 use crate::metrics::Metrics;
 use crate::observe::Observed;
 use crate::pool::PoolWatch;
@@ -92,7 +92,7 @@ pub struct ShapeMeter {
     open: HashMap<String, OpenRequest>,
     /// Per-shape totals since the last tick.
     shapes: HashMap<u64, ShapeTotals>,
-    pool: Option<(PoolWatch, Option<LogFormat>)>,
+    pool: Option<(PoolWatch, Option<ProxyLogFormat>)>,
 }
 
 #[derive(Default)]
@@ -125,7 +125,7 @@ impl ShapeMeter {
 
     /// Estimate pool demand from request hold times and warn (with `log`) when it nears a
     /// pool of `pool_size` (see `pool.rs`).
-    pub fn watch_pool(&mut self, pool_size: u32, log: Option<LogFormat>) {
+    pub fn watch_pool(&mut self, pool_size: u32, log: Option<ProxyLogFormat>) {
         self.pool = Some((PoolWatch::new(pool_size), log));
     }
 

@@ -10,16 +10,16 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use common::{start_server, Harness};
-use querycomb_proxy::{EnforceMode, Enforcement, Limits, RouteBudget};
+use querycomb_proxy::{EnforceMode, Enforcement, LiveLimits, RouteBudget};
 use querycomb_testkit::{Auth, PgOptions};
 
 fn budget(prefix: &'static str, max: u32, mode: Option<EnforceMode>) -> RouteBudget {
     RouteBudget {
         pattern: format!("{prefix}*"),
         matches: Arc::new(move |route: &str| route.starts_with(prefix)),
-        limits: Limits {
+        limits: LiveLimits {
             max_statements: Some(max),
-            ..Limits::default()
+            ..LiveLimits::default()
         },
         mode,
     }
@@ -263,7 +263,8 @@ fn pgjdbc_sees_rejections_as_sql_exceptions_and_recovers() {
         "done 42".to_owned(),
     ];
     assert_eq!(seen.lines().collect::<Vec<_>>(), expected, "{seen}");
-    // The server ran only the allowed statements.
+    // The server ran only the allowed statements (its log read once it stopped: complete).
+    h.pg.stop().expect("stop the server");
     assert_eq!(server_ran(&h, "%2Forders%2Fauto"), 3);
     assert_eq!(server_ran(&h, "%2Forders%2Ftx"), 3);
     assert_eq!(server_ran(&h, "%2Forders%2Fbatch"), 3);
@@ -305,5 +306,7 @@ fn a_traced_request_over_several_connections_shares_one_budget() {
         outcomes
     });
     assert_eq!(outcomes, ["ok", "ok", "ok", "54Q01"]);
+    // Its log read once the server stopped: complete.
+    h.pg.stop().expect("stop the server");
     assert_eq!(server_ran(&h, "%2Forders%2Fpool"), 3);
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::{start_full, Harness};
 use querycomb_proxy::{
-    pipeline_detector, EnforceMode, Enforcement, Limits, ProxyEvidence, ShapeMeter,
+    pipeline_detector, EnforceMode, Enforcement, LiveLimits, ProxyEvidence, ShapeMeter,
 };
 use querycomb_testkit::Auth;
 use tokio_postgres::NoTls;
@@ -39,9 +39,9 @@ fn harness() -> Harness {
         |config| {
             config.enforcement = Enforcement {
                 mode: EnforceMode::Reject,
-                default: Limits {
+                default: LiveLimits {
                     max_statements: Some(1_000),
-                    ..Limits::default()
+                    ..LiveLimits::default()
                 },
                 idle_gap: Duration::from_millis(200),
                 ..Enforcement::default()

@@ -9,7 +9,7 @@ use querycomb_detect::detectors::over_budget;
 use std::cmp::Reverse;
 use std::io::{self, Write};
 
-use querycomb_core::{Finding, Proof, RouteStat, RunSummary, Severity, SourceTable};
+use querycomb_core::{BaseSeverity, Finding, Proof, RouteStat, RunSummary, Severity, SourceTable};
 
 use crate::buffered::{Buffered, Render};
 use crate::causes;
@@ -257,8 +257,19 @@ fn finding_fields(
         describe::request_label(&finding.request),
         Fold::Text,
     )];
-    if let Some(parent) = &finding.parent {
-        fields.push(Field::new("parent", clean(&parent.normalized), Fold::Sql));
+    match &finding.parent {
+        Some(parent) => fields.push(Field::new("parent", clean(&parent.normalized), Fold::Sql)),
+        // Say it rather than show the statement before the loop, which it need not iterate.
+        None if querycomb_detect::kinds::info(finding.kind).severity == BaseSeverity::Loop => {
+            fields.push(Field::new(
+                "parent",
+                "none shown: no earlier query returned the rows this loop went through (it \
+                 may iterate data the code already held)"
+                    .to_owned(),
+                Fold::Text,
+            ));
+        }
+        None => {}
     }
     // An over-budget request is not a loop: its children are the shapes that ran most,
     // `count` its statements and the time that of the whole request.

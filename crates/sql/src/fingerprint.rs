@@ -59,6 +59,8 @@ pub struct Shape {
     pub filter_columns: Vec<String>,
     /// `LIMIT 1` / `FETCH FIRST 1 ROW` with a literal 1.
     pub limit_one: bool,
+    /// The dialect it was read in (its placeholders and quoting).
+    pub dialect: Dialect,
 }
 
 impl Shape {
@@ -102,7 +104,7 @@ impl Fingerprinter {
         let out = TextOut {
             buf,
             params: 0,
-            mysql: self.dialect == Dialect::MySql,
+            question_marks: self.dialect != Dialect::Postgres,
             last: Last::Start,
             after_into: false,
         };
@@ -118,6 +120,7 @@ impl Fingerprinter {
             aggregate: facts.aggregate,
             filter_columns: facts.filter_columns,
             limit_one: facts.limit_one,
+            dialect: self.dialect,
         }
     }
 }
@@ -180,7 +183,8 @@ enum Last {
 struct TextOut {
     buf: Vec<u8>,
     params: u32,
-    mysql: bool,
+    /// Placeholders are written `?` (else `$1`, `$2`, … as PostgreSQL numbers them).
+    question_marks: bool,
     last: Last,
     /// The previous word was INTO.
     after_into: bool,
@@ -238,7 +242,7 @@ impl Render for TextOut {
 
     fn param(&mut self) {
         self.space_before(Kind::Param);
-        if self.mysql {
+        if self.question_marks {
             self.buf.push(b'?');
         } else {
             self.params += 1;

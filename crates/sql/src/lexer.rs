@@ -91,6 +91,8 @@ pub(crate) struct Lexer<'a> {
     src: &'a [u8],
     pos: usize,
     mysql: bool,
+    /// PostgreSQL: a `?` after an operand may be a jsonb/geometric operator.
+    postgres: bool,
     /// Open MySQL `/*! ... */` comments whose closing `*/` must be skipped.
     exec_depth: u32,
     /// The previous token (`prev_kind` is `None` at the start).
@@ -166,6 +168,7 @@ impl<'a> Lexer<'a> {
             src: sql.as_bytes(),
             pos: 0,
             mysql: dialect == Dialect::MySql,
+            postgres: dialect == Dialect::Postgres,
             exec_depth: 0,
             prev_kind: None,
             prev_start: 0,
@@ -582,7 +585,7 @@ impl<'a> Lexer<'a> {
     /// (identifier, literal, `)`/`]`), `?|`, `?&`, `?-`, `?#` and `??` (JDBC escape) are operators, and
     /// a bare `?` is an operator when a string literal or `$n` follows it.
     fn lex_question(&mut self, start: usize) -> Kind {
-        if self.mysql || !self.prev_is_operand() {
+        if !self.postgres || !self.prev_is_operand() {
             return self.advance_to(start + 1, Kind::Param);
         }
         let next = self.at(start + 1);
@@ -627,6 +630,14 @@ impl<'a> Lexer<'a> {
                 }
                 self.advance_to(i, Kind::Param)
             }
+            // Oracle's numbered binds (`:1`); in PostgreSQL `[:2]` is an array slice.
+            c if c.is_ascii_digit() && !self.postgres && !self.prev_is_operand() => {
+                let mut i = start + 2;
+                while self.at(i).is_ascii_digit() {
+                    i += 1;
+                }
+                self.advance_to(i, Kind::Param)
+            }
             _ => self.advance_to(start + 1, Kind::Op),
         }
     }
@@ -643,7 +654,8 @@ impl<'a> Lexer<'a> {
         self.lex_operator(start)
     }
 
-    /// `@p1` placeholders (ADO/JDBC style), MySQL `@var` / `@@sys.var` names, else operators.
+    /// `@p1` placeholders (ADO/JDBC style), `@name` ones outside PostgreSQL and MySQL, MySQL
+    /// `@var` / `@@sys.var` names, else operators.
     fn lex_at_sign(&mut self, start: usize) -> Kind {
         if self.at(start + 1) | 0x20 == b'p' && self.at(start + 2).is_ascii_digit() {
             let mut i = start + 2;
@@ -653,6 +665,15 @@ impl<'a> Lexer<'a> {
             if !is_ident_cont(self.at(i)) {
                 return self.advance_to(i, Kind::Param);
             }
+        }
+        // SQL Server's and SQLite's named parameters (`@CustomerId`); `@` is an operator in
+        // PostgreSQL and starts a variable name in MySQL.
+        if !self.mysql && !self.postgres && is_ident_start(self.at(start + 1)) {
+            let mut i = start + 1;
+            while is_ident_cont(self.at(i)) {
+                i += 1;
+            }
+            return self.advance_to(i, Kind::Param);
         }
         if self.mysql {
             let mut i = start + 1;

@@ -1,5 +1,6 @@
 //! SQL lexing, fingerprinting, sqlcommenter tags and batched-query rewrites for the PostgreSQL
-//! and MySQL dialects.
+//! and MySQL dialects, and the standard quoting of the others (SQLite, SQL Server, Oracle:
+//! [`Dialect::Ansi`]).
 //!
 //! - [`Fingerprinter::scan`] is the hot path (every statement): a fingerprint that ignores
 //!   literals, placeholders, list lengths, comments, whitespace and keyword case, without
@@ -79,4 +80,57 @@ pub enum Dialect {
     Postgres,
     /// `"x"` is a string, backslash escapes, `#` comments, `/*! ... */` executable comments, `?` placeholders.
     MySql,
+    /// The standard quoting most other SQL databases share (SQLite, SQL Server, Oracle, Db2):
+    /// `"x"` is an identifier, no backslash escapes, `?`/`:name`/`@p1` placeholders (a `?` is
+    /// never an operator). Normalised text writes `?`; batched rewrites use `IN (?, ...)`.
+    Ansi,
+}
+
+impl Dialect {
+    /// The nearest dialect of a database system as OpenTelemetry names it (`db.system.name`,
+    /// or the older `db.system`); `None` for systems that are not SQL or not known.
+    pub fn for_db_system(system: &str) -> Option<Dialect> {
+        let system = system.trim();
+        let is = |names: &[&str]| names.iter().any(|n| system.eq_ignore_ascii_case(n));
+        if is(&[
+            "postgresql",
+            "postgres",
+            "cockroachdb",
+            "aws.redshift",
+            "redshift",
+            "yugabytedb",
+            "timescaledb",
+        ]) {
+            Some(Dialect::Postgres)
+        } else if is(&["mysql", "mariadb", "tidb", "singlestore", "memsql"]) {
+            Some(Dialect::MySql)
+        } else if is(&[
+            "sqlite",
+            "mssql",
+            "microsoft.sql_server",
+            "mssqlcompact",
+            "oracle",
+            "oracle.db",
+            "db2",
+            "ibm.db2",
+            "h2",
+            "h2database",
+            "hsqldb",
+            "derby",
+            "firebird",
+            "hanadb",
+            "sap.hana",
+            "sap.maxdb",
+            "teradata",
+            "informix",
+            "ibm.informix",
+            "trino",
+            "instantdb",
+            "intersystems_cache",
+        ]) {
+            Some(Dialect::Ansi)
+        } else {
+            None
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! Batched rewrites: the one statement that replaces a loop of one shape.
 //!
-//! Works on the normalised text of a [`Shape`] (PostgreSQL shapes number placeholders `$n`,
-//! MySQL shapes use `?`, which is how the dialect is recognised). The loop key is the single
+//! Works on the normalised text of a [`Shape`], in the shape's dialect (PostgreSQL shapes
+//! number placeholders `$n`, the others write `?`). The loop key is the single
 //! column compared with `=` to a placeholder in the main WHERE clause (when several are, the one
 //! named `id`, `*_id` or camelCase `*Id`). Rewrites:
 //! - `SELECT .. WHERE k = $1` → `k = ANY($1)` (MySQL `k IN (?, ...)`), adding `k` to the select
@@ -36,8 +36,12 @@ pub fn batched(shape: &Shape) -> Option<Rewrite> {
     if text.len() > facts::FACTS_WINDOW {
         return None;
     }
-    let dialect = placeholder_dialect(text)?;
+    let dialect = shape.dialect;
     let toks = facts::tokens(text, dialect);
+    // No placeholder, no loop key.
+    if !toks.iter().any(|t| t.kind == Kind::Param) {
+        return None;
+    }
     let in_where = facts::where_flags(&toks);
     let ctx = Ctx {
         limit_one: shape.limit_one,
@@ -53,21 +57,6 @@ pub fn batched(shape: &Shape) -> Option<Rewrite> {
         Verb::Update | Verb::Delete => ctx.write(shape.verb),
         _ => None,
     }
-}
-
-/// `$n` placeholders mean a PostgreSQL shape, `?` a MySQL one; no placeholder, no loop key.
-fn placeholder_dialect(text: &str) -> Option<Dialect> {
-    let pg = facts::tokens(text, Dialect::Postgres);
-    if pg
-        .iter()
-        .any(|t| t.kind == Kind::Param && t.text.starts_with('$'))
-    {
-        return Some(Dialect::Postgres);
-    }
-    let my = facts::tokens(text, Dialect::MySql);
-    my.iter()
-        .any(|t| t.kind == Kind::Param)
-        .then_some(Dialect::MySql)
 }
 
 /// The `key = $n` comparison a loop varies.
@@ -212,7 +201,7 @@ impl<'t> Ctx<'t> {
         let replacement = match (self.dialect, cast) {
             (Dialect::Postgres, Some(ty)) => format!("= ANY({}::{}[])", param.text, ty.text),
             (Dialect::Postgres, None) => format!("= ANY({})", param.text),
-            (Dialect::MySql, _) => "IN (?, ...)".to_owned(),
+            (Dialect::MySql | Dialect::Ansi, _) => "IN (?, ...)".to_owned(),
         };
         let key_end = cast.map_or(param.end(), Tok::end);
         let start = self.tok(from).map_or(0, |t| t.start);
@@ -225,7 +214,7 @@ impl<'t> Ctx<'t> {
     fn bind_hint(&self) -> &'static str {
         match self.dialect {
             Dialect::Postgres => "bind one array of all the keys",
-            Dialect::MySql => {
+            Dialect::MySql | Dialect::Ansi => {
                 "bind one `?` per key (chunk very long lists, e.g. 1,000 keys per query)"
             }
         }

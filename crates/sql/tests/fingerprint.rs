@@ -684,3 +684,42 @@ fn distinct_shapes_do_not_collide() {
     }
     assert_eq!(seen.len(), 60_000);
 }
+
+#[test]
+fn each_database_system_is_read_in_its_nearest_dialect() {
+    for (system, dialect) in [
+        ("postgresql", Dialect::Postgres),
+        ("mysql", Dialect::MySql),
+        ("mariadb", Dialect::MySql),
+        ("sqlite", Dialect::Ansi),
+        ("mssql", Dialect::Ansi),
+        ("microsoft.sql_server", Dialect::Ansi),
+        ("oracle", Dialect::Ansi),
+        ("oracle.db", Dialect::Ansi),
+    ] {
+        assert_eq!(Dialect::for_db_system(system), Some(dialect), "{system}");
+    }
+    assert_eq!(Dialect::for_db_system("mongodb"), None);
+    // `"x"`: a string in MySQL (a value), an identifier elsewhere (structure).
+    let text = r#"SELECT * FROM books WHERE "title" = ?"#;
+    let my = Fingerprinter::new(Dialect::MySql).describe(text);
+    let ansi = Fingerprinter::new(Dialect::Ansi).describe(text);
+    assert_eq!(my.normalized, "SELECT * FROM books WHERE ? = ?");
+    assert_eq!(ansi.normalized, text);
+    // Oracle's `:1` and SQL Server's `@name` are placeholders there.
+    let ansi = |sql: &str| Fingerprinter::new(Dialect::Ansi).describe(sql).normalized;
+    assert_eq!(
+        ansi("SELECT a FROM t WHERE id = :1"),
+        "SELECT a FROM t WHERE id = ?"
+    );
+    assert_eq!(
+        ansi("SELECT a FROM t WHERE id = @CustomerId"),
+        "SELECT a FROM t WHERE id = ?"
+    );
+    // A `?` after an operand is PostgreSQL's jsonb operator, elsewhere a placeholder.
+    let tags = "SELECT * FROM t WHERE tags ? 'x'";
+    assert_eq!(
+        Fingerprinter::new(Dialect::Ansi).describe(tags).normalized,
+        "SELECT * FROM t WHERE tags ? ?"
+    );
+}

@@ -279,3 +279,21 @@ fn camel_case_keys() {
         "no key-like column"
     );
 }
+
+#[test]
+fn ansi_shapes_keep_quoted_identifiers_and_batch_with_in_lists() {
+    // SQLite / SQL Server / Oracle: `"x"` is an identifier (a string in MySQL) and there is
+    // no array parameter: the batch is an IN list of placeholders.
+    assert_eq!(
+        rewrite(
+            Dialect::Ansi,
+            r#"SELECT "id", "title" FROM "books" WHERE "author_id" = ?"#
+        )
+        .as_deref(),
+        Some(r#"SELECT "author_id", "id", "title" FROM "books" WHERE "author_id" IN (?, ...)"#)
+    );
+    assert_eq!(
+        rewrite(Dialect::Ansi, "SELECT name FROM users WHERE id = @p1").as_deref(),
+        Some("SELECT id, name FROM users WHERE id IN (?, ...)")
+    );
+}

@@ -225,6 +225,7 @@ impl Assembler {
                 self.emit_http_call(span, &trace_hex, route.as_deref(), sink);
             }
         }
+        sink.trace_complete(&trace_hex);
     }
 
     fn emit_db_span(
@@ -276,6 +277,7 @@ impl Assembler {
                 parent_span_id: (span.parent != 0).then_some(parent_id),
                 route,
                 service: Some(&span.service),
+                db_system: attrs.db_system.as_deref(),
                 code: CodeLocation {
                     file: attrs.code_file.as_deref(),
                     line: attrs.code_line,
@@ -322,6 +324,7 @@ impl Assembler {
                 parent_span_id: (span.parent != 0).then_some(parent_id),
                 route,
                 service: Some(&span.service),
+                db_system: None,
                 code: CodeLocation {
                     file: attrs.code_file.as_deref(),
                     line: attrs.code_line,

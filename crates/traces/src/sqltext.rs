@@ -20,6 +20,14 @@ pub fn has_placeholder(sql: &str) -> bool {
                 b'%' if next == b's' || next == b'(' => return true,
                 b':' if next == b':' => i += 1,
                 b':' | b'@' if next.is_ascii_alphabetic() || next == b'_' => return true,
+                // Oracle's `:1` (not a slice `[1:2]`: that colon follows an operand).
+                b':' if next.is_ascii_digit()
+                    && i.checked_sub(1).and_then(|p| bytes.get(p)).is_none_or(|p| {
+                        matches!(p, b' ' | b'\t' | b'\n' | b'(' | b',' | b'=' | b'<' | b'>')
+                    }) =>
+                {
+                    return true
+                }
                 _ => {}
             },
         }
@@ -65,6 +73,7 @@ mod tests {
             "SELECT * FROM t WHERE id = %(id)s",
             "SELECT * FROM t WHERE id = :id",
             "SELECT * FROM t WHERE id = @p1",
+            "SELECT * FROM t WHERE id = :1",
         ] {
             assert!(has_placeholder(sql), "{sql}");
         }
@@ -72,6 +81,7 @@ mod tests {
             "SELECT * FROM t WHERE id = 5",
             "SELECT '?' FROM t WHERE a::int = 1",
             "SELECT * FROM t LIMIT 21",
+            "SELECT a[1:2] FROM t",
         ] {
             assert!(!has_placeholder(sql), "{sql}");
         }

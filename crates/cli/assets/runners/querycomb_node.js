@@ -1,5 +1,6 @@
 // querycomb's hook for node's built-in test runner (node:test), preloaded by `querycomb run`
-// through NODE_OPTIONS=--require.
+// through NODE_OPTIONS=--require; it also loads the hooks of Jest, Mocha and Vitest
+// (querycomb_js_runners.js).
 //
 // It tells querycomb when each test (call) and each hook (setup: before/beforeEach,
 // teardown: after/afterEach) starts and ends, so that every SQL statement the proxy sees
@@ -8,27 +9,9 @@
 // test functions it wraps run unchanged (same `this`, arguments, result and errors).
 'use strict';
 
-const fs = require('node:fs');
 const path = require('node:path');
 const Module = require('node:module');
-
-const file = process.env.QUERYCOMB_TESTS;
-let fd = null;
-
-function nowUs() {
-  return Math.round((performance.timeOrigin + performance.now()) * 1000);
-}
-
-function send(test, phase, at) {
-  if (!file) return;
-  const line = JSON.stringify({ pid: process.pid, test, phase, at, time_us: nowUs() });
-  try {
-    if (fd === null) fd = fs.openSync(file, 'a');
-    fs.writeSync(fd, `${line}\n`);
-  } catch (_) {
-    // The side channel is best effort: a test never fails because of it.
-  }
-}
+const { file, send } = require('./querycomb_channel.js');
 
 // Suite names (`describe`) around the code that registers a test, while it registers.
 const suites = [];
@@ -164,4 +147,7 @@ function install() {
   };
 }
 
-if (file) install();
+if (file) {
+  install();
+  require('./querycomb_js_runners.js').install();
+}

@@ -23,7 +23,15 @@ def _send(test, phase, at):
         return
     pid = os.getpid()
     line = json.dumps(
-        {"pid": pid, "test": test, "phase": phase, "at": at, "time_us": time.time_ns() // 1000}
+        {
+            "pid": pid,
+            "test": test,
+            "phase": phase,
+            "at": at,
+            "time_us": time.time_ns() // 1000,
+            # CLOCK_MONOTONIC, the proxy's own clock: exact ordering against its statements.
+            "mono_us": time.monotonic_ns() // 1000,
+        }
     )
     try:
         if _fd is None or _fd_pid != pid:

@@ -31,11 +31,29 @@ use super::peers::{Lineage, Peers};
 
 #[derive(Debug, Deserialize)]
 struct Line {
+    #[serde(default)]
     pid: u32,
+    /// Instead of a process: the Go package whose test binary ran the test (`gotest.rs`).
+    #[serde(default)]
+    go_package: Option<String>,
     test: String,
     phase: String,
     at: String,
+    /// The system clock, µs since the epoch.
     time_us: Timestamp,
+    /// The monotonic clock (`CLOCK_MONOTONIC`), µs, when the hook can read it: the clock
+    /// the proxy times statements on, so no conversion error between two clocks can put a
+    /// boundary after a statement that followed it.
+    #[serde(default)]
+    mono_us: Option<Timestamp>,
+}
+
+/// Whose time line a boundary is on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Owner {
+    Process(u32),
+    /// A Go package's test binary, `<package name>.test`, whatever its process id.
+    GoPackage(String),
 }
 
 /// One boundary on one process's time line.
@@ -51,12 +69,15 @@ pub struct TestLog {
     file: Option<File>,
     pending: Vec<u8>,
     read_at: Timestamp,
-    marks: HashMap<u32, Vec<Mark>>,
+    marks: HashMap<Owner, Vec<Mark>>,
     routes: HashMap<(String, &'static str), Arc<str>>,
     /// The hooks' clock (the system's) minus the proxy's event clock, at the last read: the
     /// proxy times events on a monotonic clock anchored once, which drifts from the system
     /// clock over a long run (NTP), so boundaries are moved onto the proxy's clock as read.
     offset_us: Timestamp,
+    /// The proxy's event clock minus `CLOCK_MONOTONIC`: both count from the same ticks, so
+    /// this is fixed for the run.
+    mono_offset_us: Timestamp,
     /// Lines that were not a boundary (a hook of another version, a torn write).
     pub unreadable: u64,
     /// Boundaries read.
@@ -72,18 +93,30 @@ impl TestLog {
             marks: HashMap::new(),
             routes: HashMap::new(),
             offset_us: 0,
+            mono_offset_us: monotonic_offset(),
             unreadable: 0,
             boundaries: 0,
         }
     }
 
     /// The route of the phase running on the first process of `lineage` that reported
-    /// tests, at `time`.
-    pub fn route_at(&mut self, lineage: &[u32], time: Timestamp) -> Option<Arc<str>> {
+    /// tests, else on the Go test binary `program` (`<package>.test`), at `time`.
+    pub fn route_at(
+        &mut self,
+        lineage: &[u32],
+        program: Option<&str>,
+        time: Timestamp,
+    ) -> Option<Arc<str>> {
         if time >= self.read_at {
             self.read_more();
         }
-        let marks = lineage.iter().find_map(|pid| self.marks.get(pid))?;
+        let go_package = program
+            .and_then(|p| p.strip_suffix(".test"))
+            .map(|package| Owner::GoPackage(package.to_owned()));
+        let marks = lineage
+            .iter()
+            .find_map(|pid| self.marks.get(&Owner::Process(*pid)))
+            .or_else(|| self.marks.get(go_package.as_ref()?))?;
         let after = marks.partition_point(|mark| mark.time <= time);
         marks.get(after.checked_sub(1)?)?.route.clone()
     }
@@ -127,18 +160,43 @@ impl TestLog {
             ),
             _ => None,
         };
-        let marks = self.marks.entry(line.pid).or_default();
-        let mark = Mark {
-            time: line.time_us - self.offset_us,
-            route,
+        let owner = match line.go_package {
+            Some(package) => Owner::GoPackage(package),
+            None => Owner::Process(line.pid),
         };
+        let marks = self.marks.entry(owner).or_default();
+        let time = match line.mono_us {
+            Some(mono) => mono + self.mono_offset_us,
+            None => line.time_us - self.offset_us,
+        };
+        let mark = Mark { time, route };
         // Each process writes in order; keep the line sorted should a clock step back.
         let at = marks.partition_point(|m| m.time <= mark.time);
         marks.insert(at, mark);
     }
 }
 
-fn now_us() -> Timestamp {
+pub fn monotonic_us() -> Timestamp {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    now.tv_sec as Timestamp * 1_000_000 + now.tv_nsec as Timestamp / 1_000
+}
+
+/// The proxy's event clock minus `CLOCK_MONOTONIC`, read between two monotonic readings:
+/// of a few tries, the one with the tightest bracket (a thread preempted between the
+/// readings only widens its own bracket).
+fn monotonic_offset() -> Timestamp {
+    (0..16)
+        .map(|_| {
+            let before = monotonic_us();
+            let proxy = wall_clock(Instant::now());
+            let after = monotonic_us();
+            (after - before, proxy - (before + after) / 2)
+        })
+        .min_by_key(|&(bracket, _)| bracket)
+        .map_or(0, |(_, offset)| offset)
+}
+
+pub fn now_us() -> Timestamp {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as Timestamp)
@@ -149,7 +207,8 @@ pub struct Attributed {
     inner: Box<dyn LiveDetector>,
     tests: TestLog,
     peers: Arc<Peers>,
-    lineages: HashMap<u64, Lineage>,
+    /// Per connection: its process lineage and the program name of its process.
+    lineages: HashMap<u64, (Lineage, Option<String>)>,
     /// Statements attributed to a test, for the run's notice.
     pub attributed: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -178,11 +237,11 @@ impl LiveDetector for Attributed {
                 // Event `location.line` is the proxy's connection id.
                 let connection = event.location.line;
                 let peers = &self.peers;
-                let lineage = self
+                let (lineage, program) = self
                     .lineages
                     .entry(connection)
-                    .or_insert_with(|| peers.lineage(connection));
-                self.tests.route_at(lineage, time)
+                    .or_insert_with(|| (peers.lineage(connection), peers.program(connection)));
+                self.tests.route_at(lineage, program.as_deref(), time)
             }
             _ => None,
         };
@@ -262,21 +321,27 @@ mod tests {
             ),
         )
         .expect("write");
-        // The resolver answers only when the test lets it: after the statement is waiting.
+        // The resolution says when it has begun (the connection is pending by then), and
+        // finishes only when the test lets it: after the statement waits.
+        let (begun_tx, begun) = std::sync::mpsc::channel::<()>();
         let (release, answers) = std::sync::mpsc::channel::<Lineage>();
-        let answers = std::sync::Mutex::new(answers);
+        let channels = std::sync::Mutex::new((begun_tx, answers));
         let (peers, resolver) = Peers::start_with(move |_peer| {
-            answers
-                .lock()
-                .ok()
-                .and_then(|rx| rx.recv().ok())
-                .unwrap_or_default()
-        })
-        .expect("resolver thread");
+            let Ok(channels) = channels.lock() else {
+                return Lineage::new();
+            };
+            let _ = channels.0.send(());
+            channels.1.recv().unwrap_or_default()
+        });
         let routes = Arc::new(std::sync::Mutex::new(Vec::new()));
         let connection = 7;
-        resolver.connected(connection, "127.0.0.1:40000".parse().expect("address"));
+        // The accept loop's side.
+        let accept = std::thread::spawn(move || {
+            let address = "127.0.0.1:40000".parse().expect("address");
+            resolver.connected(connection, address);
+        });
         let (seen, detector_peers, log) = (routes.clone(), peers.clone(), TestLog::open(&path));
+        begun.recv().expect("resolution begun");
         // Detection runs on its own thread, as in the proxy.
         let statement = std::thread::spawn(move || {
             let mut detector = Attributed::new(
@@ -294,7 +359,7 @@ mod tests {
                 sql: "SELECT 1",
                 ..Default::default()
             });
-            // A connection never reported as connected is unknown at once, not waited for.
+            // A connection never accepted is unknown at once, not waited for.
             detector.event(&QueryEvent {
                 location: querycomb_core::Location {
                     line: 99,
@@ -314,6 +379,7 @@ mod tests {
             .send(vec![4242, 1000])
             .expect("release the resolver");
         statement.join().expect("statement thread");
+        accept.join().expect("accept thread");
         assert_eq!(
             *routes.lock().expect("routes"),
             vec![Some("t.py::test_a".to_owned()), None]
@@ -347,7 +413,7 @@ mod tests {
         file.write_all(br#"{"pid":10,"te"#).expect("write");
         log.read_more();
         let route = |log: &mut TestLog, lineage: &[u32], t: i64| {
-            log.route_at(lineage, t).map(|r| r.to_string())
+            log.route_at(lineage, None, t).map(|r| r.to_string())
         };
         assert_eq!(
             route(&mut log, &[10], 150_000).as_deref(),

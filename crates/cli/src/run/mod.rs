@@ -15,7 +15,9 @@
 //! is stated on stderr. SIGINT and SIGTERM are passed on to the child.
 
 mod attribution;
+mod gotest;
 mod hooks;
+mod junit;
 mod peers;
 mod summary;
 
@@ -69,7 +71,7 @@ fn run(
     if !args.scale.is_empty() {
         return run_scaled(&args, &plan);
     }
-    let hooks = plan.hooks()?;
+    let hooks = plan.hooks(&args.command)?;
     let served = run_through_proxy(&args, &plan, hooks.as_ref(), None)?;
     let status = served.status;
     served.attribution.explain(hooks.is_some());
@@ -111,7 +113,7 @@ fn run_scaled(args: &RunArgs, plan: &Plan) -> Result<u8, CliError> {
     let mut documents = Vec::new();
     for scale in [small, large] {
         eprintln!("querycomb: running the command with {SCALE_VAR}={scale}");
-        let hooks = plan.hooks()?;
+        let hooks = plan.hooks(&args.command)?;
         let served = run_through_proxy(args, plan, hooks.as_ref(), Some(scale))?;
         let (report, status, listen) = (served.report, served.status, served.listen);
         if !status.success() {
@@ -205,11 +207,15 @@ impl Plan {
     }
 
     /// The test-runner hooks for the command, unless turned off.
-    fn hooks(&self) -> Result<Option<hooks::Hooks>, CliError> {
+    fn hooks(&self, command: &[std::ffi::OsString]) -> Result<Option<hooks::Hooks>, CliError> {
         if !self.test_hooks {
             return Ok(None);
         }
-        hooks::Hooks::install()
+        let words: Vec<String> = command
+            .iter()
+            .map(|word| word.to_string_lossy().into_owned())
+            .collect();
+        hooks::Hooks::install(&words)
             .map(Some)
             .map_err(|e| CliError::Usage(format!("cannot write the test-runner hooks: {e}")))
     }
@@ -238,7 +244,7 @@ impl AttributionCounts {
         }
         if self.boundaries == 0 {
             eprintln!(
-                "querycomb: note: no test runner reported its tests (hooks: pytest, node:test); \
+                "querycomb: note: no test runner reported its tests (hooks: pytest, node:test, Jest, Vitest, Mocha, RSpec, minitest, JUnit 5, go test -json); \
                  statements are grouped by transaction and idle gap instead of by test"
             );
         } else if self.statements.load(Ordering::Relaxed) == 0 {
@@ -276,13 +282,10 @@ fn run_through_proxy(
     let detector = pipeline_detector(plan.detect.clone());
     match hooks {
         Some(hooks) => {
-            let (peers, resolve) = peers::Peers::start(listen.port()).map_err(|e| {
-                CliError::Usage(format!(
-                    "cannot start the thread that finds each connection's process: {e}"
-                ))
-            })?;
-            // Called before the connection is served: its statements find it pending.
-            proxy.on_connect(Arc::new(move |id, peer| resolve.connected(id, peer)));
+            let (peers, resolver) = peers::Peers::start(listen.port());
+            // Called before the connection is served, while its client waits for the reply
+            // to its start-up message (so it is certainly still connected).
+            proxy.on_connect(Arc::new(move |id, peer| resolver.connected(id, peer)));
             proxy.detector(attributed_detector(
                 detector,
                 hooks.side_channel(),
@@ -417,12 +420,29 @@ fn run_child(
     if let Some(scale) = scale {
         command.env(SCALE_VAR, scale.to_string());
     }
+    // `go test -json`: the tests are named by its output, relayed unchanged (`gotest.rs`).
+    let words: Vec<String> = args
+        .command
+        .iter()
+        .map(|w| w.to_string_lossy().into_owned())
+        .collect();
+    let go_tests = hooks.filter(|_| gotest::is_go_test_json(&words));
+    if go_tests.is_some() {
+        command.stdout(std::process::Stdio::piped());
+    }
     let mut child = command.spawn().map_err(|e| {
         CliError::Usage(format!("cannot run {}: {e}", Path::new(program).display()))
     })?;
+    let relay = go_tests.zip(child.stdout.take()).map(|(hooks, output)| {
+        let side_channel = hooks.side_channel();
+        std::thread::spawn(move || gotest::relay(output, &side_channel))
+    });
     let forwarding = runtime.spawn(forward_signals(child.id()));
     let status = child.wait();
     forwarding.abort();
+    if let Some(relay) = relay {
+        let _ = relay.join();
+    }
     status.map_err(|e| CliError::Usage(format!("waiting for the command: {e}")))
 }
 

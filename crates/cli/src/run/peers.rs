@@ -6,22 +6,27 @@
 //! client. Its ancestors are kept too: a test runner's worker may open connections from a
 //! child process of its own.
 //!
-//! Resolution runs on its own thread as soon as the proxy accepts a connection (the client
-//! is then certainly alive), so the accept loop never waits on `/proc`. The accept loop
-//! marks the connection pending first, before the proxy serves it, so detection, which can
-//! only see the connection's statements after that, always knows whether to wait: it waits
-//! for exactly that connection's answer, however slow the resolver is on a loaded machine.
+//! Resolution happens in the proxy's accept callback, before the connection is served:
+//! the client has just sent (or is about to send) its start-up message and waits for the
+//! reply, so its socket is certainly still open. Resolving later, on a thread of its own,
+//! lost short-lived connections on a loaded machine: a test that connects, runs one query
+//! and disconnects was gone (socket closed, table entry without inode) before the resolver
+//! reached it. The cost is the `/proc` scan (the command's own processes first) per
+//! accepted connection, on the accept loop.
+//!
+//! Detection looks a connection up by id; one still being resolved is waited for (the
+//! proxy cannot hand detection a statement of a connection it has not served, but the wait
+//! keeps attribution right whatever the order), one never seen is unknown at once.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::net::SocketAddr;
-use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 
 /// A connection's process and its ancestors, nearest first (empty when not found).
 pub type Lineage = Vec<u32>;
 
-/// Connection id → the lineage of its client process, filled by the resolver thread.
+/// Connection id → the lineage of its client process.
 #[derive(Default)]
 pub struct Peers {
     state: Mutex<State>,
@@ -31,79 +36,62 @@ pub struct Peers {
 #[derive(Default)]
 struct State {
     resolved: HashMap<u64, Lineage>,
-    /// Accepted, handed to the resolver, not answered yet.
+    /// The program name (`argv[0]`'s file name) of each connection's process.
+    programs: HashMap<u64, String>,
+    /// Accepted, being resolved.
     pending: HashSet<u64>,
-    /// The resolver thread has ended: nothing pending will be answered.
-    closed: bool,
     /// Callers of [`Peers::lineage`] waiting right now (tests observe the ordering).
     waiting: usize,
 }
 
-/// The accept loop's side: tells the resolver of each accepted connection.
+type ResolveFn = dyn Fn(SocketAddr) -> Lineage + Send + Sync;
+
+/// The accept loop's side: resolves each accepted connection before it is served.
 pub struct Resolver {
     peers: Arc<Peers>,
-    queue: Mutex<mpsc::Sender<(u64, SocketAddr)>>,
+    resolve: Box<ResolveFn>,
 }
 
 impl Resolver {
-    /// Marks connection `id` pending, then queues it; call before the connection is served.
+    /// Resolves connection `id` from its client address `peer`; call before serving it.
     pub fn connected(&self, id: u64, peer: SocketAddr) {
         if let Ok(mut state) = self.peers.state.lock() {
-            if state.closed {
-                return;
-            }
             state.pending.insert(id);
         }
-        let sent = self
-            .queue
-            .lock()
-            .map(|queue| queue.send((id, peer)).is_ok())
-            .unwrap_or(false);
-        if !sent {
-            self.peers.answer(id, Lineage::new());
+        // Answered whatever happens in `resolve`, so that no lookup waits forever.
+        struct Answer<'a>(&'a Peers, u64, Lineage);
+        impl Drop for Answer<'_> {
+            fn drop(&mut self) {
+                self.0.answer(self.1, std::mem::take(&mut self.2));
+            }
         }
-    }
-}
-
-/// Marks the resolver closed when its thread ends, however it ends.
-struct CloseOnDrop(Arc<Peers>);
-
-impl Drop for CloseOnDrop {
-    fn drop(&mut self) {
-        if let Ok(mut state) = self.0.state.lock() {
-            state.closed = true;
-            state.pending.clear();
+        let mut answer = Answer(&self.peers, id, Lineage::new());
+        answer.2 = (self.resolve)(peer);
+        // Read now, while the client is certainly alive (a Go test binary is known by it).
+        if let Some(program) = answer.2.first().and_then(|&pid| program_of(pid)) {
+            if let Ok(mut state) = self.peers.state.lock() {
+                state.programs.insert(id, program);
+            }
         }
-        self.0.changed.notify_all();
     }
 }
 
 impl Peers {
-    /// Starts the resolver thread, which finds each connection's process through `/proc`.
-    pub fn start(proxy_port: u16) -> std::io::Result<(Arc<Peers>, Resolver)> {
+    /// Finds each connection's process through `/proc`.
+    pub fn start(proxy_port: u16) -> (Arc<Peers>, Resolver) {
         Peers::start_with(move |peer| resolve(peer, proxy_port))
     }
 
-    /// Starts the resolver thread with `resolve` finding each client's lineage.
+    /// With `resolve` finding each client's lineage.
     pub fn start_with(
-        resolve: impl Fn(SocketAddr) -> Lineage + Send + 'static,
-    ) -> std::io::Result<(Arc<Peers>, Resolver)> {
+        resolve: impl Fn(SocketAddr) -> Lineage + Send + Sync + 'static,
+    ) -> (Arc<Peers>, Resolver) {
         let peers = Arc::new(Peers::default());
-        let (tx, rx) = mpsc::channel::<(u64, SocketAddr)>();
-        let shared = peers.clone();
-        std::thread::Builder::new()
-            .name("querycomb-peers".into())
-            .spawn(move || {
-                let close = CloseOnDrop(shared);
-                for (id, peer) in rx {
-                    close.0.answer(id, resolve(peer));
-                }
-            })?;
         let resolver = Resolver {
             peers: peers.clone(),
-            queue: Mutex::new(tx),
+            resolve: Box::new(resolve),
         };
-        Ok((peers, resolver))
+        (peers, resolver)
     }
 
     fn answer(&self, id: u64, lineage: Lineage) {
@@ -115,7 +103,7 @@ impl Peers {
     }
 
     /// The lineage of connection `id`, waiting for its resolution while it is pending. A
-    /// connection never reported as connected (or whose resolver has ended) is unknown.
+    /// connection never reported as connected is unknown.
     pub fn lineage(&self, id: u64) -> Lineage {
         let Ok(mut state) = self.state.lock() else {
             return Lineage::new();
@@ -137,6 +125,11 @@ impl Peers {
         }
     }
 
+    /// The program name of connection `id`'s process, once resolved.
+    pub fn program(&self, id: u64) -> Option<String> {
+        self.state.lock().ok()?.programs.get(&id).cloned()
+    }
+
     /// Waits until `count` callers of [`Peers::lineage`] are waiting (for tests).
     #[cfg(test)]
     pub fn wait_for_waiters(&self, count: usize) {
@@ -150,17 +143,47 @@ impl Peers {
 /// The process (and its ancestors) whose socket has local port `peer.port()` and remote
 /// port `proxy_port`.
 pub fn resolve(peer: SocketAddr, proxy_port: u16) -> Lineage {
-    let Some(inode) = ["/proc/net/tcp", "/proc/net/tcp6"]
-        .iter()
-        .filter_map(|table| fs::read_to_string(table).ok())
-        .find_map(|text| socket_inode(&text, peer.port(), proxy_port))
-    else {
+    // The connection is open while the client waits for its start-up reply, so its socket
+    // is in a table; a table read while other sockets come and go can skip lines (the
+    // kernel resumes each read by position), so a miss is read again, a bounded number of
+    // times.
+    let Some(inode) = (0..TABLE_READS).find_map(|_| {
+        ["/proc/net/tcp", "/proc/net/tcp6"]
+            .iter()
+            .filter_map(|table| read_table(table))
+            .find_map(|text| socket_inode(&text, peer.port(), proxy_port))
+    }) else {
         return Lineage::new();
     };
     match owner_of_socket(inode) {
         Some(pid) => lineage_of(pid),
         None => Lineage::new(),
     }
+}
+
+/// How many times the socket tables are read before a connection is called unknown.
+const TABLE_READS: usize = 5;
+
+/// A `/proc/net` table, read with one large buffer so that the kernel fills it in as few
+/// reads as it can (each read after the first resumes by line position, which shifts when
+/// sockets open or close in between).
+fn read_table(path: &str) -> Option<String> {
+    use std::io::Read;
+    let mut file = fs::File::open(path).ok()?;
+    let mut bytes = vec![0; 1 << 20];
+    let mut filled = 0;
+    loop {
+        if filled == bytes.len() {
+            bytes.resize(bytes.len() * 2, 0);
+        }
+        let read = file.read(bytes.get_mut(filled..)?).ok()?;
+        if read == 0 {
+            break;
+        }
+        filled += read;
+    }
+    bytes.truncate(filled);
+    String::from_utf8(bytes).ok()
 }
 
 /// The inode of the socket `*:local_port → *:remote_port` in a `/proc/net/tcp` table.
@@ -236,6 +259,14 @@ fn lineage_of(pid: u32) -> Lineage {
         current = parent;
     }
     lineage
+}
+
+/// The file name of the program `pid` runs (`argv[0]`).
+fn program_of(pid: u32) -> Option<String> {
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let argv0 = cmdline.split(|&b| b == 0).next()?;
+    let name = std::path::Path::new(std::str::from_utf8(argv0).ok()?).file_name()?;
+    Some(name.to_string_lossy().into_owned())
 }
 
 fn parent_of(pid: u32) -> Option<u32> {

@@ -380,7 +380,6 @@ impl<'a> UnitAnalysis<'a> {
         eligible: impl Fn(&Stmt) -> bool,
     ) -> Option<usize> {
         let stmts = self.unit.stmts.get(..first_child)?;
-        let mut nearest = None;
         for (index, stmt) in stmts.iter().enumerate().rev().take(PARENT_LOOKBACK) {
             if !eligible(stmt) {
                 continue;
@@ -392,14 +391,16 @@ impl<'a> UnitAnalysis<'a> {
             if self.shape(stmt.fp).is_none_or(|e| e.role != Role::Query) {
                 continue;
             }
-            nearest = nearest.or(Some(index));
+            // A query known to have returned fewer rows than the loop went through is not
+            // what it iterates (a `set_config`, a count, a lookup of one row): never shown
+            // as the parent. One whose rows are unknown (logs) is the best guess there is.
             match stmt.rows {
                 Some(rows) if rows >= u64::from(rows_wanted) => return Some(index),
                 Some(_) => continue,
-                None => return nearest,
+                None => return Some(index),
             }
         }
-        nearest
+        None
     }
 
     /// Read loops need a parent here: a burst, with `burst_loops_need_parent` on.

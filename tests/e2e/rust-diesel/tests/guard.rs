@@ -90,9 +90,7 @@ fn an_n_plus_one_through_diesel_is_found_with_its_parent_child_and_n() {
 fn the_eq_any_twin_is_clean_and_transaction_control_is_not_counted() {
     let mut conn = connect();
     let report = request("GET /authors", || {
-        let rows = conn
-            .transaction(|conn| books_per_author_batched(conn))
-            .unwrap();
+        let rows = conn.transaction(books_per_author_batched).unwrap();
         assert_eq!(rows.len(), AUTHORS);
         assert!(rows
             .iter()
