@@ -124,7 +124,7 @@ pub struct Config {
 
     /// `[detect.limits]`: the numbers detectors declare in their own files (key, default
     /// and reason are generated into docs/finding-kinds.md). Unknown keys are errors.
-    pub limits: Limits,
+    pub limits: KindLimits,
 
     /// Per-route threshold overrides, first match wins. Budgets build on this table.
     pub routes: Vec<RouteRule>,
@@ -160,7 +160,7 @@ impl Default for Config {
             allow_tables: Vec::new(),
             allow_routes: Vec::new(),
             severity: SeverityRules::default(),
-            limits: Limits::default(),
+            limits: KindLimits::default(),
             routes: Vec::new(),
             budgets: Budgets::default(),
             keep_occurrences: false,
@@ -381,9 +381,9 @@ fn raise(severity: Severity) -> Severity {
 /// Values set under `[detect.limits]`, each for a [`Limit`] some detector declares; a limit
 /// not set here keeps its declared default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Limits(BTreeMap<String, u64>);
+pub struct KindLimits(BTreeMap<String, u64>);
 
-impl Limits {
+impl KindLimits {
     /// The value of `limit`: as set, else its default.
     pub fn get(&self, limit: &Limit) -> u64 {
         self.0.get(limit.key).copied().unwrap_or(limit.default)
@@ -403,10 +403,10 @@ impl Limits {
     }
 }
 
-impl<'de> Deserialize<'de> for Limits {
+impl<'de> Deserialize<'de> for KindLimits {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let set = BTreeMap::<String, u64>::deserialize(deserializer)?;
-        let mut limits = Limits::default();
+        let mut limits = KindLimits::default();
         for (key, value) in set {
             limits.set(&key, value).map_err(serde::de::Error::custom)?;
         }

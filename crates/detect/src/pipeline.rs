@@ -20,7 +20,7 @@ use querycomb_sql::class::{Marker, Purpose};
 use querycomb_sql::{comment, Dialect, Fingerprinter};
 
 use crate::catalog::{Catalog, Role};
-use crate::config::{Config, Limits, Thresholds};
+use crate::config::{Config, KindLimits, Thresholds};
 use crate::control::{quick_marker, quick_role};
 use crate::detectors::{detect_all, Candidate, UnitAnalysis, DETECTORS};
 use crate::findings::Findings;
@@ -388,7 +388,7 @@ impl Pipeline {
 
 /// Most requests run a handful of statements: fewer than any repetition threshold and
 /// without a budget to check, no detector can find anything, so the summary is not built.
-fn too_small_to_matter(unit: &Unit, thresholds: &Thresholds, limits: &Limits) -> bool {
+fn too_small_to_matter(unit: &Unit, thresholds: &Thresholds, limits: &KindLimits) -> bool {
     let fewest_repeats = thresholds
         .n_plus_one
         .min(thresholds.slow_loop_count)

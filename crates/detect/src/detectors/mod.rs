@@ -21,7 +21,7 @@ use querycomb_core::{FindingKind, KindInfo, QueryRef};
 use querycomb_sql::Verb;
 
 use crate::catalog::{Catalog, FpId, Role, ShapeEntry};
-use crate::config::{Limits, Thresholds};
+use crate::config::{KindLimits, Thresholds};
 use crate::hash::{FastMap, FastSet};
 use crate::unit::{Stmt, Unit};
 
@@ -88,7 +88,12 @@ pub trait Detector: Sync {
     /// Whether it may report in `unit` even though the unit is too short for any loop: a
     /// kind about single statements says yes when one of them could qualify. Units no
     /// detector asks for are skipped before they are summarised.
-    fn wants_short_unit(&self, _unit: &Unit, _thresholds: &Thresholds, _limits: &Limits) -> bool {
+    fn wants_short_unit(
+        &self,
+        _unit: &Unit,
+        _thresholds: &Thresholds,
+        _limits: &KindLimits,
+    ) -> bool {
         false
     }
 }
@@ -243,7 +248,7 @@ pub struct UnitAnalysis<'a> {
     pub catalog: &'a Catalog,
     pub thresholds: Thresholds,
     /// `[detect.limits]`: read through [`UnitAnalysis::limit`].
-    pub limits: &'a Limits,
+    pub limits: &'a KindLimits,
     /// One per shape, in order of first execution.
     pub groups: Vec<Group>,
     /// Executions per shape.
@@ -258,7 +263,7 @@ impl<'a> UnitAnalysis<'a> {
         unit: &'a Unit,
         catalog: &'a Catalog,
         thresholds: Thresholds,
-        limits: &'a Limits,
+        limits: &'a KindLimits,
     ) -> Self {
         let groups = summarise(unit);
         let counts = groups.iter().map(|g| (g.fp, g.count)).collect();

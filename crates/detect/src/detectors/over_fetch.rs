@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 
 use super::{Candidate, Detector, Limit, MessageParts, UnitAnalysis};
 use crate::catalog::FpId;
-use crate::config::{Limits, Thresholds};
+use crate::config::{KindLimits, Thresholds};
 use crate::unit::{Stmt, Unit};
 
 pub const KIND: FindingKind = FindingKind::new("over_fetch");
@@ -72,7 +72,7 @@ impl Detector for OverFetch {
         Some("Select only the columns the request uses (or defer the wide ones); when only the keys are needed, select just the keys.")
     }
 
-    fn wants_short_unit(&self, unit: &Unit, _thresholds: &Thresholds, limits: &Limits) -> bool {
+    fn wants_short_unit(&self, unit: &Unit, _thresholds: &Thresholds, limits: &KindLimits) -> bool {
         let limit = limits.get(&ROW_BYTES);
         limit > 0 && unit.stmts.iter().any(|s| wide(s, limit).is_some())
     }
