@@ -18,6 +18,19 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 e2e="$root/target/e2e"
 
+# Installs Debian PACKAGES (nothing when none are given); as root only, else says what
+# to install.
+apt_install() {
+  [ $# -eq 0 ] && return 0
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup-test-deps: missing $* and not root: install them with apt-get" >&2
+    return 1
+  fi
+  echo "setup-test-deps: installing $*" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq || return 1
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
 setup_system() {
 
 missing=()
@@ -38,14 +51,7 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3 python3
 ruby -e 'require "active_record"; require "pg"' >/dev/null 2>&1 || missing+=(ruby ruby-activerecord ruby-pg)
 
 if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" != 0 ]; then
-    echo "setup-test-deps: missing ${missing[*]} and not root: install them with apt-get" >&2
-    exit 1
-  fi
-  echo "setup-test-deps: installing ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq || return 1
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || return 1
+  apt_install "${missing[@]}" || return 1
   # Debian starts the packaged servers; the tests start their own, so stop these.
   (service mariadb stop || service postgresql stop) >/dev/null 2>&1 || true
 fi
@@ -124,14 +130,7 @@ setup_ruby() {
   command -v rspec >/dev/null 2>&1 || missing+=(ruby-rspec)
   ruby -e 'require "pg"' >/dev/null 2>&1 || missing+=(ruby-pg)
   ruby -e 'require "minitest"' >/dev/null 2>&1 || missing+=(ruby-minitest)
-  [ ${#missing[@]} -eq 0 ] && return 0
-  if [ "$(id -u)" != 0 ]; then
-    echo "setup-test-deps: missing ${missing[*]} and not root: install them with apt-get" >&2
-    return 1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq || return 1
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || return 1
+  apt_install "${missing[@]}"
 }
 
 # JUnit 5 (the console launcher and the Jupiter engine) and PostgreSQL's JDBC driver, from
@@ -141,14 +140,7 @@ setup_junit() {
   command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
   ls /usr/share/java/junit-platform-console-standalone*.jar >/dev/null 2>&1 || missing+=(junit5)
   [ -e /usr/share/java/postgresql.jar ] || missing+=(libpostgresql-jdbc-java)
-  [ ${#missing[@]} -eq 0 ] && return 0
-  if [ "$(id -u)" != 0 ]; then
-    echo "setup-test-deps: missing ${missing[*]} and not root: install them with apt-get" >&2
-    return 1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq || return 1
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || return 1
+  apt_install "${missing[@]}"
 }
 
 # Go and the lib/pq driver, from Debian's packages (crates/cli/tests/run_go.rs: `go test
@@ -157,14 +149,7 @@ setup_go() {
   local missing=()
   command -v go >/dev/null 2>&1 || missing+=(golang-go)
   [ -d /usr/share/gocode/src/github.com/lib/pq ] || missing+=(golang-github-lib-pq-dev)
-  [ ${#missing[@]} -eq 0 ] && return 0
-  if [ "$(id -u)" != 0 ]; then
-    echo "setup-test-deps: missing ${missing[*]} and not root: install them with apt-get" >&2
-    return 1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq || return 1
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || return 1
+  apt_install "${missing[@]}"
 }
 
 # target/e2e/typeorm/node_modules: tests/e2e/typeorm's locked TypeORM (crates/cli/tests/advice_orms.rs).
@@ -209,12 +194,7 @@ setup_otel_dialects() {
 # (tests/e2e/rust-diesel, its own workspace; crates/guard/tests/diesel.rs). Diesel's pg
 # backend links libpq: Debian's libpq-dev.
 setup_diesel() {
-  if ! dpkg -s libpq-dev >/dev/null 2>&1; then
-    [ "$(id -u)" = 0 ] || { echo "setup-test-deps: libpq-dev missing and not root: install it with apt-get" >&2; return 1; }
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libpq-dev >/dev/null \
-      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libpq-dev >/dev/null; } \
-      || return 1
-  fi
+  dpkg -s libpq-dev >/dev/null 2>&1 || apt_install libpq-dev || return 1
   setup_cargo_tests "tests/e2e/rust-diesel" "rust-diesel"
 }
 
@@ -244,15 +224,7 @@ setup_pgjdbc() {
   local missing=()
   [ -f /usr/share/java/postgresql.jar ] || missing+=(libpostgresql-jdbc-java)
   command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
-  [ ${#missing[@]} -eq 0 ] && return 0
-  if [ "$(id -u)" != 0 ]; then
-    echo "setup-test-deps: missing ${missing[*]} and not root: install them with apt-get" >&2
-    return 1
-  fi
-  echo "setup-test-deps: installing ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq || return 1
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || return 1
+  apt_install "${missing[@]}"
 }
 
 mkdir -p "$e2e"
