@@ -6,7 +6,7 @@
 //! the server gives each value the type the statement needs, as it did for the application.
 
 use querycomb_sql::rewrite;
-use querycomb_sql::{Dialect, Fingerprinter, Verb};
+use querycomb_sql::{Dialect, Fingerprinter, Shape, Verb};
 
 pub(crate) use querycomb_core::Keys;
 
@@ -59,9 +59,13 @@ impl NotExplainable {
     }
 }
 
-/// Builds both statements from a PostgreSQL child's normalised text.
-pub fn statements(child: &str) -> Result<Statements, NotExplainable> {
-    let shape = Fingerprinter::new(Dialect::Postgres).describe(child);
+/// The shape and batched rewrite of `child` (normalised text, `dialect`), when it is one SELECT with
+/// one key per execution that a batch can replace; else why not.
+pub(crate) fn batched_rewrite(
+    child: &str,
+    dialect: Dialect,
+) -> Result<(Shape, rewrite::Rewrite), NotExplainable> {
+    let shape = Fingerprinter::new(dialect).describe(child);
     match shape.verb {
         Verb::Select => {}
         Verb::Insert | Verb::Update | Verb::Delete => return Err(NotExplainable::Write),
@@ -74,6 +78,12 @@ pub fn statements(child: &str) -> Result<Statements, NotExplainable> {
         return Err(NotExplainable::SeveralStatements);
     }
     let rewrite = rewrite::batched(&shape).ok_or(NotExplainable::NoRewrite)?;
+    Ok((shape, rewrite))
+}
+
+/// Builds both statements from a PostgreSQL child's normalised text.
+pub fn statements(child: &str) -> Result<Statements, NotExplainable> {
+    let (shape, rewrite) = batched_rewrite(child, Dialect::Postgres)?;
     let placeholders = placeholders(&rewrite.sql);
     let any_at = rewrite
         .sql

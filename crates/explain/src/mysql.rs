@@ -16,10 +16,10 @@
 use mysql::prelude::Queryable;
 use mysql::{Conn, Opts};
 use querycomb_core::{Access, Finding, KeySource, PlanCheck, PlanSummary};
-use querycomb_sql::{rewrite, Dialect, Fingerprinter, Verb};
+use querycomb_sql::Dialect;
 use serde_json::Value;
 
-use crate::batch::{Keys, NotExplainable};
+use crate::batch::{batched_rewrite, Keys, NotExplainable};
 use crate::postgres::redact;
 use crate::verdict::{decide, Explained, TableFacts};
 use crate::Options;
@@ -160,19 +160,7 @@ const KEY_LIST: &str = "IN (?, ...)";
 
 /// Both statements from a MySQL child's normalised text.
 fn statements(child: &str) -> Result<Statements, NotExplainable> {
-    let shape = Fingerprinter::new(Dialect::MySql).describe(child);
-    match shape.verb {
-        Verb::Select => {}
-        Verb::Insert | Verb::Update | Verb::Delete => return Err(NotExplainable::Write),
-        _ => return Err(NotExplainable::NotSelect),
-    }
-    if child.contains(", ...") {
-        return Err(NotExplainable::ListLiteral);
-    }
-    if child.trim_end().trim_end_matches(';').contains(';') {
-        return Err(NotExplainable::SeveralStatements);
-    }
-    let rewrite = rewrite::batched(&shape).ok_or(NotExplainable::NoRewrite)?;
+    let (shape, rewrite) = batched_rewrite(child, Dialect::MySql)?;
     let at = rewrite
         .sql
         .find(KEY_LIST)
