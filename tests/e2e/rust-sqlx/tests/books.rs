@@ -18,10 +18,8 @@ async fn books_clean_page() {
 }
 
 #[tokio::test]
+#[ignore = "fails on purpose: querycomb's pass-through test runs it with --include-ignored"]
 async fn fails_when_asked() {
-    if std::env::var_os("QC_E2E_FAIL").is_none() {
-        return;
-    }
     let pool = connect().await.expect("connect");
     let lines = books_clean(&pool, "fails_when_asked").await.expect("query");
     assert_eq!(lines.len(), 42, "failing on purpose (QC_E2E_FAIL)");
