@@ -2,9 +2,10 @@
 //! verdicts checked against MariaDB's own EXPLAIN, and a check that changes nothing.
 //! (Built with the `mysql` feature, which the workspace's default build turns on.)
 
-use querycomb_core::{
-    Finding, FixEvidence, Location, Proof, QueryRef, RequestKind, RequestRef, Severity, Verdict,
-};
+mod common;
+
+use common::{finding, keys_of};
+use querycomb_core::Verdict;
 use querycomb_detect::detectors as kinds;
 use querycomb_explain::{check_findings, Options};
 use querycomb_testkit::{MariaDb, MariaOptions};
@@ -48,49 +49,6 @@ fn dsn(db: &MariaDb, user: &str, password: &str) -> String {
     format!("mysql://{user}:{password}@127.0.0.1:{}/shop", db.port())
 }
 
-fn finding(kind: querycomb_core::FindingKind, child: &str, keys: &[String]) -> Finding {
-    let query = |sql: &str| QueryRef {
-        fingerprint: "0".repeat(16),
-        normalized: sql.to_owned(),
-        table: None,
-        location: Location::default(),
-        example_params: Vec::new(),
-        source_location: None,
-    };
-    Finding {
-        kind,
-        severity: Severity::Warning,
-        signature: "1".repeat(16),
-        request: RequestRef {
-            kind: RequestKind::Burst,
-            id: "r".into(),
-            route: None,
-            trace_id: None,
-            session: "1".into(),
-            start: None,
-            end: None,
-            statements: keys.len() as u32 + 1,
-            location: Location::default(),
-        },
-        parent: Some(query("SELECT * FROM authors")),
-        children: vec![query(child)],
-        count: keys.len().max(1) as u32,
-        distinct_params: keys.len() as u32,
-        total_duration_us: None,
-        occurrences: 1,
-        total_count: keys.len() as u64,
-        suggestion: None,
-        message: String::new(),
-        proof: Proof::Suspected,
-        waterfall: Vec::new(),
-        concurrency: None,
-        fix: FixEvidence {
-            captured_keys: keys.iter().map(|k| vec![Some(k.clone())]).collect(),
-            ..FixEvidence::default()
-        },
-    }
-}
-
 fn values(prefix: &str, range: std::ops::RangeInclusive<u32>) -> Vec<String> {
     range.map(|i| format!("{prefix}{i}")).collect()
 }
@@ -127,17 +85,17 @@ fn verdicts_match_mariadbs_own_plans() {
         finding(
             kinds::n_plus_one::KIND,
             "SELECT id, title FROM books WHERE author_id = ?",
-            &authors,
+            keys_of(&authors),
         ),
         finding(
             kinds::n_plus_one::KIND,
             "SELECT id, name FROM authors WHERE id = ?",
-            &authors,
+            keys_of(&authors),
         ),
         finding(
             kinds::n_plus_one::KIND,
             "SELECT id FROM books WHERE isbn = ?",
-            &isbns,
+            keys_of(&isbns),
         ),
     ];
     let tally = check_findings(
@@ -220,13 +178,13 @@ fn explain_changes_nothing_and_runs_read_only() {
         finding(
             kinds::n_plus_one_write::KIND,
             "UPDATE books SET title = ? WHERE id = ?",
-            &ten,
+            keys_of(&ten),
         ),
         // A read that writes through a function: ANALYZE runs it; the read-only guard stops it.
         finding(
             kinds::n_plus_one::KIND,
             "SELECT audited(id) FROM books WHERE id = ?",
-            &ten,
+            keys_of(&ten),
         ),
     ];
     let options = Options {
@@ -257,7 +215,7 @@ fn a_read_only_user_is_enough_and_analyze_measures() {
     let mut findings = vec![finding(
         kinds::n_plus_one::KIND,
         "SELECT * FROM books WHERE author_id = ?",
-        &authors,
+        keys_of(&authors),
     )];
     let options = Options {
         analyze: true,
@@ -286,7 +244,7 @@ fn a_read_only_user_is_enough_and_analyze_measures() {
 
 #[test]
 fn an_unreachable_server_is_an_error_without_its_password() {
-    let mut findings = vec![finding(kinds::n_plus_one::KIND, "SELECT 1", &[])];
+    let mut findings = vec![finding(kinds::n_plus_one::KIND, "SELECT 1", Vec::new())];
     let error = check_findings(
         "mysql://qc:hunter2@127.0.0.1:1/none",
         &mut findings,

@@ -1,9 +1,9 @@
 //! Plan checks against a throwaway PostgreSQL with a real schema, 100,000 rows and indexes.
 
-use querycomb_core::{
-    Access, Finding, FixEvidence, KeySource, Location, Proof, QueryRef, RequestKind, RequestRef,
-    Severity, Verdict,
-};
+mod common;
+
+use common::{finding, keys_of};
+use querycomb_core::{Access, Finding, KeySource, Verdict};
 use querycomb_detect::detectors as kinds;
 use querycomb_explain::{check_findings, Options};
 use querycomb_testkit::{PgOptions, PgServer};
@@ -35,61 +35,8 @@ fn shop() -> PgServer {
     pg
 }
 
-fn finding(kind: querycomb_core::FindingKind, child: &str, keys: &[&[&str]]) -> Finding {
-    let query = |sql: &str| QueryRef {
-        fingerprint: "0".repeat(16),
-        normalized: sql.to_owned(),
-        table: None,
-        location: Location::default(),
-        example_params: Vec::new(),
-        source_location: None,
-    };
-    Finding {
-        kind,
-        severity: Severity::Warning,
-        signature: "1".repeat(16),
-        request: RequestRef {
-            kind: RequestKind::Burst,
-            id: "r".into(),
-            route: None,
-            trace_id: None,
-            session: "1".into(),
-            start: None,
-            end: None,
-            statements: keys.len() as u32 + 1,
-            location: Location::default(),
-        },
-        parent: Some(query("SELECT * FROM authors")),
-        children: vec![query(child)],
-        count: keys.len().max(1) as u32,
-        distinct_params: keys.len() as u32,
-        total_duration_us: None,
-        occurrences: 1,
-        total_count: keys.len() as u64,
-        suggestion: None,
-        message: String::new(),
-        proof: Proof::Suspected,
-        waterfall: Vec::new(),
-        concurrency: None,
-        fix: FixEvidence {
-            captured_keys: keys
-                .iter()
-                .map(|k| k.iter().map(|v| Some((*v).to_owned())).collect())
-                .collect(),
-            ..FixEvidence::default()
-        },
-    }
-}
-
 fn ids(range: std::ops::RangeInclusive<u32>) -> Vec<String> {
     range.map(|i| i.to_string()).collect()
-}
-
-fn keys_of(values: &[String]) -> Vec<&[&str]> {
-    values
-        .iter()
-        .map(|v| -> &[&str] { Box::leak(Box::new([v.as_str()])) })
-        .collect()
 }
 
 fn check(pg: &PgServer, findings: &mut [Finding], analyze: bool) {
@@ -124,30 +71,30 @@ fn verdicts_on_a_real_schema() {
         finding(
             kinds::n_plus_one::KIND,
             r#"SELECT "authors"."id", "authors"."name" FROM "authors" WHERE "authors"."id" = $1 LIMIT $2"#,
-            &twenty
+            twenty
                 .iter()
-                .map(|v| -> &[&str] { Box::leak(Box::new([v.as_str(), "21"])) })
-                .collect::<Vec<_>>(),
+                .map(|v| vec![Some(v.clone()), Some("21".to_owned())])
+                .collect(),
         ),
         finding(
             kinds::n_plus_one::KIND,
             "SELECT id, author_id FROM books WHERE title = $1",
-            &keys_of(&titles),
+            keys_of(&titles),
         ),
         finding(
             kinds::n_plus_one::KIND,
             "SELECT * FROM books WHERE category_id = $1",
-            &keys_of(&categories),
+            keys_of(&categories),
         ),
         finding(
             kinds::n_plus_one::KIND,
             "SELECT * FROM books WHERE author_id = $1",
-            &[],
+            Vec::new(),
         ),
         finding(
             kinds::n_plus_one::KIND,
             "SELECT * FROM books WHERE id = $1",
-            &keys_of(&spread),
+            keys_of(&spread),
         ),
     ];
     check(&pg, &mut findings, false);
@@ -215,7 +162,7 @@ fn the_flip_point_is_where_postgres_flips() {
     let mut findings = vec![finding(
         kinds::n_plus_one::KIND,
         "SELECT * FROM books WHERE category_id = $1",
-        &keys_of(&keys),
+        keys_of(&keys),
     )];
     check(&pg, &mut findings, false);
     let check = findings[0].fix.plan_check.as_ref().unwrap();
@@ -242,19 +189,22 @@ fn explain_changes_nothing() {
         finding(
             kinds::n_plus_one_write::KIND,
             "UPDATE books SET title = $1 WHERE id = $2",
-            &[&["x", "1"], &["y", "2"]],
+            vec![
+                vec![Some("x".into()), Some("1".into())],
+                vec![Some("y".into()), Some("2".into())],
+            ],
         ),
         // A read that writes through a function: ANALYZE would run it; read-only stops it.
         finding(
             kinds::n_plus_one::KIND,
             "SELECT audited(id) FROM books WHERE id = $1",
-            &keys_of(&ten),
+            keys_of(&ten),
         ),
         // A read that takes row locks.
         finding(
             kinds::n_plus_one::KIND,
             "SELECT * FROM books WHERE id = $1 FOR UPDATE",
-            &keys_of(&ten),
+            keys_of(&ten),
         ),
     ];
     check(&pg, &mut findings, true);
@@ -283,7 +233,7 @@ fn a_read_only_user_is_enough_and_analyze_measures() {
     let mut findings = vec![finding(
         kinds::n_plus_one::KIND,
         "SELECT * FROM books WHERE author_id = $1",
-        &keys_of(&keys),
+        keys_of(&keys),
     )];
     let dsn = format!(
         "postgres://reader:reader-secret@127.0.0.1:{}/shop",
@@ -304,7 +254,7 @@ fn a_read_only_user_is_enough_and_analyze_measures() {
 
 #[test]
 fn an_unreachable_database_is_an_error_without_its_password() {
-    let mut findings = vec![finding(kinds::n_plus_one::KIND, "SELECT 1", &[])];
+    let mut findings = vec![finding(kinds::n_plus_one::KIND, "SELECT 1", Vec::new())];
     let error = check_findings(
         "postgres://qc:hunter2@127.0.0.1:1/none",
         &mut findings,
