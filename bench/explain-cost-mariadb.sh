@@ -74,31 +74,7 @@ until grep -q bench-done "$work/general.log"; do sleep 0.1; done
 cp "$work/general.log" "$work/workload.log"
 
 "$qc" analyze --format json --keep-keys -q -o "$work/findings.json" "$work/workload.log" 2>/dev/null || true
-findings=$(grep -o "\"captured_keys\"" "$work/findings.json" | wc -l)
 dsn="mysql://qc:qc-bench@127.0.0.1:$port/shop"
-
-time_ms() { # median wall time of $rounds runs, in ms
-    local times=()
-    for _ in $(seq "$rounds"); do
-        local start end
-        start=$(date +%s%N)
-        "$@" >/dev/null 2>&1 || true
-        end=$(date +%s%N)
-        times+=($(((end - start) / 1000000)))
-    done
-    printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
-}
-
-base=$(time_ms "$qc" explain --format json "$work/findings.json")
-plan=$(time_ms env QUERYCOMB_DSN="$dsn" "$qc" explain --format json "$work/findings.json")
-analyze=$(time_ms env QUERYCOMB_DSN="$dsn" "$qc" explain --format json --explain-analyze "$work/findings.json")
-verdicts=$(QUERYCOMB_DSN="$dsn" "$qc" explain --format terminal "$work/findings.json" 2>&1 | grep 'plan check:' || true)
-
-echo "querycomb:  $qc ($("$qc" --version))"
-echo "MariaDB:    $("${sql[@]}" -e 'SELECT VERSION()')"
-echo "findings:   $findings with captured keys (20 keys each); $verdicts"
-echo "rounds:     $rounds (median wall time)"
-printf '%-40s %8s %14s\n' "run" "ms" "ms per finding"
-printf '%-40s %8d %14s\n' "explain without --dsn (advice, impact)" "$base" "-"
-printf '%-40s %8d %14.1f\n' "explain --dsn (plan check)" "$plan" "$(echo "($plan - $base) / $findings" | bc -l)"
-printf '%-40s %8d %14.1f\n' "explain --dsn --explain-analyze" "$analyze" "$(echo "($analyze - $base) / $findings" | bc -l)"
+server_version="MariaDB $("${sql[@]}" -e 'SELECT VERSION()')"
+# shellcheck source=lib/explain-timing.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/explain-timing.sh"
