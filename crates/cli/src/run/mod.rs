@@ -82,7 +82,7 @@ fn run(
     print_terminal_summary(&plan.settings, &run);
     let verdict = Verdict {
         status,
-        findings_failed: findings_failed(&run.findings, plan.settings.fail_on),
+        findings_failed: findings_failed(&run.findings, &plan.settings),
         over_budget: run
             .findings
             .iter()
@@ -640,12 +640,9 @@ fn print_terminal_summary(settings: &ReportSettings, run: &CollectedFindings) {
 }
 
 /// Findings other than budget ones at or above `--fail-on` (budgets fail on their own).
-fn findings_failed(findings: &[Finding], fail_on: FailOn) -> usize {
-    let level = match fail_on {
-        FailOn::Info => querycomb_core::Severity::Info,
-        FailOn::Warning => querycomb_core::Severity::Warning,
-        FailOn::Error => querycomb_core::Severity::Error,
-        FailOn::Never => return 0,
+fn findings_failed(findings: &[Finding], settings: &ReportSettings) -> usize {
+    let Some(level) = settings.fail_severity() else {
+        return 0;
     };
     findings
         .iter()
