@@ -32,6 +32,18 @@ pub fn require(what: &str, path: PathBuf) -> PathBuf {
     path
 }
 
+/// The target dir that the set-up script builds every Rust project under tests/e2e and
+/// examples/ into (shared, so their common dependencies build once), after checking that
+/// `project`'s build (`target/e2e/PROJECT.built`, written when it succeeded) is there;
+/// panics naming the fix when it is not.
+pub fn rust_target(project: &str) -> PathBuf {
+    require(
+        &format!("the {project} build"),
+        e2e_dir().join(format!("{project}.built")),
+    );
+    e2e_dir().join("rust")
+}
+
 /// A program on `PATH` (or at an absolute path); panics with the fix when it is absent.
 pub fn require_program(name: &str) -> PathBuf {
     let found = if Path::new(name).is_absolute() {
