@@ -160,6 +160,13 @@ fn assert_hibernate_advice(report: &Value) -> Vec<Value> {
             assert_eq!(advice["framework"], "Hibernate", "{finding:#}");
             let evidence = advice["framework_evidence"].as_str().unwrap_or_default();
             assert!(evidence.starts_with("Hibernate 3–5's"), "{evidence}");
+            // The INSERT names no ORM: the books query the loop went through does.
+            let from_parent = e.kind == "n_plus_one_write";
+            assert_eq!(
+                evidence.ends_with("(in the parent query)"),
+                from_parent,
+                "{evidence}"
+            );
             assert_eq!(advice["relation"], e.relation, "{finding:#}");
             let hint = advice["fix"].as_str().unwrap_or_default();
             assert!(hint.starts_with(e.hint), "{}: {hint}", e.table);

@@ -139,11 +139,12 @@ pub fn advise(finding: &Finding) -> Option<Advice> {
     let sql = &child.normalized;
     let shape = Fingerprinter::new(Dialect::Postgres).describe(sql);
     let (relation, relation_evidence, key) = relation(finding, &shape);
-    let evidence = [
-        Some(sql.as_str()),
-        finding.parent.as_ref().map(|p| p.normalized.as_str()),
-    ];
-    let found = evidence.iter().flatten().find_map(|text| framework(text));
+    // The child's SQL, else the parent's (a write loop's INSERT names no ORM; the query
+    // whose rows it goes through does).
+    let found = framework(sql).or_else(|| {
+        let (name, evidence) = framework(&finding.parent.as_ref()?.normalized)?;
+        Some((name, format!("{evidence} (in the parent query)")))
+    });
     let qualifier = crate::batch::statements(sql)
         .ok()
         .and_then(|s| s.key_qualifier);
@@ -687,6 +688,11 @@ mod tests {
         );
         let insert = advise(&f).unwrap();
         assert_eq!(insert.framework.as_deref(), Some("Hibernate"));
+        let evidence = insert.framework_evidence.as_deref().unwrap_or_default();
+        assert!(
+            evidence.ends_with("`book0_.id AS id1_` (in the parent query)"),
+            "{evidence}"
+        );
         assert!(
             insert.fix.contains("reWriteBatchedInserts=true"),
             "{insert:?}"
