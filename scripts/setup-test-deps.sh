@@ -235,13 +235,25 @@ setup_pgjdbc() {
   apt_install "${missing[@]}"
 }
 
+# Hibernate 3.6 (Debian's libhibernate3-java, bookworm: 3.6.10.Final) with javassist for its
+# lazy proxies (a Recommends, which apt_install leaves out) and pgjdbc, on the machine's JDK
+# (crates/cli/tests/advice_hibernate.rs compiles tests/e2e/hibernate with javac against them).
+setup_hibernate() {
+  local missing=()
+  command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
+  [ -f /usr/share/java/hibernate3.jar ] || missing+=(libhibernate3-java)
+  [ -f /usr/share/java/javassist.jar ] || missing+=(libjavassist-java)
+  [ -f /usr/share/java/postgresql.jar ] || missing+=(libpostgresql-jdbc-java)
+  apt_install "${missing[@]}"
+}
+
 mkdir -p "$e2e"
 # Two test commands may run at once (worktrees sharing target/e2e): one set-up at a time.
 exec 9>"$e2e/.setup.lock"
 flock 9
 
 # Every part, in order; `setup_<part>` above sets each one up.
-PARTS=(system python node node-runners ruby junit go otel-node otel-python rust accuracy asyncpg sqlalchemy guard diesel seaorm pgjdbc otel-dialects typeorm)
+PARTS=(system python node node-runners ruby junit go otel-node otel-python rust accuracy asyncpg sqlalchemy guard diesel seaorm pgjdbc otel-dialects typeorm hibernate)
 if [ $# -eq 0 ]; then
   set -- "${PARTS[@]}"
 fi

@@ -69,6 +69,33 @@ pub fn pgjdbc_jar() -> PathBuf {
     )
 }
 
+/// Hibernate 3.6 from Debian's `libhibernate3-java`, the jars it needs at run time
+/// (javassist for its lazy proxies, slf4j-nop to keep its logging quiet) and pgjdbc: the
+/// class path of tests/e2e/hibernate (the set-up script's `hibernate` part).
+pub fn hibernate_classpath() -> Vec<PathBuf> {
+    [
+        "hibernate3.jar",
+        "antlr.jar",
+        "commons-collections3.jar",
+        "dom4j.jar",
+        "hibernate-commons-annotations.jar",
+        "geronimo-jpa_2.0_spec.jar",
+        "geronimo-jta-1.2-spec.jar",
+        "javassist.jar",
+        "slf4j-api.jar",
+        "slf4j-nop.jar",
+        "postgresql.jar",
+    ]
+    .into_iter()
+    .map(|jar| {
+        require(
+            "Hibernate 3.6 and its jars (libhibernate3-java, libjavassist-java)",
+            Path::new("/usr/share/java").join(jar),
+        )
+    })
+    .collect()
+}
+
 /// The Python of the test venv (Django, pytest, psycopg; tests/e2e/django/requirements.txt).
 pub fn python() -> PathBuf {
     require(
