@@ -20,7 +20,7 @@ use querycomb_core::{
 };
 use querycomb_report::json::JsonLinesSink;
 
-use crate::evidence::{client_digest, ClientResults, MAX_CLIENTS};
+use crate::evidence::{client_digest, session_digest, ClientResults, MAX_CLIENTS};
 use crate::metrics::Metrics;
 use crate::observe::{wall_clock, Observed};
 
@@ -298,9 +298,12 @@ fn observe(detector: &mut dyn LiveDetector, outputs: &mut Outputs, mut observed:
         observed.event.application.as_deref(),
     );
     let resets = outputs.links.resets;
-    observed.event.links = outputs
-        .links
-        .link(client, &observed.event.sql, &observed.values);
+    observed.event.links = outputs.links.link(
+        client,
+        session_digest(&observed.event.session),
+        &observed.event.sql,
+        &observed.values,
+    );
     if outputs.links.resets != resets {
         outputs
             .metrics

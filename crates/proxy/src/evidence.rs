@@ -169,8 +169,8 @@ impl PreviousReply {
     }
 }
 
-/// Multi-row results kept per client (two request streams, each with a parent or two).
-pub const RESULTS_PER_CLIENT: usize = 8;
+/// Multi-row results kept per client (a few request streams, each with a parent or two).
+pub const RESULTS_PER_CLIENT: usize = 16;
 /// Clients whose results are kept at once; past this the table starts again (counted).
 pub const MAX_CLIENTS: usize = 4096;
 
@@ -178,6 +178,8 @@ pub const MAX_CLIENTS: usize = 4096;
 struct Kept {
     /// Digest of the statement text: a loop's own results never count as its parent.
     sql: u64,
+    /// Digest of the connection that ran it.
+    session: u64,
     result: u64,
     values: Arc<HashSet<u64>>,
 }
@@ -195,11 +197,16 @@ pub struct ClientResults {
 }
 
 impl ClientResults {
-    /// Links one execution of `client` (any stable digest of who it is) to the most recent
-    /// other statement's result holding one of its bind values, and keeps its own result
-    /// as a possible parent. A statement's new result replaces its previous one, so a loop
-    /// whose children return several rows never pushes its parent out.
-    pub fn link(&mut self, client: u64, sql: &str, trace: &ValueTrace) -> ValueLinks {
+    /// Links one execution of `client` (any stable digest of who it is) on `session` to
+    /// the result its bind values came from, and keeps its own result as a possible parent.
+    ///
+    /// A link is drawn only when exactly one kept result of another statement holds one of
+    /// its values: two requests reading overlapping rows at once (the same customers) leave
+    /// their children unlinked rather than linked to a guess, and grouping then goes by
+    /// timing as it does for logs. A statement's new result replaces its previous one on
+    /// the same connection, so a loop whose children return several rows never pushes its
+    /// parent out.
+    pub fn link(&mut self, client: u64, session: u64, sql: &str, trace: &ValueTrace) -> ValueLinks {
         if trace.keys.is_empty() && trace.result.is_none() {
             return ValueLinks::default();
         }
@@ -210,22 +217,17 @@ impl ClientResults {
         let sql = fnv1a(sql.as_bytes());
         let kept = self.clients.entry(client).or_default();
         let parent_result = (!trace.keys.is_empty())
-            .then(|| {
-                kept.iter()
-                    .rev()
-                    .filter(|k| k.sql != sql)
-                    .find(|k| trace.keys.iter().any(|key| k.values.contains(key)))
-                    .map(|k| k.result)
-            })
+            .then(|| parent_of(kept, sql, &trace.keys))
             .flatten();
         let result = trace.result.as_ref().map(|values| {
-            kept.retain(|k| k.sql != sql);
+            kept.retain(|k| k.sql != sql || k.session != session);
             if kept.len() >= RESULTS_PER_CLIENT {
                 kept.remove(0);
             }
             self.next_result += 1;
             kept.push(Kept {
                 sql,
+                session,
                 result: self.next_result,
                 values: values.clone(),
             });
@@ -244,6 +246,20 @@ impl ClientResults {
     pub fn is_empty(&self) -> bool {
         self.clients.is_empty()
     }
+}
+
+/// See [`ClientResults::link`].
+fn parent_of(kept: &[Kept], sql: u64, keys: &[u64]) -> Option<u64> {
+    let mut holding = kept
+        .iter()
+        .filter(|k| k.sql != sql && keys.iter().any(|key| k.values.contains(key)));
+    let only = holding.next()?;
+    holding.next().is_none().then_some(only.result)
+}
+
+/// A digest of a session id, for [`ClientResults::link`].
+pub fn session_digest(session: &str) -> u64 {
+    fnv1a(session.as_bytes())
 }
 
 /// A digest of who a client is, as the detection stage groups them (user, database,
@@ -290,106 +306,78 @@ mod tests {
         value_key(value, false).unwrap_or_default()
     }
 
+    fn kept(results: &mut ClientResults, session: u64, sql: &str, ids: &[&[u8]]) -> Option<u64> {
+        let rows: Vec<&[&[u8]]> = ids.iter().map(std::slice::from_ref).collect();
+        let values = PreviousReply::default().finish(capture(&rows));
+        let trace = ValueTrace {
+            keys: Box::new([]),
+            result: values,
+        };
+        results.link(1, session, sql, &trace).result
+    }
+
+    fn lookup(results: &mut ClientResults, session: u64, value: &[u8]) -> Option<u64> {
+        let trace = ValueTrace {
+            keys: Box::new([key(value)]),
+            result: None,
+        };
+        results
+            .link(1, session, "SELECT * FROM customers WHERE id = $1", &trace)
+            .parent_result
+    }
+
     #[test]
     fn children_on_any_connection_link_to_the_result_holding_their_values() {
         let mut first = ResultCapture::default();
         for (id, customer) in [(1i32, 7i32), (2, 8)] {
             first.add_row(&row(&[&id.to_be_bytes(), &customer.to_be_bytes()]), &[1]);
         }
-        // The parent ran on one connection ...
-        let mut parent_conn = PreviousReply::default();
-        let values = parent_conn.finish(Some(first));
+        let values = PreviousReply::default().finish(Some(first));
         let mut results = ClientResults::default();
-        let parent = "SELECT id, customer_id FROM orders";
-        let client = client_digest(Some("app"), Some("shop"), None);
-        let parent_links = results.link(
-            client,
-            parent,
-            &ValueTrace {
-                keys: Box::new([]),
-                result: values,
-            },
-        );
-        let parent_result = parent_links.result.expect("two rows: kept");
-        // ... its children on others: each names the parent's result.
-        let child = "SELECT * FROM customers WHERE id = $1";
-        let lookup = |value: &[u8]| ValueTrace {
-            keys: Box::new([key(value)]),
+        let parent = ValueTrace {
+            keys: Box::new([]),
+            result: values,
+        };
+        // The parent ran on connection 1 ...
+        let orders = "SELECT id, customer_id FROM orders";
+        let parent_result = results.link(1, 1, orders, &parent).result;
+        assert!(parent_result.is_some(), "two rows: kept");
+        // ... its children on it and on others: each names the parent's result.
+        assert_eq!(lookup(&mut results, 1, b"8"), parent_result);
+        assert_eq!(lookup(&mut results, 2, b"7"), parent_result);
+        assert_eq!(lookup(&mut results, 3, b"99"), None);
+        // Another client's rows link nothing.
+        let child = ValueTrace {
+            keys: Box::new([key(b"8")]),
             result: None,
         };
-        let links = results.link(client, child, &lookup(b"8"));
-        assert_eq!(links.parent_result, Some(parent_result));
-        assert_eq!(
-            results.link(client, child, &lookup(b"99")).parent_result,
-            None
-        );
-        // Another client's rows link nothing.
-        let other = client_digest(Some("other"), Some("shop"), None);
-        assert_eq!(
-            results.link(other, child, &lookup(b"8")).parent_result,
-            None
-        );
+        assert_eq!(results.link(2, 2, "SELECT 1", &child).parent_result, None);
 
         // The child's own multi-row results never evict the parent.
-        for _ in 0..20 {
-            let own = PreviousReply::default().finish(capture(&[&[b"x"], &[b"y"]]));
-            results.link(
-                client,
-                child,
-                &ValueTrace {
-                    keys: Box::new([]),
-                    result: own,
-                },
+        for _ in 0..40 {
+            kept(
+                &mut results,
+                1,
+                "SELECT * FROM customers WHERE id = $1",
+                &[b"x", b"y"],
             );
         }
-        assert_eq!(
-            results.link(client, child, &lookup(b"7")).parent_result,
-            Some(parent_result)
-        );
+        assert_eq!(lookup(&mut results, 2, b"7"), parent_result);
     }
 
     #[test]
-    fn two_parents_at_once_each_keep_their_children() {
+    fn two_requests_at_once_each_keep_their_children() {
         let mut results = ClientResults::default();
-        let client = 1;
-        let parent_of = |results: &mut ClientResults, sql: &str, ids: &[&[u8]]| {
-            let rows: Vec<&[&[u8]]> = ids.iter().map(std::slice::from_ref).collect();
-            let values = PreviousReply::default().finish(capture(&rows));
-            results
-                .link(
-                    client,
-                    sql,
-                    &ValueTrace {
-                        keys: Box::new([]),
-                        result: values,
-                    },
-                )
-                .result
-        };
-        let a = parent_of(
-            &mut results,
-            "SELECT customer_id FROM orders WHERE day = 1",
-            &[b"1", b"2"],
-        );
-        let b = parent_of(
-            &mut results,
-            "SELECT customer_id FROM orders WHERE day = 2",
-            &[b"3", b"4"],
-        );
-        let child = |results: &mut ClientResults, value: &[u8]| {
-            results
-                .link(
-                    client,
-                    "SELECT * FROM customers WHERE id = $1",
-                    &ValueTrace {
-                        keys: Box::new([key(value)]),
-                        result: None,
-                    },
-                )
-                .parent_result
-        };
-        assert_eq!(child(&mut results, b"2"), a);
-        assert_eq!(child(&mut results, b"3"), b);
+        let orders = "SELECT customer_id FROM orders WHERE day = $1";
+        let a = kept(&mut results, 1, orders, &[b"1", b"2", b"5"]);
+        let b = kept(&mut results, 2, orders, &[b"3", b"4", b"5"]);
+        assert_ne!(a, b, "the same statement on two connections: two results");
+        // On any connection: the one result holding the value, or none when two do.
+        assert_eq!(lookup(&mut results, 1, b"2"), a);
+        assert_eq!(lookup(&mut results, 3, b"2"), a);
+        assert_eq!(lookup(&mut results, 3, b"3"), b);
+        assert_eq!(lookup(&mut results, 1, b"5"), None, "ambiguous: no guess");
+        assert_eq!(lookup(&mut results, 3, b"5"), None, "ambiguous: no guess");
     }
 
     #[test]
@@ -401,7 +389,7 @@ mod tests {
             result: values,
         };
         for client in 0..(MAX_CLIENTS as u64 + 10) {
-            results.link(client, "SELECT id FROM t", &trace);
+            results.link(client, 1, "SELECT id FROM t", &trace);
         }
         assert!(results.len() <= MAX_CLIENTS);
         assert_eq!(results.resets, 1);
