@@ -174,6 +174,12 @@ setup_rust() {
   setup_cargo_tests "tests/e2e/rust-sqlx" "rust-sqlx"
 }
 
+# target/e2e/rust-untagged: the untagged sqlx project's test build (crates/cli/tests/run_cargo.rs:
+# tests named from cargo-nextest's processes and `cargo test`'s output).
+setup_rust_untagged() {
+  setup_cargo_tests "tests/e2e/rust-untagged" "rust-untagged"
+}
+
 # target/e2e/rust-guard: querycomb-guard's example application (examples/rust-axum-graphql:
 # axum, async-graphql, sqlx; its own workspace and target dir, so that they stay out of the
 # main workspace's build): its test suite and its `workload` binary.
@@ -233,7 +239,7 @@ exec 9>"$e2e/.setup.lock"
 flock 9
 
 # Every part, in order; `setup_<part>` above sets each one up.
-PARTS=(system python node node-runners ruby junit go otel-node otel-python rust accuracy asyncpg sqlalchemy guard diesel seaorm pgjdbc otel-dialects typeorm)
+PARTS=(system python node node-runners ruby junit go otel-node otel-python rust rust-untagged accuracy asyncpg sqlalchemy guard diesel seaorm pgjdbc otel-dialects typeorm)
 if [ $# -eq 0 ]; then
   set -- "${PARTS[@]}"
 fi
