@@ -18,12 +18,13 @@ async fn books_clean_page() {
 }
 
 /// The loop runs in a helper process the test starts (psql, with the libpq variables the
-/// environment has): its statements are still this test's.
+/// environment has): its statements are still this test's. (Its own query shape, so that
+/// its finding is not the other loop's.)
 #[test]
 fn books_n_plus_one_in_a_helper() {
     let mut script = String::from("SELECT id, title, author_id FROM books ORDER BY id;\n");
     for id in 1..=8 {
-        script.push_str(&format!("SELECT name FROM authors WHERE id = {id};\n"));
+        script.push_str(&format!("SELECT id, name FROM authors WHERE id = {id};\n"));
     }
     // Read from standard input, psql sends each statement on its own, as a loop would.
     let mut psql = std::process::Command::new("psql")
