@@ -220,7 +220,11 @@ fn cargo_test_on_threads_names_the_test_binary_only_and_says_so_once() {
         "{:?}",
         runs.wrapped
     );
-    assert!(runs.routes.is_empty(), "no test is named: {:?}", runs.routes);
+    assert!(
+        runs.routes.is_empty(),
+        "no test is named: {:?}",
+        runs.routes
+    );
     let loops: Vec<&serde_json::Value> = runs
         .findings
         .iter()

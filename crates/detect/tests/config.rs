@@ -29,7 +29,10 @@ fn documented_defaults() {
     assert_eq!(c.severity.loops, Severity::Warning);
     assert_eq!(c.severity.repeated, Severity::Info);
     assert_eq!(c.severity.escalate_count, 20);
-    assert_eq!(c.severity.escalate_total_ms, None, "time never raises by default");
+    assert_eq!(
+        c.severity.escalate_total_ms, None,
+        "time never raises by default"
+    );
     // An empty table is the default.
     let empty = parse("").expect("empty config");
     assert_eq!(empty.thresholds, c.thresholds);
@@ -213,14 +216,19 @@ fn severity_does_not_depend_on_timing_unless_a_time_threshold_is_set() {
         log.events
     };
     let (fast, slow) = (timed(50), timed(60_000));
-    let severity = |config: querycomb_detect::Config, events| only(&analyse_with(config, events)).severity;
+    let severity =
+        |config: querycomb_detect::Config, events| only(&analyse_with(config, events)).severity;
     assert_eq!(severity(Config::default(), &fast), Severity::Warning);
     assert_eq!(severity(Config::default(), &slow), Severity::Warning);
     let by_time = config(|c| c.severity.escalate_total_ms = Some(100));
     assert_eq!(severity(by_time.clone(), &fast), Severity::Warning);
     assert_eq!(severity(by_time, &slow), Severity::Error);
     // The time stays in the finding as evidence.
-    let finding = analyse(&slow).findings.into_iter().next().expect("a finding");
+    let finding = analyse(&slow)
+        .findings
+        .into_iter()
+        .next()
+        .expect("a finding");
     assert_eq!(finding.total_duration_us, Some(6 * 60_000));
 }
 

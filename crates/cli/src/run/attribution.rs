@@ -404,12 +404,8 @@ mod tests {
         begun.recv().expect("resolution begun");
         // Detection runs on its own thread, as in the proxy.
         let statement = std::thread::spawn(move || {
-            let mut detector = Attributed::new(
-                Box::new(Routes(seen)),
-                log,
-                detector_peers,
-                Arc::default(),
-            );
+            let mut detector =
+                Attributed::new(Box::new(Routes(seen)), log, detector_peers, Arc::default());
             detector.event(&QueryEvent {
                 location: querycomb_core::Location {
                     line: connection,

@@ -316,7 +316,10 @@ mod tests {
             Some(Libtest::Names)
         );
         assert_eq!(
-            mode("cargo +stable --locked test -p shop -- --test-threads 1", None),
+            mode(
+                "cargo +stable --locked test -p shop -- --test-threads 1",
+                None
+            ),
             Some(Libtest::Names)
         );
         assert_eq!(mode("cargo test", Some("1")), Some(Libtest::Names));
@@ -402,7 +405,10 @@ mod tests {
             ]),
         )
         .expect("a test binary");
-        assert_eq!(nextest.test_id().as_deref(), Some("shop-app::books books_page"));
+        assert_eq!(
+            nextest.test_id().as_deref(),
+            Some("shop-app::books books_page")
+        );
         // Older nextest: the binary id from the package and target, the test from argv.
         let older = describe(
             &argv,
@@ -410,7 +416,10 @@ mod tests {
             env(&[("CARGO_PKG_NAME", "shop-app"), ("NEXTEST", "1")]),
         )
         .expect("a test binary");
-        assert_eq!(older.test_id().as_deref(), Some("shop-app::books books_page"));
+        assert_eq!(
+            older.test_id().as_deref(),
+            Some("shop-app::books books_page")
+        );
         // `cargo test` inside a nextest test inherits the outer test's variables.
         let lib = describe(
             &words("/t/debug/deps/shop_app-0123456789abcdef --test-threads=1"),

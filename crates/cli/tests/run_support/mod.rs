@@ -267,7 +267,10 @@ pub fn tests_and_phases(
             let route = finding["request"]["route"].as_str().unwrap_or_default();
             assert!(!route.is_empty(), "a finding names no test: {finding:#}");
             let (test, phase) = querycomb_core::test_route::test_of_route(route);
-            assert!(known(test), "{test:?} is none of the suite's tests: {finding:#}");
+            assert!(
+                known(test),
+                "{test:?} is none of the suite's tests: {finding:#}"
+            );
             (test.to_owned(), phase)
         })
         .collect()
