@@ -7,11 +7,11 @@
 //! severity. No raw SQL and no parameter values are ever copied into a finding, only
 //! normalised text, unless `show_params` asks for example parameters.
 
+use querycomb_core::test_route::test_of_route;
 use querycomb_core::{
     BarRole, Finding, FindingKind, FixEvidence, Proof, QueryRef, RequestKind, RequestRef,
     WaterfallBar,
 };
-use querycomb_core::test_route::test_of_route;
 use querycomb_sql::rewrite;
 
 use crate::catalog::FpId;
