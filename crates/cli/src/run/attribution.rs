@@ -230,7 +230,7 @@ pub fn now_us() -> Timestamp {
 
 /// How many statements were attributed, for the run's notices.
 #[derive(Debug, Default)]
-pub struct Tally {
+pub struct AttributedStatements {
     /// To a test and phase.
     pub to_tests: AtomicU64,
     /// To a Rust test binary only (`cargo test` with tests on several threads).
@@ -243,7 +243,7 @@ pub struct Attributed {
     tests: TestLog,
     peers: Arc<Peers>,
     connections: HashMap<u64, Connection>,
-    tally: Arc<Tally>,
+    tally: Arc<AttributedStatements>,
 }
 
 /// What attribution keeps per connection.
@@ -271,7 +271,7 @@ impl Attributed {
         inner: Box<dyn LiveDetector>,
         tests: TestLog,
         peers: Arc<Peers>,
-        tally: Arc<Tally>,
+        tally: Arc<AttributedStatements>,
     ) -> Attributed {
         Attributed {
             inner,

@@ -233,7 +233,7 @@ struct Served {
 /// How much of the traffic the hooks attributed to tests.
 #[derive(Default)]
 struct AttributionCounts {
-    statements: Arc<attribution::Tally>,
+    statements: Arc<attribution::AttributedStatements>,
     boundaries: u64,
 }
 
@@ -292,7 +292,7 @@ fn run_through_proxy(
     let listen = proxy
         .local_addr()
         .map_err(|e| CliError::Usage(format!("proxy address: {e}")))?;
-    let attributed = Arc::new(attribution::Tally::default());
+    let attributed = Arc::new(attribution::AttributedStatements::default());
     let detector = pipeline_detector(plan.detect.clone());
     match hooks {
         Some(hooks) => {
@@ -340,7 +340,7 @@ fn attributed_detector(
     inner: DetectorFactory,
     side_channel: PathBuf,
     peers: Arc<peers::Peers>,
-    attributed: Arc<attribution::Tally>,
+    attributed: Arc<attribution::AttributedStatements>,
 ) -> DetectorFactory {
     Box::new(move || {
         Box::new(attribution::Attributed::new(
