@@ -249,8 +249,8 @@ impl AttributionCounts {
             eprintln!(
                 "querycomb: note: `cargo test` runs a binary's tests on threads of one process: \
                  {to_binaries} statement(s) are attributed to their test binary only (named in \
-                 the session) and grouped by transaction and idle gap; `cargo test -- \
-                 --test-threads=1` or `cargo nextest run` name each test"
+                 the session), and those without sqlcommenter tags are grouped by transaction and \
+                 idle gap; `cargo test -- --test-threads=1` or `cargo nextest run` name each test"
             );
         }
         if to_tests > 0 || to_binaries > 0 {
