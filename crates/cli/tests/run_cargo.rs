@@ -1,7 +1,7 @@
 //! `querycomb run` around a real Rust test suite that tags nothing (tests/e2e/rust-untagged:
-//! sqlx, its own workspace and target dir, built once by `scripts/setup-test-deps.sh
-//! rust-untagged`): cargo-nextest's process per test names every statement's test, and so
-//! do libtest's lines under `cargo test -- --test-threads=1`; with tests on threads, only the
+//! sqlx, its own workspace, built once into the shared target/e2e/rust by
+//! `scripts/setup-test-deps.sh rust-untagged`): cargo-nextest's process per test names every
+//! statement's test, and so do libtest's lines under `cargo test -- --test-threads=1`; with tests on threads, only the
 //! test binary is named. One test loads each book's author in a loop, one runs the same
 //! loop in a psql it starts (its statements are still the test's), one uses a join, and the
 //! library's unit test counts authors.
@@ -21,13 +21,11 @@ fn manifest() -> PathBuf {
     repo_root().join("tests/e2e/rust-untagged/Cargo.toml")
 }
 
-fn ready() {
+/// The target dir the project was built into, once its tools are there.
+fn ready() -> PathBuf {
     querycomb_testkit::deps::require_program("cargo-nextest");
     querycomb_testkit::deps::require_program("psql");
-    querycomb_testkit::deps::require(
-        "the tests/e2e/rust-untagged build (scripts/setup-test-deps.sh rust-untagged)",
-        e2e_cache().join("rust-untagged/debug"),
-    );
+    querycomb_testkit::deps::rust_target("rust-untagged")
 }
 
 /// The project's test command, with this test's own nextest variables removed (querycomb's
@@ -40,7 +38,7 @@ fn cargo(command: &mut Command, args: &[&str]) {
     }
     command
         .env_remove("RUST_TEST_THREADS")
-        .env("CARGO_TARGET_DIR", e2e_cache().join("rust-untagged"))
+        .env("CARGO_TARGET_DIR", ready())
         .env("CARGO_TERM_COLOR", "never")
         .args(args)
         .args(["--offline", "--locked", "--manifest-path"])

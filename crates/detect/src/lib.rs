@@ -55,7 +55,8 @@
 //!   distinct parameter sets, each execution carrying fewer than `batch_min_list` (10) list
 //!   items, not paging (`OFFSET`, or keyset `LIMIT` without an equality filter). Its parent
 //!   is the nearest earlier SELECT of another shape before the first child that ran fewer
-//!   times than the child (a shape running as often is a sibling in the loop), preferring the
+//!   times than the child (a shape running as often is a sibling in the loop) and that reads
+//!   rows (not a FROM-less `SELECT nextval(…)`, `now()`, `set_config(…)`), preferring the
 //!   nearest one that returned at least as many rows as there were distinct children when
 //!   row counts are known. In a plain burst a read loop needs a parent
 //!   (`burst_loops_need_parent`): a parentless run of lookups there is as likely a worker

@@ -155,10 +155,7 @@ pub fn require_toolchain(what: &str) {
             deps::node_modules();
         }
         "rust" => {
-            deps::require(
-                "the tests/e2e/rust-sqlx build",
-                e2e_cache().join("rust-sqlx/debug"),
-            );
+            deps::rust_target("rust-sqlx");
         }
         other => panic!("unknown toolchain {other}"),
     }
