@@ -124,6 +124,29 @@ setup_node_runners() {
   setup_npm "tests/e2e/node-runners" "node-runners"
 }
 
+# target/e2e/treebeard/src: django-treebeard's sdist, unpacked (its test suite is in tests/),
+# pinned with its hash by tests/e2e/treebeard/requirements.txt; run with the django venv
+# (crates/cli/tests/run_treebeard.rs: a third-party suite under `querycomb run`).
+setup_treebeard() {
+  setup_python || return 1
+  local dest="$e2e/treebeard" req="$root/tests/e2e/treebeard/requirements.txt"
+  if [ -f "$dest/src/tests/conftest.py" ] && cmp -s "$req" "$dest/.requirements"; then
+    return 0
+  fi
+  rm -rf "$dest" && mkdir -p "$dest/download" "$dest/src"
+  "$e2e/django-venv/bin/pip" download --quiet --disable-pip-version-check --no-deps \
+    --no-binary :all: --require-hashes -r "$req" -d "$dest/download" >/dev/null || return 1
+  tar xzf "$dest"/download/django_treebeard-*.tar.gz -C "$dest/src" --strip-components=1 || return 1
+  cp "$req" "$dest/.requirements"
+}
+
+# target/e2e/pg-cursor/node_modules: pg-cursor with its own Mocha suite (in its npm tarball,
+# node_modules/pg-cursor/test), Mocha and pg, locked by tests/e2e/pg-cursor
+# (crates/cli/tests/run_pg_cursor.rs: a third-party suite under `querycomb run`).
+setup_pg_cursor() {
+  setup_npm "tests/e2e/pg-cursor" "pg-cursor"
+}
+
 # Ruby with RSpec, minitest (bundled with Ruby) and the pg gem, from Debian's packages
 # (crates/cli/tests/run_ruby.rs: the RSpec and minitest hooks).
 setup_ruby() {
@@ -174,6 +197,13 @@ setup_otel_python() {
 # target/e2e/rust-sqlx.built: the sqlx project's test build (its own workspace).
 setup_rust() {
   setup_cargo_tests "tests/e2e/rust-sqlx" "rust-sqlx"
+}
+
+# target/e2e/rust-untagged.built: the untagged sqlx project's test build (its own workspace;
+# crates/cli/tests/run_cargo.rs: tests named from cargo-nextest's processes and `cargo test`'s
+# output).
+setup_rust_untagged() {
+  setup_cargo_tests "tests/e2e/rust-untagged" "rust-untagged"
 }
 
 # target/e2e/rust-guard.built: querycomb-guard's example application (examples/rust-axum-graphql:
@@ -253,7 +283,7 @@ exec 9>"$e2e/.setup.lock"
 flock 9
 
 # Every part, in order; `setup_<part>` above sets each one up.
-PARTS=(system python node node-runners ruby junit go otel-node otel-python rust accuracy asyncpg sqlalchemy guard diesel seaorm pgjdbc otel-dialects typeorm hibernate)
+PARTS=(system python treebeard node node-runners pg-cursor ruby junit go otel-node otel-python rust rust-untagged accuracy asyncpg sqlalchemy guard diesel seaorm pgjdbc otel-dialects typeorm hibernate)
 if [ $# -eq 0 ]; then
   set -- "${PARTS[@]}"
 fi

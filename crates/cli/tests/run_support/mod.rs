@@ -250,3 +250,25 @@ pub fn assert_failure_passes_through(command: &mut Command, code: i32, runner_li
     let said = format!("the command failed (exit status {code})");
     assert!(out.stderr.contains(&said), "{out:?}");
 }
+
+/// The test and phase every finding's request names (`querycomb run`'s test routes): fails
+/// when a finding names no test, or a test `known` does not know (a test or suite id of the
+/// runner's own report).
+pub fn tests_and_phases(
+    findings: &[serde_json::Value],
+    known: impl Fn(&str) -> bool,
+) -> Vec<(String, querycomb_core::test_route::Phase)> {
+    findings
+        .iter()
+        .map(|finding| {
+            let route = finding["request"]["route"].as_str().unwrap_or_default();
+            assert!(!route.is_empty(), "a finding names no test: {finding:#}");
+            let (test, phase) = querycomb_core::test_route::test_of_route(route);
+            assert!(
+                known(test),
+                "{test:?} is none of the suite's tests: {finding:#}"
+            );
+            (test.to_owned(), phase)
+        })
+        .collect()
+}
