@@ -296,5 +296,7 @@ for part in "$@"; do
   "setup_${part//-/_}" || { echo "setup-test-deps: the $part part could not be set up (see above)" >&2; exit 1; }
   # The time of each part that did work, so CI logs show where set-up time goes.
   took=$((SECONDS - started))
-  [ "$took" -gt 0 ] && echo "setup-test-deps: $part took ${took}s" >&2
+  if [ "$took" -gt 0 ]; then
+    echo "setup-test-deps: $part took ${took}s" >&2
+  fi
 done
