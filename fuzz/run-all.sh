@@ -24,7 +24,7 @@ max_len() {
   case "$1" in
     sql_lexer) echo 4096 ;;
     pg_frames) echo 16384 ;;
-    *) echo 16384 ;;
+    *) echo 1024 ;;
   esac
 }
 
