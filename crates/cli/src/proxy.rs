@@ -91,6 +91,10 @@ pub struct OpsArgs {
     /// Log lines on stderr: text or json (one object per line).
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<String>,
+    /// Threads serving connections, each running its connections on its own event loop
+    /// (default: one per core but one, left to detection).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
 }
 
 fn tls_config(args: TlsArgs, file: TlsFileConfig) -> Result<TlsConfig, CliError> {
@@ -208,6 +212,7 @@ pub fn run(
         .idle_timeout_s
         .or(file.proxy.idle_timeout_s)
         .map(Duration::from_secs);
+    config.threads = args.ops.threads.or(file.proxy.threads).filter(|&n| n > 0);
     if let Some(size) = args.ops.pool_size.or(file.proxy.pool_size) {
         config.pool_size = size;
     }
