@@ -9,7 +9,10 @@ Latency here is the transaction's own time: pgbench's (from the scheduled start 
 less its schedule lag, so a moment when pgbench itself was starved of CPU is not counted
 against the proxy. Flat means: the median of the last third of the samples after the
 warm-up is within 10 % (or 2 MB) of the first third's for memory, and within 1.5x for p50
-latency (a shared machine's noise).
+latency (a shared machine's noise). Memory that grew and then stopped is told apart: the
+last half of the run is compared the same way (a plateau). On a shared machine latency
+follows the load average, printed with every sample; the p50 is also compared over the
+samples whose load was at most the run's median load.
 
     python3 bench/lib/soak-report.py OUT SAMPLE_SECONDS WARMUP_SECONDS
 """
@@ -75,7 +78,7 @@ def main():
         lat = buckets.get(elapsed // sample - 1, []) if elapsed >= sample else []
         p50 = percentile(lat, 0.5) / 1000
         p99 = percentile(lat, 0.99) / 1000
-        series.append((elapsed, rss, p50))
+        series.append((elapsed, rss, p50, float(load)))
         print(f"{elapsed / 60:6.0f} {rss / 1024:7.1f} {findings:8.0f} {dropped:7.0f} {statements:10.0f} "
               f"{load:>5} {len(lat):6d} {p50:7.2f} {p99:7.2f}")
 
@@ -91,14 +94,25 @@ def main():
     first, last = thirds(lat_steady)
     p50_first, p50_last = statistics.median(first), statistics.median(last)
     latency_flat = p50_last <= 1.5 * p50_first
+    half = series[len(series) // 2:]
+    first, last = thirds([s[1] for s in half])
+    plateau = statistics.median(last) - statistics.median(first) <= max(0.10 * statistics.median(first), 2048)
+    median_load = statistics.median(s[3] for s in steady)
+    calm = [s[2] for s in steady if s[3] <= median_load and s[2] == s[2]]
+    calm_first, calm_last = thirds(calm) if len(calm) >= 3 else ([float("nan")], [float("nan")])
     all_lat = [latency for _, latency in txns]
     print(f"whole run: {len(txns)} transactions, p50 {percentile(all_lat, 0.5) / 1000:.2f} ms, "
           f"p99 {percentile(all_lat, 0.99) / 1000:.2f} ms, RSS {series[0][1] / 1024:.1f} MB at "
           f"the first sample, {max(s[1] for s in series) / 1024:.1f} MB at most")
     print(f"memory after the warm-up: {rss_first / 1024:.1f} MB (first third, median) -> "
           f"{rss_last / 1024:.1f} MB (last third): {'FLAT' if memory_flat else 'GROWING'}")
+    print(f"memory over the last half: {statistics.median(first) / 1024:.1f} MB -> "
+          f"{statistics.median(last) / 1024:.1f} MB: {'FLAT (a plateau)' if plateau else 'GROWING'}")
     print(f"p50 latency after the warm-up: {p50_first:.2f} ms -> {p50_last:.2f} ms: "
-          f"{'FLAT' if latency_flat else 'GROWING'}")
+          f"{'FLAT' if latency_flat else 'GROWING'} (load average {steady[0][3]:.1f} -> {steady[-1][3]:.1f})")
+    print(f"p50 latency at load average <= {median_load:.1f}: {statistics.median(calm_first):.2f} ms -> "
+          f"{statistics.median(calm_last):.2f} ms: "
+          f"{'FLAT' if statistics.median(calm_last) <= 1.5 * statistics.median(calm_first) else 'GROWING'}")
 
 
 if __name__ == "__main__":
