@@ -17,6 +17,8 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 e2e="$root/target/e2e"
+# One target dir for every Rust project under tests/e2e and examples/ (their tests use it too).
+rust_target="$e2e/rust"
 
 # Installs Debian PACKAGES (nothing when none are given); as root only, else says what
 # to install.
@@ -122,6 +124,29 @@ setup_node_runners() {
   setup_npm "tests/e2e/node-runners" "node-runners"
 }
 
+# target/e2e/treebeard/src: django-treebeard's sdist, unpacked (its test suite is in tests/),
+# pinned with its hash by tests/e2e/treebeard/requirements.txt; run with the django venv
+# (crates/cli/tests/run_treebeard.rs: a third-party suite under `querycomb run`).
+setup_treebeard() {
+  setup_python || return 1
+  local dest="$e2e/treebeard" req="$root/tests/e2e/treebeard/requirements.txt"
+  if [ -f "$dest/src/tests/conftest.py" ] && cmp -s "$req" "$dest/.requirements"; then
+    return 0
+  fi
+  rm -rf "$dest" && mkdir -p "$dest/download" "$dest/src"
+  "$e2e/django-venv/bin/pip" download --quiet --disable-pip-version-check --no-deps \
+    --no-binary :all: --require-hashes -r "$req" -d "$dest/download" >/dev/null || return 1
+  tar xzf "$dest"/download/django_treebeard-*.tar.gz -C "$dest/src" --strip-components=1 || return 1
+  cp "$req" "$dest/.requirements"
+}
+
+# target/e2e/pg-cursor/node_modules: pg-cursor with its own Mocha suite (in its npm tarball,
+# node_modules/pg-cursor/test), Mocha and pg, locked by tests/e2e/pg-cursor
+# (crates/cli/tests/run_pg_cursor.rs: a third-party suite under `querycomb run`).
+setup_pg_cursor() {
+  setup_npm "tests/e2e/pg-cursor" "pg-cursor"
+}
+
 # Ruby with RSpec, minitest (bundled with Ruby) and the pg gem, from Debian's packages
 # (crates/cli/tests/run_ruby.rs: the RSpec and minitest hooks).
 setup_ruby() {
@@ -169,19 +194,28 @@ setup_otel_python() {
   setup_venv "otel-python" "tests/e2e/otel-python/requirements.txt"
 }
 
-# target/e2e/rust-sqlx: the sqlx project's test build (its own workspace and target dir).
+# target/e2e/rust-sqlx.built: the sqlx project's test build (its own workspace).
 setup_rust() {
   setup_cargo_tests "tests/e2e/rust-sqlx" "rust-sqlx"
 }
 
-# target/e2e/rust-guard: querycomb-guard's example application (examples/rust-axum-graphql:
-# axum, async-graphql, sqlx; its own workspace and target dir, so that they stay out of the
-# main workspace's build): its test suite and its `workload` binary.
+# target/e2e/rust-untagged.built: the untagged sqlx project's test build (its own workspace;
+# crates/cli/tests/run_cargo.rs: tests named from cargo-nextest's processes and `cargo test`'s
+# output).
+setup_rust_untagged() {
+  setup_cargo_tests "tests/e2e/rust-untagged" "rust-untagged"
+}
+
+# target/e2e/rust-guard.built: querycomb-guard's example application (examples/rust-axum-graphql:
+# axum, async-graphql, sqlx; its own workspace, so that they stay out of the main workspace's
+# build): its test suite and its `workload` binary.
 setup_guard() {
   local manifest="$root/examples/rust-axum-graphql/Cargo.toml" log="$e2e/rust-guard.log"
-  { CARGO_TARGET_DIR="$e2e/rust-guard" cargo test --quiet --no-run --locked --manifest-path "$manifest" \
-      && CARGO_TARGET_DIR="$e2e/rust-guard" cargo build --quiet --locked --bins --manifest-path "$manifest"; } \
+  rm -f "$e2e/rust-guard.built"
+  { CARGO_TARGET_DIR="$rust_target" cargo test --quiet --no-run --locked --manifest-path "$manifest" \
+      && CARGO_TARGET_DIR="$rust_target" cargo build --quiet --locked --bins --manifest-path "$manifest"; } \
     >/dev/null 2>"$log" || { cat "$log" >&2; return 1; }
+  touch "$e2e/rust-guard.built"
 }
 
 # target/e2e/otel-dialects: PyMySQL and sqlite3 traced by their OpenTelemetry instrumentations
@@ -190,7 +224,7 @@ setup_otel_dialects() {
   setup_venv "otel-dialects" "tests/e2e/otel-dialects/requirements.txt"
 }
 
-# target/e2e/rust-diesel: querycomb-guard's Diesel hook on Diesel's PostgreSQL connection
+# target/e2e/rust-diesel.built: querycomb-guard's Diesel hook on Diesel's PostgreSQL connection
 # (tests/e2e/rust-diesel, its own workspace; crates/guard/tests/diesel.rs). Diesel's pg
 # backend links libpq: Debian's libpq-dev.
 setup_diesel() {
@@ -198,18 +232,22 @@ setup_diesel() {
   setup_cargo_tests "tests/e2e/rust-diesel" "rust-diesel"
 }
 
-# target/e2e/rust-seaorm: querycomb-guard's layer under SeaORM (tests/e2e/rust-seaorm, its own
+# target/e2e/rust-seaorm.built: querycomb-guard's layer under SeaORM (tests/e2e/rust-seaorm, its own
 # workspace; crates/guard/tests/seaorm.rs).
 setup_seaorm() {
   setup_cargo_tests "tests/e2e/rust-seaorm" "rust-seaorm"
 }
 
-# target/e2e/DEST: the test build of the cargo workspace SRC (a path from the repository root),
-# with its own lock file and target dir.
+# The test build of the cargo workspace SRC (a path from the repository root, with its own lock
+# file) into the target dir that every such workspace shares ($rust_target: tokio, sqlx and
+# the querycomb crates they have in common build once); target/e2e/DEST.built says it
+# succeeded.
 setup_cargo_tests() {
   local manifest="$root/$1/Cargo.toml" log="$e2e/$2.log"
-  CARGO_TARGET_DIR="$e2e/$2" cargo test --quiet --no-run --locked --manifest-path "$manifest" \
+  rm -f "$e2e/$2.built"
+  CARGO_TARGET_DIR="$rust_target" cargo test --quiet --no-run --locked --manifest-path "$manifest" \
     >/dev/null 2>"$log" || { cat "$log" >&2; return 1; }
+  touch "$e2e/$2.built"
 }
 
 # target/e2e/sqlalchemy-venv: a venv with tests/e2e/sqlalchemy/requirements.txt.
@@ -227,13 +265,25 @@ setup_pgjdbc() {
   apt_install "${missing[@]}"
 }
 
+# Hibernate 3.6 (Debian's libhibernate3-java, bookworm: 3.6.10.Final) with javassist for its
+# lazy proxies (a Recommends, which apt_install leaves out) and pgjdbc, on the machine's JDK
+# (crates/cli/tests/advice_hibernate.rs compiles tests/e2e/hibernate with javac against them).
+setup_hibernate() {
+  local missing=()
+  command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
+  [ -f /usr/share/java/hibernate3.jar ] || missing+=(libhibernate3-java)
+  [ -f /usr/share/java/javassist.jar ] || missing+=(libjavassist-java)
+  [ -f /usr/share/java/postgresql.jar ] || missing+=(libpostgresql-jdbc-java)
+  apt_install "${missing[@]}"
+}
+
 mkdir -p "$e2e"
 # Two test commands may run at once (worktrees sharing target/e2e): one set-up at a time.
 exec 9>"$e2e/.setup.lock"
 flock 9
 
 # Every part, in order; `setup_<part>` above sets each one up.
-PARTS=(system python node node-runners ruby junit go otel-node otel-python rust accuracy asyncpg sqlalchemy guard diesel seaorm pgjdbc otel-dialects typeorm)
+PARTS=(system python treebeard node node-runners pg-cursor ruby junit go otel-node otel-python rust rust-untagged accuracy asyncpg sqlalchemy guard diesel seaorm pgjdbc otel-dialects typeorm hibernate)
 if [ $# -eq 0 ]; then
   set -- "${PARTS[@]}"
 fi
@@ -242,5 +292,11 @@ for part in "$@"; do
     echo "setup-test-deps: unknown part $part (${PARTS[*]})" >&2
     exit 2
   fi
+  started=$SECONDS
   "setup_${part//-/_}" || { echo "setup-test-deps: the $part part could not be set up (see above)" >&2; exit 1; }
+  # The time of each part that did work, so CI logs show where set-up time goes.
+  took=$((SECONDS - started))
+  if [ "$took" -gt 0 ]; then
+    echo "setup-test-deps: $part took ${took}s" >&2
+  fi
 done

@@ -20,7 +20,10 @@ fn manifest() -> PathBuf {
 fn querycomb_cargo(pg: &querycomb_testkit::PgServer, extra: &[&str]) -> Command {
     let mut command = querycomb(Some(pg));
     command
-        .env("CARGO_TARGET_DIR", e2e_cache().join("rust-sqlx"))
+        .env(
+            "CARGO_TARGET_DIR",
+            querycomb_testkit::deps::rust_target("rust-sqlx"),
+        )
         .arg("run")
         .arg("--budgets")
         .arg(repo_root().join("tests/e2e/rust-sqlx/budgets.toml"))

@@ -51,10 +51,27 @@ pub struct QueryEvent<'a> {
     /// RETURNING id` whose id the next row's insert uses, which one batched statement
     /// cannot replace. `false` when the source cannot tell.
     pub uses_previous_result: bool,
+    /// How this statement's values link it to other statements of the same client, on any
+    /// of its connections, when the source sees both rows and bind values (the proxy).
+    pub links: ValueLinks,
     /// The request context the source knows as data (trace sources fill it from span
     /// attributes). Log and proxy sources leave it empty: their context is in sqlcommenter
     /// tags, which the detection stage reads from `sql`.
     pub context: Context<'a>,
+}
+
+/// Links by value between the statements of one client, which a source that sees result rows
+/// and bind values (the proxy) can draw and a log cannot: a concurrent fan-out's children run
+/// on other connections than the parent whose rows they iterate, and two requests running the
+/// same loop at once are told apart by whose rows each child's parameters came from.
+/// Result ids are unique within one run; both `None` when the source cannot tell.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ValueLinks {
+    /// This statement returned several rows, whose values were kept under this id.
+    pub result: Option<u64>,
+    /// One of its bind values was among the values of that earlier result (the most recent
+    /// one of another statement holding one).
+    pub parent_result: Option<u64>,
 }
 
 /// Where a statement ran, as data: the trace and span it belongs to, the route and service
@@ -202,6 +219,7 @@ pub struct OwnedEvent {
     pub in_transaction: Option<bool>,
     pub route: Option<String>,
     pub uses_previous_result: bool,
+    pub links: ValueLinks,
     pub context: OwnedContext,
 }
 
@@ -283,6 +301,7 @@ impl From<&QueryEvent<'_>> for OwnedEvent {
             in_transaction: e.in_transaction,
             route: own(e.route),
             uses_previous_result: e.uses_previous_result,
+            links: e.links,
             context: OwnedContext::from(&e.context),
         }
     }
@@ -307,6 +326,7 @@ impl OwnedEvent {
             in_transaction: self.in_transaction,
             route: self.route.as_deref(),
             uses_previous_result: self.uses_previous_result,
+            links: self.links,
             context: self.context.as_context(),
         }
     }

@@ -31,7 +31,7 @@ pub mod test_route;
 
 pub use event::{
     CodeLocation, Collected, Context, EventSink, Operation, OwnedContext, OwnedEvent, QueryEvent,
-    Scanned, Timestamp,
+    Scanned, Timestamp, ValueLinks,
 };
 pub use finding::{
     Amend, BarRole, CollectedFindings, Finding, FindingSink, FingerprintStat, Proof, QueryRef,

@@ -35,7 +35,7 @@
 //! loops = "warning"
 //! repeated = "info"
 //! escalate_count = 20
-//! escalate_total_ms = 100
+//! # escalate_total_ms = 100     (unset: time never changes a severity)
 //!
 //! [[detect.routes]]               # first match wins; any threshold may be overridden
 //! route = "/admin/*"
@@ -338,9 +338,11 @@ pub struct SeverityRules {
     /// 20-iteration loop already adds tens of milliseconds over a network, and grows with
     /// the data.
     pub escalate_count: u32,
-    /// Total child time in one request that raises a finding one level. Default 100 ms, the
-    /// point where users notice a delay.
-    pub escalate_total_ms: u64,
+    /// Total child time in one request that raises a finding one level, when set (100 ms is
+    /// the point where users notice a delay). Unset by default: time varies from run to run
+    /// (a loaded CI machine, a cold cache), so the same statements would be a warning in one
+    /// run and an error in the next; the time is still shown as evidence.
+    pub escalate_total_ms: Option<u64>,
 }
 
 impl Default for SeverityRules {
@@ -349,20 +351,24 @@ impl Default for SeverityRules {
             loops: Severity::Warning,
             repeated: Severity::Info,
             escalate_count: 20,
-            escalate_total_ms: 100,
+            escalate_total_ms: None,
         }
     }
 }
 
 impl SeverityRules {
-    /// The severity of one occurrence of a pattern.
+    /// The severity of one occurrence of a pattern: from its kind and how many statements
+    /// it repeated, and from its time only when `escalate_total_ms` is set.
     pub fn severity(&self, kind: FindingKind, count: u32, total_us: Option<u64>) -> Severity {
         let base = match crate::kinds::info(kind).severity {
             BaseSeverity::Loop => self.loops,
             BaseSeverity::Repeated => self.repeated,
             BaseSeverity::Fixed(severity) => return severity,
         };
-        let slow = total_us.is_some_and(|us| us >= self.escalate_total_ms.saturating_mul(1000));
+        let slow = self
+            .escalate_total_ms
+            .zip(total_us)
+            .is_some_and(|(ms, us)| us >= ms.saturating_mul(1000));
         if count >= self.escalate_count || slow {
             raise(base)
         } else {

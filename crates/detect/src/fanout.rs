@@ -129,6 +129,50 @@ impl Waiting {
                 || time.stalled(self.client, other.end, self.start))
     }
 
+    /// The parent result this fragment's children name by value (the proxy's links), when
+    /// they name exactly one.
+    fn driven_by(&self) -> Option<u64> {
+        let mut named = self
+            .unit
+            .stmts
+            .iter()
+            .map(|s| s.parent_result)
+            .filter(|&r| r != 0);
+        let first = named.next()?;
+        named.all(|r| r == first).then_some(first)
+    }
+
+    fn produced(&self, result: u64) -> bool {
+        self.unit.stmts.iter().any(|s| s.result == result)
+    }
+
+    /// What the value links say about joining this fragment with `other`, when they say
+    /// anything: `Some(true)` when `other` ran the statement whose rows the children
+    /// iterate, or holds children of that same result (one fan-out whatever the timing);
+    /// `Some(false)` when `other`'s children of the same shape iterate another result (two
+    /// requests running one loop at once).
+    fn linked_to(&self, other: &Waiting) -> Option<bool> {
+        let fp = self.fragment()?;
+        let parent = self.driven_by()?;
+        if other.produced(parent) {
+            return Some(true);
+        }
+        let theirs = other
+            .unit
+            .stmts
+            .iter()
+            .filter(|s| s.fp == fp && s.parent_result != 0)
+            .map(|s| s.parent_result);
+        let mut saw_any = false;
+        for result in theirs {
+            if result == parent {
+                return Some(true);
+            }
+            saw_any = true;
+        }
+        saw_any.then_some(false)
+    }
+
     fn joins(&self, other: &Waiting, time: &Time<'_>) -> bool {
         // Segments of one session follow each other: never one fan-out.
         let one_session = self.sessions.len() == 1 && other.sessions.len() == 1;
@@ -137,6 +181,10 @@ impl Waiting {
             || (self.has_parent && other.has_parent)
         {
             return false;
+        }
+        // Values first: they say which rows a child iterates, which timing can only guess.
+        if let Some(linked) = self.linked_to(other).or_else(|| other.linked_to(self)) {
+            return linked;
         }
         match (self.fragment(), other.fragment()) {
             (Some(fp), _) if self.sibling_of(fp, other, time) => true,

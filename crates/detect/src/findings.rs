@@ -7,6 +7,7 @@
 //! severity. No raw SQL and no parameter values are ever copied into a finding, only
 //! normalised text, unless `show_params` asks for example parameters.
 
+use querycomb_core::test_route::test_of_route;
 use querycomb_core::{
     BarRole, Finding, FindingKind, FixEvidence, Proof, QueryRef, RequestKind, RequestRef,
     WaterfallBar,
@@ -148,7 +149,23 @@ fn signature_of(candidate: &Candidate, unit: &UnitAnalysis<'_>) -> Option<u64> {
         let key = format!("{}\0{route}", candidate.kind.id());
         return Some(signature(&key, parent, &children));
     }
+    // A loop seen both in tests' fixtures and in their own work is two findings: which of
+    // the two a run meets first depends on the order tests run in (pytest-xdist), and the
+    // fixture's is reported at info, so one finding for both would change severity with it.
+    if unit_is_fixture(unit) {
+        let key = format!("{}\0fixture", candidate.kind.id());
+        return Some(signature(&key, parent, &children));
+    }
     Some(signature(candidate.kind.id(), parent, &children))
+}
+
+/// The unit is a test's setup or teardown (`querycomb run`'s routes, `core::test_route`).
+fn unit_is_fixture(unit: &UnitAnalysis<'_>) -> bool {
+    unit.unit
+        .header
+        .route
+        .as_deref()
+        .is_some_and(|route| test_of_route(route).1.is_fixture())
 }
 
 fn fingerprint_at(unit: &UnitAnalysis<'_>, index: usize) -> Option<u64> {

@@ -55,7 +55,8 @@
 //!   distinct parameter sets, each execution carrying fewer than `batch_min_list` (10) list
 //!   items, not paging (`OFFSET`, or keyset `LIMIT` without an equality filter). Its parent
 //!   is the nearest earlier SELECT of another shape before the first child that ran fewer
-//!   times than the child (a shape running as often is a sibling in the loop), preferring the
+//!   times than the child (a shape running as often is a sibling in the loop) and that reads
+//!   rows (not a FROM-less `SELECT nextval(…)`, `now()`, `set_config(…)`), preferring the
 //!   nearest one that returned at least as many rows as there were distinct children when
 //!   row counts are known. In a plain burst a read loop needs a parent
 //!   (`burst_loops_need_parent`): a parentless run of lookups there is as likely a worker
@@ -93,12 +94,15 @@
 //!   waits over a second per iteration is slow for another reason.
 //! - Batch list 10: real batch sizes (Hibernate `@BatchSize`, Django prefetch chunks) are
 //!   10–1000; two or three items per statement, repeated, is still a loop.
-//! - Severity: loops are warnings, raised to errors at 20 repeated statements or 100 ms of
-//!   child time in one request; identical repeats are info, raised to warnings likewise.
+//! - Severity: loops are warnings, raised to errors at 20 repeated statements in one
+//!   request; identical repeats are info, raised to warnings likewise. Time raises a
+//!   severity only when `severity.escalate_total_ms` is set: the same statements get the
+//!   same severity on a fast machine and a loaded one.
 //!
 //! # De-duplication
 //! A finding's signature is a hash of (kind, parent fingerprint, child fingerprints) as 16 hex
-//! digits; the first request's evidence is kept and later requests add to `occurrences` and
+//! digits (with the route for a budget, and apart for a test's fixtures: `querycomb run`'s
+//! `(setup)`/`(teardown)` routes); the first request's evidence is kept and later requests add to `occurrences` and
 //! `total_count` (see [`findings`]). Findings never contain raw SQL or parameter values, only
 //! normalised text, unless `show_params` is set.
 //!

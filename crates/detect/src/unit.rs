@@ -72,6 +72,10 @@ pub struct Stmt {
     /// Used a value the statement before it returned (see
     /// [`querycomb_core::QueryEvent::uses_previous_result`]).
     pub uses_previous_result: bool,
+    /// Value links from the source (see [`querycomb_core::ValueLinks`]), 0 for none: the id
+    /// its result was kept under, and the id of the result its bind values came from.
+    pub result: u64,
+    pub parent_result: u64,
 }
 
 /// What is known about a unit of work, apart from its statements.
@@ -1144,6 +1148,9 @@ impl Units {
             return false;
         };
         let pause = to.saturating_sub(from);
+        if iterates_other_rows(stmts, at) {
+            return true;
+        }
         let next = stmts.get(at + 1);
         if next.is_none() && !closed {
             return false;
@@ -1171,6 +1178,31 @@ impl Units {
             Elsewhere::OtherWork => pause > unit.split.loop_cut_us,
         }
     }
+}
+
+/// Statements looked back over for the result a child's values came from.
+const LINK_LOOKBACK: usize = 256;
+
+/// The statement `at` continues the loop before it by shape, but its values come from
+/// other rows than that loop's (the source's value links, `QueryEvent::links`), rows that
+/// nothing recent in this burst returned: another request took the pooled connection and
+/// runs the same loop over its own parent's rows (a fan-out's piece, or the next request).
+/// Timing cannot see this; values can.
+fn iterates_other_rows(stmts: &[Stmt], at: usize) -> bool {
+    let (Some(before), Some(here)) = (stmts.get(at.wrapping_sub(1)), stmts.get(at)) else {
+        return false;
+    };
+    if here.parent_result == 0
+        || before.fp != here.fp
+        || before.parent_result == 0
+        || before.parent_result == here.parent_result
+    {
+        return false;
+    }
+    let recent = stmts
+        .get(at.saturating_sub(LINK_LOOKBACK)..at)
+        .unwrap_or_default();
+    !recent.iter().any(|s| s.result == here.parent_result)
 }
 
 fn session_key(session: &str) -> u64 {

@@ -29,7 +29,10 @@ fn documented_defaults() {
     assert_eq!(c.severity.loops, Severity::Warning);
     assert_eq!(c.severity.repeated, Severity::Info);
     assert_eq!(c.severity.escalate_count, 20);
-    assert_eq!(c.severity.escalate_total_ms, 100);
+    assert_eq!(
+        c.severity.escalate_total_ms, None,
+        "time never raises by default"
+    );
     // An empty table is the default.
     let empty = parse("").expect("empty config");
     assert_eq!(empty.thresholds, c.thresholds);
@@ -198,6 +201,35 @@ fn severity_rules_are_configurable() {
         only(&analyse_with(lenient, &big.events)).severity,
         Severity::Warning
     );
+}
+
+/// The same loop, its statements fast in one run and slow in another (a loaded CI machine):
+/// the same severity, unless a time threshold is configured.
+#[test]
+fn severity_does_not_depend_on_timing_unless_a_time_threshold_is_set() {
+    let timed = |us: u64| {
+        let mut log = Log::new();
+        log.orders_loop("s1", 6);
+        for event in &mut log.events {
+            event.duration_us = Some(us);
+        }
+        log.events
+    };
+    let (fast, slow) = (timed(50), timed(60_000));
+    let severity =
+        |config: querycomb_detect::Config, events| only(&analyse_with(config, events)).severity;
+    assert_eq!(severity(Config::default(), &fast), Severity::Warning);
+    assert_eq!(severity(Config::default(), &slow), Severity::Warning);
+    let by_time = config(|c| c.severity.escalate_total_ms = Some(100));
+    assert_eq!(severity(by_time.clone(), &fast), Severity::Warning);
+    assert_eq!(severity(by_time, &slow), Severity::Error);
+    // The time stays in the finding as evidence.
+    let finding = analyse(&slow)
+        .findings
+        .into_iter()
+        .next()
+        .expect("a finding");
+    assert_eq!(finding.total_duration_us, Some(6 * 60_000));
 }
 
 fn pattern(text: &str) -> querycomb_detect::NamePattern {

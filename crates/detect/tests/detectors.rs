@@ -570,7 +570,11 @@ fn slow_loops_need_fewer_iterations() {
     let f = only(&analysis);
     assert_eq!((f.kind, f.count), (n_plus_one::KIND, 3));
     assert_eq!(f.total_duration_us, Some(120_000));
-    assert_eq!(f.severity, Severity::Error, "100 ms or more escalates");
+    assert_eq!(
+        f.severity,
+        Severity::Warning,
+        "time does not raise a severity unless severity.escalate_total_ms is set"
+    );
     assert_eq!(analysis.summary.wasted_us, 120_000);
 
     for e in &mut log.events {

@@ -596,3 +596,38 @@ fn empty_transactions_do_not_start_a_chain() {
     assert_eq!(kinds(&analysis), []);
     assert_eq!(analysis.summary.requests, 2);
 }
+
+/// The same loop in one test's fixture and in another test's own work (`querycomb run`'s
+/// routes): two findings, so that neither's severity depends on which ran first.
+#[test]
+fn a_loop_in_fixtures_and_in_tests_is_two_findings_whatever_the_order() {
+    let ordered = |first: &str, second: &str| {
+        let mut log = Log::new();
+        for route in [first, second] {
+            let start = log.events.len();
+            log.orders_loop("s1", 6);
+            for event in &mut log.events[start..] {
+                event.route = Some(route.to_owned());
+            }
+            log.wait_ms(5_000);
+        }
+        let mut found: Vec<(Option<String>, u32)> = analyse(&log.events)
+            .findings
+            .into_iter()
+            .map(|f| (f.request.route, f.occurrences))
+            .collect();
+        found.sort();
+        found
+    };
+    let expected = vec![
+        (Some("t.py::test_a".to_owned()), 1),
+        (Some("t.py::test_b (setup)".to_owned()), 1),
+    ];
+    assert_eq!(ordered("t.py::test_a", "t.py::test_b (setup)"), expected);
+    assert_eq!(ordered("t.py::test_b (setup)", "t.py::test_a"), expected);
+    // Two tests' own work on the same loop stay one finding.
+    assert_eq!(
+        ordered("t.py::test_a", "t.py::test_c"),
+        vec![(Some("t.py::test_a".to_owned()), 2)]
+    );
+}

@@ -17,6 +17,11 @@ use regex::Regex;
 struct Shape {
     name: &'static str,
     pattern: &'static str,
+    /// Capture groups that must hold the same text: an alias shape names the same table or
+    /// column on both sides.
+    same: &'static [(usize, usize)],
+    /// The capture group quoted as the evidence (0: the whole match).
+    shown: usize,
     evidence: &'static str,
 }
 
@@ -26,69 +31,106 @@ const SHAPES: &[Shape] = &[
     Shape {
         name: "Sequelize",
         pattern: r#""(\w+)"\."(\w+)" AS "(\w+)\.(\w+)""#,
+        same: &[(1, 3)],
+        shown: 0,
         evidence: r#"Sequelize's `"Model"."col" AS "Model.col"` aliases"#,
     },
     Shape {
         name: "Sequelize",
         pattern: r#"\bFROM "(\w+)" AS "(\w+)" WHERE "(\w+)"\."#,
+        same: &[(2, 3)],
+        shown: 0,
         evidence: r#"Sequelize's `FROM "table" AS "model" WHERE "model".` lookups"#,
     },
     Shape {
         name: "TypeORM",
         pattern: r#""(\w+)"\."(\w+)" AS "(\w+)_(\w+)""#,
+        same: &[(1, 3), (2, 4)],
+        shown: 0,
         evidence: r#"TypeORM's `"Alias"."col" AS "Alias_col"` aliases"#,
+    },
+    // Hibernate 3 to 5 alias each table `<entity or collection role><n>_` and label each
+    // column `<column prefix><n>_<m>_` (`author0_.id as id1_0_`); aggregates are labelled
+    // `col_0_0_`, so a count keeps only the table alias, declared and used.
+    Shape {
+        name: "Hibernate",
+        pattern: r"\b[a-z][a-z0-9_]*?\d+_\.\w+ (?:AS|as) [A-Za-z][A-Za-z0-9_]*?\d+_\b",
+        same: &[],
+        shown: 0,
+        evidence: "Hibernate 3–5's `author0_.id as id1_0_` table aliases and column labels",
+    },
+    Shape {
+        name: "Hibernate",
+        pattern: r"\b([a-z][a-z0-9_]*?\d+_)\.\w+.*?\b((?:FROM|from|JOIN|join) [\w.]+ ([a-z][a-z0-9_]*?\d+_))(?:\s|$)",
+        same: &[(1, 3)],
+        shown: 2,
+        evidence: "Hibernate 3–5's `from books book0_` table aliases",
     },
     Shape {
         name: "Hibernate",
         pattern: r"\b[a-z]+\d+_0\.\w+",
+        same: &[],
+        shown: 0,
         evidence: "Hibernate 6's `t1_0.col` aliases",
     },
     Shape {
         name: "Prisma",
         pattern: r#""public"\."\w+"\."\w+""#,
+        same: &[],
+        shown: 0,
         evidence: r#"Prisma's `"public"."Table"."col"` names"#,
     },
     Shape {
         name: "SQLAlchemy",
         pattern: r"\b(\w+)\.(\w+) AS (\w+)_(\w+)\b",
+        same: &[(1, 3)],
+        shown: 0,
         evidence: "SQLAlchemy's `table.col AS table_col` labels",
     },
     Shape {
         name: "Ecto",
         pattern: r#"\bFROM "\w+" AS [a-z]\d\b"#,
+        same: &[],
+        shown: 0,
         evidence: r#"Ecto's `FROM "table" AS t0` aliases"#,
     },
     Shape {
         name: "Rails",
         pattern: r#"^SELECT "\w+"\.\* FROM "\w+""#,
+        same: &[],
+        shown: 0,
         evidence: r#"ActiveRecord's `SELECT "table".* FROM "table"`"#,
     },
     Shape {
         name: "Django",
         pattern: r#"^SELECT( DISTINCT)? "[a-z0-9]+_[a-z0-9_]+"\."\w+", "#,
+        same: &[],
+        shown: 0,
         evidence: r#"Django's `"app_model"."col"` column lists"#,
     },
 ];
 
-/// The framework whose SQL shape `sql` has, with the evidence.
-pub fn framework(sql: &str) -> Option<(&'static str, &'static str)> {
+/// The framework whose SQL shape `sql` has, with the evidence: the shape, and the text of
+/// `sql` that has it.
+pub fn framework(sql: &str) -> Option<(&'static str, String)> {
     static COMPILED: OnceLock<Vec<Option<Regex>>> = OnceLock::new();
     let compiled =
         COMPILED.get_or_init(|| SHAPES.iter().map(|s| Regex::new(s.pattern).ok()).collect());
     SHAPES.iter().zip(compiled).find_map(|(shape, re)| {
         let caps = re.as_ref()?.captures(sql)?;
-        // Alias shapes must name the same table or column on both sides.
-        let consistent = match shape.name {
-            "Sequelize" if caps.len() == 4 => caps.get(2)?.as_str() == caps.get(3)?.as_str(),
-            "Sequelize" | "SQLAlchemy" => caps.get(1)?.as_str() == caps.get(3)?.as_str(),
-            "TypeORM" => {
-                caps.get(1)?.as_str() == caps.get(3)?.as_str()
-                    && caps.get(2)?.as_str() == caps.get(4)?.as_str()
-            }
-            _ => true,
-        };
-        consistent.then_some((shape.name, shape.evidence))
+        let text = |i: usize| caps.get(i).map(|m| m.as_str());
+        let consistent = shape.same.iter().all(|&(a, b)| text(a) == text(b));
+        let quoted = quote(text(shape.shown)?);
+        consistent.then(|| (shape.name, format!("{}: `{quoted}`", shape.evidence)))
     })
+}
+
+/// `text`, cut to 80 characters.
+fn quote(text: &str) -> String {
+    match text.char_indices().nth(80) {
+        Some((at, _)) => format!("{}…", text.get(..at).unwrap_or(text)),
+        None => text.to_owned(),
+    }
 }
 
 /// The relation and the fix for one loop finding.
@@ -97,22 +139,36 @@ pub fn advise(finding: &Finding) -> Option<Advice> {
     let sql = &child.normalized;
     let shape = Fingerprinter::new(Dialect::Postgres).describe(sql);
     let (relation, relation_evidence, key) = relation(finding, &shape);
-    let evidence = [
-        Some(sql.as_str()),
-        finding.parent.as_ref().map(|p| p.normalized.as_str()),
-    ];
-    let found = evidence.iter().flatten().find_map(|text| framework(text));
-    // An alias that is not a table name is the model's name (Sequelize's `AS "author"`).
-    let alias = crate::batch::statements(sql)
+    // The child's SQL, else the parent's (a write loop's INSERT names no ORM; the query
+    // whose rows it goes through does).
+    let found = framework(sql).or_else(|| {
+        let (name, evidence) = framework(&finding.parent.as_ref()?.normalized)?;
+        Some((name, format!("{evidence} (in the parent query)")))
+    });
+    let qualifier = crate::batch::statements(sql)
         .ok()
-        .and_then(|s| s.key_qualifier)
-        .filter(|q| !shape.tables.iter().any(|t| t == q));
-    let table = alias
-        .as_deref()
-        .or(shape.tables.first().map(String::as_str));
+        .and_then(|s| s.key_qualifier);
     let parent_sql = finding.parent.as_ref().map(|p| p.normalized.as_str());
-    let name = field_name(&key, table, relation, parent_sql);
-    let fix = fix_text(found.map(|f| f.0), relation, &name);
+    let role = qualifier
+        .as_deref()
+        .filter(|_| found.as_ref().is_some_and(|f| f.0 == "Hibernate"))
+        .and_then(hibernate_role);
+    let name = match role {
+        // Hibernate 3–5 name the alias of a collection load after the collection itself.
+        Some(role) if matches!(relation, Relation::ToMany | Relation::ManyToMany) => role,
+        Some(entity) => field_name(&key, Some(&entity), relation, parent_sql),
+        None => {
+            let model = model_name(&shape, qualifier.as_deref());
+            field_name(&key, model, relation, parent_sql)
+        }
+    };
+    let names = Names {
+        field: &name,
+        table: shape.tables.first().map_or("", String::as_str),
+        key: &key,
+        verb: shape.verb,
+    };
+    let fix = fix_text(found.as_ref().map(|f| f.0), relation, &names);
     let mut warnings = Vec::new();
     if relation == Relation::ToMany || relation == Relation::ManyToMany {
         warnings.push(
@@ -144,8 +200,8 @@ pub fn advise(finding: &Finding) -> Option<Advice> {
     Some(Advice {
         relation,
         relation_evidence,
-        framework: found.map(|f| f.0.to_owned()),
-        framework_evidence: found.map(|f| f.1.to_owned()),
+        framework: found.as_ref().map(|f| f.0.to_owned()),
+        framework_evidence: found.map(|f| f.1),
         fix,
         warnings,
     })
@@ -173,15 +229,35 @@ fn relation(finding: &Finding, shape: &querycomb_sql::Shape) -> (Relation, Strin
         None => reversed_key(&finding.children[0].normalized).unwrap_or_default(),
     };
     let main = shape.tables.first().cloned().unwrap_or_default();
-    let other_table = qualifier
+    let key_table = qualifier
         .as_deref()
-        .filter(|q| shape.tables.iter().any(|t| t == q) && *q != main);
-    if let Some(through) = other_table {
-        return (
-            Relation::ManyToMany,
-            format!("{main} is read through {through}, looked up by {through}.{column}"),
-            column,
-        );
+        .map_or(main.as_str(), |q| table_of(shape, q));
+    let other_table = shape
+        .tables
+        .iter()
+        .find(|t| *t != key_table)
+        .filter(|_| shape.tables.iter().any(|t| t == key_table));
+    match other_table {
+        // Django: `FROM tag INNER JOIN book_tags … WHERE book_tags.book_id = $1`.
+        Some(_) if key_table != main => {
+            return (
+                Relation::ManyToMany,
+                format!("{main} is read through {key_table}, looked up by {key_table}.{column}"),
+                column,
+            );
+        }
+        // Hibernate: `FROM book_tags tags0_ INNER JOIN tags tag1_ … WHERE tags0_.book_id = $1`.
+        Some(read) if is_join_table(shape, key_table) => {
+            return (
+                Relation::ManyToMany,
+                format!(
+                    "{read} is read through {key_table}, looked up by {key_table}.{column} \
+                     ({key_table}'s columns are all foreign keys)"
+                ),
+                column,
+            );
+        }
+        _ => {}
     }
     // With a DSN, the catalogs say what the lookup column is.
     let catalog = finding
@@ -255,6 +331,75 @@ fn reversed_key(sql: &str) -> Option<(Option<String>, String)> {
     })
 }
 
+/// The table `qualifier` names: itself, or the table it aliases.
+fn table_of<'s>(shape: &'s querycomb_sql::Shape, qualifier: &'s str) -> &'s str {
+    shape
+        .aliases
+        .iter()
+        .find(|(alias, _)| alias == qualifier)
+        .map_or(qualifier, |(_, table)| table.as_str())
+}
+
+/// A table whose every column the statement names (qualified) is a foreign key (`book_id`,
+/// `tag_id`, never `id`), at least two of them: a many-to-many join table. A table with
+/// columns of its own (`books0_.title`) is an entity's table joined to another.
+fn is_join_table(shape: &querycomb_sql::Shape, table: &str) -> bool {
+    static QUALIFIED: OnceLock<Option<Regex>> = OnceLock::new();
+    let Some(re) = QUALIFIED
+        .get_or_init(|| Regex::new(r#"("?\w+"?)\.("?\w+"?)"#).ok())
+        .as_ref()
+    else {
+        return false;
+    };
+    let unquote = |p: &str| p.trim_matches('"').to_owned();
+    let mut columns: Vec<String> = re
+        .captures_iter(&shape.normalized)
+        .filter_map(|c| Some((unquote(c.get(1)?.as_str()), unquote(c.get(2)?.as_str()))))
+        .filter(|(qualifier, _)| table_of(shape, qualifier) == table)
+        .map(|(_, column)| column)
+        .collect();
+    columns.sort_unstable();
+    columns.dedup();
+    columns.len() >= 2
+        && columns
+            .iter()
+            .all(|c| c.ends_with("_id") || (c.ends_with("Id") && c != "Id"))
+}
+
+/// The entity or collection a Hibernate 3–5 alias is named after: `books0_` → `books`
+/// (Hibernate cuts the name to 10 characters, shown with `…`).
+fn hibernate_role(alias: &str) -> Option<String> {
+    let stem = alias
+        .strip_suffix('_')?
+        .trim_end_matches(|c: char| c.is_ascii_digit());
+    let generated = stem.len() < alias.len() - 1
+        && stem.starts_with(|c: char| c.is_ascii_lowercase())
+        && stem
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    generated.then(|| match stem.len() {
+        10.. => format!("{stem}…"),
+        _ => stem.to_owned(),
+    })
+}
+
+/// The model a lookup names: an alias that is the model's name (Sequelize's `AS "author"`,
+/// TypeORM's `"Author"`), else the table (also behind a generated alias such as Hibernate 6's
+/// `a1_0` or Ecto's `a0`).
+fn model_name<'s>(shape: &'s querycomb_sql::Shape, qualifier: Option<&'s str>) -> Option<&'s str> {
+    let Some(q) = qualifier else {
+        return shape.tables.first().map(String::as_str);
+    };
+    let generated = q.starts_with(|c: char| c.is_ascii_lowercase())
+        && q.len() <= 6
+        && q.bytes().skip(1).all(|b| b.is_ascii_digit() || b == b'_');
+    if generated || shape.tables.iter().any(|t| t == q) {
+        Some(table_of(shape, q))
+    } else {
+        Some(q)
+    }
+}
+
 /// The ORM field name the fix names: `author` for `author_id`, else the table's last word.
 fn field_name(key: &str, table: Option<&str>, relation: Relation, parent: Option<&str>) -> String {
     let table = table.unwrap_or("related");
@@ -305,8 +450,20 @@ fn lower_first(word: &str) -> String {
     })
 }
 
-fn fix_text(framework: Option<&str>, relation: Relation, name: &str) -> String {
+/// What a fix text names: the ORM field, the looked-up table and key column, the verb.
+struct Names<'a> {
+    field: &'a str,
+    table: &'a str,
+    key: &'a str,
+    verb: Verb,
+}
+
+fn fix_text(framework: Option<&str>, relation: Relation, names: &Names<'_>) -> String {
     use Relation::*;
+    let name = names.field;
+    if framework == Some("Hibernate") {
+        return hibernate_fix(relation, names);
+    }
     let text = match (framework, relation) {
         (Some("Django"), ToOne) => format!("select_related(\"{name}\") on the parent queryset"),
         (Some("Django"), ToMany | ManyToMany) => {
@@ -350,13 +507,6 @@ fn fix_text(framework: Option<&str>, relation: Relation, name: &str) -> String {
             format!("relations: [\"<the parent's {name} relation>\"] with relationLoadStrategy: \"query\" (one more query by the parent ids, no JOIN)")
         }
         (Some("TypeORM"), Write) => "insert().values([...]) instead of save per row".into(),
-        (Some("Hibernate"), ToOne) => format!("JOIN FETCH p.{name} (or an @EntityGraph)"),
-        (Some("Hibernate"), ToMany | ManyToMany) => {
-            format!("@BatchSize on {name} (or @Fetch(FetchMode.SUBSELECT))")
-        }
-        (Some("Hibernate"), Write) => {
-            "hibernate.jdbc.batch_size with ordered inserts/updates".into()
-        }
         (Some("Prisma"), ToOne | ToMany | ManyToMany) => {
             format!("include: {{ {name}: true }} on the parent query")
         }
@@ -380,6 +530,48 @@ fn fix_text(framework: Option<&str>, relation: Relation, name: &str) -> String {
     text
 }
 
+/// The fix in Hibernate's (and Spring Data JPA's) words.
+fn hibernate_fix(relation: Relation, names: &Names<'_>) -> String {
+    let (field, table, key) = (names.field, names.table, names.key);
+    match relation {
+        Relation::ToOne => format!(
+            "join fetch p.{field} in the query that loads the parents (Spring Data: \
+             @EntityGraph(attributePaths = \"{field}\") on the repository method)"
+        ),
+        Relation::ToMany | Relation::ManyToMany => format!(
+            "batch fetching: @BatchSize(size = 50) on the {field} collection, or \
+             hibernate.default_batch_fetch_size = 50 (one IN query per 50 parents); join fetch \
+             p.{field} (or @EntityGraph) only when each parent has few {field}"
+        ),
+        Relation::Aggregate => match key.strip_suffix("_id") {
+            Some(parent) => format!(
+                "one aggregate query for all parents: select c.{parent}.id, count(c) from \
+                 <the {table} entity> c where c.{parent} in (:parents) group by c.{parent}.id; \
+                 or @Formula(\"(select count(*) from {table} c where c.{key} = id)\") on the \
+                 parent entity"
+            ),
+            None => format!(
+                "one aggregate query for all parents, grouped by {key}; or @Formula(\"(select \
+                 count(*) from {table} c where c.{key} = id)\") on the parent entity"
+            ),
+        },
+        Relation::Write if names.verb == Verb::Insert => "JDBC batching: \
+            hibernate.jdbc.batch_size = 50 with hibernate.order_inserts = true, ids from a \
+            sequence (IDENTITY ids turn insert batching off), and on PostgreSQL \
+            reWriteBatchedInserts=true on the pgjdbc URL, so that each batch is one multi-row \
+            INSERT"
+            .into(),
+        Relation::Write => "one bulk HQL update or delete for all rows (… where e.id in \
+            (:ids)); JDBC batching (hibernate.jdbc.batch_size with hibernate.order_updates = \
+            true) saves the round trips but still runs one statement per row"
+            .into(),
+        Relation::Unknown => format!(
+            "one query for all parents' rows: batch fetching (@BatchSize, \
+             hibernate.default_batch_fetch_size) or a query with {key} in (:keys)"
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,6 +587,12 @@ mod tests {
             (r#"SELECT "book"."id" AS "author.id" FROM "books""#, None),
             (r#"SELECT "Book"."id" AS "Book_id" FROM "book" "Book""#, Some("TypeORM")),
             ("SELECT b1_0.id, b1_0.title FROM book b1_0 WHERE b1_0.author_id = $1", Some("Hibernate")),
+            // Hibernate 3.6 (tests/e2e/hibernate), as normalised.
+            ("SELECT author0_.id AS id0_0_, author0_.name AS name0_0_ FROM authors author0_ WHERE author0_.id = $1", Some("Hibernate")),
+            ("SELECT COUNT(book0_.id) AS col_0_0_ FROM books book0_ WHERE book0_.author_id = $1", Some("Hibernate")),
+            // Hibernate 5's labels (`<column cut to 10><n>_<m>_<k>_`), unnormalised.
+            ("select person0_.id as id1_0_0_, person0_.name as name2_0_0_ from person person0_ where person0_.id=?", Some("Hibernate")),
+            ("SELECT COUNT(b.id) AS n FROM books b0_ WHERE b.author_id = $1", None),
             ("SELECT books.id AS books_id, books.title AS books_title FROM books WHERE books.author_id = $1", Some("SQLAlchemy")),
             (r#"SELECT "books".* FROM "books" WHERE "books"."id" = $1 LIMIT $2"#, Some("Rails")),
             (r#"SELECT b0."id", b0."title" FROM "books" AS b0 WHERE (b0."author_id" = $1)"#, Some("Ecto")),
@@ -403,6 +601,15 @@ mod tests {
         ];
         for (sql, want) in cases {
             assert_eq!(framework(sql).map(|f| f.0), want, "{sql}");
+        }
+    }
+
+    /// A pattern that does not compile would never match, silently (the workspace's regex
+    /// has no `unicode-case`, so `(?i)` is one way to get there).
+    #[test]
+    fn every_shape_compiles() {
+        for shape in SHAPES {
+            assert!(Regex::new(shape.pattern).is_ok(), "{}", shape.pattern);
         }
     }
 
@@ -415,6 +622,19 @@ mod tests {
         f.children[0].normalized = r#"SELECT "tag"."id" FROM "tag" INNER JOIN "book_tags" ON ("tag"."id" = "book_tags"."tag_id") WHERE "book_tags"."book_id" = $1"#.into();
         let m2m = advise(&f).unwrap();
         assert_eq!(m2m.relation, Relation::ManyToMany, "{m2m:?}");
+        // Hibernate reads a many-to-many from the join table, aliased after the collection.
+        f.children[0].normalized = "SELECT tags0_.book_id AS book1_1_1_, tags0_.tag_id AS tag2_1_, tag1_.id AS id2_0_, tag1_.name AS name2_0_ FROM book_tags tags0_ INNER JOIN tags tag1_ ON tags0_.tag_id = tag1_.id WHERE tags0_.book_id = $1".into();
+        let hibernate = advise(&f).unwrap();
+        assert_eq!(hibernate.relation, Relation::ManyToMany, "{hibernate:?}");
+        assert!(
+            hibernate
+                .fix
+                .contains("@BatchSize(size = 50) on the tags collection"),
+            "{hibernate:?}"
+        );
+        // A to-many load that joins an eager to-one is not a join table: books has a title.
+        f.children[0].normalized = "SELECT books0_.id AS id1_0_, books0_.title AS title1_0_, author1_.id AS id0_1_ FROM books books0_ LEFT OUTER JOIN authors author1_ ON books0_.author_id = author1_.id WHERE books0_.shelf_id = $1".into();
+        assert_eq!(advise(&f).unwrap().relation, Relation::ToMany);
         f.children[0].normalized = "SELECT COUNT(*) FROM books WHERE author_id = $1".into();
         assert_eq!(advise(&f).unwrap().relation, Relation::Aggregate);
         f.kind = kinds::n_plus_one_write::KIND;
@@ -422,5 +642,67 @@ mod tests {
         let write = advise(&f).unwrap();
         assert_eq!(write.relation, Relation::Write);
         assert!(write.framework.is_none() && write.fix.contains("multi-row"));
+    }
+
+    #[test]
+    fn hibernate_aliases_name_the_entity_or_collection() {
+        assert_eq!(hibernate_role("books0_").as_deref(), Some("books"));
+        assert_eq!(hibernate_role("author12_").as_deref(), Some("author"));
+        assert_eq!(
+            hibernate_role("reviewcomm3_").as_deref(),
+            Some("reviewcomm…")
+        );
+        assert_eq!(hibernate_role("books_").as_deref(), None);
+        assert_eq!(hibernate_role("books0").as_deref(), None);
+        assert_eq!(hibernate_role("Book0_").as_deref(), None);
+    }
+
+    /// Hibernate 6 aliases are table initials: the table names the field.
+    #[test]
+    fn hibernate_6_lookups_are_named_from_their_tables() {
+        let mut f =
+            crate::tests::finding("SELECT a1_0.id, a1_0.name FROM authors a1_0 WHERE a1_0.id = $1");
+        let to_one = advise(&f).unwrap();
+        assert_eq!(to_one.framework.as_deref(), Some("Hibernate"), "{to_one:?}");
+        assert!(to_one.fix.starts_with("join fetch p.author "), "{to_one:?}");
+        f.children[0].normalized =
+            "SELECT b1_0.author_id, b1_0.id, b1_0.title FROM books b1_0 WHERE b1_0.author_id = $1"
+                .into();
+        let to_many = advise(&f).unwrap();
+        assert_eq!(to_many.relation, Relation::ToMany);
+        assert!(
+            to_many.fix.contains("on the books collection"),
+            "{to_many:?}"
+        );
+    }
+
+    /// A write loop's hint follows its verb: inserts batch into multi-row INSERTs, updates
+    /// stay one statement per row under JDBC batching.
+    #[test]
+    fn hibernate_write_hints_follow_the_verb() {
+        let mut f =
+            crate::tests::finding("INSERT INTO reviews (book_id, stars, id) VALUES ($1, $2, $3)");
+        f.kind = kinds::n_plus_one_write::KIND;
+        f.parent = Some(
+            crate::tests::finding("SELECT book0_.id AS id1_ FROM books book0_").children[0].clone(),
+        );
+        let insert = advise(&f).unwrap();
+        assert_eq!(insert.framework.as_deref(), Some("Hibernate"));
+        let evidence = insert.framework_evidence.as_deref().unwrap_or_default();
+        assert!(
+            evidence.ends_with("`book0_.id AS id1_` (in the parent query)"),
+            "{evidence}"
+        );
+        assert!(
+            insert.fix.contains("reWriteBatchedInserts=true"),
+            "{insert:?}"
+        );
+        f.children[0].normalized =
+            "UPDATE books SET title = $1, author_id = $2 WHERE id = $3".into();
+        let update = advise(&f).unwrap();
+        assert!(
+            update.fix.starts_with("one bulk HQL update or delete"),
+            "{update:?}"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! The example application (examples/rust-axum-graphql: axum + async-graphql + sqlx, its
 //! own cargo workspace built by `scripts/setup-test-deps.sh guard` into
-//! target/e2e/rust-guard) on a throwaway PostgreSQL:
+//! target/e2e/rust, the Rust e2e projects' shared target dir) on a throwaway PostgreSQL:
 //! - its own test suite passes: the layer finds exactly the resolver N+1 and the REST count
 //!   in a loop with the right parent, child and N and nothing in their twins;
 //!   `assert_max_queries!` fails on the N+1 route and passes on the twin; the DataLoader
@@ -25,14 +25,14 @@ fn manifest() -> PathBuf {
     repo_root().join("examples/rust-axum-graphql/Cargo.toml")
 }
 
-fn target_dir() -> PathBuf {
-    repo_root().join("target/e2e/rust-guard")
-}
-
 /// The example's build, made by `scripts/setup-test-deps.sh guard` before the tests (a test
 /// never builds or installs: it fails, naming the command, when the build is missing).
+fn target_dir() -> PathBuf {
+    querycomb_testkit::deps::rust_target("rust-guard")
+}
+
 fn setup() {
-    querycomb_testkit::deps::require("the example app's build", target_dir());
+    target_dir();
 }
 
 fn start_pg() -> PgServer {

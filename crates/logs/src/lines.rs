@@ -14,9 +14,14 @@ pub(crate) const MAX_LINE: usize = 16 * 1024 * 1024;
 /// Bytes of an over-long line kept for its reader to look at (does it start a record?).
 const LONG_LINE_HEAD: usize = 4096;
 
-/// Larger than the 1 MiB `BufReader`s callers tend to wrap inputs in, so that our reads bypass
-/// their buffer instead of being copied out of it.
-const INITIAL_CAPACITY: usize = 4 * 1024 * 1024;
+/// The first read's buffer: a small input (one log record, a fuzzer's input, a test's log)
+/// never pays for zeroing a large one.
+const INITIAL_CAPACITY: usize = 64 * 1024;
+
+/// The buffer once the input has proved longer than the first read: larger than the 1 MiB
+/// `BufReader`s callers tend to wrap inputs in, so that our reads bypass their buffer instead
+/// of being copied out of it.
+const LARGE_CAPACITY: usize = 4 * 1024 * 1024;
 
 /// One line of input, without its `\n` (and without a `\r` before it).
 /// Buffered input as [`LineReader::block`] lends it.
@@ -72,6 +77,9 @@ pub(crate) struct LineReader<'r> {
     offset: u64,
     line: u64,
     cap: usize,
+    /// The last read filled all the room it was given: the input is long, so the next read
+    /// may grow the buffer to [`LARGE_CAPACITY`].
+    input_is_long: bool,
     /// The head of the last over-long line, lent by [`Line::TooLong`].
     long_head: Vec<u8>,
 }
@@ -92,6 +100,7 @@ impl<'r> LineReader<'r> {
             offset: 0,
             line: 0,
             cap,
+            input_is_long: false,
             long_head: Vec::new(),
         }
     }
@@ -255,10 +264,16 @@ impl<'r> LineReader<'r> {
             self.end -= self.start;
             self.start = 0;
         }
-        if self.end == self.buf.len() {
+        let large = if self.input_is_long {
+            LARGE_CAPACITY.min(self.cap.saturating_add(1))
+        } else {
+            0
+        };
+        if self.end == self.buf.len() || self.buf.len() < large {
             let grown = (self.buf.len() * 2)
                 .min(self.cap.saturating_add(2))
-                .max(self.end + 64 * 1024);
+                .max(self.end + 64 * 1024)
+                .max(large);
             self.buf.resize(grown, 0);
         }
         loop {
@@ -273,6 +288,7 @@ impl<'r> LineReader<'r> {
                 }
                 Ok(n) => {
                     self.end += n;
+                    self.input_is_long = self.end == self.buf.len();
                     return Ok(());
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,

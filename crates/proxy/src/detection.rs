@@ -20,6 +20,7 @@ use querycomb_core::{
 };
 use querycomb_report::json::JsonLinesSink;
 
+use crate::evidence::{client_digest, session_digest, ClientResults, MAX_CLIENTS};
 use crate::metrics::Metrics;
 use crate::observe::{wall_clock, Observed};
 
@@ -84,9 +85,10 @@ pub trait EventMeter: Send {
     }
 }
 
-/// Parent ↔ child proof: sees each event with the parent result its parameters came from
-/// (and the fingerprint detection's scan gave it), and marks findings whose loop it saw
-/// driven by the parent's rows.
+/// Parent ↔ child proof: sees each event with its value links (`event.links`: the parent
+/// result its parameters came from, the id its own result was kept under) and the
+/// fingerprint detection's scan gave it, and marks findings whose loop it saw driven by the
+/// parent's rows.
 pub trait Evidence: Send {
     fn event(&mut self, observed: &Observed, fingerprint: Option<u64>);
     fn annotate(&self, finding: &mut Finding);
@@ -105,6 +107,8 @@ pub(crate) struct Outputs {
     pub tap: Option<Sender<OwnedEvent>>,
     pub meter: Option<Box<dyn EventMeter>>,
     pub evidence: Option<Box<dyn Evidence>>,
+    /// Each client's recent multi-row results, which later executions link to by value.
+    pub links: ClientResults,
     /// The run's inputs (the listener), as `--findings-out` names them.
     pub sources: SourceTable,
     /// Last published `(occurrences, total_count)` per signature.
@@ -135,6 +139,7 @@ impl Outputs {
             tap: None,
             meter: None,
             evidence: None,
+            links: ClientResults::default(),
             sources: sources.clone(),
             published: HashMap::new(),
         })
@@ -177,6 +182,7 @@ impl Outputs {
     fn record_table_sizes(&self, detector: &dyn LiveDetector) {
         let metrics = &self.metrics;
         metrics.table_size("published_findings", self.published.len());
+        metrics.table_size("value_link_clients", self.links.len());
         let meter = self.meter.as_ref().map(|m| m.table_sizes());
         let evidence = self.evidence.as_ref().map(|e| e.table_sizes());
         for (table, entries) in detector
@@ -283,7 +289,26 @@ impl FindingSink for Publish<'_> {
     }
 }
 
-fn observe(detector: &mut dyn LiveDetector, outputs: &mut Outputs, observed: Box<Observed>) {
+fn observe(detector: &mut dyn LiveDetector, outputs: &mut Outputs, mut observed: Box<Observed>) {
+    // Linked here, where every connection's executions pass in order: a fan-out's children
+    // and their parent run on different connections of one client.
+    let client = client_digest(
+        observed.session.user.as_deref(),
+        observed.session.database.as_deref(),
+        observed.session.application.as_deref(),
+    );
+    let resets = outputs.links.resets;
+    observed.links = outputs.links.link(
+        client,
+        session_digest(&observed.session.id),
+        observed.sql(),
+        &observed.values,
+    );
+    if outputs.links.resets != resets {
+        outputs
+            .metrics
+            .evicted("value_link_clients", MAX_CLIENTS as u64);
+    }
     outputs.metrics.statements.inc();
     if observed.error.is_some() {
         outputs.metrics.statement_errors.inc();

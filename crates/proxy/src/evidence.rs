@@ -1,17 +1,19 @@
-//! Parent ↔ child proof: did the loop's parameters come from the parent's rows?
+//! Parent ↔ child links by value: did the loop's parameters come from the parent's rows?
 //!
 //! A log shows a query returning 25 rows followed by 25 lookups and can only suspect the
 //! two are related. The proxy sees both the rows and the bind parameters, so it checks:
-//! each connection keeps digests of the values of its most recent multi-row results, and
-//! each later execution whose parameter values are among them names that result as its
-//! parent. The detection thread counts those matches per (parent shape, child shape) and
-//! marks the finding [`querycomb_core::Proof::Proven`].
+//! each connection digests the values of each result while it streams past and the values
+//! of each execution's bind parameters ([`ValueTrace`]); the detection thread keeps each
+//! client's most recent multi-row results ([`ClientResults`]), across all its connections,
+//! and links every later execution whose parameter values are among them to that result
+//! (`QueryEvent::links`). Grouping uses the links to put a pooled fan-out back together and
+//! to keep two requests' loops of one shape apart; proof counts them.
 //!
-//! Memory is bounded per connection: at most [`MAX_VALUES`] digests per result, over the
-//! first rows only, for at most [`RECENT_RESULTS`] results of distinct statements. Hashing
-//! runs only while a result is being captured, so a large result costs a few hundred rows'
-//! worth of work, not all of it. Only parameters sent with the extended protocol (bind
-//! values) are matched; literals inlined into simple-protocol SQL are not.
+//! Memory is bounded: at most [`MAX_VALUES`] digests per result, over the first rows only,
+//! [`RESULTS_PER_CLIENT`] results per client and [`MAX_CLIENTS`] clients. Hashing runs only
+//! while a result is being captured, so a large result costs a few hundred rows' worth of
+//! work, not all of it. Only parameters sent with the extended protocol (bind values) are
+//! matched; literals inlined into simple-protocol SQL are not.
 
 // This module reads untrusted wire bytes: no input may panic it (tests may).
 #![cfg_attr(
@@ -24,23 +26,15 @@
     )
 )]
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+
+use querycomb_core::ValueLinks;
 
 /// Value digests kept per captured result.
 pub const MAX_VALUES: usize = 4096;
-/// Results (of distinct statements) kept per connection.
-pub const RECENT_RESULTS: usize = 3;
 /// Longer values are ids of nothing: not worth matching.
 const MAX_VALUE_LEN: usize = 64;
-
-/// The statement whose result contained an execution's parameter values.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParentRef {
-    pub sql: Arc<str>,
-    /// Identifies one execution of the parent (a new loop starts with a new result).
-    pub result: u64,
-}
 
 /// A digest of one value that is equal for the same number or text in either wire format:
 /// binary 2/4/8-byte values are read as big-endian integers and digested as their decimal
@@ -146,49 +140,35 @@ impl ResultCapture {
     }
 }
 
-#[derive(Debug)]
-struct Kept {
-    sql: Arc<str>,
-    result: u64,
-    values: Arc<HashSet<u64>>,
+/// What one execution leaves for the value links, sent with its event to the detection
+/// thread: the digests of its bind values and, when it returned two rows or more, of its
+/// result's values.
+#[derive(Debug, Clone, Default)]
+pub struct ValueTrace {
+    pub keys: Box<[u64]>,
+    pub result: Option<Arc<HashSet<u64>>>,
 }
 
-/// The last few multi-row results of one connection, one per statement text.
+/// The previous execution's reply on one connection, for dependent chains (an `INSERT …
+/// RETURNING id` whose id the next insert uses): a chain runs on one connection.
 #[derive(Debug, Default)]
-pub struct RecentResults {
-    kept: Vec<Kept>,
-    next_result: u64,
-    /// The values of the previous execution's result, of any size (an `INSERT … RETURNING
-    /// id` returns one row): `None` when it returned none.
+pub struct PreviousReply {
+    /// The values of the previous execution's result, of any size: `None` when it returned
+    /// none.
     previous: Option<Arc<HashSet<u64>>>,
 }
 
-impl RecentResults {
-    /// Keeps a finished result if it could be a parent (two rows or more). A statement's
-    /// new result replaces its previous one, so a loop whose children return several rows
-    /// never pushes its parent out. Every execution's values (of any size) are remembered as
-    /// the previous result, for dependent chains. The id the result is kept under, if kept.
-    pub fn finish(&mut self, sql: &str, capture: Option<ResultCapture>) -> Option<u64> {
+impl PreviousReply {
+    /// Remembers a finished execution's result as the previous reply; returns its values
+    /// when it could be a parent (two rows or more).
+    pub fn finish(&mut self, capture: Option<ResultCapture>) -> Option<Arc<HashSet<u64>>> {
         let Some(capture) = capture.filter(|c| !c.values.is_empty()) else {
             self.previous = None;
             return None;
         };
         let values = Arc::new(capture.values);
         self.previous = Some(values.clone());
-        if capture.rows < 2 {
-            return None;
-        }
-        self.kept.retain(|k| &*k.sql != sql);
-        if self.kept.len() >= RECENT_RESULTS {
-            self.kept.remove(0);
-        }
-        self.next_result += 1;
-        self.kept.push(Kept {
-            sql: Arc::from(sql),
-            result: self.next_result,
-            values,
-        });
-        Some(self.next_result)
+        (capture.rows >= 2).then_some(values)
     }
 
     /// Leaves out of the previous result the values its execution was sent (`keys`): a
@@ -206,28 +186,116 @@ impl RecentResults {
 
     /// Whether one of `keys` is among the values the previous execution returned (and was
     /// not sent): the execution continues a dependent chain. Call before
-    /// [`RecentResults::finish`].
+    /// [`PreviousReply::finish`].
     pub fn follows_previous(&self, keys: &[u64]) -> bool {
         self.previous
             .as_ref()
             .is_some_and(|values| keys.iter().any(|key| values.contains(key)))
     }
+}
 
-    /// The most recent other statement whose result holds one of `keys`.
-    pub fn parent_of(&self, sql: &str, keys: &[u64]) -> Option<ParentRef> {
-        if keys.is_empty() {
-            return None;
+/// Multi-row results kept per client (a few request streams, each with a parent or two).
+pub const RESULTS_PER_CLIENT: usize = 16;
+/// Clients whose results are kept at once; past this the table starts again (counted).
+pub const MAX_CLIENTS: usize = 4096;
+
+#[derive(Debug)]
+struct Kept {
+    /// Digest of the statement text: a loop's own results never count as its parent.
+    sql: u64,
+    /// Digest of the connection that ran it.
+    session: u64,
+    result: u64,
+    values: Arc<HashSet<u64>>,
+}
+
+/// The recent multi-row results of each client across all its connections, kept by the
+/// detection thread, which sees every connection's executions in order: a child whose bind
+/// values are among a result's values names that result as its parent, whichever connection
+/// ran either (a pooled fan-out's children run on other connections than their parent).
+#[derive(Debug, Default)]
+pub struct ClientResults {
+    clients: HashMap<u64, Vec<Kept>>,
+    next_result: u64,
+    /// Times the client table was full and started again.
+    pub resets: u64,
+}
+
+impl ClientResults {
+    /// Links one execution of `client` (any stable digest of who it is) on `session` to
+    /// the result its bind values came from, and keeps its own result as a possible parent.
+    ///
+    /// A link is drawn only when exactly one kept result of another statement holds one of
+    /// its values: two requests reading overlapping rows at once (the same customers) leave
+    /// their children unlinked rather than linked to a guess, and grouping then goes by
+    /// timing as it does for logs. A statement's new result replaces its previous one on
+    /// the same connection, so a loop whose children return several rows never pushes its
+    /// parent out.
+    pub fn link(&mut self, client: u64, session: u64, sql: &str, trace: &ValueTrace) -> ValueLinks {
+        if trace.keys.is_empty() && trace.result.is_none() {
+            return ValueLinks::default();
         }
-        self.kept
-            .iter()
-            .rev()
-            .filter(|k| &*k.sql != sql)
-            .find(|k| keys.iter().any(|key| k.values.contains(key)))
-            .map(|k| ParentRef {
-                sql: k.sql.clone(),
-                result: k.result,
-            })
+        if self.clients.len() >= MAX_CLIENTS && !self.clients.contains_key(&client) {
+            self.clients.clear();
+            self.resets += 1;
+        }
+        let sql = fnv1a(sql.as_bytes());
+        let kept = self.clients.entry(client).or_default();
+        let parent_result = (!trace.keys.is_empty())
+            .then(|| parent_of(kept, sql, &trace.keys))
+            .flatten();
+        let result = trace.result.as_ref().map(|values| {
+            kept.retain(|k| k.sql != sql || k.session != session);
+            if kept.len() >= RESULTS_PER_CLIENT {
+                kept.remove(0);
+            }
+            self.next_result += 1;
+            kept.push(Kept {
+                sql,
+                session,
+                result: self.next_result,
+                values: values.clone(),
+            });
+            self.next_result
+        });
+        ValueLinks {
+            result,
+            parent_result,
+        }
     }
+
+    pub fn len(&self) -> usize {
+        self.clients.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.clients.is_empty()
+    }
+}
+
+/// See [`ClientResults::link`].
+fn parent_of(kept: &[Kept], sql: u64, keys: &[u64]) -> Option<u64> {
+    let mut holding = kept
+        .iter()
+        .filter(|k| k.sql != sql && keys.iter().any(|key| k.values.contains(key)));
+    let only = holding.next()?;
+    holding.next().is_none().then_some(only.result)
+}
+
+/// A digest of a session id, for [`ClientResults::link`].
+pub fn session_digest(session: &str) -> u64 {
+    fnv1a(session.as_bytes())
+}
+
+/// A digest of who a client is, as the detection stage groups them (user, database,
+/// application).
+pub fn client_digest(user: Option<&str>, database: Option<&str>, application: Option<&str>) -> u64 {
+    let mut bytes = Vec::new();
+    for part in [user, database, application] {
+        bytes.extend_from_slice(part.unwrap_or_default().as_bytes());
+        bytes.push(0);
+    }
+    fnv1a(&bytes)
 }
 
 #[cfg(test)]
@@ -258,70 +326,130 @@ mod tests {
         assert_eq!(value_key(b"", false), None);
     }
 
-    #[test]
-    fn children_find_the_parent_result_holding_their_values() {
-        let parent: Arc<str> = Arc::from("SELECT id, customer_id FROM orders");
+    fn capture(rows: &[&[&[u8]]]) -> Option<ResultCapture> {
         let mut capture = ResultCapture::default();
-        for (id, customer) in [(1i32, 7i32), (2, 8)] {
-            capture.add_row(&row(&[&id.to_be_bytes(), &customer.to_be_bytes()]), &[1]);
+        for values in rows {
+            capture.add_row(&row(values), &[]);
         }
-        let mut recent = RecentResults::default();
-        recent.finish(&parent, Some(capture));
-        let child = "SELECT * FROM customers WHERE id = $1";
-        let found = recent.parent_of(child, &[value_key(b"8", false).unwrap_or_default()]);
-        assert_eq!(found.map(|p| p.sql), Some(parent.clone()));
-        assert_eq!(
-            recent.parent_of(child, &[value_key(b"99", false).unwrap_or_default()]),
-            None
-        );
+        Some(capture)
+    }
+
+    fn key(value: &[u8]) -> u64 {
+        value_key(value, false).unwrap_or_default()
+    }
+
+    fn kept(results: &mut ClientResults, session: u64, sql: &str, ids: &[&[u8]]) -> Option<u64> {
+        let rows: Vec<&[&[u8]]> = ids.iter().map(std::slice::from_ref).collect();
+        let values = PreviousReply::default().finish(capture(&rows));
+        let trace = ValueTrace {
+            keys: Box::new([]),
+            result: values,
+        };
+        results.link(1, session, sql, &trace).result
+    }
+
+    fn lookup(results: &mut ClientResults, session: u64, value: &[u8]) -> Option<u64> {
+        let trace = ValueTrace {
+            keys: Box::new([key(value)]),
+            result: None,
+        };
+        results
+            .link(1, session, "SELECT * FROM customers WHERE id = $1", &trace)
+            .parent_result
+    }
+
+    #[test]
+    fn children_on_any_connection_link_to_the_result_holding_their_values() {
+        let mut first = ResultCapture::default();
+        for (id, customer) in [(1i32, 7i32), (2, 8)] {
+            first.add_row(&row(&[&id.to_be_bytes(), &customer.to_be_bytes()]), &[1]);
+        }
+        let values = PreviousReply::default().finish(Some(first));
+        let mut results = ClientResults::default();
+        let parent = ValueTrace {
+            keys: Box::new([]),
+            result: values,
+        };
+        // The parent ran on connection 1 ...
+        let orders = "SELECT id, customer_id FROM orders";
+        let parent_result = results.link(1, 1, orders, &parent).result;
+        assert!(parent_result.is_some(), "two rows: kept");
+        // ... its children on it and on others: each names the parent's result.
+        assert_eq!(lookup(&mut results, 1, b"8"), parent_result);
+        assert_eq!(lookup(&mut results, 2, b"7"), parent_result);
+        assert_eq!(lookup(&mut results, 3, b"99"), None);
+        // Another client's rows link nothing.
+        let child = ValueTrace {
+            keys: Box::new([key(b"8")]),
+            result: None,
+        };
+        assert_eq!(results.link(2, 2, "SELECT 1", &child).parent_result, None);
 
         // The child's own multi-row results never evict the parent.
-        for _ in 0..10 {
-            let mut own = ResultCapture::default();
-            own.add_row(&row(&[b"x"]), &[]);
-            own.add_row(&row(&[b"y"]), &[]);
-            recent.finish(child, Some(own));
+        for _ in 0..40 {
+            kept(
+                &mut results,
+                1,
+                "SELECT * FROM customers WHERE id = $1",
+                &[b"x", b"y"],
+            );
         }
-        assert!(recent
-            .parent_of(child, &[value_key(b"7", false).unwrap_or_default()])
-            .is_some());
+        assert_eq!(lookup(&mut results, 2, b"7"), parent_result);
+    }
+
+    #[test]
+    fn two_requests_at_once_each_keep_their_children() {
+        let mut results = ClientResults::default();
+        let orders = "SELECT customer_id FROM orders WHERE day = $1";
+        let a = kept(&mut results, 1, orders, &[b"1", b"2", b"5"]);
+        let b = kept(&mut results, 2, orders, &[b"3", b"4", b"5"]);
+        assert_ne!(a, b, "the same statement on two connections: two results");
+        // On any connection: the one result holding the value, or none when two do.
+        assert_eq!(lookup(&mut results, 1, b"2"), a);
+        assert_eq!(lookup(&mut results, 3, b"2"), a);
+        assert_eq!(lookup(&mut results, 3, b"3"), b);
+        assert_eq!(lookup(&mut results, 1, b"5"), None, "ambiguous: no guess");
+        assert_eq!(lookup(&mut results, 3, b"5"), None, "ambiguous: no guess");
+    }
+
+    #[test]
+    fn the_client_table_is_bounded() {
+        let mut results = ClientResults::default();
+        let values = PreviousReply::default().finish(capture(&[&[b"1"], &[b"2"]]));
+        let trace = ValueTrace {
+            keys: Box::new([]),
+            result: values,
+        };
+        for client in 0..(MAX_CLIENTS as u64 + 10) {
+            results.link(client, 1, "SELECT id FROM t", &trace);
+        }
+        assert!(results.len() <= MAX_CLIENTS);
+        assert_eq!(results.resets, 1);
     }
 
     #[test]
     fn an_execution_using_the_previous_reply_follows_it() {
-        let key = |v: &[u8]| value_key(v, false).unwrap_or_default();
-        let insert: Arc<str> = Arc::from("INSERT INTO node (parent_id) VALUES ($1) RETURNING id");
-        let mut recent = RecentResults::default();
-        let mut returned = ResultCapture::default();
-        returned.add_row(&row(&[b"41"]), &[]);
-        recent.finish(&insert, Some(returned));
+        let mut previous = PreviousReply::default();
+        previous.finish(capture(&[&[b"41"]]));
         assert!(
-            recent.follows_previous(&[key(b"41")]),
+            previous.follows_previous(&[key(b"41")]),
             "uses the id just returned"
         );
-        assert!(!recent.follows_previous(&[key(b"7")]));
+        assert!(!previous.follows_previous(&[key(b"7")]));
         // A value the server only echoed back links nothing.
-        let mut echoed = ResultCapture::default();
-        echoed.add_row(&row(&[b"7", b"43"]), &[]);
-        recent.finish(&insert, Some(echoed));
-        recent.forget_sent(&[key(b"7")]);
-        assert!(!recent.follows_previous(&[key(b"7")]));
-        assert!(recent.follows_previous(&[key(b"43")]));
+        previous.finish(capture(&[&[b"7", b"43"]]));
+        previous.forget_sent(&[key(b"7")]);
+        assert!(!previous.follows_previous(&[key(b"7")]));
+        assert!(previous.follows_previous(&[key(b"43")]));
         // A statement that returned nothing breaks the chain.
-        recent.finish("UPDATE counters SET n = n + 1", None);
-        assert!(!recent.follows_previous(&[key(b"41")]));
+        previous.finish(None);
+        assert!(!previous.follows_previous(&[key(b"41")]));
     }
 
     #[test]
     fn single_rows_and_garbage_are_not_parents() {
-        let mut recent = RecentResults::default();
-        let mut one = ResultCapture::default();
-        one.add_row(&row(&[b"5"]), &[]);
-        recent.finish(&Arc::from("SELECT 5"), Some(one));
-        assert_eq!(
-            recent.parent_of("x", &[value_key(b"5", false).unwrap_or_default()]),
-            None
-        );
+        let mut previous = PreviousReply::default();
+        assert_eq!(previous.finish(capture(&[&[b"5"]])), None);
         let mut junk = ResultCapture::default();
         junk.add_row(&[0, 9, 0xff], &[]);
         junk.add_row(&[], &[]);

@@ -168,7 +168,7 @@ impl Metrics {
         );
         r.register(
             "evictions",
-            "Entries forgotten to keep memory bounded, by table (named_statements, proof_loops, published_findings)",
+            "Entries forgotten to keep memory bounded, by table (named_statements, proof_loops, proof_pairs, proof_parents, value_link_clients, published_findings)",
             self.evictions.clone(),
         );
         r.register(

@@ -39,15 +39,16 @@ use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use querycomb_core::{Location, OwnedEvent, QueryEvent, SourceId, Timestamp};
+use querycomb_core::{Location, OwnedEvent, QueryEvent, SourceId, Timestamp, ValueLinks};
 
 use crate::enforce::{self, AdmitVerdict, Budgeter};
-use crate::evidence::{value_key, ParentRef, RecentResults, ResultCapture};
+use crate::evidence::{value_key, PreviousReply, ResultCapture, ValueTrace};
 use crate::frame::{cstr, Message};
 use crate::splice::Edit;
 use querycomb_sql::{split, Dialect};
 
-/// A finished statement, with the parent result its parameters came from (if any).
+/// A finished statement, with the digests of its values that the detection thread links
+/// to other statements of the same client (`QueryEvent::links`).
 ///
 /// What the connection thread hands to detection: the statement's text and its session
 /// are shared with the connection (reference-counted), not copied per statement; the
@@ -70,10 +71,9 @@ pub struct Observed {
     pub error: Option<String>,
     pub in_transaction: bool,
     pub uses_previous_result: bool,
-    pub parent: Option<ParentRef>,
-    /// This statement's result was kept as a possible parent, under this id (the
-    /// [`ParentRef::result`] of the children it drives).
-    pub kept_result: Option<u64>,
+    pub values: ValueTrace,
+    /// Set by the detection thread, which links values across the client's connections.
+    pub links: ValueLinks,
 }
 
 /// The session fields of a connection's events.
@@ -111,6 +111,7 @@ impl Observed {
             error: self.error.as_deref(),
             in_transaction: Some(self.in_transaction),
             uses_previous_result: self.uses_previous_result,
+            links: self.links,
             ..QueryEvent::default()
         }
     }
@@ -167,13 +168,11 @@ pub struct Observer {
     copy_in: bool,
     in_transaction: bool,
     events: Vec<Observed>,
-    /// Recent multi-row results, for parent ↔ child proof.
-    recent: RecentResults,
-    /// The parent of the event being pushed (set just before `push_event`).
-    parent: Option<ParentRef>,
-    /// The id its own result was kept under (set just before `push_event`).
-    kept_result: Option<u64>,
-    /// The event being pushed used a value of the previous result (set with `parent`).
+    /// The previous execution's reply, for dependent chains.
+    previous: PreviousReply,
+    /// The value digests of the event being pushed (set just before `push_event`).
+    values: ValueTrace,
+    /// The event being pushed used a value of the previous result (set with `values`).
     follows_previous: bool,
     /// Replies that did not match the pending operation (should stay 0).
     pub mismatches: u64,
@@ -340,9 +339,8 @@ impl Observer {
             copy_in: false,
             in_transaction: false,
             events: Vec::new(),
-            recent: RecentResults::default(),
-            parent: None,
-            kept_result: None,
+            previous: PreviousReply::default(),
+            values: ValueTrace::default(),
             follows_previous: false,
             mismatches: 0,
             evicted: 0,
@@ -763,9 +761,10 @@ impl Observer {
                 let (sql, location, in_tx) =
                     (query.sql.clone(), query.location, query.in_transaction);
                 let range = statement_range(&sql, part);
-                self.kept_result = self
-                    .recent
-                    .finish(sql.get(range.clone()).unwrap_or_default(), capture);
+                self.values = ValueTrace {
+                    keys: Box::new([]),
+                    result: self.previous.finish(capture),
+                };
                 self.push_event(Done {
                     sql,
                     sql_range: range,
@@ -925,11 +924,13 @@ impl Observer {
     ) {
         // A portal whose statement we never saw parsed has no text to report.
         let Some(sql) = exec.sql else { return };
-        let parent = self.recent.parent_of(&sql, &exec.bind.keys);
-        self.follows_previous = self.recent.follows_previous(&exec.bind.keys);
-        self.kept_result = self.recent.finish(&sql, exec.capture);
-        self.recent.forget_sent(&exec.bind.keys);
-        self.parent = parent;
+        self.follows_previous = self.previous.follows_previous(&exec.bind.keys);
+        let result = self.previous.finish(exec.capture);
+        self.previous.forget_sent(&exec.bind.keys);
+        self.values = ValueTrace {
+            keys: exec.bind.keys.as_slice().into(),
+            result,
+        };
         self.push_event(Done {
             sql_range: 0..sql.len(),
             sql,
@@ -964,8 +965,8 @@ impl Observer {
             error: done.error,
             in_transaction: done.in_transaction,
             uses_previous_result: std::mem::take(&mut self.follows_previous),
-            parent: self.parent.take(),
-            kept_result: self.kept_result.take(),
+            values: std::mem::take(&mut self.values),
+            links: ValueLinks::default(),
         });
     }
 }
@@ -1603,12 +1604,17 @@ mod tests {
         }
         let observed: Vec<Observed> = h.obs.take_events().collect();
         assert_eq!(observed.len(), 4);
-        assert_eq!(observed[0].parent, None);
-        let parent = observed[1].parent.as_ref().map(|p| &*p.sql);
-        assert_eq!(parent, Some("SELECT id, customer_id FROM orders"));
-        assert_eq!(observed[2].parent, observed[1].parent);
+        let mut results = crate::evidence::ClientResults::default();
+        let links: Vec<_> = observed
+            .iter()
+            .map(|o| results.link(1, 1, o.sql(), &o.values))
+            .collect();
+        assert_eq!(links[0].parent_result, None);
+        assert!(links[0].result.is_some(), "three rows: a possible parent");
+        assert_eq!(links[1].parent_result, links[0].result);
+        assert_eq!(links[2].parent_result, links[0].result);
         assert_eq!(
-            observed[3].parent, None,
+            links[3].parent_result, None,
             "42 was not among the parent's values"
         );
     }

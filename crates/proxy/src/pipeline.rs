@@ -239,32 +239,31 @@ impl EventMeter for ShapeMeter {
 const MAX_LOOPS: usize = 4096;
 
 /// What only the proxy can add to a finding:
-/// - proof: it counts, per session and (parent shape, child shape), the child executions
-///   whose parameters were found in the parent's latest result, and marks matching
-///   findings [`Proof::Proven`];
+/// - proof: it counts, per (parent shape, child shape), the child executions whose
+///   parameters were found in one result of the parent (the value links of
+///   `QueryEvent::links`, across the client's connections), and marks matching findings
+///   [`Proof::Proven`] with the most children one parent result drove;
 /// - cost: how long the request held its connection, and what that means for a pool of
 ///   `pool_size` connections, before and after batching the loop.
 pub struct ProxyEvidence {
     pool_size: u32,
-    loops: HashMap<(String, u64, u64), Loop>,
-    /// Fingerprints of the results kept as possible parents, by (session, result id): a
-    /// child names its parent by result, whose statement detection scanned when it ran.
-    parents: HashMap<(String, u64), u64>,
-    /// Where resets of the loop table are counted (`evictions_total{table="proof_loops"}`).
+    /// Children matched per (parent shape, child shape, parent result).
+    matched: HashMap<(u64, u64, u64), u32>,
+    /// The most children one parent result drove, per (parent shape, child shape).
+    best: HashMap<(u64, u64), u32>,
+    /// Fingerprints of the results kept as possible parents, by result id: a child names
+    /// its parent by result, whose statement detection scanned when it ran.
+    parents: HashMap<u64, u64>,
+    /// Where resets of the tables are counted (`evictions_total{table="proof_loops"}`).
     metrics: Option<Arc<Metrics>>,
-}
-
-struct Loop {
-    result: u64,
-    matched: u32,
-    best: u32,
 }
 
 impl ProxyEvidence {
     pub fn new(pool_size: u32) -> Self {
         ProxyEvidence {
             pool_size: pool_size.max(1),
-            loops: HashMap::new(),
+            matched: HashMap::new(),
+            best: HashMap::new(),
             parents: HashMap::new(),
             metrics: None,
         }
@@ -286,43 +285,43 @@ impl Default for ProxyEvidence {
 impl Evidence for ProxyEvidence {
     fn event(&mut self, observed: &Observed, fingerprint: Option<u64>) {
         let Some(child_fp) = fingerprint else { return };
-        let session = &observed.session.id;
-        if let Some(result) = observed.kept_result {
+        let links = observed.links;
+        if let Some(result) = links.result {
             if self.parents.len() >= MAX_LOOPS {
                 self.evicted("proof_parents", self.parents.len());
                 self.parents.clear();
             }
-            self.parents.insert((session.clone(), result), child_fp);
+            self.parents.insert(result, child_fp);
         }
-        let Some(parent) = &observed.parent else {
+        let Some(parent_result) = links.parent_result else {
             return;
         };
-        let Some(&parent_fp) = self.parents.get(&(session.clone(), parent.result)) else {
+        let Some(&parent_fp) = self.parents.get(&parent_result) else {
             // Its parent's event was dropped or forgotten: no proof from this one.
             return;
         };
-        if self.loops.len() >= MAX_LOOPS {
-            self.evicted("proof_loops", self.loops.len());
-            self.loops.clear();
+        if self.matched.len() >= MAX_LOOPS {
+            self.evicted("proof_loops", self.matched.len());
+            self.matched.clear();
         }
-        let key = (session.clone(), parent_fp, child_fp);
-        let entry = self.loops.entry(key).or_insert(Loop {
-            result: parent.result,
-            matched: 0,
-            best: 0,
-        });
-        if entry.result != parent.result {
-            // The parent ran again: a new loop starts.
-            entry.result = parent.result;
-            entry.matched = 0;
+        let matched = self
+            .matched
+            .entry((parent_fp, child_fp, parent_result))
+            .or_default();
+        *matched += 1;
+        let matched = *matched;
+        if self.best.len() >= MAX_LOOPS && !self.best.contains_key(&(parent_fp, child_fp)) {
+            self.evicted("proof_pairs", self.best.len());
+            self.best.clear();
         }
-        entry.matched += 1;
-        entry.best = entry.best.max(entry.matched);
+        let best = self.best.entry((parent_fp, child_fp)).or_default();
+        *best = (*best).max(matched);
     }
 
     fn table_sizes(&self) -> Vec<(&'static str, usize)> {
         vec![
-            ("proof_loops", self.loops.len()),
+            ("proof_loops", self.matched.len()),
+            ("proof_pairs", self.best.len()),
             ("proof_parents", self.parents.len()),
         ]
     }
@@ -356,16 +355,7 @@ impl ProxyEvidence {
         let (Some(parent), Some(child)) = (parent, child) else {
             return;
         };
-        let session = &finding.request.session;
-        let exact = self.loops.get(&(session.clone(), parent, child));
-        // A request followed by trace id may span sessions: take the best loop of the pair.
-        let matched = exact.map(|l| l.best).or_else(|| {
-            self.loops
-                .iter()
-                .filter(|((_, p, c), _)| *p == parent && *c == child)
-                .map(|(_, l)| l.best)
-                .max()
-        });
+        let matched = self.best.get(&(parent, child)).copied();
         if let Some(matched) = matched.filter(|&m| m > 0) {
             finding.proof = Proof::Proven { matched };
         }

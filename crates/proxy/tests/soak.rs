@@ -30,7 +30,9 @@ const TABLES: &[&str] = &[
     "meter_open_requests",
     "published_findings",
     "proof_loops",
+    "proof_pairs",
     "proof_parents",
+    "value_link_clients",
 ];
 
 fn harness() -> Harness {

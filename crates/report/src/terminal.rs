@@ -663,8 +663,9 @@ struct Word<'a> {
     depth: i32,
 }
 
-/// Splits on whitespace outside quotes: a quoted identifier like `"order items"` stays whole.
-fn words(text: &str) -> Vec<Word<'_>> {
+/// Splits on whitespace outside quotes: in SQL, a quoted identifier like `"order items"`
+/// stays whole. Prose has no quotes to respect: the apostrophe of `Hibernate's` opens none.
+fn words(text: &str, sql: bool) -> Vec<Word<'_>> {
     let mut words = Vec::new();
     let mut quote: Option<char> = None;
     let mut depth = 0;
@@ -689,7 +690,7 @@ fn words(text: &str) -> Vec<Word<'_>> {
             start = Some((i, depth));
         }
         match c {
-            '\'' | '"' | '`' => quote = Some(c),
+            '\'' | '"' | '`' if sql => quote = Some(c),
             '(' => depth += 1,
             ')' => depth -= 1,
             _ => {}
@@ -742,7 +743,7 @@ fn starts_clause(word: &str, previous: &str) -> bool {
 /// SQL that does not fit on one line is also broken before each top-level clause, and its
 /// wrapped clause lines are indented, so the statement reads like a formatted query.
 fn fold(text: &str, width: usize, sql: bool) -> Vec<String> {
-    let words = words(text);
+    let words = words(text, sql);
     let total = words
         .iter()
         .map(|w| w.text.chars().count() + 1)
@@ -1047,6 +1048,16 @@ mod tests {
         let long = "x".repeat(50);
         assert_eq!(fold(&long, 10, false), [long.as_str()]);
         assert!(fold("", 10, true).is_empty());
+    }
+
+    /// An apostrophe in prose is not a quote: the line still folds after it.
+    #[test]
+    fn prose_folds_past_an_apostrophe() {
+        let text = "Hibernate (from Hibernate 3–5's table aliases: `FROM books book0_`): batch \
+                    fetching on the books collection";
+        let folded = fold(text, 30, false);
+        assert!(folded.iter().all(|l| l.chars().count() <= 30), "{folded:?}");
+        assert_eq!(folded.join(" "), text);
     }
 
     #[test]

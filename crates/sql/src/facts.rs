@@ -8,6 +8,7 @@ use crate::{Dialect, Verb};
 pub(crate) struct Facts {
     pub verb: Verb,
     pub tables: Vec<String>,
+    pub aliases: Vec<(String, String)>,
     pub aggregate: bool,
     pub filter_columns: Vec<String>,
     pub limit_one: bool,
@@ -78,9 +79,11 @@ pub(crate) fn analyse(normalized: &str, dialect: Dialect, original: &str) -> Fac
     let limit_one = limit_one(original, dialect);
     let aggregate =
         verb == Verb::Select && verb_at.is_some_and(|i| select_list_is_aggregate(&toks, i));
+    let (tables, aliases) = tables(&toks);
     Facts {
         verb,
-        tables: tables(&toks),
+        tables,
+        aliases,
         aggregate,
         filter_columns: filter_columns(&toks),
         limit_one,
@@ -137,10 +140,13 @@ pub(crate) fn qualified_name(toks: &[Tok<'_>], mut i: usize) -> Option<(String, 
     Some((parts.join("."), last, i))
 }
 
-fn tables(toks: &[Tok<'_>]) -> Vec<String> {
+/// The tables named after FROM/JOIN/INTO/UPDATE (de-duplicated, in order), and the alias
+/// each is given (`FROM books book0_`, `JOIN tags AS t`): `(alias, table)`.
+fn tables(toks: &[Tok<'_>]) -> (Vec<String>, Vec<(String, String)>) {
     let ctes = cte_names(toks);
     let function_args = function_arg_flags(toks);
     let mut out: Vec<String> = Vec::new();
+    let mut aliases: Vec<(String, String)> = Vec::new();
     let mut i = 0;
     while let Some(t) = toks.get(i) {
         i += 1;
@@ -160,21 +166,20 @@ fn tables(toks: &[Tok<'_>]) -> Vec<String> {
             };
             i = next;
             let is_call = !t.is_word("into") && toks.get(i).map(|t| t.kind) == Some(Kind::LParen);
-            if !is_call && !ctes.contains(&name) && !out.contains(&name) {
-                out.push(name);
+            let named = !is_call && !ctes.contains(&name);
+            if named && !out.contains(&name) {
+                out.push(name.clone());
+            }
+            // `a x`, `a AS x`: the alias (`FROM a x, b AS y` goes on after a comma).
+            let alias_at = i + usize::from(toks.get(i).is_some_and(|t| t.is_word("as")));
+            if let Some(alias) = toks.get(alias_at).filter(|t| is_alias_word(t)) {
+                if named {
+                    aliases.push((unquote(alias.text), name));
+                }
+                i = alias_at + 1;
             }
             if !in_from {
                 break;
-            }
-            // `FROM a x, b AS y`: skip an alias, continue after a comma.
-            if toks.get(i).is_some_and(|t| t.is_word("as")) {
-                i += 1;
-            }
-            if toks.get(i).is_some_and(|t| {
-                matches!(t.kind, Kind::Word | Kind::Quoted)
-                    && keywords::classify(t.text.as_bytes()) == keywords::WordClass::Name
-            }) {
-                i += 1;
             }
             if toks.get(i).map(|t| t.kind) == Some(Kind::Comma) {
                 i += 1;
@@ -183,7 +188,34 @@ fn tables(toks: &[Tok<'_>]) -> Vec<String> {
             }
         }
     }
-    out
+    (out, aliases)
+}
+
+/// A word that can alias a table: a name, not a keyword that may follow one (`INNER JOIN`,
+/// `SET`, `WHERE`, `FOR UPDATE`).
+fn is_alias_word(t: &Tok<'_>) -> bool {
+    const FOLLOWERS: &[&str] = &[
+        "inner",
+        "left",
+        "right",
+        "full",
+        "cross",
+        "natural",
+        "outer",
+        "for",
+        "window",
+        "set",
+        "tablesample",
+        "straight_join",
+        "force",
+        "ignore",
+        "use",
+        "partition",
+    ];
+    t.kind == Kind::Quoted
+        || (t.kind == Kind::Word
+            && keywords::classify(t.text.as_bytes()) == keywords::WordClass::Name
+            && !FOLLOWERS.iter().any(|w| t.is_word(w)))
 }
 
 /// FROM/JOIN/INTO/UPDATE/USING-in-MERGE that name a table (not `FOR UPDATE`, `DO UPDATE`,

@@ -53,6 +53,9 @@ pub struct Shape {
     pub verb: Verb,
     /// Names after FROM/JOIN/INTO/UPDATE, in order, identifier quotes removed, de-duplicated.
     pub tables: Vec<String>,
+    /// `(alias, table)` for each table given an alias (`FROM books book0_` →
+    /// `("book0_", "books")`), identifier quotes removed.
+    pub aliases: Vec<(String, String)>,
     /// `SELECT COUNT(..)/SUM(..)/..`, `SELECT EXISTS(..)`, or a constant existence probe.
     pub aggregate: bool,
     /// Columns compared to one value in WHERE (`customer_id = $1` -> `customer_id`).
@@ -64,6 +67,17 @@ pub struct Shape {
 }
 
 impl Shape {
+    /// A SELECT without FROM (`SELECT nextval($1)`, `SELECT now()`, `SELECT set_config(…)`):
+    /// it computes values instead of reading rows, so no loop iterates over its result.
+    pub fn reads_no_rows(&self) -> bool {
+        self.verb == Verb::Select
+            && self.tables.is_empty()
+            && !self
+                .normalized
+                .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                .any(|w| w.eq_ignore_ascii_case("FROM"))
+    }
+
     /// `LIMIT … OFFSET …`, or keyset paging (`WHERE id > $1 … LIMIT $2` with no equality
     /// filter): a page loop, where each statement's input comes from the previous page, so
     /// repeating it is not an N+1.
@@ -117,6 +131,7 @@ impl Fingerprinter {
             normalized,
             verb: facts.verb,
             tables: facts.tables,
+            aliases: facts.aliases,
             aggregate: facts.aggregate,
             filter_columns: facts.filter_columns,
             limit_one: facts.limit_one,

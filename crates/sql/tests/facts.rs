@@ -120,6 +120,45 @@ fn tables() {
     );
 }
 
+/// `(alias, table)` pairs: Hibernate's generated aliases, `AS`, quoted, joins, schema-qualified
+/// tables; join keywords, `SET` and `FOR UPDATE` are not aliases.
+#[test]
+fn aliases() {
+    let pairs = |shape: Shape| -> Vec<(String, String)> { shape.aliases };
+    let owned = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, t)| (a.to_string(), t.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        pairs(pg("SELECT tags0_.book_id AS book1_1_1_, tag1_.id AS id2_0_ FROM book_tags tags0_ INNER JOIN tags tag1_ ON tags0_.tag_id = tag1_.id WHERE tags0_.book_id = $1")),
+        owned(&[("tags0_", "book_tags"), ("tag1_", "tags")])
+    );
+    assert_eq!(
+        pairs(pg(
+            "SELECT * FROM public.orders o, items AS i LEFT JOIN \"Users\" \"U\" ON true"
+        )),
+        owned(&[("o", "public.orders"), ("i", "items"), ("U", "Users")])
+    );
+    assert_eq!(
+        pairs(pg(
+            "SELECT * FROM books INNER JOIN authors ON books.author_id = authors.id"
+        )),
+        owned(&[])
+    );
+    assert_eq!(pairs(pg("UPDATE t SET a = 1 WHERE id = $1")), owned(&[]));
+    assert_eq!(
+        pairs(pg("SELECT * FROM t WHERE id = $1 FOR UPDATE")),
+        owned(&[])
+    );
+    assert_eq!(
+        pairs(pg(
+            "WITH x AS (SELECT 1) SELECT * FROM x y JOIN unnest($1) AS u(id) ON true"
+        )),
+        owned(&[])
+    );
+}
+
 #[test]
 fn aggregates() {
     assert!(pg("SELECT COUNT(*) FROM comments WHERE post_id = 1").aggregate);

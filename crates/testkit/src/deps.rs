@@ -32,6 +32,18 @@ pub fn require(what: &str, path: PathBuf) -> PathBuf {
     path
 }
 
+/// The target dir that the set-up script builds every Rust project under tests/e2e and
+/// examples/ into (shared, so their common dependencies build once), after checking that
+/// `project`'s build (`target/e2e/PROJECT.built`, written when it succeeded) is there;
+/// panics naming the fix when it is not.
+pub fn rust_target(project: &str) -> PathBuf {
+    require(
+        &format!("the {project} build"),
+        e2e_dir().join(format!("{project}.built")),
+    );
+    e2e_dir().join("rust")
+}
+
 /// A program on `PATH` (or at an absolute path); panics with the fix when it is absent.
 pub fn require_program(name: &str) -> PathBuf {
     let found = if Path::new(name).is_absolute() {
@@ -55,6 +67,33 @@ pub fn pgjdbc_jar() -> PathBuf {
         "pgjdbc (libpostgresql-jdbc-java)",
         PathBuf::from("/usr/share/java/postgresql.jar"),
     )
+}
+
+/// Hibernate 3.6 from Debian's `libhibernate3-java`, the jars it needs at run time
+/// (javassist for its lazy proxies, slf4j-nop to keep its logging quiet) and pgjdbc: the
+/// class path of tests/e2e/hibernate (the set-up script's `hibernate` part).
+pub fn hibernate_classpath() -> Vec<PathBuf> {
+    [
+        "hibernate3.jar",
+        "antlr.jar",
+        "commons-collections3.jar",
+        "dom4j.jar",
+        "hibernate-commons-annotations.jar",
+        "geronimo-jpa_2.0_spec.jar",
+        "geronimo-jta-1.2-spec.jar",
+        "javassist.jar",
+        "slf4j-api.jar",
+        "slf4j-nop.jar",
+        "postgresql.jar",
+    ]
+    .into_iter()
+    .map(|jar| {
+        require(
+            "Hibernate 3.6 and its jars (libhibernate3-java, libjavassist-java)",
+            Path::new("/usr/share/java").join(jar),
+        )
+    })
+    .collect()
 }
 
 /// The Python of the test venv (Django, pytest, psycopg; tests/e2e/django/requirements.txt).

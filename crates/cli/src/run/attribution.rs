@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use querycomb_core::{Finding, FindingSink, QueryEvent, Scanned, SourceTable, Timestamp};
@@ -27,7 +28,8 @@ use std::time::Instant;
 
 use querycomb_core::test_route::{route_of, Phase};
 
-use super::peers::{Lineage, Peers};
+use super::cargo::test_id;
+use super::peers::{Client, Peers};
 
 #[derive(Debug, Deserialize)]
 struct Line {
@@ -36,6 +38,10 @@ struct Line {
     /// Instead of a process: the Go package whose test binary ran the test (`gotest.rs`).
     #[serde(default)]
     go_package: Option<String>,
+    /// Instead of a process: whichever test binary `cargo test` runs (`cargo.rs`); the test
+    /// is named after that binary's id.
+    #[serde(default)]
+    cargo_test: bool,
     test: String,
     phase: String,
     at: String,
@@ -54,6 +60,8 @@ enum Owner {
     Process(u32),
     /// A Go package's test binary, `<package name>.test`, whatever its process id.
     GoPackage(String),
+    /// The test binaries `cargo test` runs, one after another.
+    CargoTests,
 }
 
 /// One boundary on one process's time line.
@@ -71,6 +79,8 @@ pub struct TestLog {
     read_at: Timestamp,
     marks: HashMap<Owner, Vec<Mark>>,
     routes: HashMap<(String, &'static str), Arc<str>>,
+    /// `cargo test`'s test names qualified by their binary: (binary id, test) → test id.
+    qualified: HashMap<(Arc<str>, Arc<str>), Arc<str>>,
     /// The hooks' clock (the system's) minus the proxy's event clock, at the last read: the
     /// proxy times events on a monotonic clock anchored once, which drifts from the system
     /// clock over a long run (NTP), so boundaries are moved onto the proxy's clock as read.
@@ -92,6 +102,7 @@ impl TestLog {
             read_at: Timestamp::MIN,
             marks: HashMap::new(),
             routes: HashMap::new(),
+            qualified: HashMap::new(),
             offset_us: 0,
             mono_offset_us: monotonic_offset(),
             unreadable: 0,
@@ -99,26 +110,40 @@ impl TestLog {
         }
     }
 
-    /// The route of the phase running on the first process of `lineage` that reported
-    /// tests, else on the Go test binary `program` (`<package>.test`), at `time`.
-    pub fn route_at(
-        &mut self,
-        lineage: &[u32],
-        program: Option<&str>,
-        time: Timestamp,
-    ) -> Option<Arc<str>> {
+    /// The route of the phase running at `time` on the first process of the client's
+    /// lineage that reported tests, else on its Go test binary (`<package>.test`), else, for
+    /// a `cargo test` binary, on the time line of `cargo test`'s output.
+    pub fn route_at(&mut self, client: &Client, time: Timestamp) -> Option<Arc<str>> {
         if time >= self.read_at {
             self.read_more();
         }
-        let go_package = program
+        let go_package = client
+            .program
+            .as_deref()
             .and_then(|p| p.strip_suffix(".test"))
             .map(|package| Owner::GoPackage(package.to_owned()));
-        let marks = lineage
+        let rust_binary = client.rust_test.as_ref().map(|rust| rust.binary.as_str());
+        let (marks, binary) = match client
+            .lineage
             .iter()
             .find_map(|pid| self.marks.get(&Owner::Process(*pid)))
-            .or_else(|| self.marks.get(go_package.as_ref()?))?;
+            .or_else(|| self.marks.get(go_package.as_ref()?))
+        {
+            Some(marks) => (marks, None),
+            None => (self.marks.get(&Owner::CargoTests)?, Some(rust_binary?)),
+        };
         let after = marks.partition_point(|mark| mark.time <= time);
-        marks.get(after.checked_sub(1)?)?.route.clone()
+        let route = marks.get(after.checked_sub(1)?)?.route.clone()?;
+        let Some(binary) = binary else {
+            return Some(route);
+        };
+        let key = (Arc::<str>::from(binary), route);
+        Some(
+            self.qualified
+                .entry(key)
+                .or_insert_with_key(|(binary, test)| test_id(binary, test).into())
+                .clone(),
+        )
     }
 
     /// Reads what the hooks appended since the last read.
@@ -160,9 +185,10 @@ impl TestLog {
             ),
             _ => None,
         };
-        let owner = match line.go_package {
-            Some(package) => Owner::GoPackage(package),
-            None => Owner::Process(line.pid),
+        let owner = match (line.go_package, line.cargo_test) {
+            (Some(package), _) => Owner::GoPackage(package),
+            (None, true) => Owner::CargoTests,
+            (None, false) => Owner::Process(line.pid),
         };
         let marks = self.marks.entry(owner).or_default();
         let time = match line.mono_us {
@@ -202,15 +228,42 @@ pub fn now_us() -> Timestamp {
         .map_or(0, |d| d.as_micros() as Timestamp)
 }
 
+/// How many statements were attributed, for the run's notices.
+#[derive(Debug, Default)]
+pub struct AttributedStatements {
+    /// To a test and phase.
+    pub to_tests: AtomicU64,
+    /// To a Rust test binary only (`cargo test` with tests on several threads).
+    pub to_binaries: AtomicU64,
+}
+
 /// The detection stage with each statement's route set to the test phase that ran it.
 pub struct Attributed {
     inner: Box<dyn LiveDetector>,
     tests: TestLog,
     peers: Arc<Peers>,
-    /// Per connection: its process lineage and the program name of its process.
-    lineages: HashMap<u64, (Lineage, Option<String>)>,
-    /// Statements attributed to a test, for the run's notice.
-    pub attributed: Arc<std::sync::atomic::AtomicU64>,
+    connections: HashMap<u64, Connection>,
+    tally: Arc<AttributedStatements>,
+}
+
+/// What attribution keeps per connection.
+struct Connection {
+    client: Arc<Client>,
+    /// The test of a nextest process: all its connections' statements are that test's.
+    own_test: Option<Arc<str>>,
+    /// The session named with its Rust test binary, for statements of no known test.
+    binary_session: Option<String>,
+}
+
+impl Connection {
+    fn new(client: Arc<Client>, session: &str) -> Connection {
+        let rust = client.rust_test.as_ref();
+        Connection {
+            own_test: rust.and_then(|r| r.test_id()).map(Arc::from),
+            binary_session: rust.map(|r| format!("{session} (test binary {})", r.binary)),
+            client,
+        }
+    }
 }
 
 impl Attributed {
@@ -218,42 +271,49 @@ impl Attributed {
         inner: Box<dyn LiveDetector>,
         tests: TestLog,
         peers: Arc<Peers>,
-        attributed: Arc<std::sync::atomic::AtomicU64>,
+        tally: Arc<AttributedStatements>,
     ) -> Attributed {
         Attributed {
             inner,
             tests,
             peers,
-            lineages: HashMap::new(),
-            attributed,
+            connections: HashMap::new(),
+            tally,
         }
     }
 }
 
 impl LiveDetector for Attributed {
     fn event<'a>(&mut self, event: &QueryEvent<'a>) -> Scanned<'a> {
-        let route = match (event.route, event.time) {
-            (None, Some(time)) => {
-                // Event `location.line` is the proxy's connection id.
-                let connection = event.location.line;
-                let peers = &self.peers;
-                let (lineage, program) = self
-                    .lineages
-                    .entry(connection)
-                    .or_insert_with(|| (peers.lineage(connection), peers.program(connection)));
-                self.tests.route_at(lineage, program.as_deref(), time)
-            }
-            _ => None,
+        let (None, Some(time)) = (event.route, event.time) else {
+            return self.inner.event(event);
         };
-        match route.as_deref() {
-            Some(route) => {
-                self.attributed
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Event `location.line` is the proxy's connection id.
+        let id = event.location.line;
+        let peers = &self.peers;
+        let connection = self
+            .connections
+            .entry(id)
+            .or_insert_with(|| Connection::new(peers.client(id), event.session));
+        let route = self
+            .tests
+            .route_at(&connection.client, time)
+            .or_else(|| connection.own_test.clone());
+        if let Some(route) = route.as_deref() {
+            self.tally.to_tests.fetch_add(1, Ordering::Relaxed);
+            return self
+                .inner
+                .event(&QueryEvent {
+                    route: Some(route),
+                    ..*event
+                })
+                .into_owned();
+        }
+        match connection.binary_session.as_deref() {
+            Some(session) => {
+                self.tally.to_binaries.fetch_add(1, Ordering::Relaxed);
                 self.inner
-                    .event(&QueryEvent {
-                        route: Some(route),
-                        ..*event
-                    })
+                    .event(&QueryEvent { session, ..*event })
                     .into_owned()
             }
             None => self.inner.event(event),
@@ -324,11 +384,11 @@ mod tests {
         // The resolution says when it has begun (the connection is pending by then), and
         // finishes only when the test lets it: after the statement waits.
         let (begun_tx, begun) = std::sync::mpsc::channel::<()>();
-        let (release, answers) = std::sync::mpsc::channel::<Lineage>();
+        let (release, answers) = std::sync::mpsc::channel::<Vec<u32>>();
         let channels = std::sync::Mutex::new((begun_tx, answers));
         let (peers, resolver) = Peers::start_with(move |_peer| {
             let Ok(channels) = channels.lock() else {
-                return Lineage::new();
+                return Vec::new();
             };
             let _ = channels.0.send(());
             channels.1.recv().unwrap_or_default()
@@ -344,12 +404,8 @@ mod tests {
         begun.recv().expect("resolution begun");
         // Detection runs on its own thread, as in the proxy.
         let statement = std::thread::spawn(move || {
-            let mut detector = Attributed::new(
-                Box::new(Routes(seen)),
-                log,
-                detector_peers,
-                Arc::new(std::sync::atomic::AtomicU64::new(0)),
-            );
+            let mut detector =
+                Attributed::new(Box::new(Routes(seen)), log, detector_peers, Arc::default());
             detector.event(&QueryEvent {
                 location: querycomb_core::Location {
                     line: connection,
@@ -413,7 +469,11 @@ mod tests {
         file.write_all(br#"{"pid":10,"te"#).expect("write");
         log.read_more();
         let route = |log: &mut TestLog, lineage: &[u32], t: i64| {
-            log.route_at(lineage, None, t).map(|r| r.to_string())
+            let client = Client {
+                lineage: lineage.to_vec(),
+                ..Client::default()
+            };
+            log.route_at(&client, t).map(|r| r.to_string())
         };
         assert_eq!(
             route(&mut log, &[10], 150_000).as_deref(),

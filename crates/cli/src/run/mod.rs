@@ -15,6 +15,7 @@
 //! is stated on stderr. SIGINT and SIGTERM are passed on to the child.
 
 mod attribution;
+mod cargo;
 mod gotest;
 mod hooks;
 mod junit;
@@ -27,7 +28,7 @@ use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, ExitStatus};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -232,22 +233,35 @@ struct Served {
 /// How much of the traffic the hooks attributed to tests.
 #[derive(Default)]
 struct AttributionCounts {
-    statements: Arc<AtomicU64>,
+    statements: Arc<attribution::AttributedStatements>,
     boundaries: u64,
 }
 
 impl AttributionCounts {
-    /// One notice when the hooks were loaded but no test reported through them.
+    /// One notice when the hooks were loaded but no test could be named through them.
     fn explain(&self, hooks_loaded: bool) {
         if !hooks_loaded {
             return;
         }
+        let to_tests = self.statements.to_tests.load(Ordering::Relaxed);
+        let to_binaries = self.statements.to_binaries.load(Ordering::Relaxed);
+        if to_binaries > 0 {
+            eprintln!(
+                "querycomb: note: `cargo test` runs a binary's tests on threads of one process: \
+                 {to_binaries} statement(s) are attributed to their test binary only (named in \
+                 the session), and those without sqlcommenter tags are grouped by transaction and \
+                 idle gap; `cargo test -- --test-threads=1` or `cargo nextest run` name each test"
+            );
+        }
+        if to_tests > 0 || to_binaries > 0 {
+            return;
+        }
         if self.boundaries == 0 {
             eprintln!(
-                "querycomb: note: no test runner reported its tests (hooks: pytest, node:test, Jest, Vitest, Mocha, RSpec, minitest, JUnit 5, go test -json); \
+                "querycomb: note: no test runner reported its tests (hooks: pytest, node:test, Jest, Vitest, Mocha, RSpec, minitest, JUnit 5, go test -json, cargo nextest, cargo test); \
                  statements are grouped by transaction and idle gap instead of by test"
             );
-        } else if self.statements.load(Ordering::Relaxed) == 0 {
+        } else {
             eprintln!(
                 "querycomb: note: tests reported their phases, but no statement could be \
                  matched to a test's process; statements are grouped by transaction and idle gap"
@@ -278,7 +292,7 @@ fn run_through_proxy(
     let listen = proxy
         .local_addr()
         .map_err(|e| CliError::Usage(format!("proxy address: {e}")))?;
-    let attributed = Arc::new(AtomicU64::new(0));
+    let attributed = Arc::new(attribution::AttributedStatements::default());
     let detector = pipeline_detector(plan.detect.clone());
     match hooks {
         Some(hooks) => {
@@ -326,7 +340,7 @@ fn attributed_detector(
     inner: DetectorFactory,
     side_channel: PathBuf,
     peers: Arc<peers::Peers>,
-    attributed: Arc<AtomicU64>,
+    attributed: Arc<attribution::AttributedStatements>,
 ) -> DetectorFactory {
     Box::new(move || {
         Box::new(attribution::Attributed::new(
@@ -426,17 +440,30 @@ fn run_child(
         .iter()
         .map(|w| w.to_string_lossy().into_owned())
         .collect();
-    let go_tests = hooks.filter(|_| gotest::is_go_test_json(&words));
-    if go_tests.is_some() {
+    // `cargo test` with one test thread: its tests are named by libtest's output (`cargo.rs`).
+    let relay_kind = hooks.and_then(|hooks| {
+        if gotest::is_go_test_json(&words) {
+            return Some((hooks, Relay::GoTest));
+        }
+        let threads = std::env::var("RUST_TEST_THREADS").ok();
+        (cargo::cargo_test(&words, threads.as_deref()) == Some(cargo::Libtest::Names))
+            .then_some((hooks, Relay::Libtest))
+    });
+    if relay_kind.is_some() {
         command.stdout(std::process::Stdio::piped());
     }
     let mut child = command.spawn().map_err(|e| {
         CliError::Usage(format!("cannot run {}: {e}", Path::new(program).display()))
     })?;
-    let relay = go_tests.zip(child.stdout.take()).map(|(hooks, output)| {
-        let side_channel = hooks.side_channel();
-        std::thread::spawn(move || gotest::relay(output, &side_channel))
-    });
+    let relay = relay_kind
+        .zip(child.stdout.take())
+        .map(|((hooks, kind), output)| {
+            let side_channel = hooks.side_channel();
+            std::thread::spawn(move || match kind {
+                Relay::GoTest => gotest::relay(output, &side_channel),
+                Relay::Libtest => cargo::relay(output, &side_channel),
+            })
+        });
     let forwarding = runtime.spawn(forward_signals(child.id()));
     let status = child.wait();
     forwarding.abort();
@@ -444,6 +471,13 @@ fn run_child(
         let _ = relay.join();
     }
     status.map_err(|e| CliError::Usage(format!("waiting for the command: {e}")))
+}
+
+/// Whose output `run` relays to name the tests.
+#[derive(Clone, Copy)]
+enum Relay {
+    GoTest,
+    Libtest,
 }
 
 /// Passes SIGINT and SIGTERM on to the child until it ends. (A Ctrl-C at a terminal reaches

@@ -23,6 +23,8 @@ use std::fs;
 use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex};
 
+use super::cargo::{self, RustTest};
+
 /// A connection's process and its ancestors, nearest first (empty when not found).
 pub type Lineage = Vec<u32>;
 
@@ -33,11 +35,19 @@ pub struct Peers {
     changed: Condvar,
 }
 
+/// What is known of a connection's client process, read while it was connected.
+#[derive(Debug, Default)]
+pub struct Client {
+    pub lineage: Lineage,
+    /// The program name (`argv[0]`'s file name) of the process itself.
+    pub program: Option<String>,
+    /// The Rust test binary among the lineage, nearest first (see `cargo.rs`).
+    pub rust_test: Option<RustTest>,
+}
+
 #[derive(Default)]
 struct State {
-    resolved: HashMap<u64, Lineage>,
-    /// The program name (`argv[0]`'s file name) of each connection's process.
-    programs: HashMap<u64, String>,
+    resolved: HashMap<u64, Arc<Client>>,
     /// Accepted, being resolved.
     pending: HashSet<u64>,
     /// Callers of [`Peers::lineage`] waiting right now (tests observe the ordering).
@@ -59,20 +69,21 @@ impl Resolver {
             state.pending.insert(id);
         }
         // Answered whatever happens in `resolve`, so that no lookup waits forever.
-        struct Answer<'a>(&'a Peers, u64, Lineage);
+        struct Answer<'a>(&'a Peers, u64, Client);
         impl Drop for Answer<'_> {
             fn drop(&mut self) {
                 self.0.answer(self.1, std::mem::take(&mut self.2));
             }
         }
-        let mut answer = Answer(&self.peers, id, Lineage::new());
-        answer.2 = (self.resolve)(peer);
-        // Read now, while the client is certainly alive (a Go test binary is known by it).
-        if let Some(program) = answer.2.first().and_then(|&pid| program_of(pid)) {
-            if let Ok(mut state) = self.peers.state.lock() {
-                state.programs.insert(id, program);
-            }
-        }
+        let mut answer = Answer(&self.peers, id, Client::default());
+        let lineage = (self.resolve)(peer);
+        // Read now, while the client is certainly alive (a Go test binary is known by its
+        // program, a Rust one by its arguments and environment).
+        answer.2 = Client {
+            program: lineage.first().and_then(|&pid| program_of(pid)),
+            rust_test: lineage.iter().find_map(|&pid| cargo::test_process(pid)),
+            lineage,
+        };
     }
 }
 
@@ -94,40 +105,35 @@ impl Peers {
         (peers, resolver)
     }
 
-    fn answer(&self, id: u64, lineage: Lineage) {
+    fn answer(&self, id: u64, client: Client) {
         if let Ok(mut state) = self.state.lock() {
             state.pending.remove(&id);
-            state.resolved.insert(id, lineage);
+            state.resolved.insert(id, Arc::new(client));
         }
         self.changed.notify_all();
     }
 
-    /// The lineage of connection `id`, waiting for its resolution while it is pending. A
-    /// connection never reported as connected is unknown.
-    pub fn lineage(&self, id: u64) -> Lineage {
+    /// The client process of connection `id`, waiting for its resolution while it is
+    /// pending. A connection never reported as connected is unknown (an empty lineage).
+    pub fn client(&self, id: u64) -> Arc<Client> {
         let Ok(mut state) = self.state.lock() else {
-            return Lineage::new();
+            return Arc::default();
         };
         loop {
-            if let Some(lineage) = state.resolved.get(&id) {
-                return lineage.clone();
+            if let Some(client) = state.resolved.get(&id) {
+                return client.clone();
             }
             if !state.pending.contains(&id) {
-                return Lineage::new();
+                return Arc::default();
             }
             state.waiting += 1;
             self.changed.notify_all();
             state = match self.changed.wait(state) {
                 Ok(guard) => guard,
-                Err(_) => return Lineage::new(),
+                Err(_) => return Arc::default(),
             };
             state.waiting -= 1;
         }
-    }
-
-    /// The program name of connection `id`'s process, once resolved.
-    pub fn program(&self, id: u64) -> Option<String> {
-        self.state.lock().ok()?.programs.get(&id).cloned()
     }
 
     /// Waits until `count` callers of [`Peers::lineage`] are waiting (for tests).

@@ -155,10 +155,7 @@ pub fn require_toolchain(what: &str) {
             deps::node_modules();
         }
         "rust" => {
-            deps::require(
-                "the tests/e2e/rust-sqlx build",
-                e2e_cache().join("rust-sqlx/debug"),
-            );
+            deps::rust_target("rust-sqlx");
         }
         other => panic!("unknown toolchain {other}"),
     }
@@ -252,4 +249,26 @@ pub fn assert_failure_passes_through(command: &mut Command, code: i32, runner_li
     assert!(both.contains("failing on purpose (QC_E2E_FAIL)"), "{out:?}");
     let said = format!("the command failed (exit status {code})");
     assert!(out.stderr.contains(&said), "{out:?}");
+}
+
+/// The test and phase every finding's request names (`querycomb run`'s test routes): fails
+/// when a finding names no test, or a test `known` does not know (a test or suite id of the
+/// runner's own report).
+pub fn tests_and_phases(
+    findings: &[serde_json::Value],
+    known: impl Fn(&str) -> bool,
+) -> Vec<(String, querycomb_core::test_route::Phase)> {
+    findings
+        .iter()
+        .map(|finding| {
+            let route = finding["request"]["route"].as_str().unwrap_or_default();
+            assert!(!route.is_empty(), "a finding names no test: {finding:#}");
+            let (test, phase) = querycomb_core::test_route::test_of_route(route);
+            assert!(
+                known(test),
+                "{test:?} is none of the suite's tests: {finding:#}"
+            );
+            (test.to_owned(), phase)
+        })
+        .collect()
 }

@@ -388,7 +388,12 @@ impl<'a> UnitAnalysis<'a> {
             if sibling || exclude.contains(&stmt.fp) || self.verb(stmt.fp) != Some(Verb::Select) {
                 continue;
             }
-            if self.shape(stmt.fp).is_none_or(|e| e.role != Role::Query) {
+            // A value computed without FROM (Hibernate's `select nextval ('seq')` before its
+            // inserts) is not what the loop iterates.
+            if self
+                .shape(stmt.fp)
+                .is_none_or(|e| e.role != Role::Query || e.shape.reads_no_rows())
+            {
                 continue;
             }
             // A query known to have returned fewer rows than the loop went through is not

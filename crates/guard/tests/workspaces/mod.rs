@@ -11,19 +11,16 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Runs the tests of the project that set-up part `part` built, with
+/// Runs the tests of `project` (built by the set-up script), with
 /// `DATABASE_URL` pointing at a fresh database; fails unless exactly `passed` tests pass.
-pub fn run_suite(part: &str, project: &str, passed: usize) {
+pub fn run_suite(project: &str, passed: usize) {
     let root = repo_root();
     // Built by `scripts/setup-test-deps.sh PART` before the tests; never here.
-    querycomb_testkit::deps::require(
-        &format!("the {project} build (set-up part {part})"),
-        root.join("target/e2e").join(project),
-    );
+    let target = querycomb_testkit::deps::rust_target(project);
     let pg = PgServer::start(PgOptions::default()).expect("start PostgreSQL");
     pg.createdb("shop").expect("createdb shop");
     let out = Command::new("cargo")
-        .env("CARGO_TARGET_DIR", root.join("target/e2e").join(project))
+        .env("CARGO_TARGET_DIR", target)
         .env("DATABASE_URL", pg.url("shop"))
         .args(["test", "--offline", "--locked", "--manifest-path"])
         .arg(root.join("tests/e2e").join(project).join("Cargo.toml"))
