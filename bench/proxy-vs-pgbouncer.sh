@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # `querycomb proxy` (detection on) against pgbouncer (session pooling, from Debian) and a
 # direct connection, in one run on one throwaway PostgreSQL:
-#   - pgbench -S (select-only) TPS, average and median latency, proxy CPU per transaction,
-#     for each query mode (simple, extended, prepared), client count (1, 32, 128) and TLS
-#     setting (plaintext; TLS from pgbench to the target and from the proxy to the server),
-#     each target in turn, with ratios;
+#   - pgbench -S (select-only) TPS, average and median latency, and per transaction the
+#     proxy's CPU time, context switches and system calls (perf stat -p, when perf may
+#     count them; else CPU time from /proc), for each query mode (simple, extended,
+#     prepared), client count (1, 32, 128) and TLS setting (plaintext; TLS from pgbench to
+#     the target and from the proxy to the server), each target in turn, with ratios;
 #   - resident memory of each proxy holding 1,000 idle client connections.
 #
 #   bench/proxy-vs-pgbouncer.sh              # 3 rounds of 10 s per target and client count
 #   SECONDS_PER_RUN=30 ROUNDS=5 bench/proxy-vs-pgbouncer.sh
 #   ROUNDS=0 bench/proxy-vs-pgbouncer.sh      # only the idle-connection memory test
 #   MODES=simple CLIENTS="1 32" TLS_PASSES=off bench/proxy-vs-pgbouncer.sh   # a subset
+#   QUERYCOMB=/path/to/querycomb bench/proxy-vs-pgbouncer.sh                  # a given build
+#
+# Context switches and system calls per transaction hold on a loaded machine, where TPS and
+# latency do not; bench/proxy-instructions.sh counts user-space instructions.
 #
 # Each round runs the three targets one after the other; the table shows the median over
 # the rounds (TPS, average latency, median transaction latency from pgbench's log).
@@ -43,66 +48,31 @@ for tool in initdb pg_ctl pgbench psql python3 openssl; do
 done
 
 echo "== commit $(git -C "$root" rev-parse --short HEAD), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "== building querycomb (release)"
-(cd "$root" && cargo build --release --quiet -p querycomb)
-querycomb="$root/target/release/querycomb"
-
-# PostgreSQL refuses to run as root: run the server and pgbouncer as `postgres` then.
-as_pg=()
-if [ "$(id -u)" -eq 0 ]; then
-    as_pg=(runuser -u postgres --)
+querycomb="${QUERYCOMB:-}"
+if [ -z "$querycomb" ]; then
+    echo "== building querycomb (release)"
+    (cd "$root" && cargo build --release --quiet -p querycomb)
+    querycomb="$root/target/release/querycomb"
 fi
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-work="$(mktemp -d /tmp/qc-proxy-bench.XXXXXX)"
-chmod 755 "$work"
-[ "$(id -u)" -eq 0 ] && chown postgres "$work"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    "${as_pg[@]}" pg_ctl -D "$work/data" -m immediate stop >/dev/null 2>&1 || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib/throwaway-pg.sh
+. "$here/lib/throwaway-pg.sh"
+start_throwaway_pg $((idle_conns + 400))
+trap stop_throwaway_pg EXIT
 ulimit -n 20000 2>/dev/null || true
-
-pg_port="$(free_port)"
-echo "== PostgreSQL on $pg_port"
-"${as_pg[@]}" initdb -D "$work/data" -A trust -U postgres >/dev/null
-# One self-signed certificate for the server and both proxies' client legs.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
-    -subj /CN=localhost -keyout "$work/tls.key" -out "$work/tls.crt" >/dev/null 2>&1
-chmod 600 "$work/tls.key"
-[ "$(id -u)" -eq 0 ] && chown postgres "$work/tls.key" "$work/tls.crt"
-cat >>"$work/data/postgresql.conf" <<EOF
-port = $pg_port
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$work'
-max_connections = $((idle_conns + 400))
-ssl = on
-ssl_cert_file = '$work/tls.crt'
-ssl_key_file = '$work/tls.key'
-shared_buffers = 256MB
-fsync = off
-synchronous_commit = off
-EOF
-"${as_pg[@]}" pg_ctl -D "$work/data" -l "$work/pg.log" -w start >/dev/null
 pgbench -h 127.0.0.1 -p "$pg_port" -U postgres -i -s 10 -q postgres >/dev/null 2>&1
 
 qc_port="$(free_port)"
 "$querycomb" proxy --listen "127.0.0.1:$qc_port" --upstream "127.0.0.1:$pg_port" \
     >"$out/querycomb.stdout" 2>"$out/querycomb.stderr" &
 qc_pid=$!
-pids+=("$qc_pid")
+throwaway_pids+=("$qc_pid")
 qct_port="$(free_port)"
 "$querycomb" proxy --listen "127.0.0.1:$qct_port" --upstream "127.0.0.1:$pg_port" \
     --tls-cert "$work/tls.crt" --tls-key "$work/tls.key" --tls-mode require --upstream-tls require \
     >"$out/querycomb-tls.stdout" 2>"$out/querycomb-tls.stderr" &
 qct_pid=$!
-pids+=("$qct_pid")
+throwaway_pids+=("$qct_pid")
 
 pb_port="$(free_port)"
 cat >"$work/pgbouncer.ini" <<EOF
@@ -115,8 +85,8 @@ unix_socket_dir =
 auth_type = trust
 auth_file = $work/userlist.txt
 pool_mode = session
-max_client_conn = $((idle_conns + 100))
-default_pool_size = $((idle_conns + 10))
+max_client_conn = $((idle_conns + 200))
+default_pool_size = $((idle_conns + 150))
 logfile = $work/pgbouncer.log
 pidfile = $work/pgbouncer.pid
 EOF
@@ -132,18 +102,10 @@ echo '"postgres" ""' >"$work/userlist.txt"
 pb_user=()
 [ "$(id -u)" -eq 0 ] && pb_user=(-u postgres)
 "$pgbouncer_bin" "${pb_user[@]}" "$work/pgbouncer.ini" >"$out/pgbouncer.stdout" 2>&1 &
-pids+=("$!")
+throwaway_pids+=("$!")
 "$pgbouncer_bin" "${pb_user[@]}" "$work/pgbouncer-tls.ini" >"$out/pgbouncer-tls.stdout" 2>&1 &
-pids+=("$!")
+throwaway_pids+=("$!")
 
-wait_port() {
-    for _ in $(seq 100); do
-        psql -h 127.0.0.1 -p "$1" -U postgres -d postgres -Atc 'SELECT 1' >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    echo "nothing answers on port $1" >&2
-    exit 2
-}
 wait_port "$qc_port"
 wait_port "$pb_port"
 wait_port "$qct_port"
@@ -154,23 +116,48 @@ pbt_pid="$(cat "$work/pgbouncer-tls.pid")"
 # CPU time (user+sys, clock ticks) of a process so far.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 clk_tck="$(getconf CLK_TCK)"
+# With perf (and permission to count a process's syscalls), the proxy's CPU time, context
+# switches and system calls come from `perf stat -p` over the run: counts per transaction
+# that hold on a loaded machine, where wall-clock TPS does not.
+use_perf=""
+if command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter -- true >/dev/null 2>&1; then
+    use_perf=1
+fi
 
-# bench NAME PORT CLIENTS ROUND PID MODE SSLMODE -> "tps avg_ms p50_us cpu_us_per_txn"
+# bench NAME PORT CLIENTS ROUND PID MODE SSLMODE ->
+#   "tps avg_ms p50_us cpu_us_per_txn context_switches_per_txn syscalls_per_txn"
 bench() {
     local name="$1" port="$2" clients="$3" round="$4" pid="$5" mode="$6" sslmode="$7" jobs=1
     [ "$clients" -gt 1 ] && jobs=2
     local dir="$out/$name-$mode-$sslmode-c$clients-r$round"
     rm -rf "$dir" && mkdir -p "$dir"
-    local cpu_before=0
+    local cpu_before=0 perf_pid=""
     [ -n "$pid" ] && cpu_before="$(cpu_ticks "$pid")"
+    if [ -n "$pid" ] && [ -n "$use_perf" ]; then
+        perf stat -x, -o "$dir/perf.csv" -e task-clock,context-switches,raw_syscalls:sys_enter \
+            -p "$pid" >/dev/null 2>&1 &
+        perf_pid=$!
+        sleep 0.2
+    fi
     (cd "$dir" && PGSSLMODE="$sslmode" pgbench -h 127.0.0.1 -p "$port" -U postgres -S -n \
         -M "$mode" -c "$clients" -j "$jobs" -T "$secs" -l --log-prefix=txn postgres \
         >"$dir/pgbench.out" 2>&1)
-    local cpu_after=0 txns cpu_per_txn="-"
+    if [ -n "$perf_pid" ]; then
+        kill -INT "$perf_pid" 2>/dev/null || true
+        wait "$perf_pid" 2>/dev/null || true
+    fi
+    local cpu_after=0 txns cpu_per_txn="-" cs_per_txn="-" sys_per_txn="-"
     [ -n "$pid" ] && cpu_after="$(cpu_ticks "$pid")"
     txns="$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$dir/pgbench.out")"
     if [ -n "$pid" ] && [ "${txns:-0}" -gt 0 ]; then
         cpu_per_txn=$(((cpu_after - cpu_before) * 1000000 / clk_tck / txns))
+        if [ -s "$dir/perf.csv" ]; then
+            read -r cpu_per_txn cs_per_txn sys_per_txn < <(awk -F, -v n="$txns" '
+                $3 == "task-clock" {cpu = $1 * 1000 / n}
+                $3 == "context-switches" {cs = $1 / n}
+                $3 == "raw_syscalls:sys_enter" {sys = $1 / n}
+                END {printf "%.1f %.2f %.2f\n", cpu, cs, sys}' "$dir/perf.csv")
+        fi
     fi
     local tps avg p50
     tps="$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$dir/pgbench.out")"
@@ -184,7 +171,7 @@ bench() {
         exit 1
     fi
     rm -f "$dir"/txn.*
-    echo "$tps $avg $p50 $cpu_per_txn"
+    echo "$tps $avg $p50 $cpu_per_txn $cs_per_txn $sys_per_txn"
 }
 
 ratio() { python3 -c "import sys; a,b=map(float,sys.argv[1:]); print(f'{a/b:.2f}' if b else '-')" "$1" "$2"; }
@@ -195,12 +182,12 @@ targets=(direct querycomb pgbouncer)
 [ "$rounds" -eq 0 ] && client_counts=()
 for tls in "${tls_passes[@]}"; do
 for mode in "${modes[@]}"; do
-echo "== pgbench -S -M $mode, TLS $tls, median of $rounds rounds of ${secs}s"
-printf '%-10s %7s %10s %9s %12s %10s %12s %14s\n' target clients tps avg_ms p50_us vs_direct vs_pgbouncer proxy_cpu_us/tx
+echo "== pgbench -S -M $mode, TLS $tls, median of $rounds rounds of ${secs}s, load average $(cut -d" " -f1-3 /proc/loadavg)"
+printf '%-10s %7s %10s %9s %8s %10s %12s %8s %8s %10s\n' target clients tps avg_ms p50_us vs_direct vs_pgbouncer cpu_us/tx cs/tx syscalls/tx
 sslmode=disable
 [ "$tls" = on ] && sslmode=require
 for clients in "${client_counts[@]}"; do
-    declare -A tps=() avg=() p50=() cpu=() runs_tps=() runs_avg=() runs_p50=() runs_cpu=()
+    declare -A tps=() avg=() p50=() cpu=() cs=() sys=() runs_tps=() runs_avg=() runs_p50=() runs_cpu=() runs_cs=() runs_sys=()
     for round in $(seq "$rounds"); do
         for target in "${targets[@]}"; do
             case "$target-$tls" in
@@ -211,12 +198,14 @@ for clients in "${client_counts[@]}"; do
                 pgbouncer-on) port="$pbt_port" pid="$pbt_pid" ;;
             esac
             result="$(bench "$target" "$port" "$clients" "$round" "$pid" "$mode" "$sslmode")"
-            read -r t a p c <<<"$result"
+            read -r t a p c w y <<<"$result"
             [ -n "$t" ] || { echo "!! no result for $target" >&2; exit 1; }
             runs_tps[$target]+="$t "
             runs_avg[$target]+="$a "
             runs_p50[$target]+="$p "
             runs_cpu[$target]+="$c "
+            runs_cs[$target]+="$w "
+            runs_sys[$target]+="$y "
         done
     done
     for target in "${targets[@]}"; do
@@ -228,14 +217,18 @@ for clients in "${client_counts[@]}"; do
         p50[$target]="$(median ${runs_p50[$target]})"
         # shellcheck disable=SC2086
         cpu[$target]="$(median ${runs_cpu[$target]})"
+        # shellcheck disable=SC2086
+        cs[$target]="$(median ${runs_cs[$target]})"
+        # shellcheck disable=SC2086
+        sys[$target]="$(median ${runs_sys[$target]})"
     done
     for target in "${targets[@]}"; do
-        printf '%-10s %7s %10.0f %9s %12s %10s %12s %14s\n' "$target" "$clients" "${tps[$target]}" \
+        printf '%-10s %7s %10.0f %9s %8s %10s %12s %8s %8s %10s\n' "$target" "$clients" "${tps[$target]}" \
             "${avg[$target]}" "${p50[$target]}" "$(ratio "${tps[$target]}" "${tps[direct]}")" \
-            "$(ratio "${tps[$target]}" "${tps[pgbouncer]}")" "${cpu[$target]}"
+            "$(ratio "${tps[$target]}" "${tps[pgbouncer]}")" "${cpu[$target]}" "${cs[$target]}" "${sys[$target]}"
     done
     echo "   all runs (tps): direct ${runs_tps[direct]}| querycomb ${runs_tps[querycomb]}| pgbouncer ${runs_tps[pgbouncer]}"
-    echo "   added median latency over direct: querycomb $((p50[querycomb] - p50[direct])) us, pgbouncer $((p50[pgbouncer] - p50[direct])) us"
+    echo "   added median latency over direct: querycomb $((p50[querycomb] - p50[direct])) us, pgbouncer $((p50[pgbouncer] - p50[direct])) us; load average $(cut -d" " -f1 /proc/loadavg)"
 done
 done
 done

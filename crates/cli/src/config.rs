@@ -94,6 +94,7 @@ pub struct ProxySection {
     pub idle_timeout_s: Option<u64>,
     pub log_format: Option<String>,
     pub pool_size: Option<u32>,
+    pub threads: Option<std::num::NonZeroUsize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

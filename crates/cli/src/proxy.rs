@@ -91,6 +91,10 @@ pub struct OpsArgs {
     /// Log lines on stderr: text or json (one object per line).
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<String>,
+    /// Threads serving connections, each running its connections on its own event loop
+    /// (default: one per core but one, left to detection).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<std::num::NonZeroUsize>,
 }
 
 fn tls_config(args: TlsArgs, file: TlsFileConfig) -> Result<TlsConfig, CliError> {
@@ -208,6 +212,11 @@ pub fn run(
         .idle_timeout_s
         .or(file.proxy.idle_timeout_s)
         .map(Duration::from_secs);
+    config.threads = args
+        .ops
+        .threads
+        .or(file.proxy.threads)
+        .map(std::num::NonZeroUsize::get);
     if let Some(size) = args.ops.pool_size.or(file.proxy.pool_size) {
         config.pool_size = size;
     }
@@ -312,6 +321,15 @@ mod tests {
         assert!(!(route.matches)("GET /users"));
         let flagged = enforcement(&loaded, Some(EnforceMode::Observe), Duration::from_secs(1));
         assert_eq!(flagged.mode, EnforceMode::Observe, "--enforce wins");
+    }
+
+    #[test]
+    fn connection_threads_are_a_positive_count() {
+        let zero: Result<crate::config::FileConfig, _> = toml::from_str("[proxy]\nthreads = 0\n");
+        assert!(zero.is_err());
+        let two: crate::config::FileConfig =
+            toml::from_str("[proxy]\nthreads = 2\n").expect("config");
+        assert_eq!(two.proxy.threads.map(std::num::NonZeroUsize::get), Some(2));
     }
 
     #[test]

@@ -1,9 +1,11 @@
-//! One client connection: startup negotiation, then two independent byte pumps.
+//! One client connection: startup negotiation, then two byte pumps, one per direction.
 //!
 //! The pumps forward every byte as soon as it is read, in the chunks it was read in; the
-//! frame scanners and the observer only look. Each connection runs in its own task, so a
+//! frame scanners and the observer only look. Both pumps run in the connection's one task
+//! on its connection thread, so a round trip wakes that one thread and nothing else; a
 //! malformed client, a client that stops reading, or a dead server affects that connection
-//! alone; backpressure is per connection (a pump waits on its own socket only).
+//! alone; backpressure is per connection (a pump waits on its own socket only). Bytes are
+//! sent before they are observed wherever that is safe (see [`pump_client`]).
 
 // This module reads untrusted wire bytes: no input may panic it (tests may).
 #![cfg_attr(
@@ -36,10 +38,6 @@ use crate::splice::Splicer;
 use crate::stream::{ReadSide, Stream, WriteSide};
 use crate::tls::{ClientTlsMode, UpstreamTlsMode};
 use crate::Shared;
-
-/// Client → server reads are small (queries); server → client carries result sets.
-const CLIENT_BUF: usize = 8 << 10;
-const SERVER_BUF: usize = 16 << 10;
 
 /// A client may ask for SSL and then GSS encryption before its StartupMessage.
 const MAX_NEGOTIATIONS: usize = 3;
@@ -514,9 +512,12 @@ fn lock(observer: &Mutex<Observer>) -> MutexGuard<'_, Observer> {
 /// forwarded as it arrives and cannot be rejected.
 const MAX_HELD_STATEMENT: u64 = 1 << 20;
 
-/// Client → server. Observes each chunk *before* forwarding it, so every operation is in
-/// the pending FIFO before the server can answer it. With `may_reject`, statements pass
-/// through a [`Splicer`] that can replace a rejected one.
+/// Client → server. Every operation must be in the pending FIFO before the server pump
+/// (the same task) can read its reply, so a chunk is observed before this pump can yield:
+/// what the socket takes at once is sent first (the server starts working while the
+/// proxy observes), the rest after observing. With `may_reject`, statements pass through a
+/// [`Splicer`] that can replace a rejected one, so the chunk is observed before any of it
+/// is sent.
 async fn pump_client(
     mut from: ReadSide,
     mut to: WriteSide,
@@ -526,12 +527,11 @@ async fn pump_client(
 ) -> Result<(), ConnError> {
     let mut scanner = FrameScanner::new(Direction::ClientToServer, shared.limits);
     let mut splicer = Splicer::default();
-    let mut buf = Vec::new();
     loop {
-        let n = match shared.idle_timeout {
-            None => from.read_chunk(&mut buf, CLIENT_BUF).await?,
+        let chunk = match shared.idle_timeout {
+            None => from.read_chunk().await?,
             Some(idle) => loop {
-                match tokio::time::timeout(idle, from.read_chunk(&mut buf, CLIENT_BUF)).await {
+                match tokio::time::timeout(idle, from.read_chunk()).await {
                     Ok(read) => break read?,
                     // Waiting on a long statement is not idleness.
                     Err(_) if lock(observer).pending() > 0 => continue,
@@ -539,40 +539,68 @@ async fn pump_client(
                 }
             },
         };
-        if n == 0 {
+        if chunk.is_empty() {
             let _ = to.shutdown().await;
             return Ok(());
         }
-        let chunk = buf.as_slice();
         let now = Instant::now();
-        let chunk_start = scanner.offset();
-        let edited = {
-            let mut obs = lock(observer);
-            if may_reject {
-                obs.set_client_window(splicer.window_start(chunk_start));
+        if may_reject {
+            let bytes =
+                observe_and_splice(&mut scanner, &mut splicer, &chunk, observer, shared, now)?;
+            to.write_all(&bytes).await?;
+        } else {
+            let sent = to.try_write_now(&chunk)?;
+            observe_client(&mut scanner, &chunk, observer, shared, now)?;
+            if let Some(rest) = chunk.get(sent..).filter(|rest| !rest.is_empty()) {
+                to.write_all(rest).await?;
             }
-            scanner
-                .feed(chunk, |msg| obs.client_message(msg, now))
-                .map_err(|e| ConnError::Frame(Direction::ClientToServer, e))?;
-            count_verdicts(&mut obs, shared);
-            may_reject.then(|| {
-                let hold = scanner.partial().filter(|&(tag, start)| {
-                    matches!(tag, b'Q' | b'E') && scanner.offset() - start <= MAX_HELD_STATEMENT
-                });
-                splicer.assemble(
-                    chunk,
-                    chunk_start,
-                    obs.take_client_edits(),
-                    hold.map(|h| h.1),
-                )
-            })
-        };
-        match edited {
-            Some(bytes) => to.write_all(&bytes).await?,
-            None => to.write_all(chunk).await?,
         }
-        shared.metrics.bytes_from_clients.inc_by(n as u64);
+        shared.metrics.bytes_from_clients.inc_by(chunk.len() as u64);
     }
+}
+
+fn observe_client(
+    scanner: &mut FrameScanner,
+    chunk: &[u8],
+    observer: &Mutex<Observer>,
+    shared: &Shared,
+    now: Instant,
+) -> Result<(), ConnError> {
+    let mut obs = lock(observer);
+    scanner
+        .feed(chunk, |msg| obs.client_message(msg, now))
+        .map_err(|e| ConnError::Frame(Direction::ClientToServer, e))?;
+    count_verdicts(&mut obs, shared);
+    Ok(())
+}
+
+/// The client pump while statements may be rejected: observes the chunk, then returns the
+/// bytes to send with rejected statements replaced, holding back a statement that is not
+/// complete yet (up to [`MAX_HELD_STATEMENT`]) so that it can still be replaced whole.
+fn observe_and_splice(
+    scanner: &mut FrameScanner,
+    splicer: &mut Splicer,
+    chunk: &[u8],
+    observer: &Mutex<Observer>,
+    shared: &Shared,
+    now: Instant,
+) -> Result<Vec<u8>, ConnError> {
+    let chunk_start = scanner.offset();
+    let mut obs = lock(observer);
+    obs.set_client_window(splicer.window_start(chunk_start));
+    scanner
+        .feed(chunk, |msg| obs.client_message(msg, now))
+        .map_err(|e| ConnError::Frame(Direction::ClientToServer, e))?;
+    count_verdicts(&mut obs, shared);
+    let hold = scanner.partial().filter(|&(tag, start)| {
+        matches!(tag, b'Q' | b'E') && scanner.offset() - start <= MAX_HELD_STATEMENT
+    });
+    Ok(splicer.assemble(
+        chunk,
+        chunk_start,
+        obs.take_client_edits(),
+        hold.map(|h| h.1),
+    ))
 }
 
 fn record_transactions(obs: &mut Observer, shared: &Shared) {
@@ -601,27 +629,26 @@ async fn pump_server(
 ) -> Result<(), ConnError> {
     let mut scanner = FrameScanner::new(Direction::ServerToClient, shared.limits);
     let mut splicer = Splicer::default();
-    let mut buf = Vec::new();
     loop {
-        let n = from.read_chunk(&mut buf, SERVER_BUF).await?;
-        if n == 0 {
+        let chunk = from.read_chunk().await?;
+        if chunk.is_empty() {
             let _ = to.shutdown().await;
             return Ok(());
         }
         let now = Instant::now();
-        let chunk = buf.as_slice();
         if enforced && (!splicer.is_idle() || lock(observer).expects_server_edits()) {
-            let bytes = observe_and_edit(&mut scanner, &mut splicer, chunk, observer, shared, now)?;
+            let bytes =
+                observe_and_edit(&mut scanner, &mut splicer, &chunk, observer, shared, now)?;
             to.write_all(&bytes).await?;
-            shared.metrics.bytes_from_server.inc_by(n as u64);
+            shared.metrics.bytes_from_server.inc_by(chunk.len() as u64);
             continue;
         }
-        to.write_all(chunk).await?;
-        shared.metrics.bytes_from_server.inc_by(n as u64);
+        to.write_all(&chunk).await?;
+        shared.metrics.bytes_from_server.inc_by(chunk.len() as u64);
         let mut obs = lock(observer);
         scanner.keep_data_rows(obs.wants_rows());
         scanner
-            .feed(chunk, |msg| obs.server_message(msg, now))
+            .feed(&chunk, |msg| obs.server_message(msg, now))
             .map_err(|e| ConnError::Frame(Direction::ServerToClient, e))?;
         if obs.has_events() {
             for event in obs.take_events() {

@@ -77,7 +77,7 @@ impl LiveDetector for NoDetection {
 /// Per-event work besides detection (metrics per shape, request sizes), on what
 /// detection's scan read.
 pub trait EventMeter: Send {
-    fn event(&mut self, event: &OwnedEvent, scanned: &Scanned<'_>);
+    fn event(&mut self, event: &QueryEvent<'_>, scanned: &Scanned<'_>);
     fn tick(&mut self, now: Timestamp);
     /// Sizes of its in-memory tables, for the `table_entries` metric.
     fn table_sizes(&self) -> Vec<(&'static str, usize)> {
@@ -202,7 +202,7 @@ const MAX_PUBLISHED: usize = 100_000;
 /// Events handled in one go before ticking.
 const MAX_BATCH: usize = 16_384;
 /// Pause after a batch (see [`run`]).
-const BATCH_PAUSE: Duration = Duration::from_millis(2);
+const BATCH_PAUSE: Duration = Duration::from_millis(5);
 
 /// Runs until every sender is gone, then finishes the detector and publishes what only
 /// the end revealed.
@@ -293,15 +293,15 @@ fn observe(detector: &mut dyn LiveDetector, outputs: &mut Outputs, mut observed:
     // Linked here, where every connection's executions pass in order: a fan-out's children
     // and their parent run on different connections of one client.
     let client = client_digest(
-        observed.event.user.as_deref(),
-        observed.event.database.as_deref(),
-        observed.event.application.as_deref(),
+        observed.session.user.as_deref(),
+        observed.session.database.as_deref(),
+        observed.session.application.as_deref(),
     );
     let resets = outputs.links.resets;
-    observed.event.links = outputs.links.link(
+    observed.links = outputs.links.link(
         client,
-        session_digest(&observed.event.session),
-        &observed.event.sql,
+        session_digest(&observed.session.id),
+        observed.sql(),
         &observed.values,
     );
     if outputs.links.resets != resets {
@@ -309,21 +309,20 @@ fn observe(detector: &mut dyn LiveDetector, outputs: &mut Outputs, mut observed:
             .metrics
             .evicted("value_link_clients", MAX_CLIENTS as u64);
     }
-    let event = &observed.event;
     outputs.metrics.statements.inc();
-    if event.error.is_some() {
+    if observed.error.is_some() {
         outputs.metrics.statement_errors.inc();
     }
-    let view = event.as_event();
+    let view = observed.as_event();
     let scanned = detector.event(&view);
     if let Some(meter) = outputs.meter.as_mut() {
-        meter.event(event, &scanned);
+        meter.event(&view, &scanned);
     }
     if let Some(evidence) = outputs.evidence.as_mut() {
         evidence.event(&observed, scanned.fingerprint);
     }
     drop(scanned);
     if let Some(tap) = &outputs.tap {
-        let _ = tap.send(observed.event);
+        let _ = tap.send(observed.to_owned_event());
     }
 }

@@ -51,7 +51,7 @@ pub fn value_key(value: &[u8], binary: bool) -> Option<u64> {
             _ => None,
         };
         if let Some(n) = number {
-            return Some(fnv1a(n.to_string().as_bytes()));
+            return Some(fnv1a_decimal(n));
         }
     }
     Some(fnv1a(value))
@@ -59,9 +59,34 @@ pub fn value_key(value: &[u8], binary: bool) -> Option<u64> {
 
 /// FNV-1a: tiny values, no allocation, good enough spread for set membership.
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+    fnv1a_from(0xcbf2_9ce4_8422_2325, bytes)
+}
+
+fn fnv1a_from(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |hash, &b| {
         (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
+}
+
+/// [`fnv1a`] of `n` written in decimal (as a text-format value would be), without
+/// allocating the text.
+fn fnv1a_decimal(n: i64) -> u64 {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        if let Some(slot) = digits.get_mut(at) {
+            *slot = b'0' + (rest % 10) as u8;
+        }
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let sign: &[u8] = if n < 0 { b"-" } else { b"" };
+    let hash = fnv1a_from(0xcbf2_9ce4_8422_2325, sign);
+    fnv1a_from(hash, digits.get(at..).unwrap_or_default())
 }
 
 /// Whether column `index` of a result with these format codes is binary (the Bind rule:
@@ -276,6 +301,13 @@ pub fn client_digest(user: Option<&str>, database: Option<&str>, application: Op
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_binary_integer_hashes_as_its_decimal_text() {
+        for n in [0i64, 7, -7, 42, 1_000_000, i64::MIN, i64::MAX] {
+            assert_eq!(fnv1a_decimal(n), fnv1a(n.to_string().as_bytes()), "{n}");
+        }
+    }
 
     fn row(values: &[&[u8]]) -> Vec<u8> {
         let mut body = (values.len() as u16).to_be_bytes().to_vec();

@@ -32,12 +32,14 @@
     )
 )]
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
+use std::fmt::Write as _;
 use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use querycomb_core::{Location, OwnedEvent, SourceId, Timestamp};
+use querycomb_core::{Location, OwnedEvent, QueryEvent, SourceId, Timestamp, ValueLinks};
 
 use crate::enforce::{self, AdmitVerdict, Budgeter};
 use crate::evidence::{value_key, PreviousReply, ResultCapture, ValueTrace};
@@ -47,10 +49,77 @@ use querycomb_sql::{split, Dialect};
 
 /// A finished statement, with the digests of its values that the detection thread links
 /// to other statements of the same client (`QueryEvent::links`).
+///
+/// What the connection thread hands to detection: the statement's text and its session
+/// are shared with the connection (reference-counted), not copied per statement; the
+/// detection thread reads it through [`Observed::as_event`].
 #[derive(Debug, Clone)]
 pub struct Observed {
-    pub event: OwnedEvent,
+    /// Who ran it (one per connection, shared by its events).
+    pub session: Arc<Session>,
+    /// The query string the statement came from; `sql_range` is the statement within it
+    /// (one statement of a multi-statement simple query).
+    sql: Arc<str>,
+    sql_range: Range<usize>,
+    pub location: Location,
+    pub time: Timestamp,
+    pub duration_us: u64,
+    pub params: Option<String>,
+    pub prepared_name: Option<Arc<str>>,
+    pub rows: Option<u64>,
+    pub result_bytes: Option<u64>,
+    pub error: Option<String>,
+    pub in_transaction: bool,
+    pub uses_previous_result: bool,
     pub values: ValueTrace,
+    /// Set by the detection thread, which links values across the client's connections.
+    pub links: ValueLinks,
+}
+
+/// The session fields of a connection's events.
+#[derive(Debug, Clone, Default)]
+pub struct Session {
+    /// The backend pid from `BackendKeyData` (as server logs name sessions); `c<conn id>`
+    /// until the server sent it.
+    pub id: String,
+    pub user: Option<String>,
+    pub database: Option<String>,
+    pub application: Option<String>,
+}
+
+impl Observed {
+    /// The statement's text.
+    pub fn sql(&self) -> &str {
+        self.sql.get(self.sql_range.clone()).unwrap_or(&self.sql)
+    }
+
+    /// The event as the detection stage reads it, borrowed.
+    pub fn as_event(&self) -> QueryEvent<'_> {
+        QueryEvent {
+            location: self.location,
+            time: Some(self.time),
+            duration_us: Some(self.duration_us),
+            session: &self.session.id,
+            user: self.session.user.as_deref(),
+            database: self.session.database.as_deref(),
+            application: self.session.application.as_deref(),
+            sql: self.sql(),
+            params: self.params.as_deref(),
+            prepared_name: self.prepared_name.as_deref(),
+            rows: self.rows,
+            result_bytes: self.result_bytes,
+            error: self.error.as_deref(),
+            in_transaction: Some(self.in_transaction),
+            uses_previous_result: self.uses_previous_result,
+            links: self.links,
+            ..QueryEvent::default()
+        }
+    }
+
+    /// An owned copy of the event (for taps and tests).
+    pub fn to_owned_event(&self) -> OwnedEvent {
+        OwnedEvent::from(&self.as_event())
+    }
 }
 
 /// Who is connected, from the startup packet.
@@ -83,12 +152,13 @@ impl SessionInfo {
 #[derive(Debug)]
 pub struct Observer {
     info: SessionInfo,
-    /// The backend pid from `BackendKeyData`, used as the session id (as server logs do).
-    session: String,
+    /// Who the events belong to; replaced when `BackendKeyData` names the backend.
+    session: Arc<Session>,
     /// Show parameter values as they are; otherwise as digests (see [`render_params`]).
     capture_params: bool,
-    statements: HashMap<String, Arc<str>>,
-    portals: HashMap<String, Portal>,
+    /// Prepared statements: name → text.
+    statements: HashMap<Arc<str>, Arc<str>>,
+    portals: Portals,
     suspended: HashMap<String, Execution>,
     pending: VecDeque<Pending>,
     /// After an extended-protocol error, until the client's next `Sync`.
@@ -128,11 +198,63 @@ pub struct Observer {
     transactions: Vec<std::time::Duration>,
 }
 
+/// A bound portal; cloned per Execute, so every field is reference-counted.
 #[derive(Debug, Clone)]
 struct Portal {
     sql: Option<Arc<str>>,
-    statement: String,
+    /// The prepared statement's name; `None` for the unnamed statement.
+    statement: Option<Arc<str>>,
     bind: Arc<BindTail>,
+}
+
+/// The portals of a connection. The unnamed portal, which drivers bind for nearly every
+/// statement, has a slot of its own: no hashing, and nothing to clear when the
+/// transaction ends.
+#[derive(Debug, Default)]
+struct Portals {
+    unnamed: Option<Portal>,
+    named: HashMap<String, Portal>,
+}
+
+impl Portals {
+    fn get(&self, name: &str) -> Option<&Portal> {
+        if name.is_empty() {
+            self.unnamed.as_ref()
+        } else {
+            self.named.get(name)
+        }
+    }
+
+    /// Binds `name`; returns how many named portals were forgotten to make room.
+    fn bind(&mut self, name: &str, portal: Portal) -> u64 {
+        if name.is_empty() {
+            self.unnamed = Some(portal);
+            return 0;
+        }
+        let evicted = make_room(&mut self.named, name);
+        self.named.insert(name.to_owned(), portal);
+        evicted
+    }
+
+    fn remove(&mut self, name: &str) {
+        if name.is_empty() {
+            self.unnamed = None;
+        } else {
+            self.named.remove(name);
+        }
+    }
+
+    fn clear(&mut self) {
+        self.unnamed = None;
+        if !self.named.is_empty() {
+            self.named.clear();
+        }
+    }
+
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.unnamed.is_none() && self.named.is_empty()
+    }
 }
 
 #[derive(Debug)]
@@ -170,7 +292,7 @@ struct Execution {
     /// The proxy's ErrorResponse, when the statement was rejected for its budget.
     rejected: Option<Vec<u8>>,
     sql: Option<Arc<str>>,
-    prepared_name: Option<String>,
+    prepared_name: Option<Arc<str>>,
     portal: String,
     bind: Arc<BindTail>,
     capture: Option<ResultCapture>,
@@ -183,12 +305,14 @@ struct Execution {
 }
 
 /// What an event needs besides the session.
-struct Done<'a> {
-    sql: &'a str,
+struct Done {
+    /// The query string and the statement's range in it.
+    sql: Arc<str>,
+    sql_range: Range<usize>,
     start: Instant,
     end: Instant,
     location: Location,
-    prepared_name: Option<String>,
+    prepared_name: Option<Arc<str>>,
     params: Option<String>,
     rows: Option<u64>,
     result_bytes: Option<u64>,
@@ -199,11 +323,16 @@ struct Done<'a> {
 impl Observer {
     pub fn new(info: SessionInfo, capture_params: bool) -> Self {
         Observer {
-            session: format!("c{}", info.conn_id),
+            session: Arc::new(Session {
+                id: format!("c{}", info.conn_id),
+                user: info.user.clone(),
+                database: info.database.clone(),
+                application: info.application.clone(),
+            }),
             info,
             capture_params,
             statements: HashMap::new(),
-            portals: HashMap::new(),
+            portals: Portals::default(),
             suspended: HashMap::new(),
             pending: VecDeque::new(),
             skipping_to_sync: false,
@@ -371,7 +500,7 @@ impl Observer {
     }
 
     fn on_query(&mut self, msg: &Message<'_>, now: Instant) -> Option<Pending> {
-        let sql: Arc<str> = Arc::from(body_text(msg.body));
+        let sql: Arc<str> = Arc::from(body_text(msg.body).as_ref());
         let parts = split::statements(&sql, Dialect::Postgres);
         let count = parts.len().max(1) as u64;
         let rejected = self.judge(msg, &sql, count, now, enforce::substitute_query);
@@ -393,7 +522,8 @@ impl Observer {
         if let Some((name, rest)) = cstr(body) {
             let sql = cstr(rest).map_or_else(|| body_text(rest), |(sql, _)| sql.into());
             self.evicted += make_room(&mut self.statements, name);
-            self.statements.insert(name.to_owned(), Arc::from(sql));
+            self.statements
+                .insert(Arc::from(name), Arc::from(sql.as_ref()));
         }
         Some(Pending::Parse)
     }
@@ -402,14 +532,18 @@ impl Observer {
         if let Some((portal, rest)) = cstr(body) {
             if let Some((statement, rest)) = cstr(rest) {
                 let bind = parse_bind_tail(rest, self.capture_params).unwrap_or_default();
-                let sql = self.statements.get(statement).cloned();
-                self.suspended.remove(portal);
-                self.evicted += make_room(&mut self.portals, portal);
-                self.portals.insert(
-                    portal.to_owned(),
+                let (name, sql) = match self.statements.get_key_value(statement) {
+                    Some((name, sql)) => (Some(name.clone()), Some(sql.clone())),
+                    None => (None, None),
+                };
+                if !self.suspended.is_empty() {
+                    self.suspended.remove(portal);
+                }
+                self.evicted += self.portals.bind(
+                    portal,
                     Portal {
                         sql,
-                        statement: statement.to_owned(),
+                        statement: name.filter(|name| !name.is_empty()),
                         bind: Arc::new(bind),
                     },
                 );
@@ -420,12 +554,15 @@ impl Observer {
 
     fn on_execute(&mut self, msg: &Message<'_>, now: Instant) -> Option<Pending> {
         let portal = cstr(msg.body).map_or("", |(p, _)| p);
-        if let Some(resumed) = self.suspended.remove(portal) {
+        let resumed = (!self.suspended.is_empty())
+            .then(|| self.suspended.remove(portal))
+            .flatten();
+        if let Some(resumed) = resumed {
             // A portal fetched further: the same statement, counted once.
             return Some(Pending::Execute(resumed));
         }
         let found = self.portals.get(portal).cloned();
-        let (sql, statement, bind) = found.map_or((None, String::new(), Arc::default()), |p| {
+        let (sql, statement, bind) = found.map_or((None, None, Arc::default()), |p| {
             (p.sql, p.statement, p.bind)
         });
         let rejected = match &sql {
@@ -435,7 +572,7 @@ impl Observer {
         Some(Pending::Execute(Execution {
             rejected,
             sql,
-            prepared_name: Some(statement).filter(|s| !s.is_empty()),
+            prepared_name: statement,
             portal: portal.to_owned(),
             bind,
             capture: None,
@@ -571,7 +708,9 @@ impl Observer {
 
     fn on_backend_key(&mut self, body: &[u8]) {
         if let Some(pid) = body.first_chunk::<4>() {
-            self.session = u32::from_be_bytes(*pid).to_string();
+            let mut session = Session::clone(&self.session);
+            session.id = u32::from_be_bytes(*pid).to_string();
+            self.session = Arc::new(session);
         }
     }
 
@@ -621,13 +760,14 @@ impl Observer {
                 let capture = query.capture.take();
                 let (sql, location, in_tx) =
                     (query.sql.clone(), query.location, query.in_transaction);
-                let text = part.and_then(|r| sql.get(r)).unwrap_or(&sql);
+                let range = statement_range(&sql, part);
                 self.values = ValueTrace {
                     keys: Box::new([]),
                     result: self.previous.finish(capture),
                 };
                 self.push_event(Done {
-                    sql: text,
+                    sql,
+                    sql_range: range,
                     start,
                     end: now,
                     location,
@@ -688,9 +828,10 @@ impl Observer {
                     query.in_transaction,
                     query.part_start,
                 );
-                let text = part.and_then(|r| sql.get(r)).unwrap_or(&sql);
+                let range = statement_range(&sql, part);
                 self.push_event(Done {
-                    sql: text,
+                    sql,
+                    sql_range: range,
                     start,
                     end: now,
                     location,
@@ -791,7 +932,8 @@ impl Observer {
             result,
         };
         self.push_event(Done {
-            sql: &sql,
+            sql_range: 0..sql.len(),
+            sql,
             start: exec.start,
             end: now,
             location: exec.location,
@@ -804,34 +946,35 @@ impl Observer {
         });
     }
 
-    fn push_event(&mut self, done: Done<'_>) {
+    fn push_event(&mut self, done: Done) {
         if let (Some(budget), Some(rows)) = (self.budget.as_mut(), done.rows) {
             budget.rows(rows);
         }
         let duration = done.end.saturating_duration_since(done.start);
-        let event = OwnedEvent {
-            location: done.location,
-            time: Some(wall_clock(done.start)),
-            duration_us: Some(duration.as_micros() as u64),
+        self.events.push(Observed {
             session: self.session.clone(),
-            user: self.info.user.clone(),
-            database: self.info.database.clone(),
-            application: self.info.application.clone(),
-            sql: done.sql.to_owned(),
+            sql: done.sql,
+            sql_range: done.sql_range,
+            location: done.location,
+            time: wall_clock(done.start),
+            duration_us: duration.as_micros() as u64,
             params: done.params,
             prepared_name: done.prepared_name,
             rows: done.rows,
             result_bytes: done.result_bytes,
             error: done.error,
-            in_transaction: Some(done.in_transaction),
+            in_transaction: done.in_transaction,
             uses_previous_result: std::mem::take(&mut self.follows_previous),
-            ..OwnedEvent::default()
-        };
-        self.events.push(Observed {
-            event,
             values: std::mem::take(&mut self.values),
+            links: ValueLinks::default(),
         });
     }
+}
+
+/// The range of a multi-statement query's part in `sql`, or all of it.
+fn statement_range(sql: &str, part: Option<Range<usize>>) -> Range<usize> {
+    part.filter(|range| sql.get(range.clone()).is_some())
+        .unwrap_or(0..sql.len())
 }
 
 /// Named prepared statements (and portals) remembered per connection. A client that
@@ -840,14 +983,17 @@ impl Observer {
 pub const MAX_NAMED: usize = 10_000;
 
 /// Forgets one entry when `map` is full and `key` is new; returns how many were forgotten.
-fn make_room<V>(map: &mut HashMap<String, V>, key: &str) -> u64 {
+fn make_room<K, V>(map: &mut HashMap<K, V>, key: &str) -> u64
+where
+    K: std::borrow::Borrow<str> + std::hash::Hash + Eq + Clone,
+{
     if map.len() < MAX_NAMED || map.contains_key(key) {
         return 0;
     }
     let victim = map.keys().next().cloned();
     match victim {
         Some(victim) => {
-            map.remove(&victim);
+            map.remove(victim.borrow());
             1
         }
         None => 0,
@@ -872,16 +1018,22 @@ pub fn wall_clock(at: Instant) -> Timestamp {
     base_us + delta
 }
 
-/// Text up to the first NUL (or all of it when the body was cut at the observation cap).
-fn body_text(body: &[u8]) -> String {
+/// Text up to the first NUL (or all of it when the body was cut at the observation cap);
+/// borrowed unless it is not UTF-8.
+fn body_text(body: &[u8]) -> Cow<'_, str> {
     let end = body.iter().position(|&b| b == 0).unwrap_or(body.len());
-    String::from_utf8_lossy(body.get(..end).unwrap_or(body)).into_owned()
+    let text = body.get(..end).unwrap_or(body);
+    // The strict check is much cheaper than the lossy one on valid text, the usual case.
+    match std::str::from_utf8(text) {
+        Ok(valid) => Cow::Borrowed(valid),
+        Err(_) => String::from_utf8_lossy(text),
+    }
 }
 
 /// Rows from a command tag: the last word of `SELECT 5`, `INSERT 0 5`, `UPDATE 3`,
 /// `COPY 10`; none for tags without a count (`CREATE TABLE`, `BEGIN`).
 pub fn command_rows(body: &[u8]) -> Option<u64> {
-    let tag = cstr(body).map_or_else(|| body_text(body), |(t, _)| t.to_owned());
+    let tag = body_text(body);
     let mut words = tag.split(' ');
     let first = words.next()?;
     let last = words.next_back()?;
@@ -949,7 +1101,7 @@ fn parse_bind_tail(rest: &[u8], reveal: bool) -> Option<BindTail> {
         if index > 0 {
             out.push_str(", ");
         }
-        out.push_str(&format!("${} = ", index + 1));
+        let _ = write!(out, "${} = ", index + 1);
         if len < 0 {
             out.push_str("NULL");
             continue;
@@ -997,13 +1149,13 @@ fn render_value(out: &mut String, value: &[u8], binary: bool, reveal: bool) {
 
 fn render_scalar(out: &mut String, value: &[u8], binary: bool, reveal: bool, quote: bool) {
     if !reveal || value.len() > MAX_SHOWN_VALUE {
-        out.push_str(&format!("#{:016x}", digest(value)));
+        push_digest(out, digest(value));
         return;
     }
     if binary {
         out.push_str("\\x");
         for b in value {
-            out.push_str(&format!("{b:02x}"));
+            let _ = write!(out, "{b:02x}");
         }
         return;
     }
@@ -1018,6 +1170,19 @@ fn render_scalar(out: &mut String, value: &[u8], binary: bool, reveal: bool, quo
 }
 
 /// A stable 64-bit digest (SipHash with fixed keys): equal values, equal digests.
+/// `#` and the digest as 16 hex digits (`#{:016x}`, without the formatting machinery: one
+/// per bind parameter).
+fn push_digest(out: &mut String, digest: u64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push('#');
+    for shift in (0..16).rev() {
+        let nibble = (digest >> (shift * 4)) & 0xf;
+        out.push(char::from(
+            HEX.get(nibble as usize).copied().unwrap_or(b'0'),
+        ));
+    }
+}
+
 fn digest(value: &[u8]) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::hash::DefaultHasher::new();
@@ -1108,6 +1273,15 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn digests_are_sixteen_hex_digits() {
+        for value in [0u64, 1, 0xdead_beef, u64::MAX] {
+            let mut out = String::new();
+            push_digest(&mut out, value);
+            assert_eq!(out, format!("#{value:016x}"));
+        }
+    }
+
     fn cs(s: &str) -> Vec<u8> {
         let mut v = s.as_bytes().to_vec();
         v.push(0);
@@ -1172,7 +1346,7 @@ mod tests {
             self.client(b'E', &body);
         }
         fn events(&mut self) -> Vec<OwnedEvent> {
-            self.obs.take_events().map(|o| o.event).collect()
+            self.obs.take_events().map(|o| o.to_owned_event()).collect()
         }
     }
 
@@ -1433,7 +1607,7 @@ mod tests {
         let mut results = crate::evidence::ClientResults::default();
         let links: Vec<_> = observed
             .iter()
-            .map(|o| results.link(1, 1, &o.event.sql, &o.values))
+            .map(|o| results.link(1, 1, o.sql(), &o.values))
             .collect();
         assert_eq!(links[0].parent_result, None);
         assert!(links[0].result.is_some(), "three rows: a possible parent");
@@ -1527,7 +1701,7 @@ mod tests {
             },
             Instant::now(),
         );
-        let events: Vec<_> = obs.take_events().map(|o| o.event).collect();
+        let events: Vec<_> = obs.take_events().map(|o| o.to_owned_event()).collect();
         assert_eq!(events.len(), 1);
         let params = events[0].params.as_deref().unwrap_or_default();
         assert!(params.starts_with("$1 = #"), "{params}");

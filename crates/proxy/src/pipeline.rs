@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use querycomb_core::{
-    EventSink, Finding, FindingSink, OwnedEvent, Proof, QueryEvent, Scanned, SourceTable, Timestamp,
+    EventSink, Finding, FindingSink, Proof, QueryEvent, Scanned, SourceTable, Timestamp,
 };
 use querycomb_detect::{Config, Pipeline};
 use querycomb_sql::Dialect;
@@ -149,7 +149,7 @@ impl ShapeMeter {
 }
 
 impl EventMeter for ShapeMeter {
-    fn event(&mut self, event: &OwnedEvent, scanned: &Scanned<'_>) {
+    fn event(&mut self, event: &QueryEvent<'_>, scanned: &Scanned<'_>) {
         // Transaction control and session bookkeeping have no shape (never scanned).
         // Summed here and published once per tick: the metrics' labels and locks are
         // paid per shape and tick, not per statement.
@@ -168,7 +168,7 @@ impl EventMeter for ShapeMeter {
         let now = event.time.unwrap_or_default();
         let end = now + event.duration_us.unwrap_or(0) as Timestamp;
         let rows = event.rows.unwrap_or(0);
-        if let Some(open) = self.open.get_mut(&event.session) {
+        if let Some(open) = self.open.get_mut(event.session) {
             let other_key = key.is_some() && open.key.is_some() && key != open.key;
             let idle = now.saturating_sub(open.last) > self.idle_gap_us;
             if !other_key && !idle {
@@ -181,12 +181,12 @@ impl EventMeter for ShapeMeter {
                 }
                 return;
             }
-            if let Some(done) = self.open.remove(&event.session) {
+            if let Some(done) = self.open.remove(event.session) {
                 self.close(done);
             }
         }
         self.open.insert(
-            event.session.clone(),
+            event.session.to_owned(),
             OpenRequest {
                 key,
                 route,
@@ -285,7 +285,7 @@ impl Default for ProxyEvidence {
 impl Evidence for ProxyEvidence {
     fn event(&mut self, observed: &Observed, fingerprint: Option<u64>) {
         let Some(child_fp) = fingerprint else { return };
-        let links = observed.event.links;
+        let links = observed.links;
         if let Some(result) = links.result {
             if self.parents.len() >= MAX_LOOPS {
                 self.evicted("proof_parents", self.parents.len());

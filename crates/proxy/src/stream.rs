@@ -11,7 +11,9 @@
     )
 )]
 
+use std::cell::RefCell;
 use std::io;
+use std::ops::Deref;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -96,20 +98,42 @@ impl AsyncWrite for Stream {
 }
 
 impl ReadSide {
-    /// Reads the next chunk into `buf` (replacing its contents); 0 at end of stream.
-    pub async fn read_chunk(&mut self, buf: &mut Vec<u8>, size: usize) -> io::Result<usize> {
+    /// Reads the next chunk (empty at end of stream). On plain TCP the chunk's buffer is
+    /// taken from the thread's pool only once the socket is readable, so an idle
+    /// connection holds no read buffer; a read that leaves part of the buffer empty tells
+    /// tokio the socket is drained, so the next wait goes straight to epoll without a
+    /// read that would only say "would block".
+    pub async fn read_chunk(&mut self) -> io::Result<Chunk> {
         match self {
-            ReadSide::Plain(from) => read_plain(from, buf, size).await,
+            ReadSide::Plain(from) => {
+                from.readable().await?;
+                let mut chunk = Chunk::lend();
+                from.read_buf(&mut chunk.bytes).await?;
+                Ok(chunk)
+            }
             ReadSide::Tls(from) => {
-                buf.clear();
-                buf.reserve(size);
-                from.read_buf(buf).await
+                let mut chunk = Chunk::lend();
+                from.read_buf(&mut chunk.bytes).await?;
+                Ok(chunk)
             }
         }
     }
 }
 
 impl WriteSide {
+    /// Sends what the socket takes right now, without waiting; returns how many bytes that
+    /// was. Always 0 on a TLS leg, whose records are written by [`WriteSide::write_all`].
+    pub fn try_write_now(&mut self, data: &[u8]) -> io::Result<usize> {
+        match self {
+            WriteSide::Plain(to) => match to.try_write(data) {
+                Ok(n) => Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+                Err(e) => Err(e),
+            },
+            WriteSide::Tls(_) => Ok(0),
+        }
+    }
+
     pub async fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
         match self {
             WriteSide::Plain(to) => to.write_all(data).await,
@@ -129,28 +153,95 @@ impl WriteSide {
     }
 }
 
-/// Reads the next chunk into `buf`, which holds memory only while data flows: when the
-/// socket runs dry the buffer is freed before waiting, so an idle connection holds no read
-/// buffers (1,000 idle clients cost a few MB, not 24 MB). `try_read_buf` fills spare
-/// capacity, so a fresh buffer is never zeroed. Returns 0 at end of stream.
-async fn read_plain(from: &OwnedReadHalf, buf: &mut Vec<u8>, size: usize) -> io::Result<usize> {
-    buf.clear();
-    loop {
-        if buf.capacity() > 0 {
-            match from.try_read_buf(buf) {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => *buf = Vec::new(),
-                Err(e) => return Err(e),
+/// Bytes read from a leg in one go. Large enough for a typical result set in one read,
+/// small enough that a pool of them stays small.
+pub(crate) const CHUNK_SIZE: usize = 16 << 10;
+
+/// Buffers kept for reuse per connection thread: more in flight at once are allocated and
+/// freed as needed.
+const POOLED_CHUNKS: usize = 64;
+
+thread_local! {
+    /// Read buffers of the connections this thread serves. A buffer is lent while its
+    /// chunk is in flight (read, observed, forwarded) and comes back when the chunk is
+    /// dropped, so 10,000 idle connections hold none and a busy one does not allocate per
+    /// read.
+    static CHUNK_POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// One read's bytes, in a buffer lent by the thread's pool (see [`CHUNK_POOL`]).
+pub(crate) struct Chunk {
+    bytes: Vec<u8>,
+}
+
+impl Chunk {
+    fn lend() -> Chunk {
+        let pooled = CHUNK_POOL
+            .try_with(|pool| pool.try_borrow_mut().ok().and_then(|mut p| p.pop()))
+            .ok()
+            .flatten();
+        Chunk {
+            bytes: pooled.unwrap_or_else(|| Vec::with_capacity(CHUNK_SIZE)),
+        }
+    }
+}
+
+impl Deref for Chunk {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        let mut bytes = std::mem::take(&mut self.bytes);
+        if bytes.capacity() < CHUNK_SIZE {
+            return;
+        }
+        bytes.clear();
+        let _ = CHUNK_POOL.try_with(|pool| {
+            if let Ok(mut pool) = pool.try_borrow_mut() {
+                if pool.len() < POOLED_CHUNKS {
+                    pool.push(bytes);
+                }
             }
-        }
-        from.readable().await?;
-        if buf.capacity() == 0 {
-            *buf = Vec::with_capacity(size);
-        }
-        match from.try_read_buf(buf) {
-            Ok(n) => return Ok(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
-        }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_reused_and_the_pool_is_bounded() {
+        let first = Chunk::lend();
+        let address = first.bytes.as_ptr();
+        drop(first);
+        assert_eq!(
+            Chunk::lend().bytes.as_ptr(),
+            address,
+            "the buffer came back"
+        );
+        let many: Vec<Chunk> = (0..POOLED_CHUNKS + 10).map(|_| Chunk::lend()).collect();
+        drop(many);
+        let pooled = CHUNK_POOL.with(|pool| pool.borrow().len());
+        assert_eq!(pooled, POOLED_CHUNKS);
+    }
+
+    #[tokio::test]
+    async fn a_chunk_holds_what_one_read_returned() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let (mut read, _write) = Stream::Plain(server).split();
+        client.write_all(b"hello").await.unwrap();
+        assert_eq!(&*read.read_chunk().await.unwrap(), b"hello");
+        client.write_all(b" again").await.unwrap();
+        assert_eq!(&*read.read_chunk().await.unwrap(), b" again");
+        drop(client);
+        assert!(read.read_chunk().await.unwrap().is_empty(), "end of stream");
     }
 }

@@ -15,6 +15,11 @@ use crate::Dialect;
 
 /// Byte ranges of the statements in `sql`, trimmed, in order.
 pub fn statements(sql: &str, dialect: Dialect) -> Vec<Range<usize>> {
+    split_without_lexing(sql).unwrap_or_else(|| lexed_statements(sql, dialect))
+}
+
+/// The split on the lexer's top-level `;` tokens.
+fn lexed_statements(sql: &str, dialect: Dialect) -> Vec<Range<usize>> {
     let mut parts: Vec<Range<usize>> = Vec::new();
     let mut lexer = Lexer::new(sql, dialect);
     let mut start = 0;
@@ -30,6 +35,35 @@ pub fn statements(sql: &str, dialect: Dialect) -> Vec<Range<usize>> {
     }
     push_part(sql, &mut parts, start..sql.len(), has_code);
     parts
+}
+
+/// The common cases without lexing (the proxy splits every simple query). Without a
+/// `;`, a text that does not start like a comment (`--`, `/*`, MySQL's `#`) is one
+/// statement, trimmed. A text without any byte that can open a string, a quoted name or
+/// a comment (`'`, `"`, `` ` ``, `$`, `-`, `/`, `#`, `\`) has only top-level
+/// semicolons: it is split on each. Anything else goes through the lexer.
+fn split_without_lexing(sql: &str) -> Option<Vec<Range<usize>>> {
+    if !sql.contains(';') {
+        let trimmed = trim(sql, 0..sql.len());
+        let first = sql.as_bytes().get(trimmed.start)?;
+        if trimmed.is_empty() || matches!(first, b'-' | b'/' | b'#') {
+            return None;
+        }
+        return Some(vec![trimmed]);
+    }
+    let quotes_or_comments =
+        |b: &u8| matches!(b, b'\'' | b'"' | b'`' | b'$' | b'-' | b'/' | b'#' | b'\\');
+    if sql.as_bytes().iter().any(quotes_or_comments) {
+        return None;
+    }
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for (at, _) in sql.match_indices(';') {
+        push_part(sql, &mut parts, start..at, true);
+        start = at + 1;
+    }
+    push_part(sql, &mut parts, start..sql.len(), true);
+    Some(parts)
 }
 
 fn push_part(sql: &str, parts: &mut Vec<Range<usize>>, range: Range<usize>, has_code: bool) {
@@ -111,6 +145,40 @@ mod tests {
             split("SELECT 1; /*route='%2Fx'*/"),
             ["SELECT 1; /*route='%2Fx'*/"]
         );
+    }
+
+    #[test]
+    fn the_shortcuts_agree_with_the_lexer() {
+        for sql in [
+            "SELECT abalance FROM pgbench_accounts WHERE aid = 80123;",
+            "SELECT 1; SELECT 2 ;; ",
+            "BEGIN; UPDATE t SET a = 1 WHERE id = 2; COMMIT;",
+            "SELECT 1 -- x;",
+            "SELECT 'a;b';",
+            "SELECT \"a;b\";",
+            "SELECT $$;$$;",
+            "SELECT 1; /*route='x'*/",
+            " ; ",
+            "SELECT 1",
+            "  SELECT abalance FROM pgbench_accounts WHERE aid = 5\n",
+            "SELECT 1 /*route='x'*/",
+            "SELECT 1 -- trailing",
+            "/* only a comment */",
+            "-- only a comment",
+            "# mysql comment",
+            "",
+            "   ",
+            "SELECT 'a' || $$b$$",
+            "é",
+        ] {
+            for dialect in [Dialect::Postgres, Dialect::MySql] {
+                assert_eq!(
+                    statements(sql, dialect),
+                    lexed_statements(sql, dialect),
+                    "{sql:?}"
+                );
+            }
+        }
     }
 
     #[test]
