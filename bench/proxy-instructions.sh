@@ -84,21 +84,7 @@ querycomb_rows="$(run_under_callgrind querycomb "$qc_port" "$querycomb" proxy \
     --listen "127.0.0.1:$qc_port" --upstream "127.0.0.1:$pg_port")"
 
 pb_port="$(free_port)"
-cat >"$work/pgbouncer.ini" <<EOF
-[databases]
-postgres = host=127.0.0.1 port=$pg_port dbname=postgres
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = $pb_port
-unix_socket_dir =
-auth_type = trust
-auth_file = $work/userlist.txt
-pool_mode = session
-logfile = $work/pgbouncer.log
-pidfile = $work/pgbouncer.pid
-EOF
-echo '"postgres" ""' >"$work/userlist.txt"
-[ "$(id -u)" -eq 0 ] && chown postgres "$work/pgbouncer.ini" "$work/userlist.txt"
+write_pgbouncer_ini "$work" "$pg_port" "$pb_port"
 pgbouncer_rows="$(run_under_callgrind pgbouncer "$pb_port" "$pgbouncer_bin" "$work/pgbouncer.ini")"
 
 echo "== user-space instructions per transaction, pgbench -S -c 1 -t $txns (callgrind)"

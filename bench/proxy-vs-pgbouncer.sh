@@ -75,28 +75,14 @@ qct_pid=$!
 throwaway_pids+=("$qct_pid")
 
 pb_port="$(free_port)"
-cat >"$work/pgbouncer.ini" <<EOF
-[databases]
-postgres = host=127.0.0.1 port=$pg_port dbname=postgres
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = $pb_port
-unix_socket_dir =
-auth_type = trust
-auth_file = $work/userlist.txt
-pool_mode = session
-max_client_conn = $((idle_conns + 200))
-default_pool_size = $((idle_conns + 150))
-logfile = $work/pgbouncer.log
-pidfile = $work/pgbouncer.pid
-EOF
+write_pgbouncer_ini "$work" "$pg_port" "$pb_port" \
+    "max_client_conn = $((idle_conns + 200))" "default_pool_size = $((idle_conns + 150))"
 pbt_port="$(free_port)"
 sed -e "s/^listen_port = .*/listen_port = $pbt_port/" -e "s|pgbouncer.pid|pgbouncer-tls.pid|" \
     -e "s|pgbouncer.log|pgbouncer-tls.log|" "$work/pgbouncer.ini" >"$work/pgbouncer-tls.ini"
 printf '%s\n' "client_tls_sslmode = require" "client_tls_cert_file = $work/tls.crt" \
     "client_tls_key_file = $work/tls.key" "server_tls_sslmode = require" >>"$work/pgbouncer-tls.ini"
-echo '"postgres" ""' >"$work/userlist.txt"
-[ "$(id -u)" -eq 0 ] && chown postgres "$work/pgbouncer.ini" "$work/pgbouncer-tls.ini" "$work/userlist.txt"
+[ "$(id -u)" -eq 0 ] && chown postgres "$work/pgbouncer-tls.ini"
 # As root, pgbouncer switches to `postgres` itself (-u), keeping this shell's open-file
 # limit; runuser would reset it to 1024, too few for the idle-connection test.
 pb_user=()

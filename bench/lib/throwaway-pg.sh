@@ -1,8 +1,9 @@
-# A throwaway PostgreSQL for the proxy benchmarks, sourced by bench/proxy-soak.sh and
-# bench/proxy-vs-pgbouncer.sh. `start_throwaway_pg MAX_CONNECTIONS` creates $work (a temp
-# dir), a self-signed certificate ($work/tls.crt, $work/tls.key: the server's and the
-# proxies'), starts the server with TLS on at $pg_port and sets $as_pg (the command prefix
-# that runs a program as `postgres` when this shell is root). `stop_throwaway_pg` kills
+# A throwaway PostgreSQL (and pgbouncer's config) for the proxy benchmarks, sourced by
+# bench/proxy-soak.sh, bench/proxy-vs-pgbouncer.sh and bench/proxy-instructions.sh.
+# `start_throwaway_pg MAX_CONNECTIONS` creates $work (a temp dir), a self-signed certificate
+# ($work/tls.crt, $work/tls.key: the server's and the proxies'), starts the server with TLS
+# on at $pg_port and sets $as_pg (the command prefix that runs a program as `postgres` when
+# this shell is root). `stop_throwaway_pg` kills
 # every pid in $throwaway_pids, stops the server and removes $work.
 
 free_port() {
@@ -54,4 +55,24 @@ stop_throwaway_pg() {
     for pid in "${throwaway_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     "${as_pg[@]}" pg_ctl -D "$work/data" -m immediate stop >/dev/null 2>&1 || true
     rm -rf "$work"
+}
+
+# write_pgbouncer_ini DIR PG_PORT LISTEN_PORT [SETTING...]: DIR/pgbouncer.ini for pgbouncer in
+# session mode in front of the throwaway server (trust, logs and pid file in DIR), with any
+# extra `key = value` SETTINGs, and DIR/userlist.txt; owned by `postgres` when run as root
+# (pgbouncer switches to it with -u).
+write_pgbouncer_ini() {
+    local dir="$1" pg_port="$2" listen_port="$3"
+    shift 3
+    {
+        printf '%s\n' "[databases]" "postgres = host=127.0.0.1 port=$pg_port dbname=postgres" \
+            "[pgbouncer]" "listen_addr = 127.0.0.1" "listen_port = $listen_port" \
+            "unix_socket_dir =" "auth_type = trust" "auth_file = $dir/userlist.txt" \
+            "pool_mode = session" "logfile = $dir/pgbouncer.log" "pidfile = $dir/pgbouncer.pid"
+        [ $# -gt 0 ] && printf '%s\n' "$@"
+    } >"$dir/pgbouncer.ini"
+    echo '"postgres" ""' >"$dir/userlist.txt"
+    if [ "$(id -u)" -eq 0 ]; then
+        chown postgres "$dir/pgbouncer.ini" "$dir/userlist.txt"
+    fi
 }

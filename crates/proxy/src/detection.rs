@@ -289,26 +289,33 @@ impl FindingSink for Publish<'_> {
     }
 }
 
-fn observe(detector: &mut dyn LiveDetector, outputs: &mut Outputs, mut observed: Box<Observed>) {
-    // Linked here, where every connection's executions pass in order: a fan-out's children
-    // and their parent run on different connections of one client.
+/// Sets the event's value links (see `evidence::ClientResults`). Linked here, where every
+/// connection's executions pass in order: a fan-out's children and their parent run on
+/// different connections of one client.
+fn link_values(links: &mut ClientResults, metrics: &Metrics, observed: &mut Observed) {
+    if observed.values.is_empty() {
+        return;
+    }
+    let session = &observed.session;
     let client = client_digest(
-        observed.session.user.as_deref(),
-        observed.session.database.as_deref(),
-        observed.session.application.as_deref(),
+        session.user.as_deref(),
+        session.database.as_deref(),
+        session.application.as_deref(),
     );
-    let resets = outputs.links.resets;
-    observed.links = outputs.links.link(
+    let resets = links.resets;
+    observed.links = links.link(
         client,
-        session_digest(&observed.session.id),
+        session_digest(&session.id),
         observed.sql(),
         &observed.values,
     );
-    if outputs.links.resets != resets {
-        outputs
-            .metrics
-            .evicted("value_link_clients", MAX_CLIENTS as u64);
+    if links.resets != resets {
+        metrics.evicted("value_link_clients", MAX_CLIENTS as u64);
     }
+}
+
+fn observe(detector: &mut dyn LiveDetector, outputs: &mut Outputs, mut observed: Box<Observed>) {
+    link_values(&mut outputs.links, &outputs.metrics, &mut observed);
     outputs.metrics.statements.inc();
     if observed.error.is_some() {
         outputs.metrics.statement_errors.inc();

@@ -149,6 +149,14 @@ pub struct ValueTrace {
     pub result: Option<Arc<HashSet<u64>>>,
 }
 
+impl ValueTrace {
+    /// Nothing to link: no bind values, no kept result (most statements of simple-protocol
+    /// clients, and every one-row result without parameters).
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty() && self.result.is_none()
+    }
+}
+
 /// The previous execution's reply on one connection, for dependent chains (an `INSERT …
 /// RETURNING id` whose id the next insert uses): a chain runs on one connection.
 #[derive(Debug, Default)]
@@ -232,7 +240,7 @@ impl ClientResults {
     /// the same connection, so a loop whose children return several rows never pushes its
     /// parent out.
     pub fn link(&mut self, client: u64, session: u64, sql: &str, trace: &ValueTrace) -> ValueLinks {
-        if trace.keys.is_empty() && trace.result.is_none() {
+        if trace.is_empty() {
             return ValueLinks::default();
         }
         if self.clients.len() >= MAX_CLIENTS && !self.clients.contains_key(&client) {
@@ -288,14 +296,17 @@ pub fn session_digest(session: &str) -> u64 {
 }
 
 /// A digest of who a client is, as the detection stage groups them (user, database,
-/// application).
+/// application). Called for each event with values to link: no allocation.
 pub fn client_digest(user: Option<&str>, database: Option<&str>, application: Option<&str>) -> u64 {
-    let mut bytes = Vec::new();
-    for part in [user, database, application] {
-        bytes.extend_from_slice(part.unwrap_or_default().as_bytes());
-        bytes.push(0);
-    }
-    fnv1a(&bytes)
+    [user, database, application]
+        .into_iter()
+        .fold(0xcbf2_9ce4_8422_2325, |hash, part| {
+            // A 0 byte after each part keeps ("ab", "c") apart from ("a", "bc").
+            let bytes = part.unwrap_or_default().bytes().chain(std::iter::once(0));
+            bytes.fold(hash, |hash, b| {
+                (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+            })
+        })
 }
 
 #[cfg(test)]

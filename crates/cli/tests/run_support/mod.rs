@@ -272,3 +272,18 @@ pub fn tests_and_phases(
         })
         .collect()
 }
+
+/// Copies the directory tree `from` into `to` (which exists): a third-party suite copied to
+/// be changed (a loop added to one test) without touching the set-up cache.
+pub fn copy_dir(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).expect("read the directory") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
