@@ -74,7 +74,8 @@
 //!   equal counts (±1): one finding listing every child, instead of one per child. A child
 //!   that runs several times per iteration of another (A B B A B B) is a nested loop and is
 //!   reported as its own `n_plus_one` with the outer child as parent.
-//! - A loop whose children took at least `slow_loop_total_ms` (100 ms) together needs only
+//! - When `slow_loop_total_ms` is set (it is not by default: findings must not depend on
+//!   the machine's speed), a loop whose children took that long together needs only
 //!   `slow_loop_count` (3) executions; `min_loop_total_ms` (off) drops loops faster than it.
 //! - **Not findings**: one statement with a long `IN`/`ANY`/`VALUES` list (or `= ANY($1)`
 //!   with a long `{…}` array parameter) — that is the fix; chunked batch loads (each chunk a
@@ -86,7 +87,8 @@
 //! # Why these defaults
 //! - Count 5 (Sentry's choice), not 2 (Prosopite, django-zeal): loops of 2–4 are the main
 //!   false-positive complaint about those tools and cost a few round trips; real N+1s grow
-//!   with the data and pass 5 quickly. A lower count (3) applies when the children were slow.
+//!   with the data and pass 5 quickly. A lower count (3) for slow children is opt-in
+//!   (`slow_loop_total_ms`).
 //! - No time floor by default: server logs time the statement on the server, not the network
 //!   and driver round trip that makes an N+1 expensive, so a Sentry-like 50 ms floor would
 //!   hide most real N+1s found in logs.

@@ -391,9 +391,13 @@ impl Pipeline {
 /// Most requests run a handful of statements: fewer than any repetition threshold and
 /// without a budget to check, no detector can find anything, so the summary is not built.
 fn too_small_to_matter(unit: &Unit, thresholds: &Thresholds, limits: &KindLimits) -> bool {
+    let slow_count = match thresholds.slow_loop_total_ms {
+        Some(_) => thresholds.slow_loop_count,
+        None => thresholds.n_plus_one,
+    };
     let fewest_repeats = thresholds
         .n_plus_one
-        .min(thresholds.slow_loop_count)
+        .min(slow_count)
         .min(thresholds.repeated_identical)
         .max(1) as usize;
     let rows_threshold = [thresholds.unbounded_rows, thresholds.cartesian_rows]

@@ -16,7 +16,10 @@ fn documented_defaults() {
     let c = Config::default();
     assert_eq!(c.thresholds.n_plus_one, 5);
     assert_eq!(c.thresholds.slow_loop_count, 3);
-    assert_eq!(c.thresholds.slow_loop_total_ms, 100);
+    assert_eq!(
+        c.thresholds.slow_loop_total_ms, None,
+        "time never lowers the count by default"
+    );
     assert_eq!(c.thresholds.min_loop_total_ms, 0);
     assert_eq!(c.thresholds.repeated_identical, 5);
     assert_eq!(c.thresholds.batch_min_list, 10);

@@ -560,13 +560,19 @@ fn psycopg_auto_prepared_executions_count_under_their_sql() {
 }
 
 #[test]
-fn slow_loops_need_fewer_iterations() {
+fn slow_loops_need_fewer_iterations_when_asked() {
     let mut log = Log::new();
     log.p("s1", ORDERS, "$1 = 'open'");
     for i in 0..3 {
         log.p("s1", CUSTOMER, &format!("$1 = '{i}'")).duration_us = Some(40_000);
     }
-    let analysis = analyse(&log.events);
+    assert_eq!(
+        kinds(&analyse(&log.events)),
+        [],
+        "by default the machine's speed never decides whether a loop is a finding"
+    );
+    let slow = || config(|c| c.thresholds.slow_loop_total_ms = Some(100));
+    let analysis = analyse_with(slow(), &log.events);
     let f = only(&analysis);
     assert_eq!((f.kind, f.count), (n_plus_one::KIND, 3));
     assert_eq!(f.total_duration_us, Some(120_000));
@@ -580,7 +586,7 @@ fn slow_loops_need_fewer_iterations() {
     for e in &mut log.events {
         e.duration_us = e.duration_us.map(|_| 1_000);
     }
-    assert_eq!(kinds(&analyse(&log.events)), []);
+    assert_eq!(kinds(&analyse_with(slow(), &log.events)), []);
 }
 
 #[test]

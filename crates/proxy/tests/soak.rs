@@ -52,9 +52,14 @@ fn harness() -> Harness {
         |proxy| {
             let meter = ShapeMeter::new(proxy.metrics(), Duration::from_millis(500));
             let evidence = ProxyEvidence::new(10).with_metrics(proxy.metrics());
+            // A traced request that pauses longer than the idle gap is cut in two, and the
+            // second half, children without their parent, is a finding of its own. On a
+            // loaded machine a client can stall for half a second, which made the findings
+            // table look as if it grew; the gap is long enough that only a stall of
+            // seconds could cut a request.
             proxy
                 .detector(pipeline_detector(querycomb_detect::Config {
-                    idle_gap_ms: 500,
+                    idle_gap_ms: 2_000,
                     ..Default::default()
                 }))
                 .meter(Box::new(meter))

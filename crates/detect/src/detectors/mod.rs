@@ -311,7 +311,10 @@ impl<'a> UnitAnalysis<'a> {
         if floor_us > 0 && total_us.is_some_and(|us| us < floor_us) {
             return false;
         }
-        let slow = total_us.is_some_and(|us| us >= t.slow_loop_total_ms.saturating_mul(1000));
+        let slow = t
+            .slow_loop_total_ms
+            .zip(total_us)
+            .is_some_and(|(ms, us)| us >= ms.saturating_mul(1000));
         count >= threshold || (slow && count >= t.slow_loop_count)
     }
 
