@@ -409,7 +409,11 @@ fn filter_columns(toks: &[Tok<'_>]) -> Vec<String> {
 
 /// A placeholder, cast or not (`$1`, `$1::INTEGER`), ends just before `i`.
 fn param_before(toks: &[Tok<'_>], i: usize) -> bool {
-    let kind = |back: usize| i.checked_sub(back).and_then(|p| toks.get(p)).map(|t| t.kind);
+    let kind = |back: usize| {
+        i.checked_sub(back)
+            .and_then(|p| toks.get(p))
+            .map(|t| t.kind)
+    };
     kind(1) == Some(Kind::Param)
         || (kind(1) == Some(Kind::Word)
             && kind(2) == Some(Kind::Cast)
@@ -485,11 +489,14 @@ pub(crate) fn inner_join_on_flags(toks: &[Tok<'_>]) -> Vec<bool> {
                 toks.get(j)
                     .is_some_and(|w| w.depth == t.depth && w.is_word("join"))
             })?;
-            let outer = join.checked_sub(1).and_then(|j| toks.get(j)).is_some_and(|w| {
-                ["outer", "left", "right", "full", "cross", "natural"]
-                    .iter()
-                    .any(|k| w.is_word(k))
-            });
+            let outer = join
+                .checked_sub(1)
+                .and_then(|j| toks.get(j))
+                .is_some_and(|w| {
+                    ["outer", "left", "right", "full", "cross", "natural"]
+                        .iter()
+                        .any(|k| w.is_word(k))
+                });
             Some(!outer)
         } else {
             (t.is_word("where") || WHERE_ENDS.iter().any(|w| t.is_word(w))).then_some(false)
@@ -515,10 +522,7 @@ pub(crate) fn filter_flags(toks: &[Tok<'_>]) -> Vec<bool> {
 /// Which tokens a clause holds: `switch(toks, i)` says whether the word at `i` opens the
 /// clause at its depth (`Some(true)`), closes it (`Some(false)`) or neither; `;` closes it,
 /// and a parenthesised group inherits it unless it is a subquery.
-fn clause_flags(
-    toks: &[Tok<'_>],
-    switch: impl Fn(&[Tok<'_>], usize) -> Option<bool>,
-) -> Vec<bool> {
+fn clause_flags(toks: &[Tok<'_>], switch: impl Fn(&[Tok<'_>], usize) -> Option<bool>) -> Vec<bool> {
     let mut stack: Vec<bool> = vec![false];
     let mut flags = Vec::with_capacity(toks.len());
     for (i, t) in toks.iter().enumerate() {

@@ -139,9 +139,9 @@ impl<'t> Ctx<'t> {
             return None;
         }
         let (_, _, after) = facts::qualified_name(self.toks, name_at)?;
-        let ends = self.tok(after).is_none_or(|t| {
-            matches!(t.kind, Kind::RParen | Kind::Semi | Kind::Word)
-        });
+        let ends = self
+            .tok(after)
+            .is_none_or(|t| matches!(t.kind, Kind::RParen | Kind::Semi | Kind::Word));
         ends.then_some(Key {
             name: (name_at, after - 1),
             cmp: (param, after - 1),
@@ -207,11 +207,9 @@ impl<'t> Ctx<'t> {
         let (Some(paren), Some(before)) = (self.tok(open), open.checked_sub(1)) else {
             return false;
         };
-        let after_connective = self
-            .tok(before)
-            .is_some_and(|t| {
-                t.is_word("where") || t.is_word("on") || t.is_word("and") || t.kind == Kind::LParen
-            });
+        let after_connective = self.tok(before).is_some_and(|t| {
+            t.is_word("where") || t.is_word("on") || t.is_word("and") || t.kind == Kind::LParen
+        });
         if !after_connective || self.tok(open + 1).is_some_and(|t| t.is_word("select")) {
             return false;
         }
