@@ -543,7 +543,13 @@ fn fix_text(framework: Option<&str>, relation: Relation, names: &Names<'_>) -> S
             "one where({key}: ids).group(:{key}).count for all parents (or a counter_cache)",
             key = names.key
         ),
-        (Some("Rails"), Write) => "insert_all / upsert_all instead of save per row".into(),
+        (Some("Rails"), Write) => match names.verb {
+            Verb::Insert => "insert_all(rows) (or upsert_all) instead of create or save per row".into(),
+            Verb::Delete => "one where(id: ids).delete_all instead of destroy per row".into(),
+            _ => "update_all when every row gets the same values, upsert_all(rows) when they \
+                  differ, instead of save per row"
+                .into(),
+        },
         (Some("SQLAlchemy"), ToOne) => format!("options(joinedload(Parent.{name}))"),
         (Some("SQLAlchemy"), ToMany | ManyToMany) => {
             format!("options(selectinload(Parent.{name}))")
