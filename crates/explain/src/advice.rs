@@ -678,8 +678,9 @@ fn hibernate_fix(relation: Relation, names: &Names<'_>) -> String {
 mod tests {
     use super::*;
 
-    /// The shapes' regexes against the forms their documentation shows. Only the Django and
-    /// Sequelize shapes are also proven on SQL those ORMs wrote (crates/cli/tests/advice_orms.rs).
+    /// The shapes' regexes against the forms their documentation shows, and near misses. The
+    /// Django, Sequelize, SQLAlchemy, TypeORM, Rails and Hibernate 3 shapes are also proven on
+    /// SQL those ORMs wrote (crates/cli/tests/advice_orms.rs, advice_hibernate.rs).
     #[test]
     fn shapes_name_their_framework() {
         let cases = [
@@ -687,6 +688,8 @@ mod tests {
             (r#"SELECT "id", "name" FROM "authors" AS "author" WHERE "author"."id" = $1"#, Some("Sequelize")),
             (r#"SELECT "book"."id" AS "book.id" FROM "books" AS "book""#, Some("Sequelize")),
             (r#"SELECT "book"."id" AS "author.id" FROM "books""#, None),
+            (r#"SELECT "id" FROM "books" AS "book" ORDER BY "book"."id" ASC"#, Some("Sequelize")),
+            (r#"SELECT "id" FROM "books" AS "b" ORDER BY "book"."id" ASC"#, None),
             (r#"SELECT "Book"."id" AS "Book_id" FROM "book" "Book""#, Some("TypeORM")),
             ("SELECT b1_0.id, b1_0.title FROM book b1_0 WHERE b1_0.author_id = $1", Some("Hibernate")),
             // Hibernate 3.6 (tests/e2e/hibernate), as normalised.
@@ -696,6 +699,11 @@ mod tests {
             ("select person0_.id as id1_0_0_, person0_.name as name2_0_0_ from person person0_ where person0_.id=?", Some("Hibernate")),
             ("SELECT COUNT(b.id) AS n FROM books b0_ WHERE b.author_id = $1", None),
             ("SELECT books.id AS books_id, books.title AS books_title FROM books WHERE books.author_id = $1", Some("SQLAlchemy")),
+            ("SELECT count(books.id) AS count_1 FROM books WHERE books.author_id = $1", Some("SQLAlchemy")),
+            ("SELECT COUNT(*) AS n FROM books WHERE author_id = $1", None),
+            ("INSERT INTO reviews (book_id, stars) VALUES ($1::INTEGER, $2::INTEGER) RETURNING reviews.id", Some("SQLAlchemy")),
+            ("INSERT INTO reviews (book_id, stars) VALUES ($1, $2) RETURNING reviews.id", None),
+            ("INSERT INTO reviews (book_id) VALUES ($1::INTEGER) RETURNING books.id", None),
             (r#"SELECT "books".* FROM "books" WHERE "books"."id" = $1 LIMIT $2"#, Some("Rails")),
             (r#"SELECT b0."id", b0."title" FROM "books" AS b0 WHERE (b0."author_id" = $1)"#, Some("Ecto")),
             ("SELECT id, title FROM books WHERE author_id = $1", None),
@@ -744,6 +752,28 @@ mod tests {
         let write = advise(&f).unwrap();
         assert_eq!(write.relation, Relation::Write);
         assert!(write.framework.is_none() && write.fix.contains("multi-row"));
+    }
+
+    /// Django's auto-created join table `<app>_<model>_<field>` names the field on the side
+    /// whose key is looked up; the other side is the reverse accessor.
+    #[test]
+    fn django_many_to_many_fields() {
+        let names = |key, through| Names {
+            field: "book",
+            table: "shop_book",
+            key,
+            through: Some(through),
+            verb: Verb::Select,
+        };
+        assert_eq!(
+            django_m2m_field(&names("book_id", "shop_book_tags")).as_deref(),
+            Some("tags")
+        );
+        assert_eq!(django_m2m_field(&names("tag_id", "shop_book_tags")), None);
+        assert_eq!(
+            django_m2m_field(&names("book_id", "shop_bookmembership")),
+            None
+        );
     }
 
     #[test]
