@@ -167,9 +167,7 @@ pub fn advise(finding: &Finding) -> Option<Advice> {
         let (name, evidence) = framework(&finding.parent.as_ref()?.normalized)?;
         Some((name, format!("{evidence} (in the parent query)")))
     });
-    let qualifier = crate::batch::statements(sql)
-        .ok()
-        .and_then(|s| s.key_qualifier);
+    let qualifier = crate::batch::key(sql).and_then(|(qualifier, _)| qualifier);
     let parent_sql = finding.parent.as_ref().map(|p| p.normalized.as_str());
     let role = qualifier
         .as_deref()
@@ -277,11 +275,8 @@ fn relation(finding: &Finding, shape: &querycomb_sql::Shape) -> Lookup {
             key,
         );
     }
-    let statements = crate::batch::statements(&finding.children[0].normalized).ok();
-    let (qualifier, column) = match &statements {
-        Some(s) => (s.key_qualifier.clone(), s.key_column.clone()),
-        None => (None, key.clone()),
-    };
+    let (qualifier, column) =
+        crate::batch::key(&finding.children[0].normalized).unwrap_or((None, key.clone()));
     let main = shape.tables.first().cloned().unwrap_or_default();
     let key_table = qualifier
         .as_deref()
@@ -598,7 +593,10 @@ fn fix_text(framework: Option<&str>, relation: Relation, names: &Names<'_>) -> S
              loadRelationCountAndMap on the parent query)",
             key = names.key
         ),
-        (Some("TypeORM"), Write) => "insert().values([...]) instead of save per row".into(),
+        (Some("TypeORM"), Write) => {
+            "one save([...rows]) (or insert([...rows])), a multi-row INSERT, instead of save per row"
+                .into()
+        }
         (Some("Prisma"), ToOne | ToMany | ManyToMany) => {
             format!("include: {{ {name}: true }} on the parent query")
         }

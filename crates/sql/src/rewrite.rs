@@ -5,7 +5,7 @@
 //! column compared with `=` to a placeholder in the main WHERE clause (when several are, the one
 //! named `id`, `*_id` or camelCase `*Id`), or in an inner join's ON condition when the WHERE
 //! clause has none (Sequelize's many-to-many `INNER JOIN j ON … AND j.k = $1`). Rewrites:
-//! - `SELECT .. WHERE k = $1` → `k = ANY($1)` (MySQL `k IN (?, ...)`), adding `k` to the select
+//! - `SELECT .. WHERE k = $1` (or `k IN ($1, ...)`) → `k = ANY($1)` (MySQL `k IN (?, ...)`), adding `k` to the select
 //!   list when it is missing; a LIMIT is dropped for `id` lookups; a literal `LIMIT 1` on another
 //!   key becomes PostgreSQL `DISTINCT ON (k) .. ORDER BY k, ..`.
 //! - `SELECT COUNT(*)/SUM(..) .. WHERE k = $1` → `SELECT k, COUNT(*) .. GROUP BY k`.
@@ -111,6 +111,39 @@ impl<'t> Ctx<'t> {
         (cast && self.tok(param + 2)?.kind == Kind::Word).then_some(param + 2)
     }
 
+    /// `name IN ($n)` or the collapsed `name IN ($n, ...)` at `in_at` (TypeORM loads a
+    /// relation of one entity with `"j"."bookId" IN ($1)`): batching the loop binds every
+    /// execution's keys in one array.
+    fn in_list(&self, in_at: usize) -> Option<Key> {
+        let name_start = name_start_before(self.toks, in_at)?;
+        let kinds: Vec<Kind> = (in_at + 1..in_at + 8)
+            .map_while(|i| self.tok(i).map(|t| t.kind))
+            .collect();
+        let single = [Kind::LParen, Kind::Param, Kind::RParen];
+        let collapsed = [
+            Kind::LParen,
+            Kind::Param,
+            Kind::Comma,
+            Kind::Dot,
+            Kind::Dot,
+            Kind::Dot,
+            Kind::RParen,
+        ];
+        let close = if kinds.starts_with(&single) {
+            in_at + 3
+        } else if kinds.starts_with(&collapsed) {
+            in_at + 7
+        } else {
+            return None;
+        };
+        Some(Key {
+            name: (name_start, in_at - 1),
+            cmp: (name_start, close),
+            param: in_at + 2,
+            cast: None,
+        })
+    }
+
     /// The comparison around the `=` at `eq`: `name = $n[::type]` or `$n[::type] = name`.
     fn comparison(&self, eq: usize) -> Option<Key> {
         if self.tok(eq + 1)?.kind == Kind::Param {
@@ -163,6 +196,8 @@ impl<'t> Ctx<'t> {
             }
             if t.kind == Kind::Op && t.text == "=" {
                 found.extend(self.comparison(i));
+            } else if t.is_word("in") {
+                found.extend(self.in_list(i));
             }
         }
         if found.len() > 1 {

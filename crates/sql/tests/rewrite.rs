@@ -124,10 +124,11 @@ fn select_unsure_is_none() {
     );
     assert_eq!(pg("SELECT * FROM t"), None);
     assert_eq!(pg("SELECT * FROM t WHERE id > $1"), None);
+    // A loop of lists (TypeORM's relation loader binds `IN ($1)` per row; the normalised
+    // text cannot tell one key from many) is one list of every execution's keys.
     assert_eq!(
-        pg("SELECT * FROM t WHERE id IN (1, 2)"),
-        None,
-        "already batched"
+        pg("SELECT * FROM t WHERE id IN (1, 2)").as_deref(),
+        Some("SELECT * FROM t WHERE id = ANY($1)")
     );
     assert_eq!(pg("BEGIN"), None);
 }
@@ -340,4 +341,23 @@ fn reversed_key_comparison() {
     assert_eq!(pg("SELECT id FROM t WHERE x + $1 = a_id"), None);
     assert_eq!(pg("SELECT id FROM t WHERE $1 = a_id + 1"), None);
     assert_eq!(pg("SELECT id FROM t WHERE $1 = lower(a_id)"), None);
+}
+
+/// A loop of `k IN ($1)` lookups (TypeORM's relation loader, collapsed to `IN ($1, ...)` when
+/// normalised) batches as one array of every execution's keys.
+#[test]
+fn in_list_key() {
+    assert_eq!(
+        pg("SELECT t.id FROM t INNER JOIN j ON j.t_id IN ($1, ...) AND j.k_id = t.id").as_deref(),
+        Some("SELECT j.t_id, t.id FROM t INNER JOIN j ON j.t_id = ANY($1) AND j.k_id = t.id")
+    );
+    assert_eq!(
+        pg("SELECT * FROM t WHERE a_id IN ($1)").as_deref(),
+        Some("SELECT * FROM t WHERE a_id = ANY($1)")
+    );
+    assert_eq!(pg("SELECT * FROM t WHERE a_id NOT IN ($1, ...)"), None);
+    assert_eq!(
+        pg("SELECT * FROM t WHERE a_id IN (SELECT b FROM u WHERE c = $1)"),
+        None
+    );
 }
