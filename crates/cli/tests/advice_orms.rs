@@ -22,16 +22,6 @@ fn tool(path: &str) -> PathBuf {
     tool
 }
 
-fn n_plus_one(report: &Value, table: &str) -> Value {
-    report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["kind"] == "n_plus_one" && f["children"][0]["table"] == table)
-        .cloned()
-        .unwrap_or_else(|| panic!("no n_plus_one on {table}: {report:#}"))
-}
-
 fn report_of(json: &std::path::Path, ran: &Ran) -> Value {
     let text = std::fs::read_to_string(json).unwrap_or_else(|e| panic!("{e}: {ran:?}"));
     serde_json::from_str(&text).unwrap()
