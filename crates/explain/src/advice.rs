@@ -37,10 +37,10 @@ const SHAPES: &[Shape] = &[
     },
     Shape {
         name: "Sequelize",
-        pattern: r#"\bFROM "(\w+)" AS "(\w+)" WHERE "(\w+)"\."#,
+        pattern: r#"\bFROM "(\w+)" AS "(\w+)" (?:WHERE|ORDER BY|GROUP BY) "(\w+)"\."#,
         same: &[(2, 3)],
         shown: 0,
-        evidence: r#"Sequelize's `FROM "table" AS "model" WHERE "model".` lookups"#,
+        evidence: r#"Sequelize's `FROM "table" AS "model" WHERE (or ORDER BY) "model".` lookups"#,
     },
     Shape {
         name: "TypeORM",
@@ -86,6 +86,23 @@ const SHAPES: &[Shape] = &[
         same: &[(1, 3)],
         shown: 0,
         evidence: "SQLAlchemy's `table.col AS table_col` labels",
+    },
+    // `func.count()` and the other SQL functions get an anonymous `<name>_<n>` label.
+    Shape {
+        name: "SQLAlchemy",
+        pattern: r"\b(?:COUNT|SUM|MIN|MAX|AVG|count|sum|min|max|avg)\([\w.*]*\) AS (?:count|sum|min|max|avg)_\d+\b",
+        same: &[],
+        shown: 0,
+        evidence: "SQLAlchemy's `count(…) AS count_1` anonymous labels",
+    },
+    // An ORM INSERT on the psycopg 3 and asyncpg dialects: every value a placeholder cast to
+    // its column's SQL type, the new id returned qualified by its (unquoted) table.
+    Shape {
+        name: "SQLAlchemy",
+        pattern: r"^INSERT INTO (\w+) \([\w, ]+\) VALUES \(\$\d+::[A-Z]+(?:, \$\d+::[A-Z]+)*\) RETURNING (\w+)\.\w+$",
+        same: &[(1, 2)],
+        shown: 0,
+        evidence: "SQLAlchemy's `INSERT INTO t (…) VALUES ($1::INTEGER, …) RETURNING t.id`",
     },
     Shape {
         name: "Ecto",
@@ -138,16 +155,19 @@ pub fn advise(finding: &Finding) -> Option<Advice> {
     let child = finding.children.first()?;
     let sql = &child.normalized;
     let shape = Fingerprinter::new(Dialect::Postgres).describe(sql);
-    let (relation, relation_evidence, key) = relation(finding, &shape);
+    let Lookup {
+        relation,
+        evidence: relation_evidence,
+        key,
+        through,
+    } = relation(finding, &shape);
     // The child's SQL, else the parent's (a write loop's INSERT names no ORM; the query
     // whose rows it goes through does).
     let found = framework(sql).or_else(|| {
         let (name, evidence) = framework(&finding.parent.as_ref()?.normalized)?;
         Some((name, format!("{evidence} (in the parent query)")))
     });
-    let qualifier = crate::batch::statements(sql)
-        .ok()
-        .and_then(|s| s.key_qualifier);
+    let qualifier = crate::batch::key(sql).and_then(|(qualifier, _)| qualifier);
     let parent_sql = finding.parent.as_ref().map(|p| p.normalized.as_str());
     let role = qualifier
         .as_deref()
@@ -158,14 +178,25 @@ pub fn advise(finding: &Finding) -> Option<Advice> {
         Some(role) if matches!(relation, Relation::ToMany | Relation::ManyToMany) => role,
         Some(entity) => field_name(&key, Some(&entity), relation, parent_sql),
         None => {
-            let model = model_name(&shape, qualifier.as_deref());
-            field_name(&key, model, relation, parent_sql)
+            // A many-to-many names the model it reads, not the join table it looks up.
+            let read = match (relation, shape.tables.first()) {
+                (Relation::ManyToMany, Some(main)) => Some(
+                    shape
+                        .aliases
+                        .iter()
+                        .find(|(_, table)| table == main)
+                        .map_or(main.as_str(), |(alias, _)| alias.as_str()),
+                ),
+                _ => qualifier.as_deref(),
+            };
+            field_name(&key, model_name(&shape, read), relation, parent_sql)
         }
     };
     let names = Names {
         field: &name,
         table: shape.tables.first().map_or("", String::as_str),
         key: &key,
+        through: through.as_deref(),
         verb: shape.verb,
     };
     let fix = fix_text(found.as_ref().map(|f| f.0), relation, &names);
@@ -207,27 +238,45 @@ pub fn advise(finding: &Finding) -> Option<Advice> {
     })
 }
 
+/// The relation of a loop's child to its parent.
+struct Lookup {
+    relation: Relation,
+    /// What shows it.
+    evidence: String,
+    /// The key column.
+    key: String,
+    /// Many-to-many: the join table the key is looked up in.
+    through: Option<String>,
+}
+
+impl Lookup {
+    fn new(relation: Relation, evidence: impl Into<String>, key: String) -> Lookup {
+        Lookup {
+            relation,
+            evidence: evidence.into(),
+            key,
+            through: None,
+        }
+    }
+}
+
 /// The relation, what shows it, and the key column.
-fn relation(finding: &Finding, shape: &querycomb_sql::Shape) -> (Relation, String, String) {
+fn relation(finding: &Finding, shape: &querycomb_sql::Shape) -> Lookup {
     let key = shape.filter_columns.first().cloned().unwrap_or_default();
     if finding.kind == kinds::n_plus_one_write::KIND
         || matches!(shape.verb, Verb::Insert | Verb::Update | Verb::Delete)
     {
-        return (Relation::Write, "one write statement per row".into(), key);
+        return Lookup::new(Relation::Write, "one write statement per row", key);
     }
     if finding.kind == kinds::count_in_loop::KIND || shape.aggregate {
-        return (
+        return Lookup::new(
             Relation::Aggregate,
-            "an aggregate (COUNT/EXISTS) per parent row".into(),
+            "an aggregate (COUNT/EXISTS) per parent row",
             key,
         );
     }
-    let statements = crate::batch::statements(&finding.children[0].normalized).ok();
-    let (qualifier, column) = match &statements {
-        Some(s) => (s.key_qualifier.clone(), s.key_column.clone()),
-        None if !key.is_empty() => (None, key.clone()),
-        None => reversed_key(&finding.children[0].normalized).unwrap_or_default(),
-    };
+    let (qualifier, column) =
+        crate::batch::key(&finding.children[0].normalized).unwrap_or((None, key.clone()));
     let main = shape.tables.first().cloned().unwrap_or_default();
     let key_table = qualifier
         .as_deref()
@@ -240,22 +289,30 @@ fn relation(finding: &Finding, shape: &querycomb_sql::Shape) -> (Relation, Strin
     match other_table {
         // Django: `FROM tag INNER JOIN book_tags … WHERE book_tags.book_id = $1`.
         Some(_) if key_table != main => {
-            return (
-                Relation::ManyToMany,
-                format!("{main} is read through {key_table}, looked up by {key_table}.{column}"),
-                column,
-            );
+            return Lookup {
+                through: Some(key_table.to_owned()),
+                ..Lookup::new(
+                    Relation::ManyToMany,
+                    format!(
+                        "{main} is read through {key_table}, looked up by {key_table}.{column}"
+                    ),
+                    column,
+                )
+            };
         }
         // Hibernate: `FROM book_tags tags0_ INNER JOIN tags tag1_ … WHERE tags0_.book_id = $1`.
         Some(read) if is_join_table(shape, key_table) => {
-            return (
-                Relation::ManyToMany,
-                format!(
-                    "{read} is read through {key_table}, looked up by {key_table}.{column} \
-                     ({key_table}'s columns are all foreign keys)"
-                ),
-                column,
-            );
+            return Lookup {
+                through: Some(key_table.to_owned()),
+                ..Lookup::new(
+                    Relation::ManyToMany,
+                    format!(
+                        "{read} is read through {key_table}, looked up by {key_table}.{column} \
+                         ({key_table}'s columns are all foreign keys)"
+                    ),
+                    column,
+                )
+            };
         }
         _ => {}
     }
@@ -267,14 +324,14 @@ fn relation(finding: &Finding, shape: &querycomb_sql::Shape) -> (Relation, Strin
         .and_then(|c| c.lookup_key.as_deref());
     match catalog {
         Some(k) if k == "primary key" || k == "unique key" => {
-            return (
+            return Lookup::new(
                 Relation::ToOne,
                 format!("{main} looked up by {column}, its {k} (catalogs)"),
                 column,
             )
         }
         Some(k) if k.starts_with("foreign key") => {
-            return (
+            return Lookup::new(
                 Relation::ToMany,
                 format!("{main} looked up by {column}, a {k} (catalogs)"),
                 column,
@@ -289,46 +346,31 @@ fn relation(finding: &Finding, shape: &querycomb_sql::Shape) -> (Relation, Strin
         .and_then(|c| c.child.as_ref())
         .is_some_and(|c| c.rows <= 1.0);
     if column.eq_ignore_ascii_case("id") {
-        return (
+        return Lookup::new(
             Relation::ToOne,
             format!("{main} looked up by its id"),
             column,
         );
     }
     if column.ends_with("_id") || column.ends_with("Id") {
-        return (
+        return Lookup::new(
             Relation::ToMany,
             format!("{main} looked up by its foreign key {column}"),
             column,
         );
     }
     if unique {
-        return (
+        return Lookup::new(
             Relation::ToOne,
             format!("{main} looked up by {column}, at most one row per key (plan estimate)"),
             column,
         );
     }
-    (
+    Lookup::new(
         Relation::Unknown,
         format!("{main} looked up by {column}"),
         column,
     )
-}
-
-/// The column of a reversed comparison, `$1::INTEGER = books.author_id` (SQLAlchemy's
-/// one-to-many lazy load): its qualifier and name.
-fn reversed_key(sql: &str) -> Option<(Option<String>, String)> {
-    static REVERSED: OnceLock<Option<Regex>> = OnceLock::new();
-    let re = REVERSED
-        .get_or_init(|| Regex::new(r#"\$\d+(?:::\w+)? = ((?:"?\w+"?\.)?"?\w+"?)"#).ok())
-        .as_ref()?;
-    let expr = re.captures(sql)?.get(1)?.as_str();
-    let unquote = |p: &str| p.trim_matches('"').to_owned();
-    Some(match expr.rsplit_once('.') {
-        Some((q, c)) => (Some(unquote(q)), unquote(c)),
-        None => (None, unquote(expr)),
-    })
 }
 
 /// The table `qualifier` names: itself, or the table it aliases.
@@ -450,11 +492,13 @@ fn lower_first(word: &str) -> String {
     })
 }
 
-/// What a fix text names: the ORM field, the looked-up table and key column, the verb.
+/// What a fix text names: the ORM field, the looked-up table and key column, the join table
+/// of a many-to-many, the verb.
 struct Names<'a> {
     field: &'a str,
     table: &'a str,
     key: &'a str,
+    through: Option<&'a str>,
     verb: Verb,
 }
 
@@ -466,39 +510,76 @@ fn fix_text(framework: Option<&str>, relation: Relation, names: &Names<'_>) -> S
     }
     let text = match (framework, relation) {
         (Some("Django"), ToOne) => format!("select_related(\"{name}\") on the parent queryset"),
-        (Some("Django"), ToMany | ManyToMany) => {
+        (Some("Django"), ToMany) => {
             format!("prefetch_related(\"{name}_set\") (or the related_name) on the parent queryset")
         }
+        (Some("Django"), ManyToMany) => match django_m2m_field(names) {
+            Some(field) => format!("prefetch_related(\"{field}\") on the parent queryset"),
+            None => format!(
+                "prefetch_related(\"{name}_set\") (or the related_name) on the parent queryset"
+            ),
+        },
         (Some("Django"), Aggregate) => {
             format!("annotate(n=Count(\"{name}\")) on the parent queryset")
         }
-        (Some("Django"), Write) => {
-            "bulk_create / bulk_update (or QuerySet.update) instead of save() per row".into()
-        }
+        (Some("Django"), Write) => match names.verb {
+            Verb::Insert => "bulk_create([...]) instead of create() or save() per row".into(),
+            Verb::Delete => {
+                "one filter(pk__in=ids).delete() instead of delete() per row".into()
+            }
+            _ => "bulk_update(objs, fields) (or QuerySet.update() when every row gets the same \
+                  values) instead of save() per row"
+                .into(),
+        },
         (Some("Rails"), ToOne | ToMany | ManyToMany) => {
             format!("preload(:{name}) (or includes) on the parent relation")
         }
-        (Some("Rails"), Aggregate) => format!("a counter_cache, or group(:{name}_id).count once"),
-        (Some("Rails"), Write) => "insert_all / upsert_all instead of save per row".into(),
+        (Some("Rails"), Aggregate) => format!(
+            "one where({key}: ids).group(:{key}).count for all parents (or a counter_cache)",
+            key = names.key
+        ),
+        (Some("Rails"), Write) => match names.verb {
+            Verb::Insert => "insert_all(rows) (or upsert_all) instead of create or save per row".into(),
+            Verb::Delete => "one where(id: ids).delete_all instead of destroy per row".into(),
+            _ => "update_all when every row gets the same values, upsert_all(rows) when they \
+                  differ, instead of save per row"
+                .into(),
+        },
         (Some("SQLAlchemy"), ToOne) => format!("options(joinedload(Parent.{name}))"),
         (Some("SQLAlchemy"), ToMany | ManyToMany) => {
             format!("options(selectinload(Parent.{name}))")
         }
-        (Some("SQLAlchemy"), Aggregate) => {
-            "one GROUP BY query with func.count() joined to the parents".into()
+        (Some("SQLAlchemy"), Aggregate) => format!(
+            "one select(Child.{key}, func.count()).where(Child.{key}.in_(ids)).group_by(Child.{key}) \
+             for all parents",
+            key = names.key
+        ),
+        (Some("SQLAlchemy"), Write) if names.verb == Verb::Insert => {
+            "session.add_all(rows) with one flush (or session.execute(insert(Model), rows)), \
+             which SQLAlchemy 2.0 sends as one multi-row INSERT, instead of a flush per row"
+                .into()
         }
-        (Some("SQLAlchemy"), Write) => {
-            "session.execute(insert(Table), rows) (executemany) instead of add() per row".into()
-        }
+        (Some("SQLAlchemy"), Write) => "one session.execute(update(Model), rows) (ORM bulk \
+            UPDATE by primary key) instead of a flush per row"
+            .into(),
         (Some("Sequelize"), ToOne) => {
             format!("include: [{{ model: <the \"{name}\" model> }}] in the parent findAll")
         }
-        (Some("Sequelize"), ToMany | ManyToMany) => {
+        (Some("Sequelize"), ToMany) => {
             format!("include: [{{ model: <the \"{name}\" model>, separate: true }}] in the parent findAll")
         }
-        (Some("Sequelize"), Aggregate) => {
-            "one findAll with attributes [fn('COUNT', …)] and group".into()
-        }
+        // `separate` is for hasMany only: a belongsToMany include is a JOIN.
+        (Some("Sequelize"), ManyToMany) => format!(
+            "include: [{{ model: <the \"{name}\" model> }}] in the parent findAll (a JOIN: \
+             belongsToMany cannot be separate: true; with many {name} rows per parent, one \
+             findAll of the through model with where: {{ {key}: ids }} instead)",
+            key = names.key
+        ),
+        (Some("Sequelize"), Aggregate) => format!(
+            "one findAll with attributes: [\"{key}\", [fn(\"COUNT\", col(\"id\")), \"n\"]], \
+             where: {{ {key}: ids }}, group: [\"{key}\"] for all parents",
+            key = names.key
+        ),
         (Some("Sequelize"), Write) => "bulkCreate instead of create per row".into(),
         (Some("TypeORM"), ToOne) => {
             format!("relations: [\"{name}\"] (or leftJoinAndSelect) on the parent find")
@@ -506,7 +587,16 @@ fn fix_text(framework: Option<&str>, relation: Relation, names: &Names<'_>) -> S
         (Some("TypeORM"), ToMany | ManyToMany) => {
             format!("relations: [\"<the parent's {name} relation>\"] with relationLoadStrategy: \"query\" (one more query by the parent ids, no JOIN)")
         }
-        (Some("TypeORM"), Write) => "insert().values([...]) instead of save per row".into(),
+        (Some("TypeORM"), Aggregate) => format!(
+            "one createQueryBuilder query: .select(\"{key}\").addSelect(\"COUNT(*)\", \"n\")\
+             .where(\"{key} IN (:...ids)\").groupBy(\"{key}\") for all parents (or \
+             loadRelationCountAndMap on the parent query)",
+            key = names.key
+        ),
+        (Some("TypeORM"), Write) => {
+            "one save([...rows]) (or insert([...rows])), a multi-row INSERT, instead of save per row"
+                .into()
+        }
         (Some("Prisma"), ToOne | ToMany | ManyToMany) => {
             format!("include: {{ {name}: true }} on the parent query")
         }
@@ -528,6 +618,16 @@ fn fix_text(framework: Option<&str>, relation: Relation, names: &Names<'_>) -> S
         (_, Unknown) => "one query with the lookup column = ANY(all keys)".into(),
     };
     text
+}
+
+/// The field of a Django many-to-many lookup's parent model: the auto-created join table is
+/// `<app>_<model>_<field>` and the parent's key `<model>_id` (`shop_book_tags` by `book_id`
+/// → `tags`). `None` when the lookup goes the other way (`tag.book_set`) or through a model
+/// of the user's.
+fn django_m2m_field(names: &Names<'_>) -> Option<String> {
+    let model = names.key.strip_suffix("_id")?;
+    let (_, field) = names.through?.split_once(&format!("_{model}_"))?;
+    (!field.is_empty()).then(|| field.to_owned())
 }
 
 /// The fix in Hibernate's (and Spring Data JPA's) words.
@@ -576,8 +676,9 @@ fn hibernate_fix(relation: Relation, names: &Names<'_>) -> String {
 mod tests {
     use super::*;
 
-    /// The shapes' regexes against the forms their documentation shows. Only the Django and
-    /// Sequelize shapes are also proven on SQL those ORMs wrote (crates/cli/tests/advice_orms.rs).
+    /// The shapes' regexes against the forms their documentation shows, and near misses. The
+    /// Django, Sequelize, SQLAlchemy, TypeORM, Rails and Hibernate 3 shapes are also proven on
+    /// SQL those ORMs wrote (crates/cli/tests/advice_orms.rs, advice_hibernate.rs).
     #[test]
     fn shapes_name_their_framework() {
         let cases = [
@@ -585,6 +686,8 @@ mod tests {
             (r#"SELECT "id", "name" FROM "authors" AS "author" WHERE "author"."id" = $1"#, Some("Sequelize")),
             (r#"SELECT "book"."id" AS "book.id" FROM "books" AS "book""#, Some("Sequelize")),
             (r#"SELECT "book"."id" AS "author.id" FROM "books""#, None),
+            (r#"SELECT "id" FROM "books" AS "book" ORDER BY "book"."id" ASC"#, Some("Sequelize")),
+            (r#"SELECT "id" FROM "books" AS "b" ORDER BY "book"."id" ASC"#, None),
             (r#"SELECT "Book"."id" AS "Book_id" FROM "book" "Book""#, Some("TypeORM")),
             ("SELECT b1_0.id, b1_0.title FROM book b1_0 WHERE b1_0.author_id = $1", Some("Hibernate")),
             // Hibernate 3.6 (tests/e2e/hibernate), as normalised.
@@ -594,6 +697,11 @@ mod tests {
             ("select person0_.id as id1_0_0_, person0_.name as name2_0_0_ from person person0_ where person0_.id=?", Some("Hibernate")),
             ("SELECT COUNT(b.id) AS n FROM books b0_ WHERE b.author_id = $1", None),
             ("SELECT books.id AS books_id, books.title AS books_title FROM books WHERE books.author_id = $1", Some("SQLAlchemy")),
+            ("SELECT count(books.id) AS count_1 FROM books WHERE books.author_id = $1", Some("SQLAlchemy")),
+            ("SELECT COUNT(*) AS n FROM books WHERE author_id = $1", None),
+            ("INSERT INTO reviews (book_id, stars) VALUES ($1::INTEGER, $2::INTEGER) RETURNING reviews.id", Some("SQLAlchemy")),
+            ("INSERT INTO reviews (book_id, stars) VALUES ($1, $2) RETURNING reviews.id", None),
+            ("INSERT INTO reviews (book_id) VALUES ($1::INTEGER) RETURNING books.id", None),
             (r#"SELECT "books".* FROM "books" WHERE "books"."id" = $1 LIMIT $2"#, Some("Rails")),
             (r#"SELECT b0."id", b0."title" FROM "books" AS b0 WHERE (b0."author_id" = $1)"#, Some("Ecto")),
             ("SELECT id, title FROM books WHERE author_id = $1", None),
@@ -642,6 +750,28 @@ mod tests {
         let write = advise(&f).unwrap();
         assert_eq!(write.relation, Relation::Write);
         assert!(write.framework.is_none() && write.fix.contains("multi-row"));
+    }
+
+    /// Django's auto-created join table `<app>_<model>_<field>` names the field on the side
+    /// whose key is looked up; the other side is the reverse accessor.
+    #[test]
+    fn django_many_to_many_fields() {
+        let names = |key, through| Names {
+            field: "book",
+            table: "shop_book",
+            key,
+            through: Some(through),
+            verb: Verb::Select,
+        };
+        assert_eq!(
+            django_m2m_field(&names("book_id", "shop_book_tags")).as_deref(),
+            Some("tags")
+        );
+        assert_eq!(django_m2m_field(&names("tag_id", "shop_book_tags")), None);
+        assert_eq!(
+            django_m2m_field(&names("book_id", "shop_bookmembership")),
+            None
+        );
     }
 
     #[test]

@@ -81,14 +81,30 @@ pub(crate) fn batched_rewrite(
     Ok((shape, rewrite))
 }
 
+/// The loop key of a PostgreSQL child, as its batched rewrite compares it (`"books"."author_id"
+/// = ANY($1)`): its qualifier and column, unquoted. Also for a child that cannot be explained
+/// because its normalised text collapsed a list (TypeORM's `"j"."bookId" IN ($1, ...)`).
+pub fn key(child: &str) -> Option<(Option<String>, String)> {
+    let shape = Fingerprinter::new(Dialect::Postgres).describe(child);
+    if shape.verb != Verb::Select {
+        return None;
+    }
+    let rewrite = rewrite::batched(&shape)?;
+    let (_, expr) = key_operand(&rewrite.sql)?;
+    Some(split_qualified(expr))
+}
+
+/// Where the rewrite's `= ANY($` starts, and the column expression before it.
+fn key_operand(batched: &str) -> Option<(usize, &str)> {
+    let any_at = batched.find("= ANY($")?;
+    Some((any_at, last_operand(batched.get(..any_at)?)))
+}
+
 /// Builds both statements from a PostgreSQL child's normalised text.
 pub fn statements(child: &str) -> Result<Statements, NotExplainable> {
     let (shape, rewrite) = batched_rewrite(child, Dialect::Postgres)?;
     let placeholders = placeholders(&rewrite.sql);
-    let any_at = rewrite
-        .sql
-        .find("= ANY($")
-        .ok_or(NotExplainable::NoRewrite)?;
+    let (any_at, key_expr) = key_operand(&rewrite.sql).ok_or(NotExplainable::NoRewrite)?;
     let key_number = placeholders
         .iter()
         .find(|p| p.start == any_at + "= ANY(".len())
@@ -98,13 +114,8 @@ pub fn statements(child: &str) -> Result<Statements, NotExplainable> {
     numbers.sort_unstable();
     numbers.dedup();
     let batched = renumber(&rewrite.sql, &placeholders, &numbers);
-    let key_expr = rewrite
-        .sql
-        .get(..any_at)
-        .map(last_operand)
-        .unwrap_or_default()
-        .to_owned();
-    let (key_qualifier, key_column) = split_qualified(&key_expr);
+    let (key_qualifier, key_column) = split_qualified(key_expr);
+    let key_expr = key_expr.to_owned();
     Ok(Statements {
         child: child.to_owned(),
         batched,

@@ -381,10 +381,11 @@ fn is_alias(rest: &[Tok<'_>]) -> bool {
             ))
 }
 
-/// Columns compared with `=` to one parameter inside a WHERE clause (any nesting level).
+/// Columns compared with `=` to one parameter inside a WHERE clause (any nesting level), or
+/// an inner join's ON condition when the WHERE clause has no parameter ([`filter_flags`]).
 fn filter_columns(toks: &[Tok<'_>]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    let in_where = where_flags(toks);
+    let in_where = filter_flags(toks);
     for (i, t) in toks.iter().enumerate() {
         if t.kind != Kind::Op || t.text != "=" || in_where.get(i) != Some(&true) {
             continue;
@@ -392,11 +393,7 @@ fn filter_columns(toks: &[Tok<'_>]) -> Vec<String> {
         let param_after = toks.get(i + 1).is_some_and(|n| n.kind == Kind::Param);
         let column = if param_after {
             column_before(toks, i)
-        } else if i
-            .checked_sub(1)
-            .and_then(|p| toks.get(p))
-            .is_some_and(|p| p.kind == Kind::Param)
-        {
+        } else if param_before(toks, i) {
             qualified_name(toks, i + 1).map(|(_, last, _)| last)
         } else {
             None
@@ -408,6 +405,19 @@ fn filter_columns(toks: &[Tok<'_>]) -> Vec<String> {
         }
     }
     out
+}
+
+/// A placeholder, cast or not (`$1`, `$1::INTEGER`), ends just before `i`.
+fn param_before(toks: &[Tok<'_>], i: usize) -> bool {
+    let kind = |back: usize| {
+        i.checked_sub(back)
+            .and_then(|p| toks.get(p))
+            .map(|t| t.kind)
+    };
+    kind(1) == Some(Kind::Param)
+        || (kind(1) == Some(Kind::Word)
+            && kind(2) == Some(Kind::Cast)
+            && kind(3) == Some(Kind::Param))
 }
 
 /// The last part of the qualified name that ends just before `i` (`"t"."col" = ..` → `col`).
@@ -458,6 +468,61 @@ const WHERE_ENDS: &[&str] = &[
 /// the clause at its depth, a clause keyword or `;` closes it, a parenthesised group inherits
 /// it unless the group is a subquery (starts with SELECT, which has its own WHERE).
 pub(crate) fn where_flags(toks: &[Tok<'_>]) -> Vec<bool> {
+    clause_flags(toks, |_, i| {
+        let t = toks.get(i)?;
+        if t.is_word("where") {
+            Some(true)
+        } else {
+            WHERE_ENDS.iter().any(|w| t.is_word(w)).then_some(false)
+        }
+    })
+}
+
+/// For every token, whether it sits in the ON condition of an inner join (`[INNER] JOIN t
+/// [AS a] ON …`), where a condition filters rows as it would in the WHERE clause (Sequelize
+/// puts a many-to-many's key there). Outer joins' conditions are not filters.
+pub(crate) fn inner_join_on_flags(toks: &[Tok<'_>]) -> Vec<bool> {
+    clause_flags(toks, |toks, i| {
+        let t = toks.get(i)?;
+        if t.is_word("on") {
+            let join = (0..i).rev().find(|&j| {
+                toks.get(j)
+                    .is_some_and(|w| w.depth == t.depth && w.is_word("join"))
+            })?;
+            let outer = join
+                .checked_sub(1)
+                .and_then(|j| toks.get(j))
+                .is_some_and(|w| {
+                    ["outer", "left", "right", "full", "cross", "natural"]
+                        .iter()
+                        .any(|k| w.is_word(k))
+                });
+            Some(!outer)
+        } else {
+            (t.is_word("where") || WHERE_ENDS.iter().any(|w| t.is_word(w))).then_some(false)
+        }
+    })
+}
+
+/// The tokens whose `column = $n` comparisons filter the rows: the WHERE clause's, or, when
+/// no parameter sits in it, the inner joins' ON conditions.
+pub(crate) fn filter_flags(toks: &[Tok<'_>]) -> Vec<bool> {
+    let in_where = where_flags(toks);
+    let keyed = toks
+        .iter()
+        .zip(&in_where)
+        .any(|(t, &inside)| inside && t.kind == Kind::Param);
+    if keyed {
+        in_where
+    } else {
+        inner_join_on_flags(toks)
+    }
+}
+
+/// Which tokens a clause holds: `switch(toks, i)` says whether the word at `i` opens the
+/// clause at its depth (`Some(true)`), closes it (`Some(false)`) or neither; `;` closes it,
+/// and a parenthesised group inherits it unless it is a subquery.
+fn clause_flags(toks: &[Tok<'_>], switch: impl Fn(&[Tok<'_>], usize) -> Option<bool>) -> Vec<bool> {
     let mut stack: Vec<bool> = vec![false];
     let mut flags = Vec::with_capacity(toks.len());
     for (i, t) in toks.iter().enumerate() {
@@ -471,8 +536,11 @@ pub(crate) fn where_flags(toks: &[Tok<'_>]) -> Vec<bool> {
                 stack.pop();
             }
             Kind::Semi => set_top(&mut stack, false),
-            Kind::Word if t.is_word("where") => set_top(&mut stack, true),
-            Kind::Word if WHERE_ENDS.iter().any(|w| t.is_word(w)) => set_top(&mut stack, false),
+            Kind::Word => {
+                if let Some(open) = switch(toks, i) {
+                    set_top(&mut stack, open);
+                }
+            }
             _ => {}
         }
         let inside = match t.kind {

@@ -3,8 +3,9 @@
 //! Works on the normalised text of a [`Shape`], in the shape's dialect (PostgreSQL shapes
 //! number placeholders `$n`, the others write `?`). The loop key is the single
 //! column compared with `=` to a placeholder in the main WHERE clause (when several are, the one
-//! named `id`, `*_id` or camelCase `*Id`). Rewrites:
-//! - `SELECT .. WHERE k = $1` → `k = ANY($1)` (MySQL `k IN (?, ...)`), adding `k` to the select
+//! named `id`, `*_id` or camelCase `*Id`), or in an inner join's ON condition when the WHERE
+//! clause has none (Sequelize's many-to-many `INNER JOIN j ON … AND j.k = $1`). Rewrites:
+//! - `SELECT .. WHERE k = $1` (or `k IN ($1, ...)`) → `k = ANY($1)` (MySQL `k IN (?, ...)`), adding `k` to the select
 //!   list when it is missing; a LIMIT is dropped for `id` lookups; a literal `LIMIT 1` on another
 //!   key becomes PostgreSQL `DISTINCT ON (k) .. ORDER BY k, ..`.
 //! - `SELECT COUNT(*)/SUM(..) .. WHERE k = $1` → `SELECT k, COUNT(*) .. GROUP BY k`.
@@ -42,7 +43,7 @@ pub fn batched(shape: &Shape) -> Option<Rewrite> {
     if !toks.iter().any(|t| t.kind == Kind::Param) {
         return None;
     }
-    let in_where = facts::where_flags(&toks);
+    let in_where = facts::filter_flags(&toks);
     let ctx = Ctx {
         limit_one: shape.limit_one,
         in_where: &in_where,
@@ -59,21 +60,24 @@ pub fn batched(shape: &Shape) -> Option<Rewrite> {
     }
 }
 
-/// The `key = $n` comparison a loop varies.
+/// The `key = $n` comparison a loop varies (or `$n = key`, as SQLAlchemy writes its
+/// one-to-many lazy loads: `$1::INTEGER = books.author_id`).
 struct Key {
-    /// Token index where the column expression starts (`"t"."col"`).
-    name_start: usize,
-    /// Token index of `=`.
-    eq: usize,
+    /// Token range of the column expression (`"t"."col"`), inclusive.
+    name: (usize, usize),
+    /// Token range of the whole comparison, inclusive.
+    cmp: (usize, usize),
     /// Token index of the placeholder.
     param: usize,
+    /// Token index of the placeholder's cast type (`$1::INTEGER`).
+    cast: Option<usize>,
 }
 
 struct Ctx<'t> {
     text: &'t str,
     dialect: Dialect,
     toks: &'t [Tok<'t>],
-    /// [`facts::where_flags`] of `toks`.
+    /// [`facts::filter_flags`] of `toks`: the WHERE clause, or an inner join's ON condition.
     in_where: &'t [bool],
     /// [`Shape::limit_one`]: the LIMIT was a literal 1 (the text only shows `$n`).
     limit_one: bool,
@@ -93,7 +97,90 @@ impl<'t> Ctx<'t> {
     }
 
     fn key_expr(&self, key: &Key) -> &'t str {
-        self.span(key.name_start, key.eq.saturating_sub(1))
+        self.span(key.name.0, key.name.1)
+    }
+
+    /// The key's column, unquoted (`"t"."col"` → `col`).
+    fn key_name(&self, key: &Key) -> Option<String> {
+        facts::qualified_name(self.toks, key.name.0).map(|(_, last, _)| last)
+    }
+
+    /// The cast type token after a placeholder at `param` (`$1::INTEGER`).
+    fn cast_after(&self, param: usize) -> Option<usize> {
+        let cast = self.tok(param + 1)?.kind == Kind::Cast;
+        (cast && self.tok(param + 2)?.kind == Kind::Word).then_some(param + 2)
+    }
+
+    /// `name IN ($n)` or the collapsed `name IN ($n, ...)` at `in_at` (TypeORM loads a
+    /// relation of one entity with `"j"."bookId" IN ($1)`): batching the loop binds every
+    /// execution's keys in one array.
+    fn in_list(&self, in_at: usize) -> Option<Key> {
+        let name_start = name_start_before(self.toks, in_at)?;
+        let kinds: Vec<Kind> = (in_at + 1..in_at + 8)
+            .map_while(|i| self.tok(i).map(|t| t.kind))
+            .collect();
+        let single = [Kind::LParen, Kind::Param, Kind::RParen];
+        let collapsed = [
+            Kind::LParen,
+            Kind::Param,
+            Kind::Comma,
+            Kind::Dot,
+            Kind::Dot,
+            Kind::Dot,
+            Kind::RParen,
+        ];
+        let close = if kinds.starts_with(&single) {
+            in_at + 3
+        } else if kinds.starts_with(&collapsed) {
+            in_at + 7
+        } else {
+            return None;
+        };
+        Some(Key {
+            name: (name_start, in_at - 1),
+            cmp: (name_start, close),
+            param: in_at + 2,
+            cast: None,
+        })
+    }
+
+    /// The comparison around the `=` at `eq`: `name = $n[::type]` or `$n[::type] = name`.
+    fn comparison(&self, eq: usize) -> Option<Key> {
+        if self.tok(eq + 1)?.kind == Kind::Param {
+            let name_start = name_start_before(self.toks, eq)?;
+            let cast = self.cast_after(eq + 1);
+            return Some(Key {
+                name: (name_start, eq - 1),
+                cmp: (name_start, cast.unwrap_or(eq + 1)),
+                param: eq + 1,
+                cast,
+            });
+        }
+        // `$n = name` or `$n::type = name`, the name ending its conjunct.
+        let param = (1..=3)
+            .filter_map(|back| eq.checked_sub(back))
+            .find(|&p| self.tok(p).is_some_and(|t| t.kind == Kind::Param))?;
+        let cast = self.cast_after(param);
+        let starts = self.tok(param.checked_sub(1)?).is_some_and(|t| {
+            t.is_word("where") || t.is_word("and") || t.is_word("on") || t.kind == Kind::LParen
+        });
+        if !starts || cast.map_or(param, |c| c) + 1 != eq {
+            return None;
+        }
+        let name_at = eq + 1;
+        if crate::keywords::is_reserved(self.tok(name_at)?.text.as_bytes()) {
+            return None;
+        }
+        let (_, _, after) = facts::qualified_name(self.toks, name_at)?;
+        let ends = self
+            .tok(after)
+            .is_none_or(|t| matches!(t.kind, Kind::RParen | Kind::Semi | Kind::Word));
+        ends.then_some(Key {
+            name: (name_at, after - 1),
+            cmp: (param, after - 1),
+            param,
+            cast,
+        })
     }
 
     /// The loop key among `col = param` comparisons in the WHERE clause at `depth`.
@@ -107,21 +194,14 @@ impl<'t> Ctx<'t> {
             if t.is_word("or") {
                 return None;
             }
-            let is_eq = t.kind == Kind::Op && t.text == "=";
-            if is_eq && self.tok(i + 1).is_some_and(|p| p.kind == Kind::Param) {
-                if let Some(name_start) = name_start_before(self.toks, i) {
-                    found.push(Key {
-                        name_start,
-                        eq: i,
-                        param: i + 1,
-                    });
-                }
+            if t.kind == Kind::Op && t.text == "=" {
+                found.extend(self.comparison(i));
+            } else if t.is_word("in") {
+                found.extend(self.in_list(i));
             }
         }
         if found.len() > 1 {
-            found.retain(|k| {
-                looks_like_key(&facts::column_before(self.toks, k.eq).unwrap_or_default())
-            });
+            found.retain(|k| looks_like_key(&self.key_name(k).unwrap_or_default()));
         }
         match found.len() {
             1 => found.pop(),
@@ -162,9 +242,9 @@ impl<'t> Ctx<'t> {
         let (Some(paren), Some(before)) = (self.tok(open), open.checked_sub(1)) else {
             return false;
         };
-        let after_connective = self
-            .tok(before)
-            .is_some_and(|t| t.is_word("where") || t.is_word("and") || t.kind == Kind::LParen);
+        let after_connective = self.tok(before).is_some_and(|t| {
+            t.is_word("where") || t.is_word("on") || t.is_word("and") || t.kind == Kind::LParen
+        });
         if !after_connective || self.tok(open + 1).is_some_and(|t| t.is_word("select")) {
             return false;
         }
@@ -189,26 +269,26 @@ impl<'t> Ctx<'t> {
 
     /// `key = ANY($n)` (PostgreSQL) or `key IN (?, ...)` (MySQL) in place of `key = $n`.
     fn with_any(&self, key: &Key, from: usize, to: usize) -> String {
-        let (Some(eq), Some(param)) = (self.tok(key.eq), self.tok(key.param)) else {
+        let (Some(first), Some(last), Some(param)) = (
+            self.tok(key.cmp.0),
+            self.tok(key.cmp.1),
+            self.tok(key.param),
+        ) else {
             return String::new();
         };
         // A cast on the key (`= $1::INTEGER`, as SQLAlchemy writes) becomes the array's
         // cast: `= ANY($1::INTEGER[])`.
-        let cast = match (self.tok(key.param + 1), self.tok(key.param + 2)) {
-            (Some(c), Some(ty)) if c.kind == Kind::Cast && ty.kind == Kind::Word => Some(ty),
-            _ => None,
-        };
+        let cast = key.cast.and_then(|c| self.tok(c));
         let replacement = match (self.dialect, cast) {
             (Dialect::Postgres, Some(ty)) => format!("= ANY({}::{}[])", param.text, ty.text),
             (Dialect::Postgres, None) => format!("= ANY({})", param.text),
             (Dialect::MySql | Dialect::Ansi, _) => "IN (?, ...)".to_owned(),
         };
-        let key_end = cast.map_or(param.end(), Tok::end);
         let start = self.tok(from).map_or(0, |t| t.start);
         let end = self.tok(to).map_or(0, Tok::end);
-        let before = self.text.get(start..eq.start).unwrap_or_default();
-        let after = self.text.get(key_end..end).unwrap_or_default();
-        format!("{before}{replacement}{after}")
+        let before = self.text.get(start..first.start).unwrap_or_default();
+        let after = self.text.get(last.end()..end).unwrap_or_default();
+        format!("{before}{} {replacement}{after}", self.key_expr(key))
     }
 
     fn bind_hint(&self) -> &'static str {
@@ -238,7 +318,7 @@ impl<'t> Ctx<'t> {
 
     fn select(&self) -> Option<Rewrite> {
         let key = self.key(0)?;
-        let key_name = facts::column_before(self.toks, key.eq)?;
+        let key_name = self.key_name(&key)?;
         if self
             .find_word(
                 0,
@@ -328,7 +408,7 @@ impl<'t> Ctx<'t> {
         }
         let key = self.key(0)?;
         let key_expr = self.key_expr(&key);
-        let key_name = facts::column_before(self.toks, key.eq)?;
+        let key_name = self.key_name(&key)?;
         let from_at = self.find_word(select_at, 0, &["from"])?;
         let constant_probe = self
             .tok(select_at + 1)
@@ -370,7 +450,7 @@ impl<'t> Ctx<'t> {
             return None;
         }
         let key = self.key(1)?;
-        let key_name = facts::column_before(self.toks, key.eq)?;
+        let key_name = self.key_name(&key)?;
         let from_at = self.find_word(inner_at, 1, &["from"])?;
         let close = (from_at..self.toks.len()).find(|&i| {
             self.tok(i)
@@ -395,7 +475,7 @@ impl<'t> Ctx<'t> {
 
     fn write(&self, verb: Verb) -> Option<Rewrite> {
         let key = self.key(0)?;
-        let key_name = facts::column_before(self.toks, key.eq)?;
+        let key_name = self.key_name(&key)?;
         if self.find_word(0, 0, &["limit", "order"]).is_some() {
             return None;
         }

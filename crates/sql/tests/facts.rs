@@ -202,6 +202,10 @@ fn filter_columns() {
     );
     assert_eq!(pg("SELECT * FROM t WHERE $1 = a").filter_columns, ["a"]);
     assert_eq!(
+        pg("SELECT * FROM t WHERE $1::INTEGER = t.a").filter_columns,
+        ["a"]
+    );
+    assert_eq!(
         pg("UPDATE t SET a = $1 WHERE id = $2").filter_columns,
         ["id"]
     );
@@ -218,6 +222,16 @@ fn filter_columns() {
         ["post_id"]
     );
     assert!(pg("SELECT * FROM t").filter_columns.is_empty());
+    // No parameter in a WHERE clause: an inner join's condition filters.
+    assert_eq!(
+        pg("SELECT * FROM t INNER JOIN j ON t.id = j.t_id AND j.k_id = $1").filter_columns,
+        ["k_id"]
+    );
+    assert!(
+        pg("SELECT * FROM t LEFT JOIN j ON t.id = j.t_id AND j.k_id = $1")
+            .filter_columns
+            .is_empty()
+    );
 }
 
 #[test]

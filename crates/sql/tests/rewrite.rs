@@ -124,10 +124,11 @@ fn select_unsure_is_none() {
     );
     assert_eq!(pg("SELECT * FROM t"), None);
     assert_eq!(pg("SELECT * FROM t WHERE id > $1"), None);
+    // A loop of lists (TypeORM's relation loader binds `IN ($1)` per row; the normalised
+    // text cannot tell one key from many) is one list of every execution's keys.
     assert_eq!(
-        pg("SELECT * FROM t WHERE id IN (1, 2)"),
-        None,
-        "already batched"
+        pg("SELECT * FROM t WHERE id IN (1, 2)").as_deref(),
+        Some("SELECT * FROM t WHERE id = ANY($1)")
     );
     assert_eq!(pg("BEGIN"), None);
 }
@@ -295,5 +296,68 @@ fn ansi_shapes_keep_quoted_identifiers_and_batch_with_in_lists() {
     assert_eq!(
         rewrite(Dialect::Ansi, "SELECT name FROM users WHERE id = @p1").as_deref(),
         Some("SELECT id, name FROM users WHERE id IN (?, ...)")
+    );
+}
+
+/// An inner join's ON condition filters like the WHERE clause: a key there (with no
+/// parameter in the WHERE clause) batches; an outer join's condition never does.
+#[test]
+fn key_in_an_inner_join_condition() {
+    assert_eq!(
+        pg("SELECT t.id, j.k_id FROM t INNER JOIN j ON t.id = j.t_id AND j.k_id = $1").as_deref(),
+        Some("SELECT t.id, j.k_id FROM t INNER JOIN j ON t.id = j.t_id AND j.k_id = ANY($1)")
+    );
+    assert_eq!(
+        pg("SELECT t.id FROM t JOIN j ON (t.id = j.t_id AND j.k_id = $1) ORDER BY t.id").as_deref(),
+        Some("SELECT j.k_id, t.id FROM t JOIN j ON (t.id = j.t_id AND j.k_id = ANY($1)) ORDER BY t.id")
+    );
+    assert_eq!(
+        pg("SELECT t.id FROM t LEFT OUTER JOIN j ON t.id = j.t_id AND j.k_id = $1"),
+        None
+    );
+    assert_eq!(
+        pg("SELECT t.id FROM t INNER JOIN j ON t.id = j.t_id OR j.k_id = $1"),
+        None
+    );
+    // A parameter in the WHERE clause: the WHERE clause holds the key.
+    assert_eq!(
+        pg("SELECT t.id FROM t JOIN j ON j.k_id = $1 WHERE t.a_id = $2").as_deref(),
+        Some("SELECT t.a_id, t.id FROM t JOIN j ON j.k_id = $1 WHERE t.a_id = ANY($2)")
+    );
+}
+
+/// `$n = key` (with or without a cast on the placeholder) is the same key as `key = $n`;
+/// the placeholder must start its conjunct and the name end it.
+#[test]
+fn reversed_key_comparison() {
+    assert_eq!(
+        pg("SELECT b.id AS b_id FROM b WHERE $1::INTEGER = b.a_id").as_deref(),
+        Some("SELECT b.a_id, b.id AS b_id FROM b WHERE b.a_id = ANY($1::INTEGER[])")
+    );
+    assert_eq!(
+        pg("SELECT t.id FROM t, j WHERE $1 = j.t_id AND t.id = j.k_id").as_deref(),
+        Some("SELECT j.t_id, t.id FROM t, j WHERE j.t_id = ANY($1) AND t.id = j.k_id")
+    );
+    assert_eq!(pg("SELECT id FROM t WHERE x + $1 = a_id"), None);
+    assert_eq!(pg("SELECT id FROM t WHERE $1 = a_id + 1"), None);
+    assert_eq!(pg("SELECT id FROM t WHERE $1 = lower(a_id)"), None);
+}
+
+/// A loop of `k IN ($1)` lookups (TypeORM's relation loader, collapsed to `IN ($1, ...)` when
+/// normalised) batches as one array of every execution's keys.
+#[test]
+fn in_list_key() {
+    assert_eq!(
+        pg("SELECT t.id FROM t INNER JOIN j ON j.t_id IN ($1, ...) AND j.k_id = t.id").as_deref(),
+        Some("SELECT j.t_id, t.id FROM t INNER JOIN j ON j.t_id = ANY($1) AND j.k_id = t.id")
+    );
+    assert_eq!(
+        pg("SELECT * FROM t WHERE a_id IN ($1)").as_deref(),
+        Some("SELECT * FROM t WHERE a_id = ANY($1)")
+    );
+    assert_eq!(pg("SELECT * FROM t WHERE a_id NOT IN ($1, ...)"), None);
+    assert_eq!(
+        pg("SELECT * FROM t WHERE a_id IN (SELECT b FROM u WHERE c = $1)"),
+        None
     );
 }

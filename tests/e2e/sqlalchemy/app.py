@@ -1,18 +1,40 @@
 """A bookshop on SQLAlchemy 2.0 ORM with its default lazy loading, run under
-`querycomb run` (crates/cli/tests/advice_orms.rs): one page loads each book's author (a
-many-to-one N+1), one each author's books (a one-to-many N+1). QUERYCOMB_SCALE sizes the data.
+`querycomb run` (crates/cli/tests/advice_orms.rs). Each page runs in its own session and
+connection (one request each); every loop has its fixed twin, which must not be a finding:
+- each book's author (a many-to-one N+1) / joinedload(Book.author),
+- each author's books (a one-to-many N+1) / selectinload(Author.books),
+- each book's tags through book_tags (a many-to-many N+1) / selectinload(Book.tags),
+- a count of each author's books (a count per parent) / one GROUP BY query,
+- a review added and flushed per book (a write per row) / add_all and one flush.
+QUERYCOMB_SCALE sizes the data.
 
 Usage: DATABASE_URL=postgres://user:pw@host:port/db python app.py
 """
 
 import os
 
-from sqlalchemy import ForeignKey, create_engine, select
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+from sqlalchemy import Column, ForeignKey, Table, create_engine, func, insert, select
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    joinedload,
+    mapped_column,
+    relationship,
+    selectinload,
+)
 
 
 class Base(DeclarativeBase):
     pass
+
+
+book_tags = Table(
+    "book_tags",
+    Base.metadata,
+    Column("book_id", ForeignKey("books.id"), primary_key=True),
+    Column("tag_id", ForeignKey("tags.id"), primary_key=True),
+)
 
 
 class Author(Base):
@@ -22,12 +44,26 @@ class Author(Base):
     books: Mapped[list["Book"]] = relationship(back_populates="author")
 
 
+class Tag(Base):
+    __tablename__ = "tags"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str]
+
+
 class Book(Base):
     __tablename__ = "books"
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str]
     author_id: Mapped[int] = mapped_column(ForeignKey("authors.id"), index=True)
     author: Mapped[Author] = relationship(back_populates="books")
+    tags: Mapped[list[Tag]] = relationship(secondary=book_tags)
+
+
+class Review(Base):
+    __tablename__ = "reviews"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    book_id: Mapped[int] = mapped_column(ForeignKey("books.id"), index=True)
+    stars: Mapped[int]
 
 
 def main():
@@ -38,18 +74,77 @@ def main():
     Base.metadata.create_all(engine)
     with Session(engine) as session:
         authors = [Author(name=f"author {i}") for i in range(1, n + 1)]
-        session.add_all(authors)
-        session.add_all(Book(title=f"book {i}", author=a) for i, a in enumerate(authors, 1))
+        tags = [Tag(name=f"tag {i}") for i in range(1, 4)]
+        books = [Book(title=f"book {i}", author=a) for i, a in enumerate(authors, 1)]
+        session.add_all(authors + tags + books)
+        session.flush()
+        # The links in one INSERT: a collection's new links go in one statement per row.
+        links = [
+            {"book_id": b.id, "tag_id": t.id}
+            for i, b in enumerate(books, 1)
+            for t in tags[: 1 + i % 3]
+        ]
+        session.execute(insert(book_tags).values(links))
         session.commit()
-    # Each page in its own session and connection: one request each.
-    with Session(engine) as session:
-        lines = [f"{b.title} by {b.author.name}" for b in session.scalars(select(Book))]
-        assert len(lines) == n
-    engine.dispose()
-    with Session(engine) as session:
-        counts = [len(a.books) for a in session.scalars(select(Author))]
-        assert sum(counts) == n
-    engine.dispose()
+
+    def page(load):
+        """One page: its own session and connection, so one request."""
+        with Session(engine) as session:
+            result = load(session)
+        engine.dispose()
+        return result
+
+    books = select(Book).order_by(Book.id)
+    authors = select(Author).order_by(Author.id)
+    lazy = page(lambda s: [f"{b.title} by {b.author.name}" for b in s.scalars(books)])
+    joined = page(
+        lambda s: [
+            f"{b.title} by {b.author.name}"
+            for b in s.scalars(books.options(joinedload(Book.author)))
+        ]
+    )
+    assert lazy == joined and len(lazy) == n
+
+    lazy = page(lambda s: [len(a.books) for a in s.scalars(authors)])
+    batched = page(
+        lambda s: [len(a.books) for a in s.scalars(authors.options(selectinload(Author.books)))]
+    )
+    assert lazy == batched == [1] * n
+
+    lazy = page(lambda s: [len(b.tags) for b in s.scalars(books)])
+    batched = page(lambda s: [len(b.tags) for b in s.scalars(books.options(selectinload(Book.tags)))])
+    assert lazy == batched and sum(lazy) > n
+
+    count = select(func.count(Book.id))
+    lazy = page(
+        lambda s: [s.scalar(count.where(Book.author_id == a.id)) for a in s.scalars(authors)]
+    )
+    grouped = page(
+        lambda s: [
+            row.n
+            for row in s.execute(
+                select(Author.id, func.count(Book.id).label("n"))
+                .outerjoin(Author.books)
+                .group_by(Author.id)
+                .order_by(Author.id)
+            )
+        ]
+    )
+    assert lazy == grouped == [1] * n
+
+    def review_each(s):
+        for book in s.scalars(books):
+            s.add(Review(book_id=book.id, stars=5))
+            s.flush()
+        s.commit()
+
+    def review_all(s):
+        s.add_all(Review(book_id=b.id, stars=4) for b in s.scalars(books))
+        s.commit()
+
+    page(review_each)
+    page(review_all)
+    assert page(lambda s: s.scalar(select(func.count(Review.id)))) == 2 * n
     print("sqlalchemy app done")
 
 
