@@ -266,8 +266,8 @@ fn sequelize_every_relation() {
 }
 
 /// SQLAlchemy 2.0's default lazy loading (tests/e2e/sqlalchemy/app.py), every relation kind
-/// with its fixed twin. psycopg 3 binds integers in binary, which the proxy does not decode,
-/// so these plans are generic: the check says so rather than guess values.
+/// with its fixed twin. psycopg 3 binds integers in binary and declares their type in Parse,
+/// so the proxy reads them as numbers and the plans use the captured keys.
 #[test]
 fn sqlalchemy_every_relation() {
     let pg = start_pg(false);
@@ -339,7 +339,7 @@ fn sqlalchemy_every_relation() {
     );
     let check = &findings[0]["plan_check"];
     assert_eq!(check["verdict"], "safe", "{check:#}");
-    assert_eq!(check["key_source"], "generic");
+    assert_eq!(check["key_source"], "captured", "{check:#}");
     assert_eq!(check["lookup_key"], "primary key");
     for finding in &findings[1..4] {
         assert_eq!(finding["plan_check"]["verdict"], "safe", "{finding:#}");

@@ -55,6 +55,7 @@
 //! `querycomb proxy` calls [`run`] (feature `detect`, on by default); tests and tools
 //! build a [`Proxy`] to choose the detector, tap events or read the metrics.
 
+mod binary;
 mod conn;
 pub mod detection;
 pub mod enforce;

@@ -156,8 +156,8 @@ pub struct Observer {
     session: Arc<Session>,
     /// Show parameter values as they are; otherwise as digests (see [`render_params`]).
     capture_params: bool,
-    /// Prepared statements: name → text.
-    statements: HashMap<Arc<str>, Arc<str>>,
+    /// Prepared statements: name → text and declared parameter types.
+    statements: HashMap<Arc<str>, Prepared>,
     portals: Portals,
     suspended: HashMap<String, Execution>,
     pending: VecDeque<Pending>,
@@ -196,6 +196,14 @@ pub struct Observer {
     transaction_start: Option<Instant>,
     /// Durations of transactions ended since the last [`Observer::take_transactions`].
     transactions: Vec<std::time::Duration>,
+}
+
+/// A prepared statement: its text and, when values are captured, the parameter types the
+/// client declared (to read binary values as text, see `binary.rs`).
+#[derive(Debug)]
+struct Prepared {
+    sql: Arc<str>,
+    types: Option<Arc<[u32]>>,
 }
 
 /// A bound portal; cloned per Execute, so every field is reference-counted.
@@ -262,7 +270,10 @@ enum Pending {
     Simple(SimpleQuery),
     Parse,
     Bind,
-    Describe,
+    /// The statement described (name and text), when its parameter types are wanted
+    /// (values captured and the client left some types to the server, as tokio-postgres
+    /// does).
+    Describe(Option<(Arc<str>, Arc<str>)>),
     Close,
     Sync,
     Function,
@@ -479,7 +490,7 @@ impl Observer {
             b'B' => self.on_bind(msg.body),
             b'E' => self.on_execute(&msg, now),
             b'C' => self.on_close(msg.body),
-            b'D' => Some(Pending::Describe),
+            b'D' => Some(Pending::Describe(self.describe_types_of(msg.body))),
             // Ignored by the server in copy-in mode: no ReadyForQuery will answer it.
             b'S' if self.copy_in => None,
             b'S' => {
@@ -520,20 +531,59 @@ impl Observer {
 
     fn on_parse(&mut self, body: &[u8]) -> Option<Pending> {
         if let Some((name, rest)) = cstr(body) {
-            let sql = cstr(rest).map_or_else(|| body_text(rest), |(sql, _)| sql.into());
+            let (sql, types) = match cstr(rest) {
+                Some((sql, after)) => (sql.into(), after),
+                None => (body_text(rest), &[][..]),
+            };
+            // Only captured values are shown, so only then are the types worth keeping.
+            let types = self
+                .capture_params
+                .then(|| Arc::from(crate::binary::parse_param_types(types)));
             self.evicted += make_room(&mut self.statements, name);
-            self.statements
-                .insert(Arc::from(name), Arc::from(sql.as_ref()));
+            self.statements.insert(
+                Arc::from(name),
+                Prepared {
+                    sql: Arc::from(sql.as_ref()),
+                    types,
+                },
+            );
         }
         Some(Pending::Parse)
+    }
+
+    /// A statement Describe whose answer can complete the statement's parameter types.
+    fn describe_types_of(&self, body: &[u8]) -> Option<(Arc<str>, Arc<str>)> {
+        let (&kind, rest) = body.split_first()?;
+        let name = cstr(rest)?.0;
+        let (name, prepared) = self.statements.get_key_value(name)?;
+        let types = prepared.types.as_deref()?;
+        (kind == b'S' && (types.is_empty() || types.contains(&0)))
+            .then(|| (name.clone(), prepared.sql.clone()))
+    }
+
+    /// ParameterDescription: the types the server settled on for a described statement.
+    fn on_parameter_description(&mut self, body: &[u8]) {
+        if let Some(Pending::Describe(Some((name, sql)))) = self.pending.front() {
+            match self.statements.get_mut(name) {
+                // The same statement, not one parsed under its name since (pipelines).
+                Some(prepared) if Arc::ptr_eq(&prepared.sql, sql) => {
+                    prepared.types = Some(Arc::from(crate::binary::parse_param_types(body)));
+                }
+                _ => {}
+            }
+        }
     }
 
     fn on_bind(&mut self, body: &[u8]) -> Option<Pending> {
         if let Some((portal, rest)) = cstr(body) {
             if let Some((statement, rest)) = cstr(rest) {
-                let bind = parse_bind_tail(rest, self.capture_params).unwrap_or_default();
-                let (name, sql) = match self.statements.get_key_value(statement) {
-                    Some((name, sql)) => (Some(name.clone()), Some(sql.clone())),
+                let prepared = self.statements.get_key_value(statement);
+                let types = prepared
+                    .and_then(|(_, p)| p.types.as_deref())
+                    .unwrap_or_default();
+                let bind = parse_bind_tail(rest, self.capture_params, types).unwrap_or_default();
+                let (name, sql) = match prepared {
+                    Some((name, p)) => (Some(name.clone()), Some(p.sql.clone())),
                     None => (None, None),
                 };
                 if !self.suspended.is_empty() {
@@ -610,8 +660,9 @@ impl Observer {
             b'2' => self.expect(|p| matches!(p, Pending::Bind)),
             b'3' => self.expect(|p| matches!(p, Pending::Close)),
             b'V' => self.expect(|p| matches!(p, Pending::Function)),
+            b't' => self.on_parameter_description(msg.body),
             b'T' | b'n' => {
-                if matches!(self.pending.front(), Some(Pending::Describe)) {
+                if matches!(self.pending.front(), Some(Pending::Describe(_))) {
                     self.pending.pop_front();
                 }
             }
@@ -1067,7 +1118,7 @@ pub fn error_code(mut body: &[u8]) -> Option<String> {
 /// values are shown as hex (`\x0000002a`).
 #[cfg(test)]
 fn render_params(rest: &[u8], reveal: bool) -> Option<String> {
-    parse_bind_tail(rest, reveal).and_then(|tail| tail.params)
+    parse_bind_tail(rest, reveal, &[]).and_then(|tail| tail.params)
 }
 
 /// What a Bind says after the portal and statement names.
@@ -1081,7 +1132,9 @@ struct BindTail {
     result_formats: Vec<u16>,
 }
 
-fn parse_bind_tail(rest: &[u8], reveal: bool) -> Option<BindTail> {
+/// `types`: the parameter types the statement declared (see `binary.rs`), possibly fewer
+/// than the parameters.
+fn parse_bind_tail(rest: &[u8], reveal: bool, types: &[u32]) -> Option<BindTail> {
     let mut reader = Reader(rest);
     let format_count = reader.u16()? as usize;
     let mut formats = Vec::with_capacity(format_count.min(64));
@@ -1107,7 +1160,8 @@ fn parse_bind_tail(rest: &[u8], reveal: bool) -> Option<BindTail> {
             continue;
         }
         let value = reader.take(len as usize)?;
-        render_value(&mut out, value, binary, reveal);
+        let declared = types.get(index).copied().unwrap_or(0);
+        render_value(&mut out, value, binary.then_some(declared), reveal);
         keys.extend(value_key(value, binary));
     }
     let mut result_formats = Vec::new();
@@ -1126,11 +1180,11 @@ fn parse_bind_tail(rest: &[u8], reveal: bool) -> Option<BindTail> {
 /// Longest revealed value; longer ones are cut and marked with their digest.
 const MAX_SHOWN_VALUE: usize = 200;
 
-fn render_value(out: &mut String, value: &[u8], binary: bool, reveal: bool) {
-    let elements = if binary {
-        binary_array_elements(value)
-    } else {
-        text_array_elements(value)
+/// `binary`: the value is in binary format, of this declared type (0: unknown).
+fn render_value(out: &mut String, value: &[u8], binary: Option<u32>, reveal: bool) {
+    let elements = match binary {
+        Some(_) => binary_array_elements(value),
+        None => text_array_elements(value),
     };
     match elements {
         Some(items) => {
@@ -1139,7 +1193,8 @@ fn render_value(out: &mut String, value: &[u8], binary: bool, reveal: bool) {
                 if i > 0 {
                     out.push(',');
                 }
-                render_scalar(out, item, binary, reveal, false);
+                // Elements are shown as hex: the array's own element type is not read.
+                render_scalar(out, item, binary.map(|_| 0), reveal, false);
             }
             out.push('}');
         }
@@ -1147,12 +1202,23 @@ fn render_value(out: &mut String, value: &[u8], binary: bool, reveal: bool) {
     }
 }
 
-fn render_scalar(out: &mut String, value: &[u8], binary: bool, reveal: bool, quote: bool) {
+fn render_scalar(out: &mut String, value: &[u8], binary: Option<u32>, reveal: bool, quote: bool) {
     if !reveal || value.len() > MAX_SHOWN_VALUE {
         push_digest(out, digest(value));
         return;
     }
-    if binary {
+    if let Some(declared) = binary {
+        if quote {
+            let mark = out.len();
+            out.push('\'');
+            if crate::binary::push_text(out, declared, value) {
+                let text = out.split_off(mark + 1);
+                out.push_str(&text.replace('\'', "''"));
+                out.push('\'');
+                return;
+            }
+            out.truncate(mark);
+        }
         out.push_str("\\x");
         for b in value {
             let _ = write!(out, "{b:02x}");
@@ -1751,6 +1817,74 @@ mod tests {
         );
         let other = bind_rest(&[(b"{1,2,4}", 0), (&binary_array, 1), (&[0, 0, 0, 43], 1)]);
         assert_ne!(render_params(&other, false), render_params(&rest, false));
+    }
+
+    /// pgjdbc and psycopg 3 send integer keys in binary and declare their type in Parse:
+    /// captured, they read as the numbers PostgreSQL prints, so the plan check can use them.
+    #[test]
+    fn binary_values_of_declared_types_are_captured_as_text() {
+        let mut h = Harness::new();
+        let mut parse = cs("s1");
+        parse.extend(cs(
+            "SELECT * FROM authors WHERE id = $1 AND name <> $2 AND at < $3",
+        ));
+        parse.extend(3u16.to_be_bytes());
+        for oid in [20u32, 25, 1114] {
+            parse.extend(oid.to_be_bytes());
+        }
+        h.client(b'P', &parse);
+        let mut bind = cs("");
+        bind.extend(cs("s1"));
+        bind.extend(bind_rest(&[
+            (&42i64.to_be_bytes(), 1),
+            (b"O'Brien", 1),
+            (&7i64.to_be_bytes(), 1),
+        ]));
+        bind.extend([0, 0]);
+        h.client(b'B', &bind);
+        h.execute("", 0);
+        h.client(b'S', b"");
+        h.server(b'1', b"");
+        h.server(b'2', b"");
+        h.server(b'C', &cs("SELECT 0"));
+        h.server(b'Z', b"I");
+        let events = h.events();
+        assert_eq!(
+            events[0].params.as_deref(),
+            Some("$1 = '42', $2 = 'O''Brien', $3 = \\x0000000000000007"),
+            "a timestamp is not read as a number"
+        );
+    }
+
+    /// tokio-postgres leaves the types to the server and learns them from the statement's
+    /// ParameterDescription: so does the proxy.
+    #[test]
+    fn types_left_to_the_server_are_read_from_its_parameter_description() {
+        let mut h = Harness::new();
+        h.parse("s7", "SELECT name FROM authors WHERE id = $1");
+        let mut describe = vec![b'S'];
+        describe.extend(cs("s7"));
+        h.client(b'D', &describe);
+        h.client(b'S', b"");
+        h.server(b'1', b"");
+        let mut types = 1u16.to_be_bytes().to_vec();
+        types.extend(23u32.to_be_bytes());
+        h.server(b't', &types);
+        h.server(b'T', b"");
+        h.server(b'Z', b"I");
+        let mut bind = cs("");
+        bind.extend(cs("s7"));
+        bind.extend(bind_rest(&[(&5i32.to_be_bytes(), 1)]));
+        bind.extend([0, 0]);
+        h.client(b'B', &bind);
+        h.execute("", 0);
+        h.client(b'S', b"");
+        h.server(b'2', b"");
+        h.server(b'C', &cs("SELECT 0"));
+        h.server(b'Z', b"I");
+        let events = h.events();
+        assert_eq!(events[0].params.as_deref(), Some("$1 = '5'"));
+        assert_eq!(h.obs.mismatches, 0);
     }
 
     #[test]
