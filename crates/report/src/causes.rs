@@ -137,17 +137,37 @@ pub fn short_summary(findings: &[Finding], summary: &RunSummary, full_report: &s
             .collect();
         out.push_str(&format!("  kinds: {}\n", kinds.join(", ")));
     }
-    let (fixtures, own): (Vec<&Cause<'_>>, Vec<&Cause<'_>>) = causes
-        .iter()
-        .partition(|c| c.fixture && c.severity == Severity::Info);
-    if !own.is_empty() {
+    if causes.iter().any(|c| !is_fixture_cause(c)) {
         out.push_str("  top causes:\n");
     }
+    out.push_str(&top_causes(&causes, "in the full report"));
+    out.push_str(&format!("  full report: {}\n", clean(full_report)));
+    out
+}
+
+/// A cause made only of info findings in tests' setup and teardown.
+fn is_fixture_cause(cause: &Cause<'_>) -> bool {
+    cause.fixture && cause.severity == Severity::Info
+}
+
+/// The first [`TOP_CAUSES`] causes of the code under test, one line each, then how many
+/// more there are (`rest_where`: where a reader finds them) and one line for the fixture
+/// causes: the part of a report that fits on one screen, whatever the size of the run.
+pub fn top_causes(causes: &[Cause<'_>], rest_where: &str) -> String {
+    let (fixtures, own): (Vec<&Cause<'_>>, Vec<&Cause<'_>>) =
+        causes.iter().partition(|c| is_fixture_cause(c));
+    let mut out = String::new();
     for cause in own.iter().take(TOP_CAUSES) {
         out.push_str(&cause_line(cause));
     }
     if own.len() > TOP_CAUSES {
-        out.push_str(&format!("    … and {} more\n", own.len() - TOP_CAUSES));
+        let rest = &own[TOP_CAUSES..];
+        let findings: usize = rest.iter().map(|c| c.members.len()).sum();
+        out.push_str(&format!(
+            "    … and {} more ({}) {rest_where}\n",
+            rest.len(),
+            plural(findings as u64, "finding", "findings"),
+        ));
     }
     if !fixtures.is_empty() {
         let members: usize = fixtures.iter().map(|c| c.members.len()).sum();
@@ -157,7 +177,6 @@ pub fn short_summary(findings: &[Finding], summary: &RunSummary, full_report: &s
             plural(members as u64, "finding", "findings"),
         ));
     }
-    out.push_str(&format!("  full report: {}\n", clean(full_report)));
     out
 }
 
@@ -277,7 +296,10 @@ mod tests {
                 .starts_with("querycomb: 41 findings in 41 causes (0 error, 40 warning, 1 info)"),
             "{text}"
         );
-        assert!(text.contains("… and 30 more"), "{text}");
+        assert!(
+            text.contains("… and 30 more (30 findings) in the full report"),
+            "{text}"
+        );
         assert!(text.contains("fixtures: 1 cause (1 finding)"), "{text}");
         assert_eq!(lines.last(), Some(&"  full report: out.xml (junit)"));
     }

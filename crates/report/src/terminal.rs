@@ -134,8 +134,9 @@ impl Style {
     }
 }
 
-/// The causes first, one line each, when there is more than one finding: a reader sees
-/// what to fix before the evidence of each member.
+/// The causes first, one line each for the top ones, when there is more than one finding:
+/// a reader sees what to fix before the evidence of each member, on one screen however
+/// many causes the run has.
 fn render_causes(findings: &[&Finding], style: &Style) -> String {
     if findings.len() < 2 {
         return String::new();
@@ -147,9 +148,7 @@ fn render_causes(findings: &[&Finding], style: &Style) -> String {
         plural(findings.len() as u64, "finding", "findings")
     );
     let mut text = format!("{}\n\n", style.paint(BOLD, &heading));
-    for cause in &causes {
-        text.push_str(&causes::cause_line(cause));
-    }
+    text.push_str(&causes::top_causes(&causes, "below"));
     text.push('\n');
     text
 }
@@ -865,6 +864,33 @@ mod tests {
         let summary = text.find("── summary").expect("summary");
         assert!(errors < warnings && warnings < summary, "{text}");
         assert!(text.find("N+1 query").unwrap() < text.find("repeated identical").unwrap());
+    }
+
+    /// A run with forty distinct causes still opens with one screen of them.
+    #[test]
+    fn the_causes_section_fits_a_screen() {
+        let findings: Vec<Finding> = (0..40)
+            .map(|i| {
+                let mut f = fixtures::n_plus_one();
+                f.children[0]
+                    .normalized
+                    .push_str(&format!(" AND c{i} = 1"));
+                f.signature = format!("sig{i}");
+                f
+            })
+            .collect();
+        let text = plain(&findings);
+        let causes: Vec<&str> = text
+            .split("── causes")
+            .nth(1)
+            .expect("a causes section")
+            .lines()
+            .skip(1)
+            .take_while(|line| !line.starts_with("──"))
+            .filter(|line| !line.is_empty())
+            .collect();
+        assert_eq!(causes.len(), 11, "{causes:#?}");
+        assert_eq!(causes[10], "    … and 30 more (30 findings) below");
     }
 
     #[test]

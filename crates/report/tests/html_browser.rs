@@ -17,12 +17,36 @@ use querycomb_report::html::HtmlSink;
 use querycomb_testkit::deps;
 use serde_json::Value;
 
-/// `target/test-artifacts`, next to wherever cargo puts this test's temporary files.
+/// `target/test-artifacts`, next to wherever cargo puts this test's temporary files: the
+/// screenshots a person looks at after a run.
 fn artifacts_dir() -> PathBuf {
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
     let dir = tmp.parent().unwrap_or(tmp).join("test-artifacts");
     std::fs::create_dir_all(&dir).expect("create target/test-artifacts");
     dir
+}
+
+/// A directory of this test run's own for the report and the browser's files: two suites
+/// running at once on one target directory must not write each other's report or share a
+/// browser profile (Chromium refuses a profile another instance holds, and prints nothing).
+fn work_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("html-browser-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("a temporary directory")
+}
+
+/// Copies the screenshots of a run into `target/test-artifacts/<name>`.
+fn keep_screenshots(work: &Path, name: &str) -> PathBuf {
+    let kept = artifacts_dir().join(name);
+    std::fs::create_dir_all(&kept).expect("create the artifacts directory");
+    for shot in ["report.png", "report-dark.png"] {
+        let from = work.join(shot);
+        if from.is_file() {
+            std::fs::copy(&from, kept.join(shot)).expect("keep a screenshot");
+        }
+    }
+    kept
 }
 
 /// Chromium (`$CHROMIUM` or Debian's) and node, which drives it; installed by
@@ -91,19 +115,21 @@ fn strings(v: &Value) -> Vec<String> {
 #[test]
 fn report_works_in_headless_chromium() {
     let chromium = chromium();
-    let out = artifacts_dir();
+    let work = work_dir();
+    let out = work.path();
     let report = out.join("report.html");
     let findings = html_fixtures::findings();
     let size = render_report(&report, &findings, &html_fixtures::summary(&findings));
     println!("report: {} ({size} bytes)", report.display());
-    let r = drive(&chromium, &report.canonicalize().unwrap(), &out);
-    assert_reader_sees_everything(&r, &out);
+    let r = drive(&chromium, &report.canonicalize().unwrap(), out);
+    assert_reader_sees_everything(&r, out);
     assert_eq!(
         r["checks"]["rendered"]["omitted"],
         Value::Null,
         "nothing left out"
     );
-    println!("screenshots: {}", out.join("report.png").display());
+    let kept = keep_screenshots(out, "");
+    println!("screenshots: {}", kept.join("report.png").display());
 }
 
 /// 10,000 findings with long waterfalls over a million statements: the file stays bounded,
@@ -111,8 +137,8 @@ fn report_works_in_headless_chromium() {
 #[test]
 fn large_report_is_capped_and_still_works() {
     let chromium = chromium();
-    let out = artifacts_dir().join("large");
-    std::fs::create_dir_all(&out).unwrap();
+    let work = work_dir();
+    let out = work.path();
     let report = out.join("report.html");
     let mut findings = html_fixtures::findings();
     findings.extend(html_fixtures::many_findings(10_000, 150));
@@ -125,8 +151,9 @@ fn large_report_is_capped_and_still_works() {
         "2,000 findings with evidence fit in 8 MB: {size}"
     );
 
-    let r = drive(&chromium, &report.canonicalize().unwrap(), &out);
-    assert_reader_sees_everything(&r, &out);
+    let r = drive(&chromium, &report.canonicalize().unwrap(), out);
+    assert_reader_sees_everything(&r, out);
+    keep_screenshots(out, "large");
     let omitted = r["checks"]["rendered"]["omitted"].as_str().unwrap_or("");
     assert!(
         omitted.contains(&format!("{} findings", thousands(findings.len() - 2_000)))
@@ -286,8 +313,8 @@ fn assert_reader_sees_everything(r: &Value, out: &Path) {
 #[test]
 fn empty_run_renders_in_chromium() {
     let chromium = chromium();
-    let out = artifacts_dir().join("empty");
-    std::fs::create_dir_all(&out).unwrap();
+    let work = work_dir();
+    let out = work.path();
     let report = out.join("report.html");
     render_report(&report, &[], &RunSummary::default());
     let profile = out.join("profile");
@@ -312,9 +339,13 @@ fn empty_run_renders_in_chromium() {
         ))
         .output()
         .expect("run chromium");
-    let _ = std::fs::remove_dir_all(&profile);
     let dom = String::from_utf8_lossy(&output.stdout);
-    assert!(dom.contains("No findings."), "{dom}");
+    assert!(
+        dom.contains("No findings."),
+        "chromium exited with {}; dom: {dom}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(dom.contains("0 findings shown."), "{dom}");
     assert!(dom.contains("No per-fingerprint statistics in this run."));
     assert!(dom.contains("No per-route statistics in this run."));
