@@ -255,6 +255,12 @@ setup_sqlalchemy() {
   setup_venv "sqlalchemy-venv" "tests/e2e/sqlalchemy/requirements.txt"
 }
 
+# target/e2e/sqlcommenter-venv: google-cloud-sqlcommenter with SQLAlchemy
+# (tests/e2e/sqlcommenter/requirements.txt).
+setup_sqlcommenter() {
+  setup_venv "sqlcommenter-venv" "tests/e2e/sqlcommenter/requirements.txt"
+}
+
 # pgjdbc for the proxy's Java client test (crates/proxy/tests/pgjdbc.rs): Debian's
 # libpostgresql-jdbc-java (/usr/share/java/postgresql.jar) and a JDK to compile the test's
 # small program against it (the test compiles it with javac into a temp dir).
@@ -283,7 +289,7 @@ exec 9>"$e2e/.setup.lock"
 flock 9
 
 # Every part, in order; `setup_<part>` above sets each one up.
-PARTS=(system python treebeard node node-runners pg-cursor ruby junit go otel-node otel-python rust rust-untagged accuracy asyncpg sqlalchemy guard diesel seaorm pgjdbc otel-dialects typeorm hibernate)
+PARTS=(system python treebeard node node-runners pg-cursor ruby junit go otel-node otel-python rust rust-untagged accuracy asyncpg sqlalchemy sqlcommenter guard diesel seaorm pgjdbc otel-dialects typeorm hibernate)
 if [ $# -eq 0 ]; then
   set -- "${PARTS[@]}"
 fi

@@ -54,6 +54,7 @@ pub(crate) fn advice(advice: &Advice) -> Vec<String> {
         (Some(name), Some(evidence)) => {
             lines.push(format!("{name} (from {evidence}): {}", advice.fix))
         }
+        (None, Some(evidence)) => lines.push(format!("no ORM named ({evidence}): {}", advice.fix)),
         _ => lines.push(format!("no framework evidence in the SQL: {}", advice.fix)),
     }
     lines.extend(advice.warnings.iter().map(|w| format!("note: {w}")));
