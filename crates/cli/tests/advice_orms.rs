@@ -3,7 +3,9 @@
 //! explained against the tables they left behind. Each app runs a to-one, a to-many, a
 //! many-to-many, a count-per-parent and a write-per-row loop, each with its fixed twin: every
 //! loop must get its relation, the ORM's fix and the batched SQL, and no twin may be a finding
-//! (Hibernate: advice_hibernate.rs).
+//! (Hibernate: advice_hibernate.rs). SQLAlchemy is also named from the sqlcommenter tags
+//! google-cloud-sqlcommenter's listener writes, on SQL that does not show it; the GraphQL
+//! example's resolver loop gets a DataLoader.
 
 mod run_support;
 
@@ -44,7 +46,7 @@ struct Loop {
 /// findings in the order of `loops`.
 fn assert_loops(
     report: &Value,
-    framework: &str,
+    framework: Option<&str>,
     loops: &[Loop],
     twins: &[(&str, u64)],
 ) -> Vec<Value> {
@@ -86,7 +88,7 @@ fn assert_loops(
                 .find(|f| f["kind"] == l.kind && f["children"][0]["table"] == l.table)
                 .expect("listed above");
             let advice = &finding["advice"];
-            assert_eq!(advice["framework"], framework, "{finding:#}");
+            assert_eq!(advice["framework"].as_str(), framework, "{finding:#}");
             assert_eq!(advice["relation"], l.relation, "{finding:#}");
             assert_eq!(advice["fix"], l.fix, "{finding:#}");
             let suggestion = finding["suggestion"].as_str().unwrap_or_default();
@@ -115,7 +117,7 @@ fn django_every_relation() {
     let report = report_of(&json, &ran);
     let findings = assert_loops(
         &report,
-        "Django",
+        Some("Django"),
         &[
             Loop {
                 kind: "n_plus_one",
@@ -196,7 +198,7 @@ fn sequelize_every_relation() {
     let report = report_of(&json, &ran);
     let findings = assert_loops(
         &report,
-        "Sequelize",
+        Some("Sequelize"),
         &[
             Loop {
                 kind: "n_plus_one",
@@ -283,7 +285,7 @@ fn sqlalchemy_every_relation() {
     let report = report_of(&json, &ran);
     let findings = assert_loops(
         &report,
-        "SQLAlchemy",
+        Some("SQLAlchemy"),
         &[
             Loop {
                 kind: "n_plus_one",
@@ -368,7 +370,7 @@ fn typeorm_every_relation() {
     let report = report_of(&json, &ran);
     let findings = assert_loops(
         &report,
-        "TypeORM",
+        Some("TypeORM"),
         &[
             Loop {
                 kind: "n_plus_one",
@@ -459,7 +461,7 @@ fn rails_every_relation() {
     let report = report_of(&json, &ran);
     let findings = assert_loops(
         &report,
-        "Rails",
+        Some("Rails"),
         &[
             Loop {
                 kind: "n_plus_one",
@@ -523,4 +525,123 @@ fn rails_every_relation() {
     for finding in &findings[..4] {
         assert_eq!(finding["plan_check"]["verdict"], "safe", "{finding:#}");
     }
+}
+
+/// google-cloud-sqlcommenter 2.0's SQLAlchemy listener (`tests/e2e/sqlcommenter/app.py`): a
+/// column query per author whose SQL has no SQLAlchemy label is named SQLAlchemy from its
+/// `db_framework` tag; the same app's untagged loop names no ORM. Each loop has its fixed
+/// twin.
+#[test]
+fn sqlalchemy_named_by_sqlcommenter_tags() {
+    let pg = start_pg(false);
+    let dir = tempfile::tempdir().unwrap();
+    let report = |page: &str| {
+        let json = dir.path().join(format!("{page}.json"));
+        let ran = run(querycomb(Some(&pg))
+            .args(["run", "--format", "json", "--fail-on", "never", "-o"])
+            .arg(&json)
+            .args(["--dsn", &pg.url("shop"), "--"])
+            .arg(tool("sqlcommenter-venv/bin/python"))
+            .arg(repo_root().join("tests/e2e/sqlcommenter/app.py"))
+            .arg(page));
+        assert!(ran.stdout.contains("sqlcommenter app done"), "{ran:?}");
+        report_of(&json, &ran)
+    };
+    let tagged = report("tagged");
+    let findings = assert_loops(
+        &tagged,
+        Some("SQLAlchemy"),
+        &[Loop {
+            kind: "n_plus_one",
+            table: "books",
+            relation: "to_many",
+            fix: "options(selectinload(Parent.books))",
+            batched: "SELECT books.author_id, books.id, books.title FROM books WHERE books.author_id = ANY($1::INTEGER[])",
+        }],
+        &[("WHERE books.author_id IN ($1::INTEGER", 1)],
+    );
+    let child = &findings[0]["children"][0];
+    assert_eq!(
+        child["stack_tags"],
+        serde_json::json!({"db_driver": "psycopg", "db_framework": "sqlalchemy:2.0.58"}),
+        "{child:#}"
+    );
+    assert_eq!(
+        findings[0]["advice"]["framework_evidence"],
+        "sqlcommenter tag db_framework='sqlalchemy:2.0.58'"
+    );
+    let plain = report("plain");
+    let findings = assert_loops(
+        &plain,
+        None,
+        &[Loop {
+            kind: "n_plus_one",
+            table: "reviews",
+            relation: "to_many",
+            fix: "one separate query WHERE the foreign key = ANY(the parents' ids)",
+            batched: "SELECT reviews.book_id, reviews.id, reviews.stars FROM reviews WHERE reviews.book_id = ANY($1::INTEGER[])",
+        }],
+        &[("WHERE reviews.book_id IN ($1::INTEGER", 1)],
+    );
+    let advice = &findings[0]["advice"];
+    assert!(advice.get("framework_evidence").is_none(), "{advice:#}");
+    assert!(findings[0]["children"][0].get("stack_tags").is_none());
+}
+
+/// The GraphQL example (examples/rust-axum-graphql: axum, async-graphql, sqlx; built by the
+/// set-up part `guard`): its workload's guard writes each finding with its request's route,
+/// and `querycomb explain` names a DataLoader for the resolver's loop (route `POST /graphql`),
+/// not for the REST route's count loop. sqlx's plain SQL names no ORM, and none is named.
+#[test]
+fn graphql_resolver_loops_get_a_dataloader() {
+    let pg = start_pg(false);
+    let dir = tempfile::tempdir().unwrap();
+    let guard = dir.path().join("guard.jsonl");
+    let workload = querycomb_testkit::deps::rust_target("rust-guard").join("debug/workload");
+    let ran = run(std::process::Command::new(&workload)
+        .env("DATABASE_URL", pg.url("shop"))
+        .env("QUERYCOMB_FINDINGS", &guard)
+        .env("PAUSE_MS", "50"));
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    let json = dir.path().join("explained.json");
+    let ran = run(querycomb(None)
+        .args(["explain", "--format", "json", "-o"])
+        .arg(&json)
+        .arg(&guard));
+    let report = report_of(&json, &ran);
+    let findings = report["findings"].as_array().expect("findings");
+    let of = |kind: &str| {
+        findings
+            .iter()
+            .find(|f| f["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind}: {report:#}"))
+    };
+    let resolver = of("n_plus_one");
+    assert_eq!(
+        resolver["request"]["route"], "POST /graphql",
+        "{resolver:#}"
+    );
+    let advice = &resolver["advice"];
+    assert_eq!(advice["relation"], "to_one", "{advice:#}");
+    assert_eq!(advice["framework"], "GraphQL", "{advice:#}");
+    assert_eq!(
+        advice["framework_evidence"],
+        "the request's route `POST /graphql`"
+    );
+    assert_eq!(
+        advice["fix"],
+        "a request-scoped DataLoader in the resolver (async-graphql's DataLoader in Rust, \
+         graphql/dataloader in Node): one batch load of authors WHERE id = ANY(every key the \
+         resolvers asked for) instead of a query per parent"
+    );
+    let rest = of("count_in_loop");
+    assert_eq!(
+        rest["request"]["route"], "GET /authors/book-counts-loop",
+        "{rest:#}"
+    );
+    assert!(rest["advice"].get("framework").is_none(), "{rest:#}");
+    assert_eq!(
+        rest["advice"]["fix"],
+        "one GROUP BY query for all parents' keys"
+    );
 }

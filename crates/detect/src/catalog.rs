@@ -298,7 +298,10 @@ mod tests {
         assert_eq!(
             django.into_iter().collect::<Vec<_>>(),
             [
-                ("db_driver".to_owned(), "django.db.backends.postgresql".to_owned()),
+                (
+                    "db_driver".to_owned(),
+                    "django.db.backends.postgresql".to_owned()
+                ),
                 ("framework".to_owned(), "django:5.2.19".to_owned()),
             ]
         );

@@ -169,12 +169,14 @@ pub fn framework(finding: &Finding) -> Option<(Option<&'static str>, String)> {
         ORM_TAGS.iter().find_map(|key| {
             let value = q.stack_tags.get(*key)?;
             let name = tag_names(value)?;
-            Some((Some(name), format!("sqlcommenter tag {key}='{}'", quote(value))))
+            Some((
+                Some(name),
+                format!("sqlcommenter tag {key}='{}'", quote(value)),
+            ))
         })
     };
-    let shaped = |q: &QueryRef| {
-        sql_shape(&q.normalized).map(|(name, evidence)| (Some(name), evidence))
-    };
+    let shaped =
+        |q: &QueryRef| sql_shape(&q.normalized).map(|(name, evidence)| (Some(name), evidence));
     named(child)
         .or_else(|| parent.and_then(named).map(|(n, e)| (n, in_parent(e))))
         .or_else(|| shaped(child))
@@ -781,7 +783,9 @@ fn fix_text(framework: Option<&str>, relation: Relation, names: &Names<'_>) -> S
 fn dataloader_fix(orm: Option<&str>, names: &Names<'_>) -> String {
     let loader = match orm {
         Some("sqlx" | "Diesel" | "SeaORM") => "async-graphql's DataLoader, impl Loader<K>",
-        Some("Sequelize" | "TypeORM" | "Prisma") => "graphql/dataloader's new DataLoader(keys => …)",
+        Some("Sequelize" | "TypeORM" | "Prisma") => {
+            "graphql/dataloader's new DataLoader(keys => …)"
+        }
         Some("Django" | "SQLAlchemy") => "Strawberry's (or graphene's) DataLoader",
         Some("Rails") => "graphql-ruby's GraphQL::Dataloader",
         Some("Hibernate") => "java-dataloader; Spring for GraphQL: @BatchMapping",
@@ -925,13 +929,19 @@ mod tests {
             django.framework_evidence.as_deref(),
             Some("sqlcommenter tag framework='django:5.2.19'")
         );
-        assert_eq!(django.fix, "select_related(\"author\") on the parent queryset");
+        assert_eq!(
+            django.fix,
+            "select_related(\"author\") on the parent queryset"
+        );
         tagged(&mut f, &[("framework", "spring")]);
         let spring = advise(&f).unwrap();
         assert_eq!(spring.framework.as_deref(), Some("Hibernate"));
         assert!(spring.fix.starts_with("join fetch p.author"), "{spring:?}");
         // A Flask app's statement on SQLAlchemy: the tag names no ORM, the SQL does.
-        tagged(&mut f, &[("framework", "flask:3.1.0"), ("db_driver", "psycopg")]);
+        tagged(
+            &mut f,
+            &[("framework", "flask:3.1.0"), ("db_driver", "psycopg")],
+        );
         f.children[0].normalized =
             "SELECT authors.id AS authors_id FROM authors WHERE authors.id = $1".into();
         assert_eq!(advise(&f).unwrap().framework.as_deref(), Some("SQLAlchemy"));
@@ -943,7 +953,10 @@ mod tests {
             flask.framework_evidence.as_deref(),
             Some("sqlcommenter tags db_driver='psycopg', framework='flask:3.1.0' (no ORM querycomb knows)")
         );
-        assert!(flask.fix.starts_with("one query for all parents' rows"), "{flask:?}");
+        assert!(
+            flask.fix.starts_with("one query for all parents' rows"),
+            "{flask:?}"
+        );
         // The parent's tags name a write loop's ORM.
         f.kind = kinds::n_plus_one_write::KIND;
         f.children[0].normalized = "INSERT INTO reviews (book_id, stars) VALUES ($1, $2)".into();
@@ -997,18 +1010,32 @@ mod tests {
             "{plain:?}"
         );
         f.request.route = None;
-        tagged(&mut f, &[("graphql_operation", "Books"), ("framework", "django:5.2.19")]);
+        tagged(
+            &mut f,
+            &[
+                ("graphql_operation", "Books"),
+                ("framework", "django:5.2.19"),
+            ],
+        );
         let django = advise(&f).unwrap();
         assert_eq!(django.framework.as_deref(), Some("Django"));
         assert_eq!(
             django.framework_evidence.as_deref(),
             Some("sqlcommenter tag framework='django:5.2.19'; GraphQL resolvers: sqlcommenter tag graphql_operation='Books'")
         );
-        assert!(django.fix.contains("(Strawberry's (or graphene's) DataLoader)"), "{django:?}");
+        assert!(
+            django
+                .fix
+                .contains("(Strawberry's (or graphene's) DataLoader)"),
+            "{django:?}"
+        );
         f.kind = kinds::n_plus_one_write::KIND;
         f.children[0].normalized = "INSERT INTO reviews (book_id) VALUES ($1)".into();
         let write = advise(&f).unwrap();
-        assert_eq!(write.fix, "bulk_create([...]) instead of create() or save() per row");
+        assert_eq!(
+            write.fix,
+            "bulk_create([...]) instead of create() or save() per row"
+        );
     }
 
     /// A pattern that does not compile would never match, silently (the workspace's regex
