@@ -645,3 +645,115 @@ fn graphql_resolver_loops_get_a_dataloader() {
         "one GROUP BY query for all parents' keys"
     );
 }
+
+/// `querycomb run --dsn` around the cargo test suite of a Rust ORM project under tests/e2e
+/// (built by its set-up part): the report, with the seed's statements, one INSERT per row
+/// of a hand-written multi-statement string that names no ORM, checked and taken out.
+fn rust_suite_report(pg: &querycomb_testkit::PgServer, project: &str, passed: &str) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join(format!("{project}.json"));
+    let ran = run(querycomb(Some(pg))
+        .env(
+            "CARGO_TARGET_DIR",
+            querycomb_testkit::deps::rust_target(project),
+        )
+        .args(["run", "--format", "json", "--fail-on", "never", "-o"])
+        .arg(&json)
+        .args(["--dsn", &pg.url("shop"), "--"])
+        .args(["cargo", "test", "--offline", "--locked", "--manifest-path"])
+        .arg(
+            repo_root()
+                .join("tests/e2e")
+                .join(project)
+                .join("Cargo.toml"),
+        ));
+    assert!(ran.stdout.contains(passed), "{ran:?}");
+    let mut report = report_of(&json, &ran);
+    let (seed, rest): (Vec<Value>, Vec<Value>) = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .cloned()
+        .partition(|f| f["kind"] == "n_plus_one_write");
+    let mut seeded: Vec<&str> = seed
+        .iter()
+        .map(|f| f["children"][0]["table"].as_str().unwrap_or_default())
+        .collect();
+    seeded.sort_unstable();
+    assert_eq!(seeded, ["authors", "books"], "{report:#}");
+    for finding in &seed {
+        assert!(finding["advice"].get("framework").is_none(), "{finding:#}");
+    }
+    report["findings"] = Value::Array(rest);
+    report
+}
+
+/// SeaORM 1 (tests/e2e/rust-seaorm, set-up part `seaorm`): `find_related` per author, named
+/// SeaORM from its join to the parent's table, with `find_with_related` and the loader's
+/// `load_many` as the fixed twins.
+#[test]
+fn seaorm_find_related_loop() {
+    let pg = start_pg(false);
+    let report = rust_suite_report(&pg, "rust-seaorm", "test result: ok. 4 passed; 0 failed");
+    let findings = assert_loops(
+        &report,
+        Some("SeaORM"),
+        &[Loop {
+            kind: "n_plus_one",
+            table: "books",
+            relation: "to_many",
+            fix: "parents.load_many(<the books Entity>, db) (one IN query); find_with_related on \
+                  the parent query only when each parent has few books",
+            batched: r#"INNER JOIN "authors" ON "authors"."id" = "books"."author_id" WHERE "authors"."id" = ANY($1)"#,
+        }],
+        &[
+            (r#""books"."author_id" AS "B_author_id""#, 2),
+            (r#"WHERE ("books"."author_id") IN (($1)"#, 2),
+        ],
+    );
+    assert_eq!(
+        findings[0]["advice"]["relation_evidence"],
+        "books looked up by its foreign key author_id, joined to authors.id"
+    );
+    assert_eq!(
+        findings[0]["plan_check"]["verdict"], "safe",
+        "{:#}",
+        findings[0]
+    );
+}
+
+/// Diesel 2 (tests/e2e/rust-diesel, set-up part `diesel`): a filter per author, named Diesel
+/// from its parenthesised filter on quoted, qualified columns, with the `eq_any` twin; the
+/// loop over one id is a repeat of the same shape.
+#[test]
+fn diesel_filter_loop() {
+    let pg = start_pg(false);
+    let report = rust_suite_report(&pg, "rust-diesel", "test result: ok. 6 passed; 0 failed");
+    let belonging_to = "Book::belonging_to(&parents) loaded once (#[diesel(belongs_to(Parent))] \
+                        on Book), then .grouped_by(&parents)";
+    let findings = assert_loops(
+        &report,
+        Some("Diesel"),
+        &[
+            Loop {
+                kind: "n_plus_one",
+                table: "books",
+                relation: "to_many",
+                fix: belonging_to,
+                batched: r#"FROM "books" WHERE ("books"."author_id" = ANY($1)) ORDER BY "books"."id""#,
+            },
+            Loop {
+                kind: "repeated_identical",
+                table: "books",
+                relation: "to_many",
+                fix: belonging_to,
+                batched: "Run the query once per request",
+            },
+        ],
+        &[(r#"WHERE ("books"."author_id" = ANY($1)) ORDER BY"#, 3)],
+    );
+    assert!(findings[0]["advice"]["framework_evidence"]
+        .as_str()
+        .unwrap()
+        .starts_with("Diesel's"));
+}

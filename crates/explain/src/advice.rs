@@ -115,6 +115,30 @@ const SHAPES: &[Shape] = &[
         shown: 0,
         evidence: r#"Ecto's `FROM "table" AS t0` aliases"#,
     },
+    // SeaORM's `find_related` joins the parent's table and filters it by its own key.
+    Shape {
+        name: "SeaORM",
+        pattern: r#"\bFROM "(\w+)" INNER JOIN "(\w+)" ON "(\w+)"\."(\w+)" = "(\w+)"\."\w+" WHERE "(\w+)"\."(\w+)" = \$\d+"#,
+        same: &[(2, 3), (1, 5), (2, 6), (4, 7)],
+        shown: 0,
+        evidence: r#"SeaORM's find_related: `FROM "child" INNER JOIN "parent" ON "parent"."id" = "child"."fk" WHERE "parent"."id" = $1`"#,
+    },
+    // SeaORM's `find_with_related` / `find_also_related` prefix each entity's columns.
+    Shape {
+        name: "SeaORM",
+        pattern: r#""\w+"\."(\w+)" AS "[AB]_(\w+)""#,
+        same: &[(1, 2)],
+        shown: 0,
+        evidence: r#"SeaORM's `"table"."col" AS "A_col"` select prefixes"#,
+    },
+    // Diesel qualifies and quotes every column and puts each filter in parentheses.
+    Shape {
+        name: "Diesel",
+        pattern: r#"^SELECT "(\w+)"\."\w+"(?:, "\w+"\."\w+")* FROM "(\w+)" WHERE \("(\w+)"\."\w+" = \$\d+\)"#,
+        same: &[(1, 2), (2, 3)],
+        shown: 0,
+        evidence: r#"Diesel's `SELECT "table"."col", … WHERE ("table"."col" = $1)` (each filter in parentheses)"#,
+    },
     Shape {
         name: "Rails",
         pattern: r#"^SELECT "\w+"\.\* FROM "\w+""#,
@@ -295,6 +319,15 @@ pub fn advise(finding: &Finding) -> Option<Advice> {
                         .find(|(_, table)| table == main)
                         .map_or(main.as_str(), |(alias, _)| alias.as_str()),
                 ),
+                // A to-many looked up through the parent's table (SeaORM's find_related)
+                // names the child's.
+                (Relation::ToMany, Some(main))
+                    if qualifier
+                        .as_deref()
+                        .is_some_and(|q| table_of(&shape, q) != main) =>
+                {
+                    Some(main.as_str())
+                }
                 _ => qualifier.as_deref(),
             };
             field_name(&key, model_name(&shape, read), relation, parent_sql)
@@ -403,6 +436,18 @@ fn relation(finding: &Finding, shape: &querycomb_sql::Shape) -> Lookup {
     let key_table = qualifier
         .as_deref()
         .map_or(main.as_str(), |q| table_of(shape, q));
+    // SeaORM's find_related: `FROM books INNER JOIN authors ON authors.id = books.author_id
+    // WHERE authors.id = $1`: the parent's table is joined only to be filtered by its key, on
+    // which the child's foreign key is joined.
+    if key_table != main {
+        if let Some(fk) = joined_column(shape, key_table, &column, &main) {
+            return Lookup::new(
+                Relation::ToMany,
+                format!("{main} looked up by its foreign key {fk}, joined to {key_table}.{column}"),
+                fk,
+            );
+        }
+    }
     let other_table = shape
         .tables
         .iter()
@@ -502,6 +547,37 @@ fn table_of<'s>(shape: &'s querycomb_sql::Shape, qualifier: &'s str) -> &'s str 
         .iter()
         .find(|(alias, _)| alias == qualifier)
         .map_or(qualifier, |(_, table)| table.as_str())
+}
+
+/// The column of `other` that the statement joins to `table`.`column` (`a.x = b.y`, either
+/// way round).
+fn joined_column(
+    shape: &querycomb_sql::Shape,
+    table: &str,
+    column: &str,
+    other: &str,
+) -> Option<String> {
+    static EQUALS: OnceLock<Option<Regex>> = OnceLock::new();
+    let re = EQUALS
+        .get_or_init(|| Regex::new(r#"("?\w+"?)\.("?\w+"?) = ("?\w+"?)\.("?\w+"?)"#).ok())
+        .as_ref()?;
+    let unquote = |p: &str| p.trim_matches('"').to_owned();
+    re.captures_iter(&shape.normalized).find_map(|c| {
+        let part = |i: usize| c.get(i).map(|m| unquote(m.as_str()));
+        let (a, b) = ((part(1)?, part(2)?), (part(3)?, part(4)?));
+        let joins = |key: &(String, String), joined: &(String, String)| {
+            table_of(shape, &key.0) == table
+                && key.1 == column
+                && table_of(shape, &joined.0) == other
+        };
+        if joins(&a, &b) {
+            Some(b.1)
+        } else if joins(&b, &a) {
+            Some(a.1)
+        } else {
+            None
+        }
+    })
 }
 
 /// A table whose every column the statement names (qualified) is a foreign key (`book_id`,
@@ -740,19 +816,22 @@ fn fix_text(framework: Option<&str>, relation: Relation, names: &Names<'_>) -> S
             key = names.key
         ),
         (Some("Diesel"), ToMany | ManyToMany) => format!(
-            "<the {name} model>::belonging_to(&parents) loaded once, then \
-             .grouped_by(&parents)"
+            "{model}::belonging_to(&parents) loaded once (#[diesel(belongs_to(Parent))] on \
+             {model}), then .grouped_by(&parents)",
+            model = upper_first(&singular_of(name))
         ),
         (Some("Diesel"), Write) => format!(
             "one insert_into({}::table).values(&rows), a multi-row INSERT, instead of one per row",
             names.table
         ),
-        (Some("SeaORM"), ToOne) => {
-            format!("parents.load_one(<the {name} entity>, db) (one IN query), or find_also_related on the parent query")
-        }
-        (Some("SeaORM"), ToMany | ManyToMany) => {
-            format!("parents.load_many(<the {name} entity>, db) (one IN query), or find_with_related on the parent query")
-        }
+        (Some("SeaORM"), ToOne) => format!(
+            "parents.load_one(<the {name} Entity>, db) (one IN query), or find_also_related on \
+             the parent query"
+        ),
+        (Some("SeaORM"), ToMany | ManyToMany) => format!(
+            "parents.load_many(<the {name} Entity>, db) (one IN query); find_with_related on \
+             the parent query only when each parent has few {name}"
+        ),
         (Some("SeaORM"), Write) => {
             "one Entity::insert_many(rows) instead of insert per row".into()
         }
@@ -893,6 +972,18 @@ mod tests {
             ("INSERT INTO reviews (book_id) VALUES ($1::INTEGER) RETURNING books.id", None),
             (r#"SELECT "books".* FROM "books" WHERE "books"."id" = $1 LIMIT $2"#, Some("Rails")),
             (r#"SELECT b0."id", b0."title" FROM "books" AS b0 WHERE (b0."author_id" = $1)"#, Some("Ecto")),
+            // SeaORM 1 (tests/e2e/rust-seaorm): find_related, find_with_related; its loader's
+            // tuple IN names nothing.
+            (r#"SELECT "books"."id", "books"."author_id", "books"."title" FROM "books" INNER JOIN "authors" ON "authors"."id" = "books"."author_id" WHERE "authors"."id" = $1"#, Some("SeaORM")),
+            (r#"SELECT "authors"."id" AS "A_id", "authors"."name" AS "A_name", "books"."id" AS "B_id", "books"."author_id" AS "B_author_id", "books"."title" AS "B_title" FROM "authors" LEFT JOIN "books" ON "authors"."id" = "books"."author_id" ORDER BY "authors"."id""#, Some("SeaORM")),
+            (r#"SELECT "books"."id", "books"."author_id", "books"."title" FROM "books" WHERE ("books"."author_id") IN (($1), ...) ORDER BY "books"."id" ASC"#, None),
+            // Rails' has_many :through joins the other way.
+            (r#"SELECT "tags".* FROM "tags" INNER JOIN "taggings" ON "tags"."id" = "taggings"."tag_id" WHERE "taggings"."book_id" = $1"#, Some("Rails")),
+            // Diesel 2 (tests/e2e/rust-diesel): a filter in a loop, and its eq_any twin.
+            (r#"SELECT "books"."id", "books"."author_id", "books"."title" FROM "books" WHERE ("books"."author_id" = $1) ORDER BY "books"."id""#, Some("Diesel")),
+            (r#"SELECT "books"."id", "books"."author_id", "books"."title" FROM "books" WHERE ("books"."author_id" = ANY($1)) ORDER BY "books"."id""#, None),
+            // Django parenthesises only compound filters.
+            (r#"SELECT "shop_book"."id", "shop_book"."title" FROM "shop_book" WHERE ("shop_book"."author_id" = $1 AND "shop_book"."title" = $2)"#, Some("Django")),
             ("SELECT id, title FROM books WHERE author_id = $1", None),
             (r#"SELECT "id" FROM "books" WHERE "author_id" = $1"#, None),
         ];
@@ -1069,6 +1160,15 @@ mod tests {
         // A to-many load that joins an eager to-one is not a join table: books has a title.
         f.children[0].normalized = "SELECT books0_.id AS id1_0_, books0_.title AS title1_0_, author1_.id AS id0_1_ FROM books books0_ LEFT OUTER JOIN authors author1_ ON books0_.author_id = author1_.id WHERE books0_.shelf_id = $1".into();
         assert_eq!(advise(&f).unwrap().relation, Relation::ToMany);
+        // SeaORM joins the parent's table to filter it by its key: to-many by books.author_id.
+        f.children[0].normalized = r#"SELECT "books"."id", "books"."author_id", "books"."title" FROM "books" INNER JOIN "authors" ON "authors"."id" = "books"."author_id" WHERE "authors"."id" = $1"#.into();
+        let seaorm = advise(&f).unwrap();
+        assert_eq!(seaorm.relation, Relation::ToMany, "{seaorm:?}");
+        assert!(seaorm.fix.contains("<the books Entity>"), "{seaorm:?}");
+        assert_eq!(
+            seaorm.relation_evidence,
+            "books looked up by its foreign key author_id, joined to authors.id"
+        );
         f.children[0].normalized = "SELECT COUNT(*) FROM books WHERE author_id = $1".into();
         assert_eq!(advise(&f).unwrap().relation, Relation::Aggregate);
         f.kind = kinds::n_plus_one_write::KIND;
