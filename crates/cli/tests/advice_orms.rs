@@ -757,3 +757,104 @@ fn diesel_filter_loop() {
         .unwrap()
         .starts_with("Diesel's"));
 }
+
+/// GORM v1 (Debian's golang-github-jinzhu-gorm-dev 1.9.6, `tests/e2e/gorm`, built in GOPATH
+/// mode; set-up part `gorm`): Related, Association().Find, Count and Create in loops, each
+/// with its fixed twin.
+#[test]
+fn gorm_every_relation() {
+    querycomb_testkit::deps::require_program("go");
+    querycomb_testkit::deps::require(
+        "GORM (scripts/setup-test-deps.sh gorm)",
+        "/usr/share/gocode/src/github.com/jinzhu/gorm".into(),
+    );
+    let pg = start_pg(false);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("gorm.json");
+    let ran = run(querycomb(Some(&pg))
+        .current_dir(repo_root().join("tests/e2e/gorm/src/gormshop"))
+        .env("GO111MODULE", "off")
+        .env(
+            "GOPATH",
+            format!(
+                "{}:/usr/share/gocode",
+                repo_root().join("tests/e2e/gorm").display()
+            ),
+        )
+        .env("GOCACHE", dir.path().join("gocache"))
+        .env("GOFLAGS", "")
+        .env(
+            "DATABASE_URL",
+            format!("{}?sslmode=disable", pg.url("shop")),
+        )
+        .args(["run", "--format", "json", "--fail-on", "never", "-o"])
+        .arg(&json)
+        .args(["--dsn", &pg.url("shop"), "--", "go", "run", "gormshop"]));
+    assert!(ran.stdout.contains("gorm app done"), "{ran:?}");
+    let report = report_of(&json, &ran);
+    let findings = assert_loops(
+        &report,
+        Some("GORM"),
+        &[
+            Loop {
+                kind: "n_plus_one",
+                table: "authors",
+                relation: "to_one",
+                fix: "Preload(\"Author\") on the parent query",
+                batched: r#"WHERE "authors"."deleted_at" IS NULL AND (("id" = ANY($1)))"#,
+            },
+            Loop {
+                kind: "n_plus_one",
+                table: "books",
+                relation: "to_many",
+                fix: "Preload(\"Books\") on the parent query",
+                batched: r#"WHERE "books"."deleted_at" IS NULL AND (("author_id" = ANY($1)))"#,
+            },
+            Loop {
+                kind: "n_plus_one",
+                table: "tags",
+                relation: "many_to_many",
+                fix: "Preload(\"Tags\") on the parent query",
+                batched: r#"(("book_tags"."book_id" = ANY($1)))"#,
+            },
+            Loop {
+                kind: "count_in_loop",
+                table: "books",
+                relation: "aggregate",
+                fix: "one db.Model(&Book{}).Select(\"author_id, count(*)\").Where(\"author_id IN \
+                      (?)\", ids).Group(\"author_id\") query for all parents",
+                batched: r#"SELECT author_id, COUNT(*) FROM "books" WHERE "books"."deleted_at" IS NULL AND ((author_id = ANY($1))) GROUP BY author_id"#,
+            },
+            Loop {
+                kind: "n_plus_one_write",
+                table: "reviews",
+                relation: "write",
+                fix: "one multi-row INSERT instead of Create per row: GORM v2's Create(&rows) \
+                      with the whole slice (CreateInBatches for large ones); GORM v1 creates one \
+                      row at a time, so one db.Exec of INSERT … SELECT unnest(?) there",
+                batched: r#"INSERT INTO "reviews" ("created_at", "updated_at", "deleted_at", "book_id", "stars") SELECT * FROM unnest($1, $2, $3, $4, $5) RETURNING "reviews"."id""#,
+            },
+        ],
+        &[
+            (
+                r#"WHERE "authors"."deleted_at" IS NULL AND (("id" IN ($1"#,
+                1,
+            ),
+            (
+                r#"WHERE "books"."deleted_at" IS NULL AND (("author_id" IN ($1"#,
+                1,
+            ),
+            (r#"SELECT * FROM "tags" INNER JOIN "book_tags""#, 1),
+            ("GROUP BY author_id", 1),
+            ("UNNEST($1::bigint[])", 1),
+        ],
+    );
+    let write = &findings[4]["advice"]["framework_evidence"];
+    assert!(
+        write.as_str().unwrap().ends_with("(in the parent query)"),
+        "{write}"
+    );
+    for finding in [&findings[0], &findings[1], &findings[3]] {
+        assert_eq!(finding["plan_check"]["verdict"], "safe", "{finding:#}");
+    }
+}

@@ -139,6 +139,16 @@ const SHAPES: &[Shape] = &[
         shown: 0,
         evidence: r#"Diesel's `SELECT "table"."col", … WHERE ("table"."col" = $1)` (each filter in parentheses)"#,
     },
+    // GORM v1's soft-delete scope (gorm.Model) before the query's own conditions, each
+    // wrapped twice: `WHERE "books"."deleted_at" IS NULL AND (("author_id" = $1))`. GORM v2
+    // writes `"books"."author_id" = $1 AND "books"."deleted_at" IS NULL`, as others could.
+    Shape {
+        name: "GORM",
+        pattern: r#"\bFROM "(\w+)"(?: INNER JOIN "\w+" ON "\w+"\."\w+" = "\w+"\."\w+")? WHERE "(\w+)"\."deleted_at" IS NULL AND \(\("#,
+        same: &[(1, 2)],
+        shown: 0,
+        evidence: r#"GORM v1's `WHERE "table"."deleted_at" IS NULL AND ((…))` (gorm.Model's soft-delete scope, then the conditions)"#,
+    },
     Shape {
         name: "Rails",
         pattern: r#"^SELECT "\w+"\.\* FROM "\w+""#,
@@ -804,9 +814,16 @@ fn fix_text(framework: Option<&str>, relation: Relation, names: &Names<'_>) -> S
         (Some("GORM"), ToOne | ToMany | ManyToMany) => {
             format!("Preload(\"{}\") on the parent query", upper_first(name))
         }
+        (Some("GORM"), Aggregate) => format!(
+            "one db.Model(&{model}{{}}).Select(\"{key}, count(*)\").Where(\"{key} IN (?)\", \
+             ids).Group(\"{key}\") query for all parents",
+            model = upper_first(&singular_of(names.table.rsplit('_').next().unwrap_or(names.table))),
+            key = names.key
+        ),
         (Some("GORM"), Write) => {
-            "one Create(&rows) of the slice (CreateInBatches for large ones), a multi-row \
-             INSERT, instead of Create per row"
+            "one multi-row INSERT instead of Create per row: GORM v2's Create(&rows) with the \
+             whole slice (CreateInBatches for large ones); GORM v1 creates one row at a time, \
+             so one db.Exec of INSERT … SELECT unnest(?) there"
                 .into()
         }
         (Some("Diesel"), ToOne) => format!(
@@ -982,6 +999,11 @@ mod tests {
             // Diesel 2 (tests/e2e/rust-diesel): a filter in a loop, and its eq_any twin.
             (r#"SELECT "books"."id", "books"."author_id", "books"."title" FROM "books" WHERE ("books"."author_id" = $1) ORDER BY "books"."id""#, Some("Diesel")),
             (r#"SELECT "books"."id", "books"."author_id", "books"."title" FROM "books" WHERE ("books"."author_id" = ANY($1)) ORDER BY "books"."id""#, None),
+            // GORM v1 (tests/e2e/gorm): Related, Association("Tags").Find, Count.
+            (r#"SELECT * FROM "books" WHERE "books"."deleted_at" IS NULL AND (("author_id" = $1))"#, Some("GORM")),
+            (r#"SELECT "tags".* FROM "tags" INNER JOIN "book_tags" ON "book_tags"."tag_id" = "tags"."id" WHERE "tags"."deleted_at" IS NULL AND (("book_tags"."book_id" IN ($1, ...)))"#, Some("GORM")),
+            (r#"SELECT COUNT(*) FROM "books" WHERE "books"."deleted_at" IS NULL AND ((author_id = $1))"#, Some("GORM")),
+            (r#"SELECT * FROM "books" WHERE "books"."deleted_at" IS NULL ORDER BY "id""#, None),
             // Django parenthesises only compound filters.
             (r#"SELECT "shop_book"."id", "shop_book"."title" FROM "shop_book" WHERE ("shop_book"."author_id" = $1 AND "shop_book"."title" = $2)"#, Some("Django")),
             ("SELECT id, title FROM books WHERE author_id = $1", None),
