@@ -264,7 +264,7 @@ setup_gorm() {
   apt_install "${missing[@]}"
 }
 
-# target/e2e/sqlcommenter-venv: google-cloud-sqlcommenter with SQLAlchemy
+# target/e2e/sqlcommenter-venv: google-cloud-sqlcommenter with SQLAlchemy and Django
 # (tests/e2e/sqlcommenter/requirements.txt).
 setup_sqlcommenter() {
   setup_venv "sqlcommenter-venv" "tests/e2e/sqlcommenter/requirements.txt"

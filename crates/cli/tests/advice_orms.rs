@@ -3,9 +3,9 @@
 //! explained against the tables they left behind. Each app runs a to-one, a to-many, a
 //! many-to-many, a count-per-parent and a write-per-row loop, each with its fixed twin: every
 //! loop must get its relation, the ORM's fix and the batched SQL, and no twin may be a finding
-//! (Hibernate: advice_hibernate.rs). SQLAlchemy is also named from the sqlcommenter tags
-//! google-cloud-sqlcommenter's listener writes, on SQL that does not show it; the GraphQL
-//! example's resolver loop gets a DataLoader.
+//! (Hibernate: advice_hibernate.rs). GORM v1, SeaORM and Diesel loops are named from their
+//! SQL too; SQLAlchemy and Django from the sqlcommenter tags google-cloud-sqlcommenter
+//! writes; the GraphQL example's resolver loop gets a DataLoader.
 
 mod run_support;
 
@@ -857,4 +857,51 @@ fn gorm_every_relation() {
     for finding in [&findings[0], &findings[1], &findings[3]] {
         assert_eq!(finding["plan_check"]["verdict"], "safe", "{finding:#}");
     }
+}
+
+/// google-cloud-sqlcommenter 2.0's Django middleware (`tests/e2e/sqlcommenter/django_app.py`,
+/// pages requested through Django's test client): the lazy author of each book is named Django
+/// from the `framework` tag, before the SQL's own shape; the `route` tag is the request.
+#[test]
+fn django_named_by_sqlcommenter_middleware() {
+    let pg = start_pg(false);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("django.json");
+    let ran = run(querycomb(Some(&pg))
+        .args(["run", "--format", "json", "--fail-on", "never", "-o"])
+        .arg(&json)
+        .args(["--dsn", &pg.url("shop"), "--"])
+        .arg(tool("sqlcommenter-venv/bin/python"))
+        .arg(repo_root().join("tests/e2e/sqlcommenter/django_app.py")));
+    assert!(ran.stdout.contains("django app done"), "{ran:?}");
+    let report = report_of(&json, &ran);
+    let findings = assert_loops(
+        &report,
+        Some("Django"),
+        &[Loop {
+            kind: "n_plus_one",
+            table: "djangoshop_author",
+            relation: "to_one",
+            fix: "select_related(\"author\") on the parent queryset",
+            batched: r#"FROM "djangoshop_author" WHERE "djangoshop_author"."id" = ANY($1)"#,
+        }],
+        &[(
+            r#"FROM "djangoshop_book" INNER JOIN "djangoshop_author""#,
+            1,
+        )],
+    );
+    let finding = &findings[0];
+    assert_eq!(finding["request"]["route"], "books/", "{finding:#}");
+    assert_eq!(
+        finding["children"][0]["stack_tags"],
+        serde_json::json!({
+            "db_driver": "django.db.backends.postgresql",
+            "framework": "django:5.2.19"
+        })
+    );
+    assert_eq!(
+        finding["advice"]["framework_evidence"],
+        "sqlcommenter tag framework='django:5.2.19'"
+    );
+    assert_eq!(finding["plan_check"]["verdict"], "safe", "{finding:#}");
 }

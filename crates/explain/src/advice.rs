@@ -165,8 +165,10 @@ const SHAPES: &[Shape] = &[
     },
 ];
 
-/// The tag values that name an ORM: the value's first word (before `:`, `/`, `.`, `@` or a
-/// space; `django:5.2.19`, `django.db.backends.postgresql`, `sqlalchemy:2.0.58`), lowercased.
+/// The tag values that name an ORM: the value's first word (before `:`, `/`, `.`, `@`, a
+/// space or a `%`: google-cloud-sqlcommenter doubles the `%` of `%3A`, which only a driver
+/// that interpolates parameters undoes; `django:5.2.19`, `django.db.backends.postgresql`,
+/// `sqlalchemy:2.0.58`), lowercased.
 const TAGGED: &[(&str, &str)] = &[
     ("django", "Django"),
     ("sqlalchemy", "SQLAlchemy"),
@@ -225,7 +227,7 @@ pub fn framework(finding: &Finding) -> Option<(Option<&'static str>, String)> {
 /// The ORM a tag value names.
 fn tag_names(value: &str) -> Option<&'static str> {
     let word = value
-        .split([':', '/', '.', '@', ' '])
+        .split([':', '/', '.', '@', ' ', '%'])
         .next()?
         .to_ascii_lowercase();
     TAGGED
@@ -273,7 +275,7 @@ fn graphql(finding: &Finding) -> Option<String> {
 
 /// The framework whose SQL shape `sql` has, with the evidence: the shape, and the text of
 /// `sql` that has it.
-pub fn sql_shape(sql: &str) -> Option<(&'static str, String)> {
+fn sql_shape(sql: &str) -> Option<(&'static str, String)> {
     static COMPILED: OnceLock<Vec<Option<Regex>>> = OnceLock::new();
     let compiled =
         COMPILED.get_or_init(|| SHAPES.iter().map(|s| Regex::new(s.pattern).ok()).collect());
@@ -1091,6 +1093,8 @@ mod tests {
         let cases = [
             ("django:5.2.19", Some("Django")),
             ("django.db.backends.postgresql", Some("Django")),
+            // `django%%3A5.2.19` in a statement without parameters, decoded.
+            ("django%:5.2.19", Some("Django")),
             ("sqlalchemy:2.0.58", Some("SQLAlchemy")),
             ("Sequelize@6.37.7", Some("Sequelize")),
             ("sea-orm:1.1", Some("SeaORM")),

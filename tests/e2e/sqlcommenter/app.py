@@ -1,5 +1,5 @@
 """SQLAlchemy 2.0 column queries in loops, tagged by google-cloud-sqlcommenter's SQLAlchemy
-listener, run under `querycomb run` (crates/cli/tests/advice_tags.rs). The SQL of a column
+listener, run under `querycomb run` (crates/cli/tests/advice_orms.rs). The SQL of a column
 query (`SELECT books.id, books.title FROM books WHERE books.author_id = …`) has none of the
 labels that show SQLAlchemy, so only the tags can name it:
 - tagged: each author's books, one query per author / one IN query for all authors;
