@@ -255,6 +255,21 @@ setup_sqlalchemy() {
   setup_venv "sqlalchemy-venv" "tests/e2e/sqlalchemy/requirements.txt"
 }
 
+# GORM v1 (Debian's golang-github-jinzhu-gorm-dev, 1.9.6) on lib/pq, built in GOPATH mode
+# by crates/cli/tests/advice_orms.rs (tests/e2e/gorm).
+setup_gorm() {
+  local missing=()
+  command -v go >/dev/null 2>&1 || missing+=(golang-go)
+  [ -d /usr/share/gocode/src/github.com/jinzhu/gorm ] || missing+=(golang-github-jinzhu-gorm-dev)
+  apt_install "${missing[@]}"
+}
+
+# target/e2e/sqlcommenter-venv: google-cloud-sqlcommenter with SQLAlchemy and Django
+# (tests/e2e/sqlcommenter/requirements.txt).
+setup_sqlcommenter() {
+  setup_venv "sqlcommenter-venv" "tests/e2e/sqlcommenter/requirements.txt"
+}
+
 # pgjdbc for the proxy's Java client test (crates/proxy/tests/pgjdbc.rs): Debian's
 # libpostgresql-jdbc-java (/usr/share/java/postgresql.jar) and a JDK to compile the test's
 # small program against it (the test compiles it with javac into a temp dir).
@@ -283,7 +298,7 @@ exec 9>"$e2e/.setup.lock"
 flock 9
 
 # Every part, in order; `setup_<part>` above sets each one up.
-PARTS=(system python treebeard node node-runners pg-cursor ruby junit go otel-node otel-python rust rust-untagged accuracy asyncpg sqlalchemy guard diesel seaorm pgjdbc otel-dialects typeorm hibernate)
+PARTS=(system python treebeard node node-runners pg-cursor ruby junit go otel-node otel-python rust rust-untagged accuracy asyncpg sqlalchemy sqlcommenter gorm guard diesel seaorm pgjdbc otel-dialects typeorm hibernate)
 if [ $# -eq 0 ]; then
   set -- "${PARTS[@]}"
 fi

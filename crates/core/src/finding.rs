@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::io;
 
 use serde::{Deserialize, Serialize};
@@ -82,6 +83,12 @@ pub struct QueryRef {
     /// `app/models/post.rb:12` and what the framework appends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_location: Option<String>,
+    /// The sqlcommenter tags that name the stack the statement came from, decoded:
+    /// `framework` (`django:5.2.19`), `db_framework` (`sqlalchemy:2.0.58`), `db_driver`,
+    /// `application`, and any `graphql*` tag. Read from the first statement of this shape;
+    /// the fix names an ORM from them before any SQL shape (`Advice::framework_evidence`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub stack_tags: BTreeMap<String, String>,
 }
 
 /// Whether the parent/child relationship was shown from data or inferred from shape.

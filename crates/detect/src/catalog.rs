@@ -2,6 +2,8 @@
 //! verb, tables) and then referred to by a small [`FpId`]; the per-event path only hashes
 //! the fingerprint into this table. Run-wide per-shape totals live here too.
 
+use std::collections::BTreeMap;
+
 use querycomb_core::FingerprintStat;
 use querycomb_sql::class::{classify, Class, Marker, Purpose};
 use querycomb_sql::{Fingerprinter, Scan, Shape, Verb};
@@ -47,6 +49,9 @@ pub struct ShapeEntry {
     pub(crate) paging: bool,
     /// The application code location the first statement of this shape was tagged with.
     pub source_location: Option<String>,
+    /// The sqlcommenter tags of the first statement of this shape that name its stack
+    /// (see [`stack_tags`]).
+    pub stack_tags: BTreeMap<String, String>,
     /// Application work, housekeeping or tooling, and the unit boundary it marks: decided
     /// once per shape (see `querycomb_sql::class`).
     pub class: Class,
@@ -99,6 +104,7 @@ impl Catalog {
         let entry = ShapeEntry {
             class: classify(&shape, fingerprinter.dialect()),
             source_location: tagged_source_location(sql),
+            stack_tags: stack_tags(sql),
             paging: shape.is_paging(),
             truncated: false,
             http: false,
@@ -208,6 +214,35 @@ fn tagged_source_location(sql: &str) -> Option<String> {
     })
 }
 
+/// Most stack tags kept per shape, and longest value: a tag is evidence, not a payload.
+const STACK_TAGS: usize = 8;
+const STACK_TAG_LEN: usize = 120;
+
+/// The sqlcommenter tags that name the stack a statement came from: `framework`
+/// (google-cloud-sqlcommenter's Django middleware: `django:5.2.19`; Spring's, Flask's),
+/// `db_framework` (its SQLAlchemy listener: `sqlalchemy:2.0.58`), `db_driver`, `application`
+/// (Rails' and Go's), and any `graphql*` tag. Read once per new shape, like the code location.
+fn stack_tags(sql: &str) -> BTreeMap<String, String> {
+    let tags = querycomb_sql::comment::tags(sql);
+    let mut found = BTreeMap::new();
+    if tags.is_empty() {
+        return found;
+    }
+    for (key, value) in tags.iter() {
+        let key = key.to_ascii_lowercase();
+        let named = matches!(
+            key.as_str(),
+            "framework" | "db_framework" | "db_driver" | "application"
+        ) || key.starts_with("graphql");
+        if !named || found.contains_key(&key) || found.len() == STACK_TAGS {
+            continue;
+        }
+        let value: String = value.chars().take(STACK_TAG_LEN).collect();
+        found.insert(key, value);
+    }
+    found
+}
+
 fn is_allowed(shape: &Shape, raw_sql: &str, config: &Config) -> bool {
     let by_sql = config
         .allow_sql
@@ -250,5 +285,34 @@ mod tests {
         );
         assert_eq!(tagged_source_location("SELECT 1 /*route='%2Fx'*/"), None);
         assert_eq!(tagged_source_location("SELECT 1"), None);
+    }
+
+    /// The tags google-cloud-sqlcommenter 2.0's Django middleware and SQLAlchemy listener
+    /// write (`generate_sql_comment`: sorted, URL-quoted), Rails' `application`, and a
+    /// GraphQL tag; the request's own tags are not the stack's.
+    #[test]
+    fn stack_tags_are_the_ones_naming_the_stack() {
+        let django = stack_tags(
+            "SELECT 1 /*controller='index',db_driver='django.db.backends.postgresql',framework='django%3A5.2.19',route='%5Epolls/%24'*/",
+        );
+        assert_eq!(
+            django.into_iter().collect::<Vec<_>>(),
+            [
+                (
+                    "db_driver".to_owned(),
+                    "django.db.backends.postgresql".to_owned()
+                ),
+                ("framework".to_owned(), "django:5.2.19".to_owned()),
+            ]
+        );
+        let tagged = stack_tags(
+            "/*application='Blog',graphql_operation='Books'*/ SELECT 1 /*db_framework='sqlalchemy%3A2.0.58'*/",
+        );
+        assert_eq!(
+            tagged.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["application", "db_framework", "graphql_operation"]
+        );
+        assert!(stack_tags("SELECT 1 /*route='%2Fx',traceparent='00-0'*/").is_empty());
+        assert!(stack_tags("SELECT 1").is_empty());
     }
 }

@@ -290,6 +290,7 @@ fn query_ref(unit: &UnitAnalysis<'_>, fp: FpId, config: &Config) -> Option<Query
         location: first.location,
         example_params,
         source_location: entry.source_location.clone(),
+        stack_tags: entry.stack_tags.clone(),
     })
 }
 

@@ -3,10 +3,14 @@
 //! The relation is read from the child's SQL (and the plan check's catalog facts when there
 //! are any): looked up by `id` → to-one; by a `*_id` column of its own table → to-many;
 //! by a column of another table it joins → many-to-many through that table; an aggregate per
-//! row; a write per row. The framework is named only on evidence that one ORM writes that SQL
-//! (see [`framework`]); without it the fix is given in SQL terms, never guessed.
+//! row; a write per row. The framework is named only on evidence: a sqlcommenter tag naming
+//! it, or SQL only one ORM writes (see [`framework`]); without it the fix is given in SQL
+//! terms, never guessed. A loop in a GraphQL request (its route, a `graphql` tag) is fixed by
+//! a DataLoader in the resolver.
 
-use querycomb_core::{Advice, Finding, Relation};
+use std::collections::BTreeMap;
+
+use querycomb_core::{Advice, Finding, QueryRef, Relation};
 use querycomb_detect::detectors as kinds;
 use querycomb_sql::{Dialect, Fingerprinter, Verb};
 use std::sync::OnceLock;
@@ -111,6 +115,40 @@ const SHAPES: &[Shape] = &[
         shown: 0,
         evidence: r#"Ecto's `FROM "table" AS t0` aliases"#,
     },
+    // SeaORM's `find_related` joins the parent's table and filters it by its own key.
+    Shape {
+        name: "SeaORM",
+        pattern: r#"\bFROM "(\w+)" INNER JOIN "(\w+)" ON "(\w+)"\."(\w+)" = "(\w+)"\."\w+" WHERE "(\w+)"\."(\w+)" = \$\d+"#,
+        same: &[(2, 3), (1, 5), (2, 6), (4, 7)],
+        shown: 0,
+        evidence: r#"SeaORM's find_related: `FROM "child" INNER JOIN "parent" ON "parent"."id" = "child"."fk" WHERE "parent"."id" = $1`"#,
+    },
+    // SeaORM's `find_with_related` / `find_also_related` prefix each entity's columns.
+    Shape {
+        name: "SeaORM",
+        pattern: r#""\w+"\."(\w+)" AS "[AB]_(\w+)""#,
+        same: &[(1, 2)],
+        shown: 0,
+        evidence: r#"SeaORM's `"table"."col" AS "A_col"` select prefixes"#,
+    },
+    // Diesel qualifies and quotes every column and puts each filter in parentheses.
+    Shape {
+        name: "Diesel",
+        pattern: r#"^SELECT "(\w+)"\."\w+"(?:, "\w+"\."\w+")* FROM "(\w+)" WHERE \("(\w+)"\."\w+" = \$\d+\)"#,
+        same: &[(1, 2), (2, 3)],
+        shown: 0,
+        evidence: r#"Diesel's `SELECT "table"."col", … WHERE ("table"."col" = $1)` (each filter in parentheses)"#,
+    },
+    // GORM v1's soft-delete scope (gorm.Model) before the query's own conditions, each
+    // wrapped twice: `WHERE "books"."deleted_at" IS NULL AND (("author_id" = $1))`. GORM v2
+    // writes `"books"."author_id" = $1 AND "books"."deleted_at" IS NULL`, as others could.
+    Shape {
+        name: "GORM",
+        pattern: r#"\bFROM "(\w+)"(?: INNER JOIN "\w+" ON "\w+"\."\w+" = "\w+"\."\w+")? WHERE "(\w+)"\."deleted_at" IS NULL AND \(\("#,
+        same: &[(1, 2)],
+        shown: 0,
+        evidence: r#"GORM v1's `WHERE "table"."deleted_at" IS NULL AND ((…))` (gorm.Model's soft-delete scope, then the conditions)"#,
+    },
     Shape {
         name: "Rails",
         pattern: r#"^SELECT "\w+"\.\* FROM "\w+""#,
@@ -127,9 +165,117 @@ const SHAPES: &[Shape] = &[
     },
 ];
 
+/// The tag values that name an ORM: the value's first word (before `:`, `/`, `.`, `@`, a
+/// space or a `%`: google-cloud-sqlcommenter doubles the `%` of `%3A`, which only a driver
+/// that interpolates parameters undoes; `django:5.2.19`, `django.db.backends.postgresql`,
+/// `sqlalchemy:2.0.58`), lowercased.
+const TAGGED: &[(&str, &str)] = &[
+    ("django", "Django"),
+    ("sqlalchemy", "SQLAlchemy"),
+    ("rails", "Rails"),
+    ("activerecord", "Rails"),
+    ("active_record", "Rails"),
+    ("sequelize", "Sequelize"),
+    ("typeorm", "TypeORM"),
+    ("prisma", "Prisma"),
+    ("hibernate", "Hibernate"),
+    // Spring's sqlcommenter tags say `framework='spring'`: Spring Data JPA runs on Hibernate.
+    ("spring", "Hibernate"),
+    ("ecto", "Ecto"),
+    ("gorm", "GORM"),
+    ("diesel", "Diesel"),
+    ("sea-orm", "SeaORM"),
+    ("sea_orm", "SeaORM"),
+    ("sqlx", "sqlx"),
+];
+
+/// The tags read for an ORM, in the order they are trusted: the ORM's own tag, then the
+/// framework's, then the driver's.
+const ORM_TAGS: [&str; 3] = ["db_framework", "framework", "db_driver"];
+
+/// The framework a finding's statements show, and the evidence: a sqlcommenter tag naming an
+/// ORM (the child's, else the parent's), else a SQL shape only one ORM writes (the child's,
+/// else the parent's), else stack tags that name no ORM querycomb knows (evidence without a
+/// name, so the fix stays in SQL terms).
+pub fn framework(finding: &Finding) -> Option<(Option<&'static str>, String)> {
+    let child = finding.children.first()?;
+    let parent = finding.parent.as_ref();
+    let in_parent = |evidence: String| format!("{evidence} (in the parent query)");
+    let named = |q: &QueryRef| {
+        ORM_TAGS.iter().find_map(|key| {
+            let value = q.stack_tags.get(*key)?;
+            let name = tag_names(value)?;
+            Some((
+                Some(name),
+                format!("sqlcommenter tag {key}='{}'", quote(value)),
+            ))
+        })
+    };
+    let shaped =
+        |q: &QueryRef| sql_shape(&q.normalized).map(|(name, evidence)| (Some(name), evidence));
+    named(child)
+        .or_else(|| parent.and_then(named).map(|(n, e)| (n, in_parent(e))))
+        .or_else(|| shaped(child))
+        .or_else(|| parent.and_then(shaped).map(|(n, e)| (n, in_parent(e))))
+        .or_else(|| unnamed(&child.stack_tags).map(|e| (None, e)))
+        .or_else(|| {
+            let e = unnamed(&parent?.stack_tags)?;
+            Some((None, in_parent(e)))
+        })
+}
+
+/// The ORM a tag value names.
+fn tag_names(value: &str) -> Option<&'static str> {
+    let word = value
+        .split([':', '/', '.', '@', ' ', '%'])
+        .next()?
+        .to_ascii_lowercase();
+    TAGGED
+        .iter()
+        .find(|(tagged, _)| *tagged == word)
+        .map(|(_, name)| *name)
+}
+
+/// Stack tags that name no ORM, as evidence: what the stack said, and that no fix of an ORM
+/// follows from it.
+fn unnamed(tags: &BTreeMap<String, String>) -> Option<String> {
+    let said: Vec<String> = tags
+        .iter()
+        .filter(|(key, _)| !key.starts_with("graphql"))
+        .map(|(key, value)| format!("{key}='{}'", quote(value)))
+        .collect();
+    (!said.is_empty()).then(|| {
+        format!(
+            "sqlcommenter tags {} (no ORM querycomb knows)",
+            said.join(", ")
+        )
+    })
+}
+
+/// What shows the loop ran in GraphQL resolvers: the request's route, or a `graphql*` tag of
+/// the child or the parent.
+fn graphql(finding: &Finding) -> Option<String> {
+    if let Some(route) = finding.request.route.as_deref() {
+        if route.to_ascii_lowercase().contains("graphql") {
+            return Some(format!("the request's route `{}`", quote(route)));
+        }
+    }
+    let tagged = |q: &QueryRef| {
+        q.stack_tags
+            .iter()
+            .find(|(key, _)| key.starts_with("graphql"))
+            .map(|(key, value)| format!("sqlcommenter tag {key}='{}'", quote(value)))
+    };
+    finding
+        .children
+        .first()
+        .and_then(tagged)
+        .or_else(|| finding.parent.as_ref().and_then(tagged))
+}
+
 /// The framework whose SQL shape `sql` has, with the evidence: the shape, and the text of
 /// `sql` that has it.
-pub fn framework(sql: &str) -> Option<(&'static str, String)> {
+fn sql_shape(sql: &str) -> Option<(&'static str, String)> {
     static COMPILED: OnceLock<Vec<Option<Regex>>> = OnceLock::new();
     let compiled =
         COMPILED.get_or_init(|| SHAPES.iter().map(|s| Regex::new(s.pattern).ok()).collect());
@@ -161,17 +307,15 @@ pub fn advise(finding: &Finding) -> Option<Advice> {
         key,
         through,
     } = relation(finding, &shape);
-    // The child's SQL, else the parent's (a write loop's INSERT names no ORM; the query
-    // whose rows it goes through does).
-    let found = framework(sql).or_else(|| {
-        let (name, evidence) = framework(&finding.parent.as_ref()?.normalized)?;
-        Some((name, format!("{evidence} (in the parent query)")))
-    });
+    // The child's tags or SQL, else the parent's (a write loop's INSERT names no ORM; the
+    // query whose rows it goes through does).
+    let found = framework(finding);
+    let orm = found.as_ref().and_then(|f| f.0);
     let qualifier = crate::batch::key(sql).and_then(|(qualifier, _)| qualifier);
     let parent_sql = finding.parent.as_ref().map(|p| p.normalized.as_str());
     let role = qualifier
         .as_deref()
-        .filter(|_| found.as_ref().is_some_and(|f| f.0 == "Hibernate"))
+        .filter(|_| orm == Some("Hibernate"))
         .and_then(hibernate_role);
     let name = match role {
         // Hibernate 3–5 name the alias of a collection load after the collection itself.
@@ -187,6 +331,15 @@ pub fn advise(finding: &Finding) -> Option<Advice> {
                         .find(|(_, table)| table == main)
                         .map_or(main.as_str(), |(alias, _)| alias.as_str()),
                 ),
+                // A to-many looked up through the parent's table (SeaORM's find_related)
+                // names the child's.
+                (Relation::ToMany, Some(main))
+                    if qualifier
+                        .as_deref()
+                        .is_some_and(|q| table_of(&shape, q) != main) =>
+                {
+                    Some(main.as_str())
+                }
                 _ => qualifier.as_deref(),
             };
             field_name(&key, model_name(&shape, read), relation, parent_sql)
@@ -199,7 +352,11 @@ pub fn advise(finding: &Finding) -> Option<Advice> {
         through: through.as_deref(),
         verb: shape.verb,
     };
-    let fix = fix_text(found.as_ref().map(|f| f.0), relation, &names);
+    let resolvers = graphql(finding).filter(|_| relation != Relation::Write);
+    let fix = match &resolvers {
+        Some(_) => dataloader_fix(orm, &names),
+        None => fix_text(orm, relation, &names),
+    };
     let mut warnings = Vec::new();
     if relation == Relation::ToMany || relation == Relation::ManyToMany {
         warnings.push(
@@ -228,11 +385,21 @@ pub fn advise(finding: &Finding) -> Option<Advice> {
                 .to_owned(),
         );
     }
+    // GraphQL names the fix (a DataLoader) with the ORM's evidence kept beside it.
+    let (framework, framework_evidence) = match (found, resolvers) {
+        (Some((name, evidence)), Some(resolvers)) => (
+            Some(name.unwrap_or("GraphQL")),
+            Some(format!("{evidence}; GraphQL resolvers: {resolvers}")),
+        ),
+        (None, Some(resolvers)) => (Some("GraphQL"), Some(resolvers)),
+        (Some((name, evidence)), None) => (name, Some(evidence)),
+        (None, None) => (None, None),
+    };
     Some(Advice {
         relation,
         relation_evidence,
-        framework: found.as_ref().map(|f| f.0.to_owned()),
-        framework_evidence: found.map(|f| f.1),
+        framework: framework.map(str::to_owned),
+        framework_evidence,
         fix,
         warnings,
     })
@@ -281,6 +448,18 @@ fn relation(finding: &Finding, shape: &querycomb_sql::Shape) -> Lookup {
     let key_table = qualifier
         .as_deref()
         .map_or(main.as_str(), |q| table_of(shape, q));
+    // SeaORM's find_related: `FROM books INNER JOIN authors ON authors.id = books.author_id
+    // WHERE authors.id = $1`: the parent's table is joined only to be filtered by its key, on
+    // which the child's foreign key is joined.
+    if key_table != main {
+        if let Some(fk) = joined_column(shape, key_table, &column, &main) {
+            return Lookup::new(
+                Relation::ToMany,
+                format!("{main} looked up by its foreign key {fk}, joined to {key_table}.{column}"),
+                fk,
+            );
+        }
+    }
     let other_table = shape
         .tables
         .iter()
@@ -380,6 +559,37 @@ fn table_of<'s>(shape: &'s querycomb_sql::Shape, qualifier: &'s str) -> &'s str 
         .iter()
         .find(|(alias, _)| alias == qualifier)
         .map_or(qualifier, |(_, table)| table.as_str())
+}
+
+/// The column of `other` that the statement joins to `table`.`column` (`a.x = b.y`, either
+/// way round).
+fn joined_column(
+    shape: &querycomb_sql::Shape,
+    table: &str,
+    column: &str,
+    other: &str,
+) -> Option<String> {
+    static EQUALS: OnceLock<Option<Regex>> = OnceLock::new();
+    let re = EQUALS
+        .get_or_init(|| Regex::new(r#"("?\w+"?)\.("?\w+"?) = ("?\w+"?)\.("?\w+"?)"#).ok())
+        .as_ref()?;
+    let unquote = |p: &str| p.trim_matches('"').to_owned();
+    re.captures_iter(&shape.normalized).find_map(|c| {
+        let part = |i: usize| c.get(i).map(|m| unquote(m.as_str()));
+        let (a, b) = ((part(1)?, part(2)?), (part(3)?, part(4)?));
+        let joins = |key: &(String, String), joined: &(String, String)| {
+            table_of(shape, &key.0) == table
+                && key.1 == column
+                && table_of(shape, &joined.0) == other
+        };
+        if joins(&a, &b) {
+            Some(b.1)
+        } else if joins(&b, &a) {
+            Some(a.1)
+        } else {
+            None
+        }
+    })
 }
 
 /// A table whose every column the statement names (qualified) is a foreign key (`book_id`,
@@ -603,6 +813,52 @@ fn fix_text(framework: Option<&str>, relation: Relation, names: &Names<'_>) -> S
         (Some("Prisma"), Write) => "createMany instead of create per row".into(),
         (Some("Ecto"), ToOne | ToMany | ManyToMany) => format!("Repo.preload(parents, :{name})"),
         (Some("Ecto"), Write) => "Repo.insert_all instead of Repo.insert per row".into(),
+        (Some("GORM"), ToOne | ToMany | ManyToMany) => {
+            format!("Preload(\"{}\") on the parent query", upper_first(name))
+        }
+        (Some("GORM"), Aggregate) => format!(
+            "one db.Model(&{model}{{}}).Select(\"{key}, count(*)\").Where(\"{key} IN (?)\", \
+             ids).Group(\"{key}\") query for all parents",
+            model = upper_first(&singular_of(names.table.rsplit('_').next().unwrap_or(names.table))),
+            key = names.key
+        ),
+        (Some("GORM"), Write) => {
+            "one multi-row INSERT instead of Create per row: GORM v2's Create(&rows) with the \
+             whole slice (CreateInBatches for large ones); GORM v1 creates one row at a time, \
+             so one db.Exec of INSERT … SELECT unnest(?) there"
+                .into()
+        }
+        (Some("Diesel"), ToOne) => format!(
+            "one {table}::table.filter({table}::{key}.eq_any(&keys)) for all parents (or an \
+             inner_join in the parents' query)",
+            table = names.table,
+            key = names.key
+        ),
+        (Some("Diesel"), ToMany | ManyToMany) => format!(
+            "{model}::belonging_to(&parents) loaded once (#[diesel(belongs_to(Parent))] on \
+             {model}), then .grouped_by(&parents)",
+            model = upper_first(&singular_of(name))
+        ),
+        (Some("Diesel"), Write) => format!(
+            "one insert_into({}::table).values(&rows), a multi-row INSERT, instead of one per row",
+            names.table
+        ),
+        (Some("SeaORM"), ToOne) => format!(
+            "parents.load_one(<the {name} Entity>, db) (one IN query), or find_also_related on \
+             the parent query"
+        ),
+        (Some("SeaORM"), ToMany | ManyToMany) => format!(
+            "parents.load_many(<the {name} Entity>, db) (one IN query); find_with_related on \
+             the parent query only when each parent has few {name}"
+        ),
+        (Some("SeaORM"), Write) => {
+            "one Entity::insert_many(rows) instead of insert per row".into()
+        }
+        (Some("sqlx"), ToOne | ToMany | ManyToMany | Unknown) => format!(
+            "one query WHERE {key} = ANY($1) bound with all the keys (.bind(&keys)), the rows \
+             grouped by {key} in Rust",
+            key = names.key
+        ),
         (_, ToOne) => {
             "one query for all parents' rows: join it, or WHERE the lookup column = ANY(all keys)"
                 .into()
@@ -618,6 +874,37 @@ fn fix_text(framework: Option<&str>, relation: Relation, names: &Names<'_>) -> S
         (_, Unknown) => "one query with the lookup column = ANY(all keys)".into(),
     };
     text
+}
+
+/// The fix of a loop in GraphQL resolvers: a request-scoped DataLoader, the one named for
+/// the stack when its ORM is known.
+fn dataloader_fix(orm: Option<&str>, names: &Names<'_>) -> String {
+    let loader = match orm {
+        Some("sqlx" | "Diesel" | "SeaORM") => "async-graphql's DataLoader, impl Loader<K>",
+        Some("Sequelize" | "TypeORM" | "Prisma") => {
+            "graphql/dataloader's new DataLoader(keys => …)"
+        }
+        Some("Django" | "SQLAlchemy") => "Strawberry's (or graphene's) DataLoader",
+        Some("Rails") => "graphql-ruby's GraphQL::Dataloader",
+        Some("Hibernate") => "java-dataloader; Spring for GraphQL: @BatchMapping",
+        Some("Ecto") => "Absinthe's Dataloader",
+        Some("GORM") => "graph-gophers/dataloader",
+        _ => "async-graphql's DataLoader in Rust, graphql/dataloader in Node",
+    };
+    format!(
+        "a request-scoped DataLoader in the resolver ({loader}): one batch load of {table} \
+         WHERE {key} = ANY(every key the resolvers asked for) instead of a query per parent",
+        table = names.table,
+        key = names.key
+    )
+}
+
+/// `author` → `Author`.
+fn upper_first(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map_or(String::new(), |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
 }
 
 /// The field of a Django many-to-many lookup's parent model: the auto-created join table is
@@ -704,12 +991,168 @@ mod tests {
             ("INSERT INTO reviews (book_id) VALUES ($1::INTEGER) RETURNING books.id", None),
             (r#"SELECT "books".* FROM "books" WHERE "books"."id" = $1 LIMIT $2"#, Some("Rails")),
             (r#"SELECT b0."id", b0."title" FROM "books" AS b0 WHERE (b0."author_id" = $1)"#, Some("Ecto")),
+            // SeaORM 1 (tests/e2e/rust-seaorm): find_related, find_with_related; its loader's
+            // tuple IN names nothing.
+            (r#"SELECT "books"."id", "books"."author_id", "books"."title" FROM "books" INNER JOIN "authors" ON "authors"."id" = "books"."author_id" WHERE "authors"."id" = $1"#, Some("SeaORM")),
+            (r#"SELECT "authors"."id" AS "A_id", "authors"."name" AS "A_name", "books"."id" AS "B_id", "books"."author_id" AS "B_author_id", "books"."title" AS "B_title" FROM "authors" LEFT JOIN "books" ON "authors"."id" = "books"."author_id" ORDER BY "authors"."id""#, Some("SeaORM")),
+            (r#"SELECT "books"."id", "books"."author_id", "books"."title" FROM "books" WHERE ("books"."author_id") IN (($1), ...) ORDER BY "books"."id" ASC"#, None),
+            // Rails' has_many :through joins the other way.
+            (r#"SELECT "tags".* FROM "tags" INNER JOIN "taggings" ON "tags"."id" = "taggings"."tag_id" WHERE "taggings"."book_id" = $1"#, Some("Rails")),
+            // Diesel 2 (tests/e2e/rust-diesel): a filter in a loop, and its eq_any twin.
+            (r#"SELECT "books"."id", "books"."author_id", "books"."title" FROM "books" WHERE ("books"."author_id" = $1) ORDER BY "books"."id""#, Some("Diesel")),
+            (r#"SELECT "books"."id", "books"."author_id", "books"."title" FROM "books" WHERE ("books"."author_id" = ANY($1)) ORDER BY "books"."id""#, None),
+            // GORM v1 (tests/e2e/gorm): Related, Association("Tags").Find, Count.
+            (r#"SELECT * FROM "books" WHERE "books"."deleted_at" IS NULL AND (("author_id" = $1))"#, Some("GORM")),
+            (r#"SELECT "tags".* FROM "tags" INNER JOIN "book_tags" ON "book_tags"."tag_id" = "tags"."id" WHERE "tags"."deleted_at" IS NULL AND (("book_tags"."book_id" IN ($1, ...)))"#, Some("GORM")),
+            (r#"SELECT COUNT(*) FROM "books" WHERE "books"."deleted_at" IS NULL AND ((author_id = $1))"#, Some("GORM")),
+            (r#"SELECT * FROM "books" WHERE "books"."deleted_at" IS NULL ORDER BY "id""#, None),
+            // Django parenthesises only compound filters.
+            (r#"SELECT "shop_book"."id", "shop_book"."title" FROM "shop_book" WHERE ("shop_book"."author_id" = $1 AND "shop_book"."title" = $2)"#, Some("Django")),
             ("SELECT id, title FROM books WHERE author_id = $1", None),
             (r#"SELECT "id" FROM "books" WHERE "author_id" = $1"#, None),
         ];
         for (sql, want) in cases {
-            assert_eq!(framework(sql).map(|f| f.0), want, "{sql}");
+            assert_eq!(sql_shape(sql).map(|f| f.0), want, "{sql}");
         }
+    }
+
+    fn tagged(f: &mut Finding, tags: &[(&str, &str)]) {
+        f.children[0].stack_tags = tags
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+    }
+
+    /// Tags as google-cloud-sqlcommenter 2.0 writes them (decoded): its Django middleware's
+    /// `framework='django:5.2.19'` and `db_driver='django.db.backends.postgresql'`, Spring's
+    /// `framework='spring'`. A tag naming an ORM wins over the SQL; one naming none is
+    /// evidence without a name, after any SQL shape.
+    #[test]
+    fn sqlcommenter_tags_name_the_orm_before_the_sql() {
+        let mut f = crate::tests::finding("SELECT id, name FROM authors WHERE id = $1");
+        assert_eq!(advise(&f).unwrap().framework, None);
+        tagged(
+            &mut f,
+            &[
+                ("db_driver", "django.db.backends.postgresql"),
+                ("framework", "django:5.2.19"),
+            ],
+        );
+        let django = advise(&f).unwrap();
+        assert_eq!(django.framework.as_deref(), Some("Django"));
+        assert_eq!(
+            django.framework_evidence.as_deref(),
+            Some("sqlcommenter tag framework='django:5.2.19'")
+        );
+        assert_eq!(
+            django.fix,
+            "select_related(\"author\") on the parent queryset"
+        );
+        tagged(&mut f, &[("framework", "spring")]);
+        let spring = advise(&f).unwrap();
+        assert_eq!(spring.framework.as_deref(), Some("Hibernate"));
+        assert!(spring.fix.starts_with("join fetch p.author"), "{spring:?}");
+        // A Flask app's statement on SQLAlchemy: the tag names no ORM, the SQL does.
+        tagged(
+            &mut f,
+            &[("framework", "flask:3.1.0"), ("db_driver", "psycopg")],
+        );
+        f.children[0].normalized =
+            "SELECT authors.id AS authors_id FROM authors WHERE authors.id = $1".into();
+        assert_eq!(advise(&f).unwrap().framework.as_deref(), Some("SQLAlchemy"));
+        // Without the SQL shape, the tags are said and name nothing.
+        f.children[0].normalized = "SELECT id FROM authors WHERE id = $1".into();
+        let flask = advise(&f).unwrap();
+        assert_eq!(flask.framework, None);
+        assert_eq!(
+            flask.framework_evidence.as_deref(),
+            Some("sqlcommenter tags db_driver='psycopg', framework='flask:3.1.0' (no ORM querycomb knows)")
+        );
+        assert!(
+            flask.fix.starts_with("one query for all parents' rows"),
+            "{flask:?}"
+        );
+        // The parent's tags name a write loop's ORM.
+        f.kind = kinds::n_plus_one_write::KIND;
+        f.children[0].normalized = "INSERT INTO reviews (book_id, stars) VALUES ($1, $2)".into();
+        f.children[0].stack_tags.clear();
+        let mut parent = f.children[0].clone();
+        parent.normalized = "SELECT id FROM books".into();
+        parent.stack_tags = [("db_framework".to_owned(), "sqlalchemy:2.0.58".to_owned())].into();
+        f.parent = Some(parent);
+        let write = advise(&f).unwrap();
+        assert_eq!(write.framework.as_deref(), Some("SQLAlchemy"));
+        assert_eq!(
+            write.framework_evidence.as_deref(),
+            Some("sqlcommenter tag db_framework='sqlalchemy:2.0.58' (in the parent query)")
+        );
+    }
+
+    #[test]
+    fn tag_values_name_orms_by_their_first_word() {
+        let cases = [
+            ("django:5.2.19", Some("Django")),
+            ("django.db.backends.postgresql", Some("Django")),
+            // `django%%3A5.2.19` in a statement without parameters, decoded.
+            ("django%:5.2.19", Some("Django")),
+            ("sqlalchemy:2.0.58", Some("SQLAlchemy")),
+            ("Sequelize@6.37.7", Some("Sequelize")),
+            ("sea-orm:1.1", Some("SeaORM")),
+            ("spring", Some("Hibernate")),
+            ("spring-jdbc", None),
+            ("flask:3.1.0", None),
+            ("psycopg", None),
+            ("database/sql:pq", None),
+            ("", None),
+        ];
+        for (value, want) in cases {
+            assert_eq!(tag_names(value), want, "{value}");
+        }
+    }
+
+    /// A loop in a GraphQL request is fixed by a DataLoader, named for the stack when the
+    /// ORM is known; a write loop (a mutation's) keeps its batched write.
+    #[test]
+    fn graphql_requests_get_a_dataloader() {
+        let mut f = crate::tests::finding("SELECT id, name FROM authors WHERE id = $1");
+        f.request.route = Some("POST /graphql".into());
+        let plain = advise(&f).unwrap();
+        assert_eq!(plain.framework.as_deref(), Some("GraphQL"));
+        assert_eq!(
+            plain.framework_evidence.as_deref(),
+            Some("the request's route `POST /graphql`")
+        );
+        assert!(
+            plain.fix.starts_with("a request-scoped DataLoader in the resolver (async-graphql's DataLoader in Rust, graphql/dataloader in Node): one batch load of authors WHERE id = ANY("),
+            "{plain:?}"
+        );
+        f.request.route = None;
+        tagged(
+            &mut f,
+            &[
+                ("graphql_operation", "Books"),
+                ("framework", "django:5.2.19"),
+            ],
+        );
+        let django = advise(&f).unwrap();
+        assert_eq!(django.framework.as_deref(), Some("Django"));
+        assert_eq!(
+            django.framework_evidence.as_deref(),
+            Some("sqlcommenter tag framework='django:5.2.19'; GraphQL resolvers: sqlcommenter tag graphql_operation='Books'")
+        );
+        assert!(
+            django
+                .fix
+                .contains("(Strawberry's (or graphene's) DataLoader)"),
+            "{django:?}"
+        );
+        f.kind = kinds::n_plus_one_write::KIND;
+        f.children[0].normalized = "INSERT INTO reviews (book_id) VALUES ($1)".into();
+        let write = advise(&f).unwrap();
+        assert_eq!(
+            write.fix,
+            "bulk_create([...]) instead of create() or save() per row"
+        );
     }
 
     /// A pattern that does not compile would never match, silently (the workspace's regex
@@ -743,6 +1186,15 @@ mod tests {
         // A to-many load that joins an eager to-one is not a join table: books has a title.
         f.children[0].normalized = "SELECT books0_.id AS id1_0_, books0_.title AS title1_0_, author1_.id AS id0_1_ FROM books books0_ LEFT OUTER JOIN authors author1_ ON books0_.author_id = author1_.id WHERE books0_.shelf_id = $1".into();
         assert_eq!(advise(&f).unwrap().relation, Relation::ToMany);
+        // SeaORM joins the parent's table to filter it by its key: to-many by books.author_id.
+        f.children[0].normalized = r#"SELECT "books"."id", "books"."author_id", "books"."title" FROM "books" INNER JOIN "authors" ON "authors"."id" = "books"."author_id" WHERE "authors"."id" = $1"#.into();
+        let seaorm = advise(&f).unwrap();
+        assert_eq!(seaorm.relation, Relation::ToMany, "{seaorm:?}");
+        assert!(seaorm.fix.contains("<the books Entity>"), "{seaorm:?}");
+        assert_eq!(
+            seaorm.relation_evidence,
+            "books looked up by its foreign key author_id, joined to authors.id"
+        );
         f.children[0].normalized = "SELECT COUNT(*) FROM books WHERE author_id = $1".into();
         assert_eq!(advise(&f).unwrap().relation, Relation::Aggregate);
         f.kind = kinds::n_plus_one_write::KIND;

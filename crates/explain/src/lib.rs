@@ -181,6 +181,7 @@ pub(crate) mod tests {
             location: Location::default(),
             example_params: Vec::new(),
             source_location: None,
+            stack_tags: Default::default(),
         };
         Finding {
             kind: super::kinds::n_plus_one::KIND,

@@ -54,6 +54,7 @@ pub(crate) fn advice(advice: &Advice) -> Vec<String> {
         (Some(name), Some(evidence)) => {
             lines.push(format!("{name} (from {evidence}): {}", advice.fix))
         }
+        (None, Some(evidence)) => lines.push(format!("no ORM named ({evidence}): {}", advice.fix)),
         _ => lines.push(format!("no framework evidence in the SQL: {}", advice.fix)),
     }
     lines.extend(advice.warnings.iter().map(|w| format!("note: {w}")));
@@ -100,4 +101,41 @@ pub(crate) fn impact(impact: &Impact) -> String {
         ));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use querycomb_core::Relation;
+
+    /// The stack line names the framework with its evidence, says the evidence when it names
+    /// no ORM (tags of a stack querycomb has no fix for), and says when there was none.
+    #[test]
+    fn the_stack_line_says_what_named_the_framework() {
+        let mut given = Advice {
+            relation: Relation::ToOne,
+            relation_evidence: "authors looked up by its id".into(),
+            framework: Some("Django".into()),
+            framework_evidence: Some("sqlcommenter tag framework='django:5.2.19'".into()),
+            fix: "select_related(\"author\") on the parent queryset".into(),
+            warnings: Vec::new(),
+        };
+        assert_eq!(
+            advice(&given)[1],
+            "Django (from sqlcommenter tag framework='django:5.2.19'): select_related(\"author\") on the parent queryset"
+        );
+        given.framework = None;
+        given.framework_evidence =
+            Some("sqlcommenter tags framework='flask:3.1.0' (no ORM querycomb knows)".into());
+        given.fix = "one query for all parents' rows".into();
+        assert_eq!(
+            advice(&given)[1],
+            "no ORM named (sqlcommenter tags framework='flask:3.1.0' (no ORM querycomb knows)): one query for all parents' rows"
+        );
+        given.framework_evidence = None;
+        assert_eq!(
+            advice(&given)[1],
+            "no framework evidence in the SQL: one query for all parents' rows"
+        );
+    }
 }

@@ -33,6 +33,7 @@ fn query(fingerprint: &str, normalized: &str, table: &str, line: u64) -> QueryRe
         location: at(line),
         example_params: Vec::new(),
         source_location: None,
+        stack_tags: Default::default(),
     }
 }
 
@@ -59,12 +60,16 @@ pub(crate) fn n_plus_one() -> Finding {
             "shop_customer",
             1_205,
         )),
-        children: vec![query(
-            "0f1e2d3c4b5a6978",
-            "SELECT \"shop_order\".\"id\", \"shop_order\".\"customer_id\", \"shop_order\".\"total\", \"shop_order\".\"created_at\" FROM \"shop_order\" WHERE \"shop_order\".\"customer_id\" = $1 ORDER BY \"shop_order\".\"created_at\" DESC LIMIT $2",
-            "shop_order",
-            1_207,
-        )],
+        children: vec![QueryRef {
+            // As google-cloud-sqlcommenter's Django middleware tags it.
+            stack_tags: [("framework".to_owned(), "django:5.2.19".to_owned())].into(),
+            ..query(
+                "0f1e2d3c4b5a6978",
+                "SELECT \"shop_order\".\"id\", \"shop_order\".\"customer_id\", \"shop_order\".\"total\", \"shop_order\".\"created_at\" FROM \"shop_order\" WHERE \"shop_order\".\"customer_id\" = $1 ORDER BY \"shop_order\".\"created_at\" DESC LIMIT $2",
+                "shop_order",
+                1_207,
+            )
+        }],
         count: 50,
         distinct_params: 50,
         total_duration_us: Some(12_400),

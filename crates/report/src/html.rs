@@ -600,6 +600,7 @@ mod tests {
             location: Location::default(),
             example_params: Vec::new(),
             source_location: None,
+            stack_tags: Default::default(),
         }
     }
 

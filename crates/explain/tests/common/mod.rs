@@ -15,6 +15,7 @@ pub fn finding(kind: FindingKind, child: &str, keys: Vec<Keys>) -> Finding {
         location: Location::default(),
         example_params: Vec::new(),
         source_location: None,
+        stack_tags: Default::default(),
     };
     let n = keys.len();
     Finding {

@@ -53,6 +53,7 @@ impl Validator {
             },
             "required" => check_required(rule, value, path),
             "properties" => self.check_properties(rule, value, path),
+            "additionalProperties" => self.check_additional(rule, schema, value, path),
             "items" => self.check_items(rule, schema, value, path),
             "prefixItems" => self.check_prefix_items(rule, schema, value, path),
             "oneOf" | "anyOf" => self.check_alternatives(keyword, rule, value, path),
@@ -79,6 +80,25 @@ impl Validator {
                 .get(key)
                 .ok_or_else(|| format!("{path}.{key}: not in the schema"))?;
             self.check(sub, item, &format!("{path}.{key}"))?;
+        }
+        Ok(())
+    }
+
+    /// The members of an object its `properties` do not list (a map's entries).
+    fn check_additional(
+        &self,
+        rule: &Value,
+        schema: &Value,
+        value: &Value,
+        path: &str,
+    ) -> Result<(), String> {
+        let Some(object) = value.as_object() else {
+            return Ok(());
+        };
+        for (key, item) in object {
+            if schema["properties"].get(key).is_none() {
+                self.check(rule, item, &format!("{path}.{key}"))?;
+            }
         }
         Ok(())
     }
@@ -241,6 +261,10 @@ fn document_matches_the_published_schema() {
         first["proof"],
         serde_json::json!({"status": "proven", "matched": 50})
     );
+    assert_eq!(
+        first["children"][0]["stack_tags"],
+        serde_json::json!({"framework": "django:5.2.19"})
+    );
     let second = &value["findings"][1];
     assert!(second.get("waterfall").is_none());
     assert!(second["children"][0].get("example_params").is_none());
@@ -264,9 +288,11 @@ fn validator_rejects_what_the_schema_does_not_allow() {
         .remove("wasted_us");
     let mut wrong_kind = good.clone();
     wrong_kind["findings"][0]["kind"] = "n_plus_two".into();
+    let mut wrong_tag = good.clone();
+    wrong_tag["findings"][0]["children"][0]["stack_tags"]["framework"] = 5.into();
     let mut wrong_type = good;
     wrong_type["findings"][0]["count"] = "50".into();
-    for bad in [undocumented, missing, wrong_kind, wrong_type] {
+    for bad in [undocumented, missing, wrong_kind, wrong_tag, wrong_type] {
         assert!(validator.check(&validator.root, &bad, "$").is_err());
     }
 }

@@ -71,6 +71,7 @@ fn query(fingerprint: String, sql: String, table: &str, line: u64) -> QueryRef {
         },
         example_params: Vec::new(),
         source_location: None,
+        stack_tags: Default::default(),
     }
 }
 
