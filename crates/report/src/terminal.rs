@@ -872,9 +872,7 @@ mod tests {
         let findings: Vec<Finding> = (0..40)
             .map(|i| {
                 let mut f = fixtures::n_plus_one();
-                f.children[0]
-                    .normalized
-                    .push_str(&format!(" AND c{i} = 1"));
+                f.children[0].normalized.push_str(&format!(" AND c{i} = 1"));
                 f.signature = format!("sig{i}");
                 f
             })
