@@ -152,16 +152,7 @@ fn a_loop_added_to_one_pg_cursor_test_is_found_in_that_test() {
     assert_eq!(under.code, Some(0), "{under:?}");
     assert_eq!(outcomes(&report).len(), 37, "{under:?}");
     let findings = findings_of(&json);
-    let added: Vec<&serde_json::Value> = findings
-        .iter()
-        .filter(|f| {
-            f["children"].as_array().is_some_and(|children| {
-                children
-                    .iter()
-                    .any(|c| c["normalized"].as_str().unwrap_or_default().contains("md5"))
-            })
-        })
-        .collect();
+    let added = findings_with_child(&findings, |sql| sql.contains("md5"));
     assert_eq!(added.len(), 1, "the added loop is found: {findings:#?}");
     let finding = added[0];
     assert_eq!(finding["kind"], "n_plus_one", "{finding:#}");

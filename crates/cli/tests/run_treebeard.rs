@@ -210,16 +210,7 @@ fn a_loop_added_to_one_treebeard_test_is_found_in_that_test() {
     let under = wrapped(&pg, copy.path(), &xml, &json, false, &selection);
     assert_eq!(under.code, Some(0), "{under:?}");
     let findings = findings_of(&json);
-    let added: Vec<&serde_json::Value> = findings
-        .iter()
-        .filter(|f| {
-            f["children"].as_array().is_some_and(|children| {
-                children
-                    .iter()
-                    .any(|c| is_added_lookup(c["normalized"].as_str().unwrap_or_default()))
-            })
-        })
-        .collect();
+    let added = findings_with_child(&findings, is_added_lookup);
     assert!(!added.is_empty(), "the added loop is found: {findings:#?}");
     for finding in added {
         assert_eq!(finding["kind"], "n_plus_one", "{finding:#}");

@@ -553,6 +553,10 @@ impl Observer {
 
     /// A statement Describe whose answer can complete the statement's parameter types.
     fn describe_types_of(&self, body: &[u8]) -> Option<(Arc<str>, Arc<str>)> {
+        // Types are only kept when values are captured: no lookup on the usual path.
+        if !self.capture_params {
+            return None;
+        }
         let (&kind, rest) = body.split_first()?;
         let name = cstr(rest)?.0;
         let (name, prepared) = self.statements.get_key_value(name)?;

@@ -303,6 +303,7 @@ pub fn relay(mut output: impl Read, side_channel: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::env;
 
     fn words(line: &str) -> Vec<String> {
         line.split(' ').map(str::to_owned).collect()
@@ -378,14 +379,6 @@ mod tests {
 
     #[test]
     fn a_test_binary_is_described_by_its_arguments_and_environment() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == name)
-                    .map(|(_, v)| (*v).to_owned())
-            }
-        };
         let argv = words("/t/debug/deps/books-0123456789abcdef --exact books_page --nocapture");
         assert_eq!(
             target_of(Path::new(&argv[0])),

@@ -791,6 +791,20 @@ fn describe_status(status: ExitStatus) -> String {
     }
 }
 
+/// An environment of fixed `(name, value)` pairs, read the way `std::env::var` is, for
+/// tests of code that takes its environment as a function.
+#[cfg(test)]
+pub(crate) fn env(
+    pairs: &'static [(&'static str, &'static str)],
+) -> impl Fn(&str) -> Option<String> {
+    move |name| {
+        pairs
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| (*v).to_owned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -838,14 +852,6 @@ mod tests {
 
     #[test]
     fn upstream_comes_from_the_url_then_pg_variables_then_the_default() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == name)
-                    .map(|(_, v)| (*v).to_owned())
-            }
-        };
         assert_eq!(
             upstream_from_env(env(&[("DATABASE_URL", "postgres://u:p@db:6000/x")])),
             "db:6000"

@@ -124,6 +124,23 @@ pub fn findings_of(json: &Path) -> Vec<serde_json::Value> {
     doc["findings"].as_array().cloned().unwrap_or_default()
 }
 
+/// The findings with a child whose normalised SQL satisfies `matches`.
+pub fn findings_with_child(
+    findings: &[serde_json::Value],
+    matches: impl Fn(&str) -> bool,
+) -> Vec<&serde_json::Value> {
+    findings
+        .iter()
+        .filter(|f| {
+            f["children"].as_array().is_some_and(|children| {
+                children
+                    .iter()
+                    .any(|c| matches(c["normalized"].as_str().unwrap_or_default()))
+            })
+        })
+        .collect()
+}
+
 /// `(kind, route)` of every finding.
 pub fn kinds_and_routes(findings: &[serde_json::Value]) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = findings
