@@ -27,12 +27,9 @@ pgbouncer_bin="$(command -v pgbouncer || echo /usr/sbin/pgbouncer)"
 [ -x "$pgbouncer_bin" ] || { echo "missing pgbouncer (apt-get install pgbouncer)" >&2; exit 2; }
 
 echo "== commit $(git -C "$root" rev-parse --short HEAD), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-querycomb="${QUERYCOMB:-}"
-if [ -z "$querycomb" ]; then
-    echo "== building querycomb (release)"
-    (cd "$root" && cargo build --release --quiet -p querycomb)
-    querycomb="$root/target/release/querycomb"
-fi
+# shellcheck source=bench/lib/release-querycomb.sh
+. "$here/lib/release-querycomb.sh"
+querycomb="$(release_querycomb "$root")"
 
 # shellcheck source=bench/lib/throwaway-pg.sh
 . "$here/lib/throwaway-pg.sh"

@@ -42,12 +42,9 @@ node_modules="$root/target/e2e/node/node_modules"
 }
 
 echo "== commit $(git -C "$root" rev-parse --short HEAD), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-querycomb="${QUERYCOMB:-}"
-if [ -z "$querycomb" ]; then
-    echo "== building querycomb (release)"
-    (cd "$root" && cargo build --release --quiet -p querycomb)
-    querycomb="$root/target/release/querycomb"
-fi
+# shellcheck source=bench/lib/release-querycomb.sh
+. "$here/lib/release-querycomb.sh"
+querycomb="$(release_querycomb "$root")"
 echo "== querycomb: $querycomb ($("$querycomb" --version))"
 
 # shellcheck source=bench/lib/throwaway-pg.sh

@@ -48,12 +48,9 @@ for tool in initdb pg_ctl pgbench psql python3 openssl; do
 done
 
 echo "== commit $(git -C "$root" rev-parse --short HEAD), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-querycomb="${QUERYCOMB:-}"
-if [ -z "$querycomb" ]; then
-    echo "== building querycomb (release)"
-    (cd "$root" && cargo build --release --quiet -p querycomb)
-    querycomb="$root/target/release/querycomb"
-fi
+# shellcheck source=bench/lib/release-querycomb.sh
+. "$here/lib/release-querycomb.sh"
+querycomb="$(release_querycomb "$root")"
 
 # shellcheck source=bench/lib/throwaway-pg.sh
 . "$here/lib/throwaway-pg.sh"
