@@ -100,10 +100,13 @@ const SHAPES: &[Shape] = &[
         evidence: "SQLAlchemy's `count(…) AS count_1` anonymous labels",
     },
     // An ORM INSERT on the psycopg 3 and asyncpg dialects: every value a placeholder cast to
-    // its column's SQL type, the new id returned qualified by its (unquoted) table.
+    // its column's SQL type, the new id returned qualified by its (unquoted) table. The
+    // normaliser upper-cases type names (`$1::int` → `$1::INT`), so the case is no evidence:
+    // each cast must be a name SQLAlchemy's PostgreSQL type compiler writes for the types it
+    // casts (`INTEGER`, never `INT` or `INT4`; `VARCHAR`; `TIMESTAMP WITHOUT TIME ZONE`).
     Shape {
         name: "SQLAlchemy",
-        pattern: r"^INSERT INTO (\w+) \([\w, ]+\) VALUES \(\$\d+::[A-Z]+(?:, \$\d+::[A-Z]+)*\) RETURNING (\w+)\.\w+$",
+        pattern: r"^INSERT INTO (\w+) \([\w, ]+\) VALUES \(\$\d+::(?:INTEGER|SMALLINT|BIGINT|BOOLEAN|VARCHAR|TEXT|DATE|INTERVAL|JSONB?|(?:TIMESTAMP|TIME) WITH(?:OUT)? TIME ZONE)(?:, \$\d+::(?:INTEGER|SMALLINT|BIGINT|BOOLEAN|VARCHAR|TEXT|DATE|INTERVAL|JSONB?|(?:TIMESTAMP|TIME) WITH(?:OUT)? TIME ZONE))*\) RETURNING (\w+)\.\w+$",
         same: &[(1, 2)],
         shown: 0,
         evidence: "SQLAlchemy's `INSERT INTO t (…) VALUES ($1::INTEGER, …) RETURNING t.id`",
@@ -123,6 +126,14 @@ const SHAPES: &[Shape] = &[
         shown: 0,
         evidence: r#"SeaORM's find_related: `FROM "child" INNER JOIN "parent" ON "parent"."id" = "child"."fk" WHERE "parent"."id" = $1`"#,
     },
+    // Its belongs-to `find_related` joins the child's table and filters it by its own key.
+    Shape {
+        name: "SeaORM",
+        pattern: r#"\bFROM "(\w+)" INNER JOIN "(\w+)" ON "(\w+)"\."\w+" = "(\w+)"\."(\w+)" WHERE "(\w+)"\."(\w+)" = \$\d+"#,
+        same: &[(2, 3), (1, 4), (2, 6), (5, 7)],
+        shown: 0,
+        evidence: r#"SeaORM's find_related: `FROM "parent" INNER JOIN "child" ON "child"."fk" = "parent"."id" WHERE "child"."id" = $1`"#,
+    },
     // SeaORM's `find_with_related` / `find_also_related` prefix each entity's columns.
     Shape {
         name: "SeaORM",
@@ -138,6 +149,14 @@ const SHAPES: &[Shape] = &[
         same: &[(1, 2), (2, 3)],
         shown: 0,
         evidence: r#"Diesel's `SELECT "table"."col", … WHERE ("table"."col" = $1)` (each filter in parentheses)"#,
+    },
+    // Its count: `count()` on a filter, the filter in parentheses.
+    Shape {
+        name: "Diesel",
+        pattern: r#"^SELECT COUNT\(\*\) FROM "(\w+)" WHERE \("(\w+)"\."\w+" = \$\d+\)"#,
+        same: &[(1, 2)],
+        shown: 0,
+        evidence: r#"Diesel's `SELECT COUNT(*) FROM "table" WHERE ("table"."col" = $1)` (each filter in parentheses)"#,
     },
     // GORM v1's soft-delete scope (gorm.Model) before the query's own conditions, each
     // wrapped twice: `WHERE "books"."deleted_at" IS NULL AND (("author_id" = $1))`. GORM v2
@@ -331,9 +350,9 @@ pub fn advise(finding: &Finding) -> Option<Advice> {
                         .find(|(_, table)| table == main)
                         .map_or(main.as_str(), |(alias, _)| alias.as_str()),
                 ),
-                // A to-many looked up through the parent's table (SeaORM's find_related)
-                // names the child's.
-                (Relation::ToMany, Some(main))
+                // A lookup through the other side's table (SeaORM's find_related) names the
+                // table it reads.
+                (Relation::ToMany | Relation::ToOne, Some(main))
                     if qualifier
                         .as_deref()
                         .is_some_and(|q| table_of(&shape, q) != main) =>
@@ -435,19 +454,25 @@ fn relation(finding: &Finding, shape: &querycomb_sql::Shape) -> Lookup {
     {
         return Lookup::new(Relation::Write, "one write statement per row", key);
     }
-    if finding.kind == kinds::count_in_loop::KIND || shape.aggregate {
-        return Lookup::new(
-            Relation::Aggregate,
-            "an aggregate (COUNT/EXISTS) per parent row",
-            key,
-        );
-    }
     let (qualifier, column) =
         crate::batch::key(&finding.children[0].normalized).unwrap_or((None, key.clone()));
     let main = shape.tables.first().cloned().unwrap_or_default();
     let key_table = qualifier
         .as_deref()
         .map_or(main.as_str(), |q| table_of(shape, q));
+    if finding.kind == kinds::count_in_loop::KIND || shape.aggregate {
+        // A count through the parent's table (SeaORM's `find_related(..).count(db)`) counts
+        // the child's rows by its foreign key.
+        let key = match key_table != main {
+            true => joined_column(shape, key_table, &column, &main).unwrap_or(key),
+            false => key,
+        };
+        return Lookup::new(
+            Relation::Aggregate,
+            "an aggregate (COUNT/EXISTS) per parent row",
+            key,
+        );
+    }
     // SeaORM's find_related: `FROM books INNER JOIN authors ON authors.id = books.author_id
     // WHERE authors.id = $1`: the parent's table is joined only to be filtered by its key, on
     // which the child's foreign key is joined.
@@ -459,15 +484,30 @@ fn relation(finding: &Finding, shape: &querycomb_sql::Shape) -> Lookup {
                 fk,
             );
         }
+        // Its belongs-to: `FROM authors INNER JOIN books ON books.author_id = authors.id WHERE
+        // books.id = $1`: the child's row, by its primary key, names the parent by its own.
+        if column.eq_ignore_ascii_case("id") {
+            if let Some(fk) = joined_column(shape, &main, "id", key_table) {
+                return Lookup::new(
+                    Relation::ToOne,
+                    format!(
+                        "{main} read through {key_table}.{fk}, {key_table} looked up by its id"
+                    ),
+                    column,
+                );
+            }
+        }
     }
     let other_table = shape
         .tables
         .iter()
         .find(|t| *t != key_table)
         .filter(|_| shape.tables.iter().any(|t| t == key_table));
+    // A join table is looked up by one of its foreign keys, never by its own id.
+    let foreign_key = column.ends_with("_id") || (column.ends_with("Id") && column != "Id");
     match other_table {
         // Django: `FROM tag INNER JOIN book_tags … WHERE book_tags.book_id = $1`.
-        Some(_) if key_table != main => {
+        Some(_) if key_table != main && foreign_key => {
             return Lookup {
                 through: Some(key_table.to_owned()),
                 ..Lookup::new(
@@ -492,6 +532,14 @@ fn relation(finding: &Finding, shape: &querycomb_sql::Shape) -> Lookup {
                     column,
                 )
             };
+        }
+        // Another table's key that is no foreign key: what the join means is not shown.
+        Some(_) if key_table != main => {
+            return Lookup::new(
+                Relation::Unknown,
+                format!("{main} joined to {key_table}, looked up by {key_table}.{column}"),
+                column,
+            );
         }
         _ => {}
     }
@@ -769,6 +817,11 @@ fn fix_text(framework: Option<&str>, relation: Relation, names: &Names<'_>) -> S
              which SQLAlchemy 2.0 sends as one multi-row INSERT, instead of a flush per row"
                 .into()
         }
+        (Some("SQLAlchemy"), Write) if names.verb == Verb::Delete => {
+            "one session.execute(delete(Model).where(Model.id.in_(ids))) instead of \
+             session.delete() and a flush per row"
+                .into()
+        }
         (Some("SQLAlchemy"), Write) => "one session.execute(update(Model), rows) (ORM bulk \
             UPDATE by primary key) instead of a flush per row"
             .into(),
@@ -790,7 +843,16 @@ fn fix_text(framework: Option<&str>, relation: Relation, names: &Names<'_>) -> S
              where: {{ {key}: ids }}, group: [\"{key}\"] for all parents",
             key = names.key
         ),
-        (Some("Sequelize"), Write) => "bulkCreate instead of create per row".into(),
+        (Some("Sequelize"), Write) => match names.verb {
+            Verb::Insert => "bulkCreate instead of create per row".into(),
+            Verb::Delete => {
+                "one Model.destroy({ where: { id: ids } }) instead of destroy() per row".into()
+            }
+            _ => "one Model.update(values, { where: { id: ids } }) when every row gets the same \
+                  values, bulkCreate(rows, { updateOnDuplicate: [the changed fields] }) when they \
+                  differ, instead of save() per row"
+                .into(),
+        },
         (Some("TypeORM"), ToOne) => {
             format!("relations: [\"{name}\"] (or leftJoinAndSelect) on the parent find")
         }
@@ -803,10 +865,17 @@ fn fix_text(framework: Option<&str>, relation: Relation, names: &Names<'_>) -> S
              loadRelationCountAndMap on the parent query)",
             key = names.key
         ),
-        (Some("TypeORM"), Write) => {
-            "one save([...rows]) (or insert([...rows])), a multi-row INSERT, instead of save per row"
-                .into()
-        }
+        (Some("TypeORM"), Write) => match names.verb {
+            Verb::Insert => "one save([...rows]) (or insert([...rows])), a multi-row INSERT, \
+                             instead of save per row"
+                .into(),
+            Verb::Delete => "one delete(ids) (DELETE … WHERE id IN) instead of remove or \
+                             delete per row"
+                .into(),
+            _ => "one update(ids, values) when every row gets the same values, upsert(rows, \
+                  [\"id\"]) when they differ, instead of save per row"
+                .into(),
+        },
         (Some("Prisma"), ToOne | ToMany | ManyToMany) => {
             format!("include: {{ {name}: true }} on the parent query")
         }
@@ -839,6 +908,12 @@ fn fix_text(framework: Option<&str>, relation: Relation, names: &Names<'_>) -> S
              {model}), then .grouped_by(&parents)",
             model = upper_first(&singular_of(name))
         ),
+        (Some("Diesel"), Aggregate) => format!(
+            "one {table}::table.filter({table}::{key}.eq_any(&ids)).group_by({table}::{key})\
+             .select(({table}::{key}, count_star())) for all parents",
+            table = names.table,
+            key = names.key
+        ),
         (Some("Diesel"), Write) => format!(
             "one insert_into({}::table).values(&rows), a multi-row INSERT, instead of one per row",
             names.table
@@ -850,6 +925,13 @@ fn fix_text(framework: Option<&str>, relation: Relation, names: &Names<'_>) -> S
         (Some("SeaORM"), ToMany | ManyToMany) => format!(
             "parents.load_many(<the {name} Entity>, db) (one IN query); find_with_related on \
              the parent query only when each parent has few {name}"
+        ),
+        (Some("SeaORM"), Aggregate) => format!(
+            "one grouped query for all parents: <the {table} Entity>::find().select_only()\
+             .column(Column::{key}).column_as(Column::Id.count(), \"n\")\
+             .filter(Column::{key}.is_in(ids)).group_by(Column::{key}).into_tuple()",
+            table = names.table,
+            key = upper_camel(names.key)
         ),
         (Some("SeaORM"), Write) => {
             "one Entity::insert_many(rows) instead of insert per row".into()
@@ -897,6 +979,11 @@ fn dataloader_fix(orm: Option<&str>, names: &Names<'_>) -> String {
         table = names.table,
         key = names.key
     )
+}
+
+/// `author_id` → `AuthorId` (SeaORM's Column variants).
+fn upper_camel(word: &str) -> String {
+    word.split('_').map(upper_first).collect()
 }
 
 /// `author` → `Author`.

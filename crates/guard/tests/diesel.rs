@@ -10,5 +10,5 @@ mod workspaces;
 
 #[test]
 fn diesel_suite_passes_on_postgres() {
-    workspaces::run_suite("rust-diesel", 6);
+    workspaces::run_suite("rust-diesel", 8);
 }

@@ -7,5 +7,5 @@ mod workspaces;
 
 #[test]
 fn seaorm_suite_passes_on_postgres() {
-    workspaces::run_suite("rust-seaorm", 4);
+    workspaces::run_suite("rust-seaorm", 6);
 }

@@ -347,7 +347,7 @@ impl<'t> Ctx<'t> {
         let body = self.with_any(&key, 0, end);
         let list = self.span(select_at + 1, from_at.checked_sub(1)?);
         let key_expr = self.key_expr(&key);
-        let sql = if list_has_column(list, &key_name) {
+        let sql = if list_has_column(list, key_qualifier(key_expr).as_deref(), &key_name) {
             body
         } else {
             add_to_select_list(&body, key_expr)
@@ -406,7 +406,9 @@ impl<'t> Ctx<'t> {
         {
             return self.exists_subquery(exists_at + 2);
         }
-        let key = self.key(0)?;
+        let Some(key) = self.key(0) else {
+            return self.count_of_derived_table(select_at);
+        };
         let key_expr = self.key_expr(&key);
         let key_name = self.key_name(&key)?;
         let from_at = self.find_word(select_at, 0, &["from"])?;
@@ -439,6 +441,84 @@ impl<'t> Ctx<'t> {
             sql,
             explanation: format!(
                 "One grouped query computes the aggregate for every `{key_name}` at once ({}); keys missing from the result have no rows (a count of 0).",
+                self.bind_hint()
+            ),
+        })
+    }
+
+    /// `SELECT COUNT(*) [AS n] FROM (SELECT .. FROM t .. WHERE k = $1) [AS] s` (SeaORM's
+    /// `count`) → `SELECT k, COUNT(*) [AS n] FROM t .. WHERE k = ANY($1) GROUP BY k`: the
+    /// derived table only counts the inner query's rows, so the grouped count reads its FROM
+    /// and WHERE directly. Not when the inner query has a clause that changes its rows
+    /// (DISTINCT, GROUP BY, LIMIT, a set operation).
+    fn count_of_derived_table(&self, select_at: usize) -> Option<Rewrite> {
+        let count_at = select_at + 1;
+        let star = [Kind::LParen, Kind::Op, Kind::RParen];
+        let counts_rows = self.tok(count_at).is_some_and(|t| t.is_word("count"))
+            && (1..=3).all(|i| self.tok(count_at + i).map(|t| t.kind) == star.get(i - 1).copied());
+        if !counts_rows {
+            return None;
+        }
+        let from_at = self.find_word(count_at, 0, &["from"])?;
+        let open = from_at + 1;
+        let inner_at = open + 1;
+        let derived = self.tok(open).is_some_and(|t| t.kind == Kind::LParen)
+            && self.tok(inner_at).is_some_and(|t| t.is_word("select"));
+        if !derived {
+            return None;
+        }
+        let close = (inner_at..self.toks.len()).find(|&i| {
+            self.tok(i)
+                .is_some_and(|t| t.kind == Kind::RParen && t.depth == 0)
+        })?;
+        // Only the derived table's alias may follow it.
+        let rest = self.last().saturating_sub(close);
+        let alias = |i: usize| {
+            self.tok(i)
+                .is_some_and(|t| matches!(t.kind, Kind::Word | Kind::Quoted))
+        };
+        let only_alias = match rest {
+            0 => true,
+            1 => alias(close + 1),
+            2 => self.tok(close + 1).is_some_and(|t| t.is_word("as")) && alias(close + 2),
+            _ => false,
+        };
+        let changes_rows = [
+            "distinct",
+            "group",
+            "having",
+            "limit",
+            "offset",
+            "fetch",
+            "union",
+            "except",
+            "intersect",
+            "window",
+        ];
+        let inner_from = self.find_word(inner_at, 1, &["from"])?;
+        let changed = (inner_at..close).any(|i| {
+            self.tok(i)
+                .is_some_and(|t| t.depth == 1 && changes_rows.iter().any(|w| t.is_word(w)))
+        });
+        if !only_alias || changed || inner_from > close {
+            return None;
+        }
+        let key = self.key(1)?;
+        let key_expr = self.key_expr(&key);
+        let key_name = self.key_name(&key)?;
+        let mut end = close.checked_sub(1)?;
+        if let Some(order) = self
+            .find_word(inner_from, 1, &["order"])
+            .filter(|&o| o < close)
+        {
+            end = order.checked_sub(1)?;
+        }
+        let count = self.span(count_at, from_at.checked_sub(1)?);
+        let body = self.with_any(&key, inner_from, end);
+        Some(Rewrite {
+            sql: format!("SELECT {key_expr}, {count} {body} GROUP BY {key_expr}"),
+            explanation: format!(
+                "One grouped query counts the rows for every `{key_name}` at once ({}); keys missing from the result have no rows (a count of 0).",
                 self.bind_hint()
             ),
         })
@@ -662,15 +742,40 @@ fn join_nonempty(parts: &[&str]) -> String {
 }
 
 /// Whether a select list already returns `column` (`*`, `t.*`, or the column itself).
-fn list_has_column(list: &str, column: &str) -> bool {
+fn list_has_column(list: &str, qualifier: Option<&str>, column: &str) -> bool {
     let toks = facts::tokens(list, Dialect::Postgres);
+    // The qualifier of the name ending at token `i` (`"t"."col"`, `t.*`), unquoted.
+    let qualifier_of = |i: usize| {
+        let dot = i.checked_sub(1).and_then(|d| toks.get(d))?;
+        let q = i.checked_sub(2).and_then(|q| toks.get(q))?;
+        (dot.kind == Kind::Dot && matches!(q.kind, Kind::Word | Kind::Quoted))
+            .then(|| facts::unquote(q.text))
+    };
+    // A qualified name in the list covers the key only when it names the key's table (or
+    // alias): `"tags".*` does not hold `"book_tags"."book_id"`.
+    let same_table = |i: usize| match (qualifier_of(i), qualifier) {
+        (Some(q), Some(k)) => q.eq_ignore_ascii_case(k),
+        _ => true,
+    };
     toks.iter().enumerate().any(|(i, t)| {
         let star = t.kind == Kind::Op && t.text == "*" && t.depth == 0;
         let is_col = matches!(t.kind, Kind::Word | Kind::Quoted)
             && facts::unquote(t.text).eq_ignore_ascii_case(column);
         let followed_by_dot = toks.get(i + 1).is_some_and(|n| n.kind == Kind::Dot);
-        star || (is_col && t.depth == 0 && !followed_by_dot)
+        (star || (is_col && t.depth == 0 && !followed_by_dot)) && same_table(i)
     })
+}
+
+/// The qualifier of a key expression (`"book_tags"."book_id"` → `book_tags`), unquoted.
+fn key_qualifier(expr: &str) -> Option<String> {
+    let toks = facts::tokens(expr, Dialect::Postgres);
+    let (dotted, last, _) = facts::qualified_name(&toks, 0)?;
+    let qualifier = dotted.strip_suffix(&last)?.strip_suffix('.')?;
+    qualifier
+        .rsplit('.')
+        .next()
+        .filter(|q| !q.is_empty())
+        .map(str::to_owned)
 }
 
 /// `SELECT list ...` → `SELECT {text}list ...` (the main statement's SELECT).

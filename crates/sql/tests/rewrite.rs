@@ -326,6 +326,53 @@ fn key_in_an_inner_join_condition() {
     );
 }
 
+/// A many-to-many read through its join table must return the join table's key, or the rows
+/// cannot be mapped back to their parents: a select list of the other table's columns (GORM
+/// v1's `"tags".*`, SeaORM's belongs-to `"authors"."id"`) does not hold it, an unqualified `*`
+/// does.
+#[test]
+fn the_key_of_a_joined_table_is_selected() {
+    assert_eq!(
+        pg(r#"SELECT "tags".* FROM "tags" INNER JOIN "book_tags" ON "book_tags"."tag_id" = "tags"."id" WHERE "tags"."deleted_at" IS NULL AND (("book_tags"."book_id" IN ($1)))"#).as_deref(),
+        Some(r#"SELECT "book_tags"."book_id", "tags".* FROM "tags" INNER JOIN "book_tags" ON "book_tags"."tag_id" = "tags"."id" WHERE "tags"."deleted_at" IS NULL AND (("book_tags"."book_id" = ANY($1)))"#)
+    );
+    assert_eq!(
+        pg(r#"SELECT "authors"."id", "authors"."name" FROM "authors" INNER JOIN "books" ON "books"."author_id" = "authors"."id" WHERE "books"."id" = $1"#).as_deref(),
+        Some(r#"SELECT "books"."id", "authors"."id", "authors"."name" FROM "authors" INNER JOIN "books" ON "books"."author_id" = "authors"."id" WHERE "books"."id" = ANY($1)"#)
+    );
+    assert_eq!(
+        pg("SELECT * FROM tags INNER JOIN book_tags ON book_tags.tag_id = tags.id WHERE book_tags.book_id = $1").as_deref(),
+        Some("SELECT * FROM tags INNER JOIN book_tags ON book_tags.tag_id = tags.id WHERE book_tags.book_id = ANY($1)")
+    );
+    assert_eq!(
+        pg("SELECT t.*, j.book_id FROM tags t JOIN book_tags j ON j.tag_id = t.id WHERE j.book_id = $1").as_deref(),
+        Some("SELECT t.*, j.book_id FROM tags t JOIN book_tags j ON j.tag_id = t.id WHERE j.book_id = ANY($1)")
+    );
+}
+
+/// A count of a derived table's rows (SeaORM's `count`: `SELECT COUNT(*) AS num_items FROM
+/// (…) AS "sub_query"`) is the inner query's rows grouped by its key; not when the inner query
+/// has a clause that changes its rows.
+#[test]
+fn a_count_of_a_derived_table_is_grouped_by_the_inner_key() {
+    assert_eq!(
+        pg(r#"SELECT COUNT(*) AS num_items FROM (SELECT "books"."id", "books"."author_id" FROM "books" INNER JOIN "authors" ON "authors"."id" = "books"."author_id" WHERE "authors"."id" = $1) AS "sub_query""#).as_deref(),
+        Some(r#"SELECT "authors"."id", COUNT(*) AS num_items FROM "books" INNER JOIN "authors" ON "authors"."id" = "books"."author_id" WHERE "authors"."id" = ANY($1) GROUP BY "authors"."id""#)
+    );
+    assert_eq!(
+        pg("SELECT COUNT(*) FROM (SELECT b.id FROM books b WHERE b.author_id = $1 ORDER BY b.id) s").as_deref(),
+        Some("SELECT b.author_id, COUNT(*) FROM books b WHERE b.author_id = ANY($1) GROUP BY b.author_id")
+    );
+    for changed in [
+        "SELECT COUNT(*) FROM (SELECT DISTINCT b.title FROM books b WHERE b.author_id = $1) s",
+        "SELECT COUNT(*) FROM (SELECT b.id FROM books b WHERE b.author_id = $1 LIMIT 10) s",
+        "SELECT COUNT(*) FROM (SELECT b.id FROM books b WHERE b.author_id = $1) s WHERE s.id > 3",
+        "SELECT COUNT(x.id) FROM (SELECT b.id FROM books b WHERE b.author_id = $1) x",
+    ] {
+        assert_eq!(pg(changed), None, "{changed}");
+    }
+}
+
 /// `$n = key` (with or without a cast on the placeholder) is the same key as `key = $n`;
 /// the placeholder must start its conjunct and the name end it.
 #[test]

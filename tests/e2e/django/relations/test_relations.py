@@ -62,3 +62,32 @@ def test_reviews_saved_per_row(shelf):
 def test_reviews_bulk_created(shelf):
     Review.objects.bulk_create(Review(book=b, stars=5) for b in Book.objects.order_by("id"))
     assert Review.objects.count() == N
+
+
+def test_titles_saved_per_row(shelf):
+    for book in Book.objects.order_by("id"):
+        book.title = book.title.upper()
+        book.save()
+    assert Book.objects.filter(title__startswith="BOOK").count() == N
+
+
+def test_titles_bulk_updated(shelf):
+    books = list(Book.objects.order_by("id"))
+    for book in books:
+        book.title = book.title.upper()
+    Book.objects.bulk_update(books, ["title"])
+    assert Book.objects.filter(title__startswith="BOOK").count() == N
+
+
+def test_reviews_deleted_per_row(shelf):
+    Review.objects.bulk_create(Review(book=b, stars=1) for b in Book.objects.order_by("id"))
+    for review in Review.objects.order_by("id"):
+        review.delete()
+    assert Review.objects.count() == 0
+
+
+def test_reviews_deleted_at_once(shelf):
+    Review.objects.bulk_create(Review(book=b, stars=1) for b in Book.objects.order_by("id"))
+    ids = [r.id for r in Review.objects.order_by("id")]
+    Review.objects.filter(pk__in=ids).delete()
+    assert Review.objects.count() == 0

@@ -9,7 +9,7 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert');
-const { Sequelize, DataTypes, fn, col } = require('sequelize');
+const { Sequelize, DataTypes, Op, fn, col } = require('sequelize');
 
 const N = 8;
 
@@ -104,4 +104,34 @@ test('ratings bulk created', async () => {
   const novels = await Novel.findAll({ order: [['id', 'ASC']] });
   await Rating.bulkCreate(novels.map((n) => ({ novelId: n.id, stars: 4 })));
   assert.strictEqual(await Rating.count(), 2 * N);
+});
+
+test('novel titles saved per row', async () => {
+  for (const novel of await Novel.findAll({ order: [['id', 'ASC']] })) {
+    novel.title = `${novel.title} (2nd ed.)`;
+    await novel.save();
+  }
+  assert.strictEqual(await Novel.count({ where: { title: { [Op.endsWith]: '(2nd ed.)' } } }), N);
+});
+
+test('novel titles updated at once', async () => {
+  const novels = await Novel.findAll({ order: [['id', 'ASC']] });
+  await Novel.bulkCreate(
+    novels.map((n) => ({ id: n.id, writerId: n.writerId, title: `${n.title} (3rd ed.)` })),
+    { updateOnDuplicate: ['title'] },
+  );
+  assert.strictEqual(await Novel.count({ where: { title: { [Op.endsWith]: '(3rd ed.)' } } }), N);
+});
+
+test('ratings destroyed per row', async () => {
+  for (const rating of await Rating.findAll({ where: { stars: 5 }, order: [['id', 'ASC']] })) {
+    await rating.destroy();
+  }
+  assert.strictEqual(await Rating.count({ where: { stars: 5 } }), 0);
+});
+
+test('ratings destroyed at once', async () => {
+  const ids = (await Rating.findAll({ where: { stars: 4 } })).map((r) => r.id);
+  await Rating.destroy({ where: { id: ids } });
+  assert.strictEqual(await Rating.count({ where: { stars: 4 } }), 0);
 });

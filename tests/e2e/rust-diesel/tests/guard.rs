@@ -6,8 +6,9 @@ use std::sync::Once;
 use diesel::connection::set_default_instrumentation;
 use diesel::prelude::*;
 use querycomb_e2e_diesel::{
-    books_per_author_batched, books_per_author_loop, same_author_repeatedly, seed, AUTHORS,
-    BOOKS_PER_AUTHOR,
+    author_per_book_batched, author_per_book_loop, book_count_per_author_grouped,
+    book_count_per_author_loop, books_per_author_batched, books_per_author_loop,
+    same_author_repeatedly, seed, AUTHORS, BOOKS_PER_AUTHOR,
 };
 use querycomb_guard::diesel::{default_instrumentation, GuardInstrumentation};
 use querycomb_guard::{assert_max_queries, assert_no_n_plus_one, Guard, RequestReport};
@@ -175,4 +176,40 @@ async fn assert_max_queries_and_assert_no_n_plus_one_work_with_diesel() {
         "{message}"
     );
     assert!(message.contains("= ANY($1)"), "{message}");
+}
+
+/// Each book's author by its id is a to-one N+1; its `eq_any` twin is clean.
+#[test]
+fn an_author_per_book_is_an_n_plus_one_and_its_eq_any_twin_is_clean() {
+    let mut conn = connect();
+    let report = request("GET /books", || {
+        let rows = author_per_book_loop(&mut conn).unwrap();
+        assert_eq!(rows.len(), AUTHORS * BOOKS_PER_AUTHOR);
+    });
+    let kinds: Vec<_> = report.findings.iter().map(|f| f.kind.id()).collect();
+    assert_eq!(kinds, ["n_plus_one"], "{report:#?}");
+    let report = request("GET /books", || {
+        let rows = author_per_book_batched(&mut conn).unwrap();
+        assert_eq!(rows.len(), AUTHORS * BOOKS_PER_AUTHOR);
+    });
+    assert_eq!(report.statements, 2, "{report:#?}");
+    assert!(report.findings.is_empty(), "{report:#?}");
+}
+
+/// Each author's books counted is a count per parent; the grouped twin is clean.
+#[test]
+fn a_count_per_author_is_a_finding_and_its_grouped_twin_is_clean() {
+    let mut conn = connect();
+    let want: Vec<(i32, i64)> = (1..=AUTHORS as i32)
+        .map(|id| (id, BOOKS_PER_AUTHOR as i64))
+        .collect();
+    let report = request("GET /authors/counts", || {
+        assert_eq!(book_count_per_author_loop(&mut conn).unwrap(), want);
+    });
+    assert_eq!(report.findings.len(), 1, "{report:#?}");
+    let report = request("GET /authors/counts", || {
+        assert_eq!(book_count_per_author_grouped(&mut conn).unwrap(), want);
+    });
+    assert_eq!(report.statements, 2, "{report:#?}");
+    assert!(report.findings.is_empty(), "{report:#?}");
 }

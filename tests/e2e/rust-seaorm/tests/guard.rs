@@ -3,11 +3,12 @@
 //! crates/guard/tests/seaorm.rs).
 
 use querycomb_e2e_seaorm::{
-    books_lazily, books_loaded, books_with_related, seed, AuthorBooks, AUTHORS, BOOKS_PER_AUTHOR,
+    authors_lazily, authors_loaded, book_counts_grouped, book_counts_lazily, books_lazily,
+    books_loaded, books_with_related, seed, AuthorBooks, BookAuthors, AUTHORS, BOOKS_PER_AUTHOR,
 };
 use querycomb_guard::testing::observe;
 use querycomb_guard::{assert_max_queries, assert_no_n_plus_one};
-use sea_orm::{Database, DatabaseConnection};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use tokio::sync::OnceCell;
 
 /// A connection pool to the seeded database (seeded once per test binary).
@@ -15,7 +16,11 @@ async fn connect() -> DatabaseConnection {
     static SEEDED: OnceCell<()> = OnceCell::const_new();
     let url =
         std::env::var("DATABASE_URL").expect("DATABASE_URL: run by crates/guard/tests/seaorm.rs");
-    let db = Database::connect(&url)
+    // One connection: under `querycomb run` (crates/cli/tests/advice_orms.rs) each test's
+    // statements are one session, so one request, whatever the pool would have spread.
+    let mut options = ConnectOptions::new(url);
+    options.max_connections(1);
+    let db = Database::connect(options)
         .await
         .expect("connect to DATABASE_URL");
     SEEDED
@@ -95,4 +100,45 @@ async fn the_assertions_pass_on_the_fixes_and_fail_on_lazy_loading() {
         .unwrap_or_default();
     assert!(message.contains("N+1 at"), "{message}");
     assert!(message.contains(&format!("N = {AUTHORS}")), "{message}");
+}
+
+fn assert_authors(rows: &BookAuthors) {
+    assert_eq!(rows.len(), AUTHORS * BOOKS_PER_AUTHOR);
+    assert!(
+        rows.iter()
+            .all(|(book, author)| author.as_ref().map(|a| a.id) == Some(book.author_id)),
+        "{rows:#?}"
+    );
+}
+
+/// Each book's author through `find_related` (a belongs-to: the author's table joined to the
+/// book's, by the book's id) is a to-one N+1; the loader's `load_one` is its fix.
+#[tokio::test]
+async fn a_belongs_to_find_related_per_row_is_an_n_plus_one_and_load_one_is_clean() {
+    let db = connect().await;
+    let (rows, report) = observe("GET /books", authors_lazily(&db)).await;
+    assert_authors(&rows.unwrap());
+    assert_eq!(report.findings.len(), 1, "{report:#?}");
+    assert_eq!(report.findings[0].kind.id(), "n_plus_one", "{report:#?}");
+    let (rows, report) = observe("GET /books", authors_loaded(&db)).await;
+    assert_authors(&rows.unwrap());
+    assert_eq!(report.statements, 2, "{report:#?}");
+    assert!(report.findings.is_empty(), "{report:#?}");
+}
+
+/// Each author's books counted through `find_related(..).count(db)` is a count per parent;
+/// one grouped query is its fix.
+#[tokio::test]
+async fn a_count_per_author_is_a_finding_and_one_grouped_count_is_clean() {
+    let db = connect().await;
+    let want: Vec<(i32, u64)> = (1..=AUTHORS as i32)
+        .map(|id| (id, BOOKS_PER_AUTHOR as u64))
+        .collect();
+    let (counts, report) = observe("GET /authors/counts", book_counts_lazily(&db)).await;
+    assert_eq!(counts.unwrap(), want);
+    assert_eq!(report.findings.len(), 1, "{report:#?}");
+    let (counts, report) = observe("GET /authors/counts", book_counts_grouped(&db)).await;
+    assert_eq!(counts.unwrap(), want);
+    assert_eq!(report.statements, 2, "{report:#?}");
+    assert!(report.findings.is_empty(), "{report:#?}");
 }
