@@ -1,10 +1,11 @@
 //! The fix in the stack's own words, from SQL that real ORMs wrote: Django (pytest),
 //! Sequelize (node:test), SQLAlchemy, TypeORM and Rails apps under `querycomb run --dsn`,
 //! explained against the tables they left behind. Each app runs a to-one, a to-many, a
-//! many-to-many, a count-per-parent and a write-per-row loop, each with its fixed twin: every
-//! loop must get its relation, the ORM's fix and the batched SQL, and no twin may be a finding
-//! (Hibernate: advice_hibernate.rs). GORM v1, SeaORM and Diesel loops are named from their
-//! SQL too; SQLAlchemy and Django from the sqlcommenter tags google-cloud-sqlcommenter
+//! many-to-many, a count-per-parent and a write-per-row loop (Django and Sequelize also an
+//! update and a delete per row), each with its fixed twin: every loop must get its relation,
+//! the ORM's fix and the batched SQL, and no twin may be a finding (Hibernate:
+//! advice_hibernate.rs). GORM v1 loops are named from their SQL too, and so are SeaORM's and
+//! Diesel's to-one, to-many and count loops; SQLAlchemy and Django from the sqlcommenter tags google-cloud-sqlcommenter
 //! writes; the GraphQL example's resolver loop gets a DataLoader.
 
 mod run_support;
@@ -108,7 +109,8 @@ fn assert_loops(
 }
 
 /// tests/e2e/django: the budgeted suite of tests/ (book → author) and relations/, the other
-/// loops of every relation kind with their fixed twins.
+/// loops of every relation kind with their fixed twins, and `save()` and `delete()` per row
+/// with `bulk_update` and `filter(pk__in=ids).delete()`.
 #[test]
 fn django_every_relation() {
     let pg = start_pg(false);
@@ -122,7 +124,7 @@ fn django_every_relation() {
         .args(["--dsn", &pg.url("test_shop"), "--"])
         .arg(tool("django-venv/bin/pytest"))
         .args(["-q", "--reuse-db", "tests", "relations"]));
-    assert!(ran.stdout.contains("10 passed"), "{ran:?}");
+    assert!(ran.stdout.contains("14 passed"), "{ran:?}");
     let report = report_of(&json, &ran);
     let findings = assert_loops(
         &report,
@@ -163,15 +165,37 @@ fn django_every_relation() {
                 fix: "bulk_create([...]) instead of create() or save() per row",
                 batched: r#"INSERT INTO "shop_review" ("book_id", "stars") SELECT * FROM unnest($1, $2) RETURNING "shop_review"."id""#,
             },
+            Loop {
+                kind: "n_plus_one_write",
+                table: "shop_book",
+                relation: "write",
+                fix: "bulk_update(objs, fields) (or QuerySet.update() when every row gets the \
+                      same values) instead of save() per row",
+                batched: r#"UPDATE "shop_book" SET "title" = v."title", "author_id" = v."author_id" FROM unnest($1, $2, $3) AS v("title", "author_id", "id") WHERE "shop_book"."id" = v."id""#,
+            },
+            Loop {
+                kind: "n_plus_one_write",
+                table: "shop_review",
+                relation: "write",
+                fix: "one filter(pk__in=ids).delete() instead of delete() per row",
+                batched: r#"DELETE FROM "shop_review" WHERE "shop_review"."id" = ANY($1)"#,
+            },
         ],
         &[
             (r#"FROM "shop_book" INNER JOIN "shop_author""#, 1),
             (r#"WHERE "shop_book"."author_id" IN ($1"#, 1),
             (r#"AS "_prefetch_related_val_book_id""#, 1),
             (r#"COUNT("shop_book"."id") AS "n""#, 1),
+            // bulk_create in the write twin and before each delete loop.
             (
                 r#"INSERT INTO "shop_review" ("book_id", "stars") SELECT * FROM UNNEST"#,
-                1,
+                3,
+            ),
+            (r#"SET "title" = (CASE WHEN ("shop_book"."id" = $1)"#, 1),
+            // A delete per row and filter(pk__in=ids).delete() are one shape: `IN ($1, ...)`.
+            (
+                r#"DELETE FROM "shop_review" WHERE "shop_review"."id" IN ($1, ...)"#,
+                9,
             ),
         ],
     );
@@ -188,7 +212,9 @@ fn django_every_relation() {
 }
 
 /// tests/e2e/node: the budgeted suite of test/books.test.js (book → author) and
-/// test/relations.test.js, the other loops of every relation kind with their fixed twins.
+/// test/relations.test.js, the other loops of every relation kind with their fixed twins, and
+/// `save()` and `destroy()` per row with `bulkCreate(…, { updateOnDuplicate })` and
+/// `destroy({ where: { id: ids } })`.
 #[test]
 fn sequelize_every_relation() {
     let pg = start_pg(false);
@@ -201,7 +227,7 @@ fn sequelize_every_relation() {
         .arg(&json)
         .args(["--dsn", &pg.url("shop"), "--", "node", "--test", "test/"]));
     assert!(
-        ran.stdout.contains("# pass 10") && ran.stdout.contains("# fail 0"),
+        ran.stdout.contains("# pass 14") && ran.stdout.contains("# fail 0"),
         "{ran:?}"
     );
     let report = report_of(&json, &ran);
@@ -251,6 +277,22 @@ fn sequelize_every_relation() {
                 fix: "bulkCreate instead of create per row",
                 batched: r#"INSERT INTO "ratings" ("id", "stars", "novelId") VALUES (DEFAULT, $1, $2), (DEFAULT, $3, $4), ..."#,
             },
+            Loop {
+                kind: "n_plus_one_write",
+                table: "novels",
+                relation: "write",
+                fix: "one Model.update(values, { where: { id: ids } }) when every row gets the \
+                      same values, bulkCreate(rows, { updateOnDuplicate: [the changed fields] }) \
+                      when they differ, instead of save() per row",
+                batched: r#"UPDATE "novels" SET "title" = v."title" FROM unnest($1, $2) AS v("title", "id") WHERE "novels"."id" = v."id""#,
+            },
+            Loop {
+                kind: "n_plus_one_write",
+                table: "ratings",
+                relation: "write",
+                fix: "one Model.destroy({ where: { id: ids } }) instead of destroy() per row",
+                batched: r#"DELETE FROM "ratings" WHERE "id" = ANY($1)"#,
+            },
         ],
         &[
             (
@@ -262,6 +304,11 @@ fn sequelize_every_relation() {
             (r#"GROUP BY "writerId""#, 1),
             // 8 single-row INSERTs from the loop, one multi-row INSERT from bulkCreate.
             (r#"INSERT INTO "ratings""#, 9),
+            (
+                r#"ON CONFLICT ("id") DO UPDATE SET "title" = EXCLUDED."title""#,
+                1,
+            ),
+            (r#"DELETE FROM "ratings" WHERE "id" IN ($1"#, 1),
         ],
     );
     assert_eq!(
@@ -406,7 +453,7 @@ fn typeorm_every_relation() {
                 relation: "many_to_many",
                 fix: "relations: [\"<the parent's tags relation>\"] with relationLoadStrategy: \
                       \"query\" (one more query by the parent ids, no JOIN)",
-                batched: r#"INNER JOIN "book_tags_tag" "book_tags_tag" ON "book_tags_tag"."bookId" = ANY($1) AND"#,
+                batched: r#"SELECT "book_tags_tag"."bookId", "tags"."id" AS "tags_id", "tags"."name" AS "tags_name" FROM "tag" "tags" INNER JOIN "book_tags_tag" "book_tags_tag" ON "book_tags_tag"."bookId" = ANY($1) AND"#,
             },
             Loop {
                 kind: "count_in_loop",
@@ -491,7 +538,8 @@ fn rails_every_relation() {
                 table: "tags",
                 relation: "many_to_many",
                 fix: "preload(:tags) (or includes) on the parent relation",
-                batched: r#"INNER JOIN "taggings" ON "tags"."id" = "taggings"."tag_id" WHERE "taggings"."book_id" = ANY($1)"#,
+                // The join table's key is selected, so the rows map back to their books.
+                batched: r#"SELECT "taggings"."book_id", "tags".* FROM "tags" INNER JOIN "taggings" ON "tags"."id" = "taggings"."tag_id" WHERE "taggings"."book_id" = ANY($1)"#,
             },
             // The count names no ORM (`SELECT COUNT(*) FROM "books" WHERE …`): the parent
             // query, `SELECT "authors".* FROM "authors"`, does.
@@ -874,7 +922,7 @@ fn gorm_every_relation() {
                 table: "tags",
                 relation: "many_to_many",
                 fix: "Preload(\"Tags\") on the parent query",
-                batched: r#"(("book_tags"."book_id" = ANY($1)))"#,
+                batched: r#"SELECT "book_tags"."book_id", "tags".* FROM "tags" INNER JOIN "book_tags" ON "book_tags"."tag_id" = "tags"."id" WHERE "tags"."deleted_at" IS NULL AND (("book_tags"."book_id" = ANY($1)))"#,
             },
             Loop {
                 kind: "count_in_loop",

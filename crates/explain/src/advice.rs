@@ -1083,11 +1083,17 @@ mod tests {
             (r#"SELECT "books"."id", "books"."author_id", "books"."title" FROM "books" INNER JOIN "authors" ON "authors"."id" = "books"."author_id" WHERE "authors"."id" = $1"#, Some("SeaORM")),
             (r#"SELECT "authors"."id" AS "A_id", "authors"."name" AS "A_name", "books"."id" AS "B_id", "books"."author_id" AS "B_author_id", "books"."title" AS "B_title" FROM "authors" LEFT JOIN "books" ON "authors"."id" = "books"."author_id" ORDER BY "authors"."id""#, Some("SeaORM")),
             (r#"SELECT "books"."id", "books"."author_id", "books"."title" FROM "books" WHERE ("books"."author_id") IN (($1), ...) ORDER BY "books"."id" ASC"#, None),
+            // SeaORM 2 (tests/e2e/rust-seaorm): the belongs-to find_related, and count().
+            (r#"SELECT "authors"."id", "authors"."name" FROM "authors" INNER JOIN "books" ON "books"."author_id" = "authors"."id" WHERE "books"."id" = $1 LIMIT $2"#, Some("SeaORM")),
+            (r#"SELECT COUNT(*) AS num_items FROM (SELECT "books"."id", "books"."author_id", "books"."title" FROM "books" INNER JOIN "authors" ON "authors"."id" = "books"."author_id" WHERE "authors"."id" = $1) AS "sub_query""#, Some("SeaORM")),
+            (r#"SELECT "authors"."id" FROM "authors" INNER JOIN "books" ON "books"."author_id" = "authors"."id" WHERE "books"."title" = $1"#, None),
             // Rails' has_many :through joins the other way.
             (r#"SELECT "tags".* FROM "tags" INNER JOIN "taggings" ON "tags"."id" = "taggings"."tag_id" WHERE "taggings"."book_id" = $1"#, Some("Rails")),
             // Diesel 2 (tests/e2e/rust-diesel): a filter in a loop, and its eq_any twin.
             (r#"SELECT "books"."id", "books"."author_id", "books"."title" FROM "books" WHERE ("books"."author_id" = $1) ORDER BY "books"."id""#, Some("Diesel")),
             (r#"SELECT "books"."id", "books"."author_id", "books"."title" FROM "books" WHERE ("books"."author_id" = ANY($1)) ORDER BY "books"."id""#, None),
+            (r#"SELECT COUNT(*) FROM "books" WHERE ("books"."author_id" = $1)"#, Some("Diesel")),
+            (r#"SELECT COUNT(*) FROM "books" WHERE ("authors"."id" = $1)"#, None),
             // GORM v1 (tests/e2e/gorm): Related, Association("Tags").Find, Count.
             (r#"SELECT * FROM "books" WHERE "books"."deleted_at" IS NULL AND (("author_id" = $1))"#, Some("GORM")),
             (r#"SELECT "tags".* FROM "tags" INNER JOIN "book_tags" ON "book_tags"."tag_id" = "tags"."id" WHERE "tags"."deleted_at" IS NULL AND (("book_tags"."book_id" IN ($1, ...)))"#, Some("GORM")),
@@ -1101,6 +1107,36 @@ mod tests {
         for (sql, want) in cases {
             assert_eq!(sql_shape(sql).map(|f| f.0), want, "{sql}");
         }
+    }
+
+    /// The normaliser upper-cases type names, so a cast's case is no evidence: a hand-written
+    /// INSERT with casts and a qualified RETURNING is not SQLAlchemy's unless each cast is a
+    /// name SQLAlchemy's type compiler writes (never guess a framework without evidence).
+    #[test]
+    fn a_hand_written_insert_is_not_named_sqlalchemy() {
+        let normalised = |sql: &str| {
+            Fingerprinter::new(Dialect::Postgres)
+                .describe(sql)
+                .normalized
+        };
+        for sql in [
+            "INSERT INTO t (a) VALUES ($1::int) RETURNING t.id",
+            "insert into reviews (book_id, stars) values ($1::int4, $2::int4) returning reviews.id",
+            "INSERT INTO reviews (book_id, stars) VALUES ($1::INT, $2) RETURNING reviews.id",
+            "INSERT INTO reviews (book_id, stars) VALUES ($1, $2) RETURNING id",
+        ] {
+            let mut f = crate::tests::finding(&normalised(sql));
+            f.kind = kinds::n_plus_one_write::KIND;
+            let advice = advise(&f).unwrap();
+            assert_eq!(advice.framework, None, "{sql}: {advice:?}");
+            assert!(advice.framework_evidence.is_none(), "{sql}: {advice:?}");
+        }
+        // What SQLAlchemy 2.0 on psycopg 3 sent (tests/e2e/sqlalchemy), as normalised.
+        let mut f = crate::tests::finding(&normalised(
+            "INSERT INTO reviews (book_id, stars) VALUES ($1::INTEGER, $2::INTEGER) RETURNING reviews.id",
+        ));
+        f.kind = kinds::n_plus_one_write::KIND;
+        assert_eq!(advise(&f).unwrap().framework.as_deref(), Some("SQLAlchemy"));
     }
 
     fn tagged(f: &mut Finding, tags: &[(&str, &str)]) {
@@ -1282,6 +1318,24 @@ mod tests {
             seaorm.relation_evidence,
             "books looked up by its foreign key author_id, joined to authors.id"
         );
+        // Its belongs-to reads the parent's table through the child's row, by the child's id:
+        // to-one, not a many-to-many (books is no join table).
+        f.children[0].normalized = r#"SELECT "authors"."id", "authors"."name" FROM "authors" INNER JOIN "books" ON "books"."author_id" = "authors"."id" WHERE "books"."id" = $1 LIMIT $2"#.into();
+        let mut parent = f.children[0].clone();
+        parent.normalized =
+            r#"SELECT "books"."id", "books"."author_id", "books"."title" FROM "books""#.into();
+        f.parent = Some(parent);
+        let belongs_to = advise(&f).unwrap();
+        assert_eq!(belongs_to.relation, Relation::ToOne, "{belongs_to:?}");
+        assert!(
+            belongs_to
+                .fix
+                .starts_with("parents.load_one(<the author Entity>, db)"),
+            "{belongs_to:?}"
+        );
+        // Another table joined and looked up by a column that is no foreign key: not shown.
+        f.children[0].normalized = r#"SELECT "authors"."id" FROM "authors" INNER JOIN "books" ON "books"."author_id" = "authors"."id" WHERE "books"."title" = $1"#.into();
+        assert_eq!(advise(&f).unwrap().relation, Relation::Unknown);
         f.children[0].normalized = "SELECT COUNT(*) FROM books WHERE author_id = $1".into();
         assert_eq!(advise(&f).unwrap().relation, Relation::Aggregate);
         f.kind = kinds::n_plus_one_write::KIND;
