@@ -2,8 +2,9 @@
 //!
 //! The relation is read from the child's SQL (and the plan check's catalog facts when there
 //! are any): looked up by `id` → to-one; by a `*_id` column of its own table → to-many;
-//! by a column of another table it joins → many-to-many through that table; an aggregate per
-//! row; a write per row. The framework is named only on evidence: a sqlcommenter tag naming
+//! by a foreign key of another table it joins → many-to-many through that table (a join to the
+//! other side's table by a primary key is SeaORM's `find_related`: to-many or, read through
+//! the child's row by its id, to-one); an aggregate per row; a write per row. The framework is named only on evidence: a sqlcommenter tag naming
 //! it, or SQL only one ORM writes (see [`framework`]); without it the fix is given in SQL
 //! terms, never guessed. A loop in a GraphQL request (its route, a `graphql` tag) is fixed by
 //! a DataLoader in the resolver.
@@ -1078,7 +1079,7 @@ mod tests {
             ("INSERT INTO reviews (book_id) VALUES ($1::INTEGER) RETURNING books.id", None),
             (r#"SELECT "books".* FROM "books" WHERE "books"."id" = $1 LIMIT $2"#, Some("Rails")),
             (r#"SELECT b0."id", b0."title" FROM "books" AS b0 WHERE (b0."author_id" = $1)"#, Some("Ecto")),
-            // SeaORM 1 (tests/e2e/rust-seaorm): find_related, find_with_related; its loader's
+            // SeaORM 2 (tests/e2e/rust-seaorm): find_related, find_with_related; its loader's
             // tuple IN names nothing.
             (r#"SELECT "books"."id", "books"."author_id", "books"."title" FROM "books" INNER JOIN "authors" ON "authors"."id" = "books"."author_id" WHERE "authors"."id" = $1"#, Some("SeaORM")),
             (r#"SELECT "authors"."id" AS "A_id", "authors"."name" AS "A_name", "books"."id" AS "B_id", "books"."author_id" AS "B_author_id", "books"."title" AS "B_title" FROM "authors" LEFT JOIN "books" ON "authors"."id" = "books"."author_id" ORDER BY "authors"."id""#, Some("SeaORM")),
