@@ -405,7 +405,7 @@ fn sqlalchemy_every_relation() {
 }
 
 /// TypeORM 0.3 (`tests/e2e/typeorm/app.js`): repository calls and the RelationQueryBuilder in
-/// loops, each with its fixed twin.
+/// loops (also `update(id, …)` and `delete(id)` per row), each with its fixed twin.
 #[test]
 fn typeorm_every_relation() {
     let pg = start_pg(false);
@@ -472,6 +472,24 @@ fn typeorm_every_relation() {
                       save per row",
                 batched: r#"INSERT INTO "review" ("bookId", "stars") SELECT * FROM unnest($1, $2) RETURNING "id""#,
             },
+            Loop {
+                kind: "n_plus_one_write",
+                table: "book",
+                relation: "write",
+                fix: "one update(ids, values) when every row gets the same values, upsert(rows, \
+                      [\"id\"]) when they differ, instead of save or update per row",
+                // `update(id, …)` writes `WHERE "id" IN ($2)`, collapsed to a list once
+                // normalised: the batch is the same-values form, and its explanation says to
+                // join the values when they differ per row.
+                batched: r#"UPDATE "book" SET "title" = $1 WHERE "id" = ANY($2)"#,
+            },
+            Loop {
+                kind: "n_plus_one_write",
+                table: "review",
+                relation: "write",
+                fix: "one delete(ids) (DELETE … WHERE id IN) instead of remove or delete per row",
+                batched: r#"DELETE FROM "review" WHERE "id" = ANY($1)"#,
+            },
         ],
         &[
             (r#"FROM "book" "Book" LEFT JOIN "author""#, 1),
@@ -483,6 +501,12 @@ fn typeorm_every_relation() {
             (r#"GROUP BY "book"."authorId""#, 1),
             // 8 single-row INSERTs from the loop, one multi-row INSERT from save([...]).
             (r#"INSERT INTO "review""#, 9),
+            (
+                r#"ON CONFLICT ("id") DO UPDATE SET "id" = EXCLUDED."id""#,
+                1,
+            ),
+            // `delete(id)` per row and `delete(ids)` are one shape: `IN ($1, ...)`.
+            (r#"DELETE FROM "review" WHERE "id" IN ($1, ...)"#, 9),
         ],
     );
     assert!(findings[0]["advice"]["framework_evidence"]

@@ -874,7 +874,7 @@ fn fix_text(framework: Option<&str>, relation: Relation, names: &Names<'_>) -> S
                              delete per row"
                 .into(),
             _ => "one update(ids, values) when every row gets the same values, upsert(rows, \
-                  [\"id\"]) when they differ, instead of save per row"
+                  [\"id\"]) when they differ, instead of save or update per row"
                 .into(),
         },
         (Some("Prisma"), ToOne | ToMany | ManyToMany) => {

@@ -8,7 +8,9 @@
 // - books, then each book's tags through the join table (a many-to-many N+1, TypeORM's
 //   RelationQueryBuilder) / `relations: { tags: true }` with `relationLoadStrategy: "query"`,
 // - authors, then a count of each one's books (a count per parent) / one grouped query,
-// - a review saved per book (a write per row) / one save of all of them.
+// - a review saved per book (a write per row) / one save of all of them,
+// - each book's title updated by id (an update per row) / one upsert of all of them,
+// - each review deleted by id (a delete per row) / one delete of all their ids.
 //
 // Usage: DATABASE_URL=postgres://user:pw@host:port/db node app.js
 require("reflect-metadata");
@@ -187,6 +189,36 @@ async function main() {
   const reviews = await onItsOwnConnection((db) => db.getRepository(Review).count());
   if (reviews !== 2 * n) {
     throw new Error(`${reviews} reviews`);
+  }
+
+  await onItsOwnConnection(async (db) => {
+    for (const book of await db.getRepository(Book).find({ order: { id: "ASC" } })) {
+      await db.getRepository(Book).update(book.id, { title: `${book.title} (2nd ed.)` });
+    }
+  });
+  await onItsOwnConnection(async (db) => {
+    const books = await db.getRepository(Book).find({ order: { id: "ASC" } });
+    await db
+      .getRepository(Book)
+      .upsert(books.map((b) => ({ id: b.id, title: `${b.title} (3rd ed.)`, authorId: b.authorId })), ["id"]);
+  });
+  const editions = await onItsOwnConnection((db) => db.getRepository(Book).find());
+  if (!editions.every((b) => b.title.endsWith("(2nd ed.) (3rd ed.)"))) {
+    throw new Error(`titles: ${editions.map((b) => b.title)}`);
+  }
+
+  await onItsOwnConnection(async (db) => {
+    for (const review of await db.getRepository(Review).find({ where: { stars: 5 }, order: { id: "ASC" } })) {
+      await db.getRepository(Review).delete(review.id);
+    }
+  });
+  await onItsOwnConnection(async (db) => {
+    const ids = (await db.getRepository(Review).findBy({ stars: 4 })).map((r) => r.id);
+    await db.getRepository(Review).delete(ids);
+  });
+  const left = await onItsOwnConnection((db) => db.getRepository(Review).count());
+  if (left !== 0) {
+    throw new Error(`${left} reviews left`);
   }
   console.log("typeorm app done");
 }
