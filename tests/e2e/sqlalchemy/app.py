@@ -5,7 +5,10 @@ connection (one request each); every loop has its fixed twin, which must not be 
 - each author's books (a one-to-many N+1) / selectinload(Author.books),
 - each book's tags through book_tags (a many-to-many N+1) / selectinload(Book.tags),
 - a count of each author's books (a count per parent) / one GROUP BY query,
-- a review added and flushed per book (a write per row) / add_all and one flush.
+- a review added and flushed per book (a write per row) / add_all and one flush,
+- each book's title changed and flushed (an update per row) / one ORM bulk UPDATE by primary
+  key, session.execute(update(Book), rows),
+- each review deleted and flushed (a delete per row) / one delete(Review).where(id IN ids).
 QUERYCOMB_SCALE sizes the data.
 
 Usage: DATABASE_URL=postgres://user:pw@host:port/db python app.py
@@ -13,7 +16,17 @@ Usage: DATABASE_URL=postgres://user:pw@host:port/db python app.py
 
 import os
 
-from sqlalchemy import Column, ForeignKey, Table, create_engine, func, insert, select
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Table,
+    create_engine,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -145,6 +158,37 @@ def main():
     page(review_each)
     page(review_all)
     assert page(lambda s: s.scalar(select(func.count(Review.id)))) == 2 * n
+
+    def retitle_each(s):
+        for book in s.scalars(books):
+            book.title = f"{book.title} (2nd ed.)"
+            s.flush()
+        s.commit()
+
+    def retitle_all(s):
+        rows = [{"id": b.id, "title": f"{b.title} (3rd ed.)"} for b in s.scalars(books)]
+        s.execute(update(Book), rows)
+        s.commit()
+
+    page(retitle_each)
+    page(retitle_all)
+    titles = page(lambda s: list(s.scalars(select(Book.title))))
+    assert all(t.endswith("(2nd ed.) (3rd ed.)") for t in titles), titles
+
+    def unreview_each(s):
+        for review in s.scalars(select(Review).where(Review.stars == 5).order_by(Review.id)):
+            s.delete(review)
+            s.flush()
+        s.commit()
+
+    def unreview_all(s):
+        ids = list(s.scalars(select(Review.id).where(Review.stars == 4)))
+        s.execute(delete(Review).where(Review.id.in_(ids)))
+        s.commit()
+
+    page(unreview_each)
+    page(unreview_all)
+    assert page(lambda s: s.scalar(select(func.count(Review.id)))) == 0
     print("sqlalchemy app done")
 
 
