@@ -95,6 +95,12 @@ pub struct Context<'a> {
     /// system's dialect rather than the run's.
     pub db_system: Option<&'a str>,
     pub code: CodeLocation<'a>,
+    /// The GraphQL field the statement was resolved for: the field path of the nearest
+    /// GraphQL resolver span above the statement's span in its service (`graphql.field.path`
+    /// of `@opentelemetry/instrumentation-graphql`), list indices as `*`: `authors.*.books`.
+    /// Evidence that a loop ran in GraphQL resolvers; the detection stage keeps it with the
+    /// shape's stack tags (under [`crate::RESOLVER_SPAN_TAG`]).
+    pub resolver: Option<&'a str>,
     /// What kind of operation the event is: SQL by default; an outgoing HTTP call when a
     /// trace source reports client spans (then `sql` holds `METHOD url-template`).
     pub operation: Operation,
@@ -235,6 +241,7 @@ pub struct OwnedContext {
     pub code_file: Option<String>,
     pub code_line: Option<u32>,
     pub code_function: Option<String>,
+    pub resolver: Option<String>,
     pub operation: Operation,
     pub truncated: bool,
     pub params_unknown: bool,
@@ -253,6 +260,7 @@ impl From<&Context<'_>> for OwnedContext {
             code_file: own(c.code.file),
             code_line: c.code.line,
             code_function: own(c.code.function),
+            resolver: own(c.resolver),
             operation: c.operation,
             truncated: c.truncated,
             params_unknown: c.params_unknown,
@@ -274,6 +282,7 @@ impl OwnedContext {
                 line: self.code_line,
                 function: self.code_function.as_deref(),
             },
+            resolver: self.resolver.as_deref(),
             operation: self.operation,
             truncated: self.truncated,
             params_unknown: self.params_unknown,

@@ -85,11 +85,18 @@ pub struct QueryRef {
     pub source_location: Option<String>,
     /// The sqlcommenter tags that name the stack the statement came from, decoded:
     /// `framework` (`django:5.2.19`), `db_framework` (`sqlalchemy:2.0.58`), `db_driver`,
-    /// `application`, and any `graphql*` tag. Read from the first statement of this shape;
-    /// the fix names an ORM from them before any SQL shape (`Advice::framework_evidence`).
+    /// `application`, and any `graphql*` tag; read from the first statement of this shape.
+    /// From a trace, also [`RESOLVER_SPAN_TAG`]: the GraphQL resolver span the shape first
+    /// ran under (`Context::resolver`). The fix names an ORM from them before any SQL shape,
+    /// and a DataLoader from the GraphQL ones (`Advice::framework_evidence`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub stack_tags: BTreeMap<String, String>,
 }
+
+/// The stack tag holding the field path of the GraphQL resolver span a statement ran under
+/// (`authors.*.books`), named after the span (`graphql.resolve authors.0.books`). Only a
+/// trace source's data fills it, never a sqlcommenter tag of that name.
+pub const RESOLVER_SPAN_TAG: &str = "graphql.resolve";
 
 /// Whether the parent/child relationship was shown from data or inferred from shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use querycomb_core::FingerprintStat;
+use querycomb_core::{FingerprintStat, RESOLVER_SPAN_TAG};
 use querycomb_sql::class::{classify, Class, Marker, Purpose};
 use querycomb_sql::{Fingerprinter, Scan, Shape, Verb};
 
@@ -77,6 +77,17 @@ impl ShapeEntry {
     /// Sent by a driver, pool or tool rather than by the application.
     pub fn is_tooling(&self) -> bool {
         self.class.purpose != Purpose::Application
+    }
+
+    /// Keeps the GraphQL resolver a statement of this shape ran under (`Context::resolver`)
+    /// with its stack tags, the first one the shape is seen with, cut like a tag's value.
+    pub(crate) fn note_resolver(&mut self, path: &str) {
+        if !self.stack_tags.contains_key(RESOLVER_SPAN_TAG) {
+            self.stack_tags.insert(
+                RESOLVER_SPAN_TAG.to_owned(),
+                path.chars().take(STACK_TAG_LEN).collect(),
+            );
+        }
     }
 }
 
@@ -221,7 +232,9 @@ const STACK_TAG_LEN: usize = 120;
 /// The sqlcommenter tags that name the stack a statement came from: `framework`
 /// (google-cloud-sqlcommenter's Django middleware: `django:5.2.19`; Spring's, Flask's),
 /// `db_framework` (its SQLAlchemy listener: `sqlalchemy:2.0.58`), `db_driver`, `application`
-/// (Rails' and Go's), and any `graphql*` tag. Read once per new shape, like the code location.
+/// (Rails' and Go's), and any `graphql*` tag but [`RESOLVER_SPAN_TAG`], which only a trace's
+/// resolver span gives (`ShapeEntry::note_resolver`). Read once per new shape, like the code
+/// location.
 fn stack_tags(sql: &str) -> BTreeMap<String, String> {
     let tags = querycomb_sql::comment::tags(sql);
     let mut found = BTreeMap::new();
@@ -233,7 +246,7 @@ fn stack_tags(sql: &str) -> BTreeMap<String, String> {
         let named = matches!(
             key.as_str(),
             "framework" | "db_framework" | "db_driver" | "application"
-        ) || key.starts_with("graphql");
+        ) || (key.starts_with("graphql") && key != RESOLVER_SPAN_TAG);
         if !named || found.contains_key(&key) || found.len() == STACK_TAGS {
             continue;
         }
@@ -313,6 +326,8 @@ mod tests {
             ["application", "db_framework", "graphql_operation"]
         );
         assert!(stack_tags("SELECT 1 /*route='%2Fx',traceparent='00-0'*/").is_empty());
+        // A tag cannot pose as a trace's resolver span.
+        assert!(stack_tags("SELECT 1 /*graphql.resolve='authors.*.books'*/").is_empty());
         assert!(stack_tags("SELECT 1").is_empty());
     }
 }

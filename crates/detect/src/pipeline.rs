@@ -276,6 +276,9 @@ impl Pipeline {
         if entry.service.is_none() {
             entry.service = context.service.map(str::to_owned);
         }
+        if let Some(resolver) = context.resolver {
+            entry.note_resolver(resolver);
+        }
         if context.operation == querycomb_core::Operation::HttpCall && !entry.http {
             // The source's text is already the call's shape (`GET http://api/users/{id}`):
             // shown as it is, not as SQL.

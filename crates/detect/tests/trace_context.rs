@@ -1,8 +1,8 @@
 //! Events that carry their context as data (trace sources): the trace id groups across
 //! sessions and wins over tags in the text, the route comes from the data, the code location
-//! reaches the finding, unknown parameter values make a loop rather than an identical
-//! repeat, the parent is looked for under the loop's own handler span first, and
-//! overlapping children are reported as a concurrent fan-out.
+//! and the GraphQL resolver span reach the finding, unknown parameter values make a loop
+//! rather than an identical repeat, the parent is looked for under the loop's own handler
+//! span first, and overlapping children are reported as a concurrent fan-out.
 
 mod common;
 
@@ -47,6 +47,8 @@ fn trace_context_groups_routes_and_locates() {
         event.context.code_file = Some("app/orders.py".to_owned());
         event.context.code_line = Some(42);
         event.context.code_function = Some("list_orders".to_owned());
+        // The resolver span the trace source found above each lookup.
+        event.context.resolver = Some("orders.*.customer".to_owned());
     }
     let analysis = analyse(&log.events);
     let finding = only(&analysis);
@@ -65,6 +67,12 @@ fn trace_context_groups_routes_and_locates() {
         finding.children[0].source_location.as_deref(),
         Some("app/orders.py:42 in list_orders")
     );
+    assert_eq!(
+        finding.children[0].stack_tags.get(querycomb_core::RESOLVER_SPAN_TAG),
+        Some(&"orders.*.customer".to_owned()),
+        "the resolver span is kept with the stack tags"
+    );
+    assert!(finding.parent.as_ref().unwrap().stack_tags.is_empty());
     assert_eq!(
         finding.parent.as_ref().unwrap().normalized,
         ORDERS_NORMALIZED

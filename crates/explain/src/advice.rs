@@ -6,12 +6,12 @@
 //! other side's table by a primary key is SeaORM's `find_related`: to-many or, read through
 //! the child's row by its id, to-one); an aggregate per row; a write per row. The framework is named only on evidence: a sqlcommenter tag naming
 //! it, or SQL only one ORM writes (see [`framework`]); without it the fix is given in SQL
-//! terms, never guessed. A loop in a GraphQL request (its route, a `graphql` tag) is fixed by
-//! a DataLoader in the resolver.
+//! terms, never guessed. A loop in a GraphQL request (a trace's resolver span, its route, a
+//! `graphql` tag) is fixed by a DataLoader in the resolver.
 
 use std::collections::BTreeMap;
 
-use querycomb_core::{Advice, Finding, QueryRef, Relation};
+use querycomb_core::{Advice, Finding, QueryRef, Relation, RESOLVER_SPAN_TAG};
 use querycomb_detect::detectors as kinds;
 use querycomb_sql::{Dialect, Fingerprinter, Verb};
 use std::sync::OnceLock;
@@ -272,9 +272,25 @@ fn unnamed(tags: &BTreeMap<String, String>) -> Option<String> {
     })
 }
 
-/// What shows the loop ran in GraphQL resolvers: the request's route, or a `graphql*` tag of
-/// the child or the parent.
+/// What shows the loop ran in GraphQL resolvers: the resolver span a trace shows the child
+/// (else the parent) ran under, the request's route, or a `graphql*` tag of the child or the
+/// parent.
 fn graphql(finding: &Finding) -> Option<String> {
+    let child = finding.children.first();
+    let parent = finding.parent.as_ref();
+    let spanned = |q: &QueryRef| {
+        let path = q.stack_tags.get(RESOLVER_SPAN_TAG)?;
+        Some(format!(
+            "GraphQL resolver span `{RESOLVER_SPAN_TAG} {}`",
+            quote(path)
+        ))
+    };
+    if let Some(span) = child.and_then(spanned) {
+        return Some(span);
+    }
+    if let Some(span) = parent.and_then(spanned) {
+        return Some(format!("{span} (in the parent query)"));
+    }
     if let Some(route) = finding.request.route.as_deref() {
         if route.to_ascii_lowercase().contains("graphql") {
             return Some(format!("the request's route `{}`", quote(route)));
@@ -283,14 +299,10 @@ fn graphql(finding: &Finding) -> Option<String> {
     let tagged = |q: &QueryRef| {
         q.stack_tags
             .iter()
-            .find(|(key, _)| key.starts_with("graphql"))
+            .find(|(key, _)| key.starts_with("graphql") && *key != RESOLVER_SPAN_TAG)
             .map(|(key, value)| format!("sqlcommenter tag {key}='{}'", quote(value)))
     };
-    finding
-        .children
-        .first()
-        .and_then(tagged)
-        .or_else(|| finding.parent.as_ref().and_then(tagged))
+    child.and_then(tagged).or_else(|| parent.and_then(tagged))
 }
 
 /// The framework whose SQL shape `sql` has, with the evidence: the shape, and the text of
@@ -1235,7 +1247,8 @@ mod tests {
     }
 
     /// A loop in a GraphQL request is fixed by a DataLoader, named for the stack when the
-    /// ORM is known; a write loop (a mutation's) keeps its batched write.
+    /// ORM is known; a write loop (a mutation's) keeps its batched write. A trace's resolver
+    /// span is the evidence that says which resolver.
     #[test]
     fn graphql_requests_get_a_dataloader() {
         let mut f = crate::tests::finding("SELECT id, name FROM authors WHERE id = $1");
@@ -1276,6 +1289,38 @@ mod tests {
         assert_eq!(
             write.fix,
             "bulk_create([...]) instead of create() or save() per row"
+        );
+        // A trace's resolver span says which resolver, before the route or any tag.
+        f.kind = kinds::n_plus_one::KIND;
+        f.children[0].normalized = "SELECT id, title FROM books WHERE author_id = $1".into();
+        f.request.route = Some("POST /graphql".into());
+        f.children[0]
+            .stack_tags
+            .insert(RESOLVER_SPAN_TAG.to_owned(), "authors.*.books".to_owned());
+        let spanned = advise(&f).unwrap();
+        assert_eq!(
+            spanned.framework_evidence.as_deref(),
+            Some("sqlcommenter tag framework='django:5.2.19'; GraphQL resolvers: GraphQL resolver span `graphql.resolve authors.*.books`")
+        );
+        f.children[0].stack_tags.clear();
+        f.request.route = Some("POST /api".into());
+        let mut parent = f.children[0].clone();
+        parent.normalized = "SELECT id, name FROM authors ORDER BY id".into();
+        parent
+            .stack_tags
+            .insert(RESOLVER_SPAN_TAG.to_owned(), "authors".to_owned());
+        f.parent = Some(parent);
+        let in_parent = advise(&f).unwrap();
+        assert_eq!(in_parent.framework.as_deref(), Some("GraphQL"));
+        assert_eq!(
+            in_parent.framework_evidence.as_deref(),
+            Some("GraphQL resolver span `graphql.resolve authors` (in the parent query)")
+        );
+        assert!(
+            in_parent
+                .fix
+                .starts_with("a request-scoped DataLoader in the resolver"),
+            "{in_parent:?}"
         );
     }
 

@@ -5,7 +5,9 @@
 //! emitted early, and dropped spans are counted and reported with their trace id.
 //!
 //! Only the spans detection needs are kept: database client spans, HTTP client spans, and
-//! the server and root spans that name the route. Everything else is counted and let go.
+//! the server and root spans that name the route. Of every other span only its place in the
+//! tree is kept (its id, its parent, and a GraphQL resolver's field path), so that each
+//! statement can name the resolver it ran under ([`Context::resolver`]).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -56,9 +58,24 @@ pub struct AssemblyStats {
     pub malformed: u64,
 }
 
+/// A span that is not kept, reduced to its place in the tree.
+#[derive(Debug)]
+struct Link {
+    id: u64,
+    /// 0 where the walk up stops: a root, or a span that starts another unit of work (a
+    /// consumer's).
+    parent: u64,
+    /// A GraphQL resolver span's field path ([`crate::model::SpanAttrs::resolver`]).
+    resolver: Option<Box<str>>,
+}
+
 #[derive(Debug)]
 struct OpenTrace {
     spans: Vec<Span>,
+    /// The other spans' places in the tree, at most `max_spans_per_trace` of them.
+    links: Vec<Link>,
+    /// A span of the trace is a GraphQL resolver's: the statements' resolvers are looked up.
+    resolvers: bool,
     last_seen: u64,
     first_seen: u64,
     /// Earliest span start, to emit traces that arrived together in time order.
@@ -119,6 +136,8 @@ impl Assembler {
         let clock = self.clock;
         let trace = self.open.entry(span.trace).or_insert_with(|| OpenTrace {
             spans: Vec::new(),
+            links: Vec::new(),
+            resolvers: false,
             last_seen: clock,
             first_seen: clock,
             first_start_ns: span.start_ns,
@@ -129,6 +148,7 @@ impl Assembler {
         trace.received += 1;
         trace.last_seen = clock;
         trace.first_start_ns = trace.first_start_ns.min(span.start_ns);
+        trace.resolvers |= span.attrs.resolver.is_some();
         if keep {
             if trace.spans.len() < self.limits.max_spans_per_trace {
                 trace.spans.push(span);
@@ -136,6 +156,13 @@ impl Assembler {
                 trace.dropped += 1;
                 self.stats.dropped_spans += 1;
             }
+        } else if trace.links.len() < self.limits.max_spans_per_trace {
+            // Past the limit a statement's resolver may go unnamed; nothing else is lost.
+            trace.links.push(Link {
+                id: span.id,
+                parent: if starts_unit(span.kind) { 0 } else { span.parent },
+                resolver: span.attrs.resolver.map(String::into_boxed_str),
+            });
         }
         if self.open.len() > self.limits.max_open_traces {
             self.evict_oldest(sink);
@@ -209,6 +236,9 @@ impl Assembler {
         // that ended first goes first, so a quick parent query stays ahead of its children.
         trace.spans.sort_by_key(|s| (s.start_ns, s.end_ns, s.id));
         let route = route_of(&trace.spans).map(str::to_owned);
+        let tree = trace
+            .resolvers
+            .then(|| Tree::new(&trace.spans, &trace.links));
         let mut trace_hex = String::with_capacity(32);
         let _ = write!(trace_hex, "{id:032x}");
         for span in &trace.spans {
@@ -219,10 +249,11 @@ impl Assembler {
             if !issued_by_app {
                 continue;
             }
+            let resolver = tree.as_ref().and_then(|t| t.resolver_above(span));
             if span.attrs.is_db() {
-                self.emit_db_span(span, &trace_hex, route.as_deref(), sink);
+                self.emit_db_span(span, &trace_hex, route.as_deref(), resolver, sink);
             } else if span.kind == SpanKind::Client {
-                self.emit_http_call(span, &trace_hex, route.as_deref(), sink);
+                self.emit_http_call(span, &trace_hex, route.as_deref(), resolver, sink);
             }
         }
         sink.trace_complete(&trace_hex);
@@ -233,6 +264,7 @@ impl Assembler {
         span: &Span,
         trace_hex: &str,
         route: Option<&str>,
+        resolver: Option<&str>,
         sink: &mut dyn EventSink,
     ) {
         let Some(sql) = span
@@ -283,6 +315,7 @@ impl Assembler {
                     line: attrs.code_line,
                     function: attrs.code_function.as_deref(),
                 },
+                resolver,
                 operation: Operation::Sql,
                 truncated: looks_truncated(sql),
                 params_unknown: attrs.params.is_empty() && has_placeholder(sql),
@@ -301,6 +334,7 @@ impl Assembler {
         span: &Span,
         trace_hex: &str,
         route: Option<&str>,
+        resolver: Option<&str>,
         sink: &mut dyn EventSink,
     ) {
         let attrs = &span.attrs;
@@ -330,6 +364,7 @@ impl Assembler {
                     line: attrs.code_line,
                     function: attrs.code_function.as_deref(),
                 },
+                resolver,
                 operation: Operation::HttpCall,
                 truncated: false,
                 params_unknown: values.is_empty(),
@@ -339,6 +374,51 @@ impl Assembler {
         self.stats.events += 1;
         sink.event(&event);
     }
+}
+
+/// The spans of one trace by id, to walk up from a statement to the resolver it ran under.
+struct Tree<'a> {
+    /// Span id → (parent, 0 where the walk stops; resolver field path).
+    up: HashMap<u64, (u64, Option<&'a str>)>,
+}
+
+impl<'a> Tree<'a> {
+    fn new(spans: &'a [Span], links: &'a [Link]) -> Tree<'a> {
+        let kept = spans.iter().map(|s| {
+            let parent = if starts_unit(s.kind) { 0 } else { s.parent };
+            (s.id, (parent, s.attrs.resolver.as_deref()))
+        });
+        let others = links
+            .iter()
+            .map(|l| (l.id, (l.parent, l.resolver.as_deref())));
+        Tree {
+            up: kept.chain(others).collect(),
+        }
+    }
+
+    /// The field path of the nearest GraphQL resolver span above `span`, within the unit of
+    /// work that issued it: the walk stops at a server or consumer span (another service's
+    /// resolver is not where this statement's loop is), at a span it does not have, and
+    /// after as many steps as there are spans (a cycle in damaged input).
+    fn resolver_above(&self, span: &Span) -> Option<&'a str> {
+        let mut id = span.parent;
+        for _ in 0..self.up.len() {
+            let &(parent, resolver) = self.up.get(&id)?;
+            if resolver.is_some() {
+                return resolver;
+            }
+            if parent == 0 {
+                return None;
+            }
+            id = parent;
+        }
+        None
+    }
+}
+
+/// A span that starts a unit of work of its own: a service's request, a message's handling.
+fn starts_unit(kind: SpanKind) -> bool {
+    matches!(kind, SpanKind::Server | SpanKind::Consumer)
 }
 
 /// Database and HTTP client spans, and spans that may name the route.
@@ -368,4 +448,103 @@ fn route_of(spans: &[Span]) -> Option<&str> {
 /// Connection spans (`connect`, `pg.connect`) carry no statement by design.
 fn is_connect(name: &str) -> bool {
     name == "connect" || name.ends_with(".connect") || name.starts_with("pg-pool.")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use querycomb_core::Collected;
+
+    use super::*;
+    use crate::model::{SpanAttrs, Value};
+
+    const TRACE: u128 = 0x4bf9_2f35_77b3_4da6_a3ce_9290_36e0_e473;
+
+    fn span(id: u64, parent: u64, kind: SpanKind, attrs: &[(&str, &str)]) -> Span {
+        let mut a = SpanAttrs::default();
+        for (key, value) in attrs {
+            a.note(key, Value::Str(value));
+        }
+        Span {
+            trace: TRACE,
+            id,
+            parent,
+            kind,
+            name: format!("span {id}"),
+            start_ns: id * 1_000_000,
+            end_ns: id * 1_000_000 + 500_000,
+            service: Arc::from("shop-api"),
+            attrs: a,
+            location: Location::default(),
+        }
+    }
+
+    fn db(id: u64, parent: u64, sql: &str) -> Span {
+        span(
+            id,
+            parent,
+            SpanKind::Client,
+            &[("db.system.name", "postgresql"), ("db.query.text", sql)],
+        )
+    }
+
+    /// Each statement names the nearest resolver span above it, through spans that are not
+    /// kept, whatever order the spans arrive in; none when no resolver is above it within
+    /// its own unit of work.
+    #[test]
+    fn a_statement_names_the_nearest_resolver_above_it() {
+        let resolver = |id, parent, path| {
+            span(
+                id,
+                parent,
+                SpanKind::Internal,
+                &[("graphql.field.name", "x"), ("graphql.field.path", path)],
+            )
+        };
+        let spans = [
+            db(7, 5, "SELECT id, title FROM books WHERE author_id = $1"),
+            db(8, 3, "SELECT id, name FROM authors"),
+            db(9, 2, "SELECT count(*) FROM sessions"),
+            // Another service called from the resolver: its own server span ends the walk.
+            db(12, 11, "SELECT name FROM publishers WHERE id = $1"),
+            span(11, 4, SpanKind::Server, &[("http.route", "/publishers/:id")]),
+            // A statement under a cycle of damaged parents.
+            db(15, 13, "SELECT 1"),
+            span(13, 14, SpanKind::Internal, &[]),
+            span(14, 13, SpanKind::Internal, &[]),
+            // A repository span between the resolver and the statement.
+            span(5, 4, SpanKind::Internal, &[]),
+            resolver(4, 3, "authors.3.books"),
+            resolver(3, 10, "authors"),
+            span(10, 2, SpanKind::Internal, &[("graphql.operation.name", "Q")]),
+            span(2, 1, SpanKind::Internal, &[]),
+            span(1, 0, SpanKind::Server, &[("http.route", "/api")]),
+        ];
+        let mut assembler = Assembler::new(AssemblyLimits::FILE);
+        let mut sink = Collected::default();
+        for s in spans {
+            assembler.push(s, &mut sink);
+        }
+        assembler.finish(&mut sink);
+        let resolvers: Vec<(&str, Option<&str>)> = sink
+            .events
+            .iter()
+            .map(|e| (e.sql.as_str(), e.context.resolver.as_deref()))
+            .collect();
+        assert_eq!(
+            resolvers,
+            [
+                (
+                    "SELECT id, title FROM books WHERE author_id = $1",
+                    Some("authors.*.books")
+                ),
+                ("SELECT id, name FROM authors", Some("authors")),
+                ("SELECT count(*) FROM sessions", None),
+                ("SELECT name FROM publishers WHERE id = $1", None),
+                ("SELECT 1", None),
+            ]
+        );
+        assert!(sink.errors.is_empty(), "{:?}", sink.errors);
+    }
 }

@@ -1,6 +1,6 @@
 //! One span as every trace format is read into: ids as numbers, the attributes querycomb
-//! needs (both generations of the database semantic conventions, HTTP, `code.*`), nothing
-//! else. Each reader turns its own encoding's attributes into calls of [`SpanAttrs::note`],
+//! needs (both generations of the database semantic conventions, HTTP, `code.*`, a GraphQL
+//! resolver's field path), nothing else. Each reader turns its own encoding's attributes into calls of [`SpanAttrs::note`],
 //! so what an attribute means is decided in this one place.
 
 use std::sync::Arc;
@@ -100,6 +100,10 @@ pub struct SpanAttrs {
     pub code_file: Option<String>,
     pub code_line: Option<u32>,
     pub code_function: Option<String>,
+    /// `graphql.field.path` of a GraphQL resolver span (`@opentelemetry/instrumentation-graphql`
+    /// names the span `graphql.resolve authors.0.books`), list indices as `*`:
+    /// `authors.*.books`. Only the path: never the span's `graphql.source`.
+    pub resolver: Option<String>,
 }
 
 impl SpanAttrs {
@@ -135,6 +139,11 @@ impl SpanAttrs {
             }
             "code.function.name" => self.code_function = value.text(),
             "code.function" => keep_first(&mut self.code_function, value),
+            "graphql.field.path" => {
+                if let Value::Str(path) = value {
+                    self.resolver = Some(field_path(path));
+                }
+            }
             _ => {
                 if let Some(name) = key.strip_prefix("db.query.parameter.") {
                     if let Some(text) = value.text() {
@@ -153,6 +162,21 @@ impl SpanAttrs {
     pub fn is_db(&self) -> bool {
         self.db_system.is_some() || self.statement.is_some()
     }
+}
+
+/// A resolver's field path with its list indices as `*` (`authors.0.books` →
+/// `authors.*.books`): every item's resolver is the same field.
+fn field_path(path: &str) -> String {
+    path.split('.')
+        .map(|key| {
+            if !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit()) {
+                "*"
+            } else {
+                key
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 fn keep_first(slot: &mut Option<String>, value: Value<'_>) {
@@ -227,6 +251,19 @@ mod tests {
         let mut b = SpanAttrs::default();
         b.note("db.statement", Value::Str("SELECT 1"));
         assert_eq!(b.statement.as_deref(), Some("SELECT 1"));
+    }
+
+    #[test]
+    fn a_resolver_span_is_known_by_its_field_path() {
+        let mut a = SpanAttrs::default();
+        a.note("graphql.field.name", Value::Str("books"));
+        a.note("graphql.field.path", Value::Str("authors.10.books"));
+        a.note("graphql.source", Value::Str(" books(first: 3) { title }"));
+        assert_eq!(a.resolver.as_deref(), Some("authors.*.books"));
+        assert!(!a.is_db());
+        let mut merged = SpanAttrs::default();
+        merged.note("graphql.field.path", Value::Str("authors.*.books.*.title"));
+        assert_eq!(merged.resolver.as_deref(), Some("authors.*.books.*.title"));
     }
 
     #[test]

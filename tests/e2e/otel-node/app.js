@@ -11,6 +11,11 @@
 // QC_PROCESSOR: batch (default) or simple (one export per span: traces arrive in pieces).
 // QC_HTTP_LOOP=1: also run an authors API (traced by @opentelemetry/instrumentation-http)
 //   and a request that calls it once per book: an N+1 over HTTP.
+// QC_GRAPHQL=1: also run a graphql-js API (traced by @opentelemetry/instrumentation-graphql)
+//   at `POST /api`: `{ authors { name books { title } } }`, whose `books` resolver runs one
+//   query per author (an N+1 in resolvers), then the same query through a DataLoader (the
+//   fixed twin). No sqlcommenter tags and no `graphql` in the route: the resolver spans are
+//   the only sign that the loop ran in GraphQL resolvers.
 'use strict';
 
 const fs = require('fs');
@@ -80,6 +85,11 @@ if (httpLoop) {
   const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http');
   instrumentations.push(new HttpInstrumentation());
 }
+const graphqlApi = process.env.QC_GRAPHQL === '1';
+if (graphqlApi) {
+  const { GraphQLInstrumentation } = require('@opentelemetry/instrumentation-graphql');
+  instrumentations.push(new GraphQLInstrumentation());
+}
 registerInstrumentations({ instrumentations });
 
 // After the instrumentation is registered, so that it patches the driver.
@@ -87,8 +97,8 @@ const { Pool } = require('pg');
 const tracer = api.trace.getTracer('querycomb-e2e');
 
 /// One request: a server span for `route`, `handler` running inside it.
-function request(route, handler) {
-  return tracer.startActiveSpan(`GET ${route}`, { kind: api.SpanKind.SERVER, attributes: { 'http.route': route, 'http.request.method': 'GET' } }, async (span) => {
+function request(route, handler, method = 'GET') {
+  return tracer.startActiveSpan(`${method} ${route}`, { kind: api.SpanKind.SERVER, attributes: { 'http.route': route, 'http.request.method': method } }, async (span) => {
     try {
       await handler();
     } finally {
@@ -143,6 +153,9 @@ async function main() {
   if (httpLoop) {
     await booksThroughTheApi(pool);
   }
+  if (graphqlApi) {
+    await booksThroughGraphql(pool);
+  }
 
   await pool.end();
   await provider.shutdown();
@@ -173,6 +186,56 @@ async function booksThroughTheApi(pool) {
   });
   await new Promise((resolve) => server.close(resolve));
   console.log(`authors API on port ${port}`);
+}
+
+/// A graphql-js schema whose `Author.books` resolver asks the request's context for an
+/// author's books, and two requests to it: each author's books by its own query (the N+1),
+/// then through a request-scoped DataLoader (one `= ANY($1)` query for every author).
+async function booksThroughGraphql(pool) {
+  // After the instrumentation is registered, so that it patches graphql-js.
+  const { graphql, GraphQLSchema, GraphQLObjectType, GraphQLList, GraphQLString } = require('graphql');
+  const DataLoader = require('dataloader');
+  const Book = new GraphQLObjectType({ name: 'Book', fields: { title: { type: GraphQLString } } });
+  const Author = new GraphQLObjectType({
+    name: 'Author',
+    fields: {
+      name: { type: GraphQLString },
+      books: { type: new GraphQLList(Book), resolve: (author, _args, ctx) => ctx.booksOf(author.id) },
+    },
+  });
+  const Query = new GraphQLObjectType({
+    name: 'Query',
+    fields: {
+      authors: {
+        type: new GraphQLList(Author),
+        resolve: async (_root, _args, ctx) => (await ctx.client.query('SELECT id, name FROM authors ORDER BY id')).rows,
+      },
+    },
+  });
+  const schema = new GraphQLSchema({ query: Query });
+  const source = 'query AuthorsWithBooks { authors { name books { title } } }';
+  // One request: a checked-out client, the context the resolvers share, one execution.
+  const serve = (route, booksOf) => request(route, async () => {
+    const client = await pool.connect();
+    try {
+      const result = await graphql({ schema, source, contextValue: { client, booksOf: booksOf(client) } });
+      if (result.errors) {
+        throw new Error(result.errors.map((e) => e.message).join('; '));
+      }
+    } finally {
+      client.release();
+    }
+  }, 'POST');
+  // N+1: the resolver runs once per author, one query each.
+  await serve('/api', (client) => async (id) => (await client.query('SELECT id, title FROM books WHERE author_id = $1', [id])).rows);
+  // The fixed twin: the resolver asks a DataLoader, which loads every author's books at once.
+  await serve('/api-batched', (client) => {
+    const loader = new DataLoader(async (ids) => {
+      const { rows } = await client.query('SELECT id, title, author_id FROM books WHERE author_id = ANY($1)', [ids]);
+      return ids.map((id) => rows.filter((b) => b.author_id === id));
+    });
+    return (id) => loader.load(id);
+  });
 }
 
 main().catch((error) => {
