@@ -183,7 +183,8 @@ setup_typeorm() {
 }
 
 # target/e2e/otel-node/node_modules: tests/e2e/otel-node's locked OpenTelemetry packages (a
-# node-postgres app traced by @opentelemetry/instrumentation-pg; crates/cli/tests/traces_*.rs).
+# node-postgres app traced by @opentelemetry/instrumentation-pg, and its graphql-js API traced
+# by @opentelemetry/instrumentation-graphql, with dataloader; crates/cli/tests/traces_*.rs).
 setup_otel_node() {
   setup_npm "tests/e2e/otel-node" "otel-node"
 }

@@ -3,7 +3,8 @@
 //! `scripts/setup-test-deps.sh otel-node`) against a throwaway PostgreSQL. Its three
 //! requests are an N+1 (`/books`), its fixed twin (`/books-fixed`) and a concurrent fan-out
 //! of the same loop (`/books-concurrent`); every way of getting the spans to querycomb must
-//! give exactly the same two findings.
+//! give exactly the same two findings. Asked to, it also loops over HTTP, and in graphql-js
+//! resolvers traced by `@opentelemetry/instrumentation-graphql`.
 
 mod run_support;
 mod traces_support;
@@ -382,5 +383,121 @@ fn merged_reports_of_two_halves_by_trace_id_equal_one_run_over_all() {
     };
     for field in ["statements", "requests", "findings"] {
         assert_eq!(summary(&merged)[field], summary(&whole)[field], "{field}");
+    }
+}
+
+/// An N+1 in GraphQL resolvers: `POST /api` runs `{ authors { name books { title } } }` on
+/// graphql-js, whose `books` resolver queries once per author, and `POST /api-batched` the
+/// same through a DataLoader (one `= ANY($1)` query). Neither the route nor any statement
+/// says GraphQL: the resolver spans of `@opentelemetry/instrumentation-graphql` are the
+/// evidence that names the DataLoader, and say which resolver.
+#[test]
+fn a_loop_in_graphql_resolvers_names_a_dataloader_from_the_resolver_spans() {
+    let pg = start_pg(true);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("traces.jsonl");
+    let output = std::process::Command::new("node")
+        .arg(repo_root().join("tests/e2e/otel-node/app.js"))
+        .env("NODE_PATH", node_modules())
+        .env("DATABASE_URL", pg.url("shop"))
+        .env("QC_EXPORT", format!("json-file:{}", file.display()))
+        .env("QC_GRAPHQL", "1")
+        .output()
+        .expect("run node");
+    assert!(output.status.success(), "{output:?}");
+    // The spans are the instrumentation's own: one resolver span per author's `books`.
+    let spans = otlp_spans(&file);
+    let books_resolvers = spans
+        .iter()
+        .filter(|(_, s)| {
+            s["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("graphql.resolve authors.") && n.ends_with(".books"))
+        })
+        .count();
+    assert_eq!(books_resolvers, 16, "8 authors, two requests");
+    // With the plan check, which names each loop's fix.
+    let report = dir.path().join("report.json");
+    let ran = run(querycomb(None)
+        .args([
+            "analyze",
+            "--quiet",
+            "--format",
+            "json",
+            "--fail-on",
+            "never",
+        ])
+        .args(["--dsn", &pg.url("shop"), "-o"])
+        .arg(&report)
+        .arg(&file));
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    let findings = findings_of(&report);
+    let api: Vec<&serde_json::Value> = findings
+        .iter()
+        .filter(|f| {
+            f["request"]["route"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("/api"))
+        })
+        .collect();
+    assert_eq!(api.len(), 1, "the DataLoader twin is no finding: {api:#?}");
+    let finding = api[0];
+    assert_eq!(finding["kind"], "n_plus_one");
+    assert_eq!(finding["request"]["route"], "/api");
+    assert_eq!(finding["count"], 8);
+    assert_eq!(
+        finding["children"][0]["normalized"],
+        "SELECT id, title FROM books WHERE author_id = $1"
+    );
+    assert_eq!(
+        finding["parent"]["normalized"],
+        "SELECT id, name FROM authors ORDER BY id"
+    );
+    assert_eq!(
+        finding["children"][0]["stack_tags"],
+        serde_json::json!({"graphql.resolve": "authors.*.books"})
+    );
+    assert_eq!(
+        finding["parent"]["stack_tags"],
+        serde_json::json!({"graphql.resolve": "authors"})
+    );
+    let advice = &finding["advice"];
+    assert_eq!(advice["framework"], "GraphQL", "{finding:#}");
+    assert_eq!(
+        advice["framework_evidence"],
+        "GraphQL resolver span `graphql.resolve authors.*.books`"
+    );
+    assert!(
+        advice["fix"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("a request-scoped DataLoader in the resolver"),
+        "{advice:#}"
+    );
+    // Jaeger and Zipkin exports of the same spans carry the same resolvers.
+    for (name, export) in [
+        ("jaeger.json", to_jaeger(&spans)),
+        ("zipkin.json", to_zipkin(&spans)),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, serde_json::to_vec(&export).unwrap()).unwrap();
+        let (exported, _) = analyze(&path);
+        let tags: Vec<&serde_json::Value> = exported
+            .iter()
+            .filter(|f| f["request"]["route"] == "/api")
+            .map(|f| &f["children"][0]["stack_tags"])
+            .collect();
+        assert_eq!(tags, [&finding["children"][0]["stack_tags"]], "{name}");
+    }
+    // The REST routes of the same run keep their findings, with no GraphQL evidence.
+    let rest: Vec<serde_json::Value> = findings
+        .iter()
+        .filter(|f| !api.contains(f))
+        .cloned()
+        .collect();
+    assert_app_findings(&rest);
+    for f in &rest {
+        assert!(f["children"][0].get("stack_tags").is_none(), "{f:#}");
+        assert_ne!(f["advice"]["framework"], "GraphQL", "{f:#}");
     }
 }

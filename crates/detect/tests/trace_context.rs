@@ -68,7 +68,9 @@ fn trace_context_groups_routes_and_locates() {
         Some("app/orders.py:42 in list_orders")
     );
     assert_eq!(
-        finding.children[0].stack_tags.get(querycomb_core::RESOLVER_SPAN_TAG),
+        finding.children[0]
+            .stack_tags
+            .get(querycomb_core::RESOLVER_SPAN_TAG),
         Some(&"orders.*.customer".to_owned()),
         "the resolver span is kept with the stack tags"
     );

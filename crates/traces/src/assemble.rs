@@ -160,7 +160,11 @@ impl Assembler {
             // Past the limit a statement's resolver may go unnamed; nothing else is lost.
             trace.links.push(Link {
                 id: span.id,
-                parent: if starts_unit(span.kind) { 0 } else { span.parent },
+                parent: if starts_unit(span.kind) {
+                    0
+                } else {
+                    span.parent
+                },
                 resolver: span.attrs.resolver.map(String::into_boxed_str),
             });
         }
@@ -508,7 +512,12 @@ mod tests {
             db(9, 2, "SELECT count(*) FROM sessions"),
             // Another service called from the resolver: its own server span ends the walk.
             db(12, 11, "SELECT name FROM publishers WHERE id = $1"),
-            span(11, 4, SpanKind::Server, &[("http.route", "/publishers/:id")]),
+            span(
+                11,
+                4,
+                SpanKind::Server,
+                &[("http.route", "/publishers/:id")],
+            ),
             // A statement under a cycle of damaged parents.
             db(15, 13, "SELECT 1"),
             span(13, 14, SpanKind::Internal, &[]),
@@ -517,7 +526,12 @@ mod tests {
             span(5, 4, SpanKind::Internal, &[]),
             resolver(4, 3, "authors.3.books"),
             resolver(3, 10, "authors"),
-            span(10, 2, SpanKind::Internal, &[("graphql.operation.name", "Q")]),
+            span(
+                10,
+                2,
+                SpanKind::Internal,
+                &[("graphql.operation.name", "Q")],
+            ),
             span(2, 1, SpanKind::Internal, &[]),
             span(1, 0, SpanKind::Server, &[("http.route", "/api")]),
         ];
