@@ -60,7 +60,7 @@ pub fn test_of_route(route: &str) -> (&str, Phase) {
 }
 
 /// The test without its parameters: `t.py::test_x[MP_TestNode]` → `t.py::test_x`, as pytest
-/// writes a parametrised test's id (and JUnit a parameterised invocation, `test(int)[2]`).
+/// writes a parametrised test's id (the other runners' hooks mark no parameters this way).
 /// `None` when the test has no parameters.
 pub fn unparametrised(test: &str) -> Option<&str> {
     let inner = test.strip_suffix(']')?;
