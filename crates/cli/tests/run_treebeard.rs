@@ -9,11 +9,13 @@
 
 mod run_support;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use querycomb_core::test_route::Phase;
+use querycomb_core::{Finding, Severity};
+use querycomb_sql::{Dialect, Fingerprinter, Verb};
 use querycomb_testkit::PgServer;
 use run_support::*;
 
@@ -174,6 +176,69 @@ fn assert_unchanged_and_named(pg: &PgServer, xdist: bool) {
         !under.stderr.contains("no test runner reported"),
         "{under:?}"
     );
+    // A finding keeps the test it was first seen in, and under xdist the workers' order
+    // decides which one that is; the causes are checked on the serial run's fixed order.
+    if !xdist {
+        assert_one_cause_per_loop(&json);
+    }
+}
+
+/// A loop as a reader tells it from the SQL, tables and columns aside: the kind, and each
+/// repeated statement's verb, whether it aggregates and whether it locks rows.
+fn loop_of(finding: &Finding) -> (String, Vec<(Verb, bool, bool)>) {
+    let mut describe = Fingerprinter::new(Dialect::Postgres);
+    let statements = finding
+        .children
+        .iter()
+        .map(|child| {
+            let shape = describe.describe(&child.normalized);
+            (shape.verb, shape.aggregate, shape.locks_rows())
+        })
+        .collect();
+    (finding.kind.id().to_owned(), statements)
+}
+
+/// The causes a run asks to act on (errors and warnings) are distinct loops: no loop is in
+/// two of them, whichever tests and tables (today's fault was one loop reported once per
+/// tree model, table and test), and the per-node insert of every tree model is one cause.
+fn assert_one_cause_per_loop(json: &Path) {
+    let text = std::fs::read_to_string(json).expect("the JSON report");
+    let document = querycomb_report::json::parse_document(&text).expect("a JSON report");
+    let causes = querycomb_report::causes::causes(&document.findings);
+    let own: Vec<_> = causes
+        .iter()
+        .filter(|c| c.severity >= Severity::Warning)
+        .collect();
+    let mut seen = HashMap::new();
+    for (index, cause) in own.iter().enumerate() {
+        for member in &cause.members {
+            if let Some(other) = seen.insert(loop_of(member), index) {
+                assert_eq!(
+                    other, index,
+                    "one loop, two causes: {:#?}\n{:#?}",
+                    own[other], cause
+                );
+            }
+        }
+    }
+    let errors = own.iter().filter(|c| c.severity == Severity::Error).count();
+    assert!(
+        errors >= 1 && own.len() > errors,
+        "the check has error and other causes to tell apart: {own:#?}"
+    );
+
+    let inserts = own
+        .iter()
+        .find(|c| c.tables.contains("tests_mp_testnode") && c.kind.id() == "n_plus_one_write")
+        .expect("the per-node insert");
+    for model in ["al", "mp", "ns", "lt"] {
+        assert!(
+            inserts
+                .tables
+                .contains(format!("tests_{model}_testnode").as_str()),
+            "every tree model's per-node insert in one cause: {inserts:#?}"
+        );
+    }
 }
 
 #[test]

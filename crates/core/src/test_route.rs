@@ -59,9 +59,35 @@ pub fn test_of_route(route: &str) -> (&str, Phase) {
     (route, Phase::Call)
 }
 
+/// The test without its parameters: `t.py::test_x[MP_TestNode]` → `t.py::test_x`, as pytest
+/// writes a parametrised test's id (the other runners' hooks mark no parameters this way).
+/// `None` when the test has no parameters.
+pub fn unparametrised(test: &str) -> Option<&str> {
+    let inner = test.strip_suffix(']')?;
+    let mut depth = 0u32;
+    for (at, c) in inner.char_indices().rev() {
+        match c {
+            ']' => depth += 1,
+            '[' if depth == 0 => return Some(&test[..at]).filter(|base| !base.is_empty()),
+            '[' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parameters_are_set_aside() {
+        assert_eq!(unparametrised("t.py::C::a[MP_Node]"), Some("t.py::C::a"));
+        assert_eq!(unparametrised("t.py::a[x[1]-y]"), Some("t.py::a"));
+        assert_eq!(unparametrised("t.py::a"), None);
+        assert_eq!(unparametrised("[x]"), None);
+        assert_eq!(unparametrised("t.py::a]"), None);
+    }
 
     #[test]
     fn routes_name_the_test_and_read_back() {

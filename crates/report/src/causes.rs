@@ -2,15 +2,28 @@
 //!
 //! Findings are de-duplicated by signature (kind, parent shape, child shapes), so one loop
 //! in a fixture shared by many tests still shows as one finding per table it touches and
-//! per statement before it. A *cause* groups findings of the same kind whose repeated
-//! statements are the same shape family (the same SQL once the table names are set aside:
-//! model variants and proxy models issue it against several tables) from the same code
-//! location when the SQL names one. The members stay one level down.
+//! per statement before it. A *cause* joins findings of the same kind that are the same loop
+//! by either of two rules, and whatever they join transitively:
+//!
+//! - *the same SQL*: their repeated statements are the same shape family (the same SQL once
+//!   the table names are set aside: proxy models and model variants with the same columns
+//!   issue it against several tables);
+//! - *the same test over several models*: one parametrised test (`test_x[A]`, `test_x[B]`,
+//!   in the same phase) meets, under each of its parameters, exactly one loop of that kind
+//!   repeating the same statements (each child's verb, whether it aggregates, whether it
+//!   locks rows; tables and columns aside). The test makes the same call whatever the
+//!   model; the model decides the table and columns. A parameter that meets two such loops
+//!   links neither, so two loops of one test stay two causes.
+//!
+//! Findings whose SQL names different code locations are never joined. The members (tests,
+//! tables, model variants) stay one level down.
 
-use std::collections::BTreeSet;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use querycomb_core::test_route::test_of_route;
+use querycomb_core::test_route::{test_of_route, unparametrised, Phase};
 use querycomb_core::{Finding, FindingKind, RunSummary, Severity};
+use querycomb_sql::{Dialect, Fingerprinter, Verb};
 
 use crate::describe::{clean, headline, plural, thousands};
 
@@ -40,8 +53,16 @@ impl Cause<'_> {
     }
 }
 
-/// The grouping key: kind, child shape family, code location.
-fn cause_key(finding: &Finding) -> (FindingKind, Vec<String>, Option<String>) {
+/// The code location the SQL names, when it names one.
+fn code_location(finding: &Finding) -> Option<&str> {
+    finding
+        .children
+        .first()
+        .and_then(|c| c.source_location.as_deref())
+}
+
+/// The same-SQL key: kind, child shape family, code location.
+fn family_key(finding: &Finding) -> (FindingKind, Vec<String>, Option<&str>) {
     let family = finding
         .children
         .iter()
@@ -50,11 +71,65 @@ fn cause_key(finding: &Finding) -> (FindingKind, Vec<String>, Option<String>) {
             _ => child.normalized.clone(),
         })
         .collect();
-    let code = finding
+    (finding.kind, family, code_location(finding))
+}
+
+/// What the loop repeats, tables and columns aside: each child's verb, whether it
+/// aggregates (a count, an existence probe) and whether it locks the rows it reads.
+fn repeated_statements(finding: &Finding) -> Vec<(Verb, bool, bool)> {
+    let mut describe = Fingerprinter::new(Dialect::Postgres);
+    finding
         .children
-        .first()
-        .and_then(|c| c.source_location.clone());
-    (finding.kind, family, code)
+        .iter()
+        .map(|child| {
+            let shape = describe.describe(&child.normalized);
+            (shape.verb, shape.aggregate, shape.locks_rows())
+        })
+        .collect()
+}
+
+/// The same-test key of a finding first seen in a parametrised test: the test without its
+/// parameters, the phase, kind, repeated statements and code location.
+type TestKey<'a> = (
+    &'a str,
+    &'static str,
+    FindingKind,
+    Vec<(Verb, bool, bool)>,
+    Option<&'a str>,
+);
+
+/// The finding's parametrised test (with its parameters) and its same-test key.
+fn test_key(finding: &Finding) -> Option<(&str, TestKey<'_>)> {
+    let (test, phase): (&str, Phase) = test_of_route(finding.request.route.as_deref()?);
+    let base = unparametrised(test)?;
+    let key = (
+        base,
+        phase.id(),
+        finding.kind,
+        repeated_statements(finding),
+        code_location(finding),
+    );
+    Some((test, key))
+}
+
+/// Disjoint sets over finding indexes.
+struct Union(Vec<usize>);
+
+impl Union {
+    fn root(&mut self, mut i: usize) -> usize {
+        while self.0[i] != i {
+            self.0[i] = self.0[self.0[i]];
+            i = self.0[i];
+        }
+        i
+    }
+
+    fn join(&mut self, a: usize, b: usize) {
+        let (a, b) = (self.root(a), self.root(b));
+        // The earlier finding stays the root: causes keep the order of first appearance.
+        let (low, high) = (a.min(b), a.max(b));
+        self.0[high] = low;
+    }
 }
 
 /// The finding's request is a test's setup or teardown phase (`querycomb run`).
@@ -66,28 +141,55 @@ pub fn is_fixture(finding: &Finding) -> bool {
         .is_some_and(|route| test_of_route(route).1.is_fixture())
 }
 
+/// Which findings are one cause, by the two rules of the module: each finding's index to
+/// its cause's first finding.
+fn same_cause(findings: &[&Finding]) -> Vec<usize> {
+    let mut union = Union((0..findings.len()).collect());
+    let mut by_family = HashMap::new();
+    let mut by_test: HashMap<TestKey<'_>, Vec<(&str, usize)>> = HashMap::new();
+    for (index, finding) in findings.iter().enumerate() {
+        match by_family.entry(family_key(finding)) {
+            Entry::Occupied(first) => union.join(*first.get(), index),
+            Entry::Vacant(slot) => {
+                slot.insert(index);
+            }
+        }
+        if let Some((test, key)) = test_key(finding) {
+            by_test.entry(key).or_default().push((test, index));
+        }
+    }
+    for members in by_test.values() {
+        let tests: BTreeSet<&str> = members.iter().map(|(test, _)| *test).collect();
+        // Each parameter met exactly one such loop, and there are several parameters.
+        if tests.len() < 2 || tests.len() != members.len() {
+            continue;
+        }
+        for pair in members.windows(2) {
+            union.join(pair[0].1, pair[1].1);
+        }
+    }
+    (0..findings.len()).map(|i| union.root(i)).collect()
+}
+
 /// Causes, most severe first, then by repeated statements.
 pub fn causes<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Vec<Cause<'a>> {
-    let mut keys: Vec<(FindingKind, Vec<String>, Option<String>)> = Vec::new();
+    let findings: Vec<&'a Finding> = findings.into_iter().collect();
+    let roots = same_cause(&findings);
+    let mut index_of_root: BTreeMap<usize, usize> = BTreeMap::new();
     let mut out: Vec<Cause<'a>> = Vec::new();
-    for finding in findings {
-        let key = cause_key(finding);
-        let index = match keys.iter().position(|k| *k == key) {
-            Some(index) => index,
-            None => {
-                keys.push(key);
-                out.push(Cause {
-                    kind: finding.kind,
-                    severity: finding.severity,
-                    members: Vec::new(),
-                    tests: BTreeSet::new(),
-                    tables: BTreeSet::new(),
-                    fixture: true,
-                    total_count: 0,
-                });
-                out.len() - 1
-            }
-        };
+    for (finding, root) in findings.iter().copied().zip(roots) {
+        let index = *index_of_root.entry(root).or_insert_with(|| {
+            out.push(Cause {
+                kind: finding.kind,
+                severity: finding.severity,
+                members: Vec::new(),
+                tests: BTreeSet::new(),
+                tables: BTreeSet::new(),
+                fixture: true,
+                total_count: 0,
+            });
+            out.len() - 1
+        });
         let Some(cause) = out.get_mut(index) else {
             continue;
         };
@@ -267,6 +369,159 @@ mod tests {
             line.contains("3 findings; 2 tables; tests: t.py::a, t.py::b (+1)"),
             "{line}"
         );
+    }
+
+    /// A loop of `kind` over `children` (`(table, normalised SQL)`, as Django wrote them
+    /// for django-treebeard's tree models) first seen in `route`.
+    fn looped(kind: FindingKind, route: &str, children: &[(&str, &str)]) -> Finding {
+        let mut finding = fixtures::n_plus_one();
+        let template = finding.children[0].clone();
+        finding.kind = kind;
+        finding.parent = None;
+        finding.severity = Severity::Warning;
+        finding.request.route = Some(route.to_owned());
+        finding.signature = format!("{route}{children:?}");
+        finding.children = children
+            .iter()
+            .map(|(table, sql)| querycomb_core::QueryRef {
+                normalized: sql.replace("{t}", table),
+                table: Some((*table).to_owned()),
+                ..template.clone()
+            })
+            .collect();
+        finding
+    }
+
+    const MP_INSERT: &str = r#"INSERT INTO "{t}" ("path", "depth", "numchild", "desc") VALUES ($1, $2, $3, $4) RETURNING "{t}"."id""#;
+    const MP_UUID_INSERT: &str = r#"INSERT INTO "{t}" ("path", "depth", "numchild", "desc", "custom_id") VALUES ($1, $2, $3, $4, $5::uuid)"#;
+    const NS_INSERT: &str = r#"INSERT INTO "{t}" ("lft", "rgt", "tree_id", "depth", "desc") VALUES ($1, $2, $3, $4, $5) RETURNING "{t}"."id""#;
+    const AL_INSERT: &str = r#"INSERT INTO "{t}" ("desc", "parent_id", "sib_order") VALUES ($1, $2, $3) RETURNING "{t}"."id""#;
+    const NS_LOCK: &str = r#"SELECT "{t}"."id", "{t}"."lft", "{t}"."rgt", "{t}"."tree_id", "{t}"."depth", "{t}"."desc" FROM "{t}" WHERE "{t}"."id" = $1 LIMIT $2 FOR UPDATE"#;
+    const MP_GET: &str = r#"SELECT "{t}"."id", "{t}"."path", "{t}"."depth", "{t}"."numchild" FROM "{t}" WHERE "{t}"."id" = $1 LIMIT $2"#;
+    const AL_COUNT: &str =
+        r#"SELECT COUNT(*) AS "__count" FROM "{t}" WHERE "{t}"."parent_id" = $1"#;
+    const LT_COUNT: &str = r#"SELECT COUNT(*) AS "__count" FROM "{t}" WHERE (nlevel("{t}"."path") = $1 AND "{t}"."path" <@ $2)"#;
+
+    fn kinds() -> (FindingKind, FindingKind, FindingKind) {
+        use querycomb_detect::detectors::{count_in_loop, n_plus_one, n_plus_one_write};
+        (
+            n_plus_one::KIND,
+            n_plus_one_write::KIND,
+            count_in_loop::KIND,
+        )
+    }
+
+    /// The members' tables of the cause holding the finding on `table`.
+    fn tables_with<'a>(causes: &'a [Cause<'a>], table: &str) -> Vec<&'a str> {
+        let cause = causes
+            .iter()
+            .find(|c| c.tables.contains(table))
+            .expect("a cause on the table");
+        cause.tables.iter().copied().collect()
+    }
+
+    #[test]
+    fn one_test_over_several_models_meeting_one_loop_each_is_one_cause() {
+        let (read, write, count) = kinds();
+        let findings = vec![
+            // Per-node inserts: each tree model's columns, one test over all models, and
+            // its fixture in another test.
+            looped(
+                write,
+                "t.py::test_concurrent[MP_Node]",
+                &[("mp_node", MP_INSERT)],
+            ),
+            looped(
+                write,
+                "t.py::test_concurrent[MP_NodeUuid]",
+                &[("mp_nodeuuid", MP_UUID_INSERT)],
+            ),
+            looped(
+                write,
+                "t.py::test_concurrent[AL_Node]",
+                &[("al_node", AL_INSERT)],
+            ),
+            looped(
+                write,
+                "t.py::test_leaf[NS_Node] (setup)",
+                &[("ns_node", NS_INSERT)],
+            ),
+            looped(
+                write,
+                "t.py::test_leaf[AL_Node] (setup)",
+                &[("al_node", AL_INSERT)],
+            ),
+            looped(write, "t.py::test_delete_ns", &[("ns_node", NS_INSERT)]),
+            // Per-child locking, per-child reads: the same kind in the same test, but not
+            // the same statements.
+            looped(
+                read,
+                "t.py::test_concurrent[NS_Node]",
+                &[("ns_node", NS_LOCK)],
+            ),
+            looped(
+                read,
+                "t.py::test_concurrent[MP_Node]",
+                &[("mp_node", MP_GET)],
+            ),
+            // A count per node.
+            looped(count, "t.py::test_leaf[AL_Node]", &[("al_node", AL_COUNT)]),
+            looped(count, "t.py::test_leaf[LT_Node]", &[("lt_node", LT_COUNT)]),
+        ];
+        let causes = causes(&findings);
+        assert_eq!(causes.len(), 4, "{causes:#?}");
+        assert_eq!(
+            tables_with(&causes, "mp_node"),
+            ["al_node", "mp_node", "mp_nodeuuid", "ns_node"],
+            "every model's per-node insert, in tests and fixtures"
+        );
+        let inserts = causes.iter().find(|c| c.kind == write).expect("inserts");
+        assert_eq!(inserts.members.len(), 6);
+        assert!(!inserts.fixture);
+        assert_eq!(tables_with(&causes, "lt_node"), ["al_node", "lt_node"]);
+        let reads: Vec<&Cause<'_>> = causes.iter().filter(|c| c.kind == read).collect();
+        assert_eq!(reads.len(), 2, "the lock and the read stay two: {reads:#?}");
+    }
+
+    #[test]
+    fn two_loops_of_one_test_stay_two_causes() {
+        let (read, ..) = kinds();
+        let author = r#"SELECT "{t}"."id", "{t}"."name" FROM "{t}" WHERE "{t}"."id" = $1"#;
+        let publisher = r#"SELECT "{t}"."id", "{t}"."city" FROM "{t}" WHERE "{t}"."id" = $1"#;
+        let findings = vec![
+            looped(read, "t.py::test_list[sqlite]", &[("author", author)]),
+            looped(read, "t.py::test_list[sqlite]", &[("publisher", publisher)]),
+            looped(read, "t.py::test_list[pg]", &[("author", author)]),
+            looped(read, "t.py::test_list[pg]", &[("publisher", publisher)]),
+        ];
+        let causes = causes(&findings);
+        assert_eq!(causes.len(), 2, "{causes:#?}");
+        assert!(causes
+            .iter()
+            .all(|c| c.members.len() == 2 && c.tables.len() == 1));
+
+        // Not parametrised, or in another phase: nothing to join by.
+        let other = r#"SELECT "{t}"."id", "{t}"."code" FROM "{t}" WHERE "{t}"."id" = $1"#;
+        let findings = vec![
+            looped(read, "t.py::test_a", &[("author", author)]),
+            looped(read, "t.py::test_b", &[("country", other)]),
+            looped(read, "t.py::test_c[x] (setup)", &[("author", author)]),
+            looped(read, "t.py::test_c[y]", &[("country", other)]),
+        ];
+        assert_eq!(super::causes(&findings).len(), 2);
+    }
+
+    #[test]
+    fn loops_the_sql_places_in_different_code_are_not_joined() {
+        let (_, write, _) = kinds();
+        let mut findings = vec![
+            looped(write, "t.py::test_add[MP_Node]", &[("mp_node", MP_INSERT)]),
+            looped(write, "t.py::test_add[NS_Node]", &[("ns_node", NS_INSERT)]),
+        ];
+        assert_eq!(causes(&findings).len(), 1);
+        findings[0].children[0].source_location = Some("tree/mp.py:120".to_owned());
+        findings[1].children[0].source_location = Some("tree/ns.py:88".to_owned());
+        assert_eq!(causes(&findings).len(), 2);
     }
 
     #[test]

@@ -78,6 +78,24 @@ impl Shape {
                 .any(|w| w.eq_ignore_ascii_case("FROM"))
     }
 
+    /// `… FOR UPDATE`, `FOR SHARE`, `FOR NO KEY UPDATE`, `FOR KEY SHARE` (PostgreSQL, MySQL
+    /// 8) or `LOCK IN SHARE MODE` (MySQL): the statement locks the rows it reads.
+    pub fn locks_rows(&self) -> bool {
+        let words: Vec<&str> = self
+            .normalized
+            .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+            .filter(|w| !w.is_empty())
+            .collect();
+        words.windows(2).any(|pair| {
+            let [first, second] = pair else { return false };
+            (first.eq_ignore_ascii_case("FOR")
+                && ["UPDATE", "SHARE", "NO", "KEY"]
+                    .iter()
+                    .any(|w| second.eq_ignore_ascii_case(w)))
+                || (first.eq_ignore_ascii_case("LOCK") && second.eq_ignore_ascii_case("IN"))
+        })
+    }
+
     /// `LIMIT … OFFSET …`, or keyset paging (`WHERE id > $1 … LIMIT $2` with no equality
     /// filter): a page loop, where each statement's input comes from the previous page, so
     /// repeating it is not an N+1.

@@ -258,3 +258,24 @@ fn existence_probes() {
         "no LIMIT: returns every row"
     );
 }
+
+#[test]
+fn row_locks() {
+    for sql in [
+        "SELECT * FROM t WHERE id = $1 LIMIT 1 FOR UPDATE",
+        "SELECT * FROM t WHERE id = $1 FOR NO KEY UPDATE SKIP LOCKED",
+        "SELECT * FROM t WHERE id = $1 FOR SHARE",
+        "SELECT * FROM t WHERE id = $1 FOR KEY SHARE NOWAIT",
+    ] {
+        assert!(pg(sql).locks_rows(), "{sql}");
+    }
+    assert!(my("SELECT * FROM t WHERE id = ? LOCK IN SHARE MODE").locks_rows());
+    for sql in [
+        "SELECT * FROM t WHERE id = $1",
+        "UPDATE t SET a = 1 WHERE id = $1",
+        "INSERT INTO t (a) VALUES ($1) ON CONFLICT (a) DO UPDATE SET a = EXCLUDED.a",
+        "SELECT substring(name FROM 1 FOR 3) FROM t",
+    ] {
+        assert!(!pg(sql).locks_rows(), "{sql}");
+    }
+}
