@@ -20,43 +20,45 @@ e2e="$root/target/e2e"
 # One target dir for every Rust project under tests/e2e and examples/ (their tests use it too).
 rust_target="$e2e/rust"
 
-# Installs Debian PACKAGES (nothing when none are given); as root only, else says what
-# to install.
-apt_install() {
-  [ $# -eq 0 ] && return 0
+# The Debian packages the requested parts miss: each part's `debian_<part>` adds to it, and
+# they are installed in one apt-get run (one index update, one dpkg pass) before any other work.
+wanted=()
+want() { wanted+=("$@"); }
+
+# Installs the wanted packages (nothing when none are); as root only, else says what to install.
+install_wanted() {
+  [ ${#wanted[@]} -eq 0 ] && return 0
+  local packages
+  packages=$(printf '%s\n' "${wanted[@]}" | sort -u | tr '\n' ' ')
   if [ "$(id -u)" != 0 ]; then
-    echo "setup-test-deps: missing $* and not root: install them with apt-get" >&2
+    echo "setup-test-deps: missing $packages and not root: install them with apt-get" >&2
     return 1
   fi
-  echo "setup-test-deps: installing $*" >&2
+  echo "setup-test-deps: installing $packages" >&2
   DEBIAN_FRONTEND=noninteractive apt-get update -qq || return 1
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  # shellcheck disable=SC2086 # one word per package
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $packages >/dev/null || return 1
+  # Debian starts the packaged servers; the tests start their own, so stop these.
+  (service mariadb stop; service postgresql stop) >/dev/null 2>&1 || true
 }
 
-setup_system() {
-
-missing=()
+debian_system() {
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "$1" ]; }
 
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
 if ! have initdb && { [ -z "$pg_bin" ] || [ ! -x "$pg_bin/initdb" ]; }; then
-  missing+=(postgresql postgresql-contrib)
+  want postgresql postgresql-contrib
 fi
-have psql || missing+=(postgresql-client)
-have pgbench || [ -x "$pg_bin/pgbench" ] || missing+=(postgresql-contrib)
-have mariadbd || have /usr/sbin/mariadbd || missing+=(mariadb-server)
-have mariadb || missing+=(mariadb-client)
-have chromium || missing+=(chromium)
-have npm || missing+=(npm)
-python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3 python3-venv)
+have psql || want postgresql-client
+have pgbench || [ -x "$pg_bin/pgbench" ] || want postgresql-contrib
+have mariadbd || have /usr/sbin/mariadbd || want mariadb-server
+have mariadb || want mariadb-client
+have chromium || want chromium
+have npm || want npm
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || want python3 python3-venv
 # Rails ActiveRecord from Debian (crates/cli/tests/advice_orms.rs, tests/e2e/rails).
-ruby -e 'require "active_record"; require "pg"' >/dev/null 2>&1 || missing+=(ruby ruby-activerecord ruby-pg)
-
-if [ ${#missing[@]} -gt 0 ]; then
-  apt_install "${missing[@]}" || return 1
-  # Debian starts the packaged servers; the tests start their own, so stop these.
-  (service mariadb stop || service postgresql stop) >/dev/null 2>&1 || true
-fi
+ruby -e 'require "active_record"; require "pg"' >/dev/null 2>&1 || want ruby ruby-activerecord ruby-pg
+return 0
 }
 
 # target/e2e/VENV: a Python venv with the pinned REQUIREMENTS (a path from the repository
@@ -149,32 +151,29 @@ setup_pg_cursor() {
 
 # Ruby with RSpec, minitest (bundled with Ruby) and the pg gem, from Debian's packages
 # (crates/cli/tests/run_ruby.rs: the RSpec and minitest hooks).
-setup_ruby() {
-  local missing=()
-  command -v ruby >/dev/null 2>&1 || missing+=(ruby)
-  command -v rspec >/dev/null 2>&1 || missing+=(ruby-rspec)
-  ruby -e 'require "pg"' >/dev/null 2>&1 || missing+=(ruby-pg)
-  ruby -e 'require "minitest"' >/dev/null 2>&1 || missing+=(ruby-minitest)
-  apt_install "${missing[@]}"
+debian_ruby() {
+  command -v ruby >/dev/null 2>&1 || want ruby
+  command -v rspec >/dev/null 2>&1 || want ruby-rspec
+  ruby -e 'require "pg"' >/dev/null 2>&1 || want ruby-pg
+  ruby -e 'require "minitest"' >/dev/null 2>&1 || want ruby-minitest
+  return 0
 }
 
 # JUnit 5 (the console launcher and the Jupiter engine) and PostgreSQL's JDBC driver, from
 # Debian's packages, with a JDK (crates/cli/tests/run_junit.rs: the JUnit Platform listener).
-setup_junit() {
-  local missing=()
-  command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
-  ls /usr/share/java/junit-platform-console-standalone*.jar >/dev/null 2>&1 || missing+=(junit5)
-  [ -e /usr/share/java/postgresql.jar ] || missing+=(libpostgresql-jdbc-java)
-  apt_install "${missing[@]}"
+debian_junit() {
+  command -v javac >/dev/null 2>&1 || want default-jdk-headless
+  ls /usr/share/java/junit-platform-console-standalone*.jar >/dev/null 2>&1 || want junit5
+  [ -e /usr/share/java/postgresql.jar ] || want libpostgresql-jdbc-java
+  return 0
 }
 
 # Go and the lib/pq driver, from Debian's packages (crates/cli/tests/run_go.rs: `go test
 # -json` read by querycomb; the test project builds in GOPATH mode against /usr/share/gocode).
-setup_go() {
-  local missing=()
-  command -v go >/dev/null 2>&1 || missing+=(golang-go)
-  [ -d /usr/share/gocode/src/github.com/lib/pq ] || missing+=(golang-github-lib-pq-dev)
-  apt_install "${missing[@]}"
+debian_go() {
+  command -v go >/dev/null 2>&1 || want golang-go
+  [ -d /usr/share/gocode/src/github.com/lib/pq ] || want golang-github-lib-pq-dev
+  return 0
 }
 
 # target/e2e/typeorm/node_modules: tests/e2e/typeorm's locked TypeORM (crates/cli/tests/advice_orms.rs).
@@ -228,8 +227,11 @@ setup_otel_dialects() {
 # target/e2e/rust-diesel.built: querycomb-guard's Diesel hook on Diesel's PostgreSQL connection
 # (tests/e2e/rust-diesel, its own workspace; crates/guard/tests/diesel.rs). Diesel's pg
 # backend links libpq: Debian's libpq-dev.
+debian_diesel() {
+  dpkg -s libpq-dev >/dev/null 2>&1 || want libpq-dev
+  return 0
+}
 setup_diesel() {
-  dpkg -s libpq-dev >/dev/null 2>&1 || apt_install libpq-dev || return 1
   setup_cargo_tests "tests/e2e/rust-diesel" "rust-diesel"
 }
 
@@ -258,11 +260,10 @@ setup_sqlalchemy() {
 
 # GORM v1 (Debian's golang-github-jinzhu-gorm-dev, 1.9.6) on lib/pq, built in GOPATH mode
 # by crates/cli/tests/advice_orms.rs (tests/e2e/gorm).
-setup_gorm() {
-  local missing=()
-  command -v go >/dev/null 2>&1 || missing+=(golang-go)
-  [ -d /usr/share/gocode/src/github.com/jinzhu/gorm ] || missing+=(golang-github-jinzhu-gorm-dev)
-  apt_install "${missing[@]}"
+debian_gorm() {
+  command -v go >/dev/null 2>&1 || want golang-go
+  [ -d /usr/share/gocode/src/github.com/jinzhu/gorm ] || want golang-github-jinzhu-gorm-dev
+  return 0
 }
 
 # target/e2e/sqlcommenter-venv: google-cloud-sqlcommenter with SQLAlchemy and Django
@@ -274,23 +275,21 @@ setup_sqlcommenter() {
 # pgjdbc for the proxy's Java client test (crates/proxy/tests/pgjdbc.rs): Debian's
 # libpostgresql-jdbc-java (/usr/share/java/postgresql.jar) and a JDK to compile the test's
 # small program against it (the test compiles it with javac into a temp dir).
-setup_pgjdbc() {
-  local missing=()
-  [ -f /usr/share/java/postgresql.jar ] || missing+=(libpostgresql-jdbc-java)
-  command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
-  apt_install "${missing[@]}"
+debian_pgjdbc() {
+  [ -f /usr/share/java/postgresql.jar ] || want libpostgresql-jdbc-java
+  command -v javac >/dev/null 2>&1 || want default-jdk-headless
+  return 0
 }
 
 # Hibernate 3.6 (Debian's libhibernate3-java, bookworm: 3.6.10.Final) with javassist for its
-# lazy proxies (a Recommends, which apt_install leaves out) and pgjdbc, on the machine's JDK
+# lazy proxies (a Recommends, which install_wanted leaves out) and pgjdbc, on the machine's JDK
 # (crates/cli/tests/advice_hibernate.rs compiles tests/e2e/hibernate with javac against them).
-setup_hibernate() {
-  local missing=()
-  command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
-  [ -f /usr/share/java/hibernate3.jar ] || missing+=(libhibernate3-java)
-  [ -f /usr/share/java/javassist.jar ] || missing+=(libjavassist-java)
-  [ -f /usr/share/java/postgresql.jar ] || missing+=(libpostgresql-jdbc-java)
-  apt_install "${missing[@]}"
+debian_hibernate() {
+  command -v javac >/dev/null 2>&1 || want default-jdk-headless
+  [ -f /usr/share/java/hibernate3.jar ] || want libhibernate3-java
+  [ -f /usr/share/java/javassist.jar ] || want libjavassist-java
+  [ -f /usr/share/java/postgresql.jar ] || want libpostgresql-jdbc-java
+  return 0
 }
 
 mkdir -p "$e2e"
@@ -298,21 +297,60 @@ mkdir -p "$e2e"
 exec 9>"$e2e/.setup.lock"
 flock 9
 
-# Every part, in order; `setup_<part>` above sets each one up.
+# Every part, in order: `debian_<part>` says which Debian packages it needs, `setup_<part>`
+# does the rest (a part has either or both).
 PARTS=(system python treebeard node node-runners pg-cursor ruby junit go otel-node otel-python rust rust-untagged accuracy asyncpg sqlalchemy sqlcommenter gorm guard diesel seaorm pgjdbc otel-dialects typeorm hibernate)
+# Parts that only compile Rust: they run beside the others, which mostly wait on the network
+# (PyPI, npm), so that the two cores are busy while downloads are in flight.
+CARGO_PARTS=" rust rust-untagged guard diesel seaorm "
 if [ $# -eq 0 ]; then
   set -- "${PARTS[@]}"
 fi
 for part in "$@"; do
-  if ! declare -F "setup_${part//-/_}" >/dev/null; then
+  if ! declare -F "setup_${part//-/_}" >/dev/null && ! declare -F "debian_${part//-/_}" >/dev/null; then
     echo "setup-test-deps: unknown part $part (${PARTS[*]})" >&2
     exit 2
   fi
-  started=$SECONDS
-  "setup_${part//-/_}" || { echo "setup-test-deps: the $part part could not be set up (see above)" >&2; exit 1; }
-  # The time of each part that did work, so CI logs show where set-up time goes.
-  took=$((SECONDS - started))
+done
+
+# Runs PART's set-up and prints its time when it did work, so CI logs show where set-up
+# time goes.
+run_part() {
+  local part=$1 started=$SECONDS
+  if declare -F "setup_${part//-/_}" >/dev/null; then
+    "setup_${part//-/_}" || { echo "setup-test-deps: the $part part could not be set up (see above)" >&2; return 1; }
+  fi
+  local took=$((SECONDS - started))
   if [ "$took" -gt 0 ]; then
     echo "setup-test-deps: $part took ${took}s" >&2
   fi
+}
+
+started=$SECONDS
+for part in "$@"; do
+  if declare -F "debian_${part//-/_}" >/dev/null; then
+    "debian_${part//-/_}"
+  fi
 done
+install_wanted || { echo "setup-test-deps: Debian packages could not be installed (see above)" >&2; exit 1; }
+if [ $((SECONDS - started)) -gt 0 ]; then
+  echo "setup-test-deps: Debian packages took $((SECONDS - started))s" >&2
+fi
+
+cargo_parts=() other_parts=()
+for part in "$@"; do
+  if [[ $CARGO_PARTS == *" $part "* ]]; then cargo_parts+=("$part"); else other_parts+=("$part"); fi
+done
+cargo_lane=""
+if [ ${#cargo_parts[@]} -gt 0 ]; then
+  ( for part in "${cargo_parts[@]}"; do run_part "$part" || exit 1; done ) &
+  cargo_lane=$!
+fi
+failed=0
+for part in "${other_parts[@]}"; do
+  run_part "$part" || { failed=1; break; }
+done
+if [ -n "$cargo_lane" ]; then
+  wait "$cargo_lane" || failed=1
+fi
+exit "$failed"

@@ -199,6 +199,11 @@ impl Pipeline {
         self.grouper.open_units()
     }
 
+    /// Statements the open units hold right now.
+    pub fn open_statements(&self) -> usize {
+        self.grouper.open_statements()
+    }
+
     /// Sessions remembered right now (idle ones are forgotten).
     pub fn tracked_sessions(&self) -> usize {
         self.grouper.tracked_sessions()

@@ -488,6 +488,17 @@ impl Grouper {
         self.units.open_refs().count()
     }
 
+    /// Statements held by the open units right now (their memory: a fixed-size [`Stmt`] each,
+    /// at most `max_statements_per_unit` per unit).
+    pub fn open_statements(&self) -> usize {
+        self.units
+            .slots
+            .iter()
+            .filter_map(|(_, unit)| unit.as_ref())
+            .map(|unit| unit.stmts.len())
+            .sum()
+    }
+
     /// Sessions remembered right now (for tests: idle ones must be forgotten).
     pub fn tracked_sessions(&self) -> usize {
         self.sessions.len()

@@ -35,6 +35,7 @@ impl LiveDetector for Pipeline {
             ("detection_shapes", self.shapes()),
             ("detection_sessions", self.tracked_sessions()),
             ("detection_open_units", self.open_units()),
+            ("detection_open_statements", self.open_statements()),
             ("detection_findings", self.findings_len()),
         ]
     }

@@ -26,6 +26,7 @@ const TABLES: &[&str] = &[
     "detection_shapes",
     "detection_sessions",
     "detection_open_units",
+    "detection_open_statements",
     "detection_findings",
     "meter_open_requests",
     "published_findings",
@@ -136,6 +137,7 @@ fn tables_stay_bounded_over_rounds_of_connections() {
             [
                 "meter_open_requests",
                 "detection_open_units",
+                "detection_open_statements",
                 "detection_sessions",
             ]
             .iter()
@@ -178,8 +180,8 @@ fn tables_stay_bounded_over_rounds_of_connections() {
         // Per-request and per-session state is gone once the requests are over. (The
         // proof tables are per session and grow until their cap of 4,096 entries, where
         // they are reset and the reset counted: printed below, not asserted.)
-        // (Waited for above: meter_open_requests, detection_open_units and
-        // detection_sessions reach 0 after every round.)
+        // (Waited for above: meter_open_requests, detection_open_units,
+        // detection_open_statements and detection_sessions reach 0 after every round.)
     }
     // Traced requests spread over budgets: bounded by the documented cap.
     let shared = h.metrics.table_entries("shared_budgets");
