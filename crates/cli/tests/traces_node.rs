@@ -474,6 +474,53 @@ fn a_loop_in_graphql_resolvers_names_a_dataloader_from_the_resolver_spans() {
             .starts_with("a request-scoped DataLoader in the resolver"),
         "{advice:#}"
     );
+    // The pool arithmetic of a fan-out (the resolvers' statements overlap): a finite rate
+    // after the fix, above today's by at most what 9 statements becoming 2 allow, and
+    // never less connection time than the statements still run.
+    let impact = &finding["impact"];
+    let number = |field: &str| {
+        impact[field]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{field}: {impact:#}"))
+    };
+    let (now, after) = (number("pool_rps_now"), number("pool_rps_after"));
+    let statements = finding["request"]["statements"].as_f64().unwrap();
+    let remaining = statements - number("statements_saved");
+    assert!(after.is_finite() && after > now, "{impact:#}");
+    assert!(
+        after / now <= statements / remaining,
+        "{statements} → {remaining} statements: {impact:#}"
+    );
+    let parent_us = finding["waterfall"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|bar| bar["role"] == "parent")
+        .map(|bar| bar["duration_us"].as_f64().unwrap())
+        .sum::<f64>();
+    assert!(number("hold_after_us") > parent_us, "{impact:#}");
+    // The terminal report says the same: a trace's route is a route, not a test, and the
+    // rate after the fix is the one computed above.
+    let terminal = run(querycomb(None)
+        .env("COLUMNS", "1000")
+        .args(["analyze", "--fail-on", "never", "--dsn", &pg.url("shop")])
+        .arg(&file));
+    assert_eq!(terminal.code, Some(0), "{terminal:?}");
+    let cause = terminal
+        .stdout
+        .lines()
+        .find(|l| l.contains("N+1 query on books ×8") && l.contains(" — "))
+        .unwrap_or_else(|| panic!("{}", terminal.stdout));
+    assert!(cause.ends_with("route: /api"), "{cause}");
+    let after = format!("about {after:.0} after the fix");
+    assert!(
+        terminal
+            .stdout
+            .lines()
+            .any(|l| l.contains("impact:") && l.contains(&after)),
+        "{after}: {}",
+        terminal.stdout
+    );
     // Jaeger and Zipkin exports of the same spans carry the same resolvers.
     for (name, export) in [
         ("jaeger.json", to_jaeger(&spans)),
