@@ -250,6 +250,28 @@ mod tests {
     }
 
     #[test]
+    fn a_measured_batch_is_the_floor_itself() {
+        // `--explain-analyze` timed the batch at 1.5 ms: the request keeps its 1 ms parent
+        // and that batch, with no estimate by statement counts on top.
+        let mut f = fan_out();
+        f.fix.plan_check = Some(querycomb_core::PlanCheck {
+            batched: Some(querycomb_core::PlanSummary {
+                node: "Index Scan using books_author_id_idx on books".into(),
+                access: querycomb_core::Access::Index,
+                cost: 10.0,
+                rows: 8.0,
+                actual_us: Some(1_500),
+                actual_rows: Some(8),
+                buffers: None,
+            }),
+            ..querycomb_core::PlanCheck::skipped("test")
+        });
+        let i = impact(&f, 10).unwrap();
+        assert_eq!(i.db_time_saved_us, Some(14_500));
+        assert_eq!((i.hold_us, i.hold_after_us), (Some(17_000), Some(2_500)));
+    }
+
+    #[test]
     fn the_request_still_runs_its_other_statements_after_the_fix() {
         // A sequential loop inside a request whose other statements take 40 ms: the 14 ms
         // the fix saves (16 ms of loop, 2 ms of batch) from a 60 ms span leave 46 ms.
