@@ -86,15 +86,16 @@ pub fn prove(
         } else {
             &route.route
         };
-        let time = route.db_time_saved_us.map_or(String::new(), |us| {
-            format!(", {:.1} ms of database time", us as f64 / 1000.0)
-        });
+        let time = route.db_time_saved_us.map_or(
+            " (database time not measured: a finding without durations)".to_owned(),
+            |us| format!(", {:.1} ms of database time", us as f64 / 1000.0),
+        );
         let findings = match route.findings {
             1 => "the finding".to_owned(),
             n => format!("the {n} findings"),
         };
         eprintln!(
-            "querycomb: fixing {findings} of {name} saves {} statements{time} over the run",
+            "querycomb: fixing {findings} of {name} saves {} statements and round trips{time} over the run",
             route.statements_saved
         );
     }

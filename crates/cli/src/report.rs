@@ -5,6 +5,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
 use querycomb_core::{Finding, FindingSink, RunSummary, Severity, SourceTable};
+use querycomb_report::causes::RouteNames;
 use querycomb_report::html::{HtmlOptions, HtmlSink};
 use querycomb_report::json::JsonSink;
 use querycomb_report::junit::JunitSink;
@@ -23,6 +24,8 @@ pub struct ReportSettings {
     pub fail_on: FailOn,
     pub show_params: bool,
     pub color: bool,
+    /// What the findings' routes name (`querycomb run`: the tests that ran them).
+    pub routes: RouteNames,
 }
 
 impl ReportSettings {
@@ -41,6 +44,7 @@ impl ReportSettings {
                 .or(file.report.fail_on)
                 .unwrap_or(FailOn::Warning),
             show_params: args.show_params || file.report.show_params.unwrap_or(false),
+            routes: RouteNames::Routes,
         }
     }
 
@@ -211,6 +215,7 @@ pub fn make_sink(settings: &ReportSettings, out: Box<dyn Write>) -> Box<dyn Find
                 color: settings.color,
                 show_params: settings.show_params,
                 width: terminal_width(),
+                routes: settings.routes,
             },
         )),
         Format::Json => Box::new(JsonSink::new(out)),

@@ -86,7 +86,8 @@ fn otlp_protobuf_file() {
     assert_app_findings(&findings);
 }
 
-/// Every span of an OTLP/JSON lines file: (service, span object).
+/// Every span of an OTLP/JSON lines file: (service, span object), the span's resource
+/// attributes kept beside its own under `resource` (for the exports that carry them).
 fn otlp_spans(file: &Path) -> Vec<(String, serde_json::Value)> {
     let text = std::fs::read_to_string(file).unwrap();
     let mut spans = Vec::new();
@@ -103,7 +104,9 @@ fn otlp_spans(file: &Path) -> Vec<(String, serde_json::Value)> {
                 .to_owned();
             for ss in rs["scopeSpans"].as_array().unwrap() {
                 for span in ss["spans"].as_array().unwrap() {
-                    spans.push((service.clone(), span.clone()));
+                    let mut span = span.clone();
+                    span["resource"] = rs["resource"].clone();
+                    spans.push((service.clone(), span));
                 }
             }
         }
@@ -117,7 +120,20 @@ fn nanos(v: &serde_json::Value) -> u64 {
 }
 
 fn string_tags(span: &serde_json::Value) -> Vec<(String, String)> {
-    span["attributes"]
+    attribute_strings(&span["attributes"])
+}
+
+/// The span's resource attributes, as the Jaeger exporter writes them into the process's
+/// tags and the Zipkin exporter into each span's (`telemetry.sdk.language`, …).
+fn resource_tags(span: &serde_json::Value) -> Vec<(String, String)> {
+    attribute_strings(&span["resource"]["attributes"])
+        .into_iter()
+        .filter(|(k, _)| k != "service.name")
+        .collect()
+}
+
+fn attribute_strings(attributes: &serde_json::Value) -> Vec<(String, String)> {
+    attributes
         .as_array()
         .unwrap()
         .iter()
@@ -144,6 +160,13 @@ fn kind_name(span: &serde_json::Value) -> &'static str {
 /// The same spans as Jaeger's JSON export writes them (UI "Download JSON").
 fn to_jaeger(spans: &[(String, serde_json::Value)]) -> serde_json::Value {
     let mut traces: Vec<(String, Vec<serde_json::Value>)> = Vec::new();
+    let process_tags: Vec<serde_json::Value> = spans
+        .first()
+        .map(|(_, span)| resource_tags(span))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| serde_json::json!({"key": k, "type": "string", "value": v}))
+        .collect();
     for (service, span) in spans {
         assert_eq!(service, "shop-api");
         let trace = span["traceId"].as_str().unwrap().to_owned();
@@ -174,7 +197,7 @@ fn to_jaeger(spans: &[(String, serde_json::Value)]) -> serde_json::Value {
     }
     let data: Vec<serde_json::Value> = traces
         .into_iter()
-        .map(|(trace, spans)| serde_json::json!({"traceID": trace, "spans": spans, "processes": {"p1": {"serviceName": "shop-api", "tags": []}}}))
+        .map(|(trace, spans)| serde_json::json!({"traceID": trace, "spans": spans, "processes": {"p1": {"serviceName": "shop-api", "tags": process_tags.clone()}}}))
         .collect();
     serde_json::json!({ "data": data })
 }
@@ -188,6 +211,7 @@ fn to_zipkin(spans: &[(String, serde_json::Value)]) -> serde_json::Value {
             let end = nanos(&span["endTimeUnixNano"]);
             let tags: serde_json::Map<String, serde_json::Value> = string_tags(span)
                 .into_iter()
+                .chain(resource_tags(span))
                 .map(|(k, v)| (k, serde_json::Value::String(v)))
                 .collect();
             let mut zipkin = serde_json::json!({
@@ -453,26 +477,76 @@ fn a_loop_in_graphql_resolvers_names_a_dataloader_from_the_resolver_spans() {
         finding["parent"]["normalized"],
         "SELECT id, name FROM authors ORDER BY id"
     );
+    // The Node SDK's resource says `telemetry.sdk.language: nodejs`: kept with the resolver.
     assert_eq!(
         finding["children"][0]["stack_tags"],
-        serde_json::json!({"graphql.resolve": "authors.*.books"})
+        serde_json::json!({"graphql.resolve": "authors.*.books", "telemetry.sdk.language": "nodejs"})
     );
     assert_eq!(
         finding["parent"]["stack_tags"],
-        serde_json::json!({"graphql.resolve": "authors"})
+        serde_json::json!({"graphql.resolve": "authors", "telemetry.sdk.language": "nodejs"})
     );
     let advice = &finding["advice"];
     assert_eq!(advice["framework"], "GraphQL", "{finding:#}");
     assert_eq!(
         advice["framework_evidence"],
-        "GraphQL resolver span `graphql.resolve authors.*.books`"
+        "GraphQL resolver span `graphql.resolve authors.*.books` traced by a nodejs SDK \
+         (resource attribute telemetry.sdk.language='nodejs')"
     );
+    // The one DataLoader of the language the trace named, not a list of stacks.
     assert!(
-        advice["fix"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("a request-scoped DataLoader in the resolver"),
+        advice["fix"].as_str().unwrap_or_default().starts_with(
+            "a request-scoped DataLoader in the resolver (graphql/dataloader's new DataLoader(keys => …)): \
+             one batch load of books WHERE author_id = ANY("
+        ),
         "{advice:#}"
+    );
+    // The pool arithmetic of a fan-out (the resolvers' statements overlap): a finite rate
+    // after the fix, above today's by at most what 9 statements becoming 2 allow, and
+    // never less connection time than the statements still run.
+    let impact = &finding["impact"];
+    let number = |field: &str| {
+        impact[field]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{field}: {impact:#}"))
+    };
+    let (now, after) = (number("pool_rps_now"), number("pool_rps_after"));
+    let statements = finding["request"]["statements"].as_f64().unwrap();
+    let remaining = statements - number("statements_saved");
+    assert!(after.is_finite() && after > now, "{impact:#}");
+    assert!(
+        after / now <= statements / remaining,
+        "{statements} → {remaining} statements: {impact:#}"
+    );
+    let parent_us = finding["waterfall"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|bar| bar["role"] == "parent")
+        .map(|bar| bar["duration_us"].as_f64().unwrap())
+        .sum::<f64>();
+    assert!(number("hold_after_us") > parent_us, "{impact:#}");
+    // The terminal report says the same: a trace's route is a route, not a test, and the
+    // rate after the fix is the one computed above.
+    let terminal = run(querycomb(None)
+        .env("COLUMNS", "1000")
+        .args(["analyze", "--fail-on", "never", "--dsn", &pg.url("shop")])
+        .arg(&file));
+    assert_eq!(terminal.code, Some(0), "{terminal:?}");
+    let cause = terminal
+        .stdout
+        .lines()
+        .find(|l| l.contains("N+1 query on books ×8") && l.contains(" — "))
+        .unwrap_or_else(|| panic!("{}", terminal.stdout));
+    assert!(cause.ends_with("route: /api"), "{cause}");
+    let after = format!("about {after:.0} after the fix");
+    assert!(
+        terminal
+            .stdout
+            .lines()
+            .any(|l| l.contains("impact:") && l.contains(&after)),
+        "{after}: {}",
+        terminal.stdout
     );
     // Jaeger and Zipkin exports of the same spans carry the same resolvers.
     for (name, export) in [

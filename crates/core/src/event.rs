@@ -101,6 +101,10 @@ pub struct Context<'a> {
     /// Evidence that a loop ran in GraphQL resolvers; the detection stage keeps it with the
     /// shape's stack tags (under [`crate::RESOLVER_SPAN_TAG`]).
     pub resolver: Option<&'a str>,
+    /// The language of the SDK that traced the statement (`telemetry.sdk.language` of its
+    /// resource: `nodejs`, `python`, `java`, …). Kept with the resolver (under
+    /// [`crate::SDK_LANGUAGE_TAG`]): it names the DataLoader of that language.
+    pub language: Option<&'a str>,
     /// What kind of operation the event is: SQL by default; an outgoing HTTP call when a
     /// trace source reports client spans (then `sql` holds `METHOD url-template`).
     pub operation: Operation,
@@ -242,6 +246,7 @@ pub struct OwnedContext {
     pub code_line: Option<u32>,
     pub code_function: Option<String>,
     pub resolver: Option<String>,
+    pub language: Option<String>,
     pub operation: Operation,
     pub truncated: bool,
     pub params_unknown: bool,
@@ -261,6 +266,7 @@ impl From<&Context<'_>> for OwnedContext {
             code_line: c.code.line,
             code_function: own(c.code.function),
             resolver: own(c.resolver),
+            language: own(c.language),
             operation: c.operation,
             truncated: c.truncated,
             params_unknown: c.params_unknown,
@@ -283,6 +289,7 @@ impl OwnedContext {
                 function: self.code_function.as_deref(),
             },
             resolver: self.resolver.as_deref(),
+            language: self.language.as_deref(),
             operation: self.operation,
             truncated: self.truncated,
             params_unknown: self.params_unknown,

@@ -98,6 +98,12 @@ pub struct QueryRef {
 /// trace source's data fills it, never a sqlcommenter tag of that name.
 pub const RESOLVER_SPAN_TAG: &str = "graphql.resolve";
 
+/// The stack tag holding the language of the SDK that traced a statement run under a GraphQL
+/// resolver span: the resource attribute `telemetry.sdk.language` (`nodejs`, `python`,
+/// `ruby`, `java`, `go`, `rust`, `dotnet`, …), which names the DataLoader of that language.
+/// Kept only with [`RESOLVER_SPAN_TAG`], and only a trace source's data fills it.
+pub const SDK_LANGUAGE_TAG: &str = "telemetry.sdk.language";
+
 /// Whether the parent/child relationship was shown from data or inferred from shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case", tag = "status")]

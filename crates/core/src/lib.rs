@@ -36,7 +36,7 @@ pub use event::{
 pub use finding::{
     Amend, BarRole, CollectedFindings, Finding, FindingSink, FingerprintStat, Proof, QueryRef,
     RequestKind, RequestRef, RouteStat, RouteWindow, RunSummary, Severity, Tee, WaterfallBar,
-    RESOLVER_SPAN_TAG,
+    RESOLVER_SPAN_TAG, SDK_LANGUAGE_TAG,
 };
 pub use fix::{
     Access, Advice, FixEvidence, Impact, KeySource, Keys, PlanCheck, PlanSummary, Relation, Verdict,

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use querycomb_core::{FingerprintStat, RESOLVER_SPAN_TAG};
+use querycomb_core::{FingerprintStat, RESOLVER_SPAN_TAG, SDK_LANGUAGE_TAG};
 use querycomb_sql::class::{classify, Class, Marker, Purpose};
 use querycomb_sql::{Fingerprinter, Scan, Shape, Verb};
 
@@ -80,13 +80,19 @@ impl ShapeEntry {
     }
 
     /// Keeps the GraphQL resolver a statement of this shape ran under (`Context::resolver`)
-    /// with its stack tags, the first one the shape is seen with, cut like a tag's value.
-    pub(crate) fn note_resolver(&mut self, path: &str) {
-        if !self.stack_tags.contains_key(RESOLVER_SPAN_TAG) {
-            self.stack_tags.insert(
-                RESOLVER_SPAN_TAG.to_owned(),
-                path.chars().take(STACK_TAG_LEN).collect(),
-            );
+    /// with its stack tags, the first one the shape is seen with, cut like a tag's value, and
+    /// the language of the SDK that traced it (`Context::language`), which names the
+    /// resolver's DataLoader.
+    pub(crate) fn note_resolver(&mut self, path: &str, language: Option<&str>) {
+        if self.stack_tags.contains_key(RESOLVER_SPAN_TAG) {
+            return;
+        }
+        let cut = |text: &str| text.chars().take(STACK_TAG_LEN).collect();
+        self.stack_tags
+            .insert(RESOLVER_SPAN_TAG.to_owned(), cut(path));
+        if let Some(language) = language {
+            self.stack_tags
+                .insert(SDK_LANGUAGE_TAG.to_owned(), cut(language));
         }
     }
 }
@@ -328,6 +334,7 @@ mod tests {
         assert!(stack_tags("SELECT 1 /*route='%2Fx',traceparent='00-0'*/").is_empty());
         // A tag cannot pose as a trace's resolver span.
         assert!(stack_tags("SELECT 1 /*graphql.resolve='authors.*.books'*/").is_empty());
+        assert!(stack_tags("SELECT 1 /*telemetry.sdk.language='rust'*/").is_empty());
         assert!(stack_tags("SELECT 1").is_empty());
     }
 }

@@ -282,7 +282,7 @@ impl Pipeline {
             entry.service = context.service.map(str::to_owned);
         }
         if let Some(resolver) = context.resolver {
-            entry.note_resolver(resolver);
+            entry.note_resolver(resolver, context.language);
         }
         if context.operation == querycomb_core::Operation::HttpCall && !entry.http {
             // The source's text is already the call's shape (`GET http://api/users/{id}`):

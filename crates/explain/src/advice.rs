@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use querycomb_core::{Advice, Finding, QueryRef, Relation, RESOLVER_SPAN_TAG};
+use querycomb_core::{Advice, Finding, QueryRef, Relation, RESOLVER_SPAN_TAG, SDK_LANGUAGE_TAG};
 use querycomb_detect::detectors as kinds;
 use querycomb_sql::{Dialect, Fingerprinter, Verb};
 use std::sync::OnceLock;
@@ -257,11 +257,12 @@ fn tag_names(value: &str) -> Option<&'static str> {
 }
 
 /// Stack tags that name no ORM, as evidence: what the stack said, and that no fix of an ORM
-/// follows from it.
+/// follows from it. GraphQL's and the trace's own (the resolver span, its SDK's language)
+/// are evidence of their own.
 fn unnamed(tags: &BTreeMap<String, String>) -> Option<String> {
     let said: Vec<String> = tags
         .iter()
-        .filter(|(key, _)| !key.starts_with("graphql"))
+        .filter(|(key, _)| !key.starts_with("graphql") && *key != SDK_LANGUAGE_TAG)
         .map(|(key, value)| format!("{key}='{}'", quote(value)))
         .collect();
     (!said.is_empty()).then(|| {
@@ -280,10 +281,17 @@ fn graphql(finding: &Finding) -> Option<String> {
     let parent = finding.parent.as_ref();
     let spanned = |q: &QueryRef| {
         let path = q.stack_tags.get(RESOLVER_SPAN_TAG)?;
-        Some(format!(
+        let mut said = format!(
             "GraphQL resolver span `{RESOLVER_SPAN_TAG} {}`",
             quote(path)
-        ))
+        );
+        if let Some(language) = q.stack_tags.get(SDK_LANGUAGE_TAG) {
+            said.push_str(&format!(
+                " traced by a {0} SDK (resource attribute {SDK_LANGUAGE_TAG}='{0}')",
+                quote(language)
+            ));
+        }
+        Some(said)
     };
     if let Some(span) = child.and_then(spanned) {
         return Some(span);
@@ -386,7 +394,7 @@ pub fn advise(finding: &Finding) -> Option<Advice> {
     };
     let resolvers = graphql(finding).filter(|_| relation != Relation::Write);
     let fix = match &resolvers {
-        Some(_) => dataloader_fix(orm, &names),
+        Some(_) => dataloader_fix(orm, traced_language(finding), &names),
         None => fix_text(orm, relation, &names),
     };
     let mut warnings = Vec::new();
@@ -971,21 +979,56 @@ fn fix_text(framework: Option<&str>, relation: Relation, names: &Names<'_>) -> S
     text
 }
 
-/// The fix of a loop in GraphQL resolvers: a request-scoped DataLoader, the one named for
-/// the stack when its ORM is known.
-fn dataloader_fix(orm: Option<&str>, names: &Names<'_>) -> String {
-    let loader = match orm {
-        Some("sqlx" | "Diesel" | "SeaORM") => "async-graphql's DataLoader, impl Loader<K>",
-        Some("Sequelize" | "TypeORM" | "Prisma") => {
-            "graphql/dataloader's new DataLoader(keys => …)"
-        }
-        Some("Django" | "SQLAlchemy") => "Strawberry's (or graphene's) DataLoader",
-        Some("Rails") => "graphql-ruby's GraphQL::Dataloader",
-        Some("Hibernate") => "java-dataloader; Spring for GraphQL: @BatchMapping",
-        Some("Ecto") => "Absinthe's Dataloader",
-        Some("GORM") => "graph-gophers/dataloader",
-        _ => "async-graphql's DataLoader in Rust, graphql/dataloader in Node",
+/// The language an ORM is written in, as OpenTelemetry's `telemetry.sdk.language` names it.
+fn orm_language(orm: &str) -> Option<&'static str> {
+    Some(match orm {
+        "sqlx" | "Diesel" | "SeaORM" => "rust",
+        "Sequelize" | "TypeORM" | "Prisma" => "nodejs",
+        "Django" | "SQLAlchemy" => "python",
+        "Rails" => "ruby",
+        "Hibernate" => "java",
+        "Ecto" => "erlang",
+        "GORM" => "go",
+        _ => return None,
+    })
+}
+
+/// The DataLoader of a language (`telemetry.sdk.language`'s names).
+fn language_dataloader(language: &str) -> Option<&'static str> {
+    Some(match language.to_ascii_lowercase().as_str() {
+        "rust" => "async-graphql's DataLoader, impl Loader<K>",
+        "nodejs" | "webjs" => "graphql/dataloader's new DataLoader(keys => …)",
+        "python" => "Strawberry's (or graphene's) DataLoader",
+        "ruby" => "graphql-ruby's GraphQL::Dataloader",
+        "java" => "java-dataloader; Spring for GraphQL: @BatchMapping",
+        "erlang" | "elixir" => "Absinthe's Dataloader",
+        "go" => "graph-gophers/dataloader",
+        "dotnet" => "Hot Chocolate's BatchDataLoader<TKey, TValue>",
+        _ => return None,
+    })
+}
+
+/// The language of the SDK that traced the loop's resolver (the child's, else the
+/// parent's: the query whose resolver span is the evidence).
+fn traced_language(finding: &Finding) -> Option<&str> {
+    let child = finding.children.first();
+    let traced = match child.and_then(|c| c.stack_tags.get(RESOLVER_SPAN_TAG)) {
+        Some(_) => child,
+        None => finding.parent.as_ref(),
     };
+    traced
+        .and_then(|q| q.stack_tags.get(SDK_LANGUAGE_TAG))
+        .map(String::as_str)
+}
+
+/// The fix of a loop in GraphQL resolvers: a request-scoped DataLoader, the one named for
+/// the stack when its ORM is known, else for the language the trace's SDK named.
+fn dataloader_fix(orm: Option<&str>, language: Option<&str>, names: &Names<'_>) -> String {
+    let loader = orm
+        .and_then(orm_language)
+        .or(language)
+        .and_then(language_dataloader)
+        .unwrap_or("async-graphql's DataLoader in Rust, graphql/dataloader in Node");
     format!(
         "a request-scoped DataLoader in the resolver ({loader}): one batch load of {table} \
          WHERE {key} = ANY(every key the resolvers asked for) instead of a query per parent",
@@ -1322,6 +1365,53 @@ mod tests {
                 .starts_with("a request-scoped DataLoader in the resolver"),
             "{in_parent:?}"
         );
+    }
+
+    /// A trace's SDK language names the one DataLoader of that language when no ORM is
+    /// known, and the evidence says so; an ORM's evidence still wins over the language.
+    #[test]
+    fn the_traced_language_names_the_dataloader() {
+        let mut f = crate::tests::finding("SELECT id, title FROM books WHERE author_id = $1");
+        let resolved = |f: &mut Finding, language: &str| {
+            let tags = &mut f.children[0].stack_tags;
+            tags.insert(RESOLVER_SPAN_TAG.to_owned(), "authors.*.books".to_owned());
+            tags.insert(SDK_LANGUAGE_TAG.to_owned(), language.to_owned());
+        };
+        for (language, loader) in [
+            ("nodejs", "(graphql/dataloader's new DataLoader(keys => …))"),
+            ("python", "(Strawberry's (or graphene's) DataLoader)"),
+            ("ruby", "(graphql-ruby's GraphQL::Dataloader)"),
+            (
+                "java",
+                "(java-dataloader; Spring for GraphQL: @BatchMapping)",
+            ),
+            ("go", "(graph-gophers/dataloader)"),
+            ("rust", "(async-graphql's DataLoader, impl Loader<K>)"),
+            ("dotnet", "(Hot Chocolate's BatchDataLoader<TKey, TValue>)"),
+        ] {
+            resolved(&mut f, language);
+            let advice = advise(&f).unwrap();
+            assert!(advice.fix.contains(loader), "{language}: {advice:?}");
+            assert_eq!(
+                advice.framework_evidence.unwrap(),
+                format!(
+                    "GraphQL resolver span `graphql.resolve authors.*.books` traced by a \
+                     {language} SDK (resource attribute telemetry.sdk.language='{language}')"
+                )
+            );
+        }
+        // A language querycomb knows no DataLoader of: the generic text, the evidence kept.
+        resolved(&mut f, "cpp");
+        let advice = advise(&f).unwrap();
+        assert!(
+            advice.fix.contains("graphql/dataloader in Node"),
+            "{advice:?}"
+        );
+        // The ORM's stack before the SDK's language.
+        tagged(&mut f, &[("framework", "django:5.2.19")]);
+        resolved(&mut f, "nodejs");
+        let advice = advise(&f).unwrap();
+        assert!(advice.fix.contains("Strawberry"), "{advice:?}");
     }
 
     /// A pattern that does not compile would never match, silently (the workspace's regex

@@ -27,14 +27,35 @@ use querycomb_sql::{Dialect, Fingerprinter, Verb};
 
 use crate::describe::{clean, headline, plural, thousands};
 
+/// What the routes of a run name, for the label before them: the tests `querycomb run`
+/// attributed the statements to, or the routes of requests (a trace's, a sqlcommenter
+/// tag's), which is all a report can say when nothing told it they are tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RouteNames {
+    #[default]
+    Routes,
+    Tests,
+}
+
+impl RouteNames {
+    fn label(self, count: usize) -> &'static str {
+        match (self, count) {
+            (RouteNames::Tests, 1) => "test",
+            (RouteNames::Tests, _) => "tests",
+            (RouteNames::Routes, 1) => "route",
+            (RouteNames::Routes, _) => "routes",
+        }
+    }
+}
+
 /// Findings that share a cause.
 #[derive(Debug)]
 pub struct Cause<'a> {
     pub kind: FindingKind,
     pub severity: Severity,
     pub members: Vec<&'a Finding>,
-    /// The tests (routes without their phase) the members were first seen in.
-    pub tests: BTreeSet<&'a str>,
+    /// The routes (a test's without its phase) the members were first seen in.
+    pub routes: BTreeSet<&'a str>,
     pub tables: BTreeSet<&'a str>,
     /// Every member's request is a test's setup or teardown.
     pub fixture: bool,
@@ -183,7 +204,7 @@ pub fn causes<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Vec<Cause<
                 kind: finding.kind,
                 severity: finding.severity,
                 members: Vec::new(),
-                tests: BTreeSet::new(),
+                routes: BTreeSet::new(),
                 tables: BTreeSet::new(),
                 fixture: true,
                 total_count: 0,
@@ -198,7 +219,7 @@ pub fn causes<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Vec<Cause<
         cause.total_count += finding.total_count;
         let route = finding.request.route.as_deref();
         if let Some(route) = route {
-            cause.tests.insert(test_of_route(route).0);
+            cause.routes.insert(test_of_route(route).0);
         }
         cause.fixture &= is_fixture(finding);
         cause
@@ -211,13 +232,18 @@ pub fn causes<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Vec<Cause<
 
 /// Causes shown in the short summary.
 const TOP_CAUSES: usize = 10;
-/// Tests named per cause in the short summary.
-const TESTS_PER_CAUSE: usize = 2;
+/// Routes (tests) named per cause in the short summary.
+const ROUTES_PER_CAUSE: usize = 2;
 
 /// The short summary for stderr when the full report went elsewhere: at most about 30
 /// lines — counts by kind and severity, the top causes with their tests, and where the
 /// full report is.
-pub fn short_summary(findings: &[Finding], summary: &RunSummary, full_report: &str) -> String {
+pub fn short_summary(
+    findings: &[Finding],
+    summary: &RunSummary,
+    full_report: &str,
+    names: RouteNames,
+) -> String {
     let causes = causes(findings);
     let mut out = String::new();
     let by_severity = |level: Severity| findings.iter().filter(|f| f.severity == level).count();
@@ -242,7 +268,7 @@ pub fn short_summary(findings: &[Finding], summary: &RunSummary, full_report: &s
     if causes.iter().any(|c| !is_fixture_cause(c)) {
         out.push_str("  top causes:\n");
     }
-    out.push_str(&top_causes(&causes, "in the full report"));
+    out.push_str(&top_causes(&causes, "in the full report", names));
     out.push_str(&format!("  full report: {}\n", clean(full_report)));
     out
 }
@@ -255,12 +281,12 @@ fn is_fixture_cause(cause: &Cause<'_>) -> bool {
 /// The first [`TOP_CAUSES`] causes of the code under test, one line each, then how many
 /// more there are (`rest_where`: where a reader finds them) and one line for the fixture
 /// causes: the part of a report that fits on one screen, whatever the size of the run.
-pub fn top_causes(causes: &[Cause<'_>], rest_where: &str) -> String {
+pub fn top_causes(causes: &[Cause<'_>], rest_where: &str, names: RouteNames) -> String {
     let (fixtures, own): (Vec<&Cause<'_>>, Vec<&Cause<'_>>) =
         causes.iter().partition(|c| is_fixture_cause(c));
     let mut out = String::new();
     for cause in own.iter().take(TOP_CAUSES) {
-        out.push_str(&cause_line(cause));
+        out.push_str(&cause_line(cause, names));
     }
     if own.len() > TOP_CAUSES {
         let rest = &own[TOP_CAUSES..];
@@ -283,7 +309,7 @@ pub fn top_causes(causes: &[Cause<'_>], rest_where: &str) -> String {
 }
 
 /// `error  N+1 query on shop_author ×8, seen in 2 requests — 3 tests, 2 tables: a, b, …`
-pub(crate) fn cause_line(cause: &Cause<'_>) -> String {
+pub(crate) fn cause_line(cause: &Cause<'_>, names: RouteNames) -> String {
     let mut line = format!(
         "    {:<7}  {}",
         cause.severity.id(),
@@ -296,27 +322,20 @@ pub(crate) fn cause_line(cause: &Cause<'_>) -> String {
     if cause.tables.len() > 1 {
         scope.push(plural(cause.tables.len() as u64, "table", "tables"));
     }
-    if !cause.tests.is_empty() {
+    if !cause.routes.is_empty() {
         let named: Vec<String> = cause
-            .tests
+            .routes
             .iter()
-            .take(TESTS_PER_CAUSE)
+            .take(ROUTES_PER_CAUSE)
             .map(|t| clean(t))
             .collect();
-        let more = cause.tests.len().saturating_sub(TESTS_PER_CAUSE);
-        let tests = if more > 0 {
+        let more = cause.routes.len().saturating_sub(ROUTES_PER_CAUSE);
+        let routes = if more > 0 {
             format!("{} (+{more})", named.join(", "))
         } else {
             named.join(", ")
         };
-        scope.push(format!(
-            "{}: {tests}",
-            if cause.tests.len() == 1 {
-                "test"
-            } else {
-                "tests"
-            }
-        ));
+        scope.push(format!("{}: {routes}", names.label(cause.routes.len())));
     }
     if !scope.is_empty() {
         line.push_str(" — ");
@@ -359,16 +378,19 @@ mod tests {
         assert_eq!(lead.members.len(), 3);
         assert_eq!(lead.severity, Severity::Error);
         assert_eq!(
-            lead.tests.iter().copied().collect::<Vec<_>>(),
+            lead.routes.iter().copied().collect::<Vec<_>>(),
             ["t.py::a", "t.py::b", "t.py::c"]
         );
         assert_eq!(lead.tables.len(), 2);
         assert!(!lead.fixture, "two members are the tests' own work");
-        let line = cause_line(lead);
+        let line = cause_line(lead, RouteNames::Tests);
         assert!(
             line.contains("3 findings; 2 tables; tests: t.py::a, t.py::b (+1)"),
             "{line}"
         );
+        // Unless told they are tests, routes are routes (a trace's, a tag's).
+        let line = cause_line(lead, RouteNames::Routes);
+        assert!(line.contains("; routes: t.py::a, t.py::b (+1)"), "{line}");
     }
 
     /// A loop of `kind` over `children` (`(table, normalised SQL)`, as Django wrote them
@@ -543,7 +565,12 @@ mod tests {
         let mut fixture = variant("fx", "t.py::f (teardown)", Severity::Info);
         fixture.children[0].normalized = "DELETE FROM fx".to_owned();
         findings.push(fixture);
-        let text = short_summary(&findings, &fixtures::summary(), "out.xml (junit)");
+        let text = short_summary(
+            &findings,
+            &fixtures::summary(),
+            "out.xml (junit)",
+            RouteNames::Tests,
+        );
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines.len() <= 30, "{text}");
         assert!(

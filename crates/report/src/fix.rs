@@ -73,32 +73,42 @@ fn serde_json_id(relation: querycomb_core::Relation) -> &'static str {
     }
 }
 
-/// `saves 29 statements and round trips per request (2,871 over the run), 4.1 ms …`.
+/// `saves 29 statements and round trips per request (2,871 over the run), 4.1 ms …`, then
+/// the pool arithmetic, saying which of its numbers could not be measured rather than
+/// printing one.
 pub(crate) fn impact(impact: &Impact) -> String {
     let mut text = format!(
         "saves {} statements and round trips per request ({} over the run)",
         thousands(impact.statements_saved),
         thousands(impact.statements_saved_total)
     );
-    if let Some(us) = impact.db_time_saved_us {
-        text.push_str(&format!(", {} of database time", duration(us)));
+    match impact.db_time_saved_us {
+        Some(us) => text.push_str(&format!(", {} of database time", duration(us))),
+        None => text.push_str(", database time not measured (no statement durations)"),
     }
-    if let (Some(hold), Some(now), Some(after)) =
-        (impact.hold_us, impact.pool_rps_now, impact.pool_rps_after)
-    {
-        text.push_str(&format!(
-            "; holding a connection {} per request, a pool of {} serves at most {:.0} requests/s, about {:.0} after the fix",
-            duration(hold),
-            impact.pool_size,
-            now,
-            after
-        ));
+    let Some((hold, now)) = impact.hold_us.zip(impact.pool_rps_now) else {
+        text.push_str("; pool capacity not measured (the request was not timed)");
+        return text;
+    };
+    text.push_str(&format!(
+        "; taking {} of connection time per request, a pool of {} serves at most {:.0} requests/s",
+        duration(hold),
+        impact.pool_size,
+        now
+    ));
+    match impact.hold_after_us.zip(impact.pool_rps_after) {
+        Some((after, rps)) => text.push_str(&format!(
+            ", about {rps:.0} after the fix ({} per request)",
+            duration(after)
+        )),
+        None => text.push_str(", after the fix not measured (no statement durations)"),
     }
-    if let (Some(rps), Some(hold)) = (impact.observed_rps, impact.saturating_hold_us) {
-        text.push_str(&format!(
-            "; at the {rps:.1} requests/s this route ran, the pool is saturated once a request holds its connection {}",
+    match impact.observed_rps.zip(impact.saturating_hold_us) {
+        Some((rps, hold)) => text.push_str(&format!(
+            "; at the {rps:.1} requests/s this route ran, the pool is saturated once a request takes {} of connection time",
             duration(hold)
-        ));
+        )),
+        None => text.push_str("; no request rate observed for this route (fewer than two timed requests)"),
     }
     text
 }
@@ -136,6 +146,54 @@ mod tests {
         assert_eq!(
             advice(&given)[1],
             "no framework evidence in the SQL: one query for all parents' rows"
+        );
+    }
+
+    /// Every number of the pool arithmetic is printed when measured, and said to be
+    /// unmeasured when not: never a rate from a hold time of nothing.
+    #[test]
+    fn the_impact_says_which_numbers_were_not_measured() {
+        let mut given = Impact {
+            statements_saved: 7,
+            statements_saved_total: 7,
+            round_trips_saved: 7,
+            db_time_saved_us: Some(14_000),
+            pool_size: 10,
+            hold_us: Some(17_000),
+            hold_after_us: Some(4_000),
+            pool_rps_now: Some(588.2),
+            pool_rps_after: Some(2_500.0),
+            observed_rps: Some(2.0),
+            saturating_hold_us: Some(5_000_000),
+        };
+        assert_eq!(
+            impact(&given),
+            "saves 7 statements and round trips per request (7 over the run), 14.0 ms of database time; \
+             taking 17.0 ms of connection time per request, a pool of 10 serves at most 588 requests/s, \
+             about 2500 after the fix (4.0 ms per request); at the 2.0 requests/s this route ran, the \
+             pool is saturated once a request takes 5.00 s of connection time"
+        );
+        given.observed_rps = None;
+        given.saturating_hold_us = None;
+        assert!(impact(&given).ends_with(
+            "; no request rate observed for this route (fewer than two timed requests)"
+        ));
+        given.db_time_saved_us = None;
+        given.hold_after_us = None;
+        given.pool_rps_after = None;
+        let text = impact(&given);
+        assert!(
+            text.contains(", database time not measured (no statement durations)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(", after the fix not measured (no statement durations)"),
+            "{text}"
+        );
+        given.hold_us = None;
+        given.pool_rps_now = None;
+        assert!(
+            impact(&given).ends_with("; pool capacity not measured (the request was not timed)")
         );
     }
 }

@@ -24,6 +24,8 @@ pub struct TerminalOptions {
     pub show_params: bool,
     /// Columns to fold long SQL and text into (values below 60 are raised to 60).
     pub width: usize,
+    /// What the findings' routes name: tests only when `querycomb run` attributed them.
+    pub routes: causes::RouteNames,
 }
 
 impl Default for TerminalOptions {
@@ -32,6 +34,7 @@ impl Default for TerminalOptions {
             color: false,
             show_params: false,
             width: 100,
+            routes: causes::RouteNames::Routes,
         }
     }
 }
@@ -65,7 +68,7 @@ impl Render for Terminal {
             color: self.options.color,
         };
         let mut text = String::new();
-        text.push_str(&render_causes(&findings, &style));
+        text.push_str(&render_causes(&findings, self.options.routes, &style));
         // Fixtures (info findings in tests' setup/teardown) get their own section, last.
         let (fixtures, own): (Vec<&Finding>, Vec<&Finding>) = findings
             .iter()
@@ -137,7 +140,7 @@ impl Style {
 /// The causes first, one line each for the top ones, when there is more than one finding:
 /// a reader sees what to fix before the evidence of each member, on one screen however
 /// many causes the run has.
-fn render_causes(findings: &[&Finding], style: &Style) -> String {
+fn render_causes(findings: &[&Finding], names: causes::RouteNames, style: &Style) -> String {
     if findings.len() < 2 {
         return String::new();
     }
@@ -148,7 +151,7 @@ fn render_causes(findings: &[&Finding], style: &Style) -> String {
         plural(findings.len() as u64, "finding", "findings")
     );
     let mut text = format!("{}\n\n", style.paint(BOLD, &heading));
-    text.push_str(&causes::top_causes(&causes, "below"));
+    text.push_str(&causes::top_causes(&causes, "below", names));
     text.push('\n');
     text
 }

@@ -9,7 +9,7 @@ use querycomb_core::{EventSink, InputError, Location};
 use serde::Deserialize;
 
 use crate::assemble::Assembler;
-use crate::model::{parse_hex_id, Span, SpanAttrs, SpanKind, Value};
+use crate::model::{parse_hex_id, resource_language, Span, SpanAttrs, SpanKind, Value};
 
 #[derive(Debug, Deserialize)]
 pub struct Export {
@@ -31,6 +31,9 @@ struct Trace {
 struct Process {
     #[serde(default)]
     service_name: String,
+    /// The resource's attributes, as the Jaeger exporters write them.
+    #[serde(default)]
+    tags: Vec<Tag>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,6 +89,11 @@ pub fn push(
             .iter()
             .map(|(id, p)| (id.as_str(), Arc::from(p.service_name.as_str())))
             .collect();
+        let languages: HashMap<&str, Option<String>> = trace
+            .processes
+            .iter()
+            .map(|(id, p)| (id.as_str(), resource_language(p.tags.iter().map(tag_value))))
+            .collect();
         for span in &trace.spans {
             let parent_text = span
                 .references
@@ -103,13 +111,10 @@ pub fn push(
                 continue;
             };
             let mut attrs = SpanAttrs::default();
+            attrs.language = languages.get(span.process_id.as_str()).cloned().flatten();
             let mut kind = SpanKind::Unspecified;
             for tag in &span.tags {
-                let value = match &tag.value {
-                    serde_json::Value::String(s) => Value::Str(s),
-                    serde_json::Value::Number(n) => n.as_i64().map_or(Value::Other, Value::Int),
-                    _ => Value::Other,
-                };
+                let (_, value) = tag_value(tag);
                 if tag.key == "span.kind" {
                     if let Value::Str(name) = value {
                         kind = SpanKind::from_name(name);
@@ -213,4 +218,14 @@ pub(crate) fn pad(trace_id: &str) -> String {
     } else {
         trace_id.to_owned()
     }
+}
+
+/// A tag as an attribute.
+fn tag_value(tag: &Tag) -> (&str, Value<'_>) {
+    let value = match &tag.value {
+        serde_json::Value::String(s) => Value::Str(s),
+        serde_json::Value::Number(n) => n.as_i64().map_or(Value::Other, Value::Int),
+        _ => Value::Other,
+    };
+    (tag.key.as_str(), value)
 }

@@ -104,6 +104,10 @@ pub struct SpanAttrs {
     /// names the span `graphql.resolve authors.0.books`), list indices as `*`:
     /// `authors.*.books`. Only the path: never the span's `graphql.source`.
     pub resolver: Option<String>,
+    /// `telemetry.sdk.language`: a resource attribute (OTLP resources, Jaeger process tags),
+    /// or a span tag where an exporter copies the resource's attributes into each span's
+    /// (Zipkin): `nodejs`, `python`, `java`, …
+    pub language: Option<String>,
 }
 
 impl SpanAttrs {
@@ -139,6 +143,7 @@ impl SpanAttrs {
             }
             "code.function.name" => self.code_function = value.text(),
             "code.function" => keep_first(&mut self.code_function, value),
+            querycomb_core::SDK_LANGUAGE_TAG => self.language = value.text(),
             "graphql.field.path" => {
                 if let Value::Str(path) = value {
                     self.resolver = Some(field_path(path));
@@ -177,6 +182,19 @@ fn field_path(path: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(".")
+}
+
+/// A resource's `telemetry.sdk.language`, read from its attributes as a span's would be.
+pub fn resource_language<'a>(
+    attributes: impl IntoIterator<Item = (&'a str, Value<'a>)>,
+) -> Option<String> {
+    let mut resource = SpanAttrs::default();
+    for (key, value) in attributes {
+        if key == querycomb_core::SDK_LANGUAGE_TAG {
+            resource.note(key, value);
+        }
+    }
+    resource.language
 }
 
 fn keep_first(slot: &mut Option<String>, value: Value<'_>) {
@@ -264,6 +282,19 @@ mod tests {
         let mut merged = SpanAttrs::default();
         merged.note("graphql.field.path", Value::Str("authors.*.books.*.title"));
         assert_eq!(merged.resolver.as_deref(), Some("authors.*.books.*.title"));
+    }
+
+    #[test]
+    fn the_sdk_language_is_read_from_a_resource_or_a_span() {
+        let resource = [
+            ("service.name", Value::Str("shop-api")),
+            ("telemetry.sdk.language", Value::Str("nodejs")),
+        ];
+        assert_eq!(resource_language(resource).as_deref(), Some("nodejs"));
+        assert_eq!(resource_language([("service.name", Value::Str("x"))]), None);
+        let mut zipkin = SpanAttrs::default();
+        zipkin.note("telemetry.sdk.language", Value::Str("python"));
+        assert_eq!(zipkin.language.as_deref(), Some("python"));
     }
 
     #[test]

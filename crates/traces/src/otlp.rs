@@ -9,7 +9,9 @@ use querycomb_core::{EventSink, InputError, Location};
 use serde::Deserialize;
 
 use crate::assemble::Assembler;
-use crate::model::{parse_binary_id, parse_hex_id, Span, SpanAttrs, SpanKind, Value};
+use crate::model::{
+    parse_binary_id, parse_hex_id, resource_language, Span, SpanAttrs, SpanKind, Value,
+};
 
 /// What a service without `service.name` is called (the SDKs' own default).
 const UNKNOWN_SERVICE: &str = "unknown_service";
@@ -140,6 +142,13 @@ pub fn push_json(
                 .iter()
                 .map(|kv| (kv.key.as_str(), kv.value.value())),
         );
+        let language = resource_language(
+            resource
+                .resource
+                .attributes
+                .iter()
+                .map(|kv| (kv.key.as_str(), kv.value.value())),
+        );
         for span in resource.scope_spans.into_iter().flat_map(|s| s.spans) {
             let ids = (
                 parse_hex_id(&span.trace_id, 32),
@@ -154,6 +163,7 @@ pub fn push_json(
                 }
             };
             let mut attrs = SpanAttrs::default();
+            attrs.language = language.clone();
             for kv in &span.attributes {
                 attrs.note(&kv.key, kv.value.value());
             }
@@ -291,6 +301,7 @@ pub fn push_proto(
     for resource in request.resource_spans {
         let attributes = resource.resource.map(|r| r.attributes).unwrap_or_default();
         let service = service_name(attributes.iter().map(|kv| (kv.key.as_str(), kv.value())));
+        let language = resource_language(attributes.iter().map(|kv| (kv.key.as_str(), kv.value())));
         for span in resource.scope_spans.into_iter().flat_map(|s| s.spans) {
             let ids = (
                 parse_binary_id(&span.trace_id, 16),
@@ -306,6 +317,7 @@ pub fn push_proto(
                     }
                 };
             let mut attrs = SpanAttrs::default();
+            attrs.language = language.clone();
             for kv in &span.attributes {
                 attrs.note(&kv.key, kv.value());
             }

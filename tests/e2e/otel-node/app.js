@@ -21,7 +21,7 @@
 const fs = require('fs');
 const api = require('@opentelemetry/api');
 const { NodeTracerProvider, BatchSpanProcessor, SimpleSpanProcessor } = require('@opentelemetry/sdk-trace-node');
-const { resourceFromAttributes } = require('@opentelemetry/resources');
+const { defaultResource, resourceFromAttributes } = require('@opentelemetry/resources');
 const { registerInstrumentations } = require('@opentelemetry/instrumentation');
 const { PgInstrumentation } = require('@opentelemetry/instrumentation-pg');
 
@@ -74,8 +74,10 @@ function exporter(spec) {
 
 const out = exporter(process.env.QC_EXPORT || '');
 const processor = process.env.QC_PROCESSOR === 'simple' ? new SimpleSpanProcessor(out) : new BatchSpanProcessor(out);
+// The SDK's default resource (telemetry.sdk.name, .language: nodejs, .version), as the
+// NodeSDK sets it, with the service's name.
 const provider = new NodeTracerProvider({
-  resource: resourceFromAttributes({ 'service.name': 'shop-api' }),
+  resource: defaultResource().merge(resourceFromAttributes({ 'service.name': 'shop-api' })),
   spanProcessors: [processor],
 });
 provider.register();

@@ -174,7 +174,11 @@ impl Plan {
     ) -> Result<Plan, CliError> {
         let mut file = config::load(config_file).map_err(CliError::Usage)?;
         let color = crate::use_color(color.or(file.color));
-        let settings = ReportSettings::resolve(&args.report, &file, color);
+        let settings = ReportSettings {
+            // The routes of a run are the tests its runner's hooks named.
+            routes: querycomb_report::causes::RouteNames::Tests,
+            ..ReportSettings::resolve(&args.report, &file, color)
+        };
         let prove = ProveSettings::resolve(&args.prove, &file);
         prove.check(&settings)?;
         let budgets = budget::load(
@@ -669,7 +673,12 @@ fn print_terminal_summary(settings: &ReportSettings, run: &CollectedFindings) {
     };
     eprint!(
         "{}",
-        querycomb_report::causes::short_summary(&run.findings, &run.summary, &place)
+        querycomb_report::causes::short_summary(
+            &run.findings,
+            &run.summary,
+            &place,
+            settings.routes
+        )
     );
 }
 
