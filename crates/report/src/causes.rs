@@ -9,14 +9,23 @@
 //!   the table names are set aside: proxy models and model variants with the same columns
 //!   issue it against several tables);
 //! - *the same test over several models*: one parametrised test (`test_x[A]`, `test_x[B]`,
-//!   in the same phase) meets, under each of its parameters, exactly one loop of that kind
-//!   repeating the same statements (each child's verb, whether it aggregates, whether it
-//!   locks rows; tables and columns aside). The test makes the same call whatever the
-//!   model; the model decides the table and columns. A parameter that meets two such loops
-//!   links neither, so two loops of one test stay two causes.
+//!   in the same phase) meets, under each of its parameters, loops of that kind repeating
+//!   the same statements (each child's verb, whether it aggregates, whether it locks rows;
+//!   tables and columns aside). The test makes the same calls whatever the model; the model
+//!   decides the table and columns. When each parameter meets exactly one such loop, they
+//!   are one cause. When each meets the same number of them, and under every parameter
+//!   they read nested column sets (each reads the columns of the one before and more: a key
+//!   lookup of a few fields, then of the whole row), the narrowest under one parameter
+//!   pairs with the narrowest under the others, the next with the next, and so on. Any
+//!   other case (parameters meeting different numbers of loops, loops reading unrelated
+//!   columns or tables, a loop ranked differently under two parameters) joins nothing, so
+//!   two loops of one test stay two causes.
 //!
-//! Findings whose SQL names different code locations are never joined. The members (tests,
-//! tables, model variants) stay one level down.
+//! The tests of a finding are the routes it was seen in (`Finding::seen_in`, the same
+//! whatever the order tests ran in, so a pytest-xdist run groups as a serial one does), or
+//! its first request's route in a report that has none. Findings whose SQL names different
+//! code locations are never joined. The members (tests, tables, model variants) stay one
+//! level down.
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -33,10 +42,13 @@ pub struct Cause<'a> {
     pub kind: FindingKind,
     pub severity: Severity,
     pub members: Vec<&'a Finding>,
-    /// The tests (routes without their phase) the members were first seen in.
+    /// The tests (routes without their phase) the members were seen in.
     pub tests: BTreeSet<&'a str>,
+    /// A member was seen in more routes than it lists (`SeenIn::MAX_ROUTES`): `tests` is a
+    /// part of the tests.
+    pub more_tests: bool,
     pub tables: BTreeSet<&'a str>,
-    /// Every member's request is a test's setup or teardown.
+    /// Every member's requests are tests' setup or teardown phases.
     pub fixture: bool,
     /// Repeated statements over all members and occurrences.
     pub total_count: u64,
@@ -50,6 +62,16 @@ impl Cause<'_> {
             .copied()
             .max_by_key(|f| (f.severity, f.total_count))
             .expect("a cause has members")
+    }
+}
+
+/// The routes a finding was seen in: its `seen_in`, else (a report written before it was
+/// kept) its first request's route.
+fn routes(finding: &Finding) -> Vec<&str> {
+    if finding.seen_in.routes.is_empty() {
+        finding.request.route.as_deref().into_iter().collect()
+    } else {
+        finding.seen_in.route_names().collect()
     }
 }
 
@@ -88,7 +110,24 @@ fn repeated_statements(finding: &Finding) -> Vec<(Verb, bool, bool)> {
         .collect()
 }
 
-/// The same-test key of a finding first seen in a parametrised test: the test without its
+/// What the loop reads: each child's select list items, with the child's place.
+fn columns_read(finding: &Finding) -> BTreeSet<(usize, String)> {
+    let mut describe = Fingerprinter::new(Dialect::Postgres);
+    finding
+        .children
+        .iter()
+        .enumerate()
+        .flat_map(|(at, child)| {
+            describe
+                .describe(&child.normalized)
+                .select_list()
+                .into_iter()
+                .map(move |item| (at, item))
+        })
+        .collect()
+}
+
+/// The same-test key of a finding seen in a parametrised test: the test without its
 /// parameters, the phase, kind, repeated statements and code location.
 type TestKey<'a> = (
     &'a str,
@@ -97,20 +136,6 @@ type TestKey<'a> = (
     Vec<(Verb, bool, bool)>,
     Option<&'a str>,
 );
-
-/// The finding's parametrised test (with its parameters) and its same-test key.
-fn test_key(finding: &Finding) -> Option<(&str, TestKey<'_>)> {
-    let (test, phase): (&str, Phase) = test_of_route(finding.request.route.as_deref()?);
-    let base = unparametrised(test)?;
-    let key = (
-        base,
-        phase.id(),
-        finding.kind,
-        repeated_statements(finding),
-        code_location(finding),
-    );
-    Some((test, key))
-}
 
 /// Disjoint sets over finding indexes.
 struct Union(Vec<usize>);
@@ -132,13 +157,58 @@ impl Union {
     }
 }
 
-/// The finding's request is a test's setup or teardown phase (`querycomb run`).
+/// The finding's requests are tests' setup or teardown phases (`querycomb run`): every
+/// route it was seen in is one.
 pub fn is_fixture(finding: &Finding) -> bool {
-    finding
-        .request
-        .route
-        .as_deref()
-        .is_some_and(|route| test_of_route(route).1.is_fixture())
+    let routes = routes(finding);
+    !routes.is_empty()
+        && routes
+            .iter()
+            .all(|route| test_of_route(route).1.is_fixture())
+}
+
+/// One parametrised test's loops of one same-test key: which are one cause. `loops` maps
+/// each parameter (the test with its parameters) to the findings it met; the answer lists
+/// groups of findings, each one cause (the module's second rule).
+fn paired(loops: &BTreeMap<&str, BTreeSet<usize>>, findings: &[&Finding]) -> Vec<Vec<usize>> {
+    let mut sizes = loops.values().map(BTreeSet::len);
+    let Some(per_parameter) = sizes.next() else {
+        return Vec::new();
+    };
+    if loops.len() < 2 || sizes.any(|n| n != per_parameter) {
+        return Vec::new();
+    }
+    if per_parameter == 1 {
+        return vec![loops.values().flatten().copied().collect()];
+    }
+    // Several loops under each parameter: ranked by the columns they read, when these nest.
+    let mut read: HashMap<usize, BTreeSet<(usize, String)>> = HashMap::new();
+    let mut rank_of: HashMap<usize, usize> = HashMap::new();
+    for members in loops.values() {
+        let mut ranked: Vec<usize> = members.iter().copied().collect();
+        for index in &ranked {
+            read.entry(*index)
+                .or_insert_with(|| columns_read(findings[*index]));
+        }
+        ranked.sort_by_key(|index| read[index].len());
+        let nested = ranked.windows(2).all(|pair| {
+            let (narrow, wide) = (&read[&pair[0]], &read[&pair[1]]);
+            narrow.len() < wide.len() && narrow.is_subset(wide)
+        });
+        if !nested {
+            return Vec::new();
+        }
+        for (rank, index) in ranked.into_iter().enumerate() {
+            if *rank_of.entry(index).or_insert(rank) != rank {
+                return Vec::new();
+            }
+        }
+    }
+    let mut groups = vec![Vec::new(); per_parameter];
+    for (index, rank) in rank_of {
+        groups[rank].push(index);
+    }
+    groups
 }
 
 /// Which findings are one cause, by the two rules of the module: each finding's index to
@@ -146,7 +216,7 @@ pub fn is_fixture(finding: &Finding) -> bool {
 fn same_cause(findings: &[&Finding]) -> Vec<usize> {
     let mut union = Union((0..findings.len()).collect());
     let mut by_family = HashMap::new();
-    let mut by_test: HashMap<TestKey<'_>, Vec<(&str, usize)>> = HashMap::new();
+    let mut by_test: HashMap<TestKey<'_>, BTreeMap<&str, BTreeSet<usize>>> = HashMap::new();
     for (index, finding) in findings.iter().enumerate() {
         match by_family.entry(family_key(finding)) {
             Entry::Occupied(first) => union.join(*first.get(), index),
@@ -154,18 +224,35 @@ fn same_cause(findings: &[&Finding]) -> Vec<usize> {
                 slot.insert(index);
             }
         }
-        if let Some((test, key)) = test_key(finding) {
-            by_test.entry(key).or_default().push((test, index));
+        let mut statements = None;
+        for route in routes(finding) {
+            let (test, phase): (&str, Phase) = test_of_route(route);
+            let Some(base) = unparametrised(test) else {
+                continue;
+            };
+            let statements = statements
+                .get_or_insert_with(|| repeated_statements(finding))
+                .clone();
+            let key = (
+                base,
+                phase.id(),
+                finding.kind,
+                statements,
+                code_location(finding),
+            );
+            by_test
+                .entry(key)
+                .or_default()
+                .entry(test)
+                .or_default()
+                .insert(index);
         }
     }
-    for members in by_test.values() {
-        let tests: BTreeSet<&str> = members.iter().map(|(test, _)| *test).collect();
-        // Each parameter met exactly one such loop, and there are several parameters.
-        if tests.len() < 2 || tests.len() != members.len() {
-            continue;
-        }
-        for pair in members.windows(2) {
-            union.join(pair[0].1, pair[1].1);
+    for loops in by_test.values() {
+        for group in paired(loops, findings) {
+            for pair in group.windows(2) {
+                union.join(pair[0], pair[1]);
+            }
         }
     }
     (0..findings.len()).map(|i| union.root(i)).collect()
@@ -184,6 +271,7 @@ pub fn causes<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Vec<Cause<
                 severity: finding.severity,
                 members: Vec::new(),
                 tests: BTreeSet::new(),
+                more_tests: false,
                 tables: BTreeSet::new(),
                 fixture: true,
                 total_count: 0,
@@ -196,10 +284,10 @@ pub fn causes<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Vec<Cause<
         cause.severity = cause.severity.max(finding.severity);
         cause.members.push(finding);
         cause.total_count += finding.total_count;
-        let route = finding.request.route.as_deref();
-        if let Some(route) = route {
-            cause.tests.insert(test_of_route(route).0);
-        }
+        cause
+            .tests
+            .extend(routes(finding).into_iter().map(|r| test_of_route(r).0));
+        cause.more_tests |= finding.seen_in.is_partial();
         cause.fixture &= is_fixture(finding);
         cause
             .tables
@@ -304,10 +392,10 @@ pub(crate) fn cause_line(cause: &Cause<'_>) -> String {
             .map(|t| clean(t))
             .collect();
         let more = cause.tests.len().saturating_sub(TESTS_PER_CAUSE);
-        let tests = if more > 0 {
-            format!("{} (+{more})", named.join(", "))
-        } else {
-            named.join(", ")
+        let tests = match (more, cause.more_tests) {
+            (0, false) => named.join(", "),
+            (more, false) => format!("{} (+{more})", named.join(", ")),
+            (more, true) => format!("{} (+{more} or more)", named.join(", ")),
         };
         scope.push(format!(
             "{}: {tests}",
@@ -328,6 +416,8 @@ pub(crate) fn cause_line(cause: &Cause<'_>) -> String {
 
 #[cfg(test)]
 mod tests {
+    use querycomb_core::SeenIn;
+
     use super::*;
     use crate::fixtures;
 
@@ -342,6 +432,7 @@ mod tests {
         finding.signature = format!("{table}{test}");
         finding.severity = severity;
         finding.request.route = Some(test.to_owned());
+        finding.seen_in = SeenIn::of(Some(test));
         finding
     }
 
@@ -380,6 +471,7 @@ mod tests {
         finding.parent = None;
         finding.severity = Severity::Warning;
         finding.request.route = Some(route.to_owned());
+        finding.seen_in = SeenIn::of(Some(route));
         finding.signature = format!("{route}{children:?}");
         finding.children = children
             .iter()
@@ -481,6 +573,171 @@ mod tests {
         assert_eq!(tables_with(&causes, "lt_node"), ["al_node", "lt_node"]);
         let reads: Vec<&Cause<'_>> = causes.iter().filter(|c| c.kind == read).collect();
         assert_eq!(reads.len(), 2, "the lock and the read stay two: {reads:#?}");
+    }
+
+    /// django-treebeard's `test_move_sorted` under each tree model: a per-node read by key
+    /// of the tree fields, and one of the whole row (the columns each model's SQL names).
+    const MOVE_SORTED: [(&str, &[&str], &[&str]); 4] = [
+        (
+            "al_sorted",
+            &["id", "parent_id"],
+            &["id", "desc", "parent_id", "val1", "val2"],
+        ),
+        (
+            "mp_sorted",
+            &["id", "path", "depth", "numchild"],
+            &["id", "path", "depth", "numchild", "desc", "val1", "val2"],
+        ),
+        (
+            "ns_sorted",
+            &["id", "lft", "rgt", "tree_id", "depth"],
+            &["id", "lft", "rgt", "tree_id", "depth", "desc", "val1", "val2"],
+        ),
+        (
+            "lt_sorted",
+            &["id", "path"],
+            &["id", "path", "desc", "val1", "val2"],
+        ),
+    ];
+
+    /// `SELECT "{t}"."a", "{t}"."b" FROM "{t}" WHERE "{t}"."id" = $1 LIMIT $2`, as Django
+    /// writes a `get(pk=…)` of those columns.
+    fn by_key(columns: &[&str]) -> String {
+        let list: Vec<String> = columns.iter().map(|c| format!(r#""{{t}}"."{c}""#)).collect();
+        format!(
+            r#"SELECT {} FROM "{{t}}" WHERE "{{t}}"."id" = $1 LIMIT $2"#,
+            list.join(", ")
+        )
+    }
+
+    /// The tables of each cause, sorted, for comparing two groupings.
+    fn partition(causes: &[Cause<'_>]) -> BTreeSet<Vec<String>> {
+        causes
+            .iter()
+            .map(|c| {
+                c.members
+                    .iter()
+                    .map(|f| format!("{}:{}", f.children[0].table.as_deref().unwrap_or(""), f.children[0].normalized.len()))
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn nested_reads_under_every_model_pair_narrow_with_narrow_and_wide_with_wide() {
+        let (read, ..) = kinds();
+        let route = |table: &str| format!("t.py::test_move_sorted[{table}]");
+        let mut findings = Vec::new();
+        for (table, tree, whole) in MOVE_SORTED {
+            // AL's whole-row read comes first, the others' tree read: order does not matter.
+            findings.push(looped(read, &route(table), &[(table, &by_key(whole))]));
+            findings.push(looped(read, &route(table), &[(table, &by_key(tree))]));
+        }
+        let causes = causes(&findings);
+        assert_eq!(causes.len(), 2, "{causes:#?}");
+        for cause in &causes {
+            assert_eq!(cause.tables.len(), 4, "{cause:#?}");
+            assert_eq!(cause.tests.len(), 4, "{cause:#?}");
+        }
+        let narrow = causes
+            .iter()
+            .find(|c| {
+                c.members
+                    .iter()
+                    .any(|f| f.children[0].normalized == by_key(&["id", "parent_id"]).replace("{t}", "al_sorted"))
+            })
+            .expect("AL's tree read");
+        assert!(
+            narrow
+                .members
+                .iter()
+                .all(|f| !f.children[0].normalized.contains("val1")),
+            "the tree reads, without the whole rows: {narrow:#?}"
+        );
+
+        // One parameter meets one read only: which of the others' two it is, is not known.
+        let mut partial = findings.clone();
+        partial.remove(0);
+        assert_eq!(super::causes(&partial).len(), 7);
+
+        // Under one parameter the two reads do not nest (neither reads the other's
+        // columns and more): no ranking, nothing joined.
+        let mut unrelated = findings.clone();
+        unrelated[6] = looped(
+            read,
+            &route("lt_sorted"),
+            &[("lt_sorted", &by_key(&["id", "desc", "val1"]))],
+        );
+        assert_eq!(super::causes(&unrelated).len(), 8);
+
+        // Two reads of different tables under each parameter do not nest either.
+        let mut tables = findings;
+        for finding in tables.iter_mut().skip(1).step_by(2) {
+            for child in &mut finding.children {
+                child.normalized = child.normalized.replace("_sorted", "_other");
+                child.table = child.table.as_ref().map(|t| t.replace("_sorted", "_other"));
+            }
+        }
+        assert_eq!(super::causes(&tables).len(), 8);
+    }
+
+    #[test]
+    fn the_routes_seen_in_group_the_same_whatever_test_came_first() {
+        let (read, write, _) = kinds();
+        // Each loop of `test_concurrent[…]` is also met by other tests; under xdist any of
+        // them may be the first request.
+        let loops = [
+            (write, "mp_node", MP_INSERT),
+            (write, "ns_node", NS_INSERT),
+            (write, "al_node", AL_INSERT),
+            (read, "mp_node", MP_GET),
+        ];
+        let model = |table: &str| table.trim_end_matches("_node").to_uppercase();
+        let grouping = |first: &dyn Fn(&str) -> String| {
+            let findings: Vec<Finding> = loops
+                .iter()
+                .map(|(kind, table, sql)| {
+                    let mut f = looped(*kind, &first(table), &[(table, sql)]);
+                    f.seen_in = SeenIn::default();
+                    for route in [
+                        format!("t.py::test_concurrent[{}]", model(table)),
+                        format!("t.py::test_leaf[{}] (setup)", model(table)),
+                        format!("t.py::test_{table}_only"),
+                    ] {
+                        f.seen_in.add(&route, 2);
+                    }
+                    f
+                })
+                .collect();
+            partition(&causes(&findings))
+        };
+        let serial = grouping(&|table| format!("t.py::test_concurrent[{}]", model(table)));
+        let xdist = grouping(&|table| format!("t.py::test_{table}_only"));
+        assert_eq!(serial, xdist);
+        // The three inserts, and the read apart.
+        assert_eq!(serial.len(), 2, "{serial:?}");
+        assert!(serial.iter().any(|tables| tables.len() == 3), "{serial:?}");
+    }
+
+    #[test]
+    fn a_loop_seen_in_a_test_s_own_work_is_not_a_fixture_s() {
+        let (_, write, _) = kinds();
+        let mut finding = looped(write, "t.py::a (setup)", &[("mp_node", MP_INSERT)]);
+        assert!(is_fixture(&finding));
+        finding.seen_in.add("t.py::b (teardown)", 1);
+        assert!(is_fixture(&finding));
+        finding.seen_in.add("t.py::c", 1);
+        assert!(!is_fixture(&finding));
+
+        for i in 0..SeenIn::MAX_ROUTES {
+            finding.seen_in.add(&format!("t.py::d{i:02}"), 1);
+        }
+        let causes = causes([&finding]);
+        assert_eq!(causes[0].tests.len(), SeenIn::MAX_ROUTES);
+        let line = cause_line(&causes[0]);
+        assert!(line.contains("tests: t.py::a, t.py::b (+30 or more)"), "{line}");
     }
 
     #[test]

@@ -279,3 +279,27 @@ fn row_locks() {
         assert!(!pg(sql).locks_rows(), "{sql}");
     }
 }
+
+#[test]
+fn select_lists() {
+    let cases: [(&str, &[&str]); 6] = [
+        (
+            r#"SELECT "t"."id", "t"."parent_id" FROM "t" WHERE "t"."id" = $1 LIMIT $2"#,
+            &[r#""t"."id""#, r#""t"."parent_id""#],
+        ),
+        (
+            r#"SELECT DISTINCT COUNT(*) AS "__count", max(a, b) FROM t"#,
+            &[r#"COUNT(*) AS "__count""#, "MAX(a, b)"],
+        ),
+        (
+            "WITH x AS (SELECT a FROM s) SELECT b, c FROM x",
+            &["b", "c"],
+        ),
+        ("SELECT now()", &["NOW()"]),
+        ("UPDATE t SET a = $1 WHERE id = $2", &[]),
+        ("INSERT INTO t (a) SELECT a FROM s", &[]),
+    ];
+    for (sql, list) in cases {
+        assert_eq!(pg(sql).select_list(), list, "{sql}");
+    }
+}
