@@ -9,8 +9,8 @@
 
 use querycomb_core::test_route::test_of_route;
 use querycomb_core::{
-    BarRole, Finding, FindingKind, FixEvidence, Proof, QueryRef, RequestKind, RequestRef,
-    SeenIn, WaterfallBar,
+    BarRole, Finding, FindingKind, FixEvidence, Proof, QueryRef, RequestKind, RequestRef, SeenIn,
+    WaterfallBar,
 };
 use querycomb_sql::rewrite;
 

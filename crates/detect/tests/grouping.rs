@@ -659,6 +659,9 @@ fn a_finding_keeps_the_routes_it_was_seen_in_whatever_the_order() {
         .iter()
         .map(|r| (r.route.as_str(), r.requests))
         .collect();
-    assert_eq!(listed, [("t.py::a[1]", 1), ("t.py::b[2]", 2), ("t.py::c", 1)]);
+    assert_eq!(
+        listed,
+        [("t.py::a[1]", 1), ("t.py::b[2]", 2), ("t.py::c", 1)]
+    );
     assert_eq!(forward.other_requests, 0);
 }

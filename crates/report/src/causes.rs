@@ -16,8 +16,12 @@
 //!   are one cause. When each meets the same number of them, and under every parameter
 //!   they read nested column sets (each reads the columns of the one before and more: a key
 //!   lookup of a few fields, then of the whole row), the narrowest under one parameter
-//!   pairs with the narrowest under the others, the next with the next, and so on. Any
-//!   other case (parameters meeting different numbers of loops, loops reading unrelated
+//!   pairs with the narrowest under the others, the next with the next, and so on. The
+//!   same two steps then run again among the loops of each *form* (the same SQL once every
+//!   name and the select list are set aside, e.g. `SELECT … FROM ? WHERE ?.? = $ LIMIT $`),
+//!   over the parameters that met that form: a loop that only some models add (a tree
+//!   query of their own) does not hide the pairs the others share. Any other case
+//!   (parameters meeting different numbers of loops of a form, loops reading unrelated
 //!   columns or tables, a loop ranked differently under two parameters) joins nothing, so
 //!   two loops of one test stay two causes.
 //!
@@ -27,7 +31,6 @@
 //! code locations are never joined. The members (tests, tables, model variants) stay one
 //! level down.
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use querycomb_core::test_route::{test_of_route, unparametrised, Phase};
@@ -137,23 +140,70 @@ type TestKey<'a> = (
     Option<&'a str>,
 );
 
-/// Disjoint sets over finding indexes.
-struct Union(Vec<usize>);
+/// The tables a finding's repeated statements touch, sorted: a loop's place in the schema.
+type Tables<'a> = Vec<&'a str>;
 
-impl Union {
+/// Disjoint sets over finding indexes, each knowing which loop (the index of its same-SQL
+/// family's first finding) it holds on each set of tables.
+struct Union<'a> {
+    parent: Vec<usize>,
+    loops: Vec<BTreeMap<Tables<'a>, usize>>,
+}
+
+impl<'a> Union<'a> {
+    fn new(findings: &[&'a Finding], family_of: &[usize]) -> Self {
+        let loops = findings
+            .iter()
+            .zip(family_of)
+            .map(|(finding, family)| {
+                let mut tables: Tables<'a> = finding
+                    .children
+                    .iter()
+                    .filter_map(|c| c.table.as_deref())
+                    .collect();
+                tables.sort_unstable();
+                tables.dedup();
+                BTreeMap::from([(tables, *family)])
+            })
+            .collect();
+        Union {
+            parent: (0..findings.len()).collect(),
+            loops,
+        }
+    }
+
     fn root(&mut self, mut i: usize) -> usize {
-        while self.0[i] != i {
-            self.0[i] = self.0[self.0[i]];
-            i = self.0[i];
+        while self.parent[i] != i {
+            self.parent[i] = self.parent[self.parent[i]];
+            i = self.parent[i];
         }
         i
     }
 
-    fn join(&mut self, a: usize, b: usize) {
-        let (a, b) = (self.root(a), self.root(b));
-        // The earlier finding stays the root: causes keep the order of first appearance.
-        let (low, high) = (a.min(b), a.max(b));
-        self.0[high] = low;
+    /// Joins the sets of `members` into one, unless that would hold two different loops on
+    /// the same tables (two loops of one model are two loops, whatever pairs them): then
+    /// none.
+    fn join_all(&mut self, members: &[usize]) -> bool {
+        let mut roots: Vec<usize> = members.iter().map(|&i| self.root(i)).collect();
+        roots.sort_unstable();
+        roots.dedup();
+        let mut held: BTreeMap<&Tables<'a>, usize> = BTreeMap::new();
+        for &root in &roots {
+            for (tables, family) in &self.loops[root] {
+                if *held.entry(tables).or_insert(*family) != *family {
+                    return false;
+                }
+            }
+        }
+        // The earliest finding stays the root: causes keep the order of first appearance.
+        if let Some((&low, rest)) = roots.split_first() {
+            for &other in rest {
+                self.parent[other] = low;
+                let moved = std::mem::take(&mut self.loops[other]);
+                self.loops[low].extend(moved);
+            }
+        }
+        true
     }
 }
 
@@ -167,10 +217,71 @@ pub fn is_fixture(finding: &Finding) -> bool {
             .all(|route| test_of_route(route).1.is_fixture())
 }
 
-/// One parametrised test's loops of one same-test key: which are one cause. `loops` maps
-/// each parameter (the test with its parameters) to the findings it met; the answer lists
-/// groups of findings, each one cause (the module's second rule).
-fn paired(loops: &BTreeMap<&str, BTreeSet<usize>>, findings: &[&Finding]) -> Vec<Vec<usize>> {
+/// Each child's form: its SQL with names and select list set aside.
+fn forms(finding: &Finding) -> Vec<String> {
+    let mut describe = Fingerprinter::new(Dialect::Postgres);
+    finding
+        .children
+        .iter()
+        .map(|child| describe.describe(&child.normalized).form())
+        .collect()
+}
+
+/// A parametrised test's loops: each parameter (the test with its parameters) to the
+/// findings it met.
+type Loops<'a> = BTreeMap<&'a str, BTreeSet<usize>>;
+
+/// How a pairing was found, strongest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Evidence {
+    /// Among the loops of one form.
+    SameForm,
+    /// Among all the loops of the same statements.
+    SameStatements,
+}
+
+/// One parametrised test's loops of one same-test key: which are one cause (the module's
+/// second rule), as groups of findings. Among the loops of each form (the same SQL once
+/// names and select lists are set aside), over the parameters that met that form, so that
+/// a loop one model adds does not hide the pairs of the others; and over all the loops.
+fn paired(loops: &Loops<'_>, findings: &[&Finding]) -> Vec<(Evidence, Vec<usize>)> {
+    let mut groups: Vec<(Evidence, Vec<usize>)> = ranked(loops, findings)
+        .into_iter()
+        .map(|group| (Evidence::SameStatements, group))
+        .collect();
+    if loops.len() < 2 {
+        return groups;
+    }
+    let mut by_form: HashMap<Vec<String>, Loops<'_>> = HashMap::new();
+    let mut form_of: HashMap<usize, Vec<String>> = HashMap::new();
+    for (test, members) in loops {
+        for index in members {
+            let form = form_of
+                .entry(*index)
+                .or_insert_with(|| forms(findings[*index]))
+                .clone();
+            by_form
+                .entry(form)
+                .or_default()
+                .entry(*test)
+                .or_default()
+                .insert(*index);
+        }
+    }
+    for same_form in by_form.values() {
+        groups.extend(
+            ranked(same_form, findings)
+                .into_iter()
+                .map(|group| (Evidence::SameForm, group)),
+        );
+    }
+    groups
+}
+
+/// Loops met under several parameters, the same number under each: one under each is one
+/// group; several are ranked by the columns they read when these nest under every
+/// parameter, and each rank is a group. Anything else is no group.
+fn ranked(loops: &Loops<'_>, findings: &[&Finding]) -> Vec<Vec<usize>> {
     let mut sizes = loops.values().map(BTreeSet::len);
     let Some(per_parameter) = sizes.next() else {
         return Vec::new();
@@ -181,24 +292,23 @@ fn paired(loops: &BTreeMap<&str, BTreeSet<usize>>, findings: &[&Finding]) -> Vec
     if per_parameter == 1 {
         return vec![loops.values().flatten().copied().collect()];
     }
-    // Several loops under each parameter: ranked by the columns they read, when these nest.
     let mut read: HashMap<usize, BTreeSet<(usize, String)>> = HashMap::new();
     let mut rank_of: HashMap<usize, usize> = HashMap::new();
     for members in loops.values() {
-        let mut ranked: Vec<usize> = members.iter().copied().collect();
-        for index in &ranked {
+        let mut by_width: Vec<usize> = members.iter().copied().collect();
+        for index in &by_width {
             read.entry(*index)
                 .or_insert_with(|| columns_read(findings[*index]));
         }
-        ranked.sort_by_key(|index| read[index].len());
-        let nested = ranked.windows(2).all(|pair| {
+        by_width.sort_by_key(|index| read[index].len());
+        let nested = by_width.windows(2).all(|pair| {
             let (narrow, wide) = (&read[&pair[0]], &read[&pair[1]]);
             narrow.len() < wide.len() && narrow.is_subset(wide)
         });
         if !nested {
             return Vec::new();
         }
-        for (rank, index) in ranked.into_iter().enumerate() {
+        for (rank, index) in by_width.into_iter().enumerate() {
             if *rank_of.entry(index).or_insert(rank) != rank {
                 return Vec::new();
             }
@@ -212,18 +322,17 @@ fn paired(loops: &BTreeMap<&str, BTreeSet<usize>>, findings: &[&Finding]) -> Vec
 }
 
 /// Which findings are one cause, by the two rules of the module: each finding's index to
-/// its cause's first finding.
+/// its cause's first finding. The same-SQL rule first; then the same-test pairings, the
+/// strongest evidence first (pairings within a form before pairings over all loops, then
+/// those more tests showed, then those over more parameters), each taken whole unless it
+/// would put two different loops on the same tables in one cause. The order is the findings' content (signatures), not their order
+/// of appearance, so a run gives the same causes whatever order its tests ran in.
 fn same_cause(findings: &[&Finding]) -> Vec<usize> {
-    let mut union = Union((0..findings.len()).collect());
     let mut by_family = HashMap::new();
-    let mut by_test: HashMap<TestKey<'_>, BTreeMap<&str, BTreeSet<usize>>> = HashMap::new();
+    let mut family_of = Vec::with_capacity(findings.len());
+    let mut by_test: HashMap<TestKey<'_>, Loops<'_>> = HashMap::new();
     for (index, finding) in findings.iter().enumerate() {
-        match by_family.entry(family_key(finding)) {
-            Entry::Occupied(first) => union.join(*first.get(), index),
-            Entry::Vacant(slot) => {
-                slot.insert(index);
-            }
-        }
+        family_of.push(*by_family.entry(family_key(finding)).or_insert(index));
         let mut statements = None;
         for route in routes(finding) {
             let (test, phase): (&str, Phase) = test_of_route(route);
@@ -248,12 +357,40 @@ fn same_cause(findings: &[&Finding]) -> Vec<usize> {
                 .insert(index);
         }
     }
-    for loops in by_test.values() {
-        for group in paired(loops, findings) {
-            for pair in group.windows(2) {
-                union.join(pair[0], pair[1]);
-            }
+    let mut union = Union::new(findings, &family_of);
+    for (index, family) in family_of.iter().enumerate() {
+        union.join_all(&[*family, index]);
+    }
+    let mut found: Vec<(Evidence, Vec<usize>)> = by_test
+        .values()
+        .flat_map(|loops| paired(loops, findings))
+        .map(|(evidence, mut group)| {
+            group.sort_by(|a, b| findings[*a].signature.cmp(&findings[*b].signature));
+            (evidence, group)
+        })
+        .collect();
+    found.sort();
+    // Each pairing with the number of tests that showed it.
+    let mut pairings: Vec<(Evidence, usize, Vec<usize>)> = Vec::new();
+    for (evidence, group) in found {
+        match pairings.last_mut() {
+            Some((e, support, g)) if *e == evidence && *g == group => *support += 1,
+            _ => pairings.push((evidence, 1, group)),
         }
+    }
+    let signatures = |group: &[usize]| -> Vec<&str> {
+        group
+            .iter()
+            .map(|i| findings[*i].signature.as_str())
+            .collect()
+    };
+    pairings.sort_by(|(a, m, x), (b, n, y)| {
+        (a, std::cmp::Reverse(m), std::cmp::Reverse(x.len()))
+            .cmp(&(b, std::cmp::Reverse(n), std::cmp::Reverse(y.len())))
+            .then_with(|| signatures(x).cmp(&signatures(y)))
+    });
+    for (_, _, group) in &pairings {
+        union.join_all(group);
     }
     (0..findings.len()).map(|i| union.root(i)).collect()
 }
@@ -591,7 +728,9 @@ mod tests {
         (
             "ns_sorted",
             &["id", "lft", "rgt", "tree_id", "depth"],
-            &["id", "lft", "rgt", "tree_id", "depth", "desc", "val1", "val2"],
+            &[
+                "id", "lft", "rgt", "tree_id", "depth", "desc", "val1", "val2",
+            ],
         ),
         (
             "lt_sorted",
@@ -603,7 +742,10 @@ mod tests {
     /// `SELECT "{t}"."a", "{t}"."b" FROM "{t}" WHERE "{t}"."id" = $1 LIMIT $2`, as Django
     /// writes a `get(pk=…)` of those columns.
     fn by_key(columns: &[&str]) -> String {
-        let list: Vec<String> = columns.iter().map(|c| format!(r#""{{t}}"."{c}""#)).collect();
+        let list: Vec<String> = columns
+            .iter()
+            .map(|c| format!(r#""{{t}}"."{c}""#))
+            .collect();
         format!(
             r#"SELECT {} FROM "{{t}}" WHERE "{{t}}"."id" = $1 LIMIT $2"#,
             list.join(", ")
@@ -617,7 +759,13 @@ mod tests {
             .map(|c| {
                 c.members
                     .iter()
-                    .map(|f| format!("{}:{}", f.children[0].table.as_deref().unwrap_or(""), f.children[0].normalized.len()))
+                    .map(|f| {
+                        format!(
+                            "{}:{}",
+                            f.children[0].table.as_deref().unwrap_or(""),
+                            f.children[0].normalized.len()
+                        )
+                    })
                     .collect::<BTreeSet<_>>()
                     .into_iter()
                     .collect()
@@ -644,9 +792,10 @@ mod tests {
         let narrow = causes
             .iter()
             .find(|c| {
-                c.members
-                    .iter()
-                    .any(|f| f.children[0].normalized == by_key(&["id", "parent_id"]).replace("{t}", "al_sorted"))
+                c.members.iter().any(|f| {
+                    f.children[0].normalized
+                        == by_key(&["id", "parent_id"]).replace("{t}", "al_sorted")
+                })
             })
             .expect("AL's tree read");
         assert!(
@@ -681,6 +830,69 @@ mod tests {
             }
         }
         assert_eq!(super::causes(&tables).len(), 8);
+    }
+
+    #[test]
+    fn pairings_never_put_two_loops_of_one_table_in_one_cause() {
+        let (read, ..) = kinds();
+        let [(al, al_tree, al_whole), (mp, mp_tree, mp_whole), ..] = MOVE_SORTED;
+        let loop_in = |tests: &[String], table: &str, columns: &[&str]| {
+            let mut f = looped(read, &tests[0], &[(table, &by_key(columns))]);
+            f.seen_in = SeenIn::default();
+            for test in tests {
+                f.seen_in.add(test, 1);
+            }
+            f
+        };
+        let under = |tests: &[&str], model: &str| -> Vec<String> {
+            tests
+                .iter()
+                .map(|t| format!("t.py::{t}[{model}]"))
+                .collect()
+        };
+        // Tree reads pair in two tests, whole rows in one; one more test meets AL's whole
+        // row and MP's tree read only, each its model's only loop there.
+        let findings = vec![
+            loop_in(&under(&["test_b", "test_b2", "test_a"], "AL"), al, al_tree),
+            loop_in(&under(&["test_b", "test_b2", "test_c"], "MP"), mp, mp_tree),
+            loop_in(&under(&["test_c", "test_d"], "AL"), al, al_whole),
+            loop_in(&under(&["test_d"], "MP"), mp, mp_whole),
+            // test_a[MP] meets the MP tree read under another name: nothing else.
+            loop_in(&under(&["test_e"], "MP"), mp, mp_tree),
+        ];
+        let causes = causes(&findings);
+        for cause in &causes {
+            let mut loops: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+            for member in &cause.members {
+                let child = &member.children[0];
+                loops
+                    .entry(child.table.as_deref().unwrap_or_default())
+                    .or_default()
+                    .insert(&child.normalized);
+            }
+            assert!(
+                loops.values().all(|sql| sql.len() == 1),
+                "two loops of one table in a cause: {loops:#?}"
+            );
+        }
+        assert_eq!(causes.len(), 2, "{causes:#?}");
+        let narrow = causes
+            .iter()
+            .find(|c| {
+                c.members
+                    .iter()
+                    .any(|f| f.children[0].normalized == by_key(al_tree).replace("{t}", al))
+            })
+            .expect("AL's tree read");
+        assert_eq!(
+            narrow.tables.len(),
+            2,
+            "paired with MP's tree read: {narrow:#?}"
+        );
+        assert!(narrow
+            .members
+            .iter()
+            .all(|f| !f.children[0].normalized.contains("val1")));
     }
 
     #[test]
@@ -737,7 +949,10 @@ mod tests {
         let causes = causes([&finding]);
         assert_eq!(causes[0].tests.len(), SeenIn::MAX_ROUTES);
         let line = cause_line(&causes[0]);
-        assert!(line.contains("tests: t.py::a, t.py::b (+30 or more)"), "{line}");
+        assert!(
+            line.contains("tests: t.py::a, t.py::b (+30 or more)"),
+            "{line}"
+        );
     }
 
     #[test]

@@ -372,7 +372,8 @@ fn select_list_is_aggregate(toks: &[Tok<'_>], verb_at: usize) -> bool {
 pub(crate) fn select_list(normalized: &str, dialect: Dialect) -> Vec<String> {
     let text = head(normalized, FACTS_WINDOW);
     let toks = tokens(text, dialect);
-    let Some(verb_at) = main_verb(&toks).filter(|&i| toks.get(i).is_some_and(|t| t.is_word("select")))
+    let Some(verb_at) =
+        main_verb(&toks).filter(|&i| toks.get(i).is_some_and(|t| t.is_word("select")))
     else {
         return Vec::new();
     };
@@ -384,6 +385,44 @@ pub(crate) fn select_list(normalized: &str, dialect: Dialect) -> Vec<String> {
             text.get(first.start..last.end()).map(str::to_owned)
         })
         .collect()
+}
+
+/// The statement with its names and select list set aside: every identifier (quoted, or a
+/// word that is no keyword) is `?`, every placeholder `$`, the main SELECT's select list
+/// `…`; keywords, operators and punctuation stay. Two statements of one form do the same
+/// thing to different tables and columns (`SELECT … FROM ? WHERE ?.? = $ LIMIT $`).
+pub(crate) fn form(normalized: &str, dialect: Dialect) -> String {
+    let toks = tokens(head(normalized, FACTS_WINDOW), dialect);
+    let list = main_verb(&toks)
+        .filter(|&i| toks.get(i).is_some_and(|t| t.is_word("select")))
+        .and_then(|verb_at| {
+            let items = select_items(&toks, verb_at).0;
+            let first = items.first()?.first()?.start;
+            let last = items.last()?.last()?.start;
+            Some((first, last))
+        });
+    let mut out = String::new();
+    for tok in &toks {
+        if let Some((first, last)) = list {
+            if (first..=last).contains(&tok.start) {
+                if tok.start == first {
+                    out.push_str(" …");
+                }
+                continue;
+            }
+        }
+        let text = match tok.kind {
+            Kind::Quoted => "?",
+            Kind::Param => "$",
+            Kind::Word if keywords::classify(tok.text.as_bytes()) == keywords::WordClass::Name => {
+                "?"
+            }
+            _ => tok.text,
+        };
+        out.push(' ');
+        out.push_str(text);
+    }
+    out.trim_start().to_owned()
 }
 
 /// `COUNT(..) [AS x]`, `EXISTS(..) [x]`.

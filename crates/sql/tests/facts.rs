@@ -303,3 +303,37 @@ fn select_lists() {
         assert_eq!(pg(sql).select_list(), list, "{sql}");
     }
 }
+
+#[test]
+fn forms() {
+    let by_key = |table: &str, columns: &[&str]| {
+        let list: Vec<String> = columns
+            .iter()
+            .map(|c| format!(r#""{table}"."{c}""#))
+            .collect();
+        pg(&format!(
+            r#"SELECT {} FROM "{table}" WHERE "{table}"."id" = $1 LIMIT $2"#,
+            list.join(", ")
+        ))
+        .form()
+    };
+    let narrow = by_key("al_node", &["id", "parent_id"]);
+    assert_eq!(narrow, "SELECT … FROM ? WHERE ? . ? = $ LIMIT $");
+    assert_eq!(
+        narrow,
+        by_key("mp_node", &["id", "path", "depth", "numchild"])
+    );
+    assert_ne!(
+        narrow,
+        pg(r#"SELECT "t"."id" FROM "t" WHERE ("t"."depth" = $1 AND "t"."path" BETWEEN $2 AND $3)"#)
+            .form()
+    );
+    assert_eq!(
+        pg("UPDATE t SET a = $1 WHERE id = $2").form(),
+        "UPDATE ? SET ? = $ WHERE ? = $"
+    );
+    assert_eq!(
+        pg("SELECT COUNT(*) FROM t WHERE nlevel(path) = $1").form(),
+        "SELECT … FROM ? WHERE ? ( ? ) = $"
+    );
+}
