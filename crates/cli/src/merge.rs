@@ -1,7 +1,8 @@
 //! `querycomb merge`: one report from the JSON reports of several runs over disjoint parts of
 //! the same traffic — `querycomb collect` instances behind the Collector's `loadbalancing`
 //! exporter routed by trace id, or `analyze` runs over parts of a file. Findings are merged
-//! by signature: the earliest request's evidence is kept, `occurrences` and `total_count`
+//! by signature: the earliest request's evidence is kept, `occurrences`, `total_count` and the
+//! routes seen in (`seen_in`)
 //! add up, the severity is the highest. Totals add up; per-shape statistics add up by
 //! fingerprint; per-route statistics are recomputed from the merged histograms.
 
@@ -123,6 +124,8 @@ fn merge_finding(known: &mut Finding, other: Finding) {
     let occurrences = known.occurrences.saturating_add(other.occurrences);
     let total_count = known.total_count.saturating_add(other.total_count);
     let severity = known.severity.max(other.severity);
+    let mut seen_in = known.seen_in.clone();
+    seen_in.merge(&other.seen_in);
     let other_first = match (other.request.start, known.request.start) {
         (Some(a), Some(b)) => a < b,
         _ => false,
@@ -130,6 +133,7 @@ fn merge_finding(known: &mut Finding, other: Finding) {
     if other_first {
         *known = other;
     }
+    known.seen_in = seen_in;
     known.occurrences = occurrences;
     known.total_count = total_count;
     known.severity = severity;

@@ -176,11 +176,9 @@ fn assert_unchanged_and_named(pg: &PgServer, xdist: bool) {
         !under.stderr.contains("no test runner reported"),
         "{under:?}"
     );
-    // A finding keeps the test it was first seen in, and under xdist the workers' order
-    // decides which one that is; the causes are checked on the serial run's fixed order.
-    if !xdist {
-        assert_one_cause_per_loop(&json);
-    }
+    // The causes group by the tests each finding was seen in, whichever came first: the
+    // same under xdist's workers as in the serial order.
+    assert_one_cause_per_loop(&json);
 }
 
 /// A loop as a reader tells it from the SQL, tables and columns aside: the kind, and each

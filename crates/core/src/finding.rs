@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::fix::FixEvidence;
 use crate::kind::FindingKind;
 use crate::location::{Location, SourceTable};
+use crate::seen_in::SeenIn;
 use crate::Timestamp;
 
 /// Ordered: `Info < Warning < Error`, so `--fail-on warning` fails on warnings and errors.
@@ -140,6 +141,10 @@ pub struct Finding {
     pub occurrences: u32,
     /// Total repeated statements over all occurrences.
     pub total_count: u64,
+    /// The routes of the requests this pattern was seen in (under `querycomb run`, each
+    /// test and phase), bounded and independent of the order requests came in.
+    #[serde(default, skip_serializing_if = "SeenIn::is_empty")]
+    pub seen_in: SeenIn,
     /// The batched SQL that replaces the loop, and a one-line explanation.
     pub suggestion: Option<String>,
     /// A sentence stating the problem in the reader's terms.

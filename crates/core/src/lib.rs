@@ -27,6 +27,7 @@ mod finding;
 mod fix;
 mod kind;
 mod location;
+mod seen_in;
 pub mod test_route;
 
 pub use event::{
@@ -43,3 +44,4 @@ pub use fix::{
 };
 pub use kind::{BaseSeverity, FindingKind, KindInfo, MAX_KIND_ID};
 pub use location::{InputError, Location, SourceId, SourceTable};
+pub use seen_in::{RouteCount, SeenIn};

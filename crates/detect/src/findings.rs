@@ -3,13 +3,13 @@
 //! The signature is a hash of (kind, parent fingerprint, child fingerprints), so the same
 //! loop in a thousand requests is one finding with `occurrences = 1000`. The first request's
 //! evidence is kept (its request, parent and children with normalised SQL and locations,
-//! count, time, waterfall); later requests only add to `occurrences`, `total_count` and the
-//! severity. No raw SQL and no parameter values are ever copied into a finding, only
+//! count, time, waterfall); later requests only add to `occurrences`, `total_count`, the
+//! routes it was seen in (`seen_in`, bounded: see `core::SeenIn`) and the severity. No raw SQL and no parameter values are ever copied into a finding, only
 //! normalised text, unless `show_params` asks for example parameters.
 
 use querycomb_core::test_route::test_of_route;
 use querycomb_core::{
-    BarRole, Finding, FindingKind, FixEvidence, Proof, QueryRef, RequestKind, RequestRef,
+    BarRole, Finding, FindingKind, FixEvidence, Proof, QueryRef, RequestKind, RequestRef, SeenIn,
     WaterfallBar,
 };
 use querycomb_sql::rewrite;
@@ -61,6 +61,9 @@ impl Findings {
             let f = &mut tracked.finding;
             if tracked.last_unit != serial {
                 f.occurrences = f.occurrences.saturating_add(1);
+                if let Some(route) = unit.unit.header.route.as_deref() {
+                    f.seen_in.add(route, 1);
+                }
                 tracked.last_unit = serial;
             }
             f.total_count = f.total_count.saturating_add(u64::from(candidate.count));
@@ -241,6 +244,7 @@ fn build(candidate: &Candidate, unit: &UnitAnalysis<'_>, config: &Config, sig: u
         total_duration_us: candidate.total_us,
         occurrences: 1,
         total_count: u64::from(candidate.count),
+        seen_in: SeenIn::of(unit.unit.header.route.as_deref()),
         proof: Proof::Suspected,
         waterfall: waterfall(candidate, unit, config.max_waterfall_bars),
         fix: FixEvidence {

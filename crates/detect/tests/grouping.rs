@@ -631,3 +631,37 @@ fn a_loop_in_fixtures_and_in_tests_is_two_findings_whatever_the_order() {
         vec![(Some("t.py::test_a".to_owned()), 2)]
     );
 }
+
+/// A finding keeps every route it was seen in, with its requests, in the same form whatever
+/// the order the requests came in (pytest-xdist's workers).
+#[test]
+fn a_finding_keeps_the_routes_it_was_seen_in_whatever_the_order() {
+    let seen_in = |routes: &[&str]| {
+        let mut log = Log::new();
+        for route in routes {
+            let start = log.events.len();
+            log.orders_loop("s1", 6);
+            for event in &mut log.events[start..] {
+                event.route = Some((*route).to_owned());
+            }
+            log.wait_ms(5_000);
+        }
+        let analysis = analyse(&log.events);
+        let f = only(&analysis);
+        assert_eq!(f.occurrences as usize, routes.len());
+        f.seen_in.clone()
+    };
+    let forward = seen_in(&["t.py::b[2]", "t.py::a[1]", "t.py::b[2]", "t.py::c"]);
+    let backward = seen_in(&["t.py::c", "t.py::b[2]", "t.py::a[1]", "t.py::b[2]"]);
+    assert_eq!(forward, backward);
+    let listed: Vec<(&str, u32)> = forward
+        .routes
+        .iter()
+        .map(|r| (r.route.as_str(), r.requests))
+        .collect();
+    assert_eq!(
+        listed,
+        [("t.py::a[1]", 1), ("t.py::b[2]", 2), ("t.py::c", 1)]
+    );
+    assert_eq!(forward.other_requests, 0);
+}

@@ -205,6 +205,7 @@ pub(crate) mod tests {
             total_duration_us: None,
             occurrences: 1,
             total_count: 10,
+            seen_in: Default::default(),
             suggestion: None,
             message: String::new(),
             proof: Proof::Suspected,

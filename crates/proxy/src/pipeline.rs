@@ -393,6 +393,7 @@ mod tests {
             total_duration_us: Some(40_000),
             occurrences: 1,
             total_count: 25,
+            seen_in: Default::default(),
             suggestion: None,
             message: "N+1".into(),
             proof: Proof::Suspected,

@@ -9,16 +9,28 @@
 //!   the table names are set aside: proxy models and model variants with the same columns
 //!   issue it against several tables);
 //! - *the same test over several models*: one parametrised test (`test_x[A]`, `test_x[B]`,
-//!   in the same phase) meets, under each of its parameters, exactly one loop of that kind
-//!   repeating the same statements (each child's verb, whether it aggregates, whether it
-//!   locks rows; tables and columns aside). The test makes the same call whatever the
-//!   model; the model decides the table and columns. A parameter that meets two such loops
-//!   links neither, so two loops of one test stay two causes.
+//!   in the same phase) meets, under each of its parameters, loops of that kind repeating
+//!   the same statements (each child's verb, whether it aggregates, whether it locks rows;
+//!   tables and columns aside). The test makes the same calls whatever the model; the model
+//!   decides the table and columns. When each parameter meets exactly one such loop, they
+//!   are one cause. When each meets the same number of them, and under every parameter
+//!   they read nested column sets (each reads the columns of the one before and more: a key
+//!   lookup of a few fields, then of the whole row), the narrowest under one parameter
+//!   pairs with the narrowest under the others, the next with the next, and so on. The
+//!   same two steps then run again among the loops of each *form* (the same SQL once every
+//!   name and the select list are set aside, e.g. `SELECT … FROM ? WHERE ?.? = $ LIMIT $`),
+//!   over the parameters that met that form: a loop that only some models add (a tree
+//!   query of their own) does not hide the pairs the others share. Any other case
+//!   (parameters meeting different numbers of loops of a form, loops reading unrelated
+//!   columns or tables, a loop ranked differently under two parameters) joins nothing, so
+//!   two loops of one test stay two causes.
 //!
-//! Findings whose SQL names different code locations are never joined. The members (tests,
-//! tables, model variants) stay one level down.
+//! The tests of a finding are the routes it was seen in (`Finding::seen_in`, the same
+//! whatever the order tests ran in, so a pytest-xdist run groups as a serial one does), or
+//! its first request's route in a report that has none. Findings whose SQL names different
+//! code locations are never joined. The members (tests, tables, model variants) stay one
+//! level down.
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use querycomb_core::test_route::{test_of_route, unparametrised, Phase};
@@ -54,10 +66,13 @@ pub struct Cause<'a> {
     pub kind: FindingKind,
     pub severity: Severity,
     pub members: Vec<&'a Finding>,
-    /// The routes (a test's without its phase) the members were first seen in.
+    /// The routes (a test's without its phase) the members were seen in.
     pub routes: BTreeSet<&'a str>,
+    /// A member was seen in more routes than it lists (`SeenIn::MAX_ROUTES`): `routes` is a
+    /// part of them.
+    pub more_routes: bool,
     pub tables: BTreeSet<&'a str>,
-    /// Every member's request is a test's setup or teardown.
+    /// Every member's requests are tests' setup or teardown phases.
     pub fixture: bool,
     /// Repeated statements over all members and occurrences.
     pub total_count: u64,
@@ -71,6 +86,16 @@ impl Cause<'_> {
             .copied()
             .max_by_key(|f| (f.severity, f.total_count))
             .expect("a cause has members")
+    }
+}
+
+/// The routes a finding was seen in: its `seen_in`, else (a report written before it was
+/// kept) its first request's route.
+fn routes(finding: &Finding) -> Vec<&str> {
+    if finding.seen_in.routes.is_empty() {
+        finding.request.route.as_deref().into_iter().collect()
+    } else {
+        finding.seen_in.route_names().collect()
     }
 }
 
@@ -109,7 +134,24 @@ fn repeated_statements(finding: &Finding) -> Vec<(Verb, bool, bool)> {
         .collect()
 }
 
-/// The same-test key of a finding first seen in a parametrised test: the test without its
+/// What the loop reads: each child's select list items, with the child's place.
+fn columns_read(finding: &Finding) -> BTreeSet<(usize, String)> {
+    let mut describe = Fingerprinter::new(Dialect::Postgres);
+    finding
+        .children
+        .iter()
+        .enumerate()
+        .flat_map(|(at, child)| {
+            describe
+                .describe(&child.normalized)
+                .select_list()
+                .into_iter()
+                .map(move |item| (at, item))
+        })
+        .collect()
+}
+
+/// The same-test key of a finding seen in a parametrised test: the test without its
 /// parameters, the phase, kind, repeated statements and code location.
 type TestKey<'a> = (
     &'a str,
@@ -119,75 +161,257 @@ type TestKey<'a> = (
     Option<&'a str>,
 );
 
-/// The finding's parametrised test (with its parameters) and its same-test key.
-fn test_key(finding: &Finding) -> Option<(&str, TestKey<'_>)> {
-    let (test, phase): (&str, Phase) = test_of_route(finding.request.route.as_deref()?);
-    let base = unparametrised(test)?;
-    let key = (
-        base,
-        phase.id(),
-        finding.kind,
-        repeated_statements(finding),
-        code_location(finding),
-    );
-    Some((test, key))
+/// The tables a finding's repeated statements touch, sorted: a loop's place in the schema.
+type Tables<'a> = Vec<&'a str>;
+
+/// Disjoint sets over finding indexes, each knowing which loop (the index of its same-SQL
+/// family's first finding) it holds on each set of tables.
+struct Union<'a> {
+    parent: Vec<usize>,
+    loops: Vec<BTreeMap<Tables<'a>, usize>>,
 }
 
-/// Disjoint sets over finding indexes.
-struct Union(Vec<usize>);
+impl<'a> Union<'a> {
+    fn new(findings: &[&'a Finding], family_of: &[usize]) -> Self {
+        let loops = findings
+            .iter()
+            .zip(family_of)
+            .map(|(finding, family)| {
+                let mut tables: Tables<'a> = finding
+                    .children
+                    .iter()
+                    .filter_map(|c| c.table.as_deref())
+                    .collect();
+                tables.sort_unstable();
+                tables.dedup();
+                BTreeMap::from([(tables, *family)])
+            })
+            .collect();
+        Union {
+            parent: (0..findings.len()).collect(),
+            loops,
+        }
+    }
 
-impl Union {
     fn root(&mut self, mut i: usize) -> usize {
-        while self.0[i] != i {
-            self.0[i] = self.0[self.0[i]];
-            i = self.0[i];
+        while self.parent[i] != i {
+            self.parent[i] = self.parent[self.parent[i]];
+            i = self.parent[i];
         }
         i
     }
 
-    fn join(&mut self, a: usize, b: usize) {
-        let (a, b) = (self.root(a), self.root(b));
-        // The earlier finding stays the root: causes keep the order of first appearance.
-        let (low, high) = (a.min(b), a.max(b));
-        self.0[high] = low;
+    /// Joins the sets of `members` into one, unless that would hold two different loops on
+    /// the same tables (two loops of one model are two loops, whatever pairs them): then
+    /// none.
+    fn join_all(&mut self, members: &[usize]) -> bool {
+        let mut roots: Vec<usize> = members.iter().map(|&i| self.root(i)).collect();
+        roots.sort_unstable();
+        roots.dedup();
+        let mut held: BTreeMap<&Tables<'a>, usize> = BTreeMap::new();
+        for &root in &roots {
+            for (tables, family) in &self.loops[root] {
+                if *held.entry(tables).or_insert(*family) != *family {
+                    return false;
+                }
+            }
+        }
+        // The earliest finding stays the root: causes keep the order of first appearance.
+        if let Some((&low, rest)) = roots.split_first() {
+            for &other in rest {
+                self.parent[other] = low;
+                let moved = std::mem::take(&mut self.loops[other]);
+                self.loops[low].extend(moved);
+            }
+        }
+        true
     }
 }
 
-/// The finding's request is a test's setup or teardown phase (`querycomb run`).
+/// The finding's requests are tests' setup or teardown phases (`querycomb run`): every
+/// route it was seen in is one.
 pub fn is_fixture(finding: &Finding) -> bool {
+    let routes = routes(finding);
+    !routes.is_empty()
+        && routes
+            .iter()
+            .all(|route| test_of_route(route).1.is_fixture())
+}
+
+/// Each child's form: its SQL with names and select list set aside.
+fn forms(finding: &Finding) -> Vec<String> {
+    let mut describe = Fingerprinter::new(Dialect::Postgres);
     finding
-        .request
-        .route
-        .as_deref()
-        .is_some_and(|route| test_of_route(route).1.is_fixture())
+        .children
+        .iter()
+        .map(|child| describe.describe(&child.normalized).form())
+        .collect()
+}
+
+/// A parametrised test's loops: each parameter (the test with its parameters) to the
+/// findings it met.
+type Loops<'a> = BTreeMap<&'a str, BTreeSet<usize>>;
+
+/// How a pairing was found, strongest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Evidence {
+    /// Among the loops of one form.
+    SameForm,
+    /// Among all the loops of the same statements.
+    SameStatements,
+}
+
+/// One parametrised test's loops of one same-test key: which are one cause (the module's
+/// second rule), as groups of findings. Among the loops of each form (the same SQL once
+/// names and select lists are set aside), over the parameters that met that form, so that
+/// a loop one model adds does not hide the pairs of the others; and over all the loops.
+fn paired(loops: &Loops<'_>, findings: &[&Finding]) -> Vec<(Evidence, Vec<usize>)> {
+    let mut groups: Vec<(Evidence, Vec<usize>)> = ranked(loops, findings)
+        .into_iter()
+        .map(|group| (Evidence::SameStatements, group))
+        .collect();
+    if loops.len() < 2 {
+        return groups;
+    }
+    let mut by_form: HashMap<Vec<String>, Loops<'_>> = HashMap::new();
+    let mut form_of: HashMap<usize, Vec<String>> = HashMap::new();
+    for (test, members) in loops {
+        for index in members {
+            let form = form_of
+                .entry(*index)
+                .or_insert_with(|| forms(findings[*index]))
+                .clone();
+            by_form
+                .entry(form)
+                .or_default()
+                .entry(*test)
+                .or_default()
+                .insert(*index);
+        }
+    }
+    for same_form in by_form.values() {
+        groups.extend(
+            ranked(same_form, findings)
+                .into_iter()
+                .map(|group| (Evidence::SameForm, group)),
+        );
+    }
+    groups
+}
+
+/// Loops met under several parameters, the same number under each: one under each is one
+/// group; several are ranked by the columns they read when these nest under every
+/// parameter, and each rank is a group. Anything else is no group.
+fn ranked(loops: &Loops<'_>, findings: &[&Finding]) -> Vec<Vec<usize>> {
+    let mut sizes = loops.values().map(BTreeSet::len);
+    let Some(per_parameter) = sizes.next() else {
+        return Vec::new();
+    };
+    if loops.len() < 2 || sizes.any(|n| n != per_parameter) {
+        return Vec::new();
+    }
+    if per_parameter == 1 {
+        return vec![loops.values().flatten().copied().collect()];
+    }
+    let mut read: HashMap<usize, BTreeSet<(usize, String)>> = HashMap::new();
+    let mut rank_of: HashMap<usize, usize> = HashMap::new();
+    for members in loops.values() {
+        let mut by_width: Vec<usize> = members.iter().copied().collect();
+        for index in &by_width {
+            read.entry(*index)
+                .or_insert_with(|| columns_read(findings[*index]));
+        }
+        by_width.sort_by_key(|index| read[index].len());
+        let nested = by_width.windows(2).all(|pair| {
+            let (narrow, wide) = (&read[&pair[0]], &read[&pair[1]]);
+            narrow.len() < wide.len() && narrow.is_subset(wide)
+        });
+        if !nested {
+            return Vec::new();
+        }
+        for (rank, index) in by_width.into_iter().enumerate() {
+            if *rank_of.entry(index).or_insert(rank) != rank {
+                return Vec::new();
+            }
+        }
+    }
+    let mut groups = vec![Vec::new(); per_parameter];
+    for (index, rank) in rank_of {
+        groups[rank].push(index);
+    }
+    groups
 }
 
 /// Which findings are one cause, by the two rules of the module: each finding's index to
-/// its cause's first finding.
+/// its cause's first finding. The same-SQL rule first; then the same-test pairings, the
+/// strongest evidence first (pairings within a form before pairings over all loops, then
+/// those more tests showed, then those over more parameters), each taken whole unless it
+/// would put two different loops on the same tables in one cause. The order is the findings' content (signatures), not their order
+/// of appearance, so a run gives the same causes whatever order its tests ran in.
 fn same_cause(findings: &[&Finding]) -> Vec<usize> {
-    let mut union = Union((0..findings.len()).collect());
     let mut by_family = HashMap::new();
-    let mut by_test: HashMap<TestKey<'_>, Vec<(&str, usize)>> = HashMap::new();
+    let mut family_of = Vec::with_capacity(findings.len());
+    let mut by_test: HashMap<TestKey<'_>, Loops<'_>> = HashMap::new();
     for (index, finding) in findings.iter().enumerate() {
-        match by_family.entry(family_key(finding)) {
-            Entry::Occupied(first) => union.join(*first.get(), index),
-            Entry::Vacant(slot) => {
-                slot.insert(index);
-            }
-        }
-        if let Some((test, key)) = test_key(finding) {
-            by_test.entry(key).or_default().push((test, index));
+        family_of.push(*by_family.entry(family_key(finding)).or_insert(index));
+        let mut statements = None;
+        for route in routes(finding) {
+            let (test, phase): (&str, Phase) = test_of_route(route);
+            let Some(base) = unparametrised(test) else {
+                continue;
+            };
+            let statements = statements
+                .get_or_insert_with(|| repeated_statements(finding))
+                .clone();
+            let key = (
+                base,
+                phase.id(),
+                finding.kind,
+                statements,
+                code_location(finding),
+            );
+            by_test
+                .entry(key)
+                .or_default()
+                .entry(test)
+                .or_default()
+                .insert(index);
         }
     }
-    for members in by_test.values() {
-        let tests: BTreeSet<&str> = members.iter().map(|(test, _)| *test).collect();
-        // Each parameter met exactly one such loop, and there are several parameters.
-        if tests.len() < 2 || tests.len() != members.len() {
-            continue;
+    let mut union = Union::new(findings, &family_of);
+    for (index, family) in family_of.iter().enumerate() {
+        union.join_all(&[*family, index]);
+    }
+    let mut found: Vec<(Evidence, Vec<usize>)> = by_test
+        .values()
+        .flat_map(|loops| paired(loops, findings))
+        .map(|(evidence, mut group)| {
+            group.sort_by(|a, b| findings[*a].signature.cmp(&findings[*b].signature));
+            (evidence, group)
+        })
+        .collect();
+    found.sort();
+    // Each pairing with the number of tests that showed it.
+    let mut pairings: Vec<(Evidence, usize, Vec<usize>)> = Vec::new();
+    for (evidence, group) in found {
+        match pairings.last_mut() {
+            Some((e, support, g)) if *e == evidence && *g == group => *support += 1,
+            _ => pairings.push((evidence, 1, group)),
         }
-        for pair in members.windows(2) {
-            union.join(pair[0].1, pair[1].1);
-        }
+    }
+    let signatures = |group: &[usize]| -> Vec<&str> {
+        group
+            .iter()
+            .map(|i| findings[*i].signature.as_str())
+            .collect()
+    };
+    pairings.sort_by(|(a, m, x), (b, n, y)| {
+        (a, std::cmp::Reverse(m), std::cmp::Reverse(x.len()))
+            .cmp(&(b, std::cmp::Reverse(n), std::cmp::Reverse(y.len())))
+            .then_with(|| signatures(x).cmp(&signatures(y)))
+    });
+    for (_, _, group) in &pairings {
+        union.join_all(group);
     }
     (0..findings.len()).map(|i| union.root(i)).collect()
 }
@@ -205,6 +429,7 @@ pub fn causes<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Vec<Cause<
                 severity: finding.severity,
                 members: Vec::new(),
                 routes: BTreeSet::new(),
+                more_routes: false,
                 tables: BTreeSet::new(),
                 fixture: true,
                 total_count: 0,
@@ -217,10 +442,10 @@ pub fn causes<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Vec<Cause<
         cause.severity = cause.severity.max(finding.severity);
         cause.members.push(finding);
         cause.total_count += finding.total_count;
-        let route = finding.request.route.as_deref();
-        if let Some(route) = route {
-            cause.routes.insert(test_of_route(route).0);
-        }
+        cause
+            .routes
+            .extend(routes(finding).into_iter().map(|r| test_of_route(r).0));
+        cause.more_routes |= finding.seen_in.is_partial();
         cause.fixture &= is_fixture(finding);
         cause
             .tables
@@ -330,10 +555,10 @@ pub(crate) fn cause_line(cause: &Cause<'_>, names: RouteNames) -> String {
             .map(|t| clean(t))
             .collect();
         let more = cause.routes.len().saturating_sub(ROUTES_PER_CAUSE);
-        let routes = if more > 0 {
-            format!("{} (+{more})", named.join(", "))
-        } else {
-            named.join(", ")
+        let routes = match (more, cause.more_routes) {
+            (0, false) => named.join(", "),
+            (more, false) => format!("{} (+{more})", named.join(", ")),
+            (more, true) => format!("{} (+{more} or more)", named.join(", ")),
         };
         scope.push(format!("{}: {routes}", names.label(cause.routes.len())));
     }
@@ -347,6 +572,8 @@ pub(crate) fn cause_line(cause: &Cause<'_>, names: RouteNames) -> String {
 
 #[cfg(test)]
 mod tests {
+    use querycomb_core::SeenIn;
+
     use super::*;
     use crate::fixtures;
 
@@ -361,6 +588,7 @@ mod tests {
         finding.signature = format!("{table}{test}");
         finding.severity = severity;
         finding.request.route = Some(test.to_owned());
+        finding.seen_in = SeenIn::of(Some(test));
         finding
     }
 
@@ -402,6 +630,7 @@ mod tests {
         finding.parent = None;
         finding.severity = Severity::Warning;
         finding.request.route = Some(route.to_owned());
+        finding.seen_in = SeenIn::of(Some(route));
         finding.signature = format!("{route}{children:?}");
         finding.children = children
             .iter()
@@ -503,6 +732,249 @@ mod tests {
         assert_eq!(tables_with(&causes, "lt_node"), ["al_node", "lt_node"]);
         let reads: Vec<&Cause<'_>> = causes.iter().filter(|c| c.kind == read).collect();
         assert_eq!(reads.len(), 2, "the lock and the read stay two: {reads:#?}");
+    }
+
+    /// django-treebeard's `test_move_sorted` under each tree model: a per-node read by key
+    /// of the tree fields, and one of the whole row (the columns each model's SQL names).
+    const MOVE_SORTED: [(&str, &[&str], &[&str]); 4] = [
+        (
+            "al_sorted",
+            &["id", "parent_id"],
+            &["id", "desc", "parent_id", "val1", "val2"],
+        ),
+        (
+            "mp_sorted",
+            &["id", "path", "depth", "numchild"],
+            &["id", "path", "depth", "numchild", "desc", "val1", "val2"],
+        ),
+        (
+            "ns_sorted",
+            &["id", "lft", "rgt", "tree_id", "depth"],
+            &[
+                "id", "lft", "rgt", "tree_id", "depth", "desc", "val1", "val2",
+            ],
+        ),
+        (
+            "lt_sorted",
+            &["id", "path"],
+            &["id", "path", "desc", "val1", "val2"],
+        ),
+    ];
+
+    /// `SELECT "{t}"."a", "{t}"."b" FROM "{t}" WHERE "{t}"."id" = $1 LIMIT $2`, as Django
+    /// writes a `get(pk=…)` of those columns.
+    fn by_key(columns: &[&str]) -> String {
+        let list: Vec<String> = columns
+            .iter()
+            .map(|c| format!(r#""{{t}}"."{c}""#))
+            .collect();
+        format!(
+            r#"SELECT {} FROM "{{t}}" WHERE "{{t}}"."id" = $1 LIMIT $2"#,
+            list.join(", ")
+        )
+    }
+
+    /// The tables of each cause, sorted, for comparing two groupings.
+    fn partition(causes: &[Cause<'_>]) -> BTreeSet<Vec<String>> {
+        causes
+            .iter()
+            .map(|c| {
+                c.members
+                    .iter()
+                    .map(|f| {
+                        format!(
+                            "{}:{}",
+                            f.children[0].table.as_deref().unwrap_or(""),
+                            f.children[0].normalized.len()
+                        )
+                    })
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn nested_reads_under_every_model_pair_narrow_with_narrow_and_wide_with_wide() {
+        let (read, ..) = kinds();
+        let route = |table: &str| format!("t.py::test_move_sorted[{table}]");
+        let mut findings = Vec::new();
+        for (table, tree, whole) in MOVE_SORTED {
+            // AL's whole-row read comes first, the others' tree read: order does not matter.
+            findings.push(looped(read, &route(table), &[(table, &by_key(whole))]));
+            findings.push(looped(read, &route(table), &[(table, &by_key(tree))]));
+        }
+        let causes = causes(&findings);
+        assert_eq!(causes.len(), 2, "{causes:#?}");
+        for cause in &causes {
+            assert_eq!(cause.tables.len(), 4, "{cause:#?}");
+            assert_eq!(cause.routes.len(), 4, "{cause:#?}");
+        }
+        let narrow = causes
+            .iter()
+            .find(|c| {
+                c.members.iter().any(|f| {
+                    f.children[0].normalized
+                        == by_key(&["id", "parent_id"]).replace("{t}", "al_sorted")
+                })
+            })
+            .expect("AL's tree read");
+        assert!(
+            narrow
+                .members
+                .iter()
+                .all(|f| !f.children[0].normalized.contains("val1")),
+            "the tree reads, without the whole rows: {narrow:#?}"
+        );
+
+        // One parameter meets one read only: which of the others' two it is, is not known.
+        let mut partial = findings.clone();
+        partial.remove(0);
+        assert_eq!(super::causes(&partial).len(), 7);
+
+        // Under one parameter the two reads do not nest (neither reads the other's
+        // columns and more): no ranking, nothing joined.
+        let mut unrelated = findings.clone();
+        unrelated[6] = looped(
+            read,
+            &route("lt_sorted"),
+            &[("lt_sorted", &by_key(&["id", "desc", "val1"]))],
+        );
+        assert_eq!(super::causes(&unrelated).len(), 8);
+
+        // Two reads of different tables under each parameter do not nest either.
+        let mut tables = findings;
+        for finding in tables.iter_mut().skip(1).step_by(2) {
+            for child in &mut finding.children {
+                child.normalized = child.normalized.replace("_sorted", "_other");
+                child.table = child.table.as_ref().map(|t| t.replace("_sorted", "_other"));
+            }
+        }
+        assert_eq!(super::causes(&tables).len(), 8);
+    }
+
+    #[test]
+    fn pairings_never_put_two_loops_of_one_table_in_one_cause() {
+        let (read, ..) = kinds();
+        let [(al, al_tree, al_whole), (mp, mp_tree, mp_whole), ..] = MOVE_SORTED;
+        let loop_in = |tests: &[String], table: &str, columns: &[&str]| {
+            let mut f = looped(read, &tests[0], &[(table, &by_key(columns))]);
+            f.seen_in = SeenIn::default();
+            for test in tests {
+                f.seen_in.add(test, 1);
+            }
+            f
+        };
+        let under = |tests: &[&str], model: &str| -> Vec<String> {
+            tests
+                .iter()
+                .map(|t| format!("t.py::{t}[{model}]"))
+                .collect()
+        };
+        // Tree reads pair in two tests, whole rows in one; one more test meets AL's whole
+        // row and MP's tree read only, each its model's only loop there.
+        let findings = vec![
+            loop_in(&under(&["test_b", "test_b2", "test_a"], "AL"), al, al_tree),
+            loop_in(&under(&["test_b", "test_b2", "test_c"], "MP"), mp, mp_tree),
+            loop_in(&under(&["test_c", "test_d"], "AL"), al, al_whole),
+            loop_in(&under(&["test_d"], "MP"), mp, mp_whole),
+            // test_a[MP] meets the MP tree read under another name: nothing else.
+            loop_in(&under(&["test_e"], "MP"), mp, mp_tree),
+        ];
+        let causes = causes(&findings);
+        for cause in &causes {
+            let mut loops: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+            for member in &cause.members {
+                let child = &member.children[0];
+                loops
+                    .entry(child.table.as_deref().unwrap_or_default())
+                    .or_default()
+                    .insert(&child.normalized);
+            }
+            assert!(
+                loops.values().all(|sql| sql.len() == 1),
+                "two loops of one table in a cause: {loops:#?}"
+            );
+        }
+        assert_eq!(causes.len(), 2, "{causes:#?}");
+        let narrow = causes
+            .iter()
+            .find(|c| {
+                c.members
+                    .iter()
+                    .any(|f| f.children[0].normalized == by_key(al_tree).replace("{t}", al))
+            })
+            .expect("AL's tree read");
+        assert_eq!(
+            narrow.tables.len(),
+            2,
+            "paired with MP's tree read: {narrow:#?}"
+        );
+        assert!(narrow
+            .members
+            .iter()
+            .all(|f| !f.children[0].normalized.contains("val1")));
+    }
+
+    #[test]
+    fn the_routes_seen_in_group_the_same_whatever_test_came_first() {
+        let (read, write, _) = kinds();
+        // Each loop of `test_concurrent[…]` is also met by other tests; under xdist any of
+        // them may be the first request.
+        let loops = [
+            (write, "mp_node", MP_INSERT),
+            (write, "ns_node", NS_INSERT),
+            (write, "al_node", AL_INSERT),
+            (read, "mp_node", MP_GET),
+        ];
+        let model = |table: &str| table.trim_end_matches("_node").to_uppercase();
+        let grouping = |first: &dyn Fn(&str) -> String| {
+            let findings: Vec<Finding> = loops
+                .iter()
+                .map(|(kind, table, sql)| {
+                    let mut f = looped(*kind, &first(table), &[(table, sql)]);
+                    f.seen_in = SeenIn::default();
+                    for route in [
+                        format!("t.py::test_concurrent[{}]", model(table)),
+                        format!("t.py::test_leaf[{}] (setup)", model(table)),
+                        format!("t.py::test_{table}_only"),
+                    ] {
+                        f.seen_in.add(&route, 2);
+                    }
+                    f
+                })
+                .collect();
+            partition(&causes(&findings))
+        };
+        let serial = grouping(&|table| format!("t.py::test_concurrent[{}]", model(table)));
+        let xdist = grouping(&|table| format!("t.py::test_{table}_only"));
+        assert_eq!(serial, xdist);
+        // The three inserts, and the read apart.
+        assert_eq!(serial.len(), 2, "{serial:?}");
+        assert!(serial.iter().any(|tables| tables.len() == 3), "{serial:?}");
+    }
+
+    #[test]
+    fn a_loop_seen_in_a_test_s_own_work_is_not_a_fixture_s() {
+        let (_, write, _) = kinds();
+        let mut finding = looped(write, "t.py::a (setup)", &[("mp_node", MP_INSERT)]);
+        assert!(is_fixture(&finding));
+        finding.seen_in.add("t.py::b (teardown)", 1);
+        assert!(is_fixture(&finding));
+        finding.seen_in.add("t.py::c", 1);
+        assert!(!is_fixture(&finding));
+
+        for i in 0..SeenIn::MAX_ROUTES {
+            finding.seen_in.add(&format!("t.py::d{i:02}"), 1);
+        }
+        let causes = causes([&finding]);
+        assert_eq!(causes[0].routes.len(), SeenIn::MAX_ROUTES);
+        let line = cause_line(&causes[0], RouteNames::Tests);
+        assert!(
+            line.contains("tests: t.py::a, t.py::b (+30 or more)"),
+            "{line}"
+        );
     }
 
     #[test]

@@ -3,7 +3,8 @@
 
 use querycomb_core::{
     BarRole, Finding, FindingSink, FingerprintStat, Location, Proof, QueryRef, RequestKind,
-    RequestRef, RouteStat, RunSummary, Severity, SourceId, SourceTable, WaterfallBar,
+    RequestRef, RouteCount, RouteStat, RunSummary, SeenIn, Severity, SourceId, SourceTable,
+    WaterfallBar,
 };
 use querycomb_detect::detectors::{n_plus_one, over_budget, repeated_identical};
 
@@ -75,6 +76,13 @@ pub(crate) fn n_plus_one() -> Finding {
         total_duration_us: Some(12_400),
         occurrences: 12,
         total_count: 600,
+        seen_in: SeenIn {
+            routes: vec![RouteCount {
+                route: "GET /customers/:id/orders".to_owned(),
+                requests: 12,
+            }],
+            other_requests: 0,
+        },
         suggestion: Some(
             "SELECT \"shop_order\".\"id\", \"shop_order\".\"customer_id\", \"shop_order\".\"total\", \"shop_order\".\"created_at\" FROM \"shop_order\" WHERE \"shop_order\".\"customer_id\" = ANY($1) ORDER BY \"shop_order\".\"created_at\" DESC\n-- One query for all keys instead of one per key: bind the keys as one array, then group the rows by `customer_id` in the application.".to_owned(),
         ),
@@ -129,6 +137,7 @@ pub(crate) fn repeated_identical() -> Finding {
         total_duration_us: None,
         occurrences: 1,
         total_count: 30,
+        seen_in: Default::default(),
         suggestion: Some("Read the setting once per request and reuse it (memoize).".to_owned()),
         message: "The same settings row was read 30 times with the same parameters.".to_owned(),
         proof: Proof::Suspected,

@@ -631,6 +631,7 @@ mod tests {
             total_duration_us: Some(300),
             occurrences: 1,
             total_count: 3,
+            seen_in: Default::default(),
             suggestion: Some("SELECT * FROM orders WHERE customer_id = ANY($1)".to_string()),
             message: "3 queries on orders, one per customer".to_string(),
             proof: Proof::Suspected,

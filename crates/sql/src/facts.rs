@@ -303,6 +303,45 @@ const AGGREGATES: &[&str] = &[
     "bit_or",
 ];
 
+/// The items of the select list after `SELECT` at `verb_at` (`DISTINCT`/`ALL` skipped), and
+/// the token that ends the list (`FROM`, another clause's keyword), if any.
+fn select_items<'t, 'a>(
+    toks: &'t [Tok<'a>],
+    verb_at: usize,
+) -> (Vec<&'t [Tok<'a>]>, Option<&'t Tok<'a>>) {
+    let Some(depth) = toks.get(verb_at).map(|t| t.depth) else {
+        return (Vec::new(), None);
+    };
+    let mut i = verb_at + 1;
+    if toks
+        .get(i)
+        .is_some_and(|t| t.is_word("distinct") || t.is_word("all"))
+    {
+        i += 1;
+    }
+    let ends_item = |t: &Tok<'_>| {
+        t.depth < depth
+            || (t.depth == depth
+                && (matches!(t.kind, Kind::Comma | Kind::Semi)
+                    || (t.kind == Kind::Word
+                        && keywords::is_reserved(t.text.as_bytes())
+                        && !t.is_word("as"))))
+    };
+    let mut items = Vec::new();
+    loop {
+        let start = i;
+        i += 1;
+        while toks.get(i).is_some_and(|t| !ends_item(t)) {
+            i += 1;
+        }
+        items.push(toks.get(start..i).unwrap_or_default());
+        match toks.get(i) {
+            Some(t) if t.kind == Kind::Comma && t.depth == depth => i += 1,
+            end => return (items, end),
+        }
+    }
+}
+
 /// The select list after `SELECT` at `verb_at` is only aggregates, only `EXISTS(..)`, or (with
 /// a LIMIT and a FROM) only constants: `SELECT 1 AS one FROM .. LIMIT $1` is an existence probe
 /// (Rails `exists?` binds the limit, Django `.exists()` writes `LIMIT 1`).
@@ -313,42 +352,77 @@ fn select_list_is_aggregate(toks: &[Tok<'_>], verb_at: usize) -> bool {
     let Some(depth) = toks.get(verb_at).map(|t| t.depth) else {
         return false;
     };
-    let mut i = verb_at + 1;
-    if toks
-        .get(i)
-        .is_some_and(|t| t.is_word("distinct") || t.is_word("all"))
-    {
-        i += 1;
+    let (items, end) = select_items(toks, verb_at);
+    let all_agg = items.iter().all(|item| is_aggregate_item(item, depth));
+    let all_const = items.iter().all(|item| {
+        item.first().is_some_and(|t| t.kind == Kind::Param)
+            && is_alias(item.get(1..).unwrap_or_default())
+    });
+    match end {
+        Some(t) => {
+            let has_from = t.is_word("from") && t.depth == depth;
+            all_agg || (all_const && has_from && has_limit)
+        }
+        None => !items.is_empty() && all_agg,
     }
-    let (mut all_agg, mut all_const, mut items) = (true, true, 0);
-    let ends_item = |t: &Tok<'_>| {
-        t.depth < depth
-            || (t.depth == depth
-                && (matches!(t.kind, Kind::Comma | Kind::Semi)
-                    || (t.kind == Kind::Word
-                        && keywords::is_reserved(t.text.as_bytes())
-                        && !t.is_word("as"))))
+}
+
+/// The main statement's select list, one string per item as the normalised text writes it
+/// (`"t"."id"`, `COUNT(*) AS "__count"`); empty when the main statement is no SELECT.
+pub(crate) fn select_list(normalized: &str, dialect: Dialect) -> Vec<String> {
+    let text = head(normalized, FACTS_WINDOW);
+    let toks = tokens(text, dialect);
+    let Some(verb_at) =
+        main_verb(&toks).filter(|&i| toks.get(i).is_some_and(|t| t.is_word("select")))
+    else {
+        return Vec::new();
     };
-    loop {
-        let start = i;
-        i += 1;
-        while toks.get(i).is_some_and(|t| !ends_item(t)) {
-            i += 1;
-        }
-        let item = toks.get(start..i).unwrap_or_default();
-        items += 1;
-        all_agg &= is_aggregate_item(item, depth);
-        all_const &= item.first().is_some_and(|t| t.kind == Kind::Param)
-            && is_alias(item.get(1..).unwrap_or_default());
-        match toks.get(i) {
-            Some(t) if t.kind == Kind::Comma && t.depth == depth => i += 1,
-            Some(t) => {
-                let has_from = t.is_word("from") && t.depth == depth;
-                return all_agg || (all_const && has_from && has_limit);
+    select_items(&toks, verb_at)
+        .0
+        .into_iter()
+        .filter_map(|item| {
+            let (first, last) = (item.first()?, item.last()?);
+            text.get(first.start..last.end()).map(str::to_owned)
+        })
+        .collect()
+}
+
+/// The statement with its names and select list set aside: every identifier (quoted, or a
+/// word that is no keyword) is `?`, every placeholder `$`, the main SELECT's select list
+/// `…`; keywords, operators and punctuation stay. Two statements of one form do the same
+/// thing to different tables and columns (`SELECT … FROM ? WHERE ?.? = $ LIMIT $`).
+pub(crate) fn form(normalized: &str, dialect: Dialect) -> String {
+    let toks = tokens(head(normalized, FACTS_WINDOW), dialect);
+    let list = main_verb(&toks)
+        .filter(|&i| toks.get(i).is_some_and(|t| t.is_word("select")))
+        .and_then(|verb_at| {
+            let items = select_items(&toks, verb_at).0;
+            let first = items.first()?.first()?.start;
+            let last = items.last()?.last()?.start;
+            Some((first, last))
+        });
+    let mut out = String::new();
+    for tok in &toks {
+        if let Some((first, last)) = list {
+            if (first..=last).contains(&tok.start) {
+                if tok.start == first {
+                    out.push_str(" …");
+                }
+                continue;
             }
-            None => return items > 0 && all_agg,
         }
+        let text = match tok.kind {
+            Kind::Quoted => "?",
+            Kind::Param => "$",
+            Kind::Word if keywords::classify(tok.text.as_bytes()) == keywords::WordClass::Name => {
+                "?"
+            }
+            _ => tok.text,
+        };
+        out.push(' ');
+        out.push_str(text);
     }
+    out.trim_start().to_owned()
 }
 
 /// `COUNT(..) [AS x]`, `EXISTS(..) [x]`.

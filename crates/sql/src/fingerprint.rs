@@ -96,6 +96,20 @@ impl Shape {
         })
     }
 
+    /// The main SELECT's select list, one item each as the normalised text writes it
+    /// (`"t"."id"`, `COUNT(*) AS "__count"`); empty for other statements. Which columns a
+    /// read takes: two reads of one table by the same key differ here.
+    pub fn select_list(&self) -> Vec<String> {
+        crate::facts::select_list(&self.normalized, self.dialect)
+    }
+
+    /// The statement with its names and select list set aside (every identifier `?`, every
+    /// placeholder `$`, the select list `…`): two statements of one form do the same thing
+    /// to different tables and columns.
+    pub fn form(&self) -> String {
+        crate::facts::form(&self.normalized, self.dialect)
+    }
+
     /// `LIMIT … OFFSET …`, or keyset paging (`WHERE id > $1 … LIMIT $2` with no equality
     /// filter): a page loop, where each statement's input comes from the previous page, so
     /// repeating it is not an N+1.

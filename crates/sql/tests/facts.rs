@@ -279,3 +279,61 @@ fn row_locks() {
         assert!(!pg(sql).locks_rows(), "{sql}");
     }
 }
+
+#[test]
+fn select_lists() {
+    let cases: [(&str, &[&str]); 6] = [
+        (
+            r#"SELECT "t"."id", "t"."parent_id" FROM "t" WHERE "t"."id" = $1 LIMIT $2"#,
+            &[r#""t"."id""#, r#""t"."parent_id""#],
+        ),
+        (
+            r#"SELECT DISTINCT COUNT(*) AS "__count", max(a, b) FROM t"#,
+            &[r#"COUNT(*) AS "__count""#, "MAX(a, b)"],
+        ),
+        (
+            "WITH x AS (SELECT a FROM s) SELECT b, c FROM x",
+            &["b", "c"],
+        ),
+        ("SELECT now()", &["NOW()"]),
+        ("UPDATE t SET a = $1 WHERE id = $2", &[]),
+        ("INSERT INTO t (a) SELECT a FROM s", &[]),
+    ];
+    for (sql, list) in cases {
+        assert_eq!(pg(sql).select_list(), list, "{sql}");
+    }
+}
+
+#[test]
+fn forms() {
+    let by_key = |table: &str, columns: &[&str]| {
+        let list: Vec<String> = columns
+            .iter()
+            .map(|c| format!(r#""{table}"."{c}""#))
+            .collect();
+        pg(&format!(
+            r#"SELECT {} FROM "{table}" WHERE "{table}"."id" = $1 LIMIT $2"#,
+            list.join(", ")
+        ))
+        .form()
+    };
+    let narrow = by_key("al_node", &["id", "parent_id"]);
+    assert_eq!(narrow, "SELECT … FROM ? WHERE ? . ? = $ LIMIT $");
+    assert_eq!(
+        narrow,
+        by_key("mp_node", &["id", "path", "depth", "numchild"])
+    );
+    assert_ne!(
+        narrow,
+        pg(r#"SELECT "t"."id" FROM "t" WHERE ("t"."depth" = $1 AND "t"."path" BETWEEN $2 AND $3)"#)
+            .form()
+    );
+    assert_eq!(
+        pg("UPDATE t SET a = $1 WHERE id = $2").form(),
+        "UPDATE ? SET ? = $ WHERE ? = $"
+    );
+    assert_eq!(
+        pg("SELECT COUNT(*) FROM t WHERE nlevel(path) = $1").form(),
+        "SELECT … FROM ? WHERE ? ( ? ) = $"
+    );
+}

@@ -40,6 +40,7 @@ pub fn finding(kind: FindingKind, child: &str, keys: Vec<Keys>) -> Finding {
         total_duration_us: None,
         occurrences: 1,
         total_count: n as u64,
+        seen_in: Default::default(),
         suggestion: None,
         message: String::new(),
         proof: Proof::Suspected,
