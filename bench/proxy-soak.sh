@@ -99,13 +99,13 @@ entries() { # the proxy's table_entries gauge of one table (0 when absent)
         awk -v table="table=\"$1\"" 'index($1, "querycomb_proxy_table_entries{") == 1 && index($1, table) {s += $NF} END {print s + 0}'
 }
 started=$(date +%s)
-echo "elapsed_s rss_kb findings events_dropped statements load1 open_units open_statements" >"$out/samples"
+echo "elapsed_s rss_kb findings events_dropped statements load1 open_units open_statements event_backlog" >"$out/samples"
 while kill -0 "$pgbench_pid" 2>/dev/null; do
     rss="$(awk '/^VmRSS/ {print $2}' "/proc/$qc_pid/status")"
     echo "$(($(date +%s) - started)) $rss $(metric querycomb_proxy_findings_total)" \
         "$(metric querycomb_proxy_events_dropped_total) $(metric querycomb_proxy_statements_total)" \
         "$(cut -d' ' -f1 /proc/loadavg) $(entries detection_open_units)" \
-        "$(entries detection_open_statements)" >>"$out/samples"
+        "$(entries detection_open_statements) $(entries event_backlog)" >>"$out/samples"
     for _ in $(seq "$sample"); do
         kill -0 "$pgbench_pid" 2>/dev/null || break
         sleep 1

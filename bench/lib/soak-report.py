@@ -1,7 +1,7 @@
 """The series and verdict of bench/proxy-soak.sh.
 
 Reads OUT/samples (elapsed_s rss_kb findings events_dropped statements load1 open_units
-open_statements, one line per
+open_statements event_backlog, one line per
 sample) and pgbench's per-transaction logs OUT/txn.* (client tx latency_us script epoch_s
 epoch_us lag_us, with -R), prints one row per sample interval and says whether the proxy's
 resident memory and the transactions' latency stayed flat after the warm-up.
@@ -35,9 +35,9 @@ def read_samples(out):
     with open(f"{out}/samples") as f:
         next(f)
         for line in f:
-            elapsed, rss, findings, dropped, statements, load, units, held = line.split()
+            elapsed, rss, findings, dropped, statements, load, units, held, backlog = line.split()
             rows.append((int(elapsed), int(rss), float(findings), float(dropped), float(statements), load,
-                         int(units), int(held)))
+                         int(units), int(held), int(backlog)))
     return rows
 
 
@@ -74,15 +74,15 @@ def main():
         buckets.setdefault((t - start) // sample, []).append(latency)
 
     print(f"{'minute':>6} {'rss_MB':>7} {'findings':>8} {'dropped':>7} {'statements':>10} "
-          f"{'load1':>5} {'tx':>6} {'p50_ms':>7} {'p99_ms':>7} {'units':>5} {'held':>7}")
+          f"{'load1':>5} {'tx':>6} {'p50_ms':>7} {'p99_ms':>7} {'units':>5} {'held':>7} {'backlog':>7}")
     series = []
-    for elapsed, rss, findings, dropped, statements, load, units, held in samples:
+    for elapsed, rss, findings, dropped, statements, load, units, held, backlog in samples:
         lat = buckets.get(elapsed // sample - 1, []) if elapsed >= sample else []
         p50 = percentile(lat, 0.5) / 1000
         p99 = percentile(lat, 0.99) / 1000
         series.append((elapsed, rss, p50, float(load)))
         print(f"{elapsed / 60:6.0f} {rss / 1024:7.1f} {findings:8.0f} {dropped:7.0f} {statements:10.0f} "
-              f"{load:>5} {len(lat):6d} {p50:7.2f} {p99:7.2f} {units:5d} {held:7d}")
+              f"{load:>5} {len(lat):6d} {p50:7.2f} {p99:7.2f} {units:5d} {held:7d} {backlog:7d}")
 
     steady = [s for s in series if s[0] >= warmup]
     if len(steady) < 3:

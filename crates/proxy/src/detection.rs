@@ -179,8 +179,10 @@ impl Outputs {
 }
 
 impl Outputs {
-    fn record_table_sizes(&self, detector: &dyn LiveDetector) {
+    /// `backlog`: the most events detection found waiting at once since the last tick.
+    fn record_table_sizes(&self, detector: &dyn LiveDetector, backlog: usize) {
         let metrics = &self.metrics;
+        metrics.table_size("event_backlog", backlog);
         metrics.table_size("published_findings", self.published.len());
         metrics.table_size("value_link_clients", self.links.len());
         let meter = self.meter.as_ref().map(|m| m.table_sizes());
@@ -215,13 +217,19 @@ pub(crate) fn run(
     let mut detector = factory();
     let started = Instant::now();
     let mut last_tick = Instant::now();
+    // The queue's backlog, seen from here (a counter shared with the pumps would cost them
+    // an atomic write per statement): the largest batch since the last tick.
+    let mut backlog = 0;
     loop {
         match events.recv_timeout(tick_interval) {
             Ok(event) => {
                 observe(&mut *detector, &mut outputs, event);
+                let mut batch = 1;
                 for event in events.try_iter().take(MAX_BATCH) {
                     observe(&mut *detector, &mut outputs, event);
+                    batch += 1;
                 }
+                backlog = backlog.max(batch);
                 // Let the next events queue up: a pump's send wakes this thread only when
                 // it waits on an empty channel, so under load pumps never make syscalls
                 // for it, and detection works in batches.
@@ -239,7 +247,7 @@ pub(crate) fn run(
             }
             let mut updates = detector.take_updates();
             outputs.publish(&mut updates)?;
-            outputs.record_table_sizes(&*detector);
+            outputs.record_table_sizes(&*detector, std::mem::take(&mut backlog));
         }
     }
     let mut updates = detector.take_updates();
