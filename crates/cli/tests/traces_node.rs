@@ -16,6 +16,11 @@ use traces_support::*;
 
 /// `analyze --format json` on `file`; the findings.
 fn analyze(file: &Path) -> (Vec<serde_json::Value>, Ran) {
+    analyze_with(file, &[])
+}
+
+/// `analyze --format json` with `extra` arguments (a `--dsn`) on `file`; the findings.
+fn analyze_with(file: &Path, extra: &[&str]) -> (Vec<serde_json::Value>, Ran) {
     let report = file.with_extension("report.json");
     let ran = run(querycomb(None)
         .args([
@@ -25,8 +30,9 @@ fn analyze(file: &Path) -> (Vec<serde_json::Value>, Ran) {
             "json",
             "--fail-on",
             "never",
-            "-o",
         ])
+        .args(extra)
+        .arg("-o")
         .arg(&report)
         .arg(file));
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
@@ -268,11 +274,7 @@ fn n_plus_one_http_calls_to_another_service() {
     let pg = start_pg(true);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("traces.jsonl");
-    let output = std::process::Command::new("node")
-        .arg(repo_root().join("tests/e2e/otel-node/app.js"))
-        .env("NODE_PATH", node_modules())
-        .env("DATABASE_URL", pg.url("shop"))
-        .env("QC_EXPORT", format!("json-file:{}", file.display()))
+    let output = app_command(&pg, &format!("json-file:{}", file.display()))
         .env("QC_HTTP_LOOP", "1")
         .output()
         .expect("run node");
@@ -420,11 +422,7 @@ fn a_loop_in_graphql_resolvers_names_a_dataloader_from_the_resolver_spans() {
     let pg = start_pg(true);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("traces.jsonl");
-    let output = std::process::Command::new("node")
-        .arg(repo_root().join("tests/e2e/otel-node/app.js"))
-        .env("NODE_PATH", node_modules())
-        .env("DATABASE_URL", pg.url("shop"))
-        .env("QC_EXPORT", format!("json-file:{}", file.display()))
+    let output = app_command(&pg, &format!("json-file:{}", file.display()))
         .env("QC_GRAPHQL", "1")
         .output()
         .expect("run node");
@@ -441,21 +439,7 @@ fn a_loop_in_graphql_resolvers_names_a_dataloader_from_the_resolver_spans() {
         .count();
     assert_eq!(books_resolvers, 16, "8 authors, two requests");
     // With the plan check, which names each loop's fix.
-    let report = dir.path().join("report.json");
-    let ran = run(querycomb(None)
-        .args([
-            "analyze",
-            "--quiet",
-            "--format",
-            "json",
-            "--fail-on",
-            "never",
-        ])
-        .args(["--dsn", &pg.url("shop"), "-o"])
-        .arg(&report)
-        .arg(&file));
-    assert_eq!(ran.code, Some(0), "{ran:?}");
-    let findings = findings_of(&report);
+    let (findings, _) = analyze_with(&file, &["--dsn", &pg.url("shop")]);
     let api: Vec<&serde_json::Value> = findings
         .iter()
         .filter(|f| {

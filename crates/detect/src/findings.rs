@@ -4,8 +4,9 @@
 //! loop in a thousand requests is one finding with `occurrences = 1000`. The first request's
 //! evidence is kept (its request, parent and children with normalised SQL and locations,
 //! count, time, waterfall); later requests only add to `occurrences`, `total_count`, the
-//! routes it was seen in (`seen_in`, bounded: see `core::SeenIn`) and the severity. No raw SQL and no parameter values are ever copied into a finding, only
-//! normalised text, unless `show_params` asks for example parameters.
+//! routes it was seen in (`seen_in`, bounded: see `core::SeenIn`) and the severity. No raw
+//! SQL and no parameter values are ever copied into a finding, only normalised text, unless
+//! `show_params` asks for example parameters.
 
 use querycomb_core::test_route::test_of_route;
 use querycomb_core::{

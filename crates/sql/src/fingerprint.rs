@@ -67,25 +67,28 @@ pub struct Shape {
 }
 
 impl Shape {
+    /// The normalised text's words (identifiers and keywords; placeholders and punctuation
+    /// set aside), for the keyword tests below.
+    fn words(&self) -> impl Iterator<Item = &str> {
+        self.normalized
+            .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+            .filter(|w| !w.is_empty())
+    }
+
+    fn has_word(&self, word: &str) -> bool {
+        self.words().any(|w| w.eq_ignore_ascii_case(word))
+    }
+
     /// A SELECT without FROM (`SELECT nextval($1)`, `SELECT now()`, `SELECT set_config(…)`):
     /// it computes values instead of reading rows, so no loop iterates over its result.
     pub fn reads_no_rows(&self) -> bool {
-        self.verb == Verb::Select
-            && self.tables.is_empty()
-            && !self
-                .normalized
-                .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
-                .any(|w| w.eq_ignore_ascii_case("FROM"))
+        self.verb == Verb::Select && self.tables.is_empty() && !self.has_word("FROM")
     }
 
     /// `… FOR UPDATE`, `FOR SHARE`, `FOR NO KEY UPDATE`, `FOR KEY SHARE` (PostgreSQL, MySQL
     /// 8) or `LOCK IN SHARE MODE` (MySQL): the statement locks the rows it reads.
     pub fn locks_rows(&self) -> bool {
-        let words: Vec<&str> = self
-            .normalized
-            .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
-            .filter(|w| !w.is_empty())
-            .collect();
+        let words: Vec<&str> = self.words().collect();
         words.windows(2).any(|pair| {
             let [first, second] = pair else { return false };
             (first.eq_ignore_ascii_case("FOR")
@@ -114,13 +117,8 @@ impl Shape {
     /// filter): a page loop, where each statement's input comes from the previous page, so
     /// repeating it is not an N+1.
     pub fn is_paging(&self) -> bool {
-        let has_word = |word: &str| {
-            self.normalized
-                .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
-                .any(|w| w.eq_ignore_ascii_case(word))
-        };
-        has_word("OFFSET")
-            || (self.filter_columns.is_empty() && !self.limit_one && has_word("LIMIT"))
+        self.has_word("OFFSET")
+            || (self.filter_columns.is_empty() && !self.limit_one && self.has_word("LIMIT"))
     }
 }
 

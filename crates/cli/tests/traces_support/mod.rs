@@ -19,13 +19,21 @@ pub fn node_modules() -> PathBuf {
     dir
 }
 
-/// Runs the app once against `pg`, exporting as `export` says (see app.js).
-pub fn run_app(pg: &querycomb_testkit::PgServer, export: &str, processor: &str) {
-    let status = Command::new("node")
+/// The app's command against `pg`, exporting as `export` says (see app.js); callers add the
+/// environment of the workload they want.
+pub fn app_command(pg: &querycomb_testkit::PgServer, export: &str) -> Command {
+    let mut command = Command::new("node");
+    command
         .arg(repo_root().join("tests/e2e/otel-node/app.js"))
         .env("NODE_PATH", node_modules())
         .env("DATABASE_URL", pg.url("shop"))
-        .env("QC_EXPORT", export)
+        .env("QC_EXPORT", export);
+    command
+}
+
+/// Runs the app once against `pg`, exporting as `export` says (see app.js).
+pub fn run_app(pg: &querycomb_testkit::PgServer, export: &str, processor: &str) {
+    let status = app_command(pg, export)
         .env("QC_PROCESSOR", processor)
         .status()
         .expect("run node");
