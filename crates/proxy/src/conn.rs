@@ -21,6 +21,7 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -35,7 +36,8 @@ use crate::frame::{
 };
 use crate::observe::{Observer, SessionInfo};
 use crate::splice::Splicer;
-use crate::stream::{ReadSide, Stream, WriteSide};
+use crate::stream::{Chunk, ReadSide, Stream, WriteSide};
+use crate::timer::Timers;
 use crate::tls::{ClientTlsMode, UpstreamTlsMode};
 use crate::Shared;
 
@@ -185,7 +187,9 @@ async fn proxy_connection(
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), ConnError> {
     client.set_nodelay(true)?;
-    let startup = tokio::time::timeout(shared.startup_timeout, negotiate(client, shared))
+    let startup = shared
+        .timers
+        .timeout(shared.startup_timeout, negotiate(client, shared))
         .await
         .map_err(|_| ConnError::StartupTimeout)??;
     let Some((mut client, raw, params)) = startup else {
@@ -220,12 +224,14 @@ async fn proxy_connection(
     };
     upstream.write_all(&raw.bytes).await?;
     upstream.flush().await?;
-    let authenticated = tokio::time::timeout(
-        shared.startup_timeout,
-        relay_authentication(&mut client, &mut upstream),
-    )
-    .await
-    .map_err(|_| ConnError::StartupTimeout)??;
+    let authenticated = shared
+        .timers
+        .timeout(
+            shared.startup_timeout,
+            relay_authentication(&mut client, &mut upstream),
+        )
+        .await
+        .map_err(|_| ConnError::StartupTimeout)??;
     if !authenticated {
         return Ok(());
     }
@@ -249,7 +255,7 @@ async fn proxy_connection(
     let result = tokio::select! {
         r = pump_client(client_read, upstream_write, &observer, shared, enforced && may_reject) => r,
         r = pump_server(upstream_read, client_write, &observer, shared, enforced) => r,
-        () = idle_after_shutdown(&observer, shutdown) => Ok(()),
+        () = idle_after_shutdown(&observer, shutdown, &shared.timers) => Ok(()),
     };
     let obs = lock(&observer);
     shared.metrics.unmatched_replies.inc_by(obs.mismatches);
@@ -340,7 +346,9 @@ async fn accept_tls(client: Stream, shared: &Shared) -> Result<Stream, ConnError
 async fn connect_upstream(shared: &Shared) -> Result<Stream, ConnError> {
     let addr = &shared.upstream;
     let upstream_error = |e: io::Error| ConnError::Upstream(addr.clone(), e);
-    let stream = tokio::time::timeout(shared.connect_timeout, TcpStream::connect(addr.as_str()))
+    let stream = shared
+        .timers
+        .timeout(shared.connect_timeout, TcpStream::connect(addr.as_str()))
         .await
         .map_err(|_| upstream_error(io::Error::from(io::ErrorKind::TimedOut)))?
         .map_err(upstream_error)?;
@@ -348,12 +356,14 @@ async fn connect_upstream(shared: &Shared) -> Result<Stream, ConnError> {
     let Some(connector) = shared.tls.current().connector.clone() else {
         return Ok(Stream::Plain(stream));
     };
-    let negotiated = tokio::time::timeout(
-        shared.connect_timeout,
-        upstream_tls(stream, connector, shared),
-    )
-    .await
-    .map_err(|_| upstream_error(io::Error::from(io::ErrorKind::TimedOut)))?;
+    let negotiated = shared
+        .timers
+        .timeout(
+            shared.connect_timeout,
+            upstream_tls(stream, connector, shared),
+        )
+        .await
+        .map_err(|_| upstream_error(io::Error::from(io::ErrorKind::TimedOut)))?;
     negotiated.map_err(upstream_error)
 }
 
@@ -487,7 +497,10 @@ async fn forward_cancel(packet: &[u8], shared: &Shared) -> Result<(), ConnError>
     upstream.write_all(packet).await?;
     upstream.flush().await?;
     let mut sink = [0u8; 64];
-    let _ = tokio::time::timeout(Duration::from_secs(5), upstream.read(&mut sink)).await;
+    let _ = shared
+        .timers
+        .timeout(Duration::from_secs(5), upstream.read(&mut sink))
+        .await;
     Ok(())
 }
 
@@ -527,23 +540,22 @@ async fn pump_client(
 ) -> Result<(), ConnError> {
     let mut scanner = FrameScanner::new(Direction::ClientToServer, shared.limits);
     let mut splicer = Splicer::default();
+    let mut idle = shared
+        .idle_timeout
+        .map(|after| IdleDeadline::new(after, &shared.timers));
     loop {
-        let chunk = match shared.idle_timeout {
+        let chunk = match idle.as_mut() {
             None => from.read_chunk().await?,
-            Some(idle) => loop {
-                match tokio::time::timeout(idle, from.read_chunk()).await {
-                    Ok(read) => break read?,
-                    // Waiting on a long statement is not idleness.
-                    Err(_) if lock(observer).pending() > 0 => continue,
-                    Err(_) => return Err(ConnError::IdleTimeout),
-                }
-            },
+            Some(idle) => idle.read(&mut from, observer).await?,
         };
         if chunk.is_empty() {
             let _ = to.shutdown().await;
             return Ok(());
         }
         let now = Instant::now();
+        if let Some(idle) = idle.as_mut() {
+            idle.last_read = now;
+        }
         if may_reject {
             let bytes =
                 observe_and_splice(&mut scanner, &mut splicer, &chunk, observer, shared, now)?;
@@ -558,6 +570,56 @@ async fn pump_client(
         shared.metrics.bytes_from_clients.inc_by(chunk.len() as u64);
     }
 }
+
+/// The client's idle timeout: one deadline per connection, moved only when it expires (to
+/// the last read plus the timeout), so reads do not register a timer each.
+struct IdleDeadline {
+    after: Duration,
+    last_read: Instant,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl IdleDeadline {
+    fn new(after: Duration, timers: &Timers) -> IdleDeadline {
+        let last_read = Instant::now();
+        IdleDeadline {
+            after,
+            last_read,
+            deadline: Box::pin(timers.sleep_until((last_read + after).into())),
+        }
+    }
+
+    /// The next chunk, or [`ConnError::IdleTimeout`] once nothing was read for the timeout
+    /// while no statement was in flight (waiting on a long statement is not idleness).
+    async fn read(
+        &mut self,
+        from: &mut ReadSide,
+        observer: &Mutex<Observer>,
+    ) -> Result<Chunk, ConnError> {
+        loop {
+            tokio::select! {
+                biased;
+                read = from.read_chunk() => return Ok(read?),
+                () = self.deadline.as_mut() => {
+                    let quiet_until = self.last_read + self.after;
+                    let now = Instant::now();
+                    let next = if now < quiet_until {
+                        quiet_until
+                    } else if lock(observer).pending() > 0 {
+                        now + self.after.min(IDLE_RECHECK)
+                    } else {
+                        return Err(ConnError::IdleTimeout);
+                    };
+                    self.deadline.as_mut().reset(next.into());
+                }
+            }
+        }
+    }
+}
+
+/// How soon a connection idle past its timeout but with a statement in flight is looked at
+/// again.
+const IDLE_RECHECK: Duration = Duration::from_secs(1);
 
 fn observe_client(
     scanner: &mut FrameScanner,
@@ -691,13 +753,18 @@ fn observe_and_edit(
 
 /// After shutdown is requested, resolves once the connection has no statement in flight,
 /// so in-flight statements finish before their connection is closed.
-async fn idle_after_shutdown(observer: &Mutex<Observer>, mut shutdown: watch::Receiver<bool>) {
+async fn idle_after_shutdown(
+    observer: &Mutex<Observer>,
+    mut shutdown: watch::Receiver<bool>,
+    timers: &Timers,
+) {
     if shutdown.wait_for(|stop| *stop).await.is_err() {
         // The proxy went away without a shutdown request: keep serving.
         std::future::pending::<()>().await;
     }
     while lock(observer).pending() > 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        let recheck = Instant::now() + Duration::from_millis(5);
+        timers.sleep_until(recheck.into()).await;
     }
 }
 

@@ -68,6 +68,7 @@ pub mod pool;
 mod shard;
 mod splice;
 mod stream;
+mod timer;
 pub mod tls;
 
 #[cfg(feature = "detect")]
@@ -213,6 +214,8 @@ pub(crate) struct Shared {
     /// Boxed: a bounded std channel allocates and touches all its slots up front, so a
     /// 65,536-slot queue of whole events was ~30 MB resident before the first statement.
     events: SyncSender<Box<Observed>>,
+    /// Connection deadlines: the connection threads' runtimes have no time driver.
+    pub timers: timer::Timers,
 }
 
 /// The budgets in force; replaced whole on reload (connections keep the budgets they
@@ -389,7 +392,9 @@ impl Proxy {
 
     /// Serves until `shutdown` resolves; then stops accepting, lets in-flight statements
     /// finish (up to [`ProxyConfig::shutdown_grace`]), closes connections and finishes
-    /// detection, publishing the last findings.
+    /// detection, publishing the last findings. Needs a runtime with its time driver on
+    /// (`enable_time`, as `#[tokio::main]` and `Runtime::new` give): it keeps every
+    /// connection's deadlines.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> io::Result<ProxyReport> {
         let Proxy {
             config,
@@ -461,6 +466,7 @@ impl Proxy {
             enforcement,
             shared_budgets: Arc::new(enforce::SharedUnits::new(Some(metrics.clone()))),
             events: event_tx,
+            timers: timer::Timers::current(),
         });
         let threads = config.threads.unwrap_or_else(default_threads);
         let mut shards = shard::Shards::start(threads, &shared, &stop_rx, config.shutdown_grace)?;

@@ -157,7 +157,7 @@ pub struct Observer {
     /// Show parameter values as they are; otherwise as digests (see [`render_params`]).
     capture_params: bool,
     /// Prepared statements: name → text and declared parameter types.
-    statements: HashMap<Arc<str>, Prepared>,
+    statements: Statements,
     portals: Portals,
     suspended: HashMap<String, Execution>,
     pending: VecDeque<Pending>,
@@ -213,6 +213,68 @@ struct Portal {
     /// The prepared statement's name; `None` for the unnamed statement.
     statement: Option<Arc<str>>,
     bind: Arc<BindTail>,
+}
+
+/// The prepared statements of a connection. The unnamed statement, which drivers parse
+/// for nearly every statement of the extended protocol, has a slot of its own: no hashing
+/// and no allocation for its name.
+#[derive(Debug)]
+struct Statements {
+    unnamed_name: Arc<str>,
+    unnamed: Option<Prepared>,
+    named: HashMap<Arc<str>, Prepared>,
+}
+
+impl Default for Statements {
+    fn default() -> Self {
+        Statements {
+            unnamed_name: Arc::from(""),
+            unnamed: None,
+            named: HashMap::new(),
+        }
+    }
+}
+
+impl Statements {
+    fn get_key_value(&self, name: &str) -> Option<(&Arc<str>, &Prepared)> {
+        if name.is_empty() {
+            self.unnamed.as_ref().map(|p| (&self.unnamed_name, p))
+        } else {
+            self.named.get_key_value(name)
+        }
+    }
+
+    fn get_mut(&mut self, name: &str) -> Option<&mut Prepared> {
+        if name.is_empty() {
+            self.unnamed.as_mut()
+        } else {
+            self.named.get_mut(name)
+        }
+    }
+
+    /// Parses `name`; returns how many named statements were forgotten to make room.
+    fn insert(&mut self, name: &str, prepared: Prepared) -> u64 {
+        if name.is_empty() {
+            self.unnamed = Some(prepared);
+            return 0;
+        }
+        let evicted = make_room(&mut self.named, name);
+        self.named.insert(Arc::from(name), prepared);
+        evicted
+    }
+
+    fn remove(&mut self, name: &str) {
+        if name.is_empty() {
+            self.unnamed = None;
+        } else {
+            self.named.remove(name);
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.named.len() + usize::from(self.unnamed.is_some())
+    }
 }
 
 /// The portals of a connection. The unnamed portal, which drivers bind for nearly every
@@ -342,7 +404,7 @@ impl Observer {
             }),
             info,
             capture_params,
-            statements: HashMap::new(),
+            statements: Statements::default(),
             portals: Portals::default(),
             suspended: HashMap::new(),
             pending: VecDeque::new(),
@@ -539,9 +601,8 @@ impl Observer {
             let types = self
                 .capture_params
                 .then(|| Arc::from(crate::binary::parse_param_types(types)));
-            self.evicted += make_room(&mut self.statements, name);
-            self.statements.insert(
-                Arc::from(name),
+            self.evicted += self.statements.insert(
+                name,
                 Prepared {
                     sql: Arc::from(sql.as_ref()),
                     types,
@@ -1088,14 +1149,15 @@ fn body_text(body: &[u8]) -> Cow<'_, str> {
 /// Rows from a command tag: the last word of `SELECT 5`, `INSERT 0 5`, `UPDATE 3`,
 /// `COPY 10`; none for tags without a count (`CREATE TABLE`, `BEGIN`).
 pub fn command_rows(body: &[u8]) -> Option<u64> {
-    let tag = body_text(body);
-    let mut words = tag.split(' ');
-    let first = words.next()?;
-    let last = words.next_back()?;
-    if first.is_empty() {
+    // On bytes: every CommandComplete passes here, and the tag is ASCII.
+    let end = body.iter().position(|&b| b == 0).unwrap_or(body.len());
+    let tag = body.get(..end)?;
+    let last_space = tag.iter().rposition(|&b| b == b' ')?;
+    if tag.first() == Some(&b' ') {
         return None;
     }
-    last.parse().ok()
+    let count = tag.get(last_space + 1..)?;
+    std::str::from_utf8(count).ok()?.parse().ok()
 }
 
 /// The SQLSTATE (`C` field) of an ErrorResponse body.
@@ -1146,7 +1208,8 @@ fn parse_bind_tail(rest: &[u8], reveal: bool, types: &[u32]) -> Option<BindTail>
         formats.push(reader.u16()?);
     }
     let count = reader.u16()? as usize;
-    let mut out = String::new();
+    // `$1 = #` and 16 hex digits and `, ` per value (the usual digest rendering).
+    let mut out = String::with_capacity(count.min(64) * 26);
     let mut keys = Vec::with_capacity(count.min(16));
     for index in 0..count {
         let len = reader.i32()?;
@@ -1158,7 +1221,9 @@ fn parse_bind_tail(rest: &[u8], reveal: bool, types: &[u32]) -> Option<BindTail>
         if index > 0 {
             out.push_str(", ");
         }
-        let _ = write!(out, "${} = ", index + 1);
+        out.push('$');
+        push_decimal(&mut out, index + 1);
+        out.push_str(" = ");
         if len < 0 {
             out.push_str("NULL");
             continue;
@@ -1239,25 +1304,38 @@ fn render_scalar(out: &mut String, value: &[u8], binary: Option<u32>, reveal: bo
     }
 }
 
-/// A stable 64-bit digest (SipHash with fixed keys): equal values, equal digests.
 /// `#` and the digest as 16 hex digits (`#{:016x}`, without the formatting machinery: one
 /// per bind parameter).
 fn push_digest(out: &mut String, digest: u64) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push('#');
-    for shift in (0..16).rev() {
-        let nibble = (digest >> (shift * 4)) & 0xf;
-        out.push(char::from(
-            HEX.get(nibble as usize).copied().unwrap_or(b'0'),
-        ));
+    let mut text = [b'#'; 17];
+    for (at, slot) in text.iter_mut().skip(1).enumerate() {
+        let nibble = (digest >> ((15 - at) * 4)) & 0xf;
+        *slot = HEX.get(nibble as usize).copied().unwrap_or(b'0');
     }
+    out.push_str(std::str::from_utf8(&text).unwrap_or("#"));
 }
 
+/// `n` in decimal, without the formatting machinery.
+fn push_decimal(out: &mut String, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        if let Some(slot) = digits.get_mut(start) {
+            *slot = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || start == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(digits.get(start..).unwrap_or_default()).unwrap_or(""));
+}
+
+/// A stable 64-bit digest (xxh3, unkeyed): equal values, equal digests, in every run.
 fn digest(value: &[u8]) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::hash::DefaultHasher::new();
-    value.hash(&mut hasher);
-    hasher.finish()
+    xxhash_rust::xxh3::xxh3_64(value)
 }
 
 /// Items of a one-dimensional text array literal `{a,"b,c",d}`; None if not an array.
@@ -1690,6 +1768,20 @@ mod tests {
     }
 
     #[test]
+    fn numbers_and_digests_are_written_as_the_formatter_would() {
+        for n in [0, 1, 9, 10, 65_535, usize::MAX] {
+            let mut out = String::new();
+            push_decimal(&mut out, n);
+            assert_eq!(out, n.to_string());
+        }
+        for d in [0, 1, 0xdead_beef, u64::MAX] {
+            let mut out = String::new();
+            push_digest(&mut out, d);
+            assert_eq!(out, format!("#{d:016x}"));
+        }
+    }
+
+    #[test]
     fn named_statements_are_bounded_with_counted_evictions() {
         let mut h = Harness::new();
         for i in 0..MAX_NAMED + 5 {
@@ -1897,6 +1989,10 @@ mod tests {
         assert_eq!(command_rows(b"CREATE TABLE\0"), None);
         assert_eq!(command_rows(b"BEGIN\0"), None);
         assert_eq!(command_rows(b""), None);
+        assert_eq!(command_rows(b"SELECT 1\0"), Some(1));
+        assert_eq!(command_rows(b"SELECT \0"), None);
+        assert_eq!(command_rows(b" 5\0"), None);
+        assert_eq!(command_rows(b"MERGE 12"), Some(12));
         assert_eq!(error_code(b"SERROR\0C2"), None);
         assert_eq!(render_params(&[0, 1, 0], false), None);
         assert_eq!(

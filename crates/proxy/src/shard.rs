@@ -46,8 +46,9 @@ impl Shards {
             next: 0,
         };
         for index in 0..count.max(1) {
+            // I/O only: deadlines are kept by the serving runtime (`timer.rs`).
             let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
+                .enable_io()
                 .build()?;
             let (tx, rx) = mpsc::unbounded_channel();
             let (shared, stop) = (shared.clone(), stop.clone());
@@ -106,13 +107,13 @@ async fn serve_shard(
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
-    drain(&mut connections, grace).await
+    drain(&mut connections, grace, &shared).await
 }
 
 /// Waits for connections to finish their in-flight statements, then aborts the rest.
-async fn drain(connections: &mut JoinSet<()>, grace: Duration) -> u64 {
+async fn drain(connections: &mut JoinSet<()>, grace: Duration, shared: &Shared) -> u64 {
     let all_done = async { while connections.join_next().await.is_some() {} };
-    if tokio::time::timeout(grace, all_done).await.is_ok() {
+    if shared.timers.timeout(grace, all_done).await.is_ok() {
         return 0;
     }
     let left = connections.len() as u64;
