@@ -182,6 +182,10 @@ struct SessionState {
     in_transaction: bool,
     /// The current unit's statement count when the last `BEGIN` arrived.
     tx_start: u32,
+    /// Counted statements since the session's last `BEGIN`, `COMMIT` or `ROLLBACK`: what a
+    /// transaction the server opened implicitly held when its `COMMIT`/`ROLLBACK` arrives
+    /// without a `BEGIN` (MySQL drivers with autocommit off, see `Units::end_implicit`).
+    since_end: u32,
     /// That `BEGIN` came after a tagged request's statements: untagged statements in this
     /// transaction are other work, not part of that request.
     begin_after_tag: bool,
@@ -382,6 +386,7 @@ impl Grouper {
                 units.close(c);
             }
         }
+        let explicit = state.in_transaction;
         note_transaction(state, &event, current.and_then(|c| units.get(c)));
         let target = match &event.key {
             Key::Trace { id, text, route } => {
@@ -407,11 +412,24 @@ impl Grouper {
             }
             let target = units.hand_out_decided(target);
             state.unit = Some(target);
-            units.after_control(target, state, event.role);
+            if event.role == Role::End && !explicit {
+                if units.end_implicit(target, state.since_end) {
+                    state.unit = None;
+                }
+            } else {
+                units.after_control(target, state, event.role);
+            }
             if units.ends_unit(target, state, &event) {
                 units.close(target);
                 state.unit = None;
             }
+        }
+        match event.role {
+            Role::Begin | Role::End => state.since_end = 0,
+            Role::Query if event.stmt.is_some() => {
+                state.since_end = state.since_end.saturating_add(1);
+            }
+            Role::Query | Role::Bookkeeping => {}
         }
     }
 
@@ -1031,6 +1049,29 @@ impl Units {
             Role::End | Role::Bookkeeping => current,
             Role::Query => Some(current.unwrap_or_else(|| self.open(anonymous_kind(state), event))),
         }
+    }
+
+    /// `COMMIT`/`ROLLBACK` with no `BEGIN` before it on the session: the end of a transaction
+    /// the server opened implicitly (MySQL and MariaDB with autocommit off, the default of
+    /// Python's DB-API drivers and of pools that turn it off; a pool's rollback when a
+    /// connection is given back), which held `held` statements. An untagged burst ends
+    /// there like a transaction unit does; a single statement chains as single-statement
+    /// transactions do (see [`Units::end_transaction`]). Returns whether the unit closed.
+    fn end_implicit(&mut self, target: UnitRef, held: u32) -> bool {
+        let Some(unit) = self.get_mut(target) else {
+            return false;
+        };
+        if unit.header.kind != RequestKind::Burst {
+            return false;
+        }
+        if held == 1 {
+            unit.chain = true;
+        }
+        if held >= 2 {
+            self.close(target);
+            return true;
+        }
+        false
     }
 
     /// `COMMIT`/`ROLLBACK` in `target`, whose transaction ran `in_transaction` statements.
