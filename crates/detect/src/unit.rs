@@ -6,10 +6,12 @@
 //! 2. a sqlcommenter `route` (or `controller`+`action`) — one unit per run of equally
 //!    tagged statements on a session;
 //! 3. an explicit transaction, `BEGIN … COMMIT/ROLLBACK` on a session (savepoints and
-//!    `ROLLBACK TO` stay inside);
+//!    `ROLLBACK TO` stay inside; MySQL's `SET autocommit = 0` begins one);
 //! 4. otherwise a burst: a session's statements until a pool marker (a check-in reset ends
-//!    it; a check-out probe or a queue claim starts the next), or a pause longer than the
-//!    split learned for the session (see `gaps.rs`), at most `idle_gap_ms` — except inside
+//!    it; a check-out probe or a queue claim starts the next), the `COMMIT`/`ROLLBACK` of a
+//!    transaction the server opened implicitly (see `Units::end_implicit`), or a pause
+//!    longer than the split learned for the session (see `gaps.rs`), at most
+//!    `idle_gap_ms` — except inside
 //!    a loop while the client's other sessions were silent (a stall of the whole
 //!    application; see `Units::pauses_over`, `activity.rs`). Each cut is decided as soon as
 //!    the statement after the pause arrives.
