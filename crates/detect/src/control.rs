@@ -44,6 +44,17 @@ pub fn quick_role(sql: &str) -> Option<Role> {
     Some(role)
 }
 
+/// `ROLLBACK` or `ABORT` (checked only for statements [`quick_role`] called an end): with no
+/// `BEGIN` before it, what a pool sends when a connection is given back.
+pub fn is_rollback(sql: &str) -> bool {
+    let mut words = Words {
+        rest: sql.as_bytes(),
+    };
+    words.next().is_some_and(|w| {
+        w.eq_ignore_ascii_case(b"rollback") || w.eq_ignore_ascii_case(b"abort")
+    })
+}
+
 /// `DEALLOCATE ALL` and `CLOSE ALL`: what a pool sends when a connection is given back
 /// (checked only for statements [`quick_role`] already called bookkeeping).
 pub fn quick_marker(sql: &str, role: Role) -> Marker {
@@ -219,6 +230,14 @@ mod tests {
         ] {
             assert_eq!(quick_role(sql), Some(Role::Bookkeeping), "{sql}");
         }
+    }
+
+    #[test]
+    fn rollbacks_among_ends() {
+        assert!(is_rollback("ROLLBACK"));
+        assert!(is_rollback("/* pool */ abort;"));
+        assert!(!is_rollback("COMMIT"));
+        assert!(!is_rollback("SET autocommit = 1"));
     }
 
     #[test]

@@ -29,8 +29,8 @@
 //!    one burst instead, so a save loop is seen;
 //! 4. otherwise a burst: a session's statements, split into requests by pool markers (a
 //!    check-in reset ends one; a check-out probe or a job-queue claim starts one), by the
-//!    `COMMIT`/`ROLLBACK` of a transaction the server opened implicitly (autocommit off, no
-//!    `BEGIN`: MySQL drivers, a pool's rollback on check-in), and by
+//!    `COMMIT` of a transaction the server opened implicitly (autocommit off, no `BEGIN`:
+//!    MySQL drivers) or a `ROLLBACK` with no `BEGIN` (a pool's on check-in), and by
 //!    pauses: the split between pauses inside and between requests is learned per session
 //!    ([`mod@gaps`]), `idle_gap_ms` is the upper bound; a loop going on across an ambiguous
 //!    pause keeps its request together. Pieces of one request's loop sent at once over

@@ -139,6 +139,8 @@ pub struct Incoming<'a> {
     pub role: Role,
     /// The pool or queue boundary the statement's class marks (untagged traffic only).
     pub marker: Marker,
+    /// An end that is a `ROLLBACK` (see `Units::end_implicit`).
+    pub rollback: bool,
     /// Who sent it, as far as the source knows: user, database, application. Sessions of
     /// one client may carry one request's fan-out.
     pub client: [Option<&'a str>; 3],
@@ -415,7 +417,7 @@ impl Grouper {
             let target = units.hand_out_decided(target);
             state.unit = Some(target);
             if event.role == Role::End && !explicit {
-                if units.end_implicit(target, state.since_end) {
+                if units.end_implicit(target, state.since_end, event.rollback) {
                     state.unit = None;
                 }
             } else {
@@ -1055,21 +1057,23 @@ impl Units {
 
     /// `COMMIT`/`ROLLBACK` with no `BEGIN` before it on the session: the end of a transaction
     /// the server opened implicitly (MySQL and MariaDB with autocommit off, the default of
-    /// Python's DB-API drivers and of pools that turn it off; a pool's rollback when a
-    /// connection is given back), which held `held` statements. An untagged burst ends
-    /// there like a transaction unit does; a single statement chains as single-statement
-    /// transactions do (see [`Units::end_transaction`]). Returns whether the unit closed.
-    fn end_implicit(&mut self, target: UnitRef, held: u32) -> bool {
+    /// Python's DB-API drivers and of pools that turn it off), which held `held` statements.
+    /// A `COMMIT` ends an untagged burst like a transaction unit ends, and a single statement
+    /// chains as single-statement transactions do (an ORM committing each save, see
+    /// [`Units::end_transaction`]). A `ROLLBACK` saved nothing: with no `BEGIN`, it is what a
+    /// pool sends when a connection is given back (SQLAlchemy's reset on return), and ends
+    /// the burst whatever it held, as a check-in reset does. Returns whether the unit closed.
+    fn end_implicit(&mut self, target: UnitRef, held: u32, rollback: bool) -> bool {
         let Some(unit) = self.get_mut(target) else {
             return false;
         };
         if unit.header.kind != RequestKind::Burst {
             return false;
         }
-        if held == 1 {
+        if held == 1 && !rollback {
             unit.chain = true;
         }
-        if held >= 2 {
+        if held >= 2 || rollback {
             self.close(target);
             return true;
         }

@@ -9,7 +9,7 @@ Stacks: `django` (Django ORM on psycopg 3, one persistent connection: CONN_MAX_A
 MariaDB (crates/cli/tests/accuracy_mariadb.rs): `django-mariadb` (the same Django requests on
 PyMySQL through its MySQLdb shim, one persistent connection with CONN_HEALTH_CHECKS) and
 `sqlalchemy` (SQLAlchemy's ORM on PyMySQL, a QueuePool of 3 with pre-ping, two request streams
-in two threads, a Session per request).
+in two threads, a Session per request, lookups fanned out over worker threads).
 
 Every statement of a request carries `/*qc_req='<id>'*/`: ground truth for the harness,
 which querycomb's grouping ignores (only traceparent/route/controller/action group). In
@@ -363,6 +363,8 @@ def worker_stack(dsn, labels):
 
 
 def sqlalchemy_stack(dsn, labels):
+    from concurrent.futures import ThreadPoolExecutor
+
     from sqlalchemy import ForeignKey, String, Text, create_engine, event, func, select, text
     from sqlalchemy.orm import DeclarativeBase, Mapped, Session, joinedload, mapped_column, relationship, selectinload
 
@@ -420,6 +422,21 @@ def sqlalchemy_stack(dsn, labels):
     def n_plus_one(s, k, offset):
         labels.start("lazy-load", "n_plus_one", k)
         return [o.customer.name for o in s.scalars(orders_page(k, offset))]
+
+    def fan_out(s, k, offset):
+        labels.start("thread-fan-out", "n_plus_one", k)
+        ids = [o.customer_id for o in s.scalars(orders_page(k, offset))]
+        s.close()  # the connection goes back to the pool before the lookups fan out
+
+        def lookup(customer_id):
+            with Session(engine) as piece:
+                return piece.get(Customer, customer_id).name
+
+        # Each lookup on a worker thread with a Session (a pooled connection) of its own,
+        # in the request's context (its sqlcommenter tags).
+        context = contextvars.copy_context()
+        with ThreadPoolExecutor(max_workers=3) as workers:
+            return list(workers.map(lambda i: context.copy().run(lookup, i), ids))
 
     def selectin(s, k, offset):
         labels.start("selectinload")
@@ -480,7 +497,7 @@ def sqlalchemy_stack(dsn, labels):
             rng = random.Random(f"{name}-{MODE}")
             for i, k in enumerate(ks):
                 offset = (i * 31 + (7 if name == "b" else 0)) % 300
-                for request in (n_plus_one, selectin, joined, health, count_loop, count_fixed,
+                for request in (n_plus_one, selectin, joined, fan_out, health, count_loop, count_fixed,
                                 chunked, keyset, memo_missing, health, write_loop, bulk):
                     # A Session per request: a connection checked out of the pool (pinged),
                     # given back at the end (rolled back, unless the request committed).
