@@ -50,9 +50,9 @@ pub fn is_rollback(sql: &str) -> bool {
     let mut words = Words {
         rest: sql.as_bytes(),
     };
-    words.next().is_some_and(|w| {
-        w.eq_ignore_ascii_case(b"rollback") || w.eq_ignore_ascii_case(b"abort")
-    })
+    words
+        .next()
+        .is_some_and(|w| w.eq_ignore_ascii_case(b"rollback") || w.eq_ignore_ascii_case(b"abort"))
 }
 
 /// `DEALLOCATE ALL` and `CLOSE ALL`: what a pool sends when a connection is given back

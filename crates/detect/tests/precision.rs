@@ -212,14 +212,22 @@ fn implicit_transaction_ends_split_requests_a_whole_second_clock_cannot() {
     log.orders_loop("s1", 3);
     log.q("s1", "ROLLBACK");
     for i in 0..6 {
-        log.p("s1", "INSERT INTO events (kind) VALUES ($1)", &format!("$1 = 'click {i}'"));
+        log.p(
+            "s1",
+            "INSERT INTO events (kind) VALUES ($1)",
+            &format!("$1 = 'click {i}'"),
+        );
     }
     log.q("s1", "COMMIT");
     // Django on MySQL: `atomic()` turns autocommit off and on again around a bulk insert,
     // after a request that saved rows one by one with autocommit on.
     log.q("s2", "SET AUTOCOMMIT = 1");
     for i in 0..5 {
-        log.p("s2", "INSERT INTO visits (page) VALUES ($1)", &format!("$1 = 'page {i}'"));
+        log.p(
+            "s2",
+            "INSERT INTO visits (page) VALUES ($1)",
+            &format!("$1 = 'page {i}'"),
+        );
     }
     log.q("s2", "SET AUTOCOMMIT = 0");
     log.q(

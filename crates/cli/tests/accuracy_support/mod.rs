@@ -56,7 +56,6 @@ pub fn read_labels(path: &Path) -> BTreeMap<String, Label> {
     labels
 }
 
-
 /// One row of the results table.
 #[derive(Default)]
 pub struct Score {
@@ -114,7 +113,6 @@ pub fn labelled(events: &[OwnedEvent]) -> HashMap<Location, String> {
     }
     label_at
 }
-
 
 /// Analyses one log's events, read in `dialect`, and scores them per mode.
 pub fn score(
@@ -188,7 +186,6 @@ pub fn misses<'a>(
         .filter(|(id, l)| l.mode == mode && l.expect.is_some() && !score.found.contains(*id))
         .collect()
 }
-
 
 /// Adds one log's rows to the table, and to `problems` what the test does not allow.
 pub fn report(
