@@ -6,7 +6,7 @@
 # third-party packages, cached under target/e2e/ (rebuilt only when their pinned
 # requirements change): a Python venv (Django, pytest-django, psycopg from PyPI), npm
 # packages (Sequelize, pg) and the Rust sqlx project's build; the accuracy corpus's venv
-# (Django, psycopg, asyncpg) and npm packages (pg, graphql, dataloader) from tests/accuracy/.
+# (Django, psycopg, asyncpg, PyMySQL, SQLAlchemy) and npm packages (pg, graphql, dataloader) from tests/accuracy/.
 # Idempotent and quiet when everything is present. Any part that cannot be set up fails the
 # script (and so the test command) with the reason: the tests never install anything, and a
 # test whose dependency is missing fails rather than passes unrun.

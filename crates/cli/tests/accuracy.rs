@@ -20,63 +20,23 @@
 //! queue polling, introspection, batched twins). Untagged misses, and findings that join two
 //! N+1 requests, are printed with the table (docs/accuracy.md explains each class).
 
+mod accuracy_support;
 mod run_support;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt::Write as _;
+use std::collections::HashMap;
 use std::fs;
-use std::io::BufReader;
 use std::path::Path;
 use std::process::Command;
 
-use querycomb_core::{Collected, EventSink, FindingKind, Location, OwnedEvent, SourceId};
-use querycomb_detect::{Config, Pipeline};
-use querycomb_logs::{read_log, LogFormat, ReadOptions};
-use querycomb_sql::{comment, Dialect};
+use accuracy_support::{conclude, labelled, read_events, read_labels, report, score, table};
+use querycomb_core::{Location, OwnedEvent, SourceId};
+use querycomb_detect::Config;
+use querycomb_logs::LogFormat;
+use querycomb_sql::Dialect;
 use querycomb_testkit::deps;
 use querycomb_testkit::{PgOptions, PgServer};
 use run_support::{e2e_cache, repo_root};
 use serde_json::Value;
-
-struct Label {
-    mode: String,
-    stack: String,
-    scenario: String,
-    expect: Option<FindingKind>,
-    n: u32,
-}
-
-fn kind_of(name: &str) -> FindingKind {
-    FindingKind::parse(name).unwrap_or_else(|| panic!("not a finding kind: {name}"))
-}
-
-fn read_labels(path: &Path) -> BTreeMap<String, Label> {
-    let mut labels = BTreeMap::new();
-    for line in fs::read_to_string(path).expect("read labels").lines() {
-        let v: Value = serde_json::from_str(line).expect("a JSON label");
-        let expect = v["expect"].as_str().map(kind_of);
-        let n = v["n"].as_u64().unwrap_or(0) as u32;
-        if let Some(id) = v["amend"].as_str() {
-            let label: &mut Label = labels.get_mut(id).expect("amended label exists");
-            label.scenario = v["scenario"].as_str().unwrap_or_default().to_owned();
-            label.expect = expect;
-            label.n = n;
-            continue;
-        }
-        let text = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
-        labels.insert(
-            text("id"),
-            Label {
-                mode: text("mode"),
-                stack: text("stack"),
-                scenario: text("scenario"),
-                expect,
-                n,
-            },
-        );
-    }
-    labels
-}
 
 /// Runs every stack of the corpus in both modes, connecting through the proxy at `port`;
 /// returns the labels file.
@@ -119,64 +79,6 @@ fn run_corpus(pg: &PgServer, port: u16, dir: &Path) -> std::path::PathBuf {
         }
     }
     labels
-}
-
-/// One row of the results table.
-#[derive(Default)]
-struct Score {
-    positives: usize,
-    negatives: usize,
-    found: BTreeSet<String>,
-    /// Positive requests flagged with the right kind but another count.
-    wrong_count: BTreeSet<String>,
-    /// Requests flagged wrongly (negatives, or a finding spread over several requests):
-    /// description and request id.
-    false_flags: BTreeSet<(String, String)>,
-}
-
-impl Score {
-    fn recall(&self) -> f64 {
-        ratio(self.found.len(), self.positives)
-    }
-    fn precision(&self) -> f64 {
-        let flagged = self.found.len() + self.wrong_count.len() + self.false_flags.len();
-        ratio(self.found.len() + self.wrong_count.len(), flagged)
-    }
-}
-
-fn ratio(a: usize, b: usize) -> f64 {
-    if b == 0 {
-        1.0
-    } else {
-        a as f64 / b as f64
-    }
-}
-
-/// Reads one log's events.
-fn read_events(path: &Path, format: LogFormat) -> Vec<OwnedEvent> {
-    let file = fs::File::open(path).expect("open the log");
-    let mut collected = Collected::default();
-    read_log(
-        format,
-        &mut BufReader::new(file),
-        SourceId(0),
-        &ReadOptions::default(),
-        &mut collected,
-    )
-    .expect("read the log");
-    assert!(collected.errors.is_empty(), "{:?}", collected.errors);
-    collected.events
-}
-
-/// The request label of each statement, by where it is.
-fn labelled(events: &[OwnedEvent]) -> HashMap<Location, String> {
-    let mut label_at: HashMap<Location, String> = HashMap::new();
-    for event in events {
-        if let Some(id) = comment::tags(&event.sql).get("qc_req") {
-            label_at.insert(event.location, id.into_owned());
-        }
-    }
-    label_at
 }
 
 /// The same traffic as on a loaded machine: the application stalls inside its requests.
@@ -226,78 +128,6 @@ impl SplitMix {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     }
-}
-
-/// Analyses one log's events and scores them per mode.
-fn score(
-    events: &[OwnedEvent],
-    label_at: &HashMap<Location, String>,
-    labels: &BTreeMap<String, Label>,
-) -> BTreeMap<String, Score> {
-    let config = Config {
-        keep_occurrences: true,
-        ..Config::default()
-    };
-    let mut pipeline = Pipeline::new(config, Dialect::Postgres);
-    for event in events {
-        pipeline.event(&event.as_event());
-    }
-    let (_, occurrences) = pipeline.finish_with_occurrences();
-
-    let mut scores: BTreeMap<String, Score> = BTreeMap::new();
-    for label in labels.values() {
-        let s = scores.entry(label.mode.clone()).or_default();
-        if label.expect.is_some() {
-            s.positives += 1;
-        } else {
-            s.negatives += 1;
-        }
-    }
-    for occurrence in &occurrences {
-        let owners: BTreeSet<&String> = occurrence
-            .children
-            .iter()
-            .map(|l| {
-                label_at
-                    .get(l)
-                    .expect("every repeated statement is labelled")
-            })
-            .collect();
-        let first = owners.iter().next().expect("a finding has statements");
-        let mode = labels.get(*first).map_or("?", |l| l.mode.as_str());
-        let s = scores.entry(mode.to_owned()).or_default();
-        let single = owners.len() == 1;
-        match labels.get(*first) {
-            Some(l) if single && l.expect == Some(occurrence.kind) && l.n == occurrence.count => {
-                s.found.insert((*first).clone());
-            }
-            Some(l) if single && l.expect == Some(occurrence.kind) => {
-                s.wrong_count.insert((*first).clone());
-            }
-            _ => {
-                for owner in owners {
-                    let flag = format!("{owner} ({:?} ×{})", occurrence.kind, occurrence.count);
-                    s.false_flags.insert((flag, owner.clone()));
-                }
-            }
-        }
-    }
-    for s in scores.values_mut() {
-        let found = s.found.clone();
-        s.wrong_count.retain(|id| !found.contains(id));
-    }
-    scores
-}
-
-fn misses<'a>(
-    mode: &str,
-    score: &Score,
-    labels: &'a BTreeMap<String, Label>,
-) -> Vec<(&'a String, &'a Label)> {
-    labels
-        .iter()
-        .filter(|(id, l)| l.mode == mode && l.expect.is_some() && !score.found.contains(*id))
-        .collect()
 }
 
 #[test]
@@ -469,9 +299,7 @@ fn keep_logs(log_dir: &Path, labels: &Path, keep: &Path) {
 /// test does not allow.
 fn score_logs(log_dir: &Path, labels_path: &Path, proxied: Option<Vec<OwnedEvent>>) {
     let labels = read_labels(labels_path);
-    let mut table = String::from(
-        "| log | timing | mode | requests | N+1 requests | found | wrong N | false flags | recall | precision |\n|---|---|---|---|---|---|---|---|---|---|\n",
-    );
+    let mut table = table();
     let mut problems = Vec::new();
     let mut sources: Vec<(&str, Vec<OwnedEvent>)> = LOGS
         .iter()
@@ -482,62 +310,10 @@ fn score_logs(log_dir: &Path, labels_path: &Path, proxied: Option<Vec<OwnedEvent
         let label_at = labelled(&events);
         let stalls = stalled(&events, &label_at);
         for (timing, events) in [("recorded", &events), ("stalled", &stalls)] {
-            let scores = score(events, &label_at, &labels);
+            let scores = score(events, Dialect::Postgres, &label_at, &labels);
             let source = format!("{name} {timing}");
             report(&source, &scores, &labels, &mut table, &mut problems);
         }
     }
-    println!("{table}");
-    eprintln!("{table}");
-    assert!(
-        problems.is_empty(),
-        "unexplained misses or false flags:\n{}",
-        problems.join("\n")
-    );
-}
-
-/// Adds one log's rows to the table, and to `problems` what the test does not allow.
-fn report(
-    source: &str,
-    scores: &BTreeMap<String, Score>,
-    labels: &BTreeMap<String, Label>,
-    table: &mut String,
-    problems: &mut Vec<String>,
-) {
-    for (mode, s) in scores {
-        let _ = writeln!(
-            table,
-            "| {} | {mode} | {} | {} | {} | {} | {} | {:.1}% | {:.1}% |",
-            source.replace(' ', " | "),
-            s.positives + s.negatives,
-            s.positives,
-            s.found.len(),
-            s.wrong_count.len(),
-            s.false_flags.len(),
-            100.0 * s.recall(),
-            100.0 * s.precision(),
-        );
-        for (id, l) in misses(mode, s, labels) {
-            let how = if s.wrong_count.contains(id) {
-                "wrong N"
-            } else {
-                "missed"
-            };
-            let _ = writeln!(
-                table,
-                "  - {source} {mode} {how}: {id} {}/{} ({:?} ×{})",
-                l.stack, l.scenario, l.expect, l.n
-            );
-            if mode == "tagged" {
-                problems.push(format!("{source} {mode}: {how} {id} {}", l.scenario));
-            }
-        }
-        for (flag, owner) in &s.false_flags {
-            let _ = writeln!(table, "  - {source} {mode} false flag: {flag}");
-            let negative = labels.get(owner).is_none_or(|l| l.expect.is_none());
-            if mode == "tagged" || negative {
-                problems.push(format!("{source} {mode}: false flag {flag}"));
-            }
-        }
-    }
+    conclude(&table, &problems);
 }

@@ -20,7 +20,11 @@ pub fn quick_role(sql: &str) -> Option<Role> {
     let is = |word: &[u8], keyword: &str| word.eq_ignore_ascii_case(keyword.as_bytes());
     let role = match first.len() {
         3 if is(first, "end") => Role::End,
-        3 if is(first, "set") => Role::Bookkeeping,
+        3 if is(first, "set") => match autocommit(words.rest) {
+            Some(false) => Role::Begin,
+            Some(true) => Role::End,
+            None => Role::Bookkeeping,
+        },
         4 if is(first, "show") => Role::Bookkeeping,
         5 if is(first, "begin") || is(first, "start") => Role::Begin,
         5 if is(first, "abort") => Role::End,
@@ -38,6 +42,17 @@ pub fn quick_role(sql: &str) -> Option<Role> {
         _ => return None,
     };
     Some(role)
+}
+
+/// `ROLLBACK` or `ABORT` (checked only for statements [`quick_role`] called an end): with no
+/// `BEGIN` before it, what a pool sends when a connection is given back.
+pub fn is_rollback(sql: &str) -> bool {
+    let mut words = Words {
+        rest: sql.as_bytes(),
+    };
+    words
+        .next()
+        .is_some_and(|w| w.eq_ignore_ascii_case(b"rollback") || w.eq_ignore_ascii_case(b"abort"))
 }
 
 /// `DEALLOCATE ALL` and `CLOSE ALL`: what a pool sends when a connection is given back
@@ -58,6 +73,54 @@ pub fn quick_marker(sql: &str, role: Role) -> Marker {
         Marker::CheckIn
     } else {
         Marker::None
+    }
+}
+
+/// The value of `autocommit = 0|1` after `SET` (MySQL, MariaDB: also `SESSION autocommit`,
+/// `@@autocommit`, `@@session.autocommit`, `OFF`/`ON`), `None` for any other setting.
+/// Turning it off is how MySQL drivers begin a transaction (Django's `atomic()`,
+/// Connector/J's `setAutoCommit(false)`, PyMySQL's connection default): the server opens one
+/// at the next statement, with no `BEGIN` in its logs, and `COMMIT`/`ROLLBACK` end it.
+/// Turning it on commits what is open. PostgreSQL has no such setting.
+fn autocommit(rest: &[u8]) -> Option<bool> {
+    let strip_word = |text: &'_ [u8], word: &str| -> Option<usize> {
+        let head = text.get(..word.len())?;
+        let after = text.get(word.len()).copied();
+        (head.eq_ignore_ascii_case(word.as_bytes())
+            && !after.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        .then_some(word.len())
+    };
+    let mut text = rest.trim_ascii_start();
+    for scope in ["session", "local"] {
+        if let Some(len) = strip_word(text, scope) {
+            text = text.get(len..).unwrap_or_default().trim_ascii_start();
+        }
+    }
+    if let Some(after) = text.strip_prefix(b"@@") {
+        text = after;
+        for scope in ["session.", "local."] {
+            if text
+                .get(..scope.len())
+                .is_some_and(|h| h.eq_ignore_ascii_case(scope.as_bytes()))
+            {
+                text = text.get(scope.len()..).unwrap_or_default();
+            }
+        }
+    }
+    let len = strip_word(text, "autocommit")?;
+    let value = text
+        .get(len..)
+        .unwrap_or_default()
+        .trim_ascii_start()
+        .strip_prefix(b"=")?
+        .trim_ascii_start();
+    let is = |words: [&str; 3]| words.iter().any(|v| strip_word(value, v).is_some());
+    if is(["0", "off", "false"]) {
+        Some(false)
+    } else if is(["1", "on", "true"]) {
+        Some(true)
+    } else {
+        None
     }
 }
 
@@ -143,6 +206,38 @@ mod tests {
             quick_role("SET search_path = public"),
             Some(Role::Bookkeeping)
         );
+    }
+
+    #[test]
+    fn turning_autocommit_off_begins_a_transaction_and_on_ends_it() {
+        for sql in [
+            "SET AUTOCOMMIT = 0",
+            "set autocommit=0",
+            "SET SESSION autocommit = OFF",
+            "SET @@autocommit = 0;",
+            "SET @@session.autocommit=false /* app */",
+        ] {
+            assert_eq!(quick_role(sql), Some(Role::Begin), "{sql}");
+        }
+        for sql in ["SET AUTOCOMMIT = 1", "set @@autocommit=ON;"] {
+            assert_eq!(quick_role(sql), Some(Role::End), "{sql}");
+        }
+        for sql in [
+            "SET autocommit_x = 0",
+            "SET autocommit = 0123",
+            "SET NAMES utf8mb4",
+            "SET autocommit",
+        ] {
+            assert_eq!(quick_role(sql), Some(Role::Bookkeeping), "{sql}");
+        }
+    }
+
+    #[test]
+    fn rollbacks_among_ends() {
+        assert!(is_rollback("ROLLBACK"));
+        assert!(is_rollback("/* pool */ abort;"));
+        assert!(!is_rollback("COMMIT"));
+        assert!(!is_rollback("SET autocommit = 1"));
     }
 
     #[test]

@@ -24,10 +24,13 @@
 //!    pooled connections (or that a transaction-mode pooler interleaves with others on one
 //!    connection) is one unit; a trace stays open until it has been idle for the gap;
 //! 2. the `route` / `controller`+`action` tags, per session, until the route changes;
-//! 3. an explicit `BEGIN … COMMIT/ROLLBACK` on a session; single-statement transactions
-//!    (ORMs wrap each save in one) chain into one burst instead, so a save loop is seen;
+//! 3. an explicit `BEGIN … COMMIT/ROLLBACK` on a session (or MySQL's `SET autocommit = 0`
+//!    … `COMMIT`); single-statement transactions (ORMs wrap each save in one) chain into
+//!    one burst instead, so a save loop is seen;
 //! 4. otherwise a burst: a session's statements, split into requests by pool markers (a
-//!    check-in reset ends one; a check-out probe or a job-queue claim starts one) and by
+//!    check-in reset ends one; a check-out probe or a job-queue claim starts one), by the
+//!    `COMMIT` of a transaction the server opened implicitly (autocommit off, no `BEGIN`:
+//!    MySQL drivers) or a `ROLLBACK` with no `BEGIN` (a pool's on check-in), and by
 //!    pauses: the split between pauses inside and between requests is learned per session
 //!    ([`mod@gaps`]), `idle_gap_ms` is the upper bound; a loop going on across an ambiguous
 //!    pause keeps its request together. Pieces of one request's loop sent at once over

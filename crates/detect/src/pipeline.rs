@@ -21,7 +21,7 @@ use querycomb_sql::{comment, Dialect, Fingerprinter};
 
 use crate::catalog::{Catalog, Role};
 use crate::config::{Config, KindLimits, Thresholds};
-use crate::control::{quick_marker, quick_role};
+use crate::control::{is_rollback, quick_marker, quick_role};
 use crate::detectors::{detect_all, Candidate, UnitAnalysis, DETECTORS};
 use crate::findings::Findings;
 use crate::hash::{params_array_len, values_hash};
@@ -485,6 +485,7 @@ impl Pipeline {
             location: event.location,
             role,
             marker,
+            rollback: role == Role::End && is_rollback(event.sql),
             client: [event.user, event.database, event.application],
             key,
             stmt,

@@ -6,10 +6,12 @@
 //! 2. a sqlcommenter `route` (or `controller`+`action`) — one unit per run of equally
 //!    tagged statements on a session;
 //! 3. an explicit transaction, `BEGIN … COMMIT/ROLLBACK` on a session (savepoints and
-//!    `ROLLBACK TO` stay inside);
+//!    `ROLLBACK TO` stay inside; MySQL's `SET autocommit = 0` begins one);
 //! 4. otherwise a burst: a session's statements until a pool marker (a check-in reset ends
-//!    it; a check-out probe or a queue claim starts the next), or a pause longer than the
-//!    split learned for the session (see `gaps.rs`), at most `idle_gap_ms` — except inside
+//!    it; a check-out probe or a queue claim starts the next), the `COMMIT`/`ROLLBACK` of a
+//!    transaction the server opened implicitly (see `Units::end_implicit`), or a pause
+//!    longer than the split learned for the session (see `gaps.rs`), at most
+//!    `idle_gap_ms` — except inside
 //!    a loop while the client's other sessions were silent (a stall of the whole
 //!    application; see `Units::pauses_over`, `activity.rs`). Each cut is decided as soon as
 //!    the statement after the pause arrives.
@@ -137,6 +139,8 @@ pub struct Incoming<'a> {
     pub role: Role,
     /// The pool or queue boundary the statement's class marks (untagged traffic only).
     pub marker: Marker,
+    /// An end that is a `ROLLBACK` (see `Units::end_implicit`).
+    pub rollback: bool,
     /// Who sent it, as far as the source knows: user, database, application. Sessions of
     /// one client may carry one request's fan-out.
     pub client: [Option<&'a str>; 3],
@@ -182,6 +186,10 @@ struct SessionState {
     in_transaction: bool,
     /// The current unit's statement count when the last `BEGIN` arrived.
     tx_start: u32,
+    /// Counted statements since the session's last `BEGIN`, `COMMIT` or `ROLLBACK`: what a
+    /// transaction the server opened implicitly held when its `COMMIT`/`ROLLBACK` arrives
+    /// without a `BEGIN` (MySQL drivers with autocommit off, see `Units::end_implicit`).
+    since_end: u32,
     /// That `BEGIN` came after a tagged request's statements: untagged statements in this
     /// transaction are other work, not part of that request.
     begin_after_tag: bool,
@@ -382,6 +390,7 @@ impl Grouper {
                 units.close(c);
             }
         }
+        let explicit = state.in_transaction;
         note_transaction(state, &event, current.and_then(|c| units.get(c)));
         let target = match &event.key {
             Key::Trace { id, text, route } => {
@@ -407,11 +416,24 @@ impl Grouper {
             }
             let target = units.hand_out_decided(target);
             state.unit = Some(target);
-            units.after_control(target, state, event.role);
+            if event.role == Role::End && !explicit {
+                if units.end_implicit(target, state.since_end, event.rollback) {
+                    state.unit = None;
+                }
+            } else {
+                units.after_control(target, state, event.role);
+            }
             if units.ends_unit(target, state, &event) {
                 units.close(target);
                 state.unit = None;
             }
+        }
+        match event.role {
+            Role::Begin | Role::End => state.since_end = 0,
+            Role::Query if event.stmt.is_some() => {
+                state.since_end = state.since_end.saturating_add(1);
+            }
+            Role::Query | Role::Bookkeeping => {}
         }
     }
 
@@ -1031,6 +1053,31 @@ impl Units {
             Role::End | Role::Bookkeeping => current,
             Role::Query => Some(current.unwrap_or_else(|| self.open(anonymous_kind(state), event))),
         }
+    }
+
+    /// `COMMIT`/`ROLLBACK` with no `BEGIN` before it on the session: the end of a transaction
+    /// the server opened implicitly (MySQL and MariaDB with autocommit off, the default of
+    /// Python's DB-API drivers and of pools that turn it off), which held `held` statements.
+    /// A `COMMIT` ends an untagged burst like a transaction unit ends, and a single statement
+    /// chains as single-statement transactions do (an ORM committing each save, see
+    /// [`Units::end_transaction`]). A `ROLLBACK` saved nothing: with no `BEGIN`, it is what a
+    /// pool sends when a connection is given back (SQLAlchemy's reset on return), and ends
+    /// the burst whatever it held, as a check-in reset does. Returns whether the unit closed.
+    fn end_implicit(&mut self, target: UnitRef, held: u32, rollback: bool) -> bool {
+        let Some(unit) = self.get_mut(target) else {
+            return false;
+        };
+        if unit.header.kind != RequestKind::Burst {
+            return false;
+        }
+        if held == 1 && !rollback {
+            unit.chain = true;
+        }
+        if held >= 2 || rollback {
+            self.close(target);
+            return true;
+        }
+        false
     }
 
     /// `COMMIT`/`ROLLBACK` in `target`, whose transaction ran `in_transaction` statements.

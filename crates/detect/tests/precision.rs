@@ -191,6 +191,68 @@ fn whole_second_clocks_keep_the_idle_gap() {
 }
 
 #[test]
+fn implicit_transaction_ends_split_requests_a_whole_second_clock_cannot() {
+    // A pooled MySQL connection with autocommit off (PyMySQL's default, SQLAlchemy's pool):
+    // no BEGIN is ever logged; each request's transaction ends with the COMMIT of a write
+    // or the pool's ROLLBACK when the connection is given back. All in one second of a
+    // whole-second clock (the MariaDB logs), so no pause can tell the requests apart.
+    let mut log = Log::new();
+    log.q("s1", "SET AUTOCOMMIT = 0");
+    log.orders_loop("s1", 6);
+    log.q("s1", "ROLLBACK");
+    // A parent and single lookups, each on a connection checked out and given back (a
+    // fan-out's pieces): a rollback ends each, it does not chain them into the next
+    // request's loop.
+    log.p("s1", ORDERS, "$1 = 'open'");
+    log.q("s1", "ROLLBACK");
+    for i in 0..2 {
+        log.p("s1", CUSTOMER, &format!("$1 = '{}'", 200 + i));
+        log.q("s1", "ROLLBACK");
+    }
+    log.orders_loop("s1", 3);
+    log.q("s1", "ROLLBACK");
+    for i in 0..6 {
+        log.p(
+            "s1",
+            "INSERT INTO events (kind) VALUES ($1)",
+            &format!("$1 = 'click {i}'"),
+        );
+    }
+    log.q("s1", "COMMIT");
+    // Django on MySQL: `atomic()` turns autocommit off and on again around a bulk insert,
+    // after a request that saved rows one by one with autocommit on.
+    log.q("s2", "SET AUTOCOMMIT = 1");
+    for i in 0..5 {
+        log.p(
+            "s2",
+            "INSERT INTO visits (page) VALUES ($1)",
+            &format!("$1 = 'page {i}'"),
+        );
+    }
+    log.q("s2", "SET AUTOCOMMIT = 0");
+    log.q(
+        "s2",
+        "INSERT INTO visits (page) VALUES ('a'), ('b'), ('c'), ('d'), ('e'), ('f'), ('g'), ('h'), ('i'), ('j')",
+    );
+    log.q("s2", "COMMIT");
+    log.q("s2", "SET AUTOCOMMIT = 1");
+    for e in &mut log.events {
+        e.time = e.time.map(|t| t - t % 1_000_000);
+    }
+    let analysis = analyse(&log.events);
+    assert_eq!(
+        kinds(&analysis),
+        [
+            (n_plus_one::KIND, 6),
+            (querycomb_detect::detectors::n_plus_one_write::KIND, 6),
+            (querycomb_detect::detectors::n_plus_one_write::KIND, 5),
+        ]
+    );
+    // The three-customer loop is below the threshold on its own: the loop was seen once.
+    assert_eq!(analysis.findings[0].occurrences, 1);
+}
+
+#[test]
 fn marker_delimited_sessions_are_not_cut_by_pauses() {
     // Web traffic on s1 teaches a split of a few milliseconds (requests 10–200 ms apart).
     let mut log = Log::new();

@@ -5,7 +5,11 @@ the throwaway PostgreSQL of crates/cli/tests/accuracy.rs.
 
 Stacks: `django` (Django ORM on psycopg 3, one persistent connection: CONN_MAX_AGE),
 `asyncpg` (asyncpg with a pool of 3, two request streams at once, asyncio.gather fan-out),
-`worker` (a job-queue worker on psycopg 3 claiming jobs with FOR UPDATE SKIP LOCKED).
+`worker` (a job-queue worker on psycopg 3 claiming jobs with FOR UPDATE SKIP LOCKED); on
+MariaDB (crates/cli/tests/accuracy_mariadb.rs): `django-mariadb` (the same Django requests on
+PyMySQL through its MySQLdb shim, one persistent connection with CONN_HEALTH_CHECKS) and
+`sqlalchemy` (SQLAlchemy's ORM on PyMySQL, a QueuePool of 3 with pre-ping, two request streams
+in two threads, a Session per request, lookups fanned out over worker threads).
 
 Every statement of a request carries `/*qc_req='<id>'*/`: ground truth for the harness,
 which querycomb's grouping ignores (only traceparent/route/controller/action group). In
@@ -20,6 +24,7 @@ import contextvars
 import json
 import random
 import sys
+import threading
 import time
 
 LABEL = contextvars.ContextVar("label", default=None)
@@ -42,8 +47,13 @@ class Labels:
         self.stack = stack
         self.serial = 0
         self.rng = random.Random(f"{stack}-{MODE}")
+        self.lock = threading.Lock()  # request streams on threads (the sqlalchemy stack)
 
     def start(self, scenario, expect=None, n=0):
+        with self.lock:
+            return self._start(scenario, expect, n)
+
+    def _start(self, scenario, expect, n):
         self.serial += 1
         label = {
             "id": f"{self.stack}-{MODE[0]}-{self.serial}",
@@ -68,27 +78,30 @@ class Labels:
 # ---------------------------------------------------------------- Django ORM on psycopg 3
 
 
-def django_stack(dsn, labels):
+def django_stack(dsn, labels, engine="postgresql"):
     import django
     from django.conf import settings
 
     params = dict(p.split("=", 1) for p in dsn.split())
-    settings.configure(
-        DATABASES={
-            "default": {
-                "ENGINE": "django.db.backends.postgresql",
-                "NAME": params["dbname"],
-                "USER": params["user"],
-                "PASSWORD": params.get("password", ""),
-                "HOST": params["host"],
-                "PORT": params["port"],
-                "CONN_MAX_AGE": None,
-            }
-        },
-        INSTALLED_APPS=[],
-        USE_TZ=True,
-    )
+    database = {
+        "ENGINE": f"django.db.backends.{engine}",
+        "NAME": params["dbname"],
+        "USER": params["user"],
+        "PASSWORD": params.get("password", ""),
+        "HOST": params["host"],
+        "PORT": params["port"],
+        "CONN_MAX_AGE": None,
+    }
+    if engine == "mysql":
+        # PyMySQL as MySQLdb (pure Python, no C client library), and the health check that
+        # Django documents with persistent connections: a ping before a request reuses it.
+        import pymysql
+
+        pymysql.install_as_MySQLdb()
+        database["CONN_HEALTH_CHECKS"] = True
+    settings.configure(DATABASES={"default": database}, INSTALLED_APPS=[], USE_TZ=True)
     django.setup()
+    from django.core import signals
     from django.db import connection, models
 
     class Customer(models.Model):
@@ -223,7 +236,10 @@ def django_stack(dsn, labels):
                  health, health, lambda k=k: count_loop(k), lambda k=k: count_fixed(k),
                  chunked, keyset, memo_missing, health, lambda k=k: write_loop(k), lambda k=k: bulk(k)]
     for request in plan:
+        # What Django's request handler sends around every request (connection upkeep).
+        signals.request_started.send(sender=None)
         request()
+        signals.request_finished.send(sender=None)
         time.sleep(labels.pause())
     connection.close()
 
@@ -343,6 +359,165 @@ def worker_stack(dsn, labels):
             conn.execute("SELECT pg_try_advisory_lock(%s)" + comment(), (42,)).fetchone()
         LABEL.set(None)
 
+# ------------------------------------------- SQLAlchemy ORM on PyMySQL with a QueuePool
+
+
+def sqlalchemy_stack(dsn, labels):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import ForeignKey, String, Text, create_engine, event, func, select, text
+    from sqlalchemy.orm import DeclarativeBase, Mapped, Session, joinedload, mapped_column, relationship, selectinload
+
+    params = dict(p.split("=", 1) for p in dsn.split())
+    # A pool of 3 shared by two request streams; pre-ping (MySQL's COM_PING) on check-out
+    # and the pool's rollback on check-in are SQLAlchemy's own housekeeping.
+    engine = create_engine(
+        f"mysql+pymysql://{params['user']}:{params.get('password', '')}@{params['host']}:{params['port']}/{params['dbname']}",
+        pool_size=3, max_overflow=0, pool_pre_ping=True,
+    )
+
+    @event.listens_for(engine, "before_cursor_execute", retval=True)
+    def tag_sql(conn, cursor, statement, parameters, context, executemany):
+        return statement + comment(), parameters
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Customer(Base):
+        __tablename__ = "customers"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        name: Mapped[str] = mapped_column(Text)
+
+    class Order(Base):
+        __tablename__ = "orders"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+        status: Mapped[str] = mapped_column(String(16))
+        customer: Mapped[Customer] = relationship()
+
+    class Post(Base):
+        __tablename__ = "posts"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        title: Mapped[str] = mapped_column(Text)
+
+    class Comment(Base):
+        __tablename__ = "comments"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"))
+        body: Mapped[str] = mapped_column(Text)
+
+    class Setting(Base):
+        __tablename__ = "settings"
+        name: Mapped[str] = mapped_column(String(64), primary_key=True)
+        value: Mapped[str] = mapped_column(Text)
+
+    class Event(Base):
+        __tablename__ = "events"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        kind: Mapped[str] = mapped_column(Text)
+
+    def orders_page(k, offset):
+        return select(Order).where(Order.status == "open").order_by(Order.id).limit(k).offset(offset)
+
+    def n_plus_one(s, k, offset):
+        labels.start("lazy-load", "n_plus_one", k)
+        return [o.customer.name for o in s.scalars(orders_page(k, offset))]
+
+    def fan_out(s, k, offset):
+        labels.start("thread-fan-out", "n_plus_one", k)
+        ids = [o.customer_id for o in s.scalars(orders_page(k, offset))]
+        s.close()  # the connection goes back to the pool before the lookups fan out
+
+        def lookup(customer_id):
+            with Session(engine) as piece:
+                return piece.get(Customer, customer_id).name
+
+        # Each lookup on a worker thread with a Session (a pooled connection) of its own,
+        # in the request's context (its sqlcommenter tags).
+        context = contextvars.copy_context()
+        with ThreadPoolExecutor(max_workers=3) as workers:
+            return list(workers.map(lambda i: context.copy().run(lookup, i), ids))
+
+    def selectin(s, k, offset):
+        labels.start("selectinload")
+        return [o.customer.name for o in s.scalars(orders_page(k, offset).options(selectinload(Order.customer)))]
+
+    def joined(s, k, offset):
+        labels.start("joinedload")
+        return [o.customer.name for o in s.scalars(orders_page(k, offset).options(joinedload(Order.customer)))]
+
+    def count_loop(s, k, offset):
+        labels.start("count-per-row", "count_in_loop", k)
+        posts = s.scalars(select(Post).order_by(Post.id).limit(k)).all()
+        return [s.scalar(select(func.count(Comment.id)).where(Comment.post_id == p.id)) for p in posts]
+
+    def count_fixed(s, k, offset):
+        labels.start("group-by-count")
+        ids = s.scalars(select(Post.id).order_by(Post.id).limit(k)).all()
+        return s.execute(select(Comment.post_id, func.count(Comment.id)).where(Comment.post_id.in_(ids)).group_by(Comment.post_id)).all()
+
+    def chunked(s, k, offset):
+        labels.start("chunked-in")
+        ids = s.scalars(select(Order.customer_id).order_by(Order.id).limit(300)).all()
+        names = []
+        for start in range(0, len(ids), 100):
+            names += s.scalars(select(Customer.name).where(Customer.id.in_(ids[start: start + 100]))).all()
+        return names
+
+    def keyset(s, k, offset):
+        labels.start("keyset-pagination")
+        last = 0
+        for _ in range(6):
+            last = s.scalars(select(Order.id).where(Order.id > last).order_by(Order.id).limit(50)).all()[-1]
+
+    def memo_missing(s, k, offset):
+        labels.start("same-setting", "repeated_identical", 5)
+        return [s.scalar(select(Setting.value).where(Setting.name == "theme")) for _ in range(5)]
+
+    def health(s, k, offset):
+        labels.start("health-check")
+        s.execute(text("SELECT 1"))
+
+    def write_loop(s, k, offset):
+        labels.start("add-flush-per-row", "n_plus_one_write", k)
+        for i in range(k):
+            s.add(Event(kind=f"click {i}"))
+            s.flush()
+        s.commit()
+
+    def bulk(s, k, offset):
+        labels.start("add-all")
+        s.add_all([Event(kind=f"view {i}") for i in range(k)])
+        s.commit()
+
+    errors = []
+
+    def stream(name, ks):
+        try:
+            rng = random.Random(f"{name}-{MODE}")
+            for i, k in enumerate(ks):
+                offset = (i * 31 + (7 if name == "b" else 0)) % 300
+                for request in (n_plus_one, selectin, joined, fan_out, health, count_loop, count_fixed,
+                                chunked, keyset, memo_missing, health, write_loop, bulk):
+                    # A Session per request: a connection checked out of the pool (pinged),
+                    # given back at the end (rolled back, unless the request committed).
+                    with Session(engine) as s:
+                        request(s, k, offset)
+                    LABEL.set(None)
+                    time.sleep(rng.uniform(0.010, 0.200))
+        except Exception as e:  # the other stream must not hide it
+            errors.append(e)
+            raise
+
+    threads = [threading.Thread(target=stream, args=args) for args in (("a", (6, 9, 12)), ("b", (8, 10, 7)))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    engine.dispose()
+    if errors:
+        raise errors[0]
+
 
 def main():
     global MODE
@@ -350,6 +525,10 @@ def main():
     labels = Labels(labels_path, stack)
     if stack == "django":
         django_stack(dsn, labels)
+    elif stack == "django-mariadb":
+        django_stack(dsn, labels, engine="mysql")
+    elif stack == "sqlalchemy":
+        sqlalchemy_stack(dsn, labels)
     elif stack == "asyncpg":
         asyncio.run(asyncpg_stack(dsn, labels))
     elif stack == "worker":

@@ -1,0 +1,123 @@
+//! Request-level accuracy on MariaDB (docs/accuracy.md, "MariaDB"): the corpus's MariaDB
+//! stacks under tests/accuracy/ — the Django ORM on PyMySQL with one persistent connection,
+//! SQLAlchemy's ORM on PyMySQL with a QueuePool shared by two request streams — run labelled
+//! requests against a throwaway MariaDB that writes its general log and its slow log
+//! (`long_query_time = 0`) at once, untagged and then tagged with sqlcommenter trace ids.
+//! Both logs are analysed as recorded and every finding, in every request it was found in,
+//! is matched with the labels, as `accuracy.rs` does on PostgreSQL (`accuracy_support`).
+//!
+//! MariaDB 10.11 writes whole-second timestamps in both logs: no pause between requests can
+//! be seen, so untagged requests are told apart by what the logs do show (pool check-in
+//! statements, transaction ends, check-out probes) and by the idle gap. The stalled timing
+//! of `accuracy.rs` moves µs clocks and has nothing to move here. The test asserts what does
+//! not depend on timing: tagged traffic is exact, and no request that must produce nothing
+//! is ever flagged, tagged or untagged; the untagged table is printed.
+
+mod accuracy_support;
+mod run_support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use accuracy_support::{conclude, labelled, read_events, read_labels, report, score, table};
+use querycomb_logs::LogFormat;
+use querycomb_sql::Dialect;
+use querycomb_testkit::{deps, MariaDb, MariaOptions};
+use run_support::{e2e_cache, repo_root};
+
+const LOGS: [(&str, LogFormat); 2] = [
+    ("general.log", LogFormat::MySqlGeneral),
+    ("slow.log", LogFormat::MySqlSlow),
+];
+
+#[test]
+fn request_level_recall_and_precision_on_mariadb_logs() {
+    let mut server = MariaDb::start(MariaOptions {
+        slow_log: true,
+        ..MariaOptions::default()
+    })
+    .expect("start MariaDB");
+    let schema = fs::read_to_string(repo_root().join("tests/accuracy/schema-mariadb.sql"))
+        .expect("read the schema");
+    server.client("", &schema).expect("load the schema");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let labels = run_corpus(&server, dir.path());
+    server
+        .client("", "SELECT 'accuracy-corpus-done'")
+        .expect("sentinel");
+    for path in [server.general_log_path(), server.slow_log_path()] {
+        server
+            .wait_for_log(&path, "accuracy-corpus-done")
+            .expect("log flushed");
+    }
+    // Whole logs: nothing may be appended while they are read.
+    server.stop();
+    let logs = dir.path().join("logs");
+    fs::create_dir_all(&logs).expect("a directory for the logs");
+    fs::copy(server.general_log_path(), logs.join("general.log")).expect("copy the general log");
+    fs::copy(server.slow_log_path(), logs.join("slow.log")).expect("copy the slow log");
+    fs::copy(&labels, logs.join("labels.jsonl")).expect("copy the labels");
+    if let Some(keep) = std::env::var_os("QUERYCOMB_ACCURACY_KEEP") {
+        let keep = Path::new(&keep).join("mariadb");
+        fs::create_dir_all(&keep).expect("create the directory to keep logs in");
+        for file in ["general.log", "slow.log", "labels.jsonl"] {
+            fs::copy(logs.join(file), keep.join(file)).expect("keep a log");
+        }
+    }
+    score_logs(&logs);
+}
+
+/// Re-scores the logs a run kept with `QUERYCOMB_ACCURACY_KEEP=<dir>` (in `<dir>/mariadb`),
+/// after a change to grouping (a developer's tool; the test above is the proof).
+#[test]
+#[ignore = "developer tool: set QUERYCOMB_ACCURACY_KEPT to a directory kept by QUERYCOMB_ACCURACY_KEEP"]
+fn rescore_kept_mariadb_logs() {
+    let kept = std::env::var_os("QUERYCOMB_ACCURACY_KEPT")
+        .expect("QUERYCOMB_ACCURACY_KEPT names a directory kept by QUERYCOMB_ACCURACY_KEEP");
+    score_logs(&Path::new(&kept).join("mariadb"));
+}
+
+/// Runs every MariaDB stack of the corpus in both modes, as the `app` user over TCP; returns
+/// the labels file.
+fn run_corpus(server: &MariaDb, dir: &Path) -> PathBuf {
+    let labels = dir.join("labels.jsonl");
+    let python = deps::require(
+        "the accuracy corpus's Python venv",
+        e2e_cache().join("accuracy-venv/bin/python"),
+    );
+    let corpus = repo_root().join("tests/accuracy/python/corpus.py");
+    // The user and password tests/accuracy/schema-mariadb.sql creates.
+    let dsn = format!(
+        "host={} port={} user=app password=app-secret dbname=shop",
+        server.host(),
+        server.port()
+    );
+    for mode in ["untagged", "tagged"] {
+        for stack in ["django-mariadb", "sqlalchemy"] {
+            let status = Command::new(&python)
+                .arg(&corpus)
+                .args([stack, &dsn, mode])
+                .arg(&labels)
+                .status()
+                .expect("run the Python corpus");
+            assert!(status.success(), "python corpus {stack} {mode}: {status}");
+        }
+    }
+    labels
+}
+
+/// Scores both logs as recorded; prints the table and fails on what the test does not allow.
+fn score_logs(dir: &Path) {
+    let labels = read_labels(&dir.join("labels.jsonl"));
+    let mut table = table();
+    let mut problems = Vec::new();
+    for (file, format) in LOGS {
+        let events = read_events(&dir.join(file), format);
+        let label_at = labelled(&events);
+        let scores = score(&events, Dialect::MySql, &label_at, &labels);
+        let source = format!("{} recorded", format.id());
+        report(&source, &scores, &labels, &mut table, &mut problems);
+    }
+    conclude(&table, &problems);
+}
