@@ -10,6 +10,7 @@ use std::time::Duration;
 use querycomb_core::{
     EventSink, Finding, FindingSink, Proof, QueryEvent, Scanned, SourceTable, Timestamp,
 };
+use querycomb_detect::hash::FastMap;
 use querycomb_detect::{Config, Pipeline};
 use querycomb_sql::Dialect;
 
@@ -90,9 +91,11 @@ pub async fn run(
 pub struct ShapeMeter {
     metrics: Arc<Metrics>,
     idle_gap_us: Timestamp,
-    open: HashMap<String, OpenRequest>,
+    /// Keyed by the proxy's own session ids, and by fingerprints (already hashes): the
+    /// fast hasher, on every statement.
+    open: FastMap<String, OpenRequest>,
     /// Per-shape totals since the last tick.
-    shapes: HashMap<u64, ShapeTotals>,
+    shapes: FastMap<u64, ShapeTotals>,
     pool: Option<(PoolWatch, Option<ProxyLogFormat>)>,
 }
 
@@ -118,8 +121,8 @@ impl ShapeMeter {
         ShapeMeter {
             metrics,
             idle_gap_us: idle_gap.as_micros() as Timestamp,
-            open: HashMap::new(),
-            shapes: HashMap::new(),
+            open: FastMap::default(),
+            shapes: FastMap::default(),
             pool: None,
         }
     }
