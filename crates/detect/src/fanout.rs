@@ -91,11 +91,10 @@ impl Waiting {
                 || time.stalled(self.client, self.end, t)
                 || time.stalled(self.client, t, self.start)
         };
-        let theirs: Vec<u64> = other
-            .unit
-            .stmts
-            .iter()
-            .filter(|s| s.fp == fp && s.time.is_some_and(near))
+        let children = other.children_of_shape(fp);
+        let theirs: Vec<u64> = children
+            .clone()
+            .filter(|s| s.time.is_some_and(near))
             .map(|s| s.values)
             .collect();
         if theirs.is_empty() || self.unit.stmts.iter().all(|s| theirs.contains(&s.values)) {
@@ -106,17 +105,32 @@ impl Waiting {
         // already a fan-out over several sessions, whose children this one continues.
         other.fragment().is_some()
             || other.sessions.len() >= 2
-            || other
-                .unit
-                .stmts
-                .iter()
-                .find(|s| s.fp == fp)
+            || children
+                .clone()
+                .next()
                 .and_then(|s| s.time)
                 .is_some_and(|first| {
                     first.abs_diff(self.start) <= window.unsigned_abs()
                         || time.stalled(self.client, first, self.start)
                         || time.stalled(self.client, self.start, first)
                 })
+    }
+
+    /// Its statements of shape `fp` that can be a fan-out's children. In a segment with a
+    /// parent of its own, on one session, statements of `fp` before its first statement of
+    /// another shape opened that request: a request's opening statement is never a child
+    /// of a fan-out, so never a sibling of another segment's pieces.
+    fn children_of_shape(&self, fp: FpId) -> impl Iterator<Item = &crate::unit::Stmt> + Clone {
+        let opening = if self.has_parent && self.sessions.len() == 1 {
+            self.unit.stmts.iter().take_while(|s| s.fp == fp).count()
+        } else {
+            0
+        };
+        self.unit
+            .stmts
+            .iter()
+            .skip(opening)
+            .filter(move |s| s.fp == fp)
     }
 
     /// This concurrent fragment started right after `other` ended: `other` is its parent.

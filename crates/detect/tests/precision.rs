@@ -368,3 +368,88 @@ fn the_opening_shape_again_starts_the_next_request_however_short_the_pause() {
     log.wait_ms(1500);
     assert_eq!(occurrences(&log), [(6, "s1".into()), (7, "s1".into())]);
 }
+
+/// asyncpg's reset when a connection goes back to its pool, as the server logs it.
+const ASYNCPG_RESET: &str =
+    "SELECT pg_advisory_unlock_all();\n\tCLOSE ALL;\n\tUNLISTEN *;\n\tRESET ALL;";
+
+#[test]
+fn a_pooled_connection_left_idle_stays_delimited_by_its_pools_resets() {
+    // asyncpg (docs/accuracy.md, run 7): a1 serves one request and is reset; the pool
+    // leaves it idle for 600 ms while s2 serves other requests (long enough for grouping to
+    // forget the idle session), then a request takes it for a loop that the loaded machine
+    // stalls twice for 300 ms while s2 keeps working. The pool's resets, not the pauses,
+    // say where a1's requests end.
+    let mut log = Log::new();
+    learn_pauses(&mut log, &["s1", "s2"]);
+    log.orders_loop("a1", 2);
+    log.q("a1", ASYNCPG_RESET);
+    for _ in 0..6 {
+        log.wait_ms(100);
+        log.orders_loop("s2", 1);
+    }
+    log.p("a1", ORDERS, "$1 = 'open'").rows = Some(8);
+    for i in 0..8 {
+        if i == 2 || i == 5 {
+            log.wait_ms(150);
+            log.orders_loop("s2", 1);
+            log.wait_ms(150);
+        }
+        log.p("a1", CUSTOMER, &format!("$1 = '{}'", 300 + i)).rows = Some(1);
+    }
+    log.q("a1", ASYNCPG_RESET);
+    log.wait_ms(1500);
+    assert_eq!(occurrences(&log), [(8, "a1".into())]);
+}
+
+#[test]
+fn a_requests_opening_statement_is_not_another_requests_fan_out_child() {
+    // node-postgres (docs/accuracy.md, run 7), two request streams over one pool, both
+    // starting at once: A reads its orders on p1, B reads its own on p2 a moment later and
+    // loops over them. p1's handler stalls 200 ms before its loop while B runs: a pause with
+    // other work in it, so A's orders read is cut from A's loop. That lone orders read ran
+    // next to B's (other values), but B's is the statement B's request opened with, not a
+    // fan-out child: A's read is not B's sibling, and so does not carry A's lookups into
+    // B's request either.
+    let mut log = Log::new();
+    learn_pauses(&mut log, &["s1", "s2"]);
+    log.p("p1", ORDERS, "$1 = 'open', $2 = '0'").rows = Some(6);
+    log.p("p2", ORDERS, "$1 = 'open', $2 = '150'").rows = Some(6);
+    for i in 0..6 {
+        log.wait_ms(30);
+        log.p("p2", CUSTOMER, &format!("$1 = '{}'", 150 + i)).rows = Some(1);
+    }
+    log.wait_ms(20);
+    for i in 0..6 {
+        log.p("p1", CUSTOMER, &format!("$1 = '{i}'")).rows = Some(1);
+    }
+    log.wait_ms(1500);
+    // B's loop alone; A's, cut from its parent by the pause, is not found (docs/accuracy.md).
+    assert_eq!(occurrences(&log), [(6, "p2".into())]);
+}
+
+#[test]
+fn a_drivers_setting_call_between_a_parent_and_its_fan_out_is_not_other_work() {
+    // asyncpg (docs/accuracy.md, run 4): a request reads its orders on a2 through the pool
+    // and gathers its lookups over a2 and a3; 5 ms pass before the first lookup, during
+    // which the other stream's connection a1 runs only asyncpg's type-introspection
+    // bookkeeping (`current_setting`/`set_config` of `jit`). Session bookkeeping is not
+    // the application's work: the parent and its fan-out stay one request.
+    let mut log = Log::new();
+    learn_pauses(&mut log, &["s1", "s2"]);
+    log.p("a2", ORDERS, "$1 = 'open'").rows = Some(6);
+    log.q("a2", ASYNCPG_RESET);
+    log.wait_ms(5);
+    log.q(
+        "a1",
+        "SELECT current_setting('jit') AS cur, set_config('jit', 'off', false) AS new",
+    );
+    for i in 0..6 {
+        let session = if i % 2 == 0 { "a2" } else { "a3" };
+        log.p(session, CUSTOMER, &format!("$1 = '{}'", 500 + i))
+            .rows = Some(1);
+        log.q(session, ASYNCPG_RESET);
+    }
+    log.wait_ms(1500);
+    assert_eq!(occurrences(&log), [(6, "a2".into())]);
+}
