@@ -11,8 +11,10 @@
 //!   are siblings when one is a fragment of shape S and the other ran S within twice the
 //!   learned split of the fragment's span (and, when the other has a parent of its own,
 //!   started its S within that window of the fragment: together, not somewhere inside
-//!   another loop that merely ran at the same time), with parameters the fragment did not use (a
-//!   fan-out's children differ; two health checks reading the same row do not);
+//!   another loop that merely ran at the same time; the fragment ran after that request
+//!   started, and the request's opening statements are not children), with parameters the
+//!   fragment did not use (a fan-out's children differ; two health checks reading the same
+//!   row do not);
 //! - fragments proven concurrent (siblings on two sessions or more) also join the client's
 //!   segment of another shape that ended at most twice the split before they started: the
 //!   parent, which a pool ran on whichever connection was free.
@@ -101,19 +103,21 @@ impl Waiting {
             return false;
         }
         // A segment with its own parent: the fan-out started with its first child, not
-        // somewhere inside a loop of its own that merely ran at the same time — unless it is
-        // already a fan-out over several sessions, whose children this one continues.
+        // somewhere inside a loop of its own that merely ran at the same time, and this
+        // piece ran after that request started (its parent drives its children) — unless it
+        // is already a fan-out over several sessions, whose children this one continues.
         other.fragment().is_some()
             || other.sessions.len() >= 2
-            || children
-                .clone()
-                .next()
-                .and_then(|s| s.time)
-                .is_some_and(|first| {
-                    first.abs_diff(self.start) <= window.unsigned_abs()
-                        || time.stalled(self.client, first, self.start)
-                        || time.stalled(self.client, self.start, first)
-                })
+            || (self.start >= other.start
+                && children
+                    .clone()
+                    .next()
+                    .and_then(|s| s.time)
+                    .is_some_and(|first| {
+                        first.abs_diff(self.start) <= window.unsigned_abs()
+                            || time.stalled(self.client, first, self.start)
+                            || time.stalled(self.client, self.start, first)
+                    }))
     }
 
     /// Its statements of shape `fp` that can be a fan-out's children. In a segment with a

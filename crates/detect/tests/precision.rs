@@ -453,3 +453,31 @@ fn a_drivers_setting_call_between_a_parent_and_its_fan_out_is_not_other_work() {
     log.wait_ms(1500);
     assert_eq!(occurrences(&log), [(6, "a2".into())]);
 }
+
+#[test]
+fn fan_out_pieces_never_join_a_request_that_started_after_them() {
+    // node-postgres (docs/accuracy.md, run 3), two request streams over one pool of four:
+    // A reads its orders on p1 and sends its six lookups at once over p1, p2 and p4; 2 ms
+    // later B checks out p3 and loops over its own orders there. B's connection goes on to
+    // its next request first, then p4: A's two lookups on p4 are waiting for siblings when
+    // only B's loop is, close in time and of the same shape. But they ran before B's request
+    // even started: they cannot be pieces of a fan-out that B drove.
+    let mut log = Log::new();
+    learn_pauses(&mut log, &["s1", "s2"]);
+    log.p("p1", ORDERS, "$1 = 'open', $2 = 'a'").rows = Some(6);
+    for (i, session) in ["p1", "p2", "p4", "p1", "p4", "p2"].iter().enumerate() {
+        log.p(session, CUSTOMER, &format!("$1 = '{i}'")).rows = Some(1);
+    }
+    log.wait_ms(2);
+    log.p("p3", ORDERS, "$1 = 'open', $2 = 'b'").rows = Some(8);
+    for i in 0..8 {
+        log.wait_ms(1);
+        log.p("p3", CUSTOMER, &format!("$1 = '{}'", 100 + i)).rows = Some(1);
+    }
+    log.wait_ms(50);
+    log.orders_loop("p3", 1);
+    log.wait_ms(10);
+    log.orders_loop("p4", 1);
+    log.wait_ms(1500);
+    assert_eq!(occurrences(&log), [(6, "p1".into()), (8, "p3".into())]);
+}
