@@ -255,6 +255,7 @@ fn keep_proxy_events(events: &[OwnedEvent], keep: &Path) {
                 "database": e.database, "application": e.application, "sql": e.sql,
                 "params": e.params, "prepared_name": e.prepared_name, "rows": e.rows,
                 "error": e.error, "in_transaction": e.in_transaction,
+                "result": e.links.result, "parent_result": e.links.parent_result,
             })
             .to_string()
         })
@@ -283,6 +284,10 @@ fn event_of_line(line: &str) -> OwnedEvent {
         rows: v["rows"].as_u64(),
         error: text("error"),
         in_transaction: v["in_transaction"].as_bool(),
+        links: querycomb_core::ValueLinks {
+            result: v["result"].as_u64(),
+            parent_result: v["parent_result"].as_u64(),
+        },
         ..OwnedEvent::default()
     }
 }

@@ -11,8 +11,10 @@
 //!   are siblings when one is a fragment of shape S and the other ran S within twice the
 //!   learned split of the fragment's span (and, when the other has a parent of its own,
 //!   started its S within that window of the fragment: together, not somewhere inside
-//!   another loop that merely ran at the same time), with parameters the fragment did not use (a
-//!   fan-out's children differ; two health checks reading the same row do not);
+//!   another loop that merely ran at the same time; the fragment ran after that request
+//!   started, and the request's opening statements are not children), with parameters the
+//!   fragment did not use (a fan-out's children differ; two health checks reading the same
+//!   row do not);
 //! - fragments proven concurrent (siblings on two sessions or more) also join the client's
 //!   segment of another shape that ended at most twice the split before they started: the
 //!   parent, which a pool ran on whichever connection was free.
@@ -91,32 +93,48 @@ impl Waiting {
                 || time.stalled(self.client, self.end, t)
                 || time.stalled(self.client, t, self.start)
         };
-        let theirs: Vec<u64> = other
-            .unit
-            .stmts
-            .iter()
-            .filter(|s| s.fp == fp && s.time.is_some_and(near))
+        let children = other.children_of_shape(fp);
+        let theirs: Vec<u64> = children
+            .clone()
+            .filter(|s| s.time.is_some_and(near))
             .map(|s| s.values)
             .collect();
         if theirs.is_empty() || self.unit.stmts.iter().all(|s| theirs.contains(&s.values)) {
             return false;
         }
         // A segment with its own parent: the fan-out started with its first child, not
-        // somewhere inside a loop of its own that merely ran at the same time — unless it is
-        // already a fan-out over several sessions, whose children this one continues.
+        // somewhere inside a loop of its own that merely ran at the same time, and this
+        // piece ran after that request started (its parent drives its children) — unless it
+        // is already a fan-out over several sessions, whose children this one continues.
         other.fragment().is_some()
             || other.sessions.len() >= 2
-            || other
-                .unit
-                .stmts
-                .iter()
-                .find(|s| s.fp == fp)
-                .and_then(|s| s.time)
-                .is_some_and(|first| {
-                    first.abs_diff(self.start) <= window.unsigned_abs()
-                        || time.stalled(self.client, first, self.start)
-                        || time.stalled(self.client, self.start, first)
-                })
+            || (self.start >= other.start
+                && children
+                    .clone()
+                    .next()
+                    .and_then(|s| s.time)
+                    .is_some_and(|first| {
+                        first.abs_diff(self.start) <= window.unsigned_abs()
+                            || time.stalled(self.client, first, self.start)
+                            || time.stalled(self.client, self.start, first)
+                    }))
+    }
+
+    /// Its statements of shape `fp` that can be a fan-out's children. In a segment with a
+    /// parent of its own, on one session, statements of `fp` before its first statement of
+    /// another shape opened that request: a request's opening statement is never a child
+    /// of a fan-out, so never a sibling of another segment's pieces.
+    fn children_of_shape(&self, fp: FpId) -> impl Iterator<Item = &crate::unit::Stmt> + Clone {
+        let opening = if self.has_parent && self.sessions.len() == 1 {
+            self.unit.stmts.iter().take_while(|s| s.fp == fp).count()
+        } else {
+            0
+        };
+        self.unit
+            .stmts
+            .iter()
+            .skip(opening)
+            .filter(move |s| s.fp == fp)
     }
 
     /// This concurrent fragment started right after `other` ended: `other` is its parent.

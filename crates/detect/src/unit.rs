@@ -283,6 +283,11 @@ pub struct Grouper {
     now: Option<Timestamp>,
     next_sweep: Option<Timestamp>,
     learning: GapLearning,
+    /// Forgotten sessions whose units pool markers delimited (session hash → when it last
+    /// ran a statement): a pool resets a connection each time it takes it back, so its next
+    /// unit, after the pool left it idle long enough to be forgotten, is still delimited by
+    /// markers and not cut by pauses. Kept as long as a transaction's session is.
+    delimited: FastMap<u64, Timestamp>,
 }
 
 /// What pauses between statements taught about where untagged units split.
@@ -360,6 +365,7 @@ impl Grouper {
             now: None,
             next_sweep: None,
             learning: GapLearning::default(),
+            delimited: FastMap::default(),
         }
     }
 
@@ -457,8 +463,10 @@ impl Grouper {
             }
         };
         if let Some(state) = self.session_states.get_mut(slot) {
+            let key = session_key(session);
             *state = SessionState {
-                key: session_key(session),
+                key,
+                delimited: self.delimited.remove(&key).is_some(),
                 ..SessionState::default()
             };
         }
@@ -492,6 +500,7 @@ impl Grouper {
         }
         self.units.fanout.flush(&mut self.units.ready);
         self.sessions.clear();
+        self.delimited.clear();
         self.session_states.clear();
         self.free_sessions.clear();
     }
@@ -570,14 +579,20 @@ impl Grouper {
         let states = &self.session_states;
         let free = &mut self.free_sessions;
         // A session inside a transaction is remembered longer so that statements after a
-        // long pause still count as part of its transaction.
-        let forget_tx_after = gap.saturating_mul(100);
+        // long pause still count as part of its transaction; that a forgotten session's
+        // units are delimited by markers, as long (see `Grouper::delimited`).
+        let forget_after = gap.saturating_mul(100);
+        let delimited = &mut self.delimited;
+        delimited.retain(|_, last| !is_idle(Some(*last), Some(now), forget_after));
         self.sessions.retain(|_, slot| {
             let keep = states.get(*slot).is_some_and(|s| {
                 s.unit.is_some_and(|r| units.get(r).is_some())
-                    || (s.in_transaction && !is_idle(s.last_time, Some(now), forget_tx_after))
+                    || (s.in_transaction && !is_idle(s.last_time, Some(now), forget_after))
             });
             if !keep {
+                if let Some(s) = states.get(*slot).filter(|s| s.delimited) {
+                    delimited.insert(s.key, s.last_time.unwrap_or(now));
+                }
                 free.push(*slot);
             }
             keep

@@ -87,6 +87,9 @@ pub const SYSTEM_SCHEMAS: &[&str] = &[
     "sys",
 ];
 
+/// Functions that read or change a session setting (`SHOW` and `SET` as functions).
+const SETTING_FUNCTIONS: &[&str] = &["current_setting", "set_config"];
+
 /// Functions a liveness probe selects, alone and without arguments.
 const PROBE_FUNCTIONS: &[&str] = &[
     "version",
@@ -115,6 +118,13 @@ pub fn classify(shape: &Shape, dialect: Dialect) -> Class {
     }
     if let Some(class) = tooling(shape) {
         return class;
+    }
+    if shape.verb == Verb::Select && is_setting_call(&toks, shape) {
+        return Class {
+            purpose: Purpose::Housekeeping,
+            marker: Marker::None,
+            reason: "session setting",
+        };
     }
     if shape.verb == Verb::Select && is_probe(&toks, shape) {
         return Class {
@@ -223,6 +233,24 @@ fn is_probe(toks: &[Tok<'_>], shape: &Shape) -> bool {
     }
 }
 
+/// `SELECT current_setting('jit'), set_config('jit', 'off', false)`: the function forms of
+/// `SHOW` and `SET`, with no table, calling nothing else (asyncpg sends this around its
+/// type introspection). Session bookkeeping, like `SET` and `RESET`.
+fn is_setting_call(toks: &[Tok<'_>], shape: &Shape) -> bool {
+    if !shape.tables.is_empty() {
+        return false;
+    }
+    let mut called = toks.windows(2).filter_map(|w| match w {
+        [name, open] if name.kind == Kind::Word && open.kind == Kind::LParen => Some(*name),
+        _ => None,
+    });
+    let mut any = false;
+    called.all(|name| {
+        any = true;
+        SETTING_FUNCTIONS.iter().any(|f| name.is_word(f))
+    }) && any
+}
+
 fn is_claim(toks: &[Tok<'_>]) -> bool {
     let skip_locked = toks
         .windows(2)
@@ -268,6 +296,29 @@ mod tests {
             class_of("RESET search_path"),
             (Purpose::Housekeeping, Marker::None)
         );
+    }
+
+    #[test]
+    fn setting_functions_are_session_bookkeeping() {
+        for sql in [
+            "SELECT current_setting('jit') AS cur, set_config('jit', 'off', false) AS new",
+            "SELECT set_config('jit', $1, false)",
+            "select pg_catalog.current_setting('search_path')",
+        ] {
+            assert_eq!(
+                class_of(sql),
+                (Purpose::Housekeeping, Marker::None),
+                "{sql}"
+            );
+        }
+        for sql in [
+            "SELECT current_setting('app.tenant'), count(*) FROM orders",
+            "SELECT now(), current_setting('TimeZone')",
+            "SELECT 1 WHERE current_setting('x') IN ('a', 'b')",
+            "SELECT now()",
+        ] {
+            assert_eq!(class_of(sql).0, Purpose::Application, "{sql}");
+        }
     }
 
     #[test]
