@@ -99,15 +99,25 @@ entries() { # the proxy's table_entries gauge of one table (0 when absent)
         awk -v table="table=\"$1\"" 'index($1, "querycomb_proxy_table_entries{") == 1 && index($1, table) {s += $NF} END {print s + 0}'
 }
 started=$(date +%s)
-echo "elapsed_s rss_kb findings events_dropped statements load1 open_units open_statements event_backlog" >"$out/samples"
+echo "elapsed_s rss_kb findings events_dropped statements load1 open_units open_statements event_backlog anon_min_kb anon_max_kb file_kb" >"$out/samples"
+status_kb() { awk -v key="$1:" '$1 == key {print $2}' "/proc/$qc_pid/status"; }
+# Resident memory swings within seconds (bursts of work, and the allocator returning freed
+# pages a few seconds later): between two samples, anonymous memory is read every second
+# and its lowest and highest readings are kept with the sample.
+anon_min=0 anon_max=0
 while kill -0 "$pgbench_pid" 2>/dev/null; do
-    rss="$(awk '/^VmRSS/ {print $2}' "/proc/$qc_pid/status")"
+    rss="$(status_kb VmRSS)"
     echo "$(($(date +%s) - started)) $rss $(metric querycomb_proxy_findings_total)" \
         "$(metric querycomb_proxy_events_dropped_total) $(metric querycomb_proxy_statements_total)" \
         "$(cut -d' ' -f1 /proc/loadavg) $(entries detection_open_units)" \
-        "$(entries detection_open_statements) $(entries event_backlog)" >>"$out/samples"
+        "$(entries detection_open_statements) $(entries event_backlog)" \
+        "$anon_min $anon_max $(status_kb RssFile)" >>"$out/samples"
+    anon_min=0 anon_max=0
     for _ in $(seq "$sample"); do
         kill -0 "$pgbench_pid" 2>/dev/null || break
+        anon="$(status_kb RssAnon)"
+        if [ "$anon_min" -eq 0 ] || [ "$anon" -lt "$anon_min" ]; then anon_min="$anon"; fi
+        if [ "$anon" -gt "$anon_max" ]; then anon_max="$anon"; fi
         sleep 1
     done
 done

@@ -1,8 +1,9 @@
 """The series and verdict of bench/proxy-soak.sh.
 
 Reads OUT/samples (elapsed_s rss_kb findings events_dropped statements load1 open_units
-open_statements event_backlog, one line per
-sample) and pgbench's per-transaction logs OUT/txn.* (client tx latency_us script epoch_s
+open_statements event_backlog, and from 2026-12-07 anon_min_kb anon_max_kb file_kb: the
+lowest and highest anonymous resident memory of the per-second readings since the previous
+sample, and the file-backed part, the binary's code), one line per sample) and pgbench's per-transaction logs OUT/txn.* (client tx latency_us script epoch_s
 epoch_us lag_us, with -R), prints one row per sample interval and says whether the proxy's
 resident memory and the transactions' latency stayed flat after the warm-up.
 
@@ -13,7 +14,11 @@ warm-up is within 10 % (or 2 MB) of the first third's for memory, and within 1.5
 latency (a shared machine's noise). Memory that grew and then stopped is told apart: the
 last half of the run is compared the same way (a plateau). On a shared machine latency
 follows the load average, printed with every sample; the p50 is also compared over the
-samples whose load was at most the run's median load.
+samples whose load was at most the run's median load. Resident memory swings within
+seconds (work arrives in bursts and the allocator returns freed pages a few seconds later),
+so one reading per sample is a random point of a sawtooth: with per-second readings the
+verdict is also given on the highest anonymous memory of each interval (the envelope a bound
+must hold).
 
     python3 bench/lib/soak-report.py OUT SAMPLE_SECONDS WARMUP_SECONDS
 """
@@ -35,9 +40,11 @@ def read_samples(out):
     with open(f"{out}/samples") as f:
         next(f)
         for line in f:
-            elapsed, rss, findings, dropped, statements, load, units, held, backlog = line.split()
+            fields = line.split()
+            elapsed, rss, findings, dropped, statements, load, units, held, backlog = fields[:9]
+            anon = tuple(int(v) for v in fields[9:12]) if len(fields) >= 12 else None
             rows.append((int(elapsed), int(rss), float(findings), float(dropped), float(statements), load,
-                         int(units), int(held), int(backlog)))
+                         int(units), int(held), int(backlog), anon))
     return rows
 
 
@@ -74,15 +81,21 @@ def main():
         buckets.setdefault((t - start) // sample, []).append(latency)
 
     print(f"{'minute':>6} {'rss_MB':>7} {'findings':>8} {'dropped':>7} {'statements':>10} "
-          f"{'load1':>5} {'tx':>6} {'p50_ms':>7} {'p99_ms':>7} {'units':>5} {'held':>7} {'backlog':>7}")
+          f"{'load1':>5} {'tx':>6} {'p50_ms':>7} {'p99_ms':>7} {'units':>5} {'held':>7} {'backlog':>7} "
+          f"{'anon_min':>8} {'anon_max':>8} {'file':>5}")
     series = []
-    for elapsed, rss, findings, dropped, statements, load, units, held, backlog in samples:
+    envelope = []
+    for elapsed, rss, findings, dropped, statements, load, units, held, backlog, anon in samples:
         lat = buckets.get(elapsed // sample - 1, []) if elapsed >= sample else []
         p50 = percentile(lat, 0.5) / 1000
         p99 = percentile(lat, 0.99) / 1000
         series.append((elapsed, rss, p50, float(load)))
+        spread = ""
+        if anon is not None and anon[1] > 0:
+            envelope.append((elapsed, anon[1]))
+            spread = f" {anon[0] / 1024:8.1f} {anon[1] / 1024:8.1f} {anon[2] / 1024:5.1f}"
         print(f"{elapsed / 60:6.0f} {rss / 1024:7.1f} {findings:8.0f} {dropped:7.0f} {statements:10.0f} "
-              f"{load:>5} {len(lat):6d} {p50:7.2f} {p99:7.2f} {units:5d} {held:7d} {backlog:7d}")
+              f"{load:>5} {len(lat):6d} {p50:7.2f} {p99:7.2f} {units:5d} {held:7d} {backlog:7d}{spread}")
 
     steady = [s for s in series if s[0] >= warmup]
     if len(steady) < 3:
@@ -110,6 +123,14 @@ def main():
           f"{rss_last / 1024:.1f} MB (last third): {'FLAT' if memory_flat else 'GROWING'}")
     print(f"memory over the last half: {statistics.median(first) / 1024:.1f} MB -> "
           f"{statistics.median(last) / 1024:.1f} MB: {'FLAT (a plateau)' if plateau else 'GROWING'}")
+    steady_envelope = [kb for elapsed, kb in envelope if elapsed >= warmup]
+    if len(steady_envelope) >= 3:
+        first_env, last_env = thirds(steady_envelope)
+        env_first, env_last = statistics.median(first_env), statistics.median(last_env)
+        env_flat = env_last - env_first <= max(0.10 * env_first, 2048)
+        print(f"highest anonymous memory per interval after the warm-up: {env_first / 1024:.1f} MB "
+              f"(first third, median) -> {env_last / 1024:.1f} MB (last third), "
+              f"{max(steady_envelope) / 1024:.1f} MB at most: {'FLAT' if env_flat else 'GROWING'}")
     print(f"p50 latency after the warm-up: {p50_first:.2f} ms -> {p50_last:.2f} ms: "
           f"{'FLAT' if latency_flat else 'GROWING'} (load average {steady[0][3]:.1f} -> {steady[-1][3]:.1f})")
     print(f"p50 latency at load average <= {median_load:.1f}: {statistics.median(calm_first):.2f} ms -> "
