@@ -5,8 +5,9 @@
 //! each connection digests the values of each result while it streams past and the values
 //! of each execution's bind parameters ([`ValueTrace`]); the detection thread keeps each
 //! client's recent multi-row results ([`ClientResults`]), across all its connections, until
-//! nothing used them for the idle gap that ends a unit of work, and links every later
-//! execution whose parameter values are among them to that result (`QueryEvent::links`). Grouping uses the links to put a pooled fan-out back together and
+//! their connection closes or nothing used them for the idle gap that ends a unit of work,
+//! and links every later execution whose parameter values are among them to that result
+//! (`QueryEvent::links`). Grouping uses the links to put a pooled fan-out back together and
 //! to keep two requests' loops of one shape apart; proof counts them.
 //!
 //! Memory is bounded: at most [`MAX_VALUES`] digests per result, over the first rows only,
