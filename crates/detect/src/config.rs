@@ -190,7 +190,8 @@ impl Config {
         route.is_some_and(|r| self.allow_routes.iter().any(|p| p.matches(r)))
     }
 
-    pub(crate) fn idle_gap_us(&self) -> i64 {
+    /// `idle_gap_ms` in microseconds, the unit of event times.
+    pub fn idle_gap_us(&self) -> i64 {
         i64::try_from(self.idle_gap_ms.saturating_mul(1000)).unwrap_or(i64::MAX)
     }
 }

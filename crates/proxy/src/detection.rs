@@ -20,7 +20,7 @@ use querycomb_core::{
 };
 use querycomb_report::json::JsonLinesSink;
 
-use crate::evidence::{client_digest, session_digest, ClientResults, MAX_CLIENTS};
+use crate::evidence::{client_digest, ClientResults, MAX_CLIENTS};
 use crate::metrics::Metrics;
 use crate::observe::{wall_clock, Observed};
 
@@ -44,6 +44,12 @@ pub trait LiveDetector {
     /// Sizes of the detector's in-memory tables, for the `table_entries` metric.
     fn table_sizes(&self) -> Vec<(&'static str, usize)> {
         Vec::new()
+    }
+    /// The pause (µs) that ends any unit of work in its grouping, if it groups: how long a
+    /// kept result may go unused before it is no live request's parent (see
+    /// `evidence::ClientResults::expire_after`).
+    fn idle_gap_us(&self) -> Option<Timestamp> {
+        None
     }
 }
 
@@ -215,6 +221,9 @@ pub(crate) fn run(
     tick_interval: Duration,
 ) -> io::Result<CollectedFindings> {
     let mut detector = factory();
+    if let Some(idle_gap_us) = detector.idle_gap_us() {
+        outputs.links.expire_after(idle_gap_us);
+    }
     let started = Instant::now();
     let mut last_tick = Instant::now();
     // The queue's backlog, seen from here (a counter shared with the pumps would cost them
@@ -313,7 +322,8 @@ fn link_values(links: &mut ClientResults, metrics: &Metrics, observed: &mut Obse
     let resets = links.resets;
     observed.links = links.link(
         client,
-        session_digest(&session.id),
+        session,
+        observed.time,
         observed.sql(),
         &observed.values,
     );

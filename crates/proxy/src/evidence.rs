@@ -4,7 +4,8 @@
 //! two are related. The proxy sees both the rows and the bind parameters, so it checks:
 //! each connection digests the values of each result while it streams past and the values
 //! of each execution's bind parameters ([`ValueTrace`]); the detection thread keeps each
-//! client's most recent multi-row results ([`ClientResults`]), across all its connections,
+//! client's recent multi-row results ([`ClientResults`]), across all its connections, until
+//! their connection closes or nothing used them for the idle gap that ends a unit of work,
 //! and links every later execution whose parameter values are among them to that result
 //! (`QueryEvent::links`). Grouping uses the links to put a pooled fan-out back together and
 //! to keep two requests' loops of one shape apart; proof counts them.
@@ -27,11 +28,14 @@
 )]
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use foldhash::fast::RandomState;
 
-use querycomb_core::ValueLinks;
+use querycomb_core::{Timestamp, ValueLinks};
+use querycomb_sql::comment::without_tags;
+
+use crate::observe::Session;
 
 /// A set of value digests. Its keys are digests of values the database returned or a
 /// client sent, so its hasher is seeded at random per process (collisions cannot be
@@ -217,12 +221,28 @@ pub const MAX_CLIENTS: usize = 4096;
 
 #[derive(Debug)]
 struct Kept {
-    /// Digest of the statement text: a loop's own results never count as its parent.
+    /// Digest of the statement text without its sqlcommenter tags
+    /// (`querycomb_sql::comment::without_tags`), which differ per request: a loop's own
+    /// results, and a later read of the same statement, never count as its parent.
     sql: u64,
-    /// Digest of the connection that ran it.
-    session: u64,
+    /// The connection that ran it, while it is open.
+    connection: Weak<Session>,
     result: u64,
+    /// The result its own bind values linked it to.
+    parent: Option<u64>,
     values: Arc<DigestSet>,
+    /// When it was returned or, if later, when an execution last linked to it.
+    last_used: Timestamp,
+}
+
+impl Kept {
+    /// Whether it can still be the parent of a request grouping holds open: its connection
+    /// is open (a closed connection ran its last request), and something returned or used
+    /// it within `expiry` before `time`.
+    fn live(&self, time: Timestamp, expiry: Option<Timestamp>) -> bool {
+        self.connection.strong_count() > 0
+            && expiry.is_none_or(|expiry| time.saturating_sub(self.last_used) <= expiry)
+    }
 }
 
 /// The recent multi-row results of each client across all its connections, kept by the
@@ -233,21 +253,45 @@ struct Kept {
 pub struct ClientResults {
     clients: HashMap<u64, Vec<Kept>, RandomState>,
     next_result: u64,
+    /// How long a kept result nothing uses stays a possible parent (µs; `None`: until its
+    /// connection closes or it is pushed out). See [`ClientResults::expire_after`].
+    expiry: Option<Timestamp>,
     /// Times the client table was full and started again.
     pub resets: u64,
 }
 
 impl ClientResults {
-    /// Links one execution of `client` (any stable digest of who it is) on `session` to
-    /// the result its bind values came from, and keeps its own result as a possible parent.
+    /// Kept results expire once nothing returned or linked to them for `idle_gap_us`, the
+    /// detection stage's idle gap: a unit of work ends when it pauses that long (and a
+    /// fan-out segment waits that long for its pieces), so a result no execution used for
+    /// that long is the parent of no request grouping still holds open; kept, it would only
+    /// make the children of a later request that reads the same rows ambiguous.
+    pub fn expire_after(&mut self, idle_gap_us: Timestamp) {
+        self.expiry = Some(idle_gap_us);
+    }
+
+    /// Links one execution of `client` (any stable digest of who it is) on `connection`,
+    /// at `time`, to the result its bind values came from, and keeps its own result as a
+    /// possible parent.
     ///
-    /// A link is drawn only when exactly one kept result of another statement holds one of
-    /// its values: two requests reading overlapping rows at once (the same customers) leave
+    /// A link is drawn only when exactly one kept result holds one of its values, and that
+    /// result is another statement's: two requests reading overlapping rows at once (the same customers) leave
     /// their children unlinked rather than linked to a guess, and grouping then goes by
-    /// timing as it does for logs. A statement's new result replaces its previous one on
-    /// the same connection, so a loop whose children return several rows never pushes its
-    /// parent out.
-    pub fn link(&mut self, client: u64, session: u64, sql: &str, trace: &ValueTrace) -> ValueLinks {
+    /// timing as it does for logs. A loop's child replaces the result of the iteration
+    /// before it (the same statement on the same connection, linked to the same parent), so
+    /// a loop whose children return several rows never pushes its parent out. Nothing else
+    /// replaces a result: a pooled connection's next request may read the same statement
+    /// while the fan-out of the request before it still runs on other connections. Results
+    /// of closed connections, and unused ones (see [`ClientResults::expire_after`]), are
+    /// dropped.
+    pub fn link(
+        &mut self,
+        client: u64,
+        connection: &Arc<Session>,
+        time: Timestamp,
+        sql: &str,
+        trace: &ValueTrace,
+    ) -> ValueLinks {
         if trace.is_empty() {
             return ValueLinks::default();
         }
@@ -255,22 +299,34 @@ impl ClientResults {
             self.clients.clear();
             self.resets += 1;
         }
-        let sql = fnv1a(sql.as_bytes());
+        let sql = fnv1a(without_tags(sql).as_bytes());
         let kept = self.clients.entry(client).or_default();
+        let expiry = self.expiry;
+        kept.retain(|k| k.live(time, expiry));
         let parent_result = (!trace.keys.is_empty())
             .then(|| parent_of(kept, sql, &trace.keys))
-            .flatten();
+            .flatten()
+            .map(|parent| {
+                parent.last_used = parent.last_used.max(time);
+                parent.result
+            });
         let result = trace.result.as_ref().map(|values| {
-            kept.retain(|k| k.sql != sql || k.session != session);
+            let connection = Arc::downgrade(connection);
+            kept.retain(|k| {
+                let sibling = k.parent.is_some() && k.parent == parent_result;
+                !(sibling && k.sql == sql && k.connection.ptr_eq(&connection))
+            });
             if kept.len() >= RESULTS_PER_CLIENT {
                 kept.remove(0);
             }
             self.next_result += 1;
             kept.push(Kept {
                 sql,
-                session,
+                connection,
                 result: self.next_result,
+                parent: parent_result,
                 values: values.clone(),
+                last_used: time,
             });
             self.next_result
         });
@@ -289,18 +345,15 @@ impl ClientResults {
     }
 }
 
-/// See [`ClientResults::link`].
-fn parent_of(kept: &[Kept], sql: u64, keys: &[u64]) -> Option<u64> {
+/// See [`ClientResults::link`]. The statement's own earlier results count among the
+/// holders but are never the parent: a value one of them also holds is as likely a page,
+/// a limit or a re-read as an iteration of the other result.
+fn parent_of<'a>(kept: &'a mut [Kept], sql: u64, keys: &[u64]) -> Option<&'a mut Kept> {
     let mut holding = kept
-        .iter()
-        .filter(|k| k.sql != sql && keys.iter().any(|key| k.values.contains(key)));
+        .iter_mut()
+        .filter(|k| keys.iter().any(|key| k.values.contains(key)));
     let only = holding.next()?;
-    holding.next().is_none().then_some(only.result)
-}
-
-/// A digest of a session id, for [`ClientResults::link`].
-pub fn session_digest(session: &str) -> u64 {
-    fnv1a(session.as_bytes())
+    (holding.next().is_none() && only.sql != sql).then_some(only)
 }
 
 /// A digest of who a client is, as the detection stage groups them (user, database,
@@ -357,23 +410,58 @@ mod tests {
         value_key(value, false).unwrap_or_default()
     }
 
-    fn kept(results: &mut ClientResults, session: u64, sql: &str, ids: &[&[u8]]) -> Option<u64> {
+    /// Open connections, by index.
+    fn connections() -> Vec<Arc<Session>> {
+        (0..4).map(|_| Arc::default()).collect()
+    }
+
+    fn kept(
+        results: &mut ClientResults,
+        session: &Arc<Session>,
+        sql: &str,
+        ids: &[&[u8]],
+    ) -> Option<u64> {
+        kept_at(results, session, 0, sql, ids)
+    }
+
+    fn kept_at(
+        results: &mut ClientResults,
+        session: &Arc<Session>,
+        time: Timestamp,
+        sql: &str,
+        ids: &[&[u8]],
+    ) -> Option<u64> {
         let rows: Vec<&[&[u8]]> = ids.iter().map(std::slice::from_ref).collect();
         let values = PreviousReply::default().finish(capture(&rows));
         let trace = ValueTrace {
             keys: Box::new([]),
             result: values,
         };
-        results.link(1, session, sql, &trace).result
+        results.link(1, session, time, sql, &trace).result
     }
 
-    fn lookup(results: &mut ClientResults, session: u64, value: &[u8]) -> Option<u64> {
+    fn lookup(results: &mut ClientResults, session: &Arc<Session>, value: &[u8]) -> Option<u64> {
+        lookup_at(results, session, 0, value)
+    }
+
+    fn lookup_at(
+        results: &mut ClientResults,
+        session: &Arc<Session>,
+        time: Timestamp,
+        value: &[u8],
+    ) -> Option<u64> {
         let trace = ValueTrace {
             keys: Box::new([key(value)]),
             result: None,
         };
         results
-            .link(1, session, "SELECT * FROM customers WHERE id = $1", &trace)
+            .link(
+                1,
+                session,
+                time,
+                "SELECT * FROM customers WHERE id = $1",
+                &trace,
+            )
             .parent_result
     }
 
@@ -384,6 +472,7 @@ mod tests {
             first.add_row(&row(&[&id.to_be_bytes(), &customer.to_be_bytes()]), &[1]);
         }
         let values = PreviousReply::default().finish(Some(first));
+        let c = connections();
         let mut results = ClientResults::default();
         let parent = ValueTrace {
             keys: Box::new([]),
@@ -391,48 +480,210 @@ mod tests {
         };
         // The parent ran on connection 1 ...
         let orders = "SELECT id, customer_id FROM orders";
-        let parent_result = results.link(1, 1, orders, &parent).result;
+        let parent_result = results.link(1, &c[1], 0, orders, &parent).result;
         assert!(parent_result.is_some(), "two rows: kept");
         // ... its children on it and on others: each names the parent's result.
-        assert_eq!(lookup(&mut results, 1, b"8"), parent_result);
-        assert_eq!(lookup(&mut results, 2, b"7"), parent_result);
-        assert_eq!(lookup(&mut results, 3, b"99"), None);
+        assert_eq!(lookup(&mut results, &c[1], b"8"), parent_result);
+        assert_eq!(lookup(&mut results, &c[2], b"7"), parent_result);
+        assert_eq!(lookup(&mut results, &c[3], b"99"), None);
         // Another client's rows link nothing.
         let child = ValueTrace {
             keys: Box::new([key(b"8")]),
             result: None,
         };
-        assert_eq!(results.link(2, 2, "SELECT 1", &child).parent_result, None);
+        assert_eq!(
+            results.link(2, &c[2], 0, "SELECT 1", &child).parent_result,
+            None
+        );
 
-        // The child's own multi-row results never evict the parent.
+        // The children's own multi-row results (each replacing the iteration's before it)
+        // never evict the parent.
+        let values = PreviousReply::default().finish(capture(&[&[b"x"], &[b"y"]]));
+        let child = ValueTrace {
+            keys: Box::new([key(b"8")]),
+            result: values,
+        };
         for _ in 0..40 {
-            kept(
-                &mut results,
-                1,
-                "SELECT * FROM customers WHERE id = $1",
-                &[b"x", b"y"],
-            );
+            let sql = "SELECT * FROM items WHERE customer_id = $1";
+            let links = results.link(1, &c[1], 0, sql, &child);
+            assert_eq!(links.parent_result, parent_result);
         }
-        assert_eq!(lookup(&mut results, 2, b"7"), parent_result);
+        assert_eq!(lookup(&mut results, &c[2], b"7"), parent_result);
     }
 
     #[test]
     fn two_requests_at_once_each_keep_their_children() {
+        let c = connections();
         let mut results = ClientResults::default();
         let orders = "SELECT customer_id FROM orders WHERE day = $1";
-        let a = kept(&mut results, 1, orders, &[b"1", b"2", b"5"]);
-        let b = kept(&mut results, 2, orders, &[b"3", b"4", b"5"]);
+        let a = kept(&mut results, &c[1], orders, &[b"1", b"2", b"5"]);
+        let b = kept(&mut results, &c[2], orders, &[b"3", b"4", b"5"]);
         assert_ne!(a, b, "the same statement on two connections: two results");
         // On any connection: the one result holding the value, or none when two do.
-        assert_eq!(lookup(&mut results, 1, b"2"), a);
-        assert_eq!(lookup(&mut results, 3, b"2"), a);
-        assert_eq!(lookup(&mut results, 3, b"3"), b);
-        assert_eq!(lookup(&mut results, 1, b"5"), None, "ambiguous: no guess");
-        assert_eq!(lookup(&mut results, 3, b"5"), None, "ambiguous: no guess");
+        assert_eq!(lookup(&mut results, &c[1], b"2"), a);
+        assert_eq!(lookup(&mut results, &c[3], b"2"), a);
+        assert_eq!(lookup(&mut results, &c[3], b"3"), b);
+        assert_eq!(
+            lookup(&mut results, &c[1], b"5"),
+            None,
+            "ambiguous: no guess"
+        );
+        assert_eq!(
+            lookup(&mut results, &c[3], b"5"),
+            None,
+            "ambiguous: no guess"
+        );
+    }
+
+    /// The detection stage's default idle gap, 1 s.
+    const IDLE_GAP: Timestamp = 1_000_000;
+
+    #[test]
+    fn a_result_nothing_used_for_the_idle_gap_is_no_longer_a_parent() {
+        let c = connections();
+        let mut results = ClientResults::default();
+        results.expire_after(IDLE_GAP);
+        let orders = "SELECT id FROM orders WHERE customer_id <= $1 ORDER BY id";
+        // A job read orders 1-8 and looped over them; that job is long over.
+        let job = kept_at(&mut results, &c[1], 0, orders, &[b"1", b"2", b"8"]);
+        assert_eq!(lookup_at(&mut results, &c[1], 10, b"2"), job);
+        // A request on another connection reads a page holding order 8 and loops over it
+        // more than the idle gap after anything used the job's rows: its children are the
+        // page's, not ambiguous between the page and the finished job.
+        let page = "SELECT id, customer_id FROM orders WHERE status = $1";
+        let later = 10 + IDLE_GAP + 1;
+        let request = kept_at(&mut results, &c[2], later, page, &[b"8", b"9"]);
+        assert_eq!(lookup_at(&mut results, &c[2], later + 10, b"8"), request);
+        // Rows the expired result alone held link nothing.
+        assert_eq!(lookup_at(&mut results, &c[2], later + 20, b"1"), None);
+    }
+
+    #[test]
+    fn each_link_keeps_its_parent_alive_for_another_idle_gap() {
+        let c = connections();
+        let mut results = ClientResults::default();
+        results.expire_after(IDLE_GAP);
+        let orders = "SELECT id FROM orders";
+        let parent = kept_at(&mut results, &c[1], 0, orders, &[b"1", b"2", b"3"]);
+        // A slow loop: each iteration within the idle gap of the one before, the whole
+        // loop longer than it.
+        let step = IDLE_GAP * 3 / 4;
+        for (i, id) in [b"1", b"2", b"3", b"1"].into_iter().enumerate() {
+            let time = step * (i as Timestamp + 1);
+            assert_eq!(
+                lookup_at(&mut results, &c[2], time, id),
+                parent,
+                "iteration {i}"
+            );
+        }
+        // Unused for longer than the idle gap: gone.
+        assert_eq!(
+            lookup_at(&mut results, &c[2], step * 4 + IDLE_GAP + 1, b"2"),
+            None
+        );
+    }
+
+    #[test]
+    fn without_expiry_results_stay_until_pushed_out() {
+        let c = connections();
+        let mut results = ClientResults::default();
+        let parent = kept_at(
+            &mut results,
+            &c[1],
+            0,
+            "SELECT id FROM orders",
+            &[b"1", b"2"],
+        );
+        assert_eq!(lookup_at(&mut results, &c[2], 100 * IDLE_GAP, b"1"), parent);
+    }
+
+    #[test]
+    fn a_statement_is_the_same_whatever_its_sqlcommenter_tags() {
+        let c = connections();
+        let mut results = ClientResults::default();
+        let orders = "SELECT id FROM orders WHERE customer_id <= $1 ORDER BY id";
+        let tagged = |request: &str| format!("{orders} /*traceparent='{request}'*/");
+        // A request reads orders 1-8; the next one, tagged with its own trace, reads them
+        // again with the customer bound to a value among those rows: the same statement,
+        // so not a child of the read before it.
+        kept(&mut results, &c[1], &tagged("00-a"), &[b"1", b"2", b"8"]);
+        let values = PreviousReply::default().finish(capture(&[&[b"1"], &[b"2"], &[b"8"]]));
+        let reread = ValueTrace {
+            keys: Box::new([key(b"8")]),
+            result: values,
+        };
+        let links = results.link(1, &c[1], 0, &tagged("00-b"), &reread);
+        assert_eq!(links.parent_result, None);
+        assert!(links.result.is_some(), "kept as a parent of its own");
+    }
+
+    #[test]
+    fn a_value_the_statements_own_earlier_results_hold_links_nothing() {
+        let c = connections();
+        let mut results = ClientResults::default();
+        let page = "SELECT id, customer_id FROM orders WHERE status = $1 LIMIT $2 OFFSET $3";
+        // A page of orders, then a batch of customers 8-10 ...
+        kept(&mut results, &c[1], page, &[b"9", b"10", b"11"]);
+        kept(
+            &mut results,
+            &c[1],
+            "SELECT * FROM customers WHERE id = ANY($1)",
+            &[b"8", b"10"],
+        );
+        // ... then the next request's page, `LIMIT 10`: 10 is a customer id of the batch,
+        // and also among the previous page's values. No guess.
+        let values = PreviousReply::default().finish(capture(&[&[b"12"], &[b"13"]]));
+        let next_page = ValueTrace {
+            keys: Box::new([key(b"10")]),
+            result: values,
+        };
+        assert_eq!(
+            results.link(1, &c[2], 0, page, &next_page).parent_result,
+            None
+        );
+    }
+
+    #[test]
+    fn a_pooled_connections_next_read_leaves_the_previous_requests_parent() {
+        let c = connections();
+        let mut results = ClientResults::default();
+        let page = "SELECT id, customer_id FROM orders WHERE status = $1 LIMIT $2 OFFSET $3";
+        // Request A reads its page on connection 1 and gives it back to the pool; its
+        // fan-out runs on connections 2 and 3 ...
+        let a = kept(&mut results, &c[1], page, &[b"1", b"2", b"3"]);
+        assert_eq!(lookup(&mut results, &c[2], b"1"), a);
+        // ... while request B takes connection 1 and reads the next page with the same
+        // statement: A's last lookups still iterate A's rows.
+        let b = kept(&mut results, &c[1], page, &[b"4", b"5", b"6"]);
+        assert_eq!(lookup(&mut results, &c[3], b"3"), a);
+        assert_eq!(lookup(&mut results, &c[2], b"4"), b);
+        // Reading the same rows again, B leaves A's children ambiguous, not linked to B.
+        kept(&mut results, &c[1], page, &[b"1", b"2", b"3"]);
+        assert_eq!(
+            lookup(&mut results, &c[3], b"2"),
+            None,
+            "ambiguous: no guess"
+        );
+    }
+
+    #[test]
+    fn a_closed_connections_results_are_no_parents() {
+        let mut c = connections();
+        let mut results = ClientResults::default();
+        let orders = "SELECT id FROM orders WHERE customer_id <= $1 ORDER BY id";
+        let page = "SELECT id, customer_id FROM orders WHERE status = $1";
+        // A job read orders 1-8 on connection 3, and its process exited.
+        kept(&mut results, &c[3], orders, &[b"1", b"2", b"8"]);
+        c.truncate(3);
+        // A request then reads a page holding orders 2 and 8: its children are the page's.
+        let request = kept(&mut results, &c[1], page, &[b"2", b"8", b"9"]);
+        assert_eq!(lookup(&mut results, &c[2], b"8"), request);
+        assert_eq!(lookup(&mut results, &c[2], b"1"), None);
     }
 
     #[test]
     fn the_client_table_is_bounded() {
+        let c = connections();
         let mut results = ClientResults::default();
         let values = PreviousReply::default().finish(capture(&[&[b"1"], &[b"2"]]));
         let trace = ValueTrace {
@@ -440,7 +691,7 @@ mod tests {
             result: values,
         };
         for client in 0..(MAX_CLIENTS as u64 + 10) {
-            results.link(client, 1, "SELECT id FROM t", &trace);
+            results.link(client, &c[1], 0, "SELECT id FROM t", &trace);
         }
         assert!(results.len() <= MAX_CLIENTS);
         assert_eq!(results.resets, 1);

@@ -40,6 +40,9 @@ impl LiveDetector for Pipeline {
             ("detection_findings", self.findings_len()),
         ]
     }
+    fn idle_gap_us(&self) -> Option<Timestamp> {
+        Some(self.config().idle_gap_us())
+    }
 
     fn finish_into(
         self: Box<Self>,

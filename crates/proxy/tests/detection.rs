@@ -451,3 +451,100 @@ fn each_statement_is_scanned_once() {
         "the proof matched parent and children by detection's fingerprints"
     );
 }
+
+/// Value links through the proxy (`evidence::ClientResults`) on the arrangement of
+/// docs/accuracy.md's cause 1: jobs that read orders 1-8 and are over — one whose rows
+/// nothing used for the idle gap, one whose connection closed — leave a later request's
+/// children, which read some of those orders again, linked to that request's own read, not
+/// ambiguous; and the next request's read of the same statement, tagged with its own
+/// trace by sqlcommenter, is not a child of the read before it.
+#[test]
+fn value_links_forget_finished_work_and_read_statements_without_their_tags() {
+    const IDLE_GAP_MS: u64 = 300;
+    let h = common::start_full(
+        Auth::Trust,
+        |_| {},
+        |proxy| {
+            let detect = querycomb_detect::Config {
+                idle_gap_ms: IDLE_GAP_MS,
+                ..Default::default()
+            };
+            proxy.detector(pipeline_detector(detect));
+        },
+    );
+    h.pg.psql("postgres", SCHEMA).expect("schema");
+    let conn = h.proxy_conn("postgres");
+    let job = "SELECT id, customer_id FROM orders WHERE id <= $1";
+    // Orders 1-8 again (customers 2-9), 21-28 (customers 2-9), 20 and 40 (customer 1).
+    let page = "SELECT id, customer_id FROM orders WHERE customer_id <= $1";
+    let request = |n: u8| {
+        format!(
+            "{page} /*traceparent='00-4bf92f3577b34da6a3ce929d0e0e473{n}-00f067aa0ba902b7-01'*/"
+        )
+    };
+    let (first, second) = (request(1), request(2));
+    let connect = || async {
+        let (client, connection) = tokio_postgres::connect(&conn, NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(connection);
+        client
+    };
+    let (web, idle_worker) = h.rt.block_on(async {
+        let (web, idle_worker, worker) = (connect().await, connect().await, connect().await);
+        // A job loops over orders 1-8 on a connection that stays open ...
+        let orders = idle_worker.query(job, &[&8i32]).await.expect("job");
+        one_customer_each(&idle_worker, &orders).await;
+        tokio::time::sleep(Duration::from_millis(IDLE_GAP_MS + 150)).await;
+        // ... and, longer than the idle gap later, another on a connection that closes.
+        let orders = worker.query(job, &[&8i32]).await.expect("job");
+        one_customer_each(&worker, &orders).await;
+        (web, idle_worker)
+    });
+    assert_eq!(
+        h.wait_connections(2),
+        2,
+        "the second job's connection closed"
+    );
+    h.rt.block_on(async {
+        // Two requests, each tagged with its own trace, read a page holding some of the
+        // jobs' orders and loop over it.
+        for sql in [&first, &second] {
+            let orders = web.query(sql.as_str(), &[&9i32]).await.expect("page");
+            one_customer_each(&web, &orders).await;
+        }
+    });
+    let events = h.wait_events(2 * (1 + 8) + 2 * (1 + 18));
+    drop((web, idle_worker));
+    let _ = h.shutdown();
+    let read = |sql: &str| {
+        let reads: Vec<_> = events.iter().filter(|e| e.sql == sql).collect();
+        assert_eq!(reads.len(), 1, "{sql}: {events:#?}");
+        reads[0].links
+    };
+    let (first, second) = (read(&first), read(&second));
+    assert_eq!(second.parent_result, None, "a re-read is no child");
+    let parents: Vec<Option<u64>> = events
+        .iter()
+        .filter(|e| e.sql.starts_with("SELECT name FROM customers"))
+        .skip(16)
+        .map(|e| e.links.parent_result)
+        .collect();
+    // The first request's children iterate its page only; the second request's iterate
+    // its own read or the first's, the same rows: ambiguous, not guessed.
+    let expected: Vec<Option<u64>> = std::iter::repeat_n(first.result, 18)
+        .chain(std::iter::repeat_n(None, 18))
+        .collect();
+    assert!(first.result.is_some() && second.result.is_some());
+    assert_eq!(parents, expected);
+}
+
+async fn one_customer_each(client: &tokio_postgres::Client, orders: &[tokio_postgres::Row]) {
+    for order in orders {
+        let customer: i32 = order.get(1);
+        client
+            .query_one("SELECT name FROM customers WHERE id = $1", &[&customer])
+            .await
+            .expect("customer");
+    }
+}

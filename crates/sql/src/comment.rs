@@ -28,6 +28,15 @@ pub fn tags(sql: &str) -> Tags<'_> {
     }
 }
 
+/// `sql` without the comments [`tags`] reads (a leading one and a trailing one) and the
+/// whitespace around them: the statement as the application wrote it, whatever tags a
+/// sqlcommenter added to this execution (they differ per request). Borrows; no allocation.
+pub fn without_tags(sql: &str) -> &str {
+    let end = trailing_comment(sql).map_or(sql.len(), |(start, _)| start);
+    let start = leading_comment(sql).map_or(0, |(_, end)| end).min(end);
+    sql.get(start..end).unwrap_or(sql).trim()
+}
+
 /// Byte span of a `/* .. */` that ends the statement, ignoring whitespace and `;` after it.
 fn trailing_comment(sql: &str) -> Option<(usize, usize)> {
     // Nearly every statement ends in neither `/` nor whitespace nor `;`: no comment there.

@@ -1,6 +1,6 @@
 //! sqlcommenter tags as real emitters write them.
 
-use querycomb_sql::comment::tags;
+use querycomb_sql::comment::{tags, without_tags};
 use std::borrow::Cow;
 
 const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
@@ -177,4 +177,25 @@ fn route_and_trace_id_agree_with_route_and_trace_id() {
         assert_eq!(route, t.route(), "{sql}");
         assert_eq!(trace, t.trace_id(), "{sql}");
     }
+}
+
+#[test]
+fn the_statement_without_its_tags() {
+    // What an execution ran, whatever each request's sqlcommenter tags say.
+    let body = "SELECT id FROM orders WHERE customer_id = $1";
+    for sql in [
+        body.to_owned(),
+        format!("{body} /*qc_req='worker-u-5'*/"),
+        format!("{body} /*traceparent='{TRACEPARENT}'*/;"),
+        format!("/*action='index',controller='posts'*/ {body}"),
+        format!("/*a='1'*/ {body} /*b='2'*/ ;"),
+    ] {
+        assert_eq!(without_tags(&sql), body, "{sql}");
+    }
+    // A comment inside the statement is part of it; a statement that is only a comment
+    // has no text left.
+    let inside = "SELECT /*+ IndexScan(o) */ id FROM orders o";
+    assert_eq!(without_tags(inside), inside);
+    assert_eq!(without_tags("/* nothing */"), "");
+    assert_eq!(without_tags(""), "");
 }
