@@ -573,10 +573,11 @@ fn loop_candidates(
     out: &mut Vec<Candidate>,
 ) {
     for group in &unit.groups {
-        let Some((found, parent)) = unit.reported_loop(group) else {
+        // The class first: the parent is looked for only in this detector's loops.
+        if unit.loop_class(group) != Some(class) {
             continue;
-        };
-        if found == class {
+        }
+        if let Some((_, parent)) = unit.reported_loop(group) {
             out.push(Candidate {
                 kind,
                 parent,
