@@ -181,11 +181,11 @@ fn build(candidate: &Candidate, unit: &UnitAnalysis<'_>, config: &Config, sig: u
     let parent = candidate
         .parent
         .and_then(|index| unit.unit.stmts.get(index))
-        .and_then(|stmt| query_ref(unit, stmt.fp, config));
+        .and_then(|stmt| query_ref(unit, stmt.fp, None, config));
     let children: Vec<QueryRef> = candidate
         .children
         .iter()
-        .filter_map(|fp| query_ref(unit, *fp, config))
+        .filter_map(|fp| query_ref(unit, *fp, candidate.params, config))
         .collect();
     let concurrency = candidate
         .children
@@ -280,13 +280,28 @@ pub fn request_ref(header: &RequestHeader) -> RequestRef {
     }
 }
 
-fn query_ref(unit: &UnitAnalysis<'_>, fp: FpId, config: &Config) -> Option<QueryRef> {
+/// Shape `fp` as a finding shows it: its first execution and example parameters, of those
+/// with the values hash `params` when given (see [`Candidate::params`]).
+fn query_ref(
+    unit: &UnitAnalysis<'_>,
+    fp: FpId,
+    params: Option<u64>,
+    config: &Config,
+) -> Option<QueryRef> {
     let entry = unit.shape(fp)?;
-    let first = unit.unit.stmts.iter().find(|s| s.fp == fp)?;
-    let example_params = if config.show_params {
-        unit.unit.examples.get(&fp).cloned().unwrap_or_default()
-    } else {
-        Vec::new()
+    let ran_with = |values: u64| params.is_none_or(|p| p == values);
+    let first = unit
+        .unit
+        .stmts
+        .iter()
+        .find(|s| s.fp == fp && ran_with(s.values))?;
+    let example_params = match unit.unit.examples.get(&fp) {
+        Some(examples) if config.show_params => examples
+            .iter()
+            .filter(|(values, _)| ran_with(*values))
+            .map(|(_, text)| text.clone())
+            .collect(),
+        _ => Vec::new(),
     };
     Some(QueryRef {
         fingerprint: entry.hex.clone(),
@@ -327,7 +342,7 @@ fn dependent_chain(candidate: &Candidate, unit: &UnitAnalysis<'_>) -> bool {
         .unit
         .stmts
         .iter()
-        .filter(|s| s.fp == *child)
+        .filter(|s| s.fp == *child && candidate.repeats(s))
         .fold((0u32, 0u32), |(runs, chained), s| {
             (runs + 1, chained + u32::from(s.uses_previous_result))
         });
@@ -358,10 +373,7 @@ fn waterfall(candidate: &Candidate, unit: &UnitAnalysis<'_>, max_bars: usize) ->
     else {
         return Vec::new();
     };
-    let first_child = stmts
-        .iter()
-        .position(|s| candidate.children.contains(&s.fp))
-        .unwrap_or(0);
+    let first_child = stmts.iter().position(|s| candidate.repeats(s)).unwrap_or(0);
     let from = candidate.parent.unwrap_or(first_child).min(first_child);
     stmts
         .iter()
@@ -371,7 +383,7 @@ fn waterfall(candidate: &Candidate, unit: &UnitAnalysis<'_>, max_bars: usize) ->
             let time = s.time?;
             let role = if Some(index) == candidate.parent {
                 BarRole::Parent
-            } else if candidate.children.contains(&s.fp) {
+            } else if candidate.repeats(s) {
                 BarRole::Child
             } else {
                 BarRole::Other
@@ -404,6 +416,13 @@ fn captured_keys(candidate: &Candidate, unit: &UnitAnalysis<'_>, config: &Config
     unit.unit
         .keys
         .get(&fp)
-        .map(|all| all.iter().filter(|k| k.len() == params).cloned().collect())
+        .map(|all| {
+            all.iter()
+                .filter(|(values, k)| {
+                    k.len() == params && candidate.params.is_none_or(|p| p == *values)
+                })
+                .map(|(_, k)| k.clone())
+                .collect()
+        })
         .unwrap_or_default()
 }

@@ -72,7 +72,11 @@
 //!   `CommandComplete`) is a batch, and a loop of batches is not reported. No parent is
 //!   needed.
 //! - **`repeated_identical`**: a shape run at least `repeated_identical` (5) times, every time
-//!   with the same parameters: a missing memo, fixed by reusing the result.
+//!   with the same parameters: a missing memo, fixed by reusing the result. A shape that also
+//!   ran with other parameters is reported when the loop detectors do not report it as a
+//!   loop (too few executions, or a read loop in a burst without a parent) and one
+//!   parameter set alone ran that often: the finding is that set's executions (its count,
+//!   time, statements), so a stray execution (another request's, untagged) hides nothing.
 //! - **`mn_plus_one`**: two or more loop shapes that strictly alternate (A B C A B C …) with
 //!   equal counts (±1): one finding listing every child, instead of one per child. A child
 //!   that runs several times per iteration of another (A B B A B B) is a nested loop and is

@@ -371,7 +371,7 @@ impl Pipeline {
                     children: unit
                         .stmts
                         .iter()
-                        .filter(|s| candidate.children.contains(&s.fp))
+                        .filter(|s| candidate.repeats(s))
                         .map(|s| s.location)
                         .collect(),
                 });

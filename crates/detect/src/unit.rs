@@ -105,10 +105,11 @@ pub struct Unit {
     pub header: RequestHeader,
     pub stmts: Vec<Stmt>,
     pub complete: bool,
-    /// Example parameter text per shape (only with `show_params`).
-    pub examples: FastMap<FpId, Vec<String>>,
-    /// Each execution's values per shape (only with `capture_keys`).
-    pub keys: FastMap<FpId, Vec<Keys>>,
+    /// Example parameter text per shape (only with `show_params`), each with its
+    /// execution's values hash ([`Stmt::values`]).
+    pub examples: FastMap<FpId, Vec<(u64, String)>>,
+    /// Each execution's values per shape (only with `capture_keys`), likewise.
+    pub keys: FastMap<FpId, Vec<(u64, Keys)>>,
 }
 
 pub use querycomb_core::Keys;
@@ -225,8 +226,8 @@ struct OpenUnit {
     whole_trace: bool,
     /// Counted statements that carried no tags.
     untagged_queries: u32,
-    examples: FastMap<FpId, Vec<String>>,
-    keys: FastMap<FpId, Vec<Keys>>,
+    examples: FastMap<FpId, Vec<(u64, String)>>,
+    keys: FastMap<FpId, Vec<(u64, Keys)>>,
 }
 
 impl OpenUnit {
@@ -1144,13 +1145,13 @@ impl Units {
         if let Some(example) = event.example {
             let kept = unit.examples.entry(stmt.fp).or_default();
             if kept.len() < limits.examples_per_shape {
-                kept.push(example.to_owned());
+                kept.push((stmt.values, example.to_owned()));
             }
         }
         if let Some(keys) = &event.keys {
             let kept = unit.keys.entry(stmt.fp).or_default();
             if kept.len() < limits.keys_per_shape {
-                kept.push(keys.clone());
+                kept.push((stmt.values, keys.clone()));
             }
         }
         if unit.stmts.len() >= limits.max_statements {

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use querycomb_core::EventSink;
-use querycomb_detect::detectors::n_plus_one;
+use querycomb_detect::detectors::{count_in_loop, n_plus_one, repeated_identical};
 use querycomb_detect::{Config, Pipeline};
 use querycomb_sql::Dialect;
 
@@ -629,4 +629,60 @@ fn known_limit_a_gather_split_around_another_request_loses_its_last_lookups() {
     }
     log.wait_ms(1500);
     assert_eq!(occurrences(&log), [(6, "a2".into())]);
+}
+
+#[test]
+fn a_stray_execution_with_other_parameters_does_not_hide_a_repeated_identical_read() {
+    // The MariaDB logs' Django requests (whole seconds, autocommit on, no ping logged): a
+    // health check (`SELECT 1`, then the `maintenance` setting) starts a unit, and nothing
+    // after it can end one, so the next requests join it: a count per post, then the same
+    // `currency` setting read six times. The settings shape ran seven times with two
+    // parameter sets, and no parent precedes its first run (the probe reads no rows): no
+    // loop. The six identical reads are still a missing memo, and only they are reported.
+    const SETTING: &str = "SELECT value FROM settings WHERE name = $1";
+    let mut log = Log::new();
+    log.q("s1", "SELECT 1");
+    log.p("s1", SETTING, "$1 = 'maintenance'");
+    log.q("s1", "SELECT id, title FROM posts ORDER BY id LIMIT 6");
+    for post in 1..=6 {
+        log.p(
+            "s1",
+            "SELECT COUNT(*) FROM comments WHERE post_id = $1",
+            &format!("$1 = '{post}'"),
+        );
+    }
+    let first_currency = log.events.len();
+    for _ in 0..6 {
+        log.p("s1", SETTING, "$1 = 'currency'");
+    }
+    for e in &mut log.events {
+        e.time = e.time.map(|t| t - t % 1_000_000);
+    }
+    let currency: Vec<u64> = log.events[first_currency..]
+        .iter()
+        .map(|e| e.location.line)
+        .collect();
+
+    let mut pipeline = Pipeline::new(
+        Config {
+            keep_occurrences: true,
+            ..Config::default()
+        },
+        Dialect::Postgres,
+    );
+    for e in &log.events {
+        pipeline.event(&e.as_event());
+    }
+    let (analysis, occurrences) = pipeline.finish_with_occurrences();
+    assert_eq!(analysis.summary.requests, 1);
+    assert_eq!(
+        kinds(&analysis),
+        [(count_in_loop::KIND, 6), (repeated_identical::KIND, 6)]
+    );
+    let repeated = occurrences
+        .iter()
+        .find(|o| o.kind == repeated_identical::KIND)
+        .expect("the repeated reads were found");
+    let lines: Vec<u64> = repeated.children.iter().map(|l| l.line).collect();
+    assert_eq!(lines, currency);
 }

@@ -110,6 +110,7 @@ fn sequence_candidate(unit: &UnitAnalysis<'_>, members: &[&Group]) -> Option<Can
         count: iterations,
         statements,
         distinct_params: distinct,
+        params: None,
         total_us,
         rows: None,
         result_bytes: None,

@@ -38,12 +38,23 @@ pub struct Candidate {
     /// All repeated statements (equals `count` unless there are several children).
     pub statements: u32,
     pub distinct_params: u32,
+    /// The parameter set (values hash, [`Stmt::values`]) the children ran with, when only
+    /// those executions of the shape are the finding's (`repeated_identical`'s most repeated
+    /// set beside a stray one); `None`: every execution of the children.
+    pub params: Option<u64>,
     /// Children's total duration, when any duration is known.
     pub total_us: Option<u64>,
     /// Most rows one execution returned, for kinds about result size (`unbounded_result`).
     pub rows: Option<u64>,
     /// Bytes of result rows that execution sent, for kinds about row width (`over_fetch`).
     pub result_bytes: Option<u64>,
+}
+
+impl Candidate {
+    /// Whether `stmt` is one of the candidate's repeated statements.
+    pub fn repeats(&self, stmt: &Stmt) -> bool {
+        self.children.contains(&stmt.fp) && self.params.is_none_or(|v| v == stmt.values)
+    }
 }
 
 /// A number a detector decides with, declared in the detector's own file (with its default
@@ -215,8 +226,11 @@ pub struct Group {
     pub count: u32,
     /// Distinct parameter sets.
     pub distinct: u32,
-    /// Executions of its most frequent parameter set.
+    /// Executions of its most frequent parameter set (the first in values order on a tie),
+    /// its values hash ([`Stmt::values`]) and their total duration, when any is known.
     pub max_same: u32,
+    pub same_values: u64,
+    pub same_us: Option<u64>,
     pub total_us: Option<u64>,
     /// Longest list of any execution.
     pub max_list: u32,
@@ -340,6 +354,18 @@ impl<'a> UnitAnalysis<'a> {
             }
             _ => None,
         }
+    }
+
+    /// A loop the loop detectors report: its class and its parent. `None` when the shape
+    /// forms no loop ([`UnitAnalysis::loop_class`]), or when it is a read or count loop
+    /// without a parent where one is required ([`UnitAnalysis::parent_required`]).
+    pub fn reported_loop(&self, group: &Group) -> Option<(LoopClass, Option<usize>)> {
+        let class = self.loop_class(group)?;
+        let parent = self.parent_for(group.first, &[group.fp], group.count, group.distinct);
+        if parent.is_none() && class != LoopClass::Write && self.parent_required() {
+            return None;
+        }
+        Some((class, parent))
     }
 
     /// The statement that drove a loop of `iterations` whose first child ran at
@@ -482,6 +508,7 @@ fn summarise(unit: &Unit) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
     let mut previous_values = None;
     let mut same_run = 0u32;
+    let mut run_us: Option<u64> = None;
     for &(fp, values, index) in &order {
         let Some(stmt) = unit.stmts.get(index as usize) else {
             continue;
@@ -494,6 +521,8 @@ fn summarise(unit: &Unit) -> Vec<Group> {
                 count: 0,
                 distinct: 0,
                 max_same: 0,
+                same_values: values,
+                same_us: None,
                 total_us: None,
                 max_list: 0,
                 max_rows: None,
@@ -509,9 +538,17 @@ fn summarise(unit: &Unit) -> Vec<Group> {
         } else {
             group.distinct += 1;
             same_run = 1;
+            run_us = None;
             previous_values = Some(values);
         }
-        group.max_same = group.max_same.max(same_run);
+        if let Some(us) = stmt.duration_us {
+            run_us = Some(run_us.unwrap_or(0).saturating_add(us));
+        }
+        if same_run > group.max_same {
+            group.max_same = same_run;
+            group.same_values = values;
+            group.same_us = run_us;
+        }
         group.count += 1;
         group.first = group.first.min(index as usize);
         group.max_list = group.max_list.max(stmt.list);
@@ -527,24 +564,34 @@ fn summarise(unit: &Unit) -> Vec<Group> {
     groups
 }
 
-/// A single-child loop candidate with its parent, shared by the loop detectors; `None` when
-/// a read loop in a burst has no parent (see `Thresholds::burst_loops_need_parent`).
-fn loop_candidate(unit: &UnitAnalysis<'_>, kind: FindingKind, group: &Group) -> Option<Candidate> {
-    let parent = unit.parent_for(group.first, &[group.fp], group.count, group.distinct);
-    if parent.is_none() && kind != n_plus_one_write::KIND && unit.parent_required() {
-        return None;
+/// Every single-child loop of `class` in `unit` that the loop detectors report
+/// ([`UnitAnalysis::reported_loop`]), as `kind`: shared by the loop detectors.
+fn loop_candidates(
+    unit: &UnitAnalysis<'_>,
+    kind: FindingKind,
+    class: LoopClass,
+    out: &mut Vec<Candidate>,
+) {
+    for group in &unit.groups {
+        // The class first: the parent is looked for only in this detector's loops.
+        if unit.loop_class(group) != Some(class) {
+            continue;
+        }
+        if let Some((_, parent)) = unit.reported_loop(group) {
+            out.push(Candidate {
+                kind,
+                parent,
+                children: vec![group.fp],
+                count: group.count,
+                statements: group.count,
+                distinct_params: group.distinct,
+                params: None,
+                total_us: group.total_us,
+                rows: None,
+                result_bytes: None,
+            });
+        }
     }
-    Some(Candidate {
-        kind,
-        parent,
-        children: vec![group.fp],
-        count: group.count,
-        statements: group.count,
-        distinct_params: group.distinct,
-        total_us: group.total_us,
-        rows: None,
-        result_bytes: None,
-    })
 }
 
 /// One candidate per reportable shape of `unit` for which `fits` holds and some execution
@@ -579,6 +626,7 @@ fn result_size_candidates(
                 count: group.count,
                 statements: group.count,
                 distinct_params: group.distinct,
+                params: None,
                 total_us: group.total_us,
                 rows: Some(rows),
                 result_bytes: None,

@@ -4,7 +4,7 @@
 
 use querycomb_core::{BaseSeverity, FindingKind, KindInfo};
 
-use super::{loop_candidate, Candidate, Detector, LoopClass, MessageParts, UnitAnalysis};
+use super::{loop_candidates, Candidate, Detector, LoopClass, MessageParts, UnitAnalysis};
 
 pub const KIND: FindingKind = FindingKind::new("n_plus_one");
 
@@ -26,11 +26,7 @@ impl Detector for NPlusOne {
     }
 
     fn detect(&self, unit: &UnitAnalysis<'_>, out: &mut Vec<Candidate>) {
-        for group in &unit.groups {
-            if unit.loop_class(group) == Some(LoopClass::Read) {
-                out.extend(loop_candidate(unit, self.kind(), group));
-            }
-        }
+        loop_candidates(unit, self.kind(), LoopClass::Read, out);
     }
 
     fn message(&self, parts: &MessageParts<'_>) -> String {

@@ -44,6 +44,7 @@ impl Detector for NPlusOneHttp {
                     count: group.count,
                     statements: group.count,
                     distinct_params: group.distinct,
+                    params: None,
                     total_us: group.total_us,
                     rows: None,
                     result_bytes: None,

@@ -5,7 +5,7 @@
 
 use querycomb_core::{BaseSeverity, FindingKind, KindInfo};
 
-use super::{loop_candidate, Candidate, Detector, LoopClass, MessageParts, UnitAnalysis};
+use super::{loop_candidates, Candidate, Detector, LoopClass, MessageParts, UnitAnalysis};
 
 pub const KIND: FindingKind = FindingKind::new("n_plus_one_write");
 
@@ -27,11 +27,7 @@ impl Detector for NPlusOneWrite {
     }
 
     fn detect(&self, unit: &UnitAnalysis<'_>, out: &mut Vec<Candidate>) {
-        for group in &unit.groups {
-            if unit.loop_class(group) == Some(LoopClass::Write) {
-                out.extend(loop_candidate(unit, self.kind(), group));
-            }
-        }
+        loop_candidates(unit, self.kind(), LoopClass::Write, out);
     }
 
     fn message(&self, parts: &MessageParts<'_>) -> String {

@@ -96,6 +96,7 @@ impl Detector for OverBudget {
             kind: self.kind(),
             parent: None,
             distinct_params: children.first().map_or(0, |g| g.distinct),
+            params: None,
             children: children.iter().map(|g| g.fp).collect(),
             count: usage.statements,
             statements: usage.statements,

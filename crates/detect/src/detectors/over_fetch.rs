@@ -106,6 +106,7 @@ impl Detector for OverFetch {
                 count: group.count,
                 statements: group.count,
                 distinct_params: group.distinct,
+                params: None,
                 total_us: group.total_us,
                 rows: Some(rows),
                 result_bytes: Some(bytes),
