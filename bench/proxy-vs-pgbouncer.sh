@@ -260,9 +260,13 @@ for target in querycomb pgbouncer; do
     done
     sleep 1
     during="$(rss_kb "$pid")"
+    # jemalloc gives pages freed during the logins back after a few seconds (decay): the
+    # reading once that has happened is what idle connections hold.
+    sleep 15
+    settled="$(rss_kb "$pid")"
     kill "$holder" 2>/dev/null || true
     wait "$holder" 2>/dev/null || true
     sleep 1
-    echo "$target: RSS ${before} kB before, ${during} kB with $idle_conns idle connections ($(((during - before) * 1024 / idle_conns)) bytes per connection)"
+    echo "$target: RSS ${before} kB before, ${during} kB with $idle_conns idle connections ($(((during - before) * 1024 / idle_conns)) bytes per connection), ${settled} kB 15 s later ($(((settled - before) * 1024 / idle_conns)) bytes per connection)"
 done
 echo "== load average at the end $(cut -d" " -f1-3 /proc/loadavg)"
