@@ -12,6 +12,7 @@
 )]
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::io;
 use std::ops::Deref;
 use std::pin::Pin;
@@ -99,18 +100,30 @@ impl AsyncWrite for Stream {
 
 impl ReadSide {
     /// Reads the next chunk (empty at end of stream). On plain TCP the chunk's buffer is
-    /// taken from the thread's pool only once the socket is readable, so an idle
-    /// connection holds no read buffer; a read that leaves part of the buffer empty tells
-    /// tokio the socket is drained, so the next wait goes straight to epoll without a
-    /// read that would only say "would block".
+    /// taken from the thread's pool only once the socket is readable, and given back if
+    /// the read finds nothing after all, so an idle connection holds no read buffer; a
+    /// read that leaves part of the buffer empty tells tokio the socket is drained, so the
+    /// next wait goes straight to epoll without a read that would only say "would block".
     pub async fn read_chunk(&mut self) -> io::Result<Chunk> {
         match self {
-            ReadSide::Plain(from) => {
+            ReadSide::Plain(from) => loop {
+                // Readiness can be stale: the start-up exchange reads exact lengths and
+                // never sees "would block", so the first wait after it returns at once.
                 from.readable().await?;
                 let mut chunk = Chunk::lend();
-                from.read_buf(&mut chunk.bytes).await?;
-                Ok(chunk)
-            }
+                // One attempt: on "would block" the chunk goes back to the pool (tokio has
+                // cleared the readiness, so the next wait really waits) instead of being
+                // held by a pending read for as long as the connection is idle.
+                let attempt = std::future::poll_fn(|cx| {
+                    let mut read = std::pin::pin!(from.read_buf(&mut chunk.bytes));
+                    Poll::Ready(read.as_mut().poll(cx))
+                })
+                .await;
+                if let Poll::Ready(read) = attempt {
+                    read?;
+                    return Ok(chunk);
+                }
+            },
             ReadSide::Tls(from) => {
                 let mut chunk = Chunk::lend();
                 from.read_buf(&mut chunk.bytes).await?;
@@ -228,6 +241,29 @@ mod tests {
         drop(many);
         let pooled = CHUNK_POOL.with(|pool| pool.borrow().len());
         assert_eq!(pooled, POOLED_CHUNKS);
+    }
+
+    /// After a start-up exchange read with exact lengths, tokio still thinks the socket
+    /// is readable: the wait that follows must not keep a buffer while nothing arrives.
+    #[tokio::test]
+    async fn an_idle_connection_holds_no_read_buffer_after_stale_readiness() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        client.write_all(b"login").await.unwrap();
+        let mut exact = [0u8; 5];
+        server.read_exact(&mut exact).await.unwrap();
+        let (mut read, _write) = Stream::Plain(server).split();
+        let pooled = || CHUNK_POOL.with(|pool| pool.borrow().len());
+        drop(Chunk::lend());
+        let before = pooled();
+        let mut reading = Box::pin(read.read_chunk());
+        let first = std::future::poll_fn(|cx| Poll::Ready(reading.as_mut().poll(cx).is_pending()));
+        assert!(first.await, "nothing to read yet");
+        assert_eq!(pooled(), before, "a pending read holds no buffer");
+        client.write_all(b"query").await.unwrap();
+        assert_eq!(&*reading.await.unwrap(), b"query");
     }
 
     #[tokio::test]
