@@ -123,6 +123,12 @@ impl ReadSide {
                     read?;
                     return Ok(chunk);
                 }
+                drop(chunk);
+                // The read can also be pending because the task used up tokio's
+                // cooperative budget, with the readiness left set: waiting for
+                // readiness again would return at once and spin. Yield to the runtime
+                // first; after a real "would block" the next wait waits.
+                tokio::task::yield_now().await;
             },
             ReadSide::Tls(from) => {
                 let mut chunk = Chunk::lend();
