@@ -215,36 +215,48 @@ struct Portal {
     bind: Arc<BindTail>,
 }
 
-/// The prepared statements of a connection. The unnamed statement, which drivers parse
-/// for nearly every statement of the extended protocol, has a slot of its own: no hashing
-/// and no allocation for its name.
+/// A connection's prepared statements or portals, by name. The unnamed one, which drivers
+/// use for nearly every statement of the extended protocol, has a slot of its own: no
+/// hashing, no allocation for its name, and nothing to clear when a transaction ends.
+/// Named ones are bounded by [`MAX_NAMED`] (see [`make_room`]).
 #[derive(Debug)]
-struct Statements {
-    unnamed_name: Arc<str>,
-    unnamed: Option<Prepared>,
-    named: HashMap<Arc<str>, Prepared>,
+struct ByName<K, V> {
+    unnamed_name: K,
+    unnamed: Option<V>,
+    named: HashMap<K, V>,
 }
 
-impl Default for Statements {
+/// Prepared statements: the name is kept with each, for the portals bound to it.
+type Statements = ByName<Arc<str>, Prepared>;
+type Portals = ByName<String, Portal>;
+
+impl<K: for<'a> From<&'a str>, V> Default for ByName<K, V> {
     fn default() -> Self {
-        Statements {
-            unnamed_name: Arc::from(""),
+        ByName {
+            unnamed_name: K::from(""),
             unnamed: None,
             named: HashMap::new(),
         }
     }
 }
 
-impl Statements {
-    fn get_key_value(&self, name: &str) -> Option<(&Arc<str>, &Prepared)> {
+impl<K, V> ByName<K, V>
+where
+    K: std::borrow::Borrow<str> + std::hash::Hash + Eq + Clone + for<'a> From<&'a str>,
+{
+    fn get(&self, name: &str) -> Option<&V> {
+        self.get_key_value(name).map(|(_, value)| value)
+    }
+
+    fn get_key_value(&self, name: &str) -> Option<(&K, &V)> {
         if name.is_empty() {
-            self.unnamed.as_ref().map(|p| (&self.unnamed_name, p))
+            self.unnamed.as_ref().map(|v| (&self.unnamed_name, v))
         } else {
             self.named.get_key_value(name)
         }
     }
 
-    fn get_mut(&mut self, name: &str) -> Option<&mut Prepared> {
+    fn get_mut(&mut self, name: &str) -> Option<&mut V> {
         if name.is_empty() {
             self.unnamed.as_mut()
         } else {
@@ -252,57 +264,14 @@ impl Statements {
         }
     }
 
-    /// Parses `name`; returns how many named statements were forgotten to make room.
-    fn insert(&mut self, name: &str, prepared: Prepared) -> u64 {
+    /// Parses or binds `name`; returns how many named ones were forgotten to make room.
+    fn insert(&mut self, name: &str, value: V) -> u64 {
         if name.is_empty() {
-            self.unnamed = Some(prepared);
+            self.unnamed = Some(value);
             return 0;
         }
         let evicted = make_room(&mut self.named, name);
-        self.named.insert(Arc::from(name), prepared);
-        evicted
-    }
-
-    fn remove(&mut self, name: &str) {
-        if name.is_empty() {
-            self.unnamed = None;
-        } else {
-            self.named.remove(name);
-        }
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.named.len() + usize::from(self.unnamed.is_some())
-    }
-}
-
-/// The portals of a connection. The unnamed portal, which drivers bind for nearly every
-/// statement, has a slot of its own: no hashing, and nothing to clear when the
-/// transaction ends.
-#[derive(Debug, Default)]
-struct Portals {
-    unnamed: Option<Portal>,
-    named: HashMap<String, Portal>,
-}
-
-impl Portals {
-    fn get(&self, name: &str) -> Option<&Portal> {
-        if name.is_empty() {
-            self.unnamed.as_ref()
-        } else {
-            self.named.get(name)
-        }
-    }
-
-    /// Binds `name`; returns how many named portals were forgotten to make room.
-    fn bind(&mut self, name: &str, portal: Portal) -> u64 {
-        if name.is_empty() {
-            self.unnamed = Some(portal);
-            return 0;
-        }
-        let evicted = make_room(&mut self.named, name);
-        self.named.insert(name.to_owned(), portal);
+        self.named.insert(K::from(name), value);
         evicted
     }
 
@@ -322,8 +291,13 @@ impl Portals {
     }
 
     #[cfg(test)]
+    fn len(&self) -> usize {
+        self.named.len() + usize::from(self.unnamed.is_some())
+    }
+
+    #[cfg(test)]
     fn is_empty(&self) -> bool {
-        self.unnamed.is_none() && self.named.is_empty()
+        self.len() == 0
     }
 }
 
@@ -654,7 +628,7 @@ impl Observer {
                 if !self.suspended.is_empty() {
                     self.suspended.remove(portal);
                 }
-                self.evicted += self.portals.bind(
+                self.evicted += self.portals.insert(
                     portal,
                     Portal {
                         sql,

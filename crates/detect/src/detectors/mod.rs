@@ -51,6 +51,23 @@ pub struct Candidate {
 }
 
 impl Candidate {
+    /// Every execution of one group's shape, driven by `parent`: the candidate of the
+    /// single-shape kinds (a detector then sets what it measures, such as `rows`).
+    pub fn of_group(kind: FindingKind, group: &Group, parent: Option<usize>) -> Candidate {
+        Candidate {
+            kind,
+            parent,
+            children: vec![group.fp],
+            count: group.count,
+            statements: group.count,
+            distinct_params: group.distinct,
+            params: None,
+            total_us: group.total_us,
+            rows: None,
+            result_bytes: None,
+        }
+    }
+
     /// Whether `stmt` is one of the candidate's repeated statements.
     pub fn repeats(&self, stmt: &Stmt) -> bool {
         self.children.contains(&stmt.fp) && self.params.is_none_or(|v| v == stmt.values)
@@ -578,18 +595,7 @@ fn loop_candidates(
             continue;
         }
         if let Some((_, parent)) = unit.reported_loop(group) {
-            out.push(Candidate {
-                kind,
-                parent,
-                children: vec![group.fp],
-                count: group.count,
-                statements: group.count,
-                distinct_params: group.distinct,
-                params: None,
-                total_us: group.total_us,
-                rows: None,
-                result_bytes: None,
-            });
+            out.push(Candidate::of_group(kind, group, parent));
         }
     }
 }
@@ -620,16 +626,8 @@ fn result_size_candidates(
         };
         if unit.reportable(group) && fits(group.fp) {
             out.push(Candidate {
-                kind,
-                parent: None,
-                children: vec![group.fp],
-                count: group.count,
-                statements: group.count,
-                distinct_params: group.distinct,
-                params: None,
-                total_us: group.total_us,
                 rows: Some(rows),
-                result_bytes: None,
+                ..Candidate::of_group(kind, group, None)
             });
         }
     }

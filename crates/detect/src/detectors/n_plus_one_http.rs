@@ -37,18 +37,7 @@ impl Detector for NPlusOneHttp {
                 && unit.repeats_enough(group.count, group.total_us, unit.thresholds.n_plus_one);
             if is_call && repeated {
                 let parent = unit.parent_for(group.first, &[group.fp], group.count, group.distinct);
-                out.push(Candidate {
-                    kind: self.kind(),
-                    parent,
-                    children: vec![group.fp],
-                    count: group.count,
-                    statements: group.count,
-                    distinct_params: group.distinct,
-                    params: None,
-                    total_us: group.total_us,
-                    rows: None,
-                    result_bytes: None,
-                });
+                out.push(Candidate::of_group(self.kind(), group, parent));
             }
         }
     }

@@ -54,17 +54,14 @@ impl Detector for RepeatedIdentical {
                 && unit.repeats_enough(group.max_same, group.same_us, threshold)
                 && (group.distinct == 1 || unit.reported_loop(group).is_none());
             if eligible {
+                // Only the most repeated parameter set's executions.
                 out.push(Candidate {
-                    kind: self.kind(),
-                    parent: None,
-                    children: vec![group.fp],
                     count: group.max_same,
                     statements: group.max_same,
                     distinct_params: 1,
                     params: (group.distinct > 1).then_some(group.same_values),
                     total_us: group.same_us,
-                    rows: None,
-                    result_bytes: None,
+                    ..Candidate::of_group(self.kind(), group, None)
                 });
             }
         }
