@@ -13,7 +13,8 @@
 //!    longer than the split learned for the session (see `gaps.rs`), at most
 //!    `idle_gap_ms` — except inside
 //!    a loop while the client's other sessions were silent (a stall of the whole
-//!    application; see `Units::pauses_over`, `activity.rs`). Each cut is decided as soon as
+//!    application; see `Units::pauses_over`, `activity.rs`), or whose child's values came
+//!    from a result of the unit (the source's value links). Each cut is decided as soon as
 //!    the statement after the pause arrives.
 //!
 //! Untagged statements (drivers never tag `BEGIN`/`COMMIT`; server-side `EXECUTE` and raw
@@ -843,7 +844,7 @@ impl Units {
         // as their own next statements arrived; the whole burst is looked at again when it
         // closes, with the split learned by then).
         let cut = unit.stmts.len().saturating_sub(2);
-        if cut == 0 || !self.cuts_before(unit, cut, false) {
+        if cut == 0 || !self.cuts_before(unit, 0, cut, false) {
             return target;
         }
         let Some(unit) = self.get_mut(target) else {
@@ -1203,17 +1204,29 @@ impl Units {
     /// Two requests that each are nothing but a loop of one shape, back to back on one
     /// session with nothing else running between them, join: no pause can tell them apart.
     ///
+    /// A loop's child whose values came from a result that the request open on its own
+    /// session returned (the source's value links: the proxy draws one only when that
+    /// result alone holds the values) iterates that request's rows: it continues the
+    /// request whatever the pause before it (see [`iterates_own_rows`]).
+    ///
     /// With `closed`, the burst is over, and a pause before its last statement is decided
     /// without a statement after it; otherwise only the pauses whose next statement is
     /// known.
     fn pauses_over(&self, unit: &OpenUnit, closed: bool) -> Vec<usize> {
-        (1..unit.stmts.len())
-            .filter(|&at| self.cuts_before(unit, at, closed))
-            .collect()
+        let mut cuts = Vec::new();
+        let mut start = 0;
+        for at in 1..unit.stmts.len() {
+            if self.cuts_before(unit, start, at, closed) {
+                cuts.push(at);
+                start = at;
+            }
+        }
+        cuts
     }
 
-    /// Whether the burst splits before its statement `at` (see [`Units::pauses_over`]).
-    fn cuts_before(&self, unit: &OpenUnit, at: usize, closed: bool) -> bool {
+    /// Whether the burst splits before its statement `at`, in the request that began at its
+    /// statement `start` (see [`Units::pauses_over`]).
+    fn cuts_before(&self, unit: &OpenUnit, start: usize, at: usize, closed: bool) -> bool {
         let stmts = &unit.stmts;
         let (Some(before), Some(here)) = (stmts.get(at.wrapping_sub(1)), stmts.get(at)) else {
             return false;
@@ -1243,6 +1256,9 @@ impl Units {
         }
         if !in_loop {
             return true;
+        }
+        if iterates_own_rows(stmts, start, at) {
+            return false;
         }
         match self
             .activity
@@ -1277,6 +1293,25 @@ fn iterates_other_rows(stmts: &[Stmt], at: usize) -> bool {
         .get(at.saturating_sub(LINK_LOOKBACK)..at)
         .unwrap_or_default();
     !recent.iter().any(|s| s.result == here.parent_result)
+}
+
+/// The statement `at` names by value (the source's value links, `QueryEvent::links`) a
+/// result that the request it would continue returned: the statements from `start`, where
+/// that request began on this session, up to it. The source links a child only to the one
+/// recent result that holds its values, so the child iterates this request's rows, and a
+/// pause before it, whatever ran elsewhere meanwhile, is the application's, not the end of
+/// the request: through the proxy, the first request on a fresh pooled connection whose
+/// handler stalls between its read and its loop while the other request stream runs.
+fn iterates_own_rows(stmts: &[Stmt], start: usize, at: usize) -> bool {
+    let Some(here) = stmts.get(at).filter(|s| s.parent_result != 0) else {
+        return false;
+    };
+    let from = start.max(at.saturating_sub(LINK_LOOKBACK));
+    stmts
+        .get(from..at)
+        .unwrap_or_default()
+        .iter()
+        .any(|s| s.result == here.parent_result)
 }
 
 fn session_key(session: &str) -> u64 {
