@@ -6,7 +6,8 @@
 #     count them; else CPU time from /proc), for each query mode (simple, extended,
 #     prepared), client count (1, 32, 128) and TLS setting (plaintext; TLS from pgbench to
 #     the target and from the proxy to the server), each target in turn, with ratios;
-#   - resident memory of each proxy holding 1,000 idle client connections.
+#   - resident memory of each proxy holding 1,000 idle client connections, plaintext and
+#     TLS (IDLE_CONNECTIONS, IDLE_TLS=off).
 #
 #   bench/proxy-vs-pgbouncer.sh              # 3 rounds of 10 s per target and client count
 #   SECONDS_PER_RUN=30 ROUNDS=5 bench/proxy-vs-pgbouncer.sh
@@ -73,7 +74,8 @@ throwaway_pids+=("$qct_pid")
 
 pb_port="$(free_port)"
 write_pgbouncer_ini "$work" "$pg_port" "$pb_port" \
-    "max_client_conn = $((idle_conns + 200))" "default_pool_size = $((idle_conns + 150))"
+    "max_client_conn = $((idle_conns + 200))" "default_pool_size = $((idle_conns + 150))" \
+    "admin_users = postgres"
 pbt_port="$(free_port)"
 sed -e "s/^listen_port = .*/listen_port = $pbt_port/" -e "s|pgbouncer.pid|pgbouncer-tls.pid|" \
     -e "s|pgbouncer.log|pgbouncer-tls.log|" "$work/pgbouncer.ini" >"$work/pgbouncer-tls.ini"
@@ -218,18 +220,27 @@ done
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
-# hold PORT N: opens N connections (startup, trust auth, wait for ReadyForQuery), prints
-# "ready" once all are idle, and keeps them open until killed.
+# hold PORT N TLS: opens N connections (TLS first when TLS is "on"; startup, trust auth,
+# wait for ReadyForQuery), prints "ready" once all are idle, and keeps them open until
+# killed.
 hold() {
-    exec python3 - "$1" "$2" <<'PY'
-import socket, struct, sys
-port, n = int(sys.argv[1]), int(sys.argv[2])
+    exec python3 - "$1" "$2" "$3" <<'PY'
+import socket, ssl, struct, sys
+port, n, tls = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "on"
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+context.check_hostname = False
+context.verify_mode = ssl.CERT_NONE
 def startup():
     body = struct.pack("!I", 196608) + b"user\0postgres\0database\0postgres\0\0"
     return struct.pack("!I", len(body) + 4) + body
 conns = []
 for _ in range(n):
     s = socket.create_connection(("127.0.0.1", port))
+    if tls:
+        s.sendall(struct.pack("!II", 8, 80877103))
+        if s.recv(1) != b"S":
+            sys.exit("TLS refused")
+        s = context.wrap_socket(s)
     s.sendall(startup())
     buf = b""
     while True:
@@ -248,10 +259,19 @@ PY
 }
 
 echo "== resident memory with $idle_conns idle connections"
-for target in querycomb pgbouncer; do
-    if [ "$target" = querycomb ]; then port="$qc_port" pid="$qc_pid"; else port="$pb_port" pid="$pb_pid"; fi
+# IDLE_TLS=off skips the TLS pair (TLS on both legs, as in the throughput runs).
+idle_targets=(querycomb pgbouncer)
+[ "${IDLE_TLS:-on}" = on ] && idle_targets+=(querycomb-tls pgbouncer-tls)
+for target in "${idle_targets[@]}"; do
+    tls=off
+    case "$target" in
+        querycomb) port="$qc_port" pid="$qc_pid" ;;
+        pgbouncer) port="$pb_port" pid="$pb_pid" ;;
+        querycomb-tls) port="$qct_port" pid="$qct_pid" tls=on ;;
+        pgbouncer-tls) port="$pbt_port" pid="$pbt_pid" tls=on ;;
+    esac
     before="$(rss_kb "$pid")"
-    hold "$port" "$idle_conns" >"$out/hold-$target.out" 2>&1 &
+    hold "$port" "$idle_conns" "$tls" >"$out/hold-$target.out" 2>&1 &
     holder=$!
     for _ in $(seq 1200); do
         grep -q ready "$out/hold-$target.out" && break
@@ -268,5 +288,16 @@ for target in querycomb pgbouncer; do
     wait "$holder" 2>/dev/null || true
     sleep 1
     echo "$target: RSS ${before} kB before, ${during} kB with $idle_conns idle connections ($(((during - before) * 1024 / idle_conns)) bytes per connection), ${settled} kB 15 s later ($(((settled - before) * 1024 / idle_conns)) bytes per connection)"
+    # pgbouncer keeps its server connections pooled after the clients leave: close them, and
+    # wait for the server to be back to a handful of backends before the next target.
+    case "$target" in
+        pgbouncer*) psql -h 127.0.0.1 -p "$port" -U postgres -d pgbouncer -qc RECONNECT >/dev/null 2>&1 || true ;;
+    esac
+    for _ in $(seq 600); do
+        backends="$(psql -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -Atc \
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")"
+        [ "$backends" -lt 50 ] && break
+        sleep 0.5
+    done
 done
 echo "== load average at the end $(cut -d" " -f1-3 /proc/loadavg)"

@@ -178,8 +178,19 @@ pub struct Observer {
     pub mismatches: u64,
     /// Prepared statements and portals forgotten to stay within [`MAX_NAMED`].
     pub evicted: u64,
-    /// Live budgets of this connection, when enforced.
-    budget: Option<Budgeter>,
+    /// Live budgets and the edits they make, when enforced. Boxed: most connections are
+    /// not enforced, and every idle connection carries this struct.
+    enforcing: Option<Box<Enforcing>>,
+    /// When the open explicit transaction began (first ReadyForQuery saying so).
+    transaction_start: Option<Instant>,
+    /// Durations of transactions ended since the last [`Observer::take_transactions`].
+    transactions: Vec<std::time::Duration>,
+}
+
+/// A connection's live budgets and the wire edits they make.
+#[derive(Debug)]
+struct Enforcing {
+    budget: Budgeter,
     /// Client messages to replace (rejected statements), for the client pump.
     client_edits: Vec<Edit>,
     /// Server messages to replace or insert, for the server pump.
@@ -192,10 +203,6 @@ pub struct Observer {
     notices: Vec<u8>,
     /// Budget verdicts since the last [`Observer::take_verdicts`], for metrics.
     verdicts: Vec<(Option<String>, bool)>,
-    /// When the open explicit transaction began (first ReadyForQuery saying so).
-    transaction_start: Option<Instant>,
-    /// Durations of transactions ended since the last [`Observer::take_transactions`].
-    transactions: Vec<std::time::Duration>,
 }
 
 /// A prepared statement: its text and, when values are captured, the parameter types the
@@ -391,13 +398,7 @@ impl Observer {
             follows_previous: false,
             mismatches: 0,
             evicted: 0,
-            budget: None,
-            client_edits: Vec::new(),
-            server_edits: Vec::new(),
-            client_window: 0,
-            server_editing: false,
-            notices: Vec::new(),
-            verdicts: Vec::new(),
+            enforcing: None,
             transaction_start: None,
             transactions: Vec::new(),
         }
@@ -405,40 +406,60 @@ impl Observer {
 
     /// Enforces live budgets on this connection.
     pub(crate) fn with_budget(mut self, budget: Budgeter) -> Self {
-        self.budget = Some(budget);
+        self.enforcing = Some(Box::new(Enforcing {
+            budget,
+            client_edits: Vec::new(),
+            server_edits: Vec::new(),
+            client_window: 0,
+            server_editing: false,
+            notices: Vec::new(),
+            verdicts: Vec::new(),
+        }));
         self
     }
 
     /// Client bytes from `offset` on have not been forwarded yet: messages starting there
     /// may be replaced.
     pub(crate) fn set_client_window(&mut self, offset: u64) {
-        self.client_window = offset;
+        if let Some(enforcing) = self.enforcing.as_mut() {
+            enforcing.client_window = offset;
+        }
     }
 
     pub(crate) fn take_client_edits(&mut self) -> Vec<Edit> {
-        std::mem::take(&mut self.client_edits)
+        self.enforcing
+            .as_mut()
+            .map(|e| std::mem::take(&mut e.client_edits))
+            .unwrap_or_default()
     }
 
     /// Whether the next server bytes may need editing: a rejected statement awaits its
     /// error, or a notice awaits a ReadyForQuery.
     pub(crate) fn expects_server_edits(&self) -> bool {
-        self.budget.is_some()
-            && (!self.notices.is_empty()
-                || self.pending.iter().any(|op| match op {
-                    Pending::Simple(q) => q.rejected.is_some(),
-                    Pending::Execute(e) => e.rejected.is_some(),
-                    _ => false,
-                }))
+        let Some(enforcing) = self.enforcing.as_ref() else {
+            return false;
+        };
+        !enforcing.notices.is_empty()
+            || self.pending.iter().any(|op| match op {
+                Pending::Simple(q) => q.rejected.is_some(),
+                Pending::Execute(e) => e.rejected.is_some(),
+                _ => false,
+            })
     }
 
     /// Called around feeding a server chunk: edits are made only while its bytes are
     /// still held by the pump.
     pub(crate) fn set_server_editing(&mut self, editing: bool) {
-        self.server_editing = editing;
+        if let Some(enforcing) = self.enforcing.as_mut() {
+            enforcing.server_editing = editing;
+        }
     }
 
     pub(crate) fn take_server_edits(&mut self) -> Vec<Edit> {
-        std::mem::take(&mut self.server_edits)
+        self.enforcing
+            .as_mut()
+            .map(|e| std::mem::take(&mut e.server_edits))
+            .unwrap_or_default()
     }
 
     /// Durations of the explicit transactions that ended since the last call.
@@ -448,7 +469,10 @@ impl Observer {
 
     /// `(route, rejected)` per budget warning or rejection since the last call.
     pub(crate) fn take_verdicts(&mut self) -> Vec<(Option<String>, bool)> {
-        std::mem::take(&mut self.verdicts)
+        self.enforcing
+            .as_mut()
+            .map(|e| std::mem::take(&mut e.verdicts))
+            .unwrap_or_default()
     }
 
     /// Runs the budget on a statement about to be sent. Returns the ErrorResponse to answer
@@ -461,31 +485,32 @@ impl Observer {
         now: Instant,
         substitute: fn() -> Vec<u8>,
     ) -> Option<Vec<u8>> {
-        let replaceable = msg.offset >= self.client_window;
-        let verdict = self.budget.as_mut()?.admit(sql, count, now);
+        let enforcing = self.enforcing.as_mut()?;
+        let replaceable = msg.offset >= enforcing.client_window;
+        let verdict = enforcing.budget.admit(sql, count, now);
         match verdict {
             AdmitVerdict::Allow => None,
             AdmitVerdict::Warn(breach) => {
                 let text = breach.message();
-                self.notices.extend(enforce::response(
+                enforcing.notices.extend(enforce::response(
                     b'N',
                     "WARNING",
                     enforce::WARN_SQLSTATE,
                     &text,
                     &[],
                 ));
-                self.verdicts.push((breach.route, false));
+                enforcing.verdicts.push((breach.route, false));
                 None
             }
             AdmitVerdict::Reject(breach) if replaceable => {
-                self.client_edits.push(Edit {
+                enforcing.client_edits.push(Edit {
                     start: msg.offset,
                     end: msg.offset + 5 + u64::from(msg.len),
                     bytes: substitute(),
                     fallback: None,
                 });
                 let error = enforce::rejection(&breach);
-                self.verdicts.push((breach.route, true));
+                enforcing.verdicts.push((breach.route, true));
                 Some(error)
             }
             // Already forwarded in part (a statement longer than the hold-back limit).
@@ -735,8 +760,8 @@ impl Observer {
         };
         let Some(error) = error else { return false };
         let (start, end) = Self::span(msg);
-        if self.server_editing {
-            self.server_edits.push(Edit {
+        if let Some(enforcing) = self.enforcing.as_mut().filter(|e| e.server_editing) {
+            enforcing.server_edits.push(Edit {
                 start,
                 end,
                 bytes: error,
@@ -756,14 +781,18 @@ impl Observer {
     /// Warning notices go before the ReadyForQuery that ends the statement that passed the
     /// budget (after it, if its start was already forwarded).
     fn insert_notices(&mut self, msg: &Message<'_>) {
-        if self.notices.is_empty() || !self.server_editing {
+        let Some(enforcing) = self
+            .enforcing
+            .as_mut()
+            .filter(|e| e.server_editing && !e.notices.is_empty())
+        else {
             return;
-        }
+        };
         let (start, end) = Self::span(msg);
-        self.server_edits.push(Edit {
+        enforcing.server_edits.push(Edit {
             start,
             end: start,
-            bytes: std::mem::take(&mut self.notices),
+            bytes: std::mem::take(&mut enforcing.notices),
             fallback: Some(end),
         });
     }
@@ -985,8 +1014,8 @@ impl Observer {
             }
             _ => {}
         }
-        if let Some(budget) = self.budget.as_mut() {
-            budget.ready(self.in_transaction);
+        if let Some(enforcing) = self.enforcing.as_mut() {
+            enforcing.budget.ready(self.in_transaction);
         }
         if !self.in_transaction && !self.suspended.is_empty() {
             // Portals die with their transaction: the suspended statement is over.
@@ -1037,8 +1066,8 @@ impl Observer {
     }
 
     fn push_event(&mut self, done: Done) {
-        if let (Some(budget), Some(rows)) = (self.budget.as_mut(), done.rows) {
-            budget.rows(rows);
+        if let (Some(enforcing), Some(rows)) = (self.enforcing.as_mut(), done.rows) {
+            enforcing.budget.rows(rows);
         }
         let duration = done.end.saturating_duration_since(done.start);
         self.events.push(Observed {

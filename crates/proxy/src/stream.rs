@@ -16,7 +16,7 @@ use std::future::Future;
 use std::io;
 use std::ops::Deref;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -106,37 +106,44 @@ impl ReadSide {
     /// next wait goes straight to epoll without a read that would only say "would block".
     pub async fn read_chunk(&mut self) -> io::Result<Chunk> {
         match self {
-            ReadSide::Plain(from) => loop {
-                // Readiness can be stale: the start-up exchange reads exact lengths and
-                // never sees "would block", so the first wait after it returns at once.
-                from.readable().await?;
-                let mut chunk = Chunk::lend();
-                // One attempt: on "would block" the chunk goes back to the pool (tokio has
-                // cleared the readiness, so the next wait really waits) instead of being
-                // held by a pending read for as long as the connection is idle.
-                let attempt = std::future::poll_fn(|cx| {
-                    let mut read = std::pin::pin!(from.read_buf(&mut chunk.bytes));
-                    Poll::Ready(read.as_mut().poll(cx))
-                })
-                .await;
-                if let Poll::Ready(read) = attempt {
-                    read?;
-                    return Ok(chunk);
-                }
-                drop(chunk);
-                // The read can also be pending because the task used up tokio's
-                // cooperative budget, with the readiness left set: waiting for
-                // readiness again would return at once and spin. Yield to the runtime
-                // first; after a real "would block" the next wait waits.
-                tokio::task::yield_now().await;
-            },
-            ReadSide::Tls(from) => {
-                let mut chunk = Chunk::lend();
-                from.read_buf(&mut chunk.bytes).await?;
-                Ok(chunk)
-            }
+            ReadSide::Plain(from) => std::future::poll_fn(|cx| poll_plain_chunk(from, cx)).await,
+            ReadSide::Tls(from) => std::future::poll_fn(|cx| poll_tls_chunk(from, cx)).await,
         }
     }
+}
+
+/// One poll of a plain leg's read. Readiness is awaited through the socket's own waker slot
+/// (no waiter node in the connection's future, which every idle connection would carry),
+/// and a buffer is lent only once the socket says it is readable. Readiness can be stale
+/// (the start-up exchange reads exact lengths and never sees "would block"): a read that
+/// finds nothing gives the buffer back to the pool at once, and tokio, having cleared the
+/// readiness, wakes the task when data really comes. A read pending on tokio's
+/// cooperative budget has asked to be polled again, so it yields rather than spins.
+fn poll_plain_chunk(from: &mut OwnedReadHalf, cx: &mut Context<'_>) -> Poll<io::Result<Chunk>> {
+    if let Err(error) = ready!(from.as_ref().poll_read_ready(cx)) {
+        return Poll::Ready(Err(error));
+    }
+    let mut chunk = Chunk::lend();
+    let polled = {
+        let mut read = std::pin::pin!(from.read_buf(&mut chunk.bytes));
+        read.as_mut().poll(cx)
+    };
+    polled.map(|read| read.map(|_| chunk))
+}
+
+/// One poll of a TLS leg's read, with a buffer lent for this poll only: a pending read has
+/// taken no bytes into it (what arrived stays in the TLS session until a whole record can be
+/// returned), so an idle TLS connection holds no read buffer either.
+fn poll_tls_chunk(
+    from: &mut ReadHalf<Box<dyn Io>>,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<Chunk>> {
+    let mut chunk = Chunk::lend();
+    let polled = {
+        let mut read = std::pin::pin!(from.read_buf(&mut chunk.bytes));
+        read.as_mut().poll(cx)
+    };
+    polled.map(|read| read.map(|_| chunk))
 }
 
 impl WriteSide {
@@ -270,6 +277,23 @@ mod tests {
         assert_eq!(pooled(), before, "a pending read holds no buffer");
         client.write_all(b"query").await.unwrap();
         assert_eq!(&*reading.await.unwrap(), b"query");
+    }
+
+    /// A TLS leg's read goes through the session's own buffer: a pending one must not keep
+    /// a chunk either (an in-memory pipe stands in for the TLS stream: same read half).
+    #[tokio::test]
+    async fn an_idle_tls_leg_holds_no_read_buffer() {
+        let (mut near, far) = tokio::io::duplex(64);
+        let (mut read, _write) = Stream::Tls(Box::new(far)).split();
+        let pooled = || CHUNK_POOL.with(|pool| pool.borrow().len());
+        drop(Chunk::lend());
+        let before = pooled();
+        let mut reading = Box::pin(read.read_chunk());
+        let first = std::future::poll_fn(|cx| Poll::Ready(reading.as_mut().poll(cx).is_pending()));
+        assert!(first.await, "nothing to read yet");
+        assert_eq!(pooled(), before, "a pending read holds no buffer");
+        near.write_all(b"record").await.unwrap();
+        assert_eq!(&*reading.await.unwrap(), b"record");
     }
 
     #[tokio::test]
