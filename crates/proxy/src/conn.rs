@@ -132,7 +132,8 @@ pub(crate) async fn serve(
     // Boxed, and gone once the session is set up: TLS handshakes and the start-up exchange
     // take over a kilobyte of future, and a connection's future is as large as its largest
     // phase for as long as it lives, idle or not.
-    let result = match Box::pin(open_session(client, conn_id, &shared)).await {
+    let opened = Box::pin(open_session(client, conn_id, &shared)).await;
+    let result = match opened {
         Ok(Some(session)) => relay(session, &shared, shutdown).await,
         Ok(None) => Ok(()),
         Err(error) => Err(error),
@@ -279,6 +280,10 @@ async fn open_session(
     })))
 }
 
+fn unbox<T>(boxed: Box<T>) -> T {
+    *boxed
+}
+
 /// Relays both directions until either side closes (or shutdown finds the connection
 /// idle), observing every message. The session comes boxed: an async fn keeps its
 /// arguments for its whole life, beside what is moved out of them.
@@ -287,6 +292,7 @@ async fn relay(
     shared: &Shared,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), ConnError> {
+    // Moved out in a plain function, so that the box is freed now, not when the relay ends.
     let OpenSession {
         client,
         upstream,
@@ -294,7 +300,7 @@ async fn relay(
         enforced,
         may_reject,
         _server_connection,
-    } = *session;
+    } = unbox(session);
     let observer = Mutex::new(observer);
     let (client_read, client_write) = client.split();
     let (upstream_read, upstream_write) = upstream.split();
