@@ -280,6 +280,10 @@ async fn open_session(
     })))
 }
 
+#[expect(
+    clippy::boxed_local,
+    reason = "taking the box is the point: it is freed on return"
+)]
 fn unbox<T>(boxed: Box<T>) -> T {
     *boxed
 }
