@@ -311,7 +311,7 @@ async fn relay(
     let result = tokio::select! {
         r = pump_client(client_read, upstream_write, &observer, shared, enforced && may_reject) => r,
         r = pump_server(upstream_read, client_write, &observer, shared, enforced) => r,
-        () = idle_after_shutdown(&observer, shutdown, &shared.timers) => Ok(()),
+        () = idle_after_shutdown(&observer, shutdown, shared) => Ok(()),
     };
     let obs = lock(&observer);
     shared.metrics.unmatched_replies.inc_by(obs.mismatches);
@@ -812,15 +812,30 @@ fn observe_and_edit(
 async fn idle_after_shutdown(
     observer: &Mutex<Observer>,
     mut shutdown: watch::Receiver<bool>,
-    timers: &Timers,
+    shared: &Shared,
 ) {
-    if shutdown.wait_for(|stop| *stop).await.is_err() {
+    let requested = shutdown.wait_for(|stop| *stop);
+    let mut requested = std::pin::pin!(requested);
+    let mut registered = false;
+    let shutdown_requested = std::future::poll_fn(|cx| {
+        // `select!` polls this on every wakeup of the connection (two a transaction). The
+        // first poll puts the task's waker on the channel, and a task's waker stays valid:
+        // after that, only the flag set before the shutdown is sent needs a look, not the
+        // channel's waiter list under its lock.
+        if registered && !shared.stopping.load(std::sync::atomic::Ordering::Acquire) {
+            return std::task::Poll::Pending;
+        }
+        registered = true;
+        std::future::Future::poll(requested.as_mut(), cx).map(|stop| stop.is_ok())
+    })
+    .await;
+    if !shutdown_requested {
         // The proxy went away without a shutdown request: keep serving.
         std::future::pending::<()>().await;
     }
     while lock(observer).pending() > 0 {
         let recheck = Instant::now() + Duration::from_millis(5);
-        timers.sleep_until(recheck.into()).await;
+        shared.timers.sleep_until(recheck.into()).await;
     }
 }
 

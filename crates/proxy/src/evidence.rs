@@ -114,13 +114,80 @@ pub fn is_binary(formats: &[u16], index: usize) -> bool {
 /// Value digests of one result, filled row by row while it streams past.
 #[derive(Debug, Default)]
 pub struct ResultCapture {
+    /// The first few digests, until more come: most results are one short row, which is
+    /// never a parent (only the previous reply of a dependent chain), and needs no set.
+    few: FewDigests,
+    /// Every digest, once there are more than `few` holds (`few` is then empty).
     values: DigestSet,
     rows: u64,
+}
+
+/// Up to [`FEW`] distinct digests, inline.
+#[derive(Debug, Default, Clone)]
+struct FewDigests {
+    len: usize,
+    items: [u64; FEW],
+}
+
+/// Digests kept inline per result before a set is built.
+const FEW: usize = 8;
+
+impl FewDigests {
+    fn as_slice(&self) -> &[u64] {
+        self.items.get(..self.len).unwrap_or_default()
+    }
+
+    fn contains(&self, key: &u64) -> bool {
+        self.as_slice().contains(key)
+    }
+
+    /// False when it is full and `key` is new.
+    fn insert(&mut self, key: u64) -> bool {
+        if self.contains(&key) {
+            return true;
+        }
+        match self.items.get_mut(self.len) {
+            Some(slot) => {
+                *slot = key;
+                self.len += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn remove_all(&mut self, keys: &[u64]) {
+        let before = std::mem::take(self);
+        for &key in before.as_slice().iter().filter(|key| !keys.contains(key)) {
+            self.insert(key);
+        }
+    }
 }
 
 impl ResultCapture {
     pub fn is_full(&self) -> bool {
         self.values.len() >= MAX_VALUES
+    }
+
+    fn is_empty(&self) -> bool {
+        self.few.len == 0 && self.values.is_empty()
+    }
+
+    fn insert(&mut self, key: u64) {
+        if self.values.is_empty() && self.few.insert(key) {
+            return;
+        }
+        if self.values.is_empty() {
+            self.values.extend(self.few.as_slice().iter().copied());
+            self.few = FewDigests::default();
+        }
+        self.values.insert(key);
+    }
+
+    fn into_set(self) -> DigestSet {
+        let mut values = self.values;
+        values.extend(self.few.as_slice().iter().copied());
+        values
     }
 
     /// Adds the values of one DataRow body (`int16 n`, then `int32 len` + bytes per column).
@@ -145,7 +212,7 @@ impl ResultCapture {
                 return;
             };
             if let Some(key) = value_key(value, is_binary(formats, column)) {
-                self.values.insert(key);
+                self.insert(key);
             }
             rest = after.get(len as usize..).unwrap_or_default();
         }
@@ -173,32 +240,54 @@ impl ValueTrace {
 /// RETURNING id` whose id the next insert uses): a chain runs on one connection.
 #[derive(Debug, Default)]
 pub struct PreviousReply {
-    /// The values of the previous execution's result, of any size: `None` when it returned
-    /// none.
-    previous: Option<Arc<DigestSet>>,
+    /// The values of the previous execution's result, of any size.
+    previous: Previous,
+}
+
+#[derive(Debug, Default)]
+enum Previous {
+    /// It returned no values.
+    #[default]
+    Nothing,
+    /// One row of a few values (most replies), kept without a set.
+    Few(FewDigests),
+    Values(Arc<DigestSet>),
 }
 
 impl PreviousReply {
     /// Remembers a finished execution's result as the previous reply; returns its values
     /// when it could be a parent (two rows or more).
     pub fn finish(&mut self, capture: Option<ResultCapture>) -> Option<Arc<DigestSet>> {
-        let Some(capture) = capture.filter(|c| !c.values.is_empty()) else {
-            self.previous = None;
+        let Some(capture) = capture.filter(|c| !c.is_empty()) else {
+            self.previous = Previous::Nothing;
             return None;
         };
-        let values = Arc::new(capture.values);
-        self.previous = Some(values.clone());
-        (capture.rows >= 2).then_some(values)
+        if capture.rows < 2 && capture.values.is_empty() {
+            self.previous = Previous::Few(capture.few);
+            return None;
+        }
+        let rows = capture.rows;
+        let values = Arc::new(capture.into_set());
+        self.previous = Previous::Values(values.clone());
+        (rows >= 2).then_some(values)
     }
 
     /// Leaves out of the previous result the values its execution was sent (`keys`): a
     /// value the server only echoed back (a tenant id in every row) links nothing.
     pub fn forget_sent(&mut self, keys: &[u64]) {
-        if let Some(previous) = self.previous.as_mut() {
-            if keys.iter().any(|key| previous.contains(key)) {
-                let values = Arc::make_mut(previous);
-                for key in keys {
-                    values.remove(key);
+        match &mut self.previous {
+            Previous::Nothing => {}
+            Previous::Few(few) => {
+                if keys.iter().any(|key| few.contains(key)) {
+                    few.remove_all(keys);
+                }
+            }
+            Previous::Values(previous) => {
+                if keys.iter().any(|key| previous.contains(key)) {
+                    let values = Arc::make_mut(previous);
+                    for key in keys {
+                        values.remove(key);
+                    }
                 }
             }
         }
@@ -208,9 +297,11 @@ impl PreviousReply {
     /// not sent): the execution continues a dependent chain. Call before
     /// [`PreviousReply::finish`].
     pub fn follows_previous(&self, keys: &[u64]) -> bool {
-        self.previous
-            .as_ref()
-            .is_some_and(|values| keys.iter().any(|key| values.contains(key)))
+        match &self.previous {
+            Previous::Nothing => false,
+            Previous::Few(few) => keys.iter().any(|key| few.contains(key)),
+            Previous::Values(values) => keys.iter().any(|key| values.contains(key)),
+        }
     }
 }
 
@@ -695,6 +786,50 @@ mod tests {
         }
         assert!(results.len() <= MAX_CLIENTS);
         assert_eq!(results.resets, 1);
+    }
+
+    /// One short row is kept inline, a wider row or a second row in a set: the answers
+    /// are the same either way.
+    #[test]
+    fn a_reply_is_the_same_kept_inline_or_in_a_set() {
+        let wide: Vec<Vec<u8>> = (0..FEW as u32 + 3)
+            .map(|n| n.to_string().into_bytes())
+            .collect();
+        let wide: Vec<&[u8]> = wide.iter().map(Vec::as_slice).collect();
+        for reply in [
+            capture(&[&[b"41", b"42"]]),
+            capture(&[&wide]),
+            capture(&[&[b"41"], &[b"42"]]),
+        ] {
+            let rows = reply.as_ref().map_or(0, |c| c.rows);
+            let mut previous = PreviousReply::default();
+            let parent = previous.finish(reply);
+            assert_eq!(
+                parent.is_some(),
+                rows >= 2,
+                "only multi-row results are parents"
+            );
+            if let Some(parent) = parent {
+                assert!(parent.contains(&key(b"41")) && parent.contains(&key(b"42")));
+            }
+            assert!(previous.follows_previous(&[key(b"1"), key(b"42")]));
+            previous.forget_sent(&[key(b"42")]);
+            assert!(!previous.follows_previous(&[key(b"42")]));
+        }
+        let mut previous = PreviousReply::default();
+        previous.finish(capture(&[&wide]));
+        assert!(
+            previous.follows_previous(&[key(b"10")]),
+            "the last of a wide row"
+        );
+        previous.finish(capture(&[&[b"41", b"42"]]));
+        assert!(
+            previous.follows_previous(&[key(b"41")]) && previous.follows_previous(&[key(b"42")])
+        );
+        previous.forget_sent(&[key(b"41")]);
+        assert!(
+            !previous.follows_previous(&[key(b"41")]) && previous.follows_previous(&[key(b"42")])
+        );
     }
 
     #[test]
