@@ -99,8 +99,22 @@ fn free_port() -> u16 {
 }
 
 impl Collector {
-    /// Starts it and waits until both ports accept connections.
+    /// Starts it and waits until both ports accept connections. A free port can be taken
+    /// by another test between finding it and binding it: a collector that could not listen
+    /// is started again on new ports; one that exited for any other reason fails the test
+    /// with its stderr.
     pub fn start(extra: &[&str]) -> Collector {
+        for _ in 0..5 {
+            match Collector::try_start(extra) {
+                Ok(collector) => return collector,
+                Err(stderr) if stderr.contains("cannot listen") => continue,
+                Err(stderr) => panic!("querycomb collect exited at start:\n{stderr}"),
+            }
+        }
+        panic!("querycomb collect found no free ports in 5 tries")
+    }
+
+    fn try_start(extra: &[&str]) -> Result<Collector, String> {
         let dir = tempfile::tempdir().unwrap();
         let (grpc, http) = (free_port(), free_port());
         let child = querycomb(None)
@@ -115,7 +129,7 @@ impl Collector {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("start querycomb collect");
-        let collector = Collector {
+        let mut collector = Collector {
             child,
             grpc,
             http,
@@ -124,12 +138,32 @@ impl Collector {
         for port in [grpc, http] {
             let mut tries = 0;
             while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                if collector.child.try_wait().expect("poll collect").is_some() {
+                    return Err(collector.stderr());
+                }
                 tries += 1;
-                assert!(tries < 600, "querycomb collect did not listen on {port}");
+                if tries >= 600 {
+                    let _ = collector.child.kill();
+                    panic!(
+                        "querycomb collect did not listen on {port} in 30 s:\n{}",
+                        collector.stderr()
+                    );
+                }
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
         }
-        collector
+        Ok(collector)
+    }
+
+    /// What the (exited or killed) collector wrote to stderr.
+    fn stderr(&mut self) -> String {
+        use std::io::Read;
+        let _ = self.child.wait();
+        let mut text = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            let _ = stderr.read_to_string(&mut text);
+        }
+        text
     }
 
     pub fn http_url(&self) -> String {
