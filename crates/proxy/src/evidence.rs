@@ -224,7 +224,7 @@ impl ResultCapture {
 /// result's values.
 #[derive(Debug, Clone, Default)]
 pub struct ValueTrace {
-    pub keys: Box<[u64]>,
+    pub keys: Arc<[u64]>,
     pub result: Option<Arc<DigestSet>>,
 }
 
@@ -525,7 +525,7 @@ mod tests {
         let rows: Vec<&[&[u8]]> = ids.iter().map(std::slice::from_ref).collect();
         let values = PreviousReply::default().finish(capture(&rows));
         let trace = ValueTrace {
-            keys: Box::new([]),
+            keys: Arc::default(),
             result: values,
         };
         results.link(1, session, time, sql, &trace).result
@@ -542,7 +542,7 @@ mod tests {
         value: &[u8],
     ) -> Option<u64> {
         let trace = ValueTrace {
-            keys: Box::new([key(value)]),
+            keys: Arc::from([key(value)]),
             result: None,
         };
         results
@@ -566,7 +566,7 @@ mod tests {
         let c = connections();
         let mut results = ClientResults::default();
         let parent = ValueTrace {
-            keys: Box::new([]),
+            keys: Arc::default(),
             result: values,
         };
         // The parent ran on connection 1 ...
@@ -579,7 +579,7 @@ mod tests {
         assert_eq!(lookup(&mut results, &c[3], b"99"), None);
         // Another client's rows link nothing.
         let child = ValueTrace {
-            keys: Box::new([key(b"8")]),
+            keys: Arc::from([key(b"8")]),
             result: None,
         };
         assert_eq!(
@@ -591,7 +591,7 @@ mod tests {
         // never evict the parent.
         let values = PreviousReply::default().finish(capture(&[&[b"x"], &[b"y"]]));
         let child = ValueTrace {
-            keys: Box::new([key(b"8")]),
+            keys: Arc::from([key(b"8")]),
             result: values,
         };
         for _ in 0..40 {
@@ -700,7 +700,7 @@ mod tests {
         kept(&mut results, &c[1], &tagged("00-a"), &[b"1", b"2", b"8"]);
         let values = PreviousReply::default().finish(capture(&[&[b"1"], &[b"2"], &[b"8"]]));
         let reread = ValueTrace {
-            keys: Box::new([key(b"8")]),
+            keys: Arc::from([key(b"8")]),
             result: values,
         };
         let links = results.link(1, &c[1], 0, &tagged("00-b"), &reread);
@@ -725,7 +725,7 @@ mod tests {
         // and also among the previous page's values. No guess.
         let values = PreviousReply::default().finish(capture(&[&[b"12"], &[b"13"]]));
         let next_page = ValueTrace {
-            keys: Box::new([key(b"10")]),
+            keys: Arc::from([key(b"10")]),
             result: values,
         };
         assert_eq!(
@@ -778,7 +778,7 @@ mod tests {
         let mut results = ClientResults::default();
         let values = PreviousReply::default().finish(capture(&[&[b"1"], &[b"2"]]));
         let trace = ValueTrace {
-            keys: Box::new([]),
+            keys: Arc::default(),
             result: values,
         };
         for client in 0..(MAX_CLIENTS as u64 + 10) {

@@ -64,7 +64,7 @@ pub struct Observed {
     pub location: Location,
     pub time: Timestamp,
     pub duration_us: u64,
-    pub params: Option<String>,
+    pub params: Option<Arc<str>>,
     pub prepared_name: Option<Arc<str>>,
     pub rows: Option<u64>,
     pub result_bytes: Option<u64>,
@@ -367,7 +367,7 @@ struct Done {
     end: Instant,
     location: Location,
     prepared_name: Option<Arc<str>>,
-    params: Option<String>,
+    params: Option<Arc<str>>,
     rows: Option<u64>,
     result_bytes: Option<u64>,
     error: Option<String>,
@@ -596,6 +596,17 @@ impl Observer {
                 Some((sql, after)) => (sql.into(), after),
                 None => (body_text(rest), &[][..]),
             };
+            // Clients of the extended protocol parse the same unnamed text for every
+            // execution: keeping the text already held saves an allocation and a copy per
+            // statement here, and a free on the detection thread. (With captured values the
+            // declared types are parsed again, as they may differ.)
+            if name.is_empty() && !self.capture_params {
+                if let Some(unnamed) = self.statements.get_mut("") {
+                    if *unnamed.sql == *sql {
+                        return Some(Pending::Parse);
+                    }
+                }
+            }
             // Only captured values are shown, so only then are the types worth keeping.
             let types = self
                 .capture_params
@@ -680,7 +691,7 @@ impl Observer {
             (p.sql, p.statement, p.bind)
         });
         let rejected = match &sql {
-            Some(text) => self.judge(msg, &text.clone(), 1, now, enforce::substitute_execute),
+            Some(text) => self.judge(msg, text, 1, now, enforce::substitute_execute),
             None => None,
         };
         Some(Pending::Execute(Execution {
@@ -881,7 +892,7 @@ impl Observer {
                     (query.sql.clone(), query.location, query.in_transaction);
                 let range = statement_range(&sql, part);
                 self.values = ValueTrace {
-                    keys: Box::new([]),
+                    keys: Arc::default(),
                     result: self.previous.finish(capture),
                 };
                 self.push_event(Done {
@@ -1047,7 +1058,7 @@ impl Observer {
         let result = self.previous.finish(exec.capture);
         self.previous.forget_sent(&exec.bind.keys);
         self.values = ValueTrace {
-            keys: exec.bind.keys.as_slice().into(),
+            keys: exec.bind.keys.clone(),
             result,
         };
         self.push_event(Done {
@@ -1187,45 +1198,74 @@ pub fn error_code(mut body: &[u8]) -> Option<String> {
 /// values are shown as hex (`\x0000002a`).
 #[cfg(test)]
 fn render_params(rest: &[u8], reveal: bool) -> Option<String> {
-    parse_bind_tail(rest, reveal, &[]).and_then(|tail| tail.params)
+    parse_bind_tail(rest, reveal, &[]).and_then(|tail| tail.params.map(|params| params.to_string()))
 }
 
 /// What a Bind says after the portal and statement names.
 #[derive(Debug, Default)]
 struct BindTail {
-    /// Rendered parameters (see [`render_params`]).
-    params: Option<String>,
+    /// Rendered parameters (see [`render_params`]); shared with every event of the portal.
+    params: Option<Arc<str>>,
     /// Value digests of the parameters, for parent ↔ child proof.
-    keys: Vec<u64>,
-    /// Result-column format codes.
+    keys: Arc<[u64]>,
+    /// Result-column format codes; empty when every column is text (what most clients
+    /// ask for, as one code 0).
     result_formats: Vec<u16>,
 }
+
+thread_local! {
+    /// Where a Bind's parameters and their digests are written before being copied, once,
+    /// into the shared form its events carry: one allocation each per Bind, none per
+    /// event. Per thread, not per connection, so an idle connection keeps none of it.
+    static BIND_SCRATCH: std::cell::RefCell<(String, Vec<u64>)> = const {
+        std::cell::RefCell::new((String::new(), Vec::new()))
+    };
+}
+
+/// Scratch kept between Binds up to this size (a larger one is freed after use).
+const MAX_KEPT_SCRATCH: usize = 16 * 1024;
 
 /// `types`: the parameter types the statement declared (see `binary.rs`), possibly fewer
 /// than the parameters.
 fn parse_bind_tail(rest: &[u8], reveal: bool, types: &[u32]) -> Option<BindTail> {
+    BIND_SCRATCH.with_borrow_mut(|(out, keys)| {
+        out.clear();
+        keys.clear();
+        let tail = render_bind_tail(rest, reveal, types, out, keys);
+        if out.capacity() > MAX_KEPT_SCRATCH {
+            *out = String::new();
+        }
+        if keys.capacity() > MAX_KEPT_SCRATCH / 8 {
+            *keys = Vec::new();
+        }
+        tail
+    })
+}
+
+fn render_bind_tail(
+    rest: &[u8],
+    reveal: bool,
+    types: &[u32],
+    out: &mut String,
+    keys: &mut Vec<u64>,
+) -> Option<BindTail> {
     let mut reader = Reader(rest);
     let format_count = reader.u16()? as usize;
-    let mut formats = Vec::with_capacity(format_count.min(64));
-    for _ in 0..format_count {
-        formats.push(reader.u16()?);
-    }
+    let formats = reader.take(format_count * 2)?;
+    let format = |index: usize| formats.get(index * 2..index * 2 + 2).map(be16);
     let count = reader.u16()? as usize;
-    // `$1 = #` and 16 hex digits and `, ` per value (the usual digest rendering).
-    let mut out = String::with_capacity(count.min(64) * 26);
-    let mut keys = Vec::with_capacity(count.min(16));
     for index in 0..count {
         let len = reader.i32()?;
-        let binary = match formats.len() {
+        let binary = match format_count {
             0 => false,
-            1 => formats.first() == Some(&1),
-            _ => formats.get(index) == Some(&1),
+            1 => format(0) == Some(1),
+            _ => format(index) == Some(1),
         };
         if index > 0 {
             out.push_str(", ");
         }
         out.push('$');
-        push_decimal(&mut out, index + 1);
+        push_decimal(out, index + 1);
         out.push_str(" = ");
         if len < 0 {
             out.push_str("NULL");
@@ -1233,20 +1273,44 @@ fn parse_bind_tail(rest: &[u8], reveal: bool, types: &[u32]) -> Option<BindTail>
         }
         let value = reader.take(len as usize)?;
         let declared = types.get(index).copied().unwrap_or(0);
-        render_value(&mut out, value, binary.then_some(declared), reveal);
+        render_value(out, value, binary.then_some(declared), reveal);
         keys.extend(value_key(value, binary));
     }
     let mut result_formats = Vec::new();
     if let Some(count) = reader.u16() {
-        for _ in 0..count.min(1600) {
-            result_formats.push(reader.u16()?);
+        let codes = reader.take(usize::from(count.min(1600)) * 2)?;
+        // All text reads like no codes at all (see `evidence::is_binary`).
+        if codes.iter().any(|&byte| byte != 0) {
+            result_formats = codes.chunks_exact(2).map(be16).collect();
         }
     }
     Some(BindTail {
-        params: Some(out),
-        keys,
+        params: Some(shared_text(out)),
+        keys: shared_keys(keys),
         result_formats,
     })
+}
+
+/// A big-endian 16-bit code of a two-byte slice (as `chunks_exact(2)` gives).
+fn be16(code: &[u8]) -> u16 {
+    <[u8; 2]>::try_from(code).map_or(0, u16::from_be_bytes)
+}
+
+/// `Arc::default()` shares one static empty value: no allocation for an empty one.
+fn shared_text(text: &str) -> Arc<str> {
+    if text.is_empty() {
+        Arc::default()
+    } else {
+        Arc::from(text)
+    }
+}
+
+fn shared_keys(keys: &[u64]) -> Arc<[u64]> {
+    if keys.is_empty() {
+        Arc::default()
+    } else {
+        Arc::from(keys)
+    }
 }
 
 /// Longest revealed value; longer ones are cut and marked with their digest.
@@ -1499,6 +1563,95 @@ mod tests {
         fn events(&mut self) -> Vec<OwnedEvent> {
             self.obs.take_events().map(|o| o.to_owned_event()).collect()
         }
+    }
+
+    #[test]
+    fn an_unnamed_statement_parsed_again_keeps_its_text_and_a_new_text_replaces_it() {
+        let mut h = Harness::new();
+        h.obs.capture_params = false;
+        let unnamed = |h: &Harness| h.obs.statements.get("").map(|p| p.sql.clone());
+        let run = |h: &mut Harness, sql: &str| {
+            h.parse("", sql);
+            h.bind("", "", "1");
+            h.execute("", 0);
+            h.client(b'S', b"");
+            h.server(b'1', b"");
+            h.server(b'2', b"");
+            h.server(b'C', &cs("SELECT 0"));
+            h.server(b'Z', b"I");
+        };
+        run(&mut h, "SELECT a FROM t WHERE id = $1");
+        let first = unnamed(&h).unwrap();
+        run(&mut h, "SELECT a FROM t WHERE id = $1");
+        assert!(Arc::ptr_eq(&first, &unnamed(&h).unwrap()));
+        run(&mut h, "SELECT b FROM t WHERE id = $1");
+        let events: Vec<String> = h.events().into_iter().map(|e| e.sql).collect();
+        assert_eq!(
+            events,
+            [
+                "SELECT a FROM t WHERE id = $1",
+                "SELECT a FROM t WHERE id = $1",
+                "SELECT b FROM t WHERE id = $1",
+            ]
+        );
+        assert_eq!(h.obs.mismatches, 0);
+    }
+
+    #[test]
+    fn result_format_codes_all_text_are_kept_as_none_and_any_binary_as_given() {
+        // No parameter formats, no parameters, then the result-column codes.
+        let tail = |codes: &[u8]| {
+            let mut rest = vec![0, 0, 0, 0];
+            rest.extend(((codes.len() / 2) as u16).to_be_bytes());
+            rest.extend(codes);
+            parse_bind_tail(&rest, false, &[]).map(|t| t.result_formats)
+        };
+        assert_eq!(tail(&[0, 0]), Some(vec![]));
+        assert_eq!(tail(&[0, 0, 0, 0, 0, 0]), Some(vec![]));
+        assert_eq!(tail(&[0, 1]), Some(vec![1]));
+        assert_eq!(tail(&[0, 0, 0, 1]), Some(vec![0, 1]));
+        // Fewer codes than announced: not a Bind we can read.
+        let mut short = vec![0, 0, 0, 0, 0, 2, 0, 1];
+        assert!(parse_bind_tail(&short, false, &[]).is_none());
+        short.extend([0, 1]);
+        assert_eq!(
+            parse_bind_tail(&short, false, &[]).map(|t| t.result_formats),
+            Some(vec![1, 1])
+        );
+    }
+
+    #[test]
+    fn binds_rendered_one_after_another_share_no_scratch() {
+        let bind = |values: &[&str]| {
+            let mut rest = vec![0, 0];
+            rest.extend((values.len() as u16).to_be_bytes());
+            for value in values {
+                rest.extend((value.len() as i32).to_be_bytes());
+                rest.extend(value.as_bytes());
+            }
+            rest.extend([0, 0]);
+            parse_bind_tail(&rest, true, &[]).unwrap()
+        };
+        // More text than the scratch keeps between Binds.
+        let many: Vec<String> = (0..2000).map(|i| format!("v{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let first = bind(&many);
+        let shown = first.params.as_deref().unwrap();
+        assert!(shown.len() > MAX_KEPT_SCRATCH);
+        assert!(shown.starts_with("$1 = 'v0', $2 = 'v1'"));
+        assert!(shown.ends_with("$2000 = 'v1999'"));
+        let expected: Vec<u64> = many
+            .iter()
+            .filter_map(|value| value_key(value.as_bytes(), false))
+            .collect();
+        assert_eq!(*first.keys, *expected);
+        let second = bind(&["2"]);
+        let third = bind(&[]);
+        assert_eq!(second.params.as_deref(), Some("$1 = '2'"));
+        assert_eq!(second.keys.len(), 1);
+        assert_eq!(third.params.as_deref(), Some(""));
+        assert!(third.keys.is_empty());
+        assert_ne!(first.keys.first(), second.keys.first());
     }
 
     #[test]
