@@ -159,7 +159,7 @@ pub struct Observer {
     /// Prepared statements: name → text and declared parameter types.
     statements: Statements,
     portals: Portals,
-    suspended: HashMap<String, Execution>,
+    suspended: HashMap<String, Box<Execution>>,
     pending: VecDeque<Pending>,
     /// After an extended-protocol error, until the client's next `Sync`.
     skipping_to_sync: bool,
@@ -310,7 +310,7 @@ where
 
 #[derive(Debug)]
 enum Pending {
-    Simple(SimpleQuery),
+    Simple(Box<SimpleQuery>),
     Parse,
     Bind,
     /// The statement described (name and text), when its parameter types are wanted
@@ -322,7 +322,7 @@ enum Pending {
     Function,
     /// The client ended a COPY before the server's CopyInResponse arrived.
     CopyDone,
-    Execute(Execution),
+    Execute(Box<Execution>),
 }
 
 #[derive(Debug)]
@@ -576,7 +576,7 @@ impl Observer {
         let parts = split::statements(&sql, Dialect::Postgres);
         let count = parts.len().max(1) as u64;
         let rejected = self.judge(msg, &sql, count, now, enforce::substitute_query);
-        Some(Pending::Simple(SimpleQuery {
+        Some(Pending::Simple(Box::new(SimpleQuery {
             rejected,
             parts,
             sql,
@@ -587,7 +587,7 @@ impl Observer {
             in_transaction: self.in_transaction,
             failed: false,
             capture: None,
-        }))
+        })))
     }
 
     fn on_parse(&mut self, body: &[u8]) -> Option<Pending> {
@@ -694,7 +694,7 @@ impl Observer {
             Some(text) => self.judge(msg, text, 1, now, enforce::substitute_execute),
             None => None,
         };
-        Some(Pending::Execute(Execution {
+        Some(Pending::Execute(Box::new(Execution {
             rejected,
             sql,
             prepared_name: statement,
@@ -706,7 +706,7 @@ impl Observer {
             bytes: 0,
             location: self.location(msg),
             in_transaction: self.in_transaction,
-        }))
+        })))
     }
 
     fn on_close(&mut self, body: &[u8]) -> Option<Pending> {
@@ -1030,7 +1030,7 @@ impl Observer {
         }
         if !self.in_transaction && !self.suspended.is_empty() {
             // Portals die with their transaction: the suspended statement is over.
-            let mut ended: Vec<Execution> = self.suspended.drain().map(|(_, e)| e).collect();
+            let mut ended: Vec<Box<Execution>> = self.suspended.drain().map(|(_, e)| e).collect();
             ended.sort_by_key(|e| e.start);
             for exec in ended {
                 let rows = Some(exec.rows);
@@ -1047,11 +1047,12 @@ impl Observer {
 
     fn finish_execution(
         &mut self,
-        exec: Execution,
+        exec: Box<Execution>,
         rows: Option<u64>,
         error: Option<String>,
         now: Instant,
     ) {
+        let exec = *exec;
         // A portal whose statement we never saw parsed has no text to report.
         let Some(sql) = exec.sql else { return };
         self.follows_previous = self.previous.follows_previous(&exec.bind.keys);
