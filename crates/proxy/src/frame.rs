@@ -425,14 +425,33 @@ fn parse_params(mut rest: &[u8]) -> Result<Vec<(String, String)>, StartupError> 
 
 /// Splits a NUL-terminated string off the front of `data`, lossily decoded.
 pub fn cstr(data: &[u8]) -> Option<(&str, &[u8])> {
-    let end = data.iter().position(|&b| b == 0)?;
-    let text = std::str::from_utf8(data.get(..end)?).ok()?;
-    Some((text, data.get(end + 1..)?))
+    let (bytes, rest) = cstr_bytes(data)?;
+    Some((std::str::from_utf8(bytes).ok()?, rest))
+}
+
+/// A NUL-terminated field's bytes, not yet checked to be UTF-8, and what follows it. (The
+/// standard library's search for the NUL reads a word at a time.)
+pub fn cstr_bytes(data: &[u8]) -> Option<(&[u8], &[u8])> {
+    let end = std::ffi::CStr::from_bytes_until_nul(data)
+        .ok()?
+        .count_bytes();
+    Some((data.get(..end)?, data.get(end + 1..)?))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_c_string_ends_at_its_first_nul_and_must_be_utf8_as_text() {
+        assert_eq!(cstr(b"ab\0cd"), Some(("ab", &b"cd"[..])));
+        assert_eq!(cstr(b"\0"), Some(("", &b""[..])));
+        assert_eq!(cstr(b"a\0\0b"), Some(("a", &b"\0b"[..])));
+        assert_eq!(cstr(b"no end"), None);
+        assert_eq!(cstr(b""), None);
+        assert_eq!(cstr(b"\xff\0x"), None);
+        assert_eq!(cstr_bytes(b"\xff\0x"), Some((&b"\xff"[..], &b"x"[..])));
+    }
 
     fn msg(tag: u8, body: &[u8]) -> Vec<u8> {
         let mut out = vec![tag];

@@ -43,7 +43,7 @@ use querycomb_core::{Location, OwnedEvent, QueryEvent, SourceId, Timestamp, Valu
 
 use crate::enforce::{self, AdmitVerdict, Budgeter};
 use crate::evidence::{value_key, PreviousReply, ResultCapture, ValueTrace};
-use crate::frame::{cstr, Message};
+use crate::frame::{cstr, cstr_bytes, Message};
 use crate::splice::Edit;
 use querycomb_sql::{split, Dialect};
 
@@ -592,21 +592,22 @@ impl Observer {
 
     fn on_parse(&mut self, body: &[u8]) -> Option<Pending> {
         if let Some((name, rest)) = cstr(body) {
-            let (sql, types) = match cstr(rest) {
-                Some((sql, after)) => (sql.into(), after),
-                None => (body_text(rest), &[][..]),
-            };
             // Clients of the extended protocol parse the same unnamed text for every
-            // execution: keeping the text already held saves an allocation and a copy per
-            // statement here, and a free on the detection thread. (With captured values the
-            // declared types are parsed again, as they may differ.)
+            // execution: keeping the text already held saves checking it, an allocation
+            // and a copy per statement here, and a free on the detection thread. (With
+            // captured values the declared types are parsed again, as they may differ.)
             if name.is_empty() && !self.capture_params {
-                if let Some(unnamed) = self.statements.get_mut("") {
-                    if *unnamed.sql == *sql {
+                if let (Some((sql, _)), Some(unnamed)) = (cstr_bytes(rest), self.statements.get(""))
+                {
+                    if unnamed.sql.as_bytes() == sql {
                         return Some(Pending::Parse);
                     }
                 }
             }
+            let (sql, types) = match cstr(rest) {
+                Some((sql, after)) => (sql.into(), after),
+                None => (body_text(rest), &[][..]),
+            };
             // Only captured values are shown, so only then are the types worth keeping.
             let types = self
                 .capture_params
