@@ -814,15 +814,17 @@ async fn idle_after_shutdown(
     mut shutdown: watch::Receiver<bool>,
     shared: &Shared,
 ) {
+    // A second receiver only to read the channel's version: one atomic load.
+    let watcher = shutdown.clone();
     let requested = shutdown.wait_for(|stop| *stop);
     let mut requested = std::pin::pin!(requested);
     let mut registered = false;
     let shutdown_requested = std::future::poll_fn(|cx| {
         // `select!` polls this on every wakeup of the connection (two a transaction). The
         // first poll puts the task's waker on the channel, and a task's waker stays valid:
-        // after that, only the flag set before the shutdown is sent needs a look, not the
-        // channel's waiter list under its lock.
-        if registered && !shared.stopping.load(std::sync::atomic::Ordering::Acquire) {
+        // after that, only a new version (or a closed channel) needs the wait polled, not
+        // the channel's waiter list looked at under its lock each time.
+        if registered && matches!(watcher.has_changed(), Ok(false)) {
             return std::task::Poll::Pending;
         }
         registered = true;

@@ -174,10 +174,11 @@ impl ResultCapture {
     }
 
     fn insert(&mut self, key: u64) {
-        if self.values.is_empty() && self.few.insert(key) {
-            return;
-        }
         if self.values.is_empty() {
+            if self.few.insert(key) {
+                return;
+            }
+            // `few` is full: from now on every digest goes to the set.
             self.values.extend(self.few.as_slice().iter().copied());
             self.few = FewDigests::default();
         }
@@ -275,19 +276,16 @@ impl PreviousReply {
     /// Leaves out of the previous result the values its execution was sent (`keys`): a
     /// value the server only echoed back (a tenant id in every row) links nothing.
     pub fn forget_sent(&mut self, keys: &[u64]) {
+        if !self.follows_previous(keys) {
+            return;
+        }
         match &mut self.previous {
             Previous::Nothing => {}
-            Previous::Few(few) => {
-                if keys.iter().any(|key| few.contains(key)) {
-                    few.remove_all(keys);
-                }
-            }
+            Previous::Few(few) => few.remove_all(keys),
             Previous::Values(previous) => {
-                if keys.iter().any(|key| previous.contains(key)) {
-                    let values = Arc::make_mut(previous);
-                    for key in keys {
-                        values.remove(key);
-                    }
+                let values = Arc::make_mut(previous);
+                for key in keys {
+                    values.remove(key);
                 }
             }
         }
@@ -297,11 +295,11 @@ impl PreviousReply {
     /// not sent): the execution continues a dependent chain. Call before
     /// [`PreviousReply::finish`].
     pub fn follows_previous(&self, keys: &[u64]) -> bool {
-        match &self.previous {
+        keys.iter().any(|key| match &self.previous {
             Previous::Nothing => false,
-            Previous::Few(few) => keys.iter().any(|key| few.contains(key)),
-            Previous::Values(values) => keys.iter().any(|key| values.contains(key)),
-        }
+            Previous::Few(few) => few.contains(key),
+            Previous::Values(values) => values.contains(key),
+        })
     }
 }
 

@@ -216,10 +216,6 @@ pub(crate) struct Shared {
     events: SyncSender<Box<Observed>>,
     /// Connection deadlines: the connection threads' runtimes have no time driver.
     pub timers: timer::Timers,
-    /// Set just before shutdown is sent to the connections: what a connection looks at on
-    /// each wakeup, instead of the shutdown channel's waiter list (see
-    /// `conn::idle_after_shutdown`).
-    pub stopping: std::sync::atomic::AtomicBool,
 }
 
 /// The budgets in force; replaced whole on reload (connections keep the budgets they
@@ -471,16 +467,12 @@ impl Proxy {
             shared_budgets: Arc::new(enforce::SharedUnits::new(Some(metrics.clone()))),
             events: event_tx,
             timers: timer::Timers::current(),
-            stopping: std::sync::atomic::AtomicBool::new(false),
         });
         let threads = config.threads.unwrap_or_else(default_threads);
         let mut shards = shard::Shards::start(threads, &shared, &stop_rx, config.shutdown_grace)?;
         accept_until(&listener, &shared, &mut shards, on_connect, shutdown).await;
         drop(listener);
         let _ = draining_tx.send(true);
-        shared
-            .stopping
-            .store(true, std::sync::atomic::Ordering::Release);
         let _ = stop_tx.send(true);
         let aborted = tokio::task::spawn_blocking(move || shards.finish())
             .await

@@ -592,22 +592,21 @@ impl Observer {
 
     fn on_parse(&mut self, body: &[u8]) -> Option<Pending> {
         if let Some((name, rest)) = cstr(body) {
+            let (text, types) = cstr_bytes(rest).unwrap_or((rest, &[]));
             // Clients of the extended protocol parse the same unnamed text for every
-            // execution: keeping the text already held saves checking it, an allocation
-            // and a copy per statement here, and a free on the detection thread. (With
-            // captured values the declared types are parsed again, as they may differ.)
-            if name.is_empty() && !self.capture_params {
-                if let (Some((sql, _)), Some(unnamed)) = (cstr_bytes(rest), self.statements.get(""))
-                {
-                    if unnamed.sql.as_bytes() == sql {
-                        return Some(Pending::Parse);
-                    }
-                }
+            // execution: a name already holding this text keeps it, which saves checking
+            // it, an allocation and a copy per statement here, and a free on the detection
+            // thread. (With captured values the declared types are parsed again, as they
+            // may differ.)
+            if !self.capture_params
+                && self
+                    .statements
+                    .get(name)
+                    .is_some_and(|held| held.sql.as_bytes() == text)
+            {
+                return Some(Pending::Parse);
             }
-            let (sql, types) = match cstr(rest) {
-                Some((sql, after)) => (sql.into(), after),
-                None => (body_text(rest), &[][..]),
-            };
+            let sql = text_of(text);
             // Only captured values are shown, so only then are the types worth keeping.
             let types = self
                 .capture_params
@@ -1153,8 +1152,11 @@ pub fn wall_clock(at: Instant) -> Timestamp {
 /// Text up to the first NUL (or all of it when the body was cut at the observation cap);
 /// borrowed unless it is not UTF-8.
 fn body_text(body: &[u8]) -> Cow<'_, str> {
-    let end = body.iter().position(|&b| b == 0).unwrap_or(body.len());
-    let text = body.get(..end).unwrap_or(body);
+    text_of(cstr_bytes(body).map_or(body, |(text, _)| text))
+}
+
+/// `text` as a string, lossily where it is not UTF-8.
+fn text_of(text: &[u8]) -> Cow<'_, str> {
     // The strict check is much cheaper than the lossy one on valid text, the usual case.
     match std::str::from_utf8(text) {
         Ok(valid) => Cow::Borrowed(valid),
@@ -1287,8 +1289,8 @@ fn render_bind_tail(
         }
     }
     Some(BindTail {
-        params: Some(shared_text(out)),
-        keys: shared_keys(keys),
+        params: Some(shared(out.as_str(), out.is_empty())),
+        keys: shared(keys.as_slice(), keys.is_empty()),
         result_formats,
     })
 }
@@ -1298,20 +1300,16 @@ fn be16(code: &[u8]) -> u16 {
     <[u8; 2]>::try_from(code).map_or(0, u16::from_be_bytes)
 }
 
-/// `Arc::default()` shares one static empty value: no allocation for an empty one.
-fn shared_text(text: &str) -> Arc<str> {
-    if text.is_empty() {
+/// `value` copied into an `Arc`, but for an empty one: `Arc::default()` shares one static
+/// empty value, no allocation.
+fn shared<T: ?Sized>(value: &T, is_empty: bool) -> Arc<T>
+where
+    Arc<T>: Default + for<'a> From<&'a T>,
+{
+    if is_empty {
         Arc::default()
     } else {
-        Arc::from(text)
-    }
-}
-
-fn shared_keys(keys: &[u64]) -> Arc<[u64]> {
-    if keys.is_empty() {
-        Arc::default()
-    } else {
-        Arc::from(keys)
+        Arc::from(value)
     }
 }
 
@@ -1565,22 +1563,27 @@ mod tests {
         fn events(&mut self) -> Vec<OwnedEvent> {
             self.obs.take_events().map(|o| o.to_owned_event()).collect()
         }
+        /// Executes the unnamed portal and syncs; the server answers the Parse and Bind,
+        /// returns no rows and is ready.
+        fn execute_unnamed_and_sync(&mut self) {
+            self.execute("", 0);
+            self.client(b'S', b"");
+            self.server(b'1', b"");
+            self.server(b'2', b"");
+            self.server(b'C', &cs("SELECT 0"));
+            self.server(b'Z', b"I");
+        }
     }
 
     #[test]
-    fn an_unnamed_statement_parsed_again_keeps_its_text_and_a_new_text_replaces_it() {
+    fn a_statement_parsed_again_keeps_its_text_and_a_new_text_replaces_it() {
         let mut h = Harness::new();
         h.obs.capture_params = false;
         let unnamed = |h: &Harness| h.obs.statements.get("").map(|p| p.sql.clone());
         let run = |h: &mut Harness, sql: &str| {
             h.parse("", sql);
             h.bind("", "", "1");
-            h.execute("", 0);
-            h.client(b'S', b"");
-            h.server(b'1', b"");
-            h.server(b'2', b"");
-            h.server(b'C', &cs("SELECT 0"));
-            h.server(b'Z', b"I");
+            h.execute_unnamed_and_sync();
         };
         run(&mut h, "SELECT a FROM t WHERE id = $1");
         let first = unnamed(&h).unwrap();
@@ -1597,6 +1600,17 @@ mod tests {
             ]
         );
         assert_eq!(h.obs.mismatches, 0);
+        // A named statement parsed again under its name (after a Close, or refused by the
+        // server as a duplicate) keeps its text the same way.
+        h.parse("s1", "SELECT c FROM t");
+        let named = h.obs.statements.get("s1").map(|p| p.sql.clone()).unwrap();
+        h.parse("s1", "SELECT c FROM t");
+        assert!(Arc::ptr_eq(
+            &named,
+            &h.obs.statements.get("s1").unwrap().sql
+        ));
+        h.parse("s1", "SELECT d FROM t");
+        assert_eq!(&*h.obs.statements.get("s1").unwrap().sql, "SELECT d FROM t");
     }
 
     #[test]
@@ -2096,12 +2110,7 @@ mod tests {
         ]));
         bind.extend([0, 0]);
         h.client(b'B', &bind);
-        h.execute("", 0);
-        h.client(b'S', b"");
-        h.server(b'1', b"");
-        h.server(b'2', b"");
-        h.server(b'C', &cs("SELECT 0"));
-        h.server(b'Z', b"I");
+        h.execute_unnamed_and_sync();
         let events = h.events();
         assert_eq!(
             events[0].params.as_deref(),

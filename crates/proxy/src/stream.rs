@@ -107,7 +107,10 @@ impl ReadSide {
     pub async fn read_chunk(&mut self) -> io::Result<Chunk> {
         match self {
             ReadSide::Plain(from) => std::future::poll_fn(|cx| poll_plain_chunk(from, cx)).await,
-            ReadSide::Tls(from) => std::future::poll_fn(|cx| poll_tls_chunk(from, cx)).await,
+            // A pending TLS read has taken no bytes into the chunk (what arrived stays in
+            // the TLS session until a whole record can be returned), so the chunk is lent
+            // for one poll only, and an idle TLS connection holds no read buffer either.
+            ReadSide::Tls(from) => std::future::poll_fn(|cx| poll_into_lent_chunk(from, cx)).await,
         }
     }
 }
@@ -123,19 +126,12 @@ fn poll_plain_chunk(from: &mut OwnedReadHalf, cx: &mut Context<'_>) -> Poll<io::
     if let Err(error) = ready!(from.as_ref().poll_read_ready(cx)) {
         return Poll::Ready(Err(error));
     }
-    let mut chunk = Chunk::lend();
-    let polled = {
-        let mut read = std::pin::pin!(from.read_buf(&mut chunk.bytes));
-        read.as_mut().poll(cx)
-    };
-    polled.map(|read| read.map(|_| chunk))
+    poll_into_lent_chunk(from, cx)
 }
 
-/// One poll of a TLS leg's read, with a buffer lent for this poll only: a pending read has
-/// taken no bytes into it (what arrived stays in the TLS session until a whole record can be
-/// returned), so an idle TLS connection holds no read buffer either.
-fn poll_tls_chunk(
-    from: &mut ReadHalf<Box<dyn Io>>,
+/// One read into a chunk lent for this poll: given back to the pool when nothing came.
+fn poll_into_lent_chunk(
+    from: &mut (impl AsyncRead + Unpin),
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<Chunk>> {
     let mut chunk = Chunk::lend();
@@ -268,6 +264,16 @@ mod tests {
         let mut exact = [0u8; 5];
         server.read_exact(&mut exact).await.unwrap();
         let (mut read, _write) = Stream::Plain(server).split();
+        a_pending_read_holds_no_chunk(&mut read, &mut client, b"query").await;
+    }
+
+    /// A read with nothing to read is pending and holds no pooled chunk; once `payload`
+    /// is written to the other end, the read returns it.
+    async fn a_pending_read_holds_no_chunk(
+        read: &mut ReadSide,
+        other_end: &mut (impl AsyncWrite + Unpin),
+        payload: &[u8],
+    ) {
         let pooled = || CHUNK_POOL.with(|pool| pool.borrow().len());
         drop(Chunk::lend());
         let before = pooled();
@@ -275,8 +281,8 @@ mod tests {
         let first = std::future::poll_fn(|cx| Poll::Ready(reading.as_mut().poll(cx).is_pending()));
         assert!(first.await, "nothing to read yet");
         assert_eq!(pooled(), before, "a pending read holds no buffer");
-        client.write_all(b"query").await.unwrap();
-        assert_eq!(&*reading.await.unwrap(), b"query");
+        other_end.write_all(payload).await.unwrap();
+        assert_eq!(&*reading.await.unwrap(), payload);
     }
 
     /// A TLS leg's read goes through the session's own buffer: a pending one must not keep
@@ -285,15 +291,7 @@ mod tests {
     async fn an_idle_tls_leg_holds_no_read_buffer() {
         let (mut near, far) = tokio::io::duplex(64);
         let (mut read, _write) = Stream::Tls(Box::new(far)).split();
-        let pooled = || CHUNK_POOL.with(|pool| pool.borrow().len());
-        drop(Chunk::lend());
-        let before = pooled();
-        let mut reading = Box::pin(read.read_chunk());
-        let first = std::future::poll_fn(|cx| Poll::Ready(reading.as_mut().poll(cx).is_pending()));
-        assert!(first.await, "nothing to read yet");
-        assert_eq!(pooled(), before, "a pending read holds no buffer");
-        near.write_all(b"record").await.unwrap();
-        assert_eq!(&*reading.await.unwrap(), b"record");
+        a_pending_read_holds_no_chunk(&mut read, &mut near, b"record").await;
     }
 
     #[tokio::test]

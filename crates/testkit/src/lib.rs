@@ -14,4 +14,4 @@ mod process;
 
 pub use mariadb::*;
 pub use postgres::{Auth, PgOptions, PgServer};
-pub use process::free_port;
+pub use process::{free_port, start_with_retries};

@@ -14,7 +14,7 @@ pub fn free_port() -> io::Result<u16> {
 
 /// Starts a server, three tries: the free port chosen may be taken by someone else before
 /// the server binds it.
-pub(crate) fn start_with_retries<T>(
+pub fn start_with_retries<T>(
     what: &str,
     mut try_start: impl FnMut() -> io::Result<T>,
 ) -> io::Result<T> {

@@ -91,32 +91,21 @@ pub struct Collector {
     pub dir: tempfile::TempDir,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 impl Collector {
     /// Starts it and waits until both ports accept connections. A free port can be taken
-    /// by another test between finding it and binding it: a collector that could not listen
-    /// is started again on new ports; one that exited for any other reason fails the test
-    /// with its stderr.
+    /// by another test between finding it and binding it, so a collector that exits at
+    /// start is started again on new ports; the last one's stderr fails the test.
     pub fn start(extra: &[&str]) -> Collector {
-        for _ in 0..5 {
-            match Collector::try_start(extra) {
-                Ok(collector) => return collector,
-                Err(stderr) if stderr.contains("cannot listen") => continue,
-                Err(stderr) => panic!("querycomb collect exited at start:\n{stderr}"),
-            }
-        }
-        panic!("querycomb collect found no free ports in 5 tries")
+        querycomb_testkit::start_with_retries("querycomb collect", || Collector::try_start(extra))
+            .unwrap_or_else(|error| panic!("{error}"))
     }
 
-    fn try_start(extra: &[&str]) -> Result<Collector, String> {
+    fn try_start(extra: &[&str]) -> std::io::Result<Collector> {
         let dir = tempfile::tempdir().unwrap();
-        let (grpc, http) = (free_port(), free_port());
+        let (grpc, http) = (
+            querycomb_testkit::free_port()?,
+            querycomb_testkit::free_port()?,
+        );
         let child = querycomb(None)
             .args(["collect", "--format", "json", "--fail-on", "never"])
             .args(["--grpc", &format!("127.0.0.1:{grpc}")])
@@ -138,8 +127,11 @@ impl Collector {
         for port in [grpc, http] {
             let mut tries = 0;
             while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-                if collector.child.try_wait().expect("poll collect").is_some() {
-                    return Err(collector.stderr());
+                if collector.child.try_wait()?.is_some() {
+                    return Err(std::io::Error::other(format!(
+                        "querycomb collect exited at start:\n{}",
+                        collector.stderr()
+                    )));
                 }
                 tries += 1;
                 if tries >= 600 {
