@@ -320,11 +320,11 @@ fn link_values(links: &mut ClientResults, metrics: &Metrics, observed: &mut Obse
         session.application.as_deref(),
     );
     let resets = links.resets;
-    observed.links = links.link(
+    observed.links = links.link_shared(
         client,
         session,
         observed.time,
-        observed.sql(),
+        observed.shared_sql(),
         &observed.values,
     );
     if links.resets != resets {

@@ -28,6 +28,7 @@
 )]
 
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::sync::{Arc, Weak};
 
 use foldhash::fast::RandomState;
@@ -347,6 +348,67 @@ pub struct ClientResults {
     expiry: Option<Timestamp>,
     /// Times the client table was full and started again.
     pub resets: u64,
+    digests: StatementDigests,
+}
+
+/// Digests of statement texts without their tags ([`statement_digest`]), remembered by the
+/// text's shared allocation: a prepared statement, and an unnamed one parsed again with the
+/// same text, reach detection as the same `Arc` at every execution, so its digest is
+/// computed once, not read byte by byte at each. A slot holds its text, so the address
+/// cannot be reused by another text while it is cached; texts over [`MAX_DIGESTED_TEXT`]
+/// bytes are not kept (memory stays under `DIGEST_SLOTS × MAX_DIGESTED_TEXT`).
+#[derive(Debug, Default)]
+struct StatementDigests {
+    slots: Vec<Option<DigestedText>>,
+}
+
+#[derive(Debug)]
+struct DigestedText {
+    text: Arc<str>,
+    range: Range<usize>,
+    digest: u64,
+}
+
+/// Slots of [`StatementDigests`]; a power of two.
+const DIGEST_SLOTS: usize = 64;
+/// Longer texts are digested at every execution.
+const MAX_DIGESTED_TEXT: usize = 1024;
+
+impl StatementDigests {
+    /// The digest of `text[range]` without its tags.
+    fn digest(&mut self, text: &Arc<str>, range: Range<usize>) -> u64 {
+        let statement = || text.get(range.clone()).unwrap_or(text);
+        if text.len() > MAX_DIGESTED_TEXT {
+            return statement_digest(statement());
+        }
+        if self.slots.is_empty() {
+            self.slots.resize_with(DIGEST_SLOTS, || None);
+        }
+        // Fibonacci hashing of the address: its high bits pick the slot.
+        let address = Arc::as_ptr(text).cast::<u8>() as usize ^ range.start;
+        let index = (address as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58;
+        let Some(slot) = self.slots.get_mut(index as usize) else {
+            return statement_digest(statement());
+        };
+        match slot {
+            Some(kept) if Arc::ptr_eq(&kept.text, text) && kept.range == range => kept.digest,
+            _ => {
+                let digest = statement_digest(statement());
+                *slot = Some(DigestedText {
+                    text: text.clone(),
+                    range,
+                    digest,
+                });
+                digest
+            }
+        }
+    }
+}
+
+/// What identifies a statement among a client's kept results: its text without the
+/// sqlcommenter tags, which differ per request.
+fn statement_digest(sql: &str) -> u64 {
+    fnv1a(without_tags(sql).as_bytes())
 }
 
 impl ClientResults {
@@ -384,11 +446,39 @@ impl ClientResults {
         if trace.is_empty() {
             return ValueLinks::default();
         }
+        self.link_digested(client, connection, time, statement_digest(sql), trace)
+    }
+
+    /// [`ClientResults::link`] for the statement `text[range]` of a shared text, whose
+    /// digest is computed once per text rather than at every execution.
+    pub fn link_shared(
+        &mut self,
+        client: u64,
+        connection: &Arc<Session>,
+        time: Timestamp,
+        (text, range): (&Arc<str>, Range<usize>),
+        trace: &ValueTrace,
+    ) -> ValueLinks {
+        if trace.is_empty() {
+            return ValueLinks::default();
+        }
+        let sql = self.digests.digest(text, range);
+        self.link_digested(client, connection, time, sql, trace)
+    }
+
+    /// `sql`: the statement's [`statement_digest`].
+    fn link_digested(
+        &mut self,
+        client: u64,
+        connection: &Arc<Session>,
+        time: Timestamp,
+        sql: u64,
+        trace: &ValueTrace,
+    ) -> ValueLinks {
         if self.clients.len() >= MAX_CLIENTS && !self.clients.contains_key(&client) {
             self.clients.clear();
             self.resets += 1;
         }
-        let sql = fnv1a(without_tags(sql).as_bytes());
         let kept = self.clients.entry(client).or_default();
         let expiry = self.expiry;
         kept.retain(|k| k.live(time, expiry));
@@ -467,6 +557,67 @@ mod tests {
     fn a_binary_integer_hashes_as_its_decimal_text() {
         for n in [0i64, 7, -7, 42, 1_000_000, i64::MIN, i64::MAX] {
             assert_eq!(fnv1a_decimal(n), fnv1a(n.to_string().as_bytes()), "{n}");
+        }
+    }
+
+    /// A shared text's digest is remembered, and is the digest its statement would have
+    /// read afresh: per statement of the text, without tags, whichever copy of the text.
+    #[test]
+    fn a_shared_texts_digest_is_its_statements_digest_without_tags() {
+        let mut digests = StatementDigests::default();
+        let tagged: Arc<str> = Arc::from("SELECT 1; SELECT * FROM t WHERE id = $1 /*route='a'*/");
+        let first = 0..8;
+        let second = 10..tagged.len();
+        for _ in 0..3 {
+            assert_eq!(
+                digests.digest(&tagged, first.clone()),
+                statement_digest("SELECT 1")
+            );
+            assert_eq!(
+                digests.digest(&tagged, second.clone()),
+                statement_digest("SELECT * FROM t WHERE id = $1"),
+            );
+        }
+        let copy: Arc<str> = Arc::from("SELECT * FROM t WHERE id = $1 /*route='b'*/");
+        assert_eq!(
+            digests.digest(&copy, 0..copy.len()),
+            statement_digest("SELECT * FROM t WHERE id = $1"),
+        );
+        let long: Arc<str> = Arc::from(format!("SELECT {} FROM t", "a, ".repeat(400)));
+        assert_eq!(
+            digests.digest(&long, 0..long.len()),
+            statement_digest(&long)
+        );
+        assert!(
+            digests
+                .slots
+                .iter()
+                .flatten()
+                .all(|kept| kept.text.len() <= MAX_DIGESTED_TEXT),
+            "a long text is not kept"
+        );
+    }
+
+    /// Many texts through few slots: a slot answers only for the text it holds, so each
+    /// text always gets its own digest.
+    #[test]
+    fn texts_sharing_a_slot_never_take_each_others_digest() {
+        let mut digests = StatementDigests::default();
+        let texts: Vec<Arc<str>> = (0..4 * DIGEST_SLOTS)
+            .map(|n| Arc::from(format!("SELECT * FROM t{n} WHERE id = $1")))
+            .collect();
+        for _ in 0..2 {
+            for text in &texts {
+                assert_eq!(digests.digest(text, 0..text.len()), statement_digest(text));
+            }
+        }
+        // Freed texts whose addresses are reused by new ones.
+        for n in 0..4 * DIGEST_SLOTS {
+            let text: Arc<str> = Arc::from(format!("SELECT {n}"));
+            assert_eq!(
+                digests.digest(&text, 0..text.len()),
+                statement_digest(&text)
+            );
         }
     }
 

@@ -1,9 +1,11 @@
 //! Incremental framing of the PostgreSQL wire protocol, for observation only.
 //!
 //! The proxy forwards every byte it reads untouched; a [`FrameScanner`] follows along over
-//! the same bytes, one direction each, to find where messages start and end. It copies the
-//! body of a message only when the observer needs it (a small table per direction), and at
-//! most `observe_cap` bytes of it, so a 100 MB `COPY` row costs nothing but a counter.
+//! the same bytes, one direction each, to find where messages start and end. It hands the
+//! observer a message's body only when it needs it (a small table per direction), and at
+//! most `observe_cap` bytes of it, so a 100 MB `COPY` row costs nothing but a counter. A
+//! message that lies whole in the bytes read (nearly every one) is handed over in place;
+//! only one split across reads is gathered in the scanner's buffer.
 //!
 //! The startup phase (no type byte) is parsed separately by [`StartupPacket`], before the
 //! pumps start.
@@ -213,6 +215,12 @@ impl FrameScanner {
         mut on_message: impl FnMut(Message<'_>),
     ) -> Result<(), FrameError> {
         while !data.is_empty() {
+            if !self.in_body && self.header_fill == 0 {
+                if let Some(rest) = self.whole_message(data, &mut on_message)? {
+                    data = rest;
+                    continue;
+                }
+            }
             if !self.in_body {
                 data = self.fill_header(data);
                 if self.header_fill < HEADER_LEN {
@@ -230,6 +238,72 @@ impl FrameScanner {
             }
         }
         Ok(())
+    }
+
+    /// The common case, a message that lies whole in `data` at a message boundary: its
+    /// kept body is handed over as a slice of `data`, copied nowhere. Returns what follows
+    /// it, or `None` (nothing consumed) when `data` holds only part of it.
+    fn whole_message<'d>(
+        &mut self,
+        data: &'d [u8],
+        on_message: &mut impl FnMut(Message<'_>),
+    ) -> Result<Option<&'d [u8]>, FrameError> {
+        let Some((header, rest)) = data.split_first_chunk::<HEADER_LEN>() else {
+            return Ok(None);
+        };
+        let (tag, body_len) = self.check_header(*header, self.offset)?;
+        let Some((body, rest)) = rest.split_at_checked(body_len as usize) else {
+            return Ok(None);
+        };
+        let kept = match self.kept_cap(tag) {
+            Some(cap) => body.get(..cap).unwrap_or(body),
+            None => &[],
+        };
+        on_message(Message {
+            tag,
+            len: body_len,
+            body: kept,
+            offset: self.offset,
+        });
+        self.offset += (HEADER_LEN + body.len()) as u64;
+        Ok(Some(rest))
+    }
+
+    /// The type and body length of a message header starting at stream offset `offset`,
+    /// checked against the limits.
+    fn check_header(&self, header: [u8; HEADER_LEN], offset: u64) -> Result<(u8, u32), FrameError> {
+        let [tag, a, b, c, d] = header;
+        let len = u32::from_be_bytes([a, b, c, d]);
+        let Some(body_len) = len.checked_sub(4) else {
+            return Err(FrameError::BadLength { tag, len, offset });
+        };
+        let limit = if self.direction.is_bulk(tag) {
+            self.limits.max_bulk
+        } else {
+            self.limits.max_other
+        };
+        if body_len > limit {
+            return Err(FrameError::TooLarge {
+                tag,
+                len,
+                limit,
+                offset,
+            });
+        }
+        Ok((tag, body_len))
+    }
+
+    /// How much of a `tag` message's body is kept for the observer, if any of it is.
+    fn kept_cap(&self, tag: u8) -> Option<usize> {
+        let data_row = tag == b'D' && self.direction == Direction::ServerToClient;
+        if data_row {
+            self.keep_data_rows
+                .then_some(DATA_ROW_CAP.min(self.limits.observe_cap))
+        } else {
+            self.direction
+                .keeps_body(tag)
+                .then_some(self.limits.observe_cap)
+        }
     }
 
     fn fill_header<'d>(&mut self, data: &'d [u8]) -> &'d [u8] {
@@ -250,40 +324,14 @@ impl FrameScanner {
     }
 
     fn start_body(&mut self) -> Result<(), FrameError> {
-        let [tag, a, b, c, d] = self.header;
-        let len = u32::from_be_bytes([a, b, c, d]);
         self.header_fill = 0;
-        if len < 4 {
-            return Err(FrameError::BadLength {
-                tag,
-                len,
-                offset: self.message_start,
-            });
-        }
-        let body_len = len - 4;
-        let limit = if self.direction.is_bulk(tag) {
-            self.limits.max_bulk
-        } else {
-            self.limits.max_other
-        };
-        if body_len > limit {
-            return Err(FrameError::TooLarge {
-                tag,
-                len,
-                limit,
-                offset: self.message_start,
-            });
-        }
+        let (tag, body_len) = self.check_header(self.header, self.message_start)?;
         self.tag = tag;
         self.len = body_len;
         self.remaining = body_len as usize;
-        let data_row = tag == b'D' && self.direction == Direction::ServerToClient;
-        self.keep = self.direction.keeps_body(tag) || (data_row && self.keep_data_rows);
-        self.cap = if data_row {
-            DATA_ROW_CAP.min(self.limits.observe_cap)
-        } else {
-            self.limits.observe_cap
-        };
+        let cap = self.kept_cap(tag);
+        self.keep = cap.is_some();
+        self.cap = cap.unwrap_or(0);
         self.body.clear();
         self.in_body = true;
         Ok(())
@@ -483,6 +531,99 @@ mod tests {
             assert_eq!(tags, b"QSdH", "piece size {piece}");
             assert_eq!(seen[0].1, b"SELECT 1\0");
             assert!(seen[2].1.is_empty(), "CopyData bodies are not kept");
+        }
+    }
+
+    /// Everything a scanner reports, fed in pieces of `piece` bytes.
+    fn messages_in_pieces(
+        direction: Direction,
+        limits: FrameLimits,
+        keep_data_rows: bool,
+        bytes: &[u8],
+        piece: usize,
+    ) -> Vec<(u8, u32, Vec<u8>, u64)> {
+        let mut scanner = FrameScanner::new(direction, limits);
+        scanner.keep_data_rows(keep_data_rows);
+        let mut seen = Vec::new();
+        for chunk in bytes.chunks(piece) {
+            scanner
+                .feed(chunk, |m| {
+                    seen.push((m.tag, m.len, m.body.to_vec(), m.offset))
+                })
+                .unwrap();
+        }
+        assert_eq!(scanner.offset(), bytes.len() as u64);
+        assert_eq!(scanner.partial(), None);
+        seen
+    }
+
+    /// Whole messages are handed over from the chunk itself, partial ones through the
+    /// scanner's own buffer: both must report the same tags, lengths, kept (capped) bodies
+    /// and offsets, whatever the chunk boundaries.
+    #[test]
+    fn whole_messages_read_as_when_split_byte_by_byte() {
+        let limits = FrameLimits {
+            observe_cap: 6,
+            ..FrameLimits::default()
+        };
+        let mut client = msg(b'P', b"\0SELECT $1\0\0\0");
+        client.extend(msg(b'B', b"\0\0\0\0\0\x01\0\0\0\x0242\0\0"));
+        client.extend(msg(b'D', b"P\0"));
+        client.extend(msg(b'E', b"\0\0\0\0\0"));
+        client.extend(msg(b'S', b""));
+        client.extend(msg(b'Q', b"SELECT 1\0"));
+        let mut server = msg(b'1', b"");
+        server.extend(msg(b'T', b"\0\x01id\0"));
+        server.extend(msg(b'D', b"\0\x01\0\0\0\x0242"));
+        server.extend(msg(b'D', b"\0\x01\0\0\0\x0bforty-three"));
+        server.extend(msg(b'C', b"SELECT 2\0"));
+        server.extend(msg(b'Z', b"I"));
+        let cases = [
+            (Direction::ClientToServer, false, &client),
+            (Direction::ServerToClient, false, &server),
+            (Direction::ServerToClient, true, &server),
+        ];
+        for (direction, rows, stream) in cases {
+            let byte_by_byte = messages_in_pieces(direction, limits, rows, stream, 1);
+            assert_eq!(byte_by_byte.len(), 6);
+            for piece in 2..=stream.len() {
+                assert_eq!(
+                    messages_in_pieces(direction, limits, rows, stream, piece),
+                    byte_by_byte,
+                    "{direction:?}, data rows kept: {rows}, pieces of {piece}"
+                );
+            }
+        }
+        let whole = messages_in_pieces(Direction::ServerToClient, limits, true, &server, 1000);
+        assert_eq!(
+            whole[2].2, b"\0\x01\0\0\0\x02",
+            "a data row is cut at the cap"
+        );
+        assert_eq!(whole[4], (b'C', 9, b"SELECT".to_vec(), 5 + 10 + 13 + 22));
+        let unkept = messages_in_pieces(Direction::ServerToClient, limits, false, &server, 1000);
+        assert!(unkept[2].2.is_empty() && unkept[1].2.is_empty());
+    }
+
+    /// The checks of the fast path name the same byte as those of the buffered one.
+    #[test]
+    fn a_bad_header_is_reported_at_its_offset_on_either_path() {
+        let mut stream = msg(b'S', b"");
+        stream.extend([b'Q', 0, 0, 0, 2]);
+        for piece in [1, 3, stream.len()] {
+            let mut scanner = FrameScanner::new(Direction::ClientToServer, FrameLimits::default());
+            let error = stream
+                .chunks(piece)
+                .find_map(|chunk| scanner.feed(chunk, |_| {}).err())
+                .unwrap();
+            assert_eq!(
+                error,
+                FrameError::BadLength {
+                    tag: b'Q',
+                    len: 2,
+                    offset: 5
+                },
+                "pieces of {piece}"
+            );
         }
     }
 

@@ -93,6 +93,12 @@ impl Observed {
         self.sql.get(self.sql_range.clone()).unwrap_or(&self.sql)
     }
 
+    /// The text the statement came from, shared with the connection's other executions of
+    /// it, and where the statement lies in it.
+    pub fn shared_sql(&self) -> (&Arc<str>, Range<usize>) {
+        (&self.sql, self.sql_range.clone())
+    }
+
     /// The event as the detection stage reads it, borrowed.
     pub fn as_event(&self) -> QueryEvent<'_> {
         QueryEvent {
