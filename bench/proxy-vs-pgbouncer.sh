@@ -259,6 +259,12 @@ PY
 }
 
 echo "== resident memory with $idle_conns idle connections"
+# pgbouncer keeps the throughput runs' server connections pooled (up to 128 per instance):
+# close them first, or the wait below for the server to settle between targets sees them
+# and runs out its five minutes after every target.
+for port in "$pb_port" "$pbt_port"; do
+    psql -h 127.0.0.1 -p "$port" -U postgres -d pgbouncer -qc RECONNECT >/dev/null 2>&1 || true
+done
 # IDLE_TLS=off skips the TLS pair (TLS on both legs, as in the throughput runs).
 idle_targets=(querycomb pgbouncer)
 [ "${IDLE_TLS:-on}" = on ] && idle_targets+=(querycomb-tls pgbouncer-tls)
