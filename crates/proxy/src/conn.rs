@@ -39,6 +39,7 @@ use crate::splice::Splicer;
 use crate::stream::{Chunk, ReadSide, Stream, WriteSide};
 use crate::timer::Timers;
 use crate::tls::{ClientTlsMode, UpstreamTlsMode};
+use crate::wakeups::{first_of, First};
 use crate::Shared;
 
 /// A client may ask for SSL and then GSS encryption before its StartupMessage.
@@ -308,10 +309,28 @@ async fn relay(
     let observer = Mutex::new(observer);
     let (client_read, client_write) = client.split();
     let (upstream_read, upstream_write) = upstream.split();
-    let result = tokio::select! {
-        r = pump_client(client_read, upstream_write, &observer, shared, enforced && may_reject) => r,
-        r = pump_server(upstream_read, client_write, &observer, shared, enforced) => r,
-        () = idle_after_shutdown(&observer, shutdown, shared) => Ok(()),
+    // The branch that did not finish is dropped at the end of this block (its halves of the
+    // sockets with it), as `select!` would.
+    let result = {
+        let client_pump = std::pin::pin!(pump_client(
+            client_read,
+            upstream_write,
+            &observer,
+            shared,
+            enforced && may_reject
+        ));
+        let server_pump = std::pin::pin!(pump_server(
+            upstream_read,
+            client_write,
+            &observer,
+            shared,
+            enforced
+        ));
+        let drained = std::pin::pin!(idle_after_shutdown(&observer, shutdown, shared));
+        match first_of(client_pump, server_pump, drained).await {
+            First::Client(result) | First::Server(result) => result,
+            First::Shutdown(()) => Ok(()),
+        }
     };
     let obs = lock(&observer);
     shared.metrics.unmatched_replies.inc_by(obs.mismatches);
@@ -814,23 +833,9 @@ async fn idle_after_shutdown(
     mut shutdown: watch::Receiver<bool>,
     shared: &Shared,
 ) {
-    // A second receiver only to read the channel's version: one atomic load.
-    let watcher = shutdown.clone();
-    let requested = shutdown.wait_for(|stop| *stop);
-    let mut requested = std::pin::pin!(requested);
-    let mut registered = false;
-    let shutdown_requested = std::future::poll_fn(|cx| {
-        // `select!` polls this on every wakeup of the connection (two a transaction). The
-        // first poll puts the task's waker on the channel, and a task's waker stays valid:
-        // after that, only a new version (or a closed channel) needs the wait polled, not
-        // the channel's waiter list looked at under its lock each time.
-        if registered && matches!(watcher.has_changed(), Ok(false)) {
-            return std::task::Poll::Pending;
-        }
-        registered = true;
-        std::future::Future::poll(requested.as_mut(), cx).map(|stop| stop.is_ok())
-    })
-    .await;
+    // Polled only when the channel wakes it (`wakeups::first_of`), not at every wakeup of
+    // the connection.
+    let shutdown_requested = shutdown.wait_for(|stop| *stop).await.is_ok();
     if !shutdown_requested {
         // The proxy went away without a shutdown request: keep serving.
         std::future::pending::<()>().await;

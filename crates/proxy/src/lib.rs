@@ -70,6 +70,7 @@ mod splice;
 mod stream;
 mod timer;
 pub mod tls;
+mod wakeups;
 
 #[cfg(feature = "detect")]
 mod pipeline;
