@@ -153,10 +153,14 @@ fn lower_edge(b: usize) -> i64 {
     }
 }
 
+/// `(bucket, count)` pairs in ascending bucket order; empty buckets may be left out.
+trait Buckets: Iterator<Item = (usize, u32)> + Clone {}
+impl<T: Iterator<Item = (usize, u32)> + Clone> Buckets for T {}
+
 /// The lower edge of the bucket holding the first quarter of the pauses above `split`.
-fn lower_quartile_above(occupied: Occupied<'_>, split: i64) -> i64 {
+fn lower_quartile_above(buckets: impl Buckets, split: i64) -> i64 {
     let first = bucket(split);
-    let above_split = occupied.filter(|&(b, _)| b >= first);
+    let above_split = buckets.filter(|&(b, _)| b >= first);
     let above: u32 = above_split.clone().map(|(_, count)| count).sum();
     let mut seen = 0u32;
     for (b, count) in above_split {
@@ -168,13 +172,13 @@ fn lower_quartile_above(occupied: Occupied<'_>, split: i64) -> i64 {
     split
 }
 
-fn fit(occupied: Occupied<'_>, samples: u32) -> Option<i64> {
+fn fit(buckets: impl Buckets, samples: u32) -> Option<i64> {
     if samples < MIN_SAMPLES {
         return None;
     }
-    let total: f64 = occupied.clone().map(|(_, c)| f64::from(c)).sum();
-    let sum: f64 = occupied.clone().map(|(i, c)| i as f64 * f64::from(c)).sum();
-    let squares: f64 = occupied
+    let total: f64 = buckets.clone().map(|(_, c)| f64::from(c)).sum();
+    let sum: f64 = buckets.clone().map(|(i, c)| i as f64 * f64::from(c)).sum();
+    let squares: f64 = buckets
         .clone()
         .map(|(i, c)| i as f64 * i as f64 * f64::from(c))
         .sum();
@@ -189,7 +193,7 @@ fn fit(occupied: Occupied<'_>, samples: u32) -> Option<i64> {
     let mut below = 0u32;
     let mut below_sum = 0.0;
     let mut last_occupied: Option<usize> = None;
-    for (i, count) in occupied {
+    for (i, count) in buckets {
         if count == 0 {
             continue;
         }
@@ -277,53 +281,6 @@ mod tests {
         assert_eq!(model(&[(200, 60), (100_000, 2)]).split_us(), None);
     }
 
-    /// The fit over every bucket, as written before it visited occupied ones only.
-    fn fit_over_all_buckets(counts: &[u32; BUCKETS], samples: u32) -> Option<i64> {
-        if samples < MIN_SAMPLES {
-            return None;
-        }
-        let total: f64 = counts.iter().map(|&c| f64::from(c)).sum();
-        let sum: f64 = (0..)
-            .zip(counts)
-            .map(|(i, &c)| f64::from(i) * f64::from(c))
-            .sum();
-        let squares: f64 = (0..)
-            .zip(counts)
-            .map(|(i, &c)| f64::from(i) * f64::from(i) * f64::from(c))
-            .sum();
-        let mean = sum / total;
-        let variance = squares / total - mean * mean;
-        if variance <= 0.0 {
-            return None;
-        }
-        let mut best: Option<(f64, usize, usize)> = None;
-        let (mut below, mut below_sum, mut last) = (0u32, 0.0, None);
-        for (i, &count) in counts.iter().enumerate() {
-            if count == 0 {
-                continue;
-            }
-            if let Some(hi) = last {
-                let above = samples.saturating_sub(below);
-                if below >= MIN_CLASS && above >= MIN_CLASS {
-                    let w0 = f64::from(below) / total;
-                    let (m0, m1) = (
-                        below_sum / f64::from(below),
-                        (sum - below_sum) / f64::from(above),
-                    );
-                    let between = w0 * (1.0 - w0) * (m1 - m0) * (m1 - m0);
-                    if best.is_none_or(|(b, _, _)| between > b) {
-                        best = Some((between, hi, i));
-                    }
-                }
-            }
-            below += count;
-            below_sum += f64::from(count) * i as f64;
-            last = Some(i);
-        }
-        let (between, hi, lo) = best?;
-        (between / variance >= MIN_SEPARATION).then(|| lower_edge((hi + 1 + lo).div_ceil(2)))
-    }
-
     /// Visiting only the occupied buckets changes no split and no between-request pause:
     /// the same sums in the same order, on thousands of random histograms.
     #[test]
@@ -349,23 +306,12 @@ mod tests {
             for gap in gaps {
                 m.record(gap);
                 if m.since_fit == 0 {
-                    let expected = fit_over_all_buckets(&m.counts, m.samples);
+                    // Every bucket, empty or not, in order: what the fit visited before.
+                    let all = m.counts.iter().copied().enumerate();
+                    let expected = fit(all.clone(), m.samples);
                     assert_eq!(m.split_us(), expected, "{:?}", m.counts);
                     splits += usize::from(expected.is_some());
-                    let between = expected.map(|split| {
-                        let first = bucket(split);
-                        let above: u32 = m.counts.iter().skip(first).sum();
-                        let mut seen = 0;
-                        m.counts
-                            .iter()
-                            .enumerate()
-                            .skip(first)
-                            .find(|&(_, &count)| {
-                                seen += count;
-                                seen * 4 >= above && count > 0
-                            })
-                            .map_or(split, |(b, _)| lower_edge(b))
-                    });
+                    let between = expected.map(|split| lower_quartile_above(all, split));
                     assert_eq!(m.between_us(), between, "{:?}", m.counts);
                 }
             }

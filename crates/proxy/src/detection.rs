@@ -320,7 +320,7 @@ fn link_values(links: &mut ClientResults, metrics: &Metrics, observed: &mut Obse
         session.application.as_deref(),
     );
     let resets = links.resets;
-    observed.links = links.link_shared(
+    observed.links = links.link(
         client,
         session,
         observed.time,

@@ -357,9 +357,17 @@ pub struct ClientResults {
 /// computed once, not read byte by byte at each. A slot holds its text, so the address
 /// cannot be reused by another text while it is cached; texts over [`MAX_DIGESTED_TEXT`]
 /// bytes are not kept (memory stays under `DIGEST_SLOTS × MAX_DIGESTED_TEXT`).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct StatementDigests {
-    slots: Vec<Option<DigestedText>>,
+    slots: Box<[Option<DigestedText>]>,
+}
+
+impl Default for StatementDigests {
+    fn default() -> Self {
+        StatementDigests {
+            slots: (0..DIGEST_SLOTS).map(|_| None).collect(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -380,9 +388,6 @@ impl StatementDigests {
         let statement = || text.get(range.clone()).unwrap_or(text);
         if text.len() > MAX_DIGESTED_TEXT {
             return statement_digest(statement());
-        }
-        if self.slots.is_empty() {
-            self.slots.resize_with(DIGEST_SLOTS, || None);
         }
         // Fibonacci hashing of the address: its high bits pick the slot.
         let address = Arc::as_ptr(text).cast::<u8>() as usize ^ range.start;
@@ -435,23 +440,10 @@ impl ClientResults {
     /// while the fan-out of the request before it still runs on other connections. Results
     /// of closed connections, and unused ones (see [`ClientResults::expire_after`]), are
     /// dropped.
+    ///
+    /// The statement is `text[range]`, a text shared with the connection's other executions
+    /// of it: its digest is computed once per text (see [`StatementDigests`]).
     pub fn link(
-        &mut self,
-        client: u64,
-        connection: &Arc<Session>,
-        time: Timestamp,
-        sql: &str,
-        trace: &ValueTrace,
-    ) -> ValueLinks {
-        if trace.is_empty() {
-            return ValueLinks::default();
-        }
-        self.link_digested(client, connection, time, statement_digest(sql), trace)
-    }
-
-    /// [`ClientResults::link`] for the statement `text[range]` of a shared text, whose
-    /// digest is computed once per text rather than at every execution.
-    pub fn link_shared(
         &mut self,
         client: u64,
         connection: &Arc<Session>,
@@ -463,18 +455,6 @@ impl ClientResults {
             return ValueLinks::default();
         }
         let sql = self.digests.digest(text, range);
-        self.link_digested(client, connection, time, sql, trace)
-    }
-
-    /// `sql`: the statement's [`statement_digest`].
-    fn link_digested(
-        &mut self,
-        client: u64,
-        connection: &Arc<Session>,
-        time: Timestamp,
-        sql: u64,
-        trace: &ValueTrace,
-    ) -> ValueLinks {
         if self.clients.len() >= MAX_CLIENTS && !self.clients.contains_key(&client) {
             self.clients.clear();
             self.resets += 1;
@@ -552,6 +532,21 @@ pub fn client_digest(user: Option<&str>, database: Option<&str>, application: Op
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl ClientResults {
+        /// [`ClientResults::link`] for a statement given as text alone.
+        fn link_sql(
+            &mut self,
+            client: u64,
+            connection: &Arc<Session>,
+            time: Timestamp,
+            sql: &str,
+            trace: &ValueTrace,
+        ) -> ValueLinks {
+            let text: Arc<str> = Arc::from(sql);
+            self.link(client, connection, time, (&text, 0..text.len()), trace)
+        }
+    }
 
     #[test]
     fn a_binary_integer_hashes_as_its_decimal_text() {
@@ -677,7 +672,7 @@ mod tests {
             keys: Arc::default(),
             result: values,
         };
-        results.link(1, session, time, sql, &trace).result
+        results.link_sql(1, session, time, sql, &trace).result
     }
 
     fn lookup(results: &mut ClientResults, session: &Arc<Session>, value: &[u8]) -> Option<u64> {
@@ -695,7 +690,7 @@ mod tests {
             result: None,
         };
         results
-            .link(
+            .link_sql(
                 1,
                 session,
                 time,
@@ -720,7 +715,7 @@ mod tests {
         };
         // The parent ran on connection 1 ...
         let orders = "SELECT id, customer_id FROM orders";
-        let parent_result = results.link(1, &c[1], 0, orders, &parent).result;
+        let parent_result = results.link_sql(1, &c[1], 0, orders, &parent).result;
         assert!(parent_result.is_some(), "two rows: kept");
         // ... its children on it and on others: each names the parent's result.
         assert_eq!(lookup(&mut results, &c[1], b"8"), parent_result);
@@ -732,7 +727,9 @@ mod tests {
             result: None,
         };
         assert_eq!(
-            results.link(2, &c[2], 0, "SELECT 1", &child).parent_result,
+            results
+                .link_sql(2, &c[2], 0, "SELECT 1", &child)
+                .parent_result,
             None
         );
 
@@ -745,7 +742,7 @@ mod tests {
         };
         for _ in 0..40 {
             let sql = "SELECT * FROM items WHERE customer_id = $1";
-            let links = results.link(1, &c[1], 0, sql, &child);
+            let links = results.link_sql(1, &c[1], 0, sql, &child);
             assert_eq!(links.parent_result, parent_result);
         }
         assert_eq!(lookup(&mut results, &c[2], b"7"), parent_result);
@@ -852,7 +849,7 @@ mod tests {
             keys: Arc::from([key(b"8")]),
             result: values,
         };
-        let links = results.link(1, &c[1], 0, &tagged("00-b"), &reread);
+        let links = results.link_sql(1, &c[1], 0, &tagged("00-b"), &reread);
         assert_eq!(links.parent_result, None);
         assert!(links.result.is_some(), "kept as a parent of its own");
     }
@@ -878,7 +875,9 @@ mod tests {
             result: values,
         };
         assert_eq!(
-            results.link(1, &c[2], 0, page, &next_page).parent_result,
+            results
+                .link_sql(1, &c[2], 0, page, &next_page)
+                .parent_result,
             None
         );
     }
@@ -931,7 +930,7 @@ mod tests {
             result: values,
         };
         for client in 0..(MAX_CLIENTS as u64 + 10) {
-            results.link(client, &c[1], 0, "SELECT id FROM t", &trace);
+            results.link_sql(client, &c[1], 0, "SELECT id FROM t", &trace);
         }
         assert!(results.len() <= MAX_CLIENTS);
         assert_eq!(results.resets, 1);

@@ -155,10 +155,10 @@ pub struct FrameScanner {
     tag: u8,
     len: u32,
     remaining: usize,
-    keep: bool,
+    /// How much of the current message's body is kept (`None`: none of it).
+    kept_cap: Option<usize>,
     /// Keep `DataRow` bodies too (switched on while the observer captures a result).
     keep_data_rows: bool,
-    cap: usize,
     body: Vec<u8>,
     /// Bytes consumed so far.
     offset: u64,
@@ -176,9 +176,8 @@ impl FrameScanner {
             tag: 0,
             len: 0,
             remaining: 0,
-            keep: false,
+            kept_cap: None,
             keep_data_rows: false,
-            cap: 0,
             body: Vec::new(),
             offset: 0,
             message_start: 0,
@@ -255,7 +254,7 @@ impl FrameScanner {
         let Some((body, rest)) = rest.split_at_checked(body_len as usize) else {
             return Ok(None);
         };
-        let kept = match self.kept_cap(tag) {
+        let kept = match self.cap_for(tag) {
             Some(cap) => body.get(..cap).unwrap_or(body),
             None => &[],
         };
@@ -294,7 +293,7 @@ impl FrameScanner {
     }
 
     /// How much of a `tag` message's body is kept for the observer, if any of it is.
-    fn kept_cap(&self, tag: u8) -> Option<usize> {
+    fn cap_for(&self, tag: u8) -> Option<usize> {
         let data_row = tag == b'D' && self.direction == Direction::ServerToClient;
         if data_row {
             self.keep_data_rows
@@ -329,9 +328,7 @@ impl FrameScanner {
         self.tag = tag;
         self.len = body_len;
         self.remaining = body_len as usize;
-        let cap = self.kept_cap(tag);
-        self.keep = cap.is_some();
-        self.cap = cap.unwrap_or(0);
+        self.kept_cap = self.cap_for(tag);
         self.body.clear();
         self.in_body = true;
         Ok(())
@@ -340,8 +337,8 @@ impl FrameScanner {
     fn fill_body<'d>(&mut self, data: &'d [u8]) -> &'d [u8] {
         let take = self.remaining.min(data.len());
         let (part, rest) = data.split_at(take);
-        if self.keep {
-            let room = self.cap.saturating_sub(self.body.len());
+        if let Some(cap) = self.kept_cap {
+            let room = cap.saturating_sub(self.body.len());
             // All of `part` when it fits in the room left.
             self.body
                 .extend_from_slice(part.get(..room).unwrap_or(part));
@@ -509,14 +506,10 @@ mod tests {
     }
 
     fn scan_in_pieces(direction: Direction, bytes: &[u8], piece: usize) -> Vec<(u8, Vec<u8>)> {
-        let mut scanner = FrameScanner::new(direction, FrameLimits::default());
-        let mut seen = Vec::new();
-        for chunk in bytes.chunks(piece) {
-            scanner
-                .feed(chunk, |m| seen.push((m.tag, m.body.to_vec())))
-                .unwrap();
-        }
-        seen
+        messages_in_pieces(direction, FrameLimits::default(), false, bytes, piece)
+            .into_iter()
+            .map(|(tag, _, body, _)| (tag, body))
+            .collect()
     }
 
     #[test]

@@ -1933,7 +1933,7 @@ mod tests {
         let mut results = crate::evidence::ClientResults::default();
         let links: Vec<_> = observed
             .iter()
-            .map(|o| results.link(1, &o.session, o.time, o.sql(), &o.values))
+            .map(|o| results.link(1, &o.session, o.time, o.shared_sql(), &o.values))
             .collect();
         assert_eq!(links[0].parent_result, None);
         assert!(links[0].result.is_some(), "three rows: a possible parent");
