@@ -90,9 +90,20 @@ fn run_corpus(pg: &PgServer, port: u16, dir: &Path) -> std::path::PathBuf {
 /// iterations of a loop), the whole application stalls for 30–700 ms (log-uniform): every
 /// later event moves by the stall, so the order of events and the concurrency of sessions
 /// are kept, and a stall is as long as or longer than the 10–200 ms between requests, but
-/// shorter than the idle gap (1 s), which bounds any unit of work by design. Grouping never
-/// sees the labels the stalls are placed by.
+/// shorter than the idle gap (1 s), which bounds any unit of work by design. A stall lasts
+/// whole ticks of the input's clock (milliseconds in a PostgreSQL log), as the log of a
+/// stalled application would show it: a finer shift would invent a clock the log does not
+/// have. Grouping never sees the labels the stalls are placed by.
 fn stalled(events: &[OwnedEvent], label_at: &HashMap<Location, String>) -> Vec<OwnedEvent> {
+    let tick = [1_000_000, 1000, 1]
+        .into_iter()
+        .find(|t| {
+            events
+                .iter()
+                .filter_map(|e| e.time)
+                .all(|time| time % t == 0)
+        })
+        .unwrap_or(1);
     let mut rng = SplitMix(0x9e37_79b9_7f4a_7c15);
     let mut last_label: HashMap<&str, Option<&String>> = HashMap::new();
     let mut shift = 0i64;
@@ -110,7 +121,8 @@ fn stalled(events: &[OwnedEvent], label_at: &HashMap<Location, String>) -> Vec<O
         let inside = label.is_some() && before == Some(label);
         if inside && rng.next().is_multiple_of(5) {
             let unit = (rng.next() % 1_000_000) as f64 / 1_000_000.0;
-            shift += (30_000.0 * (700.0f64 / 30.0).powf(unit)) as i64;
+            let stall = (30_000.0 * (700.0f64 / 30.0).powf(unit)) as i64;
+            shift += (stall / tick).max(1) * tick;
         }
         moved.time = event.time.map(|t| t + shift);
     }
