@@ -17,7 +17,9 @@
 //!   row do not);
 //! - fragments proven concurrent (siblings on two sessions or more) also join the client's
 //!   segment of another shape that ended at most twice the split before they started: the
-//!   parent, which a pool ran on whichever connection was free.
+//!   parent, which a pool ran on whichever connection was free. A segment that ran their
+//!   shape itself (past its opening statements) is a request with a loop of its own, never
+//!   such a parent.
 //!
 //! Independent requests that happen to run at the same time each start with their own
 //! parent, so they are not fragments and are never joined; a joined segment holds at most
@@ -138,10 +140,15 @@ impl Waiting {
     }
 
     /// This concurrent fragment started right after `other` ended: `other` is its parent.
+    /// Not when `other` ran the fragment's shape itself, past its opening statements: that
+    /// is a request with a loop of its own, which these pieces join only as its siblings
+    /// (`sibling_of`), not one that ended just before another request's fan-out began.
     fn follows_parent(&self, other: &Waiting, time: &Time<'_>) -> bool {
         let window = self.window(other);
         self.sessions.len() >= 2
-            && other.fragment() != self.fragment()
+            && self
+                .fragment()
+                .is_some_and(|fp| other.children_of_shape(fp).next().is_none())
             && other.end <= self.start
             && (self.start.saturating_sub(other.end) <= window
                 || time.stalled(self.client, other.end, self.start))

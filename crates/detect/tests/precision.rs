@@ -659,6 +659,40 @@ fn known_limit_a_gather_split_around_another_request_loses_its_last_lookups() {
 }
 
 #[test]
+fn a_request_with_its_own_loop_is_not_the_parent_of_a_fan_out_after_it() {
+    // asyncpg (docs/accuracy.md, run 3 of the third session): A loops over its seven
+    // orders on a1, a lookup every 5 ms; meanwhile B reads its twelve orders through the
+    // pool on a2, and B's gathered lookups begin on a2 and a3 right after A's last lookup,
+    // and take a1 too once the pool has reset it. A ended just before the pieces began,
+    // but A ran their shape itself: a request with its own loop, not the read that a
+    // fan-out iterates. Before, the pieces took A as their parent, and A's loop was lost
+    // in the joined segment (nothing found).
+    let mut log = Log::new();
+    learn_pauses(&mut log, &["s1", "s2"]);
+    log.p("a1", ORDERS, "$1 = 'open', $2 = '7'").rows = Some(7);
+    for i in 0..7 {
+        log.wait_ms(5);
+        if i == 3 {
+            log.p("a2", ORDERS, "$1 = 'open', $2 = '12'").rows = Some(12);
+            log.q("a2", ASYNCPG_RESET);
+        }
+        log.p("a1", CUSTOMER, &format!("$1 = '{i}'")).rows = Some(1);
+    }
+    for (i, session) in ["a2", "a3", "a1"].into_iter().cycle().take(12).enumerate() {
+        if i == 2 {
+            log.q("a1", ASYNCPG_RESET);
+        }
+        log.p(session, CUSTOMER, &format!("$1 = '{}'", 100 + i))
+            .rows = Some(1);
+        log.q(session, ASYNCPG_RESET);
+    }
+    log.wait_ms(1500);
+    // B's lookups are not put back with B's read: it ran before A's last lookups, other
+    // work between the two (cause 4, a known limit).
+    assert_eq!(occurrences(&log), [(7, "a1".into())]);
+}
+
+#[test]
 fn a_stray_execution_with_other_parameters_does_not_hide_a_repeated_identical_read() {
     // The MariaDB logs' Django requests (whole seconds, autocommit on, no ping logged): a
     // health check (`SELECT 1`, then the `maintenance` setting) starts a unit, and nothing
