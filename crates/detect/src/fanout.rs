@@ -17,9 +17,9 @@
 //!   row do not);
 //! - fragments proven concurrent (siblings on two sessions or more) also join the client's
 //!   segment of another shape that ended at most twice the split before they started: the
-//!   parent, which a pool ran on whichever connection was free. A segment that ran their
-//!   shape itself (past its opening statements) is a request with a loop of its own, never
-//!   such a parent.
+//!   parent, which a pool ran on whichever connection was free. A loop is never such a
+//!   parent: a segment that ran their shape itself (past its opening statements), or one
+//!   shape several times (keyset pages).
 //!
 //! Independent requests that happen to run at the same time each start with their own
 //! parent, so they are not fragments and are never joined; a joined segment holds at most
@@ -140,15 +140,18 @@ impl Waiting {
     }
 
     /// This concurrent fragment started right after `other` ended: `other` is its parent.
-    /// Not when `other` ran the fragment's shape itself, past its opening statements: that
-    /// is a request with a loop of its own, which these pieces join only as its siblings
-    /// (`sibling_of`), not one that ended just before another request's fan-out began.
+    /// Not when `other` is a loop itself: a request that ran the fragment's shape past its
+    /// opening statements (these pieces join it only as its siblings, `sibling_of`), or
+    /// one shape run several times (keyset pages, a poll), which a fan-out does not iterate
+    /// as it iterates one read's rows.
     fn follows_parent(&self, other: &Waiting, time: &Time<'_>) -> bool {
         let window = self.window(other);
+        let one_shape_loop = other.fragment().is_some() && other.unit.stmts.len() > 1;
         self.sessions.len() >= 2
             && self
                 .fragment()
                 .is_some_and(|fp| other.children_of_shape(fp).next().is_none())
+            && !one_shape_loop
             && other.end <= self.start
             && (self.start.saturating_sub(other.end) <= window
                 || time.stalled(self.client, other.end, self.start))
@@ -319,5 +322,105 @@ impl FanOut {
     /// Everything, at the end of input.
     pub fn flush(&mut self, ready: &mut Vec<Unit>) {
         self.release(Timestamp::MAX, 0, ready);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::unit::{RequestHeader, Stmt};
+    use querycomb_core::{Location, RequestKind};
+
+    const ORDERS: FpId = FpId(1);
+    const CUSTOMER: FpId = FpId(2);
+    const PAGE: FpId = FpId(3);
+
+    /// A segment on `session` of the statements `(shape, µs)`, with the learned split.
+    fn segment(session: &str, stmts: &[(FpId, i64)], split_us: i64) -> Waiting {
+        let stmts: Vec<Stmt> = stmts
+            .iter()
+            .enumerate()
+            .map(|(i, &(fp, time))| Stmt {
+                fp,
+                list: 0,
+                values: i as u64 + time as u64,
+                time: Some(time),
+                duration_us: Some(50),
+                rows: Some(1),
+                result_bytes: None,
+                location: Location::default(),
+                allow: false,
+                span: 0,
+                parent_span: 0,
+                uses_previous_result: false,
+                result: 0,
+                parent_result: 0,
+            })
+            .collect();
+        let unit = Unit {
+            header: RequestHeader {
+                serial: 0,
+                kind: RequestKind::Burst,
+                trace_id: None,
+                route: None,
+                session: session.into(),
+                start: stmts.first().and_then(|s| s.time),
+                end: stmts.last().and_then(|s| s.time),
+                statements: stmts.len() as u32,
+                location: Location::default(),
+            },
+            stmts,
+            complete: true,
+            examples: Default::default(),
+            keys: Default::default(),
+        };
+        Waiting::new(unit, 7, split_us).expect("timed statements")
+    }
+
+    /// Lookups on p2 and p3, joined: a fan-out proven concurrent, starting at 13.4 ms.
+    fn pieces() -> Waiting {
+        let mut pieces = segment("p2", &[(CUSTOMER, 13_400), (CUSTOMER, 14_800)], 12);
+        pieces.absorb(segment("p3", &[(CUSTOMER, 13_500)], 8_192));
+        pieces
+    }
+
+    fn follows(parent: &Waiting) -> bool {
+        let activity = Activity::default();
+        let time = Time {
+            activity: &activity,
+            hold_us: 1_000_000,
+        };
+        pieces().follows_parent(parent, &time)
+    }
+
+    #[test]
+    fn a_read_that_ended_just_before_a_fan_out_is_its_parent() {
+        assert!(follows(&segment("p1", &[(ORDERS, 7_700)], 12)));
+        // Several statements before the read, none of the pieces' shape: still a parent.
+        assert!(follows(&segment(
+            "p1",
+            &[(PAGE, 5_000), (ORDERS, 7_700)],
+            12
+        )));
+    }
+
+    #[test]
+    fn a_request_with_a_loop_of_the_pieces_shape_is_not_their_parent() {
+        let looped = segment(
+            "p1",
+            &[(ORDERS, 1_000), (CUSTOMER, 4_000), (CUSTOMER, 7_700)],
+            12,
+        );
+        assert!(!follows(&looped));
+    }
+
+    #[test]
+    fn a_loop_of_one_shape_is_not_a_fan_outs_parent() {
+        let pages = segment(
+            "p1",
+            &[(PAGE, 1_000), (PAGE, 3_000), (PAGE, 5_000), (PAGE, 7_700)],
+            12,
+        );
+        assert!(!follows(&pages));
     }
 }
