@@ -1235,7 +1235,7 @@ impl Units {
             return false;
         };
         let pause = to.saturating_sub(from);
-        if iterates_other_rows(stmts, at) {
+        if iterates_other_rows(stmts, at) || follows_exhausted_loop(stmts, start, at) {
             return true;
         }
         let next = stmts.get(at + 1);
@@ -1293,6 +1293,38 @@ fn iterates_other_rows(stmts: &[Stmt], at: usize) -> bool {
         .get(at.saturating_sub(LINK_LOOKBACK)..at)
         .unwrap_or_default();
     !recent.iter().any(|s| s.result == here.parent_result)
+}
+
+/// The statement `at` has the shape of the loop before it, but that loop has run as many
+/// children linked to its parent as the parent returned rows (the source's value links),
+/// and `at` is not linked to that parent: the loop has iterated every row, so `at` is not
+/// one more iteration but another request's statement on the pooled connection (a
+/// fan-out's piece, whose values several recent results held, so that the source linked
+/// it to none). Only where the links show the whole loop: a loop that also ran unlinked
+/// children, or fewer children than rows, is left to timing.
+fn follows_exhausted_loop(stmts: &[Stmt], start: usize, at: usize) -> bool {
+    let (Some(before), Some(here)) = (stmts.get(at.wrapping_sub(1)), stmts.get(at)) else {
+        return false;
+    };
+    let parent = before.parent_result;
+    if before.fp != here.fp || parent == 0 || here.parent_result == parent {
+        return false;
+    }
+    let request = stmts
+        .get(start.max(at.saturating_sub(LINK_LOOKBACK))..at)
+        .unwrap_or_default();
+    let Some(rows) = request
+        .iter()
+        .find(|s| s.result == parent)
+        .and_then(|s| s.rows)
+    else {
+        return false;
+    };
+    let children = request
+        .iter()
+        .filter(|s| s.fp == here.fp && s.parent_result == parent)
+        .count();
+    rows > 0 && children as u64 >= rows
 }
 
 /// The statement `at` names by value (the source's value links, `QueryEvent::links`) a

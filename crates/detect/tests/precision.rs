@@ -693,6 +693,37 @@ fn a_request_with_its_own_loop_is_not_the_parent_of_a_fan_out_after_it() {
 }
 
 #[test]
+fn a_loop_that_iterated_every_row_of_its_parent_ends_there() {
+    // node-postgres through the proxy (docs/accuracy.md, run 2 of the third session): A
+    // loops over its five orders on p1, each lookup linked to A's read. B reads its orders
+    // on p2 and fans its lookups out over the pool; two of them land on p1 just after A's
+    // last lookup, well within the pause learned inside requests. B's lookups are linked to
+    // nothing: earlier requests read the same customers. A's loop had iterated all five of
+    // its rows, so p1's next lookups are B's, not a sixth iteration. Before, they continued
+    // A's loop, and neither request was found.
+    let mut log = Log::new();
+    learn_pauses(&mut log, &["p1", "p2", "p3"]);
+    let e = log.p("p1", ORDERS, "$1 = 'open', $2 = 'a'");
+    e.rows = Some(5);
+    e.links.result = Some(1);
+    for i in 0..5 {
+        let e = log.p("p1", CUSTOMER, &format!("$1 = '{i}'"));
+        e.rows = Some(1);
+        e.links.parent_result = Some(1);
+        if i == 3 {
+            let e = log.p("p2", ORDERS, "$1 = 'open', $2 = 'b'");
+            e.rows = Some(6);
+            e.links.result = Some(2);
+        }
+    }
+    for (i, session) in ["p1", "p3", "p2", "p1", "p3", "p2"].into_iter().enumerate() {
+        log.p(session, CUSTOMER, &format!("$1 = '{}'", 10 + i)).rows = Some(1);
+    }
+    log.wait_ms(1500);
+    assert_eq!(occurrences(&log), [(5, "p1".into()), (6, "p2".into())]);
+}
+
+#[test]
 fn a_stray_execution_with_other_parameters_does_not_hide_a_repeated_identical_read() {
     // The MariaDB logs' Django requests (whole seconds, autocommit on, no ping logged): a
     // health check (`SELECT 1`, then the `maintenance` setting) starts a unit, and nothing
