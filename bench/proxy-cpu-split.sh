@@ -49,6 +49,8 @@ pb_pid="$(cat "$work/pgbouncer.pid")"
 # user and system clock ticks of a process or thread so far
 ticks() { awk '{print $14, $15}' "$1/stat"; }
 clk_tck="$(getconf CLK_TCK)"
+# TICKS as microseconds per transaction of the last run ($txns transactions)
+per_tx() { awk -v t="$1" -v n="$txns" -v hz="$clk_tck" 'BEGIN {printf "%.1f", t * 1e6 / hz / n}'; }
 
 echo "== pgbench -S -M $mode -c $clients -T $secs, $runs runs per proxy, commit $(git -C "$root" rev-parse --short HEAD)"
 printf '%-10s %4s %8s %12s %14s\n' proxy run tps "user_us/tx" "system_us/tx"
@@ -68,7 +70,6 @@ for run in $(seq "$runs"); do
         read -r user1 sys1 < <(ticks "/proc/$pid")
         txns="$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$work/pgbench.out")"
         tps="$(sed -n 's/^tps = \([0-9]*\).*/\1/p' "$work/pgbench.out")"
-        per_tx() { awk -v t="$1" -v n="$txns" -v hz="$clk_tck" 'BEGIN {printf "%.1f", t * 1e6 / hz / n}'; }
         printf '%-10s %4s %8s %12s %14s\n' "$target" "$run" "$tps" \
             "$(per_tx $((user1 - user0)))" "$(per_tx $((sys1 - sys0)))"
         if [ "$target" = querycomb ]; then

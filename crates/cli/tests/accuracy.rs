@@ -30,6 +30,7 @@ use std::process::Command;
 
 use accuracy_support::{conclude, labelled, read_events, read_labels, report, score, table};
 use querycomb_core::{Location, OwnedEvent, SourceId};
+use querycomb_detect::gaps::clock_tick;
 use querycomb_detect::Config;
 use querycomb_logs::LogFormat;
 use querycomb_sql::Dialect;
@@ -95,14 +96,10 @@ fn run_corpus(pg: &PgServer, port: u16, dir: &Path) -> std::path::PathBuf {
 /// stalled application would show it: a finer shift would invent a clock the log does not
 /// have. Grouping never sees the labels the stalls are placed by.
 fn stalled(events: &[OwnedEvent], label_at: &HashMap<Location, String>) -> Vec<OwnedEvent> {
-    let tick = [1_000_000, 1000, 1]
-        .into_iter()
-        .find(|t| {
-            events
-                .iter()
-                .filter_map(|e| e.time)
-                .all(|time| time % t == 0)
-        })
+    let tick = events
+        .iter()
+        .filter_map(|e| e.time)
+        .fold(None, |tick, time| Some(clock_tick(time, tick)))
         .unwrap_or(1);
     let mut rng = SplitMix(0x9e37_79b9_7f4a_7c15);
     let mut last_label: HashMap<&str, Option<&String>> = HashMap::new();

@@ -126,6 +126,17 @@ impl Iterator for Occupied<'_> {
     }
 }
 
+/// The resolution of an input's clock as far as `time` shows it: the coarsest of a second,
+/// a millisecond and a microsecond that divides it, never coarser than `so_far` (what the
+/// earlier timestamps showed). A PostgreSQL log has a 1 ms tick, MariaDB's logs 1 s, the
+/// proxy 1 µs.
+pub fn clock_tick(time: i64, so_far: Option<i64>) -> i64 {
+    [1_000_000, 1000, 1]
+        .into_iter()
+        .find(|t| time % t == 0 && so_far.is_none_or(|old| old >= *t))
+        .unwrap_or(1)
+}
+
 /// Half-octave bucket of a pause: 0 for pauses of at most 1 µs.
 fn bucket(gap_us: i64) -> usize {
     let Ok(gap) = u64::try_from(gap_us) else {
@@ -279,6 +290,16 @@ mod tests {
     fn no_split_from_too_few_or_lopsided_samples() {
         assert_eq!(model(&[(200, 10), (100_000, 3)]).split_us(), None);
         assert_eq!(model(&[(200, 60), (100_000, 2)]).split_us(), None);
+    }
+
+    #[test]
+    fn a_clock_ticks_as_finely_as_any_of_its_timestamps_shows() {
+        assert_eq!(clock_tick(1_700_000_000_000_000, None), 1_000_000);
+        assert_eq!(clock_tick(1_700_000_000_123_000, None), 1000);
+        assert_eq!(clock_tick(1_700_000_000_123_456, None), 1);
+        // A whole second seen after a millisecond: the clock still ticks in milliseconds.
+        assert_eq!(clock_tick(1_700_000_001_000_000, Some(1000)), 1000);
+        assert_eq!(clock_tick(1_700_000_001_000_000, Some(1)), 1);
     }
 
     /// Visiting only the occupied buckets changes no split and no between-request pause:

@@ -48,7 +48,7 @@ use querycomb_sql::class::Marker;
 use crate::activity::{Activity, Elsewhere};
 use crate::catalog::{FpId, Role};
 use crate::fanout::{FanOut, Waiting};
-use crate::gaps::GapModel;
+use crate::gaps::{clock_tick, GapModel};
 use crate::hash::FastHasher;
 use crate::hash::FastMap;
 
@@ -317,10 +317,7 @@ impl GapLearning {
         let Some(time) = time else {
             return unlearned;
         };
-        let tick = [1_000_000, 1000, 1]
-            .into_iter()
-            .find(|t| time % t == 0 && self.tick.is_none_or(|old| old >= *t))
-            .unwrap_or(1);
+        let tick = clock_tick(time, self.tick);
         self.tick = Some(tick);
         if let Some(last) = state.last_time {
             let gap = time.saturating_sub(last);
@@ -1289,10 +1286,9 @@ fn iterates_other_rows(stmts: &[Stmt], at: usize) -> bool {
     {
         return false;
     }
-    let recent = stmts
-        .get(at.saturating_sub(LINK_LOOKBACK)..at)
-        .unwrap_or_default();
-    !recent.iter().any(|s| s.result == here.parent_result)
+    !recent_before(stmts, 0, at)
+        .iter()
+        .any(|s| s.result == here.parent_result)
 }
 
 /// The statement `at` has the shape of the loop before it, but that loop has run as many
@@ -1300,8 +1296,8 @@ fn iterates_other_rows(stmts: &[Stmt], at: usize) -> bool {
 /// and `at` is not linked to that parent: the loop has iterated every row, so `at` is not
 /// one more iteration but another request's statement on the pooled connection (a
 /// fan-out's piece, whose values several recent results held, so that the source linked
-/// it to none). Only where the links show the whole loop: a loop that also ran unlinked
-/// children, or fewer children than rows, is left to timing.
+/// it to none). Only linked children count: a loop that ran fewer of them than its parent
+/// has rows (some left unlinked, or repeats an identity map skipped) is left to timing.
 fn follows_exhausted_loop(stmts: &[Stmt], start: usize, at: usize) -> bool {
     let (Some(before), Some(here)) = (stmts.get(at.wrapping_sub(1)), stmts.get(at)) else {
         return false;
@@ -1310,9 +1306,7 @@ fn follows_exhausted_loop(stmts: &[Stmt], start: usize, at: usize) -> bool {
     if before.fp != here.fp || parent == 0 || here.parent_result == parent {
         return false;
     }
-    let request = stmts
-        .get(start.max(at.saturating_sub(LINK_LOOKBACK))..at)
-        .unwrap_or_default();
+    let request = recent_before(stmts, start, at);
     let Some(rows) = request
         .iter()
         .find(|s| s.result == parent)
@@ -1338,12 +1332,17 @@ fn iterates_own_rows(stmts: &[Stmt], start: usize, at: usize) -> bool {
     let Some(here) = stmts.get(at).filter(|s| s.parent_result != 0) else {
         return false;
     };
-    let from = start.max(at.saturating_sub(LINK_LOOKBACK));
-    stmts
-        .get(from..at)
-        .unwrap_or_default()
+    recent_before(stmts, start, at)
         .iter()
         .any(|s| s.result == here.parent_result)
+}
+
+/// The statements from `start` up to `at`, at most the last [`LINK_LOOKBACK`] of them: where
+/// a link's result is looked for.
+fn recent_before(stmts: &[Stmt], start: usize, at: usize) -> &[Stmt] {
+    stmts
+        .get(start.max(at.saturating_sub(LINK_LOOKBACK))..at)
+        .unwrap_or_default()
 }
 
 fn session_key(session: &str) -> u64 {

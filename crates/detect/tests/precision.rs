@@ -435,6 +435,13 @@ fn the_opening_shape_again_starts_the_next_request_however_short_the_pause() {
 const ASYNCPG_RESET: &str =
     "SELECT pg_advisory_unlock_all();\n\tCLOSE ALL;\n\tUNLISTEN *;\n\tRESET ALL;";
 
+/// One customer lookup through asyncpg's `pool.fetch` on `session`: the lookup, then the
+/// pool's reset as it takes the connection back.
+fn pooled_lookup(log: &mut Log, session: &str, id: usize) {
+    log.p(session, CUSTOMER, &format!("$1 = '{id}'")).rows = Some(1);
+    log.q(session, ASYNCPG_RESET);
+}
+
 #[test]
 fn a_pooled_connection_left_idle_stays_delimited_by_its_pools_resets() {
     // asyncpg (docs/accuracy.md, run 7): a1 serves one request and is reset; the pool
@@ -534,10 +541,7 @@ fn a_drivers_setting_call_between_a_parent_and_its_fan_out_is_not_other_work() {
         "SELECT current_setting('jit') AS cur, set_config('jit', 'off', false) AS new",
     );
     for i in 0..6 {
-        let session = if i % 2 == 0 { "a2" } else { "a3" };
-        log.p(session, CUSTOMER, &format!("$1 = '{}'", 500 + i))
-            .rows = Some(1);
-        log.q(session, ASYNCPG_RESET);
+        pooled_lookup(&mut log, if i % 2 == 0 { "a2" } else { "a3" }, 500 + i);
     }
     log.wait_ms(1500);
     assert_eq!(occurrences(&log), [(6, "a2".into())]);
@@ -635,9 +639,7 @@ fn known_limit_a_gather_split_around_another_request_loses_its_last_lookups() {
     log.p("a2", ORDERS, "$1 = 'open', $2 = 'a'").rows = Some(9);
     log.q("a2", ASYNCPG_RESET);
     let lookup = |log: &mut Log, i: usize| {
-        let session = if i.is_multiple_of(2) { "a2" } else { "a3" };
-        log.p(session, CUSTOMER, &format!("$1 = '{i}'")).rows = Some(1);
-        log.q(session, ASYNCPG_RESET);
+        pooled_lookup(log, if i.is_multiple_of(2) { "a2" } else { "a3" }, i);
     };
     for i in 0..6 {
         lookup(&mut log, i);
@@ -682,9 +684,7 @@ fn a_request_with_its_own_loop_is_not_the_parent_of_a_fan_out_after_it() {
         if i == 2 {
             log.q("a1", ASYNCPG_RESET);
         }
-        log.p(session, CUSTOMER, &format!("$1 = '{}'", 100 + i))
-            .rows = Some(1);
-        log.q(session, ASYNCPG_RESET);
+        pooled_lookup(&mut log, session, 100 + i);
     }
     log.wait_ms(1500);
     // B's lookups are not put back with B's read: it ran before A's last lookups, other
