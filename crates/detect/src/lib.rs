@@ -56,7 +56,8 @@
 //! time, longest list), then:
 //! - **`n_plus_one`**: a SELECT shape run at least `n_plus_one` (5) times with at least two
 //!   distinct parameter sets, each execution carrying fewer than `batch_min_list` (10) list
-//!   items, not paging (`OFFSET`, or keyset `LIMIT` without an equality filter). Its parent
+//!   items, not paging (`OFFSET`; or a `LIMIT` without an equality filter, or with a cursor
+//!   on the first `ORDER BY` column: keyset pages, `querycomb_sql::Shape::is_paging`). Its parent
 //!   is the nearest earlier SELECT of another shape before the first child that ran fewer
 //!   times than the child (a shape running as often is a sibling in the loop) and that reads
 //!   rows (not a FROM-less `SELECT nextval(…)`, `now()`, `set_config(…)`), preferring the

@@ -539,6 +539,26 @@ fn offset_and_keyset_paging_are_not_findings() {
     assert_eq!(kinds(&analyse(&log.events)), []);
 }
 
+/// Rails' `find_each` on a scope: a first page, then pages that carry a cursor on the
+/// ordered key beside the scope's own filter. The first page is no parent of a loop.
+#[test]
+fn keyset_pages_within_a_filter_are_not_findings() {
+    let mut log = Log::new();
+    log.p(
+        "s1",
+        r#"SELECT "orders".* FROM "orders" WHERE "orders"."status" = $1 ORDER BY "orders"."id" ASC LIMIT $2"#,
+        "$1 = 'open', $2 = '50'",
+    );
+    for page in 1..6 {
+        log.p(
+            "s1",
+            r#"SELECT "orders".* FROM "orders" WHERE "orders"."status" = $1 AND "orders"."id" > $2 ORDER BY "orders"."id" ASC LIMIT $3"#,
+            &format!("$1 = 'open', $2 = '{}', $3 = '50'", page * 75),
+        );
+    }
+    assert_eq!(kinds(&analyse(&log.events)), []);
+}
+
 #[test]
 fn psycopg_auto_prepared_executions_count_under_their_sql() {
     let mut log = Log::new();

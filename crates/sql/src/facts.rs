@@ -12,6 +12,7 @@ pub(crate) struct Facts {
     pub aggregate: bool,
     pub filter_columns: Vec<String>,
     pub limit_one: bool,
+    pub keyset_cursor: bool,
 }
 
 /// A token with its text and paren depth.
@@ -87,6 +88,7 @@ pub(crate) fn analyse(normalized: &str, dialect: Dialect, original: &str) -> Fac
         aggregate,
         filter_columns: filter_columns(&toks),
         limit_one,
+        keyset_cursor: keyset_cursor(&toks),
     }
 }
 
@@ -479,6 +481,66 @@ fn filter_columns(toks: &[Tok<'_>]) -> Vec<String> {
         }
     }
     out
+}
+
+/// The main statement's WHERE clause compares the column it is first ordered by with one
+/// parameter by `>`, `>=`, `<` or `<=` (`WHERE status = $1 AND id > $2 ORDER BY id`): a
+/// keyset page, whose cursor is the last row of the page before (Rails' `find_each`,
+/// Django's keyset paginators).
+fn keyset_cursor(toks: &[Tok<'_>]) -> bool {
+    let Some(order_column) = first_order_column(toks) else {
+        return false;
+    };
+    let in_where = where_flags(toks);
+    let in_subquery = subquery_flags(toks);
+    toks.iter().enumerate().any(|(i, t)| {
+        let range = t.kind == Kind::Op && matches!(t.text, ">" | ">=" | "<" | "<=");
+        if !range || in_where.get(i) != Some(&true) || in_subquery.get(i) != Some(&false) {
+            return false;
+        }
+        let column = if toks.get(i + 1).is_some_and(|n| n.kind == Kind::Param) {
+            column_before(toks, i)
+        } else if param_before(toks, i) {
+            qualified_name(toks, i + 1).map(|(_, last, _)| last)
+        } else {
+            None
+        };
+        column.as_deref() == Some(order_column.as_str())
+    })
+}
+
+/// For every token, whether it sits inside a parenthesised `SELECT` (a subquery or a CTE's
+/// body) rather than in the main statement's own clauses, parenthesised or not.
+fn subquery_flags(toks: &[Tok<'_>]) -> Vec<bool> {
+    let mut open: Vec<bool> = Vec::new();
+    let mut inside = 0usize;
+    let mut flags = Vec::with_capacity(toks.len());
+    for (i, t) in toks.iter().enumerate() {
+        match t.kind {
+            Kind::LParen => {
+                flags.push(inside > 0);
+                let subquery = toks.get(i + 1).is_some_and(|n| n.is_word("select"));
+                inside += usize::from(subquery);
+                open.push(subquery);
+            }
+            Kind::RParen => {
+                if open.pop() == Some(true) {
+                    inside -= 1;
+                }
+                flags.push(inside > 0);
+            }
+            _ => flags.push(inside > 0),
+        }
+    }
+    flags
+}
+
+/// The first column of the main statement's `ORDER BY` (the last part of its name).
+fn first_order_column(toks: &[Tok<'_>]) -> Option<String> {
+    let order = toks.iter().enumerate().position(|(i, t)| {
+        t.depth == 0 && t.is_word("order") && toks.get(i + 1).is_some_and(|n| n.is_word("by"))
+    })?;
+    qualified_name(toks, order + 2).map(|(_, last, _)| last)
 }
 
 /// A placeholder, cast or not (`$1`, `$1::INTEGER`), ends just before `i`.

@@ -62,6 +62,9 @@ pub struct Shape {
     pub filter_columns: Vec<String>,
     /// `LIMIT 1` / `FETCH FIRST 1 ROW` with a literal 1.
     pub limit_one: bool,
+    /// WHERE compares the first `ORDER BY` column with one parameter by `>`, `>=`, `<` or
+    /// `<=`: a keyset page's cursor.
+    pub keyset_cursor: bool,
     /// The dialect it was read in (its placeholders and quoting).
     pub dialect: Dialect,
 }
@@ -113,12 +116,13 @@ impl Shape {
         crate::facts::form(&self.normalized, self.dialect)
     }
 
-    /// `LIMIT … OFFSET …`, or keyset paging (`WHERE id > $1 … LIMIT $2` with no equality
-    /// filter): a page loop, where each statement's input comes from the previous page, so
-    /// repeating it is not an N+1.
+    /// `LIMIT … OFFSET …`, or keyset paging: `WHERE id > $1 … LIMIT $2` with no equality
+    /// filter, or a cursor on the first `ORDER BY` column within a filter (`WHERE status = $1
+    /// AND id > $2 ORDER BY id LIMIT $3`, Rails' `find_each` on a scope). A page loop, where
+    /// each statement's input comes from the previous page, so repeating it is not an N+1.
     pub fn is_paging(&self) -> bool {
-        self.has_word("OFFSET")
-            || (self.filter_columns.is_empty() && !self.limit_one && self.has_word("LIMIT"))
+        let pages = !self.limit_one && self.has_word("LIMIT");
+        self.has_word("OFFSET") || (pages && (self.filter_columns.is_empty() || self.keyset_cursor))
     }
 }
 
@@ -165,6 +169,7 @@ impl Fingerprinter {
             aggregate: facts.aggregate,
             filter_columns: facts.filter_columns,
             limit_one: facts.limit_one,
+            keyset_cursor: facts.keyset_cursor,
             dialect: self.dialect,
         }
     }

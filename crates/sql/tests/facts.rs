@@ -337,3 +337,39 @@ fn forms() {
         "SELECT … FROM ? WHERE ? ( ? ) = $"
     );
 }
+
+#[test]
+fn keyset_pages_are_paging_within_a_filter_too() {
+    // Rails' `find_each` on a scope: the first page, then a cursor on the ordered key.
+    let next = pg("SELECT \"orders\".* FROM \"orders\" WHERE \"orders\".\"status\" = $1 AND \"orders\".\"id\" > $2 ORDER BY \"orders\".\"id\" ASC LIMIT $3");
+    assert!(next.keyset_cursor);
+    assert!(next.is_paging());
+    for paging in [
+        "SELECT * FROM t WHERE id > $1 ORDER BY id LIMIT 50",
+        "SELECT * FROM t WHERE tenant = $1 AND created_at <= $2 ORDER BY created_at DESC LIMIT 20",
+        "SELECT * FROM t WHERE tenant = $1 AND $2 < t.id ORDER BY t.id LIMIT 20",
+        "SELECT * FROM t WHERE tenant = 7 AND id >= 100 ORDER BY id LIMIT 20",
+        // Django puts the conditions in parentheses.
+        "SELECT \"o\".\"id\" FROM \"o\" WHERE (\"o\".\"status\" = $1 AND \"o\".\"id\" > $2) ORDER BY \"o\".\"id\" ASC LIMIT 50",
+        "SELECT * FROM t WHERE tenant = $1 ORDER BY id LIMIT 20 OFFSET 40",
+    ] {
+        assert!(pg(paging).is_paging(), "{paging}");
+    }
+    for lookup in [
+        // A child per parent: an equality filter, no cursor on the ordered key.
+        "SELECT * FROM comments WHERE post_id = $1 ORDER BY id DESC LIMIT 3",
+        // A range on another column than the order: a filter, not a cursor.
+        "SELECT * FROM comments WHERE post_id = $1 AND score > $2 ORDER BY id LIMIT 3",
+        // A cursor without a LIMIT reads to the end: no page.
+        "SELECT * FROM comments WHERE post_id = $1 AND id > $2 ORDER BY id",
+        // The range inside a subquery is not the main statement's cursor.
+        "SELECT * FROM c WHERE post_id = $1 AND id IN (SELECT id FROM d WHERE id > $2 ORDER BY id LIMIT 5) ORDER BY id LIMIT 3",
+        "SELECT * FROM customers WHERE id = $1 LIMIT 1",
+    ] {
+        assert!(!pg(lookup).is_paging(), "{lookup}");
+    }
+    assert!(
+        !pg("SELECT * FROM comments WHERE post_id = $1 AND score > $2 ORDER BY id LIMIT 3")
+            .keyset_cursor
+    );
+}
