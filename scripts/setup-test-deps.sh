@@ -99,6 +99,12 @@ setup_accuracy() {
   setup_accuracy_python && setup_accuracy_node
 }
 
+# The accuracy corpus's Ruby stack (tests/accuracy/ruby/corpus.rb): ActiveRecord from Debian.
+debian_accuracy() {
+  ruby -e 'require "active_record"; require "pg"' >/dev/null 2>&1 || want ruby ruby-activerecord ruby-pg
+  return 0
+}
+
 # target/e2e/accuracy-venv: the accuracy corpus's Python stacks (tests/accuracy/requirements.txt).
 setup_accuracy_python() {
   setup_venv "accuracy-venv" "tests/accuracy/requirements.txt"

@@ -1,6 +1,7 @@
 //! Request-level accuracy on real stacks (docs/accuracy.md): the corpus under tests/accuracy/
 //! — Django ORM, asyncpg with a pool, a SKIP LOCKED job worker, node-postgres with a pool, a
-//! GraphQL resolver stack with and without DataLoader — runs labelled requests through the
+//! GraphQL resolver stack with and without DataLoader, ActiveRecord with a pool on two
+//! threads — runs labelled requests through the
 //! proxy against a throwaway PostgreSQL that writes its stderr, csvlog and jsonlog logs at
 //! once, untagged and then tagged with sqlcommenter trace ids. Each log, and the events the
 //! proxy observed, are analysed, as recorded and with seeded application stalls injected
@@ -57,6 +58,7 @@ fn run_corpus(pg: &PgServer, port: u16, dir: &Path) -> std::path::PathBuf {
         e2e_cache().join("accuracy-node/node_modules"),
     );
     let node = deps::require_program("node");
+    let ruby = deps::require_program("ruby");
     let corpus = repo_root().join("tests/accuracy");
     for mode in ["untagged", "tagged"] {
         for stack in ["django", "asyncpg", "worker"] {
@@ -78,6 +80,16 @@ fn run_corpus(pg: &PgServer, port: u16, dir: &Path) -> std::path::PathBuf {
                 .expect("run the Node corpus");
             assert!(status.success(), "node corpus {stack} {mode}: {status}");
         }
+        let status = Command::new(&ruby)
+            .arg(corpus.join("ruby/corpus.rb"))
+            .args(["activerecord", &through_proxy(pg.url("shop")), mode])
+            .arg(&labels)
+            .status()
+            .expect("run the Ruby corpus");
+        assert!(
+            status.success(),
+            "ruby corpus activerecord {mode}: {status}"
+        );
     }
     labels
 }
