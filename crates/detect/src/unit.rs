@@ -6,7 +6,10 @@
 //! 2. a sqlcommenter `route` (or `controller`+`action`) — one unit per run of equally
 //!    tagged statements on a session;
 //! 3. an explicit transaction, `BEGIN … COMMIT/ROLLBACK` on a session (savepoints and
-//!    `ROLLBACK TO` stay inside; MySQL's `SET autocommit = 0` begins one);
+//!    `ROLLBACK TO` stay inside; MySQL's `SET autocommit = 0` begins one); consecutive
+//!    transactions of one committed statement each chain into one burst (an ORM saving
+//!    row by row), and one statement rolled back is a piece of pooled work, handed out as
+//!    a burst that may join a fan-out (see `Units::end_transaction`);
 //! 4. otherwise a burst: a session's statements until a pool marker (a check-in reset ends
 //!    it; a check-out probe or a queue claim starts the next), the `COMMIT`/`ROLLBACK` of a
 //!    transaction the server opened implicitly (see `Units::end_implicit`), or a pause
@@ -426,7 +429,7 @@ impl Grouper {
                     state.unit = None;
                 }
             } else {
-                units.after_control(target, state, event.role);
+                units.after_control(target, state, event.role, event.rollback);
             }
             if units.ends_unit(target, state, &event) {
                 units.close(target);
@@ -675,13 +678,19 @@ impl Units {
 
     /// After `BEGIN`, remembers where the transaction starts; after `COMMIT`/`ROLLBACK`,
     /// ends it (which may close the unit).
-    fn after_control(&mut self, target: UnitRef, state: &mut SessionState, role: Role) {
+    fn after_control(
+        &mut self,
+        target: UnitRef,
+        state: &mut SessionState,
+        role: Role,
+        rollback: bool,
+    ) {
         let statements = self.get(target).map_or(0, |u| u.header.statements);
         match role {
             Role::Begin => state.tx_start = statements,
             Role::End => {
                 let in_transaction = statements - state.tx_start.min(statements);
-                if self.end_transaction(target, in_transaction) {
+                if self.end_transaction(target, in_transaction, rollback) {
                     state.unit = None;
                 }
             }
@@ -1095,22 +1104,31 @@ impl Units {
     }
 
     /// `COMMIT`/`ROLLBACK` in `target`, whose transaction ran `in_transaction` statements.
-    /// A transaction unit closes, unless it held a single statement: an ORM wrapping each
-    /// save in its own transaction is one loop, so such units chain into a burst that the
-    /// next single-statement transactions join. A real transaction ends a chain. Returns
-    /// whether the unit closed.
-    fn end_transaction(&mut self, target: UnitRef, in_transaction: u32) -> bool {
+    /// A transaction unit closes, unless it held a single statement and committed it: an ORM
+    /// wrapping each save in its own transaction is one loop, so such units chain into a
+    /// burst that the next single-statement transactions join. A real transaction ends a
+    /// chain, and so does a `ROLLBACK`, which saved nothing: one statement rolled back is
+    /// what a pool's reset on return leaves of a request that read once (SQLAlchemy on
+    /// psycopg: `BEGIN`, the read, `ROLLBACK` when the `Session` closes), not a loop's save.
+    /// Returns whether the unit closed.
+    fn end_transaction(&mut self, target: UnitRef, in_transaction: u32, rollback: bool) -> bool {
         let Some(unit) = self.get_mut(target) else {
             return false;
         };
         let close = match (unit.header.kind, unit.chain) {
-            (RequestKind::Transaction, _) if in_transaction == 1 => {
+            (RequestKind::Transaction, _) if in_transaction == 1 && !rollback => {
                 unit.header.kind = RequestKind::Burst;
                 unit.chain = true;
                 false
             }
+            // Untagged work the pool delimited, like a burst ended by a check-in reset: it
+            // may be one piece of a fan-out over the pool (`fanout.rs`).
+            (RequestKind::Transaction, _) if in_transaction == 1 => {
+                unit.header.kind = RequestKind::Burst;
+                true
+            }
             (RequestKind::Transaction, _) => true,
-            (RequestKind::Burst, true) => in_transaction >= 2,
+            (RequestKind::Burst, true) => in_transaction >= 2 || rollback,
             _ => false,
         };
         if close {

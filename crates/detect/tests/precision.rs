@@ -778,3 +778,35 @@ fn a_stray_execution_with_other_parameters_does_not_hide_a_repeated_identical_re
     let lines: Vec<u64> = repeated.children.iter().map(|l| l.line).collect();
     assert_eq!(lines, currency);
 }
+
+#[test]
+fn a_read_rolled_back_alone_is_a_pooled_requests_piece_not_a_save_in_a_loop() {
+    // SQLAlchemy on psycopg: every `Session` is `BEGIN`, its statements, and the pool's
+    // `ROLLBACK` when it closes. Request A reads its orders in one `Session` on s1, then
+    // fans its lookups out over three threads, each in a `Session` of its own (s1, s2, s3);
+    // 30 ms later request B does the same. A rolled-back single read is no ORM save (those
+    // commit), so it does not chain with the next one on its connection: A's pieces on s1
+    // stay apart from B's parent there, and each fan-out is put back together with its
+    // own parent.
+    let mut log = Log::new();
+    learn_pauses(&mut log, &["s1", "s2", "s3"]);
+    let session_read = |log: &mut Log, session: &str, sql: &str, id: u32, rows: u64| {
+        log.q(session, "BEGIN");
+        log.p(session, sql, &format!("$1 = '{id}'")).rows = Some(rows);
+        log.q(session, "ROLLBACK");
+    };
+    for request in 0..2u32 {
+        session_read(&mut log, "s1", ORDERS, request, 6);
+        log.wait_ms(1);
+        for round in 0..2 {
+            for (n, session) in (0u32..).zip(["s1", "s2", "s3"]) {
+                let id = 100 * request + 10 * round + n;
+                session_read(&mut log, session, CUSTOMER, id, 1);
+            }
+            log.wait_ms(1);
+        }
+        log.wait_ms(30);
+    }
+    log.wait_ms(1500);
+    assert_eq!(occurrences(&log), [(6, "s1".into()), (6, "s1".into())]);
+}
