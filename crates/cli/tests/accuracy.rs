@@ -1,7 +1,7 @@
 //! Request-level accuracy on real stacks (docs/accuracy.md): the corpus under tests/accuracy/
 //! — Django ORM, asyncpg with a pool, a SKIP LOCKED job worker, node-postgres with a pool, a
-//! GraphQL resolver stack with and without DataLoader, ActiveRecord with a pool on two
-//! threads — runs labelled requests through the
+//! GraphQL resolver stack with and without DataLoader, SQLAlchemy and ActiveRecord with a
+//! pool on two threads — runs labelled requests through the
 //! proxy against a throwaway PostgreSQL that writes its stderr, csvlog and jsonlog logs at
 //! once, untagged and then tagged with sqlcommenter trace ids. Each log, and the events the
 //! proxy observed, are analysed, as recorded and with seeded application stalls injected
@@ -61,7 +61,7 @@ fn run_corpus(pg: &PgServer, port: u16, dir: &Path) -> std::path::PathBuf {
     let ruby = deps::require_program("ruby");
     let corpus = repo_root().join("tests/accuracy");
     for mode in ["untagged", "tagged"] {
-        for stack in ["django", "asyncpg", "worker"] {
+        for stack in ["django", "asyncpg", "worker", "sqlalchemy-pg"] {
             let status = Command::new(&python)
                 .arg(corpus.join("python/corpus.py"))
                 .args([stack, &through_proxy(pg.conn_str("shop")), mode])

@@ -9,7 +9,8 @@ Stacks: `django` (Django ORM on psycopg 3, one persistent connection: CONN_MAX_A
 MariaDB (crates/cli/tests/accuracy_mariadb.rs): `django-mariadb` (the same Django requests on
 PyMySQL through its MySQLdb shim, one persistent connection with CONN_HEALTH_CHECKS) and
 `sqlalchemy` (SQLAlchemy's ORM on PyMySQL, a QueuePool of 3 with pre-ping, two request streams
-in two threads, a Session per request, lookups fanned out over worker threads).
+in two threads, a Session per request, lookups fanned out over worker threads); and
+`sqlalchemy-pg`, the same SQLAlchemy requests on psycopg 3 against PostgreSQL.
 
 Every statement of a request carries `/*qc_req='<id>'*/`: ground truth for the harness,
 which querycomb's grouping ignores (only traceparent/route/controller/action group). In
@@ -362,17 +363,18 @@ def worker_stack(dsn, labels):
 # ------------------------------------------- SQLAlchemy ORM on PyMySQL with a QueuePool
 
 
-def sqlalchemy_stack(dsn, labels):
+def sqlalchemy_stack(dsn, labels, driver="mysql+pymysql"):
     from concurrent.futures import ThreadPoolExecutor
 
     from sqlalchemy import ForeignKey, String, Text, create_engine, event, func, select, text
     from sqlalchemy.orm import DeclarativeBase, Mapped, Session, joinedload, mapped_column, relationship, selectinload
 
     params = dict(p.split("=", 1) for p in dsn.split())
-    # A pool of 3 shared by two request streams; pre-ping (MySQL's COM_PING) on check-out
-    # and the pool's rollback on check-in are SQLAlchemy's own housekeeping.
+    # A pool of 3 shared by two request streams; pre-ping on check-out (MySQL's COM_PING,
+    # PostgreSQL's `SELECT 1`) and the pool's rollback on check-in are SQLAlchemy's own
+    # housekeeping.
     engine = create_engine(
-        f"mysql+pymysql://{params['user']}:{params.get('password', '')}@{params['host']}:{params['port']}/{params['dbname']}",
+        f"{driver}://{params['user']}:{params.get('password', '')}@{params['host']}:{params['port']}/{params['dbname']}",
         pool_size=3, max_overflow=0, pool_pre_ping=True,
     )
 
@@ -529,6 +531,8 @@ def main():
         django_stack(dsn, labels, engine="mysql")
     elif stack == "sqlalchemy":
         sqlalchemy_stack(dsn, labels)
+    elif stack == "sqlalchemy-pg":
+        sqlalchemy_stack(dsn, labels, driver="postgresql+psycopg")
     elif stack == "asyncpg":
         asyncio.run(asyncpg_stack(dsn, labels))
     elif stack == "worker":
