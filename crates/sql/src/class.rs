@@ -126,7 +126,10 @@ pub fn classify(shape: &Shape, dialect: Dialect) -> Class {
             reason: "session setting",
         };
     }
-    if shape.verb == Verb::Select && is_probe(&toks, shape) {
+    // An empty statement (`;`, only comments) does nothing but a round trip: the liveness
+    // check of psycopg under SQLAlchemy's `pool_pre_ping`, and of pgjdbc's `isValid()`.
+    let empty = toks.iter().all(|t| t.kind == Kind::Semi);
+    if empty || (shape.verb == Verb::Select && is_probe(&toks, shape)) {
         return Class {
             purpose: Purpose::Housekeeping,
             marker: Marker::CheckOut,
@@ -331,6 +334,9 @@ mod tests {
             "SELECT version()",
             "select pg_catalog.version()",
             "SELECT current_schema()",
+            ";",
+            "",
+            " /* ping */ ;",
         ] {
             assert_eq!(
                 class_of(sql),
