@@ -838,7 +838,6 @@ impl Units {
     /// last cut that the statements after it decided (see [`Units::pauses_over`]). The rest stays
     /// open, under a new serial; returns the reference to it.
     fn hand_out_decided(&mut self, target: UnitRef) -> UnitRef {
-        let serial = self.next_serial + 1;
         let Some(unit) = self.get(target) else {
             return target;
         };
@@ -853,6 +852,13 @@ impl Units {
         if cut == 0 || !self.cuts_before(unit, 0, cut, false) {
             return target;
         }
+        self.hand_out_before(target, cut)
+    }
+
+    /// Hands out the open unit's statements before `cut` as a unit of their own; the rest
+    /// stays open, under a new serial; returns the reference to it.
+    fn hand_out_before(&mut self, target: UnitRef, cut: usize) -> UnitRef {
+        let serial = self.next_serial + 1;
         let Some(unit) = self.get_mut(target) else {
             return target;
         };
@@ -862,7 +868,7 @@ impl Units {
             stmts: std::mem::replace(&mut unit.stmts, rest),
             last_time: None,
             trace: None,
-            chain: false,
+            chain: unit.chain,
             whole_trace: unit.whole_trace,
             split: unit.split,
             session_key: unit.session_key,
@@ -1128,6 +1134,22 @@ impl Units {
                 true
             }
             (RequestKind::Transaction, _) => true,
+            // A chain's saves end before this one, which read once and rolled back: that
+            // read is the pool's next piece of work, not the loop's next save.
+            (RequestKind::Burst, true)
+                if rollback
+                    && in_transaction == 1
+                    && unit.stmts.len() > 1
+                    && unit.header.statements as usize == unit.stmts.len() =>
+            {
+                let cut = unit.stmts.len() - 1;
+                let piece = self.hand_out_before(target, cut);
+                if let Some(piece) = self.get_mut(piece) {
+                    piece.chain = false;
+                }
+                self.close(piece);
+                return true;
+            }
             (RequestKind::Burst, true) => in_transaction >= 2 || rollback,
             _ => false,
         };

@@ -781,6 +781,18 @@ fn a_stray_execution_with_other_parameters_does_not_hide_a_repeated_identical_re
 
 #[test]
 fn a_read_rolled_back_alone_is_a_pooled_requests_piece_not_a_save_in_a_loop() {
+    rolled_back_reads_fanned_out(false);
+}
+
+#[test]
+fn an_empty_statement_is_a_liveness_probe() {
+    // The same with SQLAlchemy's `pool_pre_ping` on psycopg, which checks each connection
+    // it hands out with an empty statement (`;`, in the server's log): a probe, not a
+    // statement of the request.
+    rolled_back_reads_fanned_out(true);
+}
+
+fn rolled_back_reads_fanned_out(pre_ping: bool) {
     // SQLAlchemy on psycopg: every `Session` is `BEGIN`, its statements, and the pool's
     // `ROLLBACK` when it closes. Request A reads its orders in one `Session` on s1, then
     // fans its lookups out over three threads, each in a `Session` of its own (s1, s2, s3);
@@ -791,6 +803,9 @@ fn a_read_rolled_back_alone_is_a_pooled_requests_piece_not_a_save_in_a_loop() {
     let mut log = Log::new();
     learn_pauses(&mut log, &["s1", "s2", "s3"]);
     let session_read = |log: &mut Log, session: &str, sql: &str, id: u32, rows: u64| {
+        if pre_ping {
+            log.q(session, ";");
+        }
         log.q(session, "BEGIN");
         log.p(session, sql, &format!("$1 = '{id}'")).rows = Some(rows);
         log.q(session, "ROLLBACK");
@@ -809,4 +824,37 @@ fn a_read_rolled_back_alone_is_a_pooled_requests_piece_not_a_save_in_a_loop() {
     }
     log.wait_ms(1500);
     assert_eq!(occurrences(&log), [(6, "s1".into()), (6, "s1".into())]);
+}
+
+#[test]
+fn a_read_rolled_back_after_a_chain_of_saves_is_not_one_of_them() {
+    // SQLAlchemy on psycopg, traced on the corpus: one request commits a multi-row insert
+    // on s1 (a single-statement transaction: saves chain so). The other stream's request
+    // reads its orders on s2 and fans its lookups out over s1, s2 and s3, each in a
+    // `Session` of its own; the first lands on s1 a few milliseconds after the insert. That
+    // read was rolled back: it is the fan-out's piece, not the chain's next save.
+    let mut log = Log::new();
+    learn_pauses(&mut log, &["s1", "s2", "s3"]);
+    log.q("s1", "BEGIN");
+    log.p(
+        "s1",
+        "INSERT INTO events (kind) VALUES ($1), ($2), ($3), ($4), ($5), ($6)",
+        "$1 = 'a', $2 = 'b', $3 = 'c', $4 = 'd', $5 = 'e', $6 = 'f'",
+    );
+    log.q("s1", "COMMIT");
+    log.wait_ms(2);
+    let session_read = |log: &mut Log, session: &str, sql: &str, id: u32, rows: u64| {
+        log.q(session, "BEGIN");
+        log.p(session, sql, &format!("$1 = '{id}'")).rows = Some(rows);
+        log.q(session, "ROLLBACK");
+    };
+    session_read(&mut log, "s2", ORDERS, 0, 6);
+    for round in 0..2 {
+        for (n, session) in (0u32..).zip(["s1", "s2", "s3"]) {
+            session_read(&mut log, session, CUSTOMER, 10 * round + n, 1);
+        }
+        log.wait_ms(1);
+    }
+    log.wait_ms(1500);
+    assert_eq!(occurrences(&log), [(6, "s2".into())]);
 }
