@@ -1,7 +1,8 @@
 //! sqlcommenter tags, parsed the way frameworks really emit them.
 //!
 //! Accepted forms, in a `/* ... */` comment at the start or the end of the statement (before or
-//! after a trailing `;`): `key='value'` with URL-encoding and `\'` escapes (the standard; Spring
+//! after a trailing `;`, or before the `RETURNING` clause that pgjdbc appends to an insert whose
+//! generated keys the application asked for, after Hibernate's or sqlcommenter's comment): `key='value'` with URL-encoding and `\'` escapes (the standard; Spring
 //! writes spaces as `+`), Rails 7.1's unencoded `key='v'`, bare `key=v`, and Rails' legacy
 //! `key:value`. Parsing borrows from the statement and allocates only to decode a value.
 
@@ -16,7 +17,7 @@ pub struct Tags<'a> {
 
 /// Finds the sqlcommenter comment(s) of `sql`: a leading one and/or a trailing one.
 pub fn tags(sql: &str) -> Tags<'_> {
-    let back_span = trailing_comment(sql);
+    let back_span = trailing_comment(sql).or_else(|| comment_before_returning(sql));
     let front_span = leading_comment(sql).filter(|f| back_span.is_none_or(|b| b.0 != f.0));
     let body = |span: Option<(usize, usize)>| {
         span.and_then(|(s, e)| sql.get(s + 2..e - 2))
@@ -59,6 +60,28 @@ fn trailing_comment(sql: &str) -> Option<(usize, usize)> {
         }
         hay = hay.get(..slash)?;
     }
+}
+
+/// Byte span of a `/* .. */` followed only by a `RETURNING` clause of column names: pgjdbc
+/// asked for generated keys appends `RETURNING *` or `RETURNING "id"` to the statement it was
+/// given, comment and all. Only statements ending in `*` or `"` are looked at, so the hot
+/// path of every other statement stays one byte test.
+fn comment_before_returning(sql: &str) -> Option<(usize, usize)> {
+    let rest = sql.trim_end();
+    if !matches!(rest.as_bytes().last(), Some(b'*' | b'"')) {
+        return None;
+    }
+    let close = rest.rfind("*/")?;
+    let tail = rest.get(close + 2..)?.trim_start();
+    let keyword = tail.get(..9)?;
+    let columns = tail.get(9..)?;
+    let plain_columns = columns.starts_with(|c: char| c.is_ascii_whitespace())
+        && !columns.contains(['\'', '/', '(', ';']);
+    if !keyword.eq_ignore_ascii_case("returning") || !plain_columns {
+        return None;
+    }
+    let open = rest.get(..close)?.rfind("/*")?;
+    Some((open, close + 2))
 }
 
 /// Byte span of a `/* .. */` that starts the statement.

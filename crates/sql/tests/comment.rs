@@ -199,3 +199,24 @@ fn the_statement_without_its_tags() {
     assert_eq!(without_tags("/* nothing */"), "");
     assert_eq!(without_tags(""), "");
 }
+
+#[test]
+fn before_the_returning_clause_pgjdbc_appends() {
+    // Hibernate (or sqlcommenter's StatementInspector) comments the insert; pgjdbc, asked for
+    // the generated keys, then appends `RETURNING`.
+    let sql = format!(
+        "insert into events (kind) values ($1) /*traceparent='{TRACEPARENT}'*/\nRETURNING *"
+    );
+    assert_eq!(tags(&sql).trace_id(), Some(TRACE));
+    let sql = format!("insert into events (kind) values ($1) /*traceparent='{TRACEPARENT}'*/ RETURNING \"id\", \"at\"");
+    assert_eq!(tags(&sql).trace_id(), Some(TRACE));
+    // A RETURNING of the application's own, with expressions, or a comment inside the
+    // statement: not a sqlcommenter comment.
+    for sql in [
+        format!("insert into t values (1) /*traceparent='{TRACEPARENT}'*/ RETURNING lower(\"a\")"),
+        format!("select /*traceparent='{TRACEPARENT}'*/ a from t where b = '*'"),
+        format!("select a /*traceparent='{TRACEPARENT}'*/ from t"),
+    ] {
+        assert_eq!(tags(&sql).trace_id(), None, "{sql}");
+    }
+}
