@@ -99,10 +99,11 @@ setup_accuracy() {
   setup_accuracy_python && setup_accuracy_node
 }
 
-# The accuracy corpus's Ruby stack (tests/accuracy/ruby/corpus.rb): ActiveRecord from Debian.
+# The accuracy corpus's Ruby and Java stacks (tests/accuracy/ruby/corpus.rb,
+# tests/accuracy/java/Corpus.java): ActiveRecord, and Hibernate 3.6 on pgjdbc, from Debian.
 debian_accuracy() {
   ruby -e 'require "active_record"; require "pg"' >/dev/null 2>&1 || want ruby ruby-activerecord ruby-pg
-  return 0
+  debian_hibernate
 }
 
 # target/e2e/accuracy-venv: the accuracy corpus's Python stacks (tests/accuracy/requirements.txt).

@@ -1,7 +1,7 @@
 //! Request-level accuracy on real stacks (docs/accuracy.md): the corpus under tests/accuracy/
 //! — Django ORM, asyncpg with a pool, a SKIP LOCKED job worker, node-postgres with a pool, a
-//! GraphQL resolver stack with and without DataLoader, SQLAlchemy and ActiveRecord with a
-//! pool on two threads — runs labelled requests through the
+//! GraphQL resolver stack with and without DataLoader, SQLAlchemy, ActiveRecord and
+//! Hibernate with a pool on two threads — runs labelled requests through the
 //! proxy against a throwaway PostgreSQL that writes its stderr, csvlog and jsonlog logs at
 //! once, untagged and then tagged with sqlcommenter trace ids. Each log, and the events the
 //! proxy observed, are analysed, as recorded and with seeded application stalls injected
@@ -59,6 +59,7 @@ fn run_corpus(pg: &PgServer, port: u16, dir: &Path) -> std::path::PathBuf {
     );
     let node = deps::require_program("node");
     let ruby = deps::require_program("ruby");
+    let java = JavaCorpus::compile(dir);
     let corpus = repo_root().join("tests/accuracy");
     for mode in ["untagged", "tagged"] {
         for stack in ["django", "asyncpg", "worker", "sqlalchemy-pg"] {
@@ -90,8 +91,52 @@ fn run_corpus(pg: &PgServer, port: u16, dir: &Path) -> std::path::PathBuf {
             status.success(),
             "ruby corpus activerecord {mode}: {status}"
         );
+        java.run(pg, port, mode, &labels);
     }
     labels
+}
+
+/// The Java stack (tests/accuracy/java, Hibernate 3.6 on pgjdbc from Debian), compiled with
+/// javac into the run's directory.
+struct JavaCorpus {
+    classpath: std::ffi::OsString,
+}
+
+impl JavaCorpus {
+    fn compile(dir: &Path) -> JavaCorpus {
+        let jars = deps::hibernate_classpath();
+        let javac = deps::require_program("javac");
+        let classes = dir.join("java-classes");
+        let compiled = Command::new(javac)
+            .arg("-cp")
+            .arg(std::env::join_paths(&jars).expect("class path"))
+            .arg("-d")
+            .arg(&classes)
+            .arg(repo_root().join("tests/accuracy/java/Corpus.java"))
+            .output()
+            .expect("run javac");
+        assert!(
+            compiled.status.success(),
+            "javac: {}",
+            String::from_utf8_lossy(&compiled.stderr)
+        );
+        let classpath =
+            std::env::join_paths(std::iter::once(classes).chain(jars)).expect("class path");
+        JavaCorpus { classpath }
+    }
+
+    fn run(&self, pg: &PgServer, port: u16, mode: &str, labels: &Path) {
+        let url = format!("jdbc:postgresql://127.0.0.1:{port}/shop?sslmode=disable");
+        let status = Command::new(deps::require_program("java"))
+            .arg("-cp")
+            .arg(&self.classpath)
+            .arg("Corpus")
+            .args(["hibernate", url.as_str(), pg.user(), pg.password(), mode])
+            .arg(labels)
+            .status()
+            .expect("run the Java corpus");
+        assert!(status.success(), "java corpus hibernate {mode}: {status}");
+    }
 }
 
 /// The same traffic as on a loaded machine: the application stalls inside its requests.
