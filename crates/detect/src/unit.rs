@@ -1080,8 +1080,28 @@ impl Units {
                 None => Some(self.open(RequestKind::Transaction, event)),
             },
             Role::End | Role::Bookkeeping => current,
-            Role::Query => Some(current.unwrap_or_else(|| self.open(anonymous_kind(state), event))),
+            Role::Query => match current {
+                Some(c) if !state.in_transaction && self.ends_chain(c, event.time) => {
+                    self.close(c);
+                    Some(self.open(anonymous_kind(state), event))
+                }
+                Some(c) => Some(c),
+                None => Some(self.open(anonymous_kind(state), event)),
+            },
         }
+    }
+
+    /// A statement outside any transaction, after a pause longer than the learned split,
+    /// ends a chain of saves: the saves of a loop come in transactions of their own, so this
+    /// is the next request on the connection (a pool that sends nothing between requests,
+    /// as Go's `database/sql` does). Saves are never cut by pauses (see
+    /// [`Units::end_transaction`]); a read between two of them, without a pause, stays.
+    fn ends_chain(&self, current: UnitRef, time: Option<Timestamp>) -> bool {
+        self.get(current).is_some_and(|u| {
+            u.chain
+                && u.split.fine_clock
+                && matches!((u.last_time, time), (Some(last), Some(now)) if now.saturating_sub(last) > u.split.us)
+        })
     }
 
     /// `COMMIT`/`ROLLBACK` with no `BEGIN` before it on the session: the end of a transaction

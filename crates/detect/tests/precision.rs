@@ -858,3 +858,38 @@ fn a_read_rolled_back_after_a_chain_of_saves_is_not_one_of_them() {
     log.wait_ms(1500);
     assert_eq!(occurrences(&log), [(6, "s2".into())]);
 }
+
+#[test]
+fn a_read_after_a_pause_ends_a_chain_of_saves() {
+    // GORM on Go's database/sql: a pool that sends nothing between requests, and `Create`
+    // wraps every insert in a transaction of its own. Request A saves six rows one by one;
+    // 80 ms later request B, on the same connection, reads its orders and each one's
+    // customer outside any transaction; 80 ms later request C saves eight rows. B's reads
+    // are not one more save of A's loop, and C's saves are a loop of their own.
+    let mut log = Log::new();
+    learn_pauses(&mut log, &["s1"]);
+    let saves = |log: &mut Log, n: usize| {
+        for i in 0..n {
+            log.q("s1", "BEGIN READ WRITE");
+            log.p(
+                "s1",
+                "INSERT INTO events (kind) VALUES ($1) RETURNING id",
+                &format!("$1 = 'visit {i}'"),
+            );
+            log.q("s1", "COMMIT");
+        }
+    };
+    saves(&mut log, 6);
+    log.wait_ms(80);
+    log.p("s1", ORDERS, "$1 = 'open'").rows = Some(6);
+    for i in 0..6 {
+        log.p("s1", CUSTOMER, &format!("$1 = '{i}'")).rows = Some(1);
+    }
+    log.wait_ms(80);
+    saves(&mut log, 8);
+    log.wait_ms(1500);
+    assert_eq!(
+        occurrences(&log),
+        [(6, "s1".into()), (6, "s1".into()), (8, "s1".into())]
+    );
+}
