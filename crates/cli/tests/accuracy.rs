@@ -1,7 +1,7 @@
 //! Request-level accuracy on real stacks (docs/accuracy.md): the corpus under tests/accuracy/
 //! — Django ORM, asyncpg with a pool, a SKIP LOCKED job worker, node-postgres with a pool, a
 //! GraphQL resolver stack with and without DataLoader, SQLAlchemy, ActiveRecord and
-//! Hibernate with a pool on two threads — runs labelled requests through the
+//! Hibernate with a pool on two threads, GORM on two goroutines — runs labelled requests through the
 //! proxy against a throwaway PostgreSQL that writes its stderr, csvlog and jsonlog logs at
 //! once, untagged and then tagged with sqlcommenter trace ids. Each log, and the events the
 //! proxy observed, are analysed, as recorded and with seeded application stalls injected
@@ -92,8 +92,37 @@ fn run_corpus(pg: &PgServer, port: u16, dir: &Path) -> std::path::PathBuf {
             "ruby corpus activerecord {mode}: {status}"
         );
         java.run(pg, port, mode, &labels);
+        run_go_corpus(&through_proxy(pg.url("shop")), mode, &labels, dir);
     }
     labels
+}
+
+/// The Go stack (tests/accuracy/go, GORM v1 on lib/pq from Debian), built in GOPATH mode with
+/// its build cache in the run's directory.
+fn run_go_corpus(url: &str, mode: &str, labels: &Path, dir: &Path) {
+    let go = deps::require_program("go");
+    deps::require(
+        "GORM v1 (scripts/setup-test-deps.sh accuracy)",
+        "/usr/share/gocode/src/github.com/jinzhu/gorm".into(),
+    );
+    let gopath = std::env::join_paths([
+        repo_root().join("tests/accuracy/go"),
+        "/usr/share/gocode".into(),
+    ])
+    .expect("GOPATH");
+    let status = Command::new(go)
+        .args(["run", "gormcorpus", "gorm"])
+        .arg(format!("{url}?sslmode=disable"))
+        .arg(mode)
+        .arg(labels)
+        .current_dir(repo_root().join("tests/accuracy/go/src/gormcorpus"))
+        .env("GO111MODULE", "off")
+        .env("GOPATH", gopath)
+        .env("GOCACHE", dir.join("gocache"))
+        .env("GOFLAGS", "")
+        .status()
+        .expect("run the Go corpus");
+    assert!(status.success(), "go corpus gorm {mode}: {status}");
 }
 
 /// The Java stack (tests/accuracy/java, Hibernate 3.6 on pgjdbc from Debian), compiled with
@@ -148,7 +177,10 @@ impl JavaCorpus {
 /// iterations of a loop), the whole application stalls for 30–700 ms (log-uniform): every
 /// later event moves by the stall, so the order of events and the concurrency of sessions
 /// are kept, and a stall is as long as or longer than the 10–200 ms between requests, but
-/// shorter than the idle gap (1 s), which bounds any unit of work by design. A stall lasts
+/// shorter than the idle gap (1 s), which bounds any unit of work by design. Stalls placed
+/// within one idle gap of recorded time add up to at most the longest stall (a later one is
+/// shortened, or left out when under the shortest): stalls in two requests that run at once
+/// must not add up, inside either of them, to a pause as long as the idle gap. A stall lasts
 /// whole ticks of the input's clock (milliseconds in a PostgreSQL log), as the log of a
 /// stalled application would show it: a finer shift would invent a clock the log does not
 /// have. Grouping never sees the labels the stalls are placed by.
@@ -161,6 +193,10 @@ fn stalled(events: &[OwnedEvent], label_at: &HashMap<Location, String>) -> Vec<O
     let mut rng = SplitMix(0x9e37_79b9_7f4a_7c15);
     let mut last_label: HashMap<&str, Option<&String>> = HashMap::new();
     let mut shift = 0i64;
+    // Stalls placed in the last idle gap of recorded time, with their recorded time: their
+    // sum stays within one longest stall, so that stalls placed in two requests running at
+    // once never add up to a pause as long as the idle gap inside either of them.
+    let mut recent: std::collections::VecDeque<(i64, i64)> = std::collections::VecDeque::new();
     // In time order (the proxy hands statements over as they finish); each event keeps its
     // place in the input.
     let mut order: Vec<usize> = (0..events.len()).collect();
@@ -175,13 +211,30 @@ fn stalled(events: &[OwnedEvent], label_at: &HashMap<Location, String>) -> Vec<O
         let inside = label.is_some() && before == Some(label);
         if inside && rng.next().is_multiple_of(5) {
             let unit = (rng.next() % 1_000_000) as f64 / 1_000_000.0;
-            let stall = (30_000.0 * (700.0f64 / 30.0).powf(unit)) as i64;
-            shift += (stall / tick).max(1) * tick;
+            let stall = (SHORTEST_STALL_US as f64
+                * (LONGEST_STALL_US as f64 / SHORTEST_STALL_US as f64).powf(unit))
+                as i64;
+            let at = event.time.unwrap_or_default();
+            while recent.front().is_some_and(|&(t, _)| t <= at - IDLE_GAP_US) {
+                recent.pop_front();
+            }
+            let room = LONGEST_STALL_US - recent.iter().map(|&(_, s)| s).sum::<i64>();
+            let stall = (stall.min(room) / tick) * tick;
+            if stall >= SHORTEST_STALL_US {
+                shift += stall;
+                recent.push_back((at, stall));
+            }
         }
         moved.time = event.time.map(|t| t + shift);
     }
     out
 }
+
+/// The idle gap of the default configuration, which ends any unit of work, tagged or not.
+const IDLE_GAP_US: i64 = 1_000_000;
+/// The stalls of [`stalled`]: 30–700 ms.
+const SHORTEST_STALL_US: i64 = 30_000;
+const LONGEST_STALL_US: i64 = 700_000;
 
 /// SplitMix64: a seeded generator for [`stalled`] (deterministic across platforms).
 struct SplitMix(u64);
