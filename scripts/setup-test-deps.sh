@@ -99,11 +99,13 @@ setup_accuracy() {
   setup_accuracy_python && setup_accuracy_node
 }
 
-# The accuracy corpus's Ruby and Java stacks (tests/accuracy/ruby/corpus.rb,
-# tests/accuracy/java/Corpus.java): ActiveRecord, and Hibernate 3.6 on pgjdbc, from Debian.
+# The accuracy corpus's Ruby, Java and Go stacks (tests/accuracy/ruby/corpus.rb,
+# tests/accuracy/java/Corpus.java, tests/accuracy/go): ActiveRecord, Hibernate 3.6 on
+# pgjdbc, and GORM v1 on lib/pq, from Debian.
 debian_accuracy() {
   ruby -e 'require "active_record"; require "pg"' >/dev/null 2>&1 || want ruby ruby-activerecord ruby-pg
   debian_hibernate
+  debian_gorm
 }
 
 # target/e2e/accuracy-venv: the accuracy corpus's Python stacks (tests/accuracy/requirements.txt).
