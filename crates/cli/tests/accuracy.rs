@@ -134,21 +134,9 @@ struct JavaCorpus {
 impl JavaCorpus {
     fn compile(dir: &Path) -> JavaCorpus {
         let jars = deps::hibernate_classpath();
-        let javac = deps::require_program("javac");
         let classes = dir.join("java-classes");
-        let compiled = Command::new(javac)
-            .arg("-cp")
-            .arg(std::env::join_paths(&jars).expect("class path"))
-            .arg("-d")
-            .arg(&classes)
-            .arg(repo_root().join("tests/accuracy/java/Corpus.java"))
-            .output()
-            .expect("run javac");
-        assert!(
-            compiled.status.success(),
-            "javac: {}",
-            String::from_utf8_lossy(&compiled.stderr)
-        );
+        let source = repo_root().join("tests/accuracy/java/Corpus.java");
+        deps::compile_java(&jars, &[source], &classes);
         let classpath =
             std::env::join_paths(std::iter::once(classes).chain(jars)).expect("class path");
         JavaCorpus { classpath }

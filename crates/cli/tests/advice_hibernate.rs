@@ -80,26 +80,13 @@ struct Shop {
 impl Shop {
     fn compile() -> Shop {
         let classpath = deps::hibernate_classpath();
-        let javac = deps::require_program("javac");
         let classes = tempfile::tempdir().expect("temp dir");
         let sources: Vec<PathBuf> = std::fs::read_dir(repo_root().join("tests/e2e/hibernate"))
             .expect("tests/e2e/hibernate")
             .map(|entry| entry.expect("source").path())
             .filter(|path| path.extension().is_some_and(|e| e == "java"))
             .collect();
-        let compiled = Command::new(javac)
-            .arg("-cp")
-            .arg(std::env::join_paths(&classpath).expect("class path"))
-            .arg("-d")
-            .arg(classes.path())
-            .args(&sources)
-            .output()
-            .expect("run javac");
-        assert!(
-            compiled.status.success(),
-            "javac: {}",
-            String::from_utf8_lossy(&compiled.stderr)
-        );
+        deps::compile_java(&classpath, &sources, classes.path());
         Shop { classes, classpath }
     }
 

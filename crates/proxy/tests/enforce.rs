@@ -213,23 +213,10 @@ fn psql_simple_queries_in_a_transaction() {
 #[test]
 fn pgjdbc_sees_rejections_as_sql_exceptions_and_recovers() {
     let jar = querycomb_testkit::deps::pgjdbc_jar();
-    let javac = querycomb_testkit::deps::require_program("javac");
     let java = querycomb_testkit::deps::require_program("java");
     let classes = tempfile::tempdir().expect("temp dir");
     let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/PgjdbcBudget.java");
-    let compiled = Command::new(javac)
-        .arg("-cp")
-        .arg(&jar)
-        .arg("-d")
-        .arg(classes.path())
-        .arg(source)
-        .output()
-        .expect("run javac");
-    assert!(
-        compiled.status.success(),
-        "javac: {}",
-        String::from_utf8_lossy(&compiled.stderr)
-    );
+    querycomb_testkit::deps::compile_java(std::slice::from_ref(&jar), &[source], classes.path());
     let h = enforcing();
     let url = format!(
         "jdbc:postgresql://127.0.0.1:{}/postgres?sslmode=disable",

@@ -61,6 +61,24 @@ pub fn require_program(name: &str) -> PathBuf {
     }
 }
 
+/// Compiles Java `sources` against `classpath` with the JDK's javac into `out`; panics with
+/// javac's errors when they do not compile.
+pub fn compile_java<P: AsRef<Path>>(classpath: &[PathBuf], sources: &[P], out: &Path) {
+    let compiled = Command::new(require_program("javac"))
+        .arg("-cp")
+        .arg(std::env::join_paths(classpath).expect("a class path"))
+        .arg("-d")
+        .arg(out)
+        .args(sources.iter().map(AsRef::as_ref))
+        .output()
+        .expect("run javac");
+    assert!(
+        compiled.status.success(),
+        "javac: {}",
+        String::from_utf8_lossy(&compiled.stderr)
+    );
+}
+
 /// pgjdbc, Debian's `libpostgresql-jdbc-java` (the set-up script's `pgjdbc` part).
 pub fn pgjdbc_jar() -> PathBuf {
     require(
