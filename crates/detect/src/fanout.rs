@@ -353,6 +353,7 @@ mod tests {
                 span: 0,
                 parent_span: 0,
                 uses_previous_result: false,
+                paging: false,
                 result: 0,
                 parent_result: 0,
             })

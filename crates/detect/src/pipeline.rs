@@ -309,6 +309,7 @@ impl Pipeline {
             span: span_id(context.span_id),
             parent_span: span_id(context.parent_span_id),
             uses_previous_result: event.uses_previous_result,
+            paging: entry.paging,
             result: event.links.result.unwrap_or(0),
             parent_result: event.links.parent_result.unwrap_or(0),
         };

@@ -78,6 +78,8 @@ pub struct Stmt {
     /// Used a value the statement before it returned (see
     /// [`querycomb_core::QueryEvent::uses_previous_result`]).
     pub uses_previous_result: bool,
+    /// A page of a paging loop (`OFFSET`, keyset; `Shape::is_paging`): no parent drives it.
+    pub paging: bool,
     /// Value links from the source (see [`querycomb_core::ValueLinks`]), 0 for none: the id
     /// its result was kept under, and the id of the result its bind values came from.
     pub result: u64,
@@ -1300,7 +1302,9 @@ impl Units {
             return false;
         }
         let same = |other: &Stmt| other.fp == here.fp && other.list == here.list;
-        let in_loop = same(before) || next.is_some_and(same);
+        // A page opening a paging loop has no parent that it must stay with, so it is a
+        // loop's first child only when it is not a page.
+        let in_loop = same(before) || (!here.paging && next.is_some_and(same));
         // The shape the request opened with, again, outside a loop and after a pause the
         // clock can see: the next request of the same kind (one handler after another on a
         // pooled connection taken back at once), whatever the learned split says.

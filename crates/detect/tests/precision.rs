@@ -893,3 +893,35 @@ fn a_read_after_a_pause_ends_a_chain_of_saves() {
         [(6, "s1".into()), (6, "s1".into()), (8, "s1".into())]
     );
 }
+
+#[test]
+fn a_page_after_a_pause_is_no_loops_first_child() {
+    // GORM, traced on the corpus: a request reads its orders on s1 and fans its lookups out
+    // over s1 and s2. 60 ms later, with nothing else running, the next request on s2 reads
+    // keyset pages. A first statement of a run of one shape stays with the request before
+    // it through a stall of the whole application, as a loop's first child stays with its
+    // parent; a page has no parent, so the pause cuts there and s2's lookups stay the
+    // fan-out's pieces.
+    let mut log = Log::new();
+    learn_pauses(&mut log, &["s1", "s2"]);
+    log.p("s1", ORDERS, "$1 = 'open'").rows = Some(6);
+    for i in 0..3 {
+        log.wait_ms(1);
+        for session in ["s1", "s2"] {
+            let id = 2 * i + u32::from(session == "s2");
+            log.p(session, CUSTOMER, &format!("$1 = '{id}'")).rows = Some(1);
+        }
+    }
+    log.wait_ms(60);
+    for page in 0..5 {
+        log.p(
+            "s2",
+            "SELECT * FROM orders WHERE (status = $1 AND id > $2) ORDER BY id LIMIT 50",
+            &format!("$1 = 'open', $2 = '{}'", page * 75),
+        )
+        .rows = Some(50);
+        log.wait_ms(1);
+    }
+    log.wait_ms(1500);
+    assert_eq!(occurrences(&log), [(6, "s1".into())]);
+}
