@@ -1,10 +1,10 @@
 //! Request-level accuracy on real stacks (docs/accuracy.md): the corpus under tests/accuracy/
 //! — Django ORM, asyncpg with a pool, a SKIP LOCKED job worker, node-postgres with a pool, a
 //! GraphQL resolver stack with and without DataLoader, SQLAlchemy, ActiveRecord and
-//! Hibernate with a pool on two threads, GORM on two goroutines — runs labelled requests through the
-//! proxy against a throwaway PostgreSQL that writes its stderr, csvlog and jsonlog logs at
-//! once, untagged and then tagged with sqlcommenter trace ids. Each log, and the events the
-//! proxy observed, are analysed, as recorded and with seeded application stalls injected
+//! Hibernate with a pool on two threads, GORM on two goroutines — runs labelled requests
+//! through the proxy against a throwaway PostgreSQL that writes its stderr, csvlog and
+//! jsonlog logs at once, untagged and then tagged with sqlcommenter trace ids. Each log, and
+//! the events the proxy observed, are analysed, as recorded and with seeded application stalls injected
 //! inside requests (a loaded machine, deterministically), and every finding, in every
 //! request it was found in, is matched with the labels.
 //!
@@ -63,44 +63,54 @@ fn run_corpus(pg: &PgServer, port: u16, dir: &Path) -> std::path::PathBuf {
     let corpus = repo_root().join("tests/accuracy");
     for mode in ["untagged", "tagged"] {
         for stack in ["django", "asyncpg", "worker", "sqlalchemy-pg"] {
-            let status = Command::new(&python)
-                .arg(corpus.join("python/corpus.py"))
-                .args([stack, &through_proxy(pg.conn_str("shop")), mode])
-                .arg(&labels)
-                .status()
-                .expect("run the Python corpus");
-            assert!(status.success(), "python corpus {stack} {mode}: {status}");
+            run_stack(
+                Command::new(&python)
+                    .arg(corpus.join("python/corpus.py"))
+                    .args([stack, &through_proxy(pg.conn_str("shop")), mode])
+                    .arg(&labels),
+                &format!("python corpus {stack} {mode}"),
+            );
         }
         for stack in ["pg-pool", "graphql"] {
-            let status = Command::new(&node)
-                .env("NODE_PATH", &node_modules)
-                .arg(corpus.join("node/corpus.js"))
-                .args([stack, &through_proxy(pg.url("shop")), mode])
-                .arg(&labels)
-                .status()
-                .expect("run the Node corpus");
-            assert!(status.success(), "node corpus {stack} {mode}: {status}");
+            run_stack(
+                Command::new(&node)
+                    .env("NODE_PATH", &node_modules)
+                    .arg(corpus.join("node/corpus.js"))
+                    .args([stack, &through_proxy(pg.url("shop")), mode])
+                    .arg(&labels),
+                &format!("node corpus {stack} {mode}"),
+            );
         }
-        let status = Command::new(&ruby)
-            .arg(corpus.join("ruby/corpus.rb"))
-            .args(["activerecord", &through_proxy(pg.url("shop")), mode])
-            .arg(&labels)
-            .status()
-            .expect("run the Ruby corpus");
-        assert!(
-            status.success(),
-            "ruby corpus activerecord {mode}: {status}"
+        run_stack(
+            Command::new(&ruby)
+                .arg(corpus.join("ruby/corpus.rb"))
+                .args(["activerecord", &through_proxy(pg.url("shop")), mode])
+                .arg(&labels),
+            &format!("ruby corpus activerecord {mode}"),
         );
-        java.run(pg, port, mode, &labels);
-        run_go_corpus(&through_proxy(pg.url("shop")), mode, &labels, dir);
+        run_stack(
+            java.command(pg, port, mode).arg(&labels),
+            &format!("java corpus hibernate {mode}"),
+        );
+        run_stack(
+            go_command(&through_proxy(pg.url("shop")), mode, dir).arg(&labels),
+            &format!("go corpus gorm {mode}"),
+        );
     }
     labels
 }
 
+/// Runs one stack of the corpus to its end; it must succeed.
+fn run_stack(command: &mut Command, what: &str) {
+    let status = command
+        .status()
+        .unwrap_or_else(|e| panic!("run the {what}: {e}"));
+    assert!(status.success(), "{what}: {status}");
+}
+
 /// The Go stack (tests/accuracy/go, GORM v1 on lib/pq from Debian), built in GOPATH mode with
 /// its build cache in the run's directory.
-fn run_go_corpus(url: &str, mode: &str, labels: &Path, dir: &Path) {
-    let go = deps::require_program("go");
+fn go_command(url: &str, mode: &str, dir: &Path) -> Command {
     deps::require(
         "GORM v1 (scripts/setup-test-deps.sh accuracy)",
         "/usr/share/gocode/src/github.com/jinzhu/gorm".into(),
@@ -110,19 +120,17 @@ fn run_go_corpus(url: &str, mode: &str, labels: &Path, dir: &Path) {
         "/usr/share/gocode".into(),
     ])
     .expect("GOPATH");
-    let status = Command::new(go)
+    let mut command = Command::new(deps::require_program("go"));
+    command
         .args(["run", "gormcorpus", "gorm"])
         .arg(format!("{url}?sslmode=disable"))
         .arg(mode)
-        .arg(labels)
         .current_dir(repo_root().join("tests/accuracy/go/src/gormcorpus"))
         .env("GO111MODULE", "off")
         .env("GOPATH", gopath)
         .env("GOCACHE", dir.join("gocache"))
-        .env("GOFLAGS", "")
-        .status()
-        .expect("run the Go corpus");
-    assert!(status.success(), "go corpus gorm {mode}: {status}");
+        .env("GOFLAGS", "");
+    command
 }
 
 /// The Java stack (tests/accuracy/java, Hibernate 3.6 on pgjdbc from Debian), compiled with
@@ -142,17 +150,18 @@ impl JavaCorpus {
         JavaCorpus { classpath }
     }
 
-    fn run(&self, pg: &PgServer, port: u16, mode: &str, labels: &Path) {
+    /// The run of one mode, through the proxy at `port`.
+    fn command(&self, pg: &PgServer, port: u16, mode: &str) -> Command {
         let url = format!("jdbc:postgresql://127.0.0.1:{port}/shop?sslmode=disable");
-        let status = Command::new(deps::require_program("java"))
-            .arg("-cp")
-            .arg(&self.classpath)
-            .arg("Corpus")
-            .args(["hibernate", url.as_str(), pg.user(), pg.password(), mode])
-            .arg(labels)
-            .status()
-            .expect("run the Java corpus");
-        assert!(status.success(), "java corpus hibernate {mode}: {status}");
+        let mut command = Command::new(deps::require_program("java"));
+        command.arg("-cp").arg(&self.classpath).arg("Corpus").args([
+            "hibernate",
+            url.as_str(),
+            pg.user(),
+            pg.password(),
+            mode,
+        ]);
+        command
     }
 }
 
@@ -181,9 +190,10 @@ fn stalled(events: &[OwnedEvent], label_at: &HashMap<Location, String>) -> Vec<O
     let mut rng = SplitMix(0x9e37_79b9_7f4a_7c15);
     let mut last_label: HashMap<&str, Option<&String>> = HashMap::new();
     let mut shift = 0i64;
-    // Stalls placed in the last idle gap of recorded time, with their recorded time: their
-    // sum stays within one longest stall, so that stalls placed in two requests running at
-    // once never add up to a pause as long as the idle gap inside either of them.
+    let idle_gap_us = i64::try_from(Config::default().idle_gap_ms)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1000);
+    // The stalls placed in the last idle gap of recorded time: (recorded time, stall).
     let mut recent: std::collections::VecDeque<(i64, i64)> = std::collections::VecDeque::new();
     // In time order (the proxy hands statements over as they finish); each event keeps its
     // place in the input.
@@ -203,7 +213,7 @@ fn stalled(events: &[OwnedEvent], label_at: &HashMap<Location, String>) -> Vec<O
                 * (LONGEST_STALL_US as f64 / SHORTEST_STALL_US as f64).powf(unit))
                 as i64;
             let at = event.time.unwrap_or_default();
-            while recent.front().is_some_and(|&(t, _)| t <= at - IDLE_GAP_US) {
+            while recent.front().is_some_and(|&(t, _)| t <= at - idle_gap_us) {
                 recent.pop_front();
             }
             let room = LONGEST_STALL_US - recent.iter().map(|&(_, s)| s).sum::<i64>();
@@ -218,8 +228,6 @@ fn stalled(events: &[OwnedEvent], label_at: &HashMap<Location, String>) -> Vec<O
     out
 }
 
-/// The idle gap of the default configuration, which ends any unit of work, tagged or not.
-const IDLE_GAP_US: i64 = 1_000_000;
 /// The stalls of [`stalled`]: 30–700 ms.
 const SHORTEST_STALL_US: i64 = 30_000;
 const LONGEST_STALL_US: i64 = 700_000;

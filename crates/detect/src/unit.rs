@@ -1100,9 +1100,7 @@ impl Units {
     /// [`Units::end_transaction`]); a read between two of them, without a pause, stays.
     fn ends_chain(&self, current: UnitRef, time: Option<Timestamp>) -> bool {
         self.get(current).is_some_and(|u| {
-            u.chain
-                && u.split.fine_clock
-                && matches!((u.last_time, time), (Some(last), Some(now)) if now.saturating_sub(last) > u.split.us)
+            u.chain && u.split.fine_clock && is_idle(u.last_time, time, u.split.us)
         })
     }
 

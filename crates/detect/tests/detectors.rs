@@ -142,15 +142,7 @@ fn write_loops_need_no_parent() {
 fn per_save_transactions_chain_into_one_write_loop() {
     // ORMs wrap each save in its own transaction.
     let mut log = Log::new();
-    for i in 0..6 {
-        log.q("s1", "BEGIN");
-        log.p(
-            "s1",
-            "INSERT INTO events (kind, n) VALUES ($1, $2)",
-            &format!("$1 = 'a', $2 = '{i}'"),
-        );
-        log.q("s1", "COMMIT");
-    }
+    log.saves("s1", 6);
     let analysis = analyse(&log.events);
     let f = only(&analysis);
     assert_eq!((f.kind, f.count), (n_plus_one_write::KIND, 6));

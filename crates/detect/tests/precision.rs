@@ -616,14 +616,7 @@ fn the_next_requests_pages_do_not_continue_a_fan_outs_last_lookups() {
         log.p(session, CUSTOMER, &format!("$1 = '{i}'")).rows = Some(1);
     }
     log.wait_ms(5);
-    for page in 0..6 {
-        log.p(
-            "p2",
-            "SELECT id FROM orders WHERE id > $1 ORDER BY id LIMIT 50",
-            &format!("$1 = '{}'", page * 50),
-        )
-        .rows = Some(50);
-    }
+    log.keyset_pages("p2", 6);
     log.wait_ms(1500);
     assert_eq!(occurrences(&log), [(6, "p1".into())]);
 }
@@ -807,9 +800,7 @@ fn rolled_back_reads_fanned_out(pre_ping: bool) {
         if pre_ping {
             log.q(session, ";");
         }
-        log.q(session, "BEGIN");
-        log.p(session, sql, &format!("$1 = '{id}'")).rows = Some(rows);
-        log.q(session, "ROLLBACK");
+        log.rolled_back_read(session, sql, id, rows);
     };
     for request in 0..2u32 {
         session_read(&mut log, "s1", ORDERS, request, 6);
@@ -844,15 +835,10 @@ fn a_read_rolled_back_after_a_chain_of_saves_is_not_one_of_them() {
     );
     log.q("s1", "COMMIT");
     log.wait_ms(2);
-    let session_read = |log: &mut Log, session: &str, sql: &str, id: u32, rows: u64| {
-        log.q(session, "BEGIN");
-        log.p(session, sql, &format!("$1 = '{id}'")).rows = Some(rows);
-        log.q(session, "ROLLBACK");
-    };
-    session_read(&mut log, "s2", ORDERS, 0, 6);
+    log.rolled_back_read("s2", ORDERS, 0, 6);
     for round in 0..2 {
         for (n, session) in (0u32..).zip(["s1", "s2", "s3"]) {
-            session_read(&mut log, session, CUSTOMER, 10 * round + n, 1);
+            log.rolled_back_read(session, CUSTOMER, 10 * round + n, 1);
         }
         log.wait_ms(1);
     }
@@ -869,25 +855,14 @@ fn a_read_after_a_pause_ends_a_chain_of_saves() {
     // are not one more save of A's loop, and C's saves are a loop of their own.
     let mut log = Log::new();
     learn_pauses(&mut log, &["s1"]);
-    let saves = |log: &mut Log, n: usize| {
-        for i in 0..n {
-            log.q("s1", "BEGIN READ WRITE");
-            log.p(
-                "s1",
-                "INSERT INTO events (kind) VALUES ($1) RETURNING id",
-                &format!("$1 = 'visit {i}'"),
-            );
-            log.q("s1", "COMMIT");
-        }
-    };
-    saves(&mut log, 6);
+    log.saves("s1", 6);
     log.wait_ms(80);
     log.p("s1", ORDERS, "$1 = 'open'").rows = Some(6);
     for i in 0..6 {
         log.p("s1", CUSTOMER, &format!("$1 = '{i}'")).rows = Some(1);
     }
     log.wait_ms(80);
-    saves(&mut log, 8);
+    log.saves("s1", 8);
     log.wait_ms(1500);
     assert_eq!(
         occurrences(&log),
@@ -914,15 +889,7 @@ fn a_page_after_a_pause_is_no_loops_first_child() {
         }
     }
     log.wait_ms(60);
-    for page in 0..5 {
-        log.p(
-            "s2",
-            "SELECT * FROM orders WHERE (status = $1 AND id > $2) ORDER BY id LIMIT 50",
-            &format!("$1 = 'open', $2 = '{}'", page * 75),
-        )
-        .rows = Some(50);
-        log.wait_ms(1);
-    }
+    log.keyset_pages("s2", 5);
     log.wait_ms(1500);
     assert_eq!(occurrences(&log), [(6, "s1".into())]);
 }

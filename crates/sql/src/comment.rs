@@ -1,10 +1,10 @@
 //! sqlcommenter tags, parsed the way frameworks really emit them.
 //!
 //! Accepted forms, in a `/* ... */` comment at the start or the end of the statement (before or
-//! after a trailing `;`, or before the `RETURNING` clause that pgjdbc appends to an insert whose
-//! generated keys the application asked for, after Hibernate's or sqlcommenter's comment): `key='value'` with URL-encoding and `\'` escapes (the standard; Spring
-//! writes spaces as `+`), Rails 7.1's unencoded `key='v'`, bare `key=v`, and Rails' legacy
-//! `key:value`. Parsing borrows from the statement and allocates only to decode a value.
+//! after a trailing `;`, or before the `RETURNING` clause that pgjdbc appends, after
+//! Hibernate's or sqlcommenter's comment, to an insert whose generated keys were asked for):
+//! `key='value'` with URL-encoding and `\'` escapes (the standard; Spring writes spaces as
+//! `+`), Rails 7.1's unencoded `key='v'`, bare `key=v`, and Rails' legacy `key:value`. Parsing borrows from the statement and allocates only to decode a value.
 
 use std::borrow::Cow;
 
@@ -65,13 +65,17 @@ fn trailing_comment(sql: &str) -> Option<(usize, usize)> {
 /// Byte span of a `/* .. */` followed only by a `RETURNING` clause of column names: pgjdbc
 /// asked for generated keys appends `RETURNING *` or `RETURNING "id"` to the statement it was
 /// given, comment and all. Only statements ending in `*` or `"` are looked at, so the hot
-/// path of every other statement stays one byte test.
+/// path of every other statement stays one byte test; the clause holds no `/`, so the
+/// comment's end is the statement's last `/`.
 fn comment_before_returning(sql: &str) -> Option<(usize, usize)> {
     let rest = sql.trim_end();
     if !matches!(rest.as_bytes().last(), Some(b'*' | b'"')) {
         return None;
     }
-    let close = rest.rfind("*/")?;
+    let close = memchr::memrchr(b'/', rest.as_bytes())?.checked_sub(1)?;
+    if rest.as_bytes().get(close) != Some(&b'*') {
+        return None;
+    }
     let tail = rest.get(close + 2..)?.trim_start();
     let keyword = tail.get(..9)?;
     let columns = tail.get(9..)?;

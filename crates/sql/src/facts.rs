@@ -466,21 +466,25 @@ fn filter_columns(toks: &[Tok<'_>]) -> Vec<String> {
         if t.kind != Kind::Op || t.text != "=" || in_where.get(i) != Some(&true) {
             continue;
         }
-        let param_after = toks.get(i + 1).is_some_and(|n| n.kind == Kind::Param);
-        let column = if param_after {
-            column_before(toks, i)
-        } else if param_before(toks, i) {
-            qualified_name(toks, i + 1).map(|(_, last, _)| last)
-        } else {
-            None
-        };
-        if let Some(c) = column {
+        if let Some(c) = compared_column(toks, i) {
             if !out.contains(&c) {
                 out.push(c);
             }
         }
     }
     out
+}
+
+/// The column that the operator at `i` compares with one parameter (`col = $1`, `$1 < t.col`,
+/// cast or not), if it is one.
+fn compared_column(toks: &[Tok<'_>], i: usize) -> Option<String> {
+    if toks.get(i + 1).is_some_and(|n| n.kind == Kind::Param) {
+        column_before(toks, i)
+    } else if param_before(toks, i) {
+        qualified_name(toks, i + 1).map(|(_, last, _)| last)
+    } else {
+        None
+    }
 }
 
 /// The main statement's WHERE clause compares the column it is first ordered by with one
@@ -491,48 +495,13 @@ fn keyset_cursor(toks: &[Tok<'_>]) -> bool {
     let Some(order_column) = first_order_column(toks) else {
         return false;
     };
-    let in_where = where_flags(toks);
-    let in_subquery = subquery_flags(toks);
+    let in_where = main_where_flags(toks);
     toks.iter().enumerate().any(|(i, t)| {
-        let range = t.kind == Kind::Op && matches!(t.text, ">" | ">=" | "<" | "<=");
-        if !range || in_where.get(i) != Some(&true) || in_subquery.get(i) != Some(&false) {
-            return false;
-        }
-        let column = if toks.get(i + 1).is_some_and(|n| n.kind == Kind::Param) {
-            column_before(toks, i)
-        } else if param_before(toks, i) {
-            qualified_name(toks, i + 1).map(|(_, last, _)| last)
-        } else {
-            None
-        };
-        column.as_deref() == Some(order_column.as_str())
+        t.kind == Kind::Op
+            && matches!(t.text, ">" | ">=" | "<" | "<=")
+            && in_where.get(i) == Some(&true)
+            && compared_column(toks, i).as_deref() == Some(order_column.as_str())
     })
-}
-
-/// For every token, whether it sits inside a parenthesised `SELECT` (a subquery or a CTE's
-/// body) rather than in the main statement's own clauses, parenthesised or not.
-fn subquery_flags(toks: &[Tok<'_>]) -> Vec<bool> {
-    let mut open: Vec<bool> = Vec::new();
-    let mut inside = 0usize;
-    let mut flags = Vec::with_capacity(toks.len());
-    for (i, t) in toks.iter().enumerate() {
-        match t.kind {
-            Kind::LParen => {
-                flags.push(inside > 0);
-                let subquery = toks.get(i + 1).is_some_and(|n| n.is_word("select"));
-                inside += usize::from(subquery);
-                open.push(subquery);
-            }
-            Kind::RParen => {
-                if open.pop() == Some(true) {
-                    inside -= 1;
-                }
-                flags.push(inside > 0);
-            }
-            _ => flags.push(inside > 0),
-        }
-    }
-    flags
 }
 
 /// The first column of the main statement's `ORDER BY` (the last part of its name).
@@ -608,6 +577,19 @@ pub(crate) fn where_flags(toks: &[Tok<'_>]) -> Vec<bool> {
         let t = toks.get(i)?;
         if t.is_word("where") {
             Some(true)
+        } else {
+            WHERE_ENDS.iter().any(|w| t.is_word(w)).then_some(false)
+        }
+    })
+}
+
+/// [`where_flags`] of the main statement alone: a WHERE inside a subquery or a CTE's body (in
+/// parentheses, so never at depth 0) does not open the clause.
+fn main_where_flags(toks: &[Tok<'_>]) -> Vec<bool> {
+    clause_flags(toks, |_, i| {
+        let t = toks.get(i)?;
+        if t.is_word("where") {
+            Some(t.depth == 0)
         } else {
             WHERE_ENDS.iter().any(|w| t.is_word(w)).then_some(false)
         }

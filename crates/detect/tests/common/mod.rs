@@ -76,6 +76,43 @@ impl Log {
         self
     }
 
+    /// `n` rows saved one by one, each in a transaction of its own (ORMs wrap each save so).
+    pub fn saves(&mut self, session: &str, n: u32) -> &mut Log {
+        for i in 0..n {
+            self.q(session, "BEGIN");
+            self.p(
+                session,
+                "INSERT INTO events (kind, n) VALUES ($1, $2)",
+                &format!("$1 = 'a', $2 = '{i}'"),
+            );
+            self.q(session, "COMMIT");
+        }
+        self
+    }
+
+    /// One read of `rows` rows in a transaction of its own that the pool rolls back (a
+    /// SQLAlchemy `Session` on psycopg).
+    pub fn rolled_back_read(&mut self, session: &str, sql: &str, id: u32, rows: u64) -> &mut Log {
+        self.q(session, "BEGIN");
+        self.p(session, sql, &format!("$1 = '{id}'")).rows = Some(rows);
+        self.q(session, "ROLLBACK");
+        self
+    }
+
+    /// `n` keyset pages of 50 orders within a filter, a millisecond apart.
+    pub fn keyset_pages(&mut self, session: &str, n: u32) -> &mut Log {
+        for page in 0..n {
+            self.p(
+                session,
+                "SELECT * FROM orders WHERE (status = $1 AND id > $2) ORDER BY id LIMIT 50",
+                &format!("$1 = 'open', $2 = '{}'", page * 75),
+            )
+            .rows = Some(50);
+            self.wait_ms(1);
+        }
+        self
+    }
+
     /// The same, with a sqlcommenter comment on every statement.
     pub fn tagged_orders_loop(&mut self, session: &str, n: u32, comment: &str) -> &mut Log {
         self.p(session, &format!("{ORDERS} {comment}"), "$1 = 'open'");
