@@ -230,6 +230,8 @@ fn log_format(arg: LogFormatArg) -> LogFormat {
         LogFormatArg::PgJson => LogFormat::PgJson,
         LogFormatArg::MysqlGeneral => LogFormat::MySqlGeneral,
         LogFormatArg::MysqlSlow => LogFormat::MySqlSlow,
+        LogFormatArg::MysqlGeneralTable => LogFormat::MySqlGeneralTable,
+        LogFormatArg::MysqlSlowTable => LogFormat::MySqlSlowTable,
     }
 }
 
@@ -249,7 +251,7 @@ enum InputFormat {
 
 fn dialect_of(format: Option<InputFormat>) -> Dialect {
     match format {
-        Some(InputFormat::Log(LogFormat::MySqlGeneral | LogFormat::MySqlSlow)) => Dialect::MySql,
+        Some(InputFormat::Log(format)) if !format.is_postgres() => Dialect::MySql,
         _ => Dialect::Postgres,
     }
 }

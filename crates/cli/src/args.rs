@@ -385,6 +385,10 @@ pub enum LogFormatArg {
     PgJson,
     MysqlGeneral,
     MysqlSlow,
+    /// Rows of `mysql.general_log`: the CSV engine's file or a `mysql --batch` export.
+    MysqlGeneralTable,
+    /// Rows of `mysql.slow_log`, in the same two forms.
+    MysqlSlowTable,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]

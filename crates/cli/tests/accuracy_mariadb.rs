@@ -6,9 +6,13 @@
 //! Both logs are analysed as recorded and every finding, in every request it was found in,
 //! is matched with the labels, as `accuracy.rs` does on PostgreSQL (`accuracy_support`).
 //!
-//! MariaDB 10.11 writes whole-second timestamps in both logs: no pause between requests can
-//! be seen, so untagged requests are told apart by what the logs do show (pool check-in
-//! statements, transaction ends, check-out probes) and by the idle gap. The stalled timing
+//! The server writes both logs twice: as files, and as rows of its log tables
+//! (`log_output = FILE,TABLE`, read from the CSV engine's files). MariaDB 10.11 writes
+//! whole-second timestamps in both log files: no pause between requests can be seen there,
+//! so untagged requests are told apart by what the logs do show (pool check-in statements,
+//! transaction ends, check-out probes) and by the idle gap. The log tables keep
+//! microseconds, so there the pauses are seen as in PostgreSQL's logs, and the tables are
+//! also scored with `accuracy.rs`'s stalled timing. The stalled timing
 //! of `accuracy.rs` moves µs clocks and has nothing to move here. The test asserts what does
 //! not depend on timing: tagged traffic is exact, and no request that must produce nothing
 //! is ever flagged, tagged or untagged; the untagged table is printed.
@@ -20,21 +24,28 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use accuracy_support::{conclude, labelled, read_events, read_labels, report, score, table};
+use accuracy_support::{
+    conclude, labelled, read_events, read_labels, report, score, stalled, table,
+};
 use querycomb_logs::LogFormat;
 use querycomb_sql::Dialect;
 use querycomb_testkit::{deps, MariaDb, MariaOptions};
 use run_support::{e2e_cache, repo_root};
 
-const LOGS: [(&str, LogFormat); 2] = [
+/// The logs scored: the two files, and the same two logs as rows of the log tables (the
+/// CSV engine's files), whose clocks have microseconds.
+const LOGS: [(&str, LogFormat); 4] = [
     ("general.log", LogFormat::MySqlGeneral),
     ("slow.log", LogFormat::MySqlSlow),
+    ("general_log.CSV", LogFormat::MySqlGeneralTable),
+    ("slow_log.CSV", LogFormat::MySqlSlowTable),
 ];
 
 #[test]
 fn request_level_recall_and_precision_on_mariadb_logs() {
     let mut server = MariaDb::start(MariaOptions {
         slow_log: true,
+        log_tables: true,
         ..MariaOptions::default()
     })
     .expect("start MariaDB");
@@ -55,17 +66,25 @@ fn request_level_recall_and_precision_on_mariadb_logs() {
     server.stop();
     let logs = dir.path().join("logs");
     fs::create_dir_all(&logs).expect("a directory for the logs");
-    fs::copy(server.general_log_path(), logs.join("general.log")).expect("copy the general log");
-    fs::copy(server.slow_log_path(), logs.join("slow.log")).expect("copy the slow log");
+    let written = [
+        server.general_log_path(),
+        server.slow_log_path(),
+        server.general_log_table_path(),
+        server.slow_log_table_path(),
+    ];
+    for (path, (file, _)) in written.iter().zip(LOGS) {
+        fs::copy(path, logs.join(file)).expect("copy a log");
+    }
     fs::copy(&labels, logs.join("labels.jsonl")).expect("copy the labels");
     if let Some(keep) = std::env::var_os("QUERYCOMB_ACCURACY_KEEP") {
         let keep = Path::new(&keep).join("mariadb");
         fs::create_dir_all(&keep).expect("create the directory to keep logs in");
-        for file in ["general.log", "slow.log", "labels.jsonl"] {
+        let files = LOGS.iter().map(|(file, _)| *file).chain(["labels.jsonl"]);
+        for file in files {
             fs::copy(logs.join(file), keep.join(file)).expect("keep a log");
         }
     }
-    score_logs(&logs);
+    score_logs(&logs, Kept::All);
 }
 
 /// Re-scores the logs a run kept with `QUERYCOMB_ACCURACY_KEEP=<dir>` (in `<dir>/mariadb`),
@@ -75,7 +94,15 @@ fn request_level_recall_and_precision_on_mariadb_logs() {
 fn rescore_kept_mariadb_logs() {
     let kept = std::env::var_os("QUERYCOMB_ACCURACY_KEPT")
         .expect("QUERYCOMB_ACCURACY_KEPT names a directory kept by QUERYCOMB_ACCURACY_KEEP");
-    score_logs(&Path::new(&kept).join("mariadb"));
+    // Runs kept before the log tables were written have only the two files.
+    score_logs(&Path::new(&kept).join("mariadb"), Kept::WhatIsThere);
+}
+
+/// Which of [`LOGS`] a directory must hold.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kept {
+    All,
+    WhatIsThere,
 }
 
 /// Runs every MariaDB stack of the corpus in both modes, as the `app` user over TCP; returns
@@ -107,17 +134,34 @@ fn run_corpus(server: &MariaDb, dir: &Path) -> PathBuf {
     labels
 }
 
-/// Scores both logs as recorded; prints the table and fails on what the test does not allow.
-fn score_logs(dir: &Path) {
+/// Scores every log as recorded; prints the table and fails on what the test does not allow.
+fn score_logs(dir: &Path, kept: Kept) {
     let labels = read_labels(&dir.join("labels.jsonl"));
     let mut table = table();
     let mut problems = Vec::new();
     for (file, format) in LOGS {
-        let events = read_events(&dir.join(file), format);
+        let path = dir.join(file);
+        if kept == Kept::WhatIsThere && !path.exists() {
+            println!("{}: not kept in this run", path.display());
+            continue;
+        }
+        let events = read_events(&path, format);
         let label_at = labelled(&events);
-        let scores = score(&events, Dialect::MySql, &label_at, &labels);
-        let source = format!("{} recorded", format.id());
-        report(&source, &scores, &labels, &mut table, &mut problems);
+        // The stalled timing moves µs clocks; on the files' whole seconds it would invent a
+        // finer clock than theirs (docs/accuracy.md, "MariaDB").
+        let stalls = match format {
+            LogFormat::MySqlGeneralTable | LogFormat::MySqlSlowTable => {
+                Some(stalled(&events, &label_at))
+            }
+            _ => None,
+        };
+        let timings = [("recorded", Some(&events)), ("stalled", stalls.as_ref())];
+        for (timing, events) in timings {
+            let Some(events) = events else { continue };
+            let scores = score(events, Dialect::MySql, &label_at, &labels);
+            let source = format!("{} {timing}", format.id());
+            report(&source, &scores, &labels, &mut table, &mut problems);
+        }
     }
     conclude(&table, &problems);
 }

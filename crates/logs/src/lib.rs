@@ -1,5 +1,5 @@
-//! Log sources: PostgreSQL stderr/csvlog/jsonlog and MySQL/MariaDB general and slow logs,
-//! as query events.
+//! Log sources: PostgreSQL stderr/csvlog/jsonlog and MySQL/MariaDB general and slow logs (as
+//! files, or as the rows of their log tables), as query events.
 //!
 //! Every reader has the same shape (see [`read_log`]): it streams a [`BufRead`], lends one
 //! borrowed [`QueryEvent`](querycomb_core::QueryEvent) per executed statement to an
@@ -44,15 +44,22 @@ pub enum LogFormat {
     MySqlGeneral,
     /// MySQL / MariaDB slow query log.
     MySqlSlow,
+    /// Rows of MySQL / MariaDB `mysql.general_log` (`log_output = TABLE`): the CSV engine's
+    /// `general_log.CSV`, or a `mysql --batch` export.
+    MySqlGeneralTable,
+    /// Rows of MySQL / MariaDB `mysql.slow_log`, in the same two forms.
+    MySqlSlowTable,
 }
 
 impl LogFormat {
-    pub const ALL: [LogFormat; 5] = [
+    pub const ALL: [LogFormat; 7] = [
         LogFormat::PgStderr,
         LogFormat::PgCsv,
         LogFormat::PgJson,
         LogFormat::MySqlGeneral,
         LogFormat::MySqlSlow,
+        LogFormat::MySqlGeneralTable,
+        LogFormat::MySqlSlowTable,
     ];
 
     /// Stable short name, as accepted on the command line.
@@ -63,6 +70,8 @@ impl LogFormat {
             LogFormat::PgJson => "pg-json",
             LogFormat::MySqlGeneral => "mysql-general",
             LogFormat::MySqlSlow => "mysql-slow",
+            LogFormat::MySqlGeneralTable => "mysql-general-table",
+            LogFormat::MySqlSlowTable => "mysql-slow-table",
         }
     }
 
@@ -121,5 +130,7 @@ pub fn read_log(
         LogFormat::PgJson => postgres::json::read(input, source, opts, sink),
         LogFormat::MySqlGeneral => mysql::general::read(input, source, opts, sink),
         LogFormat::MySqlSlow => mysql::slow::read(input, source, opts, sink),
+        LogFormat::MySqlGeneralTable => mysql::table::read_general(input, source, opts, sink),
+        LogFormat::MySqlSlowTable => mysql::table::read_slow(input, source, opts, sink),
     }
 }

@@ -4,7 +4,9 @@
 //! `mariadb` client runs a workload: schema and data, an N+1 loop of lookups, a multi-line
 //! statement, a prepared statement through SQL `PREPARE`/`EXECUTE`, two interleaved
 //! sessions, a `USE` (the client's `Init DB`), a failed login, and a server restart after
-//! which thread ids are reused. The tests assert the exact events the readers produce.
+//! which thread ids are reused. The tests assert the exact events the readers produce. The
+//! server also writes both logs as rows of its log tables (`log_output = FILE,TABLE`), and
+//! the table readers must give the same statements, with the microseconds the files lack.
 
 mod common;
 
@@ -70,6 +72,7 @@ fn now_us() -> i64 {
 fn run_workload() -> Workload {
     let mut db = MariaDb::start(MariaOptions {
         slow_log: true,
+        log_tables: true,
         ..MariaOptions::default()
     })
     .expect("start MariaDB");
@@ -240,43 +243,70 @@ fn general_and_slow_logs_of_a_real_workload() {
     let w = run_workload();
     check_general_log(&w);
     check_slow_log(&w);
+    check_log_tables(&w);
+}
+
+/// The log tables hold what the log files hold, statement for statement, user, database and
+/// session alike, at the same second, with microseconds; their events point at their rows.
+fn check_log_tables(w: &Workload) {
+    let pairs = [
+        (
+            w.db.general_log_path(),
+            LogFormat::MySqlGeneral,
+            w.db.general_log_table_path(),
+            LogFormat::MySqlGeneralTable,
+        ),
+        (
+            w.db.slow_log_path(),
+            LogFormat::MySqlSlow,
+            w.db.slow_log_table_path(),
+            LogFormat::MySqlSlowTable,
+        ),
+    ];
+    for (file, file_format, table, table_format) in pairs {
+        let (from_file, _) = read(&file, file_format);
+        let (from_table, stats) = read(&table, table_format);
+        let what = |e: &OwnedEvent| (e.user.clone(), e.database.clone(), e.sql.clone());
+        let file_events: Vec<_> = from_file.events.iter().map(what).collect();
+        let table_events: Vec<_> = from_table.events.iter().map(what).collect();
+        assert_eq!(table_events, file_events, "{table_format:?}");
+        assert_eq!(stats.malformed, 0);
+        let mut same_session: HashMap<&str, &str> = HashMap::new();
+        for (f, t) in from_file.events.iter().zip(&from_table.events) {
+            let f_second = f.time.unwrap() / 1_000_000;
+            assert_eq!(t.time.unwrap() / 1_000_000, f_second, "{t:?} against {f:?}");
+            assert_eq!(t.duration_us.is_some(), f.duration_us.is_some(), "{t:?}");
+            assert_eq!(t.rows, f.rows, "{t:?}");
+            let mapped = same_session.entry(&f.session).or_insert(&t.session);
+            assert_eq!(*mapped, t.session, "{t:?}");
+        }
+        // Microseconds: not every statement at a whole second.
+        assert!(
+            from_table
+                .events
+                .iter()
+                .any(|e| e.time.unwrap() % 1_000_000 != 0),
+            "{table_format:?}"
+        );
+        let text = std::fs::read_to_string(&table).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for e in &from_table.events {
+            let row = lines[e.location.line as usize - 1];
+            let first_sql_line = e.sql.lines().next().unwrap_or("");
+            assert!(row.contains(first_sql_line), "{row:?} for {e:?}");
+        }
+    }
+    // The general table shows the restart's reused thread id as a new connection (its
+    // `Connect` row); the slow table shows no restart: the first connection after it takes
+    // the setup connection's session. Every other connection keeps a session of its own.
+    let (general, _) = read(&w.db.general_log_table_path(), LogFormat::MySqlGeneralTable);
+    let keys = assert_events(&general.events, &general_expected());
+    assert_reused_id(&keys);
 }
 
 fn check_general_log(w: &Workload) {
     let (sink, stats) = read(&w.db.general_log_path(), LogFormat::MySqlGeneral);
-    let shop = Some("shop");
-    let mut expected = expected_common();
-    expected.extend([
-        ("a", "app", shop, "SELECT SLEEP(2)"),
-        (
-            "b",
-            "app",
-            shop,
-            "SELECT COUNT(*) FROM orders WHERE customer_id = 1",
-        ),
-        // The client asks for the current database before sending `Init DB`.
-        ("b", "app", shop, "SELECT DATABASE()"),
-        ("b", "app", Some("audit"), "SELECT 'in audit'"),
-        (
-            "a",
-            "app",
-            shop,
-            "SELECT o.customer_id,\n       o.total\n  FROM orders o\n WHERE o.customer_id IN (1, 2, 3)",
-        ),
-        (
-            "a",
-            "app",
-            shop,
-            "PREPARE by_customer FROM 'SELECT total FROM orders WHERE customer_id = ?'",
-        ),
-        ("a", "app", shop, "SET @c = 1"),
-        // `EXECUTE by_customer USING @c` is shown as the statement it ran.
-        ("a", "app", shop, "SELECT total FROM orders WHERE customer_id = 1"),
-        ("a", "app", shop, "SET @c = 2"),
-        ("a", "app", shop, "SELECT total FROM orders WHERE customer_id = 2"),
-        ("a", "app", shop, "DEALLOCATE PREPARE by_customer"),
-        ("c", "app", shop, "SELECT name FROM customers WHERE id = 2"),
-    ]);
+    let expected = general_expected();
     let keys = assert_events(&sink.events, &expected);
     assert_reused_id(&keys);
     assert_times_within(&sink.events, w);
@@ -373,12 +403,51 @@ fn check_slow_log(w: &Workload) {
     assert_eq!(stats.events, expected.len() as u64);
 }
 
+/// Every statement of the general log, in order, by connection.
+fn general_expected() -> Vec<Expected> {
+    let shop = Some("shop");
+    let mut expected = expected_common();
+    expected.extend([
+        ("a", "app", shop, "SELECT SLEEP(2)"),
+        (
+            "b",
+            "app",
+            shop,
+            "SELECT COUNT(*) FROM orders WHERE customer_id = 1",
+        ),
+        // The client asks for the current database before sending `Init DB`.
+        ("b", "app", shop, "SELECT DATABASE()"),
+        ("b", "app", Some("audit"), "SELECT 'in audit'"),
+        (
+            "a",
+            "app",
+            shop,
+            "SELECT o.customer_id,\n       o.total\n  FROM orders o\n WHERE o.customer_id IN (1, 2, 3)",
+        ),
+        (
+            "a",
+            "app",
+            shop,
+            "PREPARE by_customer FROM 'SELECT total FROM orders WHERE customer_id = ?'",
+        ),
+        ("a", "app", shop, "SET @c = 1"),
+        // `EXECUTE by_customer USING @c` is shown as the statement it ran.
+        ("a", "app", shop, "SELECT total FROM orders WHERE customer_id = 1"),
+        ("a", "app", shop, "SET @c = 2"),
+        ("a", "app", shop, "SELECT total FROM orders WHERE customer_id = 2"),
+        ("a", "app", shop, "DEALLOCATE PREPARE by_customer"),
+        ("c", "app", shop, "SELECT name FROM customers WHERE id = 2"),
+    ]);
+    expected
+}
+
 /// `log_slow_verbosity` adds `# Full_scan:`, `#` and `# explain:` lines to each header.
 #[test]
 fn verbose_slow_log() {
     let db = MariaDb::start(MariaOptions {
         slow_log: true,
         conf: vec!["log_slow_verbosity = query_plan,explain,innodb".to_owned()],
+        ..MariaOptions::default()
     })
     .expect("start MariaDB");
     db.client("", SETUP).expect("setup");

@@ -25,6 +25,10 @@ pub struct MariaOptions {
     pub conf: Vec<String>,
     /// Also write the slow query log, with `long_query_time = 0` (every statement).
     pub slow_log: bool,
+    /// Also write the logs as rows of the log tables (`log_output = FILE,TABLE`), whose
+    /// CSV engine files [`MariaDb::general_log_table_path`] and
+    /// [`MariaDb::slow_log_table_path`] name.
+    pub log_tables: bool,
 }
 
 /// A running server. Dropping it stops the server and deletes its directory.
@@ -94,6 +98,9 @@ impl MariaDb {
         if opts.slow_log {
             lines.push("slow_query_log = 1".to_owned());
             lines.push("long_query_time = 0".to_owned());
+        }
+        if opts.log_tables {
+            lines.push("log_output = FILE,TABLE".to_owned());
         }
         lines.extend(opts.conf.iter().cloned());
         let mut file = fs::File::create(self.path("my.cnf"))?;
@@ -208,6 +215,18 @@ impl MariaDb {
     /// Written only with [`MariaOptions::slow_log`].
     pub fn slow_log_path(&self) -> PathBuf {
         self.path("slow.log")
+    }
+
+    /// `mysql.general_log` as its CSV engine stores it; written only with
+    /// [`MariaOptions::log_tables`].
+    pub fn general_log_table_path(&self) -> PathBuf {
+        self.path("data/mysql/general_log.CSV")
+    }
+
+    /// `mysql.slow_log` as its CSV engine stores it; written only with
+    /// [`MariaOptions::log_tables`] and [`MariaOptions::slow_log`].
+    pub fn slow_log_table_path(&self) -> PathBuf {
+        self.path("data/mysql/slow_log.CSV")
     }
 
     /// Runs SQL as `root` through the `mariadb` client over the Unix socket, in one

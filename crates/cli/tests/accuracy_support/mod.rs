@@ -11,6 +11,7 @@ use std::io::BufReader;
 use std::path::Path;
 
 use querycomb_core::{Collected, EventSink, FindingKind, Location, OwnedEvent, SourceId};
+use querycomb_detect::gaps::clock_tick;
 use querycomb_detect::{Config, Pipeline};
 use querycomb_logs::{read_log, LogFormat, ReadOptions};
 use querycomb_sql::{comment, Dialect};
@@ -249,4 +250,84 @@ pub fn conclude(table: &str, problems: &[String]) {
         "unexplained misses or false flags:\n{}",
         problems.join("\n")
     );
+}
+
+/// The same traffic as on a loaded machine: the application stalls inside its requests.
+///
+/// A deterministic transform of the recorded log, so that the test proves robustness to
+/// stalls instead of depending on the machine's load when it runs. Before a seeded fifth of
+/// the statements that follow another statement of the same request on the same session (a
+/// pause inside a request: between a parent and its first child, or between two
+/// iterations of a loop), the whole application stalls for 30–700 ms (log-uniform): every
+/// later event moves by the stall, so the order of events and the concurrency of sessions
+/// are kept, and a stall is as long as or longer than the 10–200 ms between requests, but
+/// shorter than the idle gap (1 s), which bounds any unit of work by design. Stalls placed
+/// within one idle gap of recorded time add up to at most the longest stall (a later one is
+/// shortened, or left out when under the shortest): stalls in two requests that run at once
+/// must not add up, inside either of them, to a pause as long as the idle gap. A stall lasts
+/// whole ticks of the input's clock (milliseconds in a PostgreSQL log), as the log of a
+/// stalled application would show it: a finer shift would invent a clock the log does not
+/// have. Grouping never sees the labels the stalls are placed by.
+pub fn stalled(events: &[OwnedEvent], label_at: &HashMap<Location, String>) -> Vec<OwnedEvent> {
+    let tick = events
+        .iter()
+        .filter_map(|e| e.time)
+        .fold(None, |tick, time| Some(clock_tick(time, tick)))
+        .unwrap_or(1);
+    let mut rng = SplitMix(0x9e37_79b9_7f4a_7c15);
+    let mut last_label: HashMap<&str, Option<&String>> = HashMap::new();
+    let mut shift = 0i64;
+    let idle_gap_us = i64::try_from(Config::default().idle_gap_ms)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1000);
+    // The stalls placed in the last idle gap of recorded time: (recorded time, stall).
+    let mut recent: std::collections::VecDeque<(i64, i64)> = std::collections::VecDeque::new();
+    // In time order (the proxy hands statements over as they finish); each event keeps its
+    // place in the input.
+    let mut order: Vec<usize> = (0..events.len()).collect();
+    order.sort_by_key(|&i| events.get(i).and_then(|e| e.time));
+    let mut out = events.to_vec();
+    for i in order {
+        let (Some(event), Some(moved)) = (events.get(i), out.get_mut(i)) else {
+            continue;
+        };
+        let label = label_at.get(&event.location);
+        let before = last_label.insert(event.session.as_str(), label);
+        let inside = label.is_some() && before == Some(label);
+        if inside && rng.next().is_multiple_of(5) {
+            let unit = (rng.next() % 1_000_000) as f64 / 1_000_000.0;
+            let stall = (SHORTEST_STALL_US as f64
+                * (LONGEST_STALL_US as f64 / SHORTEST_STALL_US as f64).powf(unit))
+                as i64;
+            let at = event.time.unwrap_or_default();
+            while recent.front().is_some_and(|&(t, _)| t <= at - idle_gap_us) {
+                recent.pop_front();
+            }
+            let room = LONGEST_STALL_US - recent.iter().map(|&(_, s)| s).sum::<i64>();
+            let stall = (stall.min(room) / tick) * tick;
+            if stall >= SHORTEST_STALL_US {
+                shift += stall;
+                recent.push_back((at, stall));
+            }
+        }
+        moved.time = event.time.map(|t| t + shift);
+    }
+    out
+}
+
+/// The stalls of [`stalled`]: 30–700 ms.
+const SHORTEST_STALL_US: i64 = 30_000;
+const LONGEST_STALL_US: i64 = 700_000;
+
+/// SplitMix64: a seeded generator for [`stalled`] (deterministic across platforms).
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
 }

@@ -49,7 +49,7 @@ pub(crate) fn read_with_limit(
 /// Commands MySQL 8 and MariaDB write (`command_name[]` in their sources). A record needs one
 /// of these, so SQL continuation lines that happen to start with a number are not mistaken
 /// for records.
-const COMMANDS: &[&str] = &[
+pub(super) const COMMANDS: &[&str] = &[
     "Query",
     "Execute",
     "Connect",
@@ -243,7 +243,7 @@ impl Hasher for IdHasher {
     }
 }
 
-struct GeneralReader<'s> {
+pub(super) struct GeneralReader<'s> {
     sink: &'s mut dyn EventSink,
     sessions: Sessions,
     current: Current,
@@ -276,7 +276,7 @@ impl LineRecords for GeneralReader<'_> {
 }
 
 impl<'s> GeneralReader<'s> {
-    fn new(sink: &'s mut dyn EventSink) -> Self {
+    pub(super) fn new(sink: &'s mut dyn EventSink) -> Self {
         GeneralReader {
             sink,
             sessions: Sessions::default(),
@@ -310,6 +310,27 @@ impl<'s> GeneralReader<'s> {
             Current::Nothing if text.trim().is_empty() => {}
             Current::Nothing => self.malformed(location, "not a general query log record"),
         }
+    }
+
+    /// One whole record from elsewhere than a log file's lines (a row of the
+    /// `mysql.general_log` table): it ends the one before it, and nothing continues it.
+    /// `account` is the row's `user_host` user, kept for a connection whose `Connect` came
+    /// before the log began.
+    pub(super) fn whole_record(&mut self, head: RecordHead<'_>, account: &str, location: Location) {
+        self.finish_record();
+        if !account.is_empty() && !matches!(head.command, "Connect" | "Quit") {
+            let session = self.sessions.get(head.thread);
+            if session.user.is_none() {
+                session.user = Some(account.to_owned());
+            }
+        }
+        self.start_record(head, location);
+    }
+
+    /// A record that could not be read: the one before it ends, and it counts as seen.
+    pub(super) fn skipped_record(&mut self) {
+        self.finish_record();
+        self.stats.records += 1;
     }
 
     /// A line too long to keep (`head` is its start): the record it starts or continues is

@@ -4,6 +4,7 @@
 
 pub mod general;
 pub mod slow;
+pub mod table;
 
 use std::io::{self, BufRead};
 
@@ -32,6 +33,13 @@ pub fn sniff(head: &[u8]) -> Option<LogFormat> {
         // A multi-byte character cut at the end of the head, or binary junk further on.
         Err(e) => std::str::from_utf8(head.get(..e.valid_up_to())?).ok()?,
     };
+    if let Some(table) = text
+        .lines()
+        .find(|line| !line.is_empty())
+        .and_then(table::sniff_line)
+    {
+        return Some(table);
+    }
     let mut general = false;
     let mut banner = false;
     for line in text.lines().take(SNIFF_LINES) {
@@ -179,8 +187,20 @@ fn digits(s: &str, n: usize) -> Option<u32> {
 /// `±HH:MM` (log_timestamps=SYSTEM) or nothing. Returns microseconds since the epoch, UTC,
 /// and the bytes used.
 pub(crate) fn parse_iso_time(s: &str) -> Option<(Timestamp, usize)> {
+    parse_date_time(s, b'T')
+}
+
+/// A `DATETIME`/`TIMESTAMP` value as the server prints it: `2026-12-07 21:00:43.673209`,
+/// fraction optional (the log tables' `event_time` and `start_time`). Server time, taken as
+/// UTC like [`parse_short_time`]. Returns the time and the bytes used.
+pub(crate) fn parse_sql_time(s: &str) -> Option<(Timestamp, usize)> {
+    parse_date_time(s, b' ')
+}
+
+/// `YYYY-MM-DD<between>HH:MM:SS[.fraction][Z|±HH:MM]`.
+fn parse_date_time(s: &str, between: u8) -> Option<(Timestamp, usize)> {
     let b = s.as_bytes();
-    let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    let separators = [(4, b'-'), (7, b'-'), (10, between), (13, b':'), (16, b':')];
     if separators.iter().any(|&(at, c)| b.get(at) != Some(&c)) {
         return None;
     }
@@ -278,6 +298,21 @@ pub(crate) fn parse_seconds_micros(s: &str) -> Option<u64> {
         .checked_add(u64::from(fraction_micros(frac)))
 }
 
+/// The account and host of a `user_host` value: `app[app] @ localhost [127.0.0.1]` →
+/// (`app`, `localhost`); `[root] @ localhost []` (a `Connect` row's) → (``, `localhost`);
+/// MySQL's slow-log header adds `  Id:   129` after the host, which is left out.
+pub(crate) fn split_user_host(who: &str) -> (&str, &str) {
+    let (account, rest) = who.split_once(" @ ").unwrap_or((who, ""));
+    let user = account.trim();
+    let user = user.split_once('[').map_or(user, |(name, _)| name).trim();
+    let host = rest.trim_start();
+    let host = host
+        .split_once(['[', ' '])
+        .map_or(host, |(name, _)| name)
+        .trim();
+    (user, host)
+}
+
 /// Removes one pair of backticks around an identifier (`` `shop` `` → `shop`).
 pub(crate) fn unquote_ident(name: &str) -> &str {
     name.strip_prefix('`')
@@ -299,6 +334,24 @@ mod tests {
         assert!(parse_iso_time("2016-06-07 19:07:02.558713Z").is_none());
         assert!(parse_iso_time("2016-13-07T19:07:02Z").is_none());
         assert!(parse_iso_time("2016-06-07T19:07:0").is_none());
+        let (at, used) = parse_sql_time("2016-06-07 19:07:02.558713").unwrap();
+        assert_eq!((at, used), (1_465_326_422_558_713, 26));
+        assert_eq!(parse_sql_time("2016-06-07 19:07:02").unwrap().1, 19);
+        assert!(parse_sql_time("2016-06-07T19:07:02").is_none());
+    }
+
+    #[test]
+    fn user_hosts() {
+        assert_eq!(
+            split_user_host("app[app] @ localhost [127.0.0.1]"),
+            ("app", "localhost")
+        );
+        assert_eq!(split_user_host("[root] @ localhost []"), ("", "localhost"));
+        assert_eq!(
+            split_user_host("root[root] @ localhost []  Id:   129"),
+            ("root", "localhost")
+        );
+        assert_eq!(split_user_host("app[app] @  [10.0.0.7]"), ("app", ""));
     }
 
     #[test]

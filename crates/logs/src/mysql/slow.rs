@@ -22,8 +22,8 @@ use std::io::{self, BufRead};
 use querycomb_core::{EventSink, InputError, Location, QueryEvent, SourceId, Timestamp};
 
 use super::{
-    banner_line, parse_iso_time, parse_seconds_micros, parse_short_time, read_lines, unquote_ident,
-    Banner, LineRecords, MAX_LINE,
+    banner_line, parse_iso_time, parse_seconds_micros, parse_short_time, read_lines,
+    split_user_host, unquote_ident, Banner, LineRecords, MAX_LINE,
 };
 use crate::{ReadOptions, ReadStats};
 
@@ -295,19 +295,12 @@ impl<'s> SlowReader<'s> {
 
     /// `root[root] @ localhost []  Id:   129` (MySQL), `app[app] @ localhost [127.0.0.1]`.
     fn user_host(&mut self, who: &str) {
-        let (account, rest) = who.split_once(" @ ").unwrap_or((who, ""));
-        let user = account.trim();
-        let user = user.split_once('[').map_or(user, |(name, _)| name);
+        let (user, host) = split_user_host(who);
         self.record.user.clear();
-        self.record.user.push_str(user.trim());
-        let host = rest.trim_start();
-        let host = host
-            .split_once(['[', ' '])
-            .map_or(host, |(name, _)| name)
-            .trim();
+        self.record.user.push_str(user);
         self.record.host.clear();
         self.record.host.push_str(host);
-        if let Some((_, id)) = rest.split_once("Id:") {
+        if let Some((_, id)) = who.split_once("Id:") {
             self.record.thread = id.trim().parse().ok();
         }
     }
@@ -407,14 +400,19 @@ fn start_time(
 
 /// Rows returned, or affected for writes (MariaDB, Percona and `log_slow_extra` say so).
 fn rows(record: &Record) -> Option<u64> {
-    match (record.rows_sent, record.rows_affected) {
+    rows_sent_or_affected(record.rows_sent, record.rows_affected)
+}
+
+/// A statement's rows: those sent, or those it changed when it sent none.
+pub(super) fn rows_sent_or_affected(sent: Option<u64>, affected: Option<u64>) -> Option<u64> {
+    match (sent, affected) {
         (Some(0), Some(affected)) => Some(affected),
         (sent, affected) => sent.or(affected),
     }
 }
 
 /// The statement without trailing whitespace and the `;` the server appends.
-fn statement_text(sql: &str) -> &str {
+pub(super) fn statement_text(sql: &str) -> &str {
     let sql = sql.trim_end();
     sql.strip_suffix(';').unwrap_or(sql).trim()
 }
