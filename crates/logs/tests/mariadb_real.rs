@@ -441,6 +441,91 @@ fn general_expected() -> Vec<Expected> {
     expected
 }
 
+/// What a user without the server's files does (Amazon RDS, say): exports the log tables with
+/// the client, `mariadb --batch -e 'SELECT … FROM mysql.general_log'`, with or without the
+/// header, all columns or some. Every export reads as the CSV engine's file does.
+#[test]
+fn log_tables_exported_by_the_client() {
+    let db = MariaDb::start(MariaOptions {
+        slow_log: true,
+        log_tables: true,
+        ..MariaOptions::default()
+    })
+    .expect("start MariaDB");
+    db.client("", SETUP).expect("setup");
+    let awkward = "SELECT 'tab\there', 'two\nlines', 'back\\slash', 'a \"quote\"', \n  name\nFROM customers WHERE id = 1;";
+    db.client_as("app", "app-pw", "shop", &format!("{SESSION_A_1}{awkward}"))
+        .expect("workload");
+    db.wait_for_log(&db.slow_log_path(), "WHERE id = 1")
+        .expect("slow log complete");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let exports = [
+        (
+            "general-all.tsv",
+            "SELECT * FROM mysql.general_log",
+            true,
+            LogFormat::MySqlGeneralTable,
+        ),
+        (
+            "general-bare.tsv",
+            "SELECT * FROM mysql.general_log",
+            false,
+            LogFormat::MySqlGeneralTable,
+        ),
+        (
+            "general-some.tsv",
+            "SELECT thread_id, command_type, argument, event_time FROM mysql.general_log",
+            true,
+            LogFormat::MySqlGeneralTable,
+        ),
+        (
+            "slow-all.tsv",
+            "SELECT * FROM mysql.slow_log",
+            true,
+            LogFormat::MySqlSlowTable,
+        ),
+        (
+            "slow-bare.tsv",
+            "SELECT * FROM mysql.slow_log",
+            false,
+            LogFormat::MySqlSlowTable,
+        ),
+    ];
+    for (file, query, header, _) in &exports {
+        let rows = db.export(query, *header).expect("export a log table");
+        std::fs::write(dir.path().join(file), rows).expect("write the export");
+    }
+    // The exports ran after the workload: what came before them is what they hold.
+    let before_exports = |events: Vec<OwnedEvent>| -> Vec<(String, Option<String>, Option<i64>)> {
+        events
+            .into_iter()
+            .take_while(|e| {
+                !e.sql.contains("mysql.general_log") && !e.sql.contains("mysql.slow_log")
+            })
+            .map(|e| (e.sql, e.user, e.time))
+            .collect()
+    };
+    let (general, _) = read(&db.general_log_table_path(), LogFormat::MySqlGeneralTable);
+    let (slow, _) = read(&db.slow_log_table_path(), LogFormat::MySqlSlowTable);
+    let general = before_exports(general.events);
+    let slow = before_exports(slow.events);
+    assert!(general.iter().any(|(sql, ..)| sql.starts_with(
+        "SELECT 'tab\there', 'two\nlines', 'back\\slash', 'a \"quote\"', \n  name\nFROM"
+    )));
+    assert!(slow.len() >= general.len() / 2, "{slow:?}");
+    for (file, _, _, format) in exports {
+        let (sink, stats) = read(&dir.path().join(file), format);
+        assert_eq!(stats.malformed, 0, "{file}");
+        let want = if format == LogFormat::MySqlGeneralTable {
+            &general
+        } else {
+            &slow
+        };
+        let got = before_exports(sink.events);
+        assert_eq!(&got, want, "{file}");
+    }
+}
+
 /// `log_slow_verbosity` adds `# Full_scan:`, `#` and `# explain:` lines to each header.
 #[test]
 fn verbose_slow_log() {

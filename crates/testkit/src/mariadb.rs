@@ -238,6 +238,19 @@ impl MariaDb {
         run_client(cmd, sql)
     }
 
+    /// Runs a query as `root` the way a user exports a table with the client: `mariadb
+    /// --batch`, with the header line of column names when `column_names` is set.
+    pub fn export(&self, sql: &str, column_names: bool) -> io::Result<String> {
+        let mut cmd = self.client_command("");
+        if column_names {
+            // After `--skip-column-names`: the last of the two wins.
+            cmd.arg("--column-names");
+        }
+        cmd.args(["--protocol=socket", "-uroot"])
+            .arg(format!("--socket={}", self.socket_path().display()));
+        run_client(cmd, sql)
+    }
+
     /// Runs SQL as `user` over TCP (`127.0.0.1`), in one connection.
     pub fn client_as(&self, user: &str, password: &str, db: &str, sql: &str) -> io::Result<String> {
         let mut cmd = self.client_command(db);
