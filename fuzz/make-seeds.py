@@ -3,6 +3,12 @@
 
 - log readers: the real server logs in examples/ (written by PostgreSQL 15 and MariaDB
   running examples/*workload.sql), cut into pieces on line boundaries;
+- mysql_table (the log-table readers): real rows of MariaDB 10.11's mysql.general_log and
+  mysql.slow_log, kept trimmed in fuzz/samples/ (the CSV engine's general_log.CSV and
+  slow_log.CSV from the accuracy corpus's run, about 170 rows each, the one row with a
+  password left out), cut on line boundaries, and the same rows as `mysql --batch` exports
+  (tab-separated, with a header line, in the table's column order or another, or without
+  a header), plus a few rows whose values hold what each form escapes;
 - sql_lexer: every statement of the workloads and of the logs;
 - pg_frames: wire captures of real clients (psql in the simple protocol, psycopg in the
   extended protocol with prepared statements and a pipeline) talking to a throwaway
@@ -11,6 +17,8 @@
 
 Run from the repository root after scripts/setup-test-deps.sh (it needs initdb/pg_ctl,
 psql and the test venv's psycopg):  python3 fuzz/make-seeds.py
+Only the mysql_table seeds (they need nothing but fuzz/samples/):
+    python3 fuzz/make-seeds.py mysql_table
 """
 import hashlib
 import os
@@ -19,6 +27,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -26,7 +35,9 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "fuzz" / "seeds"
 EXAMPLES = ROOT / "examples"
+SAMPLES = ROOT / "fuzz" / "samples"
 PIECE = 4096
+TABLE_PIECE = 2048
 
 
 def save(target, data):
@@ -59,6 +70,131 @@ def log_seeds():
             for piece in pieces(EXAMPLES / name):
                 save(target, piece)
                 save("log_readers", piece)
+
+
+GENERAL_COLUMNS = ["event_time", "user_host", "thread_id", "server_id", "command_type",
+                   "argument"]
+SLOW_COLUMNS = ["start_time", "user_host", "query_time", "lock_time", "rows_sent",
+                "rows_examined", "db", "last_insert_id", "insert_id", "server_id", "sql_text",
+                "thread_id", "rows_affected"]
+CSV_ESCAPES = {"n": "\n", "r": "\r", "\"": "\"", "\\": "\\"}
+
+
+def csv_row(line):
+    """The fields of one row of the CSV engine's file: quoted strings with \\" \\\\ \\n
+    \\r escaped, bare numbers."""
+    fields = []
+    i = 0
+    while i < len(line):
+        if line[i] == '"':
+            value = []
+            i += 1
+            while line[i] != '"':
+                if line[i] == "\\":
+                    value.append(CSV_ESCAPES.get(line[i + 1], "\\" + line[i + 1]))
+                    i += 2
+                else:
+                    value.append(line[i])
+                    i += 1
+            fields.append("".join(value))
+            i += 1
+        else:
+            end = line.find(",", i)
+            end = len(line) if end < 0 else end
+            fields.append(line[i:end])
+            i = end
+        i += 1  # the comma
+    return fields
+
+
+def csv_line(fields):
+    """A row as the CSV engine writes it (numbers bare, strings quoted and escaped)."""
+    out = []
+    for field in fields:
+        if re.fullmatch(r"-?[0-9]+", field):
+            out.append(field)
+        else:
+            escaped = (field.replace("\\", "\\\\").replace('"', '\\"')
+                       .replace("\n", "\\n").replace("\r", "\\r"))
+            out.append('"' + escaped + '"')
+    return ",".join(out) + "\n"
+
+
+def batch_line(fields):
+    """A row as `mysql --batch` prints it: tab-separated, \\t \\n \\\\ \\0 escaped; None is
+    NULL."""
+    def escape(field):
+        if field is None:
+            return "NULL"
+        return (field.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+                .replace("\0", "\\0"))
+    return "\t".join(escape(f) for f in fields) + "\n"
+
+
+def batch_exports(columns, rows):
+    """Three `mysql --batch` exports of about TABLE_PIECE bytes, from the start, the middle
+    and the last third of the rows: with the header in the table's order, with the header in
+    another order (a SELECT naming its columns), and without a header (--skip-column-names)."""
+    order = list(reversed(range(len(columns))))
+    forms = [
+        lambda row: row,
+        lambda row: [row[i] for i in order],
+        lambda row: row,
+    ]
+    headers = [batch_line(columns), batch_line([columns[i] for i in order]), ""]
+    for n, (form, header) in enumerate(zip(forms, headers)):
+        chunk = header
+        for row in rows[n * len(rows) // len(forms):]:
+            chunk += batch_line(form(row))
+            if len(chunk) >= TABLE_PIECE:
+                break
+        yield chunk.encode()
+
+
+def table_seeds():
+    """mysql_table: the real log-table rows in fuzz/samples/ cut on line boundaries, the same
+    rows as `mysql --batch` exports, and real rows edited to hold what each form escapes."""
+    samples = [
+        ("mariadb-general_log.CSV", GENERAL_COLUMNS),
+        ("mariadb-slow_log.CSV", SLOW_COLUMNS),
+    ]
+    for name, columns in samples:
+        # log_readers gets the first piece and the exports: enough to reach these readers;
+        # mysql_table explores them
+        for n, piece in enumerate(pieces(SAMPLES / name, TABLE_PIECE)):
+            save("mysql_table", piece)
+            if n == 0:
+                save("log_readers", piece)
+        rows = [csv_row(line) for line in (SAMPLES / name).read_text().splitlines()]
+        assert all(len(row) == len(columns) for row in rows), name
+        for export in batch_exports(columns, rows):
+            save("mysql_table", export)
+            save("log_readers", export)
+        # a tab, a backslash, a double quote, a carriage return and a newline in the
+        # statement (and a tab in the slow log's database), in both forms; a NUL in the
+        # export (the CSV file gets none), and NULL for the slow log's db and insert_id
+        text = columns.index("argument" if "argument" in columns else "sql_text")
+        edited = []
+        queries = [row for row in rows
+                   if "command_type" not in columns or row[columns.index("command_type")] == "Query"]
+        for row, value in zip(queries[4:9], [
+            "select 'a\tb', 'c:\\dir\\', \"quoted\" from t",
+            "insert into t values ('line1\r\nline2')",
+            "select '\\\\', '\\\"', '\\n'",
+            "select 1\n  from dual -- trailing \\",
+            "select 'nul\0byte'",
+        ]):
+            row = list(row)
+            row[text] = value
+            if "db" in columns:
+                row[columns.index("db")] = "my\tdb"
+            edited.append(row)
+        save("mysql_table", "".join(csv_line([f.replace("\0", "") for f in row])
+                                     for row in edited).encode())
+        nulls = [[None if c in ("db", "insert_id") else f for c, f in zip(columns, row)]
+                 for row in edited if "db" in columns]
+        save("mysql_table", (batch_line(columns)
+                             + "".join(batch_line(row) for row in edited + nulls)).encode())
 
 
 def sql_seeds():
@@ -188,8 +324,16 @@ def frame_seeds():
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["mysql_table"]:
+        shutil.rmtree(SEEDS / "mysql_table", ignore_errors=True)
+        table_seeds()
+        folder = SEEDS / "mysql_table"
+        files = list(folder.iterdir())
+        print(f"{folder.name}: {len(files)} seeds, {sum(f.stat().st_size for f in files)} bytes")
+        sys.exit(0)
     shutil.rmtree(SEEDS, ignore_errors=True)
     log_seeds()
+    table_seeds()
     sql_seeds()
     frame_seeds()
     for folder in sorted(SEEDS.iterdir()):

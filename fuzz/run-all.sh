@@ -18,7 +18,7 @@ cd "$(dirname "$0")"
 
 seconds=${1:?usage: fuzz/run-all.sh SECONDS [RUNS]}
 runs=${2:-0}
-targets=${TARGETS:-"sql_lexer pg_frames pg_stderr pg_csv pg_json mysql_general mysql_slow log_readers"}
+targets=${TARGETS:-"sql_lexer pg_frames pg_stderr pg_csv pg_json mysql_general mysql_slow mysql_table log_readers"}
 
 max_len() {
   case "$1" in

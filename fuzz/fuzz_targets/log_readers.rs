@@ -1,5 +1,6 @@
-//! Any bytes through all five log readers at once (the per-format targets `pg_stderr`,
-//! `pg_csv`, `pg_json`, `mysql_general` and `mysql_slow` explore one reader each).
+//! Any bytes through all seven log readers at once, `LogFormat::ALL` (the per-format targets
+//! `pg_stderr`, `pg_csv`, `pg_json`, `mysql_general` and `mysql_slow` explore one reader
+//! each, `mysql_table` the two log-table readers).
 #![no_main]
 
 #[path = "common/log_reader.rs"]

@@ -1,12 +1,13 @@
 //! Measures the MySQL/MariaDB readers' throughput on a generated log built from the shipped
 //! samples (examples/mariadb-*.log), repeated with fresh connection ids until it reaches the
-//! requested size, read from memory so only parsing is timed.
+//! requested size, read from memory so only parsing is timed. The log-table reader is timed on
+//! the general log's statements written as `general_log.CSV` rows (the CSV engine's file).
 //!
 //! `cargo run --release -p querycomb-logs --example mysql_throughput [MiB]`
 
 use std::time::Instant;
 
-use querycomb_core::{EventSink, InputError, QueryEvent, SourceId};
+use querycomb_core::{EventSink, InputError, OwnedEvent, QueryEvent, SourceId};
 use querycomb_logs::{read_log, LogFormat, ReadOptions};
 
 /// Counts what it is given and touches the text, as a real sink would.
@@ -74,6 +75,39 @@ fn shift_slow(line: &str, offset: u64) -> String {
     }
 }
 
+/// The general log's statements as rows of `mysql.general_log`'s CSV file, one every 50 µs.
+fn as_general_log_table(general: &[u8]) -> Vec<u8> {
+    let mut events: Vec<OwnedEvent> = Vec::new();
+    let mut input = general;
+    read_log(
+        LogFormat::MySqlGeneral,
+        &mut input,
+        SourceId(0),
+        &ReadOptions::default(),
+        &mut events,
+    )
+    .expect("in-memory read");
+    let mut out = String::with_capacity(general.len() * 2);
+    for (i, event) in events.iter().enumerate() {
+        let micros = (i as u64 * 50) % 86_400_000_000;
+        let (seconds, fraction) = (micros / 1_000_000, micros % 1_000_000);
+        let thread = event.session.split('#').next().unwrap_or("1");
+        let user = event.user.as_deref().unwrap_or("app");
+        let sql = event
+            .sql
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n");
+        out.push_str(&format!(
+            "\"2026-12-07 {:02}:{:02}:{:02}.{fraction:06}\",\"{user}[{user}] @ localhost []\",{thread},1,\"Query\",\"{sql}\"\n",
+            seconds / 3600,
+            seconds / 60 % 60,
+            seconds % 60,
+        ));
+    }
+    out.into_bytes()
+}
+
 fn measure(name: &str, format: LogFormat, log: &[u8]) {
     let mut best = f64::MAX;
     let mut count = Count::default();
@@ -112,7 +146,10 @@ fn main() {
     let slow = std::fs::read_to_string(format!("{root}mariadb-slow.log")).expect("sample");
     let general = generate(&general, mib << 20, shift_general);
     measure("general", LogFormat::MySqlGeneral, &general);
+    let table = as_general_log_table(&general);
     drop(general);
+    measure("general_log.CSV", LogFormat::MySqlGeneralTable, &table);
+    drop(table);
     let slow = generate(&slow, mib << 20, shift_slow);
     measure("slow", LogFormat::MySqlSlow, &slow);
 }

@@ -44,6 +44,8 @@ fn read_both(data: &[u8]) {
     let _ = sniff(data);
     read_all(data, LogFormat::MySqlGeneral);
     read_all(data, LogFormat::MySqlSlow);
+    read_all(data, LogFormat::MySqlGeneralTable);
+    read_all(data, LogFormat::MySqlSlowTable);
 }
 
 /// xorshift64*: deterministic, so a failure reproduces.

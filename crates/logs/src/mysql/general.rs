@@ -327,6 +327,14 @@ impl<'s> GeneralReader<'s> {
         self.start_record(head, location);
     }
 
+    /// The open connection with this id has a user.
+    pub(super) fn knows_user(&self, thread: u64) -> bool {
+        self.sessions
+            .open
+            .get(&thread)
+            .is_some_and(|session| session.user.is_some())
+    }
+
     /// A record that could not be read: the one before it ends, and it counts as seen.
     pub(super) fn skipped_record(&mut self) {
         self.finish_record();

@@ -292,8 +292,7 @@ fn split_csv(line: &str, row: &mut Row) -> Result<(), &'static str> {
 /// as the engine reads it.
 fn csv_quoted<'a>(mut rest: &'a str, out: &mut String) -> Result<&'a str, &'static str> {
     loop {
-        let at = rest
-            .find(['"', '\\'])
+        let at = memchr::memchr2(b'"', b'\\', rest.as_bytes())
             .ok_or("a quoted value has no closing quote")?;
         out.push_str(rest.get(..at).unwrap_or_default());
         let special = rest.get(at..).unwrap_or_default();
@@ -506,8 +505,13 @@ impl GeneralTable<'_> {
             command,
             argument: self.rows.field(columns.text),
         };
-        self.general
-            .whole_record(head, self.rows.user(&columns), location);
+        // The account is wanted only for a connection opened before the log began.
+        let account = if self.general.knows_user(thread) {
+            ""
+        } else {
+            self.rows.user(&columns)
+        };
+        self.general.whole_record(head, account, location);
         Ok(())
     }
 }
