@@ -1,6 +1,7 @@
 //! Request-level accuracy on MariaDB (docs/accuracy.md, "MariaDB"): the corpus's MariaDB
 //! stacks under tests/accuracy/ — the Django ORM on PyMySQL with one persistent connection,
-//! SQLAlchemy's ORM on PyMySQL with a QueuePool shared by two request streams — run labelled
+//! SQLAlchemy's ORM on PyMySQL with a QueuePool shared by two request streams, a job-queue
+//! worker claiming jobs with `FOR UPDATE SKIP LOCKED` in transactions — run labelled
 //! requests against a throwaway MariaDB that writes its general log and its slow log
 //! (`long_query_time = 0`) at once, untagged and then tagged with sqlcommenter trace ids.
 //! Both logs are analysed as recorded and every finding, in every request it was found in,
@@ -121,7 +122,7 @@ fn run_corpus(server: &MariaDb, dir: &Path) -> PathBuf {
         server.port()
     );
     for mode in ["untagged", "tagged"] {
-        for stack in ["django-mariadb", "sqlalchemy"] {
+        for stack in ["django-mariadb", "sqlalchemy", "worker-mariadb"] {
             let status = Command::new(&python)
                 .arg(&corpus)
                 .args([stack, &dsn, mode])

@@ -9,7 +9,9 @@ Stacks: `django` (Django ORM on psycopg 3, one persistent connection: CONN_MAX_A
 MariaDB (crates/cli/tests/accuracy_mariadb.rs): `django-mariadb` (the same Django requests on
 PyMySQL through its MySQLdb shim, one persistent connection with CONN_HEALTH_CHECKS) and
 `sqlalchemy` (SQLAlchemy's ORM on PyMySQL, a QueuePool of 3 with pre-ping, two request streams
-in two threads, a Session per request, lookups fanned out over worker threads); and
+in two threads, a Session per request, lookups fanned out over worker threads),
+`worker-mariadb` (the `worker` jobs on PyMySQL: each claim a transaction of a SKIP LOCKED read
+and an UPDATE, GET_LOCK polling); and
 `sqlalchemy-pg`, the same SQLAlchemy requests on psycopg 3 against PostgreSQL.
 
 Every statement of a request carries `/*qc_req='<id>'*/`: ground truth for the harness,
@@ -360,6 +362,71 @@ def worker_stack(dsn, labels):
             conn.execute("SELECT pg_try_advisory_lock(%s)" + comment(), (42,)).fetchone()
         LABEL.set(None)
 
+# ------------------------------------------------- a job-queue worker on MariaDB (PyMySQL)
+
+# MariaDB has no UPDATE … RETURNING: a worker claims a job in a transaction, locking the
+# oldest queued row it can (SKIP LOCKED, MariaDB 10.6+) and marking it.
+CLAIM_MARIADB = (
+    "SELECT id, payload_id, kind FROM jobs WHERE state = 'queued' "
+    "ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
+)
+
+
+def worker_mariadb_stack(dsn, labels):
+    import pymysql
+
+    params = dict(p.split("=", 1) for p in dsn.split())
+    conn = pymysql.connect(
+        host=params["host"], port=int(params["port"]), user=params["user"],
+        password=params.get("password", ""), database=params["dbname"], autocommit=True,
+    )
+    with conn, conn.cursor() as cur:
+        def run(sql, args=None):
+            cur.execute(sql + comment(), args)
+            return cur.fetchall()
+
+        # Enqueue: one multi-row insert (a batch, not a loop).
+        labels.start("enqueue-batch")
+        kinds = ["report" if i % 7 == 3 else "mail" for i in range(21)]
+        values = ", ".join(f"('queued', {1 + i}, '{kind}')" for i, kind in enumerate(kinds))
+        run("INSERT INTO jobs (state, payload_id, kind) VALUES " + values)
+        time.sleep(labels.pause())
+        # Work until the queue is empty: jobs back to back, no pause between them.
+        while True:
+            label = labels.start("claim")
+            conn.begin()
+            rows = run(CLAIM_MARIADB)
+            if rows:
+                run("UPDATE jobs SET state = 'running' WHERE id = %s", (rows[0][0],))
+            conn.commit()
+            if not rows:
+                break
+            job_id, payload_id, kind = rows[0]
+            run("SELECT data FROM payloads WHERE id = %s", (payload_id,))
+            if kind == "report":
+                label["scenario"] = "report-job"
+                # The report loads each order's items one by one: an N+1 inside one job.
+                orders = run("SELECT id FROM orders WHERE customer_id <= %s ORDER BY id", (8,))
+                for (order_id,) in orders:
+                    run("SELECT sku FROM items WHERE order_id = %s", (order_id,))
+                labels.out.write(json.dumps({"amend": label["id"], "scenario": "report-job", "expect": "n_plus_one", "n": len(orders)}) + "\n")
+            else:
+                label["scenario"] = "mail-job"
+            run("UPDATE jobs SET state = 'done' WHERE id = %s", (job_id,))
+        # The queue is empty: poll it a few times, 20 ms apart, each claim in its transaction.
+        for _ in range(6):
+            time.sleep(0.020)
+            labels.start("empty-poll")
+            conn.begin()
+            run(CLAIM_MARIADB)
+            conn.commit()
+        # A named lock polled for a singleton task (MySQL's advisory locks).
+        for _ in range(6):
+            labels.start("advisory-poll")
+            run("SELECT GET_LOCK(%s, 0)", ("nightly-report",))
+        LABEL.set(None)
+
+
 # ------------------------------------------- SQLAlchemy ORM on PyMySQL with a QueuePool
 
 
@@ -537,6 +604,8 @@ def main():
         asyncio.run(asyncpg_stack(dsn, labels))
     elif stack == "worker":
         worker_stack(dsn, labels)
+    elif stack == "worker-mariadb":
+        worker_mariadb_stack(dsn, labels)
     else:
         sys.exit(f"unknown stack {stack}")
 
