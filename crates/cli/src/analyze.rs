@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use querycomb_core::{EventSink, InputError, QueryEvent, SourceTable, Timestamp};
+use querycomb_detect::gaps::clock_tick;
 use querycomb_detect::Pipeline;
 use querycomb_logs::{LogFormat, ReadOptions};
 use querycomb_sql::Dialect;
@@ -66,14 +67,25 @@ pub fn run(args: AnalyzeArgs, file: FileConfig, color: bool) -> Result<Outcome, 
         shown: 0,
         malformed: 0,
         warnings: 0,
+        clock_tick: None,
     };
     let (mut bytes, mut events) = (0, 0);
     let mut damaged = Vec::new();
     for (input, format) in inputs.into_iter().zip(formats) {
         let (name, damage) = (input.name.clone(), input.damage.clone());
+        sink.clock_tick = None;
         let (read, seen) = read_one(input, format, &options, &mut sink)?;
         bytes += read;
         events += seen;
+        if sink.clock_tick.is_some_and(|tick| tick >= 1_000_000) {
+            eprintln!(
+                "querycomb: {name}: warning: this log's clock has whole seconds, so pauses \
+                 between statements cannot be seen: requests without sqlcommenter tags that \
+                 share a connection or a pool are told apart only by transactions, pool \
+                 resets and probes. MySQL and MariaDB keep microseconds in their log tables \
+                 (log_output = TABLE; see the README)"
+            );
+        }
         if let Some(what) = damage.get() {
             eprintln!(
                 "querycomb: {name}: warning: damaged input: {what}; the report covers the \
@@ -193,10 +205,16 @@ struct Reporting {
     shown: u64,
     malformed: u64,
     warnings: u64,
+    /// The current input's clock resolution so far (`clock_tick`): a log with whole seconds
+    /// hides the pauses untagged grouping reads.
+    clock_tick: Option<i64>,
 }
 
 impl EventSink for Reporting {
     fn event(&mut self, event: &QueryEvent<'_>) {
+        if let Some(time) = event.time {
+            self.clock_tick = Some(clock_tick(time, self.clock_tick));
+        }
         self.pipeline.event(event);
     }
 

@@ -1,7 +1,8 @@
 //! Request-level accuracy on MariaDB (docs/accuracy.md, "MariaDB"): the corpus's MariaDB
 //! stacks under tests/accuracy/ — the Django ORM on PyMySQL with one persistent connection,
 //! SQLAlchemy's ORM on PyMySQL with a QueuePool shared by two request streams, a job-queue
-//! worker claiming jobs with `FOR UPDATE SKIP LOCKED` in transactions — run labelled
+//! worker claiming jobs with `FOR UPDATE SKIP LOCKED` in transactions, mysql2's pool shared by
+//! two request streams with server-side prepared statements — run labelled
 //! requests against a throwaway MariaDB that writes its general log and its slow log
 //! (`long_query_time = 0`) at once, untagged and then tagged with sqlcommenter trace ids.
 //! Both logs are analysed as recorded and every finding, in every request it was found in,
@@ -121,6 +122,16 @@ fn run_corpus(server: &MariaDb, dir: &Path) -> PathBuf {
         server.host(),
         server.port()
     );
+    let node_modules = deps::require(
+        "the accuracy corpus's npm packages",
+        e2e_cache().join("accuracy-node/node_modules"),
+    );
+    let node = deps::require_program("node");
+    let url = format!(
+        "mysql://app:app-secret@{}:{}/shop",
+        server.host(),
+        server.port()
+    );
     for mode in ["untagged", "tagged"] {
         for stack in ["django-mariadb", "sqlalchemy", "worker-mariadb"] {
             let status = Command::new(&python)
@@ -131,6 +142,14 @@ fn run_corpus(server: &MariaDb, dir: &Path) -> PathBuf {
                 .expect("run the Python corpus");
             assert!(status.success(), "python corpus {stack} {mode}: {status}");
         }
+        let status = Command::new(&node)
+            .env("NODE_PATH", &node_modules)
+            .arg(repo_root().join("tests/accuracy/node/corpus.js"))
+            .args(["mysql2-pool", &url, mode])
+            .arg(&labels)
+            .status()
+            .expect("run the Node corpus");
+        assert!(status.success(), "node corpus mysql2-pool {mode}: {status}");
     }
     labels
 }

@@ -1,6 +1,6 @@
 //! `querycomb analyze` on general and slow query logs written by a real MariaDB server
 //! running `examples/mariadb-workload.sql` through the real `mariadb` client: every wasteful
-//! pattern found, none of the clean twins.
+//! pattern found, none of the clean twins, from the log files and from the log tables.
 
 use std::path::Path;
 use std::process::Command;
@@ -16,19 +16,24 @@ fn example(name: &str) -> String {
 }
 
 fn analyze(log: &Path) -> Value {
+    analyze_with_stderr(log).0
+}
+
+/// The JSON report, and what was said on standard error.
+fn analyze_with_stderr(log: &Path) -> (Value, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_querycomb"))
         .args(["analyze", "--format", "json"])
         .arg(log)
         .output()
         .expect("run querycomb");
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON report")
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let report = serde_json::from_slice(&out.stdout).expect("JSON report");
+    (report, stderr)
 }
+
+/// The warning `analyze` gives for a log whose clock has whole seconds.
+const WHOLE_SECONDS: &str = "this log's clock has whole seconds";
 
 /// `(kind, child table, N, has parent)`, sorted.
 fn summarize(report: &Value) -> Vec<(String, String, u64, bool)> {
@@ -53,6 +58,7 @@ fn summarize(report: &Value) -> Vec<(String, String, u64, bool)> {
 fn general_and_slow_logs_of_a_real_workload() {
     let mut server = MariaDb::start(MariaOptions {
         slow_log: true,
+        log_tables: true,
         ..MariaOptions::default()
     })
     .expect("start MariaDB");
@@ -93,8 +99,22 @@ fn general_and_slow_logs_of_a_real_workload() {
         want.sort();
         want
     };
-    let general = analyze(&server.general_log_path());
+    let (general, said) = analyze_with_stderr(&server.general_log_path());
     assert_eq!(summarize(&general), expected(true), "{general:#}");
+    assert!(said.contains(WHOLE_SECONDS), "{said}");
+    // The same logs as rows of the log tables: the same findings, with microseconds.
+    for table in [
+        server.general_log_table_path(),
+        server.slow_log_table_path(),
+    ] {
+        let (report, said) = analyze_with_stderr(&table);
+        let got = summarize(&report);
+        assert!(
+            got == expected(true) || got == expected(false),
+            "{report:#}"
+        );
+        assert!(!said.contains(WHOLE_SECONDS), "{said}");
+    }
     // The general log shows the EXECUTEs with their values; the route tag and parent come
     // from the surrounding statements in both logs.
     let slow = analyze(&server.slow_log_path());

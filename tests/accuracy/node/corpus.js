@@ -1,8 +1,9 @@
 // The accuracy corpus's Node stacks: node-postgres with a pool, and a GraphQL resolver stack
 // (graphql-js, with and without DataLoader), running labelled requests against the throwaway
-// PostgreSQL of crates/cli/tests/accuracy.rs.
+// PostgreSQL of crates/cli/tests/accuracy.rs; and the pool stack on mysql2 against the
+// throwaway MariaDB of crates/cli/tests/accuracy_mariadb.rs.
 //
-//   node corpus.js <pg-pool|graphql> <connection-url> <untagged|tagged> <labels.jsonl>
+//   node corpus.js <pg-pool|graphql|mysql2-pool> <connection-url> <untagged|tagged> <labels.jsonl>
 //
 // Ground truth as in ../python/corpus.py: every statement of a request carries
 // /*qc_req='<id>'*/ (ignored by querycomb's grouping), plus a sqlcommenter traceparent in
@@ -116,6 +117,69 @@ async function pgPool(pool) {
   await Promise.all([stream([6, 9, 12], 0), stream([8, 10, 7], 150)]);
 }
 
+// mysql2 against MariaDB (crates/cli/tests/accuracy_mariadb.rs): the pg-pool handlers in
+// mysql2's words. `execute` runs server-side prepared statements (a Prepare per connection
+// and statement, then Execute), the way mysql2 recommends; the batch expands its id list
+// with `query`'s `IN (?)`. The pool resets nothing when a connection goes back.
+const ORDERS_MYSQL = 'SELECT id, customer_id FROM orders WHERE status = ? ORDER BY id LIMIT ? OFFSET ?';
+const CUSTOMER_MYSQL = 'SELECT id, name FROM customers WHERE id = ?';
+
+async function mysql2Pool(pool) {
+  const handlers = {
+    async checkoutLoop(k, offset) {
+      const conn = await pool.getConnection();
+      try {
+        const [rows] = await conn.execute(q(ORDERS_MYSQL), ['open', String(k), String(offset)]);
+        for (const o of rows) await conn.execute(q(CUSTOMER_MYSQL), [o.customer_id]);
+      } finally {
+        conn.release();
+      }
+    },
+    async checkoutBatch(k, offset) {
+      const conn = await pool.getConnection();
+      try {
+        const [rows] = await conn.execute(q(ORDERS_MYSQL), ['open', String(k), String(offset)]);
+        await conn.query(q('SELECT id, name FROM customers WHERE id IN (?)'), [rows.map((o) => o.customer_id)]);
+      } finally {
+        conn.release();
+      }
+    },
+    // Promise.all over the pool: the children run at once on every pooled connection.
+    async fanOut(k, offset) {
+      const [rows] = await pool.execute(q(ORDERS_MYSQL), ['open', String(k), String(offset)]);
+      await Promise.all(rows.map((o) => pool.execute(q(CUSTOMER_MYSQL), [o.customer_id])));
+    },
+    async health() {
+      await pool.query(q('SELECT 1'));
+    },
+    async keyset() {
+      let last = 0;
+      for (let i = 0; i < 6; i++) {
+        const [rows] = await pool.execute(q('SELECT id FROM orders WHERE id > ? ORDER BY id LIMIT 50'), [last]);
+        last = rows[rows.length - 1].id;
+      }
+    },
+  };
+  async function stream(ks, offsetBase) {
+    for (const [i, k] of ks.entries()) {
+      const offset = (offsetBase + i * 37) % 300;
+      await request(label('checkout-loop', 'n_plus_one', k), () => handlers.checkoutLoop(k, offset));
+      await pause();
+      await request(label('checkout-batch'), () => handlers.checkoutBatch(k, offset));
+      await pause();
+      await request(label('promise-all-fan-out', 'n_plus_one', k), () => handlers.fanOut(k, offset));
+      await pause();
+      for (let h = 0; h < 3; h++) {
+        await request(label('health-check'), () => handlers.health());
+        await pause();
+      }
+      await request(label('keyset-pagination'), () => handlers.keyset());
+      await pause();
+    }
+  }
+  await Promise.all([stream([6, 9, 12], 0), stream([8, 10, 7], 150)]);
+}
+
 async function graphqlStack(pool) {
   const {
     graphql, GraphQLSchema, GraphQLObjectType, GraphQLList, GraphQLInt, GraphQLString,
@@ -203,6 +267,16 @@ async function graphqlStack(pool) {
 }
 
 async function main() {
+  if (stack === 'mysql2-pool') {
+    const mysql = require('mysql2/promise');
+    const pool = mysql.createPool({ uri: url, connectionLimit: 4 });
+    try {
+      await mysql2Pool(pool);
+    } finally {
+      await pool.end();
+    }
+    return;
+  }
   const pool = new Pool({ connectionString: url, max: 4 });
   try {
     if (stack === 'pg-pool') await pgPool(pool);
