@@ -11,7 +11,9 @@
 //! - **an export by the command-line client**, `mysql --batch -e 'SELECT * FROM
 //!   mysql.general_log'`: tab-separated, with `\t`, `\n`, `\\` and `\0` escaped and `NULL`
 //!   for a null. With its header line the columns are found by name (any order, any extra
-//!   columns); without it (`--skip-column-names`) they are the table's order.
+//!   columns); without it (`--skip-column-names`) they are the table's order. A BLOB the
+//!   client printed in hex (`--binary-as-hex`, MySQL 8's default in interactive use) is
+//!   decoded.
 //!
 //! A `general_log` row is a general log record and goes through that reader
 //! ([`super::general`]): one session per connection, opened by `Connect`, ended by `Quit`,
@@ -320,11 +322,37 @@ fn csv_quoted<'a>(mut rest: &'a str, out: &mut String) -> Result<&'a str, &'stat
 fn split_batch(line: &str, row: &mut Row) {
     row.clear();
     for field in line.split('\t') {
-        if field != "NULL" {
+        if let Some(hex) = hex_blob(field) {
+            decode_hex(hex, &mut row.text);
+        } else if field != "NULL" {
             unescape_batch(field, &mut row.text);
         }
         row.end_field();
     }
+}
+
+/// The digits of a binary value the client printed in hex (`0x53454C454354`): MySQL 8's
+/// client does so for `BLOB` columns (`general_log.argument`, `slow_log.sql_text`) when
+/// `--binary-as-hex` is on, its default in interactive use. No SQL statement and no other
+/// column of the log tables looks like that.
+fn hex_blob(field: &str) -> Option<&str> {
+    let digits = field.strip_prefix("0x")?;
+    (!digits.is_empty() && digits.len() % 2 == 0 && digits.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then_some(digits)
+}
+
+fn decode_hex(digits: &str, out: &mut String) {
+    // `hex_blob` checked every digit, so `to_digit` never falls back.
+    let value = |b: u8| char::from(b).to_digit(16).unwrap_or(0);
+    let bytes: Vec<u8> = digits
+        .as_bytes()
+        .chunks_exact(2)
+        .map(|pair| match pair {
+            [high, low] => (value(*high) << 4 | value(*low)) as u8,
+            _ => 0,
+        })
+        .collect();
+    out.push_str(&String::from_utf8_lossy(&bytes));
 }
 
 fn unescape_batch(field: &str, out: &mut String) {
@@ -696,6 +724,19 @@ mod tests {
         assert_eq!(stats.events, 2);
         assert_eq!(sink.events[0].sql, "select 'a\tb\nc\\d'");
         assert_eq!(sink.events[1].time, Some(1_796_677_243_200_000));
+    }
+
+    #[test]
+    fn blobs_the_client_printed_in_hex_are_decoded() {
+        // `SELECT 1` and `Query` as MySQL 8's client prints BLOBs with --binary-as-hex.
+        let log = "event_time\tthread_id\tcommand_type\targument\n\
+                   2026-12-07 21:00:43.100000\t5\tQuery\t0x53454C4543542031\n";
+        let (sink, _) = general(log);
+        assert!(sink.errors.is_empty(), "{:?}", sink.errors);
+        assert_eq!(sink.events[0].sql, "SELECT 1");
+        assert_eq!(hex_blob("0x5"), None);
+        assert_eq!(hex_blob("0xzz"), None);
+        assert_eq!(hex_blob("0x"), None);
     }
 
     #[test]
