@@ -58,6 +58,29 @@ const request = (l, body) => current.run(l, body);
 const ORDERS = 'SELECT id, customer_id FROM orders WHERE status = $1 ORDER BY id LIMIT $2 OFFSET $3';
 const CUSTOMER = 'SELECT id, name FROM customers WHERE id = $1';
 
+// Two request streams over one pool, each running every handler of a pool stack (`pg-pool`,
+// `mysql2-pool`) in turn, with seeded pauses between requests.
+async function poolStreams(handlers) {
+  async function stream(ks, offsetBase) {
+    for (const [i, k] of ks.entries()) {
+      const offset = (offsetBase + i * 37) % 300;
+      await request(label('checkout-loop', 'n_plus_one', k), () => handlers.checkoutLoop(k, offset));
+      await pause();
+      await request(label('checkout-batch'), () => handlers.checkoutBatch(k, offset));
+      await pause();
+      await request(label('promise-all-fan-out', 'n_plus_one', k), () => handlers.fanOut(k, offset));
+      await pause();
+      for (let h = 0; h < 3; h++) {
+        await request(label('health-check'), () => handlers.health());
+        await pause();
+      }
+      await request(label('keyset-pagination'), () => handlers.keyset());
+      await pause();
+    }
+  }
+  await Promise.all([stream([6, 9, 12], 0), stream([8, 10, 7], 150)]);
+}
+
 async function pgPool(pool) {
   const handlers = {
     // A handler that checks a client out and loops over it.
@@ -97,24 +120,7 @@ async function pgPool(pool) {
       }
     },
   };
-  async function stream(ks, offsetBase) {
-    for (const [i, k] of ks.entries()) {
-      const offset = (offsetBase + i * 37) % 300;
-      await request(label('checkout-loop', 'n_plus_one', k), () => handlers.checkoutLoop(k, offset));
-      await pause();
-      await request(label('checkout-batch'), () => handlers.checkoutBatch(k, offset));
-      await pause();
-      await request(label('promise-all-fan-out', 'n_plus_one', k), () => handlers.fanOut(k, offset));
-      await pause();
-      for (let h = 0; h < 3; h++) {
-        await request(label('health-check'), () => handlers.health());
-        await pause();
-      }
-      await request(label('keyset-pagination'), () => handlers.keyset());
-      await pause();
-    }
-  }
-  await Promise.all([stream([6, 9, 12], 0), stream([8, 10, 7], 150)]);
+  await poolStreams(handlers);
 }
 
 // mysql2 against MariaDB (crates/cli/tests/accuracy_mariadb.rs): the pg-pool handlers in
@@ -160,24 +166,7 @@ async function mysql2Pool(pool) {
       }
     },
   };
-  async function stream(ks, offsetBase) {
-    for (const [i, k] of ks.entries()) {
-      const offset = (offsetBase + i * 37) % 300;
-      await request(label('checkout-loop', 'n_plus_one', k), () => handlers.checkoutLoop(k, offset));
-      await pause();
-      await request(label('checkout-batch'), () => handlers.checkoutBatch(k, offset));
-      await pause();
-      await request(label('promise-all-fan-out', 'n_plus_one', k), () => handlers.fanOut(k, offset));
-      await pause();
-      for (let h = 0; h < 3; h++) {
-        await request(label('health-check'), () => handlers.health());
-        await pause();
-      }
-      await request(label('keyset-pagination'), () => handlers.keyset());
-      await pause();
-    }
-  }
-  await Promise.all([stream([6, 9, 12], 0), stream([8, 10, 7], 150)]);
+  await poolStreams(handlers);
 }
 
 async function graphqlStack(pool) {
