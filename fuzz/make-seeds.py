@@ -8,7 +8,8 @@
   slow_log.CSV from the accuracy corpus's run, about 170 rows each, the one row with a
   password left out), cut on line boundaries, and the same rows as `mysql --batch` exports
   (tab-separated, with a header line, in the table's column order or another, or without
-  a header), plus a few rows whose values hold what each form escapes;
+  a header, and with the statement in hex as MySQL 8's client prints a BLOB), plus a few
+  rows whose values hold what each form escapes;
 - sql_lexer: every statement of the workloads and of the logs;
 - pg_frames: wire captures of real clients (psql in the simple protocol, psycopg in the
   extended protocol with prepared statements and a pipeline) talking to a throwaway
@@ -195,6 +196,12 @@ def table_seeds():
                  for row in edited if "db" in columns]
         save("mysql_table", (batch_line(columns)
                              + "".join(batch_line(row) for row in edited + nulls)).encode())
+        # MySQL 8's client with --binary-as-hex (its default in interactive use) prints the
+        # BLOB statement column as 0x and hex digits
+        hexed = [row[:text] + ["0x" + row[text].encode().hex().upper()] + row[text + 1:]
+                 for row in queries[:12]]
+        save("mysql_table", (batch_line(columns)
+                             + "".join(batch_line(row) for row in hexed)).encode())
 
 
 def sql_seeds():
