@@ -40,10 +40,13 @@ impl Damage {
     }
 }
 
-/// Opens `path` (`-` is stdin). `consumed` counts raw bytes read from disk, for progress.
+/// Opens `path` (`-` is stdin; `mysql://…/mysql.general_log` a live server's log table,
+/// see [`crate::log_table`]). `consumed` counts raw bytes read, for progress.
 pub fn open(path: &Path, consumed: Arc<AtomicU64>) -> Result<Input, String> {
-    let (name, size, raw): (String, Option<u64>, Box<dyn Read>) = if path == Path::new("-") {
+    let (name, size, raw): Opened = if path == Path::new("-") {
         ("<stdin>".to_owned(), None, Box::new(io::stdin()))
+    } else if let Some(table) = path.to_str().and_then(log_table_url) {
+        table?
     } else {
         let name = path.display().to_string();
         let file = File::open(path).map_err(|e| format!("cannot open {name}: {e}"))?;
@@ -86,6 +89,31 @@ pub fn open(path: &Path, consumed: Arc<AtomicU64>) -> Result<Input, String> {
         head,
         reader: Box::new(BufReader::with_capacity(BUFFER, stream)),
         damage,
+    })
+}
+
+/// An input's name, its size when known, and its raw bytes.
+type Opened = (String, Option<u64>, Box<dyn Read>);
+
+/// A live server's log table named by `arg`, opened: `None` when `arg` names no such table.
+#[cfg(feature = "mysql")]
+fn log_table_url(arg: &str) -> Option<Result<Opened, String>> {
+    let url = match crate::log_table::TableUrl::parse(arg)? {
+        Ok(url) => url,
+        Err(e) => return Some(Err(e)),
+    };
+    let name = url.name();
+    Some(
+        url.open()
+            .map(|rows| (name.clone(), None, rows as Box<dyn Read>))
+            .map_err(|e| format!("cannot read {name}: {e}")),
+    )
+}
+
+#[cfg(not(feature = "mysql"))]
+fn log_table_url(arg: &str) -> Option<Result<Opened, String>> {
+    (arg.starts_with("mysql://") || arg.starts_with("mariadb://")).then(|| {
+        Err("this querycomb was built without MySQL support (cargo feature `mysql`)".to_owned())
     })
 }
 

@@ -9,6 +9,8 @@ mod config;
 mod diff;
 mod explain;
 mod input;
+#[cfg(feature = "mysql")]
+mod log_table;
 mod merge;
 mod outcome;
 mod progress;

@@ -1,6 +1,7 @@
 //! `querycomb analyze` on general and slow query logs written by a real MariaDB server
 //! running `examples/mariadb-workload.sql` through the real `mariadb` client: every wasteful
-//! pattern found, none of the clean twins, from the log files and from the log tables.
+//! pattern found, none of the clean twins, from the log files and from the log tables (their
+//! CSV files, and read from the live server through a `mysql://` URL).
 
 use std::path::Path;
 use std::process::Command;
@@ -80,6 +81,26 @@ fn general_and_slow_logs_of_a_real_workload() {
     server
         .wait_for_log(&server.slow_log_path(), "sentinel-end")
         .unwrap();
+    // The log tables read from the live server, as a user who may read nothing else.
+    server
+        .client(
+            "",
+            "CREATE USER reader@'%' IDENTIFIED BY 'reader-secret';
+             GRANT SELECT ON mysql.general_log TO reader@'%';
+             GRANT SELECT ON mysql.slow_log TO reader@'%';",
+        )
+        .expect("a reader of the log tables");
+    let live: Vec<(Value, String)> = ["general_log", "slow_log"]
+        .iter()
+        .map(|table| {
+            let url = format!(
+                "mysql://reader:reader-secret@{}:{}/mysql.{table}",
+                server.host(),
+                server.port()
+            );
+            analyze_with_stderr(Path::new(&url))
+        })
+        .collect();
     // Whole logs: nothing may be appended while they are read.
     server.stop();
 
@@ -114,6 +135,19 @@ fn general_and_slow_logs_of_a_real_workload() {
             "{report:#}"
         );
         assert!(!said.contains(WHOLE_SECONDS), "{said}");
+    }
+    for (report, said) in live {
+        let got = summarize(&report);
+        assert!(
+            got == expected(true) || got == expected(false),
+            "{report:#}"
+        );
+        assert!(!said.contains("reader-secret"), "{said}");
+        let inputs = report["summary"]["inputs"].to_string();
+        assert!(
+            inputs.contains("mysql://reader:***@") && !inputs.contains("reader-secret"),
+            "{inputs}"
+        );
     }
     // The general log shows the EXECUTEs with their values; the route tag and parent come
     // from the surrounding statements in both logs.

@@ -622,7 +622,10 @@ fn known_limit_a_fan_out_right_after_another_over_the_same_connections_joins_it(
     }
     log.wait_ms(5);
     log.p("c4", ORDERS, "$1 = 'open', $2 = 'b'").rows = Some(8);
-    for (i, session) in ["c4", "c2", "c1", "c3", "c4", "c2", "c3", "c1"].iter().enumerate() {
+    for (i, session) in ["c4", "c2", "c1", "c3", "c4", "c2", "c3", "c1"]
+        .iter()
+        .enumerate()
+    {
         log.p(session, CUSTOMER, &format!("$1 = '{}'", 50 + i)).rows = Some(1);
     }
     log.wait_ms(1500);

@@ -12,6 +12,11 @@ mod batch;
 mod impact;
 #[cfg(feature = "mysql")]
 mod mysql;
+#[cfg(feature = "mysql")]
+pub use crate::mysql::ReadOnlySession;
+/// The MySQL client the plan check and the log-table source use.
+#[cfg(feature = "mysql")]
+pub use ::mysql as mysql_client;
 mod plan;
 mod postgres;
 mod verdict;

@@ -24,16 +24,25 @@ use crate::postgres::redact;
 use crate::verdict::{decide, Explained, TableFacts};
 use crate::Options;
 
-/// A connection that explains findings.
-pub struct MyExplainer {
-    conn: Conn,
-    server: String,
-    mariadb: bool,
-    options: Options,
+/// A connection to MySQL or MariaDB that cannot change anything: read-only, with a time
+/// limit on every statement and on lock waits, checked before it is handed out. The plan
+/// check explains through one; `querycomb analyze mysql://…/mysql.general_log` reads the
+/// log tables through one.
+pub struct ReadOnlySession {
+    pub conn: Conn,
+    /// `MariaDB 10.11.19`, `MySQL 8.0.36`.
+    pub server: String,
+    pub mariadb: bool,
 }
 
-impl MyExplainer {
-    pub fn connect(dsn: &str, options: Options) -> Result<MyExplainer, String> {
+impl ReadOnlySession {
+    /// Connects to `dsn` (`mysql://` or `mariadb://`; the password is never shown in an
+    /// error) and guards the session.
+    pub fn open(
+        dsn: &str,
+        statement_timeout_ms: u64,
+        lock_timeout_ms: u64,
+    ) -> Result<ReadOnlySession, String> {
         let url = match dsn.strip_prefix("mariadb://") {
             Some(rest) => format!("mysql://{rest}"),
             None => dsn.to_owned(),
@@ -48,19 +57,18 @@ impl MyExplainer {
             .unwrap_or_default();
         let mariadb = version.contains("MariaDB");
         let number = version.split('-').next().unwrap_or(&version).to_owned();
-        let mut explainer = MyExplainer {
+        let mut session = ReadOnlySession {
             conn,
             server: format!("{} {number}", if mariadb { "MariaDB" } else { "MySQL" }),
             mariadb,
-            options,
         };
-        explainer.guard_session()?;
-        Ok(explainer)
+        session.guard(statement_timeout_ms, lock_timeout_ms)?;
+        Ok(session)
     }
 
-    /// Limits and read-only mode for the whole session, checked before anything is explained.
-    fn guard_session(&mut self) -> Result<(), String> {
-        let ms = self.options.statement_timeout_ms.max(1);
+    /// Limits and read-only mode for the whole session, checked before anything runs.
+    fn guard(&mut self, statement_timeout_ms: u64, lock_timeout_ms: u64) -> Result<(), String> {
+        let ms = statement_timeout_ms.max(1);
         let time_limit = if self.mariadb {
             format!("SET SESSION max_statement_time = {:.3}", ms as f64 / 1000.0)
         } else {
@@ -68,7 +76,7 @@ impl MyExplainer {
         };
         // Lock waits are whole seconds here; never 0 (that would be "no wait" only on some
         // servers and an error on others).
-        let lock_secs = self.options.lock_timeout_ms.div_ceil(1000).max(1);
+        let lock_secs = lock_timeout_ms.div_ceil(1000).max(1);
         for statement in [
             time_limit,
             format!("SET SESSION lock_wait_timeout = {lock_secs}"),
@@ -85,9 +93,30 @@ impl MyExplainer {
             .or_else(|_| self.conn.query_first("SELECT @@session.tx_read_only"))
             .map_err(|e| format!("cannot read the session's read-only mode: {e}"))?;
         if read_only != Some(1) {
-            return Err("the session is not read-only: nothing explained".into());
+            return Err("the session is not read-only: nothing done".into());
         }
         Ok(())
+    }
+}
+
+/// A connection that explains findings.
+pub struct MyExplainer {
+    conn: Conn,
+    server: String,
+    mariadb: bool,
+    options: Options,
+}
+
+impl MyExplainer {
+    pub fn connect(dsn: &str, options: Options) -> Result<MyExplainer, String> {
+        let session =
+            ReadOnlySession::open(dsn, options.statement_timeout_ms, options.lock_timeout_ms)?;
+        Ok(MyExplainer {
+            conn: session.conn,
+            server: session.server,
+            mariadb: session.mariadb,
+            options,
+        })
     }
 
     /// The plan check of one finding (never an error: a failure is a `skipped` verdict).
