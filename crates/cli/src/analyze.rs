@@ -77,6 +77,13 @@ pub fn run(args: AnalyzeArgs, file: FileConfig, color: bool) -> Result<Outcome, 
         let (read, seen) = read_one(input, format, &options, &mut sink)?;
         bytes += read;
         events += seen;
+        if seen == 0 && (name.starts_with("mysql://") || name.starts_with("mariadb://")) {
+            eprintln!(
+                "querycomb: {name}: warning: the table has no rows: the server writes its \
+                 logs there only with general_log = 1 (or slow_query_log = 1) and \
+                 log_output = TABLE (or FILE,TABLE)"
+            );
+        }
         if sink.clock_tick.is_some_and(|tick| tick >= 1_000_000) {
             eprintln!(
                 "querycomb: {name}: warning: this log's clock has whole seconds, so pauses \

@@ -169,9 +169,24 @@ fn plan_checks_on_mariadb_from_its_general_log() {
         .client(
             "",
             "CREATE USER 'reader'@'%' IDENTIFIED BY 'reader-secret';
-             GRANT SELECT ON shop.* TO 'reader'@'%';",
+             GRANT SELECT ON shop.* TO 'reader'@'%';
+             GRANT SELECT ON mysql.general_log TO 'reader'@'%';",
         )
         .expect("read-only user");
+    // This server logs to its file only: read live, its log table is empty, and says why.
+    let table = format!(
+        "mysql://reader:reader-secret@127.0.0.1:{}/mysql.general_log",
+        server.port()
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_querycomb"))
+        .args(["analyze", "-q", &table])
+        .output()
+        .expect("run querycomb");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("the table has no rows"), "{stderr}");
+    assert!(stderr.contains("log_output = TABLE"), "{stderr}");
+    assert!(!stderr.contains("reader-secret"), "{stderr}");
     server
         .client("shop", &example("mariadb-workload.sql"))
         .expect("workload");
