@@ -483,15 +483,12 @@ fn value_links_forget_finished_work_and_read_statements_without_their_tags() {
         )
     };
     let (first, second) = (request(1), request(2));
-    let connect = || async {
-        let (client, connection) = tokio_postgres::connect(&conn, NoTls)
-            .await
-            .expect("connect");
-        tokio::spawn(connection);
-        client
-    };
     let (web, idle_worker) = h.rt.block_on(async {
-        let (web, idle_worker, worker) = (connect().await, connect().await, connect().await);
+        let (web, idle_worker, worker) = (
+            connect(&conn).await,
+            connect(&conn).await,
+            connect(&conn).await,
+        );
         // A job loops over orders 1-8 on a connection that stays open ...
         let orders = idle_worker.query(job, &[&8i32]).await.expect("job");
         one_customer_each(&idle_worker, &orders).await;
@@ -558,14 +555,7 @@ fn literals_of_a_simple_protocol_client_link_its_children_to_their_parent() {
     // The connections stay open until detection has seen every event: a closed
     // connection's results are no one's parents any more.
     let open = h.rt.block_on(async {
-        let connect = || async {
-            let (client, connection) = tokio_postgres::connect(&conn, NoTls)
-                .await
-                .expect("connect");
-            tokio::spawn(connection);
-            client
-        };
-        let (reader, looker) = (connect().await, connect().await);
+        let (reader, looker) = (connect(&conn).await, connect(&conn).await);
         let rows = reader.simple_query(page).await.expect("page");
         for message in rows {
             if let tokio_postgres::SimpleQueryMessage::Row(row) = message {
@@ -599,6 +589,13 @@ fn literals_of_a_simple_protocol_client_link_its_children_to_their_parent() {
     let mut expected = vec![parent; 5];
     expected.push(None);
     assert_eq!(lookups, expected, "{events:#?}");
+}
+
+/// A client of its own, its connection driven by the runtime.
+async fn connect(conn: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(conn, NoTls).await.expect("connect");
+    tokio::spawn(connection);
+    client
 }
 
 async fn one_customer_each(client: &tokio_postgres::Client, orders: &[tokio_postgres::Row]) {
