@@ -10,6 +10,7 @@
 #   bench/proxy-instructions.sh
 #   TRANSACTIONS=5000 MODES=simple bench/proxy-instructions.sh
 #   QUERYCOMB=/path/to/querycomb bench/proxy-instructions.sh     # a given build
+#   SCRIPT=bench/pgbench-lookups.sql MODES=simple bench/proxy-instructions.sh   # a pgbench script instead of -S
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -17,6 +18,8 @@ root="$(dirname "$here")"
 out="$here/out/instructions"
 txns="${TRANSACTIONS:-2000}"
 read -r -a modes <<<"${MODES:-simple extended prepared}"
+workload=(-S)
+[ -n "${SCRIPT:-}" ] && workload=(-f "$(realpath "$SCRIPT")")
 rm -rf "$out" && mkdir -p "$out"
 chmod 777 "$out"
 
@@ -58,11 +61,11 @@ run_under_callgrind() {
     local vg_pid
     vg_pid="$(pgrep -f -n "callgrind-out-file=$out/$name" | head -1)"
     for mode in "${modes[@]}"; do
-        pgbench -h 127.0.0.1 -p "$port" -U postgres -S -n -M "$mode" -c 1 -t 200 postgres \
+        pgbench -h 127.0.0.1 -p "$port" -U postgres "${workload[@]}" -n -M "$mode" -c 1 -t 200 postgres \
             >/dev/null 2>&1
         sleep 1
         "${as_user[@]}" callgrind_control --zero "$vg_pid" >/dev/null
-        pgbench -h 127.0.0.1 -p "$port" -U postgres -S -n -M "$mode" -c 1 -t "$txns" postgres \
+        pgbench -h 127.0.0.1 -p "$port" -U postgres "${workload[@]}" -n -M "$mode" -c 1 -t "$txns" postgres \
             >"$out/$name-$mode.pgbench" 2>&1
         # Detection works in batches: let it finish this run's statements.
         sleep 1
@@ -84,7 +87,7 @@ pb_port="$(free_port)"
 write_pgbouncer_ini "$work" "$pg_port" "$pb_port"
 pgbouncer_rows="$(run_under_callgrind pgbouncer "$pb_port" "$pgbouncer_bin" "$work/pgbouncer.ini")"
 
-echo "== user-space instructions per transaction, pgbench -S -c 1 -t $txns (callgrind)"
+echo "== user-space instructions per transaction, pgbench ${workload[*]} -c 1 -t $txns (callgrind)"
 printf '%-10s %14s %14s %8s\n' mode querycomb pgbouncer ratio
 for mode in "${modes[@]}"; do
     q="$(awk -v m="$mode" '$2 == m {print $3}' <<<"$querycomb_rows")"

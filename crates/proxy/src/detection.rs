@@ -20,7 +20,7 @@ use querycomb_core::{
 };
 use querycomb_report::json::JsonLinesSink;
 
-use crate::evidence::{client_digest, value_key, ClientResults, MAX_CLIENTS};
+use crate::evidence::{client_digest, ClientResults, MAX_CLIENTS};
 use crate::metrics::Metrics;
 use crate::observe::{wall_clock, Observed};
 
@@ -310,29 +310,15 @@ impl FindingSink for Publish<'_> {
 /// connection's executions pass in order: a fan-out's children and their parent run on
 /// different connections of one client.
 fn link_values(links: &mut ClientResults, metrics: &Metrics, observed: &mut Observed) {
+    if observed.values.is_empty() {
+        return;
+    }
     let session = &observed.session;
     let client = client_digest(
         session.user.as_deref(),
         session.database.as_deref(),
         session.application.as_deref(),
     );
-    if observed.values.keys.is_empty()
-        && observed.params.is_none()
-        && links.keeps_results_of(client)
-    {
-        // Sent without bind values: a client that writes its values into the SQL text (GORM
-        // v1, most simple-protocol drivers) is linked by those literals, as bind values are.
-        // Read only while the client has a result that could be a parent.
-        let (text, range) = observed.shared_sql();
-        let keys = literal_keys(text.get(range).unwrap_or_default());
-        if !keys.is_empty() {
-            observed.values.keys = keys.into();
-        }
-    }
-    if observed.values.is_empty() {
-        return;
-    }
-    let session = &observed.session;
     let resets = links.resets;
     observed.links = links.link(
         client,
@@ -344,17 +330,6 @@ fn link_values(links: &mut ClientResults, metrics: &Metrics, observed: &mut Obse
     if links.resets != resets {
         metrics.evicted("value_link_clients", MAX_CLIENTS as u64);
     }
-}
-
-/// The digests of the literal values of a statement's text, as [`value_key`] digests a
-/// bind value sent as text.
-fn literal_keys(sql: &str) -> Vec<u64> {
-    querycomb_sql::param_values(sql, None, querycomb_sql::Dialect::Postgres)
-        .unwrap_or_default()
-        .into_iter()
-        .flatten()
-        .filter_map(|value| value_key(value.as_bytes(), false))
-        .collect()
 }
 
 fn observe(detector: &mut dyn LiveDetector, outputs: &mut Outputs, mut observed: Box<Observed>) {

@@ -13,9 +13,8 @@
 //! Memory is bounded: at most [`MAX_VALUES`] digests per result, over the first rows only,
 //! [`RESULTS_PER_CLIENT`] results per client and [`MAX_CLIENTS`] clients. Hashing runs only
 //! while a result is being captured, so a large result costs a few hundred rows' worth of
-//! work, not all of it. Parameters sent with the extended protocol (bind values) are matched,
-//! and, for a statement sent without any while its client keeps a result, the literals of
-//! its text (`detection::link_values`).
+//! work, not all of it. Only parameters sent with the extended protocol (bind values) are
+//! matched; literals inlined into simple-protocol SQL are not.
 
 // This module reads untrusted wire bytes: no input may panic it (tests may).
 #![cfg_attr(
@@ -494,13 +493,6 @@ impl ClientResults {
             result,
             parent_result,
         }
-    }
-
-    /// The client has a kept result: a later statement of its may be linked to it.
-    pub fn keeps_results_of(&self, client: u64) -> bool {
-        self.clients
-            .get(&client)
-            .is_some_and(|kept| !kept.is_empty())
     }
 
     pub fn len(&self) -> usize {

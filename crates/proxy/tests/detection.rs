@@ -536,61 +536,6 @@ fn value_links_forget_finished_work_and_read_statements_without_their_tags() {
     assert_eq!(parents, expected);
 }
 
-/// A client that writes its values into the SQL text (GORM v1 on lib/pq, any simple-protocol
-/// driver) has no bind values to link: its literals are linked instead. A page read on one
-/// pooled connection, its lookups on another: each lookup is linked to the page whose rows
-/// hold its id; a lookup of an id no kept result holds is linked to nothing.
-#[test]
-fn literals_of_a_simple_protocol_client_link_its_children_to_their_parent() {
-    let h = common::start_full(
-        Auth::Trust,
-        |_| {},
-        |proxy| {
-            proxy.detector(pipeline_detector(querycomb_detect::Config::default()));
-        },
-    );
-    h.pg.psql("postgres", SCHEMA).expect("schema");
-    let conn = h.proxy_conn("postgres");
-    let page = "SELECT id, customer_id FROM orders WHERE id <= 5 ORDER BY id";
-    // The connections stay open until detection has seen every event: a closed
-    // connection's results are no one's parents any more.
-    let open = h.rt.block_on(async {
-        let (reader, looker) = (connect(&conn).await, connect(&conn).await);
-        let rows = reader.simple_query(page).await.expect("page");
-        for message in rows {
-            if let tokio_postgres::SimpleQueryMessage::Row(row) = message {
-                let customer = row.get(1).expect("customer_id");
-                looker
-                    .simple_query(&format!("SELECT name FROM customers WHERE id = {customer}"))
-                    .await
-                    .expect("lookup");
-            }
-        }
-        looker
-            .simple_query("SELECT name FROM customers WHERE id = 19")
-            .await
-            .expect("a lookup of no kept row");
-        (reader, looker)
-    });
-    let events = h.wait_events(1 + 5 + 1);
-    drop(open);
-    let _ = h.shutdown();
-    let parent = events
-        .iter()
-        .find(|e| e.sql == page)
-        .map(|e| e.links.result)
-        .expect("the page");
-    assert!(parent.is_some(), "{events:#?}");
-    let lookups: Vec<Option<u64>> = events
-        .iter()
-        .filter(|e| e.sql.starts_with("SELECT name FROM customers"))
-        .map(|e| e.links.parent_result)
-        .collect();
-    let mut expected = vec![parent; 5];
-    expected.push(None);
-    assert_eq!(lookups, expected, "{events:#?}");
-}
-
 /// A client of its own, its connection driven by the runtime.
 async fn connect(conn: &str) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(conn, NoTls).await.expect("connect");
