@@ -269,50 +269,81 @@ impl Time<'_> {
     }
 }
 
-/// Segments waiting for their siblings.
+/// Segments waiting for their siblings, in two lists: two segments that each hold a parent
+/// of their own never join (`Waiting::joins`), so a segment with a parent is compared with
+/// the pieces only. On traffic of whole requests (one connection per request, or pieces that
+/// never come) that keeps each offer from reading every segment of the last idle gap: with
+/// thousands of requests a second, one list made grouping quadratic in the request rate.
 #[derive(Debug, Default)]
 pub(crate) struct FanOut {
-    waiting: Vec<Waiting>,
+    /// Segments with a parent of their own.
+    requests: Vec<Waiting>,
+    /// Pieces without one: fragments of one shape.
+    pieces: Vec<Waiting>,
+}
+
+/// Where a waiting segment is.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Request(usize),
+    Piece(usize),
 }
 
 impl FanOut {
     /// Adds a segment, joining it with every waiting sibling (and theirs, transitively).
     pub fn offer(&mut self, mut segment: Waiting, activity: &Activity, hold_us: i64) {
         let time = Time { activity, hold_us };
-        while let Some(at) = self.best_sibling(&segment, &time) {
-            let other = self.waiting.swap_remove(at);
+        while let Some(slot) = self.best_sibling(&segment, &time) {
+            let other = match slot {
+                Slot::Request(at) => self.requests.swap_remove(at),
+                Slot::Piece(at) => self.pieces.swap_remove(at),
+            };
             segment.absorb(other);
         }
-        self.waiting.push(segment);
+        if segment.has_parent {
+            self.requests.push(segment);
+        } else {
+            self.pieces.push(segment);
+        }
     }
 
     /// The waiting segment to join `segment` with next: a piece without a parent of its own
     /// first; among pieces with a parent (at most one can join), the one that started last,
     /// whose parent ran nearest before — two requests' loops of one shape may overlap in
     /// time, and a fan-out's pieces belong with the parent that ran just before them.
-    fn best_sibling(&self, segment: &Waiting, time: &Time<'_>) -> Option<usize> {
+    fn best_sibling(&self, segment: &Waiting, time: &Time<'_>) -> Option<Slot> {
         let joinable = |w: &Waiting| segment.joins(w, time) || w.joins(segment, time);
+        if let Some(at) = self.pieces.iter().position(joinable) {
+            return Some(Slot::Piece(at));
+        }
+        if segment.has_parent {
+            return None;
+        }
         let mut best: Option<(usize, &Waiting)> = None;
-        for (at, w) in self.waiting.iter().enumerate().filter(|(_, w)| joinable(w)) {
-            if !w.has_parent {
-                return Some(at);
-            }
+        for (at, w) in self
+            .requests
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| joinable(w))
+        {
             if best.is_none_or(|(_, b)| w.start > b.start) {
                 best = Some((at, w));
             }
         }
-        best.map(|(at, _)| at)
+        best.map(|(at, _)| Slot::Request(at))
     }
 
     /// Segments whose end the clock has passed by `hold_us`, oldest first.
     pub fn release(&mut self, now: Timestamp, hold_us: i64, ready: &mut Vec<Unit>) {
         let mut done: Vec<Waiting> = Vec::new();
-        let mut index = 0;
-        while index < self.waiting.len() {
-            if self.waiting[index].end.saturating_add(hold_us) < now {
-                done.push(self.waiting.swap_remove(index));
-            } else {
-                index += 1;
+        for list in [&mut self.requests, &mut self.pieces] {
+            let mut index = 0;
+            while index < list.len() {
+                if list[index].end.saturating_add(hold_us) < now {
+                    done.push(list.swap_remove(index));
+                } else {
+                    index += 1;
+                }
             }
         }
         done.sort_by_key(|w| w.unit.header.serial);
