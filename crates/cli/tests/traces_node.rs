@@ -498,8 +498,10 @@ fn a_loop_in_graphql_resolvers_names_a_dataloader_from_the_resolver_spans() {
     let statements = finding["request"]["statements"].as_f64().unwrap();
     let remaining = statements - number("statements_saved");
     assert!(after.is_finite() && after > now, "{impact:#}");
+    // At the bound itself (a hold that the statements divide exactly) the two ratios are
+    // equal but for floating-point rounding.
     assert!(
-        after / now <= statements / remaining,
+        after / now <= statements / remaining * (1.0 + 1e-9),
         "{statements} → {remaining} statements: {impact:#}"
     );
     let parent_us = finding["waterfall"]
