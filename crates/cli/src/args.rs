@@ -164,7 +164,9 @@ pub struct ReportArgs {
 
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
-    /// Log files to read (`-` for standard input). Gzip files are read directly.
+    /// Log files to read (`-` for standard input). Gzip files are read directly. A MySQL or
+    /// MariaDB log table is read from the server with
+    /// `mysql://user:password@host/mysql.general_log` (or `/mysql.slow_log`), read-only.
     #[arg(value_name = "LOG", required = true)]
     pub inputs: Vec<PathBuf>,
 
