@@ -72,17 +72,14 @@ pub fn run(args: AnalyzeArgs, file: FileConfig, color: bool) -> Result<Outcome, 
     let (mut bytes, mut events) = (0, 0);
     let mut damaged = Vec::new();
     for (input, format) in inputs.into_iter().zip(formats) {
-        let (name, damage) = (input.name.clone(), input.damage.clone());
+        let (name, damage, when_empty) =
+            (input.name.clone(), input.damage.clone(), input.when_empty);
         sink.clock_tick = None;
         let (read, seen) = read_one(input, format, &options, &mut sink)?;
         bytes += read;
         events += seen;
-        if seen == 0 && (name.starts_with("mysql://") || name.starts_with("mariadb://")) {
-            eprintln!(
-                "querycomb: {name}: warning: the table has no rows: the server writes its \
-                 logs there only with general_log = 1 (or slow_query_log = 1) and \
-                 log_output = TABLE (or FILE,TABLE)"
-            );
+        if let Some(why) = when_empty.filter(|_| seen == 0) {
+            eprintln!("querycomb: {name}: warning: {why}");
         }
         if sink.clock_tick.is_some_and(|tick| tick >= 1_000_000) {
             eprintln!(

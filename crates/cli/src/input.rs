@@ -17,6 +17,9 @@ pub struct Input {
     /// The first bytes of the (decompressed) stream, also still readable from `reader`.
     pub head: Vec<u8>,
     pub reader: Box<dyn BufRead>,
+    /// What to tell the user when the input held no statement (a live log table: why it
+    /// may be empty).
+    pub when_empty: Option<&'static str>,
     /// Set when the stream broke part way (a truncated gzip file, a read error): reading
     /// then ends there as if at the end of the input, and this says where and why.
     pub damage: Damage,
@@ -43,9 +46,14 @@ impl Damage {
 /// Opens `path` (`-` is stdin; `mysql://…/mysql.general_log` a live server's log table,
 /// see [`crate::log_table`]). `consumed` counts raw bytes read, for progress.
 pub fn open(path: &Path, consumed: Arc<AtomicU64>) -> Result<Input, String> {
-    let (name, size, raw): Opened = if path == Path::new("-") {
-        ("<stdin>".to_owned(), None, Box::new(io::stdin()))
-    } else if let Some(table) = path.to_str().and_then(log_table_url) {
+    let Opened {
+        name,
+        size,
+        raw,
+        when_empty,
+    } = if path == Path::new("-") {
+        Opened::new("<stdin>".to_owned(), None, Box::new(io::stdin()))
+    } else if let Some(table) = path.to_str().and_then(log_table) {
         table?
     } else {
         let name = path.display().to_string();
@@ -56,7 +64,7 @@ pub fn open(path: &Path, consumed: Arc<AtomicU64>) -> Result<Input, String> {
         if meta.is_dir() {
             return Err(format!("{name} is a directory, not a log file"));
         }
-        (name, Some(meta.len()), Box::new(file))
+        Opened::new(name, Some(meta.len()), Box::new(file))
     };
     let counted = Counting {
         inner: raw,
@@ -89,29 +97,47 @@ pub fn open(path: &Path, consumed: Arc<AtomicU64>) -> Result<Input, String> {
         head,
         reader: Box::new(BufReader::with_capacity(BUFFER, stream)),
         damage,
+        when_empty,
     })
 }
 
-/// An input's name, its size when known, and its raw bytes.
-type Opened = (String, Option<u64>, Box<dyn Read>);
+/// An opened input before decompression and peeking.
+struct Opened {
+    name: String,
+    /// Size on disk, when known.
+    size: Option<u64>,
+    raw: Box<dyn Read>,
+    when_empty: Option<&'static str>,
+}
+
+impl Opened {
+    fn new(name: String, size: Option<u64>, raw: Box<dyn Read>) -> Opened {
+        Opened {
+            name,
+            size,
+            raw,
+            when_empty: None,
+        }
+    }
+}
 
 /// A live server's log table named by `arg`, opened: `None` when `arg` names no such table.
 #[cfg(feature = "mysql")]
-fn log_table_url(arg: &str) -> Option<Result<Opened, String>> {
-    let url = match crate::log_table::TableUrl::parse(arg)? {
-        Ok(url) => url,
-        Err(e) => return Some(Err(e)),
-    };
-    let name = url.name();
-    Some(
-        url.open()
-            .map(|rows| (name.clone(), None, rows as Box<dyn Read>))
-            .map_err(|e| format!("cannot read {name}: {e}")),
-    )
+fn log_table(arg: &str) -> Option<Result<Opened, String>> {
+    let opened = crate::log_table::TableUrl::parse(arg)?.and_then(|url| {
+        let rows = url
+            .open()
+            .map_err(|e| format!("cannot read {}: {e}", url.name))?;
+        Ok(Opened {
+            when_empty: Some(crate::log_table::WHEN_EMPTY),
+            ..Opened::new(url.name, None, rows)
+        })
+    });
+    Some(opened)
 }
 
 #[cfg(not(feature = "mysql"))]
-fn log_table_url(arg: &str) -> Option<Result<Opened, String>> {
+fn log_table(arg: &str) -> Option<Result<Opened, String>> {
     (arg.starts_with("mysql://") || arg.starts_with("mariadb://")).then(|| {
         Err("this querycomb was built without MySQL support (cargo feature `mysql`)".to_owned())
     })

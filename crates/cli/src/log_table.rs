@@ -18,6 +18,10 @@ use querycomb_explain::mysql_client::prelude::Queryable;
 use querycomb_explain::mysql_client::Value;
 use querycomb_explain::{redact, ReadOnlySession};
 
+/// What to say when a table gave no rows.
+pub const WHEN_EMPTY: &str = "the table has no rows: the server writes its logs there only \
+    with general_log = 1 (or slow_query_log = 1) and log_output = TABLE (or FILE,TABLE)";
+
 /// The time limit of the one statement that reads the table: a big table takes a while to
 /// send, and the session is read-only whatever it runs.
 const READ_TIMEOUT_MS: u64 = 10 * 60 * 1000;
@@ -30,6 +34,8 @@ const CHUNKS_IN_FLIGHT: usize = 4;
 /// A log table named by a URL: the server to read it from, and which table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableUrl {
+    /// The URL as given, its password hidden: what reports show.
+    pub name: String,
     /// The URL without the table: what the session connects to.
     dsn: String,
     /// `general_log` or `slow_log`.
@@ -68,12 +74,11 @@ impl TableUrl {
             dsn.push('?');
             dsn.push_str(query);
         }
-        Some(Ok(TableUrl { dsn, table }))
-    }
-
-    /// The name reports show: the URL with its password hidden.
-    pub fn name(&self) -> String {
-        format!("{}mysql.{}", redact(&self.dsn), self.table)
+        Some(Ok(TableUrl {
+            name: redact(arg),
+            dsn,
+            table,
+        }))
     }
 
     /// Connects, starts reading on a thread of its own, and returns the rows as a stream.
@@ -210,11 +215,12 @@ mod tests {
             .unwrap();
         assert_eq!(url.dsn, "mysql://reader:s3cret@db:3306/");
         assert_eq!(url.table, "general_log");
-        assert!(!url.name().contains("s3cret"), "{}", url.name());
+        assert_eq!(url.name, "mysql://reader:***@db:3306/mysql.general_log");
         let slow = TableUrl::parse("mariadb://r@db/slow_log?prefer_socket=false")
             .unwrap()
             .unwrap();
         assert_eq!(slow.dsn, "mariadb://r@db/?prefer_socket=false");
+        assert_eq!(slow.name, "mariadb://r@db/slow_log?prefer_socket=false");
         assert_eq!(slow.table, "slow_log");
         let other = TableUrl::parse("mysql://r:pw@db/shop.orders").unwrap();
         assert!(other.as_ref().unwrap_err().contains("mysql.general_log"));

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use accuracy_support::{
-    conclude, labelled, read_events, read_labels, report, score, stalled, table,
+    conclude, labelled, log_clock_tick, read_events, read_labels, report, score, stalled, table,
 };
 use querycomb_logs::LogFormat;
 use querycomb_sql::Dialect;
@@ -167,17 +167,14 @@ fn score_logs(dir: &Path, kept: Kept) {
         }
         let events = read_events(&path, format);
         let label_at = labelled(&events);
-        // The stalled timing moves µs clocks; on the files' whole seconds it would invent a
-        // finer clock than theirs (docs/accuracy.md, "MariaDB").
-        let stalls = match format {
-            LogFormat::MySqlGeneralTable | LogFormat::MySqlSlowTable => {
-                Some(stalled(&events, &label_at))
-            }
-            _ => None,
-        };
-        let timings = [("recorded", Some(&events)), ("stalled", stalls.as_ref())];
-        for (timing, events) in timings {
-            let Some(events) = events else { continue };
+        let mut timings = vec![("recorded", events)];
+        // The stalled timing moves a clock finer than a second (the log tables'); on whole
+        // seconds (the files') it would invent a finer clock than the log's (docs/accuracy.md,
+        // "MariaDB").
+        if log_clock_tick(&timings[0].1) < 1_000_000 {
+            timings.push(("stalled", stalled(&timings[0].1, &label_at)));
+        }
+        for (timing, events) in &timings {
             let scores = score(events, Dialect::MySql, &label_at, &labels);
             let source = format!("{} {timing}", format.id());
             report(&source, &scores, &labels, &mut table, &mut problems);

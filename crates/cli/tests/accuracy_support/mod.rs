@@ -269,11 +269,7 @@ pub fn conclude(table: &str, problems: &[String]) {
 /// stalled application would show it: a finer shift would invent a clock the log does not
 /// have. Grouping never sees the labels the stalls are placed by.
 pub fn stalled(events: &[OwnedEvent], label_at: &HashMap<Location, String>) -> Vec<OwnedEvent> {
-    let tick = events
-        .iter()
-        .filter_map(|e| e.time)
-        .fold(None, |tick, time| Some(clock_tick(time, tick)))
-        .unwrap_or(1);
+    let tick = log_clock_tick(events);
     let mut rng = SplitMix(0x9e37_79b9_7f4a_7c15);
     let mut last_label: HashMap<&str, Option<&String>> = HashMap::new();
     let mut shift = 0i64;
@@ -313,6 +309,15 @@ pub fn stalled(events: &[OwnedEvent], label_at: &HashMap<Location, String>) -> V
         moved.time = event.time.map(|t| t + shift);
     }
     out
+}
+
+/// The resolution of a log's clock (1 s, 1 ms or 1 µs; 1 µs for a log without times).
+pub fn log_clock_tick(events: &[OwnedEvent]) -> i64 {
+    events
+        .iter()
+        .filter_map(|e| e.time)
+        .fold(None, |tick, time| Some(clock_tick(time, tick)))
+        .unwrap_or(1)
 }
 
 /// The stalls of [`stalled`]: 30–700 ms.

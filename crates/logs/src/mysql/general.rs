@@ -314,25 +314,22 @@ impl<'s> GeneralReader<'s> {
 
     /// One whole record from elsewhere than a log file's lines (a row of the
     /// `mysql.general_log` table): it ends the one before it, and nothing continues it.
-    /// `account` is the row's `user_host` user, kept for a connection whose `Connect` came
-    /// before the log began.
-    pub(super) fn whole_record(&mut self, head: RecordHead<'_>, account: &str, location: Location) {
+    /// `account` gives the row's `user_host` user; it is asked for only when the connection
+    /// has no user yet (its `Connect` came before the log began).
+    pub(super) fn whole_record<'a>(
+        &mut self,
+        head: RecordHead<'_>,
+        account: impl FnOnce() -> &'a str,
+        location: Location,
+    ) {
         self.finish_record();
-        if !account.is_empty() && !matches!(head.command, "Connect" | "Quit") {
+        if !matches!(head.command, "Connect" | "Quit") {
             let session = self.sessions.get(head.thread);
             if session.user.is_none() {
-                session.user = Some(account.to_owned());
+                session.user = non_empty(account());
             }
         }
         self.start_record(head, location);
-    }
-
-    /// The open connection with this id has a user.
-    pub(super) fn knows_user(&self, thread: u64) -> bool {
-        self.sessions
-            .open
-            .get(&thread)
-            .is_some_and(|session| session.user.is_some())
     }
 
     /// A record that could not be read: the one before it ends, and it counts as seen.

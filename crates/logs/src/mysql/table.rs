@@ -110,8 +110,7 @@ pub(crate) fn sniff_line(line: &str) -> Option<LogFormat> {
 
 /// The table whose columns a header line names.
 fn header_of(header: &Row) -> Option<Table> {
-    let names = || (0..header.len()).filter_map(|i| header.get(i));
-    let has = |name: &str| names().any(|n| n == name);
+    let has = |name: &str| header.position(name).is_some();
     if has("event_time") && has("command_type") {
         Some(Table::General)
     } else if has("start_time") && has("sql_text") {
@@ -195,7 +194,7 @@ impl Columns {
 
     /// The columns a header line names; an error names a required column it lacks.
     fn named(table: Table, header: &Row) -> Result<Columns, String> {
-        let find = |name: &str| (0..header.len()).find(|&i| header.get(i) == Some(name));
+        let find = |name: &str| header.position(name);
         let require =
             |name: &str| find(name).ok_or_else(|| format!("the header names no `{name}` column"));
         let mut columns = Columns {
@@ -264,6 +263,11 @@ impl Row {
             None => 0,
         };
         self.text.get(start..*self.ends.get(i)?)
+    }
+
+    /// The index of the field that is exactly `name` (a header's column).
+    fn position(&self, name: &str) -> Option<usize> {
+        (0..self.len()).find(|&i| self.get(i) == Some(name))
     }
 }
 
@@ -417,19 +421,6 @@ impl Rows {
         if line.is_empty() {
             return Ok(None);
         }
-        if self.form == Form::Unknown {
-            self.form = if line.starts_with('"') {
-                Form::Csv
-            } else if line.starts_with(|c: char| c.is_ascii_digit()) {
-                Form::Batch(None)
-            } else {
-                split_batch(line, &mut self.row);
-                let columns = Columns::named(self.table, &self.row)
-                    .map_err(|why| format!("not a header of {}: {why}", self.table.name()))?;
-                self.form = Form::Batch(Some(columns));
-                return Ok(None);
-            };
-        }
         let named = match self.form {
             Form::Csv => {
                 split_csv(line, &mut self.row)
@@ -440,7 +431,23 @@ impl Rows {
                 split_batch(line, &mut self.row);
                 named
             }
-            Form::Unknown => None,
+            Form::Unknown => {
+                self.form = if line.starts_with('"') {
+                    Form::Csv
+                } else if line.starts_with(|c: char| c.is_ascii_digit()) {
+                    Form::Batch(None)
+                } else {
+                    split_batch(line, &mut self.row);
+                    let columns = Columns::named(self.table, &self.row)
+                        .map_err(|why| format!("not a header of {}: {why}", self.table.name()))?;
+                    Form::Batch(Some(columns))
+                };
+                // A header is no row; a first row is read in the form it showed.
+                return match self.form {
+                    Form::Batch(Some(_)) => Ok(None),
+                    _ => self.read(line),
+                };
+            }
         };
         let width = self.row.len();
         let columns = named
@@ -533,13 +540,9 @@ impl GeneralTable<'_> {
             command,
             argument: self.rows.field(columns.text),
         };
-        // The account is wanted only for a connection opened before the log began.
-        let account = if self.general.knows_user(thread) {
-            ""
-        } else {
-            self.rows.user(&columns)
-        };
-        self.general.whole_record(head, account, location);
+        let rows = &self.rows;
+        self.general
+            .whole_record(head, || rows.user(&columns), location);
         Ok(())
     }
 }
@@ -577,15 +580,13 @@ struct SlowTable<'s> {
 
 impl SlowTable<'_> {
     fn row(&mut self, line: &str, location: Location) -> Result<(), Bad> {
-        let columns = match self.rows.read(line) {
-            Ok(Some(columns)) => columns,
-            Ok(None) => return Ok(()),
-            Err(bad) => {
-                self.stats.records += 1;
-                return Err(bad);
-            }
+        let read = self.rows.read(line);
+        if !matches!(read, Ok(None)) {
+            self.stats.records += 1;
+        }
+        let Some(columns) = read? else {
+            return Ok(());
         };
-        self.stats.records += 1;
         let rows = &self.rows;
         let time = rows.time(&columns)?;
         let thread = rows.thread(&columns)?;
