@@ -87,6 +87,24 @@ impl Activity {
         self.between(client, from, to).next().is_none()
     }
 
+    /// The time of `client`'s last remembered statement strictly before `time`: the start
+    /// of the stall that ends at `time`, if one does.
+    pub fn last_before(&self, client: u64, time: Timestamp) -> Option<Timestamp> {
+        let recent = self.recent.get(&client)?;
+        let at = recent.partition_point(|&(_, _, t)| t < time);
+        at.checked_sub(1)
+            .and_then(|at| recent.get(at))
+            .map(|&(_, _, t)| t)
+    }
+
+    /// The time of `client`'s first remembered statement strictly after `time`: the end
+    /// of the stall that starts at `time`, if one does.
+    pub fn first_after(&self, client: u64, time: Timestamp) -> Option<Timestamp> {
+        let recent = self.recent.get(&client)?;
+        let at = recent.partition_point(|&(_, _, t)| t <= time);
+        recent.get(at).map(|&(_, _, t)| t)
+    }
+
     /// The sessions and shapes of `client`'s statements strictly between `from` and `to`
     /// (times arrive in order, so a binary search finds the first).
     fn between(

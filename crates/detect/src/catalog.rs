@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::hash::{hex16, FastMap};
 
 /// Index of a shape in the [`Catalog`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FpId(pub u32);
 
 /// What a statement means for grouping, decided once per shape from its verb.

@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""A PostgreSQL 15 stderr log of untagged web traffic over a connection pool, at a given
+request rate, for bench/analyze-request-rate.sh.
+
+log_line_prefix = '%m [%p] %q%u@%d ', log_statement = all, as gen-pg-log.py. One
+application (user app, database shop) with a pool of --pool connections; requests arrive
+at --rate per second (Poisson) and each takes the connection free longest (a pool's
+queue). Without sqlcommenter tags, so grouping must cut requests by pauses and reassemble
+fan-outs over the pool:
+  - 70 % single-statement reads by primary key (eight shapes),
+  - 15 % a page of orders, then one customer lookup per row on the same connection (N+1),
+  - 10 % the same page, then the lookups sent at once over four pooled connections
+    (Promise.all over a pool: a concurrent N+1),
+  - 5 % the page and one batched lookup (the fixed twin).
+The number of statements is fixed (--statements), so logs at different rates hold the
+same work spread over less or more time. Deterministic for a given --seed. Stdlib only.
+    python3 bench/gen-pool-log.py --rate 20000 --statements 200000 -o pool.log
+"""
+
+import argparse
+import heapq
+import random
+import sys
+import time
+
+START = 1_796_112_000.0  # 2026-12-01 00:00:00 UTC
+
+
+def stamp(t):
+    whole = int(t)
+    ms = int((t - whole) * 1000)
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(whole)) + f".{ms:03d} UTC"
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rate", type=float, required=True, help="requests per second")
+    parser.add_argument("--statements", type=int, default=200_000)
+    parser.add_argument("--pool", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=9)
+    parser.add_argument("-o", "--output", default="-")
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    out = sys.stdout if args.output == "-" else open(args.output, "w")
+    pids = [30000 + i for i in range(args.pool)]
+    for pid in pids:
+        out.write(f"{stamp(START)} [{pid}] app@shop LOG:  connection authorized: "
+                  f"user=app database=shop application_name=api\n")
+    free = [(START, pid) for pid in pids]  # (free at, connection)
+    heapq.heapify(free)
+    lines = []  # (time, pid, text)
+    now = START + 1.0
+    written = 0
+
+    def run(pid, at, texts):
+        for text in texts:
+            at += rng.uniform(0.00005, 0.0003)
+            lines.append((at, pid, text))
+            at += rng.uniform(0.0002, 0.001)
+        return at
+
+    def page():
+        return f"SELECT id, customer_id FROM orders WHERE status = 'open' ORDER BY id LIMIT 5 OFFSET {rng.randrange(0, 500, 5)}"
+
+    def lookup(cid):
+        return f"SELECT id, name FROM customers WHERE id = {cid}"
+
+    while written < args.statements:
+        now += rng.expovariate(args.rate)
+        at, pid = heapq.heappop(free)
+        at = max(at, now)
+        kind = rng.random()
+        ids = [rng.randrange(1, 100_000) for _ in range(5)]
+        if kind < 0.70:
+            table = f"table{min(int(rng.expovariate(0.5)), 7)}"
+            end = run(pid, at, [f"SELECT * FROM {table} WHERE id = {ids[0]}"])
+            written += 1
+        elif kind < 0.85:
+            end = run(pid, at, [page()] + [lookup(c) for c in ids])
+            written += 6
+        elif kind < 0.95:
+            end = run(pid, at, [page()])
+            others = [heapq.heappop(free) for _ in range(3)]
+            ends = [end]
+            pieces = [[], [], [], []]
+            for i, cid in enumerate(ids):
+                pieces[i % 4].append(lookup(cid))
+            ends[0] = run(pid, end, pieces[0])
+            for (free_at, other), texts in zip(others, pieces[1:]):
+                ends.append(run(other, max(free_at, end), texts))
+            for (_, other), e in zip(others, ends[1:]):
+                heapq.heappush(free, (e, other))
+            end = ends[0]
+            written += 6
+        else:
+            batch = ", ".join(str(c) for c in ids)
+            end = run(pid, at, [page(), f"SELECT id, name FROM customers WHERE id IN ({batch})"])
+            written += 2
+        heapq.heappush(free, (end, pid))
+        # Lines are written once no connection can log before them any more.
+        horizon = min(f for f, _ in free)
+        if len(lines) > 4096:
+            lines.sort()
+            keep = [l for l in lines if l[0] >= horizon]
+            for t, p, text in lines[: len(lines) - len(keep)]:
+                out.write(f"{stamp(t)} [{p}] app@shop LOG:  statement: {text}\n")
+            lines = keep
+    lines.sort()
+    for t, p, text in lines:
+        out.write(f"{stamp(t)} [{p}] app@shop LOG:  statement: {text}\n")
+
+
+if __name__ == "__main__":
+    main()
