@@ -15,10 +15,18 @@ fan-outs over the pool:
 The number of statements is fixed (--statements), so logs at different rates hold the
 same work spread over less or more time. Deterministic for a given --seed. Stdlib only.
     python3 bench/gen-pool-log.py --rate 20000 --statements 200000 -o pool.log
+
+With --labels FILE, every statement ends with a `/*qc_req='pool-u-N'*/` comment (a key
+grouping does not read) and FILE gets one JSON label per request in the accuracy corpus's
+form, so that the accuracy harness can score the log request by request:
+    python3 bench/gen-pool-log.py --rate 500 --labels DIR/labels.jsonl -o DIR/postgresql.log
+    QUERYCOMB_ACCURACY_KEPT=DIR cargo nextest run -p querycomb --test accuracy \
+        --run-ignored only --no-capture rescore_kept_logs
 """
 
 import argparse
 import heapq
+import json
 import random
 import sys
 import time
@@ -39,7 +47,10 @@ def main():
     parser.add_argument("--pool", type=int, default=32)
     parser.add_argument("--seed", type=int, default=9)
     parser.add_argument("-o", "--output", default="-")
+    parser.add_argument("--labels", help="tag each statement with its request and write labels here")
     args = parser.parse_args()
+    labels = open(args.labels, "w") if args.labels else None
+    request = 0
     rng = random.Random(args.seed)
     out = sys.stdout if args.output == "-" else open(args.output, "w")
     pids = [30000 + i for i in range(args.pool)]
@@ -54,6 +65,8 @@ def main():
 
     def run(pid, at, texts):
         for text in texts:
+            if labels:
+                text += f" /*qc_req='pool-u-{request}'*/"
             at += rng.uniform(0.00005, 0.0003)
             lines.append((at, pid, text))
             at += rng.uniform(0.0002, 0.001)
@@ -71,6 +84,15 @@ def main():
         at = max(at, now)
         kind = rng.random()
         ids = [rng.randrange(1, 100_000) for _ in range(5)]
+        request += 1
+        if labels:
+            scenario = ("single" if kind < 0.70 else "loop" if kind < 0.85
+                        else "fan-out" if kind < 0.95 else "batched")
+            loop = scenario in ("loop", "fan-out")
+            labels.write(json.dumps({
+                "id": f"pool-u-{request}", "stack": "pool-synthetic", "mode": "untagged",
+                "scenario": scenario, "expect": "n_plus_one" if loop else None,
+                "n": 5 if loop else 0}) + "\n")
         if kind < 0.70:
             table = f"table{min(int(rng.expovariate(0.5)), 7)}"
             end = run(pid, at, [f"SELECT * FROM {table} WHERE id = {ids[0]}"])

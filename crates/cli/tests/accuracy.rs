@@ -341,10 +341,13 @@ fn score_logs(log_dir: &Path, labels_path: &Path, proxied: Option<Vec<OwnedEvent
     let labels = read_labels(labels_path);
     let mut table = table();
     let mut problems = Vec::new();
+    // A kept run has all three logs; a generated one (bench/gen-pool-log.py) the first.
     let mut sources: Vec<(&str, Vec<OwnedEvent>)> = LOGS
         .iter()
+        .filter(|(file, _)| log_dir.join(file).exists())
         .map(|(file, format)| (format.id(), read_events(&log_dir.join(file), *format)))
         .collect();
+    assert!(!sources.is_empty(), "no log in {}", log_dir.display());
     sources.extend(proxied.map(|events| ("proxy", events)));
     for (name, events) in sources {
         let label_at = labelled(&events);

@@ -9,14 +9,18 @@
 //! - a *fragment* is a segment made of one shape only (children and nothing else);
 //! - two segments of the same client (user, database, application) on different sessions
 //!   are siblings when one is a fragment of shape S and the other ran S within twice the
-//!   learned split of the fragment's span (and, when the other has a parent of its own,
+//!   longest pause learned inside a request of the fragment's span (a fan-out's pieces are
+//!   sent together; the learned split, the middle of the empty band between the pauses
+//!   inside requests and those between them, lies far above that on a quiet pool, and
+//!   joined single-statement requests that merely ran side by side; and, when the other
+//!   has a parent of its own,
 //!   started its S within that window of the fragment: together, not somewhere inside
 //!   another loop that merely ran at the same time; the fragment ran after that request
 //!   started, and the request's opening statements are not children), with parameters the
 //!   fragment did not use (a fan-out's children differ; two health checks reading the same
 //!   row do not);
 //! - fragments proven concurrent (siblings on two sessions or more) also join the client's
-//!   segment of another shape that ended at most twice the split before they started: the
+//!   segment of another shape that ended at most that window before they started: the
 //!   parent, which a pool ran on whichever connection was free. A loop is never such a
 //!   parent: a segment that ran their shape itself (past its opening statements), or one
 //!   shape several times (keyset pages).
@@ -42,8 +46,9 @@ use crate::unit::Unit;
 pub(crate) struct Waiting {
     pub unit: Unit,
     pub client: u64,
-    /// The learned split of its session(s): how close in time siblings run.
-    pub split_us: i64,
+    /// The longest pause learned inside a request on its session(s) (`GapModel::within_us`):
+    /// how close in time siblings run.
+    pub within_us: i64,
     sessions: Vec<String>,
     start: Timestamp,
     end: Timestamp,
@@ -53,14 +58,14 @@ pub(crate) struct Waiting {
 }
 
 impl Waiting {
-    pub fn new(unit: Unit, client: u64, split_us: i64) -> Option<Waiting> {
+    pub fn new(unit: Unit, client: u64, within_us: i64) -> Option<Waiting> {
         let start = unit.stmts.iter().filter_map(|s| s.time).min()?;
         let end = unit.stmts.iter().filter_map(|s| s.time).max()?;
         let sessions = vec![unit.header.session.clone()];
         let mut waiting = Waiting {
             unit,
             client,
-            split_us,
+            within_us,
             sessions,
             start,
             end,
@@ -101,10 +106,9 @@ impl Waiting {
             .then_some(first)
     }
 
-    /// How close in time siblings run: pauses up to twice the learned split may still be
-    /// inside one request (see `unit::pauses_over`).
+    /// How close in time siblings run: within twice the longest pause inside a request.
     fn window(&self, other: &Waiting) -> i64 {
-        self.split_us.max(other.split_us).saturating_mul(2)
+        self.within_us.max(other.within_us).saturating_mul(2)
     }
 
     fn shares_session(&self, other: &Waiting) -> bool {
@@ -270,7 +274,7 @@ impl Waiting {
         }
         self.start = self.start.min(other.start);
         self.end = self.end.max(other.end);
-        self.split_us = self.split_us.max(other.split_us);
+        self.within_us = self.within_us.max(other.within_us);
         self.has_parent |= other.has_parent;
     }
 }
@@ -351,16 +355,16 @@ struct ClientWaiting {
     /// one as their parent. Links join whatever the timing.
     produced: FastMap<u64, Vec<Seq>>,
     named: FastMap<u64, Vec<Seq>>,
-    /// The learned splits of the segments, counted: the longest bounds how far apart
-    /// siblings may run.
-    splits: BTreeMap<i64, usize>,
+    /// The segments' longest pauses inside a request, counted: the largest bounds how far
+    /// apart siblings may run.
+    windows: BTreeMap<i64, usize>,
     count: usize,
 }
 
 impl ClientWaiting {
     fn insert(&mut self, seq: Seq, w: &Waiting) {
         self.count += 1;
-        *self.splits.entry(w.split_us).or_default() += 1;
+        *self.windows.entry(w.within_us).or_default() += 1;
         if w.has_parent {
             self.requests.insert(w, seq);
         } else {
@@ -382,10 +386,10 @@ impl ClientWaiting {
 
     fn remove(&mut self, seq: Seq, w: &Waiting) {
         self.count -= 1;
-        if let Some(count) = self.splits.get_mut(&w.split_us) {
+        if let Some(count) = self.windows.get_mut(&w.within_us) {
             *count -= 1;
             if *count == 0 {
-                self.splits.remove(&w.split_us);
+                self.windows.remove(&w.within_us);
             }
         }
         if w.has_parent {
@@ -417,7 +421,7 @@ impl ClientWaiting {
     /// joins another segment as its sibling (a statement of a shape the other ran,
     /// `sibling_of`) or as a fan-out over several sessions following its parent, or the
     /// other way round (`follows_parent`); in each case the other's span meets `segment`'s
-    /// reach: its span widened by twice the larger learned split, and further, up to the
+    /// reach: its span widened by the larger window (`Waiting::window`), and further, up to the
     /// hold time, over any stretch in which the client ran nothing (a stall;
     /// `Time::stalled`). With links, a join needs a result one produced or named that the
     /// other named.
@@ -464,8 +468,8 @@ impl ClientWaiting {
     /// a statement of it ends later than the one starting at its last, whichever of its
     /// statements activity still remembers.
     fn reach(&self, segment: &Waiting, time: &Time<'_>) -> (Timestamp, Timestamp) {
-        let longest = self.splits.keys().next_back().copied().unwrap_or(0);
-        let window = segment.split_us.max(longest).saturating_mul(2);
+        let longest = self.windows.keys().next_back().copied().unwrap_or(0);
+        let window = segment.within_us.max(longest).saturating_mul(2);
         let client = segment.client;
         let stalled_from = time
             .activity
@@ -657,8 +661,9 @@ mod tests {
     const CUSTOMER: FpId = FpId(2);
     const PAGE: FpId = FpId(3);
 
-    /// A segment on `session` of the statements `(shape, µs)`, with the learned split.
-    fn segment(session: &str, stmts: &[(FpId, i64)], split_us: i64) -> Waiting {
+    /// A segment on `session` of the statements `(shape, µs)`, with the longest pause
+    /// learned inside a request.
+    fn segment(session: &str, stmts: &[(FpId, i64)], within_us: i64) -> Waiting {
         let stmts: Vec<Stmt> = stmts
             .iter()
             .enumerate()
@@ -697,7 +702,7 @@ mod tests {
             examples: Default::default(),
             keys: Default::default(),
         };
-        Waiting::new(unit, 7, split_us).expect("timed statements")
+        Waiting::new(unit, 7, within_us).expect("timed statements")
     }
 
     /// Lookups on p2 and p3, joined: a fan-out proven concurrent, starting at 13.4 ms.

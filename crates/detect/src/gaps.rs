@@ -50,6 +50,8 @@ pub struct GapModel {
     split_us: Option<i64>,
     /// The lower quartile of the pauses above the split: a short pause between requests.
     between_us: Option<i64>,
+    /// The upper edge of the pauses below the split: the longest pause inside a request.
+    within_us: Option<i64>,
 }
 
 impl Default for GapModel {
@@ -61,6 +63,7 @@ impl Default for GapModel {
             since_fit: 0,
             split_us: None,
             between_us: None,
+            within_us: None,
         }
     }
 }
@@ -78,8 +81,9 @@ impl GapModel {
             self.since_fit = 0;
             let occupied = self.occupied_buckets();
             let split_us = fit(occupied.clone(), self.samples);
-            let between_us = split_us.map(|split| lower_quartile_above(occupied, split));
-            (self.split_us, self.between_us) = (split_us, between_us);
+            let between_us = split_us.map(|split| lower_quartile_above(occupied.clone(), split));
+            let within_us = split_us.map(|split| upper_edge_below(occupied, split));
+            (self.split_us, self.between_us, self.within_us) = (split_us, between_us, within_us);
         }
     }
 
@@ -102,6 +106,12 @@ impl GapModel {
     /// a loop that stalled than two requests.
     pub fn between_us(&self) -> Option<i64> {
         self.between_us
+    }
+
+    /// The longest pause inside a request, as learned: the upper edge of the pauses below
+    /// the split (`None` without a split).
+    pub fn within_us(&self) -> Option<i64> {
+        self.within_us
     }
 }
 
@@ -181,6 +191,15 @@ fn lower_quartile_above(buckets: impl Buckets, split: i64) -> i64 {
         }
     }
     split
+}
+
+/// The upper edge of the highest bucket holding a pause below `split`.
+fn upper_edge_below(buckets: impl Buckets, split: i64) -> i64 {
+    let first_above = bucket(split);
+    buckets
+        .filter(|&(b, count)| b < first_above && count > 0)
+        .last()
+        .map_or(split, |(b, _)| lower_edge(b + 1).min(split))
 }
 
 fn fit(buckets: impl Buckets, samples: u32) -> Option<i64> {
@@ -278,6 +297,10 @@ mod tests {
         assert!(split > 2000 && split < 40_000, "{split}");
         let between = m.between_us().expect("a between-request pause");
         assert!(between > split && between <= 40_000, "{between}");
+        // The longest pause inside a request: the upper edge of the 2 ms bucket, below the
+        // split (the middle of the empty band).
+        let within = m.within_us().expect("a pause inside a request");
+        assert!(within > 2000 && within < split, "{within} {split}");
     }
 
     #[test]
@@ -332,8 +355,10 @@ mod tests {
                     let expected = fit(all.clone(), m.samples);
                     assert_eq!(m.split_us(), expected, "{:?}", m.counts);
                     splits += usize::from(expected.is_some());
-                    let between = expected.map(|split| lower_quartile_above(all, split));
+                    let between = expected.map(|split| lower_quartile_above(all.clone(), split));
                     assert_eq!(m.between_us(), between, "{:?}", m.counts);
+                    let within = expected.map(|split| upper_edge_below(all.clone(), split));
+                    assert_eq!(m.within_us(), within, "{:?}", m.counts);
                 }
             }
         }

@@ -318,6 +318,7 @@ impl GapLearning {
             us: limit,
             loop_cut_us: limit,
             fine_clock: false,
+            within_us: limit,
         };
         let Some(time) = time else {
             return unlearned;
@@ -349,6 +350,7 @@ impl GapLearning {
                 us: split.min(limit),
                 loop_cut_us: split.saturating_mul(2).max(between.unwrap_or(0)).min(limit),
                 fine_clock: true,
+                within_us: model.within_us().unwrap_or(split).min(split).min(limit),
             },
             (None, _) => unlearned,
         }
@@ -748,6 +750,7 @@ impl Units {
                 us: i64::MAX,
                 loop_cut_us: i64::MAX,
                 fine_clock: false,
+                within_us: i64::MAX,
             },
             session_key: session_key(event.session),
             client: client_hash(&event.client),
@@ -905,7 +908,8 @@ impl Units {
     }
 
     /// An untagged burst segment waits for fan-out siblings; anything else is ready. Pieces
-    /// run within twice the learned split of each other, or overlap in time when nothing is
+    /// run within twice the longest pause learned inside a request of each other (the
+    /// lower side of the split), or overlap in time when nothing is
     /// learned (the pauses of a loaded application may show no two kinds), or were
     /// separated only by a stall of the whole application (see `fanout.rs`). Clocks of whole
     /// seconds cannot show any of this.
@@ -915,7 +919,11 @@ impl Units {
             self.ready.push(segment);
             return;
         }
-        let window = if split.us < self.hold_us { split.us } else { 0 };
+        let window = if split.us < self.hold_us {
+            split.within_us
+        } else {
+            0
+        };
         if let Some(waiting) = Waiting::new(segment, client, window.max(1)) {
             self.fanout.offer(waiting, &self.activity, self.hold_us);
         }
@@ -1234,6 +1242,9 @@ struct Split {
     loop_cut_us: i64,
     /// The clock is finer than a second: pauses between statements can be seen.
     fine_clock: bool,
+    /// The longest pause inside a request, as learned (`GapModel::within_us`): how close
+    /// in time a concurrent fan-out's pieces run.
+    within_us: i64,
 }
 
 impl Units {

@@ -923,3 +923,24 @@ fn a_page_after_a_pause_is_no_loops_first_child() {
     log.wait_ms(1500);
     assert_eq!(occurrences(&log), [(6, "s1".into())]);
 }
+
+#[test]
+fn single_lookups_of_requests_running_side_by_side_are_not_a_fan_out() {
+    // A busy API: a request reads a page of orders on one pooled connection, and five
+    // other requests, each one lookup by key on a connection of its own, start 1.2 ms apart
+    // while a seventh connection works. The pauses inside a request are 100 µs, those
+    // between requests 10–200 ms, so the learned split lies in the band between (about
+    // 1.5 ms). A fan-out's pieces run within the pauses of one request of each other, not
+    // within twice that split: these lookups are not one fan-out driven by the page.
+    let mut log = Log::new();
+    let sessions = ["s1", "s2", "s3", "s4", "s5", "s6", "s7"];
+    learn_pauses(&mut log, &sessions);
+    log.p("s6", ORDERS, "$1 = 'open'").rows = Some(5);
+    for (i, session) in sessions.iter().take(5).enumerate() {
+        log.p(session, CUSTOMER, &format!("$1 = '{}'", 500 + i));
+        log.q("s7", &format!("SELECT count(*) FROM audit_{i}"));
+        log.wait_ms(1);
+    }
+    let analysis = analyse(&log.events);
+    assert_eq!(kinds(&analysis), []);
+}
