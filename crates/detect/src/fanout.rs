@@ -661,37 +661,36 @@ mod tests {
     const CUSTOMER: FpId = FpId(2);
     const PAGE: FpId = FpId(3);
 
-    /// A segment on `session` of the statements `(shape, µs)`, with the longest pause
-    /// learned inside a request.
-    fn segment(session: &str, stmts: &[(FpId, i64)], within_us: i64) -> Waiting {
-        let stmts: Vec<Stmt> = stmts
-            .iter()
-            .enumerate()
-            .map(|(i, &(fp, time))| Stmt {
-                fp,
-                list: 0,
-                values: i as u64 + time as u64,
-                time: Some(time),
-                duration_us: Some(50),
-                rows: Some(1),
-                result_bytes: None,
-                location: Location::default(),
-                allow: false,
-                span: 0,
-                parent_span: 0,
-                uses_previous_result: false,
-                paging: false,
-                result: 0,
-                parent_result: 0,
-            })
-            .collect();
-        let unit = Unit {
+    /// A statement of shape `fp` at `time`, with its values hash and value links.
+    pub(super) fn stmt(fp: FpId, time: Timestamp, values: u64, result: u64, parent: u64) -> Stmt {
+        Stmt {
+            fp,
+            list: 0,
+            values,
+            time: Some(time),
+            duration_us: Some(50),
+            rows: Some(1),
+            result_bytes: None,
+            location: Location::default(),
+            allow: false,
+            span: 0,
+            parent_span: 0,
+            uses_previous_result: false,
+            paging: false,
+            result,
+            parent_result: parent,
+        }
+    }
+
+    /// An untagged burst on `session` of `stmts`, in their order.
+    pub(super) fn burst(serial: u64, session: String, stmts: Vec<Stmt>) -> Unit {
+        Unit {
             header: RequestHeader {
-                serial: 0,
+                serial,
                 kind: RequestKind::Burst,
                 trace_id: None,
                 route: None,
-                session: session.into(),
+                session,
                 start: stmts.first().and_then(|s| s.time),
                 end: stmts.last().and_then(|s| s.time),
                 statements: stmts.len() as u32,
@@ -701,7 +700,18 @@ mod tests {
             complete: true,
             examples: Default::default(),
             keys: Default::default(),
-        };
+        }
+    }
+
+    /// A segment on `session` of the statements `(shape, µs)`, with the longest pause
+    /// learned inside a request.
+    fn segment(session: &str, stmts: &[(FpId, i64)], within_us: i64) -> Waiting {
+        let stmts: Vec<Stmt> = stmts
+            .iter()
+            .enumerate()
+            .map(|(i, &(fp, time))| stmt(fp, time, i as u64 + time as u64, 0, 0))
+            .collect();
+        let unit = burst(0, session.into(), stmts);
         Waiting::new(unit, 7, within_us).expect("timed statements")
     }
 
@@ -756,9 +766,9 @@ mod tests {
 /// The index gives what comparing every offer with every waiting segment gives.
 #[cfg(test)]
 mod index_tests {
+    use super::tests::{burst, stmt};
     use super::*;
-    use crate::unit::{RequestHeader, Stmt};
-    use querycomb_core::{Location, RequestKind};
+    use crate::unit::Stmt;
 
     /// Every waiting segment compared with every offer, in the order they were offered:
     /// what `FanOut` must do, without its index.
@@ -819,26 +829,6 @@ mod index_tests {
         }
     }
 
-    fn stmt(fp: u32, time: Timestamp, values: u64, result: u64, parent_result: u64) -> Stmt {
-        Stmt {
-            fp: FpId(fp),
-            list: 0,
-            values,
-            time: Some(time),
-            duration_us: Some(50),
-            rows: Some(1),
-            result_bytes: None,
-            location: Location::default(),
-            allow: false,
-            span: 0,
-            parent_span: 0,
-            uses_previous_result: false,
-            paging: false,
-            result,
-            parent_result,
-        }
-    }
-
     /// Segments of two clients over six sessions, four shapes and few values, some of them
     /// long or linked, offered about in the order their ends were reached (a unit is
     /// handed out when the statement after it, or a sweep, shows it over).
@@ -858,7 +848,7 @@ mod index_tests {
                         (0, 0)
                     };
                     stmt(
-                        1 + random.below(4) as u32,
+                        FpId(1 + random.below(4) as u32),
                         start + i as i64 * spacing + random.below(300) as i64,
                         random.below(6),
                         result,
@@ -867,26 +857,10 @@ mod index_tests {
                 })
                 .collect();
             let session = format!("s{}", random.below(6));
-            let unit = Unit {
-                header: RequestHeader {
-                    serial,
-                    kind: RequestKind::Burst,
-                    trace_id: None,
-                    route: None,
-                    session,
-                    start: stmts.first().and_then(|s| s.time),
-                    end: stmts.last().and_then(|s| s.time),
-                    statements: stmts.len() as u32,
-                    location: Location::default(),
-                },
-                stmts,
-                complete: true,
-                examples: Default::default(),
-                keys: Default::default(),
-            };
-            let split = [1, 500, 2_000, 8_000][random.below(4) as usize];
+            let unit = burst(serial, session, stmts);
+            let within = [1, 500, 2_000, 8_000][random.below(4) as usize];
             let handed_out = unit.header.end.unwrap_or(0) + random.below(30_000) as i64;
-            out.push((handed_out, (1 + random.below(2), unit, split)));
+            out.push((handed_out, (1 + random.below(2), unit, within)));
         }
         out.sort_by_key(|&(handed_out, _)| handed_out);
         out.into_iter().map(|(_, segment)| segment).collect()
@@ -929,13 +903,13 @@ mod index_tests {
             }
             let (mut indexed, mut exhaustive) = (FanOut::default(), Exhaustive::default());
             let (mut from_index, mut from_all) = (Vec::new(), Vec::new());
-            for (at, (client, unit, split)) in segments(seed).into_iter().enumerate() {
+            for (at, (client, unit, within)) in segments(seed).into_iter().enumerate() {
                 let now = unit.header.end.unwrap_or(0);
                 // (the clock is at least there; `release` only needs it not to run ahead)
                 let twin = segments(seed).swap_remove(at).1;
                 let (Some(a), Some(b)) = (
-                    Waiting::new(unit, client, split),
-                    Waiting::new(twin, client, split),
+                    Waiting::new(unit, client, within),
+                    Waiting::new(twin, client, within),
                 ) else {
                     continue;
                 };
