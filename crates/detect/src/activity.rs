@@ -122,3 +122,42 @@ impl Activity {
             .map(|&(s, fp, _)| (s, fp))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fan-out index widens a segment's reach to the stalls around it with
+    /// `last_before` and `first_after` (`fanout::ClientWaiting::reach`); that is sound only
+    /// if they agree with `silent` on every pair of instants, including times no longer
+    /// remembered.
+    #[test]
+    fn the_stall_edges_agree_with_silent() {
+        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        for round in 0..200 {
+            let mut activity = Activity::default();
+            let mut time = 0;
+            // A short horizon in half the rounds: early statements are forgotten.
+            let horizon = if round % 2 == 0 { 40 } else { 1_000_000 };
+            for _ in 0..next(60) {
+                time += next(8) as i64;
+                activity.record(1, next(3), FpId(0), time, horizon);
+            }
+            for _ in 0..200 {
+                let from = next(500) as i64 - 20;
+                let to = from + next(60) as i64;
+                let silent = activity.silent(1, from, to);
+                let quiet_after = activity.first_after(1, from).is_none_or(|t| t >= to);
+                let quiet_before = activity.last_before(1, to).is_none_or(|t| t <= from);
+                assert_eq!(silent, quiet_after, "round {round}: {from}..{to}");
+                assert_eq!(silent, quiet_before, "round {round}: {from}..{to}");
+            }
+        }
+    }
+}
