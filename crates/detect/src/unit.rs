@@ -1335,9 +1335,35 @@ impl Units {
             .elsewhere(unit.client, unit.session_key, here.fp, from, to)
         {
             Elsewhere::Nothing | Elsewhere::SameShape => false,
-            Elsewhere::OtherWork => pause > unit.split.loop_cut_us,
+            Elsewhere::OtherWork => {
+                pause > unit.split.loop_cut_us
+                    || (pause > unit.split.us.saturating_mul(2)
+                        && outpaces_loop(stmts, start, at, pause))
+            }
         }
     }
+}
+
+/// Statements looked back over for a loop's pace: a bound on the work of one cut, not on
+/// what a loop may be.
+const PACE_LOOKBACK: usize = 64;
+
+/// The pause before statement `at` is more than twice the longest pause between the
+/// loop's earlier iterations (consecutive statements of its shape since `start`, among the
+/// last [`PACE_LOOKBACK`]): not the loop's own pace. `false` when the loop has no earlier
+/// iteration to measure.
+fn outpaces_loop(stmts: &[Stmt], start: usize, at: usize, pause: i64) -> bool {
+    let Some(fp) = stmts.get(at).map(|s| s.fp) else {
+        return false;
+    };
+    let from = start.max(at.saturating_sub(PACE_LOOKBACK));
+    let earlier = stmts.get(from..at).unwrap_or_default();
+    earlier
+        .windows(2)
+        .filter(|pair| pair.iter().all(|s| s.fp == fp))
+        .filter_map(|pair| Some(pair[1].time?.saturating_sub(pair[0].time?)))
+        .max()
+        .is_some_and(|longest| pause > longest.saturating_mul(2))
 }
 
 /// Statements looked back over for the result a child's values came from.
