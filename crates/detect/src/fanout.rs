@@ -385,9 +385,9 @@ impl ClientWaiting {
     }
 
     fn remove(&mut self, seq: Seq, w: &Waiting) {
-        self.count -= 1;
+        self.count = self.count.saturating_sub(1);
         if let Some(count) = self.windows.get_mut(&w.within_us) {
-            *count -= 1;
+            *count = count.saturating_sub(1);
             if *count == 0 {
                 self.windows.remove(&w.within_us);
             }
