@@ -78,41 +78,40 @@ def main():
     def lookup(cid):
         return f"SELECT id, name FROM customers WHERE id = {cid}"
 
+    def write(done):
+        for t, p, text in done:
+            out.write(f"{stamp(t)} [{p}] app@shop LOG:  statement: {text}\n")
+
     while written < args.statements:
         now += rng.expovariate(args.rate)
         at, pid = heapq.heappop(free)
         at = max(at, now)
         kind = rng.random()
+        scenario = ("single" if kind < 0.70 else "loop" if kind < 0.85
+                    else "fan-out" if kind < 0.95 else "batched")
         ids = [rng.randrange(1, 100_000) for _ in range(5)]
         request += 1
         if labels:
-            scenario = ("single" if kind < 0.70 else "loop" if kind < 0.85
-                        else "fan-out" if kind < 0.95 else "batched")
             loop = scenario in ("loop", "fan-out")
             labels.write(json.dumps({
                 "id": f"pool-u-{request}", "stack": "pool-synthetic", "mode": "untagged",
                 "scenario": scenario, "expect": "n_plus_one" if loop else None,
                 "n": 5 if loop else 0}) + "\n")
-        if kind < 0.70:
+        if scenario == "single":
             table = f"table{min(int(rng.expovariate(0.5)), 7)}"
             end = run(pid, at, [f"SELECT * FROM {table} WHERE id = {ids[0]}"])
             written += 1
-        elif kind < 0.85:
+        elif scenario == "loop":
             end = run(pid, at, [page()] + [lookup(c) for c in ids])
             written += 6
-        elif kind < 0.95:
-            end = run(pid, at, [page()])
-            others = [heapq.heappop(free) for _ in range(3)]
-            ends = [end]
-            pieces = [[], [], [], []]
-            for i, cid in enumerate(ids):
-                pieces[i % 4].append(lookup(cid))
-            ends[0] = run(pid, end, pieces[0])
+        elif scenario == "fan-out":
+            parent_end = run(pid, at, [page()])
+            # Lookup i goes to connection i % 4: the page's own, then three taken from the pool.
+            pieces = [[lookup(c) for c in ids[i::4]] for i in range(4)]
+            end = run(pid, parent_end, pieces[0])
+            others = [heapq.heappop(free) for _ in pieces[1:]]
             for (free_at, other), texts in zip(others, pieces[1:]):
-                ends.append(run(other, max(free_at, end), texts))
-            for (_, other), e in zip(others, ends[1:]):
-                heapq.heappush(free, (e, other))
-            end = ends[0]
+                heapq.heappush(free, (run(other, max(free_at, parent_end), texts), other))
             written += 6
         else:
             batch = ", ".join(str(c) for c in ids)
@@ -120,16 +119,14 @@ def main():
             written += 2
         heapq.heappush(free, (end, pid))
         # Lines are written once no connection can log before them any more.
-        horizon = min(f for f, _ in free)
         if len(lines) > 4096:
+            horizon = min(f for f, _ in free)
             lines.sort()
-            keep = [l for l in lines if l[0] >= horizon]
-            for t, p, text in lines[: len(lines) - len(keep)]:
-                out.write(f"{stamp(t)} [{p}] app@shop LOG:  statement: {text}\n")
-            lines = keep
+            cut = next((i for i, line in enumerate(lines) if line[0] >= horizon), len(lines))
+            write(lines[:cut])
+            lines = lines[cut:]
     lines.sort()
-    for t, p, text in lines:
-        out.write(f"{stamp(t)} [{p}] app@shop LOG:  statement: {text}\n")
+    write(lines)
 
 
 if __name__ == "__main__":

@@ -358,12 +358,10 @@ struct ClientWaiting {
     /// The segments' longest pauses inside a request, counted: the largest bounds how far
     /// apart siblings may run.
     windows: BTreeMap<i64, usize>,
-    count: usize,
 }
 
 impl ClientWaiting {
     fn insert(&mut self, seq: Seq, w: &Waiting) {
-        self.count += 1;
         *self.windows.entry(w.within_us).or_default() += 1;
         if w.has_parent {
             self.requests.insert(w, seq);
@@ -385,7 +383,6 @@ impl ClientWaiting {
     }
 
     fn remove(&mut self, seq: Seq, w: &Waiting) {
-        self.count = self.count.saturating_sub(1);
         if let Some(count) = self.windows.get_mut(&w.within_us) {
             *count = count.saturating_sub(1);
             if *count == 0 {
@@ -412,6 +409,11 @@ impl ClientWaiting {
         for result in w.named_results() {
             unlist(&mut self.named, result, seq);
         }
+    }
+
+    /// No segment waits (every other index is empty with these two).
+    fn is_empty(&self) -> bool {
+        self.requests.is_empty() && self.pieces.is_empty()
     }
 
     /// Every waiting segment that `segment` could join, in no particular order: a superset
@@ -555,7 +557,7 @@ impl ByStart {
 fn unindex(clients: &mut FastMap<u64, ClientWaiting>, seq: Seq, w: &Waiting) {
     if let Some(client) = clients.get_mut(&w.client) {
         client.remove(seq, w);
-        if client.count == 0 {
+        if client.is_empty() {
             clients.remove(&w.client);
         }
     }

@@ -350,7 +350,7 @@ impl GapLearning {
                 us: split.min(limit),
                 loop_cut_us: split.saturating_mul(2).max(between.unwrap_or(0)).min(limit),
                 fine_clock: true,
-                within_us: model.within_us().unwrap_or(split).min(split).min(limit),
+                within_us: model.within_us().unwrap_or(split).min(limit),
             },
             (None, _) => unlearned,
         }
@@ -919,12 +919,12 @@ impl Units {
             self.ready.push(segment);
             return;
         }
-        let window = if split.us < self.hold_us {
+        let within = if split.us < self.hold_us {
             split.within_us
         } else {
             0
         };
-        if let Some(waiting) = Waiting::new(segment, client, window.max(1)) {
+        if let Some(waiting) = Waiting::new(segment, client, within.max(1)) {
             self.fanout.offer(waiting, &self.activity, self.hold_us);
         }
     }
@@ -1360,8 +1360,10 @@ fn outpaces_loop(stmts: &[Stmt], start: usize, at: usize, pause: i64) -> bool {
     let earlier = stmts.get(from..at).unwrap_or_default();
     earlier
         .windows(2)
-        .filter(|pair| pair.iter().all(|s| s.fp == fp))
-        .filter_map(|pair| Some(pair[1].time?.saturating_sub(pair[0].time?)))
+        .filter_map(|pair| match pair {
+            [a, b] if a.fp == fp && b.fp == fp => Some(b.time?.saturating_sub(a.time?)),
+            _ => None,
+        })
         .max()
         .is_some_and(|longest| pause > longest.saturating_mul(2))
 }

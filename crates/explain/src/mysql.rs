@@ -101,9 +101,7 @@ impl ReadOnlySession {
 
 /// A connection that explains findings.
 pub struct MyExplainer {
-    conn: Conn,
-    server: String,
-    mariadb: bool,
+    session: ReadOnlySession,
     options: Options,
 }
 
@@ -111,12 +109,7 @@ impl MyExplainer {
     pub fn connect(dsn: &str, options: Options) -> Result<MyExplainer, String> {
         let session =
             ReadOnlySession::open(dsn, options.statement_timeout_ms, options.lock_timeout_ms)?;
-        Ok(MyExplainer {
-            conn: session.conn,
-            server: session.server,
-            mariadb: session.mariadb,
-            options,
-        })
+        Ok(MyExplainer { session, options })
     }
 
     /// The plan check of one finding (never an error: a failure is a `skipped` verdict).
@@ -140,7 +133,7 @@ impl MyExplainer {
                 "no values were captured, and MySQL/MariaDB cannot explain a statement with placeholders (there are no generic plans)",
             )
         } else {
-            let analyze = self.options.analyze && self.mariadb;
+            let analyze = self.options.analyze && self.session.mariadb;
             let (options, count) = (self.options.clone(), finding.count);
             match self
                 .guarded(|conn| explain_finding(conn, &options, analyze, &statements, &keys, count))
@@ -149,17 +142,17 @@ impl MyExplainer {
                 Err(e) => PlanCheck::skipped(format!("EXPLAIN failed: {e}")),
             }
         };
-        check.server = Some(self.server.clone());
+        check.server = Some(self.session.server.clone());
         check
     }
 
     /// Runs `f` in a read-only transaction, and rolls it back whatever happens.
     fn guarded<T>(&mut self, f: impl FnOnce(&mut Conn) -> Result<T, String>) -> Result<T, String> {
-        self.conn
-            .query_drop("START TRANSACTION READ ONLY")
+        let conn = &mut self.session.conn;
+        conn.query_drop("START TRANSACTION READ ONLY")
             .map_err(db_error)?;
-        let result = f(&mut self.conn);
-        self.conn.query_drop("ROLLBACK").map_err(db_error)?;
+        let result = f(conn);
+        conn.query_drop("ROLLBACK").map_err(db_error)?;
         result
     }
 }
