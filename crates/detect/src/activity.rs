@@ -15,6 +15,11 @@ use crate::hash::FastMap;
 pub(crate) struct Activity {
     /// Client hash → (session hash, shape, time), in arrival order.
     recent: FastMap<u64, std::collections::VecDeque<(u64, FpId, Timestamp)>>,
+    /// Client hash → the newest statement forgotten to keep `ACTIVITY_PER_CLIENT`: up to
+    /// then, what the client ran is not known, so no stretch there is silent (a busy pool
+    /// fills the memory in a fraction of the horizon, and a stall read into what was
+    /// forgotten joined every segment of the last idle gap).
+    forgotten_until: FastMap<u64, Timestamp>,
 }
 
 /// What a client's other sessions ran while one of its sessions paused.
@@ -43,12 +48,21 @@ impl Activity {
         let recent = self.recent.entry(client).or_default();
         recent.push_back((session, fp, time));
         let oldest = time.saturating_sub(horizon_us);
-        while recent
-            .front()
-            .is_some_and(|&(_, _, t)| t < oldest || recent.len() > ACTIVITY_PER_CLIENT)
-        {
+        while let Some(&(_, _, t)) = recent.front() {
+            if t >= oldest && recent.len() <= ACTIVITY_PER_CLIENT {
+                break;
+            }
             recent.pop_front();
+            if t >= oldest {
+                self.forgotten_until.insert(client, t);
+            }
         }
+    }
+
+    /// Up to when `client`'s statements were forgotten before the horizon (see
+    /// `forgotten_until`).
+    fn forgotten(&self, client: u64) -> Option<Timestamp> {
+        self.forgotten_until.get(&client).copied()
     }
 
     /// Forgets clients whose last statement is older than `oldest`, so that memory follows
@@ -56,6 +70,9 @@ impl Activity {
     pub fn forget_before(&mut self, oldest: Timestamp) {
         self.recent
             .retain(|_, recent| recent.back().is_some_and(|&(_, _, t)| t >= oldest));
+        let recent = &self.recent;
+        self.forgotten_until
+            .retain(|client, _| recent.contains_key(client));
     }
 
     /// What sessions of `client` other than `session` ran strictly between `from` and `to`,
@@ -84,23 +101,37 @@ impl Activity {
     /// No session of `client` ran a statement strictly between `from` and `to`: the
     /// application was stalled (or idle) all that time.
     pub fn silent(&self, client: u64, from: Timestamp, to: Timestamp) -> bool {
-        self.between(client, from, to).next().is_none()
+        let unknown = self
+            .forgotten(client)
+            .is_some_and(|until| from < until && from.saturating_add(1) < to);
+        !unknown && self.between(client, from, to).next().is_none()
     }
 
-    /// The time of `client`'s last remembered statement strictly before `time`: the start
-    /// of the stall that ends at `time`, if one does.
+    /// The time of `client`'s last remembered statement strictly before `time` (within
+    /// what was forgotten, the instant before `time`): the start of the stall that ends at
+    /// `time`, if one does.
     pub fn last_before(&self, client: u64, time: Timestamp) -> Option<Timestamp> {
         let recent = self.recent.get(&client)?;
         let at = recent.partition_point(|&(_, _, t)| t < time);
-        at.checked_sub(1)
+        let remembered = at
+            .checked_sub(1)
             .and_then(|at| recent.get(at))
-            .map(|&(_, _, t)| t)
+            .map(|&(_, _, t)| t);
+        // Every instant of what was forgotten may have been busy.
+        let forgotten = self
+            .forgotten(client)
+            .map(|until| until.min(time.saturating_sub(1)));
+        remembered.max(forgotten)
     }
 
-    /// The time of `client`'s first remembered statement strictly after `time`: the end
-    /// of the stall that starts at `time`, if one does.
+    /// The time of `client`'s first remembered statement strictly after `time` (within
+    /// what was forgotten, the instant after `time`): the end of the stall that starts at
+    /// `time`, if one does.
     pub fn first_after(&self, client: u64, time: Timestamp) -> Option<Timestamp> {
         let recent = self.recent.get(&client)?;
+        if self.forgotten(client).is_some_and(|until| time < until) {
+            return Some(time.saturating_add(1));
+        }
         let at = recent.partition_point(|&(_, _, t)| t <= time);
         recent.get(at).map(|&(_, _, t)| t)
     }
@@ -143,14 +174,24 @@ mod tests {
         for round in 0..200 {
             let mut activity = Activity::default();
             let mut time = 0;
-            // A short horizon in half the rounds: early statements are forgotten.
+            // A short horizon in half the rounds: early statements are forgotten; in a third,
+            // more statements than are remembered.
             let horizon = if round % 2 == 0 { 40 } else { 1_000_000 };
-            for _ in 0..next(60) {
+            let count = if round % 3 == 0 {
+                ACTIVITY_PER_CLIENT as u64 + next(60)
+            } else {
+                next(60)
+            };
+            for _ in 0..count {
                 time += next(8) as i64;
                 activity.record(1, next(3), FpId(0), time, horizon);
             }
-            for _ in 0..200 {
-                let from = next(500) as i64 - 20;
+            for query in 0..200 {
+                let from = if query % 2 == 0 {
+                    next(500) as i64 - 20
+                } else {
+                    time - next(500) as i64
+                };
                 let to = from + next(60) as i64;
                 let silent = activity.silent(1, from, to);
                 let quiet_after = activity.first_after(1, from).is_none_or(|t| t >= to);

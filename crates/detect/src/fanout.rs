@@ -25,21 +25,30 @@
 //!   parent: a segment that ran their shape itself (past its opening statements), or one
 //!   shape several times (keyset pages).
 //!
+//! Pieces of one shape that are siblings, and segments the value links join, are joined as
+//! they are offered; pieces without a parent of their own must also start within the window
+//! of the first (a fan-out's pieces are sent together; a pool smaller than the fan-out runs
+//! the rest on connections the pieces already hold). Which request or parent a fan-out's
+//! pieces belong with is settled when they are released (`FanOut::settle`), in order of
+//! start: by then every segment that ended before them has been offered. Sessions close,
+//! and so offer their segments, in an order that says nothing about who ran first (joined
+//! as offered, a fan-out's pieces went to whichever request of the same shape closed first).
+//!
 //! Independent requests that happen to run at the same time each start with their own
 //! parent, so they are not fragments and are never joined; a joined segment holds at most
 //! one segment with a parent of its own. A joined segment holds its
-//! statements in time order. Segments wait until the input clock has passed their end by
+//! statements in time order, and at one instant in the order of the input. Segments wait until the input clock has passed their end by
 //! the hold time (the idle gap: the longest a unit stays open after its last statement),
 //! and all of them at the end of input.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use querycomb_core::Timestamp;
+use querycomb_core::{SourceId, Timestamp};
 
 use crate::activity::Activity;
 use crate::catalog::FpId;
 use crate::hash::FastMap;
-use crate::unit::Unit;
+use crate::unit::{Stmt, Unit};
 
 /// A segment waiting for its siblings.
 #[derive(Debug)]
@@ -132,22 +141,30 @@ impl Waiting {
         if theirs.is_empty() || self.unit.stmts.iter().all(|s| theirs.contains(&s.values)) {
             return false;
         }
+        // Pieces without a parent are sent together: each starts within the window of the
+        // first (or after a stall), unless it goes on on a connection the others already
+        // hold (a fan-out wider than the pool waits for its own connections); near the span
+        // alone chained unrelated single reads of one table, each a few ms after the last.
         // A segment with its own parent: the fan-out started with its first child, not
         // somewhere inside a loop of its own that merely ran at the same time, and this
-        // piece ran after that request started (its parent drives its children) — unless it
-        // is already a fan-out over several sessions, whose children this one continues.
-        other.fragment().is_some()
-            || other.sessions.len() >= 2
+        // piece ran after that request started (its parent drives its children) — unless
+        // it is already a fan-out over several sessions, whose children this one continues
+        // (requiring the window there lost lookups that waited for a connection another
+        // request freed: through the proxy, fan-outs were found with the wrong count).
+        let together = |a: Timestamp, b: Timestamp| {
+            a.abs_diff(b) <= window.unsigned_abs() || time.stalled(self.client, a.min(b), a.max(b))
+        };
+        if !other.has_parent {
+            return (other.sessions.len() >= 2 && self.shares_session(other))
+                || together(self.start, other.start);
+        }
+        other.sessions.len() >= 2
             || (self.start >= other.start
                 && children
                     .clone()
                     .next()
                     .and_then(|s| s.time)
-                    .is_some_and(|first| {
-                        first.abs_diff(self.start) <= window.unsigned_abs()
-                            || time.stalled(self.client, first, self.start)
-                            || time.stalled(self.client, self.start, first)
-                    }))
+                    .is_some_and(|first| together(first, self.start)))
     }
 
     /// Its statements of shape `fp` that can be a fan-out's children. In a segment with a
@@ -251,9 +268,51 @@ impl Waiting {
         }
     }
 
+    /// Joined at once, when offered: pieces of one shape that are siblings (the same
+    /// fan-out, whichever request drives it), or segments the value links join. Which
+    /// request or parent a fan-out's pieces belong to waits until the segments around them
+    /// have closed (`FanOut::settle`): segments are offered as their sessions close, in an
+    /// order that says nothing about who ran first.
+    fn gathers(&self, other: &Waiting, time: &Time<'_>) -> bool {
+        // The cheap tests first: an offer reads every waiting segment near it.
+        let pieces_of_one_shape = !self.has_parent
+            && !other.has_parent
+            && self
+                .fragment()
+                .is_some_and(|fp| other.fragment() == Some(fp));
+        let joined = || self.joins(other, time) || other.joins(self, time);
+        if pieces_of_one_shape {
+            return joined();
+        }
+        let linked = self
+            .linked_to(other)
+            .or_else(|| other.linked_to(self))
+            .unwrap_or(false);
+        linked && joined()
+    }
+
+    /// This piece belongs with `other`: the request whose loop it is a sibling of, or the
+    /// segment it follows as a fan-out's parent (or the one the value links name).
+    fn driven_from(&self, other: &Waiting, time: &Time<'_>) -> bool {
+        if self.has_parent || !self.joins(other, time) {
+            return false;
+        }
+        if let Some(linked) = self.linked_to(other) {
+            return linked;
+        }
+        self.fragment()
+            .is_some_and(|fp| self.sibling_of(fp, other, time) || self.follows_parent(other, time))
+    }
+
     fn absorb(&mut self, other: Waiting) {
+        // At the same instant, the one written first opened it (see `in_input_order`).
+        let opens = |w: &Waiting| {
+            let at = w.unit.header.location;
+            (w.start, at.source, at.line, at.byte)
+        };
+        let other_opened = opens(&other) < opens(self);
         let header = &mut self.unit.header;
-        if other.start < self.start {
+        if other_opened {
             header.start = other.unit.header.start;
             header.location = other.unit.header.location;
             header.session = other.unit.header.session.clone();
@@ -263,7 +322,7 @@ impl Waiting {
             .statements
             .saturating_add(other.unit.header.statements);
         self.unit.stmts.extend(other.unit.stmts);
-        self.unit.stmts.sort_by_key(|s| s.time);
+        self.unit.stmts.sort_by_key(in_input_order);
         for (fp, examples) in other.unit.examples {
             self.unit.examples.entry(fp).or_default().extend(examples);
         }
@@ -339,6 +398,16 @@ pub(crate) struct FanOut {
 
 /// The order segments were offered in (a segment made by joining is offered anew).
 type Seq = u64;
+
+/// Where a statement stands among a fan-out's: by time, and at the same instant by where it
+/// came from. A log's clock ticks in milliseconds, so a page and the lookups it sent at once
+/// often share a timestamp, and the order the server wrote them in is the only order there
+/// is (a child put before its parent has no parent). Through the proxy (`line` is the
+/// connection) ties of a microsecond are kept apart by connection, deterministically.
+fn in_input_order(stmt: &Stmt) -> (Option<Timestamp>, SourceId, u64, u64) {
+    let at = stmt.location;
+    (stmt.time, at.source, at.line, at.byte)
+}
 
 /// One client's waiting segments (segments of different clients never join), indexed by
 /// start. Two requests (segments with a parent of their own) never join, so requests are
@@ -573,29 +642,31 @@ fn unlist(map: &mut FastMap<u64, Vec<Seq>>, key: u64, seq: Seq) {
 }
 
 impl FanOut {
-    /// Adds a segment, joining it with every waiting sibling (and theirs, transitively).
+    /// Adds a segment, gathering it with every waiting sibling piece of its shape and
+    /// every segment the value links join (and theirs, transitively; `Waiting::gathers`).
     pub fn offer(&mut self, mut segment: Waiting, activity: &Activity, hold_us: i64) {
         let time = Time { activity, hold_us };
         let mut candidates = Vec::new();
         while let Some(other) = self
-            .best_sibling(&segment, &time, &mut candidates)
+            .first_gathering(&segment, &time, &mut candidates)
             .and_then(|seq| self.take(seq))
         {
             segment.absorb(other);
         }
+        self.put(segment);
+    }
+
+    fn put(&mut self, segment: Waiting) -> Seq {
         let seq = self.next_seq;
         self.next_seq += 1;
         let client = self.clients.entry(segment.client).or_default();
         client.insert(seq, &segment);
         self.waiting.insert(seq, segment);
+        seq
     }
 
-    /// The waiting segment to join `segment` with next: the first offered of the pieces
-    /// without a parent of their own; else, among segments with a parent (at most one can
-    /// join), the one that started last, whose parent ran nearest before — two requests'
-    /// loops of one shape may overlap in time, and a fan-out's pieces belong with the
-    /// parent that ran just before them.
-    fn best_sibling(
+    /// The first offered of the waiting segments `segment` gathers with.
+    fn first_gathering(
         &self,
         segment: &Waiting,
         time: &Time<'_>,
@@ -604,20 +675,96 @@ impl FanOut {
         let client = self.clients.get(&segment.client)?;
         candidates.clear();
         client.candidates(segment, time, candidates);
-        let joinable = candidates.iter().filter_map(|seq| {
-            let w = self.waiting.get(seq)?;
-            (segment.joins(w, time) || w.joins(segment, time)).then_some((*seq, w))
-        });
-        let mut best_request: Option<(Seq, &Waiting)> = None;
-        for (seq, w) in joinable {
-            if !w.has_parent {
-                return Some(seq);
+        candidates.iter().copied().find(|seq| {
+            self.waiting
+                .get(seq)
+                .is_some_and(|w| segment.gathers(w, time))
+        })
+    }
+
+    /// The segment the waiting piece `seq` belongs with, of those waiting now (see
+    /// `Waiting::driven_from`): the one its value links name; else, of the segments with a
+    /// parent, the one that started last, whose parent ran nearest before it — two
+    /// requests' loops of one shape may overlap in time, and a fan-out's pieces belong with
+    /// the parent that ran just before them; else the parent it follows that ended last.
+    fn driver_of(&self, seq: Seq, time: &Time<'_>, candidates: &mut Vec<Seq>) -> Option<Seq> {
+        let piece = self.waiting.get(&seq).filter(|w| !w.has_parent)?;
+        let client = self.clients.get(&piece.client)?;
+        candidates.clear();
+        client.candidates(piece, time, candidates);
+        let mut best: Option<(bool, Timestamp, Seq)> = None;
+        for &other in candidates.iter().filter(|&&other| other != seq) {
+            let Some(w) = self.waiting.get(&other) else {
+                continue;
+            };
+            if !piece.driven_from(w, time) {
+                continue;
             }
-            if best_request.is_none_or(|(_, b)| w.start > b.start) {
-                best_request = Some((seq, w));
+            if piece.linked_to(w) == Some(true) {
+                return Some(other);
+            }
+            let request = w.has_parent || w.fragment().is_none();
+            let rank = (request, if request { w.start } else { w.end }, other);
+            if best.is_none_or(|b| (rank.0, rank.1) > (b.0, b.1)) {
+                best = Some(rank);
             }
         }
-        best_request.map(|(seq, _)| seq)
+        best.map(|(_, _, other)| other)
+    }
+
+    /// Joins the waiting segment `seq` with what it belongs with, now that the segments
+    /// around it have closed: as a piece, with its driver (`driver_of`); then, whatever it
+    /// has become, with every waiting piece whose driver it is. Returns where it waits now.
+    fn settle(
+        &mut self,
+        mut seq: Seq,
+        time: &Time<'_>,
+        is_due: &impl Fn(&Waiting) -> bool,
+        candidates: &mut Vec<Seq>,
+    ) {
+        if let Some(driver) = self.driver_of(seq, time, candidates) {
+            seq = self.merge(seq, driver);
+        }
+        let mut pieces = Vec::new();
+        loop {
+            let Some(segment) = self.waiting.get(&seq) else {
+                return;
+            };
+            let Some(client) = self.clients.get(&segment.client) else {
+                return;
+            };
+            pieces.clear();
+            client.candidates(segment, time, &mut pieces);
+            // Only a piece still waiting after this release, that it could drive, is asked
+            // for its driver (which reads the piece's own neighbours): pieces released now
+            // settle themselves, in order of start, while it still waits.
+            let adopted = pieces.iter().copied().find(|&piece| {
+                piece != seq
+                    && self.waiting.get(&piece).is_some_and(|p| {
+                        // Without a parent of its own, it can only be the parent that
+                        // pieces over several sessions follow (siblings gathered).
+                        (segment.has_parent || p.sessions.len() >= 2)
+                            && !is_due(p)
+                            && p.driven_from(segment, time)
+                    })
+                    && self.driver_of(piece, time, candidates) == Some(seq)
+            });
+            match adopted {
+                Some(piece) => seq = self.merge(seq, piece),
+                None => return,
+            }
+        }
+    }
+
+    fn merge(&mut self, a: Seq, b: Seq) -> Seq {
+        match (self.take(a), self.take(b)) {
+            (Some(mut a), Some(b)) => {
+                a.absorb(b);
+                self.put(a)
+            }
+            (Some(one), None) | (None, Some(one)) => self.put(one),
+            (None, None) => a,
+        }
     }
 
     fn take(&mut self, seq: Seq) -> Option<Waiting> {
@@ -626,14 +773,34 @@ impl FanOut {
         Some(w)
     }
 
-    /// Segments whose end the clock has passed by `hold_us`, oldest first.
-    pub fn release(&mut self, now: Timestamp, hold_us: i64, ready: &mut Vec<Unit>) {
+    /// Segments whose end the clock has passed by `hold_us`, oldest first, each settled
+    /// first (`settle`), in order of start: by then every segment that ended before it has
+    /// been offered.
+    pub fn release(
+        &mut self,
+        now: Timestamp,
+        hold_us: i64,
+        activity: &Activity,
+        ready: &mut Vec<Unit>,
+    ) {
+        let is_due = |w: &Waiting| now == Timestamp::MAX || w.end.saturating_add(hold_us) < now;
+        let mut due: Vec<(Timestamp, Seq)> = self
+            .waiting
+            .iter()
+            .filter(|(_, w)| is_due(w))
+            .map(|(&seq, w)| (w.start, seq))
+            .collect();
+        due.sort_unstable();
+        let time = Time { activity, hold_us };
+        let mut candidates = Vec::new();
+        for (_, seq) in due {
+            if self.waiting.contains_key(&seq) {
+                self.settle(seq, &time, &is_due, &mut candidates);
+            }
+        }
         let mut done: Vec<Option<Waiting>> = Vec::new();
         let mut order: Vec<(u64, usize)> = Vec::new();
-        for (seq, w) in self
-            .waiting
-            .extract_if(|_, w| w.end.saturating_add(hold_us) < now)
-        {
+        for (seq, w) in self.waiting.extract_if(|_, w| is_due(w)) {
             unindex(&mut self.clients, seq, &w);
             order.push((w.unit.header.serial, done.len()));
             done.push(Some(w));
@@ -648,8 +815,8 @@ impl FanOut {
     }
 
     /// Everything, at the end of input.
-    pub fn flush(&mut self, ready: &mut Vec<Unit>) {
-        self.release(Timestamp::MAX, 0, ready);
+    pub fn flush(&mut self, activity: &Activity, hold_us: i64, ready: &mut Vec<Unit>) {
+        self.release(Timestamp::MAX, hold_us, activity, ready);
     }
 }
 
@@ -772,50 +939,120 @@ mod index_tests {
     use super::*;
     use crate::unit::Stmt;
 
-    /// Every waiting segment compared with every offer, in the order they were offered:
-    /// what `FanOut` must do, without its index.
+    /// Every waiting segment compared with every offer and every settled segment, in the
+    /// order they were offered: what `FanOut` must do, without its index.
     #[derive(Default)]
     struct Exhaustive {
-        waiting: Vec<Waiting>,
+        /// In order of `Seq`, numbered as `FanOut::put` numbers them.
+        waiting: Vec<(Seq, Waiting)>,
+        next_seq: Seq,
     }
 
     impl Exhaustive {
         fn offer(&mut self, mut segment: Waiting, activity: &Activity, hold_us: i64) {
             let time = Time { activity, hold_us };
-            loop {
-                let joinable = |w: &Waiting| segment.joins(w, &time) || w.joins(&segment, &time);
-                let piece = self
-                    .waiting
-                    .iter()
-                    .position(|w| !w.has_parent && joinable(w));
-                let request = || {
-                    let mut best: Option<(usize, Timestamp)> = None;
-                    for (at, w) in self.waiting.iter().enumerate() {
-                        if w.has_parent
-                            && joinable(w)
-                            && best.is_none_or(|(_, start)| w.start > start)
-                        {
-                            best = Some((at, w.start));
-                        }
-                    }
-                    best.map(|(at, _)| at)
-                };
-                let Some(at) = piece.or_else(request) else {
-                    break;
-                };
-                let other = self.waiting.remove(at);
+            while let Some(at) = self
+                .waiting
+                .iter()
+                .position(|(_, w)| segment.gathers(w, &time))
+            {
+                let (_, other) = self.waiting.remove(at);
                 segment.absorb(other);
             }
-            self.waiting.push(segment);
+            self.put(segment);
         }
 
-        fn release(&mut self, now: Timestamp, hold_us: i64, ready: &mut Vec<Unit>) {
-            let (mut done, kept): (Vec<Waiting>, Vec<Waiting>) = std::mem::take(&mut self.waiting)
+        fn put(&mut self, segment: Waiting) -> Seq {
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            self.waiting.push((seq, segment));
+            seq
+        }
+
+        fn get(&self, seq: Seq) -> Option<&Waiting> {
+            self.waiting.iter().find(|(s, _)| *s == seq).map(|(_, w)| w)
+        }
+
+        fn take(&mut self, seq: Seq) -> Option<Waiting> {
+            let at = self.waiting.iter().position(|(s, _)| *s == seq)?;
+            Some(self.waiting.remove(at).1)
+        }
+
+        fn driver_of(&self, seq: Seq, time: &Time<'_>) -> Option<Seq> {
+            let piece = self.get(seq).filter(|w| !w.has_parent)?;
+            let mut best: Option<(bool, Timestamp, Seq)> = None;
+            for (other, w) in &self.waiting {
+                if *other == seq || !piece.driven_from(w, time) {
+                    continue;
+                }
+                if piece.linked_to(w) == Some(true) {
+                    return Some(*other);
+                }
+                let request = w.has_parent || w.fragment().is_none();
+                let rank = (request, if request { w.start } else { w.end });
+                if best.is_none_or(|b| rank > (b.0, b.1)) {
+                    best = Some((rank.0, rank.1, *other));
+                }
+            }
+            best.map(|(_, _, other)| other)
+        }
+
+        fn merge(&mut self, a: Seq, b: Seq) -> Seq {
+            match (self.take(a), self.take(b)) {
+                (Some(mut a), Some(b)) => {
+                    a.absorb(b);
+                    self.put(a)
+                }
+                (Some(one), None) | (None, Some(one)) => self.put(one),
+                (None, None) => a,
+            }
+        }
+
+        fn settle(&mut self, mut seq: Seq, time: &Time<'_>, is_due: &impl Fn(&Waiting) -> bool) {
+            if let Some(driver) = self.driver_of(seq, time) {
+                seq = self.merge(seq, driver);
+            }
+            loop {
+                let adopted = self
+                    .waiting
+                    .iter()
+                    .filter(|(_, w)| !is_due(w))
+                    .map(|(piece, _)| *piece)
+                    .find(|&piece| piece != seq && self.driver_of(piece, time) == Some(seq));
+                match adopted {
+                    Some(piece) => seq = self.merge(seq, piece),
+                    None => return,
+                }
+            }
+        }
+
+        fn release(
+            &mut self,
+            now: Timestamp,
+            hold_us: i64,
+            activity: &Activity,
+            ready: &mut Vec<Unit>,
+        ) {
+            let is_due = |w: &Waiting| now == Timestamp::MAX || w.end.saturating_add(hold_us) < now;
+            let mut due: Vec<(Timestamp, Seq)> = self
+                .waiting
+                .iter()
+                .filter(|(_, w)| is_due(w))
+                .map(|(seq, w)| (w.start, *seq))
+                .collect();
+            due.sort_unstable();
+            let time = Time { activity, hold_us };
+            for (_, seq) in due {
+                if self.get(seq).is_some() {
+                    self.settle(seq, &time, &is_due);
+                }
+            }
+            let (mut done, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting)
                 .into_iter()
-                .partition(|w| w.end.saturating_add(hold_us) < now);
+                .partition(|(_, w)| is_due(w));
             self.waiting = kept;
-            done.sort_by_key(|w| w.unit.header.serial);
-            ready.extend(done.into_iter().map(|w| w.unit));
+            done.sort_by_key(|(_, w)| w.unit.header.serial);
+            ready.extend(done.into_iter().map(|(_, w)| w.unit));
         }
     }
 
@@ -918,12 +1155,12 @@ mod index_tests {
                 indexed.offer(a, &activity, hold_us);
                 exhaustive.offer(b, &activity, hold_us);
                 if at % 7 == 6 {
-                    indexed.release(now, hold_us, &mut from_index);
-                    exhaustive.release(now, hold_us, &mut from_all);
+                    indexed.release(now, hold_us, &activity, &mut from_index);
+                    exhaustive.release(now, hold_us, &activity, &mut from_all);
                 }
             }
-            indexed.flush(&mut from_index);
-            exhaustive.release(Timestamp::MAX, 0, &mut from_all);
+            indexed.flush(&activity, hold_us, &mut from_index);
+            exhaustive.release(Timestamp::MAX, hold_us, &activity, &mut from_all);
             assert_eq!(summary(&from_index), summary(&from_all), "seed {seed}");
             joined += 60 - from_all.len();
         }

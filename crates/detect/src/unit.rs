@@ -504,7 +504,10 @@ impl Grouper {
         for r in open {
             self.units.close(r);
         }
-        self.units.fanout.flush(&mut self.units.ready);
+        let units = &mut self.units;
+        units
+            .fanout
+            .flush(&units.activity, units.hold_us, &mut units.ready);
         self.sessions.clear();
         self.delimited.clear();
         self.session_states.clear();
@@ -577,7 +580,9 @@ impl Grouper {
             self.units.close(r);
         }
         let units = &mut self.units;
-        units.fanout.release(now, gap, &mut units.ready);
+        units
+            .fanout
+            .release(now, gap, &units.activity, &mut units.ready);
         units
             .activity
             .forget_before(now.saturating_sub(gap.saturating_mul(2)));
