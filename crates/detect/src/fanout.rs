@@ -64,6 +64,9 @@ pub(crate) struct Waiting {
     /// It holds a segment with a parent of its own (not a fragment): two of those are two
     /// requests, never one fan-out.
     has_parent: bool,
+    /// Some statement of it names the result its values came from (a value link): without
+    /// one, `linked_to` has nothing to say, and need not read the statements.
+    names_results: bool,
 }
 
 impl Waiting {
@@ -79,8 +82,10 @@ impl Waiting {
             start,
             end,
             has_parent: false,
+            names_results: false,
         };
         waiting.has_parent = waiting.fragment().is_none();
+        waiting.names_results = waiting.unit.stmts.iter().any(|s| s.parent_result != 0);
         Some(waiting)
     }
 
@@ -127,10 +132,19 @@ impl Waiting {
     /// `other` ran `fp` near this one's span with parameters this one did not use.
     fn sibling_of(&self, fp: FpId, other: &Waiting, time: &Time<'_>) -> bool {
         let window = self.window(other);
+        // A stall from this span's end to `t` (or from `t` to its start): read once as the
+        // stall's edges (`Activity::first_after`, `last_before` agree with `silent`), not
+        // once for each of the other's statements.
+        let quiet_until = time.activity.first_after(self.client, self.end);
+        let quiet_since = time.activity.last_before(self.client, self.start);
         let near = |t: Timestamp| {
             (t >= self.start.saturating_sub(window) && t <= self.end.saturating_add(window))
-                || time.stalled(self.client, self.end, t)
-                || time.stalled(self.client, t, self.start)
+                || (t >= self.end
+                    && t.saturating_sub(self.end) <= time.hold_us
+                    && quiet_until.is_none_or(|q| q >= t))
+                || (t <= self.start
+                    && self.start.saturating_sub(t) <= time.hold_us
+                    && quiet_since.is_none_or(|q| q <= t))
         };
         let children = other.children_of_shape(fp);
         let theirs: Vec<u64> = children
@@ -225,6 +239,9 @@ impl Waiting {
     /// `Some(false)` when `other`'s children of the same shape iterate another result (two
     /// requests running one loop at once).
     fn linked_to(&self, other: &Waiting) -> Option<bool> {
+        if !self.names_results {
+            return None;
+        }
         let fp = self.fragment()?;
         let parent = self.driven_by()?;
         if other.produced(parent) {
@@ -335,6 +352,7 @@ impl Waiting {
         self.end = self.end.max(other.end);
         self.within_us = self.within_us.max(other.within_us);
         self.has_parent |= other.has_parent;
+        self.names_results |= other.names_results;
     }
 }
 
