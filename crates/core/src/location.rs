@@ -20,9 +20,20 @@ pub struct SourceId(pub u32);
 
 /// Where an event came from: which input, which line (1-based), which byte offset (0-based,
 /// of the start of the record). For the proxy, `line` is the connection id and `byte` the
-/// number of client bytes seen before the message.
+/// number of client bytes seen before the message. Ordered as the input gave the events
+/// (within one file; through the proxy, by connection, then in each connection's order).
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 pub struct Location {
     pub source: SourceId,

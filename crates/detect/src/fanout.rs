@@ -43,7 +43,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use querycomb_core::{SourceId, Timestamp};
+use querycomb_core::{Location, Timestamp};
 
 use crate::activity::Activity;
 use crate::catalog::FpId;
@@ -323,10 +323,7 @@ impl Waiting {
 
     fn absorb(&mut self, other: Waiting) {
         // At the same instant, the one written first opened it (see `in_input_order`).
-        let opens = |w: &Waiting| {
-            let at = w.unit.header.location;
-            (w.start, at.source, at.line, at.byte)
-        };
+        let opens = |w: &Waiting| (w.start, w.unit.header.location);
         let other_opened = opens(&other) < opens(self);
         let header = &mut self.unit.header;
         if other_opened {
@@ -412,6 +409,10 @@ pub(crate) struct FanOut {
     waiting: FastMap<Seq, Waiting>,
     clients: FastMap<u64, ClientWaiting>,
     next_seq: Seq,
+    /// Every waiting segment of the client is a neighbour, not only those the index finds
+    /// (the reference the index is tested against).
+    #[cfg(test)]
+    without_index: bool,
 }
 
 /// The order segments were offered in (a segment made by joining is offered anew).
@@ -422,9 +423,8 @@ type Seq = u64;
 /// often share a timestamp, and the order the server wrote them in is the only order there
 /// is (a child put before its parent has no parent). Through the proxy (`line` is the
 /// connection) ties of a microsecond are kept apart by connection, deterministically.
-fn in_input_order(stmt: &Stmt) -> (Option<Timestamp>, SourceId, u64, u64) {
-    let at = stmt.location;
-    (stmt.time, at.source, at.line, at.byte)
+fn in_input_order(stmt: &Stmt) -> (Option<Timestamp>, Location) {
+    (stmt.time, stmt.location)
 }
 
 /// One client's waiting segments (segments of different clients never join), indexed by
@@ -683,6 +683,26 @@ impl FanOut {
         seq
     }
 
+    /// The waiting segments that could join `segment` (`ClientWaiting::candidates`), in the
+    /// order they were offered, into `out`.
+    fn neighbours(&self, segment: &Waiting, time: &Time<'_>, out: &mut Vec<Seq>) {
+        out.clear();
+        #[cfg(test)]
+        if self.without_index {
+            out.extend(
+                self.waiting
+                    .iter()
+                    .filter(|(_, w)| w.client == segment.client)
+                    .map(|(&seq, _)| seq),
+            );
+            out.sort_unstable();
+            return;
+        }
+        if let Some(client) = self.clients.get(&segment.client) {
+            client.candidates(segment, time, out);
+        }
+    }
+
     /// The first offered of the waiting segments `segment` gathers with.
     fn first_gathering(
         &self,
@@ -690,9 +710,7 @@ impl FanOut {
         time: &Time<'_>,
         candidates: &mut Vec<Seq>,
     ) -> Option<Seq> {
-        let client = self.clients.get(&segment.client)?;
-        candidates.clear();
-        client.candidates(segment, time, candidates);
+        self.neighbours(segment, time, candidates);
         candidates.iter().copied().find(|seq| {
             self.waiting
                 .get(seq)
@@ -707,10 +725,8 @@ impl FanOut {
     /// the parent that ran just before them; else the parent it follows that ended last.
     fn driver_of(&self, seq: Seq, time: &Time<'_>, candidates: &mut Vec<Seq>) -> Option<Seq> {
         let piece = self.waiting.get(&seq).filter(|w| !w.has_parent)?;
-        let client = self.clients.get(&piece.client)?;
-        candidates.clear();
-        client.candidates(piece, time, candidates);
-        let mut best: Option<(bool, Timestamp, Seq)> = None;
+        self.neighbours(piece, time, candidates);
+        let mut best: Option<((bool, Timestamp), Seq)> = None;
         for &other in candidates.iter().filter(|&&other| other != seq) {
             let Some(w) = self.waiting.get(&other) else {
                 continue;
@@ -722,17 +738,19 @@ impl FanOut {
                 return Some(other);
             }
             let request = w.has_parent || w.fragment().is_none();
-            let rank = (request, if request { w.start } else { w.end }, other);
-            if best.is_none_or(|b| (rank.0, rank.1) > (b.0, b.1)) {
-                best = Some(rank);
+            let rank = (request, if request { w.start } else { w.end });
+            // The first offered of equals stays.
+            if best.is_none_or(|(best_rank, _)| rank > best_rank) {
+                best = Some((rank, other));
             }
         }
-        best.map(|(_, _, other)| other)
+        best.map(|(_, other)| other)
     }
 
     /// Joins the waiting segment `seq` with what it belongs with, now that the segments
     /// around it have closed: as a piece, with its driver (`driver_of`); then, whatever it
-    /// has become, with every waiting piece whose driver it is. Returns where it waits now.
+    /// has become, with every waiting piece still waiting after this release whose driver
+    /// it is.
     fn settle(
         &mut self,
         mut seq: Seq,
@@ -748,23 +766,16 @@ impl FanOut {
             let Some(segment) = self.waiting.get(&seq) else {
                 return;
             };
-            let Some(client) = self.clients.get(&segment.client) else {
-                return;
-            };
-            pieces.clear();
-            client.candidates(segment, time, &mut pieces);
+            self.neighbours(segment, time, &mut pieces);
             // Only a piece still waiting after this release, that it could drive, is asked
             // for its driver (which reads the piece's own neighbours): pieces released now
             // settle themselves, in order of start, while it still waits.
             let adopted = pieces.iter().copied().find(|&piece| {
                 piece != seq
-                    && self.waiting.get(&piece).is_some_and(|p| {
-                        // Without a parent of its own, it can only be the parent that
-                        // pieces over several sessions follow (siblings gathered).
-                        (segment.has_parent || p.sessions.len() >= 2)
-                            && !is_due(p)
-                            && p.driven_from(segment, time)
-                    })
+                    && self
+                        .waiting
+                        .get(&piece)
+                        .is_some_and(|p| !is_due(p) && p.driven_from(segment, time))
                     && self.driver_of(piece, time, candidates) == Some(seq)
             });
             match adopted {
@@ -957,120 +968,12 @@ mod index_tests {
     use super::*;
     use crate::unit::Stmt;
 
-    /// Every waiting segment compared with every offer and every settled segment, in the
-    /// order they were offered: what `FanOut` must do, without its index.
-    #[derive(Default)]
-    struct Exhaustive {
-        /// In order of `Seq`, numbered as `FanOut::put` numbers them.
-        waiting: Vec<(Seq, Waiting)>,
-        next_seq: Seq,
-    }
-
-    impl Exhaustive {
-        fn offer(&mut self, mut segment: Waiting, activity: &Activity, hold_us: i64) {
-            let time = Time { activity, hold_us };
-            while let Some(at) = self
-                .waiting
-                .iter()
-                .position(|(_, w)| segment.gathers(w, &time))
-            {
-                let (_, other) = self.waiting.remove(at);
-                segment.absorb(other);
-            }
-            self.put(segment);
-        }
-
-        fn put(&mut self, segment: Waiting) -> Seq {
-            let seq = self.next_seq;
-            self.next_seq += 1;
-            self.waiting.push((seq, segment));
-            seq
-        }
-
-        fn get(&self, seq: Seq) -> Option<&Waiting> {
-            self.waiting.iter().find(|(s, _)| *s == seq).map(|(_, w)| w)
-        }
-
-        fn take(&mut self, seq: Seq) -> Option<Waiting> {
-            let at = self.waiting.iter().position(|(s, _)| *s == seq)?;
-            Some(self.waiting.remove(at).1)
-        }
-
-        fn driver_of(&self, seq: Seq, time: &Time<'_>) -> Option<Seq> {
-            let piece = self.get(seq).filter(|w| !w.has_parent)?;
-            let mut best: Option<(bool, Timestamp, Seq)> = None;
-            for (other, w) in &self.waiting {
-                if *other == seq || !piece.driven_from(w, time) {
-                    continue;
-                }
-                if piece.linked_to(w) == Some(true) {
-                    return Some(*other);
-                }
-                let request = w.has_parent || w.fragment().is_none();
-                let rank = (request, if request { w.start } else { w.end });
-                if best.is_none_or(|b| rank > (b.0, b.1)) {
-                    best = Some((rank.0, rank.1, *other));
-                }
-            }
-            best.map(|(_, _, other)| other)
-        }
-
-        fn merge(&mut self, a: Seq, b: Seq) -> Seq {
-            match (self.take(a), self.take(b)) {
-                (Some(mut a), Some(b)) => {
-                    a.absorb(b);
-                    self.put(a)
-                }
-                (Some(one), None) | (None, Some(one)) => self.put(one),
-                (None, None) => a,
-            }
-        }
-
-        fn settle(&mut self, mut seq: Seq, time: &Time<'_>, is_due: &impl Fn(&Waiting) -> bool) {
-            if let Some(driver) = self.driver_of(seq, time) {
-                seq = self.merge(seq, driver);
-            }
-            loop {
-                let adopted = self
-                    .waiting
-                    .iter()
-                    .filter(|(_, w)| !is_due(w))
-                    .map(|(piece, _)| *piece)
-                    .find(|&piece| piece != seq && self.driver_of(piece, time) == Some(seq));
-                match adopted {
-                    Some(piece) => seq = self.merge(seq, piece),
-                    None => return,
-                }
-            }
-        }
-
-        fn release(
-            &mut self,
-            now: Timestamp,
-            hold_us: i64,
-            activity: &Activity,
-            ready: &mut Vec<Unit>,
-        ) {
-            let is_due = |w: &Waiting| now == Timestamp::MAX || w.end.saturating_add(hold_us) < now;
-            let mut due: Vec<(Timestamp, Seq)> = self
-                .waiting
-                .iter()
-                .filter(|(_, w)| is_due(w))
-                .map(|(seq, w)| (w.start, *seq))
-                .collect();
-            due.sort_unstable();
-            let time = Time { activity, hold_us };
-            for (_, seq) in due {
-                if self.get(seq).is_some() {
-                    self.settle(seq, &time, &is_due);
-                }
-            }
-            let (mut done, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting)
-                .into_iter()
-                .partition(|(_, w)| is_due(w));
-            self.waiting = kept;
-            done.sort_by_key(|(_, w)| w.unit.header.serial);
-            ready.extend(done.into_iter().map(|(_, w)| w.unit));
+    /// The same stage comparing every waiting segment of the client with every offer and
+    /// every settled segment: what the index must give.
+    fn exhaustive() -> FanOut {
+        FanOut {
+            without_index: true,
+            ..FanOut::default()
         }
     }
 
@@ -1158,7 +1061,7 @@ mod index_tests {
             for (client, session, fp, time) in all {
                 activity.record(client, session, fp, time, horizon_us);
             }
-            let (mut indexed, mut exhaustive) = (FanOut::default(), Exhaustive::default());
+            let (mut indexed, mut exhaustive) = (FanOut::default(), exhaustive());
             let (mut from_index, mut from_all) = (Vec::new(), Vec::new());
             for (at, (client, unit, within)) in segments(seed).into_iter().enumerate() {
                 let now = unit.header.end.unwrap_or(0);
@@ -1172,7 +1075,9 @@ mod index_tests {
                 };
                 indexed.offer(a, &activity, hold_us);
                 exhaustive.offer(b, &activity, hold_us);
-                if at % 7 == 6 {
+                // Releases now and then, as often as every other offer: a segment released
+                // before the pieces it drives must take them along.
+                if at % (2 + seed as usize % 6) == 1 {
                     indexed.release(now, hold_us, &activity, &mut from_index);
                     exhaustive.release(now, hold_us, &activity, &mut from_all);
                 }
